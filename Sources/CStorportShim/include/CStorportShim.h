@@ -1,0 +1,91 @@
+// The few things Swift cannot do directly on Linux: variadic syscalls (futex, prctl),
+// _Thread_local storage, the pause instruction, and atomics on caller-owned aligned words
+// (futex words must have an address). Everything here is small and static inline where it
+// sits on a hot path.
+#ifndef CSTORPORT_SHIM_H
+#define CSTORPORT_SHIM_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---- thread-local execution context -------------------------------------------------------
+// The runtime stores the current simulated processor (an unretained object pointer) here.
+extern _Thread_local void *_Nullable storport_tls_current;
+static inline void *_Nullable storport_get_current(void) { return storport_tls_current; }
+static inline void storport_set_current(void *_Nullable p) { storport_tls_current = p; }
+
+// ---- cpu ---------------------------------------------------------------------------------
+static inline void storport_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+// ---- aligned atomic words (each in its own 128-byte block) --------------------------------
+/// Allocates `count` 32-bit words, each alone in a 128-byte-aligned, zeroed block.
+uint32_t *_Nonnull storport_words_alloc(int count);
+void storport_words_free(uint32_t *_Nonnull words);
+/// The i-th word of a block from storport_words_alloc.
+static inline uint32_t *_Nonnull storport_word(uint32_t *_Nonnull base, int i) {
+  return base + (size_t)i * 32;
+}
+static inline uint32_t storport_load_acquire(uint32_t *_Nonnull w) {
+  return __atomic_load_n(w, __ATOMIC_ACQUIRE);
+}
+static inline uint32_t storport_load_relaxed(uint32_t *_Nonnull w) {
+  return __atomic_load_n(w, __ATOMIC_RELAXED);
+}
+static inline void storport_store_release(uint32_t *_Nonnull w, uint32_t v) {
+  __atomic_store_n(w, v, __ATOMIC_RELEASE);
+}
+static inline uint32_t storport_exchange(uint32_t *_Nonnull w, uint32_t v) {
+  return __atomic_exchange_n(w, v, __ATOMIC_ACQ_REL);
+}
+static inline bool storport_cas(uint32_t *_Nonnull w, uint32_t expected, uint32_t desired) {
+  return __atomic_compare_exchange_n(w, &expected, desired, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE);
+}
+/// Test-and-test-and-set acquire attempt: true if the word went 0 -> 1.
+static inline bool storport_try_lock(uint32_t *_Nonnull w) {
+  if (__atomic_load_n(w, __ATOMIC_RELAXED) != 0) return false;
+  return __atomic_exchange_n(w, 1, __ATOMIC_ACQUIRE) == 0;
+}
+static inline void storport_unlock(uint32_t *_Nonnull w) {
+  __atomic_store_n(w, 0, __ATOMIC_RELEASE);
+}
+
+// ---- futex ---------------------------------------------------------------------------------
+/// Sleeps while *w == expected, until woken or (if deadline_ns != 0) CLOCK_MONOTONIC reaches
+/// deadline_ns. Returns 0 when woken or the value differed, 1 on timeout, -1 on other errors.
+int storport_futex_wait(uint32_t *_Nonnull w, uint32_t expected, uint64_t deadline_ns);
+/// Wakes up to n sleepers on w. Returns how many were woken.
+int storport_futex_wake(uint32_t *_Nonnull w, int n);
+
+// ---- clocks and threads ---------------------------------------------------------------------
+/// CLOCK_MONOTONIC in nanoseconds.
+uint64_t storport_monotonic_ns(void);
+/// CLOCK_MONOTONIC resolution in nanoseconds.
+uint64_t storport_monotonic_resolution_ns(void);
+/// Sleeps with clock_nanosleep(TIMER_ABSTIME) until deadline_ns (monotonic).
+void storport_sleep_until(uint64_t deadline_ns);
+/// prctl(PR_SET_TIMERSLACK, ns). Returns 0 on success.
+int storport_set_timer_slack(unsigned long ns);
+/// prctl(PR_SET_NAME). Names longer than 15 bytes are cut.
+void storport_set_thread_name(const char *_Nonnull name);
+/// A timerfd armed once for deadline_ns (absolute, monotonic), then read (blocking).
+/// Returns 0 on success. Used by the timer baseline benchmark.
+int storport_timerfd_sleep_until(uint64_t deadline_ns);
+/// CPU time consumed by the whole process, in nanoseconds.
+uint64_t storport_process_cpu_ns(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,100 @@
+#define _GNU_SOURCE
+#include "CStorportShim.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+_Thread_local void *storport_tls_current = 0;
+
+uint32_t *storport_words_alloc(int count) {
+  void *p = 0;
+  size_t size = (size_t)(count > 0 ? count : 1) * 128;
+  if (posix_memalign(&p, 128, size) != 0) abort();
+  memset(p, 0, size);
+  return (uint32_t *)p;
+}
+
+void storport_words_free(uint32_t *words) { free(words); }
+
+int storport_futex_wait(uint32_t *w, uint32_t expected, uint64_t deadline_ns) {
+  struct timespec ts;
+  struct timespec *tsp = 0;
+  if (deadline_ns != 0) {
+    ts.tv_sec = (time_t)(deadline_ns / 1000000000ull);
+    ts.tv_nsec = (long)(deadline_ns % 1000000000ull);
+    tsp = &ts;
+  }
+  // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline.
+  long r = syscall(SYS_futex, w, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expected, tsp, 0,
+                   FUTEX_BITSET_MATCH_ANY);
+  if (r == 0) return 0;
+  if (errno == ETIMEDOUT) return 1;
+  if (errno == EAGAIN || errno == EINTR) return 0;
+  return -1;
+}
+
+int storport_futex_wake(uint32_t *w, int n) {
+  return (int)syscall(SYS_futex, w, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, 0, 0, 0);
+}
+
+uint64_t storport_monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t storport_monotonic_resolution_ns(void) {
+  struct timespec ts;
+  clock_getres(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void storport_sleep_until(uint64_t deadline_ns) {
+  struct timespec ts;
+  ts.tv_sec = (time_t)(deadline_ns / 1000000000ull);
+  ts.tv_nsec = (long)(deadline_ns % 1000000000ull);
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, 0) == EINTR) {
+  }
+}
+
+int storport_set_timer_slack(unsigned long ns) { return prctl(PR_SET_TIMERSLACK, ns, 0, 0, 0); }
+
+void storport_set_thread_name(const char *name) {
+  char buf[16];
+  strncpy(buf, name, 15);
+  buf[15] = 0;
+  prctl(PR_SET_NAME, buf, 0, 0, 0);
+}
+
+int storport_timerfd_sleep_until(uint64_t deadline_ns) {
+  int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+  if (fd < 0) return -1;
+  struct itimerspec its;
+  memset(&its, 0, sizeof its);
+  its.it_value.tv_sec = (time_t)(deadline_ns / 1000000000ull);
+  its.it_value.tv_nsec = (long)(deadline_ns % 1000000000ull);
+  if (timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, 0) != 0) {
+    close(fd);
+    return -1;
+  }
+  uint64_t expirations = 0;
+  ssize_t n;
+  do {
+    n = read(fd, &expirations, sizeof expirations);
+  } while (n < 0 && errno == EINTR);
+  close(fd);
+  return n == (ssize_t)sizeof expirations ? 0 : -1;
+}
+
+uint64_t storport_process_cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}

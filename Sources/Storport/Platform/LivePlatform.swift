@@ -1,0 +1,169 @@
+import CStorportShim
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// How an idle live processor waits for work.
+public enum IdlePolicy: Sendable, Equatable {
+  /// Spin for the given time, then park on a futex until woken.
+  case spinThenPark(spinNanoseconds: UInt64)
+  /// Never park: spin with a pause instruction (lowest latency, burns a core).
+  case poll
+
+  public static let `default` = IdlePolicy.spinThenPark(spinNanoseconds: 50_000)
+}
+
+/// The live platform: one OS thread per simulated processor, CLOCK_MONOTONIC, parking on a
+/// futex, and a timer thread with 1 ns timer slack that sleeps on a futex with an absolute
+/// deadline and spins the last stretch, so timers are never early and rarely late by more than
+/// the wake-up latency of the processor that runs them.
+public final class LivePlatform: Platform, @unchecked Sendable {
+  public let processorCount: Int
+  public let idlePolicy: IdlePolicy
+  public var isSimulated: Bool { false }
+  public var isStopping: Bool { stopping.load(ordering: .acquiring) }
+  public let timerResolutionNanoseconds: UInt64
+
+  /// Time before a deadline at which the timer thread stops sleeping and spins.
+  let timerSpinMargin: UInt64 = 60_000
+
+  private let stopping = Atomic<Bool>(false)
+  /// word i (i < processorCount): 1 while processor i is parked. Last word: timer thread.
+  private let words: AlignedWords
+  private var timerWord: UnsafeMutablePointer<UInt32> { words[processorCount] }
+  private let timers = Mutex(TimerHeap())
+  private var threads: [pthread_t] = []
+  private var timerThread: pthread_t?
+  /// Set in `start` before any processor thread exists; cleared in `stop` after they are joined.
+  private var currentClient: PlatformClient?
+
+  /// - Parameters:
+  ///   - processors: number of simulated processors (default: the host's core count).
+  ///   - idlePolicy: spin-then-park (default) or pure polling.
+  public init(processors: Int? = nil, idlePolicy: IdlePolicy = .default) {
+    let n = processors ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    precondition(n >= 1 && n <= 64, "processor count must be 1...64")
+    processorCount = n
+    self.idlePolicy = idlePolicy
+    words = AlignedWords(count: n + 1)
+    timerResolutionNanoseconds = max(1, storport_monotonic_resolution_ns())
+  }
+
+  @inline(__always)
+  public func now() -> UInt64 { storport_monotonic_ns() }
+
+  public func start(_ client: PlatformClient) {
+    precondition(threads.isEmpty, "LivePlatform.start called twice")
+    currentClient = client
+    timerThread = PlatformThread.start(name: "storport-timer") { [self] in timerLoop() }
+    for i in 0..<processorCount {
+      threads.append(
+        PlatformThread.start(name: "storport-cpu\(i)") {
+          _ = storport_set_timer_slack(1)
+          client.runProcessor(i)
+        })
+    }
+  }
+
+  public func stop() {
+    guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+    for i in 0..<processorCount { wake(i) }
+    storport_store_release(timerWord, storport_load_relaxed(timerWord) &+ 1)
+    _ = storport_futex_wake(timerWord, 1)
+    for t in threads { PlatformThread.join(t) }
+    if let t = timerThread { PlatformThread.join(t) }
+    threads.removeAll()
+    timerThread = nil
+    currentClient = nil
+  }
+
+  @inline(__always)
+  public func wake(_ p: Int) {
+    let w = words[p]
+    if storport_exchange(w, 0) == 1 { _ = storport_futex_wake(w, 1) }
+  }
+
+  public func idle(_ p: Int) {
+    // The client re-checks for work after we return; we only wait here.
+    switch idlePolicy {
+    case .poll:
+      for _ in 0..<64 { storport_cpu_relax() }
+    case .spinThenPark(let spin):
+      let client = currentClient
+      let until = now() &+ spin
+      while now() < until {
+        if client?.hasWork(p) == true || isStopping { return }
+        for _ in 0..<16 { storport_cpu_relax() }
+      }
+      let w = words[p]
+      _ = storport_exchange(w, 1)
+      if client?.hasWork(p) == true || isStopping {
+        storport_store_release(w, 0)
+        return
+      }
+      _ = storport_futex_wait(w, 1, 0)
+      storport_store_release(w, 0)
+    }
+  }
+
+  @inline(__always)
+  public func schedulingPoint(_ p: Int, _ point: SchedulingPoint) {}
+
+  @inline(__always)
+  public func wait(_ p: Int, on resource: ObjectIdentifier) { storport_cpu_relax() }
+
+  @inline(__always)
+  public func signal(_ resource: ObjectIdentifier) {}
+
+  public func poll(_ p: Int) {
+    for _ in 0..<32 { storport_cpu_relax() }
+  }
+
+  public func stall(_ p: Int, nanoseconds: UInt64) {
+    let until = now() &+ nanoseconds
+    while now() < until { storport_cpu_relax() }
+  }
+
+  public func arm(deadline: UInt64, target: PlatformTimerTarget, cookie: UInt64) {
+    let becameEarliest = timers.withLock { heap -> Bool in
+      let before = heap.earliestDeadline
+      heap.insert(deadline: deadline, target: target, cookie: cookie)
+      return before.map { deadline < $0 } ?? true
+    }
+    if becameEarliest {
+      storport_store_release(timerWord, storport_load_relaxed(timerWord) &+ 1)
+      _ = storport_futex_wake(timerWord, 1)
+    }
+  }
+
+  private func timerLoop() {
+    _ = storport_set_timer_slack(1)
+    while !isStopping {
+      let seen = storport_load_acquire(timerWord)
+      let t = now()
+      var due: TimerEntry?
+      let next: UInt64? = timers.withLock { heap in
+        due = heap.popDue(at: t)
+        return heap.earliestDeadline
+      }
+      if let entry = due {
+        entry.target.fire(cookie: entry.cookie)
+        continue
+      }
+      guard let deadline = next else {
+        _ = storport_futex_wait(timerWord, seen, 0)
+        continue
+      }
+      if deadline > t &+ timerSpinMargin {
+        _ = storport_futex_wait(timerWord, seen, deadline &- timerSpinMargin)
+      } else {
+        // Final stretch: spin, but notice an earlier timer being armed.
+        while now() < deadline && storport_load_acquire(timerWord) == seen && !isStopping {
+          storport_cpu_relax()
+        }
+      }
+    }
+  }
+}

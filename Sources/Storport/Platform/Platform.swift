@@ -1,0 +1,68 @@
+/// A place where a scheduling decision may be taken (simulated platform) — the points at
+/// which the interleaving of simulated processors can change.
+public enum SchedulingPoint: UInt8, Sendable {
+  case lockAcquire, lockRelease, dpcQueue, dpcDequeue, interlocked, timerExpiry
+  case interruptDelivery, callbackEntry, callbackExit, work
+}
+
+/// Something that becomes due at a point in platform time. The platform calls `fire` at or
+/// after the deadline it was armed with — never before — on whatever thread runs its timers.
+public protocol PlatformTimerTarget: AnyObject, Sendable {
+  /// - Parameter cookie: the value passed to `Platform.arm`; lets the target ignore stale expiries.
+  func fire(cookie: UInt64)
+}
+
+/// The runtime's side of the platform seam.
+public protocol PlatformClient: AnyObject, Sendable {
+  /// The processor loop of simulated processor `index`; runs on that processor's thread until
+  /// `Platform.isStopping` becomes true.
+  func runProcessor(_ index: Int)
+  /// True when processor `index` has work queued (called by the platform before it parks).
+  func hasWork(_ index: Int) -> Bool
+}
+
+/// The seam through which the runtime gets processors, parking and waking, the clock and
+/// timer expiry. Nothing else in swift-storport touches threads, Dispatch or clocks.
+///
+/// Two implementations exist: ``LivePlatform`` (OS threads, futexes, a timer thread) and
+/// ``SimulatedPlatform`` (one processor at a time, a seeded scheduler, virtual time).
+///
+/// Guarantees every implementation gives:
+/// * `now()` is monotonic (never goes back);
+/// * a timer armed for deadline `d` fires at a time `t ≥ d`, exactly once;
+/// * `wake(p)` after work was queued for `p` makes `p` run its loop again (no lost wake-ups).
+public protocol Platform: AnyObject, Sendable {
+  /// Number of simulated processors.
+  var processorCount: Int { get }
+  /// True for the deterministic simulation (used only to choose diagnostics, never semantics).
+  var isSimulated: Bool { get }
+  /// True once `stop()` was called: processor loops must return.
+  var isStopping: Bool { get }
+  /// Monotonic platform time in nanoseconds (virtual on the simulated platform).
+  func now() -> UInt64
+  /// Resolution of `now()` and of timer expiry, in nanoseconds.
+  var timerResolutionNanoseconds: UInt64 { get }
+  /// Starts the processors; each runs `client.runProcessor(i)`.
+  func start(_ client: PlatformClient)
+  /// Stops all processors and the timer service; returns when their loops have returned.
+  func stop()
+  /// Work was queued for processor `p`: make sure it runs its loop again.
+  func wake(_ p: Int)
+  /// Processor `p` found no work: park (or poll) until `wake(p)` or stop.
+  func idle(_ p: Int)
+  /// A scheduling point on processor `p` (simulated: the scheduler may switch processors).
+  func schedulingPoint(_ p: Int, _ point: SchedulingPoint)
+  /// Processor `p` must wait for `resource` (a contended lock, a channel token, …) to change;
+  /// returns when it may try again. Live: a pause instruction. Simulated: blocks `p` until
+  /// `signal(resource)`.
+  func wait(_ p: Int, on resource: ObjectIdentifier)
+  /// `resource` changed (a lock was released): waiters may try again.
+  func signal(_ resource: ObjectIdentifier)
+  /// Processor `p` polls for a condition that other processors or timers will make true.
+  /// Simulated: lets time advance when only pollers are left.
+  func poll(_ p: Int)
+  /// Busy-waits for `nanoseconds` on processor `p` (StorPortStallExecution).
+  func stall(_ p: Int, nanoseconds: UInt64)
+  /// Arms a one-shot timer: `target.fire(cookie:)` at or after `deadline` (platform time).
+  func arm(deadline: UInt64, target: PlatformTimerTarget, cookie: UInt64)
+}

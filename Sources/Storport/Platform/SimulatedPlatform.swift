@@ -1,0 +1,289 @@
+import CStorportShim
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Why `SimulatedPlatform.run` returned control to its caller.
+public enum SimulationOutcome: Equatable, Sendable {
+  /// The caller's stop condition became true.
+  case conditionMet
+  /// Virtual time reached the requested limit.
+  case timeLimit
+  /// Every processor is idle and no timer is armed (before the limit).
+  case quiescent
+  /// Every processor that is not idle waits for a resource nobody will release.
+  case deadlock(blocked: [Int])
+  /// Only pollers are left, no timer is armed, and polling changed nothing for many rounds.
+  case stuck(pollers: [Int])
+}
+
+/// The deterministic platform. Simulated processors are OS threads, but exactly one of them
+/// (or the controlling thread) runs at a time: the holder of the baton. At every scheduling
+/// point a seeded scheduler picks who runs next; when nobody can run, virtual time jumps to the
+/// next timer. Each scheduling point also advances virtual time by `stepNanoseconds`, so busy
+/// processors see time pass and timers fire during activity.
+///
+/// Guarantees: the same seed, configuration and controller actions give the same sequence of
+/// decisions, hence a bit-identical runtime trace. Virtual time never goes back. A deadlock
+/// (all non-idle processors waiting) is detected and reported instead of hanging.
+///
+/// The controlling thread (a test, the CLI) drives the simulation with ``run(until:stopWhen:)``;
+/// between runs nothing executes, so the controller may inspect and mutate runtime state.
+public final class SimulatedPlatform: Platform, @unchecked Sendable {
+  public let processorCount: Int
+  public let seed: UInt64
+  public var isSimulated: Bool { true }
+  public var isStopping: Bool { stopping }
+  public let timerResolutionNanoseconds: UInt64 = 1
+  /// Virtual time charged per scheduling point.
+  public let stepNanoseconds: UInt64
+  /// Percent chance, at each scheduling point, that the scheduler picks another runnable
+  /// processor rather than continuing the current one.
+  public let switchPercent: Int
+
+  enum ActorState: Equatable {
+    case runnable, idle, polling, exited
+    case blocked(ObjectIdentifier)
+  }
+
+  // All of the following is touched only by the baton holder.
+  private var rng: SeededRandom
+  private var time: UInt64 = 0
+  private var timers = TimerHeap()
+  private var states: [ActorState]
+  private var current: Int
+  private var stopping = false
+  private var limit: UInt64?
+  private var stopWhen: (() -> Bool)?
+  private var outcome: SimulationOutcome = .quiescent
+  private var pollOnlyRounds = 0
+  private var started = false
+  private var stallTargets: [StallTarget] = []
+  /// Scheduling decisions taken so far (a measure of explored interleaving).
+  public private(set) var decisions: UInt64 = 0
+  /// Context switches so far.
+  public private(set) var switches: UInt64 = 0
+
+  /// turn word i: 1 when actor i holds the baton. Index processorCount is the controller.
+  private let turns: AlignedWords
+  private var controller: Int { processorCount }
+  private var threads: [pthread_t] = []
+
+  public init(
+    processors: Int = 2, seed: UInt64, stepNanoseconds: UInt64 = 100, switchPercent: Int = 30
+  ) {
+    precondition(processors >= 1 && processors <= 64, "processor count must be 1...64")
+    processorCount = processors
+    self.seed = seed
+    self.stepNanoseconds = stepNanoseconds
+    self.switchPercent = switchPercent
+    rng = SeededRandom(seed: seed)
+    states = Array(repeating: .runnable, count: processors)
+    turns = AlignedWords(count: processors + 1)
+    current = processors
+  }
+
+  public func now() -> UInt64 { time }
+
+  public func start(_ client: PlatformClient) {
+    precondition(!started, "SimulatedPlatform.start called twice")
+    started = true
+    for i in 0..<processorCount {
+      stallTargets.append(StallTarget(platform: self, processor: i))
+      threads.append(
+        PlatformThread.start(name: "storport-sim\(i)") { [self] in
+          waitForTurn(i)
+          client.runProcessor(i)
+          states[i] = .exited
+          handOff(from: i, to: decide(from: i), waitAfterwards: false)
+        })
+    }
+  }
+
+  /// Runs the simulation until `stopWhen` returns true (checked at every scheduling
+  /// decision), virtual time reaches `until`, or nothing can happen any more.
+  /// Must be called from the controlling thread, never from a simulated processor.
+  @discardableResult
+  public func run(until: UInt64? = nil, stopWhen: (() -> Bool)? = nil) -> SimulationOutcome {
+    precondition(started, "start the runtime before running the simulation")
+    precondition(storport_get_current() == nil, "run() must be called from the controlling thread")
+    limit = until
+    self.stopWhen = stopWhen
+    pollOnlyRounds = 0
+    if let until, time >= until {
+      limit = nil
+      self.stopWhen = nil
+      return .timeLimit
+    }
+    let next = decide(from: nil)
+    if next != controller { handOff(from: controller, to: next, waitAfterwards: true) }
+    limit = nil
+    self.stopWhen = nil
+    return outcome
+  }
+
+  /// Runs for `nanoseconds` of virtual time (or until quiescent, whichever is first).
+  @discardableResult
+  public func run(for nanoseconds: UInt64) -> SimulationOutcome {
+    run(until: time &+ nanoseconds)
+  }
+
+  public func stop() {
+    guard started, !stopping else { return }
+    stopping = true
+    for i in 0..<processorCount where states[i] != .exited {
+      if case .blocked = states[i] { continue }  // truly stuck actors are abandoned
+      states[i] = .runnable
+    }
+    while states.contains(where: { $0 == .runnable || $0 == .polling || $0 == .idle }) {
+      for i in 0..<processorCount where states[i] == .idle || states[i] == .polling {
+        states[i] = .runnable
+      }
+      let next = decide(from: nil)
+      if next == controller { break }
+      handOff(from: controller, to: next, waitAfterwards: true)
+    }
+    for (i, t) in threads.enumerated() where states[i] == .exited { PlatformThread.join(t) }
+  }
+
+  public func wake(_ p: Int) {
+    if states[p] == .idle { states[p] = .runnable }
+  }
+
+  public func idle(_ p: Int) {
+    if stopping { return }
+    states[p] = .idle
+    reschedule(p)
+  }
+
+  public func schedulingPoint(_ p: Int, _ point: SchedulingPoint) {
+    reschedule(p)
+  }
+
+  public func wait(_ p: Int, on resource: ObjectIdentifier) {
+    states[p] = .blocked(resource)
+    reschedule(p)
+  }
+
+  public func signal(_ resource: ObjectIdentifier) {
+    for i in 0..<processorCount where states[i] == .blocked(resource) { states[i] = .runnable }
+  }
+
+  public func poll(_ p: Int) {
+    states[p] = .polling
+    reschedule(p)
+  }
+
+  public func stall(_ p: Int, nanoseconds: UInt64) {
+    let target = stallTargets[p]
+    timers.insert(deadline: time &+ nanoseconds, target: target, cookie: 0)
+    states[p] = .blocked(ObjectIdentifier(target))
+    reschedule(p)
+  }
+
+  public func arm(deadline: UInt64, target: PlatformTimerTarget, cookie: UInt64) {
+    timers.insert(deadline: deadline, target: target, cookie: cookie)
+  }
+
+  // MARK: - The scheduler
+
+  private func reschedule(_ p: Int) {
+    time &+= stepNanoseconds
+    if states[p] == .polling || states[p] == .runnable {
+      // A poller or a processor at a scheduling point stays a candidate.
+    }
+    let next = decide(from: p)
+    if next == p {
+      if states[p] == .polling { states[p] = .runnable }
+      return
+    }
+    handOff(from: p, to: next, waitAfterwards: true)
+    if states[p] == .polling { states[p] = .runnable }
+  }
+
+  /// Chooses who runs next; `controller` means "give control back" (outcome recorded).
+  private func decide(from p: Int?) -> Int {
+    decisions &+= 1
+    while true {
+      while let entry = timers.popDue(at: time) { entry.target.fire(cookie: entry.cookie) }
+      if let stopWhen, stopWhen() {
+        outcome = .conditionMet
+        return controller
+      }
+      if let limit, time >= limit {
+        outcome = .timeLimit
+        return controller
+      }
+      var runnable: [Int] = []
+      var pollers: [Int] = []
+      for i in 0..<processorCount {
+        switch states[i] {
+        case .runnable: runnable.append(i)
+        case .polling: pollers.append(i)
+        default: break
+        }
+      }
+      if !runnable.isEmpty {
+        pollOnlyRounds = 0
+        let candidates = runnable + pollers
+        if let p, candidates.contains(p), rng.below(100) >= switchPercent { return p }
+        return candidates[rng.below(candidates.count)]
+      }
+      if let deadline = timers.earliestDeadline, limit.map({ deadline <= $0 }) ?? true {
+        time = max(time, deadline)
+        continue
+      }
+      if !pollers.isEmpty {
+        pollOnlyRounds += 1
+        if pollOnlyRounds < 10_000 {
+          if limit == nil || time < limit! { return pollers[rng.below(pollers.count)] }
+        }
+        outcome = limit != nil ? .timeLimit : .stuck(pollers: pollers)
+        if let limit { time = max(time, limit) }
+        return controller
+      }
+      if let limit {
+        time = max(time, limit)
+        outcome = .timeLimit
+        return controller
+      }
+      let blocked = (0..<processorCount).filter {
+        if case .blocked = states[$0] { return true } else { return false }
+      }
+      outcome = blocked.isEmpty ? .quiescent : .deadlock(blocked: blocked)
+      return controller
+    }
+  }
+
+  private func handOff(from p: Int, to next: Int, waitAfterwards: Bool) {
+    if next != p { switches &+= 1 }
+    current = next
+    let w = turns[next]
+    storport_store_release(w, 1)
+    _ = storport_futex_wake(w, 1)
+    if waitAfterwards { waitForTurn(p) }
+  }
+
+  private func waitForTurn(_ p: Int) {
+    let w = turns[p]
+    while storport_load_acquire(w) == 0 { _ = storport_futex_wait(w, 0, 0) }
+    storport_store_release(w, 0)
+  }
+
+  /// Wakes a stalled processor when its stall time has passed.
+  private final class StallTarget: PlatformTimerTarget, @unchecked Sendable {
+    unowned let platform: SimulatedPlatform
+    let processor: Int
+    init(platform: SimulatedPlatform, processor: Int) {
+      self.platform = platform
+      self.processor = processor
+    }
+    func fire(cookie: UInt64) {
+      if platform.states[processor] == .blocked(ObjectIdentifier(self)) {
+        platform.states[processor] = .runnable
+      }
+    }
+  }
+}

@@ -1,0 +1,56 @@
+/// One armed platform timer.
+struct TimerEntry {
+  var deadline: UInt64
+  /// Arming order; breaks ties so that equal deadlines fire in arming order.
+  var sequence: UInt64
+  var target: PlatformTimerTarget
+  var cookie: UInt64
+
+  func precedes(_ other: TimerEntry) -> Bool {
+    deadline != other.deadline ? deadline < other.deadline : sequence < other.sequence
+  }
+}
+
+/// A binary min-heap of timers ordered by (deadline, arming order). Not thread-safe: its
+/// owner serialises access.
+struct TimerHeap {
+  private var items: [TimerEntry] = []
+  private var nextSequence: UInt64 = 0
+
+  var isEmpty: Bool { items.isEmpty }
+  var count: Int { items.count }
+  var earliestDeadline: UInt64? { items.first?.deadline }
+
+  mutating func insert(deadline: UInt64, target: PlatformTimerTarget, cookie: UInt64) {
+    items.append(TimerEntry(deadline: deadline, sequence: nextSequence, target: target, cookie: cookie))
+    nextSequence &+= 1
+    var i = items.count - 1
+    while i > 0 {
+      let parent = (i - 1) / 2
+      guard items[i].precedes(items[parent]) else { break }
+      items.swapAt(i, parent)
+      i = parent
+    }
+  }
+
+  /// Removes and returns the earliest entry if its deadline is at or before `time`.
+  mutating func popDue(at time: UInt64) -> TimerEntry? {
+    guard let first = items.first, first.deadline <= time else { return nil }
+    let last = items.removeLast()
+    if !items.isEmpty {
+      items[0] = last
+      var i = 0
+      while true {
+        let l = 2 * i + 1
+        let r = l + 1
+        var m = i
+        if l < items.count && items[l].precedes(items[m]) { m = l }
+        if r < items.count && items[r].precedes(items[m]) { m = r }
+        if m == i { break }
+        items.swapAt(i, m)
+        i = m
+      }
+    }
+    return first
+  }
+}

@@ -1,0 +1,67 @@
+/// The miniport entry point (or port activity) a processor is executing — the "role" half of
+/// the execution context. Names are the Storport routine names.
+public enum CallbackRole: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+  /// Port or harness code on a processor; not a miniport callback.
+  case portWork
+  case findAdapter, initialize, passiveInitialize, adapterControl
+  case buildIo, startIo, interrupt, messageSignaledInterrupt
+  case timer, timerEx, dpc, resetBus, synchronizedAccess
+
+  /// The Storport name of the role (HW_* role type / routine).
+  public var description: String {
+    switch self {
+    case .portWork: return "PortWork"
+    case .findAdapter: return "HwStorFindAdapter"
+    case .initialize: return "HwStorInitialize"
+    case .passiveInitialize: return "HwStorPassiveInitializeRoutine"
+    case .adapterControl: return "HwStorAdapterControl"
+    case .buildIo: return "HwStorBuildIo"
+    case .startIo: return "HwStorStartIo"
+    case .interrupt: return "HwStorInterrupt"
+    case .messageSignaledInterrupt: return "HwMSInterruptRoutine"
+    case .timer: return "HwStorTimer"
+    case .timerEx: return "HW_TIMER_EX"
+    case .dpc: return "HwStorDpcRoutine"
+    case .resetBus: return "HwStorResetBus"
+    case .synchronizedAccess: return "StorPortSynchronizeAccess routine"
+    }
+  }
+}
+
+/// A set of the three classic port locks.
+struct LockMask: OptionSet, Sendable {
+  let rawValue: UInt8
+  static let startIo = LockMask(rawValue: 1)
+  static let dpc = LockMask(rawValue: 2)
+  static let interrupt = LockMask(rawValue: 4)
+  static let all: LockMask = [.startIo, .dpc, .interrupt]
+
+  init(rawValue: UInt8) { self.rawValue = rawValue }
+
+  init(_ kind: StorSpinLockKind) {
+    switch kind {
+    case .startIoLock: self = .startIo
+    case .dpcLock, .threadedDpcLock, .dpcLevelLock: self = .dpc
+    case .interruptLock: self = .interrupt
+    case .invalidLock: self = []
+    }
+  }
+}
+
+/// One callback on a processor's call stack (callbacks nest when an interrupt preempts).
+struct CallbackFrame {
+  var role: CallbackRole
+  var routine: String
+  unowned(unsafe) var adapter: StorPort?
+  var entryIrql: Irql
+  var heldAtEntry: Int
+  /// Locks the miniport may acquire itself in this callback (spec §5.3).
+  var allowed: LockMask
+}
+
+/// One lock held by a processor's context.
+struct HeldLock {
+  unowned(unsafe) var lock: SpinLock
+  var byPort: Bool
+  var serial: UInt64
+}

@@ -1,0 +1,284 @@
+import CStorportShim
+import Synchronization
+
+/// One simulated processor: its work queues (interrupts, DPCs, I/O, passive work — served in
+/// that priority order) and its execution context (virtual IRQL, locks held, callback stack).
+///
+/// The execution context is touched only by the processor's own thread. The queues are
+/// shared: any thread may post work, then `wake` the processor through the platform.
+///
+/// Preemption: at every scheduling point the processor delivers pending interrupts if its IRQL
+/// is below DIRQL, and runs queued DPCs if its IRQL is below DISPATCH_LEVEL — as a real
+/// processor would, nested on top of whatever it was doing.
+final class Processor: @unchecked Sendable {
+  let index: Int
+  unowned let runtime: StorportRuntime
+  let platform: Platform
+
+  // MARK: queues (shared)
+  private let queues = Mutex([Ring<Work>](repeating: Ring(), count: 4))
+  private let pendingInterrupts = Atomic<Int>(0)
+  private let pendingDpcLevel = Atomic<Int>(0)
+  private let pendingAll = Atomic<Int>(0)
+
+  // MARK: execution context (own thread only)
+  var irql: Irql = .passive
+  var held: [HeldLock] = []
+  var frames: [CallbackFrame] = []
+  var deferred: [DeferredAction] = []
+  var lockSerial: UInt64 = 0
+  /// Callbacks started on this processor, by role.
+  var callbackCounts = [UInt64](repeating: 0, count: CallbackRole.allCases.count)
+  private var delivering = false
+
+  init(index: Int, runtime: StorportRuntime, platform: Platform) {
+    self.index = index
+    self.runtime = runtime
+    self.platform = platform
+    held.reserveCapacity(16)
+    frames.reserveCapacity(16)
+  }
+
+  // MARK: - Posting work (any thread)
+
+  func post(_ work: Work) {
+    let q = work.queue
+    queues.withLock { $0[q].append(work) }
+    switch q {
+    case 0: pendingInterrupts.add(1, ordering: .releasing)
+    case 1: pendingDpcLevel.add(1, ordering: .releasing)
+    default: break
+    }
+    pendingAll.add(1, ordering: .releasing)
+    platform.wake(index)
+  }
+
+  var hasWork: Bool { pendingAll.load(ordering: .acquiring) > 0 }
+
+  private func take(maxQueue: Int) -> Work? {
+    guard pendingAll.load(ordering: .acquiring) > 0 else { return nil }
+    let work: Work? = queues.withLock { qs in
+      for q in 0...maxQueue { if let w = qs[q].popFirst() { return w } }
+      return nil
+    }
+    if let work {
+      switch work.queue {
+      case 0: pendingInterrupts.subtract(1, ordering: .relaxed)
+      case 1: pendingDpcLevel.subtract(1, ordering: .relaxed)
+      default: break
+      }
+      pendingAll.subtract(1, ordering: .relaxed)
+    }
+    return work
+  }
+
+  /// Removes queued work matching `predicate` (used when an adapter stops).
+  func removeQueued(where predicate: (Work) -> Bool) {
+    var removed = [0, 0, 0, 0]
+    queues.withLock { qs in
+      for q in 0..<4 {
+        let before = qs[q].count
+        qs[q].removeAll(where: predicate)
+        removed[q] = before - qs[q].count
+      }
+    }
+    pendingInterrupts.subtract(removed[0], ordering: .relaxed)
+    pendingDpcLevel.subtract(removed[1], ordering: .relaxed)
+    pendingAll.subtract(removed.reduce(0, +), ordering: .relaxed)
+  }
+
+  // MARK: - The processor loop
+
+  func run() {
+    storport_set_current(Unmanaged.passUnretained(self).toOpaque())
+    defer { storport_set_current(nil) }
+    while !platform.isStopping {
+      if let work = take(maxQueue: 3) {
+        execute(work)
+      } else {
+        platform.idle(index)
+      }
+    }
+  }
+
+  private func execute(_ work: Work) {
+    switch work {
+    case .interrupt(let adapter, let message):
+      platform.schedulingPoint(index, .interruptDelivery)
+      adapter.deliverInterrupt(on: self, message: message)
+    case .dpc(let dpc, let generation):
+      platform.schedulingPoint(index, .dpcDequeue)
+      dpc.execute(on: self, generation: generation)
+    case .adapterTimer(let adapter, let generation):
+      platform.schedulingPoint(index, .timerExpiry)
+      adapter.runAdapterTimer(on: self, generation: generation)
+    case .extendedTimer(let adapter, let slot, let generation):
+      platform.schedulingPoint(index, .timerExpiry)
+      adapter.runExtendedTimer(on: self, slot: slot, generation: generation)
+    case .port(let body):
+      platform.schedulingPoint(index, .work)
+      let old = raise(to: .dispatch)
+      body()
+      lower(to: old)
+    case .submit(let adapter, let request):
+      platform.schedulingPoint(index, .work)
+      let old = raise(to: .dispatch)
+      adapter.dispatchNew(request, on: self)
+      lower(to: old)
+    case .passive(let body):
+      platform.schedulingPoint(index, .work)
+      body()
+    }
+  }
+
+  // MARK: - Scheduling points and preemption
+
+  /// A scheduling point: the simulation may switch processors here, and pending interrupts
+  /// (IRQL < DIRQL) and DPCs (IRQL < DISPATCH) preempt the current code.
+  @inline(__always)
+  func point(_ kind: SchedulingPoint) {
+    platform.schedulingPoint(index, kind)
+    if pendingInterrupts.load(ordering: .relaxed) > 0 && irql < .device && !delivering {
+      deliverPending(maxQueue: 0)
+    }
+    if irql < .dispatch && pendingDpcLevel.load(ordering: .relaxed) > 0 && !delivering {
+      deliverPending(maxQueue: 1)
+    }
+  }
+
+  private func deliverPending(maxQueue: Int) {
+    delivering = true
+    defer { delivering = false }
+    while let work = take(maxQueue: maxQueue) { execute(work) }
+  }
+
+  // MARK: - IRQL
+
+  /// Raises the virtual IRQL (never lowers it); returns the previous level.
+  @inline(__always)
+  func raise(to level: Irql) -> Irql {
+    let old = irql
+    if level > irql { irql = level }
+    return old
+  }
+
+  /// Lowers the virtual IRQL to `level`. Dropping to DISPATCH_LEVEL or below applies the
+  /// actions deferred at DIRQL (D8).
+  @inline(__always)
+  func lower(to level: Irql) {
+    irql = level
+    if level <= .dispatch && !deferred.isEmpty { applyDeferred() }
+  }
+
+  private func applyDeferred() {
+    let actions = deferred
+    deferred.removeAll(keepingCapacity: true)
+    for action in actions { action.apply(on: self) }
+  }
+
+  // MARK: - Raw locking (no verifier checks)
+
+  /// Acquires `lock` for this context (spinning or, simulated, blocking) and records it.
+  @inline(__always)
+  func acquire(_ lock: SpinLock, byPort: Bool) -> UInt64 {
+    point(.lockAcquire)
+    while !lock.tryAcquire() { platform.wait(index, on: ObjectIdentifier(lock)) }
+    lock.holder = index
+    lockSerial &+= 1
+    held.append(HeldLock(lock: lock, byPort: byPort, serial: lockSerial))
+    return lockSerial
+  }
+
+  /// Releases a lock this context holds (by identity).
+  @inline(__always)
+  func release(_ lock: SpinLock) {
+    if let i = held.lastIndex(where: { $0.lock === lock }) { held.remove(at: i) }
+    lock.holder = -1
+    lock.unlock()
+    platform.signal(ObjectIdentifier(lock))
+    point(.lockRelease)
+  }
+
+  func holds(_ lock: SpinLock) -> Bool { held.contains { $0.lock === lock } }
+
+  /// Waits (spinning or, simulated, polling) until `condition` holds.
+  func waitUntil(_ condition: () -> Bool) {
+    while !condition() { platform.poll(index) }
+  }
+
+  // MARK: - Callback invocation
+
+  var currentFrame: CallbackFrame? { frames.last }
+
+  /// Runs a miniport callback with the context bookkeeping around it: pushes the frame, traces
+  /// entry and exit, and — checked mode — reports an IRQL not restored (rule 75) or a lock
+  /// still held (rule 46) at return, then repairs both so the system keeps running.
+  @inline(__always)
+  func invoke<R>(
+    _ adapter: StorPort, _ role: CallbackRole, _ routine: String, allowed: LockMask,
+    _ body: () -> R
+  ) -> R {
+    let entryIrql = irql
+    frames.append(
+      CallbackFrame(
+        role: role, routine: routine, adapter: adapter, entryIrql: entryIrql,
+        heldAtEntry: held.count, allowed: allowed))
+    callbackCounts[Int(role.rawValue)] &+= 1
+    let tracing = runtime.tracer.isOn
+    if tracing { adapter.trace(on: self, .callbackEnter, routine, a: UInt64(role.rawValue)) }
+    let result = body()
+    let frame = frames[frames.count - 1]
+    if held.count > frame.heldAtEntry {
+      let names = held[frame.heldAtEntry...].map(\.lock.name).joined(separator: ", ")
+      adapter.violation(
+        .lockHeldAtReturn, on: self,
+        "\(routine) (\(role)) returned holding \(names); the port released it")
+      while held.count > frame.heldAtEntry {
+        let h = held[held.count - 1]
+        release(h.lock)
+      }
+    }
+    if irql != entryIrql {
+      adapter.violation(
+        .irqlNotRestoredAtReturn, on: self,
+        "\(routine) (\(role)) was entered at \(entryIrql) and returned at \(irql)")
+      lower(to: entryIrql)
+    }
+    if tracing { adapter.trace(on: self, .callbackExit, routine, a: UInt64(role.rawValue)) }
+    frames.removeLast()
+    return result
+  }
+
+  /// Locks held, for reports ("StartIoLock (port)").
+  var heldDescription: [String] {
+    held.map { $0.lock.name + ($0.byPort ? " (port)" : "") }
+  }
+
+  /// The current callback's description for reports.
+  var callbackDescription: String {
+    guard let f = frames.last else { return "none" }
+    return f.routine == f.role.description ? f.routine : "\(f.role) \(f.routine)"
+  }
+
+  /// The processor whose thread is calling, if it is a simulated processor.
+  @inline(__always)
+  static var current: Processor? {
+    guard let raw = storport_get_current() else { return nil }
+    return Unmanaged<Processor>.fromOpaque(raw).takeUnretainedValue()
+  }
+}
+
+/// Something recorded at DIRQL and applied when the IRQL drops to DISPATCH_LEVEL (D8).
+enum DeferredAction {
+  case adapterTimer(StorPort, ErasedTimer?, microseconds: UInt64)
+  case extendedTimer(StorPort, slot: Int, generation: UInt64)
+
+  func apply(on p: Processor) {
+    switch self {
+    case .adapterTimer(let adapter, let routine, let us):
+      adapter.applyRequestTimerCall(routine, microseconds: us, on: p)
+    case .extendedTimer(let adapter, let slot, let generation):
+      adapter.applyExtendedTimerArm(slot: slot, generation: generation, on: p)
+    }
+  }
+}

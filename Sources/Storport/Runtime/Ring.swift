@@ -1,0 +1,44 @@
+/// A growable FIFO ring buffer of values. Not thread-safe; amortised O(1), no allocation once
+/// it has grown to its working size.
+struct Ring<Element> {
+  private var storage: [Element?]
+  private var head = 0
+  private(set) var count = 0
+
+  init(capacity: Int = 16) {
+    storage = Array(repeating: nil, count: max(1, capacity))
+  }
+
+  var isEmpty: Bool { count == 0 }
+
+  mutating func append(_ e: Element) {
+    if count == storage.count { grow() }
+    storage[(head + count) % storage.count] = e
+    count += 1
+  }
+
+  mutating func popFirst() -> Element? {
+    guard count > 0 else { return nil }
+    let e = storage[head]
+    storage[head] = nil
+    head = (head + 1) % storage.count
+    count -= 1
+    return e
+  }
+
+  /// Removes every element for which `shouldRemove` is true, keeping the order of the rest.
+  mutating func removeAll(where shouldRemove: (Element) -> Bool) {
+    var kept = Ring(capacity: storage.count)
+    while let e = popFirst() { if !shouldRemove(e) { kept.append(e) } }
+    self = kept
+  }
+
+  private mutating func grow() {
+    var bigger: [Element?] = Array(repeating: nil, count: storage.count * 2)
+    for i in 0..<count { bigger[i] = storage[(head + i) % storage.count] }
+    storage = bigger
+    head = 0
+  }
+}
+
+extension Ring: Sendable where Element: Sendable {}

@@ -1,0 +1,147 @@
+/// A `StorPortNotification` call: the notification type and its arguments. Build one with the
+/// static functions (`.requestTimerCall(routine, microseconds:)`, `.requestComplete(srb)`, …)
+/// and pass it to ``StorPort/notification(_:)``.
+///
+/// The codes from 0x1000 (InitializeDpc, IssueDpc, AcquireSpinLock, ReleaseSpinLock,
+/// EnablePassiveInitialization) are what the inline wrappers of storport.h send (R-D3, R-D11,
+/// R-L5); they are here for fidelity with binaries that call StorPortNotification directly.
+public struct StorNotification: @unchecked Sendable {
+  enum Kind {
+    case requestComplete(StorRequest)
+    case nextRequest, nextLuRequest
+    case resetDetected(pathId: UInt32)
+    case busChangeDetected(pathId: UInt32)
+    case requestTimerCall(ErasedTimer?, UInt32)
+    case queryTickCount(UnsafeMutablePointer<UInt64>)
+    case linkUp, linkDown
+    case initializeDpc(StorDpc, @Sendable (StorPort) -> Void)
+    case issueDpc(StorDpc, UInt, UInt, UnsafeMutablePointer<Bool>)
+    case enablePassiveInitialization(@Sendable (StorPort) -> Bool, UnsafeMutablePointer<Bool>)
+  }
+  let kind: Kind
+
+  /// `SCSI_NOTIFICATION_TYPE` value.
+  public var code: UInt32 {
+    switch kind {
+    case .requestComplete: return 0
+    case .nextRequest: return 1
+    case .nextLuRequest: return 2
+    case .resetDetected: return 3
+    case .requestTimerCall: return 6
+    case .busChangeDetected: return 7
+    case .linkUp: return 10
+    case .linkDown: return 11
+    case .queryTickCount: return 12
+    case .initializeDpc: return 0x1001
+    case .issueDpc: return 0x1002
+    case .enablePassiveInitialization: return 0x1000
+    }
+  }
+
+  /// `RequestComplete`
+  public static func requestComplete(_ request: StorRequest) -> StorNotification {
+    .init(kind: .requestComplete(request))
+  }
+  /// `NextRequest` — SCSI Port only; accepted and ignored with a diagnostic (D16).
+  public static let nextRequest = StorNotification(kind: .nextRequest)
+  /// `NextLuRequest` — SCSI Port only; accepted and ignored with a diagnostic (D16).
+  public static let nextLuRequest = StorNotification(kind: .nextLuRequest)
+  /// `ResetDetected`
+  public static func resetDetected(pathId: UInt32 = 0) -> StorNotification {
+    .init(kind: .resetDetected(pathId: pathId))
+  }
+  /// `BusChangeDetected`
+  public static func busChangeDetected(pathId: UInt32 = 0) -> StorNotification {
+    .init(kind: .busChangeDetected(pathId: pathId))
+  }
+  /// `RequestTimerCall` (R-T1..R-T20).
+  public static func requestTimerCall<E>(_ routine: HwTimer<E>?, microseconds: UInt32) -> StorNotification {
+    .init(kind: .requestTimerCall(routine?.erased, microseconds))
+  }
+  /// `QueryTickCount`: writes the tick count (ticks of the resolution in force).
+  public static func queryTickCount(_ out: UnsafeMutablePointer<UInt64>) -> StorNotification {
+    .init(kind: .queryTickCount(out))
+  }
+  /// `LinkUp`
+  public static let linkUp = StorNotification(kind: .linkUp)
+  /// `LinkDown`
+  public static let linkDown = StorNotification(kind: .linkDown)
+  /// `InitializeDpc` (0x1001), as StorPortInitializeDpc's inline wrapper sends it.
+  public static func initializeDpc<E>(_ dpc: StorDpc, _ routine: HwDpcRoutine<E>) -> StorNotification {
+    .init(kind: .initializeDpc(dpc, { $0.initializeDpc(dpc, routine) }))
+  }
+  /// `IssueDpc` (0x1002): the result is written through `result` (rule 41, R-D11).
+  public static func issueDpc(
+    _ dpc: StorDpc, _ argument1: UInt, _ argument2: UInt, result: UnsafeMutablePointer<Bool>
+  ) -> StorNotification {
+    .init(kind: .issueDpc(dpc, argument1, argument2, result))
+  }
+  /// `EnablePassiveInitialization` (0x1000): the result is written through `result`.
+  public static func enablePassiveInitialization<E>(
+    _ routine: HwPassiveInitializeRoutine<E>, result: UnsafeMutablePointer<Bool>
+  ) -> StorNotification {
+    .init(kind: .enablePassiveInitialization({ $0.enablePassiveInitialization(routine) }, result))
+  }
+}
+
+extension StorPort {
+  /// `StorPortNotification(NotificationType, HwDeviceExtension, …)`.
+  public func notification(_ n: StorNotification) {
+    switch n.kind {
+    case .requestComplete(let r): requestComplete(r)
+    case .nextRequest, .nextLuRequest:
+      violation(
+        .undocumentedNotification, Processor.current,
+        "StorPortNotification(\(n.code == 1 ? "NextRequest" : "NextLuRequest")) is a SCSI Port notification; ignored")
+    case .resetDetected(let path):
+      trace(on: Processor.current, .notification, "ResetDetected", a: UInt64(path))
+    case .busChangeDetected(let path):
+      trace(on: Processor.current, .notification, "BusChangeDetected", a: UInt64(path))
+    case .requestTimerCall(let routine, let us): requestTimerCall(erased: routine, microseconds: us)
+    case .queryTickCount(let out):
+      let tick: UInt64
+      switch runtime.timerResolution {
+      case .host: tick = 15_625_000
+      case .tick(let t): tick = t
+      }
+      out.pointee = platform.now() / tick
+    case .linkDown:
+      trace(on: Processor.current, .notification, "LinkDown")
+      _ = pause(seconds: UInt32.max)
+    case .linkUp:
+      trace(on: Processor.current, .notification, "LinkUp")
+      _ = resume()
+    case .initializeDpc(_, let body): body(self)
+    case .issueDpc(let dpc, let a1, let a2, let result):
+      result.pointee = issueDpc(dpc, a1, a2)
+    case .enablePassiveInitialization(let body, let result):
+      result.pointee = body(self)
+    }
+  }
+
+  func violation(_ rule: VerifierRule, _ p: Processor?, _ message: String) {
+    violation(rule, on: p, message)
+  }
+
+  /// `StorPortEnablePassiveInitialization(DeviceExtension, HwPassiveInitializeRoutine)`:
+  /// true only when called from HwStorInitialize; elsewhere false with a diagnostic, and the
+  /// routine never runs (rule 63).
+  @discardableResult
+  public func enablePassiveInitialization<E>(_ routine: HwPassiveInitializeRoutine<E>) -> Bool {
+    guard let p = serviceContext("StorPortEnablePassiveInitialization") else { return false }
+    guard p.currentFrame?.role == .initialize else {
+      violation(
+        .enablePassiveOutsideInitialize, on: p,
+        "StorPortEnablePassiveInitialization from \(p.callbackDescription); only HwStorInitialize may call it")
+      return false
+    }
+    passiveRoutine = (routine.name, routine.call)
+    return true
+  }
+
+  /// `StorPortStallExecution(Delay)`: busy-waits `microseconds` (virtual time when simulated).
+  public func stallExecution(microseconds: UInt32) {
+    guard let p = Processor.current else { return }
+    platform.stall(p.index, nanoseconds: UInt64(microseconds) * 1000)
+  }
+}

@@ -1,0 +1,149 @@
+/// The one RequestTimerCall timer of an adapter (R-T5).
+struct AdapterTimerState {
+  var routine: ErasedTimer?
+  /// Bumped by every arm and cancel; an expiry with an older value is stale (D5).
+  var generation: UInt64 = 0
+  var armed = false
+  var deadline: UInt64 = 0
+  var processor = 0
+  /// Expired before HwStorInitialize returned TRUE (R-Y1): run once it has.
+  var postponed = false
+}
+
+/// Receives the platform expiry of the adapter timer and queues it on the processor that
+/// armed it (the timer DPC of the kernel model).
+final class AdapterTimerTarget: PlatformTimerTarget, @unchecked Sendable {
+  unowned let adapter: StorPort
+  init(adapter: StorPort) { self.adapter = adapter }
+
+  func fire(cookie: UInt64) {
+    let target = adapter.adapterTimer.withLock { s -> Int? in
+      s.armed && s.generation == cookie ? s.processor : nil
+    }
+    guard let target else { return }
+    adapter.runtime.processors[target].post(.adapterTimer(adapter, generation: cookie))
+  }
+}
+
+extension StorPort {
+  /// `StorPortNotification(RequestTimerCall, HwDeviceExtension, HwStorTimer, MiniportTimerValue)`.
+  ///
+  /// Guarantees (R-T1..R-T20, D5, D7, D8, D11): `microseconds > 0` arms a one-shot call of
+  /// `routine` no earlier than that many µs from now; 0 cancels (a no-op when idle); a request
+  /// while one is pending replaces routine and deadline (latest wins, at most one call);
+  /// re-arming from inside HwStorTimer schedules a fresh call. Above DISPATCH_LEVEL (from an
+  /// ISR) the call returns at once and the arming takes effect when the IRQL drops. HwStorTimer
+  /// runs at DISPATCH holding the StartIo lock (half duplex: DIRQL, StartIo + Interrupt locks),
+  /// never before HwStorInitialize returned TRUE, and never after ScsiStopAdapter.
+  public func requestTimerCall<E>(_ routine: HwTimer<E>?, microseconds: UInt32) {
+    requestTimerCall(erased: routine?.erased, microseconds: microseconds)
+  }
+
+  func requestTimerCall(erased routine: ErasedTimer?, microseconds: UInt32) {
+    guard let p = serviceContext("StorPortNotification(RequestTimerCall)") else { return }
+    let s = state
+    if s == .stopped || s == .removed {
+      violation(.useAfterStop, on: p, "RequestTimerCall on an adapter that is \(s)")
+      return
+    }
+    if microseconds > 0 && routine == nil {
+      violation(.timerRoutineMissing, on: p, "RequestTimerCall(\(microseconds) µs) with a NULL HwStorTimer")
+      return
+    }
+    if p.irql > .dispatch {
+      p.deferred.append(.adapterTimer(self, routine, microseconds: UInt64(microseconds)))
+      trace(on: p, .timerDeferred, routine?.name ?? "cancel", a: UInt64(microseconds))
+      return
+    }
+    applyRequestTimerCall(routine, microseconds: UInt64(microseconds), on: p)
+  }
+
+  func applyRequestTimerCall(_ routine: ErasedTimer?, microseconds: UInt64, on p: Processor) {
+    if microseconds == 0 {
+      let was = adapterTimer.withLock { t -> Bool in
+        let was = t.armed
+        t.generation &+= 1
+        t.armed = false
+        t.postponed = false
+        return was
+      }
+      trace(on: p, .timerCancel, "RequestTimerCall", a: was ? 1 : 0)
+      return
+    }
+    guard let routine else { return }
+    let now = platform.now()
+    let deadline = runtime.timerResolution.roundUp(now &+ microseconds &* 1000)
+    let generation = adapterTimer.withLock { t -> UInt64 in
+      t.generation &+= 1
+      t.routine = routine
+      t.armed = true
+      t.postponed = false
+      t.deadline = deadline
+      t.processor = p.index
+      return t.generation
+    }
+    trace(on: p, .timerArm, routine.name, a: microseconds, b: deadline)
+    platform.arm(deadline: deadline, target: adapterTimerTarget, cookie: generation)
+  }
+
+  /// True if a RequestTimerCall is armed and not yet delivered.
+  public var isAdapterTimerPending: Bool { adapterTimer.withLock { $0.armed } }
+
+  func runAdapterTimer(on p: Processor, generation: UInt64) {
+    let current = adapterTimer.withLock { $0.armed && $0.generation == generation }
+    guard current else {
+      trace(on: p, .timerStale, "RequestTimerCall", a: generation)
+      return
+    }
+    guard initializedFlag.load(ordering: .acquiring) else {
+      adapterTimer.withLock { if $0.generation == generation { $0.postponed = true } }
+      return
+    }
+    guard beginCallback() else { return }
+    defer { endCallback() }
+    let old = p.raise(to: .dispatch)
+    _ = p.acquire(startIoLock, byPort: true)
+    if isHalfDuplex {
+      _ = p.raise(to: .device)
+      _ = acquireInterruptLock(on: p, byPort: true)
+    }
+    // Consume the request under the StartIo lock, so a cancel made by a StartIo-lock holder
+    // is always honoured.
+    let taken = adapterTimer.withLock { t -> (ErasedTimer, UInt64)? in
+      guard t.armed, t.generation == generation, let r = t.routine else { return nil }
+      t.armed = false
+      return (r, t.deadline)
+    }
+    if let (routine, deadline) = taken {
+      let lateness = platform.now() &- deadline
+      timerLateness.withLock { $0.add(lateness) }
+      trace(on: p, .timerFire, routine.name, a: lateness)
+      p.invoke(self, .timer, routine.name, allowed: isHalfDuplex ? [] : [.interrupt]) {
+        routine.call(deviceExtension)
+      }
+    }
+    if isHalfDuplex { releaseInterruptLock(on: p) }
+    p.release(startIoLock)
+    p.lower(to: old)
+  }
+
+  /// After HwStorInitialize returned TRUE: deliver a timer that expired before it (R-Y1).
+  func deliverPostponedTimer() {
+    let pending = adapterTimer.withLock { t -> (Int, UInt64)? in
+      guard t.postponed && t.armed else { return nil }
+      t.postponed = false
+      return (t.processor, t.generation)
+    }
+    if let (cpu, generation) = pending {
+      runtime.processors[cpu].post(.adapterTimer(self, generation: generation))
+    }
+  }
+
+  func cancelAdapterTimerForStop() {
+    adapterTimer.withLock {
+      $0.generation &+= 1
+      $0.armed = false
+      $0.postponed = false
+    }
+  }
+}

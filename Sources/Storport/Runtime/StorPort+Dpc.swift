@@ -1,0 +1,73 @@
+extension StorPort {
+  /// `StorPortInitializeDpc(DeviceExtension, Dpc, HwDpcRoutine)`: binds a STOR_DPC to its
+  /// routine. Allowed from HwStorFindAdapter onward at IRQL ≤ DISPATCH (D9); re-initialising a
+  /// queued or running DPC is reported and ignored (R-D4).
+  public func initializeDpc<E>(_ dpc: StorDpc, _ routine: HwDpcRoutine<E>) {
+    guard let p = serviceContext("StorPortInitializeDpc") else { return }
+    if p.irql > .dispatch {
+      violation(.wrongIrqlForRoutine, on: p, "StorPortInitializeDpc at \(p.irql); it needs ≤ DISPATCH_LEVEL")
+      return
+    }
+    if ObjectIdentifier(E.self) != entry.extensionType {
+      preconditionFailure("HwDpcRoutine<\(E.self)> given to an adapter whose extension is another type")
+    }
+    if dpc.routine != nil && dpc.isQueuedOrRunning {
+      violation(
+        .dpcReinitializedWhileQueued, on: p,
+        "StorPortInitializeDpc on \(dpc.routineName) while it is queued or running")
+      return
+    }
+    let first = dpc.routine == nil
+    dpc.routine = routine.erased
+    dpc.adapter = self
+    if first { dpcs.withLock { $0.append(dpc) } }
+    trace(on: p, .dpcInitialize, routine.name)
+  }
+
+  /// `StorPortIssueDpc(DeviceExtension, Dpc, SystemArgument1, SystemArgument2)`.
+  ///
+  /// Returns true if the DPC was queued (idle → queued, on the calling processor — D8) or will
+  /// run once more after its current run (running → running+requeued); false if it was already
+  /// queued, in which case these arguments are dropped (rules 28–31, D2). Accepted at any IRQL
+  /// (rule 36). An uninitialised STOR_DPC or a stopped adapter is reported and returns false.
+  @discardableResult
+  public func issueDpc(_ dpc: StorDpc, _ argument1: UInt = 0, _ argument2: UInt = 0) -> Bool {
+    guard let p = serviceContext("StorPortIssueDpc") else { return false }
+    guard dpc.routine != nil, dpc.adapter === self else {
+      violation(.dpcNotInitialized, on: p, "StorPortIssueDpc on a STOR_DPC that StorPortInitializeDpc never initialised")
+      return false
+    }
+    if !acceptsCallbacks {
+      violation(.useAfterStop, on: p, "StorPortIssueDpc(\(dpc.routineName)) on an adapter that is \(state)")
+      return false
+    }
+    let queued = dpc.issue(argument1, argument2, on: p)
+    trace(on: p, .dpcIssue, dpc.routineName, a: queued ? 1 : 0, b: UInt64(argument1))
+    return queued
+  }
+
+  /// `StorPortCancelDpc(HwDeviceExtension, Dpc, ReturnValue)`: SUCCESS with `*returnValue`
+  /// true if a pending run was removed (rule 38), false if the DPC was idle or running (39);
+  /// INVALID_PARAMETER for a NULL DPC or result pointer (40).
+  public func cancelDpc(_ dpc: StorDpc?, _ returnValue: UnsafeMutablePointer<Bool>?) -> StorStatus {
+    guard let dpc, let returnValue else { return .invalidParameter }
+    let p = Processor.current
+    if let p { p.point(.dpcQueue) }
+    let removed = dpc.cancel()
+    returnValue.pointee = removed
+    trace(on: p, .dpcCancel, dpc.routineName, a: removed ? 1 : 0)
+    return .success
+  }
+
+  /// Convenience form of `cancelDpc`: the `*ReturnValue`, or nil for INVALID_PARAMETER.
+  public func cancelDpc(_ dpc: StorDpc) -> Bool {
+    var removed = false
+    _ = cancelDpc(dpc, &removed)
+    return removed
+  }
+
+  /// Drops every queued run of this adapter's DPCs (stop, D13).
+  func discardQueuedDpcs() {
+    for dpc in dpcs.withLock({ $0 }) { dpc.discardPending() }
+  }
+}

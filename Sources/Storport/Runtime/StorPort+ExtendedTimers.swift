@@ -1,0 +1,230 @@
+/// An opaque extended-timer handle (`PVOID TimerHandle`) from StorPortInitializeTimer.
+public struct StorTimerHandle: Hashable, Sendable {
+  let slot: Int
+  let generation: UInt64
+}
+
+enum RequestTimerOutcome { case invalid, busy, cancelled, armNow(UInt64), deferred(UInt64) }
+
+struct ExtendedTimerSlot {
+  var allocated = false
+  /// Bumped on free: stale handles stop matching.
+  var handleGeneration: UInt64 = 0
+  /// Bumped on every arm and cancel: stale expiries stop matching.
+  var armGeneration: UInt64 = 0
+  var pending = false
+  var callback: ErasedTimerEx?
+  var context: UInt = 0
+  var microseconds: UInt64 = 0
+  var tolerableDelay: UInt64 = 0
+  var deadline: UInt64 = 0
+  var processor = 0
+}
+
+final class ExtendedTimerTarget: PlatformTimerTarget, @unchecked Sendable {
+  unowned let adapter: StorPort
+  init(adapter: StorPort) { self.adapter = adapter }
+
+  static func cookie(slot: Int, generation: UInt64) -> UInt64 { UInt64(slot) << 40 | (generation & 0xFF_FFFF_FFFF) }
+
+  func fire(cookie: UInt64) {
+    let slot = Int(cookie >> 40)
+    let generation = cookie & 0xFF_FFFF_FFFF
+    let cpu = adapter.extendedTimers.withLock { slots -> Int? in
+      guard slot < slots.count, slots[slot].pending,
+        slots[slot].armGeneration & 0xFF_FFFF_FFFF == generation
+      else { return nil }
+      return slots[slot].processor
+    }
+    guard let cpu else { return }
+    adapter.runtime.processors[cpu].post(
+      .extendedTimer(adapter, slot: slot, generation: generation))
+  }
+}
+
+extension StorPort {
+  /// `StorPortInitializeTimer(HwDeviceExtension, TimerHandle)`. Statuses: INVALID_IRQL above
+  /// DISPATCH (rule 15), INVALID_PARAMETER for a NULL handle pointer (16), UNSUCCESSFUL past
+  /// the configured limit (17, D10), SUCCESS with a handle otherwise.
+  public func initializeTimer(_ timerHandle: UnsafeMutablePointer<StorTimerHandle?>?) -> StorStatus {
+    guard let p = serviceContext("StorPortInitializeTimer") else { return .invalidDeviceRequest }
+    if p.irql > .dispatch { return .invalidIrql }
+    guard let timerHandle else { return .invalidParameter }
+    let limit = runtime.extendedTimerLimit
+    let handle = extendedTimers.withLock { slots -> StorTimerHandle? in
+      if let limit, slots.filter(\.allocated).count >= limit { return nil }
+      let i = slots.firstIndex { !$0.allocated } ?? {
+        slots.append(ExtendedTimerSlot())
+        return slots.count - 1
+      }()
+      slots[i].allocated = true
+      slots[i].pending = false
+      slots[i].handleGeneration &+= 1
+      return StorTimerHandle(slot: i, generation: slots[i].handleGeneration)
+    }
+    guard let handle else { return .unsuccessful }
+    timerHandle.pointee = handle
+    trace(on: p, .extTimerInitialize, "timer\(handle.slot)")
+    return .success
+  }
+
+  /// Convenience form of `initializeTimer` for a non-NULL handle.
+  public func initializeTimer(_ timerHandle: inout StorTimerHandle?) -> StorStatus {
+    withUnsafeMutablePointer(to: &timerHandle) { initializeTimer($0) }
+  }
+
+  /// `StorPortRequestTimer(HwDeviceExtension, TimerHandle, TimerCallback, CallbackContext,
+  /// TimerValue, TolerableDelay)`. Value in µs; 0 cancels (rule 20). BUSY while a request is
+  /// pending, leaving it unchanged (rule 19, D6). NULL callback or an invalid or freed handle:
+  /// INVALID_PARAMETER (21). A tolerable delay under 32 µs counts as 0 (22). Callable at any
+  /// IRQL; above DISPATCH the arming happens when the IRQL drops (23, D8). The callback runs
+  /// with the StartIo lock held, as HwStorTimer does (24, D7).
+  public func requestTimer<E>(
+    _ handle: StorTimerHandle?, _ callback: HwTimerEx<E>?, context: UInt = 0,
+    microseconds: UInt64, tolerableDelay: UInt64 = 0
+  ) -> StorStatus {
+    guard let p = serviceContext("StorPortRequestTimer") else { return .invalidDeviceRequest }
+    guard let handle, let callback else { return .invalidParameter }
+    let s = state
+    if s == .stopped || s == .removed {
+      violation(.useAfterStop, on: p, "StorPortRequestTimer on an adapter that is \(s)")
+      return .invalidDeviceState
+    }
+    let slack = tolerableDelay < 32 ? 0 : tolerableDelay
+    let deferNow = p.irql > .dispatch
+    let outcome = extendedTimers.withLock { slots -> RequestTimerOutcome in
+      guard handle.slot < slots.count, slots[handle.slot].allocated,
+        slots[handle.slot].handleGeneration == handle.generation
+      else { return .invalid }
+      if microseconds == 0 {
+        slots[handle.slot].pending = false
+        slots[handle.slot].armGeneration &+= 1
+        return .cancelled
+      }
+      if slots[handle.slot].pending { return .busy }
+      slots[handle.slot].pending = true
+      slots[handle.slot].armGeneration &+= 1
+      slots[handle.slot].callback = callback.erased
+      slots[handle.slot].context = context
+      slots[handle.slot].microseconds = microseconds
+      slots[handle.slot].tolerableDelay = slack
+      slots[handle.slot].processor = p.index
+      let g = slots[handle.slot].armGeneration
+      return deferNow ? .deferred(g) : .armNow(g)
+    }
+    switch outcome {
+    case .invalid: return .invalidParameter
+    case .busy: return .busy
+    case .cancelled:
+      trace(on: p, .timerCancel, callback.name, a: UInt64(handle.slot))
+      return .success
+    case .armNow(let g):
+      applyExtendedTimerArm(slot: handle.slot, generation: g, on: p)
+      return .success
+    case .deferred(let g):
+      p.deferred.append(.extendedTimer(self, slot: handle.slot, generation: g))
+      trace(on: p, .timerDeferred, callback.name, a: microseconds, b: slack)
+      return .success
+    }
+  }
+
+  func applyExtendedTimerArm(slot: Int, generation: UInt64, on p: Processor) {
+    let now = platform.now()
+    let armed = extendedTimers.withLock { slots -> (String, UInt64, UInt64)? in
+      guard slot < slots.count, slots[slot].pending, slots[slot].armGeneration == generation
+      else { return nil }
+      let d = runtime.timerResolution.roundUp(now &+ slots[slot].microseconds &* 1000)
+      slots[slot].deadline = d
+      return (slots[slot].callback?.name ?? "", d, slots[slot].tolerableDelay)
+    }
+    guard let (name, deadline, slack) = armed else { return }
+    trace(on: p, .extTimerRequest, name, a: deadline, b: slack)
+    platform.arm(
+      deadline: deadline, target: extendedTimerTarget,
+      cookie: ExtendedTimerTarget.cookie(slot: slot, generation: generation))
+  }
+
+  func runExtendedTimer(on p: Processor, slot: Int, generation: UInt64) {
+    guard initializedFlag.load(ordering: .acquiring), beginCallback() else { return }
+    defer { endCallback() }
+    let old = p.raise(to: .dispatch)
+    _ = p.acquire(startIoLock, byPort: true)
+    if isHalfDuplex {
+      _ = p.raise(to: .device)
+      _ = acquireInterruptLock(on: p, byPort: true)
+    }
+    let taken = extendedTimers.withLock { slots -> (ErasedTimerEx, UInt, UInt64)? in
+      guard slot < slots.count, slots[slot].pending,
+        slots[slot].armGeneration & 0xFF_FFFF_FFFF == generation, let cb = slots[slot].callback
+      else { return nil }
+      slots[slot].pending = false
+      return (cb, slots[slot].context, slots[slot].deadline)
+    }
+    if let (callback, context, deadline) = taken {
+      trace(on: p, .extTimerFire, callback.name, a: platform.now() &- deadline)
+      p.invoke(self, .timerEx, callback.name, allowed: isHalfDuplex ? [] : [.interrupt]) {
+        callback.call(deviceExtension, context)
+      }
+    }
+    if isHalfDuplex { releaseInterruptLock(on: p) }
+    p.release(startIoLock)
+    p.lower(to: old)
+  }
+
+  /// `StorPortFreeTimer(HwDeviceExtension, TimerHandle)`: INVALID_IRQL above DISPATCH,
+  /// INVALID_PARAMETER for NULL, UNSUCCESSFUL when already freed (rule 25); freeing cancels a
+  /// pending expiry (rule 26).
+  public func freeTimer(_ handle: StorTimerHandle?) -> StorStatus {
+    guard let p = serviceContext("StorPortFreeTimer") else { return .invalidDeviceRequest }
+    if p.irql > .dispatch { return .invalidIrql }
+    guard let handle else { return .invalidParameter }
+    let freed = extendedTimers.withLock { slots -> Bool in
+      guard handle.slot < slots.count, slots[handle.slot].allocated,
+        slots[handle.slot].handleGeneration == handle.generation
+      else { return false }
+      slots[handle.slot].allocated = false
+      slots[handle.slot].pending = false
+      slots[handle.slot].armGeneration &+= 1
+      slots[handle.slot].callback = nil
+      return true
+    }
+    guard freed else { return .unsuccessful }
+    trace(on: p, .extTimerFree, "timer\(handle.slot)")
+    return .success
+  }
+
+  /// `StorPortQueryTimerMinInterval(HwDeviceExtension, TimerMinInterval)`: the timer
+  /// resolution in force, in 100 ns units (at least 1) (rule 27, D11).
+  public func queryTimerMinInterval(_ interval: UnsafeMutablePointer<UInt32>?) -> StorStatus {
+    guard let interval else { return .invalidParameter }
+    let ns: UInt64
+    switch runtime.timerResolution {
+    case .host: ns = platform.timerResolutionNanoseconds
+    case .tick(let t): ns = t
+    }
+    interval.pointee = UInt32(clamping: max(1, ns / 100))
+    return .success
+  }
+
+  /// Cancels every extended timer (stop) and frees the unfreed ones with a warning (remove).
+  func quiesceExtendedTimers(free: Bool, on p: Processor?) {
+    let unfreed = extendedTimers.withLock { slots -> Int in
+      var n = 0
+      for i in slots.indices {
+        slots[i].pending = false
+        slots[i].armGeneration &+= 1
+        if free && slots[i].allocated {
+          slots[i].allocated = false
+          slots[i].handleGeneration &+= 1
+          n += 1
+        }
+      }
+      return n
+    }
+    if unfreed > 0 {
+      violation(
+        .extendedTimerNotFreed, on: p,
+        "\(unfreed) extended timer(s) were never freed with StorPortFreeTimer; the port freed them at remove")
+    }
+  }
+}

@@ -1,0 +1,237 @@
+extension StorPort {
+  /// Starts the adapter (the StorPortInitialize / IRP_MN_START_DEVICE path) as PASSIVE work on
+  /// processor 0: HwStorFindAdapter → connect interrupts → HwStorInitialize (DIRQL, Interrupt
+  /// lock) → HwStorPassiveInitializeRoutine (if enabled) →
+  /// HwStorAdapterControl(ScsiQuerySupportedControlTypes) → I/O (rule 64). Returns at once;
+  /// `state` becomes `.running`, or `.failed` if a step said no.
+  public func start() {
+    let s = state
+    precondition(s == .attached, "start() on an adapter that is \(s); use restart()")
+    setState(.starting, on: nil)
+    runtime.processors[0].post(.passive { [self] in runStart(on: Processor.current!, rerunFind: true) })
+  }
+
+  private func runStart(on p: Processor, rerunFind: Bool) {
+    // HwStorFindAdapter: PASSIVE, no locks.
+    var cfg = PortConfiguration()
+    if rerunFind {
+      let result = p.invoke(self, .findAdapter, "HwStorFindAdapter", allowed: []) {
+        entry.findAdapter(deviceExtension, &cfg)
+      }
+      guard result == .found else {
+        trace(on: p, .lifecycle, "FindAdapter returned \(result)")
+        setState(.failed, on: p)
+        return
+      }
+      if configuration.messageCount != cfg.messageCount || messageLocks.isEmpty {
+        messageLocks = (0..<Int(cfg.messageCount)).map {
+          SpinLock(kind: .interruptLock, name: "MSI\($0)Lock", messageId: UInt32($0))
+        }
+      }
+      configuration = cfg
+    }
+    interruptsConnected.store(true, ordering: .releasing)
+    // HwStorInitialize: DIRQL with the Interrupt lock (physical); none for virtual.
+    let ok = callInitialize(on: p)
+    guard ok else {
+      trace(on: p, .lifecycle, "HwStorInitialize returned FALSE")
+      interruptsConnected.store(false, ordering: .releasing)
+      setState(.failed, on: p)
+      return
+    }
+    initializedFlag.store(true, ordering: .releasing)
+    deliverPostponedTimer()
+    // HwStorPassiveInitializeRoutine: PASSIVE, no locks, interrupts deliverable.
+    if let routine = passiveRoutine {
+      let passiveOk = p.invoke(self, .passiveInitialize, routine.name, allowed: []) {
+        routine.call(deviceExtension)
+      }
+      guard passiveOk else {
+        trace(on: p, .lifecycle, "passive initialization returned FALSE")
+        setState(.failed, on: p)
+        return
+      }
+    }
+    // ScsiQuerySupportedControlTypes: PASSIVE, before the first I/O.
+    var parameters = AdapterControlParameters()
+    _ = p.invoke(self, .adapterControl, "HwStorAdapterControl(ScsiQuerySupportedControlTypes)", allowed: .all) {
+      entry.adapterControl(deviceExtension, .querySupportedControlTypes, &parameters)
+    }
+    supportedControlTypes = parameters.supported
+    guard state == .starting else { return }  // a verifier stop during start
+    setState(.running, on: p)
+    schedulePump(on: p)
+  }
+
+  private func callInitialize(on p: Processor) -> Bool {
+    if isVirtual {
+      let old = p.raise(to: .dispatch)
+      defer { p.lower(to: old) }
+      return p.invoke(self, .initialize, "HwStorInitialize", allowed: []) {
+        entry.initialize(deviceExtension)
+      }
+    }
+    let old = p.raise(to: .device)
+    _ = acquireInterruptLock(on: p, byPort: true)
+    let ok = p.invoke(self, .initialize, "HwStorInitialize", allowed: []) {
+      entry.initialize(deviceExtension)
+    }
+    releaseInterruptLock(on: p)
+    p.lower(to: old)
+    return ok
+  }
+
+  /// Stops the adapter (PnP stop, D12–D13, R-Y4..R-Y9) as PASSIVE work: holds new I/O, waits
+  /// for outstanding requests, sends SRB_FUNCTION_FLUSH and waits for it, calls
+  /// HwStorAdapterControl(ScsiStopAdapter) at DIRQL with the Interrupt lock, then cancels the
+  /// RequestTimerCall timer, the extended timers and every queued DPC, disconnects interrupts,
+  /// and waits for callbacks still running elsewhere. After it, no HwStorTimer, HW_TIMER_EX,
+  /// DPC routine or StartIo starts until `restart()` (rule 68).
+  public func stop() {
+    let s = state
+    guard s == .running || s == .starting else { return }
+    runtime.processors[0].post(.passive { [self] in runStop(on: Processor.current!) })
+  }
+
+  private func runStop(on p: Processor) {
+    guard state == .running else { return }
+    setState(.stopping, on: p)
+    flow.withLock { $0.holdForStop = true }
+    p.waitUntil { flow.withLock { $0.outstanding == 0 } }
+    let flush = StorRequest(function: .flush)
+    flush.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
+    flow.withLock { $0.outstanding += 1 }
+    let old = p.raise(to: .dispatch)
+    buildAndStart(flush, on: p)
+    p.lower(to: old)
+    p.waitUntil { flush.isCompleted || state == .failed }
+    // ScsiStopAdapter at DIRQL with the Interrupt lock (D12).
+    let irql = p.raise(to: .device)
+    _ = acquireInterruptLock(on: p, byPort: true)
+    var parameters = AdapterControlParameters()
+    _ = p.invoke(self, .adapterControl, "HwStorAdapterControl(ScsiStopAdapter)", allowed: []) {
+      entry.adapterControl(deviceExtension, .stopAdapter, &parameters)
+    }
+    releaseInterruptLock(on: p)
+    p.lower(to: irql)
+    quiesce(on: p, newState: .stopped)
+  }
+
+  /// D13: cancel timers, drop queued DPCs and interrupts, wait for running callbacks.
+  private func quiesce(on p: Processor, newState: AdapterState) {
+    setState(newState, on: p)
+    interruptsConnected.store(false, ordering: .releasing)
+    cancelAdapterTimerForStop()
+    quiesceExtendedTimers(free: false, on: p)
+    discardQueuedDpcs()
+    for cpu in runtime.processors {
+      cpu.removeQueued { work in
+        if case .interrupt(let a, _) = work { return a === self }
+        return false
+      }
+    }
+    p.waitUntil { activeCallbacks.load(ordering: .acquiring) == 0 }
+    flow.withLock { $0.holdForStop = false }
+  }
+
+  /// Restarts a stopped adapter: ScsiRestartAdapter at DIRQL with the Interrupt lock if the
+  /// miniport supports it, else HwStorFindAdapter + HwStorInitialize again (R-Y6). The device
+  /// extension is kept, not re-zeroed (rule 70).
+  public func restart() {
+    guard state == .stopped else { return }
+    setState(.starting, on: nil)
+    runtime.processors[0].post(
+      .passive { [self] in
+        let p = Processor.current!
+        if supportedControlTypes.contains(.restartAdapter) {
+          interruptsConnected.store(true, ordering: .releasing)
+          let irql = p.raise(to: .device)
+          _ = acquireInterruptLock(on: p, byPort: true)
+          var parameters = AdapterControlParameters()
+          let status = p.invoke(self, .adapterControl, "HwStorAdapterControl(ScsiRestartAdapter)", allowed: []) {
+            entry.adapterControl(deviceExtension, .restartAdapter, &parameters)
+          }
+          releaseInterruptLock(on: p)
+          p.lower(to: irql)
+          guard status == .success else {
+            setState(.failed, on: p)
+            return
+          }
+          setState(.running, on: p)
+          schedulePump(on: p)
+        } else {
+          runStart(on: p, rerunFind: true)
+        }
+      })
+  }
+
+  /// Removes the adapter: stops it if needed, fails queued requests with SRB_STATUS_NO_DEVICE,
+  /// frees extended timers the miniport left (with a warning, D13 e), and waits for running
+  /// timer and DPC callbacks before releasing the device extension (rule 69).
+  public func remove() {
+    runtime.processors[0].post(
+      .passive { [self] in
+        let p = Processor.current!
+        if state == .running { runStop(on: p) }
+        quiesce(on: p, newState: .removed)
+        quiesceExtendedTimers(free: true, on: p)
+        let queued = flow.withLock { f -> [StorRequest] in
+          var out: [StorRequest] = []
+          while let r = f.queue.popFirst() { out.append(r) }
+          return out
+        }
+        for r in queued { completeByPort(r, .noDevice, on: p) }
+        trace(on: p, .lifecycle, "device extension released")
+        extensionReleased.store(true, ordering: .releasing)
+      })
+  }
+
+  /// True once remove() has released the device extension.
+  public var isExtensionReleased: Bool { extensionReleased.load(ordering: .acquiring) }
+
+  /// Asks for a bus reset, as the port does after a request timeout (R-N11): pauses
+  /// dispatch, calls HwStorResetBus at DISPATCH with the StartIo lock and every channel token
+  /// (half duplex: + Interrupt lock), then resumes.
+  public func resetBus(pathId: UInt32 = 0) {
+    runtime.processors[0].post(
+      .port { [self] in
+        let p = Processor.current!
+        guard beginCallback() else { return }
+        defer { endCallback() }
+        let wasPaused = flow.withLock { f -> Bool in
+          let was = f.paused
+          f.paused = true
+          return was
+        }
+        let old = p.raise(to: .dispatch)
+        _ = p.acquire(startIoLock, byPort: true)
+        acquireAllChannels(on: p)
+        if isHalfDuplex {
+          _ = p.raise(to: .device)
+          _ = acquireInterruptLock(on: p, byPort: true)
+        }
+        _ = p.invoke(self, .resetBus, "HwStorResetBus", allowed: isHalfDuplex ? [] : [.interrupt]) {
+          entry.resetBus(deviceExtension, pathId)
+        }
+        if isHalfDuplex { releaseInterruptLock(on: p) }
+        releaseAllChannels(on: p)
+        p.release(startIoLock)
+        p.lower(to: old)
+        if !wasPaused {
+          flow.withLock { $0.paused = false }
+          schedulePump(on: p)
+        }
+      })
+  }
+
+  /// Runs `body` on processor `processor` as port work at DISPATCH_LEVEL, with no lock held —
+  /// a harness hook for tests and tools that need a processor context (e.g. to call port
+  /// services the way a miniport's own code would).
+  public func runOnProcessor(_ processor: Int = 0, _ body: @escaping @Sendable () -> Void) {
+    runtime.processors[processor].post(
+      .port { [self] in
+        let p = Processor.current!
+        p.invoke(self, .portWork, "PortWork", allowed: .all) { body() }
+      })
+  }
+}

@@ -1,0 +1,319 @@
+/// Request pipeline state of one adapter (guarded by `StorPort.flow`).
+struct FlowState {
+  /// Requests waiting for dispatch (paused, busy, not yet running, or behind others).
+  var queue = Ring<StorRequest>()
+  /// Requests handed to the miniport (BuildIo/StartIo) and not yet completed.
+  var outstanding = 0
+  /// StorPortBusy: completions still to see before dispatch resumes.
+  var busyRemaining = 0
+  var paused = false
+  var pauseGeneration: UInt64 = 0
+  /// Stop in progress: hold new I/O (R-Y4).
+  var holdForStop = false
+  var pumpScheduled = false
+}
+
+/// `STARTIO_PERFORMANCE_PARAMETERS` (StorPortGetStartIoPerfParams).
+public struct StartIoPerformanceParameters: Sendable, Equatable {
+  /// The MSI-X message that suits the processor StartIo runs on.
+  public var messageNumber: UInt32
+  /// The concurrent channel StartIo runs on (0 when channels are not set up).
+  public var channelNumber: UInt32
+}
+
+/// Ends a StorPortPause after its timeout (R-N10).
+final class PauseTimeoutTarget: PlatformTimerTarget, @unchecked Sendable {
+  unowned let adapter: StorPort
+  init(adapter: StorPort) { self.adapter = adapter }
+  func fire(cookie: UInt64) {
+    adapter.runtime.processors[0].post(
+      .port { [adapter] in
+        let resumed = adapter.flow.withLock { f -> Bool in
+          guard f.paused, f.pauseGeneration == cookie else { return false }
+          f.paused = false
+          return true
+        }
+        if resumed {
+          adapter.trace(on: Processor.current, .resume, "pause timeout")
+          adapter.schedulePump(on: Processor.current)
+        }
+      })
+  }
+}
+
+/// Wait token for concurrent-channel tokens on the simulated platform.
+final class ChannelWaitToken: Sendable {}
+
+extension StorPort {
+  // MARK: - Submission (harness / front ends)
+
+  /// Submits a request to the adapter, from any thread. It flows BuildIo (no lock, may overlap)
+  /// → StartIo (StartIo lock, or a concurrent channel) → RequestComplete, when the adapter is
+  /// running and neither paused nor busy (rules 57, 73, 74). `completion` runs on the
+  /// completing processor, inside the miniport's completion context; keep it short.
+  public func submit(_ request: StorRequest, completion: (@Sendable (StorRequest) -> Void)? = nil) {
+    request.completion = completion
+    request.srbStatus = .pending
+    request.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
+    request.submittedAt = platform.now()
+    let p = Processor.current
+    let n = runtime.processors.count
+    let target = p?.index ?? (submitCursor.wrappingAdd(1, ordering: .relaxed).oldValue % n)
+    trace(on: p, .requestSubmit, "\(request.function)", a: request.tag)
+    runtime.processors[target].post(.submit(self, request))
+  }
+
+  func dispatchNew(_ request: StorRequest, on p: Processor) {
+    let s = state
+    if s == .failed || s == .removed {
+      completeByPort(request, .noHba, on: p)
+      return
+    }
+    let direct = flow.withLock { f -> Bool in
+      if f.paused || f.holdForStop || f.busyRemaining > 0 || !f.queue.isEmpty || s != .running {
+        f.queue.append(request)
+        return false
+      }
+      f.outstanding += 1
+      return true
+    }
+    if direct { buildAndStart(request, on: p) }
+  }
+
+  /// Runs queued requests while the gates are open. Runs as port work at DISPATCH.
+  func pump(on p: Processor) {
+    flow.withLock { $0.pumpScheduled = false }
+    while true {
+      let running = state == .running
+      let next = flow.withLock { f -> StorRequest? in
+        guard running, !f.paused, !f.holdForStop, f.busyRemaining == 0 else { return nil }
+        guard let r = f.queue.popFirst() else { return nil }
+        f.outstanding += 1
+        return r
+      }
+      guard let request = next else { return }
+      buildAndStart(request, on: p)
+    }
+  }
+
+  /// Queues a `pump` on the calling processor (or processor 0), at most one at a time.
+  func schedulePump(on p: Processor?) {
+    let needed = flow.withLock { f -> Bool in
+      if f.pumpScheduled || f.queue.isEmpty { return false }
+      f.pumpScheduled = true
+      return true
+    }
+    guard needed else { return }
+    runtime.processors[p?.index ?? 0].post(
+      .port { [self] in
+        if let cpu = Processor.current { pump(on: cpu) }
+      })
+  }
+
+  func buildAndStart(_ request: StorRequest, on p: Processor) {
+    request.owner.store(StorRequest.Owner.miniport.rawValue, ordering: .releasing)
+    if entry.data.hasBuildIo {
+      let old = p.raise(to: .dispatch)
+      let proceed = p.invoke(self, .buildIo, "HwStorBuildIo", allowed: .all) {
+        entry.buildIo(deviceExtension, request)
+      }
+      p.lower(to: old)
+      // FALSE: the miniport completes the request itself; it never reaches StartIo (R-S12).
+      guard proceed, !request.isCompleted else { return }
+    }
+    startIo(request, on: p)
+  }
+
+  private func startIo(_ request: StorRequest, on p: Processor) {
+    guard beginCallback() else {
+      completeByPort(request, .noHba, on: p)
+      return
+    }
+    defer { endCallback() }
+    let old = p.irql
+    var channel: SpinLock?
+    var allowed: LockMask = [.dpc, .interrupt]
+    if isVirtual {
+      _ = p.raise(to: .dispatch)
+      allowed = .all
+    } else if isHalfDuplex {
+      _ = p.raise(to: .device)
+      _ = acquireInterruptLock(on: p, byPort: true)
+      allowed = []
+    } else if channelLocks.count > 1 {
+      _ = p.raise(to: .dispatch)
+      let c = acquireChannel(on: p)
+      channel = channelLocks[c]
+      request.channelNumber = UInt32(c)
+      allowed = .all
+    } else {
+      _ = p.raise(to: .dispatch)
+      _ = p.acquire(startIoLock, byPort: true)
+    }
+    trace(on: p, .requestStart, "\(request.function)", a: request.tag, b: UInt64(request.channelNumber))
+    _ = p.invoke(self, .startIo, "HwStorStartIo", allowed: allowed) {
+      entry.startIo(deviceExtension, request)
+    }
+    if isVirtual {
+    } else if isHalfDuplex {
+      releaseInterruptLock(on: p)
+    } else if let channel {
+      p.release(channel)
+      platform.signal(ObjectIdentifier(channelWaitToken))
+    } else {
+      p.release(startIoLock)
+    }
+    p.lower(to: old)
+  }
+
+  /// Takes a free channel token, preferring the processor's own channel.
+  private func acquireChannel(on p: Processor) -> Int {
+    let n = channelLocks.count
+    let preferred = p.index % n
+    p.point(.lockAcquire)
+    while true {
+      for k in 0..<n {
+        let c = (preferred + k) % n
+        if channelLocks[c].tryAcquire() {
+          channelLocks[c].holder = p.index
+          p.lockSerial &+= 1
+          p.held.append(HeldLock(lock: channelLocks[c], byPort: true, serial: p.lockSerial))
+          return c
+        }
+      }
+      platform.wait(p.index, on: ObjectIdentifier(channelWaitToken))
+    }
+  }
+
+  /// Takes every channel token (HwStorResetBus: no StartIo may run, R-N11).
+  func acquireAllChannels(on p: Processor) {
+    for c in channelLocks {
+      p.point(.lockAcquire)
+      while !c.tryAcquire() { platform.wait(p.index, on: ObjectIdentifier(channelWaitToken)) }
+      c.holder = p.index
+      p.lockSerial &+= 1
+      p.held.append(HeldLock(lock: c, byPort: true, serial: p.lockSerial))
+    }
+  }
+
+  func releaseAllChannels(on p: Processor) {
+    for c in channelLocks.reversed() { p.release(c) }
+    platform.signal(ObjectIdentifier(channelWaitToken))
+  }
+
+  // MARK: - Completion
+
+  /// `StorPortNotification(RequestComplete, HwDeviceExtension, Srb)`: the port takes the request
+  /// back (R-N1). A second completion, or completing a request the miniport does not own, is
+  /// reported and ignored (rule 72). `SRB_STATUS_BUSY` re-issues it through BuildIo/StartIo
+  /// (R-S11).
+  public func requestComplete(_ request: StorRequest) {
+    let p = Processor.current
+    let (exchanged, original) = request.owner.compareExchange(
+      expected: StorRequest.Owner.miniport.rawValue, desired: StorRequest.Owner.completed.rawValue,
+      ordering: .acquiringAndReleasing)
+    guard exchanged else {
+      let what = original == StorRequest.Owner.completed.rawValue
+        ? "already completed" : "not owned by the miniport"
+      violation(.requestCompletedTwice, on: p, "RequestComplete on a request (tag \(request.tag)) that is \(what)")
+      return
+    }
+    if request.srbStatus == .pending {
+      violation(.requestCompletedPending, on: p, "RequestComplete with SRB_STATUS_PENDING (tag \(request.tag))")
+      request.srbStatus = .error
+    }
+    trace(on: p, .requestComplete, "\(request.function)", a: request.tag, b: UInt64(request.srbStatus.rawValue))
+    finish(request, on: p)
+  }
+
+  /// Completion by the port itself (adapter gone, stopped with I/O queued).
+  func completeByPort(_ request: StorRequest, _ status: SrbStatus, on p: Processor?) {
+    request.srbStatus = status
+    request.owner.store(StorRequest.Owner.completed.rawValue, ordering: .releasing)
+    trace(on: p, .requestComplete, "\(request.function)", a: request.tag, b: UInt64(status.rawValue))
+    request.completion?(request)
+  }
+
+  private func finish(_ request: StorRequest, on p: Processor?) {
+    completedRequests.add(1, ordering: .relaxed)
+    let reissue = request.srbStatus == .busy
+    let wake = flow.withLock { f -> Bool in
+      f.outstanding -= 1
+      if f.busyRemaining > 0 { f.busyRemaining -= 1 }
+      return !f.queue.isEmpty && f.busyRemaining == 0 && !f.paused
+    }
+    if reissue {
+      request.srbStatus = .pending
+      request.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
+      runtime.processors[p?.index ?? 0].post(.submit(self, request))
+    } else {
+      request.completion?(request)
+    }
+    if wake { schedulePump(on: p) }
+  }
+
+  // MARK: - Flow control
+
+  /// `StorPortBusy(HwDeviceExtension, RequestsToComplete)`: no new StartIo until that many
+  /// outstanding requests complete (all of them if fewer are outstanding) or StorPortReady
+  /// (rule 73). Timers and DPCs keep running (D14).
+  @discardableResult
+  public func busy(requestsToComplete: UInt32) -> Bool {
+    let n = flow.withLock { f -> Int in
+      f.busyRemaining = min(Int(requestsToComplete), f.outstanding)
+      return f.busyRemaining
+    }
+    trace(on: Processor.current, .busy, "StorPortBusy", a: UInt64(requestsToComplete), b: UInt64(n))
+    return true
+  }
+
+  /// `StorPortReady(HwDeviceExtension)`: ends a busy state.
+  @discardableResult
+  public func ready() -> Bool {
+    flow.withLock { $0.busyRemaining = 0 }
+    trace(on: Processor.current, .ready, "StorPortReady")
+    schedulePump(on: Processor.current)
+    return true
+  }
+
+  /// `StorPortPause(HwDeviceExtension, TimeOut)`: holds all new I/O until StorPortResume or
+  /// `seconds` elapse (rule 74); timers and DPCs keep running (rule 14, D14).
+  @discardableResult
+  public func pause(seconds: UInt32) -> Bool {
+    let generation = flow.withLock { f -> UInt64 in
+      f.paused = true
+      f.pauseGeneration &+= 1
+      return f.pauseGeneration
+    }
+    trace(on: Processor.current, .pause, "StorPortPause", a: UInt64(seconds))
+    if seconds != UInt32.max {
+      platform.arm(
+        deadline: platform.now() &+ UInt64(seconds) * 1_000_000_000, target: pauseTarget,
+        cookie: generation)
+    }
+    return true
+  }
+
+  /// `StorPortResume(HwDeviceExtension)`.
+  @discardableResult
+  public func resume() -> Bool {
+    flow.withLock {
+      $0.paused = false
+      $0.pauseGeneration &+= 1
+    }
+    trace(on: Processor.current, .resume, "StorPortResume")
+    schedulePump(on: Processor.current)
+    return true
+  }
+
+  /// True while StorPortPause is in force.
+  public var isPaused: Bool { flow.withLock { $0.paused } }
+
+  /// `StorPortGetStartIoPerfParams(HwDeviceExtension, Srb, StartIoPerfParams)` (R-S10).
+  public func getStartIoPerfParams(_ request: StorRequest) -> StartIoPerformanceParameters {
+    let cpu = Processor.current?.index ?? 0
+    let messages = max(1, Int(configuration.messageCount))
+    return StartIoPerformanceParameters(
+      messageNumber: UInt32(cpu % messages), channelNumber: request.channelNumber)
+  }
+}

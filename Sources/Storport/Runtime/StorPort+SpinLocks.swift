@@ -1,0 +1,247 @@
+/// `STOR_LOCK_HANDLE` — filled by `acquireSpinLock`, the only thing `releaseSpinLock` takes
+/// (R-L2). Holds the lock and the IRQL to restore (`Context.OldIrql`, rule 47).
+public struct StorLockHandle: Sendable {
+  public internal(set) var lock: StorSpinLockKind = .invalidLock
+  /// `Context.OldIrql`: the IRQL release restores.
+  public internal(set) var oldIrql: Irql = .passive
+  nonisolated(unsafe) unowned(unsafe) var spinLock: SpinLock?
+  var serial: UInt64 = 0
+  /// The acquire was refused by the verifier; release is then a silent no-op.
+  var refused = false
+
+  public init() {}
+}
+
+extension StorPort {
+  /// `StorPortAcquireSpinLock(DeviceExtension, SpinLock, LockContext, LockHandle)`.
+  /// `context` is the STOR_DPC for `.dpcLock` and nil for the StartIo and Interrupt locks
+  /// (R-L1). Acquiring raises the virtual IRQL (DISPATCH, or DIRQL for the Interrupt lock).
+  /// Checked mode reports and refuses: a lock type other than 1–3 (rule 48), a wrong
+  /// LockContext (42), a lock the current callback may not take (§5.3), a lock already held
+  /// (43) and an acquire against the order StartIo → DPC → Interrupt (44, D4).
+  public func acquireSpinLock(
+    _ kind: StorSpinLockKind, context: StorDpc? = nil, _ handle: inout StorLockHandle
+  ) {
+    _ = acquire(kind, context: context, &handle, extended: false)
+  }
+
+  /// `StorPortAcquireSpinLockEx`: as `acquireSpinLock`, also accepting `ThreadedDpcLock` and
+  /// `DpcLevelLock` (rule 48), and returning `STOR_STATUS_INVALID_IRQL` when the caller's IRQL
+  /// does not suit the lock (rule 49) or `STOR_STATUS_INVALID_PARAMETER` for a bad lock type or
+  /// context.
+  public func acquireSpinLockEx(
+    _ kind: StorSpinLockKind, context: StorDpc? = nil, _ handle: inout StorLockHandle
+  ) -> StorStatus {
+    acquire(kind, context: context, &handle, extended: true)
+  }
+
+  /// `StorPortReleaseSpinLock(DeviceExtension, LockHandle)`: releases and restores the IRQL
+  /// saved in the handle (rule 47). Releasing a handle that holds nothing is reported (rule 45).
+  public func releaseSpinLock(_ handle: inout StorLockHandle) {
+    guard let p = serviceContext("StorPortReleaseSpinLock") else { return }
+    if handle.refused {
+      handle = StorLockHandle()
+      return
+    }
+    guard let lock = handle.spinLock, handle.serial != 0,
+      p.held.contains(where: { $0.serial == handle.serial && $0.lock === lock })
+    else {
+      violation(
+        .releaseOfUnheldLock, on: p,
+        "StorPortReleaseSpinLock was given a handle for \(handle.lock) that this context does not hold")
+      return
+    }
+    trace(on: p, .lockRelease, lock.name)
+    if lock === interruptLock {
+      releaseInterruptLock(on: p)
+    } else {
+      p.release(lock)
+    }
+    p.lower(to: handle.oldIrql)
+    handle.serial = 0
+    handle.spinLock = nil
+  }
+
+  /// Runs `body` holding a port lock (acquire, body, release).
+  public func withSpinLock<R>(
+    _ kind: StorSpinLockKind, context: StorDpc? = nil, _ body: () -> R
+  ) -> R {
+    var handle = StorLockHandle()
+    acquireSpinLock(kind, context: context, &handle)
+    defer { releaseSpinLock(&handle) }
+    return body()
+  }
+
+  private func acquire(
+    _ kind: StorSpinLockKind, context: StorDpc?, _ handle: inout StorLockHandle, extended: Bool
+  ) -> StorStatus {
+    let service: StaticString = extended ? "StorPortAcquireSpinLockEx" : "StorPortAcquireSpinLock"
+    guard let p = serviceContext(service) else { return .invalidDeviceRequest }
+    handle = StorLockHandle()
+    handle.lock = kind
+    func refuse(_ rule: VerifierRule, _ message: String, _ status: StorStatus) -> StorStatus {
+      violation(rule, on: p, message)
+      handle.refused = true
+      return status
+    }
+    let lock: SpinLock
+    switch kind {
+    case .invalidLock:
+      return refuse(.invalidLockType, "\(service) with InvalidLock (0)", .invalidParameter)
+    case .threadedDpcLock, .dpcLevelLock:
+      if !extended {
+        return refuse(
+          .invalidLockType, "\(kind) may only be acquired with StorPortAcquireSpinLockEx",
+          .invalidParameter)
+      }
+      if kind == .dpcLevelLock && p.irql != .dispatch {
+        handle.refused = true
+        return .invalidIrql
+      }
+      if kind == .threadedDpcLock && p.irql > .dispatch {
+        handle.refused = true
+        return .invalidIrql
+      }
+      fallthrough
+    case .dpcLock:
+      guard let dpc = context else {
+        return refuse(
+          .wrongLockContext, "\(kind) needs the STOR_DPC as LockContext, got NULL",
+          .invalidParameter)
+      }
+      guard dpc.routine != nil else {
+        return refuse(
+          .dpcNotInitialized, "\(kind) of a STOR_DPC that StorPortInitializeDpc never initialised",
+          .invalidParameter)
+      }
+      lock = dpc.lock
+    case .startIoLock, .interruptLock:
+      if context != nil {
+        return refuse(
+          .wrongLockContext, "\(kind) takes a NULL LockContext, got a STOR_DPC", .invalidParameter)
+      }
+      if extended && kind == .startIoLock && p.irql > .dispatch {
+        handle.refused = true
+        return .invalidIrql
+      }
+      lock = kind == .startIoLock ? startIoLock : interruptLock
+    }
+    if checked {
+      let mask = LockMask(kind)
+      if let frame = p.currentFrame, !frame.allowed.contains(mask) {
+        return refuse(
+          .lockNotAllowedInCallback,
+          "\(frame.role) may not acquire \(kind) (\(isHalfDuplex ? "half" : "full") duplex)",
+          .invalidParameter)
+      }
+      if p.holds(lock) {
+        return refuse(.lockAcquiredTwice, "\(kind) is already held by this context", .invalidParameter)
+      }
+      if let above = p.held.first(where: { $0.lock.kind.orderRank > kind.orderRank }) {
+        return refuse(
+          .lockOrder,
+          "acquiring \(kind) while holding \(above.lock.name) inverts the order StartIo → DPC → Interrupt",
+          .invalidParameter)
+      }
+    }
+    let old: Irql
+    if kind == .interruptLock {
+      old = p.raise(to: .device)
+      handle.serial = acquireInterruptLock(on: p, byPort: false)
+    } else {
+      old = p.raise(to: .dispatch)
+      handle.serial = p.acquire(lock, byPort: false)
+    }
+    handle.oldIrql = old
+    handle.spinLock = lock
+    trace(on: p, .lockAcquire, lock.name)
+    return .success
+  }
+
+  /// Takes the Interrupt lock and, in per-message mode, every MSI message lock (R-L17, D4).
+  func acquireInterruptLock(on p: Processor, byPort: Bool) -> UInt64 {
+    let serial = p.acquire(interruptLock, byPort: byPort)
+    if configuration.interruptSynchronizationMode == .synchronizePerMessage {
+      for m in messageLocks { spinAcquire(m, on: p) }
+    }
+    return serial
+  }
+
+  func releaseInterruptLock(on p: Processor) {
+    if configuration.interruptSynchronizationMode == .synchronizePerMessage {
+      for m in messageLocks.reversed() { spinRelease(m) }
+    }
+    p.release(interruptLock)
+  }
+
+  /// Acquire without recording in the context (message locks behind the Interrupt lock).
+  func spinAcquire(_ lock: SpinLock, on p: Processor) {
+    while !lock.tryAcquire() { p.platform.wait(p.index, on: ObjectIdentifier(lock)) }
+    lock.holder = p.index
+  }
+
+  func spinRelease(_ lock: SpinLock) {
+    lock.holder = -1
+    lock.unlock()
+    platform.signal(ObjectIdentifier(lock))
+  }
+
+  /// `StorPortAcquireMSISpinLock(HwDeviceExtension, MessageId, OldIrql)`. Meaningful only in
+  /// `InterruptSynchronizePerMessage` mode; elsewhere reported (rule 52) and refused.
+  public func acquireMSISpinLock(messageId: UInt32, oldIrql: inout Irql) -> StorStatus {
+    guard let p = serviceContext("StorPortAcquireMSISpinLock") else { return .invalidDeviceRequest }
+    guard configuration.interruptSynchronizationMode == .synchronizePerMessage else {
+      violation(
+        .msiLockWrongMode, on: p,
+        "StorPortAcquireMSISpinLock in \(configuration.interruptSynchronizationMode) mode")
+      return .invalidDeviceRequest
+    }
+    guard Int(messageId) < messageLocks.count else { return .invalidParameter }
+    let lock = messageLocks[Int(messageId)]
+    if checked && p.holds(lock) {
+      violation(.lockAcquiredTwice, on: p, "MSI message \(messageId) lock is already held")
+      return .invalidParameter
+    }
+    oldIrql = p.raise(to: .device)
+    _ = p.acquire(lock, byPort: false)
+    trace(on: p, .lockAcquire, lock.name)
+    return .success
+  }
+
+  /// `StorPortReleaseMSISpinLock(HwDeviceExtension, MessageId, OldIrql)`.
+  public func releaseMSISpinLock(messageId: UInt32, oldIrql: Irql) -> StorStatus {
+    guard let p = serviceContext("StorPortReleaseMSISpinLock") else { return .invalidDeviceRequest }
+    guard Int(messageId) < messageLocks.count else { return .invalidParameter }
+    let lock = messageLocks[Int(messageId)]
+    guard p.holds(lock) else {
+      violation(.releaseOfUnheldLock, on: p, "MSI message \(messageId) lock is not held")
+      return .invalidParameter
+    }
+    trace(on: p, .lockRelease, lock.name)
+    p.release(lock)
+    p.lower(to: oldIrql)
+    return .success
+  }
+
+  /// `StorPortSynchronizeAccess(HwDeviceExtension, SynchronizedAccessRoutine, Context)`: runs
+  /// the routine at DIRQL holding the Interrupt lock, exclusively with the ISR, and returns its
+  /// result (D15). Called with the Interrupt lock already held (from an ISR) it is reported
+  /// and returns false instead of deadlocking.
+  public func synchronizeAccess<E>(_ routine: HwSynchronizedAccess<E>, context: UInt = 0) -> Bool {
+    guard let p = serviceContext("StorPortSynchronizeAccess") else { return false }
+    if p.held.contains(where: { $0.lock.kind == .interruptLock || $0.lock.messageId != nil }) {
+      violation(
+        .synchronizeAccessFromIsr, on: p,
+        "StorPortSynchronizeAccess called with the Interrupt lock already held (from \(p.callbackDescription))")
+      return false
+    }
+    let old = p.raise(to: .device)
+    _ = acquireInterruptLock(on: p, byPort: true)
+    let result = p.invoke(self, .synchronizedAccess, routine.name, allowed: []) {
+      routine.call(deviceExtension, context)
+    }
+    releaseInterruptLock(on: p)
+    p.lower(to: old)
+    return result
+  }
+}

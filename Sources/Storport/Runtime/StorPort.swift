@@ -1,0 +1,192 @@
+import Synchronization
+
+/// Where an adapter is in its life (spec §8, D12–D13).
+public enum AdapterState: UInt8, Sendable, CustomStringConvertible {
+  case attached, starting, running, stopping, stopped, failed, removed
+
+  public var description: String {
+    switch self {
+    case .attached: return "attached"
+    case .starting: return "starting"
+    case .running: return "running"
+    case .stopping: return "stopping"
+    case .stopped: return "stopped"
+    case .failed: return "failed"
+    case .removed: return "removed"
+    }
+  }
+}
+
+/// One adapter: the port side of a miniport instance. It owns the device extension, the port
+/// locks, the adapter timer, extended timers, DPC registry, perf options and the request
+/// pipeline, and it provides the StorPort* services to the miniport (reach it from a callback
+/// as `ext.port`).
+///
+/// Every service reads the calling processor's execution context (IRQL, locks, callback) and,
+/// in checked mode, reports misuse as a ``VerifierViolation`` instead of crashing.
+public final class StorPort: @unchecked Sendable {
+  /// Adapter number in attach order.
+  public let index: Int
+  public let name: String
+  unowned let runtime: StorportRuntime
+  let entry: MiniportEntry
+  let deviceExtension: DeviceExtension
+  var platform: Platform { runtime.platform }
+  var checked: Bool { runtime.verifier.mode.isChecked }
+
+  /// What HwStorFindAdapter set (valid once the adapter started).
+  public internal(set) var configuration = PortConfiguration()
+  public var isHalfDuplex: Bool { configuration.synchronizationModel == .halfDuplex }
+  public var isVirtual: Bool { entry.data.isVirtual }
+
+  // Locks.
+  let startIoLock = SpinLock(kind: .startIoLock, name: "StartIoLock")
+  let interruptLock = SpinLock(kind: .interruptLock, name: "InterruptLock")
+  var messageLocks: [SpinLock] = []
+  var channelLocks: [SpinLock] = []
+  let channelWaitToken = ChannelWaitToken()
+
+  // Lifecycle.
+  let stateValue = Atomic<UInt8>(AdapterState.attached.rawValue)
+  let activeCallbacks = Atomic<Int>(0)
+  let initializedFlag = Atomic<Bool>(false)
+  let interruptsConnected = Atomic<Bool>(false)
+  var passiveRoutine: (name: String, call: @Sendable (DeviceExtension) -> Bool)?
+  public internal(set) var supportedControlTypes: Set<AdapterControlType> = []
+  let dpcs = Mutex<[StorDpc]>([])
+  let extensionReleased = Atomic<Bool>(false)
+
+  // Timers.
+  let adapterTimer = Mutex(AdapterTimerState())
+  lazy var adapterTimerTarget = AdapterTimerTarget(adapter: self)
+  let extendedTimers = Mutex<[ExtendedTimerSlot]>([])
+  lazy var extendedTimerTarget = ExtendedTimerTarget(adapter: self)
+  let timerLateness = Mutex(LatencySamples())
+
+  // Perf options.
+  var perfFlags: StorPerfFlags = []
+  public var concurrentChannels: Int { channelLocks.count }
+
+  // Requests and flow control.
+  let flow = Mutex(FlowState())
+  lazy var pauseTarget = PauseTimeoutTarget(adapter: self)
+  let submitCursor = Atomic<Int>(0)
+
+  // Statistics.
+  let spuriousInterrupts = Atomic<UInt64>(0)
+  let unclaimedInterrupts = Atomic<UInt64>(0)
+  let completedRequests = Atomic<UInt64>(0)
+
+  init(index: Int, runtime: StorportRuntime, entry: MiniportEntry) {
+    self.index = index
+    self.runtime = runtime
+    self.entry = entry
+    name = entry.data.name
+    deviceExtension = entry.makeExtension()
+    deviceExtension.portStorage = Unmanaged.passUnretained(self)
+  }
+
+  /// The current lifecycle state.
+  public var state: AdapterState { AdapterState(rawValue: stateValue.load(ordering: .acquiring))! }
+
+  func setState(_ s: AdapterState, on p: Processor?) {
+    stateValue.store(s.rawValue, ordering: .releasing)
+    trace(on: p, .lifecycle, s.description)
+  }
+
+  /// The device extension, typed.
+  public func deviceExtension<E: DeviceExtension>(as type: E.Type) -> E {
+    deviceExtension as! E
+  }
+
+  /// True while timers, DPCs and interrupts may start (starting, running, stopping).
+  var acceptsCallbacks: Bool {
+    let s = stateValue.load(ordering: .acquiring)
+    return s == AdapterState.starting.rawValue || s == AdapterState.running.rawValue
+      || s == AdapterState.stopping.rawValue
+  }
+
+  /// Registers a callback about to start; false if the adapter no longer accepts callbacks.
+  /// Stop and remove wait for `activeCallbacks` to drain (D13).
+  @inline(__always)
+  func beginCallback() -> Bool {
+    activeCallbacks.add(1, ordering: .acquiringAndReleasing)
+    if acceptsCallbacks { return true }
+    activeCallbacks.subtract(1, ordering: .releasing)
+    return false
+  }
+
+  @inline(__always)
+  func endCallback() { activeCallbacks.subtract(1, ordering: .releasing) }
+
+  // MARK: - Context, tracing, verifier
+
+  /// The calling processor, or nil (with a SERVICE_OUTSIDE_CALLBACK report) when a StorPort
+  /// service is called from a thread that is not a simulated processor.
+  @inline(__always)
+  func serviceContext(_ service: StaticString) -> Processor? {
+    if let p = Processor.current { return p }
+    violation(
+      .serviceOutsideCallback, on: nil,
+      "\(service) was called from a thread that is not running a miniport callback")
+    return nil
+  }
+
+  @inline(__always)
+  func trace(
+    on p: Processor?, _ kind: TraceKind, _ name: String, a: UInt64 = 0, b: UInt64 = 0
+  ) {
+    let tracer = runtime.tracer
+    guard tracer.isOn else { return }
+    tracer.record(
+      processor: p?.index ?? -1, time: platform.now(), adapter: index, kind: kind,
+      irql: p?.irql ?? .passive, name: name, a: a, b: b)
+  }
+
+  /// Reports a verifier finding; stops the adapter if the rule is a violation and the policy
+  /// says so. Does nothing in unchecked mode.
+  func violation(_ rule: VerifierRule, on p: Processor?, _ message: String) {
+    guard checked else { return }
+    let stop = !rule.isWarning && runtime.verifier.policy == .stopAdapter
+    trace(on: p, rule.isWarning ? .diagnostic : .violation, rule.rawValue)
+    let report = VerifierViolation(
+      rule: rule, message: message, adapter: index, callback: p?.callbackDescription ?? "none",
+      processor: p?.index ?? -1, irql: p?.irql ?? .passive, locksHeld: p?.heldDescription ?? [],
+      time: platform.now(), recentEvents: runtime.tracer.recent(16), stoppedAdapter: stop)
+    runtime.verifier.record(report)
+    if stop {
+      let s = state
+      if s != .removed && s != .failed { setState(.failed, on: p) }
+    }
+  }
+
+  // MARK: - Statistics
+
+  /// Adapter statistics for reports.
+  public struct Statistics: Sendable {
+    public var completedRequests: UInt64
+    public var spuriousInterrupts: UInt64
+    public var unclaimedInterrupts: UInt64
+    public var outstandingRequests: Int
+    public var queuedRequests: Int
+    public var timerLatenessNanoseconds: [UInt64]
+  }
+
+  public var statistics: Statistics {
+    let f = flow.withLock { ($0.outstanding, $0.queue.count) }
+    return Statistics(
+      completedRequests: completedRequests.load(ordering: .relaxed),
+      spuriousInterrupts: spuriousInterrupts.load(ordering: .relaxed),
+      unclaimedInterrupts: unclaimedInterrupts.load(ordering: .relaxed),
+      outstandingRequests: f.0, queuedRequests: f.1,
+      timerLatenessNanoseconds: timerLateness.withLock { $0.values })
+  }
+}
+
+/// A bounded sample of latencies (ns).
+struct LatencySamples {
+  var values: [UInt64] = []
+  let limit = 200_000
+  mutating func add(_ v: UInt64) { if values.count < limit { values.append(v) } }
+}
+

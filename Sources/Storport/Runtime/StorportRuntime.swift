@@ -1,0 +1,125 @@
+import CStorportShim
+import Synchronization
+
+/// The Storport runtime: the processors, the verifier, the tracer and the adapters, on one
+/// platform. Create it, attach miniports, `start()` it, start the adapters; `shutdown()` at
+/// the end.
+///
+///     let runtime = StorportRuntime(platform: SimulatedPlatform(processors: 2, seed: 7))
+///     let adapter = runtime.attach(MyMiniport())
+///     runtime.start()
+///     adapter.start()
+///     runtime.run(forMilliseconds: 100)   // simulated: virtual time
+public final class StorportRuntime: PlatformClient, @unchecked Sendable {
+  public let platform: Platform
+  public let verifier: Verifier
+  public let tracer: Tracer
+  public let timerResolution: TimerResolution
+  /// Extended-timer limit per adapter (D10): nil = none; 4 emulates pre-Windows 8.
+  public let extendedTimerLimit: Int?
+  private(set) var processors: [Processor] = []
+  private let adapterList = Mutex<[StorPort]>([])
+  private let started = Atomic<Bool>(false)
+
+  /// - Parameters:
+  ///   - platform: ``LivePlatform`` or ``SimulatedPlatform``.
+  ///   - verifier: checked (default, stops an adapter on a violation) or unchecked.
+  ///   - trace: `.ring` (default, for verifier reports), `.full` (for `--trace`), or `.off`.
+  ///   - timerResolution: D11; `.host` by default.
+  ///   - extendedTimerLimit: D10.
+  ///   - onReport: called for every verifier report, on the reporting thread.
+  public init(
+    platform: Platform, verifier: VerifierMode = .default, trace: TraceMode = .ring(capacity: 64),
+    timerResolution: TimerResolution = .host, extendedTimerLimit: Int? = nil,
+    onReport: (@Sendable (VerifierViolation) -> Void)? = nil
+  ) {
+    self.platform = platform
+    self.verifier = Verifier(mode: verifier, onReport: onReport)
+    tracer = Tracer(mode: trace, processors: platform.processorCount)
+    self.timerResolution = timerResolution
+    self.extendedTimerLimit = extendedTimerLimit
+    processors = (0..<platform.processorCount).map {
+      Processor(index: $0, runtime: self, platform: platform)
+    }
+  }
+
+  /// The simulated platform, when that is what runs.
+  public var simulation: SimulatedPlatform? { platform as? SimulatedPlatform }
+
+  /// `StorPortInitialize` analog: registers a miniport and creates its adapter (and its
+  /// zero-initialised device extension). Start it with `adapter.start()`.
+  @discardableResult
+  public func attach<M: Miniport>(_ miniport: M) -> StorPort {
+    adapterList.withLock { list in
+      let a = StorPort(index: list.count, runtime: self, entry: TypedMiniportEntry(miniport))
+      list.append(a)
+      return a
+    }
+  }
+
+  public var adapters: [StorPort] { adapterList.withLock { $0 } }
+
+  /// Starts the processors (and, live, the timer thread).
+  public func start() {
+    guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
+    platform.start(self)
+  }
+
+  /// Stops the processors. Simulated: runs them until they return.
+  public func shutdown() {
+    guard started.load(ordering: .acquiring) else { return }
+    platform.stop()
+  }
+
+  // MARK: PlatformClient
+
+  public func runProcessor(_ index: Int) { processors[index].run() }
+  public func hasWork(_ index: Int) -> Bool { processors[index].hasWork }
+
+  // MARK: Driving
+
+  /// Platform time now (ns).
+  public var now: UInt64 { platform.now() }
+
+  /// Lets the runtime run for `nanoseconds`: virtual time on the simulated platform, wall time
+  /// (the calling thread sleeps) on the live one.
+  @discardableResult
+  public func run(forNanoseconds nanoseconds: UInt64) -> SimulationOutcome {
+    if let sim = simulation { return sim.run(for: nanoseconds) }
+    storport_sleep_until(storport_monotonic_ns() &+ nanoseconds)
+    return .timeLimit
+  }
+
+  @discardableResult
+  public func run(forMilliseconds ms: UInt64) -> SimulationOutcome {
+    run(forNanoseconds: ms * 1_000_000)
+  }
+
+  /// Runs until `condition` holds or `timeoutNanoseconds` pass (virtual time when simulated;
+  /// wall time live, polled every 50 µs). Returns whether the condition holds.
+  @discardableResult
+  public func runUntil(
+    timeoutNanoseconds: UInt64 = 10_000_000_000, _ condition: @escaping () -> Bool
+  ) -> Bool {
+    if let sim = simulation {
+      sim.run(until: sim.now() &+ timeoutNanoseconds, stopWhen: condition)
+      return condition()
+    }
+    let deadline = storport_monotonic_ns() &+ timeoutNanoseconds
+    while !condition() {
+      if storport_monotonic_ns() >= deadline { return false }
+      storport_sleep_until(storport_monotonic_ns() &+ 50_000)
+    }
+    return true
+  }
+
+  /// Simulated: runs until nothing can happen any more (all idle, no timers).
+  @discardableResult
+  public func runUntilQuiescent() -> SimulationOutcome {
+    guard let sim = simulation else { return .quiescent }
+    return sim.run()
+  }
+
+  /// Per-processor callback counts, indexed `[processor][role]`.
+  public var callbackCounts: [[UInt64]] { processors.map(\.callbackCounts) }
+}

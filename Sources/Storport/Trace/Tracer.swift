@@ -1,0 +1,95 @@
+import Synchronization
+
+/// How much of the trace the runtime keeps.
+public enum TraceMode: Sendable, Equatable {
+  /// Nothing (fastest; verifier reports then carry no recent events).
+  case off
+  /// The last `capacity` events per processor (what verifier reports quote).
+  case ring(capacity: Int)
+  /// Every event, in memory, for `--trace FILE`.
+  case full
+}
+
+/// Collects trace events. Each processor records into its own buffer (one uncontended lock);
+/// `events()` merges them by sequence number.
+public final class Tracer: @unchecked Sendable {
+  public let mode: TraceMode
+  private let sequence = Atomic<UInt64>(0)
+  private let buffers: [Buffer]
+
+  final class Buffer: Sendable {
+    let events: Mutex<EventBuffer>
+    init(capacity: Int?) { events = Mutex(EventBuffer(capacity: capacity)) }
+  }
+
+  struct EventBuffer {
+    var events: [TraceEvent] = []
+    var start = 0  // ring start when full
+    let capacity: Int?
+
+    mutating func append(_ e: TraceEvent) {
+      guard let capacity else {
+        events.append(e)
+        return
+      }
+      if events.count < capacity {
+        events.append(e)
+      } else {
+        events[start] = e
+        start = (start + 1) % capacity
+      }
+    }
+
+    var ordered: [TraceEvent] { Array(events[start...] + events[..<start]) }
+  }
+
+  /// - Parameter processors: number of processors; one extra buffer serves other threads.
+  init(mode: TraceMode, processors: Int) {
+    self.mode = mode
+    let capacity: Int?
+    switch mode {
+    case .off: capacity = 0
+    case .ring(let c): capacity = max(1, c)
+    case .full: capacity = nil
+    }
+    buffers = (0...processors).map { _ in Buffer(capacity: capacity) }
+  }
+
+  @inline(__always)
+  var isOn: Bool { mode != .off }
+
+  func record(
+    processor: Int, time: UInt64, adapter: Int, kind: TraceKind, irql: Irql, name: String,
+    a: UInt64 = 0, b: UInt64 = 0
+  ) {
+    guard isOn else { return }
+    let seq = sequence.wrappingAdd(1, ordering: .relaxed).newValue
+    let e = TraceEvent(
+      sequence: seq, time: time, processor: processor, adapter: adapter, kind: kind, irql: irql,
+      name: name, a: a, b: b)
+    let slot = processor >= 0 && processor < buffers.count - 1 ? processor : buffers.count - 1
+    buffers[slot].events.withLock { $0.append(e) }
+  }
+
+  /// Every kept event, in recording order.
+  public func events() -> [TraceEvent] {
+    var all: [TraceEvent] = []
+    for b in buffers { all += b.events.withLock { $0.ordered } }
+    return all.sorted { $0.sequence < $1.sequence }
+  }
+
+  /// The last `count` kept events, in recording order.
+  public func recent(_ count: Int) -> [TraceEvent] {
+    Array(events().suffix(count))
+  }
+
+  /// The kept events as JSON lines (one object per line, trailing newline).
+  public func jsonLines() -> String {
+    var s = ""
+    for e in events() {
+      s += e.jsonLine
+      s += "\n"
+    }
+    return s
+  }
+}
