@@ -52,3 +52,85 @@ final class SimHarness: @unchecked Sendable {
   func rules() -> [VerifierRule] { reports.map(\.rule) }
   var now: UInt64 { runtime.now }
 }
+
+/// A mutable box that scripted callbacks read (set it before the code runs).
+final class Box<T>: @unchecked Sendable {
+  var value: T
+  init(_ value: T) { self.value = value }
+}
+
+/// Counts concurrent occupancy of a region; `maxInside` > 1 means two executions overlapped.
+final class OverlapProbe: @unchecked Sendable {
+  let inside = InterlockedValue()
+  let maxSeen = InterlockedValue()
+  func enter() {
+    let now = inside.increment()
+    var seen = maxSeen.load()
+    while now > seen {
+      let prior = maxSeen.compareExchange(exchange: now, comparand: seen)
+      if prior == seen { break }
+      seen = prior
+    }
+  }
+  func leave() { inside.decrement() }
+  var overlapped: Bool { maxSeen.load() > 1 }
+}
+
+extension SimHarness {
+  /// Installs `body` as the DPC routine of `ext.dpc` (initialised in HwStorInitialize).
+  static func dpcRoutine(
+    _ name: String = "TestDpc", _ body: Box<(StorDpc, ScriptedExtension, UInt, UInt) -> Bool>
+  ) -> HwDpcRoutine<ScriptedExtension> {
+    HwDpcRoutine(name) { dpc, ext, a, b in body.value(dpc, ext, a, b) }
+  }
+
+  /// Runs `body` inside a HwStorDpcRoutine on processor `cpu`, then settles.
+  func inDpc(cpu: Int = 0, _ body: @escaping @Sendable (ScriptedExtension) -> Void) {
+    let routine = HwDpcRoutine<ScriptedExtension>("ProbeDpc") { _, ext, _, _ in
+      body(ext)
+      return true
+    }
+    let probe = StorDpc()
+    onProcessor(cpu) { [ext] in
+      ext.port.initializeDpc(probe, routine)
+      ext.port.issueDpc(probe)
+    }
+  }
+
+  /// Runs `body` inside HwStorInterrupt (line interrupt, processor 0), then settles.
+  func inIsr(_ body: @escaping @Sendable (ScriptedExtension) -> Void) {
+    miniport.onInterrupt = { ext in
+      body(ext)
+      return true
+    }
+    adapter.raiseInterrupt()
+    runtime.runUntil(timeoutNanoseconds: 1_000_000) { false }
+  }
+
+  /// Runs `body` inside HwStorTimer (armed for 10 µs from port work), then settles.
+  func inTimer(_ body: @escaping @Sendable (ScriptedExtension) -> Void) {
+    let timer = HwTimer<ScriptedExtension>("ProbeTimer") { ext in body(ext) }
+    onProcessor { [ext] in ext.port.requestTimerCall(timer, microseconds: 10) }
+    runtime.runUntil(timeoutNanoseconds: 1_000_000) { false }
+  }
+
+  /// Submits `count` requests from the controller and runs until all completed.
+  @discardableResult
+  func submit(_ count: Int, timeoutMs: UInt64 = 1000) -> [StorRequest] {
+    let done = InterlockedValue()
+    let requests = (0..<count).map { StorRequest(tag: UInt64($0)) }
+    for r in requests { adapter.submit(r) { _ in done.increment() } }
+    runtime.runUntil(timeoutNanoseconds: timeoutMs * 1_000_000) { done.load() == Int64(count) }
+    return requests
+  }
+
+  /// Trace events of one kind.
+  func events(_ kind: TraceKind) -> [TraceEvent] {
+    runtime.tracer.events().filter { $0.kind == kind }
+  }
+}
+
+/// Tries seeds 1...limit until `found(seed)` is true; returns the seed or nil.
+func firstSeed(upTo limit: UInt64 = 40, _ found: (UInt64) -> Bool) -> UInt64? {
+  (1...limit).first(where: found)
+}

@@ -60,6 +60,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
   private var outcome: SimulationOutcome = .quiescent
   private var pollOnlyRounds = 0
   private var started = false
+  private var deciding = false
   private var stallTargets: [StallTarget] = []
   /// Scheduling decisions taken so far (a measure of explored interleaving).
   public private(set) var decisions: UInt64 = 0
@@ -190,10 +191,13 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
   // MARK: - The scheduler
 
   private func reschedule(_ p: Int) {
-    time &+= stepNanoseconds
-    if states[p] == .polling || states[p] == .runnable {
-      // A poller or a processor at a scheduling point stays a candidate.
+    // Code the scheduler itself runs (stop conditions, timer targets) may hit scheduling
+    // points; they are not decisions.
+    if deciding {
+      if states[p] == .polling { states[p] = .runnable }
+      return
     }
+    time &+= stepNanoseconds
     let next = decide(from: p)
     if next == p {
       if states[p] == .polling { states[p] = .runnable }
@@ -206,6 +210,8 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
   /// Chooses who runs next; `controller` means "give control back" (outcome recorded).
   private func decide(from p: Int?) -> Int {
     decisions &+= 1
+    deciding = true
+    defer { deciding = false }
     while true {
       while let entry = timers.popDue(at: time) { entry.target.fire(cookie: entry.cookie) }
       if let stopWhen, stopWhen() {

@@ -84,6 +84,14 @@ extension StorPort {
       handle.refused = true
       return status
     }
+    if checked && kind != .invalidLock, let frame = p.currentFrame,
+      !frame.allowed.contains(LockMask(kind))
+    {
+      return refuse(
+        .lockNotAllowedInCallback,
+        "\(frame.role) may not acquire \(kind) (\(isHalfDuplex ? "half" : "full") duplex)",
+        .invalidParameter)
+    }
     let lock: SpinLock
     switch kind {
     case .invalidLock:
@@ -127,13 +135,6 @@ extension StorPort {
       lock = kind == .startIoLock ? startIoLock : interruptLock
     }
     if checked {
-      let mask = LockMask(kind)
-      if let frame = p.currentFrame, !frame.allowed.contains(mask) {
-        return refuse(
-          .lockNotAllowedInCallback,
-          "\(frame.role) may not acquire \(kind) (\(isHalfDuplex ? "half" : "full") duplex)",
-          .invalidParameter)
-      }
       if p.holds(lock) {
         return refuse(.lockAcquiredTwice, "\(kind) is already held by this context", .invalidParameter)
       }
