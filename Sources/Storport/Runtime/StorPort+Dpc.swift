@@ -1,10 +1,12 @@
 extension StorPort {
   /// `StorPortInitializeDpc(DeviceExtension, Dpc, HwDpcRoutine)`: binds a STOR_DPC to its
-  /// routine. Allowed from HwStorFindAdapter onward at IRQL ≤ DISPATCH (D9); re-initialising a
-  /// queued or running DPC is reported and ignored (R-D4).
+  /// routine. Allowed from HwStorFindAdapter onward at IRQL ≤ DISPATCH (D9), and in
+  /// HwStorInitialize although it runs at DIRQL (R-D2's policy; D9's IRQL bound would otherwise
+  /// forbid the call site the HwStorInitialize page recommends). Re-initialising a queued or
+  /// running DPC is reported and ignored (R-D4).
   public func initializeDpc<E>(_ dpc: StorDpc, _ routine: HwDpcRoutine<E>) {
     guard let p = serviceContext("StorPortInitializeDpc") else { return }
-    if p.irql > .dispatch {
+    if p.irql > .dispatch && p.currentFrame?.role != .initialize {
       violation(.wrongIrqlForRoutine, on: p, "StorPortInitializeDpc at \(p.irql); it needs ≤ DISPATCH_LEVEL")
       return
     }
