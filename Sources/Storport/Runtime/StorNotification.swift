@@ -129,6 +129,7 @@ extension StorPort {
   @discardableResult
   public func enablePassiveInitialization<E>(_ routine: HwPassiveInitializeRoutine<E>) -> Bool {
     guard let p = serviceContext("StorPortEnablePassiveInitialization") else { return false }
+    guard matchesExtension(E.self, routine.name, on: p) else { return false }
     guard p.currentFrame?.role == .initialize else {
       violation(
         .enablePassiveOutsideInitialize, on: p,

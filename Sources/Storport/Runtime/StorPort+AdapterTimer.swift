@@ -36,6 +36,7 @@ extension StorPort {
   /// runs at DISPATCH holding the StartIo lock (half duplex: DIRQL, StartIo + Interrupt locks),
   /// never before HwStorInitialize returned TRUE, and never after ScsiStopAdapter.
   public func requestTimerCall<E>(_ routine: HwTimer<E>?, microseconds: UInt32) {
+    if let routine, !matchesExtension(E.self, routine.name, on: Processor.current) { return }
     requestTimerCall(erased: routine?.erased, microseconds: microseconds)
   }
 

@@ -10,9 +10,7 @@ extension StorPort {
       violation(.wrongIrqlForRoutine, on: p, "StorPortInitializeDpc at \(p.irql); it needs ≤ DISPATCH_LEVEL")
       return
     }
-    if ObjectIdentifier(E.self) != entry.extensionType {
-      preconditionFailure("HwDpcRoutine<\(E.self)> given to an adapter whose extension is another type")
-    }
+    guard matchesExtension(E.self, routine.name, on: p) else { return }
     if dpc.routine != nil && dpc.isQueuedOrRunning {
       violation(
         .dpcReinitializedWhileQueued, on: p,
@@ -71,5 +69,19 @@ extension StorPort {
   /// Drops every queued run of this adapter's DPCs (stop, D13).
   func discardQueuedDpcs() {
     for dpc in dpcs.withLock({ $0 }) { dpc.discardPending() }
+  }
+}
+
+extension StorPort {
+  /// A role-typed routine must be declared for this adapter's device extension type; calling
+  /// it with another type would be undefined, so it is reported and refused.
+  func matchesExtension<E: DeviceExtension>(_ type: E.Type, _ routine: String, on p: Processor?) -> Bool {
+    if ObjectIdentifier(type) == entry.extensionType {
+      return true
+    }
+    violation(
+      .routineExtensionMismatch, on: p,
+      "\(routine) is declared for \(type) but the adapter's extension is \(Swift.type(of: deviceExtension))")
+    return false
   }
 }

@@ -85,6 +85,7 @@ extension StorPort {
   ) -> StorStatus {
     guard let p = serviceContext("StorPortRequestTimer") else { return .invalidDeviceRequest }
     guard let handle, let callback else { return .invalidParameter }
+    guard matchesExtension(E.self, callback.name, on: p) else { return .invalidParameter }
     let s = state
     if s == .stopped || s == .removed {
       violation(.useAfterStop, on: p, "StorPortRequestTimer on an adapter that is \(s)")

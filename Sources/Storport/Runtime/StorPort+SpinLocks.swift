@@ -230,6 +230,7 @@ extension StorPort {
   /// and returns false instead of deadlocking.
   public func synchronizeAccess<E>(_ routine: HwSynchronizedAccess<E>, context: UInt = 0) -> Bool {
     guard let p = serviceContext("StorPortSynchronizeAccess") else { return false }
+    guard matchesExtension(E.self, routine.name, on: p) else { return false }
     if p.held.contains(where: { $0.lock.kind == .interruptLock || $0.lock.messageId != nil }) {
       violation(
         .synchronizeAccessFromIsr, on: p,

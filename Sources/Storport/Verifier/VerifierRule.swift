@@ -48,6 +48,7 @@ public enum VerifierRule: String, Sendable, CaseIterable {
   case serviceOutsideCallback = "SERVICE_OUTSIDE_CALLBACK"
   case dpcInitializedTooEarly = "DPC_INITIALIZED_TOO_EARLY"
   case timerRoutineMissing = "TIMER_ROUTINE_MISSING"
+  case routineExtensionMismatch = "ROUTINE_EXTENSION_MISMATCH"
 
   /// Warnings are reported and traced but never stop the adapter.
   public var isWarning: Bool {
@@ -83,6 +84,7 @@ public enum VerifierRule: String, Sendable, CaseIterable {
     case .serviceOutsideCallback: return "§1, D17"
     case .dpcInitializedTooEarly: return "D9, R-D2"
     case .timerRoutineMissing: return "R-T19, SDV StorPortTimer"
+    case .routineExtensionMismatch: return "§10.1 role types (HwDeviceExtension type of the routine)"
     }
   }
 
@@ -111,6 +113,7 @@ public enum VerifierRule: String, Sendable, CaseIterable {
     case .serviceOutsideCallback: return .scsiVerifier(0x101C)
     case .dpcInitializedTooEarly: return .scsiVerifier(0x101D)
     case .timerRoutineMissing: return .scsiVerifier(0x101E)
+    case .routineExtensionMismatch: return .scsiVerifier(0x101F)
     }
   }
 }
