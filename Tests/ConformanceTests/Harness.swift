@@ -121,6 +121,8 @@ extension SimHarness {
     let requests = (0..<count).map { StorRequest(tag: UInt64($0)) }
     for r in requests { adapter.submit(r) { _ in done.increment() } }
     runtime.runUntil(timeoutNanoseconds: timeoutMs * 1_000_000) { done.load() == Int64(count) }
+    // Completion fires inside the miniport's callback: let that callback return.
+    runtime.runUntil(timeoutNanoseconds: 50_000) { false }
     return requests
   }
 

@@ -138,6 +138,12 @@ final class Processor: @unchecked Sendable {
   @inline(__always)
   func point(_ kind: SchedulingPoint) {
     platform.schedulingPoint(index, kind)
+    preemptIfPending()
+  }
+
+  /// Delivers what may preempt the current IRQL: interrupts below DIRQL, DPCs below DISPATCH.
+  @inline(__always)
+  func preemptIfPending() {
     if pendingInterrupts.load(ordering: .relaxed) > 0 && irql < .device && !delivering {
       deliverPending(maxQueue: 0)
     }
@@ -202,8 +208,12 @@ final class Processor: @unchecked Sendable {
   func holds(_ lock: SpinLock) -> Bool { held.contains { $0.lock === lock } }
 
   /// Waits (spinning or, simulated, polling) until `condition` holds.
+  /// Interrupts and (below DISPATCH) DPCs still run on this processor while it waits.
   func waitUntil(_ condition: () -> Bool) {
-    while !condition() { platform.poll(index) }
+    while !condition() {
+      platform.poll(index)
+      preemptIfPending()
+    }
   }
 
   // MARK: - Callback invocation
