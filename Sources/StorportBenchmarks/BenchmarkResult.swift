@@ -1,0 +1,59 @@
+/// One benchmark figure beside its same-run baseline.
+public struct BenchmarkResult: Sendable {
+  public let name: String
+  public let p50: UInt64
+  public let p99: UInt64
+  public let max: UInt64
+  public let baselineName: String
+  public let baselineP50: UInt64
+  public let baselineP99: UInt64
+  public let goal: String
+
+  public var ratioP50: Double { baselineP50 == 0 ? 0 : Double(p50) / Double(baselineP50) }
+  public var ratioP99: Double { baselineP99 == 0 ? 0 : Double(p99) / Double(baselineP99) }
+
+  /// `{"name":…,"p50_ns":…,"p99_ns":…,"max_ns":…,"baseline_p50_ns":…,"baseline_p99_ns":…,
+  /// "ratio_p50":…,"ratio_p99":…}` (plus the baseline's name and the goal).
+  public var json: String {
+    "{\"name\":\"\(name)\",\"p50_ns\":\(p50),\"p99_ns\":\(p99),\"max_ns\":\(max),"
+      + "\"baseline_p50_ns\":\(baselineP50),\"baseline_p99_ns\":\(baselineP99),"
+      + "\"ratio_p50\":\(Self.fixed(ratioP50)),\"ratio_p99\":\(Self.fixed(ratioP99)),"
+      + "\"baseline\":\"\(baselineName)\",\"goal\":\"\(goal)\"}"
+  }
+
+  static func fixed(_ d: Double) -> String {
+    let scaled = Int((d * 100).rounded())
+    return "\(scaled / 100).\(String(format2: scaled % 100))"
+  }
+
+  /// A plain-text table of results.
+  public static func table(_ results: [BenchmarkResult]) -> String {
+    var s = "benchmark                                   p50 ns    p99 ns    max ns | baseline p50    p99 | ratio p50  p99 | goal\n"
+    for r in results {
+      s += r.name.padded(42) + "\(r.p50)".leftPadded(8) + "\(r.p99)".leftPadded(10) + "\(r.max)".leftPadded(10)
+      s += " | " + "\(r.baselineP50)".leftPadded(12) + "\(r.baselineP99)".leftPadded(7)
+      s += " | " + fixed(r.ratioP50).leftPadded(9) + fixed(r.ratioP99).leftPadded(5) + " | " + r.goal + "\n"
+    }
+    return s
+  }
+}
+
+extension String {
+  init(format2 v: Int) { self = v < 10 ? "0\(v)" : "\(v)" }
+  func padded(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
+  func leftPadded(_ width: Int) -> String { count >= width ? " " + self : String(repeating: " ", count: width - count) + self }
+}
+
+/// Sorted-sample percentiles.
+struct Sample {
+  var values: [UInt64] = []
+  mutating func add(_ v: UInt64) { values.append(v) }
+  var sorted: [UInt64] { values.sorted() }
+  func percentile(_ q: Double) -> UInt64 {
+    let v = sorted
+    return v.isEmpty ? 0 : v[min(v.count - 1, Int(Double(v.count) * q))]
+  }
+  var p50: UInt64 { percentile(0.5) }
+  var p99: UInt64 { percentile(0.99) }
+  var max: UInt64 { values.max() ?? 0 }
+}

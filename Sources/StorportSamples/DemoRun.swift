@@ -1,0 +1,174 @@
+import Storport
+import Synchronization
+
+/// Latency percentiles (ns) of a sample.
+public struct Percentiles: Sendable {
+  public let count: Int
+  public let p50: UInt64
+  public let p99: UInt64
+  public let max: UInt64
+
+  public init(_ values: [UInt64]) {
+    let v = values.sorted()
+    count = v.count
+    func at(_ q: Double) -> UInt64 {
+      v.isEmpty ? 0 : v[min(v.count - 1, Int((Double(v.count) * q).rounded(.down)))]
+    }
+    p50 = at(0.50)
+    p99 = at(0.99)
+    max = v.last ?? 0
+  }
+
+  public var text: String {
+    "p50 \(Self.us(p50)) µs, p99 \(Self.us(p99)) µs, max \(Self.us(max)) µs (n=\(count))"
+  }
+  static func us(_ ns: UInt64) -> String {
+    let tenths = (ns + 50) / 100
+    return "\(tenths / 10).\(tenths % 10)"
+  }
+  public var json: String { "{\"n\":\(count),\"p50_ns\":\(p50),\"p99_ns\":\(p99),\"max_ns\":\(max)}" }
+}
+
+/// `storport run`: the demonstration adapter (``DemoMiniport``) under a closed-loop workload
+/// with `outstanding` requests per processor, on the live or the simulated platform.
+public struct DemoRun: Sendable {
+  public struct Options: Sendable {
+    public var simulated = false
+    public var seed: UInt64 = 1
+    public var processors: Int? = nil
+    public var durationMilliseconds: UInt64 = 3000
+    public var outstanding = 16
+    public var channels = 2
+    public var timerPeriodMicroseconds: UInt32 = 1000
+    public var trace = false
+    public var idlePolicy: IdlePolicy = .default
+    public init() {}
+  }
+
+  public struct Result: Sendable {
+    public let platform: String
+    public let processors: Int
+    public let durationNanoseconds: UInt64
+    public let completed: UInt64
+    public let callbackCounts: [[UInt64]]
+    public let timerLateness: Percentiles
+    public let dpcLatency: Percentiles
+    public let timerTicks: Int64
+    public let handOffRaces: Int64
+    public let stallTicks: Int64
+    public let verdict: String
+    public let violations: [VerifierViolation]
+    public let traceJSONLines: String?
+    public let decisions: UInt64
+  }
+
+  public let options: Options
+  public init(_ options: Options) { self.options = options }
+
+  public func run() -> Result {
+    let platform: Platform
+    let cpus: Int
+    if options.simulated {
+      cpus = options.processors ?? 2
+      platform = SimulatedPlatform(processors: cpus, seed: options.seed)
+    } else {
+      let live = LivePlatform(processors: options.processors, idlePolicy: options.idlePolicy)
+      cpus = live.processorCount
+      platform = live
+    }
+    let runtime = StorportRuntime(
+      platform: platform, verifier: .default, trace: options.trace ? .full : .ring(capacity: 32))
+    let miniport = DemoMiniport(
+      queues: cpus, channels: options.channels, timerPeriodMicroseconds: options.timerPeriodMicroseconds)
+    let adapter = runtime.attach(miniport)
+    let ext = adapter.deviceExtension(as: DemoExtension.self)
+    runtime.start()
+    adapter.start()
+    runtime.runUntil(timeoutNanoseconds: 1_000_000_000) { adapter.state != .starting }
+
+    let start = runtime.now
+    let total = cpus * options.outstanding
+    let loop = ClosedLoop(adapter: adapter)
+    for i in 0..<total { loop.submit(StorRequest(tag: UInt64(i))) }
+    runtime.run(forNanoseconds: options.durationMilliseconds * 1_000_000)
+    loop.stopping.store(true, ordering: .relaxed)
+    let duration = runtime.now - start
+    runtime.runUntil(timeoutNanoseconds: 200_000_000) { ext.inFlight.load() == 0 }
+    adapter.stop()
+    runtime.runUntil(timeoutNanoseconds: 1_000_000_000) {
+      adapter.state == .stopped || adapter.state == .failed
+    }
+    let decisions = runtime.simulation?.decisions ?? 0
+    runtime.shutdown()
+    let stats = adapter.statistics
+    return Result(
+      platform: options.simulated ? "simulated (seed \(options.seed))" : "live", processors: cpus,
+      durationNanoseconds: duration, completed: stats.completedRequests,
+      callbackCounts: runtime.callbackCounts,
+      timerLateness: Percentiles(stats.timerLatenessNanoseconds),
+      dpcLatency: Percentiles(ext.dpcLatency.withLock { $0 }),
+      timerTicks: ext.timerTicks.load(), handOffRaces: ext.handOffRaces.load(),
+      stallTicks: ext.stallTicks.load(), verdict: runtime.verifier.verdict,
+      violations: runtime.verifier.reportsSoFar,
+      traceJSONLines: options.trace ? runtime.tracer.jsonLines() : nil, decisions: decisions)
+  }
+}
+
+/// Resubmits every successfully completed request until told to stop.
+final class ClosedLoop: Sendable {
+  let adapter: StorPort
+  let stopping: Atomic<Bool>
+
+  init(adapter: StorPort) {
+    self.adapter = adapter
+    stopping = Atomic(false)
+  }
+
+  func submit(_ r: StorRequest) {
+    adapter.submit(r) { [self] r in
+      if !stopping.load(ordering: .relaxed) && r.srbStatus == .success { submit(r) }
+    }
+  }
+}
+
+extension DemoRun.Result {
+  /// The human-readable report.
+  public var text: String {
+    var s = "storport run — demonstration adapter on the \(platform) platform, \(processors) processors\n"
+    let secs = Double(durationNanoseconds) / 1e9
+    s += "duration \(Percentiles.us(durationNanoseconds / 1000)) ms, requests completed \(completed)"
+    s += secs > 0 ? " (\(Int(Double(completed) / secs)) /s)\n" : "\n"
+    s += "callbacks per processor:\n"
+    let roles: [CallbackRole] = [.startIo, .messageSignaledInterrupt, .dpc, .timer, .passiveInitialize, .initialize, .findAdapter, .adapterControl]
+    s += "  role" + String(repeating: " ", count: 28)
+    for p in 0..<processors { s += "cpu\(p)".padded(10) }
+    s += "\n"
+    for role in roles {
+      s += "  \(role.description)".padded(32)
+      for p in 0..<processors {
+        s += "\(callbackCounts[p][Int(role.rawValue)])".padded(10)
+      }
+      s += "\n"
+    }
+    s += "HwStorTimer lateness: \(timerLateness.text)\n"
+    s += "DPC latency (ISR issue → DPC start): \(dpcLatency.text)\n"
+    s += "watchdog ticks \(timerTicks), timer/StartIo hand-off races resolved by compare-exchange \(handOffRaces), stall ticks \(stallTicks)\n"
+    for v in violations { s += v.text }
+    s += "verifier: \(verdict)\n"
+    return s
+  }
+
+  public var json: String {
+    var s = "{\"platform\":\(JSON.quote(platform)),\"processors\":\(processors),\"duration_ns\":\(durationNanoseconds)"
+    s += ",\"completed\":\(completed),\"timer_lateness\":\(timerLateness.json),\"dpc_latency\":\(dpcLatency.json)"
+    s += ",\"callback_counts\":[\(callbackCounts.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: ","))]"
+    s += ",\"timer_ticks\":\(timerTicks),\"handoff_races\":\(handOffRaces),\"verdict\":\(JSON.quote(verdict))"
+    s += ",\"violations\":[\(violations.map(\.json).joined(separator: ","))]}"
+    return s
+  }
+}
+
+extension String {
+  /// Right-pads with spaces to `width` characters.
+  func padded(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
+}
