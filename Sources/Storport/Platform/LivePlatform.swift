@@ -34,6 +34,8 @@ public final class LivePlatform: Platform, @unchecked Sendable {
   private let words: AlignedWords
   private var timerWord: UnsafeMutablePointer<UInt32> { words[processorCount] }
   private let timers = Mutex(TimerHeap())
+  /// Earliest armed deadline (UInt64.max when none): lets processors poll cheaply.
+  private let nextDeadline = Atomic<UInt64>(UInt64.max)
   private var threads: [pthread_t] = []
   private var timerThread: pthread_t?
   /// Set in `start` before any processor thread exists; cleared in `stop` after they are joined.
@@ -94,6 +96,7 @@ public final class LivePlatform: Platform, @unchecked Sendable {
       let client = currentClient
       let until = now() &+ spin
       while now() < until {
+        pollTimers()
         if client?.hasWork(p) == true || isStopping { return }
         for _ in 0..<16 { storport_cpu_relax() }
       }
@@ -130,6 +133,7 @@ public final class LivePlatform: Platform, @unchecked Sendable {
     let becameEarliest = timers.withLock { heap -> Bool in
       let before = heap.earliestDeadline
       heap.insert(deadline: deadline, target: target, cookie: cookie)
+      nextDeadline.store(heap.earliestDeadline ?? UInt64.max, ordering: .releasing)
       return before.map { deadline < $0 } ?? true
     }
     if becameEarliest {
@@ -138,20 +142,46 @@ public final class LivePlatform: Platform, @unchecked Sendable {
     }
   }
 
+  @inline(__always)
+  public func pollTimers() {
+    if now() >= nextDeadline.load(ordering: .relaxed) { fireDue(blocking: false) }
+  }
+
+  /// Pops and fires every due timer. Non-blocking callers skip when another thread is at it.
+  private func fireDue(blocking: Bool) {
+    while true {
+      let t = now()
+      let entry: TimerEntry?
+      if blocking {
+        entry = timers.withLock { heap in
+          let e = heap.popDue(at: t)
+          nextDeadline.store(heap.earliestDeadline ?? UInt64.max, ordering: .releasing)
+          return e
+        }
+      } else {
+        guard
+          let e = timers.withLockIfAvailable({ heap in
+            let e = heap.popDue(at: t)
+            nextDeadline.store(heap.earliestDeadline ?? UInt64.max, ordering: .releasing)
+            return e
+          })
+        else { return }
+        entry = e
+      }
+      guard let entry else { return }
+      entry.target.fire(cookie: entry.cookie)
+    }
+  }
+
   private func timerLoop() {
     _ = storport_set_timer_slack(1)
+    raiseTimerThreadPriority()
     while !isStopping {
       let seen = storport_load_acquire(timerWord)
+      fireDue(blocking: true)
       let t = now()
-      var due: TimerEntry?
-      let next: UInt64? = timers.withLock { heap in
-        due = heap.popDue(at: t)
-        return heap.earliestDeadline
-      }
-      if let entry = due {
-        entry.target.fire(cookie: entry.cookie)
-        continue
-      }
+      let next: UInt64? = timers.withLock { $0.earliestDeadline }
+      if let d = next, d <= t { continue }
       guard let deadline = next else {
         _ = storport_futex_wait(timerWord, seen, 0)
         continue
@@ -166,4 +196,12 @@ public final class LivePlatform: Platform, @unchecked Sendable {
       }
     }
   }
+}
+
+/// Best effort: run the timer thread under SCHED_FIFO so spinning processors cannot delay it
+/// (the clock interrupt's place in a real system). Ignored where not permitted.
+private func raiseTimerThreadPriority() {
+  var param = sched_param()
+  param.sched_priority = 1
+  _ = pthread_setschedparam(pthread_self(), Int32(SCHED_FIFO), &param)
 }

@@ -65,4 +65,12 @@ public protocol Platform: AnyObject, Sendable {
   func stall(_ p: Int, nanoseconds: UInt64)
   /// Arms a one-shot timer: `target.fire(cookie:)` at or after `deadline` (platform time).
   func arm(deadline: UInt64, target: PlatformTimerTarget, cookie: UInt64)
+  /// Called by processors between work items: fires timers that are due (live: so a busy
+  /// processor never waits for the timer thread to be scheduled — the clock interrupt of the
+  /// real system preempts everything). Simulated: nothing (the scheduler fires timers).
+  func pollTimers()
+}
+
+extension Platform {
+  public func pollTimers() {}
 }

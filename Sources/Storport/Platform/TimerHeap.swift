@@ -1,5 +1,5 @@
 /// One armed platform timer.
-struct TimerEntry {
+struct TimerEntry: Sendable {
   var deadline: UInt64
   /// Arming order; breaks ties so that equal deadlines fire in arming order.
   var sequence: UInt64
@@ -13,7 +13,7 @@ struct TimerEntry {
 
 /// A binary min-heap of timers ordered by (deadline, arming order). Not thread-safe: its
 /// owner serialises access.
-struct TimerHeap {
+struct TimerHeap: Sendable {
   private var items: [TimerEntry] = []
   private var nextSequence: UInt64 = 0
 

@@ -93,6 +93,7 @@ final class Processor: @unchecked Sendable {
     storport_set_current(Unmanaged.passUnretained(self).toOpaque())
     defer { storport_set_current(nil) }
     while !platform.isStopping {
+      platform.pollTimers()
       if let work = take(maxQueue: 3) {
         execute(work)
       } else {

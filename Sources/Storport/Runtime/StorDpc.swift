@@ -41,6 +41,9 @@ public final class StorDpc: @unchecked Sendable {
 
   var isQueuedOrRunning: Bool { state.withLock { $0.phase != .idle } }
 
+  /// True while the DPC is queued or running.
+  public var isBusy: Bool { isQueuedOrRunning }
+
   /// The issue transition; returns the value StorPortIssueDpc returns.
   func issue(_ a1: UInt, _ a2: UInt, on p: Processor) -> Bool {
     p.point(.dpcQueue)
