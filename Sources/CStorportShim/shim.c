@@ -13,6 +13,42 @@
 
 _Thread_local void *storport_tls_current = 0;
 
+uint32_t storport_load_acquire(uint32_t *w) { return __atomic_load_n(w, __ATOMIC_ACQUIRE); }
+uint32_t storport_load_relaxed(uint32_t *w) { return __atomic_load_n(w, __ATOMIC_RELAXED); }
+void storport_store_release(uint32_t *w, uint32_t v) { __atomic_store_n(w, v, __ATOMIC_RELEASE); }
+uint32_t storport_exchange(uint32_t *w, uint32_t v) {
+  return __atomic_exchange_n(w, v, __ATOMIC_ACQ_REL);
+}
+bool storport_cas(uint32_t *w, uint32_t expected, uint32_t desired) {
+  return __atomic_compare_exchange_n(w, &expected, desired, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE);
+}
+bool storport_try_lock(uint32_t *w) {
+  if (__atomic_load_n(w, __ATOMIC_RELAXED) != 0) return false;
+  return __atomic_exchange_n(w, 1, __ATOMIC_ACQUIRE) == 0;
+}
+void storport_unlock(uint32_t *w) { __atomic_store_n(w, 0, __ATOMIC_RELEASE); }
+
+bool storport_mutex_trylock(uint32_t *w) {
+  uint32_t expected = 0;
+  return __atomic_compare_exchange_n(w, &expected, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+void storport_mutex_lock(uint32_t *w) {
+  for (int i = 0; i < 100; i++) {
+    if (storport_mutex_trylock(w)) return;
+    storport_cpu_relax();
+  }
+  // Slow path: mark "locked with sleepers" and sleep until the holder hands over.
+  while (__atomic_exchange_n(w, 2, __ATOMIC_ACQUIRE) != 0) {
+    storport_futex_wait(w, 2, 0);
+  }
+}
+
+void storport_mutex_unlock(uint32_t *w) {
+  if (__atomic_exchange_n(w, 0, __ATOMIC_RELEASE) == 2) storport_futex_wake(w, 1);
+}
+
 uint32_t *storport_words_alloc(int count) {
   void *p = 0;
   size_t size = (size_t)(count > 0 ? count : 1) * 128;

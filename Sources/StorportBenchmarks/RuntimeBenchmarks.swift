@@ -70,10 +70,10 @@ public struct RuntimeBenchmarks: Sendable {
   /// Baseline: clock_nanosleep(TIMER_ABSTIME) and timerfd on a thread with 1 ns timer slack.
   func timerLateness(microseconds us: UInt32, count: Int) -> BenchmarkResult {
     let (runtime, adapter, _) = liveAdapter()
-    let lateness = Mutex(Sample())
+    let lateness = Locked(Sample())
     let armedAt = Atomic<UInt64>(0)
     let done = Atomic<Bool>(false)
-    let timerBox = Mutex<HwTimer<ScriptedExtension>?>(nil)
+    let timerBox = Locked<HwTimer<ScriptedExtension>?>(nil)
     let timer = HwTimer<ScriptedExtension>("BenchTimer") { ext in
       let now = storport_monotonic_ns()
       let due = armedAt.load(ordering: .relaxed) &+ UInt64(us) * 1000
@@ -131,7 +131,7 @@ public struct RuntimeBenchmarks: Sendable {
   func crossProcessorDpc(policy: IdlePolicy, count: Int) -> BenchmarkResult {
     let (runtime, adapter, ext) = liveAdapter(policy: policy)
     let raisedAt = Atomic<UInt64>(0)
-    let sample = Mutex(Sample())
+    let sample = Locked(Sample())
     let seen = Atomic<Int>(0)
     adapter.runOnProcessor(1) {
       ext.port.initializeDpc(ext.dpc, HwDpcRoutine<ScriptedExtension>("XDpc") { _, _, _, _ in
@@ -176,7 +176,7 @@ public struct RuntimeBenchmarks: Sendable {
     defer { storport_words_free(words) }
     let flag = storport_word(words, 0)
     let stamp = Atomic<UInt64>(0)
-    let sample = Mutex(Sample())
+    let sample = Locked(Sample())
     let received = Atomic<Int>(0)
     let flagAddress = UInt(bitPattern: flag)
     var thread = pthread_t()
@@ -221,7 +221,7 @@ public struct RuntimeBenchmarks: Sendable {
   func dpcFromIsr(count: Int) -> BenchmarkResult {
     let (runtime, adapter, ext) = liveAdapter(policy: .poll)
     let issuedAt = Atomic<UInt64>(0)
-    let sample = Mutex(Sample())
+    let sample = Locked(Sample())
     let seen = Atomic<Int>(0)
     adapter.runOnProcessor(1) {
       ext.port.initializeDpc(ext.dpc, HwDpcRoutine<ScriptedExtension>("IsrDpc") { _, _, _, _ in
@@ -265,7 +265,7 @@ public struct RuntimeBenchmarks: Sendable {
   func spinLock(checked: Bool) -> BenchmarkResult {
     let (runtime, adapter, ext) = liveAdapter(
       processors: 1, verifier: checked ? .default : .unchecked, trace: .off)
-    let sample = Mutex(Sample())
+    let sample = Locked(Sample())
     let done = Atomic<Bool>(false)
     let batch = 10_000
     adapter.runOnProcessor(0) {
@@ -343,4 +343,4 @@ public struct RuntimeBenchmarks: Sendable {
 }
 
 let earlyFirings = Atomic<Int>(0)
-let handlerBox = Mutex<(@Sendable (ScriptedExtension, UInt32) -> Bool)?>(nil)
+let handlerBox = Locked<(@Sendable (ScriptedExtension, UInt32) -> Bool)?>(nil)

@@ -28,7 +28,7 @@ public final class DemoExtension: DeviceExtension, @unchecked Sendable {
   public let stallTicks = InterlockedValue()
   public let idleTicks = InterlockedValue()
   public let completions = InterlockedValue()
-  public let dpcLatency = Mutex<[UInt64]>([])
+  public let dpcLatency = Locked<[UInt64]>([])
   public required init() {}
 }
 

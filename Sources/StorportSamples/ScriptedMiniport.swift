@@ -68,7 +68,7 @@ public final class ScriptedMiniport: Miniport, @unchecked Sendable {
 
 /// A thread-safe append-only log for observations made inside callbacks.
 public final class Observations<T: Sendable>: Sendable {
-  private let items = Mutex<[T]>([])
+  private let items = Locked<[T]>([])
   public init() {}
   public func append(_ t: T) { items.withLock { $0.append(t) } }
   public var all: [T] { items.withLock { $0 } }

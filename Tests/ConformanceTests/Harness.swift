@@ -12,13 +12,14 @@ final class SimHarness: @unchecked Sendable {
 
   init(
     seed: UInt64 = 1, processors: Int = 2, policy: ViolationPolicy = .recordAndContinue,
+    verifier: VerifierMode? = nil,
     timerResolution: TimerResolution = .host, extendedTimerLimit: Int? = nil,
     isVirtual: Bool = false, hasBuildIo: Bool = false,
     configure: (ScriptedMiniport) -> Void = { _ in }
   ) {
     runtime = StorportRuntime(
       platform: SimulatedPlatform(processors: processors, seed: seed),
-      verifier: .checked(onViolation: policy), trace: .full, timerResolution: timerResolution,
+      verifier: verifier ?? .checked(onViolation: policy), trace: .full, timerResolution: timerResolution,
       extendedTimerLimit: extendedTimerLimit)
     miniport = ScriptedMiniport(isVirtual: isVirtual, hasBuildIo: hasBuildIo)
     configure(miniport)
@@ -26,7 +27,20 @@ final class SimHarness: @unchecked Sendable {
     runtime.start()
   }
 
-  deinit { runtime.shutdown() }
+  private var abandoned = false
+
+  deinit {
+    if !abandoned { runtime.shutdown() }
+  }
+
+  /// A deadlocked simulation cannot be shut down (its processors wait forever): keep its
+  /// objects alive and leave it.
+  func abandon() {
+    abandoned = true
+    SimHarness.graveyard.withLock { $0.append(runtime) }
+  }
+
+  static let graveyard = Locked<[StorportRuntime]>([])
 
   var ext: ScriptedExtension { adapter.deviceExtension(as: ScriptedExtension.self) }
 

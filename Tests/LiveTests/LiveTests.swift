@@ -37,7 +37,7 @@ import Testing
     let l = Live()
     let fired = Observations<(UInt64, UInt64, ExecutionSnapshot)>()
     let armedAt = Atomic<UInt64>(0)
-    let box = Mutex<HwTimer<ScriptedExtension>?>(nil)
+    let box = Locked<HwTimer<ScriptedExtension>?>(nil)
     let timer = HwTimer<ScriptedExtension>("LiveTimer") { ext in
       let ctx = ext.port.executionContext!
       fired.append((armedAt.load(ordering: .acquiring), ctx.time, ctx))
@@ -95,7 +95,9 @@ import Testing
         return true
       }
     }
+    let ready = Atomic<Bool>(false)
     l.adapter.runOnProcessor(0) { [ext = l.ext] in
+      defer { ready.store(true, ordering: .releasing) }
       ext.port.initializeDpc(ext.dpc, HwDpcRoutine<ScriptedExtension>("Shared") { _, _, _, _ in
         if inside.add(1, ordering: .acquiringAndReleasing).newValue > 1 { overlapped.store(true, ordering: .relaxed) }
         for _ in 0..<200 { _ = inside.load(ordering: .relaxed) }
@@ -103,7 +105,7 @@ import Testing
         return true
       })
     }
-    #expect(l.wait { l.ext.dpc.routineName == "Shared" })
+    #expect(l.wait { ready.load(ordering: .acquiring) })
     for i in 0..<4000 { l.adapter.raiseInterrupt(message: UInt32(i % 2)) }
     #expect(l.wait { l.ext.dpc.executionCount == UInt64(accepted.load(ordering: .relaxed)) && l.adapter.statistics.unclaimedInterrupts == 0 && interruptsDone(l, 4000) })
     let sawOverlap = overlapped.load(ordering: .relaxed)
@@ -129,16 +131,18 @@ import Testing
         return true
       }
     }
+    let ready = Atomic<Bool>(false)
     l.adapter.runOnProcessor(1) { [ext = l.ext] in
+      defer { ready.store(true, ordering: .releasing) }
       ext.port.initializeDpc(ext.dpc, HwDpcRoutine<ScriptedExtension>("Locker") { _, e, _, _ in
         e.port.withSpinLock(.startIoLock) { counter.n += 1 }
         return true
       })
     }
-    #expect(l.wait { l.ext.dpc.routineName == "Locker" })
+    #expect(l.wait { ready.load(ordering: .acquiring) })
     let done = Atomic<Int>(0)
-    for i in 0..<3000 { l.adapter.submit(StorRequest(tag: UInt64(i))) { _ in done.add(1, ordering: .relaxed) } }
-    #expect(l.wait { done.load(ordering: .relaxed) == 3000 })
+    for i in 0..<3000 { l.adapter.submit(StorRequest(tag: UInt64(i))) { _ in done.add(1, ordering: .acquiringAndReleasing) } }
+    #expect(l.wait { done.load(ordering: .acquiring) == 3000 })
     _ = l.wait { l.runtime.callbackCounts.allSatisfy { _ in true } }
     let runs = Int(l.ext.dpc.executionCount)
     let total = l.runtime.adapters[0].statistics.completedRequests

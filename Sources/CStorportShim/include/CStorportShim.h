@@ -36,30 +36,20 @@ void storport_words_free(uint32_t *_Nonnull words);
 static inline uint32_t *_Nonnull storport_word(uint32_t *_Nonnull base, int i) {
   return base + (size_t)i * 32;
 }
-static inline uint32_t storport_load_acquire(uint32_t *_Nonnull w) {
-  return __atomic_load_n(w, __ATOMIC_ACQUIRE);
-}
-static inline uint32_t storport_load_relaxed(uint32_t *_Nonnull w) {
-  return __atomic_load_n(w, __ATOMIC_RELAXED);
-}
-static inline void storport_store_release(uint32_t *_Nonnull w, uint32_t v) {
-  __atomic_store_n(w, v, __ATOMIC_RELEASE);
-}
-static inline uint32_t storport_exchange(uint32_t *_Nonnull w, uint32_t v) {
-  return __atomic_exchange_n(w, v, __ATOMIC_ACQ_REL);
-}
-static inline bool storport_cas(uint32_t *_Nonnull w, uint32_t expected, uint32_t desired) {
-  return __atomic_compare_exchange_n(w, &expected, desired, false, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE);
-}
+// Out of line on purpose: compiled in this C target, they are instrumented by
+// ThreadSanitizer (`swift test --sanitize=thread`), so it sees every happens-before edge.
+uint32_t storport_load_acquire(uint32_t *_Nonnull w);
+uint32_t storport_load_relaxed(uint32_t *_Nonnull w);
+void storport_store_release(uint32_t *_Nonnull w, uint32_t v);
+uint32_t storport_exchange(uint32_t *_Nonnull w, uint32_t v);
+bool storport_cas(uint32_t *_Nonnull w, uint32_t expected, uint32_t desired);
 /// Test-and-test-and-set acquire attempt: true if the word went 0 -> 1.
-static inline bool storport_try_lock(uint32_t *_Nonnull w) {
-  if (__atomic_load_n(w, __ATOMIC_RELAXED) != 0) return false;
-  return __atomic_exchange_n(w, 1, __ATOMIC_ACQUIRE) == 0;
-}
-static inline void storport_unlock(uint32_t *_Nonnull w) {
-  __atomic_store_n(w, 0, __ATOMIC_RELEASE);
-}
+bool storport_try_lock(uint32_t *_Nonnull w);
+void storport_unlock(uint32_t *_Nonnull w);
+/// A futex mutex (0 free, 1 locked, 2 locked with sleepers): spins briefly, then sleeps.
+void storport_mutex_lock(uint32_t *_Nonnull w);
+bool storport_mutex_trylock(uint32_t *_Nonnull w);
+void storport_mutex_unlock(uint32_t *_Nonnull w);
 
 // ---- futex ---------------------------------------------------------------------------------
 /// Sleeps while *w == expected, until woken or (if deadline_ns != 0) CLOCK_MONOTONIC reaches

@@ -33,7 +33,7 @@ public final class LivePlatform: Platform, @unchecked Sendable {
   /// word i (i < processorCount): 1 while processor i is parked. Last word: timer thread.
   private let words: AlignedWords
   private var timerWord: UnsafeMutablePointer<UInt32> { words[processorCount] }
-  private let timers = Mutex(TimerHeap())
+  private let timers = Locked(TimerHeap())
   /// Earliest armed deadline (UInt64.max when none): lets processors poll cheaply.
   private let nextDeadline = Atomic<UInt64>(UInt64.max)
   private var threads: [pthread_t] = []

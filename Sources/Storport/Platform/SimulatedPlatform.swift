@@ -231,6 +231,17 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
         default: break
         }
       }
+      if runnable.isEmpty && pollers.isEmpty {
+        // A processor blocked on a lock is released only by a running holder: if nobody can
+        // run, no timer can help either (stalled processors are not lock waiters).
+        let lockWaiters = (0..<processorCount).filter {
+          if case .blocked(let r) = states[$0] { return !isStall(r) } else { return false }
+        }
+        if !lockWaiters.isEmpty && lockWaiters.count == blockedCount() {
+          outcome = .deadlock(blocked: lockWaiters)
+          return controller
+        }
+      }
       if !runnable.isEmpty {
         pollOnlyRounds = 0
         let candidates = runnable + pollers
@@ -261,6 +272,14 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
       outcome = blocked.isEmpty ? .quiescent : .deadlock(blocked: blocked)
       return controller
     }
+  }
+
+  private func isStall(_ r: ObjectIdentifier) -> Bool {
+    stallTargets.contains { ObjectIdentifier($0) == r }
+  }
+
+  private func blockedCount() -> Int {
+    states.filter { if case .blocked = $0 { return true } else { return false } }.count
   }
 
   private func handOff(from p: Int, to next: Int, waitAfterwards: Bool) {

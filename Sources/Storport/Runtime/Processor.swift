@@ -16,7 +16,7 @@ final class Processor: @unchecked Sendable {
   let platform: Platform
 
   // MARK: queues (shared)
-  private let queues = Mutex([Ring<Work>](repeating: Ring(), count: 4))
+  private let queues = Locked([Ring<Work>](repeating: Ring(), count: 4))
   private let pendingInterrupts = Atomic<Int>(0)
   private let pendingDpcLevel = Atomic<Int>(0)
   private let pendingAll = Atomic<Int>(0)

@@ -21,7 +21,7 @@ public final class StorDpc: @unchecked Sendable {
     var target = 0
   }
 
-  let state = Mutex(State())
+  let state = Locked(State())
   /// Set by StorPortInitializeDpc; nil means "not initialised".
   nonisolated(unsafe) var routine: ErasedDpcRoutine?
   nonisolated(unsafe) unowned(unsafe) var adapter: StorPort?

@@ -53,22 +53,22 @@ public final class StorPort: @unchecked Sendable {
   let interruptsConnected = Atomic<Bool>(false)
   var passiveRoutine: (name: String, call: @Sendable (DeviceExtension) -> Bool)?
   public internal(set) var supportedControlTypes: Set<AdapterControlType> = []
-  let dpcs = Mutex<[StorDpc]>([])
+  let dpcs = Locked<[StorDpc]>([])
   let extensionReleased = Atomic<Bool>(false)
 
   // Timers.
-  let adapterTimer = Mutex(AdapterTimerState())
+  let adapterTimer = Locked(AdapterTimerState())
   lazy var adapterTimerTarget = AdapterTimerTarget(adapter: self)
-  let extendedTimers = Mutex<[ExtendedTimerSlot]>([])
+  let extendedTimers = Locked<[ExtendedTimerSlot]>([])
   lazy var extendedTimerTarget = ExtendedTimerTarget(adapter: self)
-  let timerLateness = Mutex(LatencySamples())
+  let timerLateness = Locked(LatencySamples())
 
   // Perf options.
   var perfFlags: StorPerfFlags = []
   public var concurrentChannels: Int { channelLocks.count }
 
   // Requests and flow control.
-  let flow = Mutex(FlowState())
+  let flow = Locked(FlowState())
   lazy var pauseTarget = PauseTimeoutTarget(adapter: self)
   let submitCursor = Atomic<Int>(0)
 

@@ -18,7 +18,7 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
   /// Extended-timer limit per adapter (D10): nil = none; 4 emulates pre-Windows 8.
   public let extendedTimerLimit: Int?
   private(set) var processors: [Processor] = []
-  private let adapterList = Mutex<[StorPort]>([])
+  private let adapterList = Locked<[StorPort]>([])
   private let started = Atomic<Bool>(false)
 
   /// - Parameters:

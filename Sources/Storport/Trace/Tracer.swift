@@ -18,8 +18,8 @@ public final class Tracer: @unchecked Sendable {
   private let buffers: [Buffer]
 
   final class Buffer: Sendable {
-    let events: Mutex<EventBuffer>
-    init(capacity: Int?) { events = Mutex(EventBuffer(capacity: capacity)) }
+    let events: Locked<EventBuffer>
+    init(capacity: Int?) { events = Locked(EventBuffer(capacity: capacity)) }
   }
 
   struct EventBuffer {

@@ -4,7 +4,7 @@ import Synchronization
 /// themselves sit in the port services and the callback wrapper, where the context is known.
 public final class Verifier: Sendable {
   public let mode: VerifierMode
-  private let reports = Mutex<[VerifierViolation]>([])
+  private let reports = Locked<[VerifierViolation]>([])
   private let onReport: (@Sendable (VerifierViolation) -> Void)?
 
   init(mode: VerifierMode, onReport: (@Sendable (VerifierViolation) -> Void)?) {

@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+
+/// Keeps the conformance table honest: every spec §13 rule (1–75) and decision (D1–D17) has at
+/// least one test whose name carries it, and docs/conformance.md lists exactly those tests
+/// (regenerate with `python3 scripts/rule-table.py`).
+@Suite struct RuleTableTests {
+  static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent()
+
+  /// rule key ("rule07", "d05") → test names, from the test sources.
+  static func testsByRule() throws -> [String: Set<String>] {
+    var out: [String: Set<String>] = [:]
+    let testsDir = root.appendingPathComponent("Tests")
+    let files = FileManager.default.enumerator(atPath: testsDir.path)!.compactMap { $0 as? String }
+    let testDecl = try NSRegularExpression(pattern: #"@Test func ((?:rule\d\d|d\d\d)\w*)\("#)
+    let key = try NSRegularExpression(pattern: #"(rule\d\d|d\d\d)"#)
+    for f in files where f.hasSuffix(".swift") {
+      let text = try String(contentsOf: testsDir.appendingPathComponent(f), encoding: .utf8)
+      for m in testDecl.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+        let name = String(text[Range(m.range(at: 1), in: text)!])
+        let prefix = name.components(separatedBy: "_live").first!
+        for k in key.matches(in: prefix, range: NSRange(prefix.startIndex..., in: prefix)) {
+          out[String(prefix[Range(k.range, in: prefix)!]), default: []].insert(name)
+        }
+      }
+    }
+    return out
+  }
+
+  static let allKeys = (1...75).map { String(format: "rule%02d", $0) } + (1...17).map { String(format: "d%02d", $0) }
+
+  @Test func everyRuleAndDecisionHasATest() throws {
+    let tests = try Self.testsByRule()
+    let missing = Self.allKeys.filter { tests[$0]?.isEmpty ?? true }
+    #expect(missing.isEmpty, "rules without a test: \(missing)")
+  }
+
+  @Test func conformanceTableListsEveryTest() throws {
+    let table = try String(
+      contentsOf: Self.root.appendingPathComponent("docs/conformance.md"), encoding: .utf8)
+    let tests = try Self.testsByRule()
+    for key in Self.allKeys {
+      let label = key.hasPrefix("rule") ? "| \(Int(key.dropFirst(4))!) |" : "| D\(Int(key.dropFirst(1))!) |"
+      let row = table.split(separator: "\n").first { $0.hasPrefix(label) }.map(String.init) ?? ""
+      for name in tests[key] ?? [] {
+        #expect(row.contains("`\(name)`"), "docs/conformance.md row \(label) lacks \(name); run scripts/rule-table.py")
+      }
+    }
+  }
+}
