@@ -28,9 +28,11 @@ public struct BenchmarkResult: Sendable {
 
   /// A plain-text table of results.
   public static func table(_ results: [BenchmarkResult]) -> String {
-    var s = "benchmark                                   p50 ns    p99 ns    max ns | baseline p50    p99 | ratio p50  p99 | goal\n"
+    var s =
+      "benchmark                                   p50 ns    p99 ns    max ns | baseline p50    p99 | ratio p50  p99 | goal\n"
     for r in results {
-      s += r.name.padded(42) + "\(r.p50)".leftPadded(8) + "\(r.p99)".leftPadded(10) + "\(r.max)".leftPadded(10)
+      s +=
+        r.name.padded(42) + "\(r.p50)".leftPadded(8) + "\(r.p99)".leftPadded(10) + "\(r.max)".leftPadded(10)
       s += " | " + "\(r.baselineP50)".leftPadded(12) + "\(r.baselineP99)".leftPadded(7)
       s += " | " + fixed(r.ratioP50).leftPadded(9) + fixed(r.ratioP99).leftPadded(5) + " | " + r.goal + "\n"
     }
@@ -40,8 +42,12 @@ public struct BenchmarkResult: Sendable {
 
 extension String {
   init(format2 v: Int) { self = v < 10 ? "0\(v)" : "\(v)" }
-  func padded(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
-  func leftPadded(_ width: Int) -> String { count >= width ? " " + self : String(repeating: " ", count: width - count) + self }
+  func padded(_ width: Int) -> String {
+    count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+  }
+  func leftPadded(_ width: Int) -> String {
+    count >= width ? " " + self : String(repeating: " ", count: width - count) + self
+  }
 }
 
 /// Sorted-sample percentiles.

@@ -134,12 +134,14 @@ public struct RuntimeBenchmarks: Sendable {
     let sample = Locked(Sample())
     let seen = Atomic<Int>(0)
     adapter.runOnProcessor(1) {
-      ext.port.initializeDpc(ext.dpc, HwDpcRoutine<ScriptedExtension>("XDpc") { _, _, _, _ in
-        let t = storport_monotonic_ns() &- raisedAt.load(ordering: .acquiring)
-        sample.withLock { $0.add(t) }
-        seen.add(1, ordering: .releasing)
-        return true
-      })
+      ext.port.initializeDpc(
+        ext.dpc,
+        HwDpcRoutine<ScriptedExtension>("XDpc") { _, _, _, _ in
+          let t = storport_monotonic_ns() &- raisedAt.load(ordering: .acquiring)
+          sample.withLock { $0.add(t) }
+          seen.add(1, ordering: .releasing)
+          return true
+        })
     }
     _ = runtime.runUntil(timeoutNanoseconds: 100_000_000) { false }
     let miniportIsr: @Sendable (ScriptedExtension, UInt32) -> Bool = { e, _ in
@@ -165,7 +167,9 @@ public struct RuntimeBenchmarks: Sendable {
   }
 
   /// Sets what the scripted miniport's MSI-X routine does (read at call time).
-  private func setMessageHandler(_ adapter: StorPort, _ body: @escaping @Sendable (ScriptedExtension, UInt32) -> Bool) {
+  private func setMessageHandler(
+    _ adapter: StorPort, _ body: @escaping @Sendable (ScriptedExtension, UInt32) -> Bool
+  ) {
     handlerBox.withLock { $0 = body }
   }
 
@@ -199,10 +203,12 @@ public struct RuntimeBenchmarks: Sendable {
           received.add(1, ordering: .releasing)
         }
       })
-    pthread_create(&thread, nil, { raw in
-      Unmanaged<Ctx>.fromOpaque(raw!).takeRetainedValue().body()
-      return nil
-    }, ctx.toOpaque())
+    pthread_create(
+      &thread, nil,
+      { raw in
+        Unmanaged<Ctx>.fromOpaque(raw!).takeRetainedValue().body()
+        return nil
+      }, ctx.toOpaque())
     for i in 0..<count {
       storport_sleep_until(storport_monotonic_ns() &+ gap)
       stamp.store(storport_monotonic_ns(), ordering: .releasing)
@@ -224,12 +230,14 @@ public struct RuntimeBenchmarks: Sendable {
     let sample = Locked(Sample())
     let seen = Atomic<Int>(0)
     adapter.runOnProcessor(1) {
-      ext.port.initializeDpc(ext.dpc, HwDpcRoutine<ScriptedExtension>("IsrDpc") { _, _, _, _ in
-        let t = storport_monotonic_ns() &- issuedAt.load(ordering: .relaxed)
-        sample.withLock { $0.add(t) }
-        seen.add(1, ordering: .releasing)
-        return true
-      })
+      ext.port.initializeDpc(
+        ext.dpc,
+        HwDpcRoutine<ScriptedExtension>("IsrDpc") { _, _, _, _ in
+          let t = storport_monotonic_ns() &- issuedAt.load(ordering: .relaxed)
+          sample.withLock { $0.add(t) }
+          seen.add(1, ordering: .releasing)
+          return true
+        })
     }
     _ = runtime.runUntil(timeoutNanoseconds: 100_000_000) { false }
     setMessageHandler(adapter) { e, _ in
@@ -269,19 +277,21 @@ public struct RuntimeBenchmarks: Sendable {
     let done = Atomic<Bool>(false)
     let batch = 10_000
     adapter.runOnProcessor(0) {
-      ext.port.initializeDpc(ext.dpc, HwDpcRoutine<ScriptedExtension>("LockDpc") { _, e, _, _ in
-        for _ in 0..<30 {
-          let t0 = storport_monotonic_ns()
-          for _ in 0..<batch {
-            var h = StorLockHandle()
-            e.port.acquireSpinLock(.startIoLock, &h)
-            e.port.releaseSpinLock(&h)
+      ext.port.initializeDpc(
+        ext.dpc,
+        HwDpcRoutine<ScriptedExtension>("LockDpc") { _, e, _, _ in
+          for _ in 0..<30 {
+            let t0 = storport_monotonic_ns()
+            for _ in 0..<batch {
+              var h = StorLockHandle()
+              e.port.acquireSpinLock(.startIoLock, &h)
+              e.port.releaseSpinLock(&h)
+            }
+            sample.withLock { $0.add((storport_monotonic_ns() &- t0) / UInt64(batch)) }
           }
-          sample.withLock { $0.add((storport_monotonic_ns() &- t0) / UInt64(batch)) }
-        }
-        done.store(true, ordering: .releasing)
-        return true
-      })
+          done.store(true, ordering: .releasing)
+          return true
+        })
       ext.port.issueDpc(ext.dpc)
     }
     _ = runtime.runUntil(timeoutNanoseconds: 60_000_000_000) { done.load(ordering: .acquiring) }
@@ -315,11 +325,17 @@ public struct RuntimeBenchmarks: Sendable {
     let start = Atomic<UInt64>(0)
     let end = Atomic<UInt64>(0)
     adapter.runOnProcessor(0) {
-      ext.port.initializeDpc(ext.dpc, HwDpcRoutine<ScriptedExtension>("Chain") { dpc, e, _, _ in
-        let n = count.add(1, ordering: .relaxed).newValue
-        if n < total { e.port.issueDpc(dpc) } else { end.store(storport_monotonic_ns(), ordering: .releasing) }
-        return true
-      })
+      ext.port.initializeDpc(
+        ext.dpc,
+        HwDpcRoutine<ScriptedExtension>("Chain") { dpc, e, _, _ in
+          let n = count.add(1, ordering: .relaxed).newValue
+          if n < total {
+            e.port.issueDpc(dpc)
+          } else {
+            end.store(storport_monotonic_ns(), ordering: .releasing)
+          }
+          return true
+        })
       start.store(storport_monotonic_ns(), ordering: .relaxed)
       ext.port.issueDpc(ext.dpc)
     }

@@ -139,7 +139,10 @@ extension DemoRun.Result {
     s += "duration \(Percentiles.us(durationNanoseconds / 1000)) ms, requests completed \(completed)"
     s += secs > 0 ? " (\(Int(Double(completed) / secs)) /s)\n" : "\n"
     s += "callbacks per processor:\n"
-    let roles: [CallbackRole] = [.startIo, .messageSignaledInterrupt, .dpc, .timer, .passiveInitialize, .initialize, .findAdapter, .adapterControl]
+    let roles: [CallbackRole] = [
+      .startIo, .messageSignaledInterrupt, .dpc, .timer, .passiveInitialize, .initialize, .findAdapter,
+      .adapterControl,
+    ]
     s += "  role" + String(repeating: " ", count: 28)
     for p in 0..<processors { s += "cpu\(p)".padded(10) }
     s += "\n"
@@ -152,16 +155,20 @@ extension DemoRun.Result {
     }
     s += "HwStorTimer lateness: \(timerLateness.text)\n"
     s += "DPC latency (ISR issue → DPC start): \(dpcLatency.text)\n"
-    s += "watchdog ticks \(timerTicks), timer/StartIo hand-off races resolved by compare-exchange \(handOffRaces), stall ticks \(stallTicks)\n"
+    s +=
+      "watchdog ticks \(timerTicks), timer/StartIo hand-off races resolved by compare-exchange \(handOffRaces), stall ticks \(stallTicks)\n"
     for v in violations { s += v.text }
     s += "verifier: \(verdict)\n"
     return s
   }
 
   public var json: String {
-    var s = "{\"platform\":\(JSON.quote(platform)),\"processors\":\(processors),\"duration_ns\":\(durationNanoseconds)"
-    s += ",\"completed\":\(completed),\"timer_lateness\":\(timerLateness.json),\"dpc_latency\":\(dpcLatency.json)"
-    s += ",\"callback_counts\":[\(callbackCounts.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: ","))]"
+    var s =
+      "{\"platform\":\(JSON.quote(platform)),\"processors\":\(processors),\"duration_ns\":\(durationNanoseconds)"
+    s +=
+      ",\"completed\":\(completed),\"timer_lateness\":\(timerLateness.json),\"dpc_latency\":\(dpcLatency.json)"
+    s +=
+      ",\"callback_counts\":[\(callbackCounts.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: ","))]"
     s += ",\"timer_ticks\":\(timerTicks),\"handoff_races\":\(handOffRaces),\"verdict\":\(JSON.quote(verdict))"
     s += ",\"violations\":[\(violations.map(\.json).joined(separator: ","))]}"
     return s
@@ -170,5 +177,7 @@ extension DemoRun.Result {
 
 extension String {
   /// Right-pads with spaces to `width` characters.
-  func padded(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
+  func padded(_ width: Int) -> String {
+    count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+  }
 }

@@ -18,7 +18,9 @@ struct StorportCommand: ParsableCommand {
 
 struct Run: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Run the demonstration adapter and print callback counts, timer lateness, DPC latency and the verifier's verdict.")
+    abstract:
+      "Run the demonstration adapter and print callback counts, timer lateness, DPC latency and the verifier's verdict."
+  )
 
   @Flag(help: "Use the deterministic simulated platform (virtual time).")
   var simulated = false

@@ -103,8 +103,12 @@ import Testing
     let h = SimHarness()
     h.startAdapter()
     let fired = Observations<(String, UInt64)>()
-    let first = HwTimer<ScriptedExtension>("First") { e in fired.append(("First", e.port.executionContext!.time)) }
-    let second = HwTimer<ScriptedExtension>("Second") { e in fired.append(("Second", e.port.executionContext!.time)) }
+    let first = HwTimer<ScriptedExtension>("First") { e in
+      fired.append(("First", e.port.executionContext!.time))
+    }
+    let second = HwTimer<ScriptedExtension>("Second") { e in
+      fired.append(("Second", e.port.executionContext!.time))
+    }
     let t0 = Box<UInt64>(0)
     h.onProcessor { [ext = h.ext] in
       ext.port.requestTimerCall(first, microseconds: 5000)
@@ -113,7 +117,9 @@ import Testing
     }
     h.run(ms: 10)
     #expect(fired.count == 1)
-    #expect(fired.all[0].0 == "Second" && fired.all[0].1 >= t0.value + 200_000 && fired.all[0].1 < t0.value + 5_000_000)
+    #expect(
+      fired.all[0].0 == "Second" && fired.all[0].1 >= t0.value + 200_000
+        && fired.all[0].1 < t0.value + 5_000_000)
   }
 
   @Test func d06_requestTimerBusyKeepsPendingDeadline() {
@@ -194,10 +200,12 @@ import Testing
     let h = SimHarness { m in
       m.onFindAdapter = { ext, c in
         c.synchronizationModel = .fullDuplex
-        ext.port.initializeDpc(ext.dpc, HwDpcRoutine<ScriptedExtension>("Early") { _, _, _, _ in
-          runs.append(1)
-          return true
-        })
+        ext.port.initializeDpc(
+          ext.dpc,
+          HwDpcRoutine<ScriptedExtension>("Early") { _, _, _, _ in
+            runs.append(1)
+            return true
+          })
         var d = PerfConfigurationData()
         statuses.append(ext.port.initializePerfOpts(query: true, &d))  // not allowed here
         return .found
@@ -289,15 +297,19 @@ import Testing
     h.startAdapter()
     let ran = Observations<String>()
     h.onProcessor { [ext = h.ext] in
-      ext.port.initializeDpc(ext.dpc, HwDpcRoutine<ScriptedExtension>("Q") { _, _, _, _ in
-        ran.append("dpc")
-        return true
-      })
+      ext.port.initializeDpc(
+        ext.dpc,
+        HwDpcRoutine<ScriptedExtension>("Q") { _, _, _, _ in
+          ran.append("dpc")
+          return true
+        })
       _ = ext.port.initializeTimer(&ext.timerHandle)
     }
     h.adapter.runOnProcessor(1) { [ext = h.ext] in
-      ext.port.requestTimerCall(HwTimer<ScriptedExtension>("P") { _ in ran.append("timer") }, microseconds: 3000)
-      _ = ext.port.requestTimer(ext.timerHandle, HwTimerEx<ScriptedExtension>("X") { _, _ in ran.append("ex") }, microseconds: 3000)
+      ext.port.requestTimerCall(
+        HwTimer<ScriptedExtension>("P") { _ in ran.append("timer") }, microseconds: 3000)
+      _ = ext.port.requestTimer(
+        ext.timerHandle, HwTimerEx<ScriptedExtension>("X") { _, _ in ran.append("ex") }, microseconds: 3000)
     }
     h.run(us: 20)
     h.adapter.stop()
@@ -318,12 +330,15 @@ import Testing
     h.onProcessor { [ext = h.ext] in
       ext.port.pause(seconds: 100)
       ext.port.busy(requestsToComplete: 5)
-      ext.port.initializeDpc(ext.dpc, HwDpcRoutine<ScriptedExtension>("D") { _, _, _, _ in
-        ran.append("dpc")
-        return true
-      })
+      ext.port.initializeDpc(
+        ext.dpc,
+        HwDpcRoutine<ScriptedExtension>("D") { _, _, _, _ in
+          ran.append("dpc")
+          return true
+        })
       ext.port.issueDpc(ext.dpc)
-      ext.port.requestTimerCall(HwTimer<ScriptedExtension>("T") { _ in ran.append("timer") }, microseconds: 10)
+      ext.port.requestTimerCall(
+        HwTimer<ScriptedExtension>("T") { _ in ran.append("timer") }, microseconds: 10)
     }
     let r = StorRequest()
     h.adapter.submit(r)
@@ -368,7 +383,8 @@ import Testing
     #expect(v[0].locksHeld == ["StartIoLock"])
     #expect(v[0].irql == .dispatch)
     #expect(!v[0].recentEvents.isEmpty)
-    #expect(v[0].text.contains("LOCK_ACQUIRED_TWICE") && v[0].json.hasPrefix("{\"rule\":\"LOCK_ACQUIRED_TWICE\""))
+    #expect(
+      v[0].text.contains("LOCK_ACQUIRED_TWICE") && v[0].json.hasPrefix("{\"rule\":\"LOCK_ACQUIRED_TWICE\""))
     #expect(h.adapter.state == .failed)
     // Nothing new starts on a stopped adapter; the process lives on.
     let r = StorRequest()

@@ -63,8 +63,12 @@ import Testing
     let h = started()
     _ = allocate(h)
     let calls = Observations<(String, UInt64)>()
-    let first = HwTimerEx<ScriptedExtension>("First") { e, _ in calls.append(("First", e.port.executionContext!.time)) }
-    let second = HwTimerEx<ScriptedExtension>("Second") { e, _ in calls.append(("Second", e.port.executionContext!.time)) }
+    let first = HwTimerEx<ScriptedExtension>("First") { e, _ in
+      calls.append(("First", e.port.executionContext!.time))
+    }
+    let second = HwTimerEx<ScriptedExtension>("Second") { e, _ in
+      calls.append(("Second", e.port.executionContext!.time))
+    }
     let statuses = Observations<StorStatus>()
     let armedAt = Box<UInt64>(0)
     h.onProcessor { [ext = h.ext] in
@@ -100,7 +104,8 @@ import Testing
     let statuses = Observations<StorStatus>()
     let cb = HwTimerEx<ScriptedExtension>("Ex") { _, _ in }
     h.onProcessor { [ext = h.ext] in
-      statuses.append(ext.port.requestTimer(ext.timerHandle, nil as HwTimerEx<ScriptedExtension>?, microseconds: 10))
+      statuses.append(
+        ext.port.requestTimer(ext.timerHandle, nil as HwTimerEx<ScriptedExtension>?, microseconds: 10))
       statuses.append(ext.port.requestTimer(nil, cb, microseconds: 10))
       _ = ext.port.freeTimer(ext.timerHandle)
       statuses.append(ext.port.requestTimer(ext.timerHandle, cb, microseconds: 10))

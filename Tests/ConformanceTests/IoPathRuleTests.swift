@@ -169,8 +169,11 @@ import Testing
     }
     h.startAdapter()
     #expect(status.value == .success)
-    #expect(flags.value == [.dpcRedirection, .concurrentChannels, .interruptMessageRanges,
-      .advancedConfigLocality, .optimizeForCompletionDuringStartIo, .dpcRedirectionCurrentCpu, .noSgl])
+    #expect(
+      flags.value == [
+        .dpcRedirection, .concurrentChannels, .interruptMessageRanges,
+        .advancedConfigLocality, .optimizeForCompletionDuringStartIo, .dpcRedirectionCurrentCpu, .noSgl,
+      ])
   }
 
   @Test func rule61_perfOptsUnknownFlagMissingPrerequisiteOrNullData() {

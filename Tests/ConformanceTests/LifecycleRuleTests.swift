@@ -47,10 +47,11 @@ import Testing
     h.startAdapter()
     h.run(ms: 1)
     let order = h.events(.callbackEnter).map(\.name)
-    #expect(order == [
-      "HwStorFindAdapter", "HwStorInitialize", "HwStorPassiveInitializeRoutine",
-      "HwStorAdapterControl(ScsiQuerySupportedControlTypes)", "HwStorBuildIo", "HwStorStartIo",
-    ])
+    #expect(
+      order == [
+        "HwStorFindAdapter", "HwStorInitialize", "HwStorPassiveInitializeRoutine",
+        "HwStorAdapterControl(ScsiQuerySupportedControlTypes)", "HwStorBuildIo", "HwStorStartIo",
+      ])
   }
 
   @Test func rule65_passiveRoutineAtPassiveWithoutLocksInterruptsDeliverable() {
@@ -151,7 +152,9 @@ import Testing
     }
     h.startAdapter()
     let timer = HwTimer<ScriptedExtension>("Late") { _ in if stopped.value { after.append("timer") } }
-    let timerEx = HwTimerEx<ScriptedExtension>("LateEx") { _, _ in if stopped.value { after.append("timerEx") } }
+    let timerEx = HwTimerEx<ScriptedExtension>("LateEx") { _, _ in
+      if stopped.value { after.append("timerEx") }
+    }
     let dpc = HwDpcRoutine<ScriptedExtension>("LateDpc") { _, _, _, _ in
       if stopped.value { after.append("dpc") }
       return true

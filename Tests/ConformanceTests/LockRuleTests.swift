@@ -211,7 +211,8 @@ import Testing
       }
       h.run(us: 200)
       #expect(!probe.overlapped)
-      #expect(results.all.count == 12 && results.all.enumerated().allSatisfy { $0.element == ($0.offset % 2 == 0) })
+      #expect(
+        results.all.count == 12 && results.all.enumerated().allSatisfy { $0.element == ($0.offset % 2 == 0) })
       #expect(contexts.all.allSatisfy { $0.irql == .device && $0.holdsInterruptLock })
       return true
     }

@@ -28,7 +28,8 @@ import Testing
     return out
   }
 
-  static let allKeys = (1...75).map { String(format: "rule%02d", $0) } + (1...17).map { String(format: "d%02d", $0) }
+  static let allKeys =
+    (1...75).map { String(format: "rule%02d", $0) } + (1...17).map { String(format: "d%02d", $0) }
 
   @Test func everyRuleAndDecisionHasATest() throws {
     let tests = try Self.testsByRule()
@@ -44,7 +45,9 @@ import Testing
       let label = key.hasPrefix("rule") ? "| \(Int(key.dropFirst(4))!) |" : "| D\(Int(key.dropFirst(1))!) |"
       let row = table.split(separator: "\n").first { $0.hasPrefix(label) }.map(String.init) ?? ""
       for name in tests[key] ?? [] {
-        #expect(row.contains("`\(name)`"), "docs/conformance.md row \(label) lacks \(name); run scripts/rule-table.py")
+        #expect(
+          row.contains("`\(name)`"),
+          "docs/conformance.md row \(label) lacks \(name); run scripts/rule-table.py")
       }
     }
   }

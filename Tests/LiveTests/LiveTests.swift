@@ -98,23 +98,32 @@ import Testing
     let ready = Atomic<Bool>(false)
     l.adapter.runOnProcessor(0) { [ext = l.ext] in
       defer { ready.store(true, ordering: .releasing) }
-      ext.port.initializeDpc(ext.dpc, HwDpcRoutine<ScriptedExtension>("Shared") { _, _, _, _ in
-        if inside.add(1, ordering: .acquiringAndReleasing).newValue > 1 { overlapped.store(true, ordering: .relaxed) }
-        for _ in 0..<200 { _ = inside.load(ordering: .relaxed) }
-        inside.subtract(1, ordering: .acquiringAndReleasing)
-        return true
-      })
+      ext.port.initializeDpc(
+        ext.dpc,
+        HwDpcRoutine<ScriptedExtension>("Shared") { _, _, _, _ in
+          if inside.add(1, ordering: .acquiringAndReleasing).newValue > 1 {
+            overlapped.store(true, ordering: .relaxed)
+          }
+          for _ in 0..<200 { _ = inside.load(ordering: .relaxed) }
+          inside.subtract(1, ordering: .acquiringAndReleasing)
+          return true
+        })
     }
     #expect(l.wait { ready.load(ordering: .acquiring) })
     for i in 0..<4000 { l.adapter.raiseInterrupt(message: UInt32(i % 2)) }
-    #expect(l.wait { l.ext.dpc.executionCount == UInt64(accepted.load(ordering: .relaxed)) && l.adapter.statistics.unclaimedInterrupts == 0 && interruptsDone(l, 4000) })
+    #expect(
+      l.wait {
+        l.ext.dpc.executionCount == UInt64(accepted.load(ordering: .relaxed))
+          && l.adapter.statistics.unclaimedInterrupts == 0 && interruptsDone(l, 4000)
+      })
     let sawOverlap = overlapped.load(ordering: .relaxed)
     #expect(!sawOverlap)
     #expect(l.ext.dpc.executionCount >= 1)
   }
 
   private func interruptsDone(_ l: Live, _ n: Int) -> Bool {
-    l.runtime.callbackCounts.reduce(0) { $0 + Int($1[Int(CallbackRole.messageSignaledInterrupt.rawValue)]) } == n
+    l.runtime.callbackCounts.reduce(0) { $0 + Int($1[Int(CallbackRole.messageSignaledInterrupt.rawValue)]) }
+      == n
   }
 
   /// Rules 10, 35, 54 (R-L3): the StartIo lock gives real mutual exclusion between StartIo,
@@ -134,14 +143,18 @@ import Testing
     let ready = Atomic<Bool>(false)
     l.adapter.runOnProcessor(1) { [ext = l.ext] in
       defer { ready.store(true, ordering: .releasing) }
-      ext.port.initializeDpc(ext.dpc, HwDpcRoutine<ScriptedExtension>("Locker") { _, e, _, _ in
-        e.port.withSpinLock(.startIoLock) { counter.n += 1 }
-        return true
-      })
+      ext.port.initializeDpc(
+        ext.dpc,
+        HwDpcRoutine<ScriptedExtension>("Locker") { _, e, _, _ in
+          e.port.withSpinLock(.startIoLock) { counter.n += 1 }
+          return true
+        })
     }
     #expect(l.wait { ready.load(ordering: .acquiring) })
     let done = Atomic<Int>(0)
-    for i in 0..<3000 { l.adapter.submit(StorRequest(tag: UInt64(i))) { _ in done.add(1, ordering: .acquiringAndReleasing) } }
+    for i in 0..<3000 {
+      l.adapter.submit(StorRequest(tag: UInt64(i))) { _ in done.add(1, ordering: .acquiringAndReleasing) }
+    }
     #expect(l.wait { done.load(ordering: .acquiring) == 3000 })
     _ = l.wait { l.runtime.callbackCounts.allSatisfy { _ in true } }
     let runs = Int(l.ext.dpc.executionCount)
@@ -226,7 +239,8 @@ import Testing
     wa.start()
     let done = Atomic<Bool>(false)
     wa.runOnProcessor(0) {
-      wa.requestTimerCall(HwTimer<ScriptedExtension>("W") { _ in done.store(true, ordering: .releasing) }, microseconds: 60_000)
+      wa.requestTimerCall(
+        HwTimer<ScriptedExtension>("W") { _ in done.store(true, ordering: .releasing) }, microseconds: 60_000)
     }
     #expect(witness.runUntil(timeoutNanoseconds: 10_000_000_000) { done.load(ordering: .acquiring) })
     witness.shutdown()

@@ -102,4 +102,6 @@ public typealias HwMessageSignaledInterruptRoutine<E: DeviceExtension> = (E, UIn
 /// `HW_RESET_BUS`
 public typealias HwResetBus<E: DeviceExtension> = (E, UInt32) -> Bool
 /// `HW_ADAPTER_CONTROL`
-public typealias HwAdapterControl<E: DeviceExtension> = (E, AdapterControlType, inout AdapterControlParameters) -> AdapterControlStatus
+public typealias HwAdapterControl<E: DeviceExtension> = (
+  E, AdapterControlType, inout AdapterControlParameters
+) -> AdapterControlStatus

@@ -26,16 +26,19 @@ enum PlatformThread {
 
   /// Starts a detached-joinable thread; returns its handle for `join`.
   static func start(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
-    let box = Unmanaged.passRetained(Box {
-      name.withCString { storport_set_thread_name($0) }
-      body()
-    })
+    let box = Unmanaged.passRetained(
+      Box {
+        name.withCString { storport_set_thread_name($0) }
+        body()
+      })
     var thread = pthread_t()
-    let rc = pthread_create(&thread, nil, { raw in
-      let box = Unmanaged<AnyObject>.fromOpaque(raw!).takeRetainedValue() as! Box
-      box.body()
-      return nil
-    }, box.toOpaque())
+    let rc = pthread_create(
+      &thread, nil,
+      { raw in
+        let box = Unmanaged<AnyObject>.fromOpaque(raw!).takeRetainedValue() as! Box
+        box.body()
+        return nil
+      }, box.toOpaque())
     precondition(rc == 0, "pthread_create failed: \(rc)")
     return thread
   }

@@ -92,7 +92,8 @@ extension StorPort {
     case .nextRequest, .nextLuRequest:
       violation(
         .undocumentedNotification, Processor.current,
-        "StorPortNotification(\(n.code == 1 ? "NextRequest" : "NextLuRequest")) is a SCSI Port notification; ignored")
+        "StorPortNotification(\(n.code == 1 ? "NextRequest" : "NextLuRequest")) is a SCSI Port notification; ignored"
+      )
     case .resetDetected(let path):
       trace(on: Processor.current, .notification, "ResetDetected", a: UInt64(path))
     case .busChangeDetected(let path):
@@ -133,7 +134,8 @@ extension StorPort {
     guard p.currentFrame?.role == .initialize else {
       violation(
         .enablePassiveOutsideInitialize, on: p,
-        "StorPortEnablePassiveInitialization from \(p.callbackDescription); only HwStorInitialize may call it")
+        "StorPortEnablePassiveInitialization from \(p.callbackDescription); only HwStorInitialize may call it"
+      )
       return false
     }
     passiveRoutine = (routine.name, routine.call)

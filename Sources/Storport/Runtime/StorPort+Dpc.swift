@@ -34,7 +34,9 @@ extension StorPort {
   public func issueDpc(_ dpc: StorDpc, _ argument1: UInt = 0, _ argument2: UInt = 0) -> Bool {
     guard let p = serviceContext("StorPortIssueDpc") else { return false }
     guard dpc.routine != nil, dpc.adapter === self else {
-      violation(.dpcNotInitialized, on: p, "StorPortIssueDpc on a STOR_DPC that StorPortInitializeDpc never initialised")
+      violation(
+        .dpcNotInitialized, on: p,
+        "StorPortIssueDpc on a STOR_DPC that StorPortInitializeDpc never initialised")
       return false
     }
     if !acceptsCallbacks {

@@ -4,7 +4,11 @@ public struct StorTimerHandle: Hashable, Sendable {
   let generation: UInt64
 }
 
-enum RequestTimerOutcome { case invalid, busy, cancelled, armNow(UInt64), deferred(UInt64) }
+enum RequestTimerOutcome {
+  case invalid, busy, cancelled
+  case armNow(UInt64)
+  case deferred(UInt64)
+}
 
 struct ExtendedTimerSlot {
   var allocated = false
@@ -25,7 +29,9 @@ final class ExtendedTimerTarget: PlatformTimerTarget, @unchecked Sendable {
   unowned let adapter: StorPort
   init(adapter: StorPort) { self.adapter = adapter }
 
-  static func cookie(slot: Int, generation: UInt64) -> UInt64 { UInt64(slot) << 40 | (generation & 0xFF_FFFF_FFFF) }
+  static func cookie(slot: Int, generation: UInt64) -> UInt64 {
+    UInt64(slot) << 40 | (generation & 0xFF_FFFF_FFFF)
+  }
 
   func fire(cookie: UInt64) {
     let slot = Int(cookie >> 40)
@@ -53,10 +59,12 @@ extension StorPort {
     let limit = runtime.extendedTimerLimit
     let handle = extendedTimers.withLock { slots -> StorTimerHandle? in
       if let limit, slots.filter(\.allocated).count >= limit { return nil }
-      let i = slots.firstIndex { !$0.allocated } ?? {
-        slots.append(ExtendedTimerSlot())
-        return slots.count - 1
-      }()
+      let i =
+        slots.firstIndex { !$0.allocated }
+        ?? {
+          slots.append(ExtendedTimerSlot())
+          return slots.count - 1
+        }()
       slots[i].allocated = true
       slots[i].pending = false
       slots[i].handleGeneration &+= 1

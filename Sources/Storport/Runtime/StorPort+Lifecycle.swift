@@ -54,7 +54,8 @@ extension StorPort {
     }
     // ScsiQuerySupportedControlTypes: PASSIVE, before the first I/O.
     var parameters = AdapterControlParameters()
-    _ = p.invoke(self, .adapterControl, "HwStorAdapterControl(ScsiQuerySupportedControlTypes)", allowed: .all) {
+    _ = p.invoke(self, .adapterControl, "HwStorAdapterControl(ScsiQuerySupportedControlTypes)", allowed: .all)
+    {
       entry.adapterControl(deviceExtension, .querySupportedControlTypes, &parameters)
     }
     supportedControlTypes = parameters.supported
@@ -148,7 +149,9 @@ extension StorPort {
           let irql = p.raise(to: .device)
           _ = acquireInterruptLock(on: p, byPort: true)
           var parameters = AdapterControlParameters()
-          let status = p.invoke(self, .adapterControl, "HwStorAdapterControl(ScsiRestartAdapter)", allowed: []) {
+          let status = p.invoke(
+            self, .adapterControl, "HwStorAdapterControl(ScsiRestartAdapter)", allowed: []
+          ) {
             entry.adapterControl(deviceExtension, .restartAdapter, &parameters)
           }
           releaseInterruptLock(on: p)

@@ -213,16 +213,20 @@ extension StorPort {
       expected: StorRequest.Owner.miniport.rawValue, desired: StorRequest.Owner.completed.rawValue,
       ordering: .acquiringAndReleasing)
     guard exchanged else {
-      let what = original == StorRequest.Owner.completed.rawValue
+      let what =
+        original == StorRequest.Owner.completed.rawValue
         ? "already completed" : "not owned by the miniport"
-      violation(.requestCompletedTwice, on: p, "RequestComplete on a request (tag \(request.tag)) that is \(what)")
+      violation(
+        .requestCompletedTwice, on: p, "RequestComplete on a request (tag \(request.tag)) that is \(what)")
       return
     }
     if request.srbStatus == .pending {
-      violation(.requestCompletedPending, on: p, "RequestComplete with SRB_STATUS_PENDING (tag \(request.tag))")
+      violation(
+        .requestCompletedPending, on: p, "RequestComplete with SRB_STATUS_PENDING (tag \(request.tag))")
       request.srbStatus = .error
     }
-    trace(on: p, .requestComplete, "\(request.function)", a: request.tag, b: UInt64(request.srbStatus.rawValue))
+    trace(
+      on: p, .requestComplete, "\(request.function)", a: request.tag, b: UInt64(request.srbStatus.rawValue))
     finish(request, on: p)
   }
 

@@ -234,7 +234,8 @@ extension StorPort {
     if p.held.contains(where: { $0.lock.kind == .interruptLock || $0.lock.messageId != nil }) {
       violation(
         .synchronizeAccessFromIsr, on: p,
-        "StorPortSynchronizeAccess called with the Interrupt lock already held (from \(p.callbackDescription))")
+        "StorPortSynchronizeAccess called with the Interrupt lock already held (from \(p.callbackDescription))"
+      )
       return false
     }
     let old = p.raise(to: .device)

@@ -189,4 +189,3 @@ struct LatencySamples {
   let limit = 200_000
   mutating func add(_ v: UInt64) { if values.count < limit { values.append(v) } }
 }
-

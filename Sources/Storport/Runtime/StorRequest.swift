@@ -52,7 +52,12 @@ public struct SrbStatus: RawRepresentable, Hashable, Sendable, CustomStringConve
 /// `StorPortNotification(RequestComplete)` the port owns it again, and a second completion
 /// is a verifier violation (rule 72).
 public final class StorRequest: @unchecked Sendable {
-  enum Owner: UInt8 { case caller = 0, port = 1, miniport = 2, completed = 3 }
+  enum Owner: UInt8 {
+    case caller = 0
+    case port = 1
+    case miniport = 2
+    case completed = 3
+  }
 
   public var function: SrbFunction
   public var pathId: UInt8 = 0

@@ -42,7 +42,8 @@ public struct VerifierViolation: Sendable, Error, CustomStringConvertible {
   public var json: String {
     var s = "{\"rule\":\(JSON.quote(rule.rawValue)),\"warning\":\(rule.isWarning)"
     s += ",\"message\":\(JSON.quote(message)),\"source\":\(JSON.quote(rule.source))"
-    s += ",\"bugcheck\":{\"code\":\(bugCheck.code),\"name\":\(JSON.quote(bugCheck.name)),\"p1\":\(bugCheck.parameter1)}"
+    s +=
+      ",\"bugcheck\":{\"code\":\(bugCheck.code),\"name\":\(JSON.quote(bugCheck.name)),\"p1\":\(bugCheck.parameter1)}"
     s += ",\"adapter\":\(adapter),\"callback\":\(JSON.quote(callback)),\"processor\":\(processor)"
     s += ",\"irql\":\(irql.rawValue),\"locks_held\":[\(locksHeld.map(JSON.quote).joined(separator: ","))]"
     s += ",\"time_ns\":\(time),\"stopped_adapter\":\(stoppedAdapter)"
