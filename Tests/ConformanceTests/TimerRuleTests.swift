@@ -66,12 +66,12 @@ import Testing
     let h = SimHarness()
     h.startAdapter()
     let fired = Observations<UInt64>()
-    let self_ = Box<HwTimer<ScriptedExtension>?>(nil)
-    self_.value = HwTimer<ScriptedExtension>("Periodic") { ext in
+    let selfRef = Box<HwTimer<ScriptedExtension>?>(nil)
+    selfRef.value = HwTimer<ScriptedExtension>("Periodic") { ext in
       fired.append(ext.port.executionContext!.time)
-      if fired.count < 4 { ext.port.requestTimerCall(self_.value, microseconds: 500) }
+      if fired.count < 4 { ext.port.requestTimerCall(selfRef.value, microseconds: 500) }
     }
-    _ = arm(h, self_.value, 500)
+    _ = arm(h, selfRef.value, 500)
     h.run(ms: 20)
     let times = fired.all
     #expect(times.count == 4)
@@ -133,7 +133,7 @@ import Testing
   private func timerVersusStartIo(seed: UInt64, channels: UInt32) -> (overlap: Bool, timerHeldStartIo: Bool) {
     let probe = OverlapProbe()
     let heldAlways = Box(true)
-    let self_ = Box<HwTimer<ScriptedExtension>?>(nil)
+    let selfRef = Box<HwTimer<ScriptedExtension>?>(nil)
     let h = SimHarness(seed: seed) { m in
       m.onInitialize = { ext in
         if channels > 1 {
@@ -153,15 +153,15 @@ import Testing
         return true
       }
     }
-    self_.value = HwTimer<ScriptedExtension>("Watch") { ext in
+    selfRef.value = HwTimer<ScriptedExtension>("Watch") { ext in
       if !ext.port.executionContext!.holdsStartIoLock { heldAlways.value = false }
       probe.enter()
       ext.counter.increment()
       probe.leave()
-      ext.port.requestTimerCall(self_.value, microseconds: 20)
+      ext.port.requestTimerCall(selfRef.value, microseconds: 20)
     }
     h.startAdapter()
-    _ = arm(h, self_.value, 20)
+    _ = arm(h, selfRef.value, 20)
     h.submit(60)
     return (probe.overlapped, heldAlways.value)
   }
