@@ -77,9 +77,11 @@ struct RuntimeBench: ParsableCommand {
   var json = false
   @Option(help: "Samples per latency benchmark.")
   var samples = 2000
+  @Option(help: "Run only one group: timer, across, isr, lock or throughput.")
+  var filter: String?
 
   func run() throws {
-    let results = RuntimeBenchmarks(samples: samples).runAll { line in
+    let results = RuntimeBenchmarks(samples: samples).runAll(filter: filter) { line in
       if !json { print(line) }
     }
     if json {

@@ -27,7 +27,7 @@ public final class LivePlatform: Platform, @unchecked Sendable {
   public let timerResolutionNanoseconds: UInt64
 
   /// Time before a deadline at which the timer thread stops sleeping and spins.
-  let timerSpinMargin: UInt64 = 60_000
+  let timerSpinMargin: UInt64 = 40_000
 
   private let stopping = Atomic<Bool>(false)
   /// word i (i < processorCount): 1 while processor i is parked. Last word: timer thread.
@@ -129,10 +129,10 @@ public final class LivePlatform: Platform, @unchecked Sendable {
     while now() < until { storport_cpu_relax() }
   }
 
-  public func arm(deadline: UInt64, target: PlatformTimerTarget, cookie: UInt64) {
+  public func arm(deadline: UInt64, target: PlatformTimerTarget, cookie: UInt64, processor: Int) {
     let becameEarliest = timers.withLock { heap -> Bool in
       let before = heap.earliestDeadline
-      heap.insert(deadline: deadline, target: target, cookie: cookie)
+      heap.insert(deadline: deadline, target: target, cookie: cookie, processor: processor)
       nextDeadline.store(heap.earliestDeadline ?? UInt64.max, ordering: .releasing)
       return before.map { deadline < $0 } ?? true
     }
@@ -180,7 +180,8 @@ public final class LivePlatform: Platform, @unchecked Sendable {
       let seen = storport_load_acquire(timerWord)
       fireDue(blocking: true)
       let t = now()
-      let next: UInt64? = timers.withLock { $0.earliestDeadline }
+      let earliest = timers.withLock { $0.earliest }
+      let next = earliest?.deadline
       if let d = next, d <= t { continue }
       guard let deadline = next else {
         _ = storport_futex_wait(timerWord, seen, 0)
@@ -189,7 +190,10 @@ public final class LivePlatform: Platform, @unchecked Sendable {
       if deadline > t &+ timerSpinMargin {
         _ = storport_futex_wait(timerWord, seen, deadline &- timerSpinMargin)
       } else {
-        // Final stretch: spin, but notice an earlier timer being armed.
+        // Final stretch: wake the processor that will run the expiry so it is spinning (and
+        // polling timers itself) at the deadline instead of parked; then spin here too, but
+        // notice an earlier timer being armed.
+        if let p = earliest?.processor, p >= 0, p < processorCount { wake(p) }
         while now() < deadline && storport_load_acquire(timerWord) == seen && !isStopping {
           storport_cpu_relax()
         }

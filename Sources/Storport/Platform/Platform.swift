@@ -64,7 +64,9 @@ public protocol Platform: AnyObject, Sendable {
   /// Busy-waits for `nanoseconds` on processor `p` (StorPortStallExecution).
   func stall(_ p: Int, nanoseconds: UInt64)
   /// Arms a one-shot timer: `target.fire(cookie:)` at or after `deadline` (platform time).
-  func arm(deadline: UInt64, target: PlatformTimerTarget, cookie: UInt64)
+  /// `processor` (or -1) is the processor that will run the expiry: the live platform wakes it
+  /// just before the deadline so it is spinning, not parked, when the timer fires.
+  func arm(deadline: UInt64, target: PlatformTimerTarget, cookie: UInt64, processor: Int)
   /// Called by processors between work items: fires timers that are due (live: so a busy
   /// processor never waits for the timer thread to be scheduled — the clock interrupt of the
   /// real system preempts everything). Simulated: nothing (the scheduler fires timers).

@@ -184,7 +184,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     reschedule(p)
   }
 
-  public func arm(deadline: UInt64, target: PlatformTimerTarget, cookie: UInt64) {
+  public func arm(deadline: UInt64, target: PlatformTimerTarget, cookie: UInt64, processor: Int) {
     timers.insert(deadline: deadline, target: target, cookie: cookie)
   }
 

@@ -5,6 +5,8 @@ struct TimerEntry: Sendable {
   var sequence: UInt64
   var target: PlatformTimerTarget
   var cookie: UInt64
+  /// Processor that will run the expiry, or -1.
+  var processor: Int
 
   func precedes(_ other: TimerEntry) -> Bool {
     deadline != other.deadline ? deadline < other.deadline : sequence < other.sequence
@@ -20,9 +22,15 @@ struct TimerHeap: Sendable {
   var isEmpty: Bool { items.isEmpty }
   var count: Int { items.count }
   var earliestDeadline: UInt64? { items.first?.deadline }
+  var earliest: TimerEntry? { items.first }
 
-  mutating func insert(deadline: UInt64, target: PlatformTimerTarget, cookie: UInt64) {
-    items.append(TimerEntry(deadline: deadline, sequence: nextSequence, target: target, cookie: cookie))
+  mutating func insert(
+    deadline: UInt64, target: PlatformTimerTarget, cookie: UInt64, processor: Int = -1
+  ) {
+    items.append(
+      TimerEntry(
+        deadline: deadline, sequence: nextSequence, target: target, cookie: cookie,
+        processor: processor))
     nextSequence &+= 1
     var i = items.count - 1
     while i > 0 {

@@ -14,6 +14,8 @@ final class Processor: @unchecked Sendable {
   let index: Int
   unowned let runtime: StorportRuntime
   let platform: Platform
+  /// Scheduling points and lock signals matter only to the simulated platform.
+  let simulated: Bool
 
   // MARK: queues (shared)
   private let queues = Locked([Ring<Work>](repeating: Ring(), count: 4))
@@ -22,21 +24,67 @@ final class Processor: @unchecked Sendable {
   private let pendingAll = Atomic<Int>(0)
 
   // MARK: execution context (own thread only)
-  var irql: Irql = .passive
-  var held: [HeldLock] = []
-  var frames: [CallbackFrame] = []
-  var deferred: [DeferredAction] = []
-  var lockSerial: UInt64 = 0
+
+  /// The context lives behind a pointer: only this processor's thread touches it, so the
+  /// dynamic exclusivity checks Swift applies to class properties would be pure cost on the
+  /// lock and DPC paths. `_modify` accessors mutate the arrays in place.
+  struct Context {
+    var irql: Irql = .passive
+    var held: [HeldLock] = []
+    var frames: [CallbackFrame] = []
+    var deferred: [DeferredAction] = []
+    var lockSerial: UInt64 = 0
+    var callbackCounts = [UInt64](repeating: 0, count: CallbackRole.allCases.count)
+    var delivering = false
+  }
+  private let context: UnsafeMutablePointer<Context> = {
+    let c = UnsafeMutablePointer<Context>.allocate(capacity: 1)
+    c.initialize(to: Context())
+    c.pointee.held.reserveCapacity(16)
+    c.pointee.frames.reserveCapacity(16)
+    return c
+  }()
+
+  var irql: Irql {
+    @inline(__always) get { context.pointee.irql }
+    @inline(__always) set { context.pointee.irql = newValue }
+  }
+  var held: [HeldLock] {
+    @inline(__always) get { context.pointee.held }
+    @inline(__always) _modify { yield &context.pointee.held }
+  }
+  var frames: [CallbackFrame] {
+    @inline(__always) get { context.pointee.frames }
+    @inline(__always) _modify { yield &context.pointee.frames }
+  }
+  var deferred: [DeferredAction] {
+    @inline(__always) get { context.pointee.deferred }
+    @inline(__always) _modify { yield &context.pointee.deferred }
+  }
+  var lockSerial: UInt64 {
+    @inline(__always) get { context.pointee.lockSerial }
+    @inline(__always) set { context.pointee.lockSerial = newValue }
+  }
   /// Callbacks started on this processor, by role.
-  var callbackCounts = [UInt64](repeating: 0, count: CallbackRole.allCases.count)
-  private var delivering = false
+  var callbackCounts: [UInt64] {
+    @inline(__always) get { context.pointee.callbackCounts }
+    @inline(__always) _modify { yield &context.pointee.callbackCounts }
+  }
+  private var delivering: Bool {
+    @inline(__always) get { context.pointee.delivering }
+    @inline(__always) set { context.pointee.delivering = newValue }
+  }
 
   init(index: Int, runtime: StorportRuntime, platform: Platform) {
     self.index = index
     self.runtime = runtime
     self.platform = platform
-    held.reserveCapacity(16)
-    frames.reserveCapacity(16)
+    simulated = platform.isSimulated
+  }
+
+  deinit {
+    context.deinitialize(count: 1)
+    context.deallocate()
   }
 
   // MARK: - Posting work (any thread)
@@ -50,7 +98,8 @@ final class Processor: @unchecked Sendable {
     default: break
     }
     pendingAll.add(1, ordering: .releasing)
-    platform.wake(index)
+    // A processor posting to itself is running: no wake-up needed.
+    if simulated || Processor.current !== self { platform.wake(index) }
   }
 
   var hasWork: Bool { pendingAll.load(ordering: .acquiring) > 0 }
@@ -138,7 +187,7 @@ final class Processor: @unchecked Sendable {
   /// (IRQL < DIRQL) and DPCs (IRQL < DISPATCH) preempt the current code.
   @inline(__always)
   func point(_ kind: SchedulingPoint) {
-    platform.schedulingPoint(index, kind)
+    if simulated { platform.schedulingPoint(index, kind) }
     preemptIfPending()
   }
 
@@ -190,7 +239,6 @@ final class Processor: @unchecked Sendable {
   func acquire(_ lock: SpinLock, byPort: Bool) -> UInt64 {
     point(.lockAcquire)
     while !lock.tryAcquire() { platform.wait(index, on: ObjectIdentifier(lock)) }
-    lock.holder = index
     lockSerial &+= 1
     held.append(HeldLock(lock: lock, byPort: byPort, serial: lockSerial))
     return lockSerial
@@ -200,9 +248,8 @@ final class Processor: @unchecked Sendable {
   @inline(__always)
   func release(_ lock: SpinLock) {
     if let i = held.lastIndex(where: { $0.lock === lock }) { held.remove(at: i) }
-    lock.holder = -1
     lock.unlock()
-    platform.signal(ObjectIdentifier(lock))
+    if simulated { platform.signal(ObjectIdentifier(lock)) }
     point(.lockRelease)
   }
 
@@ -220,6 +267,14 @@ final class Processor: @unchecked Sendable {
   // MARK: - Callback invocation
 
   var currentFrame: CallbackFrame? { frames.last }
+
+  /// Locks the current callback may acquire (nil outside callbacks), without copying the frame.
+  @inline(__always)
+  var currentAllowed: LockMask? { frames.isEmpty ? nil : frames[frames.count - 1].allowed }
+
+  /// The current callback's role, without copying the frame.
+  @inline(__always)
+  var currentRole: CallbackRole? { frames.isEmpty ? nil : frames[frames.count - 1].role }
 
   /// Runs a miniport callback with the context bookkeeping around it: pushes the frame, traces
   /// entry and exit, and — checked mode — reports an IRQL not restored (rule 75) or a lock
@@ -272,6 +327,14 @@ final class Processor: @unchecked Sendable {
   }
 
   /// The processor whose thread is calling, if it is a simulated processor.
+  /// The calling processor, unretained: valid while its thread runs (which is whenever
+  /// its code calls this). Hot paths bind it `unowned(unsafe)` to avoid ARC traffic.
+  @inline(__always)
+  static var currentUnretained: Unmanaged<Processor>? {
+    guard let raw = storport_get_current() else { return nil }
+    return Unmanaged<Processor>.fromOpaque(raw)
+  }
+
   @inline(__always)
   static var current: Processor? {
     guard let raw = storport_get_current() else { return nil }

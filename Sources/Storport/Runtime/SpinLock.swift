@@ -10,8 +10,6 @@ final class SpinLock: @unchecked Sendable {
   /// For MSI message locks: the message number.
   let messageId: UInt32?
   let name: String
-  /// Processor holding it, or -1 (diagnostics only; written by the holder).
-  var holder = -1
 
   init(kind: StorSpinLockKind, name: String, messageId: UInt32? = nil) {
     self.kind = kind

@@ -84,7 +84,7 @@ extension StorPort {
       return t.generation
     }
     trace(on: p, .timerArm, routine.name, a: microseconds, b: deadline)
-    platform.arm(deadline: deadline, target: adapterTimerTarget, cookie: generation)
+    platform.arm(deadline: deadline, target: adapterTimerTarget, cookie: generation, processor: p.index)
   }
 
   /// True if a RequestTimerCall is armed and not yet delivered.

@@ -150,7 +150,7 @@ extension StorPort {
     trace(on: p, .extTimerRequest, name, a: deadline, b: slack)
     platform.arm(
       deadline: deadline, target: extendedTimerTarget,
-      cookie: ExtendedTimerTarget.cookie(slot: slot, generation: generation))
+      cookie: ExtendedTimerTarget.cookie(slot: slot, generation: generation), processor: p.index)
   }
 
   func runExtendedTimer(on p: Processor, slot: Int, generation: UInt64) {

@@ -175,7 +175,6 @@ extension StorPort {
       for k in 0..<n {
         let c = (preferred + k) % n
         if channelLocks[c].tryAcquire() {
-          channelLocks[c].holder = p.index
           p.lockSerial &+= 1
           p.held.append(HeldLock(lock: channelLocks[c], byPort: true, serial: p.lockSerial))
           return c
@@ -190,7 +189,6 @@ extension StorPort {
     for c in channelLocks {
       p.point(.lockAcquire)
       while !c.tryAcquire() { platform.wait(p.index, on: ObjectIdentifier(channelWaitToken)) }
-      c.holder = p.index
       p.lockSerial &+= 1
       p.held.append(HeldLock(lock: c, byPort: true, serial: p.lockSerial))
     }
@@ -293,7 +291,7 @@ extension StorPort {
     if seconds != UInt32.max {
       platform.arm(
         deadline: platform.now() &+ UInt64(seconds) * 1_000_000_000, target: pauseTarget,
-        cookie: generation)
+        cookie: generation, processor: 0)
     }
     return true
   }

@@ -38,19 +38,24 @@ extension StorPort {
   /// `StorPortReleaseSpinLock(DeviceExtension, LockHandle)`: releases and restores the IRQL
   /// saved in the handle (rule 47). Releasing a handle that holds nothing is reported (rule 45).
   public func releaseSpinLock(_ handle: inout StorLockHandle) {
-    guard let p = serviceContext("StorPortReleaseSpinLock") else { return }
+    guard let current = Processor.currentUnretained else {
+      _ = serviceContext("StorPortReleaseSpinLock")
+      return
+    }
+    unowned(unsafe) let p = current.takeUnretainedValue()
     if handle.refused {
       handle = StorLockHandle()
       return
     }
-    guard let lock = handle.spinLock, handle.serial != 0,
-      p.held.contains(where: { $0.serial == handle.serial && $0.lock === lock })
+    let serial = handle.serial
+    guard let held = handle.spinLock, serial != 0, p.held.contains(where: { $0.serial == serial })
     else {
       violation(
         .releaseOfUnheldLock, on: p,
         "StorPortReleaseSpinLock was given a handle for \(handle.lock) that this context does not hold")
       return
     }
+    unowned(unsafe) let lock = held
     trace(on: p, .lockRelease, lock.name)
     if lock === interruptLock {
       releaseInterruptLock(on: p)
@@ -76,7 +81,11 @@ extension StorPort {
     _ kind: StorSpinLockKind, context: StorDpc?, _ handle: inout StorLockHandle, extended: Bool
   ) -> StorStatus {
     let service: StaticString = extended ? "StorPortAcquireSpinLockEx" : "StorPortAcquireSpinLock"
-    guard let p = serviceContext(service) else { return .invalidDeviceRequest }
+    guard let current = Processor.currentUnretained else {
+      _ = serviceContext(service)
+      return .invalidDeviceRequest
+    }
+    unowned(unsafe) let p = current.takeUnretainedValue()
     handle = StorLockHandle()
     handle.lock = kind
     func refuse(_ rule: VerifierRule, _ message: String, _ status: StorStatus) -> StorStatus {
@@ -84,15 +93,15 @@ extension StorPort {
       handle.refused = true
       return status
     }
-    if checked && kind != .invalidLock, let frame = p.currentFrame,
-      !frame.allowed.contains(LockMask(kind))
+    if checked && kind != .invalidLock, let allowed = p.currentAllowed,
+      !allowed.contains(LockMask(kind))
     {
       return refuse(
         .lockNotAllowedInCallback,
-        "\(frame.role) may not acquire \(kind) (\(isHalfDuplex ? "half" : "full") duplex)",
+        "\(p.currentRole!) may not acquire \(kind) (\(isHalfDuplex ? "half" : "full") duplex)",
         .invalidParameter)
     }
-    let lock: SpinLock
+    unowned(unsafe) let lock: SpinLock
     switch kind {
     case .invalidLock:
       return refuse(.invalidLockType, "\(service) with InvalidLock (0)", .invalidParameter)
@@ -178,11 +187,9 @@ extension StorPort {
   /// Acquire without recording in the context (message locks behind the Interrupt lock).
   func spinAcquire(_ lock: SpinLock, on p: Processor) {
     while !lock.tryAcquire() { p.platform.wait(p.index, on: ObjectIdentifier(lock)) }
-    lock.holder = p.index
   }
 
   func spinRelease(_ lock: SpinLock) {
-    lock.holder = -1
     lock.unlock()
     platform.signal(ObjectIdentifier(lock))
   }

@@ -32,7 +32,8 @@ public final class StorPort: @unchecked Sendable {
   let entry: MiniportEntry
   let deviceExtension: DeviceExtension
   var platform: Platform { runtime.platform }
-  var checked: Bool { runtime.verifier.mode.isChecked }
+  /// Checked mode (fixed at creation).
+  let checked: Bool
 
   /// What HwStorFindAdapter set (valid once the adapter started).
   public internal(set) var configuration = PortConfiguration()
@@ -81,6 +82,7 @@ public final class StorPort: @unchecked Sendable {
     self.index = index
     self.runtime = runtime
     self.entry = entry
+    checked = runtime.verifier.mode.isChecked
     name = entry.data.name
     deviceExtension = entry.makeExtension()
     deviceExtension.portStorage = Unmanaged.passUnretained(self)
@@ -134,13 +136,14 @@ public final class StorPort: @unchecked Sendable {
 
   @inline(__always)
   func trace(
-    on p: Processor?, _ kind: TraceKind, _ name: String, a: UInt64 = 0, b: UInt64 = 0
+    on p: Processor?, _ kind: TraceKind, _ name: @autoclosure () -> String, a: UInt64 = 0,
+    b: UInt64 = 0
   ) {
     let tracer = runtime.tracer
     guard tracer.isOn else { return }
     tracer.record(
       processor: p?.index ?? -1, time: platform.now(), adapter: index, kind: kind,
-      irql: p?.irql ?? .passive, name: name, a: a, b: b)
+      irql: p?.irql ?? .passive, name: name(), a: a, b: b)
   }
 
   /// Reports a verifier finding; stops the adapter if the rule is a violation and the policy

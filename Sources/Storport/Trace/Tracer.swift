@@ -46,6 +46,7 @@ public final class Tracer: @unchecked Sendable {
   /// - Parameter processors: number of processors; one extra buffer serves other threads.
   init(mode: TraceMode, processors: Int) {
     self.mode = mode
+    isOn = mode != .off
     let capacity: Int?
     switch mode {
     case .off: capacity = 0
@@ -55,8 +56,8 @@ public final class Tracer: @unchecked Sendable {
     buffers = (0...processors).map { _ in Buffer(capacity: capacity) }
   }
 
-  @inline(__always)
-  var isOn: Bool { mode != .off }
+  /// Whether anything is recorded (fixed at creation).
+  let isOn: Bool
 
   func record(
     processor: Int, time: UInt64, adapter: Int, kind: TraceKind, irql: Irql, name: String,
