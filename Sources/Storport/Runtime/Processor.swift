@@ -16,6 +16,8 @@ final class Processor: @unchecked Sendable {
   let platform: Platform
   /// Scheduling points and lock signals matter only to the simulated platform.
   let simulated: Bool
+  /// Whether the runtime records a trace (fixed at creation).
+  let tracing: Bool
 
   // MARK: queues (shared)
   private let queues = Locked([Ring<Work>](repeating: Ring(), count: 4))
@@ -80,6 +82,7 @@ final class Processor: @unchecked Sendable {
     self.runtime = runtime
     self.platform = platform
     simulated = platform.isSimulated
+    tracing = runtime.tracer.isOn
   }
 
   deinit {
@@ -290,7 +293,6 @@ final class Processor: @unchecked Sendable {
         role: role, routine: routine, adapter: adapter, entryIrql: entryIrql,
         heldAtEntry: held.count, allowed: allowed))
     callbackCounts[Int(role.rawValue)] &+= 1
-    let tracing = runtime.tracer.isOn
     if tracing { adapter.trace(on: self, .callbackEnter, routine, a: UInt64(role.rawValue)) }
     let result = body()
     let frame = frames[frames.count - 1]

@@ -34,6 +34,9 @@ public final class StorPort: @unchecked Sendable {
   var platform: Platform { runtime.platform }
   /// Checked mode (fixed at creation).
   let checked: Bool
+  /// Whether the runtime records a trace (fixed at creation): lets `trace` return before
+  /// touching the runtime.
+  let tracing: Bool
 
   /// What HwStorFindAdapter set (valid once the adapter started).
   public internal(set) var configuration = PortConfiguration()
@@ -83,6 +86,7 @@ public final class StorPort: @unchecked Sendable {
     self.runtime = runtime
     self.entry = entry
     checked = runtime.verifier.mode.isChecked
+    tracing = runtime.tracer.isOn
     name = entry.data.name
     deviceExtension = entry.makeExtension()
     deviceExtension.portStorage = Unmanaged.passUnretained(self)
@@ -139,9 +143,8 @@ public final class StorPort: @unchecked Sendable {
     on p: Processor?, _ kind: TraceKind, _ name: @autoclosure () -> String, a: UInt64 = 0,
     b: UInt64 = 0
   ) {
-    let tracer = runtime.tracer
-    guard tracer.isOn else { return }
-    tracer.record(
+    guard tracing else { return }
+    runtime.tracer.record(
       processor: p?.index ?? -1, time: platform.now(), adapter: index, kind: kind,
       irql: p?.irql ?? .passive, name: name(), a: a, b: b)
   }
