@@ -154,30 +154,21 @@ extension StorPort {
   }
 
   func runExtendedTimer(on p: Processor, slot: Int, generation: UInt64) {
-    guard initializedFlag.load(ordering: .acquiring), beginCallback() else { return }
-    defer { endCallback() }
-    let old = p.raise(to: .dispatch)
-    _ = p.acquire(startIoLock, byPort: true)
-    if isHalfDuplex {
-      _ = p.raise(to: .device)
-      _ = acquireInterruptLock(on: p, byPort: true)
-    }
-    let taken = extendedTimers.withLock { slots -> (ErasedTimerEx, UInt, UInt64)? in
-      guard slot < slots.count, slots[slot].pending,
-        slots[slot].armGeneration & 0xFF_FFFF_FFFF == generation, let cb = slots[slot].callback
-      else { return nil }
-      slots[slot].pending = false
-      return (cb, slots[slot].context, slots[slot].deadline)
-    }
-    if let (callback, context, deadline) = taken {
+    guard initializedFlag.load(ordering: .acquiring) else { return }
+    inTimerContext(on: p) {
+      let taken = extendedTimers.withLock { slots -> (ErasedTimerEx, UInt, UInt64)? in
+        guard slot < slots.count, slots[slot].pending,
+          slots[slot].armGeneration & 0xFF_FFFF_FFFF == generation, let cb = slots[slot].callback
+        else { return nil }
+        slots[slot].pending = false
+        return (cb, slots[slot].context, slots[slot].deadline)
+      }
+      guard let (callback, context, deadline) = taken else { return }
       trace(on: p, .extTimerFire, callback.name, a: platform.now() &- deadline)
       p.invoke(self, .timerEx, callback.name, allowed: isHalfDuplex ? [] : [.interrupt]) {
         callback.call(deviceExtension, context)
       }
     }
-    if isHalfDuplex { releaseInterruptLock(on: p) }
-    p.release(startIoLock)
-    p.lower(to: old)
   }
 
   /// `StorPortFreeTimer(HwDeviceExtension, TimerHandle)`: INVALID_IRQL above DISPATCH,
