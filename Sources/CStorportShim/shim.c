@@ -29,6 +29,11 @@ bool storport_try_lock(uint32_t *w) {
 }
 void storport_unlock(uint32_t *w) { __atomic_store_n(w, 0, __ATOMIC_RELEASE); }
 
+void storport_bump64(uint64_t *w) {
+  __atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+uint64_t storport_load64_relaxed(uint64_t *w) { return __atomic_load_n(w, __ATOMIC_RELAXED); }
+
 bool storport_mutex_trylock(uint32_t *w) {
   uint32_t expected = 0;
   return __atomic_compare_exchange_n(w, &expected, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);

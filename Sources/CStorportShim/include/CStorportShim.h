@@ -46,6 +46,10 @@ bool storport_cas(uint32_t *_Nonnull w, uint32_t expected, uint32_t desired);
 /// Test-and-test-and-set acquire attempt: true if the word went 0 -> 1.
 bool storport_try_lock(uint32_t *_Nonnull w);
 void storport_unlock(uint32_t *_Nonnull w);
+/// Single-writer counter: relaxed load + relaxed store (no locked instruction); any thread may
+/// read it with storport_load64_relaxed.
+void storport_bump64(uint64_t *_Nonnull w);
+uint64_t storport_load64_relaxed(uint64_t *_Nonnull w);
 /// A futex mutex (0 free, 1 locked, 2 locked with sleepers): spins briefly, then sleeps.
 void storport_mutex_lock(uint32_t *_Nonnull w);
 bool storport_mutex_trylock(uint32_t *_Nonnull w);

@@ -36,7 +36,6 @@ final class Processor: @unchecked Sendable {
     var frames: [CallbackFrame] = []
     var deferred: [DeferredAction] = []
     var lockSerial: UInt64 = 0
-    var callbackCounts = [UInt64](repeating: 0, count: CallbackRole.allCases.count)
     var delivering = false
   }
   private let context: UnsafeMutablePointer<Context> = {
@@ -67,10 +66,17 @@ final class Processor: @unchecked Sendable {
     @inline(__always) get { context.pointee.lockSerial }
     @inline(__always) set { context.pointee.lockSerial = newValue }
   }
-  /// Callbacks started on this processor, by role.
+  /// Callbacks started on this processor, by role: written only by this processor, readable
+  /// from any thread (relaxed atomics).
+  private let counters: UnsafeMutablePointer<UInt64> = {
+    let n = CallbackRole.allCases.count
+    let c = UnsafeMutablePointer<UInt64>.allocate(capacity: n)
+    c.initialize(repeating: 0, count: n)
+    return c
+  }()
+
   var callbackCounts: [UInt64] {
-    @inline(__always) get { context.pointee.callbackCounts }
-    @inline(__always) _modify { yield &context.pointee.callbackCounts }
+    (0..<CallbackRole.allCases.count).map { storport_load64_relaxed(counters + $0) }
   }
   private var delivering: Bool {
     @inline(__always) get { context.pointee.delivering }
@@ -88,6 +94,7 @@ final class Processor: @unchecked Sendable {
   deinit {
     context.deinitialize(count: 1)
     context.deallocate()
+    counters.deallocate()
   }
 
   // MARK: - Posting work (any thread)
@@ -292,7 +299,7 @@ final class Processor: @unchecked Sendable {
       CallbackFrame(
         role: role, routine: routine, adapter: adapter, entryIrql: entryIrql,
         heldAtEntry: held.count, allowed: allowed))
-    callbackCounts[Int(role.rawValue)] &+= 1
+    storport_bump64(counters + Int(role.rawValue))
     if tracing { adapter.trace(on: self, .callbackEnter, routine, a: UInt64(role.rawValue)) }
     let result = body()
     let frame = frames[frames.count - 1]
