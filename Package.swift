@@ -8,17 +8,27 @@ let package = Package(
     .executable(name: "storport", targets: ["storport"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
   ],
   targets: [
     // Variadic C (futex, prctl), thread-local storage and raw aligned atomics.
     .target(name: "CStorportShim"),
     // The Storport execution model: platform seam, runtime, verifier, trace.
     .target(name: "Storport", dependencies: ["CStorportShim"]),
+    // Device models: block stores (RAM, file, null), the NVMe-style controller.
+    .target(name: "StorportDevices", dependencies: ["Storport", "CStorportShim"]),
+    // SCSI: CDBs, sense data, the SPC/SBC logical-unit emulation.
+    .target(name: "StorportSCSI", dependencies: ["StorportDevices"]),
     // Sample miniports (the demonstration adapter of `storport run`).
-    .target(name: "StorportSamples", dependencies: ["Storport"]),
+    .target(name: "StorportSamples", dependencies: ["Storport", "StorportDevices", "StorportSCSI"]),
     // Benchmarks: figures beside same-run baselines; never run by the test suite.
-    .target(name: "StorportBenchmarks", dependencies: ["Storport", "StorportSamples", "CStorportShim"]),
+    .target(
+      name: "StorportBenchmarks",
+      dependencies: [
+        "Storport", "StorportSamples", "StorportDevices", "StorportSCSI", "CStorportShim",
+        .product(name: "Histogram", package: "hdrhistogram-swift"),
+      ]),
     .executableTarget(
       name: "storport",
       dependencies: [
@@ -27,6 +37,8 @@ let package = Package(
       ]),
     .testTarget(name: "ConformanceTests", dependencies: ["Storport", "StorportSamples"]),
     .testTarget(name: "LiveTests", dependencies: ["Storport", "StorportSamples"]),
+    .testTarget(
+      name: "DeviceTests", dependencies: ["Storport", "StorportSamples", "StorportDevices", "StorportSCSI"]),
   ],
   swiftLanguageModes: [.v6]
 )

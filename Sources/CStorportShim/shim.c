@@ -2,6 +2,8 @@
 #include "CStorportShim.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,14 @@ void storport_bump64(uint64_t *w) {
   __atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
 uint64_t storport_load64_relaxed(uint64_t *w) { return __atomic_load_n(w, __ATOMIC_RELAXED); }
+
+void storport_or64(uint64_t *w, uint64_t bits) { __atomic_fetch_or(w, bits, __ATOMIC_RELAXED); }
+void storport_and64(uint64_t *w, uint64_t bits) { __atomic_fetch_and(w, bits, __ATOMIC_RELAXED); }
+int storport_open(const char *path, int flags, int mode) { return open(path, flags, mode); }
+int storport_o_direct(void) { return O_DIRECT; }
+int storport_punch_hole(int fd, int64_t offset, int64_t length) {
+  return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+}
 
 bool storport_mutex_trylock(uint32_t *w) {
   uint32_t expected = 0;

@@ -50,6 +50,15 @@ void storport_unlock(uint32_t *_Nonnull w);
 /// read it with storport_load64_relaxed.
 void storport_bump64(uint64_t *_Nonnull w);
 uint64_t storport_load64_relaxed(uint64_t *_Nonnull w);
+/// Atomic bit operations on 64-bit words (mapped-block bitmaps).
+void storport_or64(uint64_t *_Nonnull w, uint64_t bits);
+void storport_and64(uint64_t *_Nonnull w, uint64_t bits);
+/// open(2) with flags (variadic in C). Returns the fd or -1.
+int storport_open(const char *_Nonnull path, int flags, int mode);
+/// fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE). Returns 0 or -1 (errno set).
+int storport_punch_hole(int fd, int64_t offset, int64_t length);
+/// O_DIRECT, O_CREAT, O_RDWR values for this platform.
+int storport_o_direct(void);
 /// A futex mutex (0 free, 1 locked, 2 locked with sleepers): spins briefly, then sleeps.
 void storport_mutex_lock(uint32_t *_Nonnull w);
 bool storport_mutex_trylock(uint32_t *_Nonnull w);

@@ -1,0 +1,187 @@
+import StorportDevices
+
+extension LogicalUnit {
+  func executeBlock(
+    _ b: BlockCommand, cdb: Cdb, buffer: UnsafeMutableRawBufferPointer, overflow: OverflowPolicy
+  ) -> ScsiResult {
+    guard mode.withLock({ $0.started }) else { return .check(SenseData(.notReady, .notReadyInitializingRequired)) }
+    // No protection information: any RD/WR/VRPROTECT is an invalid field.
+    if b.protect != 0 { return .invalidField(cdbByte: 1, bit: 7) }
+    // Range first (covers LBA wrap): LBA + blocks must not pass the end.
+    let end = b.lba.addingReportingOverflow(UInt64(b.blocks))
+    if end.overflow || end.partialValue > blockCount || b.lba > blockCount
+      || (b.lba == blockCount && b.blocks > 0) || (b.blocks == 0 && b.lba >= blockCount && b.kind != .synchronizeCache)
+    {
+      return .check(SenseData(.illegalRequest, .lbaOutOfRange, information: b.lba))
+    }
+    switch b.kind {
+    case .synchronizeCache:
+      do { try store.flush() } catch { return mediumError(.writeError) }
+      return .good()
+    case .prefetch:
+      return .good()
+    case .writeSame:
+      return writeSame(b, buffer)
+    case .compareAndWrite:
+      return compareAndWrite(b, buffer)
+    default: break
+    }
+    if b.blocks == 0 { return .good() }
+    if b.blocks > configuration.maxTransferBlocks { return .invalidField(cdbByte: b.lengthField) }
+    let bytes = Int(b.blocks) * blockSize
+    switch b.kind {
+    case .read:
+      if buffer.count < bytes {
+        if overflow == .checkCondition { return .invalidField(cdbByte: b.lengthField) }
+        return readPartial(b, buffer, bytes: bytes)
+      }
+      do { try store.read(lba: b.lba, count: Int(b.blocks), into: buffer.baseAddress!) } catch {
+        return mediumError(.unrecoveredReadError)
+      }
+      return .good(bytes)
+    case .write, .writeAndVerify:
+      if writeProtected { return .check(SenseData(.dataProtect, .writeProtected)) }
+      guard buffer.count >= bytes else { return .invalidField(cdbByte: b.lengthField) }
+      do {
+        try store.write(lba: b.lba, count: Int(b.blocks), from: buffer.baseAddress!, forceUnitAccess: b.fua)
+      } catch {
+        return mediumError(.writeError)
+      }
+      return .good(bytes)
+    case .verify:
+      return verify(b, buffer, bytes: bytes)
+    default:
+      return .illegal(.invalidCommandOperationCode, .cdb(0))
+    }
+  }
+
+  func mediumError(_ code: AdditionalSense) -> ScsiResult { .check(SenseData(.mediumError, code)) }
+
+  private func readPartial(_ b: BlockCommand, _ buffer: UnsafeMutableRawBufferPointer, bytes: Int) -> ScsiResult {
+    let fit = buffer.count
+    let tmp = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+    defer { tmp.deallocate() }
+    do { try store.read(lba: b.lba, count: Int(b.blocks), into: tmp) } catch {
+      return mediumError(.unrecoveredReadError)
+    }
+    if fit > 0 { buffer.baseAddress!.copyMemory(from: tmp, byteCount: fit) }
+    return .good(fit, overflow: bytes - fit)
+  }
+
+  /// VERIFY: BYTCHK 0 checks the medium; 1 compares the data-out with it; 3 compares one
+  /// data-out block with every block. A difference is MISCOMPARE 0E/1D00 with the offset.
+  private func verify(_ b: BlockCommand, _ buffer: UnsafeMutableRawBufferPointer, bytes: Int) -> ScsiResult {
+    switch b.byteCheck {
+    case 0: return .good()
+    case 2: return .invalidField(cdbByte: 1, bit: 2)
+    default: break
+    }
+    guard store.holdsData else { return .good() }
+    let needed = b.byteCheck == 3 ? blockSize : bytes
+    guard buffer.count >= needed else { return .invalidField(cdbByte: b.lengthField) }
+    let media = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+    defer { media.deallocate() }
+    do { try store.read(lba: b.lba, count: Int(b.blocks), into: media) } catch {
+      return mediumError(.unrecoveredReadError)
+    }
+    for i in 0..<bytes {
+      let expected = buffer[b.byteCheck == 3 ? i % blockSize : i]
+      if media.load(fromByteOffset: i, as: UInt8.self) != expected {
+        return .check(SenseData(.miscompare, .miscompareDuringVerify, information: UInt64(i)))
+      }
+    }
+    return .good(needed)
+  }
+
+  private func compareAndWrite(_ b: BlockCommand, _ buffer: UnsafeMutableRawBufferPointer) -> ScsiResult {
+    if b.blocks == 0 { return .good() }
+    if b.blocks > UInt32(configuration.maxCompareAndWriteBlocks) { return .invalidField(cdbByte: 13) }
+    if writeProtected { return .check(SenseData(.dataProtect, .writeProtected)) }
+    let bytes = Int(b.blocks) * blockSize
+    guard buffer.count == 2 * bytes else { return .invalidField(cdbByte: 13) }
+    guard store.holdsData else { return .good(2 * bytes) }
+    return compareAndWriteLock.withLock { _ -> ScsiResult in
+      let media = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+      defer { media.deallocate() }
+      do { try store.read(lba: b.lba, count: Int(b.blocks), into: media) } catch {
+        return mediumError(.unrecoveredReadError)
+      }
+      for i in 0..<bytes where media.load(fromByteOffset: i, as: UInt8.self) != buffer[i] {
+        return .check(SenseData(.miscompare, .miscompareDuringVerify, information: UInt64(i)))
+      }
+      do {
+        try store.write(lba: b.lba, count: Int(b.blocks), from: buffer.baseAddress! + bytes, forceUnitAccess: b.fua)
+      } catch {
+        return mediumError(.writeError)
+      }
+      return .good(2 * bytes)
+    }
+  }
+
+  /// WRITE SAME (10/16): one block replicated over the range; with UNMAP and a zero block (or
+  /// NDOB) the range is deallocated instead.
+  private func writeSame(_ b: BlockCommand, _ buffer: UnsafeMutableRawBufferPointer) -> ScsiResult {
+    if b.anchor { return .invalidField(cdbByte: 1, bit: 4) }
+    if b.blocks == 0 { return .invalidField(cdbByte: b.lengthField) }  // WSNZ = 1
+    if UInt64(b.blocks) > configuration.maxWriteSameBlocks { return .invalidField(cdbByte: b.lengthField) }
+    if writeProtected { return .check(SenseData(.dataProtect, .writeProtected)) }
+    if b.unmap && !thinProvisioned { return .invalidField(cdbByte: 1, bit: 3) }
+    var zero = b.noDataOutBuffer
+    if !b.noDataOutBuffer {
+      guard buffer.count >= blockSize else { return .invalidField(cdbByte: b.lengthField) }
+      zero = (0..<blockSize).allSatisfy { buffer[$0] == 0 }
+    }
+    do {
+      if b.unmap && zero {
+        try store.deallocate(lba: b.lba, count: Int(b.blocks))
+      } else if b.noDataOutBuffer {
+        try store.deallocate(lba: b.lba, count: Int(b.blocks))
+      } else {
+        var lba = b.lba
+        let end = b.lba + UInt64(b.blocks)
+        while lba < end {
+          try store.write(lba: lba, count: 1, from: buffer.baseAddress!, forceUnitAccess: false)
+          lba += 1
+        }
+      }
+    } catch {
+      return mediumError(.writeError)
+    }
+    return .good(b.noDataOutBuffer ? 0 : blockSize)
+  }
+
+  func unmap(_ cdb: Cdb, _ buffer: UnsafeMutableRawBufferPointer) -> ScsiResult {
+    guard thinProvisioned else { return .illegal(.invalidCommandOperationCode, .cdb(0)) }
+    if cdb[1] & 0x01 != 0 { return .invalidField(cdbByte: 1, bit: 0) }  // ANCHOR
+    let length = Int(cdb.be16(7))
+    if length == 0 { return .good() }
+    if writeProtected { return .check(SenseData(.dataProtect, .writeProtected)) }
+    guard length >= 8, buffer.count >= length else { return .illegal(.parameterListLengthError) }
+    let p = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
+    func be(_ at: Int, _ n: Int) -> UInt64 { (0..<n).reduce(UInt64(0)) { $0 << 8 | UInt64(p[at + $1]) } }
+    let descLength = Int(be(2, 2))
+    guard descLength % 16 == 0, 8 + descLength <= length else {
+      return .illegal(.parameterListLengthError)
+    }
+    let count = descLength / 16
+    if count > Int(configuration.maxUnmapDescriptors) { return .illegal(.invalidFieldInParameterList, .parameter(2)) }
+    var ranges: [(UInt64, UInt64)] = []
+    for d in 0..<count {
+      let at = 8 + d * 16
+      let lba = be(at, 8)
+      let n = be(at + 8, 4)
+      if n > UInt64(configuration.maxUnmapBlocks) { return .illegal(.invalidFieldInParameterList, .parameter(at + 8)) }
+      let end = lba.addingReportingOverflow(n)
+      if end.overflow || end.partialValue > blockCount {
+        return .check(SenseData(.illegalRequest, .lbaOutOfRange, information: lba))
+      }
+      ranges.append((lba, n))
+    }
+    do {
+      for (lba, n) in ranges where n > 0 { try store.deallocate(lba: lba, count: Int(n)) }
+    } catch {
+      return mediumError(.writeError)
+    }
+    return .good(length)
+  }
+}
