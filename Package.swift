@@ -22,6 +22,13 @@ let package = Package(
     .target(name: "StorportSCSI", dependencies: ["StorportDevices"]),
     // Sample miniports (the demonstration adapter of `storport run`).
     .target(name: "StorportSamples", dependencies: ["Storport", "StorportDevices", "StorportSCSI"]),
+    // Front end: the fio-like workload generator (`storport bench io`, `storport run`).
+    .target(
+      name: "StorportWorkload",
+      dependencies: [
+        "Storport", "StorportDevices", "StorportSCSI", "StorportSamples", "CStorportShim",
+        .product(name: "Histogram", package: "hdrhistogram-swift"),
+      ]),
     // Benchmarks: figures beside same-run baselines; never run by the test suite.
     .target(
       name: "StorportBenchmarks",
@@ -32,13 +39,14 @@ let package = Package(
     .executableTarget(
       name: "storport",
       dependencies: [
-        "Storport", "StorportSamples", "StorportBenchmarks",
+        "Storport", "StorportSamples", "StorportBenchmarks", "StorportWorkload",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(name: "ConformanceTests", dependencies: ["Storport", "StorportSamples"]),
     .testTarget(name: "LiveTests", dependencies: ["Storport", "StorportSamples"]),
     .testTarget(
-      name: "DeviceTests", dependencies: ["Storport", "StorportSamples", "StorportDevices", "StorportSCSI"]),
+      name: "DeviceTests",
+      dependencies: ["Storport", "StorportSamples", "StorportDevices", "StorportSCSI", "StorportWorkload"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -1,11 +1,30 @@
-/// Read-only view of a CDB with big-endian field accessors. Out-of-range bytes read as 0.
-public struct Cdb: Sendable {
-  public let bytes: [UInt8]
-  public init(_ bytes: [UInt8]) { self.bytes = bytes }
+/// A CDB (6 to 16 bytes, 32 allowed) stored inline — no allocation per command — with
+/// big-endian field accessors. Bytes past `count` read as 0.
+public struct Cdb: Sendable, Equatable {
+  private var storage: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+  public private(set) var count: Int
 
-  @inline(__always) public subscript(_ i: Int) -> UInt8 { i < bytes.count ? bytes[i] : 0 }
+  public init(_ bytes: [UInt8]) {
+    count = min(bytes.count, 32)
+    withUnsafeMutableBytes(of: &storage) { raw in
+      for i in 0..<count { raw[i] = bytes[i] }
+    }
+  }
+
+  /// From inline words (an SRB's CDB storage): no allocation.
+  public init(words: (UInt64, UInt64, UInt64, UInt64), count: Int) {
+    storage = words
+    self.count = min(count, 32)
+  }
+
+  public static func == (a: Cdb, b: Cdb) -> Bool { a.bytes == b.bytes }
+
+  @inline(__always) public subscript(_ i: Int) -> UInt8 {
+    guard i >= 0 && i < count else { return 0 }
+    return withUnsafeBytes(of: storage) { $0[i] }
+  }
   public var opcode: UInt8 { self[0] }
-  public var count: Int { bytes.count }
+  public var bytes: [UInt8] { (0..<count).map { self[$0] } }
 
   public func be16(_ at: Int) -> UInt16 { UInt16(self[at]) << 8 | UInt16(self[at + 1]) }
   public func be24(_ at: Int) -> UInt32 { UInt32(self[at]) << 16 | UInt32(self[at + 1]) << 8 | UInt32(self[at + 2]) }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Storport
 import StorportBenchmarks
 import StorportSamples
+import StorportWorkload
 
 #if canImport(Glibc)
   import Glibc
@@ -66,7 +67,7 @@ struct Run: ParsableCommand {
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Benchmarks (figures beside a baseline measured in the same run).",
-    subcommands: [RuntimeBench.self])
+    subcommands: [RuntimeBench.self, IoBench.self])
 }
 
 struct RuntimeBench: ParsableCommand {
@@ -101,4 +102,88 @@ func writeFile(_ path: String, _ text: String) throws {
   defer { fclose(f) }
   var t = text
   t.withUTF8 { buf in _ = fwrite(buf.baseAddress, 1, buf.count, f) }
+}
+
+struct IoBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "io",
+    abstract: "A fio-like workload through the port, a miniport and a backing store.")
+
+  @Option(help: "read | write | randread | randwrite | randrw | rw")
+  var rw = "randrw"
+  @Option(help: "Percent reads for mixed patterns.")
+  var rwmixread = 50
+  @Option(help: "Block size (4k, 64k, …).")
+  var bs = "4k"
+  @Option(help: "Outstanding requests per job.")
+  var iodepth = 32
+  @Option(help: "Independent jobs (each on its own slice of the disk).")
+  var jobs = 1
+  @Option(help: "Run time in seconds (virtual when --simulated).")
+  var runtime: Double = 3
+  @Option(help: "Bytes of the disk to use (default: all).")
+  var size: String?
+  @Option(help: "Disk capacity.")
+  var disk = "256m"
+  @Flag(help: "Write checksummed blocks and check every read; a mismatch fails the run.")
+  var verify = false
+  @Option(help: "Seed for the workload (and the simulated scheduler).")
+  var seed: UInt64 = 1
+  @Option(help: "nvme | ramdisk")
+  var miniport = "ramdisk"
+  @Option(help: "ram | null | file:PATH")
+  var backing = "ram"
+  @Option(help: "RAM-disk completion: startIo | dpc")
+  var completion = "startIo"
+  @Flag(help: "Use the deterministic simulated platform.")
+  var simulated = false
+  @Option(help: "Simulated processors.")
+  var processors: Int?
+  @Flag(help: "Turn the verifier off (unchecked mode).")
+  var unchecked = false
+  @Flag(help: "Live processors poll instead of parking.")
+  var poll = false
+  @Flag(help: "Print the result as JSON.")
+  var json = false
+
+  func run() throws {
+    var o = WorkloadOptions()
+    guard let p = WorkloadOptions.Pattern(rawValue: rw) else { throw ValidationError("unknown --rw \(rw)") }
+    o.pattern = p
+    o.readPercent = rwmixread
+    guard let b = WorkloadOptions.parseSize(bs) else { throw ValidationError("bad --bs \(bs)") }
+    o.blockSize = Int(b)
+    o.iodepth = iodepth
+    o.jobs = jobs
+    o.runtimeMilliseconds = UInt64(runtime * 1000)
+    if let size { o.sizeBytes = WorkloadOptions.parseSize(size) ?? 0 }
+    guard let d = WorkloadOptions.parseSize(disk) else { throw ValidationError("bad --disk \(disk)") }
+    o.diskBytes = d
+    o.verify = verify
+    o.seed = seed
+    guard let m = WorkloadOptions.MiniportKind(rawValue: miniport) else { throw ValidationError("unknown --miniport \(miniport)") }
+    o.miniport = m
+    guard let back = WorkloadOptions.Backing(backing) else { throw ValidationError("unknown --backing \(backing)") }
+    o.backing = back
+    guard let c = RamDiskMiniport.CompletionMode(rawValue: completion) else { throw ValidationError("unknown --completion") }
+    o.ramdiskCompletion = c
+    o.simulated = simulated
+    o.processors = processors
+    o.verifier = unchecked ? .unchecked : .default
+    if poll { o.idlePolicy = .poll }
+    o.progress = !json
+    let workload: Workload
+    do { workload = try Workload(o) } catch { throw ValidationError("\(error)") }
+    let result = workload.run { line in printError("\r" + line) }
+    if !json { printError("\n") }
+    workload.shutdown()
+    print(json ? result.json : result.text, terminator: json ? "\n" : "")
+    if !result.passed { throw ExitCode(1) }
+  }
+}
+
+/// Writes to standard error (progress lines).
+func printError(_ s: String) {
+  var t = s
+  t.withUTF8 { buf in _ = write(2, buf.baseAddress, buf.count) }
 }

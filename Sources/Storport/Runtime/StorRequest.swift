@@ -27,6 +27,7 @@ public struct SrbStatus: RawRepresentable, Hashable, Sendable, CustomStringConve
   public static let timeout = SrbStatus(rawValue: 0x09)
   public static let busReset = SrbStatus(rawValue: 0x0E)
   public static let noHba = SrbStatus(rawValue: 0x11)
+  public static let dataOverrunOrUnderrun = SrbStatus(rawValue: 0x12)
   public static let badFunction = SrbStatus(rawValue: 0x22)
 
   public var description: String {
@@ -41,6 +42,7 @@ public struct SrbStatus: RawRepresentable, Hashable, Sendable, CustomStringConve
     case 0x09: return "SRB_STATUS_TIMEOUT"
     case 0x0E: return "SRB_STATUS_BUS_RESET"
     case 0x11: return "SRB_STATUS_NO_HBA"
+    case 0x12: return "SRB_STATUS_DATA_OVERRUN"
     case 0x22: return "SRB_STATUS_BAD_FUNCTION"
     default: return "SRB_STATUS(0x\(String(rawValue, radix: 16)))"
     }
@@ -71,6 +73,26 @@ public final class StorRequest: @unchecked Sendable {
   public var dataTransferLength: UInt32 = 0
   /// Free for the submitter (a tag, an index into its own table).
   public var tag: UInt64 = 0
+  /// The CDB bytes (`Cdb` / `CdbLength`), inline; at most 32.
+  public var cdbBytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+  public var cdbLength: UInt8 = 0
+  /// `SRB_FLAGS_DATA_IN` / `_OUT`.
+  public var direction: DataDirection = .none
+  /// The data buffer (`DataBuffer`); `dataTransferLength` bytes of it are the transfer.
+  public var dataBuffer: UnsafeMutableRawPointer?
+  /// Bytes not transferred (`DataTransferLength` is set to the transferred count on return;
+  /// this keeps the difference).
+  public var residual: Int = 0
+  /// Autosense: set with `SRB_STATUS_AUTOSENSE_VALID` semantics when `scsiStatus` is CHECK
+  /// CONDITION. Raw sense bytes (fixed or descriptor format), at most 32.
+  public var senseBytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+  public var senseLength: UInt8 = 0
+  /// `TimeOutValue` in seconds (0: the adapter default).
+  public var timeoutSeconds: UInt32 = 0
+  /// Queue tag the port assigned (for miniports that index hardware slots).
+  public var queueTag: UInt32 = 0
+  /// Pool storage (a pooled request's buffer).
+  public internal(set) var ownedBuffer: UnsafeMutableRawBufferPointer?
   /// `SrbExtension`-like word for the miniport.
   public var miniportContext: UInt = 0
   /// Concurrent channel StartIo ran on (StorPortGetStartIoPerfParams), 0 if none.
@@ -84,6 +106,45 @@ public final class StorRequest: @unchecked Sendable {
   public init(function: SrbFunction = .executeScsi, tag: UInt64 = 0) {
     self.function = function
     self.tag = tag
+  }
+
+  /// Clears a pooled request for reuse (keeps its buffer attached as `dataBuffer`).
+  public func reset() {
+    function = .executeScsi
+    pathId = 0
+    targetId = 0
+    lun = 0
+    srbStatus = .pending
+    scsiStatus = 0
+    dataTransferLength = 0
+    cdbBytes = (0, 0, 0, 0)
+    cdbLength = 0
+    direction = .none
+    dataBuffer = ownedBuffer?.baseAddress
+    residual = 0
+    senseLength = 0
+    timeoutSeconds = 0
+    channelNumber = 0
+    owner.store(Owner.caller.rawValue, ordering: .relaxed)
+    completion = nil
+  }
+
+  /// Sets the CDB from bytes.
+  public func setCdb(_ bytes: [UInt8]) {
+    cdbLength = UInt8(min(bytes.count, 32))
+    withUnsafeMutableBytes(of: &cdbBytes) { raw in
+      for i in 0..<32 { raw[i] = i < bytes.count ? bytes[i] : 0 }
+    }
+  }
+
+  /// The data buffer as a raw buffer of `dataTransferLength` bytes (empty if none).
+  public var data: UnsafeMutableRawBufferPointer {
+    UnsafeMutableRawBufferPointer(start: dataBuffer, count: dataBuffer == nil ? 0 : Int(dataTransferLength))
+  }
+
+  /// Sense bytes as an array (tests and reports).
+  public var sense: [UInt8] {
+    withUnsafeBytes(of: senseBytes) { Array($0.prefix(Int(senseLength))) }
   }
 
   /// True once the port has taken the request back with RequestComplete.

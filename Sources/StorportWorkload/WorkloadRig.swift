@@ -1,0 +1,37 @@
+import Storport
+import StorportDevices
+import StorportSCSI
+import StorportSamples
+
+/// A runtime with one adapter of the chosen miniport on the chosen backing, started.
+public struct WorkloadRig: @unchecked Sendable {
+  public let runtime: StorportRuntime
+  public let adapter: StorPort
+  public let store: BlockStore
+
+  public init(_ o: WorkloadOptions) throws {
+    let platform: Platform =
+      o.simulated
+      ? SimulatedPlatform(processors: o.processors ?? 2, seed: o.seed)
+      : LivePlatform(processors: o.processors, idlePolicy: o.idlePolicy)
+    let store: BlockStore
+    switch o.backing {
+    case .ram: store = RamStore(bytes: o.diskBytes)
+    case .null: store = NullStore(bytes: o.diskBytes)
+    case .file(let path): store = try FileStore(path: path, bytes: o.diskBytes)
+    }
+    self.store = store
+    runtime = StorportRuntime(platform: platform, verifier: o.verifier, trace: .ring(capacity: 64))
+    switch o.miniport {
+    case .ramdisk:
+      adapter = runtime.attach(RamDiskMiniport(store: store, completion: o.ramdiskCompletion))
+    case .nvme:
+      adapter = runtime.attach(RamDiskMiniport(store: store, completion: o.ramdiskCompletion))
+    }
+    runtime.start()
+    adapter.start()
+    runtime.runUntil(timeoutNanoseconds: 10_000_000_000) { [adapter] in
+      adapter.state != .starting && adapter.state != .attached
+    }
+  }
+}
