@@ -1,0 +1,158 @@
+import Storport
+
+extension NvmeController {
+  @inline(__always)
+  private func pointer(_ prp: UInt64) -> UnsafeMutableRawPointer? { UnsafeMutableRawPointer(bitPattern: UInt(prp)) }
+
+  // MARK: Admin
+
+  func executeAdmin(_ c: NvmeCommand) -> (NvmeStatus, UInt32) {
+    switch c.opcode {
+    case NvmeOpcode.identify: return identify(c)
+    case NvmeOpcode.setFeatures, NvmeOpcode.getFeatures:
+      guard c.cdw10 & 0xFF == 0x07 else { return (.invalidField, 0) }  // Number of Queues only
+      let n = UInt32(configuration.ioQueues - 1)
+      return (.success, n | n << 16)
+    case NvmeOpcode.createCq:
+      let qid = Int(c.cdw10 & 0xFFFF)
+      let size = Int(c.cdw10 >> 16) + 1
+      guard qid > 0, qid < cqs.count else { return (.invalidQueueIdentifier, 0) }
+      guard size >= 2, size <= configuration.maxQueueEntries, c.prp1 != 0 else { return (.invalidQueueSize, 0) }
+      return cqs[qid].withLock { q -> (NvmeStatus, UInt32) in
+        guard !q.exists else { return (.invalidQueueIdentifier, 0) }
+        q = CompletionQueue(
+          exists: true, base: c.prp1, size: size, vector: c.cdw11 >> 16, interruptsEnabled: c.cdw11 & 0x2 != 0)
+        return (.success, 0)
+      }
+    case NvmeOpcode.createSq:
+      let qid = Int(c.cdw10 & 0xFFFF)
+      let size = Int(c.cdw10 >> 16) + 1
+      let cqid = Int(c.cdw11 >> 16)
+      guard qid > 0, qid < sqs.count else { return (.invalidQueueIdentifier, 0) }
+      guard size >= 2, size <= configuration.maxQueueEntries, c.prp1 != 0 else { return (.invalidQueueSize, 0) }
+      guard cqid > 0, cqid < cqs.count, cqs[cqid].withLock({ $0.exists }) else {
+        return (NvmeStatus(type: 1, code: 0x00, doNotRetry: true), 0)  // completion queue invalid
+      }
+      return sqs[qid].withLock { q -> (NvmeStatus, UInt32) in
+        guard !q.exists else { return (.invalidQueueIdentifier, 0) }
+        q = SubmissionQueue(
+          exists: true, base: c.prp1, size: size, cqid: cqid,
+          rng: SeededRandom(seed: configuration.seed &+ UInt64(qid) &* 0x9E37_79B9))
+        return (.success, 0)
+      }
+    case NvmeOpcode.deleteSq, NvmeOpcode.deleteCq:
+      let qid = Int(c.cdw10 & 0xFFFF)
+      guard qid > 0, qid < sqs.count else { return (.invalidQueueIdentifier, 0) }
+      if c.opcode == NvmeOpcode.deleteSq {
+        sqs[qid].withLock { $0 = SubmissionQueue() }
+      } else {
+        cqs[qid].withLock { $0 = CompletionQueue() }
+      }
+      return (.success, 0)
+    case NvmeOpcode.abort:
+      return (.success, 1)  // bit 0 set: the command was not aborted
+    default:
+      return (.invalidOpcode, 0)
+    }
+  }
+
+  private func identify(_ c: NvmeCommand) -> (NvmeStatus, UInt32) {
+    guard let out = pointer(c.prp1) else { return (.invalidField, 0) }
+    out.initializeMemory(as: UInt8.self, repeating: 0, count: 4096)
+    func ascii(_ s: String, at: Int, width: Int) {
+      let b = Array(s.utf8.prefix(width))
+      for i in 0..<width { out.storeBytes(of: i < b.count ? b[i] : 0x20, toByteOffset: at + i, as: UInt8.self) }
+    }
+    switch c.cdw10 & 0xFF {
+    case 0x01:  // controller
+      out.storeBytes(of: UInt16(0x1B36), toByteOffset: 0, as: UInt16.self)  // VID
+      ascii(configuration.serial, at: 4, width: 20)
+      ascii(configuration.model, at: 24, width: 40)
+      ascii("1.0", at: 64, width: 8)
+      out.storeBytes(of: UInt8(5), toByteOffset: 77, as: UInt8.self)  // MDTS: 2^5 × 4 KiB = 128 KiB
+      out.storeBytes(of: UInt8(0x66), toByteOffset: 512, as: UInt8.self)  // SQES
+      out.storeBytes(of: UInt8(0x44), toByteOffset: 513, as: UInt8.self)  // CQES
+      out.storeBytes(of: UInt32(1), toByteOffset: 516, as: UInt32.self)  // NN
+      out.storeBytes(of: UInt16(0x0001 | 0x0004 | 0x0008), toByteOffset: 520, as: UInt16.self)  // ONCS
+      out.storeBytes(of: UInt8(1), toByteOffset: 525, as: UInt8.self)  // VWC
+      return (.success, 0)
+    case 0x00:  // namespace 1
+      guard c.namespaceId == 1 else { return (.invalidNamespace, 0) }
+      out.storeBytes(of: store.blockCount, toByteOffset: 0, as: UInt64.self)  // NSZE
+      out.storeBytes(of: store.blockCount, toByteOffset: 8, as: UInt64.self)  // NCAP
+      out.storeBytes(of: store.blockCount, toByteOffset: 16, as: UInt64.self)  // NUSE
+      out.storeBytes(of: UInt8(store.holdsData ? 1 : 0), toByteOffset: 24, as: UInt8.self)  // NSFEAT thin
+      let lbads = UInt32(store.blockSize.trailingZeroBitCount)
+      out.storeBytes(of: lbads << 16, toByteOffset: 128, as: UInt32.self)  // LBAF0
+      return (.success, 0)
+    default:
+      return (.invalidField, 0)
+    }
+  }
+
+  // MARK: I/O
+
+  func executeIo(_ c: NvmeCommand) -> (NvmeStatus, UInt32) {
+    if c.opcode == NvmeOpcode.flush {
+      do { try store.flush() } catch { return (.writeFault, 0) }
+      return (.success, 0)
+    }
+    guard c.namespaceId == 1 else { return (.invalidNamespace, 0) }
+    if c.opcode == NvmeOpcode.datasetManagement { return datasetManagement(c) }
+    let slba = UInt64(c.cdw11) << 32 | UInt64(c.cdw10)
+    let nlb = Int(c.cdw12 & 0xFFFF) + 1
+    guard slba < store.blockCount, UInt64(nlb) <= store.blockCount - slba else { return (.lbaOutOfRange, 0) }
+    let bytes = nlb * store.blockSize
+    switch c.opcode {
+    case NvmeOpcode.read:
+      guard let buffer = pointer(c.prp1) else { return (.dataTransferError, 0) }
+      do { try store.read(lba: slba, count: nlb, into: buffer) } catch { return (.unrecoveredReadError, 0) }
+      return (.success, 0)
+    case NvmeOpcode.write:
+      guard let buffer = pointer(c.prp1) else { return (.dataTransferError, 0) }
+      let fua = c.cdw12 & (1 << 30) != 0
+      do { try store.write(lba: slba, count: nlb, from: buffer, forceUnitAccess: fua) } catch { return (.writeFault, 0) }
+      return (.success, 0)
+    case NvmeOpcode.compare:
+      guard let buffer = pointer(c.prp1) else { return (.dataTransferError, 0) }
+      guard store.holdsData else { return (.success, 0) }
+      let media = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+      defer { media.deallocate() }
+      do { try store.read(lba: slba, count: nlb, into: media) } catch { return (.unrecoveredReadError, 0) }
+      return (memcmp(media, buffer, bytes) == 0 ? .success : .compareFailure, 0)
+    case NvmeOpcode.writeZeroes:
+      do {
+        if c.cdw12 & (1 << 25) != 0 {
+          try store.deallocate(lba: slba, count: nlb)
+        } else {
+          let zeros = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+          defer { zeros.deallocate() }
+          zeros.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+          try store.write(lba: slba, count: nlb, from: zeros, forceUnitAccess: false)
+        }
+      } catch { return (.writeFault, 0) }
+      return (.success, 0)
+    default:
+      return (.invalidOpcode, 0)
+    }
+  }
+
+  private func datasetManagement(_ c: NvmeCommand) -> (NvmeStatus, UInt32) {
+    guard c.cdw11 & 0x4 != 0 else { return (.success, 0) }  // only AD (deallocate) acts
+    guard let ranges = pointer(c.prp1) else { return (.dataTransferError, 0) }
+    let count = Int(c.cdw10 & 0xFF) + 1
+    for i in 0..<count {
+      let length = ranges.load(fromByteOffset: i * 16 + 4, as: UInt32.self)
+      let slba = ranges.load(fromByteOffset: i * 16 + 8, as: UInt64.self)
+      guard slba <= store.blockCount, UInt64(length) <= store.blockCount - slba else { return (.lbaOutOfRange, 0) }
+      if length > 0 {
+        do { try store.deallocate(lba: slba, count: Int(length)) } catch { return (.writeFault, 0) }
+      }
+    }
+    return (.success, 0)
+  }
+}
+
+#if canImport(Glibc)
+  import Glibc
+#endif

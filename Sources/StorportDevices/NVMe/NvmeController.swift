@@ -1,0 +1,329 @@
+import Storport
+
+/// An emulated NVMe controller following the NVMe base specification's register and queue
+/// model: CAP / VS / CC / CSTS / AQA / ASQ / ACQ, doorbells, an admin queue (Identify,
+/// Create/Delete I/O SQ and CQ, Get/Set Features, Abort), I/O queues (Read, Write, Flush,
+/// Dataset Management, Write Zeroes, Compare), completion entries with the phase bit, one MSI-X
+/// vector per completion queue, and an enable/ready handshake that takes time.
+///
+/// Queues live in "host memory" the driver allocates; addresses (ASQ, ACQ, PRP1) are process
+/// addresses. PRP1 points at one contiguous data buffer (no PRP lists). Commands run inline at
+/// the doorbell when the latency is zero, otherwise when a platform timer fires — so on the
+/// simulated platform the device is driven by the same seeded scheduler as the processors.
+public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
+  public struct Configuration: Sendable {
+    /// CAP.MQES + 1: largest queue.
+    public var maxQueueEntries = 4096
+    /// I/O queue pairs the controller offers.
+    public var ioQueues = 64
+    /// Time from CC.EN = 1 to CSTS.RDY = 1 (real controllers take milliseconds).
+    public var readyDelayNanoseconds: UInt64 = 1_000_000
+    public var latency: LatencyModel = .fixed(nanoseconds: 0)
+    public var faults = NvmeFaults.none
+    public var seed: UInt64 = 1
+    public var serial = "SPNVME0001"
+    public var model = "swift-storport NVMe"
+    public init() {}
+  }
+
+  public let configuration: Configuration
+  public let store: BlockStore
+  let platform: Platform
+  /// Raises MSI-X vector n (set when a driver connects the device's interrupts).
+  private let interruptSink = Locked<(@Sendable (UInt32) -> Void)?>(nil)
+
+  struct Registers {
+    var cc: UInt32 = 0
+    var csts: UInt32 = 0
+    var aqa: UInt32 = 0
+    var asq: UInt64 = 0
+    var acq: UInt64 = 0
+    /// Bumped by every reset: timers and deferred completions of an older generation die.
+    var generation: UInt64 = 0
+    var readyPending = false
+  }
+  let registers = Locked(Registers())
+
+  struct SubmissionQueue {
+    var exists = false
+    var base: UInt64 = 0
+    var size = 0
+    var head = 0
+    var tail = 0
+    var cqid = 0
+    var rng = SeededRandom(seed: 0)
+  }
+  struct CompletionQueue {
+    var exists = false
+    var base: UInt64 = 0
+    var size = 0
+    var tail = 0
+    var head = 0
+    var phase = true
+    var vector: UInt32 = 0
+    var interruptsEnabled = true
+  }
+  let sqs: [Locked<SubmissionQueue>]
+  let cqs: [Locked<CompletionQueue>]
+
+  /// Deferred completions (latency > 0), by timer cookie.
+  struct Deferred {
+    var generation: UInt64
+    var sqid: Int
+    var command: NvmeCommand
+    var interruptOnly: Bool
+  }
+  let deferred = Locked<(next: UInt64, items: [UInt64: Deferred])>((1, [:]))
+  /// Commands started (statistics).
+  public let commands = Locked<UInt64>(0)
+  public let injectedFaults = Locked<[String: Int]>([:])
+
+  static let readyCookie: UInt64 = 0
+
+  public init(store: BlockStore, platform: Platform, configuration: Configuration = Configuration()) {
+    self.store = store
+    self.platform = platform
+    self.configuration = configuration
+    sqs = (0...configuration.ioQueues).map { _ in Locked(SubmissionQueue()) }
+    cqs = (0...configuration.ioQueues).map { _ in Locked(CompletionQueue()) }
+  }
+
+  /// Connects the MSI-X vectors to an interrupt sink (the adapter's `raiseInterrupt`).
+  public func connectInterrupts(_ sink: @escaping @Sendable (UInt32) -> Void) {
+    interruptSink.withLock { $0 = sink }
+  }
+
+  func raise(_ vector: UInt32) { interruptSink.withLock { $0 }?(vector) }
+
+  func countFault(_ name: String) { injectedFaults.withLock { $0[name, default: 0] += 1 } }
+
+  // MARK: - Registers (MMIO)
+
+  /// CAP: MQES, CQR = 1, TO (500 ms units) from the ready delay, DSTRD = 0, CSS NVM.
+  public var capabilities: UInt64 {
+    let timeout = max(1, (configuration.readyDelayNanoseconds + configuration.faults.slowStartNanoseconds) / 500_000_000 + 1)
+    return UInt64(configuration.maxQueueEntries - 1) | 1 << 16 | (min(timeout, 255) << 24) | 1 << 37
+  }
+
+  public func read32(_ offset: Int) -> UInt32 {
+    switch offset {
+    case NvmeRegister.cap: return UInt32(truncatingIfNeeded: capabilities)
+    case NvmeRegister.cap + 4: return UInt32(truncatingIfNeeded: capabilities >> 32)
+    case NvmeRegister.vs: return 0x0001_0400  // 1.4
+    case NvmeRegister.cc: return registers.withLock { $0.cc }
+    case NvmeRegister.csts: return registers.withLock { $0.csts }
+    case NvmeRegister.aqa: return registers.withLock { $0.aqa }
+    default: return 0
+    }
+  }
+
+  public func read64(_ offset: Int) -> UInt64 {
+    switch offset {
+    case NvmeRegister.cap: return capabilities
+    case NvmeRegister.asq: return registers.withLock { $0.asq }
+    case NvmeRegister.acq: return registers.withLock { $0.acq }
+    default: return UInt64(read32(offset)) | UInt64(read32(offset + 4)) << 32
+    }
+  }
+
+  public func write64(_ offset: Int, _ value: UInt64) {
+    switch offset {
+    case NvmeRegister.asq: registers.withLock { $0.asq = value }
+    case NvmeRegister.acq: registers.withLock { $0.acq = value }
+    default:
+      write32(offset, UInt32(truncatingIfNeeded: value))
+      write32(offset + 4, UInt32(truncatingIfNeeded: value >> 32))
+    }
+  }
+
+  public func write32(_ offset: Int, _ value: UInt32) {
+    switch offset {
+    case NvmeRegister.cc: writeControllerConfiguration(value)
+    case NvmeRegister.aqa: registers.withLock { $0.aqa = value }
+    case let o where o >= NvmeRegister.doorbellBase:
+      let index = (o - NvmeRegister.doorbellBase) / 4
+      let qid = index / 2
+      guard qid < sqs.count else { return }
+      if index % 2 == 0 {
+        submissionDoorbell(qid, tail: Int(value))
+      } else {
+        cqs[qid].withLock { $0.head = Int(value) }
+      }
+    default: break
+    }
+  }
+
+  private func writeControllerConfiguration(_ value: UInt32) {
+    let action = registers.withLock { r -> (enable: Bool, disable: Bool, generation: UInt64) in
+      let was = r.cc & NvmeBits.ccEnable != 0
+      let now = value & NvmeBits.ccEnable != 0
+      r.cc = value
+      if !was && now {
+        r.generation &+= 1
+        r.readyPending = true
+        return (true, false, r.generation)
+      }
+      if was && !now {
+        r.generation &+= 1
+        r.csts = 0  // RDY and CFS clear on reset
+        r.readyPending = false
+        return (false, true, r.generation)
+      }
+      return (false, false, r.generation)
+    }
+    if action.disable { resetQueues() }
+    if action.enable {
+      let delay = configuration.readyDelayNanoseconds + configuration.faults.slowStartNanoseconds
+      if configuration.faults.slowStartNanoseconds > 0 { countFault("slow-start") }
+      platform.arm(deadline: platform.now() &+ delay, target: self, cookie: Self.readyCookie | action.generation << 1, processor: -1)
+    }
+  }
+
+  private func resetQueues() {
+    for q in sqs { q.withLock { $0 = SubmissionQueue() } }
+    for q in cqs { q.withLock { $0 = CompletionQueue() } }
+    deferred.withLock { $0.items.removeAll() }
+  }
+
+  /// Platform timer: the ready transition (even cookies) or a deferred completion (odd).
+  public func fire(cookie: UInt64) {
+    if cookie & 1 == 0 {
+      let generation = cookie >> 1
+      let ready = registers.withLock { r -> Bool in
+        guard r.readyPending, r.generation == generation else { return false }
+        r.readyPending = false
+        // Admin queue from AQA / ASQ / ACQ.
+        let asqs = Int(r.aqa & 0xFFF) + 1
+        let acqs = Int((r.aqa >> 16) & 0xFFF) + 1
+        guard r.asq != 0, r.acq != 0, asqs >= 2, acqs >= 2 else {
+          r.csts = NvmeBits.cstsFatal
+          return false
+        }
+        sqs[0].withLock { $0 = SubmissionQueue(exists: true, base: r.asq, size: asqs, cqid: 0, rng: SeededRandom(seed: configuration.seed)) }
+        cqs[0].withLock { $0 = CompletionQueue(exists: true, base: r.acq, size: acqs) }
+        r.csts = NvmeBits.cstsReady
+        return true
+      }
+      _ = ready
+      return
+    }
+    let item = deferred.withLock { $0.items.removeValue(forKey: cookie >> 1) }
+    guard let item, item.generation == registers.withLock({ $0.generation }) else { return }
+    if item.interruptOnly {
+      let vector = cqs[sqs[item.sqid].withLock { $0.cqid }].withLock { $0.vector }
+      raise(vector)
+    } else {
+      complete(sqid: item.sqid, command: item.command, interrupt: true)
+    }
+  }
+
+  private func schedule(after ns: UInt64, _ d: Deferred) {
+    let key = deferred.withLock { s -> UInt64 in
+      let k = s.next
+      s.next &+= 1
+      s.items[k] = d
+      return k
+    }
+    platform.arm(deadline: platform.now() &+ ns, target: self, cookie: key << 1 | 1, processor: -1)
+  }
+
+  // MARK: - Submission
+
+  private var operational: Bool {
+    registers.withLock { $0.csts & NvmeBits.cstsReady != 0 && $0.csts & NvmeBits.cstsFatal == 0 }
+  }
+
+  private func submissionDoorbell(_ qid: Int, tail: Int) {
+    guard operational else { return }
+    let generation = registers.withLock { $0.generation }
+    // Take the new entries under the queue's lock; run them outside it.
+    var batch: [(NvmeCommand, UInt32)] = []
+    sqs[qid].withLock { q in
+      guard q.exists, tail < q.size else { return }
+      q.tail = tail
+      while q.head != q.tail {
+        let entry = UnsafeRawPointer(bitPattern: UInt(q.base))! + q.head * 64
+        batch.append((NvmeCommand.load(from: entry), UInt32(q.rng.below(1_000_000))))
+        q.head = (q.head + 1) % q.size
+      }
+    }
+    for (command, roll) in batch {
+      commands.withLock { $0 &+= 1 }
+      let f = configuration.faults
+      var threshold: UInt32 = 0
+      func hit(_ ppm: UInt32) -> Bool {
+        defer { threshold &+= ppm }
+        return ppm > 0 && roll >= threshold && roll < threshold &+ ppm
+      }
+      if qid != 0 && hit(f.fatalStatusPpm) {
+        countFault("fatal")
+        registers.withLock { $0.csts |= NvmeBits.cstsFatal }
+        return
+      }
+      if qid != 0 && hit(f.stuckCommandPpm) {
+        countFault("stuck-command")
+        continue
+      }
+      if qid != 0 && hit(f.dropCompletionPpm) {
+        countFault("drop-completion")
+        _ = execute(qid: qid, command)
+        continue
+      }
+      let delayInterrupt = qid != 0 && hit(f.delayInterruptPpm)
+      let spurious = qid != 0 && hit(f.spuriousInterruptPpm)
+      let latency = latencyFor(roll)
+      if latency == 0 {
+        complete(sqid: qid, command: command, interrupt: !delayInterrupt)
+      } else {
+        schedule(after: latency, Deferred(generation: generation, sqid: qid, command: command, interruptOnly: false))
+      }
+      if delayInterrupt {
+        countFault("delay-interrupt")
+        if latency == 0 {
+          schedule(after: f.delayInterruptNanoseconds, Deferred(generation: generation, sqid: qid, command: command, interruptOnly: true))
+        }
+      }
+      if spurious {
+        countFault("spurious-interrupt")
+        raise(cqs[sqs[qid].withLock { $0.cqid }].withLock { $0.vector })
+      }
+    }
+  }
+
+  private func latencyFor(_ roll: UInt32) -> UInt64 {
+    switch configuration.latency {
+    case .fixed(let ns): return ns
+    case .uniform(let lo, let hi): return hi <= lo ? lo : lo + UInt64(roll) % (hi - lo + 1)
+    }
+  }
+
+  /// Runs a command and posts its completion (with an interrupt unless told otherwise).
+  private func complete(sqid: Int, command: NvmeCommand, interrupt: Bool) {
+    let (status, result) = execute(qid: sqid, command)
+    let (cqid, head) = sqs[sqid].withLock { ($0.cqid, $0.head) }
+    var entry = NvmeCompletion()
+    entry.commandId = command.commandId
+    entry.sqId = UInt16(sqid)
+    entry.sqHead = UInt16(head)
+    entry.status = status
+    entry.result = result
+    let vector = cqs[cqid].withLock { q -> UInt32? in
+      guard q.exists else { return nil }
+      entry.phase = q.phase
+      let slot = UnsafeMutableRawPointer(bitPattern: UInt(q.base))! + q.tail * 16
+      entry.store(to: slot)
+      q.tail += 1
+      if q.tail == q.size {
+        q.tail = 0
+        q.phase.toggle()
+      }
+      return q.interruptsEnabled ? q.vector : nil
+    }
+    if interrupt, let vector { raise(vector) }
+  }
+
+  /// Executes a command against the store or the queue tables: (status, DW0 result).
+  func execute(qid: Int, _ c: NvmeCommand) -> (NvmeStatus, UInt32) {
+    qid == 0 ? executeAdmin(c) : executeIo(c)
+  }
+}
