@@ -2,6 +2,7 @@ import CStorportShim
 import Histogram
 import Storport
 import StorportSCSI
+import StorportSamples
 import Synchronization
 
 /// A fio-like closed-loop workload against one adapter: `jobs` independent jobs, each keeping
@@ -237,6 +238,19 @@ public final class Workload: @unchecked Sendable {
     outstanding.subtract(1, ordering: .acquiringAndReleasing)
   }
 
+  /// NVMe miniport and device counters.
+  func counters() -> [(String, Int64)] {
+    guard let device = rig.device else { return [] }
+    let ext = rig.adapter.deviceExtension(as: NvmeExtension.self)
+    var out: [(String, Int64)] = [
+      ("controller resets", ext.resets.load()), ("startups", ext.startupsCompleted.load()),
+      ("requeued at reset", ext.requeuedForReset.load()), ("stale completions", ext.staleCompletions.load()),
+      ("device commands", Int64(device.commands.withLock { $0 })),
+    ]
+    for (k, v) in device.injectedFaults.withLock({ $0 }).sorted(by: { $0.key < $1.key }) { out.append(("fault \(k)", Int64(v))) }
+    return out
+  }
+
   private func progressLine(_ elapsed: UInt64) -> String {
     let done = jobs.reduce(UInt64(0)) { acc, j in acc + j.state.withLock { $0.reads + $0.writes } }
     let secs = Double(elapsed) / 1e9
@@ -269,7 +283,7 @@ public final class Workload: @unchecked Sendable {
       errors: errors, verifiedReads: verified, verifyFailures: badVerify, cpuNanoseconds: cpu,
       p50: hist.valueAtPercentile(50), p90: hist.valueAtPercentile(90), p99: hist.valueAtPercentile(99),
       p999: hist.valueAtPercentile(99.9), max: hist.max, failures: failureList,
-      verdict: rig.runtime.verifier.verdict, statistics: rig.adapter.statistics)
+      verdict: rig.runtime.verifier.verdict, statistics: rig.adapter.statistics, counters: counters())
   }
 }
 

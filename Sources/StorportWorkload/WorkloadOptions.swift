@@ -1,4 +1,5 @@
 import Storport
+import StorportDevices
 import StorportSamples
 
 /// `storport bench io` options (fio-like names).
@@ -41,6 +42,11 @@ public struct WorkloadOptions: Sendable {
   public var idlePolicy: IdlePolicy = .default
   /// Live progress lines (to the `progress` callback) once a second.
   public var progress = false
+  /// NVMe device latency and faults.
+  public var latency: LatencyModel = .fixed(nanoseconds: 0)
+  public var faults = NvmeFaults.none
+  /// NVMe watchdog: a queue with no progress this long is stuck.
+  public var stuckTimeoutMilliseconds: UInt64 = 50
 
   public init() {}
 

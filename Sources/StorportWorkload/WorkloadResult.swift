@@ -21,6 +21,8 @@ public struct WorkloadResult: Sendable {
   public let failures: [String]
   public let verdict: String
   public let statistics: StorPort.Statistics
+  /// Miniport / device counters ("resets", "requeued", faults injected, …).
+  public let counters: [(String, Int64)]
 
   public var ios: UInt64 { reads + writes }
   public var seconds: Double { Double(durationNanoseconds) / 1e9 }
@@ -45,6 +47,7 @@ public struct WorkloadResult: Sendable {
     s += "  latency µs: p50 \(Self.us(p50)) p90 \(Self.us(p90)) p99 \(Self.us(p99)) p99.9 \(Self.us(p999)) max \(Self.us(max))\n"
     if o.verify { s += "  verified reads \(verifiedReads), mismatches \(verifyFailures)\n" }
     s += "  errors \(errors); adapter: completed \(statistics.completedRequests), spurious interrupts \(statistics.spuriousInterrupts)\n"
+    if !counters.isEmpty { s += "  " + counters.map { "\($0.0) \($0.1)" }.joined(separator: ", ") + "\n" }
     for f in failures { s += "  !! \(f)\n" }
     s += "  verifier: \(verdict)\n"
     s += passed ? "  result: PASS\n" : "  result: FAIL\n"
@@ -59,6 +62,7 @@ public struct WorkloadResult: Sendable {
     s += ",\"latency_ns\":{\"p50\":\(p50),\"p90\":\(p90),\"p99\":\(p99),\"p99_9\":\(p999),\"max\":\(max)}"
     s += ",\"errors\":\(errors),\"verified_reads\":\(verifiedReads),\"verify_failures\":\(verifyFailures)"
     s += ",\"failures\":[\(failures.map(JSON.quote).joined(separator: ","))],\"verdict\":\(JSON.quote(verdict))"
+    s += ",\"counters\":{\(counters.map { "\(JSON.quote($0.0)):\($0.1)" }.joined(separator: ","))}"
     s += ",\"passed\":\(passed)}"
     return s
   }

@@ -8,6 +8,8 @@ public struct WorkloadRig: @unchecked Sendable {
   public let runtime: StorportRuntime
   public let adapter: StorPort
   public let store: BlockStore
+  /// The emulated controller (NVMe miniport only).
+  public private(set) var device: NvmeController?
 
   public init(_ o: WorkloadOptions) throws {
     let platform: Platform =
@@ -22,11 +24,21 @@ public struct WorkloadRig: @unchecked Sendable {
     }
     self.store = store
     runtime = StorportRuntime(platform: platform, verifier: o.verifier, trace: .ring(capacity: 64))
+    device = nil
     switch o.miniport {
     case .ramdisk:
       adapter = runtime.attach(RamDiskMiniport(store: store, completion: o.ramdiskCompletion))
     case .nvme:
-      adapter = runtime.attach(RamDiskMiniport(store: store, completion: o.ramdiskCompletion))
+      var config = NvmeController.Configuration()
+      config.latency = o.latency
+      config.faults = o.faults
+      config.seed = o.seed
+      let controller = NvmeController(store: store, platform: platform, configuration: config)
+      device = controller
+      adapter = runtime.attach(
+        NvmeMiniport(
+          device: controller, queues: platform.processorCount,
+          stuckTimeoutMilliseconds: o.stuckTimeoutMilliseconds))
     }
     runtime.start()
     adapter.start()

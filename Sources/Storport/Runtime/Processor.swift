@@ -1,6 +1,10 @@
 import CStorportShim
 import Synchronization
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// One simulated processor: its work queues (interrupts, DPCs, I/O, passive work — served in
 /// that priority order) and its execution context (virtual IRQL, locks held, callback stack).
 ///
@@ -248,10 +252,22 @@ final class Processor: @unchecked Sendable {
   @inline(__always)
   func acquire(_ lock: SpinLock, byPort: Bool) -> UInt64 {
     point(.lockAcquire)
-    while !lock.tryAcquire() { platform.wait(index, on: ObjectIdentifier(lock)) }
+    if !lock.tryAcquire() { spinAcquire(lock) }
     lockSerial &+= 1
     held.append(HeldLock(lock: lock, byPort: byPort, serial: lockSerial))
     return lockSerial
+  }
+
+  /// Contended path: spin (simulated: block in the scheduler); live, give the core away now
+  /// and then, since the holder may be a descheduled thread.
+  @inline(never)
+  func spinAcquire(_ lock: SpinLock) {
+    var spins = 0
+    while !lock.tryAcquire() {
+      spins &+= 1
+      if !simulated && spins & 4095 == 0 { sched_yield() }
+      platform.wait(index, on: ObjectIdentifier(lock))
+    }
   }
 
   /// Releases a lock this context holds (by identity).

@@ -315,7 +315,11 @@ extension StorPort {
   public func getStartIoPerfParams(_ request: StorRequest) -> StartIoPerformanceParameters {
     let cpu = Processor.current?.index ?? 0
     let messages = max(1, Int(configuration.messageCount))
-    return StartIoPerformanceParameters(
-      messageNumber: UInt32(cpu % messages), channelNumber: request.channelNumber)
+    let n = runtime.processors.count
+    // The highest message whose interrupts go to this processor (message m → processor
+    // m % n, see raiseInterrupt), so a miniport that keeps message 0 for admin work still gets
+    // an I/O message on processor 0.
+    let message = stride(from: messages - 1, through: 0, by: -1).first { $0 % n == cpu } ?? cpu % messages
+    return StartIoPerformanceParameters(messageNumber: UInt32(message), channelNumber: request.channelNumber)
   }
 }

@@ -29,8 +29,10 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
   public let configuration: Configuration
   public let store: BlockStore
   let platform: Platform
-  /// Raises MSI-X vector n (set when a driver connects the device's interrupts).
-  private let interruptSink = Locked<(@Sendable (UInt32) -> Void)?>(nil)
+  /// Raises MSI-X vector n. Set once, when a driver connects the device's interrupts (at
+  /// HwStorFindAdapter, before any command); a plain typed property — a closure kept in a
+  /// generic container is re-abstracted on every read.
+  private nonisolated(unsafe) var interruptSink: (@Sendable (UInt32) -> Void)?
 
   struct Registers {
     var cc: UInt32 = 0
@@ -90,10 +92,10 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
 
   /// Connects the MSI-X vectors to an interrupt sink (the adapter's `raiseInterrupt`).
   public func connectInterrupts(_ sink: @escaping @Sendable (UInt32) -> Void) {
-    interruptSink.withLock { $0 = sink }
+    interruptSink = sink
   }
 
-  func raise(_ vector: UInt32) { interruptSink.withLock { $0 }?(vector) }
+  func raise(_ vector: UInt32) { interruptSink?(vector) }
 
   func countFault(_ name: String) { injectedFaults.withLock { $0[name, default: 0] += 1 } }
 

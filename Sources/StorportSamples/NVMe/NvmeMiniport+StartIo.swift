@@ -1,0 +1,190 @@
+import Storport
+import StorportDevices
+import StorportSCSI
+
+extension NvmeMiniport {
+  /// HwStorStartIo on a concurrent channel (no StartIo lock). The reset gate is interlocked
+  /// only: count ourselves in, then read `resetState` with a compare-exchange; the watchdog
+  /// waits for `startIoActive` to reach 0 before it touches the queues.
+  public func startIo(_ ext: NvmeExtension, _ r: StorRequest) -> Bool {
+    ext.startIoActive.increment()
+    defer { ext.startIoActive.decrement() }
+    guard ext.resetState.compareExchange(exchange: 0, comparand: 0) == 0, let unit = ext.unit else {
+      r.srbStatus = .busy  // retried by the port once the controller is back (R-S11)
+      ext.port.requestComplete(r)
+      return true
+    }
+    switch r.function {
+    case .executeScsi:
+      translate(ext, unit, r)
+    case .flush, .shutdown:
+      submit(ext, r) { c, _ in c.opcode = NvmeOpcode.flush }
+    default:
+      r.srbStatus = .success
+      ext.port.requestComplete(r)
+    }
+    return true
+  }
+
+  private func reject(_ ext: NvmeExtension, _ r: StorRequest, _ result: ScsiResult) {
+    r.apply(result, descriptorSense: ext.unit?.descriptorSense ?? false)
+    ext.port.requestComplete(r)
+  }
+
+  /// SCSI → NVMe for the data commands; the logical unit answers the rest.
+  private func translate(_ ext: NvmeExtension, _ unit: LogicalUnit, _ r: StorRequest) {
+    let cdb = r.cdb
+    if cdb.opcode == 0x42 {
+      unmap(ext, r, cdb)
+      return
+    }
+    guard let b = BlockCommand.decode(cdb) else {
+      reject(ext, r, unit.execute(cdb, buffer: r.data))
+      return
+    }
+    if b.protect != 0 {
+      reject(ext, r, .invalidField(cdbByte: 1, bit: 7))
+      return
+    }
+    let end = b.lba.addingReportingOverflow(UInt64(b.blocks))
+    if end.overflow || end.partialValue > ext.blockCount || (b.blocks == 0 && b.lba >= ext.blockCount && b.kind != .synchronizeCache) {
+      reject(ext, r, .check(SenseData(.illegalRequest, .lbaOutOfRange, information: b.lba)))
+      return
+    }
+    let bytes = Int(b.blocks) * ext.blockSize
+    let maxBlocks = UInt32(128 * 1024 / ext.blockSize)
+    switch b.kind {
+    case .read, .write, .writeAndVerify:
+      if b.blocks == 0 {
+        reject(ext, r, .good())
+        return
+      }
+      guard b.blocks <= maxBlocks else {
+        reject(ext, r, .invalidField(cdbByte: b.lengthField))
+        return
+      }
+      guard Int(r.dataTransferLength) >= bytes, let buffer = r.dataBuffer else {
+        reject(ext, r, .invalidField(cdbByte: b.lengthField))
+        return
+      }
+      if b.kind != .read && unit.configuration.readOnly {
+        reject(ext, r, .check(SenseData(.dataProtect, .writeProtected)))
+        return
+      }
+      submit(ext, r) { c, _ in
+        c.opcode = b.kind == .read ? NvmeOpcode.read : NvmeOpcode.write
+        c.prp1 = UInt64(UInt(bitPattern: buffer))
+        c.cdw10 = UInt32(truncatingIfNeeded: b.lba)
+        c.cdw11 = UInt32(truncatingIfNeeded: b.lba >> 32)
+        c.cdw12 = (b.blocks - 1) | (b.fua ? 1 << 30 : 0)
+      }
+    case .verify:
+      switch b.byteCheck {
+      case 0:
+        reject(ext, r, .good())
+      case 1 where b.blocks > 0 && b.blocks <= maxBlocks && Int(r.dataTransferLength) >= bytes:
+        let buffer = r.dataBuffer!
+        submit(ext, r) { c, _ in
+          c.opcode = NvmeOpcode.compare
+          c.prp1 = UInt64(UInt(bitPattern: buffer))
+          c.cdw10 = UInt32(truncatingIfNeeded: b.lba)
+          c.cdw11 = UInt32(truncatingIfNeeded: b.lba >> 32)
+          c.cdw12 = b.blocks - 1
+        }
+      case 1 where b.blocks == 0:
+        reject(ext, r, .good())
+      default:
+        reject(ext, r, .invalidField(cdbByte: b.byteCheck == 1 ? b.lengthField : 1, bit: b.byteCheck == 1 ? nil : 2))
+      }
+    case .synchronizeCache:
+      submit(ext, r) { c, _ in c.opcode = NvmeOpcode.flush }
+    case .prefetch:
+      reject(ext, r, .good())
+    case .writeSame:
+      let zero = b.noDataOutBuffer || (r.dataBuffer != nil && r.dataTransferLength >= UInt32(ext.blockSize)
+        && (0..<ext.blockSize).allSatisfy { r.dataBuffer!.load(fromByteOffset: $0, as: UInt8.self) == 0 })
+      guard b.blocks > 0, b.blocks <= 0x10000, zero else {
+        reject(ext, r, .invalidField(cdbByte: b.blocks == 0 || b.blocks > 0x10000 ? b.lengthField : 1))
+        return
+      }
+      submit(ext, r) { c, _ in
+        c.opcode = NvmeOpcode.writeZeroes
+        c.cdw10 = UInt32(truncatingIfNeeded: b.lba)
+        c.cdw11 = UInt32(truncatingIfNeeded: b.lba >> 32)
+        c.cdw12 = (b.blocks - 1) | (b.unmap ? 1 << 25 : 0)
+      }
+    case .compareAndWrite:
+      reject(ext, r, .illegal(.invalidCommandOperationCode, .cdb(0)))
+    }
+  }
+
+  /// UNMAP → Dataset Management (deallocate), ranges in the slot's range list.
+  private func unmap(_ ext: NvmeExtension, _ r: StorRequest, _ cdb: Cdb) {
+    let length = Int(cdb.be16(7))
+    if length == 0 {
+      reject(ext, r, .good())
+      return
+    }
+    guard length >= 8, Int(r.dataTransferLength) >= length, let p = r.dataBuffer else {
+      reject(ext, r, .illegal(.parameterListLengthError))
+      return
+    }
+    func be(_ at: Int, _ n: Int) -> UInt64 {
+      (0..<n).reduce(UInt64(0)) { $0 << 8 | UInt64(p.load(fromByteOffset: at + $1, as: UInt8.self)) }
+    }
+    let count = Int(be(2, 2)) / 16
+    guard count >= 1, count <= 256, 8 + count * 16 <= length else {
+      reject(ext, r, count == 0 ? .good() : .illegal(.parameterListLengthError))
+      return
+    }
+    var ranges: [(UInt64, UInt32)] = []
+    for i in 0..<count {
+      let lba = be(8 + i * 16, 8)
+      let n = be(16 + i * 16, 4)
+      let end = lba.addingReportingOverflow(n)
+      if end.overflow || end.partialValue > ext.blockCount {
+        reject(ext, r, .check(SenseData(.illegalRequest, .lbaOutOfRange, information: lba)))
+        return
+      }
+      ranges.append((lba, UInt32(n)))
+    }
+    submit(ext, r) { c, list in
+      for (i, (lba, n)) in ranges.enumerated() {
+        list.storeBytes(of: UInt32(0), toByteOffset: i * 16, as: UInt32.self)
+        list.storeBytes(of: n, toByteOffset: i * 16 + 4, as: UInt32.self)
+        list.storeBytes(of: lba, toByteOffset: i * 16 + 8, as: UInt64.self)
+      }
+      c.opcode = NvmeOpcode.datasetManagement
+      c.prp1 = UInt64(UInt(bitPattern: list))
+      c.cdw10 = UInt32(ranges.count - 1)
+      c.cdw11 = 0x4
+    }
+  }
+
+  /// Puts a command on the channel's queue under its DpcLock and rings the doorbell. A full
+  /// queue turns the request back with SRB_STATUS_BUSY (retried by the port).
+  func submit(_ ext: NvmeExtension, _ r: StorRequest, _ fill: (inout NvmeCommand, UnsafeMutableRawPointer) -> Void) {
+    // The queue whose MSI-X message targets this processor (StorPortGetStartIoPerfParams):
+    // submission, interrupt, DPC and completion then stay on one processor.
+    let message = Int(ext.port.getStartIoPerfParams(r).messageNumber)
+    let q = ext.queues[(message >= 1 ? message - 1 : Int(r.channelNumber)) % ext.queues.count]
+    let t = Int64(ext.port.queryPerformanceCounter().counter)
+    let accepted = ext.port.withSpinLock(.dpcLock, context: q.dpc) { () -> Bool in
+      guard let cid = q.freeCids.popLast() else { return false }
+      q.slots[Int(cid)] = r
+      var c = NvmeCommand()
+      c.namespaceId = 1
+      fill(&c, q.rangeLists + Int(cid) * 4096)
+      c.commandId = cid
+      c.store(to: q.sq + q.sqTail * 64)
+      q.sqTail = (q.sqTail + 1) % q.depth
+      if q.outstanding.increment() == 1 { _ = q.lastProgress.exchange(t) }
+      ext.device.write32(NvmeRegister.submissionTail(q.qid), UInt32(q.sqTail))
+      return true
+    }
+    if !accepted {
+      r.srbStatus = .busy
+      ext.port.requestComplete(r)
+    }
+  }
+}
