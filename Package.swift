@@ -39,7 +39,7 @@ let package = Package(
     .executableTarget(
       name: "storport",
       dependencies: [
-        "Storport", "StorportSamples", "StorportBenchmarks", "StorportWorkload",
+        "Storport", "StorportSamples", "StorportBenchmarks", "StorportWorkload", "StorportDevices",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(name: "ConformanceTests", dependencies: ["Storport", "StorportSamples"]),

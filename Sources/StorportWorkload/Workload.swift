@@ -113,11 +113,15 @@ public final class Workload: @unchecked Sendable {
     running.store(false, ordering: .releasing)
     let duration = runtime.now - start
     let cpu = storport_process_cpu_ns() - cpu0
-    runtime.runUntil(timeoutNanoseconds: 30_000_000_000) { [self] in
+    runtime.runUntil(timeoutNanoseconds: options.simulated ? 2_000_000_000 : 30_000_000_000) { [self] in
       outstanding.load(ordering: .acquiring) == 0
     }
     let stuck = outstanding.load(ordering: .acquiring)
-    if stuck > 0 { failures.withLock { $0.append("\(stuck) request(s) never completed") } }
+    if stuck > 0 {
+      var why = "adapter \(rig.adapter.state), paused \(rig.adapter.isPaused), queued \(rig.adapter.statistics.queuedRequests)"
+      if rig.device != nil { why += ", miniport state \(rig.adapter.deviceExtension(as: NvmeExtension.self).stateDescription)" }
+      failures.withLock { $0.append("\(stuck) request(s) never completed (\(why))") }
+    }
     return result(duration: duration, cpu: cpu, note: nil)
   }
 
@@ -239,7 +243,7 @@ public final class Workload: @unchecked Sendable {
   }
 
   /// NVMe miniport and device counters.
-  func counters() -> [(String, Int64)] {
+  public func counters() -> [(String, Int64)] {
     guard let device = rig.device else { return [] }
     let ext = rig.adapter.deviceExtension(as: NvmeExtension.self)
     var out: [(String, Int64)] = [

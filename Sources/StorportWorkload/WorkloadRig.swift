@@ -45,5 +45,10 @@ public struct WorkloadRig: @unchecked Sendable {
     runtime.runUntil(timeoutNanoseconds: 10_000_000_000) { [adapter] in
       adapter.state != .starting && adapter.state != .attached
     }
+    if o.miniport == .nvme, adapter.state == .running {
+      // The port is running; the controller comes up through the miniport's timer.
+      let ext = adapter.deviceExtension(as: NvmeExtension.self)
+      runtime.runUntil(timeoutNanoseconds: 10_000_000_000) { ext.startupsCompleted.load() > 0 }
+    }
   }
 }

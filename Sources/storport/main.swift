@@ -1,5 +1,6 @@
 import ArgumentParser
 import Storport
+import StorportDevices
 import StorportBenchmarks
 import StorportSamples
 import StorportWorkload
@@ -143,11 +144,35 @@ struct IoBench: ParsableCommand {
   var unchecked = false
   @Flag(help: "Live processors poll instead of parking.")
   var poll = false
+  @Option(help: "NVMe fault to inject: drop-completion | delay-interrupt | spurious-interrupt | stuck-command | fatal | slow-start")
+  var fault: [String] = []
+  @Option(help: "Fault rate in parts per million of commands (slow-start: µs of extra start-up).")
+  var faultPpm: UInt32 = 10_000
+  @Option(help: "NVMe device latency in microseconds (fixed), or MIN-MAX (uniform).")
+  var latency = "0"
+  @Option(help: "NVMe watchdog: milliseconds without progress before a queue counts as stuck.")
+  var stuckMs: UInt64 = 50
   @Flag(help: "Print the result as JSON.")
   var json = false
 
   func run() throws {
     var o = WorkloadOptions()
+    for name in fault {
+      guard let f = NvmeFaults.only(name, ppm: faultPpm) else { throw ValidationError("unknown --fault \(name)") }
+      o.faults.dropCompletionPpm += f.dropCompletionPpm
+      o.faults.delayInterruptPpm += f.delayInterruptPpm
+      o.faults.spuriousInterruptPpm += f.spuriousInterruptPpm
+      o.faults.stuckCommandPpm += f.stuckCommandPpm
+      o.faults.fatalStatusPpm += f.fatalStatusPpm
+      o.faults.slowStartNanoseconds += f.slowStartNanoseconds
+    }
+    let bounds = latency.split(separator: "-").compactMap { UInt64($0) }
+    if bounds.count == 2 {
+      o.latency = .uniform(min: bounds[0] * 1000, max: bounds[1] * 1000)
+    } else if let l = bounds.first {
+      o.latency = .fixed(nanoseconds: l * 1000)
+    }
+    o.stuckTimeoutMilliseconds = stuckMs
     guard let p = WorkloadOptions.Pattern(rawValue: rw) else { throw ValidationError("unknown --rw \(rw)") }
     o.pattern = p
     o.readPercent = rwmixread

@@ -282,9 +282,10 @@ final class Processor: @unchecked Sendable {
   func holds(_ lock: SpinLock) -> Bool { held.contains { $0.lock === lock } }
 
   /// Waits (spinning or, simulated, polling) until `condition` holds.
-  /// Interrupts and (below DISPATCH) DPCs still run on this processor while it waits.
+  /// Interrupts and (below DISPATCH) DPCs still run on this processor while it waits. Gives
+  /// up when the platform stops (shutdown must not hang on a miniport that never finishes).
   func waitUntil(_ condition: () -> Bool) {
-    while !condition() {
+    while !condition() && !platform.isStopping {
       platform.poll(index)
       preemptIfPending()
     }

@@ -100,6 +100,7 @@ extension StorPort {
     flow.withLock { $0.holdForStop = true }
     p.waitUntil { flow.withLock { $0.outstanding == 0 } }
     let flush = StorRequest(function: .flush)
+    flush.portInternal = true
     flush.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
     flow.withLock { $0.outstanding += 1 }
     let old = p.raise(to: .dispatch)

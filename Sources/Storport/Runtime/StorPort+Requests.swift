@@ -41,6 +41,27 @@ final class PauseTimeoutTarget: PlatformTimerTarget, @unchecked Sendable {
   }
 }
 
+/// Delayed BUSY re-issues: platform timers whose cookies index pending work.
+final class BusyRetryTarget: PlatformTimerTarget, @unchecked Sendable {
+  unowned let adapter: StorPort
+  private let pending = Locked<(next: UInt64, items: [UInt64: (Work, Int)])>((0, [:]))
+  init(adapter: StorPort) { self.adapter = adapter }
+
+  func schedule(_ work: Work, on cpu: Int, after ns: UInt64) {
+    let key = pending.withLock { s -> UInt64 in
+      s.next &+= 1
+      s.items[s.next] = (work, cpu)
+      return s.next
+    }
+    adapter.platform.arm(deadline: adapter.platform.now() &+ ns, target: self, cookie: key, processor: cpu)
+  }
+
+  func fire(cookie: UInt64) {
+    guard let (work, cpu) = pending.withLock({ $0.items.removeValue(forKey: cookie) }) else { return }
+    adapter.runtime.processors[cpu].post(work)
+  }
+}
+
 /// Wait token for concurrent-channel tokens on the simulated platform.
 final class ChannelWaitToken: Sendable {}
 
@@ -237,21 +258,47 @@ extension StorPort {
   }
 
   private func finish(_ request: StorRequest, on p: Processor?) {
-    completedRequests.add(1, ordering: .relaxed)
     let reissue = request.srbStatus == .busy
+    if !reissue { completedRequests.add(1, ordering: .relaxed) }
     let wake = flow.withLock { f -> Bool in
       f.outstanding -= 1
       if f.busyRemaining > 0 { f.busyRemaining -= 1 }
       return !f.queue.isEmpty && f.busyRemaining == 0 && !f.paused
     }
     if reissue {
-      request.srbStatus = .pending
-      request.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
-      runtime.processors[p?.index ?? 0].post(.submit(self, request))
+      reissueBusy(request, on: p)
     } else {
+      request.busyRetries = 0
       request.completion?(request)
     }
     if wake { schedulePump(on: p) }
+  }
+
+  /// R-S11: a request completed with SRB_STATUS_BUSY goes through BuildIo/StartIo again — at
+  /// once the first time, then after a growing delay (up to 1 ms), so a miniport that stays
+  /// busy (a controller reset) does not turn the port into a spin loop. The port's own FLUSH
+  /// keeps bypassing the gates that hold client I/O during a stop.
+  func reissueBusy(_ request: StorRequest, on p: Processor?) {
+    request.srbStatus = .pending
+    request.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
+    request.busyRetries &+= 1
+    let cpu = p?.index ?? 0
+    let delay: UInt64 = request.busyRetries <= 1 ? 0 : min(1_000_000, 1_000 << UInt64(min(request.busyRetries, 10)))
+    let work: Work
+    if request.portInternal {
+      work = .port { [self] in
+        guard let cpu = Processor.current else { return }
+        flow.withLock { $0.outstanding += 1 }
+        buildAndStart(request, on: cpu)
+      }
+    } else {
+      work = .submit(self, request)
+    }
+    if delay == 0 {
+      runtime.processors[cpu].post(work)
+    } else {
+      busyRetryTarget.schedule(work, on: cpu, after: delay)
+    }
   }
 
   // MARK: - Flow control

@@ -74,6 +74,7 @@ public final class StorPort: @unchecked Sendable {
   // Requests and flow control.
   let flow = Locked(FlowState())
   lazy var pauseTarget = PauseTimeoutTarget(adapter: self)
+  lazy var busyRetryTarget = BusyRetryTarget(adapter: self)
   let submitCursor = Atomic<Int>(0)
 
   // Statistics.

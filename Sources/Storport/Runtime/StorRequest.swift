@@ -101,6 +101,10 @@ public final class StorRequest: @unchecked Sendable {
   public internal(set) var submittedAt: UInt64 = 0
 
   let owner = Atomic<UInt8>(Owner.caller.rawValue)
+  /// Consecutive SRB_STATUS_BUSY completions (re-issue backoff).
+  var busyRetries: UInt32 = 0
+  /// The port's own request (the FLUSH before ScsiStopAdapter): bypasses the dispatch gates.
+  var portInternal = false
   nonisolated(unsafe) var completion: (@Sendable (StorRequest) -> Void)?
 
   public init(function: SrbFunction = .executeScsi, tag: UInt64 = 0) {
@@ -125,6 +129,8 @@ public final class StorRequest: @unchecked Sendable {
     senseLength = 0
     timeoutSeconds = 0
     channelNumber = 0
+    busyRetries = 0
+    portInternal = false
     owner.store(Owner.caller.rawValue, ordering: .relaxed)
     completion = nil
   }

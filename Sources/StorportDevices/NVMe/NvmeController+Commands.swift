@@ -35,16 +35,14 @@ extension NvmeController {
       }
       return sqs[qid].withLock { q -> (NvmeStatus, UInt32) in
         guard !q.exists else { return (.invalidQueueIdentifier, 0) }
-        q = SubmissionQueue(
-          exists: true, base: c.prp1, size: size, cqid: cqid,
-          rng: SeededRandom(seed: configuration.seed &+ UInt64(qid) &* 0x9E37_79B9))
+        q = SubmissionQueue(exists: true, base: c.prp1, size: size, cqid: cqid, rng: q.rng)
         return (.success, 0)
       }
     case NvmeOpcode.deleteSq, NvmeOpcode.deleteCq:
       let qid = Int(c.cdw10 & 0xFFFF)
       guard qid > 0, qid < sqs.count else { return (.invalidQueueIdentifier, 0) }
       if c.opcode == NvmeOpcode.deleteSq {
-        sqs[qid].withLock { $0 = SubmissionQueue() }
+        sqs[qid].withLock { $0 = SubmissionQueue(rng: $0.rng) }
       } else {
         cqs[qid].withLock { $0 = CompletionQueue() }
       }

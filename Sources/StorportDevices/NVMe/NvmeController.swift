@@ -86,7 +86,13 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     self.store = store
     self.platform = platform
     self.configuration = configuration
-    sqs = (0...configuration.ioQueues).map { _ in Locked(SubmissionQueue()) }
+    // Each queue's fault/latency generator lives as long as the controller: a reset must not
+    // replay the same rolls (or a fault on the first command after a reset would recur forever).
+    sqs = (0...configuration.ioQueues).map { qid in
+      var q = SubmissionQueue()
+      q.rng = SeededRandom(seed: configuration.seed &+ UInt64(qid) &* 0x9E37_79B9)
+      return Locked(q)
+    }
     cqs = (0...configuration.ioQueues).map { _ in Locked(CompletionQueue()) }
   }
 
@@ -182,7 +188,7 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
   }
 
   private func resetQueues() {
-    for q in sqs { q.withLock { $0 = SubmissionQueue() } }
+    for q in sqs { q.withLock { $0 = SubmissionQueue(rng: $0.rng) } }
     for q in cqs { q.withLock { $0 = CompletionQueue() } }
     deferred.withLock { $0.items.removeAll() }
   }
@@ -201,7 +207,7 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
           r.csts = NvmeBits.cstsFatal
           return false
         }
-        sqs[0].withLock { $0 = SubmissionQueue(exists: true, base: r.asq, size: asqs, cqid: 0, rng: SeededRandom(seed: configuration.seed)) }
+        sqs[0].withLock { $0 = SubmissionQueue(exists: true, base: r.asq, size: asqs, cqid: 0, rng: $0.rng) }
         cqs[0].withLock { $0 = CompletionQueue(exists: true, base: r.acq, size: acqs) }
         r.csts = NvmeBits.cstsReady
         return true

@@ -29,6 +29,9 @@ public final class NvmeExtension: DeviceExtension, @unchecked Sendable {
   public let staleCompletions = InterlockedValue()
   public let requeuedForReset = InterlockedValue()
   public required init() {}
+
+  /// The start-up / watchdog state, for diagnostics.
+  public var stateDescription: String { "\(state)" }
 }
 
 /// A physical NVMe miniport for the emulated ``NvmeController``, built the way the public OFA
@@ -250,6 +253,7 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
       for q in ext.queues {
         _ = q.outstanding.exchange(0)
         _ = q.lastProgress.exchange(Int64(now(ext)))
+        _ = q.live.exchange(1)
       }
       ext.state = .running
       ext.startupsCompleted.increment()
@@ -298,7 +302,7 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
     var requeue: [StorRequest] = []
     var flushed = false
     ext.port.withSpinLock(.dpcLock, context: q.dpc) {
-      while true {
+      while q.live.load() == 1 {
         let e = NvmeCompletion.load(from: q.cq + q.cqHead * 16)
         guard e.phase == q.phase else { break }
         q.cqHead += 1
@@ -326,6 +330,8 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
             requeue.append(r)
           }
         }
+        _ = q.live.exchange(0)
+        q.resetRings()
         flushed = true
       }
     }

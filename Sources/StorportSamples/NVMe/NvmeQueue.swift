@@ -29,6 +29,10 @@ final class NvmeQueue: @unchecked Sendable {
   let lastProgress = InterlockedValue()
   /// 1 while the watchdog wants outstanding requests failed back to the port (reset).
   let flushRequested = InterlockedValue()
+  /// 1 while the controller queue pair exists: DPCs leave a queue that is not live alone, so
+  /// the timer may rebuild its rings during a reset without the DpcLock (which HwStorTimer may
+  /// not take).
+  let live = InterlockedValue()
 
   init(qid: Int, depth: Int) {
     self.qid = qid
