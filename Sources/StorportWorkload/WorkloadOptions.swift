@@ -47,6 +47,8 @@ public struct WorkloadOptions: Sendable {
   public var faults = NvmeFaults.none
   /// NVMe watchdog: a queue with no progress this long is stuck.
   public var stuckTimeoutMilliseconds: UInt64 = 50
+  /// Runtime trace (`.full` for `--trace`).
+  public var trace: TraceMode = .ring(capacity: 64)
 
   public init() {}
 

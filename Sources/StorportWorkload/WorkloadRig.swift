@@ -23,7 +23,7 @@ public struct WorkloadRig: @unchecked Sendable {
     case .file(let path): store = try FileStore(path: path, bytes: o.diskBytes)
     }
     self.store = store
-    runtime = StorportRuntime(platform: platform, verifier: o.verifier, trace: .ring(capacity: 64))
+    runtime = StorportRuntime(platform: platform, verifier: o.verifier, trace: o.trace)
     device = nil
     switch o.miniport {
     case .ramdisk:

@@ -73,11 +73,17 @@ final class Processor: @unchecked Sendable {
   /// Callbacks started on this processor, by role: written only by this processor, readable
   /// from any thread (relaxed atomics).
   private let counters: UnsafeMutablePointer<UInt64> = {
-    let n = CallbackRole.allCases.count
+    let n = CallbackRole.allCases.count + 2
     let c = UnsafeMutablePointer<UInt64>.allocate(capacity: n)
     c.initialize(repeating: 0, count: n)
     return c
   }()
+  private var lockCounter: Int { CallbackRole.allCases.count }
+
+  /// (acquisitions, contended acquisitions) of port spin locks on this processor.
+  var lockCounts: (acquired: UInt64, contended: UInt64) {
+    (storport_load64_relaxed(counters + lockCounter), storport_load64_relaxed(counters + lockCounter + 1))
+  }
 
   var callbackCounts: [UInt64] {
     (0..<CallbackRole.allCases.count).map { storport_load64_relaxed(counters + $0) }
@@ -252,7 +258,11 @@ final class Processor: @unchecked Sendable {
   @inline(__always)
   func acquire(_ lock: SpinLock, byPort: Bool) -> UInt64 {
     point(.lockAcquire)
-    if !lock.tryAcquire() { spinAcquire(lock) }
+    if !lock.tryAcquire() {
+      storport_bump64(counters + lockCounter + 1)
+      spinAcquire(lock)
+    }
+    storport_bump64(counters + lockCounter)
     lockSerial &+= 1
     held.append(HeldLock(lock: lock, byPort: byPort, serial: lockSerial))
     return lockSerial

@@ -120,6 +120,9 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
     return sim.run()
   }
 
+  /// Per-processor (acquired, contended) port spin-lock counts.
+  public var lockCounts: [(acquired: UInt64, contended: UInt64)] { processors.map(\.lockCounts) }
+
   /// Per-processor callback counts, indexed `[processor][role]`.
   public var callbackCounts: [[UInt64]] { processors.map(\.callbackCounts) }
 }
