@@ -23,6 +23,8 @@ public struct WorkloadResult: Sendable {
   public let statistics: StorPort.Statistics
   /// Miniport / device counters ("resets", "requeued", faults injected, …).
   public let counters: [(String, Int64)]
+  /// Raw two-thread ring exchange at the same depth, measured in the same run (live only).
+  public var baselineOpsPerSecond: Double?
 
   public var ios: UInt64 { reads + writes }
   public var seconds: Double { Double(durationNanoseconds) / 1e9 }
@@ -44,6 +46,9 @@ public struct WorkloadResult: Sendable {
     s += "  IOPS \(Int(iops)) (read \(reads), write \(writes)), bandwidth \(Int(bandwidthBytesPerSecond / 1_048_576)) MiB/s, "
     s += "\(Int(seconds * 1000)) ms\n"
     if !o.simulated { s += "  CPU \(Int(cpuNanosecondsPerIo)) ns per I/O\n" }
+    if let b = baselineOpsPerSecond, b > 0 {
+      s += "  baseline (raw two-thread ring exchange, depth \(o.iodepth)): \(Int(b)) ops/s; ratio \(Int(iops / b * 1000)) / 1000\n"
+    }
     s += "  latency µs: p50 \(Self.us(p50)) p90 \(Self.us(p90)) p99 \(Self.us(p99)) p99.9 \(Self.us(p999)) max \(Self.us(max))\n"
     if o.verify { s += "  verified reads \(verifiedReads), mismatches \(verifyFailures)\n" }
     s += "  errors \(errors); adapter: completed \(statistics.completedRequests), spurious interrupts \(statistics.spuriousInterrupts)\n"
@@ -62,6 +67,7 @@ public struct WorkloadResult: Sendable {
     s += ",\"latency_ns\":{\"p50\":\(p50),\"p90\":\(p90),\"p99\":\(p99),\"p99_9\":\(p999),\"max\":\(max)}"
     s += ",\"errors\":\(errors),\"verified_reads\":\(verifiedReads),\"verify_failures\":\(verifyFailures)"
     s += ",\"failures\":[\(failures.map(JSON.quote).joined(separator: ","))],\"verdict\":\(JSON.quote(verdict))"
+    if let b = baselineOpsPerSecond { s += ",\"baseline_ops_per_s\":\(Int(b)),\"ratio\":\(iops / b)" }
     s += ",\"counters\":{\(counters.map { "\(JSON.quote($0.0)):\($0.1)" }.joined(separator: ","))}"
     s += ",\"passed\":\(passed)}"
     return s

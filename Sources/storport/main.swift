@@ -96,7 +96,7 @@ struct Demo: ParsableCommand {
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Benchmarks (figures beside a baseline measured in the same run).",
-    subcommands: [RuntimeBench.self, IoBench.self])
+    subcommands: [RuntimeBench.self, IoBench.self, MemoryBench.self])
 }
 
 struct RuntimeBench: ParsableCommand {
@@ -227,8 +227,11 @@ struct IoBench: ParsableCommand {
     o.progress = !json
     let workload: Workload
     do { workload = try Workload(o) } catch { throw ValidationError("\(error)") }
-    let result = workload.run { line in printError("\r" + line) }
+    var result = workload.run { line in printError("\r" + line) }
     if !json { printError("\n") }
+    if !simulated {
+      result.baselineOpsPerSecond = RingBaseline.run(depth: iodepth, milliseconds: min(2000, o.runtimeMilliseconds))
+    }
     workload.shutdown()
     print(json ? result.json : result.text, terminator: json ? "\n" : "")
     if !result.passed { throw ExitCode(1) }
@@ -239,4 +242,15 @@ struct IoBench: ParsableCommand {
 func printError(_ s: String) {
   var t = s
   t.withUTF8 { buf in _ = write(2, buf.baseAddress, buf.count) }
+}
+
+struct MemoryBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "memory", abstract: "Resident memory of a fully written RAM backing against its size.")
+  @Option(help: "RAM disk size.")
+  var disk = "256m"
+  func run() throws {
+    guard let n = WorkloadOptions.parseSize(disk) else { throw ValidationError("bad --disk") }
+    print(try MemoryBenchmark(bytes: n).run(), terminator: "")
+  }
 }
