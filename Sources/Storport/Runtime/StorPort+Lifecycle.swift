@@ -102,7 +102,7 @@ extension StorPort {
     let flush = StorRequest(function: .flush)
     flush.portInternal = true
     flush.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
-    flow.withLock { $0.outstanding += 1 }
+    flow.withLock { $0.enter(flush) }
     let old = p.raise(to: .dispatch)
     buildAndStart(flush, on: p)
     p.lower(to: old)

@@ -11,6 +11,29 @@ struct FlowState {
   /// Stop in progress: hold new I/O (R-Y4).
   var holdForStop = false
   var pumpScheduled = false
+  /// Requests in the miniport per LUN (index: path · 64K + target · 256 + lun), and the
+  /// depths StorPortSetDeviceQueueDepth set.
+  var lunOutstanding: [Int: Int] = [:]
+  var lunDepth: [Int: Int] = [:]
+
+  static func lunKey(_ r: StorRequest) -> Int { Int(r.pathId) << 16 | Int(r.targetId) << 8 | Int(r.lun) }
+
+  /// Whether `r` may enter the miniport now under the adapter and LUN queue depths.
+  func admits(_ r: StorRequest, _ config: PortConfiguration) -> Bool {
+    guard outstanding < config.maxNumberOfIO else { return false }
+    let key = Self.lunKey(r)
+    return lunOutstanding[key, default: 0] < (lunDepth[key] ?? config.maxIOsPerLun)
+  }
+
+  mutating func enter(_ r: StorRequest) {
+    outstanding += 1
+    lunOutstanding[Self.lunKey(r), default: 0] += 1
+  }
+
+  mutating func leave(_ r: StorRequest) {
+    outstanding -= 1
+    lunOutstanding[Self.lunKey(r), default: 0] -= 1
+  }
 }
 
 /// `STARTIO_PERFORMANCE_PARAMETERS` (StorPortGetStartIoPerfParams).
@@ -90,12 +113,15 @@ extension StorPort {
       completeByPort(request, .noHba, on: p)
       return
     }
+    let config = configuration
     let direct = flow.withLock { f -> Bool in
-      if f.paused || f.holdForStop || f.busyRemaining > 0 || !f.queue.isEmpty || s != .running {
+      if f.paused || f.holdForStop || f.busyRemaining > 0 || !f.queue.isEmpty || s != .running
+        || !f.admits(request, config)
+      {
         f.queue.append(request)
         return false
       }
-      f.outstanding += 1
+      f.enter(request)
       return true
     }
     if direct { buildAndStart(request, on: p) }
@@ -106,10 +132,12 @@ extension StorPort {
     flow.withLock { $0.pumpScheduled = false }
     while true {
       let running = state == .running
+      let config = configuration
       let next = flow.withLock { f -> StorRequest? in
         guard running, !f.paused, !f.holdForStop, f.busyRemaining == 0 else { return nil }
-        guard let r = f.queue.popFirst() else { return nil }
-        f.outstanding += 1
+        // In order: the head waits for its LUN (and everything behind it waits too).
+        guard let head = f.queue.peekFirst, f.admits(head, config), let r = f.queue.popFirst() else { return nil }
+        f.enter(r)
         return r
       }
       guard let request = next else { return }
@@ -133,6 +161,7 @@ extension StorPort {
 
   func buildAndStart(_ request: StorRequest, on p: Processor) {
     request.owner.store(StorRequest.Owner.miniport.rawValue, ordering: .releasing)
+    requestTimeouts.enter(request, defaultSeconds: configuration.defaultRequestTimeoutSeconds)
     if entry.data.hasBuildIo {
       let old = p.raise(to: .dispatch)
       let proceed = p.invoke(self, .buildIo, "HwStorBuildIo", allowed: .all) {
@@ -258,13 +287,19 @@ extension StorPort {
   }
 
   private func finish(_ request: StorRequest, on p: Processor?) {
+    // BUSY: re-issue (R-S11). BUS_RESET (handed back by HwStorResetBus): retried a few times.
+    if request.srbStatus == .busReset {
+      request.resetRetries &+= 1
+      if request.resetRetries <= 4 { request.srbStatus = .busy }
+    }
     let reissue = request.srbStatus == .busy
     if !reissue { completedRequests.add(1, ordering: .relaxed) }
     let wake = flow.withLock { f -> Bool in
-      f.outstanding -= 1
+      f.leave(request)
       if f.busyRemaining > 0 { f.busyRemaining -= 1 }
       return !f.queue.isEmpty && f.busyRemaining == 0 && !f.paused
     }
+    requestTimeouts.leave(request)
     if reissue {
       reissueBusy(request, on: p)
     } else {
@@ -288,7 +323,7 @@ extension StorPort {
     if request.portInternal {
       work = .port { [self] in
         guard let cpu = Processor.current else { return }
-        flow.withLock { $0.outstanding += 1 }
+        flow.withLock { $0.enter(request) }
         buildAndStart(request, on: cpu)
       }
     } else {
@@ -351,6 +386,16 @@ extension StorPort {
       $0.pauseGeneration &+= 1
     }
     trace(on: Processor.current, .resume, "StorPortResume")
+    schedulePump(on: Processor.current)
+    return true
+  }
+
+  /// `StorPortSetDeviceQueueDepth(HwDeviceExtension, PathId, TargetId, Lun, Depth)`: at most
+  /// `depth` requests of that LUN in the miniport at once. False for a depth of 0.
+  @discardableResult
+  public func setDeviceQueueDepth(pathId: UInt8, targetId: UInt8, lun: UInt8, depth: Int) -> Bool {
+    guard depth > 0 else { return false }
+    flow.withLock { $0.lunDepth[Int(pathId) << 16 | Int(targetId) << 8 | Int(lun)] = depth }
     schedulePump(on: Processor.current)
     return true
   }

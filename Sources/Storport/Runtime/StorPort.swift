@@ -75,6 +75,10 @@ public final class StorPort: @unchecked Sendable {
   let flow = Locked(FlowState())
   lazy var pauseTarget = PauseTimeoutTarget(adapter: self)
   lazy var busyRetryTarget = BusyRetryTarget(adapter: self)
+  lazy var requestTimeouts = RequestTimeouts(adapter: self)
+
+  /// Bus resets the port's request timeout caused.
+  public var timeoutResets: Int { requestTimeouts.resets.load(ordering: .relaxed) }
   let submitCursor = Atomic<Int>(0)
 
   // Statistics.

@@ -103,6 +103,11 @@ public final class StorRequest: @unchecked Sendable {
   let owner = Atomic<UInt8>(Owner.caller.rawValue)
   /// Consecutive SRB_STATUS_BUSY completions (re-issue backoff).
   var busyRetries: UInt32 = 0
+  /// Retries after SRB_STATUS_BUS_RESET.
+  var resetRetries: UInt32 = 0
+  /// The second (platform time / 1 s) at which this request times out; bucket bookkeeping.
+  var timeoutEpoch: UInt64 = 0
+  var timeoutTracked = false
   /// The port's own request (the FLUSH before ScsiStopAdapter): bypasses the dispatch gates.
   var portInternal = false
   nonisolated(unsafe) var completion: (@Sendable (StorRequest) -> Void)?
@@ -130,6 +135,8 @@ public final class StorRequest: @unchecked Sendable {
     timeoutSeconds = 0
     channelNumber = 0
     busyRetries = 0
+    resetRetries = 0
+    timeoutTracked = false
     portInternal = false
     owner.store(Owner.caller.rawValue, ordering: .relaxed)
     completion = nil

@@ -48,6 +48,12 @@ public struct PortConfiguration: Sendable {
   public var maximumNumberOfTargets: UInt8 = 1
   /// `MaximumNumberOfLogicalUnits`.
   public var maximumNumberOfLogicalUnits: UInt8 = 1
+  /// `MaxNumberOfIO`: requests the adapter accepts at once (further ones wait in the port).
+  public var maxNumberOfIO: Int = 1000
+  /// `MaxIOsPerLun`: the default per-LUN queue depth (StorPortSetDeviceQueueDepth changes it).
+  public var maxIOsPerLun: Int = 256
+  /// Request timeout used when a request's `timeoutSeconds` is 0 (the class driver's default).
+  public var defaultRequestTimeoutSeconds: UInt32 = 10
 
   public init() {}
 }

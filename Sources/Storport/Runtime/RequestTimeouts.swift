@@ -1,0 +1,80 @@
+import Synchronization
+
+/// The port's per-request timeout (R-N11): each request in the miniport is counted in the
+/// bucket of the second it times out in (O(1) per request, no per-request timer). A port timer,
+/// armed only while requests are outstanding, looks at the buckets whose second has passed; if
+/// any still counts a request, the port resets the bus: HwStorResetBus with the StartIo lock
+/// and every channel held. What the miniport then hands back (SRB_STATUS_BUS_RESET) is retried.
+final class RequestTimeouts: PlatformTimerTarget, @unchecked Sendable {
+  unowned let adapter: StorPort
+  static let buckets = 128
+  private let counts: [Counter]
+  private let armed = Atomic<Bool>(false)
+  private let inFlight = Atomic<Int>(0)
+  /// Bus resets the timeout caused (statistics).
+  let resets = Atomic<Int>(0)
+  /// Second of the last reset: while expired requests remain, at most one reset a second.
+  private let lastReset = Atomic<UInt64>(UInt64.max)
+
+  final class Counter: Sendable {
+    let value = Atomic<Int>(0)
+  }
+
+  init(adapter: StorPort) {
+    self.adapter = adapter
+    counts = (0..<Self.buckets).map { _ in Counter() }
+  }
+
+  private var nowSecond: UInt64 { adapter.platform.now() / 1_000_000_000 }
+
+  func enter(_ r: StorRequest, defaultSeconds: UInt32) {
+    let timeout = UInt64(r.timeoutSeconds == 0 ? defaultSeconds : r.timeoutSeconds)
+    // At most 60 s: with 128 buckets and a 63-second look-back, deadlines never alias.
+    r.timeoutEpoch = nowSecond + min(max(timeout, 1), 60)
+    r.timeoutTracked = true
+    counts[Int(r.timeoutEpoch % UInt64(Self.buckets))].value.add(1, ordering: .relaxed)
+    inFlight.add(1, ordering: .relaxed)
+    if !armed.exchange(true, ordering: .acquiringAndReleasing) { arm() }
+  }
+
+  func leave(_ r: StorRequest) {
+    guard r.timeoutTracked else { return }
+    r.timeoutTracked = false
+    counts[Int(r.timeoutEpoch % UInt64(Self.buckets))].value.subtract(1, ordering: .relaxed)
+    inFlight.subtract(1, ordering: .relaxed)
+  }
+
+  private func arm() {
+    let p = adapter.platform
+    let next = (p.now() / 1_000_000_000 + 1) * 1_000_000_000
+    p.arm(deadline: next, target: self, cookie: 0, processor: 0)
+  }
+
+  func fire(cookie: UInt64) {
+    adapter.runtime.processors[0].post(.port { [self] in check() })
+  }
+
+  /// Buckets of seconds that have passed (a window behind now, wrapping) still count requests?
+  private func check() {
+    let now = nowSecond
+    var expired = false
+    for back in 1..<UInt64(Self.buckets / 2) where now >= back {
+      if counts[Int((now - back) % UInt64(Self.buckets))].value.load(ordering: .relaxed) > 0 {
+        expired = true
+        break
+      }
+    }
+    if expired && adapter.state == .running && lastReset.load(ordering: .relaxed) != now {
+      lastReset.store(now, ordering: .relaxed)
+      resets.add(1, ordering: .relaxed)
+      adapter.trace(on: Processor.current, .notification, "request timeout: HwStorResetBus")
+      adapter.resetBus()
+    }
+    if inFlight.load(ordering: .relaxed) > 0 {
+      arm()
+    } else {
+      armed.store(false, ordering: .releasing)
+      if inFlight.load(ordering: .relaxed) > 0, !armed.exchange(true, ordering: .acquiringAndReleasing) { arm() }
+    }
+  }
+}

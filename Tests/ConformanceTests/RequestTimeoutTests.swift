@@ -1,0 +1,90 @@
+import Storport
+import StorportSamples
+import Testing
+
+/// The port's own per-request timeout (R-N11) and queue depths.
+@Suite struct RequestTimeoutTests {
+  /// A request the miniport sits on past its timeout makes the port call HwStorResetBus (DISPATCH,
+  /// StartIo lock, every channel held, no StartIo overlapping); the miniport hands it back with
+  /// SRB_STATUS_BUS_RESET, the port retries it, and it completes.
+  @Test func rn11_timeoutCallsResetBusAndRetries() {
+    let held = Observations<StorRequest>()
+    let resetContexts = Observations<ExecutionSnapshot>()
+    let attempts = InterlockedValue()
+    let h = SimHarness { m in
+      m.onInitialize = IoPathRuleTests.channels(2)
+      m.onStartIo = { ext, r in
+        if attempts.increment() == 1 {
+          held.append(r)  // swallow the first attempt
+        } else {
+          r.srbStatus = .success
+          ext.port.requestComplete(r)
+        }
+        return true
+      }
+      m.onResetBus = { ext, _ in
+        resetContexts.append(ext.port.executionContext!)
+        for r in held.all where !r.isCompleted {
+          r.srbStatus = .busReset
+          ext.port.requestComplete(r)
+        }
+        return true
+      }
+    }
+    h.startAdapter()
+    let r = StorRequest(tag: 1)
+    r.timeoutSeconds = 2
+    h.adapter.submit(r)
+    h.runtime.runUntil(timeoutNanoseconds: 10_000_000_000) { r.isCompleted && r.srbStatus == .success }
+    #expect(r.isCompleted && r.srbStatus == .success)
+    #expect(attempts.load() == 2)
+    #expect(h.adapter.timeoutResets == 1)
+    let c = resetContexts.all.first
+    #expect(c?.irql == .dispatch && c?.holdsStartIoLock == true)
+    #expect(c?.locks.contains("Channel0") == true && c?.locks.contains("Channel1") == true)
+    #expect(h.now >= 2_000_000_000)
+  }
+
+  /// Queue depths: at most `depth` requests of a LUN in the miniport (StorPortSetDeviceQueueDepth)
+  /// and at most MaxNumberOfIO in the adapter; the rest wait in the port, in order.
+  @Test func lunAndAdapterQueueDepthsHoldExcessRequests() {
+    let held = Observations<StorRequest>()
+    let h = SimHarness { m in
+      m.onFindAdapter = { _, c in
+        c.synchronizationModel = .fullDuplex
+        c.maxNumberOfIO = 5
+        return .found
+      }
+      m.onStartIo = { _, r in
+        held.append(r)
+        return true
+      }
+    }
+    h.startAdapter()
+    h.onProcessor { [ext = h.ext] in _ = ext.port.setDeviceQueueDepth(pathId: 0, targetId: 0, lun: 0, depth: 3) }
+    for i in 0..<4 { h.adapter.submit(StorRequest(tag: UInt64(i))) }
+    let other = StorRequest(tag: 10)
+    other.lun = 1
+    h.adapter.submit(other)
+    h.run(us: 200)
+    func count(lun: UInt8) -> Int { held.all.filter { $0.lun == lun }.count }
+    #expect(count(lun: 0) == 3 && count(lun: 1) == 1)  // LUN 0 at its depth; LUN 1 unaffected
+    #expect(!held.all.contains { $0.tag == 3 })
+    h.onProcessor { [ext = h.ext] in
+      let first = held.all.first { $0.lun == 0 }!
+      first.srbStatus = .success
+      ext.port.requestComplete(first)
+    }
+    h.run(us: 200)
+    #expect(held.all.contains { $0.tag == 3 })  // a LUN 0 slot freed: the held request enters
+    // Adapter limit: 4 outstanding now, MaxNumberOfIO 5: of three more (other LUNs) one enters.
+    for i in 2..<5 {
+      let r = StorRequest(tag: UInt64(20 + i))
+      r.lun = UInt8(i)
+      h.adapter.submit(r)
+    }
+    h.run(us: 200)
+    #expect(held.count == 6)
+    #expect(h.adapter.statistics.queuedRequests == 2)
+  }
+}
