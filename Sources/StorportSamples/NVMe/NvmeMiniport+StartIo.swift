@@ -19,6 +19,11 @@ extension NvmeMiniport {
       translate(ext, unit, r)
     case .flush, .shutdown:
       submit(ext, r) { c, _ in c.opcode = NvmeOpcode.flush }
+    case .resetLogicalUnit, .resetDevice, .resetBus:
+      // Outstanding commands come back BUSY through the reset and are retried.
+      _ = ext.resetRequested.exchange(1)
+      r.srbStatus = .success
+      ext.port.requestComplete(r)
     default:
       r.srbStatus = .success
       ext.port.requestComplete(r)

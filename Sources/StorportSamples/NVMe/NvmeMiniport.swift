@@ -22,6 +22,9 @@ public final class NvmeExtension: DeviceExtension, @unchecked Sendable {
   public let startIoActive = InterlockedValue()
   /// Queues that have failed their outstanding requests back to the port during a reset.
   let flushedQueues = InterlockedValue()
+  /// Set by StartIo (RESET LOGICAL UNIT / RESET DEVICE SRBs) and HwStorResetBus; the watchdog
+  /// performs the reset. StartIo never touches the timer-owned state machine itself.
+  let resetRequested = InterlockedValue()
 
   // Statistics.
   public let resets = InterlockedValue()
@@ -268,6 +271,10 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
 
   /// Stuck commands and fatal status start a reset.
   private func watchdog(_ ext: NvmeExtension, _ t: UInt64) {
+    if ext.resetRequested.exchange(0) == 1 {
+      startReset(ext)
+      return
+    }
     let fatal = ext.device.read32(NvmeRegister.csts) & NvmeBits.cstsFatal != 0
     var stuck = false
     for q in ext.queues where q.outstanding.load() > 0 {
@@ -398,6 +405,7 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
 
   /// HwStorResetBus: the same controller reset the watchdog performs.
   public func resetBus(_ ext: NvmeExtension, pathId: UInt32) -> Bool {
+    // Runs with the StartIo lock, as HwStorTimer does: it may drive the state machine.
     if ext.state == .running { startReset(ext) }
     return true
   }
