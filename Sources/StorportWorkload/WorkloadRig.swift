@@ -23,7 +23,9 @@ public struct WorkloadRig: @unchecked Sendable {
     case .file(let path): store = try FileStore(path: path, bytes: o.diskBytes)
     }
     self.store = store
-    runtime = StorportRuntime(platform: platform, verifier: o.verifier, trace: o.trace)
+    // Unchecked runs keep no trace ring: it exists for verifier reports.
+    let trace: TraceMode = o.verifier.isChecked || o.trace == .full ? o.trace : .off
+    runtime = StorportRuntime(platform: platform, verifier: o.verifier, trace: trace)
     device = nil
     switch o.miniport {
     case .ramdisk:

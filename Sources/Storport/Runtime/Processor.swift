@@ -16,7 +16,8 @@ import Synchronization
 /// processor would, nested on top of whatever it was doing.
 final class Processor: @unchecked Sendable {
   let index: Int
-  unowned let runtime: StorportRuntime
+  /// The runtime owns this object and outlives it (it is shut down, not released, first).
+  unowned(unsafe) let runtime: StorportRuntime
   let platform: Platform
   /// Scheduling points and lock signals matter only to the simulated platform.
   let simulated: Bool

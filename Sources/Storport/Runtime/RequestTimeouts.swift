@@ -6,7 +6,8 @@ import Synchronization
 /// any still counts a request, the port resets the bus: HwStorResetBus with the StartIo lock
 /// and every channel held. What the miniport then hands back (SRB_STATUS_BUS_RESET) is retried.
 final class RequestTimeouts: PlatformTimerTarget, @unchecked Sendable {
-  unowned let adapter: StorPort
+  /// The adapter owns this object and outlives it.
+  unowned(unsafe) let adapter: StorPort
   static let buckets = 128
   private let counts: [Counter]
   private let armed = Atomic<Bool>(false)

@@ -13,7 +13,8 @@ struct AdapterTimerState {
 /// Receives the platform expiry of the adapter timer and queues it on the processor that
 /// armed it (the timer DPC of the kernel model).
 final class AdapterTimerTarget: PlatformTimerTarget, @unchecked Sendable {
-  unowned let adapter: StorPort
+  /// The adapter owns this object and outlives it.
+  unowned(unsafe) let adapter: StorPort
   init(adapter: StorPort) { self.adapter = adapter }
 
   func fire(cookie: UInt64) {

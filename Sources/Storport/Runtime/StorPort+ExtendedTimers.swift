@@ -26,7 +26,8 @@ struct ExtendedTimerSlot {
 }
 
 final class ExtendedTimerTarget: PlatformTimerTarget, @unchecked Sendable {
-  unowned let adapter: StorPort
+  /// The adapter owns this object and outlives it.
+  unowned(unsafe) let adapter: StorPort
   init(adapter: StorPort) { self.adapter = adapter }
 
   static func cookie(slot: Int, generation: UInt64) -> UInt64 {

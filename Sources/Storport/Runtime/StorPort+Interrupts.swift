@@ -1,4 +1,11 @@
 extension StorPort {
+  /// "line", "MSI0" … "MSI63" as literals (no allocation per interrupt when traced).
+  static let messageNames: [String] = (0..<64).map { "MSI\($0)" }
+  static func interruptName(_ message: UInt32?) -> String {
+    guard let m = message else { return "line" }
+    return Int(m) < messageNames.count ? messageNames[Int(m)] : "MSI"
+  }
+
   /// Raises an interrupt, as the device would: line-based (`message` nil, HwStorInterrupt) or
   /// MSI-X message `message` (HwMSInterruptRoutine). Callable from any thread. Message `m`
   /// goes to processor `m % processors`, line interrupts to processor 0; it is delivered at
@@ -7,14 +14,14 @@ extension StorPort {
   public func raiseInterrupt(message: UInt32? = nil) {
     let n = runtime.processors.count
     let target = message.map { Int($0) % n } ?? 0
-    trace(on: Processor.current, .interruptRaise, message.map { "MSI\($0)" } ?? "line", a: UInt64(target))
+    trace(on: Processor.current, .interruptRaise, StorPort.interruptName(message), a: UInt64(target))
     runtime.processors[target].post(.interrupt(self, message: message))
   }
 
   func deliverInterrupt(on p: Processor, message: UInt32?) {
     guard interruptsConnected.load(ordering: .acquiring), beginCallback() else {
       spuriousInterrupts.add(1, ordering: .relaxed)
-      trace(on: p, .interruptSpurious, message.map { "MSI\($0)" } ?? "line")
+      trace(on: p, .interruptSpurious, StorPort.interruptName(message))
       return
     }
     defer { endCallback() }
@@ -27,7 +34,7 @@ extension StorPort {
     } else {
       _ = acquireInterruptLock(on: p, byPort: true)
     }
-    trace(on: p, .interruptDeliver, message.map { "MSI\($0)" } ?? "line")
+    trace(on: p, .interruptDeliver, StorPort.interruptName(message))
     let claimed: Bool
     if let message {
       claimed = p.invoke(self, .messageSignaledInterrupt, "HwMSInterruptRoutine", allowed: []) {

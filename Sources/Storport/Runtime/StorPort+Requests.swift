@@ -46,7 +46,8 @@ public struct StartIoPerformanceParameters: Sendable, Equatable {
 
 /// Ends a StorPortPause after its timeout (R-N10).
 final class PauseTimeoutTarget: PlatformTimerTarget, @unchecked Sendable {
-  unowned let adapter: StorPort
+  /// The adapter owns this object and outlives it.
+  unowned(unsafe) let adapter: StorPort
   init(adapter: StorPort) { self.adapter = adapter }
   func fire(cookie: UInt64) {
     adapter.runtime.processors[0].post(
@@ -66,7 +67,8 @@ final class PauseTimeoutTarget: PlatformTimerTarget, @unchecked Sendable {
 
 /// Delayed BUSY re-issues: platform timers whose cookies index pending work.
 final class BusyRetryTarget: PlatformTimerTarget, @unchecked Sendable {
-  unowned let adapter: StorPort
+  /// The adapter owns this object and outlives it.
+  unowned(unsafe) let adapter: StorPort
   private let pending = Locked<(next: UInt64, items: [UInt64: (Work, Int)])>((0, [:]))
   init(adapter: StorPort) { self.adapter = adapter }
 
@@ -103,7 +105,7 @@ extension StorPort {
     let p = Processor.current
     let n = runtime.processors.count
     let target = p?.index ?? (submitCursor.wrappingAdd(1, ordering: .relaxed).oldValue % n)
-    trace(on: p, .requestSubmit, "\(request.function)", a: request.tag)
+    trace(on: p, .requestSubmit, request.function.name, a: request.tag)
     runtime.processors[target].post(.submit(self, request))
   }
 
@@ -200,7 +202,7 @@ extension StorPort {
       _ = p.raise(to: .dispatch)
       _ = p.acquire(startIoLock, byPort: true)
     }
-    trace(on: p, .requestStart, "\(request.function)", a: request.tag, b: UInt64(request.channelNumber))
+    trace(on: p, .requestStart, request.function.name, a: request.tag, b: UInt64(request.channelNumber))
     _ = p.invoke(self, .startIo, "HwStorStartIo", allowed: allowed) {
       entry.startIo(deviceExtension, request)
     }
@@ -274,7 +276,7 @@ extension StorPort {
       request.srbStatus = .error
     }
     trace(
-      on: p, .requestComplete, "\(request.function)", a: request.tag, b: UInt64(request.srbStatus.rawValue))
+      on: p, .requestComplete, request.function.name, a: request.tag, b: UInt64(request.srbStatus.rawValue))
     finish(request, on: p)
   }
 
@@ -282,7 +284,7 @@ extension StorPort {
   func completeByPort(_ request: StorRequest, _ status: SrbStatus, on p: Processor?) {
     request.srbStatus = status
     request.owner.store(StorRequest.Owner.completed.rawValue, ordering: .releasing)
-    trace(on: p, .requestComplete, "\(request.function)", a: request.tag, b: UInt64(status.rawValue))
+    trace(on: p, .requestComplete, request.function.name, a: request.tag, b: UInt64(status.rawValue))
     request.completion?(request)
   }
 

@@ -28,7 +28,8 @@ public final class StorPort: @unchecked Sendable {
   /// Adapter number in attach order.
   public let index: Int
   public let name: String
-  unowned let runtime: StorportRuntime
+  /// The runtime owns this object and outlives it (it is shut down, not released, first).
+  unowned(unsafe) let runtime: StorportRuntime
   let entry: MiniportEntry
   let deviceExtension: DeviceExtension
   var platform: Platform { runtime.platform }

@@ -13,6 +13,23 @@ public enum SrbFunction: UInt8, Sendable {
   case pnp = 0x25
 }
 
+extension SrbFunction {
+  /// The srb.h name (a literal: no allocation when traced).
+  public var name: String {
+    switch self {
+    case .executeScsi: return "SRB_FUNCTION_EXECUTE_SCSI"
+    case .shutdown: return "SRB_FUNCTION_SHUTDOWN"
+    case .flush: return "SRB_FUNCTION_FLUSH"
+    case .abortCommand: return "SRB_FUNCTION_ABORT_COMMAND"
+    case .resetBus: return "SRB_FUNCTION_RESET_BUS"
+    case .resetDevice: return "SRB_FUNCTION_RESET_DEVICE"
+    case .resetLogicalUnit: return "SRB_FUNCTION_RESET_LOGICAL_UNIT"
+    case .power: return "SRB_FUNCTION_POWER"
+    case .pnp: return "SRB_FUNCTION_PNP"
+    }
+  }
+}
+
 /// `SRB_STATUS_*` (srb.h).
 public struct SrbStatus: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
   public let rawValue: UInt8
