@@ -38,7 +38,8 @@ public struct MemoryBenchmark: Sendable {
     let pct = Double(overhead) / Double(bytes) * 100
     var s = "RAM backing of \(bytes) bytes, fully written: resident memory +\(added) bytes\n"
     s += "  beyond N: \(overhead) bytes (\(Int(pct * 1000)) / 1000 %); goal ≤ 5 % + fixed overhead\n"
-    s += "  store bookkeeping: bitmap \(store.overheadBytes) bytes (1 bit per \(store.blockSize)-byte block) + object headers\n"
+    s +=
+      "  store bookkeeping: bitmap \(store.overheadBytes) bytes (1 bit per \(store.blockSize)-byte block) + object headers\n"
     _ = store
     return s
   }

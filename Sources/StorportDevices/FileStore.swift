@@ -16,7 +16,9 @@ public final class FileStore: BlockStore, @unchecked Sendable {
   private let fd: Int32
   private let mapped: MappedBitmap
 
-  public init(path: String, bytes: UInt64, blockSize: Int = 4096, direct: Bool = false) throws(BlockStoreError) {
+  public init(path: String, bytes: UInt64, blockSize: Int = 4096, direct: Bool = false)
+    throws(BlockStoreError)
+  {
     self.path = path
     self.blockSize = blockSize
     blockCount = bytes / UInt64(blockSize)

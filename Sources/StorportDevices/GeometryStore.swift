@@ -11,8 +11,12 @@ public final class GeometryStore: BlockStore, Sendable {
     self.blockCount = blockCount
     thin = thinProvisioned
   }
-  public func read(lba: UInt64, count: Int, into buffer: UnsafeMutableRawPointer) throws(BlockStoreError) { throw .noData }
-  public func write(lba: UInt64, count: Int, from buffer: UnsafeRawPointer, forceUnitAccess: Bool) throws(BlockStoreError) {
+  public func read(lba: UInt64, count: Int, into buffer: UnsafeMutableRawPointer) throws(BlockStoreError) {
+    throw .noData
+  }
+  public func write(lba: UInt64, count: Int, from buffer: UnsafeRawPointer, forceUnitAccess: Bool)
+    throws(BlockStoreError)
+  {
     throw .noData
   }
   public func flush() throws(BlockStoreError) {}

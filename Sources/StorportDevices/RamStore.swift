@@ -15,11 +15,13 @@ public final class RamStore: BlockStore, @unchecked Sendable {
 
   /// - Parameters: `bytes` is rounded down to whole blocks.
   public init(bytes: UInt64, blockSize: Int = 4096) {
-    precondition(blockSize >= 512 && blockSize.nonzeroBitCount == 1, "block size must be a power of two ≥ 512")
+    precondition(
+      blockSize >= 512 && blockSize.nonzeroBitCount == 1, "block size must be a power of two ≥ 512")
     self.blockSize = blockSize
     blockCount = bytes / UInt64(blockSize)
     length = Int(blockCount) * blockSize
-    let p = mmap(nil, max(length, 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+    let p = mmap(
+      nil, max(length, 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
     precondition(p != MAP_FAILED, "mmap of \(length) bytes failed")
     base = p!
     mapped = MappedBitmap(blocks: blockCount)

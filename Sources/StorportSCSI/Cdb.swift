@@ -27,7 +27,9 @@ public struct Cdb: Sendable, Equatable {
   public var bytes: [UInt8] { (0..<count).map { self[$0] } }
 
   public func be16(_ at: Int) -> UInt16 { UInt16(self[at]) << 8 | UInt16(self[at + 1]) }
-  public func be24(_ at: Int) -> UInt32 { UInt32(self[at]) << 16 | UInt32(self[at + 1]) << 8 | UInt32(self[at + 2]) }
+  public func be24(_ at: Int) -> UInt32 {
+    UInt32(self[at]) << 16 | UInt32(self[at + 1]) << 8 | UInt32(self[at + 2])
+  }
   public func be32(_ at: Int) -> UInt32 { UInt32(be16(at)) << 16 | UInt32(be16(at + 2)) }
   public func be64(_ at: Int) -> UInt64 { UInt64(be32(at)) << 32 | UInt64(be32(at + 4)) }
 
@@ -47,7 +49,9 @@ public struct Cdb: Sendable, Equatable {
 /// A READ / WRITE / VERIFY / WRITE AND VERIFY / COMPARE AND WRITE / WRITE SAME / PRE-FETCH /
 /// SYNCHRONIZE CACHE CDB, decoded: the fields a miniport needs to translate it (e.g. to NVMe).
 public struct BlockCommand: Sendable, Equatable {
-  public enum Kind: Sendable, Equatable { case read, write, verify, writeAndVerify, compareAndWrite, writeSame, prefetch, synchronizeCache }
+  public enum Kind: Sendable, Equatable {
+    case read, write, verify, writeAndVerify, compareAndWrite, writeSame, prefetch, synchronizeCache
+  }
   public var kind: Kind
   public var lba: UInt64
   /// Blocks (READ(6)'s 0 already means 256).
@@ -69,7 +73,9 @@ public struct BlockCommand: Sendable, Equatable {
 
   /// Decodes `cdb` if it is one of the block commands; nil otherwise.
   public static func decode(_ c: Cdb) -> BlockCommand? {
-    func make(_ k: Kind, lba: UInt64, blocks: UInt32, lbaAt: Int, lenAt: Int, flags: Bool = true) -> BlockCommand {
+    func make(_ k: Kind, lba: UInt64, blocks: UInt32, lbaAt: Int, lenAt: Int, flags: Bool = true)
+      -> BlockCommand
+    {
       BlockCommand(
         kind: k, lba: lba, blocks: blocks, fua: flags && c[1] & 0x08 != 0, dpo: flags && c[1] & 0x10 != 0,
         protect: flags ? c[1] >> 5 : 0, byteCheck: (c[1] >> 1) & 3, unmap: false, anchor: false,
@@ -82,7 +88,8 @@ public struct BlockCommand: Sendable, Equatable {
       return make(c.opcode == 0x08 ? .read : .write, lba: lba, blocks: n, lbaAt: 1, lenAt: 4, flags: false)
     case 0x28: return make(.read, lba: UInt64(c.be32(2)), blocks: UInt32(c.be16(7)), lbaAt: 2, lenAt: 7)
     case 0x2A: return make(.write, lba: UInt64(c.be32(2)), blocks: UInt32(c.be16(7)), lbaAt: 2, lenAt: 7)
-    case 0x2E: return make(.writeAndVerify, lba: UInt64(c.be32(2)), blocks: UInt32(c.be16(7)), lbaAt: 2, lenAt: 7)
+    case 0x2E:
+      return make(.writeAndVerify, lba: UInt64(c.be32(2)), blocks: UInt32(c.be16(7)), lbaAt: 2, lenAt: 7)
     case 0x2F: return make(.verify, lba: UInt64(c.be32(2)), blocks: UInt32(c.be16(7)), lbaAt: 2, lenAt: 7)
     case 0xA8: return make(.read, lba: UInt64(c.be32(2)), blocks: c.be32(6), lbaAt: 2, lenAt: 6)
     case 0xAA: return make(.write, lba: UInt64(c.be32(2)), blocks: c.be32(6), lbaAt: 2, lenAt: 6)
@@ -104,10 +111,16 @@ public struct BlockCommand: Sendable, Equatable {
       b.anchor = c[1] & 0x10 != 0
       b.noDataOutBuffer = sixteen && c[1] & 0x01 != 0
       return b
-    case 0x34: return make(.prefetch, lba: UInt64(c.be32(2)), blocks: UInt32(c.be16(7)), lbaAt: 2, lenAt: 7, flags: false)
+    case 0x34:
+      return make(
+        .prefetch, lba: UInt64(c.be32(2)), blocks: UInt32(c.be16(7)), lbaAt: 2, lenAt: 7, flags: false)
     case 0x90: return make(.prefetch, lba: c.be64(2), blocks: c.be32(10), lbaAt: 2, lenAt: 10, flags: false)
-    case 0x35: return make(.synchronizeCache, lba: UInt64(c.be32(2)), blocks: UInt32(c.be16(7)), lbaAt: 2, lenAt: 7, flags: false)
-    case 0x91: return make(.synchronizeCache, lba: c.be64(2), blocks: c.be32(10), lbaAt: 2, lenAt: 10, flags: false)
+    case 0x35:
+      return make(
+        .synchronizeCache, lba: UInt64(c.be32(2)), blocks: UInt32(c.be16(7)), lbaAt: 2, lenAt: 7, flags: false
+      )
+    case 0x91:
+      return make(.synchronizeCache, lba: c.be64(2), blocks: c.be32(10), lbaAt: 2, lenAt: 10, flags: false)
     default: return nil
     }
   }

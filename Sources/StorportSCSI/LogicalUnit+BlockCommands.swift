@@ -4,13 +4,16 @@ extension LogicalUnit {
   func executeBlock(
     _ b: BlockCommand, cdb: Cdb, buffer: UnsafeMutableRawBufferPointer, overflow: OverflowPolicy
   ) -> ScsiResult {
-    guard mode.withLock({ $0.started }) else { return .check(SenseData(.notReady, .notReadyInitializingRequired)) }
+    guard mode.withLock({ $0.started }) else {
+      return .check(SenseData(.notReady, .notReadyInitializingRequired))
+    }
     // No protection information: any RD/WR/VRPROTECT is an invalid field.
     if b.protect != 0 { return .invalidField(cdbByte: 1, bit: 7) }
     // Range first (covers LBA wrap): LBA + blocks must not pass the end.
     let end = b.lba.addingReportingOverflow(UInt64(b.blocks))
     if end.overflow || end.partialValue > blockCount || b.lba > blockCount
-      || (b.lba == blockCount && b.blocks > 0) || (b.blocks == 0 && b.lba >= blockCount && b.kind != .synchronizeCache)
+      || (b.lba == blockCount && b.blocks > 0)
+      || (b.blocks == 0 && b.lba >= blockCount && b.kind != .synchronizeCache)
     {
       return .check(SenseData(.illegalRequest, .lbaOutOfRange, information: b.lba))
     }
@@ -57,7 +60,9 @@ extension LogicalUnit {
 
   func mediumError(_ code: AdditionalSense) -> ScsiResult { .check(SenseData(.mediumError, code)) }
 
-  private func readPartial(_ b: BlockCommand, _ buffer: UnsafeMutableRawBufferPointer, bytes: Int) -> ScsiResult {
+  private func readPartial(_ b: BlockCommand, _ buffer: UnsafeMutableRawBufferPointer, bytes: Int)
+    -> ScsiResult
+  {
     let fit = buffer.count
     let tmp = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
     defer { tmp.deallocate() }
@@ -110,7 +115,8 @@ extension LogicalUnit {
         return .check(SenseData(.miscompare, .miscompareDuringVerify, information: UInt64(i)))
       }
       do {
-        try store.write(lba: b.lba, count: Int(b.blocks), from: buffer.baseAddress! + bytes, forceUnitAccess: b.fua)
+        try store.write(
+          lba: b.lba, count: Int(b.blocks), from: buffer.baseAddress! + bytes, forceUnitAccess: b.fua)
       } catch {
         return mediumError(.writeError)
       }
@@ -164,13 +170,17 @@ extension LogicalUnit {
       return .illegal(.parameterListLengthError)
     }
     let count = descLength / 16
-    if count > Int(configuration.maxUnmapDescriptors) { return .illegal(.invalidFieldInParameterList, .parameter(2)) }
+    if count > Int(configuration.maxUnmapDescriptors) {
+      return .illegal(.invalidFieldInParameterList, .parameter(2))
+    }
     var ranges: [(UInt64, UInt64)] = []
     for d in 0..<count {
       let at = 8 + d * 16
       let lba = be(at, 8)
       let n = be(at + 8, 4)
-      if n > UInt64(configuration.maxUnmapBlocks) { return .illegal(.invalidFieldInParameterList, .parameter(at + 8)) }
+      if n > UInt64(configuration.maxUnmapBlocks) {
+        return .illegal(.invalidFieldInParameterList, .parameter(at + 8))
+      }
       let end = lba.addingReportingOverflow(n)
       if end.overflow || end.partialValue > blockCount {
         return .check(SenseData(.illegalRequest, .lbaOutOfRange, information: lba))

@@ -35,7 +35,9 @@ extension LogicalUnit {
     while lba < blockCount && n < maxDescriptors {
       let mapped = store.isMapped(lba: lba)
       var run: UInt64 = 1
-      while lba + run < blockCount && run < 0xFFFF_FFFF && store.isMapped(lba: lba + run) == mapped { run += 1 }
+      while lba + run < blockCount && run < 0xFFFF_FFFF && store.isMapped(lba: lba + run) == mapped {
+        run += 1
+      }
       descriptors.be64(lba)
       descriptors.be32(UInt32(run))
       descriptors += [mapped ? 0 : 1, 0, 0, 0]

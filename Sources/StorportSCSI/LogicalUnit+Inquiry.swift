@@ -1,6 +1,8 @@
 extension LogicalUnit {
   /// VPD pages this LU supports, in order.
-  var supportedVpdPages: [UInt8] { thinProvisioned ? [0x00, 0x80, 0x83, 0xB0, 0xB1, 0xB2] : [0x00, 0x80, 0x83, 0xB0, 0xB1] }
+  var supportedVpdPages: [UInt8] {
+    thinProvisioned ? [0x00, 0x80, 0x83, 0xB0, 0xB1, 0xB2] : [0x00, 0x80, 0x83, 0xB0, 0xB1]
+  }
 
   func inquiry(_ cdb: Cdb, _ buffer: UnsafeMutableRawBufferPointer) -> ScsiResult {
     let evpd = cdb[1] & 0x01 != 0

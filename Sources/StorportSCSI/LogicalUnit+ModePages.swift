@@ -58,7 +58,9 @@ extension LogicalUnit {
     if !dbd {
       blockDescriptor.be32(blockCount > 0xFFFF_FFFF ? 0xFFFF_FFFF : UInt32(blockCount))
       blockDescriptor.append(0)
-      blockDescriptor += [UInt8((blockSize >> 16) & 0xFF), UInt8((blockSize >> 8) & 0xFF), UInt8(blockSize & 0xFF)]
+      blockDescriptor += [
+        UInt8((blockSize >> 16) & 0xFF), UInt8((blockSize >> 8) & 0xFF), UInt8(blockSize & 0xFF),
+      ]
     }
     var out: [UInt8]
     if ten {

@@ -112,7 +112,9 @@ public final class LogicalUnit: @unchecked Sendable {
   }
 
   /// Copies `response` into the buffer, truncated to `allocationLength` and the buffer size.
-  func dataIn(_ response: [UInt8], _ buffer: UnsafeMutableRawBufferPointer, allocationLength: Int) -> ScsiResult {
+  func dataIn(_ response: [UInt8], _ buffer: UnsafeMutableRawBufferPointer, allocationLength: Int)
+    -> ScsiResult
+  {
     let n = min(response.count, allocationLength, buffer.count)
     for i in 0..<n { buffer[i] = response[i] }
     return .good(n)
@@ -177,8 +179,14 @@ public final class LogicalUnit: @unchecked Sendable {
 /// Big-endian appends for response building.
 extension Array where Element == UInt8 {
   mutating func be16(_ v: UInt16) { append(contentsOf: [UInt8(v >> 8), UInt8(v & 0xFF)]) }
-  mutating func be32(_ v: UInt32) { be16(UInt16(v >> 16)); be16(UInt16(v & 0xFFFF)) }
-  mutating func be64(_ v: UInt64) { be32(UInt32(v >> 32)); be32(UInt32(v & 0xFFFF_FFFF)) }
+  mutating func be32(_ v: UInt32) {
+    be16(UInt16(v >> 16))
+    be16(UInt16(v & 0xFFFF))
+  }
+  mutating func be64(_ v: UInt64) {
+    be32(UInt32(v >> 32))
+    be32(UInt32(v & 0xFFFF_FFFF))
+  }
   mutating func ascii(_ s: String, _ width: Int) {
     var b = Array(s.utf8.prefix(width))
     while b.count < width { b.append(0x20) }

@@ -23,7 +23,9 @@ public struct SenseData: Hashable, Sendable, CustomStringConvertible {
   public var information: UInt64?
   public var field: FieldPointer?
 
-  public init(_ key: SenseKey, _ code: AdditionalSense, information: UInt64? = nil, field: FieldPointer? = nil) {
+  public init(
+    _ key: SenseKey, _ code: AdditionalSense, information: UInt64? = nil, field: FieldPointer? = nil
+  ) {
     self.key = key
     self.code = code
     self.information = information
@@ -32,7 +34,9 @@ public struct SenseData: Hashable, Sendable, CustomStringConvertible {
 
   public var description: String {
     var s = "sense key 0x\(String(key.rawValue, radix: 16)), ASC/ASCQ \(code)"
-    if let f = field { s += ", \(f.inCdb ? "CDB" : "parameter") byte \(f.byte)\(f.bit.map { " bit \($0)" } ?? "")" }
+    if let f = field {
+      s += ", \(f.inCdb ? "CDB" : "parameter") byte \(f.byte)\(f.bit.map { " bit \($0)" } ?? "")"
+    }
     if let i = information { s += ", information \(i)" }
     return s
   }

@@ -12,7 +12,8 @@ extension StorRequest {
     let transferred = min(r.transferred, Int(dataTransferLength))
     residual = Int(dataTransferLength) - transferred + r.overflow
     if r.status == .good || r.status == .conditionMet {
-      srbStatus = transferred < Int(dataTransferLength) && r.overflow == 0 && direction == .dataIn
+      srbStatus =
+        transferred < Int(dataTransferLength) && r.overflow == 0 && direction == .dataIn
         ? .dataOverrunOrUnderrun : .success
       dataTransferLength = UInt32(transferred)
       senseLength = 0
@@ -30,4 +31,3 @@ extension StorRequest {
   /// The decoded sense, if any.
   public var senseData: SenseData? { senseLength == 0 ? nil : SenseData.decode(sense) }
 }
-

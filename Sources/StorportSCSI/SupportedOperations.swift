@@ -85,7 +85,9 @@ extension LogicalUnit {
         if candidates.contains(where: { $0.serviceAction != nil }) { return .invalidField(cdbByte: 2) }
         match = candidates.first
       } else if options == 2 {
-        if !candidates.isEmpty && candidates.allSatisfy({ $0.serviceAction == nil }) { return .invalidField(cdbByte: 2) }
+        if !candidates.isEmpty && candidates.allSatisfy({ $0.serviceAction == nil }) {
+          return .invalidField(cdbByte: 2)
+        }
         match = candidates.first { $0.serviceAction == sa }
       } else {
         match = candidates.first { $0.serviceAction == nil || $0.serviceAction == sa }

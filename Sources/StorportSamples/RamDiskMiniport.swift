@@ -20,13 +20,16 @@ public final class RamDiskMiniport: Miniport, @unchecked Sendable {
   public typealias Extension = RamDiskExtension
   public enum CompletionMode: String, Sendable { case startIo, dpc }
 
-  public let initializationData = MiniportInitializationData(name: "ramdisk", isVirtual: true, hasBuildIo: true)
+  public let initializationData = MiniportInitializationData(
+    name: "ramdisk", isVirtual: true, hasBuildIo: true)
   public let store: BlockStore
   public let completionMode: CompletionMode
   public let unitConfiguration: LogicalUnitConfiguration
   private var completion: HwDpcRoutine<RamDiskExtension>!
 
-  public init(store: BlockStore, completion: CompletionMode = .startIo, unit: LogicalUnitConfiguration = .init()) {
+  public init(
+    store: BlockStore, completion: CompletionMode = .startIo, unit: LogicalUnitConfiguration = .init()
+  ) {
     self.store = store
     completionMode = completion
     unitConfiguration = unit

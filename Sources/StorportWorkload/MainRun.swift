@@ -41,7 +41,10 @@ public struct MainRun: Sendable {
     var s = result.text
     s += "runtime statistics (\(options.simulated ? "simulated, seed \(options.seed)" : "live")):\n"
     let counts = runtime.callbackCounts
-    let roles: [CallbackRole] = [.startIo, .messageSignaledInterrupt, .dpc, .timer, .initialize, .passiveInitialize, .findAdapter, .adapterControl]
+    let roles: [CallbackRole] = [
+      .startIo, .messageSignaledInterrupt, .dpc, .timer, .initialize, .passiveInitialize, .findAdapter,
+      .adapterControl,
+    ]
     s += "  " + "callbacks".padding(32) + counts.indices.map { "cpu\($0)".padding(12) }.joined() + "\n"
     for role in roles {
       s += "  " + role.description.padding(32)
@@ -49,7 +52,8 @@ public struct MainRun: Sendable {
     }
     let locks = runtime.lockCounts
     s += "  " + "spin locks acquired".padding(32) + locks.map { "\($0.acquired)".padding(12) }.joined() + "\n"
-    s += "  " + "  of them contended".padding(32) + locks.map { "\($0.contended)".padding(12) }.joined() + "\n"
+    s +=
+      "  " + "  of them contended".padding(32) + locks.map { "\($0.contended)".padding(12) }.joined() + "\n"
     let lateness = Percentiles(w.rig.adapter.statistics.timerLatenessNanoseconds)
     s += "  HwStorTimer lateness: \(lateness.text)\n"
     s += "  verifier: \(result.verdict)\n"
@@ -60,5 +64,7 @@ public struct MainRun: Sendable {
 }
 
 extension String {
-  func padding(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
+  func padding(_ width: Int) -> String {
+    count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+  }
 }

@@ -13,8 +13,10 @@ public enum RingBaseline {
     let capacity = 1024
     let words = storport_words_alloc(6)
     defer { storport_words_free(words) }
-    let subHead = storport_word(words, 0), subTail = storport_word(words, 1)
-    let cmpHead = storport_word(words, 2), cmpTail = storport_word(words, 3)
+    let subHead = storport_word(words, 0)
+    let subTail = storport_word(words, 1)
+    let cmpHead = storport_word(words, 2)
+    let cmpTail = storport_word(words, 3)
     let stop = storport_word(words, 4)
     let sub = UnsafeMutablePointer<UInt32>.allocate(capacity: capacity)
     let cmp = UnsafeMutablePointer<UInt32>.allocate(capacity: capacity)
@@ -27,7 +29,8 @@ public enum RingBaseline {
       init(_ b: @escaping () -> Void) { body = b }
     }
     let addresses = [subHead, subTail, cmpHead, cmpTail, stop].map { UInt(bitPattern: $0) }
-    let subAddress = UInt(bitPattern: sub), cmpAddress = UInt(bitPattern: cmp)
+    let subAddress = UInt(bitPattern: sub)
+    let cmpAddress = UInt(bitPattern: cmp)
     // Device thread: take from `sub`, put into `cmp`.
     let device = Box {
       let w = addresses.map { UnsafeMutablePointer<UInt32>(bitPattern: $0)! }
@@ -51,10 +54,12 @@ public enum RingBaseline {
       }
     }
     var thread = pthread_t()
-    pthread_create(&thread, nil, { raw in
-      Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-      return nil
-    }, Unmanaged.passRetained(device).toOpaque())
+    pthread_create(
+      &thread, nil,
+      { raw in
+        Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
+        return nil
+      }, Unmanaged.passRetained(device).toOpaque())
     // Submitter (this thread).
     var tail: UInt32 = 0
     var chead: UInt32 = 0

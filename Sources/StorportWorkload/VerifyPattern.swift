@@ -20,7 +20,8 @@ enum VerifyPattern {
   }
 
   /// The first differing byte offset, or nil if the buffer holds the pattern.
-  static func firstMismatch(_ buffer: UnsafeRawPointer, bytes: Int, index: UInt64, generation: UInt32) -> Int? {
+  static func firstMismatch(_ buffer: UnsafeRawPointer, bytes: Int, index: UInt64, generation: UInt32) -> Int?
+  {
     let words = buffer.assumingMemoryBound(to: UInt64.self)
     for i in 0..<(bytes / 8) {
       let expected = generation == 0 ? 0 : word(index, generation, i)

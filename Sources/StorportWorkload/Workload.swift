@@ -34,7 +34,8 @@ public final class Workload: @unchecked Sendable {
     var inFlight: [Bool]
     var cursor: UInt64 = 0
     var slots: [Slot]
-    var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+    var histogram = Histogram<UInt64>(
+      highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
     var reads: UInt64 = 0
     var writes: UInt64 = 0
     var bytes: UInt64 = 0
@@ -72,18 +73,21 @@ public final class Workload: @unchecked Sendable {
       throw WorkloadError.invalid("--bs \(options.blockSize) is not a multiple of the \(luBlock)-byte block")
     }
     blocksPerIo = options.blockSize / luBlock
-    let span = options.sizeBytes == 0 ? rig.store.capacityBytes : min(options.sizeBytes, rig.store.capacityBytes)
+    let span =
+      options.sizeBytes == 0 ? rig.store.capacityBytes : min(options.sizeBytes, rig.store.capacityBytes)
     let ios = span / UInt64(options.blockSize)
     let perJob = ios / UInt64(options.jobs)
     guard perJob >= UInt64(options.iodepth) else {
-      throw WorkloadError.invalid("--size too small: each job needs at least iodepth (\(options.iodepth)) blocks")
+      throw WorkloadError.invalid(
+        "--size too small: each job needs at least iodepth (\(options.iodepth)) blocks")
     }
     if options.verify && !rig.store.holdsData {
       throw WorkloadError.invalid("--verify needs a backing that stores data (ram or file), not null")
     }
     jobs = (0..<options.jobs).map {
-      Job(index: $0, firstIo: UInt64($0) * perJob, ioCount: perJob, depth: options.iodepth,
-          bytes: options.blockSize, seed: options.seed)
+      Job(
+        index: $0, firstIo: UInt64($0) * perJob, ioCount: perJob, depth: options.iodepth,
+        bytes: options.blockSize, seed: options.seed)
     }
   }
 
@@ -118,8 +122,11 @@ public final class Workload: @unchecked Sendable {
     }
     let stuck = outstanding.load(ordering: .acquiring)
     if stuck > 0 {
-      var why = "adapter \(rig.adapter.state), paused \(rig.adapter.isPaused), queued \(rig.adapter.statistics.queuedRequests)"
-      if rig.device != nil { why += ", miniport state \(rig.adapter.deviceExtension(as: NvmeExtension.self).stateDescription)" }
+      var why =
+        "adapter \(rig.adapter.state), paused \(rig.adapter.isPaused), queued \(rig.adapter.statistics.queuedRequests)"
+      if rig.device != nil {
+        why += ", miniport state \(rig.adapter.deviceExtension(as: NvmeExtension.self).stateDescription)"
+      }
       failures.withLock { $0.append("\(stuck) request(s) never completed (\(why))") }
     }
     return result(duration: duration, cpu: cpu, note: nil)
@@ -185,7 +192,8 @@ public final class Workload: @unchecked Sendable {
     r.dataTransferLength = UInt32(o.blockSize)
     r.dataBuffer = r.ownedBuffer?.baseAddress
     if slot.isWrite && o.verify {
-      VerifyPattern.fill(r.dataBuffer!, bytes: o.blockSize, index: job.firstIo + slot.io, generation: slot.generation)
+      VerifyPattern.fill(
+        r.dataBuffer!, bytes: o.blockSize, index: job.firstIo + slot.io, generation: slot.generation)
     }
     rig.adapter.submit(r) { [self] r in completed(job, r) }
   }
@@ -217,13 +225,16 @@ public final class Workload: @unchecked Sendable {
     if let m = mismatch {
       failures.withLock {
         $0.append(
-          "VERIFY FAILED: job \(job.index) block \(job.firstIo + slot.io) generation \(slot.generation): first bad byte at \(m)")
+          "VERIFY FAILED: job \(job.index) block \(job.firstIo + slot.io) generation \(slot.generation): first bad byte at \(m)"
+        )
       }
     }
     if !ok {
       failures.withLock {
         if $0.count < 20 {
-          $0.append("I/O error: \(slot.isWrite ? "write" : "read") block \(job.firstIo + slot.io): \(r.srbStatus), SCSI status \(r.scsiStatus)\(r.senseData.map { ", \($0)" } ?? "")")
+          $0.append(
+            "I/O error: \(slot.isWrite ? "write" : "read") block \(job.firstIo + slot.io): \(r.srbStatus), SCSI status \(r.scsiStatus)\(r.senseData.map { ", \($0)" } ?? "")"
+          )
         }
       }
     }
@@ -251,18 +262,22 @@ public final class Workload: @unchecked Sendable {
       ("requeued at reset", ext.requeuedForReset.load()), ("stale completions", ext.staleCompletions.load()),
       ("device commands", Int64(device.commands.withLock { $0 })),
     ]
-    for (k, v) in device.injectedFaults.withLock({ $0 }).sorted(by: { $0.key < $1.key }) { out.append(("fault \(k)", Int64(v))) }
+    for (k, v) in device.injectedFaults.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
+      out.append(("fault \(k)", Int64(v)))
+    }
     return out
   }
 
   private func progressLine(_ elapsed: UInt64) -> String {
     let done = jobs.reduce(UInt64(0)) { acc, j in acc + j.state.withLock { $0.reads + $0.writes } }
     let secs = Double(elapsed) / 1e9
-    return "[\(Int(secs * 10) / 10).\(Int(secs * 10) % 10)s] \(done) I/Os, \(secs > 0 ? Int(Double(done) / secs) : 0) IOPS"
+    return
+      "[\(Int(secs * 10) / 10).\(Int(secs * 10) % 10)s] \(done) I/Os, \(secs > 0 ? Int(Double(done) / secs) : 0) IOPS"
   }
 
   private func result(duration: UInt64, cpu: UInt64, note: String?) -> WorkloadResult {
-    var hist = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+    var hist = Histogram<UInt64>(
+      highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
     var reads: UInt64 = 0
     var writes: UInt64 = 0
     var bytes: UInt64 = 0
@@ -294,6 +309,8 @@ public final class Workload: @unchecked Sendable {
 public enum WorkloadError: Error, CustomStringConvertible {
   case invalid(String)
   public var description: String {
-    switch self { case .invalid(let s): return s }
+    switch self {
+    case .invalid(let s): return s
+    }
   }
 }

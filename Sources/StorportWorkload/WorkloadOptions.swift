@@ -13,9 +13,15 @@ public struct WorkloadOptions: Sendable {
     case ram, null
     case file(String)
     public init?(_ s: String) {
-      if s == "ram" { self = .ram } else if s == "null" { self = .null } else if s.hasPrefix("file:") {
+      if s == "ram" {
+        self = .ram
+      } else if s == "null" {
+        self = .null
+      } else if s.hasPrefix("file:") {
         self = .file(String(s.dropFirst(5)))
-      } else { return nil }
+      } else {
+        return nil
+      }
     }
   }
 

@@ -41,17 +41,22 @@ public struct WorkloadResult: Sendable {
 
   public var text: String {
     let o = options
-    var s = "\(o.pattern.rawValue) bs=\(o.blockSize) iodepth=\(o.iodepth) jobs=\(o.jobs) miniport=\(o.miniport.rawValue)"
+    var s =
+      "\(o.pattern.rawValue) bs=\(o.blockSize) iodepth=\(o.iodepth) jobs=\(o.jobs) miniport=\(o.miniport.rawValue)"
     s += " platform=\(o.simulated ? "simulated(seed \(o.seed))" : "live")\(o.verify ? " verify" : "")\n"
-    s += "  IOPS \(Int(iops)) (read \(reads), write \(writes)), bandwidth \(Int(bandwidthBytesPerSecond / 1_048_576)) MiB/s, "
+    s +=
+      "  IOPS \(Int(iops)) (read \(reads), write \(writes)), bandwidth \(Int(bandwidthBytesPerSecond / 1_048_576)) MiB/s, "
     s += "\(Int(seconds * 1000)) ms\n"
     if !o.simulated { s += "  CPU \(Int(cpuNanosecondsPerIo)) ns per I/O\n" }
     if let b = baselineOpsPerSecond, b > 0 {
-      s += "  baseline (raw two-thread ring exchange, depth \(o.iodepth)): \(Int(b)) ops/s; ratio \(Int(iops / b * 1000)) / 1000\n"
+      s +=
+        "  baseline (raw two-thread ring exchange, depth \(o.iodepth)): \(Int(b)) ops/s; ratio \(Int(iops / b * 1000)) / 1000\n"
     }
-    s += "  latency µs: p50 \(Self.us(p50)) p90 \(Self.us(p90)) p99 \(Self.us(p99)) p99.9 \(Self.us(p999)) max \(Self.us(max))\n"
+    s +=
+      "  latency µs: p50 \(Self.us(p50)) p90 \(Self.us(p90)) p99 \(Self.us(p99)) p99.9 \(Self.us(p999)) max \(Self.us(max))\n"
     if o.verify { s += "  verified reads \(verifiedReads), mismatches \(verifyFailures)\n" }
-    s += "  errors \(errors); adapter: completed \(statistics.completedRequests), spurious interrupts \(statistics.spuriousInterrupts)\n"
+    s +=
+      "  errors \(errors); adapter: completed \(statistics.completedRequests), spurious interrupts \(statistics.spuriousInterrupts)\n"
     if !counters.isEmpty { s += "  " + counters.map { "\($0.0) \($0.1)" }.joined(separator: ", ") + "\n" }
     for f in failures { s += "  !! \(f)\n" }
     s += "  verifier: \(verdict)\n"
@@ -60,13 +65,18 @@ public struct WorkloadResult: Sendable {
   }
 
   public var json: String {
-    var s = "{\"pattern\":\"\(options.pattern.rawValue)\",\"bs\":\(options.blockSize),\"iodepth\":\(options.iodepth)"
-    s += ",\"jobs\":\(options.jobs),\"miniport\":\"\(options.miniport.rawValue)\",\"simulated\":\(options.simulated)"
-    s += ",\"duration_ns\":\(durationNanoseconds),\"reads\":\(reads),\"writes\":\(writes),\"iops\":\(Int(iops))"
-    s += ",\"bandwidth_bytes_per_s\":\(Int(bandwidthBytesPerSecond)),\"cpu_ns_per_io\":\(Int(cpuNanosecondsPerIo))"
+    var s =
+      "{\"pattern\":\"\(options.pattern.rawValue)\",\"bs\":\(options.blockSize),\"iodepth\":\(options.iodepth)"
+    s +=
+      ",\"jobs\":\(options.jobs),\"miniport\":\"\(options.miniport.rawValue)\",\"simulated\":\(options.simulated)"
+    s +=
+      ",\"duration_ns\":\(durationNanoseconds),\"reads\":\(reads),\"writes\":\(writes),\"iops\":\(Int(iops))"
+    s +=
+      ",\"bandwidth_bytes_per_s\":\(Int(bandwidthBytesPerSecond)),\"cpu_ns_per_io\":\(Int(cpuNanosecondsPerIo))"
     s += ",\"latency_ns\":{\"p50\":\(p50),\"p90\":\(p90),\"p99\":\(p99),\"p99_9\":\(p999),\"max\":\(max)}"
     s += ",\"errors\":\(errors),\"verified_reads\":\(verifiedReads),\"verify_failures\":\(verifyFailures)"
-    s += ",\"failures\":[\(failures.map(JSON.quote).joined(separator: ","))],\"verdict\":\(JSON.quote(verdict))"
+    s +=
+      ",\"failures\":[\(failures.map(JSON.quote).joined(separator: ","))],\"verdict\":\(JSON.quote(verdict))"
     if let b = baselineOpsPerSecond { s += ",\"baseline_ops_per_s\":\(Int(b)),\"ratio\":\(iops / b)" }
     s += ",\"counters\":{\(counters.map { "\(JSON.quote($0.0)):\($0.1)" }.joined(separator: ","))}"
     s += ",\"passed\":\(passed)}"

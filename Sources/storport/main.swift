@@ -1,7 +1,7 @@
 import ArgumentParser
 import Storport
-import StorportDevices
 import StorportBenchmarks
+import StorportDevices
 import StorportSamples
 import StorportWorkload
 
@@ -20,7 +20,9 @@ struct StorportCommand: ParsableCommand {
 
 struct Run: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "The main job: the NVMe miniport on an emulated controller (RAM backing), a mixed verified workload in checked mode, then I/O figures, timer / DPC / lock statistics and the verifier's verdict.")
+    abstract:
+      "The main job: the NVMe miniport on an emulated controller (RAM backing), a mixed verified workload in checked mode, then I/O figures, timer / DPC / lock statistics and the verifier's verdict."
+  )
 
   @Flag(help: "Use the deterministic simulated platform (virtual time).")
   var simulated = false
@@ -50,7 +52,9 @@ struct Run: ParsableCommand {
 
 struct Demo: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "The runtime core's demonstration adapter: a periodic HwStorTimer, MSI-X ISRs issuing DPCs, concurrent channels with an interlocked timer/StartIo hand-off.")
+    abstract:
+      "The runtime core's demonstration adapter: a periodic HwStorTimer, MSI-X ISRs issuing DPCs, concurrent channels with an interlocked timer/StartIo hand-off."
+  )
 
   @Flag(help: "Use the deterministic simulated platform (virtual time).")
   var simulated = false
@@ -172,7 +176,10 @@ struct IoBench: ParsableCommand {
   var unchecked = false
   @Flag(help: "Live processors poll instead of parking.")
   var poll = false
-  @Option(help: "NVMe fault to inject: drop-completion | delay-interrupt | spurious-interrupt | stuck-command | fatal | slow-start")
+  @Option(
+    help:
+      "NVMe fault to inject: drop-completion | delay-interrupt | spurious-interrupt | stuck-command | fatal | slow-start"
+  )
   var fault: [String] = []
   @Option(help: "Fault rate in parts per million of commands (slow-start: µs of extra start-up).")
   var faultPpm: UInt32 = 10_000
@@ -186,7 +193,9 @@ struct IoBench: ParsableCommand {
   func run() throws {
     var o = WorkloadOptions()
     for name in fault {
-      guard let f = NvmeFaults.only(name, ppm: faultPpm) else { throw ValidationError("unknown --fault \(name)") }
+      guard let f = NvmeFaults.only(name, ppm: faultPpm) else {
+        throw ValidationError("unknown --fault \(name)")
+      }
       o.faults.dropCompletionPpm += f.dropCompletionPpm
       o.faults.delayInterruptPpm += f.delayInterruptPpm
       o.faults.spuriousInterruptPpm += f.spuriousInterruptPpm
@@ -214,11 +223,17 @@ struct IoBench: ParsableCommand {
     o.diskBytes = d
     o.verify = verify
     o.seed = seed
-    guard let m = WorkloadOptions.MiniportKind(rawValue: miniport) else { throw ValidationError("unknown --miniport \(miniport)") }
+    guard let m = WorkloadOptions.MiniportKind(rawValue: miniport) else {
+      throw ValidationError("unknown --miniport \(miniport)")
+    }
     o.miniport = m
-    guard let back = WorkloadOptions.Backing(backing) else { throw ValidationError("unknown --backing \(backing)") }
+    guard let back = WorkloadOptions.Backing(backing) else {
+      throw ValidationError("unknown --backing \(backing)")
+    }
     o.backing = back
-    guard let c = RamDiskMiniport.CompletionMode(rawValue: completion) else { throw ValidationError("unknown --completion") }
+    guard let c = RamDiskMiniport.CompletionMode(rawValue: completion) else {
+      throw ValidationError("unknown --completion")
+    }
     o.ramdiskCompletion = c
     o.simulated = simulated
     o.processors = processors
@@ -230,7 +245,8 @@ struct IoBench: ParsableCommand {
     var result = workload.run { line in printError("\r" + line) }
     if !json { printError("\n") }
     if !simulated {
-      result.baselineOpsPerSecond = RingBaseline.run(depth: iodepth, milliseconds: min(2000, o.runtimeMilliseconds))
+      result.baselineOpsPerSecond = RingBaseline.run(
+        depth: iodepth, milliseconds: min(2000, o.runtimeMilliseconds))
     }
     workload.shutdown()
     print(json ? result.json : result.text, terminator: json ? "\n" : "")

@@ -61,7 +61,9 @@ import Testing
       }
     }
     h.startAdapter()
-    h.onProcessor { [ext = h.ext] in _ = ext.port.setDeviceQueueDepth(pathId: 0, targetId: 0, lun: 0, depth: 3) }
+    h.onProcessor { [ext = h.ext] in
+      _ = ext.port.setDeviceQueueDepth(pathId: 0, targetId: 0, lun: 0, depth: 3)
+    }
     for i in 0..<4 { h.adapter.submit(StorRequest(tag: UInt64(i))) }
     let other = StorRequest(tag: 10)
     other.lun = 1

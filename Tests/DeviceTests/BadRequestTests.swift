@@ -19,18 +19,26 @@ import Testing
   }
 
   static let cases: [Case] = [
-    Case(name: "unknown opcode", cdb: [0xC7, 0, 0, 0, 0, 0, 0, 0, 0, 0], length: 0, direction: .none,
-         key: .illegalRequest, code: .invalidCommandOperationCode, field: .cdb(0)),
-    Case(name: "LBA beyond the end", cdb: [0x28, 0, 0, 0, 0x01, 0x00, 0, 0, 1, 0], length: 4096, direction: .dataIn,
-         key: .illegalRequest, code: .lbaOutOfRange, field: nil),
-    Case(name: "transfer length larger than the buffer", cdb: [0x28, 0, 0, 0, 0, 0, 0, 0, 4, 0], length: 4096,
-         direction: .dataIn, key: .illegalRequest, code: .invalidFieldInCdb, field: .cdb(7)),
-    Case(name: "RDPROTECT without protection information", cdb: [0x28, 0x20, 0, 0, 0, 0, 0, 0, 1, 0], length: 4096,
-         direction: .dataIn, key: .illegalRequest, code: .invalidFieldInCdb, field: .cdb(1, bit: 7)),
-    Case(name: "bad INQUIRY page", cdb: [0x12, 1, 0x77, 0, 255, 0], length: 255, direction: .dataIn,
-         key: .illegalRequest, code: .invalidFieldInCdb, field: .cdb(2)),
-    Case(name: "WRITE SAME with zero blocks", cdb: [0x41, 0, 0, 0, 0, 0, 0, 0, 0, 0], length: 4096,
-         direction: .dataOut, key: .illegalRequest, code: .invalidFieldInCdb, field: .cdb(7)),
+    Case(
+      name: "unknown opcode", cdb: [0xC7, 0, 0, 0, 0, 0, 0, 0, 0, 0], length: 0, direction: .none,
+      key: .illegalRequest, code: .invalidCommandOperationCode, field: .cdb(0)),
+    Case(
+      name: "LBA beyond the end", cdb: [0x28, 0, 0, 0, 0x01, 0x00, 0, 0, 1, 0], length: 4096,
+      direction: .dataIn,
+      key: .illegalRequest, code: .lbaOutOfRange, field: nil),
+    Case(
+      name: "transfer length larger than the buffer", cdb: [0x28, 0, 0, 0, 0, 0, 0, 0, 4, 0], length: 4096,
+      direction: .dataIn, key: .illegalRequest, code: .invalidFieldInCdb, field: .cdb(7)),
+    Case(
+      name: "RDPROTECT without protection information", cdb: [0x28, 0x20, 0, 0, 0, 0, 0, 0, 1, 0],
+      length: 4096,
+      direction: .dataIn, key: .illegalRequest, code: .invalidFieldInCdb, field: .cdb(1, bit: 7)),
+    Case(
+      name: "bad INQUIRY page", cdb: [0x12, 1, 0x77, 0, 255, 0], length: 255, direction: .dataIn,
+      key: .illegalRequest, code: .invalidFieldInCdb, field: .cdb(2)),
+    Case(
+      name: "WRITE SAME with zero blocks", cdb: [0x41, 0, 0, 0, 0, 0, 0, 0, 0, 0], length: 4096,
+      direction: .dataOut, key: .illegalRequest, code: .invalidFieldInCdb, field: .cdb(7)),
   ]
 
   func rig(_ miniport: WorkloadOptions.MiniportKind) throws -> WorkloadRig {
@@ -59,8 +67,11 @@ import Testing
       #expect(r.srbStatus == .error, "\(miniport) \(c.name): \(r.srbStatus)")
       #expect(r.scsiStatus == ScsiStatus.checkCondition.rawValue)
       let sense = r.senseData
-      #expect(sense?.key == c.key && sense?.code == c.code, "\(miniport) \(c.name): \(String(describing: sense))")
-      if let f = c.field { #expect(sense?.field == f, "\(miniport) \(c.name): field \(String(describing: sense?.field))") }
+      #expect(
+        sense?.key == c.key && sense?.code == c.code, "\(miniport) \(c.name): \(String(describing: sense))")
+      if let f = c.field {
+        #expect(sense?.field == f, "\(miniport) \(c.name): field \(String(describing: sense?.field))")
+      }
       pool.give(r)
     }
     // Still serving: a good read works afterwards.

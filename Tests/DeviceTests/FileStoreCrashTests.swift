@@ -26,7 +26,8 @@ import Testing
       let r = lu.execute(Cdb([0x2A, fua, 0, 0, 0, UInt8(lba), 0, 0, 1, 0]), buffer: buffer)
       guard r.status == .good else { exit(3) }
     }
-    let sync = lu.execute(Cdb([0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0]), buffer: UnsafeMutableRawBufferPointer(start: nil, count: 0))
+    let sync = lu.execute(
+      Cdb([0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0]), buffer: UnsafeMutableRawBufferPointer(start: nil, count: 0))
     guard sync.status == .good else { exit(4) }
     kill(getpid(), SIGKILL)
   }

@@ -8,8 +8,10 @@ import Testing
   let lu = LogicalUnit(store: RamStore(bytes: 4096 * 1024, blockSize: 4096))
 
   /// Runs `cdb` with a buffer of `length` bytes (optionally pre-filled).
-  func run(_ cdb: [UInt8], length: Int = 4096, fill: ((UnsafeMutableRawBufferPointer) -> Void)? = nil,
-           overflow: OverflowPolicy = .checkCondition) -> (ScsiResult, [UInt8]) {
+  func run(
+    _ cdb: [UInt8], length: Int = 4096, fill: ((UnsafeMutableRawBufferPointer) -> Void)? = nil,
+    overflow: OverflowPolicy = .checkCondition
+  ) -> (ScsiResult, [UInt8]) {
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(length, 1), alignment: 4096)
     defer { buffer.deallocate() }
     buffer.initializeMemory(as: UInt8.self, repeating: 0)
@@ -20,7 +22,10 @@ import Testing
   }
 
   func read10(_ lba: UInt32, _ n: UInt16) -> [UInt8] {
-    [0x28, 0, UInt8(lba >> 24), UInt8((lba >> 16) & 0xFF), UInt8((lba >> 8) & 0xFF), UInt8(lba & 0xFF), 0, UInt8(n >> 8), UInt8(n & 0xFF), 0]
+    [
+      0x28, 0, UInt8(lba >> 24), UInt8((lba >> 16) & 0xFF), UInt8((lba >> 8) & 0xFF), UInt8(lba & 0xFF), 0,
+      UInt8(n >> 8), UInt8(n & 0xFF), 0,
+    ]
   }
   func write10(_ lba: UInt32, _ n: UInt16, flags: UInt8 = 0) -> [UInt8] {
     var c = read10(lba, n)
@@ -76,7 +81,8 @@ import Testing
   @Test func lbaBeyondEndIsLbaOutOfRange() {
     let (r, _) = run(read10(1023, 2), length: 8192)
     #expect(r.status == .checkCondition && r.sense?.key == .illegalRequest && r.sense?.code == .lbaOutOfRange)
-    let (wrap, _) = run([0x88, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 1, 0, 0], length: 4096)
+    let (wrap, _) = run(
+      [0x88, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 1, 0, 0], length: 4096)
     #expect(wrap.sense?.code == .lbaOutOfRange)
   }
 

@@ -75,7 +75,9 @@ final class RequestTimeouts: PlatformTimerTarget, @unchecked Sendable {
       arm()
     } else {
       armed.store(false, ordering: .releasing)
-      if inFlight.load(ordering: .relaxed) > 0, !armed.exchange(true, ordering: .acquiringAndReleasing) { arm() }
+      if inFlight.load(ordering: .relaxed) > 0, !armed.exchange(true, ordering: .acquiringAndReleasing) {
+        arm()
+      }
     }
   }
 }

@@ -138,7 +138,9 @@ extension StorPort {
       let next = flow.withLock { f -> StorRequest? in
         guard running, !f.paused, !f.holdForStop, f.busyRemaining == 0 else { return nil }
         // In order: the head waits for its LUN (and everything behind it waits too).
-        guard let head = f.queue.peekFirst, f.admits(head, config), let r = f.queue.popFirst() else { return nil }
+        guard let head = f.queue.peekFirst, f.admits(head, config), let r = f.queue.popFirst() else {
+          return nil
+        }
         f.enter(r)
         return r
       }
@@ -320,7 +322,8 @@ extension StorPort {
     request.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
     request.busyRetries &+= 1
     let cpu = p?.index ?? 0
-    let delay: UInt64 = request.busyRetries <= 1 ? 0 : min(1_000_000, 1_000 << UInt64(min(request.busyRetries, 10)))
+    let delay: UInt64 =
+      request.busyRetries <= 1 ? 0 : min(1_000_000, 1_000 << UInt64(min(request.busyRetries, 10)))
     let work: Work
     if request.portInternal {
       work = .port { [self] in

@@ -2,7 +2,9 @@ import Storport
 
 extension NvmeController {
   @inline(__always)
-  private func pointer(_ prp: UInt64) -> UnsafeMutableRawPointer? { UnsafeMutableRawPointer(bitPattern: UInt(prp)) }
+  private func pointer(_ prp: UInt64) -> UnsafeMutableRawPointer? {
+    UnsafeMutableRawPointer(bitPattern: UInt(prp))
+  }
 
   // MARK: Admin
 
@@ -17,11 +19,14 @@ extension NvmeController {
       let qid = Int(c.cdw10 & 0xFFFF)
       let size = Int(c.cdw10 >> 16) + 1
       guard qid > 0, qid < cqs.count else { return (.invalidQueueIdentifier, 0) }
-      guard size >= 2, size <= configuration.maxQueueEntries, c.prp1 != 0 else { return (.invalidQueueSize, 0) }
+      guard size >= 2, size <= configuration.maxQueueEntries, c.prp1 != 0 else {
+        return (.invalidQueueSize, 0)
+      }
       return cqs[qid].withLock { q -> (NvmeStatus, UInt32) in
         guard !q.exists else { return (.invalidQueueIdentifier, 0) }
         q = CompletionQueue(
-          exists: true, base: c.prp1, size: size, vector: c.cdw11 >> 16, interruptsEnabled: c.cdw11 & 0x2 != 0)
+          exists: true, base: c.prp1, size: size, vector: c.cdw11 >> 16, interruptsEnabled: c.cdw11 & 0x2 != 0
+        )
         return (.success, 0)
       }
     case NvmeOpcode.createSq:
@@ -29,7 +34,9 @@ extension NvmeController {
       let size = Int(c.cdw10 >> 16) + 1
       let cqid = Int(c.cdw11 >> 16)
       guard qid > 0, qid < sqs.count else { return (.invalidQueueIdentifier, 0) }
-      guard size >= 2, size <= configuration.maxQueueEntries, c.prp1 != 0 else { return (.invalidQueueSize, 0) }
+      guard size >= 2, size <= configuration.maxQueueEntries, c.prp1 != 0 else {
+        return (.invalidQueueSize, 0)
+      }
       guard cqid > 0, cqid < cqs.count, cqs[cqid].withLock({ $0.exists }) else {
         return (NvmeStatus(type: 1, code: 0x00, doNotRetry: true), 0)  // completion queue invalid
       }
@@ -59,7 +66,9 @@ extension NvmeController {
     out.initializeMemory(as: UInt8.self, repeating: 0, count: 4096)
     func ascii(_ s: String, at: Int, width: Int) {
       let b = Array(s.utf8.prefix(width))
-      for i in 0..<width { out.storeBytes(of: i < b.count ? b[i] : 0x20, toByteOffset: at + i, as: UInt8.self) }
+      for i in 0..<width {
+        out.storeBytes(of: i < b.count ? b[i] : 0x20, toByteOffset: at + i, as: UInt8.self)
+      }
     }
     switch c.cdw10 & 0xFF {
     case 0x01:  // controller
@@ -109,7 +118,9 @@ extension NvmeController {
     case NvmeOpcode.write:
       guard let buffer = pointer(c.prp1) else { return (.dataTransferError, 0) }
       let fua = c.cdw12 & (1 << 30) != 0
-      do { try store.write(lba: slba, count: nlb, from: buffer, forceUnitAccess: fua) } catch { return (.writeFault, 0) }
+      do { try store.write(lba: slba, count: nlb, from: buffer, forceUnitAccess: fua) } catch {
+        return (.writeFault, 0)
+      }
       return (.success, 0)
     case NvmeOpcode.compare:
       guard let buffer = pointer(c.prp1) else { return (.dataTransferError, 0) }
@@ -142,7 +153,9 @@ extension NvmeController {
     for i in 0..<count {
       let length = ranges.load(fromByteOffset: i * 16 + 4, as: UInt32.self)
       let slba = ranges.load(fromByteOffset: i * 16 + 8, as: UInt64.self)
-      guard slba <= store.blockCount, UInt64(length) <= store.blockCount - slba else { return (.lbaOutOfRange, 0) }
+      guard slba <= store.blockCount, UInt64(length) <= store.blockCount - slba else {
+        return (.lbaOutOfRange, 0)
+      }
       if length > 0 {
         do { try store.deallocate(lba: slba, count: Int(length)) } catch { return (.writeFault, 0) }
       }

@@ -109,7 +109,8 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
 
   /// CAP: MQES, CQR = 1, TO (500 ms units) from the ready delay, DSTRD = 0, CSS NVM.
   public var capabilities: UInt64 {
-    let timeout = max(1, (configuration.readyDelayNanoseconds + configuration.faults.slowStartNanoseconds) / 500_000_000 + 1)
+    let timeout = max(
+      1, (configuration.readyDelayNanoseconds + configuration.faults.slowStartNanoseconds) / 500_000_000 + 1)
     return UInt64(configuration.maxQueueEntries - 1) | 1 << 16 | (min(timeout, 255) << 24) | 1 << 37
   }
 
@@ -183,7 +184,9 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     if action.enable {
       let delay = configuration.readyDelayNanoseconds + configuration.faults.slowStartNanoseconds
       if configuration.faults.slowStartNanoseconds > 0 { countFault("slow-start") }
-      platform.arm(deadline: platform.now() &+ delay, target: self, cookie: Self.readyCookie | action.generation << 1, processor: -1)
+      platform.arm(
+        deadline: platform.now() &+ delay, target: self, cookie: Self.readyCookie | action.generation << 1,
+        processor: -1)
     }
   }
 
@@ -283,12 +286,15 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
       if latency == 0 {
         complete(sqid: qid, command: command, interrupt: !delayInterrupt)
       } else {
-        schedule(after: latency, Deferred(generation: generation, sqid: qid, command: command, interruptOnly: false))
+        schedule(
+          after: latency, Deferred(generation: generation, sqid: qid, command: command, interruptOnly: false))
       }
       if delayInterrupt {
         countFault("delay-interrupt")
         if latency == 0 {
-          schedule(after: f.delayInterruptNanoseconds, Deferred(generation: generation, sqid: qid, command: command, interruptOnly: true))
+          schedule(
+            after: f.delayInterruptNanoseconds,
+            Deferred(generation: generation, sqid: qid, command: command, interruptOnly: true))
         }
       }
       if spurious {

@@ -42,5 +42,7 @@ public struct NvmeFaults: Sendable, Equatable {
     return f
   }
 
-  public static let names = ["drop-completion", "delay-interrupt", "spurious-interrupt", "stuck-command", "fatal", "slow-start"]
+  public static let names = [
+    "drop-completion", "delay-interrupt", "spurious-interrupt", "stuck-command", "fatal", "slow-start",
+  ]
 }

@@ -52,7 +52,9 @@ extension NvmeMiniport {
       return
     }
     let end = b.lba.addingReportingOverflow(UInt64(b.blocks))
-    if end.overflow || end.partialValue > ext.blockCount || (b.blocks == 0 && b.lba >= ext.blockCount && b.kind != .synchronizeCache) {
+    if end.overflow || end.partialValue > ext.blockCount
+      || (b.blocks == 0 && b.lba >= ext.blockCount && b.kind != .synchronizeCache)
+    {
       reject(ext, r, .check(SenseData(.illegalRequest, .lbaOutOfRange, information: b.lba)))
       return
     }
@@ -99,15 +101,19 @@ extension NvmeMiniport {
       case 1 where b.blocks == 0:
         reject(ext, r, .good())
       default:
-        reject(ext, r, .invalidField(cdbByte: b.byteCheck == 1 ? b.lengthField : 1, bit: b.byteCheck == 1 ? nil : 2))
+        reject(
+          ext, r,
+          .invalidField(cdbByte: b.byteCheck == 1 ? b.lengthField : 1, bit: b.byteCheck == 1 ? nil : 2))
       }
     case .synchronizeCache:
       submit(ext, r) { c, _ in c.opcode = NvmeOpcode.flush }
     case .prefetch:
       reject(ext, r, .good())
     case .writeSame:
-      let zero = b.noDataOutBuffer || (r.dataBuffer != nil && r.dataTransferLength >= UInt32(ext.blockSize)
-        && (0..<ext.blockSize).allSatisfy { r.dataBuffer!.load(fromByteOffset: $0, as: UInt8.self) == 0 })
+      let zero =
+        b.noDataOutBuffer
+        || (r.dataBuffer != nil && r.dataTransferLength >= UInt32(ext.blockSize)
+          && (0..<ext.blockSize).allSatisfy { r.dataBuffer!.load(fromByteOffset: $0, as: UInt8.self) == 0 })
       guard b.blocks > 0, b.blocks <= 0x10000, zero else {
         reject(ext, r, .invalidField(cdbByte: b.blocks == 0 || b.blocks > 0x10000 ? b.lengthField : 1))
         return
@@ -168,7 +174,9 @@ extension NvmeMiniport {
 
   /// Puts a command on the channel's queue under its DpcLock and rings the doorbell. A full
   /// queue turns the request back with SRB_STATUS_BUSY (retried by the port).
-  func submit(_ ext: NvmeExtension, _ r: StorRequest, _ fill: (inout NvmeCommand, UnsafeMutableRawPointer) -> Void) {
+  func submit(
+    _ ext: NvmeExtension, _ r: StorRequest, _ fill: (inout NvmeCommand, UnsafeMutableRawPointer) -> Void
+  ) {
     // The queue whose MSI-X message targets this processor (StorPortGetStartIoPerfParams):
     // submission, interrupt, DPC and completion then stay on one processor.
     let message = Int(ext.port.getStartIoPerfParams(r).messageNumber)

@@ -190,7 +190,9 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
         ext.state = .flushing
       }
     case .flushing:
-      if ext.flushedQueues.compareExchange(exchange: 0, comparand: Int64(ext.queues.count)) == Int64(ext.queues.count) {
+      if ext.flushedQueues.compareExchange(exchange: 0, comparand: Int64(ext.queues.count))
+        == Int64(ext.queues.count)
+      {
         ext.state = .disable
       }
     case .stopped, .failed:
