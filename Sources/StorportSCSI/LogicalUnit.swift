@@ -129,7 +129,7 @@ public final class LogicalUnit: @unchecked Sendable {
     let desc = cdb[1] & 0x01 != 0
     var out = [UInt8](repeating: 0, count: desc ? 8 : 18)
     out.withUnsafeMutableBytes {
-      _ = SenseData(.noSense, .noAdditionalSense).encode(descriptorFormat: desc, into: $0)
+      _ = SenseData(.noSense, .none).encode(descriptorFormat: desc, into: $0)
     }
     return dataIn(out, buffer, allocationLength: Int(cdb[4]))
   }

@@ -53,7 +53,7 @@ public struct AdditionalSense: Hashable, Sendable, CustomStringConvertible {
     return "\(h(asc))/\(h(ascq))"
   }
 
-  public static let noAdditionalSense = AdditionalSense(0x00, 0x00)
+  public static let none = AdditionalSense(0x00, 0x00)
   public static let writeError = AdditionalSense(0x0C, 0x00)
   public static let unrecoveredReadError = AdditionalSense(0x11, 0x00)
   public static let parameterListLengthError = AdditionalSense(0x1A, 0x00)

@@ -41,7 +41,7 @@ import Testing
     let args = [exe, "--testing-library", "swift-testing", "--filter", "crashChild"]
     var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
     var envp: [UnsafeMutablePointer<CChar>?] = [strdup("\(Self.envPath)=\(path)"), nil]
-    defer { (argv + envp).forEach { free($0) } }
+    defer { for p in argv + envp { free(p) } }
     let rc = posix_spawn(&pid, exe, nil, nil, &argv, &envp)
     try #require(rc == 0)
     var status: Int32 = 0
