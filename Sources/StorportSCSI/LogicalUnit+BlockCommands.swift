@@ -99,6 +99,7 @@ extension LogicalUnit {
   }
 
   private func compareAndWrite(_ b: BlockCommand, _ buffer: UnsafeMutableRawBufferPointer) -> ScsiResult {
+    guard configuration.compareAndWrite else { return .illegal(.invalidCommandOperationCode, .cdb(0)) }
     if b.blocks == 0 { return .good() }
     if b.blocks > UInt32(configuration.maxCompareAndWriteBlocks) { return .invalidField(cdbByte: 13) }
     if writeProtected { return .check(SenseData(.dataProtect, .writeProtected)) }

@@ -14,6 +14,9 @@ public struct LogicalUnitConfiguration: Sendable {
   public var maxWriteSameBlocks: UInt64 = 0x10000
   public var maxCompareAndWriteBlocks: UInt8 = 255
   public var readOnly = false
+  /// Whether COMPARE AND WRITE is offered (a miniport that cannot translate it turns it off,
+  /// so REPORT SUPPORTED OPERATION CODES stays truthful).
+  public var compareAndWrite = true
   /// LUNs REPORT LUNS lists (the target decides; a lone LU lists itself).
   public var reportedLuns: [UInt64] = [0]
 

@@ -53,6 +53,7 @@ extension LogicalUnit {
       op(0xAF, nil, [0, 0x16, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0]),
     ]
     if thinProvisioned { ops.append(op(0x42, nil, [0, 0x01, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0])) }
+    if !configuration.compareAndWrite { ops.removeAll { $0.opcode == 0x89 } }
     return ops
   }
 

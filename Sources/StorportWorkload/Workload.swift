@@ -50,6 +50,8 @@ public final class Workload: @unchecked Sendable {
     let ioCount: UInt64
     let pool: StorRequestPool
     let state: Locked<JobState>
+    /// Completion handler, made once (no closure allocation per I/O).
+    var completion: (@Sendable (StorRequest) -> Void)!
     init(index: Int, firstIo: UInt64, ioCount: UInt64, depth: Int, bytes: Int, seed: UInt64) {
       self.index = index
       self.firstIo = firstIo
@@ -89,6 +91,7 @@ public final class Workload: @unchecked Sendable {
         index: $0, firstIo: UInt64($0) * perJob, ioCount: perJob, depth: options.iodepth,
         bytes: options.blockSize, seed: options.seed)
     }
+    for job in jobs { job.completion = { [unowned self, unowned job] r in completed(job, r) } }
   }
 
   /// Runs for `runtimeMilliseconds` (virtual on the simulated platform) and returns the figures.
@@ -195,7 +198,7 @@ public final class Workload: @unchecked Sendable {
       VerifyPattern.fill(
         r.dataBuffer!, bytes: o.blockSize, index: job.firstIo + slot.io, generation: slot.generation)
     }
-    rig.adapter.submit(r) { [self] r in completed(job, r) }
+    rig.adapter.submit(r, completion: job.completion)
   }
 
   private func completed(_ job: Job, _ r: StorRequest) {

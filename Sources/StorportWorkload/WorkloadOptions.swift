@@ -12,7 +12,13 @@ public struct WorkloadOptions: Sendable {
   public enum Backing: Sendable, Equatable {
     case ram, null
     case file(String)
+    /// A file opened with O_DIRECT.
+    case directFile(String)
     public init?(_ s: String) {
+      if s.hasPrefix("direct:") {
+        self = .directFile(String(s.dropFirst(7)))
+        return
+      }
       if s == "ram" {
         self = .ram
       } else if s == "null" {

@@ -21,6 +21,7 @@ public struct WorkloadRig: @unchecked Sendable {
     case .ram: store = RamStore(bytes: o.diskBytes)
     case .null: store = NullStore(bytes: o.diskBytes)
     case .file(let path): store = try FileStore(path: path, bytes: o.diskBytes)
+    case .directFile(let path): store = try FileStore(path: path, bytes: o.diskBytes, direct: true)
     }
     self.store = store
     // Unchecked runs keep no trace ring: it exists for verifier reports.

@@ -164,7 +164,7 @@ struct IoBench: ParsableCommand {
   var seed: UInt64 = 1
   @Option(help: "nvme | ramdisk")
   var miniport = "ramdisk"
-  @Option(help: "ram | null | file:PATH")
+  @Option(help: "ram | null | file:PATH | direct:PATH (O_DIRECT)")
   var backing = "ram"
   @Option(help: "RAM-disk completion: startIo | dpc")
   var completion = "startIo"

@@ -220,6 +220,7 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
       if ext.unit == nil {
         var config = LogicalUnitConfiguration()
         config.product = "STORPORT NVME"
+        config.compareAndWrite = false  // not translated to NVMe (Compare + Write) yet
         config.maxTransferBlocks = UInt32(128 * 1024 / ext.blockSize)
         ext.unit = LogicalUnit(
           store: GeometryStore(blockSize: ext.blockSize, blockCount: ext.blockCount, thinProvisioned: thin),
