@@ -185,12 +185,16 @@ public final class Workload: @unchecked Sendable {
       finish(job, r)
       return
     }
+    // READ(16) / WRITE(16), written straight into the request's inline CDB.
     let lba = (job.firstIo + slot.io) * UInt64(blocksPerIo)
-    var cdb: [UInt8] = [slot.isWrite ? 0x8A : 0x88, 0]
-    for i in (0..<8).reversed() { cdb.append(UInt8((lba >> (UInt64(i) * 8)) & 0xFF)) }
     let n = UInt32(blocksPerIo)
-    cdb += [UInt8(n >> 24), UInt8((n >> 16) & 0xFF), UInt8((n >> 8) & 0xFF), UInt8(n & 0xFF), 0, 0]
-    r.setCdb(cdb)
+    r.cdbLength = 16
+    withUnsafeMutableBytes(of: &r.cdbBytes) { c in
+      c.storeBytes(of: UInt16(slot.isWrite ? 0x8A : 0x88), toByteOffset: 0, as: UInt16.self)
+      c.storeBytes(of: lba.bigEndian, toByteOffset: 2, as: UInt64.self)
+      c.storeBytes(of: n.bigEndian, toByteOffset: 10, as: UInt32.self)
+      c.storeBytes(of: UInt16(0), toByteOffset: 14, as: UInt16.self)
+    }
     r.direction = slot.isWrite ? .dataOut : .dataIn
     r.dataTransferLength = UInt32(o.blockSize)
     r.dataBuffer = r.ownedBuffer?.baseAddress
@@ -263,7 +267,7 @@ public final class Workload: @unchecked Sendable {
     var out: [(String, Int64)] = [
       ("controller resets", ext.resets.load()), ("startups", ext.startupsCompleted.load()),
       ("requeued at reset", ext.requeuedForReset.load()), ("stale completions", ext.staleCompletions.load()),
-      ("device commands", Int64(device.commands.withLock { $0 })),
+      ("device commands", Int64(device.commands)),
     ]
     for (k, v) in device.injectedFaults.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
       out.append(("fault \(k)", Int64(v)))

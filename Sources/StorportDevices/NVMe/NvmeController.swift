@@ -1,4 +1,5 @@
 import Storport
+import Synchronization
 
 /// An emulated NVMe controller following the NVMe base specification's register and queue
 /// model: CAP / VS / CC / CSTS / AQA / ASQ / ACQ, doorbells, an admin queue (Identify,
@@ -77,7 +78,8 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
   }
   let deferred = Locked<(next: UInt64, items: [UInt64: Deferred])>((1, [:]))
   /// Commands started (statistics).
-  public let commands = Locked<UInt64>(0)
+  let commandCount = Atomic<UInt64>(0)
+  public var commands: UInt64 { commandCount.load(ordering: .relaxed) }
   public let injectedFaults = Locked<[String: Int]>([:])
 
   static let readyCookie: UInt64 = 0
@@ -245,63 +247,78 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
   }
 
   private func submissionDoorbell(_ qid: Int, tail: Int) {
-    guard operational else { return }
-    let generation = registers.withLock { $0.generation }
-    // Take the new entries under the queue's lock; run them outside it.
-    var batch: [(NvmeCommand, UInt32)] = []
-    sqs[qid].withLock { q in
-      guard q.exists, tail < q.size else { return }
-      q.tail = tail
-      while q.head != q.tail {
-        let entry = UnsafeRawPointer(bitPattern: UInt(q.base))! + q.head * 64
-        batch.append((NvmeCommand.load(from: entry), UInt32(q.rng.below(1_000_000))))
-        q.head = (q.head + 1) % q.size
-      }
+    let (ok, generation) = registers.withLock {
+      ($0.csts & NvmeBits.cstsReady != 0 && $0.csts & NvmeBits.cstsFatal == 0, $0.generation)
     }
-    for (command, roll) in batch {
-      commands.withLock { $0 &+= 1 }
-      let f = configuration.faults
-      var threshold: UInt32 = 0
-      func hit(_ ppm: UInt32) -> Bool {
-        defer { threshold &+= ppm }
-        return ppm > 0 && roll >= threshold && roll < threshold &+ ppm
-      }
-      if qid != 0 && hit(f.fatalStatusPpm) {
-        countFault("fatal")
-        registers.withLock { $0.csts |= NvmeBits.cstsFatal }
-        return
-      }
-      if qid != 0 && hit(f.stuckCommandPpm) {
-        countFault("stuck-command")
-        continue
-      }
-      if qid != 0 && hit(f.dropCompletionPpm) {
-        countFault("drop-completion")
-        _ = execute(qid: qid, command)
-        continue
-      }
-      let delayInterrupt = qid != 0 && hit(f.delayInterruptPpm)
-      let spurious = qid != 0 && hit(f.spuriousInterruptPpm)
-      let latency = latencyFor(roll)
-      if latency == 0 {
-        complete(sqid: qid, command: command, interrupt: !delayInterrupt)
-      } else {
-        schedule(
-          after: latency, Deferred(generation: generation, sqid: qid, command: command, interruptOnly: false))
-      }
-      if delayInterrupt {
-        countFault("delay-interrupt")
-        if latency == 0 {
-          schedule(
-            after: f.delayInterruptNanoseconds,
-            Deferred(generation: generation, sqid: qid, command: command, interruptOnly: true))
+    guard ok else { return }
+    var first = true
+    // Take up to 8 new entries per lock hold into a fixed-size batch (no allocation), run
+    // them outside the lock, repeat until the queue is empty.
+    while true {
+      var batch = InlineArray<8, (NvmeCommand, UInt32)>(repeating: (NvmeCommand(), 0))
+      let n = sqs[qid].withLock { q -> Int in
+        guard q.exists else { return 0 }
+        if first && tail < q.size { q.tail = tail }
+        var n = 0
+        while n < 8 && q.head != q.tail {
+          let entry = UnsafeRawPointer(bitPattern: UInt(q.base))! + q.head * 64
+          batch[n] = (NvmeCommand.load(from: entry), UInt32(q.rng.below(1_000_000)))
+          q.head = (q.head + 1) % q.size
+          n += 1
         }
+        return n
       }
-      if spurious {
-        countFault("spurious-interrupt")
-        raise(cqs[sqs[qid].withLock { $0.cqid }].withLock { $0.vector })
+      first = false
+      guard n > 0 else { return }
+      for i in 0..<n where !run(qid: qid, batch[i].0, roll: batch[i].1, generation: generation) { return }
+    }
+  }
+
+  /// Runs one command with its fault roll; false when the controller just failed (CFS).
+  private func run(qid: Int, _ command: NvmeCommand, roll: UInt32, generation: UInt64) -> Bool {
+    commandCount.add(1, ordering: .relaxed)
+    let f = configuration.faults
+    var threshold: UInt32 = 0
+    func hit(_ ppm: UInt32) -> Bool {
+      defer { threshold &+= ppm }
+      return ppm > 0 && roll >= threshold && roll < threshold &+ ppm
+    }
+    if qid != 0 && hit(f.fatalStatusPpm) {
+      countFault("fatal")
+      registers.withLock { $0.csts |= NvmeBits.cstsFatal }
+      return false
+    }
+    if qid != 0 && hit(f.stuckCommandPpm) {
+      countFault("stuck-command")
+      return true
+    }
+    if qid != 0 && hit(f.dropCompletionPpm) {
+      countFault("drop-completion")
+      _ = execute(qid: qid, command)
+      return true
+    }
+    let delayInterrupt = qid != 0 && hit(f.delayInterruptPpm)
+    let spurious = qid != 0 && hit(f.spuriousInterruptPpm)
+    let latency = latencyFor(roll)
+    if latency == 0 {
+      complete(sqid: qid, command: command, interrupt: !delayInterrupt)
+    } else {
+      schedule(
+        after: latency, Deferred(generation: generation, sqid: qid, command: command, interruptOnly: false))
+    }
+    if delayInterrupt {
+      countFault("delay-interrupt")
+      if latency == 0 {
+        schedule(
+          after: f.delayInterruptNanoseconds,
+          Deferred(generation: generation, sqid: qid, command: command, interruptOnly: true))
       }
     }
+    if spurious {
+      countFault("spurious-interrupt")
+      raise(cqs[sqs[qid].withLock { $0.cqid }].withLock { $0.vector })
+    }
+    return true
   }
 
   private func latencyFor(_ roll: UInt32) -> UInt64 {

@@ -308,8 +308,16 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
   /// completes the SRBs outside it. During a reset it also fails what is still outstanding
   /// back to the port (SRB_STATUS_BUSY: retried after the reset).
   private func drain(_ ext: NvmeExtension, _ q: NvmeQueue) {
-    var done: [(StorRequest, NvmeStatus)] = []
-    var requeue: [StorRequest] = []
+    var done = q.completedScratch
+    var requeue = q.requeueScratch
+    q.completedScratch = []
+    q.requeueScratch = []
+    defer {
+      done.removeAll(keepingCapacity: true)
+      requeue.removeAll(keepingCapacity: true)
+      q.completedScratch = done
+      q.requeueScratch = requeue
+    }
     var flushed = false
     ext.port.withSpinLock(.dpcLock, context: q.dpc) {
       while q.live.load() == 1 {

@@ -21,6 +21,10 @@ final class NvmeQueue: @unchecked Sendable {
   var phase = true
   var slots: [StorRequest?]
   var freeCids: [UInt16]
+  /// Scratch lists reused by the queue's DPC (a STOR_DPC never runs concurrently with itself,
+  /// so one pair per queue is enough; no allocation per DPC run).
+  var completedScratch: [(StorRequest, NvmeStatus)] = []
+  var requeueScratch: [StorRequest] = []
 
   // Shared with the watchdog (interlocked only).
   /// Commands submitted and not yet completed.
@@ -41,6 +45,8 @@ final class NvmeQueue: @unchecked Sendable {
     cq = .allocate(byteCount: depth * 16, alignment: 4096)
     rangeLists = .allocate(byteCount: depth * 4096, alignment: 4096)
     slots = [StorRequest?](repeating: nil, count: depth)
+    completedScratch.reserveCapacity(depth)
+    requeueScratch.reserveCapacity(depth)
     freeCids = (0..<UInt16(depth - 1)).reversed().map { $0 }
     resetRings()
   }
