@@ -63,9 +63,9 @@ public final class StorPort: @unchecked Sendable {
 
   // Timers.
   let adapterTimer = Locked(AdapterTimerState())
-  lazy var adapterTimerTarget = AdapterTimerTarget(adapter: self)
+  private(set) var adapterTimerTarget: AdapterTimerTarget!
   let extendedTimers = Locked<[ExtendedTimerSlot]>([])
-  lazy var extendedTimerTarget = ExtendedTimerTarget(adapter: self)
+  private(set) var extendedTimerTarget: ExtendedTimerTarget!
   let timerLateness = Locked(LatencySamples())
 
   // Perf options.
@@ -74,9 +74,9 @@ public final class StorPort: @unchecked Sendable {
 
   // Requests and flow control.
   let flow = Locked(FlowState())
-  lazy var pauseTarget = PauseTimeoutTarget(adapter: self)
-  lazy var busyRetryTarget = BusyRetryTarget(adapter: self)
-  lazy var requestTimeouts = RequestTimeouts(adapter: self)
+  private(set) var pauseTarget: PauseTimeoutTarget!
+  private(set) var busyRetryTarget: BusyRetryTarget!
+  private(set) var requestTimeouts: RequestTimeouts!
 
   /// Bus resets the port's request timeout caused.
   public var timeoutResets: Int { requestTimeouts.resets.load(ordering: .relaxed) }
@@ -96,6 +96,13 @@ public final class StorPort: @unchecked Sendable {
     name = entry.data.name
     deviceExtension = entry.makeExtension()
     deviceExtension.portStorage = Unmanaged.passUnretained(self)
+    // Created here, before the adapter is published to any processor: a `lazy var` could be
+    // initialised twice by two processors racing on first use (ThreadSanitizer found it).
+    adapterTimerTarget = AdapterTimerTarget(adapter: self)
+    extendedTimerTarget = ExtendedTimerTarget(adapter: self)
+    pauseTarget = PauseTimeoutTarget(adapter: self)
+    busyRetryTarget = BusyRetryTarget(adapter: self)
+    requestTimeouts = RequestTimeouts(adapter: self)
   }
 
   /// The current lifecycle state.
