@@ -42,12 +42,6 @@ public struct BenchmarkResult: Sendable {
 
 extension String {
   init(format2 v: Int) { self = v < 10 ? "0\(v)" : "\(v)" }
-  func padded(_ width: Int) -> String {
-    count >= width ? self + " " : self + String(repeating: " ", count: width - count)
-  }
-  func leftPadded(_ width: Int) -> String {
-    count >= width ? " " + self : String(repeating: " ", count: width - count) + self
-  }
 }
 
 /// Sorted-sample percentiles.

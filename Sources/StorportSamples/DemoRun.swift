@@ -174,10 +174,3 @@ extension DemoRun.Result {
     return s
   }
 }
-
-extension String {
-  /// Right-pads with spaces to `width` characters.
-  func padded(_ width: Int) -> String {
-    count >= width ? self + " " : self + String(repeating: " ", count: width - count)
-  }
-}

@@ -45,26 +45,20 @@ public struct MainRun: Sendable {
       .startIo, .messageSignaledInterrupt, .dpc, .timer, .initialize, .passiveInitialize, .findAdapter,
       .adapterControl,
     ]
-    s += "  " + "callbacks".padding(32) + counts.indices.map { "cpu\($0)".padding(12) }.joined() + "\n"
+    s += "  " + "callbacks".padded(32) + counts.indices.map { "cpu\($0)".padded(12) }.joined() + "\n"
     for role in roles {
-      s += "  " + role.description.padding(32)
-      s += counts.map { "\($0[Int(role.rawValue)])".padding(12) }.joined() + "\n"
+      s += "  " + role.description.padded(32)
+      s += counts.map { "\($0[Int(role.rawValue)])".padded(12) }.joined() + "\n"
     }
     let locks = runtime.lockCounts
-    s += "  " + "spin locks acquired".padding(32) + locks.map { "\($0.acquired)".padding(12) }.joined() + "\n"
+    s += "  " + "spin locks acquired".padded(32) + locks.map { "\($0.acquired)".padded(12) }.joined() + "\n"
     s +=
-      "  " + "  of them contended".padding(32) + locks.map { "\($0.contended)".padding(12) }.joined() + "\n"
+      "  " + "  of them contended".padded(32) + locks.map { "\($0.contended)".padded(12) }.joined() + "\n"
     let lateness = Percentiles(w.rig.adapter.statistics.timerLatenessNanoseconds)
     s += "  HwStorTimer lateness: \(lateness.text)\n"
     s += "  verifier: \(result.verdict)\n"
     let trace = options.trace == .full ? runtime.tracer.jsonLines() : nil
     w.shutdown()
     return Outcome(workload: result, text: s, traceJSONLines: trace)
-  }
-}
-
-extension String {
-  func padding(_ width: Int) -> String {
-    count >= width ? self + " " : self + String(repeating: " ", count: width - count)
   }
 }

@@ -91,7 +91,7 @@ extension StorPort {
     case .requestComplete(let r): requestComplete(r)
     case .nextRequest, .nextLuRequest:
       violation(
-        .undocumentedNotification, Processor.current,
+        .undocumentedNotification, on: Processor.current,
         "StorPortNotification(\(n.code == 1 ? "NextRequest" : "NextLuRequest")) is a SCSI Port notification; ignored"
       )
     case .resetDetected(let path):
@@ -118,10 +118,6 @@ extension StorPort {
     case .enablePassiveInitialization(let body, let result):
       result.pointee = body(self)
     }
-  }
-
-  func violation(_ rule: VerifierRule, _ p: Processor?, _ message: String) {
-    violation(rule, on: p, message)
   }
 
   /// `StorPortEnablePassiveInitialization(DeviceExtension, HwPassiveInitializeRoutine)`:
