@@ -63,7 +63,7 @@ public struct RuntimeBenchmarks: Sendable {
       c.messageCount = UInt32(processors)
       return .found
     }
-    m.onMessageInterrupt = { e, id in handlerBox.withLock { $0 }?(e, id) ?? true }
+    m.onMessageInterrupt = { e, id in handlerBox.withLock { $0 }?.call(e, id) ?? true }
     let adapter = runtime.attach(m)
     runtime.start()
     adapter.start()
@@ -187,7 +187,7 @@ public struct RuntimeBenchmarks: Sendable {
   private func setMessageHandler(
     _ adapter: StorPort, _ body: @escaping @Sendable (ScriptedExtension, UInt32) -> Bool
   ) {
-    handlerBox.withLock { $0 = body }
+    handlerBox.withLock { $0 = MessageHandler(body) }
   }
 
   /// A thread waiting (spinning, or parked on a futex) for a timestamp another thread
@@ -379,4 +379,10 @@ public struct RuntimeBenchmarks: Sendable {
 }
 
 let earlyFirings = Atomic<Int>(0)
-let handlerBox = Locked<(@Sendable (ScriptedExtension, UInt32) -> Bool)?>(nil)
+/// The MSI-X routine the scripted miniport runs. The closure lives in a final class: a function
+/// value kept directly in a generic container is re-abstracted on every read (a thunk chain).
+final class MessageHandler: Sendable {
+  let call: @Sendable (ScriptedExtension, UInt32) -> Bool
+  init(_ call: @escaping @Sendable (ScriptedExtension, UInt32) -> Bool) { self.call = call }
+}
+let handlerBox = Locked<MessageHandler?>(nil)
