@@ -36,14 +36,21 @@ let package = Package(
         "Storport", "StorportSamples", "StorportDevices", "StorportSCSI", "CStorportShim",
         .product(name: "Histogram", package: "hdrhistogram-swift"),
       ]),
-    .executableTarget(
-      name: "storport",
+    // The command line: every subcommand, its options and their validation (a library, so
+    // tests parse and validate in-process).
+    .target(
+      name: "StorportCLI",
       dependencies: [
         "Storport", "StorportSamples", "StorportBenchmarks", "StorportWorkload", "StorportDevices",
+        "CStorportShim",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
+    .executableTarget(name: "storport", dependencies: ["StorportCLI"]),
     .testTarget(name: "ConformanceTests", dependencies: ["Storport", "StorportSamples"]),
     .testTarget(name: "LiveTests", dependencies: ["Storport", "StorportSamples"]),
+    .testTarget(
+      name: "FrontEndTests",
+      dependencies: ["Storport", "StorportCLI", "StorportWorkload", "StorportDevices", "CStorportShim"]),
     .testTarget(
       name: "DeviceTests",
       dependencies: ["Storport", "StorportSamples", "StorportDevices", "StorportSCSI", "StorportWorkload"]),

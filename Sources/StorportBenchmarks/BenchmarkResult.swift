@@ -8,6 +8,26 @@ public struct BenchmarkResult: Sendable {
   public let baselineP50: UInt64
   public let baselineP99: UInt64
   public let goal: String
+  /// Whether the goal was met in this run (nil: a figure reported without a goal).
+  public let met: Bool?
+
+  public init(
+    name: String, p50: UInt64, p99: UInt64, max: UInt64, baselineName: String, baselineP50: UInt64,
+    baselineP99: UInt64, goal: String, met: Bool?
+  ) {
+    self.name = name
+    self.p50 = p50
+    self.p99 = p99
+    self.max = max
+    self.baselineName = baselineName
+    self.baselineP50 = baselineP50
+    self.baselineP99 = baselineP99
+    self.goal = goal
+    self.met = met
+  }
+
+  /// "met", "MISSED" or "—".
+  public var verdict: String { met.map { $0 ? "met" : "MISSED" } ?? "—" }
 
   public var ratioP50: Double { baselineP50 == 0 ? 0 : Double(p50) / Double(baselineP50) }
   public var ratioP99: Double { baselineP99 == 0 ? 0 : Double(p99) / Double(baselineP99) }
@@ -18,7 +38,7 @@ public struct BenchmarkResult: Sendable {
     "{\"name\":\"\(name)\",\"p50_ns\":\(p50),\"p99_ns\":\(p99),\"max_ns\":\(max),"
       + "\"baseline_p50_ns\":\(baselineP50),\"baseline_p99_ns\":\(baselineP99),"
       + "\"ratio_p50\":\(Self.fixed(ratioP50)),\"ratio_p99\":\(Self.fixed(ratioP99)),"
-      + "\"baseline\":\"\(baselineName)\",\"goal\":\"\(goal)\"}"
+      + "\"baseline\":\"\(baselineName)\",\"goal\":\"\(goal)\",\"met\":\(met.map { "\($0)" } ?? "null")}"
   }
 
   static func fixed(_ d: Double) -> String {
@@ -29,12 +49,13 @@ public struct BenchmarkResult: Sendable {
   /// A plain-text table of results.
   public static func table(_ results: [BenchmarkResult]) -> String {
     var s =
-      "benchmark                                   p50 ns    p99 ns    max ns | baseline p50    p99 | ratio p50  p99 | goal\n"
+      "benchmark                                   p50 ns    p99 ns    max ns | baseline p50    p99 | ratio p50  p99 | goal met? | goal\n"
     for r in results {
       s +=
         r.name.padded(42) + "\(r.p50)".leftPadded(8) + "\(r.p99)".leftPadded(10) + "\(r.max)".leftPadded(10)
       s += " | " + "\(r.baselineP50)".leftPadded(12) + "\(r.baselineP99)".leftPadded(7)
-      s += " | " + fixed(r.ratioP50).leftPadded(9) + fixed(r.ratioP99).leftPadded(5) + " | " + r.goal + "\n"
+      s += " | " + fixed(r.ratioP50).leftPadded(9) + fixed(r.ratioP99).leftPadded(5) + " | " + r.verdict.padded(9)
+      s += " | " + r.goal + "\n"
     }
     return s
   }

@@ -25,7 +25,7 @@ public struct MemoryBenchmark: Sendable {
 
   public func run() throws -> String {
     let before = Self.residentBytes()
-    let store = RamStore(bytes: bytes)
+    let store = try RamStore(bytes: bytes)
     let block = UnsafeMutableRawPointer.allocate(byteCount: store.blockSize, alignment: 4096)
     defer { block.deallocate() }
     block.initializeMemory(as: UInt8.self, repeating: 0xA5, count: store.blockSize)

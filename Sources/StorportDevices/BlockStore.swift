@@ -1,11 +1,32 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// Why a block store refused or failed an operation.
-public enum BlockStoreError: Error, Equatable, Sendable {
+public enum BlockStoreError: Error, Equatable, Sendable, CustomStringConvertible {
   /// The range is not inside the store.
   case outOfRange
-  /// The operating system reported `errno` (file backing).
-  case io(errno: Int32)
+  /// The operating system refused `operation` (open, pread, fdatasync, …) on `path` with `errno`.
+  case system(operation: String, path: String, errno: Int32)
   /// The store has no data (null backing) and cannot verify or compare.
   case noData
+  /// The store was opened read-only (`--readonly`, or a workload that only reads).
+  case readOnly
+  /// The store cannot be set up as asked (a size it cannot have, a file it must not create).
+  case unusable(path: String, reason: String)
+
+  /// One line naming the path and the system's message.
+  public var description: String {
+    switch self {
+    case .outOfRange: return "block range outside the store"
+    case .system(let op, let path, let e):
+      let msg = strerror(e).map { String(cString: $0) } ?? "error \(e)"
+      return "\(path): \(op) failed: \(msg) (errno \(e))"
+    case .noData: return "the store keeps no data"
+    case .readOnly: return "the store is read-only"
+    case .unusable(let path, let reason): return "\(path): \(reason)"
+    }
+  }
 }
 
 /// Where a logical unit's blocks live: RAM, a file, or nowhere (null). Blocks are
@@ -28,9 +49,18 @@ public protocol BlockStore: AnyObject, Sendable {
   func deallocate(lba: UInt64, count: Int) throws(BlockStoreError)
   /// Whether `lba` is mapped (written since creation or last deallocation).
   func isMapped(lba: UInt64) -> Bool
+  /// Whether writes are refused (``BlockStoreError/readOnly``); logical units then report
+  /// DATA PROTECT, WRITE PROTECTED.
+  var isReadOnly: Bool { get }
+  /// The last operating-system error of a data operation, with its path (file stores), for
+  /// reports: a SCSI MEDIUM ERROR says that something failed, this says what.
+  var lastError: BlockStoreError? { get }
 }
 
 extension BlockStore {
+  public var isReadOnly: Bool { false }
+  public var lastError: BlockStoreError? { nil }
+
   /// Bytes in the store.
   public var capacityBytes: UInt64 { blockCount * UInt64(blockSize) }
 

@@ -1,47 +1,133 @@
 import CStorportShim
+import Storport
 
 #if canImport(Glibc)
   import Glibc
 #endif
 
-/// A file backing: pread/pwrite on a regular file (created and sized if needed), optionally
-/// with O_DIRECT (buffers must then be block-aligned, as pool buffers are). FUA writes and
-/// flushes end with fdatasync, so acknowledged data survives a crash of this process.
-/// Deallocation punches holes.
+/// A file backing: pread/pwrite on a regular file or a block device, optionally with O_DIRECT
+/// (buffers must then be aligned, as pool buffers are). FUA writes and flushes end with
+/// fdatasync, so acknowledged data survives a crash of this process. Deallocation punches
+/// holes (regular files).
+///
+/// Safety rules, because the file is the user's data:
+/// * it is created only when ``Access/readWrite`` with `create: true` asks for it;
+/// * it is grown only to a size the caller asks for, and never shrunk: a size smaller than
+///   the file uses the first `size` bytes and leaves the rest alone;
+/// * opened ``Access/readOnly`` (a workload that only reads), it cannot be modified at all:
+///   writes fail with ``BlockStoreError/readOnly`` and flushes do nothing.
 public final class FileStore: BlockStore, @unchecked Sendable {
+  public enum Access: Sendable { case readOnly, readWrite }
+
   public let blockSize: Int
   public let blockCount: UInt64
   public var holdsData: Bool { true }
   public let path: String
+  public let access: Access
+  public var isReadOnly: Bool { access == .readOnly }
+  /// The file's size in bytes before this store touched it (0 when it was created).
+  public let originalBytes: UInt64
   private let fd: Int32
   private let mapped: MappedBitmap
+  private let errorSlot = Locked<BlockStoreError?>(nil)
 
-  public init(path: String, bytes: UInt64, blockSize: Int = 4096, direct: Bool = false)
-    throws(BlockStoreError)
-  {
+  /// What `stat` says of a path, without opening it for writing.
+  public struct Probe: Sendable, Equatable {
+    public let exists: Bool
+    public let isBlockDevice: Bool
+    /// Bytes (regular file size, or a block device's capacity).
+    public let bytes: UInt64
+  }
+
+  /// Looks at `path` read-only: whether it exists, what it is, how big. Directories, FIFOs,
+  /// sockets and character devices are refused.
+  public static func probe(path: String) throws(BlockStoreError) -> Probe {
+    var st = stat()
+    if stat(path, &st) != 0 {
+      let e = errno
+      if e == ENOENT { return Probe(exists: false, isBlockDevice: false, bytes: 0) }
+      throw .system(operation: "stat", path: path, errno: e)
+    }
+    let kind = st.st_mode & S_IFMT
+    if kind == S_IFREG { return Probe(exists: true, isBlockDevice: false, bytes: UInt64(st.st_size)) }
+    guard kind == S_IFBLK else {
+      throw .unusable(path: path, reason: kind == S_IFDIR ? "is a directory" : "is not a regular file or block device")
+    }
+    let fd = storport_open(path, O_RDONLY, 0)
+    guard fd >= 0 else { throw .system(operation: "open", path: path, errno: errno) }
+    defer { close(fd) }
+    let end = lseek(fd, 0, SEEK_END)
+    guard end >= 0 else { throw .system(operation: "lseek", path: path, errno: errno) }
+    return Probe(exists: true, isBlockDevice: true, bytes: UInt64(end))
+  }
+
+  /// Opens (or, when allowed, creates) `path` and presents its first `bytes` bytes as
+  /// `bytes / blockSize` blocks.
+  /// - Parameters:
+  ///   - bytes: the store's size; the file is grown to it if shorter (read-write only).
+  ///   - create: create the file if it does not exist (read-write only).
+  /// - Throws: ``BlockStoreError/system(operation:path:errno:)`` naming the path and the
+  ///   system's message; ``BlockStoreError/unusable(path:reason:)`` for a size it cannot have.
+  public init(
+    path: String, bytes: UInt64, blockSize: Int = 4096, access: Access = .readWrite, create: Bool = true,
+    direct: Bool = false
+  ) throws(BlockStoreError) {
     self.path = path
     self.blockSize = blockSize
+    self.access = access
     blockCount = bytes / UInt64(blockSize)
-    var flags = O_RDWR | O_CREAT
+    var flags = access == .readOnly ? O_RDONLY : O_RDWR
+    if create && access == .readWrite { flags |= O_CREAT }
     if direct { flags |= storport_o_direct() }
     let fd = storport_open(path, flags, 0o644)
-    guard fd >= 0 else { throw .io(errno: errno) }
+    guard fd >= 0 else { throw .system(operation: "open", path: path, errno: errno) }
     var st = stat()
-    fstat(fd, &st)
-    if UInt64(st.st_size) < blockCount * UInt64(blockSize) {
-      guard ftruncate(fd, off_t(blockCount * UInt64(blockSize))) == 0 else {
+    guard fstat(fd, &st) == 0 else {
+      let e = errno
+      close(fd)
+      throw .system(operation: "fstat", path: path, errno: e)
+    }
+    let isRegular = st.st_mode & S_IFMT == S_IFREG
+    let size: UInt64
+    if isRegular {
+      size = UInt64(st.st_size)
+    } else {
+      let end = lseek(fd, 0, SEEK_END)
+      size = end >= 0 ? UInt64(end) : 0
+    }
+    originalBytes = size
+    let needed = blockCount * UInt64(blockSize)
+    if size < needed {
+      guard access == .readWrite, isRegular else {
+        close(fd)
+        throw .unusable(
+          path: path,
+          reason:
+            "has \(size) bytes, fewer than the \(needed) asked for, and \(isRegular ? "is opened read-only" : "a device cannot grow")"
+        )
+      }
+      guard ftruncate(fd, off_t(needed)) == 0 else {
         let e = errno
         close(fd)
-        throw .io(errno: e)
+        throw .system(operation: "ftruncate (grow)", path: path, errno: e)
       }
     }
     self.fd = fd
     mapped = MappedBitmap(blocks: blockCount)
-    // An existing file's contents count as mapped.
-    if st.st_size > 0 { mapped.set(0, Int(min(blockCount, UInt64(st.st_size) / UInt64(blockSize)))) }
+    // What the file already held counts as mapped.
+    let held = min(blockCount, size / UInt64(blockSize))
+    if held > 0 { mapped.set(0, Int(held)) }
   }
 
   deinit { close(fd) }
+
+  public var lastError: BlockStoreError? { errorSlot.withLock { $0 } }
+
+  private func fail(_ operation: String) -> BlockStoreError {
+    let e = BlockStoreError.system(operation: operation, path: path, errno: errno)
+    errorSlot.withLock { $0 = e }
+    return e
+  }
 
   public func read(lba: UInt64, count: Int, into buffer: UnsafeMutableRawPointer) throws(BlockStoreError) {
     try check(lba, count)
@@ -51,9 +137,9 @@ public final class FileStore: BlockStore, @unchecked Sendable {
       let n = pread(fd, buffer + done, total - done, off_t(Int(lba) * blockSize + done))
       if n < 0 {
         if errno == EINTR { continue }
-        throw .io(errno: errno)
+        throw fail("pread")
       }
-      if n == 0 {  // past EOF: zeros
+      if n == 0 {  // past EOF (a device that shrank): zeros
         memset(buffer + done, 0, total - done)
         break
       }
@@ -64,6 +150,7 @@ public final class FileStore: BlockStore, @unchecked Sendable {
   public func write(lba: UInt64, count: Int, from buffer: UnsafeRawPointer, forceUnitAccess: Bool)
     throws(BlockStoreError)
   {
+    guard access == .readWrite else { throw .readOnly }
     try check(lba, count)
     var done = 0
     let total = count * blockSize
@@ -71,7 +158,7 @@ public final class FileStore: BlockStore, @unchecked Sendable {
       let n = pwrite(fd, buffer + done, total - done, off_t(Int(lba) * blockSize + done))
       if n < 0 {
         if errno == EINTR { continue }
-        throw .io(errno: errno)
+        throw fail("pwrite")
       }
       done += n
     }
@@ -80,13 +167,15 @@ public final class FileStore: BlockStore, @unchecked Sendable {
   }
 
   public func flush() throws(BlockStoreError) {
-    guard fdatasync(fd) == 0 else { throw .io(errno: errno) }
+    guard access == .readWrite else { return }
+    guard fdatasync(fd) == 0 else { throw fail("fdatasync") }
   }
 
   public func deallocate(lba: UInt64, count: Int) throws(BlockStoreError) {
+    guard access == .readWrite else { throw .readOnly }
     try check(lba, count)
     if storport_punch_hole(fd, Int64(Int(lba) * blockSize), Int64(count * blockSize)) != 0 {
-      // No hole punching on this file system: write zeros instead.
+      // No hole punching here (a device, or a file system without it): write zeros instead.
       let zeros = UnsafeMutableRawPointer.allocate(byteCount: count * blockSize, alignment: 4096)
       defer { zeros.deallocate() }
       memset(zeros, 0, count * blockSize)

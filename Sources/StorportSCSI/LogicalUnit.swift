@@ -73,7 +73,9 @@ public final class LogicalUnit: @unchecked Sendable {
   public var blockCount: UInt64 { store.blockCount }
   /// Sense format in force (Control mode page D_SENSE).
   public var descriptorSense: Bool { mode.withLock { $0.descriptorSense } }
-  var writeProtected: Bool { configuration.readOnly || mode.withLock { $0.softwareWriteProtect } }
+  var writeProtected: Bool {
+    configuration.readOnly || store.isReadOnly || mode.withLock { $0.softwareWriteProtect }
+  }
   var thinProvisioned: Bool { store.holdsData }
 
   /// Executes one command. `buffer` is the data-in destination or data-out source; its size is

@@ -40,7 +40,8 @@ public struct DemoRun: Sendable {
     public var outstanding = 16
     public var channels = 2
     public var timerPeriodMicroseconds: UInt32 = 1000
-    public var trace = false
+    /// What the runtime keeps of its trace (`.last(events:)` for `--trace`).
+    public var trace: TraceMode = .ring(capacity: 32)
     public var idlePolicy: IdlePolicy = .default
     public init() {}
   }
@@ -58,7 +59,8 @@ public struct DemoRun: Sendable {
     public let stallTicks: Int64
     public let verdict: String
     public let violations: [VerifierViolation]
-    public let traceJSONLines: String?
+    /// The kept trace (taken before shutdown).
+    public let trace: TraceCapture
     public let decisions: UInt64
   }
 
@@ -77,7 +79,7 @@ public struct DemoRun: Sendable {
       platform = live
     }
     let runtime = StorportRuntime(
-      platform: platform, verifier: .default, trace: options.trace ? .full : .ring(capacity: 32))
+      platform: platform, verifier: .default, trace: options.trace)
     let miniport = DemoMiniport(
       queues: cpus, channels: options.channels, timerPeriodMicroseconds: options.timerPeriodMicroseconds)
     let adapter = runtime.attach(miniport)
@@ -99,6 +101,7 @@ public struct DemoRun: Sendable {
       adapter.state == .stopped || adapter.state == .failed
     }
     let decisions = runtime.simulation?.decisions ?? 0
+    let trace = runtime.traceCapture()
     runtime.shutdown()
     let stats = adapter.statistics
     return Result(
@@ -110,7 +113,7 @@ public struct DemoRun: Sendable {
       timerTicks: ext.timerTicks.load(), handOffRaces: ext.handOffRaces.load(),
       stallTicks: ext.stallTicks.load(), verdict: runtime.verifier.verdict,
       violations: runtime.verifier.reportsSoFar,
-      traceJSONLines: options.trace ? runtime.tracer.jsonLines() : nil, decisions: decisions)
+      trace: trace, decisions: decisions)
   }
 }
 
@@ -134,22 +137,24 @@ final class ClosedLoop: Sendable {
 extension DemoRun.Result {
   /// The human-readable report.
   public var text: String {
-    var s = "storport run — demonstration adapter on the \(platform) platform, \(processors) processors\n"
+    let virtual = platform.hasPrefix("simulated")
+    var s = "storport demo — demonstration adapter on the \(platform) platform, \(processors) processors\n"
     let secs = Double(durationNanoseconds) / 1e9
-    s += "duration \(Percentiles.us(durationNanoseconds / 1000)) ms, requests completed \(completed)"
-    s += secs > 0 ? " (\(Int(Double(completed) / secs)) /s)\n" : "\n"
+    s += "duration \(Percentiles.us(durationNanoseconds / 1000)) ms\(virtual ? " of virtual time" : ""), requests completed \(completed)"
+    s += secs > 0 ? " (\(Int(Double(completed) / secs)) per second\(virtual ? " of virtual time" : ""))\n" : "\n"
     s += "callbacks per processor:\n"
     let roles: [CallbackRole] = [
       .startIo, .messageSignaledInterrupt, .dpc, .timer, .passiveInitialize, .initialize, .findAdapter,
       .adapterControl,
     ]
-    s += "  role" + String(repeating: " ", count: 28)
-    for p in 0..<processors { s += "cpu\(p)".padded(10) }
+    let width = roles.map(\.description.count).max()! + 2
+    s += "  " + "role".padded(width)
+    for p in 0..<processors { s += "cpu\(p)".leftPadded(10) }
     s += "\n"
     for role in roles {
-      s += "  \(role.description)".padded(32)
+      s += "  " + role.description.padded(width)
       for p in 0..<processors {
-        s += "\(callbackCounts[p][Int(role.rawValue)])".padded(10)
+        s += "\(callbackCounts[p][Int(role.rawValue)])".leftPadded(10)
       }
       s += "\n"
     }

@@ -7,58 +7,66 @@ import StorportSamples
 public struct MainRun: Sendable {
   public var options: WorkloadOptions
 
-  public init(simulated: Bool, seed: UInt64, processors: Int?, durationMilliseconds: UInt64?, trace: Bool) {
+  /// - Parameters:
+  ///   - durationMilliseconds: nil: 10 s live, 50 ms simulated (virtual).
+  ///   - trace: what the runtime keeps for `--trace` (a ring by default).
+  public init(
+    simulated: Bool, seed: UInt64, processors: Int?, durationMilliseconds: UInt64?,
+    trace: TraceMode = .ring(capacity: 64), idlePolicy: IdlePolicy = .default
+  ) {
     var o = WorkloadOptions()
     o.miniport = .nvme
-    o.backing = .ram
-    o.diskBytes = 256 << 20
+    o.target = .ram
+    o.sizeBytes = WorkloadOptions.defaultSizeBytes
     o.pattern = .randrw
-    o.readPercent = 50
-    o.verify = true
+    o.verify = .crc32c
     o.iodepth = 32
     o.jobs = 2
     o.simulated = simulated
     o.seed = seed
     o.processors = processors
-    o.runtimeMilliseconds = durationMilliseconds ?? (simulated ? 50 : 10_000)
+    o.runtimeNanoseconds = (durationMilliseconds ?? (simulated ? 50 : 10_000)) * 1_000_000
     o.verifier = .default
-    o.trace = trace ? .full : .ring(capacity: 64)
-    o.progress = true
+    o.trace = trace
+    o.idlePolicy = idlePolicy
     options = o
   }
 
   public struct Outcome: Sendable {
     public let workload: WorkloadResult
     public let text: String
-    public let traceJSONLines: String?
-    public var passed: Bool { workload.passed && workload.verdict.hasPrefix("PASS") }
+    /// The runtime's kept trace, taken before shutdown.
+    public let trace: TraceCapture
+    public var passed: Bool { workload.passed }
   }
 
-  public func run(progress: ((String) -> Void)? = nil) throws -> Outcome {
+  public func run(
+    progressEvery: UInt64 = 1_000_000_000, progress: ((Workload.Progress) -> Void)? = nil,
+    stopSignal: (() -> Int32)? = nil
+  ) throws(WorkloadError) -> Outcome {
     let w = try Workload(options)
-    let result = w.run(progress: progress)
+    let result = w.run(progressEvery: progressEvery, progress: progress, stopSignal: stopSignal)
     let runtime = w.rig.runtime
     var s = result.text
-    s += "runtime statistics (\(options.simulated ? "simulated, seed \(options.seed)" : "live")):\n"
+    s += "runtime statistics (\(options.simulated ? "simulated, seed \(options.seed), virtual time" : "live")):\n"
     let counts = runtime.callbackCounts
     let roles: [CallbackRole] = [
       .startIo, .messageSignaledInterrupt, .dpc, .timer, .initialize, .passiveInitialize, .findAdapter,
       .adapterControl,
     ]
-    s += "  " + "callbacks".padded(32) + counts.indices.map { "cpu\($0)".padded(12) }.joined() + "\n"
+    let width = roles.map(\.description.count).max()! + 4
+    s += "  " + "callbacks".padded(width) + counts.indices.map { "cpu\($0)".padded(12) }.joined() + "\n"
     for role in roles {
-      s += "  " + role.description.padded(32)
+      s += "  " + role.description.padded(width)
       s += counts.map { "\($0[Int(role.rawValue)])".padded(12) }.joined() + "\n"
     }
     let locks = runtime.lockCounts
-    s += "  " + "spin locks acquired".padded(32) + locks.map { "\($0.acquired)".padded(12) }.joined() + "\n"
-    s +=
-      "  " + "  of them contended".padded(32) + locks.map { "\($0.contended)".padded(12) }.joined() + "\n"
+    s += "  " + "spin locks acquired".padded(width) + locks.map { "\($0.acquired)".padded(12) }.joined() + "\n"
+    s += "  " + "  of them contended".padded(width) + locks.map { "\($0.contended)".padded(12) }.joined() + "\n"
     let lateness = Percentiles(w.rig.adapter.statistics.timerLatenessNanoseconds)
     s += "  HwStorTimer lateness: \(lateness.text)\n"
-    s += "  verifier: \(result.verdict)\n"
-    let trace = options.trace == .full ? runtime.tracer.jsonLines() : nil
+    let trace = runtime.traceCapture()
     w.shutdown()
-    return Outcome(workload: result, text: s, traceJSONLines: trace)
+    return Outcome(workload: result, text: s, trace: trace)
   }
 }

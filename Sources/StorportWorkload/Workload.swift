@@ -1,125 +1,195 @@
 import CStorportShim
 import Histogram
 import Storport
+import StorportDevices
 import StorportSCSI
 import StorportSamples
 import Synchronization
 
-/// A fio-like closed-loop workload against one adapter: `jobs` independent jobs, each keeping
-/// `iodepth` requests outstanding over its own slice of the disk, from pooled requests (no
-/// allocation per I/O). With `verify`, every write carries a block pattern that is a function of
-/// (block, generation) and every read of a block this run wrote is checked; a mismatch fails the
-/// run loudly. Two requests never touch the same block at once, so verification is exact.
+/// A fio-like closed-loop workload against one adapter: `numjobs` independent jobs, each
+/// keeping `iodepth` requests outstanding over its own slice of the region, from pooled
+/// requests (no allocation per I/O).
+///
+/// With `--verify crc32c` every write carries a ``VerifyHeader`` and the unit's generation is
+/// tracked in a ``VerifyState``; every read of a unit with a known generation — written by
+/// this run or by an earlier one whose state was loaded — is checked, and a mismatch fails the
+/// run naming the LBA, what was expected and what was found. Two requests never touch the same
+/// unit at once while verifying, so verification is exact. With `--verify_only` the jobs read
+/// every written unit once and stop.
 public final class Workload: @unchecked Sendable {
   public let options: WorkloadOptions
+  public let target: WorkloadTarget
   public let rig: WorkloadRig
-  let blocksPerIo: Int
+  let unitBytes: Int
+  let blocksPerUnit: Int
   let jobs: [Job]
-  let running = Atomic<Bool>(false)
+  let state: VerifyState?
+  let seed32: UInt32
+  let issuing = Atomic<Bool>(false)
   let outstanding = Atomic<Int>(0)
-  let failures = Locked<[String]>([])
-
-  /// Generation value meaning "contents unknown" (a write failed): not verified.
-  static let unknown = UInt32.max
+  let failures = Locked(FailureLog())
 
   struct Slot {
-    var io: UInt64 = 0
+    var unit: UInt64 = 0
     var generation: UInt32 = 0
     var isWrite = false
+    var active = false
+  }
+
+  /// One direction's running totals.
+  struct Tally {
+    var ios: UInt64 = 0
+    var bytes: UInt64 = 0
+    var errors: UInt64 = 0
+    var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .three)
   }
 
   struct JobState {
     var rng: SeededRandom
-    var generations: [UInt32]
-    var inFlight: [Bool]
     var cursor: UInt64 = 0
     var slots: [Slot]
-    var histogram = Histogram<UInt64>(
-      highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
-    var reads: UInt64 = 0
-    var writes: UInt64 = 0
-    var bytes: UInt64 = 0
-    var errors: UInt64 = 0
+    /// Units with a request in flight (verify runs only: 1 bit per unit).
+    var inFlight: [UInt64]
+    var read = Tally()
+    var write = Tally()
     var verifiedReads: UInt64 = 0
     var verifyFailures: UInt64 = 0
+
+    func busy(_ u: UInt64) -> Bool { !inFlight.isEmpty && inFlight[Int(u >> 6)] & (1 << (u & 63)) != 0 }
+    mutating func mark(_ u: UInt64, _ on: Bool) {
+      guard !inFlight.isEmpty else { return }
+      if on { inFlight[Int(u >> 6)] |= 1 << (u & 63) } else { inFlight[Int(u >> 6)] &= ~(1 << (u & 63)) }
+    }
   }
 
   final class Job: @unchecked Sendable {
     let index: Int
-    let firstIo: UInt64
-    let ioCount: UInt64
+    let firstUnit: UInt64
+    let unitCount: UInt64
     let pool: StorRequestPool
     let state: Locked<JobState>
     /// Completion handler, made once (no closure allocation per I/O).
     var completion: (@Sendable (StorRequest) -> Void)!
-    init(index: Int, firstIo: UInt64, ioCount: UInt64, depth: Int, bytes: Int, seed: UInt64) {
+    init(index: Int, firstUnit: UInt64, unitCount: UInt64, depth: Int, bytes: Int, seed: UInt64, tracksUnits: Bool) {
       self.index = index
-      self.firstIo = firstIo
-      self.ioCount = ioCount
+      self.firstUnit = firstUnit
+      self.unitCount = unitCount
       pool = StorRequestPool(count: depth, bufferBytes: bytes)
       state = Locked(
         JobState(
           rng: SeededRandom(seed: seed &+ UInt64(index) &* 0x1000_0001),
-          generations: [UInt32](repeating: 0, count: Int(ioCount)),
-          inFlight: [Bool](repeating: false, count: Int(ioCount)),
-          slots: [Slot](repeating: Slot(), count: depth)))
+          slots: [Slot](repeating: Slot(), count: depth),
+          inFlight: tracksUnits ? [UInt64](repeating: 0, count: Int((unitCount + 63) / 64)) : []))
     }
   }
 
-  public init(_ options: WorkloadOptions) throws {
-    precondition(options.blockSize > 0 && options.iodepth > 0 && options.jobs > 0)
+  /// Validates `options`, resolves the target, opens it and starts the adapter. Nothing is
+  /// created, grown or written before validation has passed.
+  public init(_ options: WorkloadOptions) throws(WorkloadError) {
+    do { try options.validate() } catch { throw .option(error) }
+    let target = try WorkloadTarget.resolve(options)
     self.options = options
-    rig = try WorkloadRig(options)
-    let luBlock = rig.store.blockSize
-    guard options.blockSize % luBlock == 0 else {
-      throw WorkloadError.invalid("--bs \(options.blockSize) is not a multiple of the \(luBlock)-byte block")
+    self.target = target
+    rig = try WorkloadRig(options, target: target)
+    unitBytes = target.unitBytes
+    blocksPerUnit = unitBytes / target.logicalBlockSize
+    state = target.verifyState
+    seed32 = UInt32(truncatingIfNeeded: options.seed)
+    guard rig.adapter.state == .running else {
+      let why = "adapter did not start (\(rig.adapter.state)); verifier: \(rig.runtime.verifier.verdict)"
+      rig.runtime.shutdown()
+      throw .adapterFailed(why)
     }
-    blocksPerIo = options.blockSize / luBlock
-    let span =
-      options.sizeBytes == 0 ? rig.store.capacityBytes : min(options.sizeBytes, rig.store.capacityBytes)
-    let ios = span / UInt64(options.blockSize)
-    let perJob = ios / UInt64(options.jobs)
-    guard perJob >= UInt64(options.iodepth) else {
-      throw WorkloadError.invalid(
-        "--size too small: each job needs at least iodepth (\(options.iodepth)) blocks")
+    let maxTransfer = Int(rig.adapter.configuration.maximumTransferLength)
+    if maxTransfer > 0 && unitBytes > maxTransfer {
+      rig.runtime.shutdown()
+      throw .option(
+        OptionError(
+          "--bs", "\(unitBytes)",
+          "larger than the \(options.miniport.rawValue) miniport's maximum transfer length (\(OptionValue.bytes(UInt64(maxTransfer))))"
+        ))
     }
-    if options.verify && !rig.store.holdsData {
-      throw WorkloadError.invalid("--verify needs a backing that stores data (ram or file), not null")
-    }
-    jobs = (0..<options.jobs).map {
-      Job(
-        index: $0, firstIo: UInt64($0) * perJob, ioCount: perJob, depth: options.iodepth,
-        bytes: options.blockSize, seed: options.seed)
+    let n = UInt64(options.jobs)
+    let units = target.unitCount
+    let tracks = options.verify != .off
+    jobs = (0..<options.jobs).map { j in
+      let first = units * UInt64(j) / n
+      let end = units * UInt64(j + 1) / n
+      return Job(
+        index: j, firstUnit: first, unitCount: end - first, depth: options.iodepth, bytes: target.unitBytes,
+        seed: options.seed, tracksUnits: tracks)
     }
     for job in jobs { job.completion = { [unowned self, unowned job] r in completed(job, r) } }
   }
 
-  /// Runs for `runtimeMilliseconds` (virtual on the simulated platform) and returns the figures.
-  public func run(progress: ((String) -> Void)? = nil) -> WorkloadResult {
-    let runtime = rig.runtime
-    guard rig.adapter.state == .running else {
-      return result(duration: 0, cpu: 0, note: "adapter did not start (\(rig.adapter.state))")
+  /// What the progress callback sees.
+  public struct Progress: Sendable {
+    /// Platform time since the start (virtual when simulated).
+    public let elapsedNanoseconds: UInt64
+    public let readIos: UInt64
+    public let writeIos: UInt64
+    public let readBytes: UInt64
+    public let writeBytes: UInt64
+
+    public init(elapsedNanoseconds: UInt64, readIos: UInt64, writeIos: UInt64, readBytes: UInt64, writeBytes: UInt64) {
+      self.elapsedNanoseconds = elapsedNanoseconds
+      self.readIos = readIos
+      self.writeIos = writeIos
+      self.readBytes = readBytes
+      self.writeBytes = writeBytes
     }
-    running.store(true, ordering: .releasing)
+  }
+
+  /// Runs for `runtimeNanoseconds` (virtual when simulated) — or, with `--verify_only`, until
+  /// every written unit was checked — then drains and returns the figures.
+  /// - Parameters:
+  ///   - progressEvery: wall-clock nanoseconds between `progress` calls.
+  ///   - stopSignal: polled every ~50 ms of wall time; a non-zero signal number stops issuing,
+  ///     drains what is outstanding and returns partial figures marked with the signal.
+  public func run(
+    progressEvery: UInt64 = 1_000_000_000, progress: ((Progress) -> Void)? = nil,
+    stopSignal: (() -> Int32)? = nil
+  ) -> WorkloadResult {
+    let runtime = rig.runtime
+    issuing.store(true, ordering: .releasing)
     let start = runtime.now
     let cpu0 = storport_process_cpu_ns()
+    var lastProgress = storport_monotonic_ns()
     for job in jobs {
       for _ in 0..<options.iodepth {
         let r = job.pool.take()!
         outstanding.add(1, ordering: .relaxed)
-        issue(job, r)
+        if !issue(job, r) { finish(job, r) }
       }
     }
-    let total = options.runtimeMilliseconds * 1_000_000
-    var elapsed: UInt64 = 0
-    while elapsed < total {
-      runtime.run(forNanoseconds: min(1_000_000_000, total - elapsed))
-      elapsed = runtime.now - start
-      if options.progress, let progress { progress(progressLine(elapsed)) }
+    let limit = options.verifyOnly ? UInt64.max : options.runtimeNanoseconds
+    var interrupted: Int32? = nil
+    while true {
+      let elapsed = runtime.now &- start
+      if elapsed >= limit || outstanding.load(ordering: .acquiring) == 0 { break }
+      if let sig = stopSignal?(), sig != 0 {
+        interrupted = sig
+        break
+      }
+      let slice = min(limit - elapsed, options.simulated ? 5_000_000 : 50_000_000)
+      let outcome = runtime.run(forNanoseconds: slice)
+      switch outcome {
+      case .deadlock, .stuck:
+        failures.withLock { $0.add("the simulation ended: \(outcome)") }
+        interrupted = nil
+      default: break
+      }
+      if case .deadlock = outcome { break }
+      if case .stuck = outcome { break }
+      let wall = storport_monotonic_ns()
+      if let progress, wall &- lastProgress >= progressEvery {
+        lastProgress = wall
+        progress(snapshot(runtime.now &- start))
+      }
     }
-    running.store(false, ordering: .releasing)
-    let duration = runtime.now - start
-    let cpu = storport_process_cpu_ns() - cpu0
+    issuing.store(false, ordering: .releasing)
+    let duration = runtime.now &- start
+    let cpu = storport_process_cpu_ns() &- cpu0
     runtime.runUntil(timeoutNanoseconds: options.simulated ? 2_000_000_000 : 30_000_000_000) { [self] in
       outstanding.load(ordering: .acquiring) == 0
     }
@@ -130,12 +200,22 @@ public final class Workload: @unchecked Sendable {
       if rig.device != nil {
         why += ", miniport state \(rig.adapter.deviceExtension(as: NvmeExtension.self).stateDescription)"
       }
-      failures.withLock { $0.append("\(stuck) request(s) never completed (\(why))") }
+      failures.withLock { $0.add("\(stuck) request(s) never completed (\(why))") }
+      forgetUnfinishedWrites()
     }
-    return result(duration: duration, cpu: cpu, note: nil)
+    var saved: String? = nil
+    if let state, let path = target.verifyStatePath, options.writes {
+      state.targetBytes = target.sizeBytes
+      state.seed = options.seed
+      do {
+        try state.save(to: path)
+        saved = path
+      } catch { failures.withLock { $0.add("could not save the verify state: \(error)") } }
+    }
+    return result(duration: duration, cpu: cpu, interrupted: interrupted, stateSavedTo: saved)
   }
 
-  /// Stops the runtime (call once done with the rig).
+  /// Stops the adapter and the runtime (call once done with the rig).
   public func shutdown() {
     rig.adapter.stop()
     rig.runtime.runUntil(timeoutNanoseconds: 5_000_000_000) { [adapter = rig.adapter] in
@@ -144,50 +224,63 @@ public final class Workload: @unchecked Sendable {
     rig.runtime.shutdown()
   }
 
-  private func issue(_ job: Job, _ r: StorRequest) {
+  /// Picks the next unit for `r` and submits it; false when this job has nothing more to do.
+  private func issue(_ job: Job, _ r: StorRequest) -> Bool {
     let o = options
+    let readPercent = o.effectiveReadPercent
     let slotIndex = Int(r.tag)
     let picked = job.state.withLock { s -> Slot? in
-      let isRead: Bool
-      switch o.pattern {
-      case .read, .randread: isRead = true
-      case .write, .randwrite: isRead = false
-      case .randrw, .rw: isRead = s.rng.below(100) < o.readPercent
-      }
-      var io: UInt64?
-      for _ in 0..<16 {
-        let candidate: UInt64
-        if o.pattern.isRandom {
-          candidate = s.rng.next() % job.ioCount
-        } else {
-          candidate = s.cursor % job.ioCount
-          s.cursor &+= 1
+      var slot = Slot()
+      slot.active = true
+      if o.verifyOnly {
+        guard let state else { return nil }
+        while s.cursor < job.unitCount {
+          let u = s.cursor
+          s.cursor += 1
+          let g = state[job.firstUnit + u]
+          if VerifyState.isKnown(g) {
+            slot.unit = u
+            slot.generation = g
+            break
+          }
         }
-        if !s.inFlight[Int(candidate)] {
-          io = candidate
-          break
+        guard slot.generation != 0 else { return nil }
+      } else {
+        slot.isWrite = readPercent == 100 ? false : readPercent == 0 ? true : s.rng.below(100) >= readPercent
+        var found = false
+        for _ in 0..<16 {
+          let candidate: UInt64
+          if o.pattern.isRandom {
+            candidate = s.rng.next() % job.unitCount
+          } else {
+            candidate = s.cursor % job.unitCount
+            s.cursor &+= 1
+          }
+          if !s.busy(candidate) {
+            slot.unit = candidate
+            found = true
+            break
+          }
+        }
+        guard found else { return nil }
+        if let state {
+          let g = state[job.firstUnit + slot.unit]
+          if slot.isWrite {
+            slot.generation = VerifyState.next(after: g)
+            state[job.firstUnit + slot.unit] = slot.generation
+          } else {
+            slot.generation = g
+          }
         }
       }
-      guard let io else { return nil }
-      s.inFlight[Int(io)] = true
-      var slot = Slot(io: io, generation: s.generations[Int(io)], isWrite: !isRead)
-      if !isRead {
-        var g = slot.generation &+ 1
-        if g == 0 || g == Workload.unknown { g = 1 }
-        slot.generation = g
-        s.generations[Int(io)] = g
-      }
+      s.mark(slot.unit, true)
       s.slots[slotIndex] = slot
       return slot
     }
-    guard let slot = picked else {
-      // Every candidate was busy (tiny region): give the request back.
-      finish(job, r)
-      return
-    }
+    guard let slot = picked else { return false }
     // READ(16) / WRITE(16), written straight into the request's inline CDB.
-    let lba = (job.firstIo + slot.io) * UInt64(blocksPerIo)
-    let n = UInt32(blocksPerIo)
+    let lba = (job.firstUnit + slot.unit) * UInt64(blocksPerUnit)
+    let n = UInt32(blocksPerUnit)
     r.cdbLength = 16
     withUnsafeMutableBytes(of: &r.cdbBytes) { c in
       c.storeBytes(of: UInt16(slot.isWrite ? 0x8A : 0x88), toByteOffset: 0, as: UInt16.self)
@@ -196,68 +289,93 @@ public final class Workload: @unchecked Sendable {
       c.storeBytes(of: UInt16(0), toByteOffset: 14, as: UInt16.self)
     }
     r.direction = slot.isWrite ? .dataOut : .dataIn
-    r.dataTransferLength = UInt32(o.blockSize)
+    r.dataTransferLength = UInt32(unitBytes)
     r.dataBuffer = r.ownedBuffer?.baseAddress
-    if slot.isWrite && o.verify {
-      VerifyPattern.fill(
-        r.dataBuffer!, bytes: o.blockSize, index: job.firstIo + slot.io, generation: slot.generation)
+    if slot.isWrite && state != nil {
+      VerifyHeader.write(into: r.dataBuffer!, bytes: unitBytes, lba: lba, generation: slot.generation, seed: seed32)
     }
     rig.adapter.submit(r, completion: job.completion)
+    return true
   }
 
   private func completed(_ job: Job, _ r: StorRequest) {
     let latency = rig.runtime.now &- r.submittedAt
     let slot = job.state.withLock { $0.slots[Int(r.tag)] }
     let ok = r.srbStatus == .success
-    var mismatch: Int?
-    var checked = false
-    if ok && !slot.isWrite && options.verify && slot.generation != 0 && slot.generation != Workload.unknown {
-      checked = true
-      mismatch = VerifyPattern.firstMismatch(
-        r.dataBuffer!, bytes: options.blockSize, index: job.firstIo + slot.io, generation: slot.generation)
+    let lba = (job.firstUnit + slot.unit) * UInt64(blocksPerUnit)
+    var finding: VerifyFinding? = nil
+    let checked = ok && !slot.isWrite && state != nil && VerifyState.isKnown(slot.generation)
+    if checked {
+      finding = VerifyHeader.check(r.dataBuffer!, bytes: unitBytes, lba: lba, generation: slot.generation)
     }
     job.state.withLock { s in
-      _ = s.histogram.record(max(1, latency))
-      s.inFlight[Int(slot.io)] = false
-      if ok {
-        if slot.isWrite { s.writes += 1 } else { s.reads += 1 }
-        s.bytes += UInt64(options.blockSize)
-        if checked { s.verifiedReads += 1 }
-        if mismatch != nil { s.verifyFailures += 1 }
+      s.mark(slot.unit, false)
+      s.slots[Int(r.tag)].active = false
+      if slot.isWrite {
+        s.write.record(ok: ok, bytes: unitBytes, latency: latency)
       } else {
-        s.errors += 1
-        if slot.isWrite { s.generations[Int(slot.io)] = Workload.unknown }
+        s.read.record(ok: ok, bytes: unitBytes, latency: latency)
+      }
+      if checked { s.verifiedReads += 1 }
+      if finding != nil { s.verifyFailures += 1 }
+      if !ok && slot.isWrite, let state {
+        state[job.firstUnit + slot.unit] = VerifyState.unknown(after: slot.generation)
       }
     }
-    if let m = mismatch {
+    if let finding {
+      let where_ = target.path.map { " of \($0)" } ?? ""
+      let first = lba * UInt64(target.logicalBlockSize)
       failures.withLock {
-        $0.append(
-          "VERIFY FAILED: job \(job.index) block \(job.firstIo + slot.io) generation \(slot.generation): first bad byte at \(m)"
-        )
+        $0.add("VERIFY FAILED at \(finding) [bytes \(first)…\(first + UInt64(unitBytes) - 1)\(where_)]")
       }
     }
     if !ok {
-      failures.withLock {
-        if $0.count < 20 {
-          $0.append(
-            "I/O error: \(slot.isWrite ? "write" : "read") block \(job.firstIo + slot.io): \(r.srbStatus), SCSI status \(r.scsiStatus)\(r.senseData.map { ", \($0)" } ?? "")"
-          )
-        }
-      }
+      var line =
+        "I/O error: \(slot.isWrite ? "write" : "read") LBA \(lba) (\(blocksPerUnit) blocks): \(r.srbStatus), SCSI status \(r.scsiStatus)"
+      if let sense = r.senseData { line += ", \(sense)" }
+      if let e = rig.store.lastError { line += "; \(e)" }
+      failures.withLock { $0.add(line) }
     }
-    if running.load(ordering: .acquiring) {
+    if issuing.load(ordering: .acquiring) {
       let tag = r.tag
       r.reset()
       r.tag = tag
-      issue(job, r)
-    } else {
-      finish(job, r)
+      if issue(job, r) { return }
     }
+    finish(job, r)
   }
 
   private func finish(_ job: Job, _ r: StorRequest) {
     job.pool.give(r)
     outstanding.subtract(1, ordering: .acquiringAndReleasing)
+  }
+
+  /// Writes that never completed leave their units' contents unknown.
+  private func forgetUnfinishedWrites() {
+    guard let state else { return }
+    for job in jobs {
+      job.state.withLock { s in
+        for slot in s.slots where slot.active && slot.isWrite {
+          state[job.firstUnit + slot.unit] = VerifyState.unknown(after: slot.generation)
+        }
+      }
+    }
+  }
+
+  private func snapshot(_ elapsed: UInt64) -> Progress {
+    var r: UInt64 = 0
+    var w: UInt64 = 0
+    var rb: UInt64 = 0
+    var wb: UInt64 = 0
+    for j in jobs {
+      j.state.withLock { s in
+        r += s.read.ios
+        w += s.write.ios
+        rb += s.read.bytes
+        wb += s.write.bytes
+      }
+    }
+    return Progress(elapsedNanoseconds: elapsed, readIos: r, writeIos: w, readBytes: rb, writeBytes: wb)
   }
 
   /// NVMe miniport and device counters.
@@ -275,49 +393,66 @@ public final class Workload: @unchecked Sendable {
     return out
   }
 
-  private func progressLine(_ elapsed: UInt64) -> String {
-    let done = jobs.reduce(UInt64(0)) { acc, j in acc + j.state.withLock { $0.reads + $0.writes } }
-    let secs = Double(elapsed) / 1e9
-    return
-      "[\(Int(secs * 10) / 10).\(Int(secs * 10) % 10)s] \(done) I/Os, \(secs > 0 ? Int(Double(done) / secs) : 0) IOPS"
-  }
-
-  private func result(duration: UInt64, cpu: UInt64, note: String?) -> WorkloadResult {
-    var hist = Histogram<UInt64>(
-      highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
-    var reads: UInt64 = 0
-    var writes: UInt64 = 0
-    var bytes: UInt64 = 0
-    var errors: UInt64 = 0
+  private func result(duration: UInt64, cpu: UInt64, interrupted: Int32?, stateSavedTo: String?) -> WorkloadResult {
+    var read = Tally()
+    var write = Tally()
     var verified: UInt64 = 0
     var badVerify: UInt64 = 0
     for j in jobs {
       j.state.withLock { s in
-        hist.add(s.histogram)
-        reads += s.reads
-        writes += s.writes
-        bytes += s.bytes
-        errors += s.errors
+        read.add(s.read)
+        write.add(s.write)
         verified += s.verifiedReads
         badVerify += s.verifyFailures
       }
     }
-    var failureList = failures.withLock { $0 }
-    if let note { failureList.insert(note, at: 0) }
+    let log = failures.withLock { $0 }
     return WorkloadResult(
-      options: options, durationNanoseconds: duration, reads: reads, writes: writes, bytes: bytes,
-      errors: errors, verifiedReads: verified, verifyFailures: badVerify, cpuNanoseconds: cpu,
-      p50: hist.valueAtPercentile(50), p90: hist.valueAtPercentile(90), p99: hist.valueAtPercentile(99),
-      p999: hist.valueAtPercentile(99.9), max: hist.max, failures: failureList,
-      verdict: rig.runtime.verifier.verdict, statistics: rig.adapter.statistics, counters: counters())
+      options: options, target: target, durationNanoseconds: duration,
+      read: read.figures, write: write.figures, verifiedReads: verified, verifyFailures: badVerify,
+      cpuNanoseconds: cpu, failures: log.lines, failuresNotShown: log.dropped,
+      verdict: rig.runtime.verifier.verdict, statistics: rig.adapter.statistics, counters: counters(),
+      interruptedBySignal: interrupted, verifyStateSavedTo: stateSavedTo,
+      processors: rig.runtime.platform.processorCount)
   }
 }
 
-public enum WorkloadError: Error, CustomStringConvertible {
-  case invalid(String)
-  public var description: String {
-    switch self {
-    case .invalid(let s): return s
+extension Workload.Tally {
+  mutating func record(ok: Bool, bytes: Int, latency: UInt64) {
+    if ok {
+      ios += 1
+      self.bytes += UInt64(bytes)
+      _ = histogram.record(max(1, latency))
+    } else {
+      errors += 1
     }
+  }
+
+  mutating func add(_ other: Workload.Tally) {
+    ios += other.ios
+    bytes += other.bytes
+    errors += other.errors
+    histogram.add(other.histogram)
+  }
+
+  var figures: DirectionFigures {
+    DirectionFigures(
+      ios: ios, bytes: bytes, errors: errors,
+      latency: ios == 0
+        ? .zero
+        : LatencyFigures(
+          p50: histogram.valueAtPercentile(50), p90: histogram.valueAtPercentile(90),
+          p99: histogram.valueAtPercentile(99), p999: histogram.valueAtPercentile(99.9), max: histogram.max,
+          mean: histogram.mean))
+  }
+}
+
+/// The first failures of a run, kept in full, and a count of the rest.
+struct FailureLog: Sendable {
+  static let shown = 20
+  var lines: [String] = []
+  var dropped = 0
+  mutating func add(_ line: String) {
+    if lines.count < Self.shown { lines.append(line) } else { dropped += 1 }
   }
 }

@@ -1,85 +1,277 @@
 import Storport
 
-/// The figures of one workload run.
-public struct WorkloadResult: Sendable {
-  public let options: WorkloadOptions
-  public let durationNanoseconds: UInt64
-  public let reads: UInt64
-  public let writes: UInt64
-  public let bytes: UInt64
-  public let errors: UInt64
-  public let verifiedReads: UInt64
-  public let verifyFailures: UInt64
-  /// Process CPU time during the run (all threads).
-  public let cpuNanoseconds: UInt64
+/// Latency percentiles of one direction, in nanoseconds (platform time: virtual when
+/// simulated). Measured from submission to the completion callback.
+public struct LatencyFigures: Sendable, Equatable {
   public let p50: UInt64
   public let p90: UInt64
   public let p99: UInt64
   public let p999: UInt64
   public let max: UInt64
-  /// Errors, verify failures and problems, loudest first.
+  public let mean: Double
+  public static let zero = LatencyFigures(p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0)
+
+  var json: JSONObject {
+    var o = JSONObject()
+    o["p50"] = .int(p50)
+    o["p90"] = .int(p90)
+    o["p99"] = .int(p99)
+    o["p99_9"] = .int(p999)
+    o["max"] = .int(max)
+    o["mean"] = .double((mean * 10).rounded() / 10)
+    return o
+  }
+}
+
+/// One direction's figures: counts are counts, rates are per second of the run.
+public struct DirectionFigures: Sendable, Equatable {
+  /// I/Os completed successfully.
+  public let ios: UInt64
+  public let bytes: UInt64
+  /// I/Os that completed with an error.
+  public let errors: UInt64
+  public let latency: LatencyFigures
+
+  public func iops(seconds: Double) -> Double { seconds > 0 ? Double(ios) / seconds : 0 }
+  public func bandwidth(seconds: Double) -> Double { seconds > 0 ? Double(bytes) / seconds : 0 }
+}
+
+/// The figures of one workload run.
+public struct WorkloadResult: Sendable {
+  public let options: WorkloadOptions
+  public let target: WorkloadTarget
+  /// Platform time the workload ran (virtual when simulated).
+  public let durationNanoseconds: UInt64
+  public let read: DirectionFigures
+  public let write: DirectionFigures
+  /// Reads whose unit was checked against its verify header.
+  public let verifiedReads: UInt64
+  public let verifyFailures: UInt64
+  /// Process CPU time during the run (all threads; live only meaningful).
+  public let cpuNanoseconds: UInt64
+  /// Errors, verify failures and problems, in order (the first ``FailureLog/shown``).
   public let failures: [String]
+  public let failuresNotShown: Int
   public let verdict: String
   public let statistics: StorPort.Statistics
-  /// Miniport / device counters ("resets", "requeued", faults injected, …).
+  /// Miniport / device counters ("controller resets", faults injected, …).
   public let counters: [(String, Int64)]
+  /// SIGINT (2) or SIGTERM (15) when the run was cut short: the figures are partial.
+  public let interruptedBySignal: Int32?
+  /// Where the verify state was written, if it was.
+  public let verifyStateSavedTo: String?
+  public let processors: Int
   /// Raw two-thread ring exchange at the same depth, measured in the same run (live only).
   public var baselineOpsPerSecond: Double?
 
-  public var ios: UInt64 { reads + writes }
+  public var ios: UInt64 { read.ios + write.ios }
+  public var errors: UInt64 { read.errors + write.errors }
   public var seconds: Double { Double(durationNanoseconds) / 1e9 }
   public var iops: Double { seconds > 0 ? Double(ios) / seconds : 0 }
-  public var bandwidthBytesPerSecond: Double { seconds > 0 ? Double(bytes) / seconds : 0 }
   public var cpuNanosecondsPerIo: Double { ios > 0 ? Double(cpuNanoseconds) / Double(ios) : 0 }
-  /// True when every I/O succeeded and every verified read matched.
-  public var passed: Bool { errors == 0 && verifyFailures == 0 && failures.isEmpty }
+  /// True when every I/O succeeded, every verified unit matched, nothing else went wrong and
+  /// the verifier found no violation.
+  public var passed: Bool {
+    errors == 0 && verifyFailures == 0 && failures.isEmpty && !verdict.hasPrefix("FAIL")
+  }
 
-  static func us(_ ns: UInt64) -> String {
+  static func signalName(_ s: Int32) -> String { s == 2 ? "SIGINT" : s == 15 ? "SIGTERM" : "signal \(s)" }
+
+  static func micro(_ ns: UInt64) -> String {
     let t = (ns + 50) / 100
     return "\(t / 10).\(t % 10)"
   }
 
+  /// 1234567 → "1.23M", 91234 → "91.2k".
+  public static func short(_ v: Double) -> String {
+    func one(_ x: Double) -> String { x >= 100 ? "\(Int(x.rounded()))" : "\((x * 10).rounded() / 10)" }
+    if v >= 1e9 { return one(v / 1e9) + "G" }
+    if v >= 1e6 { return one(v / 1e6) + "M" }
+    if v >= 1e3 { return one(v / 1e3) + "k" }
+    return "\(Int(v.rounded()))"
+  }
+
+  public static func grouped(_ n: UInt64) -> String {
+    var s = String(n)
+    var i = s.count - 3
+    while i > 0 {
+      s.insert(",", at: s.index(s.startIndex, offsetBy: i))
+      i -= 3
+    }
+    return s
+  }
+
+  var platformText: String {
+    let o = options
+    return o.simulated ? "simulated platform (seed \(o.seed)), \(processors) processors" : "live platform, \(processors) processors"
+  }
+
+  /// The human-readable report.
   public var text: String {
     let o = options
-    var s =
-      "\(o.pattern.rawValue) bs=\(o.blockSize) iodepth=\(o.iodepth) jobs=\(o.jobs) miniport=\(o.miniport.rawValue)"
-    s += " platform=\(o.simulated ? "simulated(seed \(o.seed))" : "live")\(o.verify ? " verify" : "")\n"
-    s +=
-      "  IOPS \(Int(iops)) (read \(reads), write \(writes)), bandwidth \(Int(bandwidthBytesPerSecond / 1_048_576)) MiB/s, "
-    s += "\(Int(seconds * 1000)) ms\n"
-    if !o.simulated { s += "  CPU \(Int(cpuNanosecondsPerIo)) ns per I/O\n" }
+    let virtual = o.simulated ? " of virtual time" : ""
+    var s = o.verifyOnly ? "verify_only" : o.pattern.rawValue
+    s += ": bs=\(OptionValue.bytes(UInt64(target.unitBytes)))"
+    if !o.verifyOnly {
+      s += ", iodepth=\(o.iodepth), numjobs=\(o.jobs), runtime=\(OptionValue.nanosecondsText(o.runtimeNanoseconds))"
+      if o.pattern.isMixed { s += ", rwmixread=\(o.effectiveReadPercent)" }
+    }
+    s += "; miniport \(o.miniport.rawValue), \(platformText), \(o.verifier.isChecked ? "checked" : "unchecked")\n"
+    s += "  target: \(target.description)\n"
+    if let sig = interruptedBySignal {
+      s += "  interrupted by \(Self.signalName(sig)) after \(OptionValue.nanosecondsText(durationNanoseconds / 1_000_000 * 1_000_000))\(virtual): partial results\n"
+    }
+    for (name, d) in [("read ", read), ("write", write)] where d.ios > 0 || d.errors > 0 || (name == "read " ? o.pattern.reads : o.pattern.writes) {
+      s += "  \(name): IOPS=\(Self.short(d.iops(seconds: seconds)))"
+      s += ", BW=\(OptionValue.bytes(UInt64(d.bandwidth(seconds: seconds))))/s"
+      s += "; \(Self.grouped(d.ios)) I/Os (\(OptionValue.bytes(d.bytes)))"
+      if d.errors > 0 { s += ", \(Self.grouped(d.errors)) errors" }
+      s += " in \(String(format3: seconds)) s\(virtual)\n"
+      if d.ios > 0 {
+        let l = d.latency
+        s += "    lat (µs\(o.simulated ? ", virtual" : "")): p50=\(Self.micro(l.p50)), p90=\(Self.micro(l.p90)), p99=\(Self.micro(l.p99)), p99.9=\(Self.micro(l.p999)), max=\(Self.micro(l.max)), mean=\(Self.micro(UInt64(l.mean)))\n"
+      }
+    }
+    if o.simulated {
+      s += "  cpu  : not measured (simulated platform: one processor runs at a time)\n"
+    } else {
+      s += "  cpu  : \(Self.micro(UInt64(cpuNanosecondsPerIo))) µs per I/O (process CPU \(String(format3: Double(cpuNanoseconds) / 1e9)) s over \(String(format3: seconds)) s)\n"
+    }
     if let b = baselineOpsPerSecond, b > 0 {
       s +=
-        "  baseline (raw two-thread ring exchange, depth \(o.iodepth)): \(Int(b)) ops/s; ratio \(Int(iops / b * 1000)) / 1000\n"
+        "  baseline: raw two-thread ring exchange at depth \(o.iodepth): \(Self.short(b)) ops/s; IOPS / baseline = \(String(format3: iops / b))\n"
+    }
+    if o.verify != .off {
+      s += "  verify (\(o.verify.rawValue)): \(Self.grouped(verifiedReads)) units checked, \(Self.grouped(verifyFailures)) mismatches"
+      if target.verifyStateLoaded, let p = target.verifyStatePath { s += "; state from \(p)" }
+      if let p = verifyStateSavedTo { s += "; state saved to \(p)" }
+      s += "\n"
+      if verifiedReads == 0 && read.ios > 0 {
+        s += "  !! verification checked no unit: no read hit a unit with a known generation\n"
+      }
     }
     s +=
-      "  latency µs: p50 \(Self.us(p50)) p90 \(Self.us(p90)) p99 \(Self.us(p99)) p99.9 \(Self.us(p999)) max \(Self.us(max))\n"
-    if o.verify { s += "  verified reads \(verifiedReads), mismatches \(verifyFailures)\n" }
-    s +=
-      "  errors \(errors); adapter: completed \(statistics.completedRequests), spurious interrupts \(statistics.spuriousInterrupts)\n"
-    if !counters.isEmpty { s += "  " + counters.map { "\($0.0) \($0.1)" }.joined(separator: ", ") + "\n" }
+      "  adapter: completed \(Self.grouped(statistics.completedRequests)) requests, spurious interrupts \(statistics.spuriousInterrupts)\n"
+    if !counters.isEmpty {
+      s += "  \(o.miniport.rawValue): " + counters.map { "\($0.0) \($0.1)" }.joined(separator: ", ") + "\n"
+    }
     for f in failures { s += "  !! \(f)\n" }
+    if failuresNotShown > 0 { s += "  !! … and \(failuresNotShown) more\n" }
     s += "  verifier: \(verdict)\n"
     s += passed ? "  result: PASS\n" : "  result: FAIL\n"
     return s
   }
 
+  /// Every option used, by its command-line name.
+  var optionsJSON: JSONObject {
+    let o = options
+    var j = JSONObject()
+    j["rw"] = .string(o.pattern.rawValue)
+    j["rwmixread"] = .int(o.effectiveReadPercent)
+    j["bs"] = .int(target.unitBytes)
+    j["iodepth"] = .int(o.iodepth)
+    j["numjobs"] = .int(o.jobs)
+    j["runtime_ns"] = .int(o.runtimeNanoseconds)
+    j["size"] = .int(target.sizeBytes)
+    j["logical_block_size"] = .int(o.logicalBlockSize)
+    switch o.target {
+    case .ram:
+      j["backing"] = .string("ram")
+    case .null:
+      j["backing"] = .string("null")
+    case .file(let path, let direct):
+      j["backing"] = .string("file")
+      j["filename"] = .string(path)
+      j["direct"] = .int(direct ? 1 : 0)
+    }
+    j["readonly"] = .bool(o.readOnly)
+    j["verify"] = .string(o.verify.rawValue)
+    j["verify_only"] = .bool(o.verifyOnly)
+    j["verify_state"] = .optional(target.verifyStatePath.map { .string($0) })
+    j["seed"] = .int(o.seed)
+    j["miniport"] = .string(o.miniport.rawValue)
+    if o.miniport == .ramdisk { j["completion"] = .string((o.ramdiskCompletion ?? .startIo).rawValue) }
+    j["simulated"] = .bool(o.simulated)
+    j["processors"] = .int(processors)
+    j["checked"] = .bool(o.verifier.isChecked)
+    j["poll"] = .bool(o.idlePolicy == .poll)
+    if o.miniport == .nvme {
+      switch o.latency ?? .fixed(nanoseconds: 0) {
+      case .fixed(let ns): j["latency_ns"] = .int(ns)
+      case .uniform(let lo, let hi): j["latency_ns"] = .array([.int(lo), .int(hi)])
+      }
+      var f = JSONObject()
+      f["drop_completion_ppm"] = .int(o.faults.dropCompletionPpm)
+      f["delay_interrupt_ppm"] = .int(o.faults.delayInterruptPpm)
+      f["spurious_interrupt_ppm"] = .int(o.faults.spuriousInterruptPpm)
+      f["stuck_command_ppm"] = .int(o.faults.stuckCommandPpm)
+      f["fatal_ppm"] = .int(o.faults.fatalStatusPpm)
+      f["slow_start_ns"] = .int(o.faults.slowStartNanoseconds)
+      j["faults"] = .object(f)
+      j["stuck_ms"] = .int(o.stuckTimeoutMilliseconds ?? 50)
+    }
+    return j
+  }
+
+  func directionJSON(_ d: DirectionFigures) -> JSONObject {
+    var j = JSONObject()
+    j["io_count"] = .int(d.ios)
+    j["io_bytes"] = .int(d.bytes)
+    j["error_count"] = .int(d.errors)
+    j["iops"] = .double((d.iops(seconds: seconds) * 10).rounded() / 10)
+    j["bw_bytes_per_s"] = .int(UInt64(d.bandwidth(seconds: seconds)))
+    j["lat_ns"] = .object(d.latency.json)
+    return j
+  }
+
+  /// The result as one JSON object: every option used, the target, per-direction figures,
+  /// verification, counters, failures, the verdict. `time_base` says whether times are wall
+  /// clock ("wall") or the simulated platform's ("virtual").
   public var json: String {
-    var s =
-      "{\"pattern\":\"\(options.pattern.rawValue)\",\"bs\":\(options.blockSize),\"iodepth\":\(options.iodepth)"
-    s +=
-      ",\"jobs\":\(options.jobs),\"miniport\":\"\(options.miniport.rawValue)\",\"simulated\":\(options.simulated)"
-    s +=
-      ",\"duration_ns\":\(durationNanoseconds),\"reads\":\(reads),\"writes\":\(writes),\"iops\":\(Int(iops))"
-    s +=
-      ",\"bandwidth_bytes_per_s\":\(Int(bandwidthBytesPerSecond)),\"cpu_ns_per_io\":\(Int(cpuNanosecondsPerIo))"
-    s += ",\"latency_ns\":{\"p50\":\(p50),\"p90\":\(p90),\"p99\":\(p99),\"p99_9\":\(p999),\"max\":\(max)}"
-    s += ",\"errors\":\(errors),\"verified_reads\":\(verifiedReads),\"verify_failures\":\(verifyFailures)"
-    s +=
-      ",\"failures\":[\(failures.map(JSON.quote).joined(separator: ","))],\"verdict\":\(JSON.quote(verdict))"
-    if let b = baselineOpsPerSecond { s += ",\"baseline_ops_per_s\":\(Int(b)),\"ratio\":\(iops / b)" }
-    s += ",\"counters\":{\(counters.map { "\(JSON.quote($0.0)):\($0.1)" }.joined(separator: ","))}"
-    s += ",\"passed\":\(passed)}"
-    return s
+    var j = JSONObject()
+    j["storport_version"] = .string(StorportVersion.string)
+    j["options"] = .object(optionsJSON)
+    var t = JSONObject()
+    t["description"] = .string(target.description)
+    t["size"] = .int(target.sizeBytes)
+    t["logical_block_size"] = .int(target.logicalBlockSize)
+    t["read_only"] = .bool(target.readOnly)
+    t["created"] = .bool(target.creates)
+    t["grown"] = .bool(target.grows)
+    j["target"] = .object(t)
+    j["time_base"] = .string(options.simulated ? "virtual" : "wall")
+    j["duration_ns"] = .int(durationNanoseconds)
+    j["interrupted_by"] = .optional(interruptedBySignal.map { .string(Self.signalName($0)) })
+    j["read"] = .object(directionJSON(read))
+    j["write"] = .object(directionJSON(write))
+    j["cpu_ns_per_io"] = options.simulated ? .null : .int(UInt64(cpuNanosecondsPerIo))
+    if let b = baselineOpsPerSecond {
+      j["baseline_ops_per_s"] = .int(UInt64(b))
+      j["iops_over_baseline"] = .double(iops / b)
+    }
+    var v = JSONObject()
+    v["mode"] = .string(options.verify.rawValue)
+    v["units_checked"] = .int(verifiedReads)
+    v["mismatches"] = .int(verifyFailures)
+    v["state_saved_to"] = .optional(verifyStateSavedTo.map { .string($0) })
+    j["verify"] = .object(v)
+    var c = JSONObject()
+    for (k, n) in counters { c[k] = .int(n) }
+    j["counters"] = .object(c)
+    j["completed_requests"] = .int(statistics.completedRequests)
+    j["failures"] = .strings(failures)
+    j["failures_not_shown"] = .int(failuresNotShown)
+    j["verdict"] = .string(verdict)
+    j["passed"] = .bool(passed)
+    return j.text
+  }
+}
+
+extension String {
+  /// A number with three decimals ("3.000").
+  public init(format3 v: Double) {
+    let m = Int64((v * 1000).rounded())
+    let frac = String(abs(m) % 1000)
+    self = "\(m / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)"
   }
 }

@@ -3,7 +3,7 @@ import StorportDevices
 import StorportSCSI
 import StorportSamples
 
-/// A runtime with one adapter of the chosen miniport on the chosen backing, started.
+/// A runtime with one adapter of the chosen miniport on the chosen target, started.
 public struct WorkloadRig: @unchecked Sendable {
   public let runtime: StorportRuntime
   public let adapter: StorPort
@@ -11,29 +11,36 @@ public struct WorkloadRig: @unchecked Sendable {
   /// The emulated controller (NVMe miniport only).
   public private(set) var device: NvmeController?
 
-  public init(_ o: WorkloadOptions) throws {
+  /// Opens (and, when the target says so, creates or grows) the store, attaches the miniport
+  /// and starts the adapter; for NVMe, waits for the miniport's timer to bring the
+  /// controller up.
+  public init(_ o: WorkloadOptions, target: WorkloadTarget) throws(WorkloadError) {
     let platform: Platform =
       o.simulated
       ? SimulatedPlatform(processors: o.processors ?? 2, seed: o.seed)
       : LivePlatform(processors: o.processors, idlePolicy: o.idlePolicy)
     let store: BlockStore
-    switch o.backing {
-    case .ram: store = RamStore(bytes: o.diskBytes)
-    case .null: store = NullStore(bytes: o.diskBytes)
-    case .file(let path): store = try FileStore(path: path, bytes: o.diskBytes)
-    case .directFile(let path): store = try FileStore(path: path, bytes: o.diskBytes, direct: true)
-    }
+    do {
+      switch o.target {
+      case .ram: store = try RamStore(bytes: target.sizeBytes, blockSize: target.logicalBlockSize)
+      case .null: store = NullStore(bytes: target.sizeBytes, blockSize: target.logicalBlockSize)
+      case .file(let path, let direct):
+        store = try FileStore(
+          path: path, bytes: target.sizeBytes, blockSize: target.logicalBlockSize,
+          access: target.readOnly ? .readOnly : .readWrite, create: target.creates, direct: direct)
+      }
+    } catch { throw .store(error) }
     self.store = store
-    // Unchecked runs keep no trace ring: it exists for verifier reports.
-    let trace: TraceMode = o.verifier.isChecked || o.trace == .full ? o.trace : .off
+    // Unchecked runs keep no trace ring unless a trace was asked for: it exists for reports.
+    let trace: TraceMode = o.verifier.isChecked || o.trace != .ring(capacity: 64) ? o.trace : .off
     runtime = StorportRuntime(platform: platform, verifier: o.verifier, trace: trace)
     device = nil
     switch o.miniport {
     case .ramdisk:
-      adapter = runtime.attach(RamDiskMiniport(store: store, completion: o.ramdiskCompletion))
+      adapter = runtime.attach(RamDiskMiniport(store: store, completion: o.ramdiskCompletion ?? .startIo))
     case .nvme:
       var config = NvmeController.Configuration()
-      config.latency = o.latency
+      config.latency = o.latency ?? .fixed(nanoseconds: 0)
       config.faults = o.faults
       config.seed = o.seed
       let controller = NvmeController(store: store, platform: platform, configuration: config)
@@ -41,7 +48,7 @@ public struct WorkloadRig: @unchecked Sendable {
       adapter = runtime.attach(
         NvmeMiniport(
           device: controller, queues: platform.processorCount,
-          stuckTimeoutMilliseconds: o.stuckTimeoutMilliseconds))
+          stuckTimeoutMilliseconds: o.stuckTimeoutMilliseconds ?? 50))
     }
     runtime.start()
     adapter.start()
@@ -53,5 +60,10 @@ public struct WorkloadRig: @unchecked Sendable {
       let ext = adapter.deviceExtension(as: NvmeExtension.self)
       runtime.runUntil(timeoutNanoseconds: 10_000_000_000) { ext.startupsCompleted.load() > 0 }
     }
+  }
+
+  /// A rig for tests: RAM (or null) target of `o.sizeBytes` (default 256 MiB).
+  public init(_ o: WorkloadOptions) throws(WorkloadError) {
+    try self.init(o, target: WorkloadTarget.resolve(o))
   }
 }

@@ -11,10 +11,12 @@ import Testing
     o.seed = seed
     o.durationMilliseconds = 5
     o.outstanding = 4
-    o.trace = true
+    o.trace = .full
     let r = DemoRun(o).run()
     #expect(r.verdict.hasPrefix("PASS"))
-    return r.traceJSONLines ?? ""
+    var text = ""
+    r.trace.writeJSONLines { text += $0 }
+    return text
   }
 
   @Test func sameSeedGivesIdenticalTrace() {

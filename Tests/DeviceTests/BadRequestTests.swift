@@ -45,7 +45,7 @@ import Testing
     var o = WorkloadOptions()
     o.simulated = true
     o.miniport = miniport
-    o.diskBytes = 1 << 20  // 256 blocks of 4 KiB
+    o.sizeBytes = 1 << 20  // 256 blocks of 4 KiB
     o.verifier = .checked(onViolation: .stopAdapter)
     return try WorkloadRig(o)
   }

@@ -5,7 +5,7 @@ import Testing
 
 /// The SPC/SBC logical-unit emulation against a RAM store.
 @Suite struct LogicalUnitTests {
-  let lu = LogicalUnit(store: RamStore(bytes: 4096 * 1024, blockSize: 4096))
+  let lu = LogicalUnit(store: try! RamStore(bytes: 4096 * 1024, blockSize: 4096))
 
   /// Runs `cdb` with a buffer of `length` bytes (optionally pre-filled).
   func run(

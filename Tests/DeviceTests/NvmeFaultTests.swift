@@ -16,10 +16,10 @@ import Testing
     o.seed = seed
     o.miniport = .nvme
     o.pattern = .randrw
-    o.verify = true
+    o.verify = .crc32c
     o.iodepth = 4
-    o.diskBytes = 1 << 20
-    o.runtimeMilliseconds = 3
+    o.sizeBytes = 1 << 20
+    o.runtimeNanoseconds = 3_000_000
     o.stuckTimeoutMilliseconds = 2
     o.faults = NvmeFaults.only(fault, ppm: fault == "slow-start" ? 20_000 : 30_000)!
     o.verifier = .checked(onViolation: .stopAdapter)

@@ -88,6 +88,21 @@ int storport_timerfd_sleep_until(uint64_t deadline_ns);
 /// CPU time consumed by the whole process, in nanoseconds.
 uint64_t storport_process_cpu_ns(void);
 
+// ---- CRC-32C ----------------------------------------------------------------------------------
+/// CRC-32C (Castagnoli) of `length` bytes, continuing from `crc` (0 to start). Uses the SSE4.2
+/// CRC32 instruction when available. storport_crc32c_update(0, "123456789", 9) == 0xE3069283.
+uint32_t storport_crc32c_update(uint32_t crc, const void *_Nullable data, size_t length);
+/// The same, always by table (for tests that compare both paths).
+uint32_t storport_crc32c_software_update(uint32_t crc, const void *_Nullable data, size_t length);
+
+// ---- stop signals ----------------------------------------------------------------------------
+/// Installs SIGINT / SIGTERM handlers that only record the signal. Returns 0 or -1.
+int storport_install_stop_signals(void);
+/// The first stop signal received (SIGINT = 2, SIGTERM = 15), or 0.
+int storport_stop_signal(void);
+/// Forgets a received stop signal (tests).
+void storport_reset_stop_signal(void);
+
 #ifdef __cplusplus
 }
 #endif

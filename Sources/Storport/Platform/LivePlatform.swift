@@ -44,9 +44,18 @@ public final class LivePlatform: Platform, @unchecked Sendable {
   /// - Parameters:
   ///   - processors: number of simulated processors (default: the host's core count).
   ///   - idlePolicy: spin-then-park (default) or pure polling.
+  /// Most simulated processors a platform runs (the per-processor masks are 64 bits wide).
+  public static let maximumProcessors = 64
+
+  /// The default processor count: the host's online cores, at most ``maximumProcessors``.
+  public static var defaultProcessorCount: Int {
+    max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), maximumProcessors))
+  }
+
+  /// - Parameter processors: 1…64 (callers validate user input first); nil: ``defaultProcessorCount``.
   public init(processors: Int? = nil, idlePolicy: IdlePolicy = .default) {
-    let n = processors ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-    precondition(n >= 1 && n <= 64, "processor count must be 1...64")
+    let n = processors ?? Self.defaultProcessorCount
+    precondition(n >= 1 && n <= Self.maximumProcessors, "bug in swift-storport: processor count must be 1...64")
     processorCount = n
     self.idlePolicy = idlePolicy
     words = AlignedWords(count: n + 1)

@@ -29,6 +29,9 @@ public final class StorDpc: @unchecked Sendable {
   let lock = SpinLock(kind: .dpcLock, name: "DpcLock")
   /// Completed runs (statistics).
   let runs = Atomic<UInt64>(0)
+  /// This DPC's number within its adapter (1-based, in order of first initialisation): the
+  /// `object` of its trace events, so a trace pairs each issue with its run.
+  nonisolated(unsafe) var traceNumber: UInt32 = 0
 
   /// A STOR_DPC that must be initialised with `initializeDpc` before use.
   public init() {}
@@ -103,16 +106,16 @@ public final class StorDpc: @unchecked Sendable {
     var result = false
     if adapter.beginCallback() {
       let old = p.raise(to: .dispatch)
-      adapter.trace(on: p, .dpcStart, routine.name, a: UInt64(a1), b: UInt64(a2))
+      adapter.trace(on: p, .dpcStart, routine.name, a: UInt64(a1), b: UInt64(a2), object: traceNumber)
       result = p.invoke(adapter, .dpc, routine.name, allowed: .all) {
         routine.call(self, adapter.deviceExtension, a1, a2)
       }
-      adapter.trace(on: p, .dpcEnd, routine.name, a: result ? 1 : 0)
+      adapter.trace(on: p, .dpcEnd, routine.name, a: result ? 1 : 0, object: traceNumber)
       p.lower(to: old)
       adapter.endCallback()
       runs.add(1, ordering: .relaxed)
     } else {
-      adapter.trace(on: p, .dpcDropped, routine.name)
+      adapter.trace(on: p, .dpcDropped, routine.name, object: traceNumber)
     }
     var requeue: (Int, UInt64)?
     state.withLock { s in

@@ -20,8 +20,13 @@ extension StorPort {
     let first = dpc.routine == nil
     dpc.routine = routine.erased
     dpc.adapter = self
-    if first { dpcs.withLock { $0.append(dpc) } }
-    trace(on: p, .dpcInitialize, routine.name)
+    if first {
+      dpc.traceNumber = dpcs.withLock {
+        $0.append(dpc)
+        return UInt32($0.count)
+      }
+    }
+    trace(on: p, .dpcInitialize, routine.name, object: dpc.traceNumber)
   }
 
   /// `StorPortIssueDpc(DeviceExtension, Dpc, SystemArgument1, SystemArgument2)`.
@@ -44,7 +49,7 @@ extension StorPort {
       return false
     }
     let queued = dpc.issue(argument1, argument2, on: p)
-    trace(on: p, .dpcIssue, dpc.routineName, a: queued ? 1 : 0, b: UInt64(argument1))
+    trace(on: p, .dpcIssue, dpc.routineName, a: queued ? 1 : 0, b: UInt64(argument1), object: dpc.traceNumber)
     return queued
   }
 
@@ -57,7 +62,7 @@ extension StorPort {
     if let p { p.point(.dpcQueue) }
     let removed = dpc.cancel()
     returnValue.pointee = removed
-    trace(on: p, .dpcCancel, dpc.routineName, a: removed ? 1 : 0)
+    trace(on: p, .dpcCancel, dpc.routineName, a: removed ? 1 : 0, object: dpc.traceNumber)
     return .success
   }
 

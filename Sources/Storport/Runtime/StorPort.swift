@@ -154,12 +154,12 @@ public final class StorPort: @unchecked Sendable {
   @inline(__always)
   func trace(
     on p: Processor?, _ kind: TraceKind, _ name: @autoclosure () -> String, a: UInt64 = 0,
-    b: UInt64 = 0
+    b: UInt64 = 0, object: UInt32 = 0
   ) {
     guard tracing else { return }
     runtime.tracer.record(
       processor: p?.index ?? -1, time: platform.now(), adapter: index, kind: kind,
-      irql: p?.irql ?? .passive, name: name(), a: a, b: b)
+      irql: p?.irql ?? .passive, name: name(), a: a, b: b, object: object)
   }
 
   /// Reports a verifier finding; stops the adapter if the rule is a violation and the policy

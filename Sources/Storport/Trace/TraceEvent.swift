@@ -69,12 +69,15 @@ public struct TraceEvent: Sendable, Equatable {
   /// Kind-specific values (e.g. µs for timer.arm, the result of dpc.issue).
   public var a: UInt64
   public var b: UInt64
+  /// The object the event concerns, when it has an identity across events (the STOR_DPC's
+  /// number within its adapter, 1-based, for dpc.* events); 0 for none.
+  public var object: UInt32 = 0
 
   /// One JSON object, no trailing newline. Keys are stable.
   public var jsonLine: String {
     var s = "{\"seq\":\(sequence),\"t_ns\":\(time),\"cpu\":\(processor),\"adapter\":\(adapter)"
     s += ",\"ev\":\"\(kind.name)\",\"irql\":\(irql.rawValue),\"name\":\(JSON.quote(name))"
-    s += ",\"a\":\(a),\"b\":\(b)}"
+    s += ",\"a\":\(a),\"b\":\(b),\"obj\":\(object)}"
     return s
   }
 
@@ -82,30 +85,5 @@ public struct TraceEvent: Sendable, Equatable {
   public var text: String {
     let us = Double(time) / 1000
     return "#\(sequence) t=\(us)µs cpu\(processor) \(kind.name) \(name) irql=\(irql) a=\(a) b=\(b)"
-  }
-}
-
-/// Minimal JSON string quoting (the trace and verifier reports write JSON by hand: no
-/// Foundation, stable key order).
-public enum JSON {
-  public static func quote(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-      switch u {
-      case "\"": out += "\\\""
-      case "\\": out += "\\\\"
-      case "\n": out += "\\n"
-      case "\r": out += "\\r"
-      case "\t": out += "\\t"
-      default:
-        if u.value < 0x20 {
-          let hex = String(u.value, radix: 16)
-          out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        } else {
-          out.unicodeScalars.append(u)
-        }
-      }
-    }
-    return out + "\""
   }
 }

@@ -6,7 +6,11 @@ public enum TraceMode: Sendable, Equatable {
   case off
   /// The last `capacity` events per processor (what verifier reports quote).
   case ring(capacity: Int)
-  /// Every event, in memory, for `--trace FILE`.
+  /// About the last `events` events in all (`--trace-limit`): each processor keeps its
+  /// share, and ``Tracer/events()`` cuts every processor's record to the common time window,
+  /// so the kept trace is the whole recent past, not uneven tails.
+  case last(events: Int)
+  /// Every event, in memory (simulated runs and tests; unbounded).
   case full
 }
 
@@ -34,13 +38,18 @@ public final class Tracer: @unchecked Sendable {
       }
       if events.count < capacity {
         events.append(e)
-      } else {
+      } else if capacity > 0 {
         events[start] = e
         start = (start + 1) % capacity
+        dropped = true
       }
     }
 
     var ordered: [TraceEvent] { Array(events[start...] + events[..<start]) }
+    /// Whether older events were overwritten.
+    var dropped = false
+    /// Time of the oldest kept event.
+    var oldestTime: UInt64? { events.isEmpty ? nil : events[start].time }
   }
 
   /// - Parameter processors: number of processors; one extra buffer serves other threads.
@@ -51,6 +60,7 @@ public final class Tracer: @unchecked Sendable {
     switch mode {
     case .off: capacity = 0
     case .ring(let c): capacity = max(1, c)
+    case .last(let n): capacity = max(64, n / (processors + 1))
     case .full: capacity = nil
     }
     buffers = (0...processors).map { _ in Buffer(capacity: capacity) }
@@ -61,23 +71,35 @@ public final class Tracer: @unchecked Sendable {
 
   func record(
     processor: Int, time: UInt64, adapter: Int, kind: TraceKind, irql: Irql, name: String,
-    a: UInt64 = 0, b: UInt64 = 0
+    a: UInt64 = 0, b: UInt64 = 0, object: UInt32 = 0
   ) {
     guard isOn else { return }
     let seq = sequence.wrappingAdd(1, ordering: .relaxed).newValue
     let e = TraceEvent(
       sequence: seq, time: time, processor: processor, adapter: adapter, kind: kind, irql: irql,
-      name: name, a: a, b: b)
+      name: name, a: a, b: b, object: object)
     let slot = processor >= 0 && processor < buffers.count - 1 ? processor : buffers.count - 1
     buffers[slot].events.withLock { $0.append(e) }
   }
 
-  /// Every kept event, in recording order.
+  /// Every kept event, in recording order. When a buffer overwrote older events, every
+  /// buffer's events before that buffer's oldest kept one are left out too: what is returned
+  /// is complete from its first event on.
   public func events() -> [TraceEvent] {
     var all: [TraceEvent] = []
-    for b in buffers { all += b.events.withLock { $0.ordered } }
+    var windowStart: UInt64 = 0
+    for b in buffers {
+      b.events.withLock { e in
+        all += e.ordered
+        if e.dropped, let t = e.oldestTime { windowStart = max(windowStart, t) }
+      }
+    }
+    if windowStart > 0 { all.removeAll { $0.time < windowStart } }
     return all.sorted { $0.sequence < $1.sequence }
   }
+
+  /// Whether any buffer overwrote older events (the kept trace is a recent window).
+  public var isTruncated: Bool { buffers.contains { $0.events.withLock { $0.dropped } } }
 
   /// The last `count` kept events, in recording order.
   public func recent(_ count: Int) -> [TraceEvent] {

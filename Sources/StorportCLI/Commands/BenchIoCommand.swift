@@ -1,0 +1,256 @@
+import ArgumentParser
+import CStorportShim
+import Storport
+import StorportDevices
+import StorportSamples
+import StorportWorkload
+
+/// `storport bench io`: a fio-like workload through the port, a miniport and a target.
+struct BenchIoCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "io",
+    abstract: "A fio-like workload through the port, a miniport and a backing store.",
+    discussion: """
+      Options take fio's names and syntax: sizes with k/m/g/t suffixes (binary), times with \
+      us/ms/s/m/h. Every value is checked before anything starts; a bad one ends the command \
+      with status 2 and a line naming it. With --filename the disk is the file's own size \
+      unless --size asks for more (the file is then grown, never shrunk); a workload that only \
+      reads opens the file read-only. --verify crc32c writes a checked header into every unit \
+      and keeps a verify state beside the file (<file>.verify-state), so a later \
+      --verify_only run checks every unit written before.
+      """)
+
+  @Option(help: "read | write | randread | randwrite | randrw | readwrite (rw). Default randrw.")
+  var rw: String?
+  @Option(help: "Percent of reads for randrw / readwrite (0…100, default 50).")
+  var rwmixread: String?
+  @Option(help: "Bytes per I/O: a multiple of the logical block size (default 4k).")
+  var bs: String?
+  @Option(help: "Outstanding I/Os per job, 1…4096 (default 32).")
+  var iodepth: String?
+  @Option(name: [.customLong("numjobs"), .customLong("jobs")], help: "Independent jobs, 1…256 (default 1).")
+  var numjobs: String?
+  @Option(help: "Run time, e.g. 3, 500ms, 1m (default 3 s; virtual with --simulated).")
+  var runtime: String?
+  @Option(help: "Size of the target and of the region used (default: the file's size, or 256m).")
+  var size: String?
+  @Option(help: "A file or block device to use as the disk (created only with --size).")
+  var filename: String?
+  @Option(help: "1: open --filename with O_DIRECT; 0 (default): buffered.")
+  var direct: String?
+  @Flag(help: "Refuse every write; the target is opened read-only.")
+  var readonly = false
+  @Option(help: "ram (default) | null; file:PATH and direct:PATH are aliases of --filename [--direct 1].")
+  var backing: String?
+  @Option(name: .customLong("logical-block-size"), help: "Logical block size of the emulated disk: 512 or 4096 (default).")
+  var logicalBlockSize: String?
+  @Option(help: "crc32c: write verify headers and check every read of a written unit; 0 (default): off.")
+  var verify: String?
+  @Flag(name: .customLong("verify_only"), help: "Issue no workload: read back and check every unit an earlier --verify run wrote.")
+  var verifyOnly = false
+  @Option(name: .customLong("verify_state"), help: "The verify state file (default <filename>.verify-state).")
+  var verifyState: String?
+  @Option(help: "nvme | ramdisk (default).")
+  var miniport: String?
+  @Option(help: "RAM-disk miniport completion: startIo (default) | dpc.")
+  var completion: String?
+  @Flag(help: "Turn the verifier off (unchecked mode).")
+  var unchecked = false
+  @Option(
+    help:
+      "NVMe fault to inject (repeatable): drop-completion | delay-interrupt | spurious-interrupt | stuck-command | fatal | slow-start."
+  )
+  var fault: [String] = []
+  @Option(name: .customLong("fault-ppm"), help: "Rate of the --fault faults per command, 1…1000000 ppm (default 10000).")
+  var faultPpm: String?
+  @Option(name: .customLong("slow-start-ms"), help: "Extra NVMe start-up time of --fault slow-start, 1…60000 ms (default 20).")
+  var slowStartMs: String?
+  @Option(help: "NVMe device latency in µs: N (fixed) or MIN-MAX (uniform), at most 10000000.")
+  var latency: String?
+  @Option(name: .customLong("stuck-ms"), help: "NVMe watchdog: ms without progress before a queue is stuck, 1…60000 (default 50).")
+  var stuckMs: String?
+  @OptionGroup var platform: PlatformOptions
+  @OptionGroup var trace: TraceOptions
+  @OptionGroup var output: OutputOptions
+
+  init() {}
+
+  mutating func validate() throws { try checked { _ = try workloadOptions() } }
+
+  /// Every option, checked and combined.
+  func workloadOptions() throws(OptionError) -> WorkloadOptions {
+    var o = WorkloadOptions()
+    let p = try platform.values()
+    o.simulated = p.simulated
+    o.seed = p.seed
+    o.processors = p.processors
+    o.idlePolicy = p.idlePolicy
+    if let rw {
+      guard let pattern = WorkloadOptions.Pattern(fio: rw) else {
+        throw OptionError("--rw", rw, "one of \(WorkloadOptions.Pattern.spellings.joined(separator: ", "))")
+      }
+      o.pattern = pattern
+    }
+    if let rwmixread { o.readPercent = try OptionValue.integer(rwmixread, option: "--rwmixread", in: 0...100) }
+    if let lbs = logicalBlockSize {
+      o.logicalBlockSize = try Int(OptionValue.integer(lbs, option: "--logical-block-size", in: 1...65536))
+    }
+    if let bs { o.blockSize = try Int(OptionValue.size(bs, option: "--bs", in: 1...(16 << 20))) }
+    if let iodepth { o.iodepth = try OptionValue.integer(iodepth, option: "--iodepth", in: WorkloadOptions.iodepthRange) }
+    if let numjobs { o.jobs = try OptionValue.integer(numjobs, option: "--numjobs", in: WorkloadOptions.jobsRange) }
+    if let runtime {
+      o.runtimeNanoseconds = try OptionValue.duration(runtime, option: "--runtime", in: 1_000...(366 * 86_400 * 1_000_000_000))
+    }
+    if let size { o.sizeBytes = try OptionValue.size(size, option: "--size", in: 1...WorkloadOptions.maximumSizeBytes) }
+
+    // Target: --filename [--direct], or --backing ram|null (file:/direct: as aliases).
+    var path = filename
+    var isDirect = false
+    if let direct {
+      isDirect = try OptionValue.choice(direct, option: "--direct", ["0", "1"]) == "1"
+    }
+    if let backing {
+      if backing == "ram" || backing == "null" {
+        if filename != nil { throw OptionError("--backing", backing, "contradicts --filename") }
+        o.target = backing == "ram" ? .ram : .null
+      } else if backing.hasPrefix("file:") || backing.hasPrefix("direct:") {
+        if filename != nil { throw OptionError("--backing", backing, "names a file and so does --filename: give one") }
+        let isDirectAlias = backing.hasPrefix("direct:")
+        path = String(backing.dropFirst(isDirectAlias ? 7 : 5))
+        if isDirectAlias {
+          if direct == "0" { throw OptionError("--direct", "0", "contradicts --backing direct:PATH") }
+          isDirect = true
+        }
+      } else {
+        throw OptionError("--backing", backing, "ram, null, file:PATH or direct:PATH (or use --filename PATH)")
+      }
+    }
+    if let path {
+      guard !path.isEmpty else { throw OptionError("--filename", path, "a path to a file or block device") }
+      o.target = .file(path: path, direct: isDirect)
+    } else if isDirect {
+      throw OptionError("--direct", "1", "applies only to a file target (--filename)")
+    }
+    o.readOnly = readonly
+
+    if let verify {
+      switch verify {
+      case "crc32c", "crc32c-intel": o.verify = .crc32c
+      case "0", "none": o.verify = .off
+      default: throw OptionError("--verify", verify, "crc32c (or crc32c-intel), or 0 / none to turn it off")
+      }
+    }
+    if verifyOnly {
+      for (name, given) in [("--rw", rw), ("--rwmixread", rwmixread), ("--bs", bs), ("--runtime", runtime)] {
+        if let given {
+          throw OptionError(
+            name, given, "does not apply with --verify_only (it reads every unit once, at the earlier run's --bs)")
+        }
+      }
+      if o.verify == .off && verify != nil { throw OptionError("--verify", verify!, "contradicts --verify_only") }
+      o.verify = .crc32c
+      o.verifyOnly = true
+    }
+    o.verifyStatePath = verifyState
+
+    if let miniport {
+      guard let m = WorkloadOptions.MiniportKind(rawValue: miniport) else {
+        throw OptionError("--miniport", miniport, "one of \(WorkloadOptions.MiniportKind.allCases.map(\.rawValue).joined(separator: ", "))")
+      }
+      o.miniport = m
+    }
+    if let completion {
+      guard let c = RamDiskMiniport.CompletionMode(rawValue: completion) else {
+        throw OptionError("--completion", completion, "startIo or dpc")
+      }
+      o.ramdiskCompletion = c
+    }
+    o.verifier = unchecked ? .unchecked : .default
+
+    // NVMe device model: faults, latency, watchdog.
+    let ppm = try faultPpm.map { v throws(OptionError) in try OptionValue.integer(v, option: "--fault-ppm", in: UInt32(1)...1_000_000) }
+    let slowStart = try slowStartMs.map { v throws(OptionError) in try OptionValue.integer(v, option: "--slow-start-ms", in: UInt64(1)...60_000) }
+    var rateFaults = 0
+    for name in fault {
+      guard NvmeFaults.names.contains(name) else {
+        throw OptionError("--fault", name, "one of \(NvmeFaults.names.joined(separator: ", "))")
+      }
+      if name == "slow-start" {
+        o.faults.slowStartNanoseconds = (slowStart ?? 20) * 1_000_000
+      } else {
+        rateFaults += 1
+        let f = NvmeFaults.only(name, ppm: ppm ?? 10_000)!
+        o.faults.dropCompletionPpm = max(o.faults.dropCompletionPpm, f.dropCompletionPpm)
+        o.faults.delayInterruptPpm = max(o.faults.delayInterruptPpm, f.delayInterruptPpm)
+        o.faults.spuriousInterruptPpm = max(o.faults.spuriousInterruptPpm, f.spuriousInterruptPpm)
+        o.faults.stuckCommandPpm = max(o.faults.stuckCommandPpm, f.stuckCommandPpm)
+        o.faults.fatalStatusPpm = max(o.faults.fatalStatusPpm, f.fatalStatusPpm)
+      }
+    }
+    if ppm != nil && rateFaults == 0 { throw OptionError("--fault-ppm", faultPpm!, "applies only with a --fault other than slow-start") }
+    if slowStart != nil && !fault.contains("slow-start") {
+      throw OptionError("--slow-start-ms", slowStartMs!, "applies only with --fault slow-start")
+    }
+    if let latency { o.latency = try Self.latency(latency) }
+    if let stuckMs { o.stuckTimeoutMilliseconds = try OptionValue.integer(stuckMs, option: "--stuck-ms", in: UInt64(1)...60_000) }
+
+    o.trace = try trace.values().mode
+    _ = try output.isJSON()
+    try o.validate()
+    return o
+  }
+
+  /// `N` (fixed) or `MIN-MAX` (uniform), in microseconds.
+  static func latency(_ text: String) throws(OptionError) -> LatencyModel {
+    let accepted = "microseconds: N (fixed) or MIN-MAX with MIN ≤ MAX (uniform), each 0…10000000"
+    let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+    guard parts.count == 1 || parts.count == 2 else { throw OptionError("--latency", text, accepted) }
+    var values: [UInt64] = []
+    for part in parts {
+      guard let v = UInt64(part), v <= 10_000_000 else { throw OptionError("--latency", text, accepted) }
+      values.append(v * 1000)
+    }
+    if values.count == 1 { return .fixed(nanoseconds: values[0]) }
+    guard values[0] <= values[1] else { throw OptionError("--latency", text, accepted) }
+    return .uniform(min: values[0], max: values[1])
+  }
+
+  func run() throws {
+    let o = try checked { try workloadOptions() }
+    let json = try checked { try output.isJSON() }
+    let traceValues = try checked { try trace.values() }
+    let traceFile = try traceValues.open()
+    let workload: Workload
+    do throws(WorkloadError) { workload = try Workload(o) } catch { throw CommandExit(error.exitStatus, error.description) }
+    storport_install_stop_signals()
+    let reporter = ProgressReporter(isVirtual: o.simulated)
+    var result = workload.run(
+      progressEvery: reporter.interval, progress: json ? nil : reporter.report, stopSignal: { storport_stop_signal() })
+    reporter.finish()
+    if !o.simulated && result.interruptedBySignal == nil && !o.verifyOnly {
+      result.baselineOpsPerSecond = RingBaseline.run(depth: o.iodepth, milliseconds: min(2000, o.runtimeNanoseconds / 1_000_000))
+    }
+    let capture = traceFile != nil ? workload.rig.runtime.traceCapture() : nil
+    workload.shutdown()
+    Terminal.out(json ? result.json + "\n" : result.text)
+    try finishRun(
+      passed: result.passed, interrupted: result.interruptedBySignal, trace: traceFile, capture: capture,
+      values: traceValues, json: json)
+  }
+}
+
+/// The end shared by the workload commands: write the trace (its errors fail the command),
+/// then exit 128 + signal when interrupted, 1 when the run failed.
+func finishRun(
+  passed: Bool, interrupted: Int32?, trace file: OutputFile?, capture: TraceCapture?, values: TraceOptions.Values,
+  json: Bool
+) throws {
+  if let file, let capture {
+    do {
+      let line = try values.write(capture, to: file)
+      if json { Terminal.err(line + "\n") } else { Terminal.out(line + "\n") }
+    } catch { throw CommandExit(1, "the trace was not written completely: \(error)") }
+  }
+  if let sig = interrupted { throw CommandExit(128 + sig) }
+  if !passed { throw CommandExit(1) }
+}

@@ -1,0 +1,28 @@
+import ArgumentParser
+import StorportBenchmarks
+import StorportWorkload
+
+/// `storport bench memory`: resident memory of a fully written RAM backing.
+struct BenchMemoryCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "memory", abstract: "Resident memory of a fully written RAM backing against its size.")
+  @Option(name: [.customLong("size"), .customLong("disk")], help: "RAM disk size (default 256m), at most the machine's memory.")
+  var size: String?
+
+  init() {}
+
+  func bytes() throws(OptionError) -> UInt64 {
+    guard let size else { return 256 << 20 }
+    let limit = max(4096, HostInfo.physicalMemoryBytes / 2)
+    let n = try OptionValue.size(size, option: "--size", in: 4096...limit)
+    guard n % 4096 == 0 else { throw OptionError("--size", size, "must be a multiple of 4096 bytes") }
+    return n
+  }
+
+  mutating func validate() throws { try checked { _ = try bytes() } }
+
+  func run() throws {
+    let n = try checked { try bytes() }
+    do { Terminal.out(try MemoryBenchmark(bytes: n).run()) } catch { throw CommandExit(1, "\(error)") }
+  }
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import CStorportShim
+import Storport
+import StorportWorkload
+
+/// `storport run`: the main job.
+struct RunCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "run",
+    abstract:
+      "The main job: the NVMe miniport on an emulated controller (RAM backing), a mixed verified workload in checked mode, then I/O figures, timer / DPC / lock statistics and the verifier's verdict."
+  )
+
+  @OptionGroup var platform: PlatformOptions
+  @Option(name: .customLong("duration-ms"), help: "Run time in ms, 1…86400000 (default 10000 live, 50 simulated — virtual).")
+  var durationMs: String?
+  @OptionGroup var trace: TraceOptions
+  @OptionGroup var output: OutputOptions
+
+  init() {}
+
+  func mainRun() throws(OptionError) -> MainRun {
+    let p = try platform.values()
+    let ms = try durationMs.map { v throws(OptionError) in try OptionValue.integer(v, option: "--duration-ms", in: UInt64(1)...86_400_000) }
+    let t = try trace.values()
+    _ = try output.isJSON()
+    return MainRun(
+      simulated: p.simulated, seed: p.seed, processors: p.processors, durationMilliseconds: ms, trace: t.mode,
+      idlePolicy: p.idlePolicy)
+  }
+
+  mutating func validate() throws { try checked { _ = try mainRun() } }
+
+  func run() throws {
+    let main = try checked { try mainRun() }
+    let json = try checked { try output.isJSON() }
+    let traceValues = try checked { try trace.values() }
+    let traceFile = try traceValues.open()
+    storport_install_stop_signals()
+    let reporter = ProgressReporter(isVirtual: main.options.simulated)
+    let outcome: MainRun.Outcome
+    do throws(WorkloadError) {
+      outcome = try main.run(
+        progressEvery: reporter.interval, progress: json ? nil : reporter.report, stopSignal: { storport_stop_signal() })
+    } catch { throw CommandExit(error.exitStatus, error.description) }
+    reporter.finish()
+    Terminal.out(json ? outcome.workload.json + "\n" : outcome.text)
+    try finishRun(
+      passed: outcome.passed, interrupted: outcome.workload.interruptedBySignal, trace: traceFile,
+      capture: traceFile == nil ? nil : outcome.trace, values: traceValues, json: json)
+  }
+}

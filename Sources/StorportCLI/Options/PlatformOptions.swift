@@ -1,0 +1,41 @@
+import ArgumentParser
+import Storport
+import StorportWorkload
+
+/// Where the adapter runs: `--simulated`, `--seed`, `--processors`, `--poll`.
+struct PlatformOptions: ParsableArguments {
+  @Flag(help: "Use the deterministic simulated platform (virtual time).")
+  var simulated = false
+  @Option(help: "Seed of the workload and of the simulated scheduler (0…2^64−1).")
+  var seed = "1"
+  @Option(help: "Processors, 1…64 (default: min(host cores, 64) live, 2 simulated).")
+  var processors: String?
+  @Flag(help: "Live processors poll instead of parking when idle (live platform only).")
+  var poll = false
+
+  struct Values {
+    var simulated: Bool
+    var seed: UInt64
+    var processors: Int?
+    var idlePolicy: IdlePolicy
+    /// The processor count that will run.
+    var processorCount: Int { processors ?? (simulated ? 2 : LivePlatform.defaultProcessorCount) }
+  }
+
+  func values() throws(OptionError) -> Values {
+    let seed = try OptionValue.integer(self.seed, option: "--seed", in: UInt64.min...UInt64.max)
+    let n = try processors.map { p throws(OptionError) in
+      try OptionValue.integer(p, option: "--processors", in: 1...LivePlatform.maximumProcessors)
+    }
+    if poll && simulated { throw OptionError("--poll", "", "applies only to the live platform, not --simulated") }
+    return Values(simulated: simulated, seed: seed, processors: n, idlePolicy: poll ? .poll : .default)
+  }
+
+  mutating func validate() throws { try checked { _ = try values() } }
+}
+
+/// Runs `body`, turning an ``OptionError`` into ArgumentParser's validation error (one line,
+/// exit status 2 through ``StorportCommand/exitStatus(for:)``).
+func checked<T>(_ body: () throws -> T) throws -> T {
+  do { return try body() } catch let e as OptionError { throw ValidationError(e.description) }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Storport
+import StorportWorkload
+
+/// `--trace FILE`, `--trace-format chrome|jsonl`, `--trace-limit N`.
+struct TraceOptions: ParsableArguments {
+  @Option(help: "Write the runtime's event trace to this file (opened before the run).")
+  var trace: String?
+  @Option(
+    name: .customLong("trace-format"),
+    help: "chrome (trace-event JSON for Perfetto / chrome://tracing, default) or jsonl (one event per line).")
+  var traceFormat: String?
+  @Option(
+    name: .customLong("trace-limit"),
+    help: "Keep about the last N events (default 400000: under 100 MB); 0 keeps every event.")
+  var traceLimit: String?
+
+  static let defaultLimit = 400_000
+  static let formats = ["chrome", "jsonl"]
+
+  struct Values {
+    var path: String?
+    var format: String
+    var mode: TraceMode
+  }
+
+  func values() throws(OptionError) -> Values {
+    let format = try traceFormat.map { f throws(OptionError) in try OptionValue.choice(f, option: "--trace-format", Self.formats) } ?? "chrome"
+    let limit = try traceLimit.map { l throws(OptionError) in try OptionValue.integer(l, option: "--trace-limit", in: 0...100_000_000) }
+    guard let path = trace else {
+      if traceFormat != nil { throw OptionError("--trace-format", format, "applies only with --trace FILE") }
+      if traceLimit != nil { throw OptionError("--trace-limit", traceLimit!, "applies only with --trace FILE") }
+      return Values(path: nil, format: format, mode: .ring(capacity: 64))
+    }
+    guard !path.isEmpty else { throw OptionError("--trace", path, "a file path") }
+    let n = limit ?? Self.defaultLimit
+    return Values(path: path, format: format, mode: n == 0 ? .full : .last(events: n))
+  }
+
+  mutating func validate() throws { try checked { _ = try values() } }
+}
+
+extension TraceOptions.Values {
+  /// Opens the trace file (before the run: an unusable path fails at once).
+  func open() throws -> OutputFile? {
+    guard let path else { return nil }
+    do { return try OutputFile(path: path) } catch { throw ValidationError("cannot write the trace: \(error)") }
+  }
+
+  /// Writes `capture` in the chosen format and closes the file. Returns a line for the report.
+  func write(_ capture: TraceCapture, to file: OutputFile) throws(OutputFile.Failure) -> String {
+    if format == "jsonl" {
+      try capture.writeJSONLines { (s: String) throws(OutputFile.Failure) in try file.write(s) }
+    } else {
+      try capture.writeChromeTrace { (s: String) throws(OutputFile.Failure) in try file.write(s) }
+    }
+    try file.finish()
+    var line = "trace: \(capture.events.count) events written to \(file.path) (\(format), \(OptionValue.bytes(file.bytesWritten)))"
+    if capture.isTruncated { line += "; older events dropped (--trace-limit)" }
+    return line
+  }
+}

@@ -1,0 +1,22 @@
+/// A value the user gave that cannot be used — on the command line or in a configuration —
+/// naming the option, the value as given and what is accepted. Front ends report it as one
+/// line and exit with status 2 before any work starts; nothing has been touched by then.
+public struct OptionError: Error, Equatable, Sendable, CustomStringConvertible {
+  /// The option as the user spells it, e.g. `--bs`.
+  public let option: String
+  /// The value as given (empty for a flag).
+  public let value: String
+  /// What is accepted instead, or why this value cannot be used here.
+  public let accepted: String
+
+  public init(_ option: String, _ value: String, _ accepted: String) {
+    self.option = option
+    self.value = value
+    self.accepted = accepted
+  }
+
+  /// One line: `invalid --bs '4.5k': a whole number of bytes …`.
+  public var description: String {
+    value.isEmpty ? "\(option): \(accepted)" : "invalid \(option) '\(value)': \(accepted)"
+  }
+}
