@@ -50,7 +50,10 @@ let package = Package(
     .testTarget(name: "LiveTests", dependencies: ["Storport", "StorportSamples"]),
     .testTarget(
       name: "FrontEndTests",
-      dependencies: ["Storport", "StorportCLI", "StorportWorkload", "StorportDevices", "CStorportShim"]),
+      dependencies: [
+        "Storport", "StorportCLI", "StorportWorkload", "StorportDevices", "StorportSamples", "StorportBenchmarks",
+        "CStorportShim",
+      ]),
     .testTarget(
       name: "DeviceTests",
       dependencies: ["Storport", "StorportSamples", "StorportDevices", "StorportSCSI", "StorportWorkload"]),

@@ -23,42 +23,97 @@ public struct StorportCommand: ParsableCommand {
     "bench": ["io", "runtime", "memory", "help"],
   ]
 
-  /// Parses `arguments` (without the program name), runs the command and returns the exit
-  /// status. Every error is one line on standard error; help and `--version` go to standard
-  /// output.
-  public static func main(arguments: [String]) -> Int32 {
+  /// A command line that cannot run: the exit status (2 for a bad option or value) and the
+  /// one-line message, already prefixed with the subcommand path.
+  public struct Rejection: Error, Equatable {
+    public let status: Int32
+    public let message: String
+  }
+
+  /// The command type at a subcommand path.
+  static func commandType(_ path: [String]) -> ParsableCommand.Type {
+    switch path.dropFirst().joined(separator: " ") {
+    case "run": return RunCommand.self
+    case "demo": return DemoCommand.self
+    case "bench": return BenchCommand.self
+    case "bench io": return BenchIoCommand.self
+    case "bench runtime": return BenchRuntimeCommand.self
+    case "bench memory": return BenchMemoryCommand.self
+    default: return StorportCommand.self
+    }
+  }
+
+  /// The subcommand path the arguments name ("storport bench io"), and the first word that
+  /// names no subcommand, if any.
+  static func subcommandPath(_ arguments: [String]) -> (path: [String], unknown: String?) {
     var path = ["storport"]
     var i = 0
     while i < arguments.count, let known = subcommandNames[path.last!] {
       let word = arguments[i]
       if word.hasPrefix("-") { break }
-      guard known.contains(word) else {
-        Terminal.err(
-          "\(path.joined(separator: " ")): unknown subcommand '\(word)' (one of: \(known.filter { $0 != "help" }.joined(separator: ", ")); see \(path.joined(separator: " ")) --help)\n"
-        )
-        return 2
-      }
+      guard known.contains(word) else { return (path, word) }
       path.append(word)
       i += 1
     }
+    return (path, nil)
+  }
+
+  /// Parses and validates `arguments` (without the program name) without running anything.
+  /// - Returns: the command to run (nil for `--help` / `--version`, whose text is returned
+  ///   in `output`), or throws the ``Rejection`` a user would see.
+  public static func parse(arguments: [String]) throws(Rejection) -> (command: ParsableCommand?, output: String?) {
+    let (path, unknown) = subcommandPath(arguments)
+    let where_ = path.joined(separator: " ")
+    if let unknown {
+      let known = subcommandNames[path.last!]!.filter { $0 != "help" }
+      throw Rejection(
+        status: 2,
+        message: "\(where_): unknown subcommand '\(unknown)' (one of: \(known.joined(separator: ", ")); see \(where_) --help)")
+    }
+    if arguments.contains("--help") || arguments.contains("-h") || arguments.dropFirst(path.count - 1).first == "help" {
+      return (nil, helpMessage(for: commandType(path)))
+    }
     do {
-      var command = try parseAsRoot(arguments)
-      try command.run()
-      return 0
-    } catch let exit as CommandExit {
-      if let message = exit.message { Terminal.err("\(path.joined(separator: " ")): \(message)\n") }
-      return exit.status
+      return (try parseAsRoot(arguments), nil)
     } catch {
       let code = exitCode(for: error)
       if code == .success {
+        let text = fullMessage(for: error)
+        return (nil, text.isEmpty ? helpMessage(for: commandType(path)) : text)
+      }
+      let message = self.message(for: error)
+      let hint = code == .validationFailure ? " (see \(where_) --help)" : ""
+      throw Rejection(status: code == .validationFailure ? 2 : code.rawValue, message: "\(where_): \(message)\(hint)")
+    }
+  }
+
+  /// Parses `arguments` (without the program name), runs the command and returns the exit
+  /// status. Every error is one line on standard error; help and `--version` go to standard
+  /// output.
+  public static func main(arguments: [String]) -> Int32 {
+    let where_ = subcommandPath(arguments).path.joined(separator: " ")
+    do {
+      let (parsed, output) = try parse(arguments: arguments)
+      guard var command = parsed else {
+        Terminal.out((output ?? "") + "\n")
+        return 0
+      }
+      try command.run()
+      return 0
+    } catch let rejection as Rejection {
+      Terminal.err(rejection.message + "\n")
+      return rejection.status
+    } catch let exit as CommandExit {
+      if let message = exit.message { Terminal.err("\(where_): \(message)\n") }
+      return exit.status
+    } catch {
+      let code = exitCode(for: error)
+      if code == .success {  // a help or version request surfacing from run()
         Terminal.out(fullMessage(for: error) + "\n")
         return 0
       }
       let message = self.message(for: error)
-      if !message.isEmpty {
-        let hint = code == .validationFailure ? " (see \(path.joined(separator: " ")) --help)" : ""
-        Terminal.err("\(path.joined(separator: " ")): \(message)\(hint)\n")
-      }
+      if !message.isEmpty { Terminal.err("\(where_): \(message)\n") }
       return code == .validationFailure ? 2 : code.rawValue
     }
   }

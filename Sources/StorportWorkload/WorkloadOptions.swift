@@ -156,7 +156,7 @@ public struct WorkloadOptions: Sendable {
       throw OptionError("--processors", "\(processors)", "from 1 to 64")
     }
     if simulated && idlePolicy == .poll {
-      throw OptionError("--poll", "", "applies only to the live platform, not --simulated")
+      throw OptionError("--poll", nil, "applies only to the live platform, not --simulated")
     }
     if let sizeBytes {
       guard sizeBytes > 0, sizeBytes <= Self.maximumSizeBytes else {
@@ -180,7 +180,7 @@ public struct WorkloadOptions: Sendable {
       throw OptionError("--direct", "1", "applies only to a file target (--filename)")
     }
     if readOnly && pattern.writes && !verifyOnly {
-      throw OptionError("--readonly", "", "refuses writes, but --rw \(pattern.rawValue) writes")
+      throw OptionError("--readonly", nil, "refuses writes, but --rw \(pattern.rawValue) writes")
     }
     if verify != .off {
       if target == .null {
@@ -195,10 +195,10 @@ public struct WorkloadOptions: Sendable {
     }
     if verifyOnly {
       guard verify == .crc32c else {
-        throw OptionError("--verify_only", "", "needs --verify crc32c (the format the earlier run wrote)")
+        throw OptionError("--verify_only", nil, "needs --verify crc32c (the format the earlier run wrote)")
       }
       guard target.path != nil else {
-        throw OptionError("--verify_only", "", "needs --filename: only a file outlives the run that wrote it")
+        throw OptionError("--verify_only", nil, "needs --filename: only a file outlives the run that wrote it")
       }
     }
     if verifyStatePath != nil && (verify == .off || target.path == nil) {
@@ -206,13 +206,13 @@ public struct WorkloadOptions: Sendable {
     }
     if miniport != .nvme {
       if faults != .none {
-        throw OptionError("--fault", "", "applies only to --miniport nvme (the RAM-disk miniport has no device model)")
+        throw OptionError("--fault", nil, "applies only to --miniport nvme (the RAM-disk miniport has no device model)")
       }
       if latency != nil {
-        throw OptionError("--latency", "", "applies only to --miniport nvme (the RAM-disk miniport has no device model)")
+        throw OptionError("--latency", nil, "applies only to --miniport nvme (the RAM-disk miniport has no device model)")
       }
       if stuckTimeoutMilliseconds != nil {
-        throw OptionError("--stuck-ms", "", "applies only to --miniport nvme")
+        throw OptionError("--stuck-ms", nil, "applies only to --miniport nvme")
       }
     } else if ramdiskCompletion != nil {
       throw OptionError("--completion", ramdiskCompletion!.rawValue, "applies only to --miniport ramdisk")

@@ -100,7 +100,7 @@ public struct WorkloadTarget: @unchecked Sendable {
     if o.verify != .off, let path = o.target.path {
       statePath = o.verifyStatePath ?? (blockDevice ? nil : VerifyState.defaultPath(for: path))
       guard let sp = statePath else {
-        throw .option(OptionError("--verify_state", "", "give a path for the verify state of block device \(path)"))
+        throw .option(OptionError("--verify_state", nil, "give a path for the verify state of block device \(path)"))
       }
       if VerifyState.exists(at: sp) {
         let old: VerifyState
@@ -134,7 +134,7 @@ public struct WorkloadTarget: @unchecked Sendable {
       } else if o.verifyOnly || !o.writes {
         throw .option(
           OptionError(
-            o.verifyOnly ? "--verify_only" : "--verify", o.verifyOnly ? "" : o.verify.rawValue,
+            o.verifyOnly ? "--verify_only" : "--verify", o.verifyOnly ? nil : o.verify.rawValue,
             "no verify state at \(sp): write the target with --verify crc32c first (or name the state with --verify_state)"))
       }
     }

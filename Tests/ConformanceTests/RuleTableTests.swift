@@ -51,4 +51,36 @@ import Testing
       }
     }
   }
+
+  /// A table regenerated without the spec would have blank statements: every rule row must
+  /// carry its statement.
+  @Test func everyRuleRowCarriesItsStatement() throws {
+    let table = try String(
+      contentsOf: Self.root.appendingPathComponent("docs/conformance.md"), encoding: .utf8)
+    for i in 1...75 {
+      let row = table.split(separator: "\n").first { $0.hasPrefix("| \(i) |") }.map(String.init) ?? ""
+      let cells = row.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+      #expect(cells.count >= 4 && !cells[2].isEmpty, "rule \(i) has no statement in docs/conformance.md: \(row)")
+    }
+  }
+
+  /// scripts/rule-table.py refuses to run without the spec (it used to blank every statement).
+  @Test func theTableScriptFailsWithoutTheSpec() throws {
+    let tablePath = Self.root.appendingPathComponent("docs/conformance.md")
+    let before = try Data(contentsOf: tablePath)
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", Self.root.appendingPathComponent("scripts/rule-table.py").path]
+    var env = ProcessInfo.processInfo.environment
+    env["STORPORT_SPEC"] = "/nonexistent/storport-spec.md"
+    p.environment = env
+    let err = Pipe()
+    p.standardError = err
+    try p.run()
+    p.waitUntilExit()
+    let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    #expect(p.terminationStatus != 0)
+    #expect(message.contains("/nonexistent/storport-spec.md"), "\(message)")
+    #expect(try Data(contentsOf: tablePath) == before, "the table was left unchanged")
+  }
 }

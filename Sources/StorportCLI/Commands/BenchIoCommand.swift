@@ -72,6 +72,7 @@ struct BenchIoCommand: ParsableCommand {
   @OptionGroup var platform: PlatformOptions
   @OptionGroup var trace: TraceOptions
   @OptionGroup var output: OutputOptions
+  @OptionGroup var progress: ProgressOptions
 
   init() {}
 
@@ -223,7 +224,7 @@ struct BenchIoCommand: ParsableCommand {
     let workload: Workload
     do throws(WorkloadError) { workload = try Workload(o) } catch { throw CommandExit(error.exitStatus, error.description) }
     storport_install_stop_signals()
-    let reporter = ProgressReporter(isVirtual: o.simulated)
+    let reporter = try progress.reporter(isVirtual: o.simulated)
     var result = workload.run(
       progressEvery: reporter.interval, progress: json ? nil : reporter.report, stopSignal: { storport_stop_signal() })
     reporter.finish()

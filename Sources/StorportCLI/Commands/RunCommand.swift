@@ -16,6 +16,7 @@ struct RunCommand: ParsableCommand {
   var durationMs: String?
   @OptionGroup var trace: TraceOptions
   @OptionGroup var output: OutputOptions
+  @OptionGroup var progress: ProgressOptions
 
   init() {}
 
@@ -37,7 +38,7 @@ struct RunCommand: ParsableCommand {
     let traceValues = try checked { try trace.values() }
     let traceFile = try traceValues.open()
     storport_install_stop_signals()
-    let reporter = ProgressReporter(isVirtual: main.options.simulated)
+    let reporter = try progress.reporter(isVirtual: main.options.simulated)
     let outcome: MainRun.Outcome
     do throws(WorkloadError) {
       outcome = try main.run(

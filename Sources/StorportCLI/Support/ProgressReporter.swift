@@ -14,10 +14,11 @@ final class ProgressReporter {
   init(isVirtual: Bool, isTerminal: Bool = Terminal.isTerminal(2)) {
     self.isVirtual = isVirtual
     self.isTerminal = isTerminal
+    interval = isTerminal ? Self.terminalInterval : Self.plainInterval
   }
 
-  /// Wall-clock nanoseconds between updates.
-  var interval: UInt64 { isTerminal ? Self.terminalInterval : Self.plainInterval }
+  /// Wall-clock nanoseconds between updates (`--status-interval`).
+  var interval: UInt64
 
   func line(_ p: Workload.Progress) -> String {
     let prev = last ?? Workload.Progress(elapsedNanoseconds: 0, readIos: 0, writeIos: 0, readBytes: 0, writeBytes: 0)

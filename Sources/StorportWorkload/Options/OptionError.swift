@@ -4,12 +4,12 @@
 public struct OptionError: Error, Equatable, Sendable, CustomStringConvertible {
   /// The option as the user spells it, e.g. `--bs`.
   public let option: String
-  /// The value as given (empty for a flag).
-  public let value: String
+  /// The value as given (nil for a flag, or a combination of options).
+  public let value: String?
   /// What is accepted instead, or why this value cannot be used here.
   public let accepted: String
 
-  public init(_ option: String, _ value: String, _ accepted: String) {
+  public init(_ option: String, _ value: String?, _ accepted: String) {
     self.option = option
     self.value = value
     self.accepted = accepted
@@ -17,6 +17,6 @@ public struct OptionError: Error, Equatable, Sendable, CustomStringConvertible {
 
   /// One line: `invalid --bs '4.5k': a whole number of bytes …`.
   public var description: String {
-    value.isEmpty ? "\(option): \(accepted)" : "invalid \(option) '\(value)': \(accepted)"
+    value.map { "invalid \(option) '\($0)': \(accepted)" } ?? "\(option): \(accepted)"
   }
 }

@@ -1,0 +1,105 @@
+import Foundation
+import StorportBenchmarks
+import Testing
+
+@testable import StorportCLI
+@testable import StorportWorkload
+
+/// What a fio user reads (issue 6 §4, §6): per-direction figures with counts labelled as
+/// counts, virtual time marked, JSON with every option, an interval progress line, partial
+/// results after SIGINT / SIGTERM, clear headings and goals.
+@Suite struct OutputTests {
+  static func jsonObject(in text: String) throws -> [String: Any] {
+    let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("{") }, "no JSON line in: \(text)")
+    return try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+  }
+
+  @Test func jsonRecordsEveryOptionAndBothDirections() throws {
+    let r = try CLIProcess.run([
+      "bench", "io", "--simulated", "--runtime", "2ms", "--miniport", "nvme", "--rw", "randrw", "--rwmixread", "70",
+      "--iodepth", "8", "--size", "8m", "--output-format", "json",
+    ])
+    #expect(r.status == 0, "\(r.err)")
+    let o = try Self.jsonObject(in: r.out)
+    let options = try #require(o["options"] as? [String: Any])
+    for key in [
+      "rw", "rwmixread", "bs", "iodepth", "numjobs", "runtime_ns", "size", "logical_block_size", "backing", "readonly",
+      "verify", "verify_only", "seed", "miniport", "simulated", "processors", "checked", "latency_ns", "faults",
+    ] {
+      #expect(options[key] != nil, "options lack \(key)")
+    }
+    #expect(options["rwmixread"] as? Int == 70 && options["iodepth"] as? Int == 8 && options["size"] as? Int == 8 << 20)
+    #expect(o["time_base"] as? String == "virtual")
+    for direction in ["read", "write"] {
+      let d = try #require(o[direction] as? [String: Any])
+      #expect((d["io_count"] as? Int ?? 0) > 0, "\(direction) io_count")
+      #expect(d["iops"] != nil && d["bw_bytes_per_s"] != nil && (d["lat_ns"] as? [String: Any])?["p99"] != nil)
+    }
+    #expect(o["passed"] as? Bool == true)
+  }
+
+  @Test func theTextReportLabelsCountsAndVirtualTime() throws {
+    let r = try CLIProcess.run(["bench", "io", "--simulated", "--runtime", "2ms", "--size", "8m"])
+    #expect(r.status == 0, "\(r.err)")
+    #expect(r.out.contains("read : IOPS="), "\(r.out)")
+    #expect(r.out.contains("write: IOPS="), "\(r.out)")
+    #expect(r.out.contains(" I/Os ("), "counts are labelled I/Os: \(r.out)")
+    #expect(r.out.contains("of virtual time"), "\(r.out)")
+    #expect(r.out.contains("target: RAM, 8 MiB = 2048 logical blocks of 4096 bytes"), "\(r.out)")
+  }
+
+  @Test func theProgressLineShowsTheLastIntervalsRate() {
+    let p = ProgressReporter(isVirtual: false, isTerminal: false)
+    p.report(Workload.Progress(elapsedNanoseconds: 1_000_000_000, readIos: 1000, writeIos: 0, readBytes: 0, writeBytes: 0))
+    // 9000 more reads in the next 3 s: 3k IOPS in the interval, not 10000/4 s = 2.5k overall.
+    let line = p.line(Workload.Progress(elapsedNanoseconds: 4_000_000_000, readIos: 10_000, writeIos: 0, readBytes: 0, writeBytes: 0))
+    #expect(line.contains("read 3.0k IOPS"), "\(line)")
+    #expect(line.contains("(last interval)"))
+    #expect(p.interval == ProgressReporter.plainInterval, "plain lines at a low rate when not a terminal")
+    #expect(ProgressReporter(isVirtual: false, isTerminal: true).interval == ProgressReporter.terminalInterval)
+  }
+
+  @Test(arguments: [(SIGINT, Int32(130), "SIGINT"), (SIGTERM, Int32(143), "SIGTERM")])
+  func aSignalStopsTheRunAndPrintsPartialResults(signal: Int32, status: Int32, name: String) throws {
+    let p = try CLIProcess([
+      "bench", "io", "--runtime", "10m", "--processors", "2", "--size", "16m", "--status-interval", "100ms",
+    ])
+    let progressed = p.waitForStderr(seconds: 60) { $0.contains("IOPS (last interval)") }
+    #expect(progressed, "no progress line: \(p.stderr)")
+    kill(p.pid, signal)
+    #expect(p.wait() == status, "stdout: \(p.stdout) stderr: \(p.stderr)")
+    #expect(p.stdout.contains("interrupted by \(name)"), "\(p.stdout)")
+    #expect(p.stdout.contains("read : IOPS=") && p.stdout.contains("result:"), "\(p.stdout)")
+    #expect(p.stderr.hasSuffix("\n"), "the progress output ends its line")
+  }
+
+  @Test func theDemoReportHasItsOwnHeadingAndAlignedColumns() throws {
+    let r = try CLIProcess.run(["demo", "--simulated", "--duration-ms", "2"])
+    #expect(r.status == 0, "\(r.err)")
+    #expect(r.out.contains("storport demo — demonstration adapter"), "\(r.out)")
+    #expect(r.out.contains("of virtual time"))
+    let rows = r.out.split(separator: "\n").filter { $0.hasPrefix("  Hw") || $0.hasPrefix("  role") }
+    #expect(rows.count == 9)
+    #expect(Set(rows.map(\.count)).count == 1, "columns line up: \(rows)")
+  }
+
+  @Test func benchRuntimeSaysWhetherEachGoalWasMet() {
+    let met = BenchmarkResult(
+      name: "a", p50: 10, p99: 20, max: 30, baselineName: "b", baselineP50: 5, baselineP99: 10, goal: "p50 ≤ 20 ns", met: true)
+    let missed = BenchmarkResult(
+      name: "c", p50: 100, p99: 200, max: 300, baselineName: "d", baselineP50: 5, baselineP99: 10, goal: "p50 ≤ 20 ns",
+      met: false)
+    let table = BenchmarkResult.table([met, missed])
+    #expect(table.contains("goal met?"))
+    #expect(table.split(separator: "\n")[1].contains("| met "))
+    #expect(table.split(separator: "\n")[2].contains("| MISSED "))
+    #expect(missed.json.contains("\"met\":false"))
+  }
+
+  @Test func readingANonexistentFileNamesItAndTheSystemMessage() throws {
+    let r = try CLIProcess.run(["bench", "io", "--filename", "/nonexistent-dir/disk.img", "--rw", "randread"])
+    #expect(r.status == 2)
+    #expect(r.err.contains("/nonexistent-dir/disk.img"), "\(r.err)")
+    #expect(r.err.split(separator: "\n").count == 1, "one line: \(r.err)")
+  }
+}
