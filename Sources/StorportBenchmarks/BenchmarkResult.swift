@@ -54,7 +54,9 @@ public struct BenchmarkResult: Sendable {
       s +=
         r.name.padded(42) + "\(r.p50)".leftPadded(8) + "\(r.p99)".leftPadded(10) + "\(r.max)".leftPadded(10)
       s += " | " + "\(r.baselineP50)".leftPadded(12) + "\(r.baselineP99)".leftPadded(7)
-      s += " | " + fixed(r.ratioP50).leftPadded(9) + fixed(r.ratioP99).leftPadded(5) + " | " + r.verdict.padded(9)
+      s +=
+        " | " + fixed(r.ratioP50).leftPadded(9) + fixed(r.ratioP99).leftPadded(5) + " | "
+        + r.verdict.padded(9)
       s += " | " + r.goal + "\n"
     }
     return s

@@ -385,7 +385,8 @@ public struct RuntimeBenchmarks: Sendable {
     return BenchmarkResult(
       name: "DPC throughput, one processor (ns/DPC)", p50: perDpc, p99: perDpc, max: perDpc,
       baselineName: "closure queue, one thread", baselineP50: basePer, baselineP99: basePer,
-      goal: "≤ 100 ns/DPC (\(perDpc > 0 ? 1_000_000_000 / perDpc : 0) DPCs/s per processor)", met: perDpc <= 100)
+      goal: "≤ 100 ns/DPC (\(perDpc > 0 ? 1_000_000_000 / perDpc : 0) DPCs/s per processor)",
+      met: perDpc <= 100)
   }
 }
 

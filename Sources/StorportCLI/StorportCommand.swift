@@ -61,16 +61,22 @@ public struct StorportCommand: ParsableCommand {
   /// Parses and validates `arguments` (without the program name) without running anything.
   /// - Returns: the command to run (nil for `--help` / `--version`, whose text is returned
   ///   in `output`), or throws the ``Rejection`` a user would see.
-  public static func parse(arguments: [String]) throws(Rejection) -> (command: ParsableCommand?, output: String?) {
+  public static func parse(arguments: [String]) throws(Rejection) -> (
+    command: ParsableCommand?, output: String?
+  ) {
     let (path, unknown) = subcommandPath(arguments)
-    let where_ = path.joined(separator: " ")
+    let location = path.joined(separator: " ")
     if let unknown {
       let known = subcommandNames[path.last!]!.filter { $0 != "help" }
       throw Rejection(
         status: 2,
-        message: "\(where_): unknown subcommand '\(unknown)' (one of: \(known.joined(separator: ", ")); see \(where_) --help)")
+        message:
+          "\(location): unknown subcommand '\(unknown)' (one of: \(known.joined(separator: ", ")); see \(location) --help)"
+      )
     }
-    if arguments.contains("--help") || arguments.contains("-h") || arguments.dropFirst(path.count - 1).first == "help" {
+    if arguments.contains("--help") || arguments.contains("-h")
+      || arguments.dropFirst(path.count - 1).first == "help"
+    {
       return (nil, helpMessage(for: commandType(path)))
     }
     do {
@@ -82,8 +88,9 @@ public struct StorportCommand: ParsableCommand {
         return (nil, text.isEmpty ? helpMessage(for: commandType(path)) : text)
       }
       let message = self.message(for: error)
-      let hint = code == .validationFailure ? " (see \(where_) --help)" : ""
-      throw Rejection(status: code == .validationFailure ? 2 : code.rawValue, message: "\(where_): \(message)\(hint)")
+      let hint = code == .validationFailure ? " (see \(location) --help)" : ""
+      throw Rejection(
+        status: code == .validationFailure ? 2 : code.rawValue, message: "\(location): \(message)\(hint)")
     }
   }
 
@@ -91,7 +98,7 @@ public struct StorportCommand: ParsableCommand {
   /// status. Every error is one line on standard error; help and `--version` go to standard
   /// output.
   public static func main(arguments: [String]) -> Int32 {
-    let where_ = subcommandPath(arguments).path.joined(separator: " ")
+    let location = subcommandPath(arguments).path.joined(separator: " ")
     do {
       let (parsed, output) = try parse(arguments: arguments)
       guard var command = parsed else {
@@ -104,7 +111,7 @@ public struct StorportCommand: ParsableCommand {
       Terminal.err(rejection.message + "\n")
       return rejection.status
     } catch let exit as CommandExit {
-      if let message = exit.message { Terminal.err("\(where_): \(message)\n") }
+      if let message = exit.message { Terminal.err("\(location): \(message)\n") }
       return exit.status
     } catch {
       let code = exitCode(for: error)
@@ -113,7 +120,7 @@ public struct StorportCommand: ParsableCommand {
         return 0
       }
       let message = self.message(for: error)
-      if !message.isEmpty { Terminal.err("\(where_): \(message)\n") }
+      if !message.isEmpty { Terminal.err("\(location): \(message)\n") }
       return code == .validationFailure ? 2 : code.rawValue
     }
   }

@@ -51,7 +51,8 @@ public final class FileStore: BlockStore, @unchecked Sendable {
     let kind = st.st_mode & S_IFMT
     if kind == S_IFREG { return Probe(exists: true, isBlockDevice: false, bytes: UInt64(st.st_size)) }
     guard kind == S_IFBLK else {
-      throw .unusable(path: path, reason: kind == S_IFDIR ? "is a directory" : "is not a regular file or block device")
+      throw .unusable(
+        path: path, reason: kind == S_IFDIR ? "is a directory" : "is not a regular file or block device")
     }
     let fd = storport_open(path, O_RDONLY, 0)
     guard fd >= 0 else { throw .system(operation: "open", path: path, errno: errno) }

@@ -17,7 +17,8 @@ public final class RamStore: BlockStore, @unchecked Sendable {
   /// - Throws: ``BlockStoreError/system(operation:path:errno:)`` when the mapping cannot be made.
   public init(bytes: UInt64, blockSize: Int = 4096) throws(BlockStoreError) {
     precondition(
-      blockSize >= 512 && blockSize.nonzeroBitCount == 1, "bug in swift-storport: block size must be a power of two ≥ 512")
+      blockSize >= 512 && blockSize.nonzeroBitCount == 1,
+      "bug in swift-storport: block size must be a power of two ≥ 512")
     self.blockSize = blockSize
     blockCount = bytes / UInt64(blockSize)
     guard blockCount <= UInt64(Int.max) / UInt64(blockSize) else {
@@ -26,7 +27,9 @@ public final class RamStore: BlockStore, @unchecked Sendable {
     length = Int(blockCount) * blockSize
     let p = mmap(
       nil, max(length, 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-    guard p != MAP_FAILED, let p else { throw .system(operation: "mmap of \(length) bytes", path: "RAM", errno: errno) }
+    guard p != MAP_FAILED, let p else {
+      throw .system(operation: "mmap of \(length) bytes", path: "RAM", errno: errno)
+    }
     base = p
     mapped = MappedBitmap(blocks: blockCount)
   }

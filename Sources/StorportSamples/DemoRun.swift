@@ -140,8 +140,10 @@ extension DemoRun.Result {
     let virtual = platform.hasPrefix("simulated")
     var s = "storport demo — demonstration adapter on the \(platform) platform, \(processors) processors\n"
     let secs = Double(durationNanoseconds) / 1e9
-    s += "duration \(Percentiles.us(durationNanoseconds / 1000)) ms\(virtual ? " of virtual time" : ""), requests completed \(completed)"
-    s += secs > 0 ? " (\(Int(Double(completed) / secs)) per second\(virtual ? " of virtual time" : ""))\n" : "\n"
+    s +=
+      "duration \(Percentiles.us(durationNanoseconds / 1000)) ms\(virtual ? " of virtual time" : ""), requests completed \(completed)"
+    s +=
+      secs > 0 ? " (\(Int(Double(completed) / secs)) per second\(virtual ? " of virtual time" : ""))\n" : "\n"
     s += "callbacks per processor:\n"
     let roles: [CallbackRole] = [
       .startIo, .messageSignaledInterrupt, .dpc, .timer, .passiveInitialize, .initialize, .findAdapter,

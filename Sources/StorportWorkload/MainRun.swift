@@ -48,7 +48,8 @@ public struct MainRun: Sendable {
     let result = w.run(progressEvery: progressEvery, progress: progress, stopSignal: stopSignal)
     let runtime = w.rig.runtime
     var s = result.text
-    s += "runtime statistics (\(options.simulated ? "simulated, seed \(options.seed), virtual time" : "live")):\n"
+    s +=
+      "runtime statistics (\(options.simulated ? "simulated, seed \(options.seed), virtual time" : "live")):\n"
     let counts = runtime.callbackCounts
     let roles: [CallbackRole] = [
       .startIo, .messageSignaledInterrupt, .dpc, .timer, .initialize, .passiveInitialize, .findAdapter,
@@ -61,8 +62,10 @@ public struct MainRun: Sendable {
       s += counts.map { "\($0[Int(role.rawValue)])".padded(12) }.joined() + "\n"
     }
     let locks = runtime.lockCounts
-    s += "  " + "spin locks acquired".padded(width) + locks.map { "\($0.acquired)".padded(12) }.joined() + "\n"
-    s += "  " + "  of them contended".padded(width) + locks.map { "\($0.contended)".padded(12) }.joined() + "\n"
+    s +=
+      "  " + "spin locks acquired".padded(width) + locks.map { "\($0.acquired)".padded(12) }.joined() + "\n"
+    s +=
+      "  " + "  of them contended".padded(width) + locks.map { "\($0.contended)".padded(12) }.joined() + "\n"
     let lateness = Percentiles(w.rig.adapter.statistics.timerLatenessNanoseconds)
     s += "  HwStorTimer lateness: \(lateness.text)\n"
     let trace = runtime.traceCapture()

@@ -41,7 +41,8 @@ public final class Workload: @unchecked Sendable {
     var ios: UInt64 = 0
     var bytes: UInt64 = 0
     var errors: UInt64 = 0
-    var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .three)
+    var histogram = Histogram<UInt64>(
+      highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .three)
   }
 
   struct JobState {
@@ -70,7 +71,10 @@ public final class Workload: @unchecked Sendable {
     let state: Locked<JobState>
     /// Completion handler, made once (no closure allocation per I/O).
     var completion: (@Sendable (StorRequest) -> Void)!
-    init(index: Int, firstUnit: UInt64, unitCount: UInt64, depth: Int, bytes: Int, seed: UInt64, tracksUnits: Bool) {
+    init(
+      index: Int, firstUnit: UInt64, unitCount: UInt64, depth: Int, bytes: Int, seed: UInt64,
+      tracksUnits: Bool
+    ) {
       self.index = index
       self.firstUnit = firstUnit
       self.unitCount = unitCount
@@ -131,7 +135,9 @@ public final class Workload: @unchecked Sendable {
     public let readBytes: UInt64
     public let writeBytes: UInt64
 
-    public init(elapsedNanoseconds: UInt64, readIos: UInt64, writeIos: UInt64, readBytes: UInt64, writeBytes: UInt64) {
+    public init(
+      elapsedNanoseconds: UInt64, readIos: UInt64, writeIos: UInt64, readBytes: UInt64, writeBytes: UInt64
+    ) {
       self.elapsedNanoseconds = elapsedNanoseconds
       self.readIos = readIos
       self.writeIos = writeIos
@@ -292,7 +298,8 @@ public final class Workload: @unchecked Sendable {
     r.dataTransferLength = UInt32(unitBytes)
     r.dataBuffer = r.ownedBuffer?.baseAddress
     if slot.isWrite && state != nil {
-      VerifyHeader.write(into: r.dataBuffer!, bytes: unitBytes, lba: lba, generation: slot.generation, seed: seed32)
+      VerifyHeader.write(
+        into: r.dataBuffer!, bytes: unitBytes, lba: lba, generation: slot.generation, seed: seed32)
     }
     rig.adapter.submit(r, completion: job.completion)
     return true
@@ -323,10 +330,10 @@ public final class Workload: @unchecked Sendable {
       }
     }
     if let finding {
-      let where_ = target.path.map { " of \($0)" } ?? ""
+      let location = target.path.map { " of \($0)" } ?? ""
       let first = lba * UInt64(target.logicalBlockSize)
       failures.withLock {
-        $0.add("VERIFY FAILED at \(finding) [bytes \(first)…\(first + UInt64(unitBytes) - 1)\(where_)]")
+        $0.add("VERIFY FAILED at \(finding) [bytes \(first)…\(first + UInt64(unitBytes) - 1)\(location)]")
       }
     }
     if !ok {
@@ -393,7 +400,9 @@ public final class Workload: @unchecked Sendable {
     return out
   }
 
-  private func result(duration: UInt64, cpu: UInt64, interrupted: Int32?, stateSavedTo: String?) -> WorkloadResult {
+  private func result(duration: UInt64, cpu: UInt64, interrupted: Int32?, stateSavedTo: String?)
+    -> WorkloadResult
+  {
     var read = Tally()
     var write = Tally()
     var verified: UInt64 = 0

@@ -126,7 +126,8 @@ public struct WorkloadOptions: Sendable {
         "--bs", "\(blockSize)", "must be a multiple of the \(logicalBlockSize)-byte logical block size")
     }
     if verify != .off && blockSize < VerifyHeader.size * 2 {
-      throw OptionError("--bs", "\(blockSize)", "--verify needs units of at least \(VerifyHeader.size * 2) bytes")
+      throw OptionError(
+        "--bs", "\(blockSize)", "--verify needs units of at least \(VerifyHeader.size * 2) bytes")
     }
     guard Self.iodepthRange.contains(iodepth) else {
       throw OptionError("--iodepth", "\(iodepth)", "from 1 to \(Self.iodepthRange.upperBound)")
@@ -176,7 +177,8 @@ public struct WorkloadOptions: Sendable {
     if case .file(let path, _) = target, path.isEmpty {
       throw OptionError("--filename", path, "a path to a file or block device")
     }
-    if case .file(_, true) = target {} else if isDirect {
+    if case .file(_, true) = target {
+    } else if isDirect {
       throw OptionError("--direct", "1", "applies only to a file target (--filename)")
     }
     if readOnly && pattern.writes && !verifyOnly {
@@ -184,7 +186,8 @@ public struct WorkloadOptions: Sendable {
     }
     if verify != .off {
       if target == .null {
-        throw OptionError("--verify", verify.rawValue, "needs a target that keeps data (RAM or --filename), not null")
+        throw OptionError(
+          "--verify", verify.rawValue, "needs a target that keeps data (RAM or --filename), not null")
       }
       if !pattern.writes && !verifyOnly && target == .ram {
         throw OptionError(
@@ -198,18 +201,22 @@ public struct WorkloadOptions: Sendable {
         throw OptionError("--verify_only", nil, "needs --verify crc32c (the format the earlier run wrote)")
       }
       guard target.path != nil else {
-        throw OptionError("--verify_only", nil, "needs --filename: only a file outlives the run that wrote it")
+        throw OptionError(
+          "--verify_only", nil, "needs --filename: only a file outlives the run that wrote it")
       }
     }
     if verifyStatePath != nil && (verify == .off || target.path == nil) {
-      throw OptionError("--verify_state", verifyStatePath!, "applies only with --verify crc32c on a --filename target")
+      throw OptionError(
+        "--verify_state", verifyStatePath!, "applies only with --verify crc32c on a --filename target")
     }
     if miniport != .nvme {
       if faults != .none {
-        throw OptionError("--fault", nil, "applies only to --miniport nvme (the RAM-disk miniport has no device model)")
+        throw OptionError(
+          "--fault", nil, "applies only to --miniport nvme (the RAM-disk miniport has no device model)")
       }
       if latency != nil {
-        throw OptionError("--latency", nil, "applies only to --miniport nvme (the RAM-disk miniport has no device model)")
+        throw OptionError(
+          "--latency", nil, "applies only to --miniport nvme (the RAM-disk miniport has no device model)")
       }
       if stuckTimeoutMilliseconds != nil {
         throw OptionError("--stuck-ms", nil, "applies only to --miniport nvme")

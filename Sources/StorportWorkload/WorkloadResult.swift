@@ -103,7 +103,9 @@ public struct WorkloadResult: Sendable {
 
   var platformText: String {
     let o = options
-    return o.simulated ? "simulated platform (seed \(o.seed)), \(processors) processors" : "live platform, \(processors) processors"
+    return o.simulated
+      ? "simulated platform (seed \(o.seed)), \(processors) processors"
+      : "live platform, \(processors) processors"
   }
 
   /// The human-readable report.
@@ -113,15 +115,19 @@ public struct WorkloadResult: Sendable {
     var s = o.verifyOnly ? "verify_only" : o.pattern.rawValue
     s += ": bs=\(OptionValue.bytes(UInt64(target.unitBytes)))"
     if !o.verifyOnly {
-      s += ", iodepth=\(o.iodepth), numjobs=\(o.jobs), runtime=\(OptionValue.nanosecondsText(o.runtimeNanoseconds))"
+      s +=
+        ", iodepth=\(o.iodepth), numjobs=\(o.jobs), runtime=\(OptionValue.nanosecondsText(o.runtimeNanoseconds))"
       if o.pattern.isMixed { s += ", rwmixread=\(o.effectiveReadPercent)" }
     }
-    s += "; miniport \(o.miniport.rawValue), \(platformText), \(o.verifier.isChecked ? "checked" : "unchecked")\n"
+    s +=
+      "; miniport \(o.miniport.rawValue), \(platformText), \(o.verifier.isChecked ? "checked" : "unchecked")\n"
     s += "  target: \(target.description)\n"
     if let sig = interruptedBySignal {
-      s += "  interrupted by \(Self.signalName(sig)) after \(OptionValue.nanosecondsText(durationNanoseconds / 1_000_000 * 1_000_000))\(virtual): partial results\n"
+      s +=
+        "  interrupted by \(Self.signalName(sig)) after \(OptionValue.nanosecondsText(durationNanoseconds / 1_000_000 * 1_000_000))\(virtual): partial results\n"
     }
-    for (name, d) in [("read ", read), ("write", write)] where d.ios > 0 || d.errors > 0 || (name == "read " ? o.pattern.reads : o.pattern.writes) {
+    for (name, d) in [("read ", read), ("write", write)]
+    where d.ios > 0 || d.errors > 0 || (name == "read " ? o.pattern.reads : o.pattern.writes) {
       s += "  \(name): IOPS=\(Self.short(d.iops(seconds: seconds)))"
       s += ", BW=\(OptionValue.bytes(UInt64(d.bandwidth(seconds: seconds))))/s"
       s += "; \(Self.grouped(d.ios)) I/Os (\(OptionValue.bytes(d.bytes)))"
@@ -129,20 +135,23 @@ public struct WorkloadResult: Sendable {
       s += " in \(String(format3: seconds)) s\(virtual)\n"
       if d.ios > 0 {
         let l = d.latency
-        s += "    lat (µs\(o.simulated ? ", virtual" : "")): p50=\(Self.micro(l.p50)), p90=\(Self.micro(l.p90)), p99=\(Self.micro(l.p99)), p99.9=\(Self.micro(l.p999)), max=\(Self.micro(l.max)), mean=\(Self.micro(UInt64(l.mean)))\n"
+        s +=
+          "    lat (µs\(o.simulated ? ", virtual" : "")): p50=\(Self.micro(l.p50)), p90=\(Self.micro(l.p90)), p99=\(Self.micro(l.p99)), p99.9=\(Self.micro(l.p999)), max=\(Self.micro(l.max)), mean=\(Self.micro(UInt64(l.mean)))\n"
       }
     }
     if o.simulated {
       s += "  cpu  : not measured (simulated platform: one processor runs at a time)\n"
     } else {
-      s += "  cpu  : \(Self.micro(UInt64(cpuNanosecondsPerIo))) µs per I/O (process CPU \(String(format3: Double(cpuNanoseconds) / 1e9)) s over \(String(format3: seconds)) s)\n"
+      s +=
+        "  cpu  : \(Self.micro(UInt64(cpuNanosecondsPerIo))) µs per I/O (process CPU \(String(format3: Double(cpuNanoseconds) / 1e9)) s over \(String(format3: seconds)) s)\n"
     }
     if let b = baselineOpsPerSecond, b > 0 {
       s +=
         "  baseline: raw two-thread ring exchange at depth \(o.iodepth): \(Self.short(b)) ops/s; IOPS / baseline = \(String(format3: iops / b))\n"
     }
     if o.verify != .off {
-      s += "  verify (\(o.verify.rawValue)): \(Self.grouped(verifiedReads)) units checked, \(Self.grouped(verifyFailures)) mismatches"
+      s +=
+        "  verify (\(o.verify.rawValue)): \(Self.grouped(verifiedReads)) units checked, \(Self.grouped(verifyFailures)) mismatches"
       if target.verifyStateLoaded, let p = target.verifyStatePath { s += "; state from \(p)" }
       if let p = verifyStateSavedTo { s += "; state saved to \(p)" }
       s += "\n"

@@ -55,7 +55,8 @@ public struct WorkloadTarget: @unchecked Sendable {
           throw .option(
             OptionError(
               "--filename", path,
-              "does not exist (a workload that only reads\(o.readOnly ? ", or --readonly," : "") never creates files)"))
+              "does not exist (a workload that only reads\(o.readOnly ? ", or --readonly," : "") never creates files)"
+            ))
         }
         guard let s = o.sizeBytes else {
           throw .option(OptionError("--filename", path, "does not exist; give --size to create it"))
@@ -74,7 +75,9 @@ public struct WorkloadTarget: @unchecked Sendable {
                 ))
             }
             guard !probe.isBlockDevice else {
-              throw .option(OptionError("--size", "\(s)", "is larger than the device \(path) (\(OptionValue.bytes(probe.bytes)))"))
+              throw .option(
+                OptionError(
+                  "--size", "\(s)", "is larger than the device \(path) (\(OptionValue.bytes(probe.bytes)))"))
             }
             grows = true
           }
@@ -83,10 +86,15 @@ public struct WorkloadTarget: @unchecked Sendable {
           size = probe.bytes - probe.bytes % UInt64(lbs)
           guard size > 0 else {
             throw .option(
-              OptionError("--filename", path, "holds less than one \(lbs)-byte logical block; give --size to use it"))
+              OptionError(
+                "--filename", path, "holds less than one \(lbs)-byte logical block; give --size to use it"))
           }
           guard size <= WorkloadOptions.maximumSizeBytes else {
-            throw .option(OptionError("--filename", path, "is larger than \(OptionValue.bytes(WorkloadOptions.maximumSizeBytes)); give a smaller --size"))
+            throw .option(
+              OptionError(
+                "--filename", path,
+                "is larger than \(OptionValue.bytes(WorkloadOptions.maximumSizeBytes)); give a smaller --size"
+              ))
           }
         }
       }
@@ -100,7 +108,8 @@ public struct WorkloadTarget: @unchecked Sendable {
     if o.verify != .off, let path = o.target.path {
       statePath = o.verifyStatePath ?? (blockDevice ? nil : VerifyState.defaultPath(for: path))
       guard let sp = statePath else {
-        throw .option(OptionError("--verify_state", nil, "give a path for the verify state of block device \(path)"))
+        throw .option(
+          OptionError("--verify_state", nil, "give a path for the verify state of block device \(path)"))
       }
       if VerifyState.exists(at: sp) {
         let old: VerifyState
@@ -117,7 +126,10 @@ public struct WorkloadTarget: @unchecked Sendable {
           unitBytes = old.unitBytes
         } else if old.unitBytes != o.blockSize {
           throw .option(
-            OptionError("--bs", "\(o.blockSize)", "the verify state \(sp) was written with --bs \(old.unitBytes); use that, or remove the state file to start over"))
+            OptionError(
+              "--bs", "\(o.blockSize)",
+              "the verify state \(sp) was written with --bs \(old.unitBytes); use that, or remove the state file to start over"
+            ))
         }
         let covered = old.unitCount * UInt64(old.unitBytes)
         if covered > size {
@@ -127,7 +139,8 @@ public struct WorkloadTarget: @unchecked Sendable {
             )
           }
           throw .option(
-            OptionError("--size", "\(size)", "is smaller than the \(covered) bytes the verify state \(sp) covers"))
+            OptionError(
+              "--size", "\(size)", "is smaller than the \(covered) bytes the verify state \(sp) covers"))
         }
         state = old
         loaded = true
@@ -135,7 +148,8 @@ public struct WorkloadTarget: @unchecked Sendable {
         throw .option(
           OptionError(
             o.verifyOnly ? "--verify_only" : "--verify", o.verifyOnly ? nil : o.verify.rawValue,
-            "no verify state at \(sp): write the target with --verify crc32c first (or name the state with --verify_state)"))
+            "no verify state at \(sp): write the target with --verify crc32c first (or name the state with --verify_state)"
+          ))
       }
     }
     let units = o.verifyOnly ? (state?.unitCount ?? 0) : size / UInt64(unitBytes)
@@ -149,11 +163,13 @@ public struct WorkloadTarget: @unchecked Sendable {
       }
       if let old = state, old.unitCount < units {
         // The region grew: keep the old generations, the new units start unwritten.
-        let grown = VerifyState(logicalBlockSize: lbs, unitBytes: unitBytes, unitCount: units, targetBytes: size, seed: o.seed)
+        let grown = VerifyState(
+          logicalBlockSize: lbs, unitBytes: unitBytes, unitCount: units, targetBytes: size, seed: o.seed)
         for u in 0..<old.unitCount { grown[u] = old[u] }
         state = grown
       } else if state == nil {
-        state = VerifyState(logicalBlockSize: lbs, unitBytes: unitBytes, unitCount: units, targetBytes: size, seed: o.seed)
+        state = VerifyState(
+          logicalBlockSize: lbs, unitBytes: unitBytes, unitCount: units, targetBytes: size, seed: o.seed)
       }
     }
     if !o.verifyOnly {
@@ -167,14 +183,16 @@ public struct WorkloadTarget: @unchecked Sendable {
       }
     }
     return WorkloadTarget(
-      target: o.target, sizeBytes: size, logicalBlockSize: lbs, existingBytes: existing, isBlockDevice: blockDevice,
+      target: o.target, sizeBytes: size, logicalBlockSize: lbs, existingBytes: existing,
+      isBlockDevice: blockDevice,
       creates: creates, grows: grows, readOnly: readOnly, unitBytes: unitBytes, unitCount: units,
       verifyStatePath: statePath, verifyState: state, verifyStateLoaded: loaded)
   }
 
   /// One line for the report: what, where, how big, in which block size, how opened.
   public var description: String {
-    let geometry = "\(OptionValue.bytes(sizeBytes)) = \(sizeBytes / UInt64(logicalBlockSize)) logical blocks of \(logicalBlockSize) bytes"
+    let geometry =
+      "\(OptionValue.bytes(sizeBytes)) = \(sizeBytes / UInt64(logicalBlockSize)) logical blocks of \(logicalBlockSize) bytes"
     switch target {
     case .ram: return "RAM, \(geometry)"
     case .null: return "null (no data kept), \(geometry)"

@@ -59,8 +59,11 @@ import Testing
       contentsOf: Self.root.appendingPathComponent("docs/conformance.md"), encoding: .utf8)
     for i in 1...75 {
       let row = table.split(separator: "\n").first { $0.hasPrefix("| \(i) |") }.map(String.init) ?? ""
-      let cells = row.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-      #expect(cells.count >= 4 && !cells[2].isEmpty, "rule \(i) has no statement in docs/conformance.md: \(row)")
+      let cells = row.split(separator: "|", omittingEmptySubsequences: false).map {
+        $0.trimmingCharacters(in: .whitespaces)
+      }
+      #expect(
+        cells.count >= 4 && !cells[2].isEmpty, "rule \(i) has no statement in docs/conformance.md: \(row)")
     }
   }
 

@@ -41,7 +41,10 @@ final class CLIProcess {
   }
 
   deinit {
-    if status == nil { kill(pid, SIGKILL); _ = wait() }
+    if status == nil {
+      kill(pid, SIGKILL)
+      _ = wait()
+    }
     unlink(stdoutPath)
     unlink(stderrPath)
   }
@@ -97,7 +100,8 @@ final class CLIProcess {
   @Test func cliChild() {
     guard let raw = getenv(CLIProcess.argumentsVariable) else { return }
     let text = String(cString: raw)
-    let args = text.isEmpty ? [] : text.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
+    let args =
+      text.isEmpty ? [] : text.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
     exit(StorportCommand.main(arguments: args))
   }
 }

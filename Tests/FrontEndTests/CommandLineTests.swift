@@ -27,9 +27,12 @@ import Testing
     }
     #expect(r.status == 2, "status \(r.status) for \(args): \(r.message)", sourceLocation: sourceLocation)
     #expect(!r.message.contains("\n"), "more than one line: \(r.message)", sourceLocation: sourceLocation)
-    #expect(r.message.contains(option), "\(r.message) does not name \(option)", sourceLocation: sourceLocation)
+    #expect(
+      r.message.contains(option), "\(r.message) does not name \(option)", sourceLocation: sourceLocation)
     if let value {
-      #expect(r.message.contains("'\(value)'"), "\(r.message) does not quote '\(value)'", sourceLocation: sourceLocation)
+      #expect(
+        r.message.contains("'\(value)'"), "\(r.message) does not quote '\(value)'",
+        sourceLocation: sourceLocation)
     }
   }
 
@@ -64,7 +67,8 @@ import Testing
   func processorsOutside1To64AreRefusedEverywhere(command: [String]) {
     for bad in ["0", "65", "-1", "1000", "abc", "2.5"] {
       Self.expectRefused(command + ["--processors=\(bad)"], option: "--processors", value: bad)
-      Self.expectRefused(command + ["--simulated", "--processors=\(bad)"], option: "--processors", value: bad)
+      Self.expectRefused(
+        command + ["--simulated", "--processors=\(bad)"], option: "--processors", value: bad)
     }
     #expect(Self.rejection(command + ["--processors", "64"]) == nil)
     #expect(Self.rejection(command + ["--processors", "1"]) == nil)
@@ -88,7 +92,10 @@ import Testing
     (["bench", "io", "--miniport", "nvme", "--latency", "abc"], "--latency", "abc"),
     (["bench", "io", "--miniport", "nvme", "--latency", "5-1"], "--latency", "5-1"),
     (["bench", "io", "--miniport", "nvme", "--latency", "1-2-3"], "--latency", "1-2-3"),
-    (["bench", "io", "--miniport", "nvme", "--fault", "fatal", "--fault-ppm", "2000000"], "--fault-ppm", "2000000"),
+    (
+      ["bench", "io", "--miniport", "nvme", "--fault", "fatal", "--fault-ppm", "2000000"], "--fault-ppm",
+      "2000000"
+    ),
     (["bench", "io", "--miniport", "nvme", "--fault", "fatal", "--fault-ppm", "0"], "--fault-ppm", "0"),
     (["bench", "io", "--miniport", "nvme", "--fault", "nonsense"], "--fault", "nonsense"),
     (["bench", "io", "--runtime", "0"], "--runtime", "0"),
@@ -146,7 +153,9 @@ import Testing
     #expect(r?.status == 2)
     #expect(r?.message.contains("unknown subcommand 'bogus'") == true, "\(r?.message ?? "accepted")")
     let b = Self.rejection(["bench", "nonsense"])
-    #expect(b?.message.contains("storport bench: unknown subcommand 'nonsense'") == true, "\(b?.message ?? "accepted")")
+    #expect(
+      b?.message.contains("storport bench: unknown subcommand 'nonsense'") == true,
+      "\(b?.message ?? "accepted")")
   }
 
   @Test func versionAndHelpAreAnswered() throws {
@@ -154,13 +163,18 @@ import Testing
     #expect(command == nil)
     #expect(output == StorportVersion.string)
     let help = try StorportCommand.parse(arguments: ["bench", "io", "--help"]).output ?? ""
-    for option in ["--filename", "--size", "--direct", "--readonly", "--verify", "--verify_only", "--output-format"] {
+    for option in [
+      "--filename", "--size", "--direct", "--readonly", "--verify", "--verify_only", "--output-format",
+    ] {
       #expect(help.contains(option), "bench io --help lacks \(option)")
     }
   }
 
   @Test func fioSizeSuffixesAreAccepted() throws {
-    for (text, bytes) in [("4096", 4096), ("4k", 4096), ("4K", 4096), ("4KiB", 4096), ("4kb", 4096), ("8KB", 8192), ("1m", 1 << 20), ("1MiB", 1 << 20), ("2g", 2 << 30), ("1t", 1 << 40)] as [(String, UInt64)] {
+    for (text, bytes) in [
+      ("4096", 4096), ("4k", 4096), ("4K", 4096), ("4KiB", 4096), ("4kb", 4096), ("8KB", 8192),
+      ("1m", 1 << 20), ("1MiB", 1 << 20), ("2g", 2 << 30), ("1t", 1 << 40),
+    ] as [(String, UInt64)] {
       #expect(try OptionValue.size(text, option: "--bs") == bytes, "\(text)")
     }
     for text in ["4.5k", "k", "", "4 k", "4kk", "0x10", "+4k", "4e3"] {
@@ -170,12 +184,17 @@ import Testing
   }
 
   @Test func fioTimeSuffixesAreAccepted() throws {
-    let cases: [(String, UInt64)] = [("3", 3_000_000_000), ("2.5", 2_500_000_000), ("500ms", 500_000_000), ("1m", 60_000_000_000), ("250us", 250_000), ("1h", 3_600_000_000_000)]
+    let cases: [(String, UInt64)] = [
+      ("3", 3_000_000_000), ("2.5", 2_500_000_000), ("500ms", 500_000_000), ("1m", 60_000_000_000),
+      ("250us", 250_000), ("1h", 3_600_000_000_000),
+    ]
     for (text, ns) in cases {
       #expect(try OptionValue.duration(text, option: "--runtime", in: 1...UInt64.max) == ns, "\(text)")
     }
     for text in ["", "-1", "nan", "inf", "1e3", "1.", ".5", "1..2", "5 s", "3x"] {
-      #expect(throws: OptionError.self, "\(text)") { try OptionValue.duration(text, option: "--runtime", in: 1...UInt64.max) }
+      #expect(throws: OptionError.self, "\(text)") {
+        try OptionValue.duration(text, option: "--runtime", in: 1...UInt64.max)
+      }
     }
   }
 
@@ -183,14 +202,29 @@ import Testing
     let good: [[String]] = [
       ["run"], ["run", "--simulated", "--seed", "7", "--trace", "/tmp/a.json"],
       ["run", "--trace", "/tmp/a.jsonl", "--trace-format", "jsonl", "--trace-limit", "0"],
-      ["demo", "--simulated"], ["bench", "runtime", "--filter", "lock", "--json"], ["bench", "memory", "--size", "64m"],
-      ["bench", "io", "--miniport", "nvme", "--backing", "null", "--rw", "randread", "--iodepth", "128", "--unchecked"],
-      ["bench", "io", "--miniport", "ramdisk", "--completion", "dpc", "--verify", "crc32c", "--filename", "/tmp/x.img"],
-      ["bench", "io", "--backing", "file:/tmp/x.img", "--rw", "write"], ["bench", "io", "--backing", "direct:/tmp/x.img"],
-      ["bench", "io", "--simulated", "--seed", "3", "--miniport", "nvme", "--verify", "crc32c", "--fault", "stuck-command", "--fault-ppm", "30000"],
-      ["bench", "io", "--miniport", "nvme", "--fault", "slow-start", "--slow-start-ms", "5", "--latency", "10-50"],
+      ["demo", "--simulated"], ["bench", "runtime", "--filter", "lock", "--json"],
+      ["bench", "memory", "--size", "64m"],
+      [
+        "bench", "io", "--miniport", "nvme", "--backing", "null", "--rw", "randread", "--iodepth", "128",
+        "--unchecked",
+      ],
+      [
+        "bench", "io", "--miniport", "ramdisk", "--completion", "dpc", "--verify", "crc32c", "--filename",
+        "/tmp/x.img",
+      ],
+      ["bench", "io", "--backing", "file:/tmp/x.img", "--rw", "write"],
+      ["bench", "io", "--backing", "direct:/tmp/x.img"],
+      [
+        "bench", "io", "--simulated", "--seed", "3", "--miniport", "nvme", "--verify", "crc32c", "--fault",
+        "stuck-command", "--fault-ppm", "30000",
+      ],
+      [
+        "bench", "io", "--miniport", "nvme", "--fault", "slow-start", "--slow-start-ms", "5", "--latency",
+        "10-50",
+      ],
       ["bench", "io", "--rw", "rw", "--rwmixread", "70", "--logical-block-size", "512", "--bs", "512"],
-      ["bench", "io", "--filename", "/tmp/x.img", "--verify_only"], ["bench", "io", "--output-format", "json"],
+      ["bench", "io", "--filename", "/tmp/x.img", "--verify_only"],
+      ["bench", "io", "--output-format", "json"],
     ]
     for args in good {
       let r = Self.rejection(args)

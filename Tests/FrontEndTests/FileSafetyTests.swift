@@ -32,7 +32,9 @@ import Testing
     try FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as! Date
   }
 
-  static func options(_ path: String, _ pattern: WorkloadOptions.Pattern, miniport: WorkloadOptions.MiniportKind = .ramdisk)
+  static func options(
+    _ path: String, _ pattern: WorkloadOptions.Pattern, miniport: WorkloadOptions.MiniportKind = .ramdisk
+  )
     -> WorkloadOptions
   {
     var o = WorkloadOptions()
@@ -82,7 +84,9 @@ import Testing
     let store = try FileStore(path: path, bytes: 1 << 20, access: .readOnly, create: false)
     let buffer = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
     defer { buffer.deallocate() }
-    #expect(throws: BlockStoreError.readOnly) { try store.write(lba: 0, count: 1, from: buffer, forceUnitAccess: true) }
+    #expect(throws: BlockStoreError.readOnly) {
+      try store.write(lba: 0, count: 1, from: buffer, forceUnitAccess: true)
+    }
     #expect(throws: BlockStoreError.readOnly) { try store.deallocate(lba: 0, count: 1) }
     try store.read(lba: 0, count: 1, into: buffer)
   }

@@ -10,30 +10,37 @@ import Testing
 /// results after SIGINT / SIGTERM, clear headings and goals.
 @Suite struct OutputTests {
   static func jsonObject(in text: String) throws -> [String: Any] {
-    let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("{") }, "no JSON line in: \(text)")
+    let line = try #require(
+      text.split(separator: "\n").first { $0.hasPrefix("{") }, "no JSON line in: \(text)")
     return try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
   }
 
   @Test func jsonRecordsEveryOptionAndBothDirections() throws {
     let r = try CLIProcess.run([
-      "bench", "io", "--simulated", "--runtime", "2ms", "--miniport", "nvme", "--rw", "randrw", "--rwmixread", "70",
+      "bench", "io", "--simulated", "--runtime", "2ms", "--miniport", "nvme", "--rw", "randrw", "--rwmixread",
+      "70",
       "--iodepth", "8", "--size", "8m", "--output-format", "json",
     ])
     #expect(r.status == 0, "\(r.err)")
     let o = try Self.jsonObject(in: r.out)
     let options = try #require(o["options"] as? [String: Any])
     for key in [
-      "rw", "rwmixread", "bs", "iodepth", "numjobs", "runtime_ns", "size", "logical_block_size", "backing", "readonly",
-      "verify", "verify_only", "seed", "miniport", "simulated", "processors", "checked", "latency_ns", "faults",
+      "rw", "rwmixread", "bs", "iodepth", "numjobs", "runtime_ns", "size", "logical_block_size", "backing",
+      "readonly",
+      "verify", "verify_only", "seed", "miniport", "simulated", "processors", "checked", "latency_ns",
+      "faults",
     ] {
       #expect(options[key] != nil, "options lack \(key)")
     }
-    #expect(options["rwmixread"] as? Int == 70 && options["iodepth"] as? Int == 8 && options["size"] as? Int == 8 << 20)
+    #expect(
+      options["rwmixread"] as? Int == 70 && options["iodepth"] as? Int == 8
+        && options["size"] as? Int == 8 << 20)
     #expect(o["time_base"] as? String == "virtual")
     for direction in ["read", "write"] {
       let d = try #require(o[direction] as? [String: Any])
       #expect((d["io_count"] as? Int ?? 0) > 0, "\(direction) io_count")
-      #expect(d["iops"] != nil && d["bw_bytes_per_s"] != nil && (d["lat_ns"] as? [String: Any])?["p99"] != nil)
+      #expect(
+        d["iops"] != nil && d["bw_bytes_per_s"] != nil && (d["lat_ns"] as? [String: Any])?["p99"] != nil)
     }
     #expect(o["passed"] as? Bool == true)
   }
@@ -50,13 +57,18 @@ import Testing
 
   @Test func theProgressLineShowsTheLastIntervalsRate() {
     let p = ProgressReporter(isVirtual: false, isTerminal: false)
-    p.report(Workload.Progress(elapsedNanoseconds: 1_000_000_000, readIos: 1000, writeIos: 0, readBytes: 0, writeBytes: 0))
+    p.report(
+      Workload.Progress(
+        elapsedNanoseconds: 1_000_000_000, readIos: 1000, writeIos: 0, readBytes: 0, writeBytes: 0))
     // 9000 more reads in the next 3 s: 3k IOPS in the interval, not 10000/4 s = 2.5k overall.
-    let line = p.line(Workload.Progress(elapsedNanoseconds: 4_000_000_000, readIos: 10_000, writeIos: 0, readBytes: 0, writeBytes: 0))
+    let line = p.line(
+      Workload.Progress(
+        elapsedNanoseconds: 4_000_000_000, readIos: 10_000, writeIos: 0, readBytes: 0, writeBytes: 0))
     #expect(line.contains("read 3.0k IOPS"), "\(line)")
     #expect(line.contains("(last interval)"))
     #expect(p.interval == ProgressReporter.plainInterval, "plain lines at a low rate when not a terminal")
-    #expect(ProgressReporter(isVirtual: false, isTerminal: true).interval == ProgressReporter.terminalInterval)
+    #expect(
+      ProgressReporter(isVirtual: false, isTerminal: true).interval == ProgressReporter.terminalInterval)
   }
 
   @Test(arguments: [(SIGINT, Int32(130), "SIGINT"), (SIGTERM, Int32(143), "SIGTERM")])
@@ -85,9 +97,11 @@ import Testing
 
   @Test func benchRuntimeSaysWhetherEachGoalWasMet() {
     let met = BenchmarkResult(
-      name: "a", p50: 10, p99: 20, max: 30, baselineName: "b", baselineP50: 5, baselineP99: 10, goal: "p50 ≤ 20 ns", met: true)
+      name: "a", p50: 10, p99: 20, max: 30, baselineName: "b", baselineP50: 5, baselineP99: 10,
+      goal: "p50 ≤ 20 ns", met: true)
     let missed = BenchmarkResult(
-      name: "c", p50: 100, p99: 200, max: 300, baselineName: "d", baselineP50: 5, baselineP99: 10, goal: "p50 ≤ 20 ns",
+      name: "c", p50: 100, p99: 200, max: 300, baselineName: "d", baselineP50: 5, baselineP99: 10,
+      goal: "p50 ≤ 20 ns",
       met: false)
     let table = BenchmarkResult.table([met, missed])
     #expect(table.contains("goal met?"))

@@ -15,7 +15,8 @@ import Testing
 
   /// Checks the structure Perfetto's JSON importer relies on; returns the events.
   @discardableResult
-  static func checkTraceEventFormat(_ root: [String: Any], sourceLocation: SourceLocation = #_sourceLocation) throws
+  static func checkTraceEventFormat(_ root: [String: Any], sourceLocation: SourceLocation = #_sourceLocation)
+    throws
     -> [[String: Any]]
   {
     let events = try #require(root["traceEvents"] as? [[String: Any]], sourceLocation: sourceLocation)
@@ -24,8 +25,10 @@ import Testing
     var flowEnds: [(Int, Double)] = []
     for e in events {
       let ph = try #require(e["ph"] as? String, "event without ph: \(e)", sourceLocation: sourceLocation)
-      #expect(["M", "X", "C", "s", "f", "i"].contains(ph), "unexpected ph \(ph)", sourceLocation: sourceLocation)
-      #expect(e["pid"] as? Int != nil && e["tid"] as? Int != nil, "pid/tid: \(e)", sourceLocation: sourceLocation)
+      #expect(
+        ["M", "X", "C", "s", "f", "i"].contains(ph), "unexpected ph \(ph)", sourceLocation: sourceLocation)
+      #expect(
+        e["pid"] as? Int != nil && e["tid"] as? Int != nil, "pid/tid: \(e)", sourceLocation: sourceLocation)
       #expect(e["name"] as? String != nil, "name: \(e)", sourceLocation: sourceLocation)
       if ph == "M" { continue }
       let ts = try #require(e["ts"] as? Double, "ts: \(e)", sourceLocation: sourceLocation)
@@ -38,7 +41,9 @@ import Testing
         slices[tid, default: []].append((ts, ts + dur))
       case "C":
         let args = try #require(e["args"] as? [String: Any], sourceLocation: sourceLocation)
-        #expect(args.values.allSatisfy { $0 is Double || $0 is Int }, "counter args: \(args)", sourceLocation: sourceLocation)
+        #expect(
+          args.values.allSatisfy { $0 is Double || $0 is Int }, "counter args: \(args)",
+          sourceLocation: sourceLocation)
       case "s":
         flowStarts[try #require(e["id"] as? Int, sourceLocation: sourceLocation)] = ts
       case "f":
@@ -55,13 +60,16 @@ import Testing
       for (start, end) in list.sorted(by: { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 > $1.1) }) {
         while let top = stack.last, start >= top.1 - epsilon { stack.removeLast() }
         if let top = stack.last {
-          #expect(end <= top.1 + epsilon, "tid \(tid): slice \(start)…\(end) overlaps \(top.0)…\(top.1)", sourceLocation: sourceLocation)
+          #expect(
+            end <= top.1 + epsilon, "tid \(tid): slice \(start)…\(end) overlaps \(top.0)…\(top.1)",
+            sourceLocation: sourceLocation)
         }
         stack.append((start, end))
       }
     }
     for (id, ts) in flowEnds {
-      let start = try #require(flowStarts[id], "flow end \(id) without a start", sourceLocation: sourceLocation)
+      let start = try #require(
+        flowStarts[id], "flow end \(id) without a start", sourceLocation: sourceLocation)
       #expect(start <= ts + epsilon, "flow \(id) ends before it starts", sourceLocation: sourceLocation)
     }
     return events
@@ -81,9 +89,13 @@ import Testing
     for role in ["HwStorStartIo", "HwStorDpcRoutine", "HwMSInterruptRoutine", "HwStorTimer"] {
       #expect(categories.contains(role), "no \(role) slice; categories: \(categories)")
     }
-    let threads = events.filter { $0["name"] as? String == "thread_name" }.compactMap { ($0["args"] as? [String: Any])?["name"] as? String }
+    let threads = events.filter { $0["name"] as? String == "thread_name" }.compactMap {
+      ($0["args"] as? [String: Any])?["name"] as? String
+    }
     #expect(threads.contains("CPU 0") && threads.contains("CPU 1"))
-    let irql = events.filter { $0["ph"] as? String == "C" && ($0["name"] as? String ?? "").hasPrefix("IRQL CPU") }
+    let irql = events.filter {
+      $0["ph"] as? String == "C" && ($0["name"] as? String ?? "").hasPrefix("IRQL CPU")
+    }
     #expect(irql.count > 10)
     let flows = events.filter { $0["ph"] as? String == "f" }.compactMap { $0["cat"] as? String }
     #expect(flows.contains("StorPortIssueDpc") && flows.contains("interrupt"), "flows: \(Set(flows))")
@@ -92,20 +104,26 @@ import Testing
   @Test func jsonLinesStayAvailable() throws {
     let path = "/tmp/storport-trace-\(getpid()).jsonl"
     defer { unlink(path) }
-    let r = try CLIProcess.run(["run", "--simulated", "--duration-ms", "1", "--trace", path, "--trace-format", "jsonl"])
+    let r = try CLIProcess.run([
+      "run", "--simulated", "--duration-ms", "1", "--trace", path, "--trace-format", "jsonl",
+    ])
     #expect(r.status == 0, "\(r.err)")
     let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
     #expect(lines.count > 100)
     for line in lines.prefix(500) {
       let o = try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-      for key in ["seq", "t_ns", "cpu", "adapter", "ev", "irql", "name", "a", "b", "obj"] { #expect(o[key] != nil, "\(key) in \(line)") }
+      for key in ["seq", "t_ns", "cpu", "adapter", "ev", "irql", "name", "a", "b", "obj"] {
+        #expect(o[key] != nil, "\(key) in \(line)")
+      }
     }
   }
 
   @Test func theTraceLimitBoundsTheFile() throws {
     let path = "/tmp/storport-trace-limit-\(getpid()).json"
     defer { unlink(path) }
-    let r = try CLIProcess.run(["run", "--simulated", "--duration-ms", "5", "--trace", path, "--trace-limit", "3000"])
+    let r = try CLIProcess.run([
+      "run", "--simulated", "--duration-ms", "5", "--trace", path, "--trace-limit", "3000",
+    ])
     #expect(r.status == 0, "\(r.err)")
     let root = try Self.parse(path)
     let events = try Self.checkTraceEventFormat(root)
@@ -119,7 +137,8 @@ import Testing
 
   @Test func aViolationIsAnInstantEvent() throws {
     let runtime = StorportRuntime(
-      platform: SimulatedPlatform(processors: 2, seed: 1), verifier: .checked(onViolation: .recordAndContinue), trace: .full)
+      platform: SimulatedPlatform(processors: 2, seed: 1),
+      verifier: .checked(onViolation: .recordAndContinue), trace: .full)
     let m = ScriptedMiniport(name: "faulty")
     m.onStartIo = { e, r in
       e.port.requestComplete(r)
@@ -139,7 +158,9 @@ import Testing
     let root = try #require(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
     let events = try Self.checkTraceEventFormat(root)
     let violations = events.filter { $0["ph"] as? String == "i" && $0["cat"] as? String == "verifier" }
-    #expect(violations.contains { ($0["name"] as? String ?? "").contains("REQUEST_COMPLETED_TWICE") }, "\(violations)")
+    #expect(
+      violations.contains { ($0["name"] as? String ?? "").contains("REQUEST_COMPLETED_TWICE") },
+      "\(violations)")
   }
 
   @Test func anUnwritableTraceFailsTheRunAndAnUnopenableOneFailsBeforeIt() throws {
@@ -147,9 +168,13 @@ import Testing
     #expect(full.status == 1, "status \(full.status): \(full.err)")
     #expect(full.err.contains("/dev/full") && full.err.contains("No space left on device"), "\(full.err)")
     #expect(full.out.contains("result: PASS"), "the results are still printed")
-    let missing = try CLIProcess.run(["run", "--simulated", "--duration-ms", "1", "--trace", "/nonexistent-dir/t.json"])
+    let missing = try CLIProcess.run([
+      "run", "--simulated", "--duration-ms", "1", "--trace", "/nonexistent-dir/t.json",
+    ])
     #expect(missing.status == 2, "\(missing.err)")
-    #expect(missing.err.contains("/nonexistent-dir/t.json") && missing.err.contains("No such file or directory"), "\(missing.err)")
+    #expect(
+      missing.err.contains("/nonexistent-dir/t.json") && missing.err.contains("No such file or directory"),
+      "\(missing.err)")
     #expect(!missing.out.contains("result:"), "nothing ran")
   }
 }

@@ -49,7 +49,9 @@ import Testing
     // Zeros and foreign data.
     p.initializeMemory(as: UInt8.self, repeating: 0, count: 4096)
     #expect(VerifyHeader.check(p, bytes: 4096, lba: 40, generation: 3)?.found.contains("all zeros") == true)
-    for i in 0..<4096 { p.storeBytes(of: UInt8(truncatingIfNeeded: i &* 131), toByteOffset: i, as: UInt8.self) }
+    for i in 0..<4096 {
+      p.storeBytes(of: UInt8(truncatingIfNeeded: i &* 131), toByteOffset: i, as: UInt8.self)
+    }
     #expect(VerifyHeader.check(p, bytes: 4096, lba: 40, generation: 3)?.kind == .notAHeader)
   }
 
@@ -180,7 +182,9 @@ import Testing
     do {
       _ = try Self.verifyOnly(path)
       Issue.record("a damaged state was accepted")
-    } catch let error as WorkloadError { #expect(error.description.contains("checksum mismatch"), "\(error)") }
+    } catch let error as WorkloadError {
+      #expect(error.description.contains("checksum mismatch"), "\(error)")
+    }
     try Data(bytes.prefix(30)).write(to: URL(fileURLWithPath: state))
     do {
       _ = try Self.verifyOnly(path)

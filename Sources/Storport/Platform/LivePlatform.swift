@@ -55,7 +55,8 @@ public final class LivePlatform: Platform, @unchecked Sendable {
   /// - Parameter processors: 1…64 (callers validate user input first); nil: ``defaultProcessorCount``.
   public init(processors: Int? = nil, idlePolicy: IdlePolicy = .default) {
     let n = processors ?? Self.defaultProcessorCount
-    precondition(n >= 1 && n <= Self.maximumProcessors, "bug in swift-storport: processor count must be 1...64")
+    precondition(
+      n >= 1 && n <= Self.maximumProcessors, "bug in swift-storport: processor count must be 1...64")
     processorCount = n
     self.idlePolicy = idlePolicy
     words = AlignedWords(count: n + 1)

@@ -37,7 +37,6 @@ struct ChromeTraceWriter<E: Error> {
 
   init(capture: TraceCapture) { self.capture = capture }
 
-  
   func track(_ processor: Int) -> Int { processor >= 0 ? processor : chromeHostTrack }
 
   /// Microseconds since the first event, three decimals.
@@ -67,12 +66,16 @@ struct ChromeTraceWriter<E: Error> {
     header += ",\"adapters\":[\(capture.adapterNames.map(JSON.quote).joined(separator: ","))]"
     header += "},\"traceEvents\":[\n"
     out = header
-    try emit("{\"ph\":\"M\",\"pid\":1,\"tid\":0,\"name\":\"process_name\",\"args\":{\"name\":\"swift-storport\"}}", sink)
+    try emit(
+      "{\"ph\":\"M\",\"pid\":1,\"tid\":0,\"name\":\"process_name\",\"args\":{\"name\":\"swift-storport\"}}",
+      sink)
     for p in 0..<capture.processorCount {
       try emit(
-        "{\"ph\":\"M\",\"pid\":1,\"tid\":\(p),\"name\":\"thread_name\",\"args\":{\"name\":\"CPU \(p)\"}}", sink)
+        "{\"ph\":\"M\",\"pid\":1,\"tid\":\(p),\"name\":\"thread_name\",\"args\":{\"name\":\"CPU \(p)\"}}",
+        sink)
       try emit(
-        "{\"ph\":\"M\",\"pid\":1,\"tid\":\(p),\"name\":\"thread_sort_index\",\"args\":{\"sort_index\":\(p)}}", sink)
+        "{\"ph\":\"M\",\"pid\":1,\"tid\":\(p),\"name\":\"thread_sort_index\",\"args\":{\"sort_index\":\(p)}}",
+        sink)
     }
     try emit(
       "{\"ph\":\"M\",\"pid\":1,\"tid\":\(chromeHostTrack),\"name\":\"thread_name\",\"args\":{\"name\":\"host / device threads\"}}",
@@ -81,7 +84,9 @@ struct ChromeTraceWriter<E: Error> {
     // Callbacks still running when the capture ended: close them at its last timestamp.
     for (tid, stack) in stacks.sorted(by: { $0.key < $1.key }) {
       for (name, role, start, adapter) in stack.reversed() {
-        try slice(name: name, category: role, tid: tid, start: start, end: last, adapter: adapter, unfinished: true, sink)
+        try slice(
+          name: name, category: role, tid: tid, start: start, end: last, adapter: adapter, unfinished: true,
+          sink)
       }
     }
     out += "\n]}\n"
@@ -95,25 +100,32 @@ struct ChromeTraceWriter<E: Error> {
   ) throws(E) {
     let dur = end >= start ? end - start : 0
     let frac = String(dur % 1000)
-    var s = "{\"ph\":\"X\",\"pid\":1,\"tid\":\(tid),\"ts\":\(ts(start)),\"dur\":\(dur / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)"
+    var s =
+      "{\"ph\":\"X\",\"pid\":1,\"tid\":\(tid),\"ts\":\(ts(start)),\"dur\":\(dur / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)"
     s += ",\"name\":\(JSON.quote(name)),\"cat\":\(JSON.quote(category)),\"args\":{\"adapter\":\(adapter)"
     if unfinished { s += ",\"unfinished\":true" }
     s += "}}"
     try emit(s, sink)
   }
 
-  private mutating func instant(_ e: TraceEvent, name: String, category: String, scope: String = "t", _ sink: (String) throws(E) -> Void) throws(E) {
+  private mutating func instant(
+    _ e: TraceEvent, name: String, category: String, scope: String = "t", _ sink: (String) throws(E) -> Void
+  ) throws(E) {
     try emit(
       "{\"ph\":\"i\",\"s\":\"\(scope)\",\"pid\":1,\"tid\":\(track(e.processor)),\"ts\":\(ts(e.time)),\"name\":\(JSON.quote(name)),\"cat\":\"\(category)\",\"args\":{\"adapter\":\(e.adapter),\"a\":\(e.a),\"b\":\(e.b)}}",
       sink)
   }
 
   /// A zero-length slice that a flow starts from (flow starts must sit inside a slice).
-  private mutating func flowStart(_ e: TraceEvent, name: String, category: String, _ sink: (String) throws(E) -> Void) throws(E) -> UInt64 {
+  private mutating func flowStart(
+    _ e: TraceEvent, name: String, category: String, _ sink: (String) throws(E) -> Void
+  ) throws(E) -> UInt64 {
     let id = nextFlow
     nextFlow += 1
     let tid = track(e.processor)
-    try slice(name: name, category: category, tid: tid, start: e.time, end: e.time, adapter: e.adapter, unfinished: false, sink)
+    try slice(
+      name: name, category: category, tid: tid, start: e.time, end: e.time, adapter: e.adapter,
+      unfinished: false, sink)
     try emit(
       "{\"ph\":\"s\",\"pid\":1,\"tid\":\(tid),\"ts\":\(ts(e.time)),\"id\":\(id),\"name\":\(JSON.quote(category)),\"cat\":\(JSON.quote(category))}",
       sink)
@@ -142,11 +154,15 @@ struct ChromeTraceWriter<E: Error> {
       if var stack = stacks[tid], !stack.isEmpty {
         let (name, role, start, adapter) = stack.removeLast()
         stacks[tid] = stack
-        try slice(name: name, category: role, tid: tid, start: start, end: e.time, adapter: adapter, unfinished: false, sink)
+        try slice(
+          name: name, category: role, tid: tid, start: start, end: e.time, adapter: adapter,
+          unfinished: false, sink)
       } else {
         // Its start fell out of the kept window: draw it from the window's start.
         let role = CallbackRole(rawValue: UInt8(truncatingIfNeeded: e.a))?.description ?? "callback"
-        try slice(name: e.name, category: role, tid: tid, start: base, end: e.time, adapter: e.adapter, unfinished: true, sink)
+        try slice(
+          name: e.name, category: role, tid: tid, start: base, end: e.time, adapter: e.adapter,
+          unfinished: true, sink)
       }
     case .dpcIssue where e.a == 1:
       let id = try flowStart(e, name: "StorPortIssueDpc(\(e.name))", category: "StorPortIssueDpc", sink)

@@ -46,7 +46,9 @@ public struct JSONObject: Sendable {
     public static func bool(_ b: Bool) -> Value { Value(text: b ? "true" : "false") }
     public static let null = Value(text: "null")
     public static func object(_ o: JSONObject) -> Value { Value(text: o.text) }
-    public static func array(_ items: [Value]) -> Value { Value(text: "[" + items.map(\.text).joined(separator: ",") + "]") }
+    public static func array(_ items: [Value]) -> Value {
+      Value(text: "[" + items.map(\.text).joined(separator: ",") + "]")
+    }
     public static func strings(_ items: [String]) -> Value { array(items.map(string)) }
     /// `nil` becomes `null`.
     public static func optional(_ v: Value?) -> Value { v ?? .null }

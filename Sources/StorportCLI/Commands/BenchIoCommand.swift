@@ -42,11 +42,15 @@ struct BenchIoCommand: ParsableCommand {
   var readonly = false
   @Option(help: "ram (default) | null; file:PATH and direct:PATH are aliases of --filename [--direct 1].")
   var backing: String?
-  @Option(name: .customLong("logical-block-size"), help: "Logical block size of the emulated disk: 512 or 4096 (default).")
+  @Option(
+    name: .customLong("logical-block-size"),
+    help: "Logical block size of the emulated disk: 512 or 4096 (default).")
   var logicalBlockSize: String?
   @Option(help: "crc32c: write verify headers and check every read of a written unit; 0 (default): off.")
   var verify: String?
-  @Flag(name: .customLong("verify_only"), help: "Issue no workload: read back and check every unit an earlier --verify run wrote.")
+  @Flag(
+    name: .customLong("verify_only"),
+    help: "Issue no workload: read back and check every unit an earlier --verify run wrote.")
   var verifyOnly = false
   @Option(name: .customLong("verify_state"), help: "The verify state file (default <filename>.verify-state).")
   var verifyState: String?
@@ -61,13 +65,19 @@ struct BenchIoCommand: ParsableCommand {
       "NVMe fault to inject (repeatable): drop-completion | delay-interrupt | spurious-interrupt | stuck-command | fatal | slow-start."
   )
   var fault: [String] = []
-  @Option(name: .customLong("fault-ppm"), help: "Rate of the --fault faults per command, 1…1000000 ppm (default 10000).")
+  @Option(
+    name: .customLong("fault-ppm"),
+    help: "Rate of the --fault faults per command, 1…1000000 ppm (default 10000).")
   var faultPpm: String?
-  @Option(name: .customLong("slow-start-ms"), help: "Extra NVMe start-up time of --fault slow-start, 1…60000 ms (default 20).")
+  @Option(
+    name: .customLong("slow-start-ms"),
+    help: "Extra NVMe start-up time of --fault slow-start, 1…60000 ms (default 20).")
   var slowStartMs: String?
   @Option(help: "NVMe device latency in µs: N (fixed) or MIN-MAX (uniform), at most 10000000.")
   var latency: String?
-  @Option(name: .customLong("stuck-ms"), help: "NVMe watchdog: ms without progress before a queue is stuck, 1…60000 (default 50).")
+  @Option(
+    name: .customLong("stuck-ms"),
+    help: "NVMe watchdog: ms without progress before a queue is stuck, 1…60000 (default 50).")
   var stuckMs: String?
   @OptionGroup var platform: PlatformOptions
   @OptionGroup var trace: TraceOptions
@@ -92,17 +102,26 @@ struct BenchIoCommand: ParsableCommand {
       }
       o.pattern = pattern
     }
-    if let rwmixread { o.readPercent = try OptionValue.integer(rwmixread, option: "--rwmixread", in: 0...100) }
+    if let rwmixread {
+      o.readPercent = try OptionValue.integer(rwmixread, option: "--rwmixread", in: 0...100)
+    }
     if let lbs = logicalBlockSize {
       o.logicalBlockSize = try Int(OptionValue.integer(lbs, option: "--logical-block-size", in: 1...65536))
     }
     if let bs { o.blockSize = try Int(OptionValue.size(bs, option: "--bs", in: 1...(16 << 20))) }
-    if let iodepth { o.iodepth = try OptionValue.integer(iodepth, option: "--iodepth", in: WorkloadOptions.iodepthRange) }
-    if let numjobs { o.jobs = try OptionValue.integer(numjobs, option: "--numjobs", in: WorkloadOptions.jobsRange) }
-    if let runtime {
-      o.runtimeNanoseconds = try OptionValue.duration(runtime, option: "--runtime", in: 1_000...(366 * 86_400 * 1_000_000_000))
+    if let iodepth {
+      o.iodepth = try OptionValue.integer(iodepth, option: "--iodepth", in: WorkloadOptions.iodepthRange)
     }
-    if let size { o.sizeBytes = try OptionValue.size(size, option: "--size", in: 1...WorkloadOptions.maximumSizeBytes) }
+    if let numjobs {
+      o.jobs = try OptionValue.integer(numjobs, option: "--numjobs", in: WorkloadOptions.jobsRange)
+    }
+    if let runtime {
+      o.runtimeNanoseconds = try OptionValue.duration(
+        runtime, option: "--runtime", in: 1_000...(366 * 86_400 * 1_000_000_000))
+    }
+    if let size {
+      o.sizeBytes = try OptionValue.size(size, option: "--size", in: 1...WorkloadOptions.maximumSizeBytes)
+    }
 
     // Target: --filename [--direct], or --backing ram|null (file:/direct: as aliases).
     var path = filename
@@ -115,7 +134,9 @@ struct BenchIoCommand: ParsableCommand {
         if filename != nil { throw OptionError("--backing", backing, "contradicts --filename") }
         o.target = backing == "ram" ? .ram : .null
       } else if backing.hasPrefix("file:") || backing.hasPrefix("direct:") {
-        if filename != nil { throw OptionError("--backing", backing, "names a file and so does --filename: give one") }
+        if filename != nil {
+          throw OptionError("--backing", backing, "names a file and so does --filename: give one")
+        }
         let isDirectAlias = backing.hasPrefix("direct:")
         path = String(backing.dropFirst(isDirectAlias ? 7 : 5))
         if isDirectAlias {
@@ -123,7 +144,8 @@ struct BenchIoCommand: ParsableCommand {
           isDirect = true
         }
       } else {
-        throw OptionError("--backing", backing, "ram, null, file:PATH or direct:PATH (or use --filename PATH)")
+        throw OptionError(
+          "--backing", backing, "ram, null, file:PATH or direct:PATH (or use --filename PATH)")
       }
     }
     if let path {
@@ -145,10 +167,13 @@ struct BenchIoCommand: ParsableCommand {
       for (name, given) in [("--rw", rw), ("--rwmixread", rwmixread), ("--bs", bs), ("--runtime", runtime)] {
         if let given {
           throw OptionError(
-            name, given, "does not apply with --verify_only (it reads every unit once, at the earlier run's --bs)")
+            name, given,
+            "does not apply with --verify_only (it reads every unit once, at the earlier run's --bs)")
         }
       }
-      if o.verify == .off && verify != nil { throw OptionError("--verify", verify!, "contradicts --verify_only") }
+      if o.verify == .off && verify != nil {
+        throw OptionError("--verify", verify!, "contradicts --verify_only")
+      }
       o.verify = .crc32c
       o.verifyOnly = true
     }
@@ -156,7 +181,9 @@ struct BenchIoCommand: ParsableCommand {
 
     if let miniport {
       guard let m = WorkloadOptions.MiniportKind(rawValue: miniport) else {
-        throw OptionError("--miniport", miniport, "one of \(WorkloadOptions.MiniportKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        throw OptionError(
+          "--miniport", miniport,
+          "one of \(WorkloadOptions.MiniportKind.allCases.map(\.rawValue).joined(separator: ", "))")
       }
       o.miniport = m
     }
@@ -169,8 +196,12 @@ struct BenchIoCommand: ParsableCommand {
     o.verifier = unchecked ? .unchecked : .default
 
     // NVMe device model: faults, latency, watchdog.
-    let ppm = try faultPpm.map { v throws(OptionError) in try OptionValue.integer(v, option: "--fault-ppm", in: UInt32(1)...1_000_000) }
-    let slowStart = try slowStartMs.map { v throws(OptionError) in try OptionValue.integer(v, option: "--slow-start-ms", in: UInt64(1)...60_000) }
+    let ppm = try faultPpm.map { v throws(OptionError) in
+      try OptionValue.integer(v, option: "--fault-ppm", in: UInt32(1)...1_000_000)
+    }
+    let slowStart = try slowStartMs.map { v throws(OptionError) in
+      try OptionValue.integer(v, option: "--slow-start-ms", in: UInt64(1)...60_000)
+    }
     var rateFaults = 0
     for name in fault {
       guard NvmeFaults.names.contains(name) else {
@@ -188,12 +219,17 @@ struct BenchIoCommand: ParsableCommand {
         o.faults.fatalStatusPpm = max(o.faults.fatalStatusPpm, f.fatalStatusPpm)
       }
     }
-    if ppm != nil && rateFaults == 0 { throw OptionError("--fault-ppm", faultPpm!, "applies only with a --fault other than slow-start") }
+    if ppm != nil && rateFaults == 0 {
+      throw OptionError("--fault-ppm", faultPpm!, "applies only with a --fault other than slow-start")
+    }
     if slowStart != nil && !fault.contains("slow-start") {
       throw OptionError("--slow-start-ms", slowStartMs!, "applies only with --fault slow-start")
     }
     if let latency { o.latency = try Self.latency(latency) }
-    if let stuckMs { o.stuckTimeoutMilliseconds = try OptionValue.integer(stuckMs, option: "--stuck-ms", in: UInt64(1)...60_000) }
+    if let stuckMs {
+      o.stuckTimeoutMilliseconds = try OptionValue.integer(
+        stuckMs, option: "--stuck-ms", in: UInt64(1)...60_000)
+    }
 
     o.trace = try trace.values().mode
     _ = try output.isJSON()
@@ -222,14 +258,18 @@ struct BenchIoCommand: ParsableCommand {
     let traceValues = try checked { try trace.values() }
     let traceFile = try traceValues.open()
     let workload: Workload
-    do throws(WorkloadError) { workload = try Workload(o) } catch { throw CommandExit(error.exitStatus, error.description) }
+    do throws(WorkloadError) { workload = try Workload(o) } catch {
+      throw CommandExit(error.exitStatus, error.description)
+    }
     storport_install_stop_signals()
     let reporter = try progress.reporter(isVirtual: o.simulated)
     var result = workload.run(
-      progressEvery: reporter.interval, progress: json ? nil : reporter.report, stopSignal: { storport_stop_signal() })
+      progressEvery: reporter.interval, progress: json ? nil : reporter.report,
+      stopSignal: { storport_stop_signal() })
     reporter.finish()
     if !o.simulated && result.interruptedBySignal == nil && !o.verifyOnly {
-      result.baselineOpsPerSecond = RingBaseline.run(depth: o.iodepth, milliseconds: min(2000, o.runtimeNanoseconds / 1_000_000))
+      result.baselineOpsPerSecond = RingBaseline.run(
+        depth: o.iodepth, milliseconds: min(2000, o.runtimeNanoseconds / 1_000_000))
     }
     let capture = traceFile != nil ? workload.rig.runtime.traceCapture() : nil
     workload.shutdown()
@@ -243,7 +283,8 @@ struct BenchIoCommand: ParsableCommand {
 /// The end shared by the workload commands: write the trace (its errors fail the command),
 /// then exit 128 + signal when interrupted, 1 when the run failed.
 func finishRun(
-  passed: Bool, interrupted: Int32?, trace file: OutputFile?, capture: TraceCapture?, values: TraceOptions.Values,
+  passed: Bool, interrupted: Int32?, trace file: OutputFile?, capture: TraceCapture?,
+  values: TraceOptions.Values,
   json: Bool
 ) throws {
   if let file, let capture {

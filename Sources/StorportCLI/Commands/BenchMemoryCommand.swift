@@ -6,7 +6,9 @@ import StorportWorkload
 struct BenchMemoryCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "memory", abstract: "Resident memory of a fully written RAM backing against its size.")
-  @Option(name: [.customLong("size"), .customLong("disk")], help: "RAM disk size (default 256m), at most the machine's memory.")
+  @Option(
+    name: [.customLong("size"), .customLong("disk")],
+    help: "RAM disk size (default 256m), at most the machine's memory.")
   var size: String?
 
   init() {}

@@ -6,7 +6,9 @@ import StorportWorkload
 struct BenchRuntimeCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "runtime",
-    abstract: "Timer lateness, DPC latency and throughput, spin-lock cost, each with its goal; build with -c release.")
+    abstract:
+      "Timer lateness, DPC latency and throughput, spin-lock cost, each with its goal; build with -c release."
+  )
   @Option(help: "Samples per latency benchmark, 50…10000000 (default 2000).")
   var samples: String?
   @Option(help: "Run only one group: timer, across, isr, lock or throughput.")
@@ -16,8 +18,13 @@ struct BenchRuntimeCommand: ParsableCommand {
   init() {}
 
   func values() throws(OptionError) -> (samples: Int, filter: String?, json: Bool) {
-    let n = try samples.map { v throws(OptionError) in try OptionValue.integer(v, option: "--samples", in: RuntimeBenchmarks.sampleRange) } ?? 2000
-    let f = try filter.map { v throws(OptionError) in try OptionValue.choice(v, option: "--filter", RuntimeBenchmarks.groups) }
+    let n =
+      try samples.map { v throws(OptionError) in
+        try OptionValue.integer(v, option: "--samples", in: RuntimeBenchmarks.sampleRange)
+      } ?? 2000
+    let f = try filter.map { v throws(OptionError) in
+      try OptionValue.choice(v, option: "--filter", RuntimeBenchmarks.groups)
+    }
     return (n, f, try output.isJSON())
   }
 
@@ -33,7 +40,9 @@ struct BenchRuntimeCommand: ParsableCommand {
     } else {
       Terminal.out("\n" + BenchmarkResult.table(results))
       let missed = results.filter { $0.met == false }.map { $0.name }
-      Terminal.out(missed.isEmpty ? "every goal met in this run\n" : "goals missed in this run: \(missed.joined(separator: "; "))\n")
+      Terminal.out(
+        missed.isEmpty
+          ? "every goal met in this run\n" : "goals missed in this run: \(missed.joined(separator: "; "))\n")
     }
   }
 }

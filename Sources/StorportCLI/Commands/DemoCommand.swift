@@ -12,13 +12,16 @@ struct DemoCommand: ParsableCommand {
   )
 
   @OptionGroup var platform: PlatformOptions
-  @Option(name: .customLong("duration-ms"), help: "Run time in ms, 1…86400000 (default 3000 live, 20 simulated — virtual).")
+  @Option(
+    name: .customLong("duration-ms"),
+    help: "Run time in ms, 1…86400000 (default 3000 live, 20 simulated — virtual).")
   var durationMs: String?
   @Option(help: "Outstanding requests per processor, 1…4096 (default 16).")
   var outstanding: String?
   @Option(help: "Concurrent StartIo channels (STOR_PERF_CONCURRENT_CHANNELS), 1…64 (default 2).")
   var channels: String?
-  @Option(name: .customLong("timer-us"), help: "Period of the demo's HwStorTimer in µs, 1…60000000 (default 1000).")
+  @Option(
+    name: .customLong("timer-us"), help: "Period of the demo's HwStorTimer in µs, 1…60000000 (default 1000).")
   var timerUs: String?
   @OptionGroup var trace: TraceOptions
   @OptionGroup var output: OutputOptions
@@ -33,11 +36,18 @@ struct DemoCommand: ParsableCommand {
     o.processors = p.processors
     o.idlePolicy = p.idlePolicy
     o.durationMilliseconds =
-      try durationMs.map { v throws(OptionError) in try OptionValue.integer(v, option: "--duration-ms", in: UInt64(1)...86_400_000) }
+      try durationMs.map { v throws(OptionError) in
+        try OptionValue.integer(v, option: "--duration-ms", in: UInt64(1)...86_400_000)
+      }
       ?? (p.simulated ? 20 : 3000)
-    if let outstanding { o.outstanding = try OptionValue.integer(outstanding, option: "--outstanding", in: 1...4096) }
+    if let outstanding {
+      o.outstanding = try OptionValue.integer(outstanding, option: "--outstanding", in: 1...4096)
+    }
     if let channels { o.channels = try OptionValue.integer(channels, option: "--channels", in: 1...64) }
-    if let timerUs { o.timerPeriodMicroseconds = try OptionValue.integer(timerUs, option: "--timer-us", in: UInt32(1)...60_000_000) }
+    if let timerUs {
+      o.timerPeriodMicroseconds = try OptionValue.integer(
+        timerUs, option: "--timer-us", in: UInt32(1)...60_000_000)
+    }
     o.trace = try trace.values().mode
     _ = try output.isJSON()
     return o
@@ -54,6 +64,7 @@ struct DemoCommand: ParsableCommand {
     Terminal.out(json ? result.json + "\n" : result.text)
     let failed = !result.violations.filter({ !$0.rule.isWarning }).isEmpty
     try finishRun(
-      passed: !failed, interrupted: nil, trace: traceFile, capture: result.trace, values: traceValues, json: json)
+      passed: !failed, interrupted: nil, trace: traceFile, capture: result.trace, values: traceValues,
+      json: json)
   }
 }

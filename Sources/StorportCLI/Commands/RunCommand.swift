@@ -12,7 +12,9 @@ struct RunCommand: ParsableCommand {
   )
 
   @OptionGroup var platform: PlatformOptions
-  @Option(name: .customLong("duration-ms"), help: "Run time in ms, 1…86400000 (default 10000 live, 50 simulated — virtual).")
+  @Option(
+    name: .customLong("duration-ms"),
+    help: "Run time in ms, 1…86400000 (default 10000 live, 50 simulated — virtual).")
   var durationMs: String?
   @OptionGroup var trace: TraceOptions
   @OptionGroup var output: OutputOptions
@@ -22,7 +24,9 @@ struct RunCommand: ParsableCommand {
 
   func mainRun() throws(OptionError) -> MainRun {
     let p = try platform.values()
-    let ms = try durationMs.map { v throws(OptionError) in try OptionValue.integer(v, option: "--duration-ms", in: UInt64(1)...86_400_000) }
+    let ms = try durationMs.map { v throws(OptionError) in
+      try OptionValue.integer(v, option: "--duration-ms", in: UInt64(1)...86_400_000)
+    }
     let t = try trace.values()
     _ = try output.isJSON()
     return MainRun(
@@ -42,7 +46,8 @@ struct RunCommand: ParsableCommand {
     let outcome: MainRun.Outcome
     do throws(WorkloadError) {
       outcome = try main.run(
-        progressEvery: reporter.interval, progress: json ? nil : reporter.report, stopSignal: { storport_stop_signal() })
+        progressEvery: reporter.interval, progress: json ? nil : reporter.report,
+        stopSignal: { storport_stop_signal() })
     } catch { throw CommandExit(error.exitStatus, error.description) }
     reporter.finish()
     Terminal.out(json ? outcome.workload.json + "\n" : outcome.text)

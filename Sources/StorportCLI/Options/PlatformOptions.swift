@@ -27,7 +27,9 @@ struct PlatformOptions: ParsableArguments {
     let n = try processors.map { p throws(OptionError) in
       try OptionValue.integer(p, option: "--processors", in: 1...LivePlatform.maximumProcessors)
     }
-    if poll && simulated { throw OptionError("--poll", nil, "applies only to the live platform, not --simulated") }
+    if poll && simulated {
+      throw OptionError("--poll", nil, "applies only to the live platform, not --simulated")
+    }
     return Values(simulated: simulated, seed: seed, processors: n, idlePolicy: poll ? .poll : .default)
   }
 

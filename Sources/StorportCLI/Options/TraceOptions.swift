@@ -25,11 +25,18 @@ struct TraceOptions: ParsableArguments {
   }
 
   func values() throws(OptionError) -> Values {
-    let format = try traceFormat.map { f throws(OptionError) in try OptionValue.choice(f, option: "--trace-format", Self.formats) } ?? "chrome"
-    let limit = try traceLimit.map { l throws(OptionError) in try OptionValue.integer(l, option: "--trace-limit", in: 0...100_000_000) }
+    let format =
+      try traceFormat.map { f throws(OptionError) in
+        try OptionValue.choice(f, option: "--trace-format", Self.formats)
+      } ?? "chrome"
+    let limit = try traceLimit.map { l throws(OptionError) in
+      try OptionValue.integer(l, option: "--trace-limit", in: 0...100_000_000)
+    }
     guard let path = trace else {
       if traceFormat != nil { throw OptionError("--trace-format", format, "applies only with --trace FILE") }
-      if traceLimit != nil { throw OptionError("--trace-limit", traceLimit!, "applies only with --trace FILE") }
+      if traceLimit != nil {
+        throw OptionError("--trace-limit", traceLimit!, "applies only with --trace FILE")
+      }
       return Values(path: nil, format: format, mode: .ring(capacity: 64))
     }
     guard !path.isEmpty else { throw OptionError("--trace", path, "a file path") }
@@ -44,7 +51,9 @@ extension TraceOptions.Values {
   /// Opens the trace file (before the run: an unusable path fails at once).
   func open() throws -> OutputFile? {
     guard let path else { return nil }
-    do { return try OutputFile(path: path) } catch { throw ValidationError("cannot write the trace: \(error)") }
+    do { return try OutputFile(path: path) } catch {
+      throw ValidationError("cannot write the trace: \(error)")
+    }
   }
 
   /// Writes `capture` in the chosen format and closes the file. Returns a line for the report.
@@ -55,7 +64,8 @@ extension TraceOptions.Values {
       try capture.writeChromeTrace { (s: String) throws(OutputFile.Failure) in try file.write(s) }
     }
     try file.finish()
-    var line = "trace: \(capture.events.count) events written to \(file.path) (\(format), \(OptionValue.bytes(file.bytesWritten)))"
+    var line =
+      "trace: \(capture.events.count) events written to \(file.path) (\(format), \(OptionValue.bytes(file.bytesWritten)))"
     if capture.isTruncated { line += "; older events dropped (--trace-limit)" }
     return line
   }

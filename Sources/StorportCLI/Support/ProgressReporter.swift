@@ -21,7 +21,8 @@ final class ProgressReporter {
   var interval: UInt64
 
   func line(_ p: Workload.Progress) -> String {
-    let prev = last ?? Workload.Progress(elapsedNanoseconds: 0, readIos: 0, writeIos: 0, readBytes: 0, writeBytes: 0)
+    let prev =
+      last ?? Workload.Progress(elapsedNanoseconds: 0, readIos: 0, writeIos: 0, readBytes: 0, writeBytes: 0)
     let dt = Double(p.elapsedNanoseconds &- prev.elapsedNanoseconds) / 1e9
     func rate(_ a: UInt64, _ b: UInt64) -> String { dt > 0 ? WorkloadResult.short(Double(a &- b) / dt) : "0" }
     let secs = Double(p.elapsedNanoseconds) / 1e9

@@ -39,7 +39,8 @@ public enum OptionValue {
   {
     let v = try size(text, option: option)
     guard range.contains(v) else {
-      throw OptionError(option, text, "must be between \(bytes(range.lowerBound)) and \(bytes(range.upperBound))")
+      throw OptionError(
+        option, text, "must be between \(bytes(range.lowerBound)) and \(bytes(range.upperBound))")
     }
     return v
   }
@@ -59,7 +60,8 @@ public enum OptionValue {
   }
 
   /// One of `choices` (exact spelling).
-  public static func choice(_ text: String, option: String, _ choices: [String]) throws(OptionError) -> String {
+  public static func choice(_ text: String, option: String, _ choices: [String]) throws(OptionError) -> String
+  {
     guard choices.contains(text) else {
       throw OptionError(option, text, "one of \(choices.joined(separator: ", "))")
     }

@@ -50,7 +50,9 @@ public enum VerifyHeader {
     }
     let m = UInt32(littleEndian: buffer.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
     guard m == magic else {
-      let zero = (0..<bytes / 8).allSatisfy { buffer.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) == 0 }
+      let zero = (0..<bytes / 8).allSatisfy {
+        buffer.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) == 0
+      }
       return finding(
         .notAHeader,
         zero
@@ -74,7 +76,8 @@ public enum VerifyHeader {
     let crc = checksum(buffer, bytes: bytes)
     guard crc == gotCrc else {
       var detail = "\(fields) but CRC-32C \(hex32(crc)) where the header says \(hex32(gotCrc))"
-      if let offset = firstPayloadDifference(buffer, bytes: bytes, lba: gotLba, generation: gotGeneration, seed: gotSeed)
+      if let offset = firstPayloadDifference(
+        buffer, bytes: bytes, lba: gotLba, generation: gotGeneration, seed: gotSeed)
       {
         detail += "; first damaged byte at offset \(offset) of the unit"
       } else {
@@ -82,7 +85,9 @@ public enum VerifyHeader {
       }
       return finding(.badChecksum, detail)
     }
-    if gotLba != lba { return finding(.wrongLBA, "\(fields): data that belongs at another LBA (misdirected write)") }
+    if gotLba != lba {
+      return finding(.wrongLBA, "\(fields): data that belongs at another LBA (misdirected write)")
+    }
     if gotGeneration < generation {
       return finding(.staleGeneration, "\(fields): an older version (a lost write)")
     }
@@ -100,7 +105,9 @@ public enum VerifyHeader {
 
   @inline(__always)
   static func payloadWord(_ lba: UInt64, _ generation: UInt32, _ seed: UInt32, _ i: Int) -> UInt64 {
-    var z = lba &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(generation) << 32 ^ UInt64(seed) ^ UInt64(i) &* 0xD6E8_FEB8_6659_FD93
+    var z =
+      lba &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(generation) << 32 ^ UInt64(seed) ^ UInt64(i)
+      &* 0xD6E8_FEB8_6659_FD93
     z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
     z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
     return z ^ (z >> 31)

@@ -104,7 +104,9 @@ public final class VerifyState: @unchecked Sendable {
     var st = stat()
     guard fstat(fd, &st) == 0 else { throw LoadError(path: path, reason: HostInfo.errorMessage(errno)) }
     let size = Int(st.st_size)
-    guard size >= headerBytes + 4 else { throw LoadError(path: path, reason: "too short (\(size) bytes) to be a verify state") }
+    guard size >= headerBytes + 4 else {
+      throw LoadError(path: path, reason: "too short (\(size) bytes) to be a verify state")
+    }
     let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
     defer { bytes.deallocate() }
     var done = 0
@@ -114,22 +116,33 @@ public final class VerifyState: @unchecked Sendable {
       guard n > 0 else { throw LoadError(path: path, reason: "read failed: \(HostInfo.errorMessage(errno))") }
       done += n
     }
-    func u32(_ o: Int) -> UInt32 { UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt32.self)) }
-    func u64(_ o: Int) -> UInt64 { UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
-    guard u32(0) == magic else { throw LoadError(path: path, reason: "not a swift-storport verify state (bad magic)") }
-    guard u32(4) == version else { throw LoadError(path: path, reason: "format version \(u32(4)); this build reads \(version)") }
+    func u32(_ o: Int) -> UInt32 {
+      UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+    }
+    func u64(_ o: Int) -> UInt64 {
+      UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt64.self))
+    }
+    guard u32(0) == magic else {
+      throw LoadError(path: path, reason: "not a swift-storport verify state (bad magic)")
+    }
+    guard u32(4) == version else {
+      throw LoadError(path: path, reason: "format version \(u32(4)); this build reads \(version)")
+    }
     let count = u64(24)
     guard count <= maximumUnits, size == headerBytes + 4 * Int(count) + 4 else {
       throw LoadError(path: path, reason: "length \(size) does not match its \(count) units (truncated?)")
     }
     let crc = CRC32C.update(0, bytes.baseAddress, count: size - 4)
-    guard crc == u32(size - 4) else { throw LoadError(path: path, reason: "checksum mismatch (the state file is damaged)") }
+    guard crc == u32(size - 4) else {
+      throw LoadError(path: path, reason: "checksum mismatch (the state file is damaged)")
+    }
     let lbs = Int(u32(8))
     let unit = Int(u32(12))
     guard WorkloadOptions.logicalBlockSizes.contains(lbs), unit > 0, unit % lbs == 0 else {
       throw LoadError(path: path, reason: "impossible geometry (logical block \(lbs), unit \(unit))")
     }
-    let state = VerifyState(logicalBlockSize: lbs, unitBytes: unit, unitCount: count, targetBytes: u64(16), seed: u64(32))
+    let state = VerifyState(
+      logicalBlockSize: lbs, unitBytes: unit, unitCount: count, targetBytes: u64(16), seed: u64(32))
     for i in 0..<Int(count) { state.generations[i] = u32(headerBytes + 4 * i) }
     return state
   }
@@ -148,7 +161,8 @@ public final class VerifyState: @unchecked Sendable {
     bytes.storeBytes(of: unitCount.littleEndian, toByteOffset: 24, as: UInt64.self)
     bytes.storeBytes(of: seed.littleEndian, toByteOffset: 32, as: UInt64.self)
     for i in 0..<Int(unitCount) {
-      bytes.storeBytes(of: generations[i].littleEndian, toByteOffset: Self.headerBytes + 4 * i, as: UInt32.self)
+      bytes.storeBytes(
+        of: generations[i].littleEndian, toByteOffset: Self.headerBytes + 4 * i, as: UInt32.self)
     }
     let crc = CRC32C.update(0, bytes.baseAddress, count: size - 4)
     bytes.storeBytes(of: crc.littleEndian, toByteOffset: size - 4, as: UInt32.self)
