@@ -1,3 +1,5 @@
+import Storport
+
 /// One benchmark figure beside its same-run baseline.
 public struct BenchmarkResult: Sendable {
   public let name: String
@@ -35,10 +37,19 @@ public struct BenchmarkResult: Sendable {
   /// `{"name":…,"p50_ns":…,"p99_ns":…,"max_ns":…,"baseline_p50_ns":…,"baseline_p99_ns":…,
   /// "ratio_p50":…,"ratio_p99":…}` (plus the baseline's name and the goal).
   public var json: String {
-    "{\"name\":\"\(name)\",\"p50_ns\":\(p50),\"p99_ns\":\(p99),\"max_ns\":\(max),"
-      + "\"baseline_p50_ns\":\(baselineP50),\"baseline_p99_ns\":\(baselineP99),"
-      + "\"ratio_p50\":\(Self.fixed(ratioP50)),\"ratio_p99\":\(Self.fixed(ratioP99)),"
-      + "\"baseline\":\"\(baselineName)\",\"goal\":\"\(goal)\",\"met\":\(met.map { "\($0)" } ?? "null")}"
+    var o = JSONObject()
+    o["name"] = .string(name)
+    o["p50_ns"] = .int(p50)
+    o["p99_ns"] = .int(p99)
+    o["max_ns"] = .int(max)
+    o["baseline_p50_ns"] = .int(baselineP50)
+    o["baseline_p99_ns"] = .int(baselineP99)
+    o["ratio_p50"] = .double((ratioP50 * 100).rounded() / 100)
+    o["ratio_p99"] = .double((ratioP99 * 100).rounded() / 100)
+    o["baseline"] = .string(baselineName)
+    o["goal"] = .string(goal)
+    o["met"] = .optional(met.map { .bool($0) })
+    return o.text
   }
 
   static func fixed(_ d: Double) -> String {

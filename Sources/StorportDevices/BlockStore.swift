@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
-
 /// Why a block store refused or failed an operation.
 public enum BlockStoreError: Error, Equatable, Sendable, CustomStringConvertible {
   /// The range is not inside the store.
@@ -20,8 +16,7 @@ public enum BlockStoreError: Error, Equatable, Sendable, CustomStringConvertible
     switch self {
     case .outOfRange: return "block range outside the store"
     case .system(let op, let path, let e):
-      let msg = strerror(e).map { String(cString: $0) } ?? "error \(e)"
-      return "\(path): \(op) failed: \(msg) (errno \(e))"
+      return "\(path): \(op) failed: \(SystemIO.message(e)) (errno \(e))"
     case .noData: return "the store keeps no data"
     case .readOnly: return "the store is read-only"
     case .unusable(let path, let reason): return "\(path): \(reason)"
@@ -52,14 +47,15 @@ public protocol BlockStore: AnyObject, Sendable {
   /// Whether writes are refused (``BlockStoreError/readOnly``); logical units then report
   /// DATA PROTECT, WRITE PROTECTED.
   var isReadOnly: Bool { get }
-  /// The last operating-system error of a data operation, with its path (file stores), for
-  /// reports: a SCSI MEDIUM ERROR says that something failed, this says what.
-  var lastError: BlockStoreError? { get }
+  /// The last operating-system error of a data operation, with its path (file stores), taken
+  /// (cleared) by the caller, for reports: a SCSI MEDIUM ERROR says that something failed,
+  /// this says what.
+  func takeLastError() -> BlockStoreError?
 }
 
 extension BlockStore {
   public var isReadOnly: Bool { false }
-  public var lastError: BlockStoreError? { nil }
+  public func takeLastError() -> BlockStoreError? { nil }
 
   /// Bytes in the store.
   public var capacityBytes: UInt64 { blockCount * UInt64(blockSize) }

@@ -122,29 +122,27 @@ public final class FileStore: BlockStore, @unchecked Sendable {
 
   deinit { close(fd) }
 
-  public var lastError: BlockStoreError? { errorSlot.withLock { $0 } }
+  public func takeLastError() -> BlockStoreError? {
+    errorSlot.withLock { e in
+      defer { e = nil }
+      return e
+    }
+  }
 
-  private func fail(_ operation: String) -> BlockStoreError {
-    let e = BlockStoreError.system(operation: operation, path: path, errno: errno)
+  private func fail(_ operation: String, _ error: SystemError) -> BlockStoreError {
+    let e = BlockStoreError.system(operation: operation, path: path, errno: error.errno)
     errorSlot.withLock { $0 = e }
     return e
   }
 
   public func read(lba: UInt64, count: Int, into buffer: UnsafeMutableRawPointer) throws(BlockStoreError) {
     try check(lba, count)
-    var done = 0
     let total = count * blockSize
-    while done < total {
-      let n = pread(fd, buffer + done, total - done, off_t(Int(lba) * blockSize + done))
-      if n < 0 {
-        if errno == EINTR { continue }
-        throw fail("pread")
-      }
-      if n == 0 {  // past EOF (a device that shrank): zeros
-        memset(buffer + done, 0, total - done)
-        break
-      }
-      done += n
+    switch SystemIO.readAll(fd, buffer, count: total, offset: Int64(lba) * Int64(blockSize)) {
+    case .failure(let e): throw fail("pread", e)
+    case .success(let n):
+      // Past the end of a file that shrank under us: zeros.
+      if n < total { memset(buffer + n, 0, total - n) }
     }
   }
 
@@ -153,15 +151,9 @@ public final class FileStore: BlockStore, @unchecked Sendable {
   {
     guard access == .readWrite else { throw .readOnly }
     try check(lba, count)
-    var done = 0
-    let total = count * blockSize
-    while done < total {
-      let n = pwrite(fd, buffer + done, total - done, off_t(Int(lba) * blockSize + done))
-      if n < 0 {
-        if errno == EINTR { continue }
-        throw fail("pwrite")
-      }
-      done += n
+    if let e = SystemIO.writeAll(fd, buffer, count: count * blockSize, offset: Int64(lba) * Int64(blockSize))
+    {
+      throw fail("pwrite", e)
     }
     mapped.set(lba, count)
     if forceUnitAccess { try flush() }
@@ -169,7 +161,7 @@ public final class FileStore: BlockStore, @unchecked Sendable {
 
   public func flush() throws(BlockStoreError) {
     guard access == .readWrite else { return }
-    guard fdatasync(fd) == 0 else { throw fail("fdatasync") }
+    guard fdatasync(fd) == 0 else { throw fail("fdatasync", SystemError(errno: errno)) }
   }
 
   public func deallocate(lba: UInt64, count: Int) throws(BlockStoreError) {

@@ -22,6 +22,8 @@ public final class RamDiskMiniport: Miniport, @unchecked Sendable {
 
   public let initializationData = MiniportInitializationData(
     name: "ramdisk", isVirtual: true, hasBuildIo: true)
+  /// MaximumTransferLength in logical blocks (that of the default logical-unit configuration).
+  public static let maximumTransferBlocks = Int(LogicalUnitConfiguration().maxTransferBlocks)
   public let store: BlockStore
   public let completionMode: CompletionMode
   public let unitConfiguration: LogicalUnitConfiguration

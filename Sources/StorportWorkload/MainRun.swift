@@ -8,11 +8,11 @@ public struct MainRun: Sendable {
   public var options: WorkloadOptions
 
   /// - Parameters:
-  ///   - durationMilliseconds: nil: 10 s live, 50 ms simulated (virtual).
+  ///   - runtimeNanoseconds: nil: 10 s live, 50 ms simulated (virtual).
   ///   - trace: what the runtime keeps for `--trace` (a ring by default).
   public init(
-    simulated: Bool, seed: UInt64, processors: Int?, durationMilliseconds: UInt64?,
-    trace: TraceMode = .ring(capacity: 64), idlePolicy: IdlePolicy = .default
+    simulated: Bool, seed: UInt64, processors: Int?, runtimeNanoseconds: UInt64?,
+    trace: TraceMode = .reportRing, idlePolicy: IdlePolicy = .default
   ) {
     var o = WorkloadOptions()
     o.miniport = .nvme
@@ -25,7 +25,7 @@ public struct MainRun: Sendable {
     o.simulated = simulated
     o.seed = seed
     o.processors = processors
-    o.runtimeNanoseconds = (durationMilliseconds ?? (simulated ? 50 : 10_000)) * 1_000_000
+    o.runtimeNanoseconds = runtimeNanoseconds ?? (simulated ? 50_000_000 : 10_000_000_000)
     o.verifier = .default
     o.trace = trace
     o.idlePolicy = idlePolicy

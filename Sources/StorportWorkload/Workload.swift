@@ -23,8 +23,13 @@ public final class Workload: @unchecked Sendable {
   let unitBytes: Int
   let blocksPerUnit: Int
   let jobs: [Job]
+  /// Generations to verify against and to update (nil without `--verify`).
   let state: VerifyState?
   let seed32: UInt32
+  // What `issue` needs of the options, kept as plain values (no struct copy per I/O).
+  let readPercent: Int
+  let isRandom: Bool
+  let verifyOnly: Bool
   let issuing = Atomic<Bool>(false)
   let outstanding = Atomic<Int>(0)
   let failures = Locked(FailureLog())
@@ -55,6 +60,8 @@ public final class Workload: @unchecked Sendable {
     var write = Tally()
     var verifiedReads: UInt64 = 0
     var verifyFailures: UInt64 = 0
+    /// Units newer than a killed earlier run recorded (accepted).
+    var newerThanRecorded: UInt64 = 0
 
     func busy(_ u: UInt64) -> Bool { !inFlight.isEmpty && inFlight[Int(u >> 6)] & (1 << (u & 63)) != 0 }
     mutating func mark(_ u: UInt64, _ on: Bool) {
@@ -68,6 +75,7 @@ public final class Workload: @unchecked Sendable {
     let firstUnit: UInt64
     let unitCount: UInt64
     let pool: StorRequestPool
+    /// Guards this job's counters, its slots and its slice of the verify state.
     let state: Locked<JobState>
     /// Completion handler, made once (no closure allocation per I/O).
     var completion: (@Sendable (StorRequest) -> Void)!
@@ -85,53 +93,53 @@ public final class Workload: @unchecked Sendable {
           slots: [Slot](repeating: Slot(), count: depth),
           inFlight: tracksUnits ? [UInt64](repeating: 0, count: Int((unitCount + 63) / 64)) : []))
     }
+    var units: Range<UInt64> { firstUnit..<(firstUnit + unitCount) }
   }
 
   /// Validates `options`, resolves the target, opens it and starts the adapter. Nothing is
   /// created, grown or written before validation has passed.
   public init(_ options: WorkloadOptions) throws(WorkloadError) {
     do { try options.validate() } catch { throw .option(error) }
-    let target = try WorkloadTarget.resolve(options)
+    let (target, state) = try WorkloadTarget.resolve(options)
     self.options = options
     self.target = target
+    self.state = state
     rig = try WorkloadRig(options, target: target)
     unitBytes = target.unitBytes
     blocksPerUnit = unitBytes / target.logicalBlockSize
-    state = target.verifyState
     seed32 = UInt32(truncatingIfNeeded: options.seed)
+    readPercent = options.effectiveReadPercent
+    isRandom = options.pattern.isRandom
+    verifyOnly = options.verifyOnly
     guard rig.adapter.state == .running else {
       let why = "adapter did not start (\(rig.adapter.state)); verifier: \(rig.runtime.verifier.verdict)"
       rig.runtime.shutdown()
       throw .adapterFailed(why)
     }
     let maxTransfer = Int(rig.adapter.configuration.maximumTransferLength)
-    if maxTransfer > 0 && unitBytes > maxTransfer {
-      rig.runtime.shutdown()
-      throw .option(
-        OptionError(
-          "--bs", "\(unitBytes)",
-          "larger than the \(options.miniport.rawValue) miniport's maximum transfer length (\(OptionValue.bytes(UInt64(maxTransfer))))"
-        ))
-    }
+    precondition(
+      maxTransfer == 0 || unitBytes <= maxTransfer,
+      "bug in swift-storport: --bs \(unitBytes) passed validation but the miniport accepts \(maxTransfer)")
     let n = UInt64(options.jobs)
     let units = target.unitCount
-    let tracks = options.verify != .off
     jobs = (0..<options.jobs).map { j in
       let first = units * UInt64(j) / n
       let end = units * UInt64(j + 1) / n
       return Job(
         index: j, firstUnit: first, unitCount: end - first, depth: options.iodepth, bytes: target.unitBytes,
-        seed: options.seed, tracksUnits: tracks)
+        seed: options.seed, tracksUnits: state != nil)
     }
     for job in jobs { job.completion = { [unowned self, unowned job] r in completed(job, r) } }
   }
 
   /// What the progress callback sees.
   public struct Progress: Sendable {
-    /// Platform time since the start (virtual when simulated).
+    /// Platform time since the start, in nanoseconds (virtual when simulated).
     public let elapsedNanoseconds: UInt64
+    /// I/Os completed successfully so far, by direction.
     public let readIos: UInt64
     public let writeIos: UInt64
+    /// Bytes transferred so far, by direction.
     public let readBytes: UInt64
     public let writeBytes: UInt64
 
@@ -150,13 +158,15 @@ public final class Workload: @unchecked Sendable {
   /// every written unit was checked — then drains and returns the figures.
   /// - Parameters:
   ///   - progressEvery: wall-clock nanoseconds between `progress` calls.
-  ///   - stopSignal: polled every ~50 ms of wall time; a non-zero signal number stops issuing,
-  ///     drains what is outstanding and returns partial figures marked with the signal.
+  ///   - stopSignal: polled every slice (50 ms live, 5 ms of virtual time simulated); a
+  ///     non-zero signal number stops issuing, drains what is outstanding and returns partial
+  ///     figures marked with the signal.
   public func run(
     progressEvery: UInt64 = 1_000_000_000, progress: ((Progress) -> Void)? = nil,
     stopSignal: (() -> Int32)? = nil
   ) -> WorkloadResult {
     let runtime = rig.runtime
+    if options.writes { saveState(inProgress: true) }
     issuing.store(true, ordering: .releasing)
     let start = runtime.now
     let cpu0 = storport_process_cpu_ns()
@@ -168,25 +178,23 @@ public final class Workload: @unchecked Sendable {
         if !issue(job, r) { finish(job, r) }
       }
     }
-    let limit = options.verifyOnly ? UInt64.max : options.runtimeNanoseconds
+    let limit = verifyOnly ? UInt64.max : options.runtimeNanoseconds
     var interrupted: Int32? = nil
-    while true {
+    loop: while true {
       let elapsed = runtime.now &- start
       if elapsed >= limit || outstanding.load(ordering: .acquiring) == 0 { break }
       if let sig = stopSignal?(), sig != 0 {
         interrupted = sig
         break
       }
-      let slice = min(limit - elapsed, options.simulated ? 5_000_000 : 50_000_000)
-      let outcome = runtime.run(forNanoseconds: slice)
+      let outcome = runtime.run(
+        forNanoseconds: min(limit - elapsed, options.simulated ? 5_000_000 : 50_000_000))
       switch outcome {
       case .deadlock, .stuck:
-        failures.withLock { $0.add("the simulation ended: \(outcome)") }
-        interrupted = nil
+        failures.withLock { $0.add("the simulation could not go on: \(outcome)") }
+        break loop
       default: break
       }
-      if case .deadlock = outcome { break }
-      if case .stuck = outcome { break }
       let wall = storport_monotonic_ns()
       if let progress, wall &- lastProgress >= progressEvery {
         lastProgress = wall
@@ -209,16 +217,26 @@ public final class Workload: @unchecked Sendable {
       failures.withLock { $0.add("\(stuck) request(s) never completed (\(why))") }
       forgetUnfinishedWrites()
     }
-    var saved: String? = nil
-    if let state, let path = target.verifyStatePath, options.writes {
-      state.targetBytes = target.sizeBytes
-      state.seed = options.seed
-      do {
-        try state.save(to: path)
-        saved = path
-      } catch { failures.withLock { $0.add("could not save the verify state: \(error)") } }
-    }
+    let saved = options.writes ? saveState(inProgress: false) : nil
     return result(duration: duration, cpu: cpu, interrupted: interrupted, stateSavedTo: saved)
+  }
+
+  /// Saves the verify state of a file target: a consistent copy, each job's slice taken under
+  /// that job's lock (completions may still arrive on the live platform). Returns the path,
+  /// or nil (with a failure logged) if it could not be written.
+  @discardableResult
+  private func saveState(inProgress: Bool) -> String? {
+    guard let state, let path = target.verifyStatePath else { return nil }
+    let copy = state.resized(to: state.unitCount, targetBytes: target.sizeBytes, seed: options.seed)
+    for job in jobs { job.state.withLock { _ in state.copy(job.units, into: copy) } }
+    copy.inProgress = inProgress
+    do {
+      try copy.save(to: path)
+      return path
+    } catch {
+      failures.withLock { $0.add("could not save the verify state: \(error)") }
+      return nil
+    }
   }
 
   /// Stops the adapter and the runtime (call once done with the rig).
@@ -232,13 +250,11 @@ public final class Workload: @unchecked Sendable {
 
   /// Picks the next unit for `r` and submits it; false when this job has nothing more to do.
   private func issue(_ job: Job, _ r: StorRequest) -> Bool {
-    let o = options
-    let readPercent = o.effectiveReadPercent
     let slotIndex = Int(r.tag)
     let picked = job.state.withLock { s -> Slot? in
       var slot = Slot()
       slot.active = true
-      if o.verifyOnly {
+      if verifyOnly {
         guard let state else { return nil }
         while s.cursor < job.unitCount {
           let u = s.cursor
@@ -256,7 +272,7 @@ public final class Workload: @unchecked Sendable {
         var found = false
         for _ in 0..<16 {
           let candidate: UInt64
-          if o.pattern.isRandom {
+          if isRandom {
             candidate = s.rng.next() % job.unitCount
           } else {
             candidate = s.cursor % job.unitCount
@@ -311,9 +327,15 @@ public final class Workload: @unchecked Sendable {
     let ok = r.srbStatus == .success
     let lba = (job.firstUnit + slot.unit) * UInt64(blocksPerUnit)
     var finding: VerifyFinding? = nil
+    var tolerated = false
     let checked = ok && !slot.isWrite && state != nil && VerifyState.isKnown(slot.generation)
     if checked {
       finding = VerifyHeader.check(r.dataBuffer!, bytes: unitBytes, lba: lba, generation: slot.generation)
+      // A unit that a killed earlier run wrote after it saved its state: newer is expected.
+      if finding?.kind == .newerGeneration && target.verifyStateInterrupted {
+        finding = nil
+        tolerated = true
+      }
     }
     job.state.withLock { s in
       s.mark(slot.unit, false)
@@ -324,24 +346,32 @@ public final class Workload: @unchecked Sendable {
         s.read.record(ok: ok, bytes: unitBytes, latency: latency)
       }
       if checked { s.verifiedReads += 1 }
+      if tolerated { s.newerThanRecorded += 1 }
       if finding != nil { s.verifyFailures += 1 }
       if !ok && slot.isWrite, let state {
         state[job.firstUnit + slot.unit] = VerifyState.unknown(after: slot.generation)
       }
     }
     if let finding {
-      let location = target.path.map { " of \($0)" } ?? ""
-      let first = lba * UInt64(target.logicalBlockSize)
-      failures.withLock {
-        $0.add("VERIFY FAILED at \(finding) [bytes \(first)…\(first + UInt64(unitBytes) - 1)\(location)]")
+      failures.withLock { log in
+        log.add {
+          let first = lba * UInt64(target.logicalBlockSize)
+          let location = target.path.map { " of \($0)" } ?? ""
+          return "VERIFY FAILED at \(finding) [bytes \(first)…\(first + UInt64(unitBytes) - 1)\(location)]"
+        }
       }
     }
     if !ok {
-      var line =
-        "I/O error: \(slot.isWrite ? "write" : "read") LBA \(lba) (\(blocksPerUnit) blocks): \(r.srbStatus), SCSI status \(r.scsiStatus)"
-      if let sense = r.senseData { line += ", \(sense)" }
-      if let e = rig.store.lastError { line += "; \(e)" }
-      failures.withLock { $0.add(line) }
+      let storeError = rig.store.takeLastError()
+      failures.withLock { log in
+        log.add {
+          var line =
+            "I/O error: \(slot.isWrite ? "write" : "read") LBA \(lba) (\(blocksPerUnit) blocks): \(r.srbStatus), SCSI status \(r.scsiStatus)"
+          if let sense = r.senseData { line += ", \(sense)" }
+          if let storeError { line += "; \(storeError)" }
+          return line
+        }
+      }
     }
     if issuing.load(ordering: .acquiring) {
       let tag = r.tag
@@ -407,19 +437,21 @@ public final class Workload: @unchecked Sendable {
     var write = Tally()
     var verified: UInt64 = 0
     var badVerify: UInt64 = 0
+    var newer: UInt64 = 0
     for j in jobs {
       j.state.withLock { s in
         read.add(s.read)
         write.add(s.write)
         verified += s.verifiedReads
         badVerify += s.verifyFailures
+        newer += s.newerThanRecorded
       }
     }
     let log = failures.withLock { $0 }
     return WorkloadResult(
       options: options, target: target, durationNanoseconds: duration,
       read: read.figures, write: write.figures, verifiedReads: verified, verifyFailures: badVerify,
-      cpuNanoseconds: cpu, failures: log.lines, failuresNotShown: log.dropped,
+      newerThanRecorded: newer, cpuNanoseconds: cpu, failures: log.lines, failuresNotShown: log.dropped,
       verdict: rig.runtime.verifier.verdict, statistics: rig.adapter.statistics, counters: counters(),
       interruptedBySignal: interrupted, verifyStateSavedTo: stateSavedTo,
       processors: rig.runtime.platform.processorCount)
@@ -451,17 +483,19 @@ extension Workload.Tally {
         ? .zero
         : LatencyFigures(
           p50: histogram.valueAtPercentile(50), p90: histogram.valueAtPercentile(90),
-          p99: histogram.valueAtPercentile(99), p999: histogram.valueAtPercentile(99.9), max: histogram.max,
-          mean: histogram.mean))
+          p99: histogram.valueAtPercentile(99), p999: histogram.valueAtPercentile(99.9), min: histogram.min,
+          max: histogram.max, mean: histogram.mean))
   }
 }
 
-/// The first failures of a run, kept in full, and a count of the rest.
+/// The first failures of a run, kept in full, and a count of the rest. A line is built only
+/// when it is kept.
 struct FailureLog: Sendable {
   static let shown = 20
   var lines: [String] = []
   var dropped = 0
-  mutating func add(_ line: String) {
-    if lines.count < Self.shown { lines.append(line) } else { dropped += 1 }
+  mutating func add(_ line: () -> String) {
+    if lines.count < Self.shown { lines.append(line()) } else { dropped += 1 }
   }
+  mutating func add(_ line: String) { add { line } }
 }

@@ -51,7 +51,6 @@ public struct WorkloadOptions: Sendable {
   }
 
   public static let defaultSizeBytes: UInt64 = 256 << 20
-  public static let logicalBlockSizes = [512, 4096]
 
   public var pattern: Pattern = .randrw
   /// `--rwmixread`: percent of reads for mixed patterns (nil: 50).
@@ -95,93 +94,113 @@ public struct WorkloadOptions: Sendable {
   public var faults = NvmeFaults.none
   /// NVMe watchdog: a queue with no progress this long is stuck (nil: 50 ms). NVMe only.
   public var stuckTimeoutMilliseconds: UInt64? = nil
-  /// Runtime trace (`.ring` for verifier reports; longer for `--trace`).
-  public var trace: TraceMode = .ring(capacity: 64)
+  /// Runtime trace (``TraceMode/reportRing`` for verifier reports; longer for `--trace`).
+  public var trace: TraceMode = .reportRing
 
   public init() {}
 
-  /// Processors allowed on either platform.
-  public static let processorRange = 1...64
+  // The accepted ranges — one definition, used by the command line (which quotes the user's
+  // own text when a value is out of range) and by ``validate()`` (for library callers).
+  public static let logicalBlockSizes = [512, 4096]
+  public static let blockSizeRange: ClosedRange<UInt64> = 1...(16 << 20)
+  public static let readPercentRange = 0...100
   public static let iodepthRange = 1...4096
   public static let jobsRange = 1...256
-  /// Bytes of request buffers a run may allocate (iodepth × numjobs × bs).
-  public static let bufferBudget: UInt64 = 4 << 30
+  /// Processors allowed on either platform.
+  public static let processorRange = 1...LivePlatform.maximumProcessors
+  /// 1 µs … 366 days.
+  public static let runtimeRange: ClosedRange<UInt64> = 1_000...(366 * 86_400 * 1_000_000_000)
   /// Largest target the models address (NVMe namespace and READ CAPACITY(16) go further; this
   /// keeps bitmaps and verify state sane).
   public static let maximumSizeBytes: UInt64 = 1 << 50
+  public static let sizeRange: ClosedRange<UInt64> = 1...maximumSizeBytes
+  public static let stuckTimeoutRange: ClosedRange<UInt64> = 1...60_000
+  public static let faultPpmRange: ClosedRange<UInt32> = 1...1_000_000
+  public static let slowStartRange: ClosedRange<UInt64> = 1...60_000
+  /// Device latency bound, in microseconds.
+  public static let latencyMaximumMicroseconds: UInt64 = 10_000_000
+  /// Bytes of request buffers a run may allocate (iodepth × numjobs × bs).
+  public static let bufferBudget: UInt64 = 4 << 30
+
+  // Resolved defaults.
+  public var effectiveStuckTimeoutMilliseconds: UInt64 { stuckTimeoutMilliseconds ?? 50 }
+  public var effectiveCompletion: RamDiskMiniport.CompletionMode { ramdiskCompletion ?? .startIo }
+  public var effectiveLatency: LatencyModel { latency ?? .fixed(nanoseconds: 0) }
 
   /// Whether any write is issued (the target can then be opened read-only).
   public var writes: Bool { !verifyOnly && pattern.writes }
+
+  /// The largest transfer the chosen miniport accepts (its PORT_CONFIGURATION_INFORMATION
+  /// MaximumTransferLength), known before it starts.
+  public var maximumTransferBytes: Int {
+    switch miniport {
+    case .nvme: return NvmeMiniport.maximumTransferBytes
+    case .ramdisk: return RamDiskMiniport.maximumTransferBlocks * logicalBlockSize
+    }
+  }
+
+  static func check<T: Comparable>(_ v: T, _ range: ClosedRange<T>, _ option: String) throws(OptionError) {
+    guard range.contains(v) else {
+      throw OptionError(option, "\(v)", "must be from \(range.lowerBound) to \(range.upperBound)")
+    }
+  }
 
   /// Checks every value and combination that needs no file: exits with the first problem.
   public func validate() throws(OptionError) {
     guard Self.logicalBlockSizes.contains(logicalBlockSize) else {
       throw OptionError("--logical-block-size", "\(logicalBlockSize)", "512 or 4096")
     }
-    guard blockSize > 0, blockSize <= 16 << 20 else {
-      throw OptionError("--bs", "\(blockSize)", "from \(logicalBlockSize) bytes to 16 MiB")
-    }
+    try Self.check(UInt64(max(0, blockSize)), Self.blockSizeRange, "--bs")
     guard blockSize % logicalBlockSize == 0 else {
       throw OptionError(
         "--bs", "\(blockSize)", "must be a multiple of the \(logicalBlockSize)-byte logical block size")
+    }
+    guard blockSize <= maximumTransferBytes else {
+      throw OptionError(
+        "--bs", "\(blockSize)",
+        "larger than the \(miniport.rawValue) miniport's maximum transfer length (\(Format.bytes(UInt64(maximumTransferBytes))))"
+      )
     }
     if verify != .off && blockSize < VerifyHeader.size * 2 {
       throw OptionError(
         "--bs", "\(blockSize)", "--verify needs units of at least \(VerifyHeader.size * 2) bytes")
     }
-    guard Self.iodepthRange.contains(iodepth) else {
-      throw OptionError("--iodepth", "\(iodepth)", "from 1 to \(Self.iodepthRange.upperBound)")
-    }
-    guard Self.jobsRange.contains(jobs) else {
-      throw OptionError("--numjobs", "\(jobs)", "from 1 to \(Self.jobsRange.upperBound)")
-    }
+    try Self.check(iodepth, Self.iodepthRange, "--iodepth")
+    try Self.check(jobs, Self.jobsRange, "--numjobs")
     let buffers = UInt64(iodepth) * UInt64(jobs) * UInt64(blockSize)
     guard buffers <= Self.bufferBudget else {
       throw OptionError(
         "--iodepth", "\(iodepth)",
-        "iodepth × numjobs × bs = \(OptionValue.bytes(buffers)) of request buffers; at most \(OptionValue.bytes(Self.bufferBudget))"
+        "iodepth × numjobs × bs = \(Format.bytes(buffers)) of request buffers; at most \(Format.bytes(Self.bufferBudget))"
       )
     }
-    guard runtimeNanoseconds > 0 else {
-      throw OptionError("--runtime", "0", "must be more than 0")
-    }
+    try Self.check(runtimeNanoseconds, Self.runtimeRange, "--runtime")
     if let readPercent {
-      guard (0...100).contains(readPercent) else {
-        throw OptionError("--rwmixread", "\(readPercent)", "a percentage from 0 to 100")
-      }
+      try Self.check(readPercent, Self.readPercentRange, "--rwmixread")
       guard pattern.isMixed, !verifyOnly else {
         throw OptionError("--rwmixread", "\(readPercent)", "applies only to --rw randrw or readwrite")
       }
     }
-    if let processors, !Self.processorRange.contains(processors) {
-      throw OptionError("--processors", "\(processors)", "from 1 to 64")
-    }
+    if let processors { try Self.check(processors, Self.processorRange, "--processors") }
     if simulated && idlePolicy == .poll {
       throw OptionError("--poll", nil, "applies only to the live platform, not --simulated")
     }
     if let sizeBytes {
-      guard sizeBytes > 0, sizeBytes <= Self.maximumSizeBytes else {
-        throw OptionError(
-          "--size", "\(sizeBytes)", "from 1 logical block to \(OptionValue.bytes(Self.maximumSizeBytes))")
-      }
+      try Self.check(sizeBytes, Self.sizeRange, "--size")
       guard sizeBytes % UInt64(logicalBlockSize) == 0 else {
         throw OptionError(
           "--size", "\(sizeBytes)", "must be a multiple of the \(logicalBlockSize)-byte logical block size")
       }
-      if target == .ram, sizeBytes > Self.physicalMemoryBytes {
+      if target == .ram, sizeBytes > HostInfo.physicalMemoryBytes {
         throw OptionError(
           "--size", "\(sizeBytes)",
-          "a RAM target must fit in this machine's memory (\(OptionValue.bytes(Self.physicalMemoryBytes)))")
+          "a RAM target must fit in this machine's memory (\(Format.bytes(HostInfo.physicalMemoryBytes)))")
       }
     }
     if case .file(let path, _) = target, path.isEmpty {
       throw OptionError("--filename", path, "a path to a file or block device")
     }
-    if case .file(_, true) = target {
-    } else if isDirect {
-      throw OptionError("--direct", "1", "applies only to a file target (--filename)")
-    }
-    if readOnly && pattern.writes && !verifyOnly {
+    if readOnly && writes {
       throw OptionError("--readonly", nil, "refuses writes, but --rw \(pattern.rawValue) writes")
     }
     if verify != .off {
@@ -189,7 +208,7 @@ public struct WorkloadOptions: Sendable {
         throw OptionError(
           "--verify", verify.rawValue, "needs a target that keeps data (RAM or --filename), not null")
       }
-      if !pattern.writes && !verifyOnly && target == .ram {
+      if !writes && !verifyOnly && target == .ram {
         throw OptionError(
           "--verify", verify.rawValue,
           "a read-only workload on a fresh RAM target has nothing to verify; write with --rw write|randwrite|randrw first, or use --filename"
@@ -205,33 +224,21 @@ public struct WorkloadOptions: Sendable {
           "--verify_only", nil, "needs --filename: only a file outlives the run that wrote it")
       }
     }
-    if verifyStatePath != nil && (verify == .off || target.path == nil) {
+    if let verifyStatePath, verify == .off || target.path == nil {
       throw OptionError(
-        "--verify_state", verifyStatePath!, "applies only with --verify crc32c on a --filename target")
+        "--verify_state", verifyStatePath, "applies only with --verify crc32c on a --filename target")
     }
     if miniport != .nvme {
-      if faults != .none {
-        throw OptionError(
-          "--fault", nil, "applies only to --miniport nvme (the RAM-disk miniport has no device model)")
-      }
-      if latency != nil {
-        throw OptionError(
-          "--latency", nil, "applies only to --miniport nvme (the RAM-disk miniport has no device model)")
-      }
-      if stuckTimeoutMilliseconds != nil {
-        throw OptionError("--stuck-ms", nil, "applies only to --miniport nvme")
-      }
-    } else if ramdiskCompletion != nil {
-      throw OptionError("--completion", ramdiskCompletion!.rawValue, "applies only to --miniport ramdisk")
+      let noModel = "applies only to --miniport nvme (the RAM-disk miniport has no device model)"
+      if faults != .none { throw OptionError("--fault", nil, noModel) }
+      if latency != nil { throw OptionError("--latency", nil, noModel) }
+      if stuckTimeoutMilliseconds != nil { throw OptionError("--stuck-ms", nil, noModel) }
+    } else if let ramdiskCompletion {
+      throw OptionError("--completion", ramdiskCompletion.rawValue, "applies only to --miniport ramdisk")
     }
-    if let stuckTimeoutMilliseconds, !(1...60_000).contains(stuckTimeoutMilliseconds) {
-      throw OptionError("--stuck-ms", "\(stuckTimeoutMilliseconds)", "from 1 to 60000 milliseconds")
+    if let stuckTimeoutMilliseconds {
+      try Self.check(stuckTimeoutMilliseconds, Self.stuckTimeoutRange, "--stuck-ms")
     }
-  }
-
-  var isDirect: Bool {
-    if case .file(_, true) = target { return true }
-    return false
   }
 
   /// The fraction of reads, 0…100.
@@ -242,7 +249,4 @@ public struct WorkloadOptions: Sendable {
     case .randrw, .readwrite: return readPercent ?? 50
     }
   }
-
-  /// This machine's physical memory in bytes.
-  public static var physicalMemoryBytes: UInt64 { HostInfo.physicalMemoryBytes }
 }

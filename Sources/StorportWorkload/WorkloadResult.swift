@@ -1,24 +1,30 @@
 import Storport
 
-/// Latency percentiles of one direction, in nanoseconds (platform time: virtual when
-/// simulated). Measured from submission to the completion callback.
+/// Latency of one direction's I/Os, submission to completion callback, in nanoseconds
+/// (platform time: virtual when simulated), from an HdrHistogram with 3 significant digits.
 public struct LatencyFigures: Sendable, Equatable {
+  /// Percentiles: 50th, 90th, 99th, 99.9th.
   public let p50: UInt64
   public let p90: UInt64
   public let p99: UInt64
   public let p999: UInt64
+  public let min: UInt64
   public let max: UInt64
   public let mean: Double
-  public static let zero = LatencyFigures(p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0)
+  public static let zero = LatencyFigures(p50: 0, p90: 0, p99: 0, p999: 0, min: 0, max: 0, mean: 0)
 
+  /// fio's shape: `{"min":…,"max":…,"mean":…,"percentile":{"50.000000":…,…}}`.
   var json: JSONObject {
+    var percentiles = JSONObject()
+    percentiles["50.000000"] = .int(p50)
+    percentiles["90.000000"] = .int(p90)
+    percentiles["99.000000"] = .int(p99)
+    percentiles["99.900000"] = .int(p999)
     var o = JSONObject()
-    o["p50"] = .int(p50)
-    o["p90"] = .int(p90)
-    o["p99"] = .int(p99)
-    o["p99_9"] = .int(p999)
+    o["min"] = .int(min)
     o["max"] = .int(max)
     o["mean"] = .double((mean * 10).rounded() / 10)
+    o["percentile"] = .object(percentiles)
     return o
   }
 }
@@ -27,6 +33,7 @@ public struct LatencyFigures: Sendable, Equatable {
 public struct DirectionFigures: Sendable, Equatable {
   /// I/Os completed successfully.
   public let ios: UInt64
+  /// Bytes those I/Os transferred.
   public let bytes: UInt64
   /// I/Os that completed with an error.
   public let errors: UInt64
@@ -47,6 +54,8 @@ public struct WorkloadResult: Sendable {
   /// Reads whose unit was checked against its verify header.
   public let verifiedReads: UInt64
   public let verifyFailures: UInt64
+  /// Units newer than the verify state of a killed earlier run records (accepted, counted).
+  public let newerThanRecorded: UInt64
   /// Process CPU time during the run (all threads; live only meaningful).
   public let cpuNanoseconds: UInt64
   /// Errors, verify failures and problems, in order (the first ``FailureLog/shown``).
@@ -77,30 +86,6 @@ public struct WorkloadResult: Sendable {
 
   static func signalName(_ s: Int32) -> String { s == 2 ? "SIGINT" : s == 15 ? "SIGTERM" : "signal \(s)" }
 
-  static func micro(_ ns: UInt64) -> String {
-    let t = (ns + 50) / 100
-    return "\(t / 10).\(t % 10)"
-  }
-
-  /// 1234567 → "1.23M", 91234 → "91.2k".
-  public static func short(_ v: Double) -> String {
-    func one(_ x: Double) -> String { x >= 100 ? "\(Int(x.rounded()))" : "\((x * 10).rounded() / 10)" }
-    if v >= 1e9 { return one(v / 1e9) + "G" }
-    if v >= 1e6 { return one(v / 1e6) + "M" }
-    if v >= 1e3 { return one(v / 1e3) + "k" }
-    return "\(Int(v.rounded()))"
-  }
-
-  public static func grouped(_ n: UInt64) -> String {
-    var s = String(n)
-    var i = s.count - 3
-    while i > 0 {
-      s.insert(",", at: s.index(s.startIndex, offsetBy: i))
-      i -= 3
-    }
-    return s
-  }
-
   var platformText: String {
     let o = options
     return o.simulated
@@ -113,10 +98,10 @@ public struct WorkloadResult: Sendable {
     let o = options
     let virtual = o.simulated ? " of virtual time" : ""
     var s = o.verifyOnly ? "verify_only" : o.pattern.rawValue
-    s += ": bs=\(OptionValue.bytes(UInt64(target.unitBytes)))"
+    s += ": bs=\(Format.bytes(UInt64(target.unitBytes)))"
     if !o.verifyOnly {
       s +=
-        ", iodepth=\(o.iodepth), numjobs=\(o.jobs), runtime=\(OptionValue.nanosecondsText(o.runtimeNanoseconds))"
+        ", iodepth=\(o.iodepth), numjobs=\(o.jobs), runtime=\(Format.duration(o.runtimeNanoseconds))"
       if o.pattern.isMixed { s += ", rwmixread=\(o.effectiveReadPercent)" }
     }
     s +=
@@ -124,43 +109,47 @@ public struct WorkloadResult: Sendable {
     s += "  target: \(target.description)\n"
     if let sig = interruptedBySignal {
       s +=
-        "  interrupted by \(Self.signalName(sig)) after \(OptionValue.nanosecondsText(durationNanoseconds / 1_000_000 * 1_000_000))\(virtual): partial results\n"
+        "  interrupted by \(Self.signalName(sig)) after \(Format.duration(durationNanoseconds / 1_000_000 * 1_000_000))\(virtual): partial results\n"
     }
-    for (name, d) in [("read ", read), ("write", write)]
-    where d.ios > 0 || d.errors > 0 || (name == "read " ? o.pattern.reads : o.pattern.writes) {
-      s += "  \(name): IOPS=\(Self.short(d.iops(seconds: seconds)))"
-      s += ", BW=\(OptionValue.bytes(UInt64(d.bandwidth(seconds: seconds))))/s"
-      s += "; \(Self.grouped(d.ios)) I/Os (\(OptionValue.bytes(d.bytes)))"
-      if d.errors > 0 { s += ", \(Self.grouped(d.errors)) errors" }
-      s += " in \(String(format3: seconds)) s\(virtual)\n"
+    let shown = [("read ", read, o.verifyOnly || o.pattern.reads), ("write", write, o.writes)]
+    for (name, d, expected) in shown where d.ios > 0 || d.errors > 0 || expected {
+      s += "  \(name): IOPS=\(Format.short(d.iops(seconds: seconds)))"
+      s += ", BW=\(Format.bytes(UInt64(d.bandwidth(seconds: seconds))))/s"
+      s += "; \(Format.grouped(d.ios)) I/Os (\(Format.bytes(d.bytes)))"
+      if d.errors > 0 { s += ", \(Format.grouped(d.errors)) errors" }
+      s += " in \(Format.decimals(seconds, 3)) s\(virtual)\n"
       if d.ios > 0 {
         let l = d.latency
         s +=
-          "    lat (µs\(o.simulated ? ", virtual" : "")): p50=\(Self.micro(l.p50)), p90=\(Self.micro(l.p90)), p99=\(Self.micro(l.p99)), p99.9=\(Self.micro(l.p999)), max=\(Self.micro(l.max)), mean=\(Self.micro(UInt64(l.mean)))\n"
+          "    lat (µs\(o.simulated ? ", virtual" : "")): p50=\(Format.micro(l.p50)), p90=\(Format.micro(l.p90)), p99=\(Format.micro(l.p99)), p99.9=\(Format.micro(l.p999)), max=\(Format.micro(l.max)), mean=\(Format.micro(UInt64(l.mean)))\n"
       }
     }
     if o.simulated {
       s += "  cpu  : not measured (simulated platform: one processor runs at a time)\n"
     } else {
       s +=
-        "  cpu  : \(Self.micro(UInt64(cpuNanosecondsPerIo))) µs per I/O (process CPU \(String(format3: Double(cpuNanoseconds) / 1e9)) s over \(String(format3: seconds)) s)\n"
+        "  cpu  : \(Format.micro(UInt64(cpuNanosecondsPerIo))) µs per I/O (process CPU \(Format.decimals(Double(cpuNanoseconds) / 1e9, 3)) s over \(Format.decimals(seconds, 3)) s)\n"
     }
     if let b = baselineOpsPerSecond, b > 0 {
       s +=
-        "  baseline: raw two-thread ring exchange at depth \(o.iodepth): \(Self.short(b)) ops/s; IOPS / baseline = \(String(format3: iops / b))\n"
+        "  baseline: raw two-thread ring exchange at depth \(o.iodepth): \(Format.short(b)) ops/s; IOPS / baseline = \(Format.decimals(iops / b, 3))\n"
     }
     if o.verify != .off {
       s +=
-        "  verify (\(o.verify.rawValue)): \(Self.grouped(verifiedReads)) units checked, \(Self.grouped(verifyFailures)) mismatches"
+        "  verify (\(o.verify.rawValue)): \(Format.grouped(verifiedReads)) units checked, \(Format.grouped(verifyFailures)) mismatches"
       if target.verifyStateLoaded, let p = target.verifyStatePath { s += "; state from \(p)" }
       if let p = verifyStateSavedTo { s += "; state saved to \(p)" }
       s += "\n"
+      if target.verifyStateInterrupted {
+        s +=
+          "  !! the verify state is from a run that was killed before it ended: units newer than it records are accepted (\(Format.grouped(newerThanRecorded)) seen)\n"
+      }
       if verifiedReads == 0 && read.ios > 0 {
         s += "  !! verification checked no unit: no read hit a unit with a known generation\n"
       }
     }
     s +=
-      "  adapter: completed \(Self.grouped(statistics.completedRequests)) requests, spurious interrupts \(statistics.spuriousInterrupts)\n"
+      "  adapter: completed \(Format.grouped(statistics.completedRequests)) requests, spurious interrupts \(statistics.spuriousInterrupts)\n"
     if !counters.isEmpty {
       s += "  \(o.miniport.rawValue): " + counters.map { "\($0.0) \($0.1)" }.joined(separator: ", ") + "\n"
     }
@@ -199,13 +188,13 @@ public struct WorkloadResult: Sendable {
     j["verify_state"] = .optional(target.verifyStatePath.map { .string($0) })
     j["seed"] = .int(o.seed)
     j["miniport"] = .string(o.miniport.rawValue)
-    if o.miniport == .ramdisk { j["completion"] = .string((o.ramdiskCompletion ?? .startIo).rawValue) }
+    if o.miniport == .ramdisk { j["completion"] = .string(o.effectiveCompletion.rawValue) }
     j["simulated"] = .bool(o.simulated)
     j["processors"] = .int(processors)
     j["checked"] = .bool(o.verifier.isChecked)
     j["poll"] = .bool(o.idlePolicy == .poll)
     if o.miniport == .nvme {
-      switch o.latency ?? .fixed(nanoseconds: 0) {
+      switch o.effectiveLatency {
       case .fixed(let ns): j["latency_ns"] = .int(ns)
       case .uniform(let lo, let hi): j["latency_ns"] = .array([.int(lo), .int(hi)])
       }
@@ -217,18 +206,19 @@ public struct WorkloadResult: Sendable {
       f["fatal_ppm"] = .int(o.faults.fatalStatusPpm)
       f["slow_start_ns"] = .int(o.faults.slowStartNanoseconds)
       j["faults"] = .object(f)
-      j["stuck_ms"] = .int(o.stuckTimeoutMilliseconds ?? 50)
+      j["stuck_ms"] = .int(o.effectiveStuckTimeoutMilliseconds)
     }
     return j
   }
 
   func directionJSON(_ d: DirectionFigures) -> JSONObject {
     var j = JSONObject()
-    j["io_count"] = .int(d.ios)
+    j["total_ios"] = .int(d.ios)
     j["io_bytes"] = .int(d.bytes)
-    j["error_count"] = .int(d.errors)
+    j["errors"] = .int(d.errors)
     j["iops"] = .double((d.iops(seconds: seconds) * 10).rounded() / 10)
-    j["bw_bytes_per_s"] = .int(UInt64(d.bandwidth(seconds: seconds)))
+    j["bw_bytes"] = .int(UInt64(d.bandwidth(seconds: seconds)))
+    j["runtime_ns"] = .int(durationNanoseconds)
     j["lat_ns"] = .object(d.latency.json)
     return j
   }
@@ -262,6 +252,7 @@ public struct WorkloadResult: Sendable {
     v["mode"] = .string(options.verify.rawValue)
     v["units_checked"] = .int(verifiedReads)
     v["mismatches"] = .int(verifyFailures)
+    v["newer_than_recorded"] = .int(newerThanRecorded)
     v["state_saved_to"] = .optional(verifyStateSavedTo.map { .string($0) })
     j["verify"] = .object(v)
     var c = JSONObject()
@@ -273,14 +264,5 @@ public struct WorkloadResult: Sendable {
     j["verdict"] = .string(verdict)
     j["passed"] = .bool(passed)
     return j.text
-  }
-}
-
-extension String {
-  /// A number with three decimals ("3.000").
-  public init(format3 v: Double) {
-    let m = Int64((v * 1000).rounded())
-    let frac = String(abs(m) % 1000)
-    self = "\(m / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)"
   }
 }

@@ -32,15 +32,15 @@ public struct WorkloadRig: @unchecked Sendable {
     } catch { throw .store(error) }
     self.store = store
     // Unchecked runs keep no trace ring unless a trace was asked for: it exists for reports.
-    let trace: TraceMode = o.verifier.isChecked || o.trace != .ring(capacity: 64) ? o.trace : .off
+    let trace: TraceMode = o.verifier.isChecked || o.trace != .reportRing ? o.trace : .off
     runtime = StorportRuntime(platform: platform, verifier: o.verifier, trace: trace)
     device = nil
     switch o.miniport {
     case .ramdisk:
-      adapter = runtime.attach(RamDiskMiniport(store: store, completion: o.ramdiskCompletion ?? .startIo))
+      adapter = runtime.attach(RamDiskMiniport(store: store, completion: o.effectiveCompletion))
     case .nvme:
       var config = NvmeController.Configuration()
-      config.latency = o.latency ?? .fixed(nanoseconds: 0)
+      config.latency = o.effectiveLatency
       config.faults = o.faults
       config.seed = o.seed
       let controller = NvmeController(store: store, platform: platform, configuration: config)
@@ -48,7 +48,7 @@ public struct WorkloadRig: @unchecked Sendable {
       adapter = runtime.attach(
         NvmeMiniport(
           device: controller, queues: platform.processorCount,
-          stuckTimeoutMilliseconds: o.stuckTimeoutMilliseconds ?? 50))
+          stuckTimeoutMilliseconds: o.effectiveStuckTimeoutMilliseconds))
     }
     runtime.start()
     adapter.start()
@@ -64,6 +64,6 @@ public struct WorkloadRig: @unchecked Sendable {
 
   /// A rig for tests: RAM (or null) target of `o.sizeBytes` (default 256 MiB).
   public init(_ o: WorkloadOptions) throws(WorkloadError) {
-    try self.init(o, target: WorkloadTarget.resolve(o))
+    try self.init(o, target: WorkloadTarget.resolve(o).0)
   }
 }

@@ -3,8 +3,8 @@ import StorportDevices
 /// The target of a workload, resolved from ``WorkloadOptions`` before anything is opened for
 /// writing: which file or memory, how big, whether it will be created or grown (only when
 /// `--size` asks for more than the file has), whether it is opened read-only (`--readonly`,
-/// or a workload that issues no write), the unit geometry, and the verify state to use.
-public struct WorkloadTarget: @unchecked Sendable {
+/// or a workload that issues no write), the unit geometry, and where the verify state lives.
+public struct WorkloadTarget: Sendable {
   public let target: WorkloadOptions.Target
   /// Capacity presented to the miniport, a multiple of the logical block size.
   public let sizeBytes: UInt64
@@ -21,10 +21,11 @@ public struct WorkloadTarget: @unchecked Sendable {
   public let unitCount: UInt64
   /// Where the verify state is saved (file targets with `--verify`).
   public let verifyStatePath: String?
-  /// Generations to verify against and to update (nil without `--verify`).
-  public let verifyState: VerifyState?
-  /// Whether `verifyState` came from an earlier run.
+  /// Whether the verify state came from an earlier run.
   public let verifyStateLoaded: Bool
+  /// The earlier run that wrote the state was killed before it ended: units it wrote may hold
+  /// newer generations than recorded (they are then accepted, and counted).
+  public let verifyStateInterrupted: Bool
 
   public var path: String? { target.path }
 
@@ -33,7 +34,7 @@ public struct WorkloadTarget: @unchecked Sendable {
   /// - Throws: ``OptionError`` for anything the user can fix by changing an option;
   ///   ``WorkloadError/verifyFailed(_:)`` when the target no longer holds what its verify
   ///   state describes.
-  public static func resolve(_ o: WorkloadOptions) throws(WorkloadError) -> WorkloadTarget {
+  public static func resolve(_ o: WorkloadOptions) throws(WorkloadError) -> (WorkloadTarget, VerifyState?) {
     let lbs = o.logicalBlockSize
     var size: UInt64
     var existing: UInt64? = nil
@@ -71,13 +72,13 @@ public struct WorkloadTarget: @unchecked Sendable {
               throw .option(
                 OptionError(
                   "--size", "\(s)",
-                  "is larger than \(path) (\(OptionValue.bytes(probe.bytes))), and a workload that only reads never grows files"
+                  "is larger than \(path) (\(Format.bytes(probe.bytes))), and a workload that only reads never grows files"
                 ))
             }
             guard !probe.isBlockDevice else {
               throw .option(
                 OptionError(
-                  "--size", "\(s)", "is larger than the device \(path) (\(OptionValue.bytes(probe.bytes)))"))
+                  "--size", "\(s)", "is larger than the device \(path) (\(Format.bytes(probe.bytes)))"))
             }
             grows = true
           }
@@ -93,7 +94,7 @@ public struct WorkloadTarget: @unchecked Sendable {
             throw .option(
               OptionError(
                 "--filename", path,
-                "is larger than \(OptionValue.bytes(WorkloadOptions.maximumSizeBytes)); give a smaller --size"
+                "is larger than \(Format.bytes(WorkloadOptions.maximumSizeBytes)); give a smaller --size"
               ))
           }
         }
@@ -158,15 +159,12 @@ public struct WorkloadTarget: @unchecked Sendable {
         throw .option(
           OptionError(
             "--bs", "\(unitBytes)",
-            "--verify tracks at most \(VerifyState.maximumUnits) units; \(OptionValue.bytes(size)) / \(unitBytes) is \(units): use a larger --bs or a smaller --size"
+            "--verify tracks at most \(VerifyState.maximumUnits) units; \(Format.bytes(size)) / \(unitBytes) is \(units): use a larger --bs or a smaller --size"
           ))
       }
       if let old = state, old.unitCount < units {
         // The region grew: keep the old generations, the new units start unwritten.
-        let grown = VerifyState(
-          logicalBlockSize: lbs, unitBytes: unitBytes, unitCount: units, targetBytes: size, seed: o.seed)
-        for u in 0..<old.unitCount { grown[u] = old[u] }
-        state = grown
+        state = old.resized(to: units, targetBytes: size, seed: o.seed)
       } else if state == nil {
         state = VerifyState(
           logicalBlockSize: lbs, unitBytes: unitBytes, unitCount: units, targetBytes: size, seed: o.seed)
@@ -177,22 +175,24 @@ public struct WorkloadTarget: @unchecked Sendable {
       guard perJob >= UInt64(o.iodepth) else {
         throw .option(
           OptionError(
-            "--size", OptionValue.bytes(size),
+            "--size", Format.bytes(size),
             "too small: \(units) units of \(unitBytes) bytes cannot keep \(o.jobs) job(s) × iodepth \(o.iodepth) busy on distinct units"
           ))
       }
     }
-    return WorkloadTarget(
+    let target = WorkloadTarget(
       target: o.target, sizeBytes: size, logicalBlockSize: lbs, existingBytes: existing,
       isBlockDevice: blockDevice,
       creates: creates, grows: grows, readOnly: readOnly, unitBytes: unitBytes, unitCount: units,
-      verifyStatePath: statePath, verifyState: state, verifyStateLoaded: loaded)
+      verifyStatePath: statePath, verifyStateLoaded: loaded,
+      verifyStateInterrupted: loaded && state?.inProgress == true)
+    return (target, state)
   }
 
   /// One line for the report: what, where, how big, in which block size, how opened.
   public var description: String {
     let geometry =
-      "\(OptionValue.bytes(sizeBytes)) = \(sizeBytes / UInt64(logicalBlockSize)) logical blocks of \(logicalBlockSize) bytes"
+      "\(Format.bytes(sizeBytes)) = \(sizeBytes / UInt64(logicalBlockSize)) logical blocks of \(logicalBlockSize) bytes"
     switch target {
     case .ram: return "RAM, \(geometry)"
     case .null: return "null (no data kept), \(geometry)"
@@ -201,40 +201,13 @@ public struct WorkloadTarget: @unchecked Sendable {
       if creates {
         s += ", created"
       } else if grows, let e = existingBytes {
-        s += ", grown from \(OptionValue.bytes(e))"
+        s += ", grown from \(Format.bytes(e))"
       } else if let e = existingBytes, e > sizeBytes {
-        s += " (the first \(OptionValue.bytes(sizeBytes)) of \(OptionValue.bytes(e)))"
+        s += " (the first \(Format.bytes(sizeBytes)) of \(Format.bytes(e)))"
       }
       s += readOnly ? ", read-only" : ", read-write"
       if direct { s += ", O_DIRECT" }
       return s
     }
-  }
-}
-
-/// Why a workload could not run, or failed in a way that is not an I/O figure.
-public enum WorkloadError: Error, CustomStringConvertible {
-  /// A value the user can change (exit status 2).
-  case option(OptionError)
-  /// The target could not be set up (the path and the system's message).
-  case store(BlockStoreError)
-  /// The target no longer holds what its verify state says (exit status 1).
-  case verifyFailed(String)
-  /// The adapter did not reach the running state.
-  case adapterFailed(String)
-
-  public var description: String {
-    switch self {
-    case .option(let e): return e.description
-    case .store(let e): return e.description
-    case .verifyFailed(let s): return "VERIFY FAILED: \(s)"
-    case .adapterFailed(let s): return s
-    }
-  }
-
-  /// The exit status a front end uses: 2 for a bad option, 1 otherwise.
-  public var exitStatus: Int32 {
-    if case .option = self { return 2 }
-    return 1
   }
 }

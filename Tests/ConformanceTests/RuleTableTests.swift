@@ -67,23 +67,45 @@ import Testing
     }
   }
 
-  /// scripts/rule-table.py refuses to run without the spec (it used to blank every statement).
+  /// scripts/rule-table.py refuses to run without the spec (it used to blank every
+  /// statement). Run on a copy of the script in a scratch tree, so a regression cannot
+  /// overwrite the real table.
   @Test func theTableScriptFailsWithoutTheSpec() throws {
-    let tablePath = Self.root.appendingPathComponent("docs/conformance.md")
-    let before = try Data(contentsOf: tablePath)
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", Self.root.appendingPathComponent("scripts/rule-table.py").path]
-    var env = ProcessInfo.processInfo.environment
-    env["STORPORT_SPEC"] = "/nonexistent/storport-spec.md"
-    p.environment = env
-    let err = Pipe()
-    p.standardError = err
-    try p.run()
-    p.waitUntilExit()
-    let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    #expect(p.terminationStatus != 0)
+    let fm = FileManager.default
+    let scratch = URL(fileURLWithPath: "/tmp/storport-ruletable-\(getpid())")
+    try? fm.removeItem(at: scratch)
+    defer { try? fm.removeItem(at: scratch) }
+    for d in ["scripts", "docs", "Tests"] {
+      try fm.createDirectory(at: scratch.appendingPathComponent(d), withIntermediateDirectories: true)
+    }
+    try fm.copyItem(
+      at: Self.root.appendingPathComponent("scripts/rule-table.py"),
+      to: scratch.appendingPathComponent("scripts/rule-table.py"))
+    let table = scratch.appendingPathComponent("docs/conformance.md")
+    try Data("sentinel".utf8).write(to: table)
+    func run(spec: String) throws -> (Int32, String) {
+      let p = Process()
+      p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+      p.arguments = ["python3", scratch.appendingPathComponent("scripts/rule-table.py").path]
+      var env = ProcessInfo.processInfo.environment
+      env["STORPORT_SPEC"] = spec
+      p.environment = env
+      let err = Pipe()
+      p.standardError = err
+      try p.run()
+      p.waitUntilExit()
+      return (
+        p.terminationStatus, String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+      )
+    }
+    let (status, message) = try run(spec: "/nonexistent/storport-spec.md")
+    #expect(status != 0)
     #expect(message.contains("/nonexistent/storport-spec.md"), "\(message)")
-    #expect(try Data(contentsOf: tablePath) == before, "the table was left unchanged")
+    #expect(try String(contentsOf: table, encoding: .utf8) == "sentinel", "the table was left unchanged")
+    // Positive control: with a spec (one statement per rule), the same copy does write.
+    let spec = scratch.appendingPathComponent("spec.md")
+    try Data((1...75).map { "\($0). statement \($0) — source" }.joined(separator: "\n").utf8).write(to: spec)
+    _ = try run(spec: spec.path)
+    #expect(try String(contentsOf: table, encoding: .utf8).contains("statement 42"))
   }
 }

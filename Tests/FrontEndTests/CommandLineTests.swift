@@ -57,6 +57,9 @@ import Testing
     (["demo", "--timer-us", "0"], "--timer-us", "0"),
     (["demo", "--duration-ms=-5"], "--duration-ms", "-5"),
     (["run", "--duration-ms", "0"], "--duration-ms", "0"),
+    (["run", "--runtime", "0"], "--runtime", "0"),
+    (["demo", "--runtime", "nan"], "--runtime", "nan"),
+    (["run", "--runtime", "1", "--duration-ms", "5"], "--duration-ms", "5"),
     (["bench", "runtime", "--samples", "0"], "--samples", "0"),
   ])
   func trappingInputsAreRefused(args: [String], option: String, value: String) {
@@ -75,6 +78,10 @@ import Testing
   }
 
   @Test func liveDefaultProcessorCountIsAtMost64() {
+    #expect(LivePlatform.defaultProcessorCount(hostCores: 128) == 64)
+    #expect(LivePlatform.defaultProcessorCount(hostCores: 65) == 64)
+    #expect(LivePlatform.defaultProcessorCount(hostCores: 2) == 2)
+    #expect(LivePlatform.defaultProcessorCount(hostCores: 0) == 1)
     #expect((1...64).contains(LivePlatform.defaultProcessorCount))
   }
 
@@ -85,6 +92,7 @@ import Testing
     (["bench", "io", "--bs", "4kx"], "--bs", "4kx"),
     (["bench", "io", "--bs=-4k"], "--bs", "-4k"),
     (["bench", "io", "--bs", "1000"], "--bs", "1000"),  // not a multiple of 4096
+    (["bench", "io", "--miniport", "nvme", "--bs", "256k"], "--bs", "262144"),  // over MaximumTransferLength
     (["bench", "io", "--size", "abc"], "--size", "abc"),
     (["bench", "io", "--size", ""], "--size", ""),
     (["bench", "io", "--rwmixread", "150"], "--rwmixread", "150"),
@@ -247,6 +255,9 @@ import Testing
     return names
   }
 
+  /// How messages name an option given by its other spelling.
+  static let aliases = ["--jobs": "--numjobs", "--disk": "--size", "--randseed": "--seed"]
+
   /// Values that are legal for some options (paths, a fractional runtime) and which ones.
   static let acceptedAsPaths: Set<String> = ["--trace", "--filename", "--verify_state"]
 
@@ -266,7 +277,10 @@ import Testing
         if let r = Self.rejection(args) {
           #expect(r.status == 2, "\(args): status \(r.status)")
           #expect(!r.message.contains("\n"), "\(args): \(r.message)")
-          #expect(r.message.contains("--"), "\(args): message names no option: \(r.message)")
+          let named = [name] + (Self.aliases[name].map { [$0] } ?? [])
+          #expect(
+            named.contains { r.message.contains($0) },
+            "\(args): the message does not name \(name): \(r.message)")
         } else {
           #expect(
             Self.acceptedAsPaths.contains(name) && !value.isEmpty,

@@ -94,7 +94,6 @@ import Testing
   @Test func theFileGrowsOnlyWhenSizeAsksAndIsNeverShrunk() throws {
     let path = try Self.temporaryFile(bytes: 2 << 20)
     defer { unlink(path) }
-    let head = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)).prefix(4096))
     // Smaller --size: only the first 1 MiB is used; the file keeps its 2 MiB.
     var o = Self.options(path, .randwrite)
     o.sizeBytes = 1 << 20
@@ -111,7 +110,6 @@ import Testing
     ro.sizeBytes = 8 << 20
     #expect(throws: WorkloadError.self) { try Workload(ro) }
     #expect(try Self.size(path) == 4 << 20)
-    _ = head
   }
 
   @Test func aMissingFileIsCreatedOnlyWithSizeAndNeverForReads() throws {

@@ -38,9 +38,9 @@ import Testing
     #expect(o["time_base"] as? String == "virtual")
     for direction in ["read", "write"] {
       let d = try #require(o[direction] as? [String: Any])
-      #expect((d["io_count"] as? Int ?? 0) > 0, "\(direction) io_count")
-      #expect(
-        d["iops"] != nil && d["bw_bytes_per_s"] != nil && (d["lat_ns"] as? [String: Any])?["p99"] != nil)
+      #expect((d["total_ios"] as? Int ?? 0) > 0, "\(direction) total_ios")
+      let percentiles = (d["lat_ns"] as? [String: Any])?["percentile"] as? [String: Any]
+      #expect(d["iops"] != nil && d["bw_bytes"] != nil && percentiles?["99.000000"] != nil, "\(d)")
     }
     #expect(o["passed"] as? Bool == true)
   }
@@ -86,7 +86,7 @@ import Testing
   }
 
   @Test func theDemoReportHasItsOwnHeadingAndAlignedColumns() throws {
-    let r = try CLIProcess.run(["demo", "--simulated", "--duration-ms", "2"])
+    let r = try CLIProcess.run(["demo", "--simulated", "--runtime", "2ms"])
     #expect(r.status == 0, "\(r.err)")
     #expect(r.out.contains("storport demo — demonstration adapter"), "\(r.out)")
     #expect(r.out.contains("of virtual time"))
@@ -110,10 +110,48 @@ import Testing
     #expect(missed.json.contains("\"met\":false"))
   }
 
-  @Test func readingANonexistentFileNamesItAndTheSystemMessage() throws {
-    let r = try CLIProcess.run(["bench", "io", "--filename", "/nonexistent-dir/disk.img", "--rw", "randread"])
+  @Test func aTargetPathErrorNamesThePathAndTheSystemMessage() throws {
+    // A path through a regular file: stat fails with ENOTDIR.
+    let r = try CLIProcess.run(["bench", "io", "--filename", "/etc/passwd/disk.img", "--rw", "randread"])
     #expect(r.status == 2)
-    #expect(r.err.contains("/nonexistent-dir/disk.img"), "\(r.err)")
+    #expect(r.err.contains("/etc/passwd/disk.img") && r.err.contains("Not a directory"), "\(r.err)")
     #expect(r.err.split(separator: "\n").count == 1, "one line: \(r.err)")
+    // A missing file for a read workload: named, and why nothing is created.
+    let m = try CLIProcess.run(["bench", "io", "--filename", "/nonexistent-dir/disk.img", "--rw", "randread"])
+    #expect(m.status == 2)
+    #expect(m.err.contains("/nonexistent-dir/disk.img") && m.err.contains("never creates files"), "\(m.err)")
+  }
+
+  @Test func aRefusedRunTouchesNoFile() throws {
+    let target = "/tmp/storport-untouched-\(getpid()).img"
+    let trace = "/tmp/storport-untouched-\(getpid()).json"
+    unlink(target)
+    try Data("keep me".utf8).write(to: URL(fileURLWithPath: trace))
+    defer {
+      unlink(target)
+      unlink(trace)
+    }
+    // --bs beyond the NVMe miniport's transfer length: refused before the file is created,
+    // and the existing trace file keeps its contents.
+    let r = try CLIProcess.run([
+      "bench", "io", "--miniport", "nvme", "--bs", "256k", "--filename", target, "--size", "64m", "--trace",
+      trace,
+    ])
+    #expect(r.status == 2, "\(r.err)")
+    #expect(access(target, F_OK) != 0, "the target was created")
+    #expect(try String(contentsOfFile: trace, encoding: .utf8) == "keep me")
+    // A run refused after the trace was opened (the target cannot be used) leaves it too.
+    let f = try CLIProcess.run([
+      "bench", "io", "--filename", "/etc/passwd/x", "--rw", "read", "--trace", trace,
+    ])
+    #expect(f.status == 2)
+    #expect(try String(contentsOfFile: trace, encoding: .utf8) == "keep me")
+    // And a trace file that did not exist is not left behind empty.
+    let fresh = trace + ".new"
+    let g = try CLIProcess.run([
+      "bench", "io", "--filename", "/etc/passwd/x", "--rw", "read", "--trace", fresh,
+    ])
+    #expect(g.status == 2)
+    #expect(access(fresh, F_OK) != 0)
   }
 }

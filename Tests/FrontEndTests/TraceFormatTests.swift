@@ -21,8 +21,8 @@ import Testing
   {
     let events = try #require(root["traceEvents"] as? [[String: Any]], sourceLocation: sourceLocation)
     var slices: [Int: [(Double, Double)]] = [:]
-    var flowStarts: [Int: Double] = [:]
-    var flowEnds: [(Int, Double)] = []
+    var flowStarts: [Int: (Double, String)] = [:]
+    var flowEnds: [(Int, Double, String)] = []
     for e in events {
       let ph = try #require(e["ph"] as? String, "event without ph: \(e)", sourceLocation: sourceLocation)
       #expect(
@@ -45,9 +45,12 @@ import Testing
           args.values.allSatisfy { $0 is Double || $0 is Int }, "counter args: \(args)",
           sourceLocation: sourceLocation)
       case "s":
-        flowStarts[try #require(e["id"] as? Int, sourceLocation: sourceLocation)] = ts
+        let id = try #require(e["id"] as? Int, sourceLocation: sourceLocation)
+        #expect(flowStarts[id] == nil, "flow \(id) starts twice", sourceLocation: sourceLocation)
+        flowStarts[id] = (ts, e["cat"] as? String ?? "")
       case "f":
-        flowEnds.append((try #require(e["id"] as? Int, sourceLocation: sourceLocation), ts))
+        let id = try #require(e["id"] as? Int, sourceLocation: sourceLocation)
+        flowEnds.append((id, ts, e["cat"] as? String ?? ""))
       case "i":
         #expect(["g", "p", "t"].contains(e["s"] as? String ?? "t"), sourceLocation: sourceLocation)
       default: break
@@ -67,18 +70,23 @@ import Testing
         stack.append((start, end))
       }
     }
-    for (id, ts) in flowEnds {
+    // Viewers pair flow events by (category, id): each end has a start of its category.
+    for (id, ts, category) in flowEnds {
       let start = try #require(
         flowStarts[id], "flow end \(id) without a start", sourceLocation: sourceLocation)
-      #expect(start <= ts + epsilon, "flow \(id) ends before it starts", sourceLocation: sourceLocation)
+      #expect(start.0 <= ts + epsilon, "flow \(id) ends before it starts", sourceLocation: sourceLocation)
+      #expect(
+        start.1 == category, "flow \(id): \(start.1) start, \(category) end", sourceLocation: sourceLocation)
     }
+    #expect(
+      Set(flowEnds.map(\.0)).count == flowEnds.count, "a flow ends twice", sourceLocation: sourceLocation)
     return events
   }
 
   @Test func theMainJobTraceOpensAsTraceEventFormat() throws {
     let path = "/tmp/storport-trace-\(getpid()).json"
     defer { unlink(path) }
-    let r = try CLIProcess.run(["run", "--simulated", "--duration-ms", "3", "--trace", path])
+    let r = try CLIProcess.run(["run", "--simulated", "--runtime", "3ms", "--trace", path])
     #expect(r.status == 0, "\(r.err)")
     #expect(r.out.contains("trace:") && r.out.contains("chrome"), "\(r.out)")
     let root = try Self.parse(path)
@@ -99,13 +107,16 @@ import Testing
     #expect(irql.count > 10)
     let flows = events.filter { $0["ph"] as? String == "f" }.compactMap { $0["cat"] as? String }
     #expect(flows.contains("StorPortIssueDpc") && flows.contains("interrupt"), "flows: \(Set(flows))")
+    // Nearly every flow that starts also ends (only those still pending at the end may not).
+    let starts = events.filter { $0["ph"] as? String == "s" }.count
+    #expect(flows.count > 100 && starts - flows.count < 10, "\(starts) flows start, \(flows.count) end")
   }
 
   @Test func jsonLinesStayAvailable() throws {
     let path = "/tmp/storport-trace-\(getpid()).jsonl"
     defer { unlink(path) }
     let r = try CLIProcess.run([
-      "run", "--simulated", "--duration-ms", "1", "--trace", path, "--trace-format", "jsonl",
+      "run", "--simulated", "--runtime", "1ms", "--trace", path, "--trace-format", "jsonl",
     ])
     #expect(r.status == 0, "\(r.err)")
     let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
@@ -122,7 +133,7 @@ import Testing
     let path = "/tmp/storport-trace-limit-\(getpid()).json"
     defer { unlink(path) }
     let r = try CLIProcess.run([
-      "run", "--simulated", "--duration-ms", "5", "--trace", path, "--trace-limit", "3000",
+      "run", "--simulated", "--runtime", "5ms", "--trace", path, "--trace-limit", "3000",
     ])
     #expect(r.status == 0, "\(r.err)")
     let root = try Self.parse(path)
@@ -164,12 +175,12 @@ import Testing
   }
 
   @Test func anUnwritableTraceFailsTheRunAndAnUnopenableOneFailsBeforeIt() throws {
-    let full = try CLIProcess.run(["run", "--simulated", "--duration-ms", "1", "--trace", "/dev/full"])
+    let full = try CLIProcess.run(["run", "--simulated", "--runtime", "1ms", "--trace", "/dev/full"])
     #expect(full.status == 1, "status \(full.status): \(full.err)")
     #expect(full.err.contains("/dev/full") && full.err.contains("No space left on device"), "\(full.err)")
     #expect(full.out.contains("result: PASS"), "the results are still printed")
     let missing = try CLIProcess.run([
-      "run", "--simulated", "--duration-ms", "1", "--trace", "/nonexistent-dir/t.json",
+      "run", "--simulated", "--runtime", "1ms", "--trace", "/nonexistent-dir/t.json",
     ])
     #expect(missing.status == 2, "\(missing.err)")
     #expect(

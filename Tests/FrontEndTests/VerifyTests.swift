@@ -211,4 +211,63 @@ import Testing
       #expect(error.description.contains("shrank"), "\(error)")
     }
   }
+
+  /// A writing run that is killed leaves its state marked "in progress" (saved when it
+  /// started): a later read-back accepts units newer than recorded and counts them; the same
+  /// units in a cleanly saved state are failures.
+  @Test func aKilledWritingRunLeavesAStateThatAcceptsNewerUnits() throws {
+    let path = "/tmp/storport-verify-killed-\(getpid()).img"
+    let statePath = VerifyState.defaultPath(for: path)
+    unlink(path)
+    unlink(statePath)
+    defer {
+      unlink(path)
+      unlink(statePath)
+    }
+    _ = try Self.writeRun(path, seed: 1)
+    let before = try Data(contentsOf: URL(fileURLWithPath: statePath))
+    _ = try Self.writeRun(path, seed: 2)
+    // As if the second run had been killed: its start-of-run save, with the first run's
+    // generations, marked in progress.
+    try Data(before).write(to: URL(fileURLWithPath: statePath))
+    let restored = try VerifyState.load(from: statePath)
+    restored.inProgress = true
+    try restored.save(to: statePath)
+    let r = try Self.verifyOnly(path)
+    #expect(r.passed, "\(r.failures.prefix(2))")
+    #expect(r.newerThanRecorded > 0, "units the killed run rewrote were seen")
+    #expect(r.text.contains("killed before it ended"))
+    // Positive control: the same state saved clean reports them as failures.
+    restored.inProgress = false
+    try restored.save(to: statePath)
+    let strict = try Self.verifyOnly(path)
+    #expect(!strict.passed && strict.failures.contains { $0.contains("newer version") })
+  }
+
+  @Test func aWritingRunMarksItsStateInProgressUntilItEnds() throws {
+    let path = "/tmp/storport-verify-progress-\(getpid()).img"
+    let statePath = VerifyState.defaultPath(for: path)
+    unlink(path)
+    unlink(statePath)
+    defer {
+      unlink(path)
+      unlink(statePath)
+    }
+    var o = FileSafetyTests.options(path, .randwrite)
+    o.verify = .crc32c
+    o.sizeBytes = 1 << 20
+    let w = try Workload(o)
+    // Nothing has run yet: no state. The run saves one marked in progress first.
+    #expect(!VerifyState.exists(at: statePath))
+    var sawInProgress = false
+    let r = w.run(
+      progressEvery: 0,
+      progress: { _ in
+        sawInProgress = sawInProgress || ((try? VerifyState.load(from: statePath))?.inProgress ?? false)
+      })
+    w.shutdown()
+    #expect(r.passed)
+    #expect(sawInProgress, "the state was marked in progress while the run wrote")
+    #expect(try VerifyState.load(from: statePath).inProgress == false, "and clean at its end")
+  }
 }

@@ -49,7 +49,12 @@ public final class LivePlatform: Platform, @unchecked Sendable {
 
   /// The default processor count: the host's online cores, at most ``maximumProcessors``.
   public static var defaultProcessorCount: Int {
-    max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), maximumProcessors))
+    defaultProcessorCount(hostCores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+  }
+
+  /// The default processor count on a host with `hostCores` online cores.
+  public static func defaultProcessorCount(hostCores: Int) -> Int {
+    max(1, min(hostCores, maximumProcessors))
   }
 
   /// - Parameter processors: 1…64 (callers validate user input first); nil: ``defaultProcessorCount``.

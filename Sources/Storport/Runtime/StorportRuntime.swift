@@ -29,7 +29,7 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
   ///   - extendedTimerLimit: D10.
   ///   - onReport: called for every verifier report, on the reporting thread.
   public init(
-    platform: Platform, verifier: VerifierMode = .default, trace: TraceMode = .ring(capacity: 64),
+    platform: Platform, verifier: VerifierMode = .default, trace: TraceMode = .reportRing,
     timerResolution: TimerResolution = .host, extendedTimerLimit: Int? = nil,
     onReport: (@Sendable (VerifierViolation) -> Void)? = nil
   ) {

@@ -30,8 +30,9 @@ struct ChromeTraceWriter<E: Error> {
   private var pendingDpc: [UInt64: UInt64] = [:]
   /// Interrupts raised and not yet delivered: (adapter, message name) → flow ids, oldest first.
   private var pendingInterrupt: [String: [UInt64]] = [:]
-  /// A flow that ends at the next callback to start on a track.
-  private var flowAtNextCallback: [Int: UInt64] = [:]
+  /// Flows that end at the next DPC routine (`dpc`) or ISR (`isr`) to start on a track:
+  /// "track/kind" → flow ids, oldest first.
+  private var flowsAwaitingCallback: [String: [UInt64]] = [:]
   private var base: UInt64 = 0
   private var last: UInt64 = 0
 
@@ -39,12 +40,25 @@ struct ChromeTraceWriter<E: Error> {
 
   func track(_ processor: Int) -> Int { processor >= 0 ? processor : chromeHostTrack }
 
-  /// Microseconds since the first event, three decimals.
-  func ts(_ ns: UInt64) -> String {
-    let d = ns &- base
-    let frac = String(d % 1000)
-    return "\(d / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)"
+  /// Nanoseconds as microseconds with three decimals (the format's unit).
+  static func micro(_ ns: UInt64) -> String {
+    let frac = String(ns % 1000)
+    return "\(ns / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)"
   }
+
+  /// A timestamp: microseconds since the first kept event.
+  func ts(_ ns: UInt64) -> String { Self.micro(ns &- base) }
+
+  /// Which flows a callback of `role` ends: DPC issue → DPC routine, interrupt → ISR.
+  static func flowKind(_ role: CallbackRole?) -> String? {
+    switch role {
+    case .dpc: return "dpc"
+    case .interrupt, .messageSignaledInterrupt: return "isr"
+    default: return nil
+    }
+  }
+
+  static func flowCategory(_ kind: String) -> String { kind == "dpc" ? "StorPortIssueDpc" : "interrupt" }
 
   private mutating func emit(_ event: String, _ sink: (String) throws(E) -> Void) throws(E) {
     if !first { out += ",\n" }
@@ -98,10 +112,8 @@ struct ChromeTraceWriter<E: Error> {
     name: String, category: String, tid: Int, start: UInt64, end: UInt64, adapter: Int, unfinished: Bool,
     _ sink: (String) throws(E) -> Void
   ) throws(E) {
-    let dur = end >= start ? end - start : 0
-    let frac = String(dur % 1000)
     var s =
-      "{\"ph\":\"X\",\"pid\":1,\"tid\":\(tid),\"ts\":\(ts(start)),\"dur\":\(dur / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)"
+      "{\"ph\":\"X\",\"pid\":1,\"tid\":\(tid),\"ts\":\(ts(start)),\"dur\":\(Self.micro(end >= start ? end - start : 0))"
     s += ",\"name\":\(JSON.quote(name)),\"cat\":\(JSON.quote(category)),\"args\":{\"adapter\":\(adapter)"
     if unfinished { s += ",\"unfinished\":true" }
     s += "}}"
@@ -142,10 +154,15 @@ struct ChromeTraceWriter<E: Error> {
     }
     switch e.kind {
     case .callbackEnter:
-      let role = CallbackRole(rawValue: UInt8(truncatingIfNeeded: e.a))?.description ?? "callback"
+      let callbackRole = CallbackRole(rawValue: UInt8(truncatingIfNeeded: e.a))
+      let role = callbackRole?.description ?? "callback"
       stacks[tid, default: []].append((e.name, role, e.time, e.adapter))
-      if let id = flowAtNextCallback.removeValue(forKey: tid) {
-        let category = role == CallbackRole.dpc.description ? "StorPortIssueDpc" : "interrupt"
+      if let kind = Self.flowKind(callbackRole), var ids = flowsAwaitingCallback["\(tid)/\(kind)"],
+        !ids.isEmpty
+      {
+        let id = ids.removeFirst()
+        flowsAwaitingCallback["\(tid)/\(kind)"] = ids
+        let category = Self.flowCategory(kind)
         try emit(
           "{\"ph\":\"f\",\"bp\":\"e\",\"pid\":1,\"tid\":\(tid),\"ts\":\(ts(e.time)),\"id\":\(id),\"name\":\"\(category)\",\"cat\":\"\(category)\"}",
           sink)
@@ -169,7 +186,7 @@ struct ChromeTraceWriter<E: Error> {
       pendingDpc[UInt64(e.adapter) << 32 | UInt64(e.object)] = id
     case .dpcStart:
       if let id = pendingDpc.removeValue(forKey: UInt64(e.adapter) << 32 | UInt64(e.object)) {
-        flowAtNextCallback[tid] = id
+        flowsAwaitingCallback["\(tid)/dpc", default: []].append(id)
       }
     case .interruptRaise:
       let id = try flowStart(e, name: "interrupt \(e.name) raised", category: "interrupt", sink)
@@ -177,7 +194,7 @@ struct ChromeTraceWriter<E: Error> {
     case .interruptDeliver:
       let key = "\(e.adapter)/\(e.name)"
       if var ids = pendingInterrupt[key], !ids.isEmpty {
-        flowAtNextCallback[tid] = ids.removeFirst()
+        flowsAwaitingCallback["\(tid)/isr", default: []].append(ids.removeFirst())
         pendingInterrupt[key] = ids
       }
     case .violation:

@@ -12,6 +12,9 @@ public enum TraceMode: Sendable, Equatable {
   case last(events: Int)
   /// Every event, in memory (simulated runs and tests; unbounded).
   case full
+
+  /// The ring verifier reports quote by default.
+  public static let reportRing = TraceMode.ring(capacity: 64)
 }
 
 /// Collects trace events. Each processor records into its own buffer (one uncontended lock);
@@ -48,8 +51,8 @@ public final class Tracer: @unchecked Sendable {
     var ordered: [TraceEvent] { Array(events[start...] + events[..<start]) }
     /// Whether older events were overwritten.
     var dropped = false
-    /// Time of the oldest kept event.
-    var oldestTime: UInt64? { events.isEmpty ? nil : events[start].time }
+    /// Sequence number of the oldest kept event.
+    var oldestSequence: UInt64? { events.isEmpty ? nil : events[start].sequence }
   }
 
   /// - Parameter processors: number of processors; one extra buffer serves other threads.
@@ -83,18 +86,18 @@ public final class Tracer: @unchecked Sendable {
   }
 
   /// Every kept event, in recording order. When a buffer overwrote older events, every
-  /// buffer's events before that buffer's oldest kept one are left out too: what is returned
+  /// buffer's events recorded before that buffer's oldest kept one are left out too: what is returned
   /// is complete from its first event on.
   public func events() -> [TraceEvent] {
     var all: [TraceEvent] = []
-    var windowStart: UInt64 = 0
+    var cut: UInt64 = 0
     for b in buffers {
       b.events.withLock { e in
         all += e.ordered
-        if e.dropped, let t = e.oldestTime { windowStart = max(windowStart, t) }
+        if e.dropped, let first = e.oldestSequence { cut = max(cut, first) }
       }
     }
-    if windowStart > 0 { all.removeAll { $0.time < windowStart } }
+    if cut > 0 { all.removeAll { $0.sequence < cut } }
     return all.sorted { $0.sequence < $1.sequence }
   }
 

@@ -88,70 +88,68 @@ struct BenchIoCommand: ParsableCommand {
 
   mutating func validate() throws { try checked { _ = try workloadOptions() } }
 
-  /// Every option, checked and combined.
+  /// Every option parsed (the syntax, and ranges quoted in the user's own words) and
+  /// combined; ``WorkloadOptions/validate()`` then checks the combinations.
   func workloadOptions() throws(OptionError) -> WorkloadOptions {
-    var o = WorkloadOptions()
+    typealias W = WorkloadOptions
+    var o = W()
     let p = try platform.values()
     o.simulated = p.simulated
     o.seed = p.seed
     o.processors = p.processors
     o.idlePolicy = p.idlePolicy
     if let rw {
-      guard let pattern = WorkloadOptions.Pattern(fio: rw) else {
-        throw OptionError("--rw", rw, "one of \(WorkloadOptions.Pattern.spellings.joined(separator: ", "))")
+      guard let pattern = W.Pattern(fio: rw) else {
+        throw OptionError("--rw", rw, "one of \(W.Pattern.spellings.joined(separator: ", "))")
       }
       o.pattern = pattern
     }
     if let rwmixread {
-      o.readPercent = try OptionValue.integer(rwmixread, option: "--rwmixread", in: 0...100)
+      o.readPercent = try OptionValue.integer(rwmixread, option: "--rwmixread", in: W.readPercentRange)
     }
     if let lbs = logicalBlockSize {
-      o.logicalBlockSize = try Int(OptionValue.integer(lbs, option: "--logical-block-size", in: 1...65536))
+      let v = try OptionValue.integer(lbs, option: "--logical-block-size", in: 1...65536)
+      guard W.logicalBlockSizes.contains(v) else {
+        throw OptionError("--logical-block-size", lbs, "512 or 4096")
+      }
+      o.logicalBlockSize = v
     }
-    if let bs { o.blockSize = try Int(OptionValue.size(bs, option: "--bs", in: 1...(16 << 20))) }
-    if let iodepth {
-      o.iodepth = try OptionValue.integer(iodepth, option: "--iodepth", in: WorkloadOptions.iodepthRange)
-    }
-    if let numjobs {
-      o.jobs = try OptionValue.integer(numjobs, option: "--numjobs", in: WorkloadOptions.jobsRange)
-    }
+    if let bs { o.blockSize = try Int(OptionValue.size(bs, option: "--bs", in: W.blockSizeRange)) }
+    if let iodepth { o.iodepth = try OptionValue.integer(iodepth, option: "--iodepth", in: W.iodepthRange) }
+    if let numjobs { o.jobs = try OptionValue.integer(numjobs, option: "--numjobs", in: W.jobsRange) }
     if let runtime {
-      o.runtimeNanoseconds = try OptionValue.duration(
-        runtime, option: "--runtime", in: 1_000...(366 * 86_400 * 1_000_000_000))
+      o.runtimeNanoseconds = try OptionValue.duration(runtime, option: "--runtime", in: W.runtimeRange)
     }
-    if let size {
-      o.sizeBytes = try OptionValue.size(size, option: "--size", in: 1...WorkloadOptions.maximumSizeBytes)
-    }
+    if let size { o.sizeBytes = try OptionValue.size(size, option: "--size", in: W.sizeRange) }
 
-    // Target: --filename [--direct], or --backing ram|null (file:/direct: as aliases).
+    // Target: --filename [--direct 1], or --backing ram|null (file:/direct: as aliases).
     var path = filename
-    var isDirect = false
-    if let direct {
-      isDirect = try OptionValue.choice(direct, option: "--direct", ["0", "1"]) == "1"
+    var isDirect = try direct.map { d throws(OptionError) in
+      try OptionValue.choice(d, option: "--direct", ["0", "1"]) == "1"
     }
     if let backing {
-      if backing == "ram" || backing == "null" {
+      switch backing {
+      case "ram", "null":
         if filename != nil { throw OptionError("--backing", backing, "contradicts --filename") }
         o.target = backing == "ram" ? .ram : .null
-      } else if backing.hasPrefix("file:") || backing.hasPrefix("direct:") {
+      case _ where backing.hasPrefix("file:") || backing.hasPrefix("direct:"):
         if filename != nil {
           throw OptionError("--backing", backing, "names a file and so does --filename: give one")
         }
-        let isDirectAlias = backing.hasPrefix("direct:")
-        path = String(backing.dropFirst(isDirectAlias ? 7 : 5))
-        if isDirectAlias {
-          if direct == "0" { throw OptionError("--direct", "0", "contradicts --backing direct:PATH") }
+        let directAlias = backing.hasPrefix("direct:")
+        path = String(backing.dropFirst(directAlias ? 7 : 5))
+        if directAlias {
+          if isDirect == false { throw OptionError("--direct", "0", "contradicts --backing direct:PATH") }
           isDirect = true
         }
-      } else {
+      default:
         throw OptionError(
           "--backing", backing, "ram, null, file:PATH or direct:PATH (or use --filename PATH)")
       }
     }
     if let path {
-      guard !path.isEmpty else { throw OptionError("--filename", path, "a path to a file or block device") }
-      o.target = .file(path: path, direct: isDirect)
-    } else if isDirect {
+      o.target = .file(path: path, direct: isDirect ?? false)
+    } else if isDirect == true {
       throw OptionError("--direct", "1", "applies only to a file target (--filename)")
     }
     o.readOnly = readonly
@@ -171,19 +169,16 @@ struct BenchIoCommand: ParsableCommand {
             "does not apply with --verify_only (it reads every unit once, at the earlier run's --bs)")
         }
       }
-      if o.verify == .off && verify != nil {
-        throw OptionError("--verify", verify!, "contradicts --verify_only")
-      }
+      if let verify, o.verify == .off { throw OptionError("--verify", verify, "contradicts --verify_only") }
       o.verify = .crc32c
       o.verifyOnly = true
     }
     o.verifyStatePath = verifyState
 
     if let miniport {
-      guard let m = WorkloadOptions.MiniportKind(rawValue: miniport) else {
+      guard let m = W.MiniportKind(rawValue: miniport) else {
         throw OptionError(
-          "--miniport", miniport,
-          "one of \(WorkloadOptions.MiniportKind.allCases.map(\.rawValue).joined(separator: ", "))")
+          "--miniport", miniport, "one of \(W.MiniportKind.allCases.map(\.rawValue).joined(separator: ", "))")
       }
       o.miniport = m
     }
@@ -195,40 +190,33 @@ struct BenchIoCommand: ParsableCommand {
     }
     o.verifier = unchecked ? .unchecked : .default
 
-    // NVMe device model: faults, latency, watchdog.
+    // The NVMe device model: faults, latency, watchdog.
     let ppm = try faultPpm.map { v throws(OptionError) in
-      try OptionValue.integer(v, option: "--fault-ppm", in: UInt32(1)...1_000_000)
+      try OptionValue.integer(v, option: "--fault-ppm", in: W.faultPpmRange)
     }
     let slowStart = try slowStartMs.map { v throws(OptionError) in
-      try OptionValue.integer(v, option: "--slow-start-ms", in: UInt64(1)...60_000)
+      try OptionValue.integer(v, option: "--slow-start-ms", in: W.slowStartRange)
     }
-    var rateFaults = 0
     for name in fault {
       guard NvmeFaults.names.contains(name) else {
         throw OptionError("--fault", name, "one of \(NvmeFaults.names.joined(separator: ", "))")
       }
-      if name == "slow-start" {
-        o.faults.slowStartNanoseconds = (slowStart ?? 20) * 1_000_000
-      } else {
-        rateFaults += 1
-        let f = NvmeFaults.only(name, ppm: ppm ?? 10_000)!
-        o.faults.dropCompletionPpm = max(o.faults.dropCompletionPpm, f.dropCompletionPpm)
-        o.faults.delayInterruptPpm = max(o.faults.delayInterruptPpm, f.delayInterruptPpm)
-        o.faults.spuriousInterruptPpm = max(o.faults.spuriousInterruptPpm, f.spuriousInterruptPpm)
-        o.faults.stuckCommandPpm = max(o.faults.stuckCommandPpm, f.stuckCommandPpm)
-        o.faults.fatalStatusPpm = max(o.faults.fatalStatusPpm, f.fatalStatusPpm)
-      }
+      let one =
+        name == "slow-start"
+        ? NvmeFaults.only(name, ppm: UInt32((slowStart ?? 20) * 1000))!
+        : NvmeFaults.only(name, ppm: ppm ?? 10_000)!
+      o.faults = o.faults.merging(one)
     }
-    if ppm != nil && rateFaults == 0 {
-      throw OptionError("--fault-ppm", faultPpm!, "applies only with a --fault other than slow-start")
+    if let faultPpm, !fault.contains(where: { $0 != "slow-start" }) {
+      throw OptionError("--fault-ppm", faultPpm, "applies only with a --fault other than slow-start")
     }
-    if slowStart != nil && !fault.contains("slow-start") {
-      throw OptionError("--slow-start-ms", slowStartMs!, "applies only with --fault slow-start")
+    if let slowStartMs, !fault.contains("slow-start") {
+      throw OptionError("--slow-start-ms", slowStartMs, "applies only with --fault slow-start")
     }
     if let latency { o.latency = try Self.latency(latency) }
     if let stuckMs {
       o.stuckTimeoutMilliseconds = try OptionValue.integer(
-        stuckMs, option: "--stuck-ms", in: UInt64(1)...60_000)
+        stuckMs, option: "--stuck-ms", in: W.stuckTimeoutRange)
     }
 
     o.trace = try trace.values().mode
@@ -239,12 +227,13 @@ struct BenchIoCommand: ParsableCommand {
 
   /// `N` (fixed) or `MIN-MAX` (uniform), in microseconds.
   static func latency(_ text: String) throws(OptionError) -> LatencyModel {
-    let accepted = "microseconds: N (fixed) or MIN-MAX with MIN ≤ MAX (uniform), each 0…10000000"
+    let bound = WorkloadOptions.latencyMaximumMicroseconds
+    let accepted = "microseconds: N (fixed) or MIN-MAX with MIN ≤ MAX (uniform), each 0…\(bound)"
     let parts = text.split(separator: "-", omittingEmptySubsequences: false)
     guard parts.count == 1 || parts.count == 2 else { throw OptionError("--latency", text, accepted) }
     var values: [UInt64] = []
     for part in parts {
-      guard let v = UInt64(part), v <= 10_000_000 else { throw OptionError("--latency", text, accepted) }
+      guard let v = UInt64(part), v <= bound else { throw OptionError("--latency", text, accepted) }
       values.append(v * 1000)
     }
     if values.count == 1 { return .fixed(nanoseconds: values[0]) }
@@ -261,11 +250,11 @@ struct BenchIoCommand: ParsableCommand {
     do throws(WorkloadError) { workload = try Workload(o) } catch {
       throw CommandExit(error.exitStatus, error.description)
     }
-    storport_install_stop_signals()
+    HostInfo.installStopSignals()
     let reporter = try progress.reporter(isVirtual: o.simulated)
     var result = workload.run(
       progressEvery: reporter.interval, progress: json ? nil : reporter.report,
-      stopSignal: { storport_stop_signal() })
+      stopSignal: { HostInfo.stopSignal })
     reporter.finish()
     if !o.simulated && result.interruptedBySignal == nil && !o.verifyOnly {
       result.baselineOpsPerSecond = RingBaseline.run(
@@ -278,21 +267,4 @@ struct BenchIoCommand: ParsableCommand {
       passed: result.passed, interrupted: result.interruptedBySignal, trace: traceFile, capture: capture,
       values: traceValues, json: json)
   }
-}
-
-/// The end shared by the workload commands: write the trace (its errors fail the command),
-/// then exit 128 + signal when interrupted, 1 when the run failed.
-func finishRun(
-  passed: Bool, interrupted: Int32?, trace file: OutputFile?, capture: TraceCapture?,
-  values: TraceOptions.Values,
-  json: Bool
-) throws {
-  if let file, let capture {
-    do {
-      let line = try values.write(capture, to: file)
-      if json { Terminal.err(line + "\n") } else { Terminal.out(line + "\n") }
-    } catch { throw CommandExit(1, "the trace was not written completely: \(error)") }
-  }
-  if let sig = interrupted { throw CommandExit(128 + sig) }
-  if !passed { throw CommandExit(1) }
 }

@@ -12,10 +12,7 @@ struct DemoCommand: ParsableCommand {
   )
 
   @OptionGroup var platform: PlatformOptions
-  @Option(
-    name: .customLong("duration-ms"),
-    help: "Run time in ms, 1…86400000 (default 3000 live, 20 simulated — virtual).")
-  var durationMs: String?
+  @OptionGroup var time: RunTimeOptions
   @Option(help: "Outstanding requests per processor, 1…4096 (default 16).")
   var outstanding: String?
   @Option(help: "Concurrent StartIo channels (STOR_PERF_CONCURRENT_CHANNELS), 1…64 (default 2).")
@@ -36,10 +33,7 @@ struct DemoCommand: ParsableCommand {
     o.processors = p.processors
     o.idlePolicy = p.idlePolicy
     o.durationMilliseconds =
-      try durationMs.map { v throws(OptionError) in
-        try OptionValue.integer(v, option: "--duration-ms", in: UInt64(1)...86_400_000)
-      }
-      ?? (p.simulated ? 20 : 3000)
+      try time.nanoseconds().map { max(1, $0 / 1_000_000) } ?? (p.simulated ? 20 : 3000)
     if let outstanding {
       o.outstanding = try OptionValue.integer(outstanding, option: "--outstanding", in: 1...4096)
     }

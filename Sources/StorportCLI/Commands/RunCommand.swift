@@ -12,10 +12,7 @@ struct RunCommand: ParsableCommand {
   )
 
   @OptionGroup var platform: PlatformOptions
-  @Option(
-    name: .customLong("duration-ms"),
-    help: "Run time in ms, 1…86400000 (default 10000 live, 50 simulated — virtual).")
-  var durationMs: String?
+  @OptionGroup var time: RunTimeOptions
   @OptionGroup var trace: TraceOptions
   @OptionGroup var output: OutputOptions
   @OptionGroup var progress: ProgressOptions
@@ -24,13 +21,11 @@ struct RunCommand: ParsableCommand {
 
   func mainRun() throws(OptionError) -> MainRun {
     let p = try platform.values()
-    let ms = try durationMs.map { v throws(OptionError) in
-      try OptionValue.integer(v, option: "--duration-ms", in: UInt64(1)...86_400_000)
-    }
+    let ns = try time.nanoseconds()
     let t = try trace.values()
     _ = try output.isJSON()
     return MainRun(
-      simulated: p.simulated, seed: p.seed, processors: p.processors, durationMilliseconds: ms, trace: t.mode,
+      simulated: p.simulated, seed: p.seed, processors: p.processors, runtimeNanoseconds: ns, trace: t.mode,
       idlePolicy: p.idlePolicy)
   }
 
@@ -41,13 +36,13 @@ struct RunCommand: ParsableCommand {
     let json = try checked { try output.isJSON() }
     let traceValues = try checked { try trace.values() }
     let traceFile = try traceValues.open()
-    storport_install_stop_signals()
+    HostInfo.installStopSignals()
     let reporter = try progress.reporter(isVirtual: main.options.simulated)
     let outcome: MainRun.Outcome
     do throws(WorkloadError) {
       outcome = try main.run(
         progressEvery: reporter.interval, progress: json ? nil : reporter.report,
-        stopSignal: { storport_stop_signal() })
+        stopSignal: { HostInfo.stopSignal })
     } catch { throw CommandExit(error.exitStatus, error.description) }
     reporter.finish()
     Terminal.out(json ? outcome.workload.json + "\n" : outcome.text)

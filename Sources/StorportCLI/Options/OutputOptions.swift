@@ -17,25 +17,3 @@ struct OutputOptions: ParsableArguments {
 
   mutating func validate() throws { try checked { _ = try isJSON() } }
 }
-
-/// `--status-interval TIME` (fio's name): how often the progress line is printed.
-struct ProgressOptions: ParsableArguments {
-  @Option(
-    name: .customLong("status-interval"),
-    help: "Progress line interval, e.g. 1s or 500ms (default 1 s on a terminal, 10 s otherwise).")
-  var statusInterval: String?
-
-  func interval() throws(OptionError) -> UInt64? {
-    try statusInterval.map { v throws(OptionError) in
-      try OptionValue.duration(v, option: "--status-interval", in: 10_000_000...86_400_000_000_000)
-    }
-  }
-
-  mutating func validate() throws { try checked { _ = try interval() } }
-
-  func reporter(isVirtual: Bool) throws -> ProgressReporter {
-    let r = ProgressReporter(isVirtual: isVirtual)
-    if let i = try checked({ try interval() }) { r.interval = i }
-    return r
-  }
-}

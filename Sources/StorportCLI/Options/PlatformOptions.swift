@@ -6,8 +6,10 @@ import StorportWorkload
 struct PlatformOptions: ParsableArguments {
   @Flag(help: "Use the deterministic simulated platform (virtual time).")
   var simulated = false
-  @Option(help: "Seed of the workload and of the simulated scheduler (0…2^64−1).")
-  var seed = "1"
+  @Option(
+    name: [.customLong("seed"), .customLong("randseed")],
+    help: "Seed of the workload and of the simulated scheduler (0…2^64−1, default 1).")
+  var seed: String?
   @Option(help: "Processors, 1…64 (default: min(host cores, 64) live, 2 simulated).")
   var processors: String?
   @Flag(help: "Live processors poll instead of parking when idle (live platform only).")
@@ -23,9 +25,12 @@ struct PlatformOptions: ParsableArguments {
   }
 
   func values() throws(OptionError) -> Values {
-    let seed = try OptionValue.integer(self.seed, option: "--seed", in: UInt64.min...UInt64.max)
+    let seed =
+      try self.seed.map { s throws(OptionError) in
+        try OptionValue.integer(s, option: "--seed", in: UInt64.min...UInt64.max)
+      } ?? 1
     let n = try processors.map { p throws(OptionError) in
-      try OptionValue.integer(p, option: "--processors", in: 1...LivePlatform.maximumProcessors)
+      try OptionValue.integer(p, option: "--processors", in: WorkloadOptions.processorRange)
     }
     if poll && simulated {
       throw OptionError("--poll", nil, "applies only to the live platform, not --simulated")
@@ -34,10 +39,4 @@ struct PlatformOptions: ParsableArguments {
   }
 
   mutating func validate() throws { try checked { _ = try values() } }
-}
-
-/// Runs `body`, turning an ``OptionError`` into ArgumentParser's validation error (one line,
-/// exit status 2 through ``StorportCommand/exitStatus(for:)``).
-func checked<T>(_ body: () throws -> T) throws -> T {
-  do { return try body() } catch let e as OptionError { throw ValidationError(e.description) }
 }

@@ -16,28 +16,39 @@ struct TraceOptions: ParsableArguments {
   var traceLimit: String?
 
   static let defaultLimit = 400_000
-  static let formats = ["chrome", "jsonl"]
+  static let limitRange = 0...100_000_000
+
+  /// How the trace file is written.
+  enum Format: String, CaseIterable {
+    /// The Chrome trace-event format (Perfetto, chrome://tracing).
+    case chrome
+    /// One ``TraceEvent`` JSON object per line.
+    case jsonl
+  }
 
   struct Values {
     var path: String?
-    var format: String
+    var format: Format
     var mode: TraceMode
   }
 
   func values() throws(OptionError) -> Values {
-    let format =
-      try traceFormat.map { f throws(OptionError) in
-        try OptionValue.choice(f, option: "--trace-format", Self.formats)
-      } ?? "chrome"
+    var format = Format.chrome
+    if let traceFormat {
+      guard let f = Format(rawValue: traceFormat) else {
+        throw OptionError("--trace-format", traceFormat, "chrome or jsonl")
+      }
+      format = f
+    }
     let limit = try traceLimit.map { l throws(OptionError) in
-      try OptionValue.integer(l, option: "--trace-limit", in: 0...100_000_000)
+      try OptionValue.integer(l, option: "--trace-limit", in: Self.limitRange)
     }
     guard let path = trace else {
-      if traceFormat != nil { throw OptionError("--trace-format", format, "applies only with --trace FILE") }
-      if traceLimit != nil {
-        throw OptionError("--trace-limit", traceLimit!, "applies only with --trace FILE")
+      if let traceFormat {
+        throw OptionError("--trace-format", traceFormat, "applies only with --trace FILE")
       }
-      return Values(path: nil, format: format, mode: .ring(capacity: 64))
+      if let traceLimit { throw OptionError("--trace-limit", traceLimit, "applies only with --trace FILE") }
+      return Values(path: nil, format: format, mode: .reportRing)
     }
     guard !path.isEmpty else { throw OptionError("--trace", path, "a file path") }
     let n = limit ?? Self.defaultLimit
@@ -58,14 +69,13 @@ extension TraceOptions.Values {
 
   /// Writes `capture` in the chosen format and closes the file. Returns a line for the report.
   func write(_ capture: TraceCapture, to file: OutputFile) throws(OutputFile.Failure) -> String {
-    if format == "jsonl" {
-      try capture.writeJSONLines { (s: String) throws(OutputFile.Failure) in try file.write(s) }
-    } else {
-      try capture.writeChromeTrace { (s: String) throws(OutputFile.Failure) in try file.write(s) }
+    switch format {
+    case .jsonl: try capture.writeJSONLines { (s: String) throws(OutputFile.Failure) in try file.write(s) }
+    case .chrome: try capture.writeChromeTrace { (s: String) throws(OutputFile.Failure) in try file.write(s) }
     }
     try file.finish()
     var line =
-      "trace: \(capture.events.count) events written to \(file.path) (\(format), \(OptionValue.bytes(file.bytesWritten)))"
+      "trace: \(capture.events.count) events written to \(file.path) (\(format.rawValue), \(StorportWorkload.Format.bytes(file.bytesWritten)))"
     if capture.isTruncated { line += "; older events dropped (--trace-limit)" }
     return line
   }

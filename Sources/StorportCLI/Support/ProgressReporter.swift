@@ -24,11 +24,11 @@ final class ProgressReporter {
     let prev =
       last ?? Workload.Progress(elapsedNanoseconds: 0, readIos: 0, writeIos: 0, readBytes: 0, writeBytes: 0)
     let dt = Double(p.elapsedNanoseconds &- prev.elapsedNanoseconds) / 1e9
-    func rate(_ a: UInt64, _ b: UInt64) -> String { dt > 0 ? WorkloadResult.short(Double(a &- b) / dt) : "0" }
+    func rate(_ a: UInt64, _ b: UInt64) -> String { dt > 0 ? Format.short(Double(a &- b) / dt) : "0" }
     let secs = Double(p.elapsedNanoseconds) / 1e9
-    let clock = isVirtual ? "\(String(format3: secs * 1000)) ms virtual" : "\(String(format1: secs)) s"
+    let clock = isVirtual ? "\(Format.decimals(secs * 1000, 3)) ms virtual" : "\(Format.decimals(secs, 1)) s"
     return
-      "[\(clock)] read \(rate(p.readIos, prev.readIos)) IOPS, write \(rate(p.writeIos, prev.writeIos)) IOPS (last interval); \(WorkloadResult.grouped(p.readIos + p.writeIos)) I/Os done"
+      "[\(clock)] read \(rate(p.readIos, prev.readIos)) IOPS, write \(rate(p.writeIos, prev.writeIos)) IOPS (last interval); \(Format.grouped(p.readIos + p.writeIos)) I/Os done"
   }
 
   func report(_ p: Workload.Progress) {
@@ -46,12 +46,5 @@ final class ProgressReporter {
   func finish() {
     if drewLine { Terminal.err("\n") }
     drewLine = false
-  }
-}
-
-extension String {
-  init(format1 v: Double) {
-    let t = Int64((v * 10).rounded())
-    self = "\(t / 10).\(abs(t % 10))"
   }
 }

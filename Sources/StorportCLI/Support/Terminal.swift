@@ -1,3 +1,5 @@
+import StorportDevices
+
 #if canImport(Glibc)
   import Glibc
 #endif
@@ -7,13 +9,7 @@ enum Terminal {
   static func write(_ s: String, to fd: Int32) {
     var t = s
     t.withUTF8 { buf in
-      var done = 0
-      while done < buf.count {
-        let n = Glibc.write(fd, buf.baseAddress! + done, buf.count - done)
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { return }
-        done += n
-      }
+      if let base = buf.baseAddress { _ = SystemIO.writeAll(fd, base, count: buf.count) }
     }
   }
 

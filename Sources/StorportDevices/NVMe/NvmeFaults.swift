@@ -42,6 +42,18 @@ public struct NvmeFaults: Sendable, Equatable {
     return f
   }
 
+  /// Both sets of faults at once: the higher rate of each, the longer slow start.
+  public func merging(_ other: NvmeFaults) -> NvmeFaults {
+    var f = self
+    f.dropCompletionPpm = max(f.dropCompletionPpm, other.dropCompletionPpm)
+    f.delayInterruptPpm = max(f.delayInterruptPpm, other.delayInterruptPpm)
+    f.spuriousInterruptPpm = max(f.spuriousInterruptPpm, other.spuriousInterruptPpm)
+    f.stuckCommandPpm = max(f.stuckCommandPpm, other.stuckCommandPpm)
+    f.fatalStatusPpm = max(f.fatalStatusPpm, other.fatalStatusPpm)
+    f.slowStartNanoseconds = max(f.slowStartNanoseconds, other.slowStartNanoseconds)
+    return f
+  }
+
   public static let names = [
     "drop-completion", "delay-interrupt", "spurious-interrupt", "stuck-command", "fatal", "slow-start",
   ]

@@ -59,7 +59,7 @@ extension NvmeMiniport {
       return
     }
     let bytes = Int(b.blocks) * ext.blockSize
-    let maxBlocks = UInt32(128 * 1024 / ext.blockSize)
+    let maxBlocks = UInt32(NvmeMiniport.maximumTransferBytes / ext.blockSize)
     switch b.kind {
     case .read, .write, .writeAndVerify:
       if b.blocks == 0 {

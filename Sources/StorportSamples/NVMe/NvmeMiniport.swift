@@ -53,6 +53,8 @@ public final class NvmeExtension: DeviceExtension, @unchecked Sendable {
 public final class NvmeMiniport: Miniport, @unchecked Sendable {
   public typealias Extension = NvmeExtension
   public let initializationData = MiniportInitializationData(name: "nvme")
+  /// MaximumTransferLength: the bytes one PRP pair of the emulated controller covers.
+  public static let maximumTransferBytes = 128 * 1024
   public let device: NvmeController
   public let queueCount: Int
   public let queueDepth: Int
@@ -95,7 +97,7 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
     c.synchronizationModel = .fullDuplex
     c.interruptSynchronizationMode = .synchronizePerMessage
     c.messageCount = UInt32(queueCount + 1)  // vector 0 admin, vector q for I/O queue q
-    c.maximumTransferLength = 128 * 1024
+    c.maximumTransferLength = UInt32(Self.maximumTransferBytes)
     c.numberOfPhysicalBreaks = 32
     // "Map the registers" and allocate the queue memory (the uncached extension).
     ext.device = device
@@ -221,7 +223,7 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
         var config = LogicalUnitConfiguration()
         config.product = "STORPORT NVME"
         config.compareAndWrite = false  // not translated to NVMe (Compare + Write) yet
-        config.maxTransferBlocks = UInt32(128 * 1024 / ext.blockSize)
+        config.maxTransferBlocks = UInt32(Self.maximumTransferBytes / ext.blockSize)
         ext.unit = LogicalUnit(
           store: GeometryStore(blockSize: ext.blockSize, blockCount: ext.blockCount, thinProvisioned: thin),
           configuration: config)

@@ -8,8 +8,9 @@ public enum OptionValue {
     "a whole number of bytes, optionally with a binary suffix k, m, g, t or p (also KiB, MB, …; case-insensitive), e.g. 4k or 256MiB"
 
   /// A byte count with fio's suffixes: `4096`, `4k`, `4K`, `4KiB`, `4kb`, `1m`, `2G`, `1t`, `1p`.
-  /// Suffixes are binary (fio's default `kb_base=1024`). Fractions, signs, empty strings and
-  /// values above `UInt64.max` are rejected.
+  /// Every suffix is binary: k, kb and KiB all mean 1024 (fio's default `kb_base=1024` reads k
+  /// and kb so, but reads the IEC KiB as 1000; here KiB means what IEC says). Fractions, signs,
+  /// empty strings and values above `UInt64.max` are rejected.
   public static func size(_ text: String, option: String) throws(OptionError) -> UInt64 {
     let bad = OptionError(option, text, sizeSyntax)
     let digits = text.prefix { $0.isASCII && $0.isNumber }
@@ -40,7 +41,8 @@ public enum OptionValue {
     let v = try size(text, option: option)
     guard range.contains(v) else {
       throw OptionError(
-        option, text, "must be between \(bytes(range.lowerBound)) and \(bytes(range.upperBound))")
+        option, text,
+        "must be between \(Format.bytes(range.lowerBound)) and \(Format.bytes(range.upperBound))")
     }
     return v
   }
@@ -76,7 +78,7 @@ public enum OptionValue {
     _ text: String, option: String, in range: ClosedRange<UInt64>, defaultUnit: String = "s"
   ) throws(OptionError) -> UInt64 {
     let syntax =
-      "a time: a number with an optional unit us, ms, s, m, h or d (default \(defaultUnit)), from \(nanosecondsText(range.lowerBound)) to \(nanosecondsText(range.upperBound))"
+      "a time: a number with an optional unit us, ms, s, m, h or d (default \(defaultUnit)), from \(Format.duration(range.lowerBound)) to \(Format.duration(range.upperBound))"
     let number = text.prefix { ($0.isASCII && $0.isNumber) || $0 == "." }
     let unit = String(text.dropFirst(number.count)).lowercased()
     guard !number.isEmpty, number.filter({ $0 == "." }).count <= 1, number.first != ".", number.last != "."
@@ -97,28 +99,5 @@ public enum OptionValue {
       throw OptionError(option, text, syntax)
     }
     return UInt64(ns)
-  }
-
-  /// "4 KiB", "256 MiB", "1.5 GiB"-style text for messages and reports.
-  public static func bytes(_ n: UInt64) -> String {
-    let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
-    var i = 0
-    var d = Double(n)
-    while d >= 1024 && i < units.count - 1 {
-      d /= 1024
-      i += 1
-    }
-    if i == 0 { return "\(n) bytes" }
-    let whole = d.rounded(.down)
-    return whole == d ? "\(Int(whole)) \(units[i])" : "\((d * 10).rounded() / 10) \(units[i])"
-  }
-
-  /// "500 µs", "3 s", "2 min"-style text for messages.
-  public static func nanosecondsText(_ ns: UInt64) -> String {
-    if ns % 60_000_000_000 == 0 && ns >= 60_000_000_000 { return "\(ns / 60_000_000_000) min" }
-    if ns % 1_000_000_000 == 0 && ns > 0 { return "\(ns / 1_000_000_000) s" }
-    if ns % 1_000_000 == 0 && ns > 0 { return "\(ns / 1_000_000) ms" }
-    if ns % 1_000 == 0 && ns > 0 { return "\(ns / 1_000) µs" }
-    return "\(ns) ns"
   }
 }

@@ -44,9 +44,9 @@ public enum VerifyHeader {
   public static func check(
     _ buffer: UnsafeRawPointer, bytes: Int, lba: UInt64, generation: UInt32
   ) -> VerifyFinding? {
-    let expected = "LBA \(lba), generation \(generation), \(bytes) bytes"
     func finding(_ kind: VerifyFinding.Kind, _ found: String) -> VerifyFinding {
-      VerifyFinding(kind: kind, lba: lba, expected: expected, found: found)
+      VerifyFinding(
+        kind: kind, lba: lba, expected: "LBA \(lba), generation \(generation), \(bytes) bytes", found: found)
     }
     let m = UInt32(littleEndian: buffer.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
     guard m == magic else {
@@ -57,7 +57,7 @@ public enum VerifyHeader {
         .notAHeader,
         zero
           ? "all zeros (trimmed, or never written)"
-          : "no verify header (first 8 bytes \(hex(buffer, 8))): overwritten by something else")
+          : "no verify header (first 8 bytes \(Format.hexBytes(buffer, 8))): overwritten by something else")
     }
     let v = UInt16(littleEndian: buffer.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
     let h = UInt16(littleEndian: buffer.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
@@ -75,7 +75,7 @@ public enum VerifyHeader {
     }
     let crc = checksum(buffer, bytes: bytes)
     guard crc == gotCrc else {
-      var detail = "\(fields) but CRC-32C \(hex32(crc)) where the header says \(hex32(gotCrc))"
+      var detail = "\(fields) but CRC-32C \(Format.hex32(crc)) where the header says \(Format.hex32(gotCrc))"
       if let offset = firstPayloadDifference(
         buffer, bytes: bytes, lba: gotLba, generation: gotGeneration, seed: gotSeed)
       {
@@ -128,18 +128,6 @@ public enum VerifyHeader {
       }
     }
     return nil
-  }
-
-  static func hex32(_ v: UInt32) -> String {
-    let s = String(v, radix: 16)
-    return "0x" + String(repeating: "0", count: 8 - s.count) + s
-  }
-
-  static func hex(_ p: UnsafeRawPointer, _ n: Int) -> String {
-    (0..<n).map {
-      let s = String(p.load(fromByteOffset: $0, as: UInt8.self), radix: 16)
-      return s.count == 1 ? "0" + s : s
-    }.joined(separator: " ")
   }
 }
 
