@@ -1,21 +1,23 @@
 // SIGINT / SIGTERM as a request to stop: the handler only records the signal (async-signal
 // safe); the front end polls it, stops issuing, drains and prints partial results. A second
-// signal of either kind while the first is being handled restores the default action, so an
-// impatient user can still kill the process.
+// signal asks it to stop waiting for the drain; a third restores the default action and
+// re-raises, so an impatient user can always kill the process.
 #include "CStorportShim.h"
 
 #include <signal.h>
 #include <string.h>
 
 static volatile sig_atomic_t received = 0;
+static volatile sig_atomic_t count = 0;
 
 static void on_stop_signal(int sig) {
-  if (received != 0) {
+  if (count >= 2) {
     signal(sig, SIG_DFL);
     raise(sig);
     return;
   }
-  received = sig;
+  if (received == 0) received = sig;
+  count = count + 1;
 }
 
 int storport_install_stop_signals(void) {
@@ -30,4 +32,9 @@ int storport_install_stop_signals(void) {
 
 int storport_stop_signal(void) { return received; }
 
-void storport_reset_stop_signal(void) { received = 0; }
+int storport_stop_signal_count(void) { return count; }
+
+void storport_reset_stop_signal(void) {
+  received = 0;
+  count = 0;
+}

@@ -1,3 +1,4 @@
+import Storport
 import StorportDevices
 
 #if canImport(Glibc)
@@ -23,7 +24,47 @@ public struct MemoryBenchmark: Sendable {
     return UInt64(resident) * UInt64(sysconf(Int32(_SC_PAGESIZE)))
   }
 
-  public func run() throws -> String {
+  /// What one run measured.
+  public struct Result: Sendable {
+    /// The RAM disk's size (N).
+    public let bytes: UInt64
+    /// Resident memory the fully written store added.
+    public let addedResidentBytes: UInt64
+    /// The store's own bookkeeping (its mapped-block bitmap).
+    public let bookkeepingBytes: Int
+    public let blockSize: Int
+
+    /// Resident memory beyond N (can be negative: pages not yet counted).
+    public var overheadBytes: Int64 { Int64(addedResidentBytes) - Int64(bytes) }
+    public var overheadPercent: Double { Double(overheadBytes) / Double(bytes) * 100 }
+    /// The goal: at most 5 % beyond N.
+    public var met: Bool { overheadPercent <= 5 }
+
+    public var text: String {
+      var s = "RAM backing of \(bytes) bytes, fully written: resident memory +\(addedResidentBytes) bytes\n"
+      s +=
+        "  beyond N: \(overheadBytes) bytes (\((overheadPercent * 1000).rounded() / 1000) %); goal ≤ 5 % + fixed overhead: \(met ? "met" : "MISSED")\n"
+      s +=
+        "  store bookkeeping: bitmap \(bookkeepingBytes) bytes (1 bit per \(blockSize)-byte block) + object headers\n"
+      return s
+    }
+
+    public var json: String {
+      var j = JSONObject()
+      j["storport_version"] = .string(StorportVersion.string)
+      var o = JSONObject()
+      o["size"] = .int(bytes)
+      j["options"] = .object(o)
+      j["added_resident_bytes"] = .int(addedResidentBytes)
+      j["overhead_bytes"] = .int(overheadBytes)
+      j["overhead_percent"] = .double(overheadPercent)
+      j["bookkeeping_bytes"] = .int(bookkeepingBytes)
+      j["goal_met"] = .bool(met)
+      return j.text
+    }
+  }
+
+  public func run() throws -> Result {
     let before = Self.residentBytes()
     let store = try RamStore(bytes: bytes)
     let block = UnsafeMutableRawPointer.allocate(byteCount: store.blockSize, alignment: 4096)
@@ -33,14 +74,9 @@ public struct MemoryBenchmark: Sendable {
       try store.write(lba: lba, count: 1, from: block, forceUnitAccess: false)
     }
     let after = Self.residentBytes()
-    let added = after > before ? after - before : 0
-    let overhead = Int64(added) - Int64(bytes)
-    let pct = Double(overhead) / Double(bytes) * 100
-    var s = "RAM backing of \(bytes) bytes, fully written: resident memory +\(added) bytes\n"
-    s += "  beyond N: \(overhead) bytes (\(Int(pct * 1000)) / 1000 %); goal ≤ 5 % + fixed overhead\n"
-    s +=
-      "  store bookkeeping: bitmap \(store.overheadBytes) bytes (1 bit per \(store.blockSize)-byte block) + object headers\n"
-    _ = store
-    return s
+    return Result(
+      bytes: bytes, addedResidentBytes: after > before ? after - before : 0,
+      bookkeepingBytes: store.overheadBytes,
+      blockSize: store.blockSize)
   }
 }

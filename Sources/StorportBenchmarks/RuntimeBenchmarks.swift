@@ -23,10 +23,13 @@ public struct RuntimeBenchmarks: Sendable {
   public static let groups = ["timer", "across", "isr", "lock", "throughput"]
 
   /// Runs every group, or only `filter` (one of ``groups``; the caller validates it).
-  public func runAll(filter: String? = nil, progress: (String) -> Void) -> [BenchmarkResult] {
+  /// `stop` is asked before each benchmark: true ends the run with what was measured.
+  public func runAll(
+    filter: String? = nil, stop: () -> Bool = { false }, progress: (String) -> Void
+  ) -> [BenchmarkResult] {
     precondition(filter.map(Self.groups.contains) ?? true, "bug in swift-storport: unvalidated --filter")
     var out: [BenchmarkResult] = []
-    func wanted(_ group: String) -> Bool { filter.map { $0 == group } ?? true }
+    func wanted(_ group: String) -> Bool { !stop() && (filter.map { $0 == group } ?? true) }
     for us in [UInt32(100), 1000, 10_000] where wanted("timer") {
       let n = us >= 10_000 ? max(50, samples / 20) : us >= 1000 ? max(100, samples / 4) : samples
       let r = timerLateness(microseconds: us, count: n)

@@ -74,9 +74,19 @@ public struct StorportCommand: ParsableCommand {
           "\(location): unknown subcommand '\(unknown)' (one of: \(known.joined(separator: ", ")); see \(location) --help)"
       )
     }
-    if arguments.contains("--help") || arguments.contains("-h")
-      || arguments.dropFirst(path.count - 1).first == "help"
-    {
+    if arguments.first == "help" {
+      let rest = Array(arguments.dropFirst())
+      let (helpPath, unknownWord) = subcommandPath(rest)
+      if let extra = unknownWord ?? rest.dropFirst(helpPath.count - 1).first {
+        throw Rejection(
+          status: 2,
+          message:
+            "storport help: unknown subcommand '\(extra)' (one of: run, demo, bench, bench io, bench runtime, bench memory)"
+        )
+      }
+      return (nil, helpMessage(for: commandType(helpPath)))
+    }
+    if arguments.contains("--help") || arguments.contains("-h") {
       return (nil, helpMessage(for: commandType(path)))
     }
     do {
@@ -111,7 +121,10 @@ public struct StorportCommand: ParsableCommand {
       Terminal.err(rejection.message + "\n")
       return rejection.status
     } catch let exit as CommandExit {
-      if let message = exit.message { Terminal.err("\(location): \(message)\n") }
+      if let message = exit.message {
+        let hint = exit.status == 2 ? " (see \(location) --help)" : ""
+        Terminal.err("\(location): \(message)\(hint)\n")
+      }
       return exit.status
     } catch {
       let code = exitCode(for: error)

@@ -60,6 +60,57 @@ public enum SystemIO {
   }
 }
 
+extension SystemIO {
+  public enum FileKind: Sendable { case regular, directory, blockDevice, other }
+
+  /// What `path` is, or nil if nothing is there.
+  public static func fileKind(_ path: String) -> FileKind? {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return nil }
+    switch st.st_mode & S_IFMT {
+    case S_IFREG: return .regular
+    case S_IFDIR: return .directory
+    case S_IFBLK: return .blockDevice
+    default: return .other
+    }
+  }
+
+  /// Whether `a` and `b` name the same file: the same device and inode when both exist
+  /// (hard links, symbolic links), else the same canonical path.
+  public static func sameFile(_ a: String, _ b: String) -> Bool {
+    var sa = stat()
+    var sb = stat()
+    let ea = stat(a, &sa) == 0
+    let eb = stat(b, &sb) == 0
+    if ea && eb { return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino }
+    if ea != eb { return false }
+    return canonical(a) == canonical(b)
+  }
+
+  /// `path` with its directory made absolute and resolved (the file itself need not exist).
+  static func canonical(_ path: String) -> String {
+    let slash = path.lastIndex(of: "/")
+    let dir = slash.map { String(path[..<$0]) } ?? "."
+    let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+    guard let real = realpath(dir.isEmpty ? "/" : dir, nil) else { return path }
+    defer { free(real) }
+    return String(cString: real) + "/" + name
+  }
+
+  /// Why a file cannot be created at `path` ("/x does not exist", "… is not writable"), or
+  /// nil if it can.
+  public static func unwritableDirectory(of path: String) -> String? {
+    let slash = path.lastIndex(of: "/")
+    let dir = slash.map { String(path[..<$0]) } ?? "."
+    let d = dir.isEmpty ? "/" : dir
+    switch fileKind(d) {
+    case nil: return "the directory \(d) does not exist"
+    case .directory?: return access(d, W_OK) == 0 ? nil : "the directory \(d) is not writable"
+    default: return "\(d) is not a directory"
+    }
+  }
+}
+
 /// An `errno` with its message.
 public struct SystemError: Error, Equatable, Sendable, CustomStringConvertible {
   public let errno: Int32

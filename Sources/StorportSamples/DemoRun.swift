@@ -62,12 +62,19 @@ public struct DemoRun: Sendable {
     /// The kept trace (taken before shutdown).
     public let trace: TraceCapture
     public let decisions: UInt64
+    /// What the run was asked to do.
+    public let options: Options
+    /// SIGINT (2) or SIGTERM (15) when the run was cut short: the figures are partial.
+    public let interruptedBySignal: Int32?
   }
 
   public let options: Options
   public init(_ options: Options) { self.options = options }
 
-  public func run() -> Result {
+  /// Runs the demo. `stop` is polled every few milliseconds (of virtual time when
+  /// simulated); a non-zero signal ends the run early with partial figures. The duration
+  /// covers the run and its drain, so rates are over the time the completions took.
+  public func run(stop: (() -> Int32)? = nil) -> Result {
     let platform: Platform
     let cpus: Int
     if options.simulated {
@@ -92,10 +99,18 @@ public struct DemoRun: Sendable {
     let total = cpus * options.outstanding
     let loop = ClosedLoop(adapter: adapter)
     for i in 0..<total { loop.submit(StorRequest(tag: UInt64(i))) }
-    runtime.run(forNanoseconds: options.durationMilliseconds * 1_000_000)
+    let end = start &+ options.durationMilliseconds * 1_000_000
+    var interrupted: Int32? = nil
+    while runtime.now < end {
+      if let sig = stop?(), sig != 0 {
+        interrupted = sig
+        break
+      }
+      runtime.run(forNanoseconds: min(end - runtime.now, options.simulated ? 1_000_000 : 50_000_000))
+    }
     loop.stopping.store(true, ordering: .relaxed)
-    let duration = runtime.now - start
     runtime.runUntil(timeoutNanoseconds: 200_000_000) { ext.inFlight.load() == 0 }
+    let duration = runtime.now - start
     adapter.stop()
     runtime.runUntil(timeoutNanoseconds: 1_000_000_000) {
       adapter.state == .stopped || adapter.state == .failed
@@ -113,7 +128,7 @@ public struct DemoRun: Sendable {
       timerTicks: ext.timerTicks.load(), handOffRaces: ext.handOffRaces.load(),
       stallTicks: ext.stallTicks.load(), verdict: runtime.verifier.verdict,
       violations: runtime.verifier.reportsSoFar,
-      trace: trace, decisions: decisions)
+      trace: trace, decisions: decisions, options: options, interruptedBySignal: interrupted)
   }
 }
 
@@ -139,6 +154,10 @@ extension DemoRun.Result {
   public var text: String {
     let virtual = platform.hasPrefix("simulated")
     var s = "storport demo — demonstration adapter on the \(platform) platform, \(processors) processors\n"
+    if let sig = interruptedBySignal {
+      s +=
+        "interrupted by \(sig == 2 ? "SIGINT" : sig == 15 ? "SIGTERM" : "signal \(sig)"): partial results\n"
+    }
     let secs = Double(durationNanoseconds) / 1e9
     s +=
       "duration \(Percentiles.us(durationNanoseconds / 1000)) ms\(virtual ? " of virtual time" : ""), requests completed \(completed)"
@@ -169,15 +188,33 @@ extension DemoRun.Result {
     return s
   }
 
+  /// The result as one JSON object, with every option used.
   public var json: String {
-    var s =
-      "{\"platform\":\(JSON.quote(platform)),\"processors\":\(processors),\"duration_ns\":\(durationNanoseconds)"
-    s +=
-      ",\"completed\":\(completed),\"timer_lateness\":\(timerLateness.json),\"dpc_latency\":\(dpcLatency.json)"
-    s +=
-      ",\"callback_counts\":[\(callbackCounts.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: ","))]"
-    s += ",\"timer_ticks\":\(timerTicks),\"handoff_races\":\(handOffRaces),\"verdict\":\(JSON.quote(verdict))"
-    s += ",\"violations\":[\(violations.map(\.json).joined(separator: ","))]}"
-    return s
+    var o = JSONObject()
+    o["simulated"] = .bool(options.simulated)
+    o["seed"] = .int(options.seed)
+    o["processors"] = .int(processors)
+    o["runtime_ns"] = .int(options.durationMilliseconds * 1_000_000)
+    o["outstanding"] = .int(options.outstanding)
+    o["channels"] = .int(options.channels)
+    o["timer_us"] = .int(options.timerPeriodMicroseconds)
+    o["poll"] = .bool(options.idlePolicy == .poll)
+    var j = JSONObject()
+    j["storport_version"] = .string(StorportVersion.string)
+    j["options"] = .object(o)
+    j["platform"] = .string(platform)
+    j["time_base"] = .string(options.simulated ? "virtual" : "wall")
+    j["duration_ns"] = .int(durationNanoseconds)
+    j["interrupted_by"] = .optional(
+      interruptedBySignal.map { .string($0 == 2 ? "SIGINT" : $0 == 15 ? "SIGTERM" : "signal \($0)") })
+    j["completed"] = .int(completed)
+    j["timer_lateness"] = .raw(timerLateness.json)
+    j["dpc_latency"] = .raw(dpcLatency.json)
+    j["callback_counts"] = .array(callbackCounts.map { .array($0.map { .int($0) }) })
+    j["timer_ticks"] = .int(timerTicks)
+    j["handoff_races"] = .int(handOffRaces)
+    j["verdict"] = .string(verdict)
+    j["violations"] = .array(violations.map { .raw($0.json) })
+    return j.text
   }
 }

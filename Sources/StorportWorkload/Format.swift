@@ -24,6 +24,13 @@ public enum Format {
     return "\(ns) ns"
   }
 
+  /// An elapsed time with a unit that suits it: "3.000 s", "12.345 ms", "850.0 µs".
+  public static func elapsed(_ ns: UInt64) -> String {
+    if ns >= 1_000_000_000 { return decimals(Double(ns) / 1e9, 3) + " s" }
+    if ns >= 1_000_000 { return decimals(Double(ns) / 1e6, 3) + " ms" }
+    return decimals(Double(ns) / 1e3, 1) + " µs"
+  }
+
   /// `v` with exactly `places` decimals ("3.000", "0.5").
   public static func decimals(_ v: Double, _ places: Int) -> String {
     guard v.isFinite else { return "\(v)" }

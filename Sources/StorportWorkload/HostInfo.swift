@@ -12,10 +12,14 @@ public enum HostInfo {
   }
 
   /// Makes SIGINT and SIGTERM a request to stop (recorded, polled with ``stopSignal``); a
-  /// second one kills the process as usual. False if the handlers could not be installed.
+  /// second one asks not to wait for the drain (``stopSignalCount``); a third kills the
+  /// process as usual. False if the handlers could not be installed.
   @discardableResult
   public static func installStopSignals() -> Bool { storport_install_stop_signals() == 0 }
 
   /// The first stop signal received (2 SIGINT, 15 SIGTERM), or 0.
   public static var stopSignal: Int32 { storport_stop_signal() }
+
+  /// How many stop signals arrived.
+  public static var stopSignalCount: Int32 { storport_stop_signal_count() }
 }

@@ -42,10 +42,10 @@ public struct MainRun: Sendable {
 
   public func run(
     progressEvery: UInt64 = 1_000_000_000, progress: ((Workload.Progress) -> Void)? = nil,
-    stopSignal: (() -> Int32)? = nil
+    stop: Workload.StopControl? = nil
   ) throws(WorkloadError) -> Outcome {
     let w = try Workload(options)
-    let result = w.run(progressEvery: progressEvery, progress: progress, stopSignal: stopSignal)
+    let result = w.run(progressEvery: progressEvery, progress: progress, stop: stop)
     let runtime = w.rig.runtime
     var s = result.text
     s +=

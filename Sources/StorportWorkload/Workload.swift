@@ -87,6 +87,14 @@ public final class Workload: @unchecked Sendable {
       self.firstUnit = firstUnit
       self.unitCount = unitCount
       pool = StorRequestPool(count: depth, bufferBytes: bytes)
+      // Write data that is not all zeros (as fio's default: random buffers, filled once), so
+      // devices that compress or deduplicate see realistic data. Verified writes replace it.
+      pool.withEachBuffer { slot, buffer in
+        var rng = SeededRandom(seed: seed ^ UInt64(index) << 32 ^ UInt64(slot) &* 0x9E37_79B9_7F4A_7C15)
+        let words = buffer.count / 8
+        let p = buffer.baseAddress!.assumingMemoryBound(to: UInt64.self)
+        for i in 0..<words { p[i] = rng.next() }
+      }
       state = Locked(
         JobState(
           rng: SeededRandom(seed: seed &+ UInt64(index) &* 0x1000_0001),
@@ -98,9 +106,15 @@ public final class Workload: @unchecked Sendable {
 
   /// Validates `options`, resolves the target, opens it and starts the adapter. Nothing is
   /// created, grown or written before validation has passed.
-  public init(_ options: WorkloadOptions) throws(WorkloadError) {
+  public convenience init(_ options: WorkloadOptions) throws(WorkloadError) {
     do { try options.validate() } catch { throw .option(error) }
-    let (target, state) = try WorkloadTarget.resolve(options)
+    try self.init(options, resolved: WorkloadTarget.resolve(options))
+  }
+
+  /// Opens the target `WorkloadTarget.resolve` described (creating or growing it only as
+  /// it says) and starts the adapter. `options` must have passed ``WorkloadOptions/validate()``.
+  public init(_ options: WorkloadOptions, resolved: (WorkloadTarget, VerifyState?)) throws(WorkloadError) {
+    let (target, state) = resolved
     self.options = options
     self.target = target
     self.state = state
@@ -154,16 +168,30 @@ public final class Workload: @unchecked Sendable {
     }
   }
 
+  /// How a front end asks a run to stop early.
+  public struct StopControl: Sendable {
+    /// The stop signal received (SIGINT 2, SIGTERM 15), or 0: stop issuing, drain, report.
+    public var signal: @Sendable () -> Int32
+    /// True once the user asked again: stop waiting for outstanding requests.
+    public var abandonDrain: @Sendable () -> Bool
+    public init(signal: @escaping @Sendable () -> Int32, abandonDrain: @escaping @Sendable () -> Bool) {
+      self.signal = signal
+      self.abandonDrain = abandonDrain
+    }
+    /// SIGINT / SIGTERM through ``HostInfo``: the first stops issuing, the second the drain.
+    public static let signals = StopControl(
+      signal: { HostInfo.stopSignal }, abandonDrain: { HostInfo.stopSignalCount >= 2 })
+  }
+
   /// Runs for `runtimeNanoseconds` (virtual when simulated) — or, with `--verify_only`, until
-  /// every written unit was checked — then drains and returns the figures.
+  /// every written unit was checked — then drains and returns the figures. Rates are taken
+  /// over the whole time to the last completion, drain included.
   /// - Parameters:
   ///   - progressEvery: wall-clock nanoseconds between `progress` calls.
-  ///   - stopSignal: polled every slice (50 ms live, 5 ms of virtual time simulated); a
-  ///     non-zero signal number stops issuing, drains what is outstanding and returns partial
-  ///     figures marked with the signal.
+  ///   - stop: polled every slice (50 ms live, 5 ms of virtual time simulated); a signal stops
+  ///     issuing, drains what is outstanding and returns partial figures marked with it.
   public func run(
-    progressEvery: UInt64 = 1_000_000_000, progress: ((Progress) -> Void)? = nil,
-    stopSignal: (() -> Int32)? = nil
+    progressEvery: UInt64 = 1_000_000_000, progress: ((Progress) -> Void)? = nil, stop: StopControl? = nil
   ) -> WorkloadResult {
     let runtime = rig.runtime
     if options.writes { saveState(inProgress: true) }
@@ -183,7 +211,7 @@ public final class Workload: @unchecked Sendable {
     loop: while true {
       let elapsed = runtime.now &- start
       if elapsed >= limit || outstanding.load(ordering: .acquiring) == 0 { break }
-      if let sig = stopSignal?(), sig != 0 {
+      if let sig = stop?.signal(), sig != 0 {
         interrupted = sig
         break
       }
@@ -202,13 +230,18 @@ public final class Workload: @unchecked Sendable {
       }
     }
     issuing.store(false, ordering: .releasing)
+    runtime.runUntil(timeoutNanoseconds: options.simulated ? 2_000_000_000 : 30_000_000_000) { [self] in
+      outstanding.load(ordering: .acquiring) == 0 || stop?.abandonDrain() == true
+    }
     let duration = runtime.now &- start
     let cpu = storport_process_cpu_ns() &- cpu0
-    runtime.runUntil(timeoutNanoseconds: options.simulated ? 2_000_000_000 : 30_000_000_000) { [self] in
-      outstanding.load(ordering: .acquiring) == 0
-    }
     let stuck = outstanding.load(ordering: .acquiring)
-    if stuck > 0 {
+    if stuck > 0 && stop?.abandonDrain() == true {
+      failures.withLock {
+        $0.add("a second signal: \(stuck) request(s) still outstanding were not waited for")
+      }
+      forgetUnfinishedWrites()
+    } else if stuck > 0 {
       var why =
         "adapter \(rig.adapter.state), paused \(rig.adapter.isPaused), queued \(rig.adapter.statistics.queuedRequests)"
       if rig.device != nil {
@@ -354,7 +387,7 @@ public final class Workload: @unchecked Sendable {
     }
     if let finding {
       failures.withLock { log in
-        log.add {
+        log.add(key: "verify \(lba) \(finding.kind)") {
           let first = lba * UInt64(target.logicalBlockSize)
           let location = target.path.map { " of \($0)" } ?? ""
           return "VERIFY FAILED at \(finding) [bytes \(first)…\(first + UInt64(unitBytes) - 1)\(location)]"
@@ -364,7 +397,7 @@ public final class Workload: @unchecked Sendable {
     if !ok {
       let storeError = rig.store.takeLastError()
       failures.withLock { log in
-        log.add {
+        log.add(key: "io \(slot.isWrite) \(lba) \(r.srbStatus.rawValue) \(r.scsiStatus)") {
           var line =
             "I/O error: \(slot.isWrite ? "write" : "read") LBA \(lba) (\(blocksPerUnit) blocks): \(r.srbStatus), SCSI status \(r.scsiStatus)"
           if let sense = r.senseData { line += ", \(sense)" }
@@ -489,13 +522,31 @@ extension Workload.Tally {
 }
 
 /// The first failures of a run, kept in full, and a count of the rest. A line is built only
-/// when it is kept.
+/// when it is kept; a failure seen again (same key) is counted on its first line.
 struct FailureLog: Sendable {
   static let shown = 20
-  var lines: [String] = []
+  private var kept: [String] = []
+  private var repeats: [Int] = []
+  private var keys: [String: Int] = [:]
+  /// Failures beyond the first ``shown`` distinct ones.
   var dropped = 0
-  mutating func add(_ line: () -> String) {
-    if lines.count < Self.shown { lines.append(line()) } else { dropped += 1 }
+
+  mutating func add(key: String? = nil, _ line: () -> String) {
+    if let key, let i = keys[key] {
+      repeats[i] += 1
+      return
+    }
+    guard kept.count < Self.shown else {
+      dropped += 1
+      return
+    }
+    if let key { keys[key] = kept.count }
+    kept.append(line())
+    repeats.append(1)
   }
+
   mutating func add(_ line: String) { add { line } }
+
+  /// The kept lines, each with how often it was seen when more than once.
+  var lines: [String] { zip(kept, repeats).map { $1 > 1 ? "\($0) (seen \($1) times)" : $0 } }
 }

@@ -70,7 +70,10 @@ public struct WorkloadOptions: Sendable {
   /// when this asks for more than it has, and never shrunk.
   public var sizeBytes: UInt64? = nil
   /// Logical block size of the emulated disk: 512 or 4096.
-  public var logicalBlockSize = 4096
+  /// Logical block size: 512 or 4096 (nil: 4096, or what the verify state records for
+  /// `--verify_only`).
+  public var logicalBlockSize: Int? = nil
+  public var effectiveLogicalBlockSize: Int { logicalBlockSize ?? 4096 }
   /// `--readonly`: refuse any write; the target is opened read-only.
   public var readOnly = false
   public var verify: VerifyMode = .off
@@ -135,35 +138,45 @@ public struct WorkloadOptions: Sendable {
   public var maximumTransferBytes: Int {
     switch miniport {
     case .nvme: return NvmeMiniport.maximumTransferBytes
-    case .ramdisk: return RamDiskMiniport.maximumTransferBlocks * logicalBlockSize
+    case .ramdisk: return RamDiskMiniport.maximumTransferBlocks * effectiveLogicalBlockSize
     }
   }
 
-  static func check<T: Comparable>(_ v: T, _ range: ClosedRange<T>, _ option: String) throws(OptionError) {
+  static func check<T: Comparable>(
+    _ v: T, _ range: ClosedRange<T>, _ option: String, _ describe: (T) -> String = { "\($0)" }
+  ) throws(OptionError) {
     guard range.contains(v) else {
-      throw OptionError(option, "\(v)", "must be from \(range.lowerBound) to \(range.upperBound)")
+      throw OptionError(
+        option, "\(v)", "must be from \(describe(range.lowerBound)) to \(describe(range.upperBound))")
     }
   }
 
   /// Checks every value and combination that needs no file: exits with the first problem.
   public func validate() throws(OptionError) {
-    guard Self.logicalBlockSizes.contains(logicalBlockSize) else {
-      throw OptionError("--logical-block-size", "\(logicalBlockSize)", "512 or 4096")
+    let lbs = effectiveLogicalBlockSize
+    guard Self.logicalBlockSizes.contains(lbs) else {
+      throw OptionError("--logical-block-size", "\(lbs)", "512 or 4096")
     }
-    try Self.check(UInt64(max(0, blockSize)), Self.blockSizeRange, "--bs")
-    guard blockSize % logicalBlockSize == 0 else {
+    if !verifyOnly {  // --verify_only reads at the geometry its verify state records
+      guard blockSize >= lbs, blockSize % lbs == 0 else {
+        throw OptionError(
+          "--bs", "\(blockSize)",
+          "must be a whole number of \(lbs)-byte logical blocks (\(lbs), \(2 * lbs), …)")
+      }
+      guard blockSize <= maximumTransferBytes else {
+        throw OptionError(
+          "--bs", "\(blockSize)",
+          "larger than the \(miniport.rawValue) miniport's maximum transfer length (\(Format.bytes(UInt64(maximumTransferBytes))))"
+        )
+      }
+      if verify != .off && blockSize < VerifyHeader.size * 2 {
+        throw OptionError(
+          "--bs", "\(blockSize)", "--verify needs units of at least \(VerifyHeader.size * 2) bytes")
+      }
+    } else if let sizeBytes {
       throw OptionError(
-        "--bs", "\(blockSize)", "must be a multiple of the \(logicalBlockSize)-byte logical block size")
-    }
-    guard blockSize <= maximumTransferBytes else {
-      throw OptionError(
-        "--bs", "\(blockSize)",
-        "larger than the \(miniport.rawValue) miniport's maximum transfer length (\(Format.bytes(UInt64(maximumTransferBytes))))"
-      )
-    }
-    if verify != .off && blockSize < VerifyHeader.size * 2 {
-      throw OptionError(
-        "--bs", "\(blockSize)", "--verify needs units of at least \(VerifyHeader.size * 2) bytes")
+        "--size", "\(sizeBytes)",
+        "does not apply with --verify_only (it reads the whole file the earlier run wrote)")
     }
     try Self.check(iodepth, Self.iodepthRange, "--iodepth")
     try Self.check(jobs, Self.jobsRange, "--numjobs")
@@ -174,7 +187,7 @@ public struct WorkloadOptions: Sendable {
         "iodepth × numjobs × bs = \(Format.bytes(buffers)) of request buffers; at most \(Format.bytes(Self.bufferBudget))"
       )
     }
-    try Self.check(runtimeNanoseconds, Self.runtimeRange, "--runtime")
+    try Self.check(runtimeNanoseconds, Self.runtimeRange, "--runtime", Format.duration)
     if let readPercent {
       try Self.check(readPercent, Self.readPercentRange, "--rwmixread")
       guard pattern.isMixed, !verifyOnly else {
@@ -186,10 +199,10 @@ public struct WorkloadOptions: Sendable {
       throw OptionError("--poll", nil, "applies only to the live platform, not --simulated")
     }
     if let sizeBytes {
-      try Self.check(sizeBytes, Self.sizeRange, "--size")
-      guard sizeBytes % UInt64(logicalBlockSize) == 0 else {
+      try Self.check(sizeBytes, Self.sizeRange, "--size", Format.bytes)
+      guard sizeBytes % UInt64(lbs) == 0 else {
         throw OptionError(
-          "--size", "\(sizeBytes)", "must be a multiple of the \(logicalBlockSize)-byte logical block size")
+          "--size", "\(sizeBytes)", "must be a multiple of the \(lbs)-byte logical block size")
       }
       if target == .ram, sizeBytes > HostInfo.physicalMemoryBytes {
         throw OptionError(

@@ -109,7 +109,7 @@ public struct WorkloadResult: Sendable {
     s += "  target: \(target.description)\n"
     if let sig = interruptedBySignal {
       s +=
-        "  interrupted by \(Self.signalName(sig)) after \(Format.duration(durationNanoseconds / 1_000_000 * 1_000_000))\(virtual): partial results\n"
+        "  interrupted by \(Self.signalName(sig)) after \(Format.elapsed(durationNanoseconds))\(virtual): partial results\n"
     }
     let shown = [("read ", read, o.verifyOnly || o.pattern.reads), ("write", write, o.writes)]
     for (name, d, expected) in shown where d.ios > 0 || d.errors > 0 || expected {
@@ -117,7 +117,7 @@ public struct WorkloadResult: Sendable {
       s += ", BW=\(Format.bytes(UInt64(d.bandwidth(seconds: seconds))))/s"
       s += "; \(Format.grouped(d.ios)) I/Os (\(Format.bytes(d.bytes)))"
       if d.errors > 0 { s += ", \(Format.grouped(d.errors)) errors" }
-      s += " in \(Format.decimals(seconds, 3)) s\(virtual)\n"
+      s += " in \(Format.elapsed(durationNanoseconds))\(virtual)\n"
       if d.ios > 0 {
         let l = d.latency
         s +=
@@ -128,7 +128,7 @@ public struct WorkloadResult: Sendable {
       s += "  cpu  : not measured (simulated platform: one processor runs at a time)\n"
     } else {
       s +=
-        "  cpu  : \(Format.micro(UInt64(cpuNanosecondsPerIo))) µs per I/O (process CPU \(Format.decimals(Double(cpuNanoseconds) / 1e9, 3)) s over \(Format.decimals(seconds, 3)) s)\n"
+        "  cpu  : \(Format.micro(UInt64(cpuNanosecondsPerIo))) µs per I/O (process CPU \(Format.elapsed(cpuNanoseconds)) over \(Format.elapsed(durationNanoseconds)))\n"
     }
     if let b = baselineOpsPerSecond, b > 0 {
       s +=
@@ -171,7 +171,7 @@ public struct WorkloadResult: Sendable {
     j["numjobs"] = .int(o.jobs)
     j["runtime_ns"] = .int(o.runtimeNanoseconds)
     j["size"] = .int(target.sizeBytes)
-    j["logical_block_size"] = .int(o.logicalBlockSize)
+    j["logical_block_size"] = .int(target.logicalBlockSize)
     switch o.target {
     case .ram:
       j["backing"] = .string("ram")
@@ -195,8 +195,18 @@ public struct WorkloadResult: Sendable {
     j["poll"] = .bool(o.idlePolicy == .poll)
     if o.miniport == .nvme {
       switch o.effectiveLatency {
-      case .fixed(let ns): j["latency_ns"] = .int(ns)
-      case .uniform(let lo, let hi): j["latency_ns"] = .array([.int(lo), .int(hi)])
+      case .fixed(let ns):
+        var l = JSONObject()
+        l["model"] = .string("fixed")
+        l["min_ns"] = .int(ns)
+        l["max_ns"] = .int(ns)
+        j["latency"] = .object(l)
+      case .uniform(let lo, let hi):
+        var l = JSONObject()
+        l["model"] = .string("uniform")
+        l["min_ns"] = .int(lo)
+        l["max_ns"] = .int(hi)
+        j["latency"] = .object(l)
       }
       var f = JSONObject()
       f["drop_completion_ppm"] = .int(o.faults.dropCompletionPpm)
@@ -226,10 +236,15 @@ public struct WorkloadResult: Sendable {
   /// The result as one JSON object: every option used, the target, per-direction figures,
   /// verification, counters, failures, the verdict. `time_base` says whether times are wall
   /// clock ("wall") or the simulated platform's ("virtual").
-  public var json: String {
+  public var json: String { json(extraOptions: JSONObject()) }
+
+  /// The JSON result with the front end's own options (trace, progress) added to `options`.
+  public func json(extraOptions: JSONObject) -> String {
     var j = JSONObject()
     j["storport_version"] = .string(StorportVersion.string)
-    j["options"] = .object(optionsJSON)
+    var used = optionsJSON
+    used.merge(extraOptions)
+    j["options"] = .object(used)
     var t = JSONObject()
     t["description"] = .string(target.description)
     t["size"] = .int(target.sizeBytes)

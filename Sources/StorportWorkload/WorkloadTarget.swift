@@ -29,19 +29,38 @@ public struct WorkloadTarget: Sendable {
 
   public var path: String? { target.path }
 
-  /// Resolves `o` (already ``WorkloadOptions/validate()``d). Looks at the file only through
+  /// Resolves `o` (already ``WorkloadOptions/validate()``d). Looks at the files only through
   /// `stat`/`open(O_RDONLY)`; nothing is created, grown or written here.
-  /// - Throws: ``OptionError`` for anything the user can fix by changing an option;
-  ///   ``WorkloadError/verifyFailed(_:)`` when the target no longer holds what its verify
-  ///   state describes.
+  /// - Returns: the target and the verify state to use (loaded from an earlier run, or new).
+  /// - Throws: ``WorkloadError/option(_:)`` for anything the user can fix by changing an
+  ///   option; ``WorkloadError/verifyFailed(_:)`` when the target no longer holds what its
+  ///   verify state describes.
   public static func resolve(_ o: WorkloadOptions) throws(WorkloadError) -> (WorkloadTarget, VerifyState?) {
-    let lbs = o.logicalBlockSize
+    var lbs = o.effectiveLogicalBlockSize
     var size: UInt64
     var existing: UInt64? = nil
     var blockDevice = false
     var creates = false
     var grows = false
     let readOnly = o.readOnly || !o.writes
+    // The verify state first: --verify_only takes its geometry from it.
+    var state: VerifyState? = nil
+    var statePath: String? = nil
+    var loaded = false
+    if o.verify != .off, let path = o.target.path {
+      statePath = try resolveStatePath(o, target: path)
+      state = try loadState(o, at: statePath!)
+      loaded = state != nil
+      if let old = state, o.verifyOnly {
+        if let given = o.logicalBlockSize, given != old.logicalBlockSize {
+          throw .option(
+            OptionError(
+              "--logical-block-size", "\(given)",
+              "the verify state \(statePath!) was written with \(old.logicalBlockSize)-byte logical blocks"))
+        }
+        lbs = old.logicalBlockSize
+      }
+    }
     switch o.target {
     case .ram, .null:
       size = o.sizeBytes ?? WorkloadOptions.defaultSizeBytes
@@ -51,6 +70,15 @@ public struct WorkloadTarget: Sendable {
         throw .option(OptionError("--filename", path, "\(error)"))
       }
       blockDevice = probe.isBlockDevice
+      if let old = state, o.verifyOnly {
+        // Verification reads what the earlier run covered; a target now smaller lost data.
+        let covered = old.unitCount * UInt64(old.unitBytes)
+        guard probe.exists, probe.bytes >= covered else {
+          throw .verifyFailed(
+            "\(path) has \(probe.exists ? "\(probe.bytes) bytes" : "disappeared"), but its verify state \(statePath!) covers \(covered): the target shrank, and the units past its end are lost"
+          )
+        }
+      }
       if !probe.exists {
         guard !readOnly else {
           throw .option(
@@ -61,6 +89,9 @@ public struct WorkloadTarget: Sendable {
         }
         guard let s = o.sizeBytes else {
           throw .option(OptionError("--filename", path, "does not exist; give --size to create it"))
+        }
+        if let problem = SystemIO.unwritableDirectory(of: path) {
+          throw .option(OptionError("--filename", path, "cannot be created: \(problem)"))
         }
         creates = true
         size = s
@@ -88,69 +119,50 @@ public struct WorkloadTarget: Sendable {
           guard size > 0 else {
             throw .option(
               OptionError(
-                "--filename", path, "holds less than one \(lbs)-byte logical block; give --size to use it"))
+                "--filename", path,
+                "holds \(probe.bytes) bytes, less than one \(lbs)-byte logical block; give --size to use it"))
           }
           guard size <= WorkloadOptions.maximumSizeBytes else {
             throw .option(
               OptionError(
                 "--filename", path,
-                "is larger than \(Format.bytes(WorkloadOptions.maximumSizeBytes)); give a smaller --size"
-              ))
+                "is larger than \(Format.bytes(WorkloadOptions.maximumSizeBytes)); give a smaller --size"))
           }
         }
       }
     }
 
-    // Verify state: load the earlier run's, or start one.
     var unitBytes = o.blockSize
-    var state: VerifyState? = nil
-    var loaded = false
-    var statePath: String? = nil
-    if o.verify != .off, let path = o.target.path {
-      statePath = o.verifyStatePath ?? (blockDevice ? nil : VerifyState.defaultPath(for: path))
-      guard let sp = statePath else {
-        throw .option(
-          OptionError("--verify_state", nil, "give a path for the verify state of block device \(path)"))
-      }
-      if VerifyState.exists(at: sp) {
-        let old: VerifyState
-        do { old = try VerifyState.load(from: sp) } catch {
-          throw .option(OptionError("--verify_state", sp, "\(error.reason); remove it to start over"))
-        }
+    if let old = state {
+      if o.verifyOnly {
+        unitBytes = old.unitBytes
+      } else {
         guard old.logicalBlockSize == lbs else {
           throw .option(
             OptionError(
               "--logical-block-size", "\(lbs)",
-              "the verify state \(sp) was written with \(old.logicalBlockSize)-byte logical blocks"))
+              "the verify state \(statePath!) was written with \(old.logicalBlockSize)-byte logical blocks; use that, or remove the state file to start over"
+            ))
         }
-        if o.verifyOnly {
-          unitBytes = old.unitBytes
-        } else if old.unitBytes != o.blockSize {
+        guard old.unitBytes == o.blockSize else {
           throw .option(
             OptionError(
               "--bs", "\(o.blockSize)",
-              "the verify state \(sp) was written with --bs \(old.unitBytes); use that, or remove the state file to start over"
+              "the verify state \(statePath!) was written with --bs \(old.unitBytes); use that, or remove the state file to start over"
             ))
         }
         let covered = old.unitCount * UInt64(old.unitBytes)
         if covered > size {
-          if o.verifyOnly || o.sizeBytes == nil {
+          if o.sizeBytes == nil {
             throw .verifyFailed(
-              "\(path) has \(size) bytes but its verify state \(sp) covers \(covered): the target shrank, and the units past its end are lost"
+              "\(o.target.path!) has \(size) bytes but its verify state \(statePath!) covers \(covered): the target shrank"
             )
           }
           throw .option(
             OptionError(
-              "--size", "\(size)", "is smaller than the \(covered) bytes the verify state \(sp) covers"))
+              "--size", "\(size)",
+              "is smaller than the \(covered) bytes the verify state \(statePath!) covers"))
         }
-        state = old
-        loaded = true
-      } else if o.verifyOnly || !o.writes {
-        throw .option(
-          OptionError(
-            o.verifyOnly ? "--verify_only" : "--verify", o.verifyOnly ? nil : o.verify.rawValue,
-            "no verify state at \(sp): write the target with --verify crc32c first (or name the state with --verify_state)"
-          ))
       }
     }
     let units = o.verifyOnly ? (state?.unitCount ?? 0) : size / UInt64(unitBytes)
@@ -173,10 +185,18 @@ public struct WorkloadTarget: Sendable {
     if !o.verifyOnly {
       let perJob = units / UInt64(o.jobs)
       guard perJob >= UInt64(o.iodepth) else {
+        let region =
+          "the region (\(Format.bytes(size))\(o.sizeBytes == nil ? ", the default" : "")) has \(units) units of \(unitBytes) bytes"
+        if let given = o.sizeBytes {
+          throw .option(
+            OptionError(
+              "--size", "\(given)",
+              "too small: \(region), fewer than numjobs \(o.jobs) × iodepth \(o.iodepth)"))
+        }
         throw .option(
           OptionError(
-            "--size", Format.bytes(size),
-            "too small: \(units) units of \(unitBytes) bytes cannot keep \(o.jobs) job(s) × iodepth \(o.iodepth) busy on distinct units"
+            "--iodepth", "\(o.iodepth)",
+            "too deep: \(region), fewer than numjobs \(o.jobs) × iodepth \(o.iodepth) (lower --iodepth or --numjobs, or raise --size)"
           ))
       }
     }
@@ -185,8 +205,49 @@ public struct WorkloadTarget: Sendable {
       isBlockDevice: blockDevice,
       creates: creates, grows: grows, readOnly: readOnly, unitBytes: unitBytes, unitCount: units,
       verifyStatePath: statePath, verifyStateLoaded: loaded,
-      verifyStateInterrupted: loaded && state?.inProgress == true)
+      verifyStateInterrupted: state?.inProgress == true)
     return (target, state)
+  }
+
+  /// Where the verify state of `target` lives, checked: a path (`--verify_state` or the
+  /// default beside a regular file) that is neither the target itself nor anything but a
+  /// regular file, in a directory a writing run can write.
+  static func resolveStatePath(_ o: WorkloadOptions, target path: String) throws(WorkloadError) -> String {
+    let isDevice = (try? FileStore.probe(path: path))?.isBlockDevice ?? false
+    guard let sp = o.verifyStatePath ?? (isDevice ? nil : VerifyState.defaultPath(for: path)) else {
+      throw .option(
+        OptionError("--verify_state", nil, "give a path for the verify state of block device \(path)"))
+    }
+    guard !sp.isEmpty else { throw .option(OptionError("--verify_state", sp, "a file path")) }
+    if SystemIO.sameFile(sp, path) {
+      throw .option(
+        OptionError("--verify_state", sp, "is the target itself; the state needs a file of its own"))
+    }
+    if let kind = SystemIO.fileKind(sp), kind != .regular {
+      throw .option(OptionError("--verify_state", sp, "is not a regular file"))
+    }
+    if o.writes, let problem = SystemIO.unwritableDirectory(of: sp) {
+      throw .option(OptionError("--verify_state", sp, "cannot be written: \(problem)"))
+    }
+    return sp
+  }
+
+  /// The earlier run's state at `path`, or nil when there is none (which a run that only
+  /// reads cannot use).
+  static func loadState(_ o: WorkloadOptions, at sp: String) throws(WorkloadError) -> VerifyState? {
+    guard VerifyState.exists(at: sp) else {
+      if o.verifyOnly || !o.writes {
+        throw .option(
+          OptionError(
+            o.verifyOnly ? "--verify_only" : "--verify", o.verifyOnly ? nil : o.verify.rawValue,
+            "no verify state at \(sp): write the target with --verify crc32c first (or name the state with --verify_state)"
+          ))
+      }
+      return nil
+    }
+    do { return try VerifyState.load(from: sp) } catch {
+      throw .option(OptionError("--verify_state", sp, "\(error.reason); remove it to start over"))
+    }
   }
 
   /// One line for the report: what, where, how big, in which block size, how opened.

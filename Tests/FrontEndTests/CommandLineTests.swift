@@ -92,7 +92,7 @@ import Testing
     (["bench", "io", "--bs", "4kx"], "--bs", "4kx"),
     (["bench", "io", "--bs=-4k"], "--bs", "-4k"),
     (["bench", "io", "--bs", "1000"], "--bs", "1000"),  // not a multiple of 4096
-    (["bench", "io", "--miniport", "nvme", "--bs", "256k"], "--bs", "262144"),  // over MaximumTransferLength
+    (["bench", "io", "--miniport", "nvme", "--bs", "256k"], "--bs", "256k"),  // over MaximumTransferLength
     (["bench", "io", "--size", "abc"], "--size", "abc"),
     (["bench", "io", "--size", ""], "--size", ""),
     (["bench", "io", "--rwmixread", "150"], "--rwmixread", "150"),

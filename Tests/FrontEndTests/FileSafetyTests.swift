@@ -137,7 +137,8 @@ import Testing
       Issue.record("a file in a missing directory was accepted")
     } catch {
       #expect(error.description.contains("/nonexistent-dir/storport/x.img"), "\(error)")
-      #expect(error.description.contains("No such file or directory"), "\(error)")
+      #expect(error.description.contains("does not exist"), "\(error)")
+      #expect(error.exitStatus == 2)
     }
     // A directory is not a disk.
     o = Self.options("/tmp", .randread)

@@ -27,10 +27,10 @@ import Testing
     for key in [
       "rw", "rwmixread", "bs", "iodepth", "numjobs", "runtime_ns", "size", "logical_block_size", "backing",
       "readonly",
-      "verify", "verify_only", "seed", "miniport", "simulated", "processors", "checked", "latency_ns",
-      "faults",
+      "verify", "verify_only", "seed", "miniport", "simulated", "processors", "checked", "latency",
+      "faults", "trace", "trace_format", "trace_limit", "status_interval_ns",
     ] {
-      #expect(options[key] != nil, "options lack \(key)")
+      #expect(options.keys.contains(key), "options lack \(key): \(options.keys.sorted())")
     }
     #expect(
       options["rwmixread"] as? Int == 70 && options["iodepth"] as? Int == 8
@@ -153,5 +153,79 @@ import Testing
     ])
     #expect(g.status == 2)
     #expect(access(fresh, F_OK) != 0)
+  }
+
+  /// Rates are taken over the time to the last completion: with more requests in flight
+  /// than the run time lets complete, the figures must still be possible.
+  @Test func ratesCoverTheDrain() throws {
+    let r = try CLIProcess.run([
+      "bench", "io", "--simulated", "--runtime", "100us", "--numjobs", "4", "--iodepth", "256", "--backing",
+      "null",
+      "--size", "64m", "--rw", "randread", "--json",
+    ])
+    #expect(r.status == 0, "\(r.err)")
+    let o = try Self.jsonObject(in: r.out)
+    let duration = try #require(o["duration_ns"] as? Int)
+    let read = try #require(o["read"] as? [String: Any])
+    let maxLatency = try #require((read["lat_ns"] as? [String: Any])?["max"] as? Int)
+    #expect(duration >= maxLatency, "duration \(duration) ns shorter than an I/O's latency \(maxLatency) ns")
+    #expect(duration > 100_000, "the drain is included")
+  }
+
+  @Test func demoAndBenchRuntimeAnswerSignalsAndWriteOneJSONDocument() throws {
+    let p = try CLIProcess(["demo", "--runtime", "10m", "--processors", "2"])
+    // The demo prints nothing while it runs: give it time to start, then interrupt.
+    usleep(1_500_000)
+    kill(p.pid, SIGINT)
+    #expect(p.wait() == 130, "\(p.stderr)")
+    #expect(p.stdout.contains("interrupted by SIGINT: partial results"), "\(p.stdout)")
+    let b = try CLIProcess.run([
+      "bench", "runtime", "--filter", "lock", "--samples", "50", "--output-format", "json",
+    ])
+    #expect(b.status == 0, "\(b.err)")
+    let doc = try Self.jsonObject(in: b.out)
+    #expect((doc["results"] as? [[String: Any]])?.count == 2)
+    #expect((doc["options"] as? [String: Any])?["filter"] as? String == "lock")
+    #expect(b.out.split(separator: "\n").filter { $0.hasPrefix("{") }.count == 1, "one document")
+  }
+
+  @Test func helpWithJunkIsRefused() throws {
+    for args in [["help", "bogus"], ["help", "demo", "extra"]] {
+      let r = CommandLineTests.rejection(args)
+      #expect(
+        r?.status == 2 && r?.message.contains("unknown subcommand") == true,
+        "\(args): \(r?.message ?? "accepted")")
+    }
+    #expect(
+      try StorportCommand.parse(arguments: ["help", "bench", "io"]).output?.contains("--filename") == true)
+  }
+
+  @Test func writesWithoutVerifyAreNotAllZeros() throws {
+    let path = "/tmp/storport-random-\(getpid()).img"
+    unlink(path)
+    defer { unlink(path) }
+    let r = try CLIProcess.run([
+      "bench", "io", "--simulated", "--runtime", "2ms", "--filename", path, "--size", "1m", "--rw", "write",
+    ])
+    #expect(r.status == 0, "\(r.err)")
+    let data = try Data(contentsOf: URL(fileURLWithPath: path))
+    let zeroBlocks = stride(from: 0, to: data.count, by: 4096).filter { o in
+      data[o..<o + 4096].allSatisfy { $0 == 0 }
+    }
+    #expect(zeroBlocks.count < 4, "\(zeroBlocks.count) of 256 written blocks are zeros")
+  }
+
+  /// A second signal stops waiting for outstanding I/O: results are still printed.
+  @Test func aSecondSignalAbandonsTheDrainButKeepsTheResults() throws {
+    let p = try CLIProcess([
+      "bench", "io", "--miniport", "nvme", "--latency", "3000000", "--runtime", "10m", "--iodepth", "4",
+      "--processors", "2", "--size", "16m", "--status-interval", "100ms",
+    ])
+    #expect(p.waitForStderr(seconds: 60) { $0.contains("(last interval)") }, "\(p.stderr)")
+    kill(p.pid, SIGINT)
+    usleep(300_000)
+    kill(p.pid, SIGINT)
+    #expect(p.wait() == 130, "\(p.stderr)")
+    #expect(p.stdout.contains("were not waited for") && p.stdout.contains("result:"), "\(p.stdout)")
   }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Storport
 import StorportSamples
+import StorportWorkload
 import Testing
 
 /// `--trace FILE` writes the Chrome trace-event format that Perfetto and chrome://tracing open
@@ -187,5 +188,34 @@ import Testing
       missing.err.contains("/nonexistent-dir/t.json") && missing.err.contains("No such file or directory"),
       "\(missing.err)")
     #expect(!missing.out.contains("result:"), "nothing ran")
+  }
+
+  /// A trace path naming the target or its verify state would destroy it: refused before
+  /// anything is opened.
+  @Test func aTraceOverTheTargetOrItsStateIsRefused() throws {
+    let path = try FileSafetyTests.temporaryFile(bytes: 1 << 20)
+    let hardLink = path + ".link"
+    defer {
+      unlink(path)
+      unlink(hardLink)
+      unlink(VerifyState.defaultPath(for: path))
+    }
+    #expect(link(path, hardLink) == 0)
+    let before = try FileSafetyTests.digest(path)
+    for trace in [path, hardLink] {
+      let r = try CLIProcess.run([
+        "bench", "io", "--simulated", "--runtime", "1ms", "--filename", path, "--rw", "randread", "--trace",
+        trace,
+      ])
+      #expect(r.status == 2, "\(r.err)")
+      #expect(r.err.contains("the target itself"), "\(r.err)")
+    }
+    let state = try CLIProcess.run([
+      "bench", "io", "--simulated", "--runtime", "1ms", "--filename", path, "--rw", "randwrite", "--verify",
+      "crc32c",
+      "--trace", VerifyState.defaultPath(for: path),
+    ])
+    #expect(state.status == 2 && state.err.contains("verify state itself"), "\(state.err)")
+    #expect(try FileSafetyTests.digest(path) == before, "the target is untouched")
   }
 }

@@ -270,4 +270,72 @@ import Testing
     #expect(sawInProgress, "the state was marked in progress while the run wrote")
     #expect(try VerifyState.load(from: statePath).inProgress == false, "and clean at its end")
   }
+
+  @Test func aStatePathThatCannotWorkIsRefusedBeforeTheRun() throws {
+    let path = try FileSafetyTests.temporaryFile(bytes: 1 << 20)
+    defer { unlink(path) }
+    let before = try FileSafetyTests.digest(path)
+    let cases: [(String, String)] = [
+      (path, "the target itself"), ("/nonexistent-dir/s.state", "does not exist"),
+      ("/dev/full", "not a regular file"),
+      ("", "a file path"),
+    ]
+    for (state, why) in cases {
+      var o = FileSafetyTests.options(path, .randwrite)
+      o.verify = .crc32c
+      o.verifyStatePath = state
+      do throws(WorkloadError) {
+        _ = try Workload(o)
+        Issue.record("--verify_state '\(state)' was accepted")
+      } catch {
+        #expect(error.exitStatus == 2, "\(error)")
+        #expect(error.description.contains(why), "\(error)")
+      }
+    }
+    #expect(try FileSafetyTests.digest(path) == before, "nothing ran")
+  }
+
+  @Test func verifyOnlyTakesTheLogicalBlockSizeFromTheState() throws {
+    let path = "/tmp/storport-verify-512-\(getpid()).img"
+    let state = VerifyState.defaultPath(for: path)
+    unlink(path)
+    unlink(state)
+    defer {
+      unlink(path)
+      unlink(state)
+    }
+    var o = FileSafetyTests.options(path, .randwrite)
+    o.verify = .crc32c
+    o.logicalBlockSize = 512
+    o.blockSize = 1024
+    o.sizeBytes = 1 << 20
+    _ = try FileSafetyTests.run(o)
+    let r = try Self.verifyOnly(path)
+    #expect(r.passed && r.target.logicalBlockSize == 512 && r.target.unitBytes == 1024, "\(r.failures)")
+  }
+
+  @Test func aUnitThatFailsAgainAndAgainIsOneLineWithACount() throws {
+    let path = "/tmp/storport-verify-repeat-\(getpid()).img"
+    let state = VerifyState.defaultPath(for: path)
+    unlink(path)
+    unlink(state)
+    defer {
+      unlink(path)
+      unlink(state)
+    }
+    var w = FileSafetyTests.options(path, .write)
+    w.verify = .crc32c
+    w.sizeBytes = 64 << 10  // 16 units
+    w.iodepth = 1
+    _ = try FileSafetyTests.run(w)
+    try Self.overwrite(path, at: 3 * 4096 + 64, with: [1, 2, 3])
+    var r = FileSafetyTests.options(path, .randread)
+    r.verify = .crc32c
+    r.iodepth = 1
+    let result = try FileSafetyTests.run(r)
+    #expect(result.verifyFailures > 1, "the damaged unit was read more than once")
+    #expect(result.failures.count == 1, "\(result.failures)")
+    #expect(
+      result.failures.first?.contains("seen \(result.verifyFailures) times") == true, "\(result.failures)")
+  }
 }

@@ -100,6 +100,8 @@ uint32_t storport_crc32c_software_update(uint32_t crc, const void *_Nullable dat
 int storport_install_stop_signals(void);
 /// The first stop signal received (SIGINT = 2, SIGTERM = 15), or 0.
 int storport_stop_signal(void);
+/// How many stop signals were received (a third one kills the process).
+int storport_stop_signal_count(void);
 /// Forgets a received stop signal (tests).
 void storport_reset_stop_signal(void);
 

@@ -149,8 +149,10 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     for (i, t) in threads.enumerated() where states[i] == .exited { PlatformThread.join(t) }
   }
 
+  /// Work was posted to `p`: an idle processor runs its loop again, and a polling one runs
+  /// now (it delivers what preempts it while it waits, as a spinning processor would).
   public func wake(_ p: Int) {
-    if states[p] == .idle { states[p] = .runnable }
+    if states[p] == .idle || states[p] == .polling { states[p] = .runnable }
   }
 
   public func idle(_ p: Int) {
@@ -248,8 +250,15 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
         if let p, candidates.contains(p), rng.below(100) >= switchPercent { return p }
         return candidates[rng.below(candidates.count)]
       }
+      // Pollers look at their condition once at the current time before time moves on: a
+      // spinning processor notices at once what another one just did.
+      if !pollers.isEmpty && pollOnlyRounds == 0 {
+        pollOnlyRounds = 1
+        return pollers[rng.below(pollers.count)]
+      }
       if let deadline = timers.earliestDeadline, limit.map({ deadline <= $0 }) ?? true {
         time = max(time, deadline)
+        pollOnlyRounds = 0
         continue
       }
       if !pollers.isEmpty {

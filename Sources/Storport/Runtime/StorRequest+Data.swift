@@ -30,6 +30,12 @@ public final class StorRequestPool: @unchecked Sendable {
     return r
   }
 
+  /// Calls `body` with each request's index and data buffer (e.g. to fill write data once,
+  /// before the pool is used).
+  public func withEachBuffer(_ body: (Int, UnsafeMutableRawBufferPointer) -> Void) {
+    for (i, r) in all.enumerated() { if let b = r.ownedBuffer { body(i, b) } }
+  }
+
   /// Returns a completed request to the pool.
   public func give(_ r: StorRequest) { free.withLock { $0.append(r) } }
 

@@ -22,6 +22,8 @@ struct ChromeTraceWriter<E: Error> {
   let capture: TraceCapture
   private var out = ""
   private var first = true
+  /// Trace-event records written so far.
+  private(set) var records = 0
   private var nextFlow: UInt64 = 1
   /// Open callbacks per track: (name, role, start ns, adapter).
   private var stacks: [Int: [(String, String, UInt64, Int)]] = [:]
@@ -63,6 +65,7 @@ struct ChromeTraceWriter<E: Error> {
   private mutating func emit(_ event: String, _ sink: (String) throws(E) -> Void) throws(E) {
     if !first { out += ",\n" }
     first = false
+    records += 1
     out += event
     if out.utf8.count >= TraceCapture.chunkBytes {
       try sink(out)

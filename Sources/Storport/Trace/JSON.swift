@@ -40,6 +40,8 @@ public struct JSONObject: Sendable {
   /// A value: already-encoded JSON text.
   public struct Value: Sendable {
     public let text: String
+    /// Already-encoded JSON (a report's own `json`).
+    public static func raw(_ json: String) -> Value { Value(text: json) }
     public static func string(_ s: String) -> Value { Value(text: JSON.quote(s)) }
     public static func int<I: BinaryInteger>(_ i: I) -> Value { Value(text: "\(i)") }
     public static func double(_ d: Double) -> Value { Value(text: JSON.number(d)) }
@@ -64,6 +66,11 @@ public struct JSONObject: Sendable {
       members.removeAll { $0.0 == key }
       if let newValue { members.append((key, newValue)) }
     }
+  }
+
+  /// Adds (or replaces) every member of `other`, in its order.
+  public mutating func merge(_ other: JSONObject) {
+    for (k, v) in other.members { self[k] = v }
   }
 
   public var text: String {

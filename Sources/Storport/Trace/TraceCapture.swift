@@ -27,7 +27,9 @@ public struct TraceCapture: Sendable {
 
   /// One JSON object per event and line (keys: seq, t_ns, cpu, adapter, ev, irql, name, a, b,
   /// obj — see ``TraceEvent/jsonLine``), in recording order.
-  public func writeJSONLines<E: Error>(_ emit: (String) throws(E) -> Void) throws(E) {
+  /// Returns the number of lines written.
+  @discardableResult
+  public func writeJSONLines<E: Error>(_ emit: (String) throws(E) -> Void) throws(E) -> Int {
     var chunk = ""
     chunk.reserveCapacity(Self.chunkBytes + 512)
     for e in events {
@@ -39,13 +41,17 @@ public struct TraceCapture: Sendable {
       }
     }
     if !chunk.isEmpty { try emit(chunk) }
+    return events.count
   }
 
   /// The Chrome trace-event format (a JSON object with `traceEvents`; see
   /// ``ChromeTraceWriter`` for what is drawn).
-  public func writeChromeTrace<E: Error>(_ emit: (String) throws(E) -> Void) throws(E) {
+  /// Returns the number of trace-event records written.
+  @discardableResult
+  public func writeChromeTrace<E: Error>(_ emit: (String) throws(E) -> Void) throws(E) -> Int {
     var writer = ChromeTraceWriter<E>(capture: self)
     try writer.write(emit)
+    return writer.records
   }
 }
 

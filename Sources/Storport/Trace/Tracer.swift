@@ -6,9 +6,10 @@ public enum TraceMode: Sendable, Equatable {
   case off
   /// The last `capacity` events per processor (what verifier reports quote).
   case ring(capacity: Int)
-  /// About the last `events` events in all (`--trace-limit`): each processor keeps its
-  /// share, and ``Tracer/events()`` cuts every processor's record to the common time window,
-  /// so the kept trace is the whole recent past, not uneven tails.
+  /// At most about the last `events` events in all (`--trace-limit`): each processor (and the
+  /// threads outside them) keeps an equal share, and ``Tracer/events()`` cuts every record to
+  /// the window all of them still cover, so the kept trace is the whole recent past, not
+  /// uneven tails — and, when one share filled much faster than the others, fewer events.
   case last(events: Int)
   /// Every event, in memory (simulated runs and tests; unbounded).
   case full
@@ -63,7 +64,7 @@ public final class Tracer: @unchecked Sendable {
     switch mode {
     case .off: capacity = 0
     case .ring(let c): capacity = max(1, c)
-    case .last(let n): capacity = max(64, n / (processors + 1))
+    case .last(let n): capacity = max(1, n / (processors + 1))
     case .full: capacity = nil
     }
     buffers = (0...processors).map { _ in Buffer(capacity: capacity) }

@@ -104,23 +104,19 @@ struct BenchIoCommand: ParsableCommand {
       }
       o.pattern = pattern
     }
-    if let rwmixread {
-      o.readPercent = try OptionValue.integer(rwmixread, option: "--rwmixread", in: W.readPercentRange)
-    }
+    // Syntax only here; WorkloadOptions.validate() checks ranges (quoted as typed).
+    let any = Int.min...Int.max
+    if let rwmixread { o.readPercent = try OptionValue.integer(rwmixread, option: "--rwmixread", in: any) }
     if let lbs = logicalBlockSize {
-      let v = try OptionValue.integer(lbs, option: "--logical-block-size", in: 1...65536)
-      guard W.logicalBlockSizes.contains(v) else {
-        throw OptionError("--logical-block-size", lbs, "512 or 4096")
-      }
-      o.logicalBlockSize = v
+      o.logicalBlockSize = try OptionValue.integer(lbs, option: "--logical-block-size", in: any)
     }
-    if let bs { o.blockSize = try Int(OptionValue.size(bs, option: "--bs", in: W.blockSizeRange)) }
-    if let iodepth { o.iodepth = try OptionValue.integer(iodepth, option: "--iodepth", in: W.iodepthRange) }
-    if let numjobs { o.jobs = try OptionValue.integer(numjobs, option: "--numjobs", in: W.jobsRange) }
+    if let bs { o.blockSize = Int(clamping: try OptionValue.size(bs, option: "--bs")) }
+    if let iodepth { o.iodepth = try OptionValue.integer(iodepth, option: "--iodepth", in: any) }
+    if let numjobs { o.jobs = try OptionValue.integer(numjobs, option: "--numjobs", in: any) }
     if let runtime {
-      o.runtimeNanoseconds = try OptionValue.duration(runtime, option: "--runtime", in: W.runtimeRange)
+      o.runtimeNanoseconds = try OptionValue.duration(runtime, option: "--runtime", in: 0...UInt64.max)
     }
-    if let size { o.sizeBytes = try OptionValue.size(size, option: "--size", in: W.sizeRange) }
+    if let size { o.sizeBytes = try OptionValue.size(size, option: "--size") }
 
     // Target: --filename [--direct 1], or --backing ram|null (file:/direct: as aliases).
     var path = filename
@@ -197,6 +193,9 @@ struct BenchIoCommand: ParsableCommand {
     let slowStart = try slowStartMs.map { v throws(OptionError) in
       try OptionValue.integer(v, option: "--slow-start-ms", in: W.slowStartRange)
     }
+    if let twice = fault.first(where: { f in fault.filter { $0 == f }.count > 1 }) {
+      throw OptionError("--fault", twice, "given more than once")
+    }
     for name in fault {
       guard NvmeFaults.names.contains(name) else {
         throw OptionError("--fault", name, "one of \(NvmeFaults.names.joined(separator: ", "))")
@@ -221,8 +220,29 @@ struct BenchIoCommand: ParsableCommand {
 
     o.trace = try trace.values().mode
     _ = try output.isJSON()
-    try o.validate()
+    do { try o.validate() } catch { throw asTyped(error) }
     return o
+  }
+
+  /// The option text as the user typed it, for messages about values found out of range
+  /// after parsing (so `--size 4k` is quoted as '4k', not '4096').
+  var typed: [String: String] {
+    var t: [String: String] = [:]
+    for (name, value) in [
+      ("--rwmixread", rwmixread), ("--logical-block-size", logicalBlockSize), ("--bs", bs),
+      ("--iodepth", iodepth),
+      ("--numjobs", numjobs), ("--runtime", runtime), ("--size", size), ("--stuck-ms", stuckMs),
+      ("--processors", platform.processors),
+    ] {
+      if let value { t[name] = value }
+    }
+    return t
+  }
+
+  /// `error` quoting the value as typed.
+  func asTyped(_ error: OptionError) -> OptionError {
+    guard error.value != nil, let text = typed[error.option] else { return error }
+    return OptionError(error.option, text, error.accepted)
   }
 
   /// `N` (fixed) or `MIN-MAX` (uniform), in microseconds.
@@ -245,16 +265,21 @@ struct BenchIoCommand: ParsableCommand {
     let o = try checked { try workloadOptions() }
     let json = try checked { try output.isJSON() }
     let traceValues = try checked { try trace.values() }
+    let resolved: (WorkloadTarget, VerifyState?)
+    do throws(WorkloadError) { resolved = try WorkloadTarget.resolve(o) } catch { throw commandExit(error) }
+    try traceValues.checkDistinct(from: [
+      ("target", resolved.0.path), ("verify state", resolved.0.verifyStatePath),
+    ])
     let traceFile = try traceValues.open()
     let workload: Workload
-    do throws(WorkloadError) { workload = try Workload(o) } catch {
-      throw CommandExit(error.exitStatus, error.description)
+    do throws(WorkloadError) { workload = try Workload(o, resolved: resolved) } catch {
+      throw commandExit(error)
     }
     HostInfo.installStopSignals()
     let reporter = try progress.reporter(isVirtual: o.simulated)
     var result = workload.run(
       progressEvery: reporter.interval, progress: json ? nil : reporter.report,
-      stopSignal: { HostInfo.stopSignal })
+      stop: .signals)
     reporter.finish()
     if !o.simulated && result.interruptedBySignal == nil && !o.verifyOnly {
       result.baselineOpsPerSecond = RingBaseline.run(
@@ -262,9 +287,17 @@ struct BenchIoCommand: ParsableCommand {
     }
     let capture = traceFile != nil ? workload.rig.runtime.traceCapture() : nil
     workload.shutdown()
-    Terminal.out(json ? result.json + "\n" : result.text)
+    var extra = traceValues.json
+    extra.merge(try progress.json())
+    try Terminal.results(json ? result.json(extraOptions: extra) + "\n" : result.text)
     try finishRun(
       passed: result.passed, interrupted: result.interruptedBySignal, trace: traceFile, capture: capture,
       values: traceValues, json: json)
+  }
+
+  /// A workload error as the command's exit, quoting option values as typed.
+  func commandExit(_ error: WorkloadError) -> CommandExit {
+    if case .option(let e) = error { return CommandExit(2, asTyped(e).description) }
+    return CommandExit(error.exitStatus, error.description)
   }
 }

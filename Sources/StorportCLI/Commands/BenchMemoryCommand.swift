@@ -10,6 +10,7 @@ struct BenchMemoryCommand: ParsableCommand {
     name: [.customLong("size"), .customLong("disk")],
     help: "RAM disk size (default 256m), at most the machine's memory.")
   var size: String?
+  @OptionGroup var output: OutputOptions
 
   init() {}
 
@@ -25,6 +26,9 @@ struct BenchMemoryCommand: ParsableCommand {
 
   func run() throws {
     let n = try checked { try bytes() }
-    do { Terminal.out(try MemoryBenchmark(bytes: n).run()) } catch { throw CommandExit(1, "\(error)") }
+    let json = try checked { try output.isJSON() }
+    let result: MemoryBenchmark.Result
+    do { result = try MemoryBenchmark(bytes: n).run() } catch { throw CommandExit(1, "\(error)") }
+    try Terminal.results(json ? result.json + "\n" : result.text)
   }
 }

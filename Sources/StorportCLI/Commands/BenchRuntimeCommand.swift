@@ -1,4 +1,5 @@
 import ArgumentParser
+import Storport
 import StorportBenchmarks
 import StorportWorkload
 
@@ -32,17 +33,33 @@ struct BenchRuntimeCommand: ParsableCommand {
 
   func run() throws {
     let v = try checked { try values() }
-    let results = RuntimeBenchmarks(samples: v.samples).runAll(filter: v.filter) { line in
+    HostInfo.installStopSignals()
+    let results = RuntimeBenchmarks(samples: v.samples).runAll(
+      filter: v.filter, stop: { HostInfo.stopSignal != 0 }
+    ) {
+      line in
       if !v.json { Terminal.out(line + "\n") }
     }
+    let signal = HostInfo.stopSignal
     if v.json {
-      for r in results { Terminal.out(r.json + "\n") }
+      var options = JSONObject()
+      options["samples"] = .int(v.samples)
+      options["filter"] = .optional(v.filter.map { .string($0) })
+      var j = JSONObject()
+      j["storport_version"] = .string(StorportVersion.string)
+      j["options"] = .object(options)
+      j["interrupted_by"] = signal == 0 ? .null : .string(signal == 2 ? "SIGINT" : "SIGTERM")
+      j["results"] = .array(results.map { .raw($0.json) })
+      try Terminal.results(j.text + "\n")
     } else {
-      Terminal.out("\n" + BenchmarkResult.table(results))
+      var text = "\n" + BenchmarkResult.table(results)
+      if signal != 0 { text += "interrupted by \(signal == 2 ? "SIGINT" : "SIGTERM"): partial results\n" }
       let missed = results.filter { $0.met == false }.map { $0.name }
-      Terminal.out(
+      text +=
         missed.isEmpty
-          ? "every goal met in this run\n" : "goals missed in this run: \(missed.joined(separator: "; "))\n")
+        ? "every goal met in this run\n" : "goals missed in this run: \(missed.joined(separator: "; "))\n"
+      try Terminal.results(text)
     }
+    if signal != 0 { throw CommandExit(128 + signal) }
   }
 }

@@ -54,11 +54,12 @@ struct DemoCommand: ParsableCommand {
     let json = try checked { try output.isJSON() }
     let traceValues = try checked { try trace.values() }
     let traceFile = try traceValues.open()
-    let result = DemoRun(o).run()
-    Terminal.out(json ? result.json + "\n" : result.text)
+    HostInfo.installStopSignals()
+    let result = DemoRun(o).run(stop: { HostInfo.stopSignal })
+    try Terminal.results(json ? result.json + "\n" : result.text)
     let failed = !result.violations.filter({ !$0.rule.isWarning }).isEmpty
     try finishRun(
-      passed: !failed, interrupted: nil, trace: traceFile, capture: result.trace, values: traceValues,
-      json: json)
+      passed: !failed, interrupted: result.interruptedBySignal, trace: traceFile, capture: result.trace,
+      values: traceValues, json: json)
   }
 }

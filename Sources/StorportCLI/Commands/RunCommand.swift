@@ -42,10 +42,12 @@ struct RunCommand: ParsableCommand {
     do throws(WorkloadError) {
       outcome = try main.run(
         progressEvery: reporter.interval, progress: json ? nil : reporter.report,
-        stopSignal: { HostInfo.stopSignal })
+        stop: .signals)
     } catch { throw CommandExit(error.exitStatus, error.description) }
     reporter.finish()
-    Terminal.out(json ? outcome.workload.json + "\n" : outcome.text)
+    var extra = traceValues.json
+    extra.merge(try progress.json())
+    try Terminal.results(json ? outcome.workload.json(extraOptions: extra) + "\n" : outcome.text)
     try finishRun(
       passed: outcome.passed, interrupted: outcome.workload.interruptedBySignal, trace: traceFile,
       capture: traceFile == nil ? nil : outcome.trace, values: traceValues, json: json)

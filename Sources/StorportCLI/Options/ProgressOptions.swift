@@ -1,4 +1,5 @@
 import ArgumentParser
+import Storport
 import StorportWorkload
 
 /// `--status-interval TIME` (fio's name): how often the progress line is printed.
@@ -15,6 +16,13 @@ struct ProgressOptions: ParsableArguments {
   }
 
   mutating func validate() throws { try checked { _ = try interval() } }
+
+  /// The option as a JSON result records it.
+  func json() throws -> JSONObject {
+    var j = JSONObject()
+    j["status_interval_ns"] = .optional(try checked { try interval() }.map { .int($0) })
+    return j
+  }
 
   func reporter(isVirtual: Bool) throws -> ProgressReporter {
     let r = ProgressReporter(isVirtual: isVirtual)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Storport
+import StorportDevices
 import StorportWorkload
 
 /// `--trace FILE`, `--trace-format chrome|jsonl`, `--trace-limit N`.
@@ -12,7 +13,7 @@ struct TraceOptions: ParsableArguments {
   var traceFormat: String?
   @Option(
     name: .customLong("trace-limit"),
-    help: "Keep about the last N events (default 400000: under 100 MB); 0 keeps every event.")
+    help: "Keep at most about the last N runtime events (default 400000: under 100 MB); 0 keeps every event.")
   var traceLimit: String?
 
   static let defaultLimit = 400_000
@@ -30,6 +31,19 @@ struct TraceOptions: ParsableArguments {
     var path: String?
     var format: Format
     var mode: TraceMode
+
+    /// The trace options as a JSON result records them.
+    var json: JSONObject {
+      var j = JSONObject()
+      j["trace"] = .optional(path.map { .string($0) })
+      j["trace_format"] = .string(format.rawValue)
+      switch mode {
+      case .last(let n): j["trace_limit"] = .int(n)
+      case .full: j["trace_limit"] = .int(0)
+      default: j["trace_limit"] = .null
+      }
+      return j
+    }
   }
 
   func values() throws(OptionError) -> Values {
@@ -59,6 +73,18 @@ struct TraceOptions: ParsableArguments {
 }
 
 extension TraceOptions.Values {
+  /// Refuses a trace path that names one of `files` (the target, its verify state): writing
+  /// the trace would destroy it.
+  func checkDistinct(from files: [(String, String?)]) throws {
+    guard let path else { return }
+    for (what, other) in files {
+      if let other, SystemIO.sameFile(path, other) {
+        throw ValidationError(
+          "invalid --trace '\(path)': it is the \(what) itself; the trace needs a file of its own")
+      }
+    }
+  }
+
   /// Opens the trace file (before the run: an unusable path fails at once).
   func open() throws -> OutputFile? {
     guard let path else { return nil }
@@ -69,13 +95,16 @@ extension TraceOptions.Values {
 
   /// Writes `capture` in the chosen format and closes the file. Returns a line for the report.
   func write(_ capture: TraceCapture, to file: OutputFile) throws(OutputFile.Failure) -> String {
+    let records: Int
     switch format {
-    case .jsonl: try capture.writeJSONLines { (s: String) throws(OutputFile.Failure) in try file.write(s) }
-    case .chrome: try capture.writeChromeTrace { (s: String) throws(OutputFile.Failure) in try file.write(s) }
+    case .jsonl:
+      records = try capture.writeJSONLines { (s: String) throws(OutputFile.Failure) in try file.write(s) }
+    case .chrome:
+      records = try capture.writeChromeTrace { (s: String) throws(OutputFile.Failure) in try file.write(s) }
     }
     try file.finish()
     var line =
-      "trace: \(capture.events.count) events written to \(file.path) (\(format.rawValue), \(StorportWorkload.Format.bytes(file.bytesWritten)))"
+      "trace: \(records) records from \(capture.events.count) runtime events written to \(file.path) (\(format.rawValue), \(StorportWorkload.Format.bytes(file.bytesWritten)))"
     if capture.isTruncated { line += "; older events dropped (--trace-limit)" }
     return line
   }

@@ -6,10 +6,18 @@ import StorportDevices
 
 /// Standard output and error, unbuffered and without Foundation.
 enum Terminal {
-  static func write(_ s: String, to fd: Int32) {
+  /// Writes `s` to `fd`; the error, if the write failed.
+  @discardableResult
+  static func write(_ s: String, to fd: Int32) -> SystemError? {
     var t = s
-    t.withUTF8 { buf in
-      if let base = buf.baseAddress { _ = SystemIO.writeAll(fd, base, count: buf.count) }
+    return t.withUTF8 { buf in buf.baseAddress.flatMap { SystemIO.writeAll(fd, $0, count: buf.count) } }
+  }
+
+  /// Writes a command's results to standard output; a failed write (a full disk, a closed
+  /// pipe) fails the command instead of losing them silently.
+  static func results(_ s: String) throws {
+    if let e = write(s, to: 1) {
+      throw CommandExit(1, "could not write the results to standard output: \(e)")
     }
   }
 

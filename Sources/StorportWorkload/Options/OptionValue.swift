@@ -27,10 +27,10 @@ public enum OptionValue {
     default: throw bad
     }
     guard let n = UInt64(digits) else {
-      throw OptionError(option, text, "too large (at most \(UInt64.max) bytes)")
+      throw OptionError(option, text, "too large (at most 16 EiB)")
     }
     let (v, overflow) = n.multipliedReportingOverflow(by: 1 << shift)
-    guard !overflow else { throw OptionError(option, text, "too large (at most \(UInt64.max) bytes)") }
+    guard !overflow else { throw OptionError(option, text, "too large (at most 16 EiB)") }
     return v
   }
 
@@ -52,7 +52,8 @@ public enum OptionValue {
   public static func integer<I: FixedWidthInteger>(
     _ text: String, option: String, in range: ClosedRange<I>
   ) throws(OptionError) -> I {
-    guard let v = I(text, radix: 10) else {
+    guard text.first.map({ $0 == "-" || ($0.isASCII && $0.isNumber) }) ?? false, let v = I(text, radix: 10)
+    else {
       throw OptionError(option, text, "a whole number from \(range.lowerBound) to \(range.upperBound)")
     }
     guard range.contains(v) else {
