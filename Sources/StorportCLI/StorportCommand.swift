@@ -20,7 +20,7 @@ public struct StorportCommand: ParsableCommand {
   /// Subcommand names by parent, for the "unknown subcommand" message.
   static let subcommandNames: [String: [String]] = [
     "storport": ["run", "demo", "bench", "help"],
-    "bench": ["io", "runtime", "memory", "help"],
+    "bench": ["io", "runtime", "memory", "work", "help"],
   ]
 
   /// A command line that cannot run: the exit status (2 for a bad option or value) and the
@@ -39,6 +39,7 @@ public struct StorportCommand: ParsableCommand {
     case "bench io": return BenchIoCommand.self
     case "bench runtime": return BenchRuntimeCommand.self
     case "bench memory": return BenchMemoryCommand.self
+    case "bench work": return BenchWorkCommand.self
     default: return StorportCommand.self
     }
   }
@@ -153,5 +154,7 @@ struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
     abstract: "Benchmarks (figures beside a baseline measured in the same run).",
-    subcommands: [BenchIoCommand.self, BenchRuntimeCommand.self, BenchMemoryCommand.self])
+    subcommands: [
+      BenchIoCommand.self, BenchRuntimeCommand.self, BenchMemoryCommand.self, BenchWorkCommand.self,
+    ])
 }
