@@ -5,6 +5,7 @@ let package = Package(
   name: "swift-storport",
   products: [
     .library(name: "Storport", targets: ["Storport"]),
+    .library(name: "StorportTesting", targets: ["StorportTesting"]),
     .executable(name: "storport", targets: ["storport"]),
   ],
   dependencies: [
@@ -20,6 +21,8 @@ let package = Package(
     .target(name: "StorportDevices", dependencies: ["Storport", "CStorportShim"]),
     // SCSI: CDBs, sense data, the SPC/SBC logical-unit emulation.
     .target(name: "StorportSCSI", dependencies: ["StorportDevices"]),
+    // For tests of miniports, ours and users': the scriptable miniport and observation logs.
+    .target(name: "StorportTesting", dependencies: ["Storport"]),
     // Sample miniports (the demonstration adapter of `storport run`).
     .target(name: "StorportSamples", dependencies: ["Storport", "StorportDevices", "StorportSCSI"]),
     // Front end: the fio-like workload generator (`storport bench io`, `storport run`).
@@ -33,7 +36,7 @@ let package = Package(
     .target(
       name: "StorportBenchmarks",
       dependencies: [
-        "Storport", "StorportSamples", "StorportDevices", "StorportSCSI", "CStorportShim",
+        "Storport", "StorportSamples", "StorportTesting", "StorportDevices", "StorportSCSI", "CStorportShim",
         .product(name: "Histogram", package: "hdrhistogram-swift"),
       ]),
     // The command line: every subcommand, its options and their validation (a library, so
@@ -46,13 +49,13 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(name: "storport", dependencies: ["StorportCLI"]),
-    .testTarget(name: "ConformanceTests", dependencies: ["Storport", "StorportSamples"]),
-    .testTarget(name: "LiveTests", dependencies: ["Storport", "StorportSamples"]),
+    .testTarget(name: "ConformanceTests", dependencies: ["Storport", "StorportSamples", "StorportTesting"]),
+    .testTarget(name: "LiveTests", dependencies: ["Storport", "StorportSamples", "StorportTesting"]),
     .testTarget(
       name: "FrontEndTests",
       dependencies: [
-        "Storport", "StorportCLI", "StorportWorkload", "StorportDevices", "StorportSamples", "StorportBenchmarks",
-        "CStorportShim",
+        "Storport", "StorportCLI", "StorportWorkload", "StorportDevices", "StorportSamples", "StorportTesting",
+        "StorportBenchmarks", "CStorportShim",
       ]),
     .testTarget(
       name: "DeviceTests",

@@ -1,5 +1,6 @@
 import Dispatch
 import Storport
+import StorportTesting
 import StorportSamples
 
 /// Fixed amounts of work for counting instructions (`scripts/instructions.sh` runs these under

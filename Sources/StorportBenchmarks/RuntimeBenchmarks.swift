@@ -1,5 +1,6 @@
 import CStorportShim
 import Storport
+import StorportTesting
 import StorportSamples
 import Synchronization
 

@@ -1,4 +1,5 @@
 import Storport
+import StorportTesting
 import StorportSamples
 import Testing
 

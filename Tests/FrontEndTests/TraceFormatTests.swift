@@ -1,5 +1,6 @@
 import Foundation
 import Storport
+import StorportTesting
 import StorportSamples
 import StorportWorkload
 import Testing

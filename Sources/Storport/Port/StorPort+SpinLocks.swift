@@ -1,17 +1,3 @@
-/// `STOR_LOCK_HANDLE` — filled by `acquireSpinLock`, the only thing `releaseSpinLock` takes
-/// (R-L2). Holds the lock and the IRQL to restore (`Context.OldIrql`, rule 47).
-public struct StorLockHandle: Sendable {
-  public internal(set) var lock: StorSpinLockKind = .invalidLock
-  /// `Context.OldIrql`: the IRQL release restores.
-  public internal(set) var oldIrql: Irql = .passive
-  nonisolated(unsafe) unowned(unsafe) var spinLock: SpinLock?
-  var serial: UInt64 = 0
-  /// The acquire was refused by the verifier; release is then a silent no-op.
-  var refused = false
-
-  public init() {}
-}
-
 extension StorPort {
   /// `StorPortAcquireSpinLock(DeviceExtension, SpinLock, LockContext, LockHandle)`.
   /// `context` is the STOR_DPC for `.dpcLock` and nil for the StartIo and Interrupt locks

@@ -1,22 +1,5 @@
 import Synchronization
 
-/// Where an adapter is in its life (spec §8, D12–D13).
-public enum AdapterState: UInt8, Sendable, CustomStringConvertible {
-  case attached, starting, running, stopping, stopped, failed, removed
-
-  public var description: String {
-    switch self {
-    case .attached: return "attached"
-    case .starting: return "starting"
-    case .running: return "running"
-    case .stopping: return "stopping"
-    case .stopped: return "stopped"
-    case .failed: return "failed"
-    case .removed: return "removed"
-    }
-  }
-}
-
 /// One adapter: the port side of a miniport instance. It owns the device extension, the port
 /// locks, the adapter timer, extended timers, DPC registry, perf options and the request
 /// pipeline, and it provides the StorPort* services to the miniport (reach it from a callback
@@ -200,11 +183,4 @@ public final class StorPort: @unchecked Sendable {
       outstandingRequests: f.0, queuedRequests: f.1,
       timerLatenessNanoseconds: timerLateness.withLock { $0.values })
   }
-}
-
-/// A bounded sample of latencies (ns).
-struct LatencySamples {
-  var values: [UInt64] = []
-  let limit = 200_000
-  mutating func add(_ v: UInt64) { if values.count < limit { values.append(v) } }
 }

@@ -1,0 +1,37 @@
+/// A set of the three classic port locks.
+struct LockMask: OptionSet, Sendable {
+  let rawValue: UInt8
+  static let startIo = LockMask(rawValue: 1)
+  static let dpc = LockMask(rawValue: 2)
+  static let interrupt = LockMask(rawValue: 4)
+  static let all: LockMask = [.startIo, .dpc, .interrupt]
+
+  init(rawValue: UInt8) { self.rawValue = rawValue }
+
+  init(_ kind: StorSpinLockKind) {
+    switch kind {
+    case .startIoLock: self = .startIo
+    case .dpcLock, .threadedDpcLock, .dpcLevelLock: self = .dpc
+    case .interruptLock: self = .interrupt
+    case .invalidLock: self = []
+    }
+  }
+}
+
+/// One callback on a processor's call stack (callbacks nest when an interrupt preempts).
+struct CallbackFrame {
+  var role: CallbackRole
+  var routine: String
+  unowned(unsafe) var adapter: StorPort?
+  var entryIrql: Irql
+  var heldAtEntry: Int
+  /// Locks the miniport may acquire itself in this callback (spec §5.3).
+  var allowed: LockMask
+}
+
+/// One lock held by a processor's context.
+struct HeldLock {
+  unowned(unsafe) var lock: SpinLock
+  var byPort: Bool
+  var serial: UInt64
+}

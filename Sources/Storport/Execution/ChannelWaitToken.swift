@@ -1,0 +1,2 @@
+/// Wait token for concurrent-channel tokens on the simulated platform.
+final class ChannelWaitToken: Sendable {}
