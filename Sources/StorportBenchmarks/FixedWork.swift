@@ -1,7 +1,7 @@
 import Dispatch
 import Storport
-import StorportTesting
 import StorportSamples
+import StorportTesting
 
 /// Fixed amounts of work for counting instructions (`scripts/instructions.sh` runs these under
 /// `valgrind --tool=callgrind` for N and 2N operations and prints the slope): on one live

@@ -1,7 +1,7 @@
 import CStorportShim
 import Storport
-import StorportTesting
 import StorportSamples
+import StorportTesting
 import Synchronization
 
 #if canImport(Glibc)
@@ -66,7 +66,7 @@ public struct RuntimeBenchmarks: Sendable {
   private func liveAdapter(
     processors: Int = 2, policy: IdlePolicy = .default, verifier: VerifierMode = .default,
     trace: TraceMode = .off
-  ) -> (StorportRuntime, StorPort, ScriptedExtension) {
+  ) -> (StorportRuntime, Adapter, ScriptedExtension) {
     let runtime = StorportRuntime(
       platform: LivePlatform(processors: processors, idlePolicy: policy), verifier: verifier, trace: trace)
     let m = ScriptedMiniport(name: "bench")
@@ -110,9 +110,9 @@ public struct RuntimeBenchmarks: Sendable {
       }
     }
     timerBox.withLock { $0 = timer }
-    adapter.runOnProcessor(0) { [adapter] in
+    adapter.runOnProcessor(0) { [ext = adapter.deviceExtension(as: ScriptedExtension.self)] in
       armedAt.store(storport_monotonic_ns(), ordering: .relaxed)
-      adapter.requestTimerCall(timer, microseconds: us)
+      ext.port.requestTimerCall(timer, microseconds: us)
     }
     _ = runtime.runUntil(timeoutNanoseconds: UInt64(count) * UInt64(us) * 1000 * 3 + 5_000_000_000) {
       done.load(ordering: .acquiring)
@@ -179,7 +179,7 @@ public struct RuntimeBenchmarks: Sendable {
         let until = storport_monotonic_ns() &+ gap
         while storport_monotonic_ns() < until { storport_cpu_relax() }
         raisedAt.store(storport_monotonic_ns(), ordering: .releasing)
-        adapter.raiseInterrupt(message: 1)
+        adapter.device.raiseInterrupt(message: 1)
         while seen.load(ordering: .acquiring) <= i { storport_cpu_relax() }
       }
       finished.store(true, ordering: .releasing)
@@ -199,7 +199,7 @@ public struct RuntimeBenchmarks: Sendable {
 
   /// Sets what the scripted miniport's MSI-X routine does (read at call time).
   private func setMessageHandler(
-    _ adapter: StorPort, _ body: @escaping @Sendable (ScriptedExtension, UInt32) -> Bool
+    _ adapter: Adapter, _ body: @escaping @Sendable (ScriptedExtension, UInt32) -> Bool
   ) {
     handlerBox.withLock { $0 = MessageHandler(body) }
   }
@@ -277,7 +277,7 @@ public struct RuntimeBenchmarks: Sendable {
       return true
     }
     for i in 0..<count {
-      adapter.raiseInterrupt(message: 0)
+      adapter.device.raiseInterrupt(message: 0)
       // Sleep-poll: a spinning main thread would compete with the processor for the core.
       while seen.load(ordering: .acquiring) <= i {
         storport_sleep_until(storport_monotonic_ns() &+ 20_000)

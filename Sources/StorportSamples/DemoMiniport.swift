@@ -51,6 +51,8 @@ public final class DemoMiniport: Miniport, @unchecked Sendable {
   public let queueCount: Int
   public let channels: Int
   public let timerPeriodMicroseconds: UInt32
+  /// The hardware this miniport drives (the host connects it to the adapter).
+  public let device = DemoDevice()
 
   // Role-typed routines, declared once (set in init, never changed).
   private var passiveInitialize: HwPassiveInitializeRoutine<DemoExtension>!
@@ -109,7 +111,7 @@ public final class DemoMiniport: Miniport, @unchecked Sendable {
     let queue = ext.queues[q]
     // The "device": completes at once and signals the queue's MSI-X message.
     ext.port.withSpinLock(.dpcLock, context: queue.dpc) { queue.done.append(request) }
-    ext.port.raiseInterrupt(message: UInt32(q))
+    device.ringDoorbell(queue: q)
     return true
   }
 

@@ -62,6 +62,7 @@ public struct DemoRun: Sendable {
     let miniport = DemoMiniport(
       queues: cpus, channels: options.channels, timerPeriodMicroseconds: options.timerPeriodMicroseconds)
     let adapter = runtime.attach(miniport)
+    miniport.device.connect(adapter.device)
     let ext = adapter.deviceExtension(as: DemoExtension.self)
     runtime.start()
     adapter.start()
@@ -106,10 +107,10 @@ public struct DemoRun: Sendable {
 
 /// Resubmits every successfully completed request until told to stop.
 final class ClosedLoop: Sendable {
-  let adapter: StorPort
+  let adapter: Adapter
   let stopping: Atomic<Bool>
 
-  init(adapter: StorPort) {
+  init(adapter: Adapter) {
     self.adapter = adapter
     stopping = Atomic(false)
   }

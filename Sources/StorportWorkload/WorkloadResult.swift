@@ -62,7 +62,7 @@ public struct WorkloadResult: Sendable {
   public let failures: [String]
   public let failuresNotShown: Int
   public let verdict: String
-  public let statistics: StorPort.Statistics
+  public let statistics: AdapterStatistics
   /// Miniport / device counters ("controller resets", faults injected, …).
   public let counters: [(String, Int64)]
   /// SIGINT (2) or SIGTERM (15) when the run was cut short: the figures are partial.

@@ -6,7 +6,7 @@ import StorportSamples
 /// A runtime with one adapter of the chosen miniport on the chosen target, started.
 public struct WorkloadRig: @unchecked Sendable {
   public let runtime: StorportRuntime
-  public let adapter: StorPort
+  public let adapter: Adapter
   public let store: BlockStore
   /// The emulated controller (NVMe miniport only).
   public private(set) var device: NvmeController?
@@ -49,6 +49,8 @@ public struct WorkloadRig: @unchecked Sendable {
         NvmeMiniport(
           device: controller, queues: platform.processorCount,
           stuckTimeoutMilliseconds: o.effectiveStuckTimeoutMilliseconds))
+      // The controller's MSI-X vectors raise the adapter's messages (the board's wiring).
+      controller.connectInterrupts(adapter.device)
     }
     runtime.start()
     adapter.start()

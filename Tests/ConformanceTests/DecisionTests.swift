@@ -1,6 +1,6 @@
 import Storport
-import StorportTesting
 import StorportSamples
+import StorportTesting
 import Testing
 
 /// One test per binding decision D1–D17 (spec/decisions.md), simulated platform.
@@ -181,7 +181,7 @@ import Testing
       return true
     }
     for m in UInt32(0)..<4 {
-      h.adapter.raiseInterrupt(message: m)
+      h.adapter.device.raiseInterrupt(message: m)
       h.run(us: 50)
     }
     #expect(isrCpu.all == [0, 1, 0, 1])

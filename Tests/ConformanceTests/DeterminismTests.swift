@@ -1,6 +1,6 @@
 import Storport
-import StorportTesting
 import StorportSamples
+import StorportTesting
 import Testing
 
 /// The simulated platform's contract: the same seed gives a bit-identical trace; different

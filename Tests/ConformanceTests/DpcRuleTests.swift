@@ -1,6 +1,6 @@
 import Storport
-import StorportTesting
 import StorportSamples
+import StorportTesting
 import Testing
 
 /// Spec §13 rules 28–41: STOR_DPC, StorPortInitializeDpc / IssueDpc / CancelDpc and the
@@ -93,8 +93,8 @@ import Testing
         return true
       }
       for _ in 0..<20 {
-        h.adapter.raiseInterrupt(message: 0)
-        h.adapter.raiseInterrupt(message: 1)
+        h.adapter.device.raiseInterrupt(message: 0)
+        h.adapter.device.raiseInterrupt(message: 1)
         h.run(us: 2)
       }
       h.run(ms: 1)
@@ -121,8 +121,8 @@ import Testing
         return true
       }
       for _ in 0..<10 {
-        h.adapter.raiseInterrupt(message: 0)
-        h.adapter.raiseInterrupt(message: 1)
+        h.adapter.device.raiseInterrupt(message: 0)
+        h.adapter.device.raiseInterrupt(message: 1)
       }
       h.run(ms: 2)
       return probe.overlapped

@@ -1,6 +1,6 @@
 import Storport
-import StorportTesting
 import StorportSamples
+import StorportTesting
 import Testing
 
 /// Spec §13 rules 15–27: StorPortInitializeTimer / RequestTimer / FreeTimer /

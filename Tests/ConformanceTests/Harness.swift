@@ -1,6 +1,6 @@
 import Storport
-import StorportTesting
 import StorportSamples
+import StorportTesting
 import Testing
 
 /// A started simulated runtime with one scripted adapter: the fixture of most conformance
@@ -8,7 +8,7 @@ import Testing
 final class SimHarness: @unchecked Sendable {
   let runtime: StorportRuntime
   let miniport: ScriptedMiniport
-  var adapter: StorPort!
+  var adapter: Adapter!
   var sim: SimulatedPlatform { runtime.simulation! }
 
   init(
@@ -118,7 +118,7 @@ extension SimHarness {
       body(ext)
       return true
     }
-    adapter.raiseInterrupt()
+    adapter.device.raiseInterrupt()
     runtime.runUntil(timeoutNanoseconds: 1_000_000) { false }
   }
 

@@ -1,6 +1,6 @@
 import Storport
-import StorportTesting
 import StorportSamples
+import StorportTesting
 import Testing
 
 /// Spec §13 rules 63–75: passive initialisation, lifecycle order and contexts, stop / remove /
@@ -69,7 +69,7 @@ import Testing
         HwPassiveInitializeRoutine<ScriptedExtension>("Passive") { ext in
           inPassive.value = true
           seen.value = ext.port.executionContext
-          adapter.raiseInterrupt()  // line interrupt → this processor
+          adapter.device.raiseInterrupt()  // line interrupt → this processor
           ext.counter.increment()  // a scheduling point: the interrupt preempts here
           inPassive.value = false
           return true
@@ -170,7 +170,7 @@ import Testing
     h.run(us: 200)
     #expect(h.adapter.state == .stopped)
     h.adapter.submit(StorRequest())
-    h.adapter.raiseInterrupt()
+    h.adapter.device.raiseInterrupt()
     h.run(ms: 10)
     #expect(after.count == 0)
     #expect(h.adapter.statistics.queuedRequests == 1)  // held until restart

@@ -1,6 +1,6 @@
 import Storport
-import StorportTesting
 import StorportSamples
+import StorportTesting
 import Testing
 
 /// Spec §13 rules 42–53: port spin locks, MSI locks, interrupts and SynchronizeAccess.
@@ -128,8 +128,8 @@ import Testing
       seen.append(ext.port.executionContext!)
       return true
     }
-    h.adapter.raiseInterrupt()
-    h.adapter.raiseInterrupt(message: 1)
+    h.adapter.device.raiseInterrupt()
+    h.adapter.device.raiseInterrupt(message: 1)
     h.run(us: 100)
     #expect(seen.count == 2)
     for s in seen.all {
@@ -161,8 +161,8 @@ import Testing
       }
       h.startAdapter()
       for _ in 0..<8 {
-        h.adapter.raiseInterrupt(message: 0)
-        h.adapter.raiseInterrupt(message: 1)
+        h.adapter.device.raiseInterrupt(message: 0)
+        h.adapter.device.raiseInterrupt(message: 1)
       }
       h.run(us: 200)
       #expect(onlyOwn.value)
@@ -204,7 +204,7 @@ import Testing
         return ctx == 5
       }
       for _ in 0..<6 {
-        h.adapter.raiseInterrupt()
+        h.adapter.device.raiseInterrupt()
         h.adapter.runOnProcessor(1) { [ext = h.ext] in
           results.append(ext.port.synchronizeAccess(routine, context: 5))
           results.append(ext.port.synchronizeAccess(routine, context: 4))

@@ -1,6 +1,6 @@
 import Storport
-import StorportTesting
 import StorportSamples
+import StorportTesting
 import Testing
 
 /// Spec §13 rules 1–14: the adapter timer (HW_TIMER, RequestTimerCall), simulated platform.

@@ -1,7 +1,7 @@
 import Foundation
 import Storport
-import StorportTesting
 import StorportSamples
+import StorportTesting
 import StorportWorkload
 import Testing
 

@@ -1,6 +1,6 @@
 import Storport
-import StorportTesting
 import StorportSamples
+import StorportTesting
 import Synchronization
 import Testing
 
@@ -12,7 +12,7 @@ import Testing
   final class Live: @unchecked Sendable {
     let runtime: StorportRuntime
     let miniport = ScriptedMiniport(name: "live")
-    var adapter: StorPort!
+    var adapter: Adapter!
     var ext: ScriptedExtension { adapter.deviceExtension(as: ScriptedExtension.self) }
 
     init(policy: ViolationPolicy = .recordAndContinue, configure: (ScriptedMiniport) -> Void = { _ in }) {
@@ -111,7 +111,7 @@ import Testing
         })
     }
     #expect(l.wait { ready.load(ordering: .acquiring) })
-    for i in 0..<4000 { l.adapter.raiseInterrupt(message: UInt32(i % 2)) }
+    for i in 0..<4000 { l.adapter.device.raiseInterrupt(message: UInt32(i % 2)) }
     #expect(
       l.wait {
         l.ext.dpc.executionCount == UInt64(accepted.load(ordering: .relaxed))
@@ -239,8 +239,8 @@ import Testing
     witness.start()
     wa.start()
     let done = Atomic<Bool>(false)
-    wa.runOnProcessor(0) {
-      wa.requestTimerCall(
+    wa.runOnProcessor(0) { [ext = wa.deviceExtension(as: ScriptedExtension.self)] in
+      ext.port.requestTimerCall(
         HwTimer<ScriptedExtension>("W") { _ in done.store(true, ordering: .releasing) }, microseconds: 60_000)
     }
     #expect(witness.runUntil(timeoutNanoseconds: 10_000_000_000) { done.load(ordering: .acquiring) })

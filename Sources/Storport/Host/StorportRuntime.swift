@@ -18,7 +18,7 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
   /// Extended-timer limit per adapter (D10): nil = none; 4 emulates pre-Windows 8.
   public let extendedTimerLimit: Int?
   private(set) var processors: [Processor] = []
-  private let adapterList = Locked<[StorPort]>([])
+  private let adapterList = Locked<[Adapter]>([])
   private let started = Atomic<Bool>(false)
 
   /// - Parameters:
@@ -49,15 +49,15 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
   /// `StorPortInitialize` analog: registers a miniport and creates its adapter (and its
   /// zero-initialised device extension). Start it with `adapter.start()`.
   @discardableResult
-  public func attach<M: Miniport>(_ miniport: M) -> StorPort {
+  public func attach<M: Miniport>(_ miniport: M) -> Adapter {
     adapterList.withLock { list in
-      let a = StorPort(index: list.count, runtime: self, entry: TypedMiniportEntry(miniport))
+      let a = Adapter(StorPort(index: list.count, runtime: self, entry: TypedMiniportEntry(miniport)))
       list.append(a)
       return a
     }
   }
 
-  public var adapters: [StorPort] { adapterList.withLock { $0 } }
+  public var adapters: [Adapter] { adapterList.withLock { $0 } }
 
   /// Starts the processors (and, live, the timer thread).
   public func start() {

@@ -5,7 +5,7 @@ extension StorPort {
   /// → StartIo (StartIo lock, or a concurrent channel) → RequestComplete, when the adapter is
   /// running and neither paused nor busy (rules 57, 73, 74). `completion` runs on the
   /// completing processor, inside the miniport's completion context; keep it short.
-  public func submit(_ request: StorRequest, completion: (@Sendable (StorRequest) -> Void)? = nil) {
+  func submit(_ request: StorRequest, completion: (@Sendable (StorRequest) -> Void)? = nil) {
     request.completion = completion
     request.srbStatus = .pending
     request.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
@@ -314,7 +314,7 @@ extension StorPort {
   }
 
   /// True while StorPortPause is in force.
-  public var isPaused: Bool { flow.withLock { $0.paused } }
+  var isPaused: Bool { flow.withLock { $0.paused } }
 
   /// `StorPortGetStartIoPerfParams(HwDeviceExtension, Srb, StartIoPerfParams)` (R-S10).
   public func getStartIoPerfParams(_ request: StorRequest) -> StartIoPerformanceParameters {

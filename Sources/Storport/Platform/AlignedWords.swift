@@ -1,7 +1,5 @@
 import CStorportShim
 
-
-
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Musl)

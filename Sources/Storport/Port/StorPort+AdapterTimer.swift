@@ -89,7 +89,7 @@ extension StorPort {
   }
 
   /// True if a RequestTimerCall is armed and not yet delivered.
-  public var isAdapterTimerPending: Bool { adapterTimer.withLock { $0.armed } }
+  var isAdapterTimerPending: Bool { adapterTimer.withLock { $0.armed } }
 
   func runAdapterTimer(on p: Processor, generation: UInt64) {
     let current = adapterTimer.withLock { $0.armed && $0.generation == generation }

@@ -11,7 +11,7 @@ extension StorPort {
   /// goes to processor `m % processors`, line interrupts to processor 0; it is delivered at
   /// DIRQL holding the Interrupt lock (or, per-message mode, only its message lock) (rules
   /// 50, 51), preempting lower-IRQL code on that processor at its next scheduling point.
-  public func raiseInterrupt(message: UInt32? = nil) {
+  func raiseInterrupt(message: UInt32? = nil) {
     let n = runtime.processors.count
     let target = message.map { Int($0) % n } ?? 0
     trace(on: Processor.current, .interruptRaise, StorPort.interruptName(message), a: UInt64(target))

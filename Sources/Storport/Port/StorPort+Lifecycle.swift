@@ -4,7 +4,7 @@ extension StorPort {
   /// lock) → HwStorPassiveInitializeRoutine (if enabled) →
   /// HwStorAdapterControl(ScsiQuerySupportedControlTypes) → I/O (rule 64). Returns at once;
   /// `state` becomes `.running`, or `.failed` if a step said no.
-  public func start() {
+  func start() {
     let s = state
     precondition(s == .attached, "start() on an adapter that is \(s); use restart()")
     setState(.starting, on: nil)
@@ -88,7 +88,7 @@ extension StorPort {
   /// RequestTimerCall timer, the extended timers and every queued DPC, disconnects interrupts,
   /// and waits for callbacks still running elsewhere. After it, no HwStorTimer, HW_TIMER_EX,
   /// DPC routine or StartIo starts until `restart()` (rule 68).
-  public func stop() {
+  func stop() {
     let s = state
     guard s == .running || s == .starting else { return }
     runtime.processors[0].post(.passive { [self] in runStop(on: Processor.current!) })
@@ -139,7 +139,7 @@ extension StorPort {
   /// Restarts a stopped adapter: ScsiRestartAdapter at DIRQL with the Interrupt lock if the
   /// miniport supports it, else HwStorFindAdapter + HwStorInitialize again (R-Y6). The device
   /// extension is kept, not re-zeroed (rule 70).
-  public func restart() {
+  func restart() {
     guard state == .stopped else { return }
     setState(.starting, on: nil)
     runtime.processors[0].post(
@@ -172,7 +172,7 @@ extension StorPort {
   /// Removes the adapter: stops it if needed, fails queued requests with SRB_STATUS_NO_DEVICE,
   /// frees extended timers the miniport left (with a warning, D13 e), and waits for running
   /// timer and DPC callbacks before releasing the device extension (rule 69).
-  public func remove() {
+  func remove() {
     runtime.processors[0].post(
       .passive { [self] in
         let p = Processor.current!
@@ -191,12 +191,12 @@ extension StorPort {
   }
 
   /// True once remove() has released the device extension.
-  public var isExtensionReleased: Bool { extensionReleased.load(ordering: .acquiring) }
+  var isExtensionReleased: Bool { extensionReleased.load(ordering: .acquiring) }
 
   /// Asks for a bus reset, as the port does after a request timeout (R-N11): pauses
   /// dispatch, calls HwStorResetBus at DISPATCH with the StartIo lock and every channel token
   /// (half duplex: + Interrupt lock), then resumes.
-  public func resetBus(pathId: UInt32 = 0) {
+  func resetBus(pathId: UInt32 = 0) {
     runtime.processors[0].post(
       .port { [self] in
         let p = Processor.current!
@@ -231,7 +231,7 @@ extension StorPort {
   /// Runs `body` on processor `processor` as port work at DISPATCH_LEVEL, with no lock held —
   /// a harness hook for tests and tools that need a processor context (e.g. to call port
   /// services the way a miniport's own code would).
-  public func runOnProcessor(_ processor: Int = 0, _ body: @escaping @Sendable () -> Void) {
+  func runOnProcessor(_ processor: Int = 0, _ body: @escaping @Sendable () -> Void) {
     runtime.processors[processor].post(
       .port { [self] in
         let p = Processor.current!

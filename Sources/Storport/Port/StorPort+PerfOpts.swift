@@ -34,5 +34,5 @@ extension StorPort {
   }
 
   /// The perf flags in force.
-  public var perfOptions: StorPerfFlags { perfFlags }
+  var perfOptions: StorPerfFlags { perfFlags }
 }

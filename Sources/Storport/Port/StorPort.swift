@@ -1,16 +1,19 @@
 import Synchronization
 
-/// One adapter: the port side of a miniport instance. It owns the device extension, the port
-/// locks, the adapter timer, extended timers, DPC registry, perf options and the request
-/// pipeline, and it provides the StorPort* services to the miniport (reach it from a callback
-/// as `ext.port`).
+/// The miniport's face of one adapter: the StorPort* services, reached from a callback as
+/// `ext.port` (as StorPort routines are reached from `HwDeviceExtension`). It is also, inside
+/// this module, the adapter's implementation — it owns the device extension, the port locks,
+/// the adapter timer, extended timers, DPC registry, perf options and the request pipeline —
+/// but what a miniport can call on it is only what a driver can call on Storport: the host's
+/// operations (start, stop, submit, …) are on ``Adapter``, the device's (raise an interrupt)
+/// on ``DeviceLink``.
 ///
 /// Every service reads the calling processor's execution context (IRQL, locks, callback) and,
 /// in checked mode, reports misuse as a ``VerifierViolation`` instead of crashing.
 public final class StorPort: @unchecked Sendable {
   /// Adapter number in attach order.
-  public let index: Int
-  public let name: String
+  let index: Int
+  let name: String
   /// The runtime owns this object and outlives it (it is shut down, not released, first).
   unowned(unsafe) let runtime: StorportRuntime
   let entry: MiniportEntry
@@ -23,9 +26,9 @@ public final class StorPort: @unchecked Sendable {
   let tracing: Bool
 
   /// What HwStorFindAdapter set (valid once the adapter started).
-  public internal(set) var configuration = PortConfiguration()
-  public var isHalfDuplex: Bool { configuration.synchronizationModel == .halfDuplex }
-  public var isVirtual: Bool { entry.data.isVirtual }
+  var configuration = PortConfiguration()
+  var isHalfDuplex: Bool { configuration.synchronizationModel == .halfDuplex }
+  var isVirtual: Bool { entry.data.isVirtual }
 
   // Locks.
   let startIoLock = SpinLock(kind: .startIoLock, name: "StartIoLock")
@@ -40,7 +43,7 @@ public final class StorPort: @unchecked Sendable {
   let initializedFlag = Atomic<Bool>(false)
   let interruptsConnected = Atomic<Bool>(false)
   var passiveRoutine: (name: String, call: @Sendable (DeviceExtension) -> Bool)?
-  public internal(set) var supportedControlTypes: Set<AdapterControlType> = []
+  var supportedControlTypes: Set<AdapterControlType> = []
   let dpcs = Locked<[StorDpc]>([])
   let extensionReleased = Atomic<Bool>(false)
 
@@ -53,7 +56,7 @@ public final class StorPort: @unchecked Sendable {
 
   // Perf options.
   var perfFlags: StorPerfFlags = []
-  public var concurrentChannels: Int { channelLocks.count }
+  var concurrentChannels: Int { channelLocks.count }
 
   // Requests and flow control.
   let flow = Locked(FlowState())
@@ -62,7 +65,7 @@ public final class StorPort: @unchecked Sendable {
   private(set) var requestTimeouts: RequestTimeouts!
 
   /// Bus resets the port's request timeout caused.
-  public var timeoutResets: Int { requestTimeouts.resets.load(ordering: .relaxed) }
+  var timeoutResets: Int { requestTimeouts.resets.load(ordering: .relaxed) }
   let submitCursor = Atomic<Int>(0)
 
   // Statistics.
@@ -89,7 +92,7 @@ public final class StorPort: @unchecked Sendable {
   }
 
   /// The current lifecycle state.
-  public var state: AdapterState { AdapterState(rawValue: stateValue.load(ordering: .acquiring))! }
+  var state: AdapterState { AdapterState(rawValue: stateValue.load(ordering: .acquiring))! }
 
   func setState(_ s: AdapterState, on p: Processor?) {
     stateValue.store(s.rawValue, ordering: .releasing)
@@ -97,7 +100,7 @@ public final class StorPort: @unchecked Sendable {
   }
 
   /// The device extension, typed.
-  public func deviceExtension<E: DeviceExtension>(as type: E.Type) -> E {
+  func deviceExtension<E: DeviceExtension>(as type: E.Type) -> E {
     deviceExtension as! E
   }
 
@@ -164,19 +167,9 @@ public final class StorPort: @unchecked Sendable {
 
   // MARK: - Statistics
 
-  /// Adapter statistics for reports.
-  public struct Statistics: Sendable {
-    public var completedRequests: UInt64
-    public var spuriousInterrupts: UInt64
-    public var unclaimedInterrupts: UInt64
-    public var outstandingRequests: Int
-    public var queuedRequests: Int
-    public var timerLatenessNanoseconds: [UInt64]
-  }
-
-  public var statistics: Statistics {
+  var statistics: AdapterStatistics {
     let f = flow.withLock { ($0.outstanding, $0.queue.count) }
-    return Statistics(
+    return AdapterStatistics(
       completedRequests: completedRequests.load(ordering: .relaxed),
       spuriousInterrupts: spuriousInterrupts.load(ordering: .relaxed),
       unclaimedInterrupts: unclaimedInterrupts.load(ordering: .relaxed),

@@ -99,6 +99,11 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
   }
 
   /// Connects the MSI-X vectors to an interrupt sink (the adapter's `raiseInterrupt`).
+  public func connectInterrupts(_ link: DeviceLink) {
+    connectInterrupts { [link] vector in link.raiseInterrupt(message: vector) }
+  }
+
+  /// Connects the MSI-X vectors to any interrupt sink (tests that watch the device alone).
   public func connectInterrupts(_ sink: @escaping @Sendable (UInt32) -> Void) {
     interruptSink = sink
   }

@@ -105,7 +105,6 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
       ext.admin = NvmeAdminQueue()
       ext.queues = (1...queueCount).map { NvmeQueue(qid: $0, depth: queueDepth) }
     }
-    device.connectInterrupts { [port = ext.port] vector in port.raiseInterrupt(message: vector) }
     return .found
   }
 
