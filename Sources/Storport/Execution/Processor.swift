@@ -179,7 +179,7 @@ final class Processor: @unchecked Sendable {
       adapter.deliverInterrupt(on: self, message: message)
     case .dpc(let dpc, let generation):
       platform.schedulingPoint(index, .dpcDequeue)
-      dpc.execute(on: self, generation: generation)
+      dpc.adapter?.runDpc(dpc, on: self, generation: generation)
     case .adapterTimer(let adapter, let generation):
       platform.schedulingPoint(index, .timerExpiry)
       adapter.runAdapterTimer(on: self, generation: generation)
@@ -263,10 +263,27 @@ final class Processor: @unchecked Sendable {
       storport_bump64(counters + lockCounter + 1)
       spinAcquire(lock)
     }
+    return noteAcquired(lock, byPort: byPort)
+  }
+
+  /// Records `lock`, just taken, as held by this context; returns its serial.
+  @inline(__always)
+  func noteAcquired(_ lock: SpinLock, byPort: Bool) -> UInt64 {
     storport_bump64(counters + lockCounter)
     lockSerial &+= 1
     held.append(HeldLock(lock: lock, byPort: byPort, serial: lockSerial))
     return lockSerial
+  }
+
+  /// Takes a lock that stands behind another one this context records (an MSI message lock
+  /// behind the Interrupt lock): not recorded, not a scheduling point of its own.
+  func acquireUnrecorded(_ lock: SpinLock) {
+    if !lock.tryAcquire() { spinAcquire(lock) }
+  }
+
+  func releaseUnrecorded(_ lock: SpinLock) {
+    lock.unlock()
+    if simulated { platform.signal(ObjectIdentifier(lock)) }
   }
 
   /// Contended path: spin (simulated: block in the scheduler); live, give the core away now

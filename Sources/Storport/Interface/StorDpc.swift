@@ -9,19 +9,8 @@ import Synchronization
 /// strictly after the current run returns. One STOR_DPC never runs on two processors at once;
 /// different STOR_DPCs do. The port never holds the DPC's lock while the routine runs (D2/D3).
 public final class StorDpc: @unchecked Sendable {
-  enum Phase: UInt8 { case idle, queued, running, runningRequeued }
-
-  struct State {
-    var phase = Phase.idle
-    var generation: UInt64 = 0
-    var argument1: UInt = 0
-    var argument2: UInt = 0
-    var next1: UInt = 0
-    var next2: UInt = 0
-    var target = 0
-  }
-
-  let state = Locked(State())
+  /// The D2 state machine (guarded by its own lock; the port executes its decisions).
+  let state = Locked(DpcState())
   /// Set by StorPortInitializeDpc; nil means "not initialised".
   nonisolated(unsafe) var routine: ErasedDpcRoutine?
   nonisolated(unsafe) unowned(unsafe) var adapter: StorPort?
@@ -42,95 +31,90 @@ public final class StorDpc: @unchecked Sendable {
   /// Number of completed executions.
   public var executionCount: UInt64 { runs.load(ordering: .relaxed) }
 
-  var isQueuedOrRunning: Bool { state.withLock { $0.phase != .idle } }
-
   /// True while the DPC is queued or running.
-  public var isBusy: Bool { isQueuedOrRunning }
+  public var isBusy: Bool { state.withLock { $0.phase != .idle } }
+}
 
-  /// The issue transition; returns the value StorPortIssueDpc returns.
-  func issue(_ a1: UInt, _ a2: UInt, on p: Processor) -> Bool {
-    p.point(.dpcQueue)
-    var post: UInt64?
-    let accepted = state.withLock { s -> Bool in
-      switch s.phase {
-      case .idle:
-        s.phase = .queued
-        s.generation &+= 1
-        s.argument1 = a1
-        s.argument2 = a2
-        s.target = p.index
-        post = s.generation
-        return true
-      case .running:
-        s.phase = .runningRequeued
-        s.next1 = a1
-        s.next2 = a2
-        s.target = p.index
-        return true
-      case .queued, .runningRequeued:
-        return false
-      }
-    }
-    if let generation = post { p.post(.dpc(self, generation: generation)) }
-    return accepted
+/// The state of one STOR_DPC (D2, rules 28–33), as a pure state machine: issue, cancel and a
+/// run's start and end return what the port must do; nothing here posts, calls or traces.
+///
+///     idle ──issue──▶ queued ──beginRun──▶ running ──endRun──▶ idle
+///                       │  ▲                 │  ▲
+///                  cancel  └──── endRun ─────┘  issue (TRUE: one more run)
+///                       ▼        (requeue)      ▼
+///                     idle              running+requeued ──cancel──▶ running
+struct DpcState: Sendable {
+  enum Phase: UInt8, Sendable { case idle, queued, running, runningRequeued }
+  private(set) var phase = Phase.idle
+  /// Bumped whenever a queued run is posted or withdrawn: a posted run with an older value is stale.
+  private(set) var generation: UInt64 = 0
+  private var argument1: UInt = 0
+  private var argument2: UInt = 0
+  private var next1: UInt = 0
+  private var next2: UInt = 0
+  /// The processor the last accepted issue came from (where the run goes, D8).
+  private(set) var target = 0
+
+  enum IssueDecision: Equatable {
+    /// idle → queued: post a run with this generation to the issuing processor; TRUE.
+    case post(generation: UInt64)
+    /// running → running+requeued: it runs once more after this run; TRUE.
+    case runAgain
+    /// Already queued (or requeued): these arguments are dropped; FALSE.
+    case refused
   }
 
-  /// StorPortCancelDpc's transition: true if a pending run was removed.
-  func cancel() -> Bool {
-    state.withLock { s in
-      switch s.phase {
-      case .queued:
-        s.phase = .idle
-        s.generation &+= 1
-        return true
-      case .runningRequeued:
-        s.phase = .running
-        return true
-      case .idle, .running:
-        return false
-      }
+  mutating func issue(_ a1: UInt, _ a2: UInt, on processor: Int) -> IssueDecision {
+    switch phase {
+    case .idle:
+      phase = .queued
+      generation &+= 1
+      (argument1, argument2, target) = (a1, a2, processor)
+      return .post(generation: generation)
+    case .running:
+      phase = .runningRequeued
+      (next1, next2, target) = (a1, a2, processor)
+      return .runAgain
+    case .queued, .runningRequeued:
+      return .refused
     }
   }
 
-  /// Drops a queued run without reporting (adapter stop, D13).
-  func discardPending() { _ = cancel() }
+  /// StorPortCancelDpc: true if a pending run was withdrawn (rules 38, 39).
+  mutating func cancel() -> Bool {
+    switch phase {
+    case .queued:
+      phase = .idle
+      generation &+= 1
+      return true
+    case .runningRequeued:
+      phase = .running
+      return true
+    case .idle, .running:
+      return false
+    }
+  }
 
-  func execute(on p: Processor, generation: UInt64) {
-    guard let adapter, let routine else { return }
-    let args = state.withLock { s -> (UInt, UInt)? in
-      guard s.phase == .queued, s.generation == generation else { return nil }
-      s.phase = .running
-      return (s.argument1, s.argument2)
+  /// A posted run is dequeued: its arguments if it is still the queued one, else nil (stale,
+  /// cancelled, or stopped).
+  mutating func beginRun(_ posted: UInt64) -> (UInt, UInt)? {
+    guard phase == .queued, generation == posted else { return nil }
+    phase = .running
+    return (argument1, argument2)
+  }
+
+  /// The routine returned. If it was issued meanwhile and runs are still allowed, the next run
+  /// to post (processor, generation); else it goes idle.
+  mutating func endRun(requeueAllowed: Bool) -> (processor: Int, generation: UInt64)? {
+    precondition(
+      phase == .running || phase == .runningRequeued, "bug in swift-storport: a DPC ended while \(phase)")
+    guard phase == .runningRequeued && requeueAllowed else {
+      phase = .idle
+      return nil
     }
-    guard let (a1, a2) = args else { return }
-    var result = false
-    if adapter.beginCallback() {
-      let old = p.raise(to: .dispatch)
-      adapter.trace(on: p, .dpcStart, routine.name, a: UInt64(a1), b: UInt64(a2), object: traceNumber)
-      result = p.invoke(adapter, .dpc, routine.name, allowed: .all) {
-        routine.call(self, adapter.deviceExtension, a1, a2)
-      }
-      adapter.trace(on: p, .dpcEnd, routine.name, a: result ? 1 : 0, object: traceNumber)
-      p.lower(to: old)
-      adapter.endCallback()
-      runs.add(1, ordering: .relaxed)
-    } else {
-      adapter.trace(on: p, .dpcDropped, routine.name, object: traceNumber)
-    }
-    var requeue: (Int, UInt64)?
-    state.withLock { s in
-      if s.phase == .runningRequeued && adapter.acceptsCallbacks {
-        s.phase = .queued
-        s.generation &+= 1
-        s.argument1 = s.next1
-        s.argument2 = s.next2
-        requeue = (s.target, s.generation)
-      } else {
-        s.phase = .idle
-      }
-    }
-    if let (target, generation) = requeue {
-      adapter.runtime.processors[target].post(.dpc(self, generation: generation))
-    }
+    phase = .queued
+    generation &+= 1
+    (argument1, argument2) = (next1, next2)
+    return (target, generation)
   }
 }

@@ -75,11 +75,7 @@ extension StorPort {
     request.owner.store(StorRequest.Owner.miniport.rawValue, ordering: .releasing)
     requestTimeouts.enter(request, defaultSeconds: configuration.defaultRequestTimeoutSeconds)
     if entry.data.hasBuildIo {
-      let old = p.raise(to: .dispatch)
-      let proceed = p.invoke(self, .buildIo, "HwStorBuildIo", allowed: .all) {
-        entry.buildIo(deviceExtension, request)
-      }
-      p.lower(to: old)
+      let proceed = callAlways(.buildIo, "HwStorBuildIo", on: p) { entry.buildIo(deviceExtension, request) }
       // FALSE: the miniport completes the request itself; it never reaches StartIo (R-S12).
       guard proceed, !request.isCompleted else { return }
     }
@@ -87,78 +83,14 @@ extension StorPort {
   }
 
   private func startIo(_ request: StorRequest, on p: Processor) {
-    guard beginCallback() else {
-      completeByPort(request, .noHba, on: p)
-      return
-    }
-    defer { endCallback() }
-    let old = p.irql
-    var channel: SpinLock?
-    var allowed: LockMask = [.dpc, .interrupt]
-    if isVirtual {
-      _ = p.raise(to: .dispatch)
-      allowed = .all
-    } else if isHalfDuplex {
-      _ = p.raise(to: .device)
-      _ = acquireInterruptLock(on: p, byPort: true)
-      allowed = []
-    } else if channelLocks.count > 1 {
-      _ = p.raise(to: .dispatch)
-      let c = acquireChannel(on: p)
-      channel = channelLocks[c]
-      request.channelNumber = UInt32(c)
-      allowed = .all
-    } else {
-      _ = p.raise(to: .dispatch)
-      _ = p.acquire(startIoLock, byPort: true)
-    }
-    trace(on: p, .requestStart, request.function.name, a: request.tag, b: UInt64(request.channelNumber))
-    _ = p.invoke(self, .startIo, "HwStorStartIo", allowed: allowed) {
-      entry.startIo(deviceExtension, request)
-    }
-    if isVirtual {
-    } else if isHalfDuplex {
-      releaseInterruptLock(on: p)
-    } else if let channel {
-      p.release(channel)
-      platform.signal(ObjectIdentifier(channelWaitToken))
-    } else {
-      p.release(startIoLock)
-    }
-    p.lower(to: old)
-  }
-
-  /// Takes a free channel token, preferring the processor's own channel.
-  private func acquireChannel(on p: Processor) -> Int {
-    let n = channelLocks.count
-    let preferred = p.index % n
-    p.point(.lockAcquire)
-    while true {
-      for k in 0..<n {
-        let c = (preferred + k) % n
-        if channelLocks[c].tryAcquire() {
-          p.lockSerial &+= 1
-          p.held.append(HeldLock(lock: channelLocks[c], byPort: true, serial: p.lockSerial))
-          return c
-        }
+    let started = call(
+      .startIo, "HwStorStartIo", on: p, request: request,
+      admit: {
+        trace(on: p, .requestStart, request.function.name, a: request.tag, b: UInt64(request.channelNumber))
+        return true
       }
-      platform.wait(p.index, on: ObjectIdentifier(channelWaitToken))
-    }
-  }
-
-  /// Takes every channel token (HwStorResetBus: no StartIo may run, R-N11).
-  func acquireAllChannels(on p: Processor) {
-    for c in channelLocks {
-      p.point(.lockAcquire)
-      while !c.tryAcquire() { platform.wait(p.index, on: ObjectIdentifier(channelWaitToken)) }
-      p.lockSerial &+= 1
-      p.held.append(HeldLock(lock: c, byPort: true, serial: p.lockSerial))
-    }
-  }
-
-  func releaseAllChannels(on p: Processor) {
-    for c in channelLocks.reversed() { p.release(c) }
-    platform.signal(ObjectIdentifier(channelWaitToken))
+    ) { entry.startIo(deviceExtension, request) }
+    if started == nil { completeByPort(request, .noHba, on: p) }
   }
 
   // MARK: - Completion

@@ -101,41 +101,25 @@ extension StorPort {
       adapterTimer.withLock { if $0.generation == generation { $0.postponed = true } }
       return
     }
-    inTimerContext(on: p) {
-      // Consume the request under the StartIo lock, so a cancel made by a StartIo-lock holder
-      // is always honoured.
-      let taken = adapterTimer.withLock { t -> (ErasedTimer, UInt64)? in
-        guard t.armed, t.generation == generation, let r = t.routine else { return nil }
-        t.armed = false
-        return (r, t.deadline)
-      }
-      if let (routine, deadline) = taken {
+    // The expiry is consumed under the StartIo lock (in `admit`), so a cancel made by a
+    // StartIo-lock holder is always honoured.
+    var routine: ErasedTimer? = nil
+    call(
+      .timer, routine?.name ?? "HwStorTimer", on: p,
+      admit: {
+        let taken = adapterTimer.withLock { t -> (ErasedTimer, UInt64)? in
+          guard t.armed, t.generation == generation, let r = t.routine else { return nil }
+          t.armed = false
+          return (r, t.deadline)
+        }
+        guard let (r, deadline) = taken else { return false }
         let lateness = platform.now() &- deadline
         timerLateness.withLock { $0.add(lateness) }
-        trace(on: p, .timerFire, routine.name, a: lateness)
-        p.invoke(self, .timer, routine.name, allowed: isHalfDuplex ? [] : [.interrupt]) {
-          routine.call(deviceExtension)
-        }
+        trace(on: p, .timerFire, r.name, a: lateness)
+        routine = r
+        return true
       }
-    }
-  }
-
-  /// Runs `body` in the context every timer callback gets (D7, R-T13, rule 24): DISPATCH
-  /// holding the StartIo lock, or DIRQL holding StartIo and Interrupt locks in half duplex —
-  /// unless the adapter no longer accepts callbacks.
-  func inTimerContext(on p: Processor, _ body: () -> Void) {
-    guard beginCallback() else { return }
-    defer { endCallback() }
-    let old = p.raise(to: .dispatch)
-    _ = p.acquire(startIoLock, byPort: true)
-    if isHalfDuplex {
-      _ = p.raise(to: .device)
-      _ = acquireInterruptLock(on: p, byPort: true)
-    }
-    body()
-    if isHalfDuplex { releaseInterruptLock(on: p) }
-    p.release(startIoLock)
-    p.lower(to: old)
+    ) { routine!.call(deviceExtension) }
   }
 
   /// After HwStorInitialize returned TRUE: deliver a timer that expired before it (R-Y1).

@@ -11,7 +11,7 @@ extension StorPort {
       return
     }
     guard matchesExtension(E.self, routine.name, on: p) else { return }
-    if dpc.routine != nil && dpc.isQueuedOrRunning {
+    if dpc.routine != nil && dpc.isBusy {
       violation(
         .dpcReinitializedWhileQueued, on: p,
         "StorPortInitializeDpc on \(dpc.routineName) while it is queued or running")
@@ -48,9 +48,38 @@ extension StorPort {
       violation(.useAfterStop, on: p, "StorPortIssueDpc(\(dpc.routineName)) on an adapter that is \(state)")
       return false
     }
-    let queued = dpc.issue(argument1, argument2, on: p)
+    p.point(.dpcQueue)
+    let decision = dpc.state.withLock { $0.issue(argument1, argument2, on: p.index) }
+    if case .post(let generation) = decision { p.post(.dpc(dpc, generation: generation)) }
+    let queued = decision != .refused
     trace(on: p, .dpcIssue, dpc.routineName, a: queued ? 1 : 0, b: UInt64(argument1), object: dpc.traceNumber)
     return queued
+  }
+
+  /// Runs a posted DPC (HwStorDpcRoutine at DISPATCH_LEVEL, no lock held, D2/D3) if it is
+  /// still the queued run, and posts its next run if it was issued while running.
+  func runDpc(_ dpc: StorDpc, on p: Processor, generation: UInt64) {
+    guard let routine = dpc.routine, let (a1, a2) = dpc.state.withLock({ $0.beginRun(generation) }) else {
+      return
+    }
+    var result = false
+    let ran = call(
+      .dpc, routine.name, on: p,
+      admit: {
+        trace(on: p, .dpcStart, routine.name, a: UInt64(a1), b: UInt64(a2), object: dpc.traceNumber)
+        return true
+      }
+    ) { result = routine.call(dpc, deviceExtension, a1, a2) }
+    if ran != nil {
+      trace(on: p, .dpcEnd, routine.name, a: result ? 1 : 0, object: dpc.traceNumber)
+      dpc.runs.add(1, ordering: .relaxed)
+    } else {
+      trace(on: p, .dpcDropped, routine.name, object: dpc.traceNumber)
+    }
+    let requeueAllowed = acceptsCallbacks
+    if let next = dpc.state.withLock({ $0.endRun(requeueAllowed: requeueAllowed) }) {
+      runtime.processors[next.processor].post(.dpc(dpc, generation: next.generation))
+    }
   }
 
   /// `StorPortCancelDpc(HwDeviceExtension, Dpc, ReturnValue)`: SUCCESS with `*returnValue`
@@ -60,7 +89,7 @@ extension StorPort {
     guard let dpc, let returnValue else { return .invalidParameter }
     let p = Processor.current
     if let p { p.point(.dpcQueue) }
-    let removed = dpc.cancel()
+    let removed = dpc.state.withLock { $0.cancel() }
     returnValue.pointee = removed
     trace(on: p, .dpcCancel, dpc.routineName, a: removed ? 1 : 0, object: dpc.traceNumber)
     return .success
@@ -75,7 +104,7 @@ extension StorPort {
 
   /// Drops every queued run of this adapter's DPCs (stop, D13).
   func discardQueuedDpcs() {
-    for dpc in dpcs.withLock({ $0 }) { dpc.discardPending() }
+    for dpc in dpcs.withLock({ $0 }) { _ = dpc.state.withLock { $0.cancel() } }
   }
 }
 

@@ -105,20 +105,23 @@ extension StorPort {
 
   func runExtendedTimer(on p: Processor, slot: Int, generation: UInt64) {
     guard initializedFlag.load(ordering: .acquiring) else { return }
-    inTimerContext(on: p) {
-      let taken = extendedTimers.withLock { slots -> (ErasedTimerEx, UInt, UInt64)? in
-        guard slot < slots.count, slots[slot].pending,
-          slots[slot].armGeneration & 0xFF_FFFF_FFFF == generation, let cb = slots[slot].callback
-        else { return nil }
-        slots[slot].pending = false
-        return (cb, slots[slot].context, slots[slot].deadline)
+    var taken: (callback: ErasedTimerEx, context: UInt)? = nil
+    call(
+      .timerEx, taken?.callback.name ?? "HW_TIMER_EX", on: p,
+      admit: {
+        let expiry = extendedTimers.withLock { slots -> (ErasedTimerEx, UInt, UInt64)? in
+          guard slot < slots.count, slots[slot].pending,
+            slots[slot].armGeneration & 0xFF_FFFF_FFFF == generation, let cb = slots[slot].callback
+          else { return nil }
+          slots[slot].pending = false
+          return (cb, slots[slot].context, slots[slot].deadline)
+        }
+        guard let (callback, context, deadline) = expiry else { return false }
+        trace(on: p, .extTimerFire, callback.name, a: platform.now() &- deadline)
+        taken = (callback, context)
+        return true
       }
-      guard let (callback, context, deadline) = taken else { return }
-      trace(on: p, .extTimerFire, callback.name, a: platform.now() &- deadline)
-      p.invoke(self, .timerEx, callback.name, allowed: isHalfDuplex ? [] : [.interrupt]) {
-        callback.call(deviceExtension, context)
-      }
-    }
+    ) { taken!.callback.call(deviceExtension, taken!.context) }
   }
 
   /// `StorPortFreeTimer(HwDeviceExtension, TimerHandle)`: INVALID_IRQL above DISPATCH,

@@ -19,38 +19,25 @@ extension StorPort {
   }
 
   func deliverInterrupt(on p: Processor, message: UInt32?) {
-    guard interruptsConnected.load(ordering: .acquiring), beginCallback() else {
+    let name = StorPort.interruptName(message)
+    let claimed: Bool? =
+      interruptsConnected.load(ordering: .acquiring)
+      ? call(
+        message.map { .messageSignaledInterrupt($0) } ?? .interrupt,
+        message == nil ? "HwStorInterrupt" : "HwMSInterruptRoutine", on: p,
+        admit: {
+          trace(on: p, .interruptDeliver, name)
+          return true
+        }
+      ) {
+        message.map { entry.messageSignaledInterrupt(deviceExtension, $0) }
+          ?? entry.interrupt(deviceExtension)
+      } : nil
+    guard let claimed else {
       spuriousInterrupts.add(1, ordering: .relaxed)
-      trace(on: p, .interruptSpurious, StorPort.interruptName(message))
+      trace(on: p, .interruptSpurious, name)
       return
     }
-    defer { endCallback() }
-    let old = p.raise(to: .device)
-    let perMessage =
-      configuration.interruptSynchronizationMode == .synchronizePerMessage && message != nil
-      && Int(message!) < messageLocks.count
-    if perMessage {
-      _ = p.acquire(messageLocks[Int(message!)], byPort: true)
-    } else {
-      _ = acquireInterruptLock(on: p, byPort: true)
-    }
-    trace(on: p, .interruptDeliver, StorPort.interruptName(message))
-    let claimed: Bool
-    if let message {
-      claimed = p.invoke(self, .messageSignaledInterrupt, "HwMSInterruptRoutine", allowed: []) {
-        entry.messageSignaledInterrupt(deviceExtension, message)
-      }
-    } else {
-      claimed = p.invoke(self, .interrupt, "HwStorInterrupt", allowed: []) {
-        entry.interrupt(deviceExtension)
-      }
-    }
     if !claimed { unclaimedInterrupts.add(1, ordering: .relaxed) }
-    if perMessage {
-      p.release(messageLocks[Int(message!)])
-    } else {
-      releaseInterruptLock(on: p)
-    }
-    p.lower(to: old)
   }
 }

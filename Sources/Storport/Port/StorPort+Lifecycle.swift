@@ -15,7 +15,7 @@ extension StorPort {
     // HwStorFindAdapter: PASSIVE, no locks.
     var cfg = PortConfiguration()
     if rerunFind {
-      let result = p.invoke(self, .findAdapter, "HwStorFindAdapter", allowed: []) {
+      let result = callAlways(.findAdapter, "HwStorFindAdapter", on: p) {
         entry.findAdapter(deviceExtension, &cfg)
       }
       guard result == .found else {
@@ -43,9 +43,7 @@ extension StorPort {
     deliverPostponedTimer()
     // HwStorPassiveInitializeRoutine: PASSIVE, no locks, interrupts deliverable.
     if let routine = passiveRoutine {
-      let passiveOk = p.invoke(self, .passiveInitialize, routine.name, allowed: []) {
-        routine.call(deviceExtension)
-      }
+      let passiveOk = callAlways(.passiveInitialize, routine.name, on: p) { routine.call(deviceExtension) }
       guard passiveOk else {
         trace(on: p, .lifecycle, "passive initialization returned FALSE")
         setState(.failed, on: p)
@@ -54,8 +52,10 @@ extension StorPort {
     }
     // ScsiQuerySupportedControlTypes: PASSIVE, before the first I/O.
     var parameters = AdapterControlParameters()
-    _ = p.invoke(self, .adapterControl, "HwStorAdapterControl(ScsiQuerySupportedControlTypes)", allowed: .all)
-    {
+    _ = callAlways(
+      .adapterControl(.querySupportedControlTypes), "HwStorAdapterControl(ScsiQuerySupportedControlTypes)",
+      on: p
+    ) {
       entry.adapterControl(deviceExtension, .querySupportedControlTypes, &parameters)
     }
     supportedControlTypes = parameters.supported
@@ -65,21 +65,7 @@ extension StorPort {
   }
 
   private func callInitialize(on p: Processor) -> Bool {
-    if isVirtual {
-      let old = p.raise(to: .dispatch)
-      defer { p.lower(to: old) }
-      return p.invoke(self, .initialize, "HwStorInitialize", allowed: []) {
-        entry.initialize(deviceExtension)
-      }
-    }
-    let old = p.raise(to: .device)
-    _ = acquireInterruptLock(on: p, byPort: true)
-    let ok = p.invoke(self, .initialize, "HwStorInitialize", allowed: []) {
-      entry.initialize(deviceExtension)
-    }
-    releaseInterruptLock(on: p)
-    p.lower(to: old)
-    return ok
+    callAlways(.initialize, "HwStorInitialize", on: p) { entry.initialize(deviceExtension) }
   }
 
   /// Stops the adapter (PnP stop, D12–D13, R-Y4..R-Y9) as PASSIVE work: holds new I/O, waits
@@ -108,14 +94,10 @@ extension StorPort {
     p.lower(to: old)
     p.waitUntil { flush.isCompleted || state == .failed }
     // ScsiStopAdapter at DIRQL with the Interrupt lock (D12).
-    let irql = p.raise(to: .device)
-    _ = acquireInterruptLock(on: p, byPort: true)
     var parameters = AdapterControlParameters()
-    _ = p.invoke(self, .adapterControl, "HwStorAdapterControl(ScsiStopAdapter)", allowed: []) {
+    _ = callAlways(.adapterControl(.stopAdapter), "HwStorAdapterControl(ScsiStopAdapter)", on: p) {
       entry.adapterControl(deviceExtension, .stopAdapter, &parameters)
     }
-    releaseInterruptLock(on: p)
-    p.lower(to: irql)
     quiesce(on: p, newState: .stopped)
   }
 
@@ -147,16 +129,12 @@ extension StorPort {
         let p = Processor.current!
         if supportedControlTypes.contains(.restartAdapter) {
           interruptsConnected.store(true, ordering: .releasing)
-          let irql = p.raise(to: .device)
-          _ = acquireInterruptLock(on: p, byPort: true)
           var parameters = AdapterControlParameters()
-          let status = p.invoke(
-            self, .adapterControl, "HwStorAdapterControl(ScsiRestartAdapter)", allowed: []
+          let status = callAlways(
+            .adapterControl(.restartAdapter), "HwStorAdapterControl(ScsiRestartAdapter)", on: p
           ) {
             entry.adapterControl(deviceExtension, .restartAdapter, &parameters)
           }
-          releaseInterruptLock(on: p)
-          p.lower(to: irql)
           guard status == .success else {
             setState(.failed, on: p)
             return
@@ -200,27 +178,13 @@ extension StorPort {
     runtime.processors[0].post(
       .port { [self] in
         let p = Processor.current!
-        guard beginCallback() else { return }
-        defer { endCallback() }
+        guard acceptsCallbacks else { return }
         let wasPaused = flow.withLock { f -> Bool in
           let was = f.paused
           f.paused = true
           return was
         }
-        let old = p.raise(to: .dispatch)
-        _ = p.acquire(startIoLock, byPort: true)
-        acquireAllChannels(on: p)
-        if isHalfDuplex {
-          _ = p.raise(to: .device)
-          _ = acquireInterruptLock(on: p, byPort: true)
-        }
-        _ = p.invoke(self, .resetBus, "HwStorResetBus", allowed: isHalfDuplex ? [] : [.interrupt]) {
-          entry.resetBus(deviceExtension, pathId)
-        }
-        if isHalfDuplex { releaseInterruptLock(on: p) }
-        releaseAllChannels(on: p)
-        p.release(startIoLock)
-        p.lower(to: old)
+        call(.resetBus, "HwStorResetBus", on: p) { _ = entry.resetBus(deviceExtension, pathId) }
         if !wasPaused {
           flow.withLock { $0.paused = false }
           schedulePump(on: p)
@@ -235,7 +199,7 @@ extension StorPort {
     runtime.processors[processor].post(
       .port { [self] in
         let p = Processor.current!
-        p.invoke(self, .portWork, "PortWork", allowed: .all) { body() }
+        callAlways(.portWork, "PortWork", on: p) { body() }
       })
   }
 }

@@ -154,32 +154,6 @@ extension StorPort {
     return .success
   }
 
-  /// Takes the Interrupt lock and, in per-message mode, every MSI message lock (R-L17, D4).
-  func acquireInterruptLock(on p: Processor, byPort: Bool) -> UInt64 {
-    let serial = p.acquire(interruptLock, byPort: byPort)
-    if configuration.interruptSynchronizationMode == .synchronizePerMessage {
-      for m in messageLocks { spinAcquire(m, on: p) }
-    }
-    return serial
-  }
-
-  func releaseInterruptLock(on p: Processor) {
-    if configuration.interruptSynchronizationMode == .synchronizePerMessage {
-      for m in messageLocks.reversed() { spinRelease(m) }
-    }
-    p.release(interruptLock)
-  }
-
-  /// Acquire without recording in the context (message locks behind the Interrupt lock).
-  func spinAcquire(_ lock: SpinLock, on p: Processor) {
-    while !lock.tryAcquire() { p.platform.wait(p.index, on: ObjectIdentifier(lock)) }
-  }
-
-  func spinRelease(_ lock: SpinLock) {
-    lock.unlock()
-    platform.signal(ObjectIdentifier(lock))
-  }
-
   /// `StorPortAcquireMSISpinLock(HwDeviceExtension, MessageId, OldIrql)`. Meaningful only in
   /// `InterruptSynchronizePerMessage` mode; elsewhere reported (rule 52) and refused.
   public func acquireMSISpinLock(messageId: UInt32, oldIrql: inout Irql) -> StorStatus {
@@ -231,13 +205,6 @@ extension StorPort {
       )
       return false
     }
-    let old = p.raise(to: .device)
-    _ = acquireInterruptLock(on: p, byPort: true)
-    let result = p.invoke(self, .synchronizedAccess, routine.name, allowed: []) {
-      routine.call(deviceExtension, context)
-    }
-    releaseInterruptLock(on: p)
-    p.lower(to: old)
-    return result
+    return callAlways(.synchronizedAccess, routine.name, on: p) { routine.call(deviceExtension, context) }
   }
 }

@@ -1,0 +1,89 @@
+extension StorPort {
+  /// What decides this adapter's callback contexts (see ``CallbackContext``).
+  var shape: AdapterShape {
+    AdapterShape(
+      isVirtual: isVirtual, isHalfDuplex: isHalfDuplex, channels: channelLocks.count,
+      perMessage: configuration.interruptSynchronizationMode == .synchronizePerMessage
+        && !messageLocks.isEmpty)
+  }
+
+  /// The one way into a miniport. Every callback passes here, in the context
+  /// ``CallbackContext`` gives its kind: count it in (gated kinds start only while the adapter
+  /// accepts callbacks), raise the IRQL, take the port's locks (or a channel), let `admit`
+  /// decide under them (a timer consumes its expiry there), invoke the routine — pushing its
+  /// frame, checking IRQL and locks at return — then release, lower and count it out.
+  ///
+  /// - Returns: the routine's result, or nil if the adapter no longer accepts callbacks (for
+  ///   gated kinds) or `admit` said no.
+  @discardableResult @inline(__always)
+  func call<R>(
+    _ kind: CallbackKind, _ routine: @autoclosure () -> String, on p: Processor, request: StorRequest? = nil,
+    admit: () -> Bool = { true }, _ body: () -> R
+  ) -> R? {
+    let context = CallbackContext.of(kind, shape)
+    if context.gated { guard beginCallback() else { return nil } }
+    defer { if context.gated { endCallback() } }
+    let old = p.raise(to: context.irql)
+    defer { p.lower(to: old) }
+    let channel = takePortLocks(context.portLocks, kind, on: p, request: request)
+    defer { releasePortLocks(context.portLocks, kind, channel: channel, on: p) }
+    guard admit() else { return nil }
+    return p.invoke(self, kind.role, routine(), allowed: context.allowed, body)
+  }
+
+  /// ``call(_:_:on:request:admit:_:)`` for kinds that are never gated and always admitted.
+  @inline(__always)
+  func callAlways<R>(
+    _ kind: CallbackKind, _ routine: @autoclosure () -> String, on p: Processor, _ body: () -> R
+  ) -> R {
+    guard let r = call(kind, routine(), on: p, body) else {
+      preconditionFailure("bug in swift-storport: \(kind) was refused, but it is never gated")
+    }
+    return r
+  }
+
+  /// Takes `locks` in the order of D4 (StartIo → channels → Interrupt); returns the channel
+  /// taken, if one was.
+  @inline(__always)
+  private func takePortLocks(
+    _ locks: PortLockSet, _ kind: CallbackKind, on p: Processor, request: StorRequest?
+  ) -> Int? {
+    if locks.isEmpty { return nil }
+    if locks.contains(.startIo) { _ = p.acquire(startIoLock, byPort: true) }
+    var channel: Int? = nil
+    if locks.contains(.channel) {
+      let c = acquireChannel(on: p)
+      request?.channelNumber = UInt32(c)
+      channel = c
+    }
+    if locks.contains(.allChannels) { acquireAllChannels(on: p) }
+    if locks.contains(.interrupt) { _ = acquireInterruptLock(on: p, byPort: true) }
+    if locks.contains(.message) {
+      if case .messageSignaledInterrupt(let m) = kind, Int(m) < messageLocks.count {
+        _ = p.acquire(messageLocks[Int(m)], byPort: true)
+      } else {
+        _ = acquireInterruptLock(on: p, byPort: true)
+      }
+    }
+    return channel
+  }
+
+  @inline(__always)
+  private func releasePortLocks(_ locks: PortLockSet, _ kind: CallbackKind, channel: Int?, on p: Processor) {
+    if locks.isEmpty { return }
+    if locks.contains(.message) {
+      if case .messageSignaledInterrupt(let m) = kind, Int(m) < messageLocks.count {
+        p.release(messageLocks[Int(m)])
+      } else {
+        releaseInterruptLock(on: p)
+      }
+    }
+    if locks.contains(.interrupt) { releaseInterruptLock(on: p) }
+    if locks.contains(.allChannels) { releaseAllChannels(on: p) }
+    if let channel {
+      p.release(channelLocks[channel])
+      platform.signal(ObjectIdentifier(channelWaitToken))
+    }
+    if locks.contains(.startIo) { p.release(startIoLock) }
+  }
+}
