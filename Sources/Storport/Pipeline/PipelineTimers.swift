@@ -6,7 +6,7 @@ final class PauseTimeoutTarget: PlatformTimerTarget, @unchecked Sendable {
   func fire(cookie: UInt64) {
     adapter.runtime.processors[0].post(
       .port { [adapter] in
-        let resumed = adapter.flow.withLock { f -> Bool in
+        let resumed = adapter.pipeline.flow.withLock { f -> Bool in
           guard f.paused, f.pauseGeneration == cookie else { return false }
           f.paused = false
           return true

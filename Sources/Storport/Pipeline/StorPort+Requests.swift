@@ -12,7 +12,7 @@ extension StorPort {
     request.submittedAt = platform.now()
     let p = Processor.current
     let n = runtime.processors.count
-    let target = p?.index ?? (submitCursor.wrappingAdd(1, ordering: .relaxed).oldValue % n)
+    let target = p?.index ?? (pipeline.submitCursor.wrappingAdd(1, ordering: .relaxed).oldValue % n)
     trace(on: p, .requestSubmit, request.function.name, a: request.tag)
     runtime.processors[target].post(.submit(self, request))
   }
@@ -24,7 +24,7 @@ extension StorPort {
       return
     }
     let config = configuration
-    let direct = flow.withLock { f -> Bool in
+    let direct = pipeline.flow.withLock { f -> Bool in
       if f.paused || f.holdForStop || f.busyRemaining > 0 || !f.queue.isEmpty || s != .running
         || !f.admits(request, config)
       {
@@ -39,11 +39,11 @@ extension StorPort {
 
   /// Runs queued requests while the gates are open. Runs as port work at DISPATCH.
   func pump(on p: Processor) {
-    flow.withLock { $0.pumpScheduled = false }
+    pipeline.flow.withLock { $0.pumpScheduled = false }
     while true {
       let running = state == .running
       let config = configuration
-      let next = flow.withLock { f -> StorRequest? in
+      let next = pipeline.flow.withLock { f -> StorRequest? in
         guard running, !f.paused, !f.holdForStop, f.busyRemaining == 0 else { return nil }
         // In order: the head waits for its LUN (and everything behind it waits too).
         guard let head = f.queue.peekFirst, f.admits(head, config), let r = f.queue.popFirst() else {
@@ -59,7 +59,7 @@ extension StorPort {
 
   /// Queues a `pump` on the calling processor (or processor 0), at most one at a time.
   func schedulePump(on p: Processor?) {
-    let needed = flow.withLock { f -> Bool in
+    let needed = pipeline.flow.withLock { f -> Bool in
       if f.pumpScheduled || f.queue.isEmpty { return false }
       f.pumpScheduled = true
       return true
@@ -73,7 +73,7 @@ extension StorPort {
 
   func buildAndStart(_ request: StorRequest, on p: Processor) {
     request.owner.store(StorRequest.Owner.miniport.rawValue, ordering: .releasing)
-    requestTimeouts.enter(request, defaultSeconds: configuration.defaultRequestTimeoutSeconds)
+    pipeline.timeouts.enter(request, defaultSeconds: configuration.defaultRequestTimeoutSeconds)
     if entry.data.hasBuildIo {
       let proceed = callAlways(.buildIo, "HwStorBuildIo", on: p) { entry.buildIo(deviceExtension, request) }
       // FALSE: the miniport completes the request itself; it never reaches StartIo (R-S12).
@@ -137,13 +137,13 @@ extension StorPort {
       if request.resetRetries <= 4 { request.srbStatus = .busy }
     }
     let reissue = request.srbStatus == .busy
-    if !reissue { completedRequests.add(1, ordering: .relaxed) }
-    let wake = flow.withLock { f -> Bool in
+    if !reissue { counters.completedRequests.add(1, ordering: .relaxed) }
+    let wake = pipeline.flow.withLock { f -> Bool in
       f.leave(request)
       if f.busyRemaining > 0 { f.busyRemaining -= 1 }
       return !f.queue.isEmpty && f.busyRemaining == 0 && !f.paused
     }
-    requestTimeouts.leave(request)
+    pipeline.timeouts.leave(request)
     if reissue {
       reissueBusy(request, on: p)
     } else {
@@ -168,7 +168,7 @@ extension StorPort {
     if request.portInternal {
       work = .port { [self] in
         guard let cpu = Processor.current else { return }
-        flow.withLock { $0.enter(request) }
+        pipeline.flow.withLock { $0.enter(request) }
         buildAndStart(request, on: cpu)
       }
     } else {
@@ -177,7 +177,7 @@ extension StorPort {
     if delay == 0 {
       runtime.processors[cpu].post(work)
     } else {
-      busyRetryTarget.schedule(work, on: cpu, after: delay)
+      pipeline.busyRetryTarget.schedule(work, on: cpu, after: delay)
     }
   }
 
@@ -188,7 +188,7 @@ extension StorPort {
   /// (rule 73). Timers and DPCs keep running (D14).
   @discardableResult
   public func busy(requestsToComplete: UInt32) -> Bool {
-    let n = flow.withLock { f -> Int in
+    let n = pipeline.flow.withLock { f -> Int in
       f.busyRemaining = min(Int(requestsToComplete), f.outstanding)
       return f.busyRemaining
     }
@@ -199,7 +199,7 @@ extension StorPort {
   /// `StorPortReady(HwDeviceExtension)`: ends a busy state.
   @discardableResult
   public func ready() -> Bool {
-    flow.withLock { $0.busyRemaining = 0 }
+    pipeline.flow.withLock { $0.busyRemaining = 0 }
     trace(on: Processor.current, .ready, "StorPortReady")
     schedulePump(on: Processor.current)
     return true
@@ -209,7 +209,7 @@ extension StorPort {
   /// `seconds` elapse (rule 74); timers and DPCs keep running (rule 14, D14).
   @discardableResult
   public func pause(seconds: UInt32) -> Bool {
-    let generation = flow.withLock { f -> UInt64 in
+    let generation = pipeline.flow.withLock { f -> UInt64 in
       f.paused = true
       f.pauseGeneration &+= 1
       return f.pauseGeneration
@@ -217,7 +217,7 @@ extension StorPort {
     trace(on: Processor.current, .pause, "StorPortPause", a: UInt64(seconds))
     if seconds != UInt32.max {
       platform.arm(
-        deadline: platform.now() &+ UInt64(seconds) * 1_000_000_000, target: pauseTarget,
+        deadline: platform.now() &+ UInt64(seconds) * 1_000_000_000, target: pipeline.pauseTarget,
         cookie: generation, processor: 0)
     }
     return true
@@ -226,7 +226,7 @@ extension StorPort {
   /// `StorPortResume(HwDeviceExtension)`.
   @discardableResult
   public func resume() -> Bool {
-    flow.withLock {
+    pipeline.flow.withLock {
       $0.paused = false
       $0.pauseGeneration &+= 1
     }
@@ -240,13 +240,13 @@ extension StorPort {
   @discardableResult
   public func setDeviceQueueDepth(pathId: UInt8, targetId: UInt8, lun: UInt8, depth: Int) -> Bool {
     guard depth > 0 else { return false }
-    flow.withLock { $0.lunDepth[Int(pathId) << 16 | Int(targetId) << 8 | Int(lun)] = depth }
+    pipeline.flow.withLock { $0.lunDepth[Int(pathId) << 16 | Int(targetId) << 8 | Int(lun)] = depth }
     schedulePump(on: Processor.current)
     return true
   }
 
   /// True while StorPortPause is in force.
-  var isPaused: Bool { flow.withLock { $0.paused } }
+  var isPaused: Bool { pipeline.flow.withLock { $0.paused } }
 
   /// `StorPortGetStartIoPerfParams(HwDeviceExtension, Srb, StartIoPerfParams)` (R-S10).
   public func getStartIoPerfParams(_ request: StorRequest) -> StartIoPerformanceParameters {

@@ -31,7 +31,7 @@ final class ExtendedTimerTarget: PlatformTimerTarget, @unchecked Sendable {
   func fire(cookie: UInt64) {
     let slot = Int(cookie >> 40)
     let generation = cookie & 0xFF_FFFF_FFFF
-    let cpu = adapter.extendedTimers.withLock { slots -> Int? in
+    let cpu = adapter.extendedTimers.slots.withLock { slots -> Int? in
       guard slot < slots.count, slots[slot].pending,
         slots[slot].armGeneration & 0xFF_FFFF_FFFF == generation
       else { return nil }

@@ -18,7 +18,7 @@ final class AdapterTimerTarget: PlatformTimerTarget, @unchecked Sendable {
   init(adapter: StorPort) { self.adapter = adapter }
 
   func fire(cookie: UInt64) {
-    let target = adapter.adapterTimer.withLock { s -> Int? in
+    let target = adapter.timer.state.withLock { s -> Int? in
       s.armed && s.generation == cookie ? s.processor : nil
     }
     guard let target else { return }
@@ -62,7 +62,7 @@ extension StorPort {
 
   func applyRequestTimerCall(_ routine: ErasedTimer?, microseconds: UInt64, on p: Processor) {
     if microseconds == 0 {
-      let was = adapterTimer.withLock { t -> Bool in
+      let was = timer.state.withLock { t -> Bool in
         let was = t.armed
         t.generation &+= 1
         t.armed = false
@@ -75,7 +75,7 @@ extension StorPort {
     guard let routine else { return }
     let now = platform.now()
     let deadline = runtime.timerResolution.roundUp(now &+ microseconds &* 1000)
-    let generation = adapterTimer.withLock { t -> UInt64 in
+    let generation = timer.state.withLock { t -> UInt64 in
       t.generation &+= 1
       t.routine = routine
       t.armed = true
@@ -85,20 +85,20 @@ extension StorPort {
       return t.generation
     }
     trace(on: p, .timerArm, routine.name, a: microseconds, b: deadline)
-    platform.arm(deadline: deadline, target: adapterTimerTarget, cookie: generation, processor: p.index)
+    platform.arm(deadline: deadline, target: timer.target, cookie: generation, processor: p.index)
   }
 
   /// True if a RequestTimerCall is armed and not yet delivered.
-  var isAdapterTimerPending: Bool { adapterTimer.withLock { $0.armed } }
+  var isAdapterTimerPending: Bool { timer.state.withLock { $0.armed } }
 
   func runAdapterTimer(on p: Processor, generation: UInt64) {
-    let current = adapterTimer.withLock { $0.armed && $0.generation == generation }
+    let current = timer.state.withLock { $0.armed && $0.generation == generation }
     guard current else {
       trace(on: p, .timerStale, "RequestTimerCall", a: generation)
       return
     }
-    guard initializedFlag.load(ordering: .acquiring) else {
-      adapterTimer.withLock { if $0.generation == generation { $0.postponed = true } }
+    guard lifecycle.initialized.load(ordering: .acquiring) else {
+      timer.state.withLock { if $0.generation == generation { $0.postponed = true } }
       return
     }
     // The expiry is consumed under the StartIo lock (in `admit`), so a cancel made by a
@@ -107,14 +107,14 @@ extension StorPort {
     call(
       .timer, routine?.name ?? "HwStorTimer", on: p,
       admit: {
-        let taken = adapterTimer.withLock { t -> (ErasedTimer, UInt64)? in
+        let taken = timer.state.withLock { t -> (ErasedTimer, UInt64)? in
           guard t.armed, t.generation == generation, let r = t.routine else { return nil }
           t.armed = false
           return (r, t.deadline)
         }
         guard let (r, deadline) = taken else { return false }
         let lateness = platform.now() &- deadline
-        timerLateness.withLock { $0.add(lateness) }
+        timer.lateness.withLock { $0.add(lateness) }
         trace(on: p, .timerFire, r.name, a: lateness)
         routine = r
         return true
@@ -124,7 +124,7 @@ extension StorPort {
 
   /// After HwStorInitialize returned TRUE: deliver a timer that expired before it (R-Y1).
   func deliverPostponedTimer() {
-    let pending = adapterTimer.withLock { t -> (Int, UInt64)? in
+    let pending = timer.state.withLock { t -> (Int, UInt64)? in
       guard t.postponed && t.armed else { return nil }
       t.postponed = false
       return (t.processor, t.generation)
@@ -135,7 +135,7 @@ extension StorPort {
   }
 
   func cancelAdapterTimerForStop() {
-    adapterTimer.withLock {
+    timer.state.withLock {
       $0.generation &+= 1
       $0.armed = false
       $0.postponed = false

@@ -2,9 +2,9 @@ extension StorPort {
   /// What decides this adapter's callback contexts (see ``CallbackContext``).
   var shape: AdapterShape {
     AdapterShape(
-      isVirtual: isVirtual, isHalfDuplex: isHalfDuplex, channels: channelLocks.count,
+      isVirtual: isVirtual, isHalfDuplex: isHalfDuplex, channels: locks.channels.count,
       perMessage: configuration.interruptSynchronizationMode == .synchronizePerMessage
-        && !messageLocks.isEmpty)
+        && !locks.messages.isEmpty)
   }
 
   /// The one way into a miniport. Every callback passes here, in the context
@@ -42,25 +42,25 @@ extension StorPort {
     return r
   }
 
-  /// Takes `locks` in the order of D4 (StartIo → channels → Interrupt); returns the channel
+  /// Takes the locks of `set` in the order of D4 (StartIo → channels → Interrupt); returns the channel
   /// taken, if one was.
   @inline(__always)
   private func takePortLocks(
-    _ locks: PortLockSet, _ kind: CallbackKind, on p: Processor, request: StorRequest?
+    _ set: PortLockSet, _ kind: CallbackKind, on p: Processor, request: StorRequest?
   ) -> Int? {
-    if locks.isEmpty { return nil }
-    if locks.contains(.startIo) { _ = p.acquire(startIoLock, byPort: true) }
+    if set.isEmpty { return nil }
+    if set.contains(.startIo) { _ = p.acquire(locks.startIo, byPort: true) }
     var channel: Int? = nil
-    if locks.contains(.channel) {
+    if set.contains(.channel) {
       let c = acquireChannel(on: p)
       request?.channelNumber = UInt32(c)
       channel = c
     }
-    if locks.contains(.allChannels) { acquireAllChannels(on: p) }
-    if locks.contains(.interrupt) { _ = acquireInterruptLock(on: p, byPort: true) }
-    if locks.contains(.message) {
-      if case .messageSignaledInterrupt(let m) = kind, Int(m) < messageLocks.count {
-        _ = p.acquire(messageLocks[Int(m)], byPort: true)
+    if set.contains(.allChannels) { acquireAllChannels(on: p) }
+    if set.contains(.interrupt) { _ = acquireInterruptLock(on: p, byPort: true) }
+    if set.contains(.message) {
+      if case .messageSignaledInterrupt(let m) = kind, Int(m) < locks.messages.count {
+        _ = p.acquire(locks.messages[Int(m)], byPort: true)
       } else {
         _ = acquireInterruptLock(on: p, byPort: true)
       }
@@ -69,21 +69,21 @@ extension StorPort {
   }
 
   @inline(__always)
-  private func releasePortLocks(_ locks: PortLockSet, _ kind: CallbackKind, channel: Int?, on p: Processor) {
-    if locks.isEmpty { return }
-    if locks.contains(.message) {
-      if case .messageSignaledInterrupt(let m) = kind, Int(m) < messageLocks.count {
-        p.release(messageLocks[Int(m)])
+  private func releasePortLocks(_ set: PortLockSet, _ kind: CallbackKind, channel: Int?, on p: Processor) {
+    if set.isEmpty { return }
+    if set.contains(.message) {
+      if case .messageSignaledInterrupt(let m) = kind, Int(m) < locks.messages.count {
+        p.release(locks.messages[Int(m)])
       } else {
         releaseInterruptLock(on: p)
       }
     }
-    if locks.contains(.interrupt) { releaseInterruptLock(on: p) }
-    if locks.contains(.allChannels) { releaseAllChannels(on: p) }
+    if set.contains(.interrupt) { releaseInterruptLock(on: p) }
+    if set.contains(.allChannels) { releaseAllChannels(on: p) }
     if let channel {
-      p.release(channelLocks[channel])
-      platform.signal(ObjectIdentifier(channelWaitToken))
+      p.release(locks.channels[channel])
+      platform.signal(ObjectIdentifier(locks.channelWaitToken))
     }
-    if locks.contains(.startIo) { p.release(startIoLock) }
+    if set.contains(.startIo) { p.release(locks.startIo) }
   }
 }

@@ -21,7 +21,7 @@ extension StorPort {
     dpc.routine = routine.erased
     dpc.adapter = self
     if first {
-      dpc.traceNumber = dpcs.withLock {
+      dpc.traceNumber = lifecycle.dpcs.withLock {
         $0.append(dpc)
         return UInt32($0.count)
       }
@@ -104,7 +104,7 @@ extension StorPort {
 
   /// Drops every queued run of this adapter's DPCs (stop, D13).
   func discardQueuedDpcs() {
-    for dpc in dpcs.withLock({ $0 }) { _ = dpc.state.withLock { $0.cancel() } }
+    for dpc in lifecycle.dpcs.withLock({ $0 }) { _ = dpc.state.withLock { $0.cancel() } }
   }
 }
 

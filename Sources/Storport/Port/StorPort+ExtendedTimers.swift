@@ -7,7 +7,7 @@ extension StorPort {
     if p.irql > .dispatch { return .invalidIrql }
     guard let timerHandle else { return .invalidParameter }
     let limit = runtime.extendedTimerLimit
-    let handle = extendedTimers.withLock { slots -> StorTimerHandle? in
+    let handle = extendedTimers.slots.withLock { slots -> StorTimerHandle? in
       if let limit, slots.filter(\.allocated).count >= limit { return nil }
       let i =
         slots.firstIndex { !$0.allocated }
@@ -51,7 +51,7 @@ extension StorPort {
     }
     let slack = tolerableDelay < 32 ? 0 : tolerableDelay
     let deferNow = p.irql > .dispatch
-    let outcome = extendedTimers.withLock { slots -> RequestTimerOutcome in
+    let outcome = extendedTimers.slots.withLock { slots -> RequestTimerOutcome in
       guard handle.slot < slots.count, slots[handle.slot].allocated,
         slots[handle.slot].handleGeneration == handle.generation
       else { return .invalid }
@@ -89,7 +89,7 @@ extension StorPort {
 
   func applyExtendedTimerArm(slot: Int, generation: UInt64, on p: Processor) {
     let now = platform.now()
-    let armed = extendedTimers.withLock { slots -> (String, UInt64, UInt64)? in
+    let armed = extendedTimers.slots.withLock { slots -> (String, UInt64, UInt64)? in
       guard slot < slots.count, slots[slot].pending, slots[slot].armGeneration == generation
       else { return nil }
       let d = runtime.timerResolution.roundUp(now &+ slots[slot].microseconds &* 1000)
@@ -99,17 +99,17 @@ extension StorPort {
     guard let (name, deadline, slack) = armed else { return }
     trace(on: p, .extTimerRequest, name, a: deadline, b: slack)
     platform.arm(
-      deadline: deadline, target: extendedTimerTarget,
+      deadline: deadline, target: extendedTimers.target,
       cookie: ExtendedTimerTarget.cookie(slot: slot, generation: generation), processor: p.index)
   }
 
   func runExtendedTimer(on p: Processor, slot: Int, generation: UInt64) {
-    guard initializedFlag.load(ordering: .acquiring) else { return }
+    guard lifecycle.initialized.load(ordering: .acquiring) else { return }
     var taken: (callback: ErasedTimerEx, context: UInt)? = nil
     call(
       .timerEx, taken?.callback.name ?? "HW_TIMER_EX", on: p,
       admit: {
-        let expiry = extendedTimers.withLock { slots -> (ErasedTimerEx, UInt, UInt64)? in
+        let expiry = extendedTimers.slots.withLock { slots -> (ErasedTimerEx, UInt, UInt64)? in
           guard slot < slots.count, slots[slot].pending,
             slots[slot].armGeneration & 0xFF_FFFF_FFFF == generation, let cb = slots[slot].callback
           else { return nil }
@@ -131,7 +131,7 @@ extension StorPort {
     guard let p = serviceContext("StorPortFreeTimer") else { return .invalidDeviceRequest }
     if p.irql > .dispatch { return .invalidIrql }
     guard let handle else { return .invalidParameter }
-    let freed = extendedTimers.withLock { slots -> Bool in
+    let freed = extendedTimers.slots.withLock { slots -> Bool in
       guard handle.slot < slots.count, slots[handle.slot].allocated,
         slots[handle.slot].handleGeneration == handle.generation
       else { return false }
@@ -161,7 +161,7 @@ extension StorPort {
 
   /// Cancels every extended timer (stop) and frees the unfreed ones with a warning (remove).
   func quiesceExtendedTimers(free: Bool, on p: Processor?) {
-    let unfreed = extendedTimers.withLock { slots -> Int in
+    let unfreed = extendedTimers.slots.withLock { slots -> Int in
       var n = 0
       for i in slots.indices {
         slots[i].pending = false

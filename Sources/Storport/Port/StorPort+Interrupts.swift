@@ -21,7 +21,7 @@ extension StorPort {
   func deliverInterrupt(on p: Processor, message: UInt32?) {
     let name = StorPort.interruptName(message)
     let claimed: Bool? =
-      interruptsConnected.load(ordering: .acquiring)
+      lifecycle.interruptsConnected.load(ordering: .acquiring)
       ? call(
         message.map { .messageSignaledInterrupt($0) } ?? .interrupt,
         message == nil ? "HwStorInterrupt" : "HwMSInterruptRoutine", on: p,
@@ -34,10 +34,10 @@ extension StorPort {
           ?? entry.interrupt(deviceExtension)
       } : nil
     guard let claimed else {
-      spuriousInterrupts.add(1, ordering: .relaxed)
+      counters.spuriousInterrupts.add(1, ordering: .relaxed)
       trace(on: p, .interruptSpurious, name)
       return
     }
-    if !claimed { unclaimedInterrupts.add(1, ordering: .relaxed) }
+    if !claimed { counters.unclaimedInterrupts.add(1, ordering: .relaxed) }
   }
 }

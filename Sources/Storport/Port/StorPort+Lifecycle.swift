@@ -6,8 +6,10 @@ extension StorPort {
   /// `state` becomes `.running`, or `.failed` if a step said no.
   func start() {
     let s = state
-    precondition(s == .attached, "start() on an adapter that is \(s); use restart()")
-    setState(.starting, on: nil)
+    precondition(
+      transition(from: .attached, to: .starting, on: nil),
+      "start() on an adapter that is \(s): start() is for a newly attached adapter; use restart() after stop()"
+    )
     runtime.processors[0].post(.passive { [self] in runStart(on: Processor.current!, rerunFind: true) })
   }
 
@@ -20,33 +22,33 @@ extension StorPort {
       }
       guard result == .found else {
         trace(on: p, .lifecycle, "FindAdapter returned \(result)")
-        setState(.failed, on: p)
+        transition(to: .failed, on: p)
         return
       }
-      if configuration.messageCount != cfg.messageCount || messageLocks.isEmpty {
-        messageLocks = (0..<Int(cfg.messageCount)).map {
+      if configuration.messageCount != cfg.messageCount || locks.messages.isEmpty {
+        locks.messages = (0..<Int(cfg.messageCount)).map {
           SpinLock(kind: .interruptLock, name: "MSI\($0)Lock", messageId: UInt32($0))
         }
       }
       configuration = cfg
     }
-    interruptsConnected.store(true, ordering: .releasing)
+    lifecycle.interruptsConnected.store(true, ordering: .releasing)
     // HwStorInitialize: DIRQL with the Interrupt lock (physical); none for virtual.
     let ok = callInitialize(on: p)
     guard ok else {
       trace(on: p, .lifecycle, "HwStorInitialize returned FALSE")
-      interruptsConnected.store(false, ordering: .releasing)
-      setState(.failed, on: p)
+      lifecycle.interruptsConnected.store(false, ordering: .releasing)
+      transition(to: .failed, on: p)
       return
     }
-    initializedFlag.store(true, ordering: .releasing)
+    lifecycle.initialized.store(true, ordering: .releasing)
     deliverPostponedTimer()
     // HwStorPassiveInitializeRoutine: PASSIVE, no locks, interrupts deliverable.
-    if let routine = passiveRoutine {
+    if let routine = lifecycle.passiveRoutine {
       let passiveOk = callAlways(.passiveInitialize, routine.name, on: p) { routine.call(deviceExtension) }
       guard passiveOk else {
         trace(on: p, .lifecycle, "passive initialization returned FALSE")
-        setState(.failed, on: p)
+        transition(to: .failed, on: p)
         return
       }
     }
@@ -58,9 +60,8 @@ extension StorPort {
     ) {
       entry.adapterControl(deviceExtension, .querySupportedControlTypes, &parameters)
     }
-    supportedControlTypes = parameters.supported
-    guard state == .starting else { return }  // a verifier stop during start
-    setState(.running, on: p)
+    lifecycle.supportedControlTypes = parameters.supported
+    guard transition(from: .starting, to: .running, on: p) else { return }  // a verifier stop during start
     schedulePump(on: p)
   }
 
@@ -81,14 +82,13 @@ extension StorPort {
   }
 
   private func runStop(on p: Processor) {
-    guard state == .running else { return }
-    setState(.stopping, on: p)
-    flow.withLock { $0.holdForStop = true }
-    p.waitUntil { flow.withLock { $0.outstanding == 0 } }
+    guard transition(from: .running, to: .stopping, on: p) else { return }
+    pipeline.flow.withLock { $0.holdForStop = true }
+    p.waitUntil { pipeline.flow.withLock { $0.outstanding == 0 } }
     let flush = StorRequest(function: .flush)
     flush.portInternal = true
     flush.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
-    flow.withLock { $0.enter(flush) }
+    pipeline.flow.withLock { $0.enter(flush) }
     let old = p.raise(to: .dispatch)
     buildAndStart(flush, on: p)
     p.lower(to: old)
@@ -103,8 +103,8 @@ extension StorPort {
 
   /// D13: cancel timers, drop queued DPCs and interrupts, wait for running callbacks.
   private func quiesce(on p: Processor, newState: AdapterState) {
-    setState(newState, on: p)
-    interruptsConnected.store(false, ordering: .releasing)
+    transition(to: newState, on: p)
+    lifecycle.interruptsConnected.store(false, ordering: .releasing)
     cancelAdapterTimerForStop()
     quiesceExtendedTimers(free: false, on: p)
     discardQueuedDpcs()
@@ -114,21 +114,20 @@ extension StorPort {
         return false
       }
     }
-    p.waitUntil { activeCallbacks.load(ordering: .acquiring) == 0 }
-    flow.withLock { $0.holdForStop = false }
+    p.waitUntil { lifecycle.activeCallbacks.load(ordering: .acquiring) == 0 }
+    pipeline.flow.withLock { $0.holdForStop = false }
   }
 
   /// Restarts a stopped adapter: ScsiRestartAdapter at DIRQL with the Interrupt lock if the
   /// miniport supports it, else HwStorFindAdapter + HwStorInitialize again (R-Y6). The device
   /// extension is kept, not re-zeroed (rule 70).
   func restart() {
-    guard state == .stopped else { return }
-    setState(.starting, on: nil)
+    guard transition(from: .stopped, to: .starting, on: nil) else { return }
     runtime.processors[0].post(
       .passive { [self] in
         let p = Processor.current!
         if supportedControlTypes.contains(.restartAdapter) {
-          interruptsConnected.store(true, ordering: .releasing)
+          lifecycle.interruptsConnected.store(true, ordering: .releasing)
           var parameters = AdapterControlParameters()
           let status = callAlways(
             .adapterControl(.restartAdapter), "HwStorAdapterControl(ScsiRestartAdapter)", on: p
@@ -136,10 +135,10 @@ extension StorPort {
             entry.adapterControl(deviceExtension, .restartAdapter, &parameters)
           }
           guard status == .success else {
-            setState(.failed, on: p)
+            transition(to: .failed, on: p)
             return
           }
-          setState(.running, on: p)
+          guard transition(from: .starting, to: .running, on: p) else { return }
           schedulePump(on: p)
         } else {
           runStart(on: p, rerunFind: true)
@@ -157,19 +156,19 @@ extension StorPort {
         if state == .running { runStop(on: p) }
         quiesce(on: p, newState: .removed)
         quiesceExtendedTimers(free: true, on: p)
-        let queued = flow.withLock { f -> [StorRequest] in
+        let queued = pipeline.flow.withLock { f -> [StorRequest] in
           var out: [StorRequest] = []
           while let r = f.queue.popFirst() { out.append(r) }
           return out
         }
         for r in queued { completeByPort(r, .noDevice, on: p) }
         trace(on: p, .lifecycle, "device extension released")
-        extensionReleased.store(true, ordering: .releasing)
+        lifecycle.extensionReleased.store(true, ordering: .releasing)
       })
   }
 
   /// True once remove() has released the device extension.
-  var isExtensionReleased: Bool { extensionReleased.load(ordering: .acquiring) }
+  var isExtensionReleased: Bool { lifecycle.extensionReleased.load(ordering: .acquiring) }
 
   /// Asks for a bus reset, as the port does after a request timeout (R-N11): pauses
   /// dispatch, calls HwStorResetBus at DISPATCH with the StartIo lock and every channel token
@@ -179,14 +178,14 @@ extension StorPort {
       .port { [self] in
         let p = Processor.current!
         guard acceptsCallbacks else { return }
-        let wasPaused = flow.withLock { f -> Bool in
+        let wasPaused = pipeline.flow.withLock { f -> Bool in
           let was = f.paused
           f.paused = true
           return was
         }
         call(.resetBus, "HwStorResetBus", on: p) { _ = entry.resetBus(deviceExtension, pathId) }
         if !wasPaused {
-          flow.withLock { $0.paused = false }
+          pipeline.flow.withLock { $0.paused = false }
           schedulePump(on: p)
         }
       })

@@ -48,7 +48,7 @@ extension StorPort {
       )
       return false
     }
-    passiveRoutine = (routine.name, routine.call)
+    lifecycle.passiveRoutine = (routine.name, routine.call)
     return true
   }
 

@@ -21,7 +21,7 @@ extension StorPort {
     if flags.contains(.concurrentChannels) && data.pointee.concurrentChannels == 0 { return .unsuccessful }
     perfFlags = flags
     let channels = flags.contains(.concurrentChannels) ? Int(data.pointee.concurrentChannels) : 0
-    channelLocks =
+    locks.channels =
       channels > 1
       ? (0..<channels).map { SpinLock(kind: .startIoLock, name: "Channel\($0)") } : []
     trace(on: p, .notification, "PerfOpts", a: UInt64(flags.rawValue), b: UInt64(channels))

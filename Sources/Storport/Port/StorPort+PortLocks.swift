@@ -1,49 +1,49 @@
 extension StorPort {
   /// Takes a free channel token, preferring the processor's own channel.
   func acquireChannel(on p: Processor) -> Int {
-    let n = channelLocks.count
+    let n = locks.channels.count
     let preferred = p.index % n
     p.point(.lockAcquire)
     while true {
       for k in 0..<n {
         let c = (preferred + k) % n
-        if channelLocks[c].tryAcquire() {
-          _ = p.noteAcquired(channelLocks[c], byPort: true)
+        if locks.channels[c].tryAcquire() {
+          _ = p.noteAcquired(locks.channels[c], byPort: true)
           return c
         }
       }
-      platform.wait(p.index, on: ObjectIdentifier(channelWaitToken))
+      platform.wait(p.index, on: ObjectIdentifier(locks.channelWaitToken))
     }
   }
 
   /// Takes every channel token (HwStorResetBus: no StartIo may run, R-N11).
   func acquireAllChannels(on p: Processor) {
-    for c in channelLocks {
+    for c in locks.channels {
       p.point(.lockAcquire)
-      while !c.tryAcquire() { platform.wait(p.index, on: ObjectIdentifier(channelWaitToken)) }
+      while !c.tryAcquire() { platform.wait(p.index, on: ObjectIdentifier(locks.channelWaitToken)) }
       _ = p.noteAcquired(c, byPort: true)
     }
   }
 
   func releaseAllChannels(on p: Processor) {
-    for c in channelLocks.reversed() { p.release(c) }
-    platform.signal(ObjectIdentifier(channelWaitToken))
+    for c in locks.channels.reversed() { p.release(c) }
+    platform.signal(ObjectIdentifier(locks.channelWaitToken))
   }
 
   /// Takes the Interrupt lock and, in per-message mode, every MSI message lock (R-L17, D4).
   /// The message locks are not recorded in the context: they stand behind the Interrupt lock.
   func acquireInterruptLock(on p: Processor, byPort: Bool) -> UInt64 {
-    let serial = p.acquire(interruptLock, byPort: byPort)
+    let serial = p.acquire(locks.interrupt, byPort: byPort)
     if configuration.interruptSynchronizationMode == .synchronizePerMessage {
-      for m in messageLocks { p.acquireUnrecorded(m) }
+      for m in locks.messages { p.acquireUnrecorded(m) }
     }
     return serial
   }
 
   func releaseInterruptLock(on p: Processor) {
     if configuration.interruptSynchronizationMode == .synchronizePerMessage {
-      for m in messageLocks.reversed() { p.releaseUnrecorded(m) }
+      for m in locks.messages.reversed() { p.releaseUnrecorded(m) }
     }
-    p.release(interruptLock)
+    p.release(locks.interrupt)
   }
 }

@@ -43,7 +43,7 @@ extension StorPort {
     }
     unowned(unsafe) let lock = held
     trace(on: p, .lockRelease, lock.name)
-    if lock === interruptLock {
+    if lock === locks.interrupt {
       releaseInterruptLock(on: p)
     } else {
       p.release(lock)
@@ -127,7 +127,7 @@ extension StorPort {
         handle.refused = true
         return .invalidIrql
       }
-      lock = kind == .startIoLock ? startIoLock : interruptLock
+      lock = kind == .startIoLock ? locks.startIo : locks.interrupt
     }
     if checked {
       if p.holds(lock) {
@@ -164,8 +164,8 @@ extension StorPort {
         "StorPortAcquireMSISpinLock in \(configuration.interruptSynchronizationMode) mode")
       return .invalidDeviceRequest
     }
-    guard Int(messageId) < messageLocks.count else { return .invalidParameter }
-    let lock = messageLocks[Int(messageId)]
+    guard Int(messageId) < locks.messages.count else { return .invalidParameter }
+    let lock = locks.messages[Int(messageId)]
     if checked && p.holds(lock) {
       violation(.lockAcquiredTwice, on: p, "MSI message \(messageId) lock is already held")
       return .invalidParameter
@@ -179,8 +179,8 @@ extension StorPort {
   /// `StorPortReleaseMSISpinLock(HwDeviceExtension, MessageId, OldIrql)`.
   public func releaseMSISpinLock(messageId: UInt32, oldIrql: Irql) -> StorStatus {
     guard let p = serviceContext("StorPortReleaseMSISpinLock") else { return .invalidDeviceRequest }
-    guard Int(messageId) < messageLocks.count else { return .invalidParameter }
-    let lock = messageLocks[Int(messageId)]
+    guard Int(messageId) < locks.messages.count else { return .invalidParameter }
+    let lock = locks.messages[Int(messageId)]
     guard p.holds(lock) else {
       violation(.releaseOfUnheldLock, on: p, "MSI message \(messageId) lock is not held")
       return .invalidParameter

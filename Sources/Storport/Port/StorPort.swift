@@ -30,48 +30,20 @@ public final class StorPort: @unchecked Sendable {
   var isHalfDuplex: Bool { configuration.synchronizationModel == .halfDuplex }
   var isVirtual: Bool { entry.data.isVirtual }
 
-  // Locks.
-  let startIoLock = SpinLock(kind: .startIoLock, name: "StartIoLock")
-  let interruptLock = SpinLock(kind: .interruptLock, name: "InterruptLock")
-  var messageLocks: [SpinLock] = []
-  var channelLocks: [SpinLock] = []
-  let channelWaitToken = ChannelWaitToken()
-
-  // Lifecycle.
-  let stateValue = Atomic<UInt8>(AdapterState.attached.rawValue)
-  let activeCallbacks = Atomic<Int>(0)
-  let initializedFlag = Atomic<Bool>(false)
-  let interruptsConnected = Atomic<Bool>(false)
-  var passiveRoutine: (name: String, call: @Sendable (DeviceExtension) -> Bool)?
-  var supportedControlTypes: Set<AdapterControlType> = []
-  let dpcs = Locked<[StorDpc]>([])
-  let extensionReleased = Atomic<Bool>(false)
-
-  // Timers.
-  let adapterTimer = Locked(AdapterTimerState())
-  private(set) var adapterTimerTarget: AdapterTimerTarget!
-  let extendedTimers = Locked<[ExtendedTimerSlot]>([])
-  private(set) var extendedTimerTarget: ExtendedTimerTarget!
-  let timerLateness = Locked(LatencySamples())
-
-  // Perf options.
+  // The adapter's state, in parts (each in its own file under Port/Parts and Pipeline/).
+  let locks = PortLocks()
+  let lifecycle = AdapterLifecycle()
+  let timer = AdapterTimer()
+  let extendedTimers = ExtendedTimers()
+  let pipeline = RequestPipeline()
+  let counters = AdapterCounters()
+  /// The perf options StorPortInitializePerfOpts enabled.
   var perfFlags: StorPerfFlags = []
-  var concurrentChannels: Int { channelLocks.count }
 
-  // Requests and flow control.
-  let flow = Locked(FlowState())
-  private(set) var pauseTarget: PauseTimeoutTarget!
-  private(set) var busyRetryTarget: BusyRetryTarget!
-  private(set) var requestTimeouts: RequestTimeouts!
-
+  var concurrentChannels: Int { locks.channels.count }
   /// Bus resets the port's request timeout caused.
-  var timeoutResets: Int { requestTimeouts.resets.load(ordering: .relaxed) }
-  let submitCursor = Atomic<Int>(0)
-
-  // Statistics.
-  let spuriousInterrupts = Atomic<UInt64>(0)
-  let unclaimedInterrupts = Atomic<UInt64>(0)
-  let completedRequests = Atomic<UInt64>(0)
+  var timeoutResets: Int { pipeline.timeouts.resets.load(ordering: .relaxed) }
+  var supportedControlTypes: Set<AdapterControlType> { lifecycle.supportedControlTypes }
 
   init(index: Int, runtime: StorportRuntime, entry: MiniportEntry) {
     self.index = index
@@ -82,21 +54,25 @@ public final class StorPort: @unchecked Sendable {
     name = entry.data.name
     deviceExtension = entry.makeExtension()
     deviceExtension.portStorage = Unmanaged.passUnretained(self)
-    // Created here, before the adapter is published to any processor: a `lazy var` could be
-    // initialised twice by two processors racing on first use (ThreadSanitizer found it).
-    adapterTimerTarget = AdapterTimerTarget(adapter: self)
-    extendedTimerTarget = ExtendedTimerTarget(adapter: self)
-    pauseTarget = PauseTimeoutTarget(adapter: self)
-    busyRetryTarget = BusyRetryTarget(adapter: self)
-    requestTimeouts = RequestTimeouts(adapter: self)
+    // The platform-timer targets, created here, before the adapter is published to any
+    // processor: a `lazy var` could be initialised twice by two processors racing on first
+    // use (ThreadSanitizer found it).
+    timer.connect(self)
+    extendedTimers.connect(self)
+    pipeline.connect(self)
   }
 
   /// The current lifecycle state.
-  var state: AdapterState { AdapterState(rawValue: stateValue.load(ordering: .acquiring))! }
+  var state: AdapterState { lifecycle.state }
 
-  func setState(_ s: AdapterState, on p: Processor?) {
-    stateValue.store(s.rawValue, ordering: .releasing)
-    trace(on: p, .lifecycle, s.description)
+  /// Moves the lifecycle from `from` (or from whatever state allows it, when nil) to `to`,
+  /// and traces it; false if the adapter was not in such a state (another processor — a
+  /// verifier stop — moved it first).
+  @discardableResult
+  func transition(from: AdapterState? = nil, to: AdapterState, on p: Processor?) -> Bool {
+    let moved = from.map { lifecycle.transition(from: $0, to: to) } ?? (lifecycle.transition(to: to) != nil)
+    if moved { trace(on: p, .lifecycle, to.description) }
+    return moved
   }
 
   /// The device extension, typed.
@@ -104,25 +80,9 @@ public final class StorPort: @unchecked Sendable {
     deviceExtension as! E
   }
 
-  /// True while timers, DPCs and interrupts may start (starting, running, stopping).
-  var acceptsCallbacks: Bool {
-    let s = stateValue.load(ordering: .acquiring)
-    return s == AdapterState.starting.rawValue || s == AdapterState.running.rawValue
-      || s == AdapterState.stopping.rawValue
-  }
-
-  /// Registers a callback about to start; false if the adapter no longer accepts callbacks.
-  /// Stop and remove wait for `activeCallbacks` to drain (D13).
-  @inline(__always)
-  func beginCallback() -> Bool {
-    activeCallbacks.add(1, ordering: .acquiringAndReleasing)
-    if acceptsCallbacks { return true }
-    activeCallbacks.subtract(1, ordering: .releasing)
-    return false
-  }
-
-  @inline(__always)
-  func endCallback() { activeCallbacks.subtract(1, ordering: .releasing) }
+  var acceptsCallbacks: Bool { lifecycle.acceptsCallbacks }
+  @inline(__always) func beginCallback() -> Bool { lifecycle.beginCallback() }
+  @inline(__always) func endCallback() { lifecycle.endCallback() }
 
   // MARK: - Context, tracing, verifier
 
@@ -159,21 +119,18 @@ public final class StorPort: @unchecked Sendable {
       processor: p?.index ?? -1, irql: p?.irql ?? .passive, locksHeld: p?.heldDescription ?? [],
       time: platform.now(), recentEvents: runtime.tracer.recent(16), stoppedAdapter: stop)
     runtime.verifier.record(report)
-    if stop {
-      let s = state
-      if s != .removed && s != .failed { setState(.failed, on: p) }
-    }
+    if stop { transition(to: .failed, on: p) }
   }
 
   // MARK: - Statistics
 
   var statistics: AdapterStatistics {
-    let f = flow.withLock { ($0.outstanding, $0.queue.count) }
+    let f = pipeline.flow.withLock { ($0.outstanding, $0.queue.count) }
     return AdapterStatistics(
-      completedRequests: completedRequests.load(ordering: .relaxed),
-      spuriousInterrupts: spuriousInterrupts.load(ordering: .relaxed),
-      unclaimedInterrupts: unclaimedInterrupts.load(ordering: .relaxed),
+      completedRequests: counters.completedRequests.load(ordering: .relaxed),
+      spuriousInterrupts: counters.spuriousInterrupts.load(ordering: .relaxed),
+      unclaimedInterrupts: counters.unclaimedInterrupts.load(ordering: .relaxed),
       outstandingRequests: f.0, queuedRequests: f.1,
-      timerLatenessNanoseconds: timerLateness.withLock { $0.values })
+      timerLatenessNanoseconds: timer.lateness.withLock { $0.values })
   }
 }

@@ -1,0 +1,15 @@
+/// The locks the port owns for one adapter (spec §1.2, §5): the StartIo lock, the Interrupt
+/// lock, one lock per MSI message (InterruptSynchronizePerMessage), and one token per
+/// concurrent StartIo channel (STOR_PERF_CONCURRENT_CHANNELS). The message locks and channels
+/// are set while the adapter starts (FindAdapter, HwStorInitialize's perf options), before any
+/// I/O, and read without a lock afterwards.
+final class PortLocks: @unchecked Sendable {
+  let startIo = SpinLock(kind: .startIoLock, name: "StartIoLock")
+  let interrupt = SpinLock(kind: .interruptLock, name: "InterruptLock")
+  /// One per MSI message (empty: none granted).
+  @exclusivity(unchecked) var messages: [SpinLock] = []
+  /// One per concurrent channel (empty or one: StartIo takes the StartIo lock).
+  @exclusivity(unchecked) var channels: [SpinLock] = []
+  /// What processors waiting for a channel block on (simulated platform).
+  let channelWaitToken = ChannelWaitToken()
+}
