@@ -1,4 +1,3 @@
-import CStorportShim
 import Histogram
 import Storport
 import StorportDevices
@@ -197,8 +196,8 @@ public final class Workload: @unchecked Sendable {
     if options.writes { saveState(inProgress: true) }
     issuing.store(true, ordering: .releasing)
     let start = runtime.now
-    let cpu0 = storport_process_cpu_ns()
-    var lastProgress = storport_monotonic_ns()
+    let cpu0 = HostClock.processCPUNanoseconds
+    var lastProgress = HostClock.monotonicNanoseconds
     for job in jobs {
       for _ in 0..<options.iodepth {
         let r = job.pool.take()!
@@ -223,7 +222,7 @@ public final class Workload: @unchecked Sendable {
         break loop
       default: break
       }
-      let wall = storport_monotonic_ns()
+      let wall = HostClock.monotonicNanoseconds
       if let progress, wall &- lastProgress >= progressEvery {
         lastProgress = wall
         progress(snapshot(runtime.now &- start))
@@ -234,7 +233,7 @@ public final class Workload: @unchecked Sendable {
       outstanding.load(ordering: .acquiring) == 0 || stop?.abandonDrain() == true
     }
     let duration = runtime.now &- start
-    let cpu = storport_process_cpu_ns() &- cpu0
+    let cpu = HostClock.processCPUNanoseconds &- cpu0
     let stuck = outstanding.load(ordering: .acquiring)
     if stuck > 0 && stop?.abandonDrain() == true {
       failures.withLock {

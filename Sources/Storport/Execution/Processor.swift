@@ -94,8 +94,12 @@ final class Processor: @unchecked Sendable {
     @inline(__always) set { context.pointee.delivering = newValue }
   }
 
+  /// This processor's number, typed (for traces and reports).
+  let processorIndex: ProcessorIndex
+
   init(index: Int, runtime: StorportRuntime, platform: Platform) {
     self.index = index
+    processorIndex = ProcessorIndex(rawValue: index)
     self.runtime = runtime
     self.platform = platform
     simulated = platform.isSimulated
@@ -290,11 +294,10 @@ final class Processor: @unchecked Sendable {
   /// and then, since the holder may be a descheduled thread.
   @inline(never)
   func spinAcquire(_ lock: SpinLock) {
-    var spins = 0
+    var attempt = 0
     while !lock.tryAcquire() {
-      spins &+= 1
-      if !simulated && spins & 4095 == 0 { sched_yield() }
-      platform.wait(index, on: ObjectIdentifier(lock))
+      platform.wait(index, on: ObjectIdentifier(lock), attempt: attempt)
+      attempt &+= 1
     }
   }
 

@@ -1,4 +1,3 @@
-import CStorportShim
 import Synchronization
 
 /// The Storport runtime: the processors, the verifier, the tracer and the adapters, on one
@@ -79,16 +78,12 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
   // MARK: Driving
 
   /// Platform time now (ns).
-  public var now: UInt64 { platform.now() }
+  public var now: UInt64 { platform.now().nanoseconds }
 
   /// Lets the runtime run for `nanoseconds`: virtual time on the simulated platform, wall time
   /// (the calling thread sleeps) on the live one.
   @discardableResult
-  public func run(forNanoseconds nanoseconds: UInt64) -> SimulationOutcome {
-    if let sim = simulation { return sim.run(for: nanoseconds) }
-    storport_sleep_until(storport_monotonic_ns() &+ nanoseconds)
-    return .timeLimit
-  }
+  public func run(forNanoseconds nanoseconds: UInt64) -> SimulationOutcome { platform.run(for: nanoseconds) }
 
   @discardableResult
   public func run(forMilliseconds ms: UInt64) -> SimulationOutcome {
@@ -101,16 +96,7 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
   public func runUntil(
     timeoutNanoseconds: UInt64 = 10_000_000_000, _ condition: @escaping () -> Bool
   ) -> Bool {
-    if let sim = simulation {
-      sim.run(until: sim.now() &+ timeoutNanoseconds, stopWhen: condition)
-      return condition()
-    }
-    let deadline = storport_monotonic_ns() &+ timeoutNanoseconds
-    while !condition() {
-      if storport_monotonic_ns() >= deadline { return false }
-      storport_sleep_until(storport_monotonic_ns() &+ 50_000)
-    }
-    return true
+    platform.run(forAtMost: timeoutNanoseconds, until: condition)
   }
 
   /// Simulated: runs until nothing can happen any more (all idle, no timers).

@@ -32,7 +32,9 @@ final class BusyRetryTarget: PlatformTimerTarget, @unchecked Sendable {
       s.items[s.next] = (work, cpu)
       return s.next
     }
-    adapter.platform.arm(deadline: adapter.platform.now() &+ ns, target: self, cookie: key, processor: cpu)
+    adapter.platform.arm(
+      deadline: PlatformTime(nanoseconds: adapter.platform.now().nanoseconds &+ ns), target: self,
+      cookie: key, processor: ProcessorIndex(rawValue: cpu))
   }
 
   func fire(cookie: UInt64) {

@@ -26,7 +26,7 @@ final class RequestTimeouts: PlatformTimerTarget, @unchecked Sendable {
     counts = (0..<Self.buckets).map { _ in Counter() }
   }
 
-  private var nowSecond: UInt64 { adapter.platform.now() / 1_000_000_000 }
+  private var nowSecond: UInt64 { adapter.platform.now().nanoseconds / 1_000_000_000 }
 
   func enter(_ r: StorRequest, defaultSeconds: UInt32) {
     let timeout = UInt64(r.timeoutSeconds == 0 ? defaultSeconds : r.timeoutSeconds)
@@ -47,8 +47,9 @@ final class RequestTimeouts: PlatformTimerTarget, @unchecked Sendable {
 
   private func arm() {
     let p = adapter.platform
-    let next = (p.now() / 1_000_000_000 + 1) * 1_000_000_000
-    p.arm(deadline: next, target: self, cookie: 0, processor: 0)
+    let next = (p.now().nanoseconds / 1_000_000_000 + 1) * 1_000_000_000
+    p.arm(
+      deadline: PlatformTime(nanoseconds: next), target: self, cookie: 0, processor: 0)
   }
 
   func fire(cookie: UInt64) {

@@ -9,7 +9,7 @@ extension StorPort {
     request.completion = completion
     request.srbStatus = .pending
     request.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
-    request.submittedAt = platform.now()
+    request.submittedAt = platform.now().nanoseconds
     let p = Processor.current
     let n = runtime.processors.count
     let target = p?.index ?? (pipeline.submitCursor.wrappingAdd(1, ordering: .relaxed).oldValue % n)
@@ -217,7 +217,8 @@ extension StorPort {
     trace(on: Processor.current, .pause, "StorPortPause", a: UInt64(seconds))
     if seconds != UInt32.max {
       platform.arm(
-        deadline: platform.now() &+ UInt64(seconds) * 1_000_000_000, target: pipeline.pauseTarget,
+        deadline: PlatformTime(nanoseconds: platform.now().nanoseconds &+ UInt64(seconds) * 1_000_000_000),
+        target: pipeline.pauseTarget,
         cookie: generation, processor: 0)
     }
     return true

@@ -69,7 +69,11 @@ public final class LivePlatform: Platform, @unchecked Sendable {
   }
 
   @inline(__always)
-  public func now() -> UInt64 { storport_monotonic_ns() }
+  public func now() -> PlatformTime { PlatformTime(nanoseconds: storport_monotonic_ns()) }
+
+  /// The raw clock, for the platform's own loops.
+  @inline(__always)
+  private var clock: UInt64 { storport_monotonic_ns() }
 
   public func start(_ client: PlatformClient) {
     precondition(threads.isEmpty, "LivePlatform.start called twice")
@@ -109,8 +113,8 @@ public final class LivePlatform: Platform, @unchecked Sendable {
       for _ in 0..<64 { storport_cpu_relax() }
     case .spinThenPark(let spin):
       let client = currentClient
-      let until = now() &+ spin
-      while now() < until {
+      let until = clock &+ spin
+      while clock < until {
         pollTimers()
         if client?.hasWork(p) == true || isStopping { return }
         for _ in 0..<16 { storport_cpu_relax() }
@@ -130,7 +134,11 @@ public final class LivePlatform: Platform, @unchecked Sendable {
   public func schedulingPoint(_ p: Int, _ point: SchedulingPoint) {}
 
   @inline(__always)
-  public func wait(_ p: Int, on resource: ObjectIdentifier) { storport_cpu_relax() }
+  public func wait(_ p: Int, on resource: ObjectIdentifier, attempt: Int) {
+    storport_cpu_relax()
+    // The holder may be a thread the kernel descheduled: give the core away now and then.
+    if attempt & 4095 == 4095 { sched_yield() }
+  }
 
   @inline(__always)
   public func signal(_ resource: ObjectIdentifier) {}
@@ -140,15 +148,31 @@ public final class LivePlatform: Platform, @unchecked Sendable {
   }
 
   public func stall(_ p: Int, nanoseconds: UInt64) {
-    let until = now() &+ nanoseconds
-    while now() < until { storport_cpu_relax() }
+    let until = clock &+ nanoseconds
+    while clock < until { storport_cpu_relax() }
   }
 
-  public func arm(deadline: UInt64, target: PlatformTimerTarget, cookie: UInt64, processor: Int) {
+  public func run(for nanoseconds: UInt64) -> SimulationOutcome {
+    storport_sleep_until(clock &+ nanoseconds)
+    return .timeLimit
+  }
+
+  public func run(forAtMost timeout: UInt64, until condition: @escaping () -> Bool) -> Bool {
+    let deadline = clock &+ timeout
+    while !condition() {
+      if clock >= deadline { return false }
+      storport_sleep_until(clock &+ 50_000)
+    }
+    return true
+  }
+
+  public func arm(
+    deadline: PlatformTime, target: PlatformTimerTarget, cookie: UInt64, processor: ProcessorIndex?
+  ) {
     let becameEarliest = timers.withLock { heap -> Bool in
       let before = heap.earliestDeadline
       heap.insert(deadline: deadline, target: target, cookie: cookie, processor: processor)
-      nextDeadline.store(heap.earliestDeadline ?? UInt64.max, ordering: .releasing)
+      nextDeadline.store(heap.earliestDeadline?.nanoseconds ?? UInt64.max, ordering: .releasing)
       return before.map { deadline < $0 } ?? true
     }
     if becameEarliest {
@@ -159,7 +183,7 @@ public final class LivePlatform: Platform, @unchecked Sendable {
 
   @inline(__always)
   public func pollTimers() {
-    if now() >= nextDeadline.load(ordering: .relaxed) { fireDue(blocking: false) }
+    if clock >= nextDeadline.load(ordering: .relaxed) { fireDue(blocking: false) }
   }
 
   /// Pops and fires every due timer. Non-blocking callers skip when another thread is at it.
@@ -170,14 +194,14 @@ public final class LivePlatform: Platform, @unchecked Sendable {
       if blocking {
         entry = timers.withLock { heap in
           let e = heap.popDue(at: t)
-          nextDeadline.store(heap.earliestDeadline ?? UInt64.max, ordering: .releasing)
+          nextDeadline.store(heap.earliestDeadline?.nanoseconds ?? UInt64.max, ordering: .releasing)
           return e
         }
       } else {
         guard
           let e = timers.withLockIfAvailable({ heap in
             let e = heap.popDue(at: t)
-            nextDeadline.store(heap.earliestDeadline ?? UInt64.max, ordering: .releasing)
+            nextDeadline.store(heap.earliestDeadline?.nanoseconds ?? UInt64.max, ordering: .releasing)
             return e
           })
         else { return }
@@ -194,9 +218,9 @@ public final class LivePlatform: Platform, @unchecked Sendable {
     while !isStopping {
       let seen = storport_load_acquire(timerWord)
       fireDue(blocking: true)
-      let t = now()
+      let t = clock
       let earliest = timers.withLock { $0.earliest }
-      let next = earliest?.deadline
+      let next = earliest?.deadline.nanoseconds
       if let d = next, d <= t { continue }
       guard let deadline = next else {
         _ = storport_futex_wait(timerWord, seen, 0)
@@ -208,8 +232,8 @@ public final class LivePlatform: Platform, @unchecked Sendable {
         // Final stretch: wake the processor that will run the expiry so it is spinning (and
         // polling timers itself) at the deadline instead of parked; then spin here too, but
         // notice an earlier timer being armed.
-        if let p = earliest?.processor, p >= 0, p < processorCount { wake(p) }
-        while now() < deadline && storport_load_acquire(timerWord) == seen && !isStopping {
+        if let p = earliest?.processor, p.rawValue < processorCount { wake(p.rawValue) }
+        while clock < deadline && storport_load_acquire(timerWord) == seen && !isStopping {
           storport_cpu_relax()
         }
       }

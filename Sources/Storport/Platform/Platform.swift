@@ -34,12 +34,15 @@ public protocol PlatformClient: AnyObject, Sendable {
 public protocol Platform: AnyObject, Sendable {
   /// Number of simulated processors.
   var processorCount: Int { get }
-  /// True for the deterministic simulation (used only to choose diagnostics, never semantics).
+  /// True for the deterministic simulation. A hint, never semantics: the runtime may skip
+  /// calls that do nothing on a live platform (scheduling points, lock signals, waking the
+  /// processor that is posting to itself) and choose diagnostics by it; what a miniport
+  /// observes never depends on it.
   var isSimulated: Bool { get }
   /// True once `stop()` was called: processor loops must return.
   var isStopping: Bool { get }
-  /// Monotonic platform time in nanoseconds (virtual on the simulated platform).
-  func now() -> UInt64
+  /// Monotonic platform time (virtual on the simulated platform).
+  func now() -> PlatformTime
   /// Resolution of `now()` and of timer expiry, in nanoseconds.
   var timerResolutionNanoseconds: UInt64 { get }
   /// Starts the processors; each runs `client.runProcessor(i)`.
@@ -53,9 +56,10 @@ public protocol Platform: AnyObject, Sendable {
   /// A scheduling point on processor `p` (simulated: the scheduler may switch processors).
   func schedulingPoint(_ p: Int, _ point: SchedulingPoint)
   /// Processor `p` must wait for `resource` (a contended lock, a channel token, …) to change;
-  /// returns when it may try again. Live: a pause instruction. Simulated: blocks `p` until
-  /// `signal(resource)`.
-  func wait(_ p: Int, on resource: ObjectIdentifier)
+  /// returns when it may try again. `attempt` counts the tries so far. Live: a pause
+  /// instruction, and now and then the core given away (the holder may be a descheduled
+  /// thread). Simulated: blocks `p` until `signal(resource)`.
+  func wait(_ p: Int, on resource: ObjectIdentifier, attempt: Int)
   /// `resource` changed (a lock was released): waiters may try again.
   func signal(_ resource: ObjectIdentifier)
   /// Processor `p` polls for a condition that other processors or timers will make true.
@@ -63,14 +67,23 @@ public protocol Platform: AnyObject, Sendable {
   func poll(_ p: Int)
   /// Busy-waits for `nanoseconds` on processor `p` (StorPortStallExecution).
   func stall(_ p: Int, nanoseconds: UInt64)
-  /// Arms a one-shot timer: `target.fire(cookie:)` at or after `deadline` (platform time).
-  /// `processor` (or -1) is the processor that will run the expiry: the live platform wakes it
-  /// just before the deadline so it is spinning, not parked, when the timer fires.
-  func arm(deadline: UInt64, target: PlatformTimerTarget, cookie: UInt64, processor: Int)
+  /// Arms a one-shot timer: `target.fire(cookie:)` at or after `deadline`. `processor` is the
+  /// processor that will run the expiry, if one will: the live platform wakes it just before
+  /// the deadline so it is spinning, not parked, when the timer fires.
+  func arm(deadline: PlatformTime, target: PlatformTimerTarget, cookie: UInt64, processor: ProcessorIndex?)
   /// Called by processors between work items: fires timers that are due (live: so a busy
   /// processor never waits for the timer thread to be scheduled — the clock interrupt of the
   /// real system preempts everything). Simulated: nothing (the scheduler fires timers).
   func pollTimers()
+
+  /// Lets the processors run for `nanoseconds` of platform time, from the controlling thread:
+  /// simulated, drives the simulation through that much virtual time (or until nothing can
+  /// happen any more); live, sleeps.
+  func run(for nanoseconds: UInt64) -> SimulationOutcome
+
+  /// Runs until `condition` holds or `timeout` nanoseconds pass (virtual when simulated; live,
+  /// the condition is polled every 50 µs). Returns whether it holds.
+  func run(forAtMost timeout: UInt64, until condition: @escaping () -> Bool) -> Bool
 }
 
 extension Platform {

@@ -86,7 +86,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     current = processors
   }
 
-  public func now() -> UInt64 { time }
+  public func now() -> PlatformTime { PlatformTime(nanoseconds: time) }
 
   public func start(_ client: PlatformClient) {
     precondition(!started, "SimulatedPlatform.start called twice")
@@ -131,6 +131,11 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     run(until: time &+ nanoseconds)
   }
 
+  public func run(forAtMost timeout: UInt64, until condition: @escaping () -> Bool) -> Bool {
+    run(until: time &+ timeout, stopWhen: condition)
+    return condition()
+  }
+
   public func stop() {
     guard started, !stopping else { return }
     stopping = true
@@ -165,7 +170,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     reschedule(p)
   }
 
-  public func wait(_ p: Int, on resource: ObjectIdentifier) {
+  public func wait(_ p: Int, on resource: ObjectIdentifier, attempt: Int) {
     states[p] = .blocked(resource)
     reschedule(p)
   }
@@ -181,12 +186,14 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
 
   public func stall(_ p: Int, nanoseconds: UInt64) {
     let target = stallTargets[p]
-    timers.insert(deadline: time &+ nanoseconds, target: target, cookie: 0)
+    timers.insert(deadline: PlatformTime(nanoseconds: time &+ nanoseconds), target: target, cookie: 0)
     states[p] = .blocked(ObjectIdentifier(target))
     reschedule(p)
   }
 
-  public func arm(deadline: UInt64, target: PlatformTimerTarget, cookie: UInt64, processor: Int) {
+  public func arm(
+    deadline: PlatformTime, target: PlatformTimerTarget, cookie: UInt64, processor: ProcessorIndex?
+  ) {
     timers.insert(deadline: deadline, target: target, cookie: cookie)
   }
 
@@ -215,7 +222,9 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     deciding = true
     defer { deciding = false }
     while true {
-      while let entry = timers.popDue(at: time) { entry.target.fire(cookie: entry.cookie) }
+      while let entry = timers.popDue(at: PlatformTime(nanoseconds: time)) {
+        entry.target.fire(cookie: entry.cookie)
+      }
       if let stopWhen, stopWhen() {
         outcome = .conditionMet
         return controller
@@ -256,7 +265,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
         pollOnlyRounds = 1
         return pollers[rng.below(pollers.count)]
       }
-      if let deadline = timers.earliestDeadline, limit.map({ deadline <= $0 }) ?? true {
+      if let deadline = timers.earliestDeadline?.nanoseconds, limit.map({ deadline <= $0 }) ?? true {
         time = max(time, deadline)
         pollOnlyRounds = 0
         continue

@@ -1,12 +1,12 @@
 /// One armed platform timer.
 struct TimerEntry: Sendable {
-  var deadline: UInt64
+  var deadline: PlatformTime
   /// Arming order; breaks ties so that equal deadlines fire in arming order.
   var sequence: UInt64
   var target: PlatformTimerTarget
   var cookie: UInt64
-  /// Processor that will run the expiry, or -1.
-  var processor: Int
+  /// Processor that will run the expiry, if one will.
+  var processor: ProcessorIndex?
 
   func precedes(_ other: TimerEntry) -> Bool {
     deadline != other.deadline ? deadline < other.deadline : sequence < other.sequence
@@ -21,11 +21,11 @@ struct TimerHeap: Sendable {
 
   var isEmpty: Bool { items.isEmpty }
   var count: Int { items.count }
-  var earliestDeadline: UInt64? { items.first?.deadline }
+  var earliestDeadline: PlatformTime? { items.first?.deadline }
   var earliest: TimerEntry? { items.first }
 
   mutating func insert(
-    deadline: UInt64, target: PlatformTimerTarget, cookie: UInt64, processor: Int = -1
+    deadline: PlatformTime, target: PlatformTimerTarget, cookie: UInt64, processor: ProcessorIndex? = nil
   ) {
     items.append(
       TimerEntry(
@@ -42,7 +42,7 @@ struct TimerHeap: Sendable {
   }
 
   /// Removes and returns the earliest entry if its deadline is at or before `time`.
-  mutating func popDue(at time: UInt64) -> TimerEntry? {
+  mutating func popDue(at time: PlatformTime) -> TimerEntry? {
     guard let first = items.first, first.deadline <= time else { return nil }
     let last = items.removeLast()
     if !items.isEmpty {

@@ -73,7 +73,7 @@ extension StorPort {
       return
     }
     guard let routine else { return }
-    let now = platform.now()
+    let now = platform.now().nanoseconds
     let deadline = runtime.timerResolution.roundUp(now &+ microseconds &* 1000)
     let generation = timer.state.withLock { t -> UInt64 in
       t.generation &+= 1
@@ -85,7 +85,9 @@ extension StorPort {
       return t.generation
     }
     trace(on: p, .timerArm, routine.name, a: microseconds, b: deadline)
-    platform.arm(deadline: deadline, target: timer.target, cookie: generation, processor: p.index)
+    platform.arm(
+      deadline: PlatformTime(nanoseconds: deadline), target: timer.target, cookie: generation,
+      processor: ProcessorIndex(rawValue: p.index))
   }
 
   /// True if a RequestTimerCall is armed and not yet delivered.
@@ -113,7 +115,7 @@ extension StorPort {
           return (r, t.deadline)
         }
         guard let (r, deadline) = taken else { return false }
-        let lateness = platform.now() &- deadline
+        let lateness = platform.now().nanoseconds &- deadline
         timer.lateness.withLock { $0.add(lateness) }
         trace(on: p, .timerFire, r.name, a: lateness)
         routine = r

@@ -4,6 +4,6 @@ extension StorPort {
     guard let p = Processor.current else { return nil }
     return ExecutionSnapshot(
       processor: p.index, irql: p.irql, role: p.currentFrame?.role,
-      locks: p.held.map(\.lock.name), time: platform.now())
+      locks: p.held.map(\.lock.name), time: platform.now().nanoseconds)
   }
 }

@@ -88,7 +88,7 @@ extension StorPort {
   }
 
   func applyExtendedTimerArm(slot: Int, generation: UInt64, on p: Processor) {
-    let now = platform.now()
+    let now = platform.now().nanoseconds
     let armed = extendedTimers.slots.withLock { slots -> (String, UInt64, UInt64)? in
       guard slot < slots.count, slots[slot].pending, slots[slot].armGeneration == generation
       else { return nil }
@@ -99,8 +99,9 @@ extension StorPort {
     guard let (name, deadline, slack) = armed else { return }
     trace(on: p, .extTimerRequest, name, a: deadline, b: slack)
     platform.arm(
-      deadline: deadline, target: extendedTimers.target,
-      cookie: ExtendedTimerTarget.cookie(slot: slot, generation: generation), processor: p.index)
+      deadline: PlatformTime(nanoseconds: deadline), target: extendedTimers.target,
+      cookie: ExtendedTimerTarget.cookie(slot: slot, generation: generation),
+      processor: ProcessorIndex(rawValue: p.index))
   }
 
   func runExtendedTimer(on p: Processor, slot: Int, generation: UInt64) {
@@ -117,7 +118,7 @@ extension StorPort {
           return (cb, slots[slot].context, slots[slot].deadline)
         }
         guard let (callback, context, deadline) = expiry else { return false }
-        trace(on: p, .extTimerFire, callback.name, a: platform.now() &- deadline)
+        trace(on: p, .extTimerFire, callback.name, a: platform.now().nanoseconds &- deadline)
         taken = (callback, context)
         return true
       }

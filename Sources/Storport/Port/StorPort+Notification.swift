@@ -19,7 +19,7 @@ extension StorPort {
       case .host: tick = 15_625_000
       case .tick(let t): tick = t
       }
-      out.pointee = platform.now() / tick
+      out.pointee = platform.now().nanoseconds / tick
     case .linkDown:
       trace(on: Processor.current, .notification, "LinkDown")
       _ = pause(seconds: UInt32.max)

@@ -4,6 +4,7 @@ extension StorPort {
     let n = locks.channels.count
     let preferred = p.index % n
     p.point(.lockAcquire)
+    var attempt = 0
     while true {
       for k in 0..<n {
         let c = (preferred + k) % n
@@ -12,7 +13,8 @@ extension StorPort {
           return c
         }
       }
-      platform.wait(p.index, on: ObjectIdentifier(locks.channelWaitToken))
+      platform.wait(p.index, on: ObjectIdentifier(locks.channelWaitToken), attempt: attempt)
+      attempt &+= 1
     }
   }
 
@@ -20,7 +22,11 @@ extension StorPort {
   func acquireAllChannels(on p: Processor) {
     for c in locks.channels {
       p.point(.lockAcquire)
-      while !c.tryAcquire() { platform.wait(p.index, on: ObjectIdentifier(locks.channelWaitToken)) }
+      var attempt = 0
+      while !c.tryAcquire() {
+        platform.wait(p.index, on: ObjectIdentifier(locks.channelWaitToken), attempt: attempt)
+        attempt &+= 1
+      }
       _ = p.noteAcquired(c, byPort: true)
     }
   }

@@ -104,7 +104,7 @@ public final class StorPort: @unchecked Sendable {
   ) {
     guard tracing else { return }
     runtime.tracer.record(
-      processor: p?.index ?? -1, time: platform.now(), adapter: index, kind: kind,
+      processor: p?.processorIndex, time: platform.now().nanoseconds, adapter: index, kind: kind,
       irql: p?.irql ?? .passive, name: name(), a: a, b: b, object: object)
   }
 
@@ -116,8 +116,8 @@ public final class StorPort: @unchecked Sendable {
     trace(on: p, rule.isWarning ? .diagnostic : .violation, rule.rawValue)
     let report = VerifierViolation(
       rule: rule, message: message, adapter: index, callback: p?.callbackDescription ?? "none",
-      processor: p?.index ?? -1, irql: p?.irql ?? .passive, locksHeld: p?.heldDescription ?? [],
-      time: platform.now(), recentEvents: runtime.tracer.recent(16), stoppedAdapter: stop)
+      processor: p?.processorIndex, irql: p?.irql ?? .passive, locksHeld: p?.heldDescription ?? [],
+      time: platform.now().nanoseconds, recentEvents: runtime.tracer.recent(16), stoppedAdapter: stop)
     runtime.verifier.record(report)
     if stop { transition(to: .failed, on: p) }
   }

@@ -40,7 +40,7 @@ struct ChromeTraceWriter<E: Error> {
 
   init(capture: TraceCapture) { self.capture = capture }
 
-  func track(_ processor: Int) -> Int { processor >= 0 ? processor : chromeHostTrack }
+  func track(_ processor: ProcessorIndex?) -> Int { processor?.rawValue ?? chromeHostTrack }
 
   /// Nanoseconds as microseconds with three decimals (the format's unit).
   static func micro(_ ns: UInt64) -> String {
@@ -149,10 +149,10 @@ struct ChromeTraceWriter<E: Error> {
 
   private mutating func event(_ e: TraceEvent, _ sink: (String) throws(E) -> Void) throws(E) {
     let tid = track(e.processor)
-    if e.processor >= 0, irql[tid] != e.irql.rawValue {
+    if let cpu = e.processor, irql[tid] != e.irql.rawValue {
       irql[tid] = e.irql.rawValue
       try emit(
-        "{\"ph\":\"C\",\"pid\":1,\"tid\":\(tid),\"ts\":\(ts(e.time)),\"name\":\"IRQL CPU \(e.processor)\",\"args\":{\"irql\":\(e.irql.rawValue)}}",
+        "{\"ph\":\"C\",\"pid\":1,\"tid\":\(tid),\"ts\":\(ts(e.time)),\"name\":\"IRQL CPU \(cpu.rawValue)\",\"args\":{\"irql\":\(e.irql.rawValue)}}",
         sink)
     }
     switch e.kind {

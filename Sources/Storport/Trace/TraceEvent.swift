@@ -57,8 +57,8 @@ public struct TraceEvent: Sendable, Equatable {
   public var sequence: UInt64
   /// Platform time in nanoseconds.
   public var time: UInt64
-  /// Simulated processor, or -1 for a thread outside the processors.
-  public var processor: Int
+  /// The simulated processor, or nil for a thread outside the processors (the host, a device).
+  public var processor: ProcessorIndex?
   /// Adapter number (0-based, in attach order).
   public var adapter: Int
   public var kind: TraceKind
@@ -73,9 +73,11 @@ public struct TraceEvent: Sendable, Equatable {
   /// number within its adapter, 1-based, for dpc.* events); 0 for none.
   public var object: UInt32 = 0
 
-  /// One JSON object, no trailing newline. Keys are stable.
+  /// One JSON object, no trailing newline. Keys are stable; `cpu` is -1 for a thread outside
+  /// the processors.
   public var jsonLine: String {
-    var s = "{\"seq\":\(sequence),\"t_ns\":\(time),\"cpu\":\(processor),\"adapter\":\(adapter)"
+    var s =
+      "{\"seq\":\(sequence),\"t_ns\":\(time),\"cpu\":\(processor?.rawValue ?? -1),\"adapter\":\(adapter)"
     s += ",\"ev\":\"\(kind.name)\",\"irql\":\(irql.rawValue),\"name\":\(JSON.quote(name))"
     s += ",\"a\":\(a),\"b\":\(b),\"obj\":\(object)}"
     return s
@@ -84,6 +86,7 @@ public struct TraceEvent: Sendable, Equatable {
   /// A human-readable line.
   public var text: String {
     let us = Double(time) / 1000
-    return "#\(sequence) t=\(us)µs cpu\(processor) \(kind.name) \(name) irql=\(irql) a=\(a) b=\(b)"
+    return
+      "#\(sequence) t=\(us)µs \(processor?.description ?? "host") \(kind.name) \(name) irql=\(irql) a=\(a) b=\(b)"
   }
 }

@@ -74,7 +74,7 @@ public final class Tracer: @unchecked Sendable {
   let isOn: Bool
 
   func record(
-    processor: Int, time: UInt64, adapter: Int, kind: TraceKind, irql: Irql, name: String,
+    processor: ProcessorIndex?, time: UInt64, adapter: Int, kind: TraceKind, irql: Irql, name: String,
     a: UInt64 = 0, b: UInt64 = 0, object: UInt32 = 0
   ) {
     guard isOn else { return }
@@ -82,7 +82,7 @@ public final class Tracer: @unchecked Sendable {
     let e = TraceEvent(
       sequence: seq, time: time, processor: processor, adapter: adapter, kind: kind, irql: irql,
       name: name, a: a, b: b, object: object)
-    let slot = processor >= 0 && processor < buffers.count - 1 ? processor : buffers.count - 1
+    let slot = processor.map { min($0.rawValue, buffers.count - 1) } ?? buffers.count - 1
     buffers[slot].events.withLock { $0.append(e) }
   }
 

@@ -7,7 +7,8 @@ public struct VerifierViolation: Sendable, Error, CustomStringConvertible {
   public let adapter: Int
   /// The callback that was running (role and routine name), or "none".
   public let callback: String
-  public let processor: Int
+  /// The processor the misuse happened on, or nil (a thread outside the processors).
+  public let processor: ProcessorIndex?
   public let irql: Irql
   /// Locks held by the context at the time (port-held ones are marked).
   public let locksHeld: [String]
@@ -28,7 +29,8 @@ public struct VerifierViolation: Sendable, Error, CustomStringConvertible {
     s += " \(rule.rawValue): \(message)\n"
     s += "  mirrors bug check \(bugCheck)\n"
     s += "  rule source: \(rule.source)\n"
-    s += "  adapter \(adapter), callback \(callback), processor \(processor), \(irql)\n"
+    s +=
+      "  adapter \(adapter), callback \(callback), processor \(processor?.description ?? "none (outside the processors)"), \(irql)\n"
     s += "  locks held: \(locksHeld.isEmpty ? "none" : locksHeld.joined(separator: ", "))\n"
     s += "  time: \(time) ns\(stoppedAdapter ? "; the adapter was stopped" : "")\n"
     if !recentEvents.isEmpty {
@@ -44,7 +46,8 @@ public struct VerifierViolation: Sendable, Error, CustomStringConvertible {
     s += ",\"message\":\(JSON.quote(message)),\"source\":\(JSON.quote(rule.source))"
     s +=
       ",\"bugcheck\":{\"code\":\(bugCheck.code),\"name\":\(JSON.quote(bugCheck.name)),\"p1\":\(bugCheck.parameter1)}"
-    s += ",\"adapter\":\(adapter),\"callback\":\(JSON.quote(callback)),\"processor\":\(processor)"
+    s +=
+      ",\"adapter\":\(adapter),\"callback\":\(JSON.quote(callback)),\"processor\":\(processor.map { "\($0.rawValue)" } ?? "null")"
     s += ",\"irql\":\(irql.rawValue),\"locks_held\":[\(locksHeld.map(JSON.quote).joined(separator: ","))]"
     s += ",\"time_ns\":\(time),\"stopped_adapter\":\(stoppedAdapter)"
     s += ",\"recent\":[\(recentEvents.map(\.jsonLine).joined(separator: ","))]}"

@@ -192,8 +192,9 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
       let delay = configuration.readyDelayNanoseconds + configuration.faults.slowStartNanoseconds
       if configuration.faults.slowStartNanoseconds > 0 { countFault("slow-start") }
       platform.arm(
-        deadline: platform.now() &+ delay, target: self, cookie: Self.readyCookie | action.generation << 1,
-        processor: -1)
+        deadline: PlatformTime(nanoseconds: platform.now().nanoseconds &+ delay), target: self,
+        cookie: Self.readyCookie | action.generation << 1,
+        processor: nil)
     }
   }
 
@@ -242,7 +243,9 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
       s.items[k] = d
       return k
     }
-    platform.arm(deadline: platform.now() &+ ns, target: self, cookie: key << 1 | 1, processor: -1)
+    platform.arm(
+      deadline: PlatformTime(nanoseconds: platform.now().nanoseconds &+ ns), target: self,
+      cookie: key << 1 | 1, processor: nil)
   }
 
   // MARK: - Submission
