@@ -238,6 +238,7 @@ final class Processor: @unchecked Sendable {
   /// Raises the virtual IRQL (never lowers it); returns the previous level.
   @inline(__always)
   func raise(to level: Irql) -> Irql {
+    assertOwnThread()
     let old = irql
     if level > irql { irql = level }
     return old
@@ -247,8 +248,26 @@ final class Processor: @unchecked Sendable {
   /// actions deferred at DIRQL (D8).
   @inline(__always)
   func lower(to level: Irql) {
+    assertOwnThread()
+    assert(level <= irql, "bug in swift-storport: lower(to: \(level)) at \(irql) would raise the IRQL")
+    restoreIrql(level)
+  }
+
+  /// Sets the IRQL to a saved value — `Context.OldIrql` on a lock release, the entry IRQL
+  /// after a callback that changed it — which a miniport's misuse (releasing locks out of
+  /// order) can make higher than the current one. Applies deferred actions at ≤ DISPATCH.
+  @inline(__always)
+  func restoreIrql(_ level: Irql) {
     irql = level
     if level <= .dispatch && !deferred.isEmpty { applyDeferred() }
+  }
+
+  /// Debug builds: the execution context belongs to this processor's thread alone.
+  @inline(__always)
+  func assertOwnThread() {
+    assert(
+      storport_get_current() == Unmanaged.passUnretained(self).toOpaque(),
+      "bug in swift-storport: processor \(index)'s context touched from another thread")
   }
 
   private func applyDeferred() {
@@ -304,7 +323,11 @@ final class Processor: @unchecked Sendable {
   /// Releases a lock this context holds (by identity).
   @inline(__always)
   func release(_ lock: SpinLock) {
-    if let i = held.lastIndex(where: { $0.lock === lock }) { held.remove(at: i) }
+    guard let i = held.lastIndex(where: { $0.lock === lock }) else {
+      preconditionFailure(
+        "bug in swift-storport: processor \(index) released \(lock.name), which its context does not hold")
+    }
+    held.remove(at: i)
     lock.unlock()
     if simulated { platform.signal(ObjectIdentifier(lock)) }
     point(.lockRelease)
@@ -365,7 +388,7 @@ final class Processor: @unchecked Sendable {
       adapter.violation(
         .irqlNotRestoredAtReturn, on: self,
         "\(routine) (\(role)) was entered at \(entryIrql) and returned at \(irql)")
-      lower(to: entryIrql)
+      restoreIrql(entryIrql)
     }
     if tracing { adapter.trace(on: self, .callbackExit, routine, a: UInt64(role.rawValue)) }
     frames.removeLast()

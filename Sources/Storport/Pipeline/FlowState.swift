@@ -31,7 +31,11 @@ struct FlowState {
   }
 
   mutating func leave(_ r: StorRequest) {
+    precondition(outstanding > 0, "bug in swift-storport: a request left the miniport that never entered it")
     outstanding -= 1
-    lunOutstanding[Self.lunKey(r), default: 0] -= 1
+    let key = Self.lunKey(r)
+    let lun = lunOutstanding[key, default: 0]
+    precondition(lun > 0, "bug in swift-storport: LUN \(key) has no request in the miniport to leave")
+    lunOutstanding[key] = lun - 1
   }
 }

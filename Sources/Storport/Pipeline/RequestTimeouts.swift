@@ -9,6 +9,16 @@ final class RequestTimeouts: PlatformTimerTarget, @unchecked Sendable {
   /// The adapter owns this object and outlives it.
   unowned(unsafe) let adapter: StorPort
   static let buckets = 128
+  /// The longest per-request timeout honoured, in seconds (longer ones are cut to it).
+  static let maximumTimeoutSeconds: UInt64 = 60
+  /// How many past seconds `check` looks at.
+  static let lookBack = buckets / 2 - 1
+  /// A deadline (at most `maximumTimeoutSeconds` ahead) and the window looked at (`lookBack`
+  /// behind) must never share a bucket, or a live request would count as expired.
+  static let bucketsCoverTheWindow: Void = precondition(
+    Int(maximumTimeoutSeconds) + lookBack < buckets,
+    "bug in swift-storport: request-timeout buckets alias (\(maximumTimeoutSeconds) + \(lookBack) ≥ \(buckets))"
+  )
   private let counts: [Counter]
   private let armed = Atomic<Bool>(false)
   private let inFlight = Atomic<Int>(0)
@@ -23,6 +33,7 @@ final class RequestTimeouts: PlatformTimerTarget, @unchecked Sendable {
 
   init(adapter: StorPort) {
     self.adapter = adapter
+    _ = Self.bucketsCoverTheWindow
     counts = (0..<Self.buckets).map { _ in Counter() }
   }
 
@@ -30,8 +41,7 @@ final class RequestTimeouts: PlatformTimerTarget, @unchecked Sendable {
 
   func enter(_ r: StorRequest, defaultSeconds: UInt32) {
     let timeout = UInt64(r.timeoutSeconds == 0 ? defaultSeconds : r.timeoutSeconds)
-    // At most 60 s: with 128 buckets and a 63-second look-back, deadlines never alias.
-    r.timeoutEpoch = nowSecond + min(max(timeout, 1), 60)
+    r.timeoutEpoch = nowSecond + min(max(timeout, 1), Self.maximumTimeoutSeconds)
     r.timeoutTracked = true
     counts[Int(r.timeoutEpoch % UInt64(Self.buckets))].value.add(1, ordering: .relaxed)
     inFlight.add(1, ordering: .relaxed)
@@ -41,7 +51,9 @@ final class RequestTimeouts: PlatformTimerTarget, @unchecked Sendable {
   func leave(_ r: StorRequest) {
     guard r.timeoutTracked else { return }
     r.timeoutTracked = false
-    counts[Int(r.timeoutEpoch % UInt64(Self.buckets))].value.subtract(1, ordering: .relaxed)
+    let left = counts[Int(r.timeoutEpoch % UInt64(Self.buckets))].value.subtract(1, ordering: .relaxed)
+      .newValue
+    assert(left >= 0, "bug in swift-storport: a request-timeout bucket went negative")
     inFlight.subtract(1, ordering: .relaxed)
   }
 
@@ -60,7 +72,7 @@ final class RequestTimeouts: PlatformTimerTarget, @unchecked Sendable {
   private func check() {
     let now = nowSecond
     var expired = false
-    for back in 1..<UInt64(Self.buckets / 2) where now >= back {
+    for back in 1...UInt64(Self.lookBack) where now >= back {
       if counts[Int((now - back) % UInt64(Self.buckets))].value.load(ordering: .relaxed) > 0 {
         expired = true
         break

@@ -199,7 +199,17 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
 
   // MARK: - The scheduler
 
+  /// Debug builds: the simulator's state is touched only by the processor holding the baton.
+  @inline(__always)
+  private func assertBaton(_ p: Int) {
+    assert(
+      current == p,
+      "bug in swift-storport: processor \(p) entered the scheduler while processor \(current) holds the baton"
+    )
+  }
+
   private func reschedule(_ p: Int) {
+    assertBaton(p)
     // Code the scheduler itself runs (stop conditions, timer targets) may hit scheduling
     // points; they are not decisions.
     if deciding {

@@ -48,7 +48,7 @@ extension StorPort {
     } else {
       p.release(lock)
     }
-    p.lower(to: handle.oldIrql)
+    p.restoreIrql(handle.oldIrql)
     handle.serial = 0
     handle.spinLock = nil
   }
@@ -187,7 +187,7 @@ extension StorPort {
     }
     trace(on: p, .lockRelease, lock.name)
     p.release(lock)
-    p.lower(to: oldIrql)
+    p.restoreIrql(oldIrql)
     return .success
   }
 
