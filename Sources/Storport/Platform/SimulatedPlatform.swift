@@ -48,24 +48,25 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     case blocked(ObjectIdentifier)
   }
 
-  // All of the following is touched only by the baton holder.
-  private var rng: SeededRandom
-  private var time: UInt64 = 0
-  private var timers = TimerHeap()
-  private var states: [ActorState]
-  private var current: Int
-  private var stopping = false
-  private var limit: UInt64?
-  private var stopWhen: (() -> Bool)?
-  private var outcome: SimulationOutcome = .quiescent
-  private var pollOnlyRounds = 0
-  private var started = false
-  private var deciding = false
+  // All of the following is touched only by the baton holder (asserted in debug builds), so
+  // Swift's dynamic exclusivity checks would be pure cost on every scheduling point.
+  @exclusivity(unchecked) private var rng: SeededRandom
+  @exclusivity(unchecked) private var time: UInt64 = 0
+  @exclusivity(unchecked) private var timers = TimerHeap()
+  @exclusivity(unchecked) private var states: [ActorState]
+  @exclusivity(unchecked) private var current: Int
+  @exclusivity(unchecked) private var stopping = false
+  @exclusivity(unchecked) private var limit: UInt64?
+  @exclusivity(unchecked) private var stopWhen: (() -> Bool)?
+  @exclusivity(unchecked) private var outcome: SimulationOutcome = .quiescent
+  @exclusivity(unchecked) private var pollOnlyRounds = 0
+  @exclusivity(unchecked) private var started = false
+  @exclusivity(unchecked) private var deciding = false
   private var stallTargets: [StallTarget] = []
   /// Scheduling decisions taken so far (a measure of explored interleaving).
-  public private(set) var decisions: UInt64 = 0
+  @exclusivity(unchecked) public private(set) var decisions: UInt64 = 0
   /// Context switches so far.
-  public private(set) var switches: UInt64 = 0
+  @exclusivity(unchecked) public private(set) var switches: UInt64 = 0
 
   /// turn word i: 1 when actor i holds the baton. Index processorCount is the controller.
   private let turns: AlignedWords
@@ -243,16 +244,18 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
         outcome = .timeLimit
         return controller
       }
-      var runnable: [Int] = []
-      var pollers: [Int] = []
+      // Bit i set: processor i is runnable / polling (at most 64 processors): no allocation
+      // on the path every scheduling point takes.
+      var runnable: UInt64 = 0
+      var pollers: UInt64 = 0
       for i in 0..<processorCount {
         switch states[i] {
-        case .runnable: runnable.append(i)
-        case .polling: pollers.append(i)
+        case .runnable: runnable |= 1 << UInt64(i)
+        case .polling: pollers |= 1 << UInt64(i)
         default: break
         }
       }
-      if runnable.isEmpty && pollers.isEmpty {
+      if runnable == 0 && pollers == 0 {
         // A processor blocked on a lock is released only by a running holder: if nobody can
         // run, no timer can help either (stalled processors are not lock waiters).
         let lockWaiters = (0..<processorCount).filter {
@@ -263,29 +266,32 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
           return controller
         }
       }
-      if !runnable.isEmpty {
+      if runnable != 0 {
         pollOnlyRounds = 0
-        let candidates = runnable + pollers
-        if let p, candidates.contains(p), rng.below(100) >= switchPercent { return p }
-        return candidates[rng.below(candidates.count)]
+        // Candidates: the runnable processors in index order, then the pollers.
+        let count = runnable.nonzeroBitCount + pollers.nonzeroBitCount
+        if let p, (runnable | pollers) & (1 << UInt64(p)) != 0, rng.below(100) >= switchPercent { return p }
+        let k = rng.below(count)
+        let r = runnable.nonzeroBitCount
+        return k < r ? Self.bit(k, of: runnable) : Self.bit(k - r, of: pollers)
       }
       // Pollers look at their condition once at the current time before time moves on: a
       // spinning processor notices at once what another one just did.
-      if !pollers.isEmpty && pollOnlyRounds == 0 {
+      if pollers != 0 && pollOnlyRounds == 0 {
         pollOnlyRounds = 1
-        return pollers[rng.below(pollers.count)]
+        return Self.bit(rng.below(pollers.nonzeroBitCount), of: pollers)
       }
       if let deadline = timers.earliestDeadline?.nanoseconds, limit.map({ deadline <= $0 }) ?? true {
         time = max(time, deadline)
         pollOnlyRounds = 0
         continue
       }
-      if !pollers.isEmpty {
+      if pollers != 0 {
         pollOnlyRounds += 1
         if pollOnlyRounds < 10_000 {
-          if limit == nil || time < limit! { return pollers[rng.below(pollers.count)] }
+          if limit == nil || time < limit! { return Self.bit(rng.below(pollers.nonzeroBitCount), of: pollers) }
         }
-        outcome = limit != nil ? .timeLimit : .stuck(pollers: pollers)
+        outcome = limit != nil ? .timeLimit : .stuck(pollers: Self.indices(pollers))
         if let limit { time = max(time, limit) }
         return controller
       }
@@ -301,6 +307,16 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
       return controller
     }
   }
+
+  /// The index of the `k`-th set bit of `mask` (0-based, from bit 0 up).
+  @inline(__always)
+  static func bit(_ k: Int, of mask: UInt64) -> Int {
+    var m = mask
+    for _ in 0..<k { m &= m - 1 }
+    return m.trailingZeroBitCount
+  }
+
+  static func indices(_ mask: UInt64) -> [Int] { (0..<64).filter { mask & (1 << UInt64($0)) != 0 } }
 
   private func isStall(_ r: ObjectIdentifier) -> Bool {
     stallTargets.contains { ObjectIdentifier($0) == r }
