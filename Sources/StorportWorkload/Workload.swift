@@ -77,7 +77,7 @@ public final class Workload: @unchecked Sendable {
     /// Guards this job's counters, its slots and its slice of the verify state.
     let state: Locked<JobState>
     /// Completion handler, made once (no closure allocation per I/O).
-    var completion: (@Sendable (StorRequest) -> Void)!
+    @exclusivity(unchecked) var completion: (@Sendable (StorRequest) -> Void)!
     init(
       index: Int, firstUnit: UInt64, unitCount: UInt64, depth: Int, bytes: Int, seed: UInt64,
       tracksUnits: Bool

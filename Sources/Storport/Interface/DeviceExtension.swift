@@ -5,7 +5,7 @@
 /// Thread-safety is the miniport's business, exactly as in C: the port serialises callbacks
 /// with its spin locks, and the miniport uses those locks and ``InterlockedValue`` for the rest.
 open class DeviceExtension: @unchecked Sendable {
-  nonisolated(unsafe) var portStorage: Unmanaged<StorPort>?
+  @exclusivity(unchecked) nonisolated(unsafe) var portStorage: Unmanaged<StorPort>?
 
   public required init() {}
 

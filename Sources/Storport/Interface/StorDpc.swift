@@ -12,15 +12,15 @@ public final class StorDpc: @unchecked Sendable {
   /// The D2 state machine (guarded by its own lock; the port executes its decisions).
   let state = Locked(DpcState())
   /// Set by StorPortInitializeDpc; nil means "not initialised".
-  nonisolated(unsafe) var routine: ErasedDpcRoutine?
-  nonisolated(unsafe) unowned(unsafe) var adapter: StorPort?
+  @exclusivity(unchecked) nonisolated(unsafe) var routine: ErasedDpcRoutine?
+  @exclusivity(unchecked) nonisolated(unsafe) unowned(unsafe) var adapter: StorPort?
   /// The miniport-visible `DpcLock` of this object (D3).
   let lock = SpinLock(kind: .dpcLock, name: "DpcLock")
   /// Completed runs (statistics).
   let runs = Atomic<UInt64>(0)
   /// This DPC's number within its adapter (1-based, in order of first initialisation): the
   /// `object` of its trace events, so a trace pairs each issue with its run.
-  nonisolated(unsafe) var traceNumber: UInt32 = 0
+  @exclusivity(unchecked) nonisolated(unsafe) var traceNumber: UInt32 = 0
 
   /// A STOR_DPC that must be initialised with `initializeDpc` before use.
   public init() {}

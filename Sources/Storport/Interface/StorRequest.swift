@@ -78,56 +78,59 @@ public final class StorRequest: @unchecked Sendable {
     case completed = 3
   }
 
-  public var function: SrbFunction
-  public var pathId: UInt8 = 0
-  public var targetId: UInt8 = 0
-  public var lun: UInt8 = 0
+  // A request has one owner at a time — the submitter, the port, the miniport, the
+  // completion — and the port's queues and locks order the hand-offs, so Swift's dynamic
+  // exclusivity checks on every field would be pure cost on the I/O path.
+  @exclusivity(unchecked) public var function: SrbFunction
+  @exclusivity(unchecked) public var pathId: UInt8 = 0
+  @exclusivity(unchecked) public var targetId: UInt8 = 0
+  @exclusivity(unchecked) public var lun: UInt8 = 0
   /// `SrbStatus`, set by the miniport before completing.
-  public var srbStatus: SrbStatus = .pending
+  @exclusivity(unchecked) public var srbStatus: SrbStatus = .pending
   /// `ScsiStatus`.
-  public var scsiStatus: UInt8 = 0
+  @exclusivity(unchecked) public var scsiStatus: UInt8 = 0
   /// `DataTransferLength`.
-  public var dataTransferLength: UInt32 = 0
+  @exclusivity(unchecked) public var dataTransferLength: UInt32 = 0
   /// Free for the submitter (a tag, an index into its own table).
-  public var tag: UInt64 = 0
+  @exclusivity(unchecked) public var tag: UInt64 = 0
   /// The CDB bytes (`Cdb` / `CdbLength`), inline; at most 32.
-  public var cdbBytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-  public var cdbLength: UInt8 = 0
+  @exclusivity(unchecked) public var cdbBytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+  @exclusivity(unchecked) public var cdbLength: UInt8 = 0
   /// `SRB_FLAGS_DATA_IN` / `_OUT`.
-  public var direction: DataDirection = .none
+  @exclusivity(unchecked) public var direction: DataDirection = .none
   /// The data buffer (`DataBuffer`); `dataTransferLength` bytes of it are the transfer.
-  public var dataBuffer: UnsafeMutableRawPointer?
+  @exclusivity(unchecked) public var dataBuffer: UnsafeMutableRawPointer?
   /// Bytes not transferred (`DataTransferLength` is set to the transferred count on return;
   /// this keeps the difference).
-  public var residual: Int = 0
+  @exclusivity(unchecked) public var residual: Int = 0
   /// Autosense: set with `SRB_STATUS_AUTOSENSE_VALID` semantics when `scsiStatus` is CHECK
   /// CONDITION. Raw sense bytes (fixed or descriptor format), at most 32.
-  public var senseBytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-  public var senseLength: UInt8 = 0
+  @exclusivity(unchecked) public var senseBytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+  @exclusivity(unchecked) public var senseLength: UInt8 = 0
   /// `TimeOutValue` in seconds (0: the adapter default).
-  public var timeoutSeconds: UInt32 = 0
+  @exclusivity(unchecked) public var timeoutSeconds: UInt32 = 0
   /// Queue tag the port assigned (for miniports that index hardware slots).
-  public var queueTag: UInt32 = 0
+  @exclusivity(unchecked) public var queueTag: UInt32 = 0
   /// Pool storage (a pooled request's buffer).
-  public internal(set) var ownedBuffer: UnsafeMutableRawBufferPointer?
+  @exclusivity(unchecked) public internal(set) var ownedBuffer: UnsafeMutableRawBufferPointer?
   /// `SrbExtension`-like word for the miniport.
-  public var miniportContext: UInt = 0
+  @exclusivity(unchecked) public var miniportContext: UInt = 0
   /// Concurrent channel StartIo ran on (StorPortGetStartIoPerfParams), 0 if none.
-  public internal(set) var channelNumber: UInt32 = 0
+  @exclusivity(unchecked) public internal(set) var channelNumber: UInt32 = 0
   /// Platform time of submission (ns).
-  public internal(set) var submittedAt: UInt64 = 0
+  @exclusivity(unchecked) public internal(set) var submittedAt: UInt64 = 0
 
   let owner = Atomic<UInt8>(Owner.caller.rawValue)
   /// Consecutive SRB_STATUS_BUSY completions (re-issue backoff).
-  var busyRetries: UInt32 = 0
+  @exclusivity(unchecked) var busyRetries: UInt32 = 0
   /// Retries after SRB_STATUS_BUS_RESET.
-  var resetRetries: UInt32 = 0
+  @exclusivity(unchecked) var resetRetries: UInt32 = 0
   /// The second (platform time / 1 s) at which this request times out; bucket bookkeeping.
-  var timeoutEpoch: UInt64 = 0
-  var timeoutTracked = false
+  @exclusivity(unchecked) var timeoutEpoch: UInt64 = 0
+  @exclusivity(unchecked) var timeoutTracked = false
   /// The port's own request (the FLUSH before ScsiStopAdapter): bypasses the dispatch gates.
-  var portInternal = false
-  nonisolated(unsafe) var completion: (@Sendable (StorRequest) -> Void)?
+  @exclusivity(unchecked) var portInternal = false
+  @exclusivity(unchecked) nonisolated(unsafe) var completion: (@Sendable (StorRequest) -> Void)?
 
   public init(function: SrbFunction = .executeScsi, tag: UInt64 = 0) {
     self.function = function

@@ -9,7 +9,8 @@ import CStorportShim
 /// cache line.
 public final class Locked<Value>: @unchecked Sendable {
   private let word = AlignedWords(count: 1)
-  private var value: Value
+  /// Guarded by `word`: exclusive by construction, not by Swift's dynamic checks.
+  @exclusivity(unchecked) private var value: Value
 
   public init(_ value: Value) { self.value = value }
 

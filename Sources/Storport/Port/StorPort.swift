@@ -25,8 +25,9 @@ public final class StorPort: @unchecked Sendable {
   /// touching the runtime.
   let tracing: Bool
 
-  /// What HwStorFindAdapter set (valid once the adapter started).
-  var configuration = PortConfiguration()
+  /// What HwStorFindAdapter set (valid once the adapter started). Written only while the
+  /// adapter starts, before any I/O: read without a lock (and without exclusivity checks).
+  @exclusivity(unchecked) var configuration = PortConfiguration()
   var isHalfDuplex: Bool { configuration.synchronizationModel == .halfDuplex }
   var isVirtual: Bool { entry.data.isVirtual }
 
@@ -38,7 +39,7 @@ public final class StorPort: @unchecked Sendable {
   let pipeline = RequestPipeline()
   let counters = AdapterCounters()
   /// The perf options StorPortInitializePerfOpts enabled.
-  var perfFlags: StorPerfFlags = []
+  @exclusivity(unchecked) var perfFlags: StorPerfFlags = []
 
   var concurrentChannels: Int { locks.channels.count }
   /// Bus resets the port's request timeout caused.

@@ -29,7 +29,8 @@ public enum VerifyHeader {
   ) {
     precondition(bytes >= size * 2 && bytes % 8 == 0, "bug in swift-storport: verify unit of \(bytes) bytes")
     let words = (buffer + size).assumingMemoryBound(to: UInt64.self)
-    for i in 0..<((bytes - size) / 8) { words[i] = payloadWord(lba, generation, seed, i).littleEndian }
+    let base = payloadBase(lba, generation, seed)
+    for i in 0..<((bytes - size) / 8) { words[i] = payloadWord(base, i).littleEndian }
     buffer.storeBytes(of: magic.littleEndian, toByteOffset: 0, as: UInt32.self)
     buffer.storeBytes(of: version.littleEndian, toByteOffset: 4, as: UInt16.self)
     buffer.storeBytes(of: UInt16(size).littleEndian, toByteOffset: 6, as: UInt16.self)
@@ -103,23 +104,28 @@ public enum VerifyHeader {
     return CRC32C.update(head, buffer + size, count: bytes - size)
   }
 
+  /// The unit's payload stream is `base XOR (i × 0x9E3779B97F4A7C15)` for word `i`, with
+  /// `base` a SplitMix64 mix of (LBA, generation, seed): distinct per unit and version, one
+  /// multiply per word (the CRC, not the pattern, is what verification relies on).
   @inline(__always)
-  static func payloadWord(_ lba: UInt64, _ generation: UInt32, _ seed: UInt32, _ i: Int) -> UInt64 {
-    var z =
-      lba &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(generation) << 32 ^ UInt64(seed) ^ UInt64(i)
-      &* 0xD6E8_FEB8_6659_FD93
+  static func payloadBase(_ lba: UInt64, _ generation: UInt32, _ seed: UInt32) -> UInt64 {
+    var z = lba &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(generation) << 32 ^ UInt64(seed)
     z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
     z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
     return z ^ (z >> 31)
   }
+
+  @inline(__always)
+  static func payloadWord(_ base: UInt64, _ i: Int) -> UInt64 { base ^ UInt64(i) &* 0x9E37_79B9_7F4A_7C15 }
 
   /// The first payload byte (offset in the unit) that differs from what (lba, generation,
   /// seed) generates, or nil when the payload is intact.
   static func firstPayloadDifference(
     _ buffer: UnsafeRawPointer, bytes: Int, lba: UInt64, generation: UInt32, seed: UInt32
   ) -> Int? {
+    let base = payloadBase(lba, generation, seed)
     for i in 0..<((bytes - size) / 8) {
-      let want = payloadWord(lba, generation, seed, i).littleEndian
+      let want = payloadWord(base, i).littleEndian
       let got = buffer.loadUnaligned(fromByteOffset: size + i * 8, as: UInt64.self)
       if want != got {
         var k = 0
