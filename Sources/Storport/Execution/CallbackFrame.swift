@@ -21,7 +21,7 @@ struct LockMask: OptionSet, Sendable {
 /// One callback on a processor's call stack (callbacks nest when an interrupt preempts).
 struct CallbackFrame {
   var role: CallbackRole
-  var routine: String
+  var routine: TraceName
   unowned(unsafe) var adapter: StorPort?
   var entryIrql: Irql
   var heldAtEntry: Int

@@ -42,6 +42,8 @@ final class Processor: @unchecked Sendable {
     var deferred: [DeferredAction] = []
     var lockSerial: UInt64 = 0
     var delivering = false
+    /// Nesting depth of the submitter's code (a completion routine) running on this processor.
+    var hostCodeDepth = 0
   }
   private let context: UnsafeMutablePointer<Context> = {
     let c = UnsafeMutablePointer<Context>.allocate(capacity: 1)
@@ -56,21 +58,33 @@ final class Processor: @unchecked Sendable {
     @inline(__always) set { context.pointee.irql = newValue }
   }
   var held: [HeldLock] {
-    @inline(__always) get { context.pointee.held }
+    @inline(__always) _read { yield context.pointee.held }
     @inline(__always) _modify { yield &context.pointee.held }
   }
   var frames: [CallbackFrame] {
-    @inline(__always) get { context.pointee.frames }
+    @inline(__always) _read { yield context.pointee.frames }
     @inline(__always) _modify { yield &context.pointee.frames }
   }
   var deferred: [DeferredAction] {
-    @inline(__always) get { context.pointee.deferred }
+    @inline(__always) _read { yield context.pointee.deferred }
     @inline(__always) _modify { yield &context.pointee.deferred }
   }
   var lockSerial: UInt64 {
     @inline(__always) get { context.pointee.lockSerial }
     @inline(__always) set { context.pointee.lockSerial = newValue }
   }
+  /// Depth of the submitter's code running on this processor (see ``runHostCode(_:)``).
+  var hostCodeDepth: Int { context.pointee.hostCodeDepth }
+
+  /// Runs the submitter's code (a request's completion routine) on this processor: what it
+  /// does to requests is the submitter's business, not the interrupted miniport callback's.
+  @inline(__always)
+  func runHostCode(_ body: () -> Void) {
+    context.pointee.hostCodeDepth += 1
+    body()
+    context.pointee.hostCodeDepth -= 1
+  }
+
   /// Callbacks started on this processor, by role: written only by this processor, readable
   /// from any thread (relaxed atomics).
   private let counters: UnsafeMutablePointer<UInt64> = {
@@ -362,7 +376,7 @@ final class Processor: @unchecked Sendable {
   /// still held (rule 46) at return, then repairs both so the system keeps running.
   @inline(__always)
   func invoke<R>(
-    _ adapter: StorPort, _ role: CallbackRole, _ routine: String, allowed: LockMask,
+    _ adapter: StorPort, _ role: CallbackRole, _ routine: TraceName, allowed: LockMask,
     _ body: () -> R
   ) -> R {
     let entryIrql = irql
@@ -403,7 +417,8 @@ final class Processor: @unchecked Sendable {
   /// The current callback's description for reports.
   var callbackDescription: String {
     guard let f = frames.last else { return "none" }
-    return f.routine == f.role.description ? f.routine : "\(f.role) \(f.routine)"
+    let routine = f.routine.description
+    return routine == f.role.description ? routine : "\(f.role) \(routine)"
   }
 
   /// The processor whose thread is calling, if it is a simulated processor.

@@ -10,10 +10,12 @@ final class SpinLock: @unchecked Sendable {
   /// For MSI message locks: the message number.
   let messageId: UInt32?
   let name: String
+  let traceName: TraceName
 
   init(kind: StorSpinLockKind, name: String, messageId: UInt32? = nil) {
     self.kind = kind
     self.name = name
+    traceName = TraceName(name)
     self.messageId = messageId
   }
 

@@ -7,7 +7,9 @@
 
 /// Type-erased timer routine stored by the port.
 struct ErasedTimer: Sendable {
-  let name: String
+  /// The routine's name, interned once (copying the routine retains only its closure).
+  let traceName: TraceName
+  var name: String { traceName.description }
   let call: @Sendable (DeviceExtension) -> Void
 }
 
@@ -19,7 +21,7 @@ public struct HwTimer<Extension: DeviceExtension>: Sendable {
 
   public init(_ name: String, _ routine: @escaping @Sendable (Extension) -> Void) {
     self.name = name
-    erased = ErasedTimer(name: name) { routine(unsafeDowncast($0, to: Extension.self)) }
+    erased = ErasedTimer(traceName: TraceName(name)) { routine(unsafeDowncast($0, to: Extension.self)) }
   }
 }
 
@@ -31,12 +33,14 @@ public struct HwTimerEx<Extension: DeviceExtension>: Sendable {
 
   public init(_ name: String, _ routine: @escaping @Sendable (Extension, UInt) -> Void) {
     self.name = name
-    erased = ErasedTimerEx(name: name) { routine(unsafeDowncast($0, to: Extension.self), $1) }
+    erased = ErasedTimerEx(traceName: TraceName(name)) { routine(unsafeDowncast($0, to: Extension.self), $1) }
   }
 }
 
 struct ErasedTimerEx: Sendable {
-  let name: String
+  /// The routine's name, interned once (copying the routine retains only its closure).
+  let traceName: TraceName
+  var name: String { traceName.description }
   let call: @Sendable (DeviceExtension, UInt) -> Void
 }
 
@@ -51,14 +55,16 @@ public struct HwDpcRoutine<Extension: DeviceExtension>: Sendable {
     _ name: String, _ routine: @escaping @Sendable (StorDpc, Extension, UInt, UInt) -> Bool
   ) {
     self.name = name
-    erased = ErasedDpcRoutine(name: name) {
+    erased = ErasedDpcRoutine(traceName: TraceName(name)) {
       routine($0, unsafeDowncast($1, to: Extension.self), $2, $3)
     }
   }
 }
 
 struct ErasedDpcRoutine: Sendable {
-  let name: String
+  /// The routine's name, interned once (copying the routine retains only its closure).
+  let traceName: TraceName
+  var name: String { traceName.description }
   let call: @Sendable (StorDpc, DeviceExtension, UInt, UInt) -> Bool
 }
 

@@ -26,7 +26,8 @@ public final class StorDpc: @unchecked Sendable {
   public init() {}
 
   /// The routine name given at initialisation (for reports).
-  public var routineName: String { routine?.name ?? "uninitialised STOR_DPC" }
+  public var routineName: String { routineTraceName.description }
+  var routineTraceName: TraceName { routine?.traceName ?? .uninitializedDpc }
 
   /// Number of completed executions.
   public var executionCount: UInt64 { runs.load(ordering: .relaxed) }

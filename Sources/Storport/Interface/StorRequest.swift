@@ -30,6 +30,15 @@ extension SrbFunction {
   }
 }
 
+extension SrbFunction {
+  /// The srb.h name, interned for the trace (indexed by raw value).
+  private static let traceNames: [TraceName?] = (0...255).map {
+    SrbFunction(rawValue: UInt8($0)).map { TraceName($0.name) }
+  }
+
+  var traceName: TraceName { Self.traceNames[Int(rawValue)]! }
+}
+
 /// `SRB_STATUS_*` (srb.h).
 public struct SrbStatus: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
   public let rawValue: UInt8
@@ -80,45 +89,134 @@ public final class StorRequest: @unchecked Sendable {
 
   // A request has one owner at a time — the submitter, the port, the miniport, the
   // completion — and the port's queues and locks order the hand-offs, so Swift's dynamic
-  // exclusivity checks on every field would be pure cost on the I/O path.
-  @exclusivity(unchecked) public var function: SrbFunction
-  @exclusivity(unchecked) public var pathId: UInt8 = 0
-  @exclusivity(unchecked) public var targetId: UInt8 = 0
-  @exclusivity(unchecked) public var lun: UInt8 = 0
+  // exclusivity checks on every field would be pure cost on the I/O path. Each field is a
+  // stored `_name` with `@exclusivity(unchecked)` behind an inlinable accessor: another module
+  // that touched the stored property directly would emit its own dynamic check (the attribute
+  // does not cross modules; the accessor's body, compiled here, carries it).
+  //
+  // Checked mode: the miniport writing SrbStatus or DataBuffer of a request it does not own
+  // (after completing it, or while the port holds it) is REQUEST_TOUCHED_AFTER_COMPLETION; the
+  // owner test is one relaxed load on the miniport's own writes.
+  public var function: SrbFunction {
+    @inlinable get { _function }
+    @inlinable set { _function = newValue }
+  }
+  @exclusivity(unchecked) @usableFromInline var _function: SrbFunction
+  public var pathId: UInt8 {
+    @inlinable get { _pathId }
+    @inlinable set { _pathId = newValue }
+  }
+  @exclusivity(unchecked) @usableFromInline var _pathId: UInt8 = 0
+  public var targetId: UInt8 {
+    @inlinable get { _targetId }
+    @inlinable set { _targetId = newValue }
+  }
+  @exclusivity(unchecked) @usableFromInline var _targetId: UInt8 = 0
+  public var lun: UInt8 {
+    @inlinable get { _lun }
+    @inlinable set { _lun = newValue }
+  }
+  @exclusivity(unchecked) @usableFromInline var _lun: UInt8 = 0
   /// `SrbStatus`, set by the miniport before completing.
-  @exclusivity(unchecked) public var srbStatus: SrbStatus = .pending
+  public var srbStatus: SrbStatus {
+    @inlinable get { _srbStatus }
+    @inlinable set {
+      checkOwnership(writing: "SrbStatus")
+      _srbStatus = newValue
+    }
+  }
+  @exclusivity(unchecked) @usableFromInline var _srbStatus: SrbStatus = .pending
   /// `ScsiStatus`.
-  @exclusivity(unchecked) public var scsiStatus: UInt8 = 0
+  public var scsiStatus: UInt8 {
+    @inlinable get { _scsiStatus }
+    @inlinable set { _scsiStatus = newValue }
+  }
+  @exclusivity(unchecked) @usableFromInline var _scsiStatus: UInt8 = 0
   /// `DataTransferLength`.
-  @exclusivity(unchecked) public var dataTransferLength: UInt32 = 0
+  public var dataTransferLength: UInt32 {
+    @inlinable get { _dataTransferLength }
+    @inlinable set { _dataTransferLength = newValue }
+  }
+  @exclusivity(unchecked) @usableFromInline var _dataTransferLength: UInt32 = 0
   /// Free for the submitter (a tag, an index into its own table).
-  @exclusivity(unchecked) public var tag: UInt64 = 0
+  public var tag: UInt64 {
+    @inlinable get { _tag }
+    @inlinable set { _tag = newValue }
+  }
+  @exclusivity(unchecked) @usableFromInline var _tag: UInt64 = 0
   /// The CDB bytes (`Cdb` / `CdbLength`), inline; at most 32.
   @exclusivity(unchecked) public var cdbBytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-  @exclusivity(unchecked) public var cdbLength: UInt8 = 0
+  public var cdbLength: UInt8 {
+    @inlinable get { _cdbLength }
+    @inlinable set { _cdbLength = newValue }
+  }
+  @exclusivity(unchecked) @usableFromInline var _cdbLength: UInt8 = 0
   /// `SRB_FLAGS_DATA_IN` / `_OUT`.
-  @exclusivity(unchecked) public var direction: DataDirection = .none
+  public var direction: DataDirection {
+    @inlinable get { _direction }
+    @inlinable set { _direction = newValue }
+  }
+  @exclusivity(unchecked) @usableFromInline var _direction: DataDirection = .none
   /// The data buffer (`DataBuffer`); `dataTransferLength` bytes of it are the transfer.
-  @exclusivity(unchecked) public var dataBuffer: UnsafeMutableRawPointer?
+  public var dataBuffer: UnsafeMutableRawPointer? {
+    @inlinable get { _dataBuffer }
+    @inlinable set {
+      checkOwnership(writing: "DataBuffer")
+      _dataBuffer = newValue
+    }
+  }
+  @exclusivity(unchecked) @usableFromInline var _dataBuffer: UnsafeMutableRawPointer?
   /// Bytes not transferred (`DataTransferLength` is set to the transferred count on return;
   /// this keeps the difference).
-  @exclusivity(unchecked) public var residual: Int = 0
+  public var residual: Int {
+    @inlinable get { _residual }
+    @inlinable set { _residual = newValue }
+  }
+  @exclusivity(unchecked) @usableFromInline var _residual: Int = 0
   /// Autosense: set with `SRB_STATUS_AUTOSENSE_VALID` semantics when `scsiStatus` is CHECK
   /// CONDITION. Raw sense bytes (fixed or descriptor format), at most 32.
   @exclusivity(unchecked) public var senseBytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-  @exclusivity(unchecked) public var senseLength: UInt8 = 0
+  public var senseLength: UInt8 {
+    @inlinable get { _senseLength }
+    @inlinable set { _senseLength = newValue }
+  }
+  @exclusivity(unchecked) @usableFromInline var _senseLength: UInt8 = 0
   /// `TimeOutValue` in seconds (0: the adapter default).
-  @exclusivity(unchecked) public var timeoutSeconds: UInt32 = 0
+  public var timeoutSeconds: UInt32 {
+    @inlinable get { _timeoutSeconds }
+    @inlinable set { _timeoutSeconds = newValue }
+  }
+  @exclusivity(unchecked) @usableFromInline var _timeoutSeconds: UInt32 = 0
   /// Queue tag the port assigned (for miniports that index hardware slots).
-  @exclusivity(unchecked) public var queueTag: UInt32 = 0
+  public var queueTag: UInt32 {
+    @inlinable get { _queueTag }
+    @inlinable set { _queueTag = newValue }
+  }
+  @exclusivity(unchecked) @usableFromInline var _queueTag: UInt32 = 0
   /// Pool storage (a pooled request's buffer).
-  @exclusivity(unchecked) public internal(set) var ownedBuffer: UnsafeMutableRawBufferPointer?
+  public internal(set) var ownedBuffer: UnsafeMutableRawBufferPointer? {
+    @inlinable get { _ownedBuffer }
+    set { _ownedBuffer = newValue }
+  }
+  @exclusivity(unchecked) @usableFromInline var _ownedBuffer: UnsafeMutableRawBufferPointer?
   /// `SrbExtension`-like word for the miniport.
-  @exclusivity(unchecked) public var miniportContext: UInt = 0
+  public var miniportContext: UInt {
+    @inlinable get { _miniportContext }
+    @inlinable set { _miniportContext = newValue }
+  }
+  @exclusivity(unchecked) @usableFromInline var _miniportContext: UInt = 0
   /// Concurrent channel StartIo ran on (StorPortGetStartIoPerfParams), 0 if none.
-  @exclusivity(unchecked) public internal(set) var channelNumber: UInt32 = 0
+  public internal(set) var channelNumber: UInt32 {
+    @inlinable get { _channelNumber }
+    set { _channelNumber = newValue }
+  }
+  @exclusivity(unchecked) @usableFromInline var _channelNumber: UInt32 = 0
   /// Platform time of submission (ns).
-  @exclusivity(unchecked) public internal(set) var submittedAt: UInt64 = 0
+  public internal(set) var submittedAt: UInt64 {
+    @inlinable get { _submittedAt }
+    set { _submittedAt = newValue }
+  }
+  @exclusivity(unchecked) @usableFromInline var _submittedAt: UInt64 = 0
 
   let owner = Atomic<UInt8>(Owner.caller.rawValue)
   /// Consecutive SRB_STATUS_BUSY completions (re-issue backoff).
@@ -130,11 +228,13 @@ public final class StorRequest: @unchecked Sendable {
   @exclusivity(unchecked) var timeoutTracked = false
   /// The port's own request (the FLUSH before ScsiStopAdapter): bypasses the dispatch gates.
   @exclusivity(unchecked) var portInternal = false
+  /// The request's LUN slot in the port's flow state (-1: not looked up since submit).
+  @exclusivity(unchecked) var flowSlot: Int32 = -1
   @exclusivity(unchecked) nonisolated(unsafe) var completion: (@Sendable (StorRequest) -> Void)?
 
   public init(function: SrbFunction = .executeScsi, tag: UInt64 = 0) {
-    self.function = function
-    self.tag = tag
+    _function = function
+    _tag = tag
   }
 
   /// Clears a pooled request for reuse (keeps its buffer attached as `dataBuffer`).
@@ -143,13 +243,13 @@ public final class StorRequest: @unchecked Sendable {
     pathId = 0
     targetId = 0
     lun = 0
-    srbStatus = .pending
+    _srbStatus = .pending
     scsiStatus = 0
     dataTransferLength = 0
     cdbBytes = (0, 0, 0, 0)
     cdbLength = 0
     direction = .none
-    dataBuffer = ownedBuffer?.baseAddress
+    _dataBuffer = ownedBuffer?.baseAddress
     residual = 0
     senseLength = 0
     timeoutSeconds = 0
@@ -178,6 +278,33 @@ public final class StorRequest: @unchecked Sendable {
   /// Sense bytes as an array (tests and reports).
   public var sense: [UInt8] {
     withUnsafeBytes(of: senseBytes) { Array($0.prefix(Int(senseLength))) }
+  }
+
+  /// Checked on writes of SrbStatus and DataBuffer: one relaxed load when the miniport owns
+  /// the request (its normal writes).
+  @usableFromInline
+  func checkOwnership(writing field: StaticString) {
+    if owner.load(ordering: .relaxed) != Owner.miniport.rawValue { writtenOutsideOwnership(field) }
+  }
+
+  /// A write of `field` while the miniport does not own the request: a violation when the
+  /// miniport made it (inside one of its callbacks, not in the submitter's completion routine).
+  @inline(never)
+  func writtenOutsideOwnership(_ field: StaticString) {
+    guard let current = Processor.currentUnretained else { return }  // the submitter's thread
+    let p = current.takeUnretainedValue()
+    guard p.hostCodeDepth == 0, let frame = p.currentFrame, frame.role != .portWork,
+      let adapter = frame.adapter
+    else { return }
+    let state: String
+    switch Owner(rawValue: owner.load(ordering: .acquiring)) {
+    case .completed: state = "after the miniport completed it"
+    case .port: state = "while the port holds it (queued, or taken back for re-issue)"
+    default: state = "that was never handed to the miniport"
+    }
+    adapter.violation(
+      .requestTouchedAfterCompletion, on: p,
+      "\(frame.routine) wrote \(field) of a request (tag \(tag)) \(state)")
   }
 
   /// True once the port has taken the request back with RequestComplete.

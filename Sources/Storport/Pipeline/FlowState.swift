@@ -1,4 +1,4 @@
-/// Request pipeline state of one adapter (guarded by `StorPort.flow`).
+/// The request pipeline's gates (held under `RequestPipeline.flow`).
 struct FlowState {
   /// Requests waiting for dispatch (paused, busy, not yet running, or behind others).
   var queue = Ring<StorRequest>()
@@ -11,31 +11,60 @@ struct FlowState {
   /// Stop in progress: hold new I/O (R-Y4).
   var holdForStop = false
   var pumpScheduled = false
-  /// Requests in the miniport per LUN (index: path · 64K + target · 256 + lun), and the
-  /// depths StorPortSetDeviceQueueDepth set.
-  var lunOutstanding: [Int: Int] = [:]
-  var lunDepth: [Int: Int] = [:]
+  /// One entry per LUN seen: requests in the miniport and the depth StorPortSetDeviceQueueDepth
+  /// set. A request caches its LUN's slot (`StorRequest.flowSlot`), so entering and leaving
+  /// cost no lookup; only a request's first admission looks its LUN up.
+  private var luns: [LunFlow] = []
+  private var slots: [Int: Int32] = [:]
 
-  static func lunKey(_ r: StorRequest) -> Int { Int(r.pathId) << 16 | Int(r.targetId) << 8 | Int(r.lun) }
+  struct LunFlow {
+    var outstanding = 0
+    var depth: Int?
+  }
+
+  static func lunKey(pathId: UInt8, targetId: UInt8, lun: UInt8) -> Int {
+    Int(pathId) << 16 | Int(targetId) << 8 | Int(lun)
+  }
+
+  private mutating func slot(_ key: Int) -> Int {
+    if let s = slots[key] { return Int(s) }
+    luns.append(LunFlow())
+    slots[key] = Int32(luns.count - 1)
+    return luns.count - 1
+  }
+
+  /// The LUN slot of `r`, looked up on its first admission after a submit (which clears it).
+  private mutating func slot(of r: StorRequest) -> Int {
+    if r.flowSlot >= 0 { return Int(r.flowSlot) }
+    let s = slot(Self.lunKey(pathId: r.pathId, targetId: r.targetId, lun: r.lun))
+    r.flowSlot = Int32(s)
+    return s
+  }
 
   /// Whether `r` may enter the miniport now under the adapter and LUN queue depths.
-  func admits(_ r: StorRequest, _ config: PortConfiguration) -> Bool {
+  mutating func admits(_ r: StorRequest, _ config: PortConfiguration) -> Bool {
     guard outstanding < config.maxNumberOfIO else { return false }
-    let key = Self.lunKey(r)
-    return lunOutstanding[key, default: 0] < (lunDepth[key] ?? config.maxIOsPerLun)
+    let l = luns[slot(of: r)]
+    return l.outstanding < (l.depth ?? config.maxIOsPerLun)
   }
 
   mutating func enter(_ r: StorRequest) {
     outstanding += 1
-    lunOutstanding[Self.lunKey(r), default: 0] += 1
+    luns[slot(of: r)].outstanding += 1
   }
 
   mutating func leave(_ r: StorRequest) {
     precondition(outstanding > 0, "bug in swift-storport: a request left the miniport that never entered it")
+    precondition(r.flowSlot >= 0, "bug in swift-storport: a request left the miniport without a LUN slot")
     outstanding -= 1
-    let key = Self.lunKey(r)
-    let lun = lunOutstanding[key, default: 0]
-    precondition(lun > 0, "bug in swift-storport: LUN \(key) has no request in the miniport to leave")
-    lunOutstanding[key] = lun - 1
+    let s = Int(r.flowSlot)
+    precondition(
+      luns[s].outstanding > 0, "bug in swift-storport: LUN slot \(s) has no request in the miniport to leave")
+    luns[s].outstanding -= 1
+  }
+
+  /// StorPortSetDeviceQueueDepth.
+  mutating func setDepth(_ depth: Int, pathId: UInt8, targetId: UInt8, lun: UInt8) {
+    luns[slot(Self.lunKey(pathId: pathId, targetId: targetId, lun: lun))].depth = depth
   }
 }

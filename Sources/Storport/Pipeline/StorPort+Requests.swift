@@ -7,13 +7,14 @@ extension StorPort {
   /// completing processor, inside the miniport's completion context; keep it short.
   func submit(_ request: StorRequest, completion: (@Sendable (StorRequest) -> Void)? = nil) {
     request.completion = completion
-    request.srbStatus = .pending
+    request._srbStatus = .pending
+    request.flowSlot = -1
     request.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
     request.submittedAt = platform.now().nanoseconds
     let p = Processor.current
     let n = runtime.processors.count
     let target = p?.index ?? (pipeline.submitCursor.wrappingAdd(1, ordering: .relaxed).oldValue % n)
-    trace(on: p, .requestSubmit, request.function.name, a: request.tag)
+    trace(on: p, .requestSubmit, request.function.traceName, a: request.tag)
     runtime.processors[target].post(.submit(self, request))
   }
 
@@ -75,7 +76,7 @@ extension StorPort {
     request.owner.store(StorRequest.Owner.miniport.rawValue, ordering: .releasing)
     pipeline.timeouts.enter(request, defaultSeconds: configuration.defaultRequestTimeoutSeconds)
     if entry.data.hasBuildIo {
-      let proceed = callAlways(.buildIo, "HwStorBuildIo", on: p) { entry.buildIo(deviceExtension, request) }
+      let proceed = callAlways(.buildIo, .hwStorBuildIo, on: p) { entry.buildIo(deviceExtension, request) }
       // FALSE: the miniport completes the request itself; it never reaches StartIo (R-S12).
       guard proceed, !request.isCompleted else { return }
     }
@@ -84,9 +85,10 @@ extension StorPort {
 
   private func startIo(_ request: StorRequest, on p: Processor) {
     let started = call(
-      .startIo, "HwStorStartIo", on: p, request: request,
+      .startIo, .hwStorStartIo, on: p, request: request,
       admit: {
-        trace(on: p, .requestStart, request.function.name, a: request.tag, b: UInt64(request.channelNumber))
+        trace(
+          on: p, .requestStart, request.function.traceName, a: request.tag, b: UInt64(request.channelNumber))
         return true
       }
     ) { entry.startIo(deviceExtension, request) }
@@ -115,26 +117,27 @@ extension StorPort {
     if request.srbStatus == .pending {
       violation(
         .requestCompletedPending, on: p, "RequestComplete with SRB_STATUS_PENDING (tag \(request.tag))")
-      request.srbStatus = .error
+      request._srbStatus = .error
     }
     trace(
-      on: p, .requestComplete, request.function.name, a: request.tag, b: UInt64(request.srbStatus.rawValue))
+      on: p, .requestComplete, request.function.traceName, a: request.tag,
+      b: UInt64(request.srbStatus.rawValue))
     finish(request, on: p)
   }
 
   /// Completion by the port itself (adapter gone, stopped with I/O queued).
   func completeByPort(_ request: StorRequest, _ status: SrbStatus, on p: Processor?) {
-    request.srbStatus = status
+    request._srbStatus = status
     request.owner.store(StorRequest.Owner.completed.rawValue, ordering: .releasing)
-    trace(on: p, .requestComplete, request.function.name, a: request.tag, b: UInt64(status.rawValue))
-    request.completion?(request)
+    trace(on: p, .requestComplete, request.function.traceName, a: request.tag, b: UInt64(status.rawValue))
+    runCompletion(request, on: p)
   }
 
   private func finish(_ request: StorRequest, on p: Processor?) {
     // BUSY: re-issue (R-S11). BUS_RESET (handed back by HwStorResetBus): retried a few times.
     if request.srbStatus == .busReset {
       request.resetRetries &+= 1
-      if request.resetRetries <= 4 { request.srbStatus = .busy }
+      if request.resetRetries <= 4 { request._srbStatus = .busy }
     }
     let reissue = request.srbStatus == .busy
     if !reissue { counters.completedRequests.add(1, ordering: .relaxed) }
@@ -148,9 +151,15 @@ extension StorPort {
       reissueBusy(request, on: p)
     } else {
       request.busyRetries = 0
-      request.completion?(request)
+      runCompletion(request, on: p)
     }
     if wake { schedulePump(on: p) }
+  }
+
+  /// The submitter's completion routine, run as the submitter's code (not the miniport's).
+  private func runCompletion(_ request: StorRequest, on p: Processor?) {
+    guard let completion = request.completion else { return }
+    if let p { p.runHostCode { completion(request) } } else { completion(request) }
   }
 
   /// R-S11: a request completed with SRB_STATUS_BUSY goes through BuildIo/StartIo again — at
@@ -158,7 +167,7 @@ extension StorPort {
   /// busy (a controller reset) does not turn the port into a spin loop. The port's own FLUSH
   /// keeps bypassing the gates that hold client I/O during a stop.
   func reissueBusy(_ request: StorRequest, on p: Processor?) {
-    request.srbStatus = .pending
+    request._srbStatus = .pending
     request.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
     request.busyRetries &+= 1
     let cpu = p?.index ?? 0
@@ -241,7 +250,7 @@ extension StorPort {
   @discardableResult
   public func setDeviceQueueDepth(pathId: UInt8, targetId: UInt8, lun: UInt8, depth: Int) -> Bool {
     guard depth > 0 else { return false }
-    pipeline.flow.withLock { $0.lunDepth[Int(pathId) << 16 | Int(targetId) << 8 | Int(lun)] = depth }
+    pipeline.flow.withLock { $0.setDepth(depth, pathId: pathId, targetId: targetId, lun: lun) }
     schedulePump(on: Processor.current)
     return true
   }

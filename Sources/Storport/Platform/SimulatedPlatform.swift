@@ -54,6 +54,10 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
   @exclusivity(unchecked) private var time: UInt64 = 0
   @exclusivity(unchecked) private var timers = TimerHeap()
   @exclusivity(unchecked) private var states: [ActorState]
+  /// Bit i set: processor i is runnable / polling — kept with `states` by `setState`, so a
+  /// scheduling decision reads two words instead of walking the processors.
+  @exclusivity(unchecked) private var runnableMask: UInt64 = 0
+  @exclusivity(unchecked) private var pollerMask: UInt64 = 0
   @exclusivity(unchecked) private var current: Int
   @exclusivity(unchecked) private var stopping = false
   @exclusivity(unchecked) private var limit: UInt64?
@@ -83,6 +87,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     self.switchPercent = switchPercent
     rng = SeededRandom(seed: seed)
     states = Array(repeating: .runnable, count: processors)
+    runnableMask = processors == 64 ? ~0 : (1 << UInt64(processors)) - 1
     turns = AlignedWords(count: processors + 1)
     current = processors
   }
@@ -98,7 +103,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
         PlatformThread.start(name: "storport-sim\(i)") { [self] in
           waitForTurn(i)
           client.runProcessor(i)
-          states[i] = .exited
+          setState(i, .exited)
           handOff(from: i, to: decide(from: i), waitAfterwards: false)
         })
     }
@@ -142,11 +147,11 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     stopping = true
     for i in 0..<processorCount where states[i] != .exited {
       if case .blocked = states[i] { continue }  // truly stuck actors are abandoned
-      states[i] = .runnable
+      setState(i, .runnable)
     }
     while states.contains(where: { $0 == .runnable || $0 == .polling || $0 == .idle }) {
       for i in 0..<processorCount where states[i] == .idle || states[i] == .polling {
-        states[i] = .runnable
+        setState(i, .runnable)
       }
       let next = decide(from: nil)
       if next == controller { break }
@@ -158,12 +163,12 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
   /// Work was posted to `p`: an idle processor runs its loop again, and a polling one runs
   /// now (it delivers what preempts it while it waits, as a spinning processor would).
   public func wake(_ p: Int) {
-    if states[p] == .idle || states[p] == .polling { states[p] = .runnable }
+    if states[p] == .idle || states[p] == .polling { setState(p, .runnable) }
   }
 
   public func idle(_ p: Int) {
     if stopping { return }
-    states[p] = .idle
+    setState(p, .idle)
     reschedule(p)
   }
 
@@ -172,23 +177,23 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
   }
 
   public func wait(_ p: Int, on resource: ObjectIdentifier, attempt: Int) {
-    states[p] = .blocked(resource)
+    setState(p, .blocked(resource))
     reschedule(p)
   }
 
   public func signal(_ resource: ObjectIdentifier) {
-    for i in 0..<processorCount where states[i] == .blocked(resource) { states[i] = .runnable }
+    for i in 0..<processorCount where states[i] == .blocked(resource) { setState(i, .runnable) }
   }
 
   public func poll(_ p: Int) {
-    states[p] = .polling
+    setState(p, .polling)
     reschedule(p)
   }
 
   public func stall(_ p: Int, nanoseconds: UInt64) {
     let target = stallTargets[p]
     timers.insert(deadline: PlatformTime(nanoseconds: time &+ nanoseconds), target: target, cookie: 0)
-    states[p] = .blocked(ObjectIdentifier(target))
+    setState(p, .blocked(ObjectIdentifier(target)))
     reschedule(p)
   }
 
@@ -199,6 +204,15 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
   }
 
   // MARK: - The scheduler
+
+  /// The one way a processor's state changes (keeps the masks in step).
+  @inline(__always)
+  fileprivate func setState(_ p: Int, _ state: ActorState) {
+    states[p] = state
+    let bit: UInt64 = 1 << UInt64(p)
+    runnableMask = state == .runnable ? runnableMask | bit : runnableMask & ~bit
+    pollerMask = state == .polling ? pollerMask | bit : pollerMask & ~bit
+  }
 
   /// Debug builds: the simulator's state is touched only by the processor holding the baton.
   @inline(__always)
@@ -214,17 +228,17 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     // Code the scheduler itself runs (stop conditions, timer targets) may hit scheduling
     // points; they are not decisions.
     if deciding {
-      if states[p] == .polling { states[p] = .runnable }
+      if states[p] == .polling { setState(p, .runnable) }
       return
     }
     time &+= stepNanoseconds
     let next = decide(from: p)
     if next == p {
-      if states[p] == .polling { states[p] = .runnable }
+      if states[p] == .polling { setState(p, .runnable) }
       return
     }
     handOff(from: p, to: next, waitAfterwards: true)
-    if states[p] == .polling { states[p] = .runnable }
+    if states[p] == .polling { setState(p, .runnable) }
   }
 
   /// Chooses who runs next; `controller` means "give control back" (outcome recorded).
@@ -233,7 +247,9 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     deciding = true
     defer { deciding = false }
     while true {
-      while let entry = timers.popDue(at: PlatformTime(nanoseconds: time)) {
+      while let deadline = timers.earliestDeadline, deadline.nanoseconds <= time,
+        let entry = timers.popDue(at: PlatformTime(nanoseconds: time))
+      {
         entry.target.fire(cookie: entry.cookie)
       }
       if let stopWhen, stopWhen() {
@@ -244,17 +260,13 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
         outcome = .timeLimit
         return controller
       }
-      // Bit i set: processor i is runnable / polling (at most 64 processors): no allocation
-      // on the path every scheduling point takes.
-      var runnable: UInt64 = 0
-      var pollers: UInt64 = 0
-      for i in 0..<processorCount {
-        switch states[i] {
-        case .runnable: runnable |= 1 << UInt64(i)
-        case .polling: pollers |= 1 << UInt64(i)
-        default: break
-        }
-      }
+      assert(
+        (0..<processorCount).allSatisfy {
+          (states[$0] == .runnable) == (runnableMask & (1 << UInt64($0)) != 0)
+            && (states[$0] == .polling) == (pollerMask & (1 << UInt64($0)) != 0)
+        }, "bug in swift-storport: the scheduler's masks disagree with the processor states")
+      let runnable = runnableMask
+      let pollers = pollerMask
       if runnable == 0 && pollers == 0 {
         // A processor blocked on a lock is released only by a running holder: if nobody can
         // run, no timer can help either (stalled processors are not lock waiters).
@@ -289,7 +301,9 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
       if pollers != 0 {
         pollOnlyRounds += 1
         if pollOnlyRounds < 10_000 {
-          if limit == nil || time < limit! { return Self.bit(rng.below(pollers.nonzeroBitCount), of: pollers) }
+          if limit == nil || time < limit! {
+            return Self.bit(rng.below(pollers.nonzeroBitCount), of: pollers)
+          }
         }
         outcome = limit != nil ? .timeLimit : .stuck(pollers: Self.indices(pollers))
         if let limit { time = max(time, limit) }
@@ -351,7 +365,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     }
     func fire(cookie: UInt64) {
       if platform.states[processor] == .blocked(ObjectIdentifier(self)) {
-        platform.states[processor] = .runnable
+        platform.setState(processor, .runnable)
       }
     }
   }

@@ -21,7 +21,7 @@ struct TimerHeap: Sendable {
 
   var isEmpty: Bool { items.isEmpty }
   var count: Int { items.count }
-  var earliestDeadline: PlatformTime? { items.first?.deadline }
+  var earliestDeadline: PlatformTime? { items.isEmpty ? nil : items[0].deadline }
   var earliest: TimerEntry? { items.first }
 
   mutating func insert(

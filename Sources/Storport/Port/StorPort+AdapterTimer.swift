@@ -69,7 +69,7 @@ extension StorPort {
         t.postponed = false
         return was
       }
-      trace(on: p, .timerCancel, "RequestTimerCall", a: was ? 1 : 0)
+      trace(on: p, .timerCancel, .requestTimerCall, a: was ? 1 : 0)
       return
     }
     guard let routine else { return }
@@ -96,7 +96,7 @@ extension StorPort {
   func runAdapterTimer(on p: Processor, generation: UInt64) {
     let current = timer.state.withLock { $0.armed && $0.generation == generation }
     guard current else {
-      trace(on: p, .timerStale, "RequestTimerCall", a: generation)
+      trace(on: p, .timerStale, .requestTimerCall, a: generation)
       return
     }
     guard lifecycle.initialized.load(ordering: .acquiring) else {
@@ -107,7 +107,7 @@ extension StorPort {
     // StartIo-lock holder is always honoured.
     var routine: ErasedTimer? = nil
     call(
-      .timer, routine?.name ?? "HwStorTimer", on: p,
+      .timer, routine?.traceName ?? .hwStorTimer, on: p,
       admit: {
         let taken = timer.state.withLock { t -> (ErasedTimer, UInt64)? in
           guard t.armed, t.generation == generation, let r = t.routine else { return nil }
@@ -117,7 +117,7 @@ extension StorPort {
         guard let (r, deadline) = taken else { return false }
         let lateness = platform.now().nanoseconds &- deadline
         timer.lateness.withLock { $0.add(lateness) }
-        trace(on: p, .timerFire, r.name, a: lateness)
+        trace(on: p, .timerFire, r.traceName, a: lateness)
         routine = r
         return true
       }

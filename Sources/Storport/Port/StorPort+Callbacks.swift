@@ -17,7 +17,8 @@ extension StorPort {
   ///   gated kinds) or `admit` said no.
   @discardableResult @inline(__always)
   func call<R>(
-    _ kind: CallbackKind, _ routine: @autoclosure () -> String, on p: Processor, request: StorRequest? = nil,
+    _ kind: CallbackKind, _ routine: @autoclosure () -> TraceName, on p: Processor,
+    request: StorRequest? = nil,
     admit: () -> Bool = { true }, _ body: () -> R
   ) -> R? {
     let context = CallbackContext.of(kind, shape)
@@ -34,7 +35,7 @@ extension StorPort {
   /// ``call(_:_:on:request:admit:_:)`` for kinds that are never gated and always admitted.
   @inline(__always)
   func callAlways<R>(
-    _ kind: CallbackKind, _ routine: @autoclosure () -> String, on p: Processor, _ body: () -> R
+    _ kind: CallbackKind, _ routine: @autoclosure () -> TraceName, on p: Processor, _ body: () -> R
   ) -> R {
     guard let r = call(kind, routine(), on: p, body) else {
       preconditionFailure("bug in swift-storport: \(kind) was refused, but it is never gated")

@@ -26,7 +26,7 @@ extension StorPort {
         return UInt32($0.count)
       }
     }
-    trace(on: p, .dpcInitialize, routine.name, object: dpc.traceNumber)
+    trace(on: p, .dpcInitialize, routine.erased.traceName, object: dpc.traceNumber)
   }
 
   /// `StorPortIssueDpc(DeviceExtension, Dpc, SystemArgument1, SystemArgument2)`.
@@ -52,7 +52,9 @@ extension StorPort {
     let decision = dpc.state.withLock { $0.issue(argument1, argument2, on: p.index) }
     if case .post(let generation) = decision { p.post(.dpc(dpc, generation: generation)) }
     let queued = decision != .refused
-    trace(on: p, .dpcIssue, dpc.routineName, a: queued ? 1 : 0, b: UInt64(argument1), object: dpc.traceNumber)
+    trace(
+      on: p, .dpcIssue, dpc.routineTraceName, a: queued ? 1 : 0, b: UInt64(argument1), object: dpc.traceNumber
+    )
     return queued
   }
 
@@ -64,17 +66,17 @@ extension StorPort {
     }
     var result = false
     let ran = call(
-      .dpc, routine.name, on: p,
+      .dpc, routine.traceName, on: p,
       admit: {
-        trace(on: p, .dpcStart, routine.name, a: UInt64(a1), b: UInt64(a2), object: dpc.traceNumber)
+        trace(on: p, .dpcStart, routine.traceName, a: UInt64(a1), b: UInt64(a2), object: dpc.traceNumber)
         return true
       }
     ) { result = routine.call(dpc, deviceExtension, a1, a2) }
     if ran != nil {
-      trace(on: p, .dpcEnd, routine.name, a: result ? 1 : 0, object: dpc.traceNumber)
+      trace(on: p, .dpcEnd, routine.traceName, a: result ? 1 : 0, object: dpc.traceNumber)
       dpc.runs.add(1, ordering: .relaxed)
     } else {
-      trace(on: p, .dpcDropped, routine.name, object: dpc.traceNumber)
+      trace(on: p, .dpcDropped, routine.traceName, object: dpc.traceNumber)
     }
     let requeueAllowed = acceptsCallbacks
     if let next = dpc.state.withLock({ $0.endRun(requeueAllowed: requeueAllowed) }) {
@@ -91,7 +93,7 @@ extension StorPort {
     if let p { p.point(.dpcQueue) }
     let removed = dpc.state.withLock { $0.cancel() }
     returnValue.pointee = removed
-    trace(on: p, .dpcCancel, dpc.routineName, a: removed ? 1 : 0, object: dpc.traceNumber)
+    trace(on: p, .dpcCancel, dpc.routineTraceName, a: removed ? 1 : 0, object: dpc.traceNumber)
     return .success
   }
 

@@ -108,7 +108,7 @@ extension StorPort {
     guard lifecycle.initialized.load(ordering: .acquiring) else { return }
     var taken: (callback: ErasedTimerEx, context: UInt)? = nil
     call(
-      .timerEx, taken?.callback.name ?? "HW_TIMER_EX", on: p,
+      .timerEx, taken?.callback.traceName ?? .hwTimerEx, on: p,
       admit: {
         let expiry = extendedTimers.slots.withLock { slots -> (ErasedTimerEx, UInt, UInt64)? in
           guard slot < slots.count, slots[slot].pending,

@@ -1,9 +1,11 @@
 extension StorPort {
-  /// "line", "MSI0" … "MSI63" as literals (no allocation per interrupt when traced).
-  static let messageNames: [String] = (0..<64).map { "MSI\($0)" }
-  static func interruptName(_ message: UInt32?) -> String {
-    guard let m = message else { return "line" }
-    return Int(m) < messageNames.count ? messageNames[Int(m)] : "MSI"
+  /// "line", "MSI0" … "MSI63", interned once.
+  static let messageNames: [TraceName] = (0..<64).map { TraceName("MSI\($0)") }
+  static let lineName = TraceName("line")
+  static let otherMessageName = TraceName("MSI")
+  static func interruptName(_ message: UInt32?) -> TraceName {
+    guard let m = message else { return lineName }
+    return Int(m) < messageNames.count ? messageNames[Int(m)] : otherMessageName
   }
 
   /// Raises an interrupt, as the device would: line-based (`message` nil, HwStorInterrupt) or
@@ -24,7 +26,7 @@ extension StorPort {
       lifecycle.interruptsConnected.load(ordering: .acquiring)
       ? call(
         message.map { .messageSignaledInterrupt($0) } ?? .interrupt,
-        message == nil ? "HwStorInterrupt" : "HwMSInterruptRoutine", on: p,
+        message == nil ? .hwStorInterrupt : .hwMSInterruptRoutine, on: p,
         admit: {
           trace(on: p, .interruptDeliver, name)
           return true

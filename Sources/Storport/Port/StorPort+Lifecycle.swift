@@ -17,7 +17,7 @@ extension StorPort {
     // HwStorFindAdapter: PASSIVE, no locks.
     var cfg = PortConfiguration()
     if rerunFind {
-      let result = callAlways(.findAdapter, "HwStorFindAdapter", on: p) {
+      let result = callAlways(.findAdapter, .hwStorFindAdapter, on: p) {
         entry.findAdapter(deviceExtension, &cfg)
       }
       guard result == .found else {
@@ -45,7 +45,9 @@ extension StorPort {
     deliverPostponedTimer()
     // HwStorPassiveInitializeRoutine: PASSIVE, no locks, interrupts deliverable.
     if let routine = lifecycle.passiveRoutine {
-      let passiveOk = callAlways(.passiveInitialize, routine.name, on: p) { routine.call(deviceExtension) }
+      let passiveOk = callAlways(.passiveInitialize, TraceName(routine.name), on: p) {
+        routine.call(deviceExtension)
+      }
       guard passiveOk else {
         trace(on: p, .lifecycle, "passive initialization returned FALSE")
         transition(to: .failed, on: p)
@@ -55,7 +57,8 @@ extension StorPort {
     // ScsiQuerySupportedControlTypes: PASSIVE, before the first I/O.
     var parameters = AdapterControlParameters()
     _ = callAlways(
-      .adapterControl(.querySupportedControlTypes), "HwStorAdapterControl(ScsiQuerySupportedControlTypes)",
+      .adapterControl(.querySupportedControlTypes),
+      TraceName("HwStorAdapterControl(ScsiQuerySupportedControlTypes)"),
       on: p
     ) {
       entry.adapterControl(deviceExtension, .querySupportedControlTypes, &parameters)
@@ -66,7 +69,7 @@ extension StorPort {
   }
 
   private func callInitialize(on p: Processor) -> Bool {
-    callAlways(.initialize, "HwStorInitialize", on: p) { entry.initialize(deviceExtension) }
+    callAlways(.initialize, .hwStorInitialize, on: p) { entry.initialize(deviceExtension) }
   }
 
   /// Stops the adapter (PnP stop, D12–D13, R-Y4..R-Y9) as PASSIVE work: holds new I/O, waits
@@ -95,7 +98,7 @@ extension StorPort {
     p.waitUntil { flush.isCompleted || state == .failed }
     // ScsiStopAdapter at DIRQL with the Interrupt lock (D12).
     var parameters = AdapterControlParameters()
-    _ = callAlways(.adapterControl(.stopAdapter), "HwStorAdapterControl(ScsiStopAdapter)", on: p) {
+    _ = callAlways(.adapterControl(.stopAdapter), TraceName("HwStorAdapterControl(ScsiStopAdapter)"), on: p) {
       entry.adapterControl(deviceExtension, .stopAdapter, &parameters)
     }
     quiesce(on: p, newState: .stopped)
@@ -130,7 +133,7 @@ extension StorPort {
           lifecycle.interruptsConnected.store(true, ordering: .releasing)
           var parameters = AdapterControlParameters()
           let status = callAlways(
-            .adapterControl(.restartAdapter), "HwStorAdapterControl(ScsiRestartAdapter)", on: p
+            .adapterControl(.restartAdapter), TraceName("HwStorAdapterControl(ScsiRestartAdapter)"), on: p
           ) {
             entry.adapterControl(deviceExtension, .restartAdapter, &parameters)
           }
@@ -183,7 +186,7 @@ extension StorPort {
           f.paused = true
           return was
         }
-        call(.resetBus, "HwStorResetBus", on: p) { _ = entry.resetBus(deviceExtension, pathId) }
+        call(.resetBus, .hwStorResetBus, on: p) { _ = entry.resetBus(deviceExtension, pathId) }
         if !wasPaused {
           pipeline.flow.withLock { $0.paused = false }
           schedulePump(on: p)
@@ -198,7 +201,7 @@ extension StorPort {
     runtime.processors[processor].post(
       .port { [self] in
         let p = Processor.current!
-        callAlways(.portWork, "PortWork", on: p) { body() }
+        callAlways(.portWork, .portWork, on: p) { body() }
       })
   }
 }

@@ -28,7 +28,12 @@ extension StorPort {
       _ = serviceContext("StorPortReleaseSpinLock")
       return
     }
-    unowned(unsafe) let p = current.takeUnretainedValue()
+    // A guaranteed reference: the processor outlives its thread's calls, and passing it on
+    // costs no reference counting (an unowned(unsafe) local would be retained at every use).
+    current._withUnsafeGuaranteedRef { p in release(&handle, on: p) }
+  }
+
+  private func release(_ handle: inout StorLockHandle, on p: Processor) {
     if handle.refused {
       handle = StorLockHandle()
       return
@@ -41,8 +46,8 @@ extension StorPort {
         "StorPortReleaseSpinLock was given a handle for \(handle.lock) that this context does not hold")
       return
     }
-    unowned(unsafe) let lock = held
-    trace(on: p, .lockRelease, lock.name)
+    let lock = held
+    trace(on: p, .lockRelease, lock.traceName)
     if lock === locks.interrupt {
       releaseInterruptLock(on: p)
     } else {
@@ -66,12 +71,20 @@ extension StorPort {
   private func acquire(
     _ kind: StorSpinLockKind, context: StorDpc?, _ handle: inout StorLockHandle, extended: Bool
   ) -> StorStatus {
-    let service: StaticString = extended ? "StorPortAcquireSpinLockEx" : "StorPortAcquireSpinLock"
     guard let current = Processor.currentUnretained else {
-      _ = serviceContext(service)
+      _ = serviceContext(extended ? "StorPortAcquireSpinLockEx" : "StorPortAcquireSpinLock")
       return .invalidDeviceRequest
     }
-    unowned(unsafe) let p = current.takeUnretainedValue()
+    return current._withUnsafeGuaranteedRef { p in
+      acquire(kind, context: context, &handle, extended: extended, on: p)
+    }
+  }
+
+  private func acquire(
+    _ kind: StorSpinLockKind, context: StorDpc?, _ handle: inout StorLockHandle, extended: Bool,
+    on p: Processor
+  ) -> StorStatus {
+    let service: StaticString = extended ? "StorPortAcquireSpinLockEx" : "StorPortAcquireSpinLock"
     handle = StorLockHandle()
     handle.lock = kind
     func refuse(_ rule: VerifierRule, _ message: String, _ status: StorStatus) -> StorStatus {
@@ -87,7 +100,7 @@ extension StorPort {
         "\(p.currentRole!) may not acquire \(kind) (\(isHalfDuplex ? "half" : "full") duplex)",
         .invalidParameter)
     }
-    unowned(unsafe) let lock: SpinLock
+    let lock: SpinLock
     switch kind {
     case .invalidLock:
       return refuse(.invalidLockType, "\(service) with InvalidLock (0)", .invalidParameter)
@@ -150,7 +163,7 @@ extension StorPort {
     }
     handle.oldIrql = old
     handle.spinLock = lock
-    trace(on: p, .lockAcquire, lock.name)
+    trace(on: p, .lockAcquire, lock.traceName)
     return .success
   }
 
@@ -172,7 +185,7 @@ extension StorPort {
     }
     oldIrql = p.raise(to: .device)
     _ = p.acquire(lock, byPort: false)
-    trace(on: p, .lockAcquire, lock.name)
+    trace(on: p, .lockAcquire, lock.traceName)
     return .success
   }
 
@@ -185,7 +198,7 @@ extension StorPort {
       violation(.releaseOfUnheldLock, on: p, "MSI message \(messageId) lock is not held")
       return .invalidParameter
     }
-    trace(on: p, .lockRelease, lock.name)
+    trace(on: p, .lockRelease, lock.traceName)
     p.release(lock)
     p.restoreIrql(oldIrql)
     return .success
@@ -205,6 +218,8 @@ extension StorPort {
       )
       return false
     }
-    return callAlways(.synchronizedAccess, routine.name, on: p) { routine.call(deviceExtension, context) }
+    return callAlways(.synchronizedAccess, TraceName(routine.name), on: p) {
+      routine.call(deviceExtension, context)
+    }
   }
 }

@@ -100,13 +100,22 @@ public final class StorPort: @unchecked Sendable {
 
   @inline(__always)
   func trace(
-    on p: Processor?, _ kind: TraceKind, _ name: @autoclosure () -> String, a: UInt64 = 0,
-    b: UInt64 = 0, object: UInt32 = 0
+    on p: Processor?, _ kind: TraceKind, _ name: TraceName, a: UInt64 = 0, b: UInt64 = 0,
+    object: UInt32 = 0
   ) {
     guard tracing else { return }
     runtime.tracer.record(
       processor: p?.processorIndex, time: platform.now().nanoseconds, adapter: index, kind: kind,
-      irql: p?.irql ?? .passive, name: name(), a: a, b: b, object: object)
+      irql: p?.irql ?? .passive, name: name, a: a, b: b, object: object)
+  }
+
+  /// As above for a name made on the spot (rare paths: it is interned, only when tracing).
+  func trace(
+    on p: Processor?, _ kind: TraceKind, _ text: @autoclosure () -> String, a: UInt64 = 0,
+    b: UInt64 = 0, object: UInt32 = 0
+  ) {
+    guard tracing else { return }
+    trace(on: p, kind, TraceName(text()), a: a, b: b, object: object)
   }
 
   /// Reports a verifier finding; stops the adapter if the rule is a violation and the policy
@@ -114,7 +123,7 @@ public final class StorPort: @unchecked Sendable {
   func violation(_ rule: VerifierRule, on p: Processor?, _ message: String) {
     guard checked else { return }
     let stop = !rule.isWarning && runtime.verifier.policy == .stopAdapter
-    trace(on: p, rule.isWarning ? .diagnostic : .violation, rule.rawValue)
+    trace(on: p, rule.isWarning ? .diagnostic : .violation, rule.traceName)
     let report = VerifierViolation(
       rule: rule, message: message, adapter: index, callback: p?.callbackDescription ?? "none",
       processor: p?.processorIndex, irql: p?.irql ?? .passive, locksHeld: p?.heldDescription ?? [],

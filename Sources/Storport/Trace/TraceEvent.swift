@@ -64,8 +64,10 @@ public struct TraceEvent: Sendable, Equatable {
   public var kind: TraceKind
   /// Virtual IRQL at the time of the event.
   public var irql: Irql
+  /// Routine, lock, callback or state name, interned (the event is plain data).
+  public var nameID: TraceName
   /// Routine, lock, callback or state name.
-  public var name: String
+  public var name: String { nameID.description }
   /// Kind-specific values (e.g. µs for timer.arm, the result of dpc.issue).
   public var a: UInt64
   public var b: UInt64

@@ -24,6 +24,9 @@ public final class Tracer: @unchecked Sendable {
   public let mode: TraceMode
   private let sequence = Atomic<UInt64>(0)
   private let buffers: [Buffer]
+  /// The same buffers, unretained, for `record`: reaching a buffer through them costs no
+  /// reference counting (`buffers` keeps them alive).
+  private let unretained: [Unmanaged<Buffer>]
 
   final class Buffer: Sendable {
     let events: Locked<EventBuffer>
@@ -44,7 +47,8 @@ public final class Tracer: @unchecked Sendable {
         events.append(e)
       } else if capacity > 0 {
         events[start] = e
-        start = (start + 1) % capacity
+        start += 1
+        if start == capacity { start = 0 }
         dropped = true
       }
     }
@@ -68,22 +72,23 @@ public final class Tracer: @unchecked Sendable {
     case .full: capacity = nil
     }
     buffers = (0...processors).map { _ in Buffer(capacity: capacity) }
+    unretained = buffers.map { Unmanaged.passUnretained($0) }
   }
 
   /// Whether anything is recorded (fixed at creation).
   let isOn: Bool
 
   func record(
-    processor: ProcessorIndex?, time: UInt64, adapter: Int, kind: TraceKind, irql: Irql, name: String,
+    processor: ProcessorIndex?, time: UInt64, adapter: Int, kind: TraceKind, irql: Irql, name: TraceName,
     a: UInt64 = 0, b: UInt64 = 0, object: UInt32 = 0
   ) {
     guard isOn else { return }
     let seq = sequence.wrappingAdd(1, ordering: .relaxed).newValue
     let e = TraceEvent(
       sequence: seq, time: time, processor: processor, adapter: adapter, kind: kind, irql: irql,
-      name: name, a: a, b: b, object: object)
-    let slot = processor.map { min($0.rawValue, buffers.count - 1) } ?? buffers.count - 1
-    buffers[slot].events.withLock { $0.append(e) }
+      nameID: name, a: a, b: b, object: object)
+    let slot = processor.map { min($0.rawValue, unretained.count - 1) } ?? unretained.count - 1
+    unretained[slot]._withUnsafeGuaranteedRef { $0.events.withLock { $0.append(e) } }
   }
 
   /// Every kept event, in recording order. When a buffer overwrote older events, every

@@ -49,6 +49,7 @@ public enum VerifierRule: String, Sendable, CaseIterable {
   case dpcInitializedTooEarly = "DPC_INITIALIZED_TOO_EARLY"
   case timerRoutineMissing = "TIMER_ROUTINE_MISSING"
   case routineExtensionMismatch = "ROUTINE_EXTENSION_MISMATCH"
+  case requestTouchedAfterCompletion = "REQUEST_TOUCHED_AFTER_COMPLETION"
 
   /// Warnings are reported and traced but never stop the adapter.
   public var isWarning: Bool {
@@ -85,6 +86,8 @@ public enum VerifierRule: String, Sendable, CaseIterable {
     case .dpcInitializedTooEarly: return "D9, R-D2"
     case .timerRoutineMissing: return "R-T19, SDV StorPortTimer"
     case .routineExtensionMismatch: return "§10.1 role types (HwDeviceExtension type of the routine)"
+    case .requestTouchedAfterCompletion:
+      return "R-N1 (the port owns a completed request), Driver Verifier SRB tracking"
     }
   }
 
@@ -114,6 +117,15 @@ public enum VerifierRule: String, Sendable, CaseIterable {
     case .dpcInitializedTooEarly: return .scsiVerifier(0x101D)
     case .timerRoutineMissing: return .scsiVerifier(0x101E)
     case .routineExtensionMismatch: return .scsiVerifier(0x101F)
+    case .requestTouchedAfterCompletion: return .scsiVerifier(0x1020)
     }
   }
+}
+
+extension VerifierRule {
+  private static let traceNames: [VerifierRule: TraceName] = Dictionary(
+    uniqueKeysWithValues: allCases.map { ($0, TraceName($0.rawValue)) })
+
+  /// The rule ID, interned for the trace.
+  var traceName: TraceName { Self.traceNames[self]! }
 }

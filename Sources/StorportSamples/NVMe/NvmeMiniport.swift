@@ -4,11 +4,13 @@ import StorportSCSI
 
 /// Per-adapter state of ``NvmeMiniport``.
 public final class NvmeExtension: DeviceExtension, @unchecked Sendable {
-  var device: NvmeController!
-  var admin: NvmeAdminQueue!
-  var queues: [NvmeQueue] = []
+  // Written while the adapter starts or resets (StartIo held off by `resetState`), read on
+  // every I/O: no dynamic exclusivity checks (see NvmeQueue).
+  @exclusivity(unchecked) var device: NvmeController!
+  @exclusivity(unchecked) var admin: NvmeAdminQueue!
+  @exclusivity(unchecked) var queues: [NvmeQueue] = []
   /// Non-data SCSI commands (INQUIRY, READ CAPACITY, MODE SENSE, …) once the namespace is known.
-  public internal(set) var unit: LogicalUnit?
+  @exclusivity(unchecked) public internal(set) var unit: LogicalUnit?
   var state = NvmeMiniport.State.disable
   var stateDeadline: UInt64 = 0
   var blockSize = 512

@@ -15,16 +15,18 @@ final class NvmeQueue: @unchecked Sendable {
   /// Per-slot Dataset Management range lists (UNMAP translation), 4 KiB each.
   let rangeLists: UnsafeMutableRawPointer
 
-  // Guarded by dpc's DpcLock.
-  var sqTail = 0
-  var cqHead = 0
-  var phase = true
-  var slots: [StorRequest?]
-  var freeCids: [UInt16]
+  // Guarded by dpc's DpcLock. The lock, not Swift, is what serialises these (as in a C
+  // miniport), so they carry no dynamic exclusivity checks: under the lock they would never
+  // fire, and they cost more than the rest of a command's submission.
+  @exclusivity(unchecked) var sqTail = 0
+  @exclusivity(unchecked) var cqHead = 0
+  @exclusivity(unchecked) var phase = true
+  @exclusivity(unchecked) var slots: [StorRequest?]
+  @exclusivity(unchecked) var freeCids: [UInt16]
   /// Scratch lists reused by the queue's DPC (a STOR_DPC never runs concurrently with itself,
   /// so one pair per queue is enough; no allocation per DPC run).
-  var completedScratch: [(StorRequest, NvmeStatus)] = []
-  var requeueScratch: [StorRequest] = []
+  @exclusivity(unchecked) var completedScratch: [(StorRequest, NvmeStatus)] = []
+  @exclusivity(unchecked) var requeueScratch: [StorRequest] = []
 
   // Shared with the watchdog (interlocked only).
   /// Commands submitted and not yet completed.
