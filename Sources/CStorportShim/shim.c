@@ -2,6 +2,8 @@
 #include "CStorportShim.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/futex.h>
@@ -148,4 +150,18 @@ uint64_t storport_process_cpu_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int storport_join_within(pthread_t thread, uint64_t nanoseconds) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  uint64_t ns = (uint64_t)deadline.tv_nsec + nanoseconds % 1000000000ull;
+  deadline.tv_sec += (time_t)(nanoseconds / 1000000000ull + ns / 1000000000ull);
+  deadline.tv_nsec = (long)(ns % 1000000000ull);
+  int rc = pthread_timedjoin_np(thread, 0, &deadline);
+  if (rc == ETIMEDOUT) {
+    pthread_detach(thread);
+    return 1;
+  }
+  return rc == 0 ? 0 : -1;
 }

@@ -5,6 +5,7 @@
 #ifndef CSTORPORT_SHIM_H
 #define CSTORPORT_SHIM_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -59,6 +60,9 @@ int storport_open(const char *_Nonnull path, int flags, int mode);
 int storport_punch_hole(int fd, int64_t offset, int64_t length);
 /// O_DIRECT, O_CREAT, O_RDWR values for this platform.
 int storport_o_direct(void);
+/// Joins `thread` if it ends within `nanoseconds`: 0 joined, 1 still running (then detached,
+/// never to be joined), -1 on another error.
+int storport_join_within(pthread_t thread, uint64_t nanoseconds);
 /// A futex mutex (0 free, 1 locked, 2 locked with sleepers): spins briefly, then sleeps.
 void storport_mutex_lock(uint32_t *_Nonnull w);
 bool storport_mutex_trylock(uint32_t *_Nonnull w);

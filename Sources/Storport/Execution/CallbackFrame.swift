@@ -27,6 +27,10 @@ struct CallbackFrame {
   var heldAtEntry: Int
   /// Locks the miniport may acquire itself in this callback (spec §5.3).
   var allowed: LockMask
+  /// Platform time at entry (checked mode; 0 otherwise), for the watchdog.
+  var entryTime: UInt64 = 0
+  /// The watchdog reported this callback already.
+  var overran = false
 }
 
 /// One lock held by a processor's context.

@@ -21,6 +21,10 @@ final class Processor: @unchecked Sendable {
   let platform: Platform
   /// Scheduling points and lock signals matter only to the simulated platform.
   let simulated: Bool
+  /// Checked mode: the watchdog runs (fixed at creation).
+  let checked: Bool
+  /// The watchdog's limits (ns).
+  let watchdog: WatchdogLimits
   /// Whether the runtime records a trace (fixed at creation).
   let tracing: Bool
 
@@ -44,6 +48,11 @@ final class Processor: @unchecked Sendable {
     var delivering = false
     /// Nesting depth of the submitter's code (a completion routine) running on this processor.
     var hostCodeDepth = 0
+    /// Since when (platform ns) this processor has run interrupt- and DPC-level work back to
+    /// back without its DPC queue draining; 0 when it last drained.
+    var dispatchSince: UInt64 = 0
+    /// Scheduling points so far (the watchdog looks every 256th).
+    var points: UInt32 = 0
   }
   private let context: UnsafeMutablePointer<Context> = {
     let c = UnsafeMutablePointer<Context>.allocate(capacity: 1)
@@ -58,15 +67,15 @@ final class Processor: @unchecked Sendable {
     @inline(__always) set { context.pointee.irql = newValue }
   }
   var held: [HeldLock] {
-    @inline(__always) _read { yield context.pointee.held }
+    @inline(__always) get { context.pointee.held }
     @inline(__always) _modify { yield &context.pointee.held }
   }
   var frames: [CallbackFrame] {
-    @inline(__always) _read { yield context.pointee.frames }
+    @inline(__always) get { context.pointee.frames }
     @inline(__always) _modify { yield &context.pointee.frames }
   }
   var deferred: [DeferredAction] {
-    @inline(__always) _read { yield context.pointee.deferred }
+    @inline(__always) get { context.pointee.deferred }
     @inline(__always) _modify { yield &context.pointee.deferred }
   }
   var lockSerial: UInt64 {
@@ -118,6 +127,8 @@ final class Processor: @unchecked Sendable {
     self.platform = platform
     simulated = platform.isSimulated
     tracing = runtime.tracer.isOn
+    checked = runtime.verifier.mode.isChecked
+    watchdog = runtime.watchdog
   }
 
   deinit {
@@ -183,8 +194,10 @@ final class Processor: @unchecked Sendable {
     while !platform.isStopping {
       platform.pollTimers()
       if let work = take(maxQueue: 3) {
+        if checked { noteDispatchWork(work) }
         execute(work)
       } else {
+        context.pointee.dispatchSince = 0
         platform.idle(index)
       }
     }
@@ -226,8 +239,69 @@ final class Processor: @unchecked Sendable {
   /// (IRQL < DIRQL) and DPCs (IRQL < DISPATCH) preempt the current code.
   @inline(__always)
   func point(_ kind: SchedulingPoint) {
-    if simulated { platform.schedulingPoint(index, kind) }
+    if simulated {
+      platform.schedulingPoint(index, kind)
+      if checked {
+        context.pointee.points &+= 1
+        if context.pointee.points & 255 == 0 { checkWatchdog() }
+      }
+    }
     preemptIfPending()
+  }
+
+  // MARK: - Watchdog (checked mode)
+
+  /// Shutdown gave up on this processor. Read from the stopping thread while this processor's
+  /// thread does not change its frames (simulated: it does not run; live: it spins inside the
+  /// callback that never returns).
+  func reportStuck() {
+    guard let frame = context.pointee.frames.last else { return }
+    let ran = platform.now().nanoseconds &- frame.entryTime
+    let how = checked ? " after \(ran / 1_000_000) ms" : ""
+    frame.adapter?.violation(
+      .callbackStuck, on: nil,
+      "\(frame.routine) (\(frame.role)) on processor \(index) had not returned\(how) when the runtime "
+        + "shut down; the processor was abandoned")
+  }
+
+  /// CALLBACK_TIMEOUT (bug check 0x133, P1=0): the current callback, entered at DISPATCH_LEVEL
+  /// or above, has run longer than `watchdog.callback`. Reported once per callback; looked at
+  /// when it returns, when it stalls, and every 256th scheduling point while it runs.
+  func checkWatchdog() {
+    let n = context.pointee.frames.count
+    guard checked, n > 0 else { return }
+    let frame = context.pointee.frames[n - 1]
+    guard !frame.overran, frame.entryIrql >= .dispatch, frame.role != .portWork else { return }
+    let ran = platform.now().nanoseconds &- frame.entryTime
+    guard ran > watchdog.callback else { return }
+    context.pointee.frames[n - 1].overran = true
+    frame.adapter?.violation(
+      .callbackTimeout, on: self,
+      "\(frame.routine) (\(frame.role)) has run \(ran / 1_000_000) ms at \(frame.entryIrql); "
+        + "the limit is \(watchdog.callback / 1_000_000) ms")
+  }
+
+  /// DISPATCH_WATCHDOG (bug check 0x133, P1=1): interrupt- and DPC-level work back to back for
+  /// longer than `watchdog.dispatch` without the DPC queue draining — a DPC that re-issues
+  /// itself forever keeps a real processor at DISPATCH_LEVEL the same way. Charged to the
+  /// adapter whose work runs when the limit passes.
+  private func noteDispatchWork(_ work: Work) {
+    guard work.queue <= 1 else {
+      context.pointee.dispatchSince = 0
+      return
+    }
+    let now = platform.now().nanoseconds
+    let since = context.pointee.dispatchSince
+    if since == 0 {
+      context.pointee.dispatchSince = now
+    } else if now &- since > watchdog.dispatch, let adapter = work.adapter {
+      context.pointee.dispatchSince = now
+      adapter.violation(
+        .dispatchWatchdog, on: self,
+        "processor \(index) has run DPC- and interrupt-level work for \((now &- since) / 1_000_000) ms "
+          + "without its DPC queue draining (now \(work.description)); the limit is \(watchdog.dispatch / 1_000_000) ms"
+      )
+    }
   }
 
   /// Delivers what may preempt the current IRQL: interrupts below DIRQL, DPCs below DISPATCH.
@@ -347,7 +421,10 @@ final class Processor: @unchecked Sendable {
     point(.lockRelease)
   }
 
-  func holds(_ lock: SpinLock) -> Bool { held.contains { $0.lock === lock } }
+  func holds(_ lock: SpinLock) -> Bool { context.pointee.held.contains { $0.lock === lock } }
+
+  /// Whether this context holds a lock with handle serial `serial` (no copy of the list).
+  func holdsSerial(_ serial: UInt64) -> Bool { context.pointee.held.contains { $0.serial == serial } }
 
   /// Waits (spinning or, simulated, polling) until `condition` holds.
   /// Interrupts and (below DISPATCH) DPCs still run on this processor while it waits. Gives
@@ -361,7 +438,7 @@ final class Processor: @unchecked Sendable {
 
   // MARK: - Callback invocation
 
-  var currentFrame: CallbackFrame? { frames.last }
+  var currentFrame: CallbackFrame? { context.pointee.frames.last }
 
   /// Locks the current callback may acquire (nil outside callbacks), without copying the frame.
   @inline(__always)
@@ -383,7 +460,7 @@ final class Processor: @unchecked Sendable {
     frames.append(
       CallbackFrame(
         role: role, routine: routine, adapter: adapter, entryIrql: entryIrql,
-        heldAtEntry: held.count, allowed: allowed))
+        heldAtEntry: held.count, allowed: allowed, entryTime: checked ? platform.now().nanoseconds : 0))
     storport_bump64(counters + Int(role.rawValue))
     if tracing { adapter.trace(on: self, .callbackEnter, routine, a: UInt64(role.rawValue)) }
     let result = body()
@@ -404,6 +481,7 @@ final class Processor: @unchecked Sendable {
         "\(routine) (\(role)) was entered at \(entryIrql) and returned at \(irql)")
       restoreIrql(entryIrql)
     }
+    if checked { checkWatchdog() }
     if tracing { adapter.trace(on: self, .callbackExit, routine, a: UInt64(role.rawValue)) }
     frames.removeLast()
     return result

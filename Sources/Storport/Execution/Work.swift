@@ -24,4 +24,27 @@ enum Work: Sendable {
     case .passive: return 3
     }
   }
+
+  /// The adapter whose miniport the work runs (nil for port and passive work).
+  var adapter: StorPort? {
+    switch self {
+    case .interrupt(let a, _), .adapterTimer(let a, _), .extendedTimer(let a, _, _), .submit(let a, _):
+      return a
+    case .dpc(let dpc, _): return dpc.adapter
+    case .port, .passive: return nil
+    }
+  }
+
+  /// What it is, for reports.
+  var description: String {
+    switch self {
+    case .interrupt(_, let m): return m.map { "interrupt MSI\($0)" } ?? "line interrupt"
+    case .dpc(let dpc, _): return "DPC \(dpc.routineName)"
+    case .adapterTimer: return "HwStorTimer"
+    case .extendedTimer: return "an extended timer"
+    case .port: return "port work"
+    case .submit: return "a new request"
+    case .passive: return "passive work"
+    }
+  }
 }

@@ -10,4 +10,34 @@ public struct DeviceLink: Sendable {
   /// lock (or, per-message mode, only its message lock) (rules 50, 51), preempting lower-IRQL
   /// code on that processor at its next scheduling point.
   public func raiseInterrupt(message: UInt32? = nil) { port.raiseInterrupt(message: message) }
+
+  /// The device fetched a command that will read or write `buffer` (a data buffer the host
+  /// gave it): until ``giveBack(_:)``, a request completed with that buffer is
+  /// REQUEST_COMPLETED_WHILE_DEVICE_OWNS_IT. Callable from any thread; free in unchecked mode.
+  public func take(_ buffer: UnsafeRawPointer?) {
+    guard port.checked, let buffer else { return }
+    port.deviceBuffers.withLock { $0.take(UInt(bitPattern: buffer)) }
+    if !port.deviceBuffersInUse.load(ordering: .relaxed) {
+      port.deviceBuffersInUse.store(true, ordering: .releasing)
+    }
+  }
+
+  /// The device is done with `buffer` (it posted the command's completion).
+  public func giveBack(_ buffer: UnsafeRawPointer?) {
+    guard port.checked, let buffer else { return }
+    port.deviceBuffers.withLock { _ = $0.giveBack(UInt(bitPattern: buffer)) }
+  }
+
+  /// The device dropped every command it held (a controller reset).
+  public func giveBackAll() {
+    guard port.checked else { return }
+    port.deviceBuffers.withLock { $0.removeAll() }
+  }
+
+  /// The driver broke the device's protocol (a command identifier reused while in flight, a
+  /// doorbell past the end of a queue): DEVICE_PROTOCOL_VIOLATION, charged to the miniport code
+  /// running on the calling processor (the doorbell write), else to this adapter.
+  public func reportProtocolViolation(_ message: String) {
+    port.violation(.deviceProtocolViolation, on: Processor.current, message)
+  }
 }

@@ -16,6 +16,8 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
   public let timerResolution: TimerResolution
   /// Extended-timer limit per adapter (D10): nil = none; 4 emulates pre-Windows 8.
   public let extendedTimerLimit: Int?
+  /// The watchdog's limits (checked mode).
+  public let watchdog: WatchdogLimits
   private(set) var processors: [Processor] = []
   private let adapterList = Locked<[Adapter]>([])
   private let started = Atomic<Bool>(false)
@@ -26,13 +28,16 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
   ///   - trace: `.ring` (default, for verifier reports), `.full` (for `--trace`), or `.off`.
   ///   - timerResolution: D11; `.host` by default.
   ///   - extendedTimerLimit: D10.
+  ///   - watchdog: the watchdog's limits; nil: ``WatchdogLimits/simulated`` or
+  ///     ``WatchdogLimits/live`` after the platform.
   ///   - onReport: called for every verifier report, on the reporting thread.
   public init(
     platform: Platform, verifier: VerifierMode = .default, trace: TraceMode = .reportRing,
     timerResolution: TimerResolution = .host, extendedTimerLimit: Int? = nil,
-    onReport: (@Sendable (VerifierViolation) -> Void)? = nil
+    watchdog: WatchdogLimits? = nil, onReport: (@Sendable (VerifierViolation) -> Void)? = nil
   ) {
     self.platform = platform
+    self.watchdog = watchdog ?? (platform.isSimulated ? .simulated : .live)
     self.verifier = Verifier(mode: verifier, onReport: onReport)
     tracer = Tracer(mode: trace, processors: platform.processorCount)
     self.timerResolution = timerResolution
@@ -73,6 +78,15 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
   // MARK: PlatformClient
 
   public func runProcessor(_ index: Int) { processors[index].run() }
+
+  /// The platform gave up on processor `index` at shutdown: it did not leave the callback it is
+  /// in within the grace period. Reported (CALLBACK_STUCK) against that callback's adapter;
+  /// the processor's thread is left where it is, never waited on.
+  public var shutdownGraceNanoseconds: UInt64 { watchdog.shutdownGrace }
+
+  public func processorAbandoned(_ index: Int) {
+    processors[index].reportStuck()
+  }
   public func hasWork(_ index: Int) -> Bool { processors[index].hasWork }
 
   // MARK: Driving

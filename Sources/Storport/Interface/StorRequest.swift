@@ -228,6 +228,8 @@ public final class StorRequest: @unchecked Sendable {
   @exclusivity(unchecked) var timeoutTracked = false
   /// The port's own request (the FLUSH before ScsiStopAdapter): bypasses the dispatch gates.
   @exclusivity(unchecked) var portInternal = false
+  /// What happened to the request since its submission (checked mode).
+  @exclusivity(unchecked) public internal(set) var history = RequestHistory()
   /// The request's LUN slot in the port's flow state (-1: not looked up since submit).
   @exclusivity(unchecked) var flowSlot: Int32 = -1
   @exclusivity(unchecked) nonisolated(unsafe) var completion: (@Sendable (StorRequest) -> Void)?

@@ -9,9 +9,14 @@ extension StorPort {
     request.completion = completion
     request._srbStatus = .pending
     request.flowSlot = -1
+    request.resetRetries = 0
     request.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
     request.submittedAt = platform.now().nanoseconds
     let p = Processor.current
+    if checked {
+      request.history.clear()
+      request.history.record(.submitted, at: request.submittedAt, on: p?.index)
+    }
     let n = runtime.processors.count
     let target = p?.index ?? (pipeline.submitCursor.wrappingAdd(1, ordering: .relaxed).oldValue % n)
     trace(on: p, .requestSubmit, request.function.traceName, a: request.tag)
@@ -76,9 +81,19 @@ extension StorPort {
     request.owner.store(StorRequest.Owner.miniport.rawValue, ordering: .releasing)
     pipeline.timeouts.enter(request, defaultSeconds: configuration.defaultRequestTimeoutSeconds)
     if entry.data.hasBuildIo {
+      if checked { request.history.record(.buildIo, at: platform.now().nanoseconds, on: p.index) }
       let proceed = callAlways(.buildIo, .hwStorBuildIo, on: p) { entry.buildIo(deviceExtension, request) }
       // FALSE: the miniport completes the request itself; it never reaches StartIo (R-S12).
-      guard proceed, !request.isCompleted else { return }
+      if request.isCompleted {
+        if proceed {
+          violation(
+            .buildIoCompletedAndProceeded, on: p,
+            "HwStorBuildIo completed the request (tag \(request.tag)) and returned TRUE; it must return FALSE"
+          )
+        }
+        return
+      }
+      guard proceed else { return }
     }
     startIo(request, on: p)
   }
@@ -87,6 +102,7 @@ extension StorPort {
     let started = call(
       .startIo, .hwStorStartIo, on: p, request: request,
       admit: {
+        if checked { request.history.record(.startIo, at: platform.now().nanoseconds, on: p.index) }
         trace(
           on: p, .requestStart, request.function.traceName, a: request.tag, b: UInt64(request.channelNumber))
         return true
@@ -107,12 +123,32 @@ extension StorPort {
       expected: StorRequest.Owner.miniport.rawValue, desired: StorRequest.Owner.completed.rawValue,
       ordering: .acquiringAndReleasing)
     guard exchanged else {
-      let what =
+      // Completed before: completed now, or completed (BUSY, BUS_RESET) and taken back by the
+      // port for re-issue — the check follows a request across its re-issues.
+      let completedBefore =
         original == StorRequest.Owner.completed.rawValue
-        ? "already completed" : "not owned by the miniport"
-      violation(
-        .requestCompletedTwice, on: p, "RequestComplete on a request (tag \(request.tag)) that is \(what)")
+        || (original == StorRequest.Owner.port.rawValue
+          && (request.busyRetries > 0 || request.resetRetries > 0))
+      if completedBefore {
+        violation(
+          .requestCompletedTwice, on: p,
+          "RequestComplete on a request (tag \(request.tag)) that was already completed"
+            + (original == StorRequest.Owner.port.rawValue ? " and is waiting to be re-issued" : ""))
+      } else {
+        violation(
+          .requestNotOwned, on: p,
+          "RequestComplete on a request (tag \(request.tag)) the miniport never received"
+            + (original == StorRequest.Owner.port.rawValue ? " (the port still holds it)" : ""))
+      }
       return
+    }
+    if checked, deviceBuffersInUse.load(ordering: .acquiring), let buffer = request.dataBuffer,
+      deviceBuffers.withLock({ $0.contains(UInt(bitPattern: buffer)) })
+    {
+      violation(
+        .requestCompletedWhileDeviceOwnsIt, on: p,
+        "RequestComplete on a request (tag \(request.tag)) whose data buffer a command in the device still "
+          + "reads or writes")
     }
     if request.srbStatus == .pending {
       violation(
@@ -122,12 +158,20 @@ extension StorPort {
     trace(
       on: p, .requestComplete, request.function.traceName, a: request.tag,
       b: UInt64(request.srbStatus.rawValue))
+    if checked {
+      request.history.record(
+        .completed, at: platform.now().nanoseconds, on: p?.index, status: request.srbStatus.rawValue)
+    }
     finish(request, on: p)
   }
 
   /// Completion by the port itself (adapter gone, stopped with I/O queued).
   func completeByPort(_ request: StorRequest, _ status: SrbStatus, on p: Processor?) {
     request._srbStatus = status
+    if checked {
+      request.history.record(
+        .completedByPort, at: platform.now().nanoseconds, on: p?.index, status: status.rawValue)
+    }
     request.owner.store(StorRequest.Owner.completed.rawValue, ordering: .releasing)
     trace(on: p, .requestComplete, request.function.traceName, a: request.tag, b: UInt64(status.rawValue))
     runCompletion(request, on: p)
@@ -141,6 +185,14 @@ extension StorPort {
     }
     let reissue = request.srbStatus == .busy
     if !reissue { counters.completedRequests.add(1, ordering: .relaxed) }
+    // The bucket second after the deadline second: the request surely outlived its timeout.
+    if checked && request.timeoutTracked && platform.now().nanoseconds / 1_000_000_000 > request.timeoutEpoch
+    {
+      violation(
+        .requestTimedOut, on: p,
+        "request (tag \(request.tag)) outlived its timeout and came back only after the port reset the bus; "
+          + "history: \(request.history)")
+    }
     let wake = pipeline.flow.withLock { f -> Bool in
       f.leave(request)
       if f.busyRemaining > 0 { f.busyRemaining -= 1 }
@@ -170,6 +222,7 @@ extension StorPort {
     request._srbStatus = .pending
     request.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
     request.busyRetries &+= 1
+    if checked { request.history.record(.reissued, at: platform.now().nanoseconds, on: p?.index) }
     let cpu = p?.index ?? 0
     let delay: UInt64 =
       request.busyRetries <= 1 ? 0 : min(1_000_000, 1_000 << UInt64(min(request.busyRetries, 10)))

@@ -93,7 +93,14 @@ public final class LivePlatform: Platform, @unchecked Sendable {
     for i in 0..<processorCount { wake(i) }
     storport_store_release(timerWord, storport_load_relaxed(timerWord) &+ 1)
     _ = storport_futex_wake(timerWord, 1)
-    for t in threads { PlatformThread.join(t) }
+    // A processor inside a callback that never returns cannot be joined: after the grace
+    // period it is reported to the client and left running (detached); stop always returns.
+    let grace = currentClient?.shutdownGraceNanoseconds ?? 1_000_000_000
+    let deadline = HostClock.monotonicNanoseconds &+ grace
+    for (i, t) in threads.enumerated() {
+      let left = deadline > HostClock.monotonicNanoseconds ? deadline - HostClock.monotonicNanoseconds : 1
+      if !PlatformThread.join(t, within: left) { currentClient?.processorAbandoned(i) }
+    }
     if let t = timerThread { PlatformThread.join(t) }
     threads.removeAll()
     timerThread = nil

@@ -19,6 +19,18 @@ public protocol PlatformClient: AnyObject, Sendable {
   func runProcessor(_ index: Int)
   /// True when processor `index` has work queued (called by the platform before it parks).
   func hasWork(_ index: Int) -> Bool
+  /// `stop()` abandoned processor `index`: it was still running (inside a callback that does
+  /// not return) when the shutdown grace period ran out. Called on the stopping thread while
+  /// that processor does not run (simulated) or spins where it is (live).
+  func processorAbandoned(_ index: Int)
+  /// How long (platform ns) `stop()` lets processors leave their loops before it abandons
+  /// those still running.
+  var shutdownGraceNanoseconds: UInt64 { get }
+}
+
+extension PlatformClient {
+  public func processorAbandoned(_ index: Int) {}
+  public var shutdownGraceNanoseconds: UInt64 { 1_000_000_000 }
 }
 
 /// The seam through which the runtime gets processors, parking and waking, the clock and

@@ -35,4 +35,9 @@ enum PlatformThread {
   static func join(_ thread: pthread_t) {
     pthread_join(thread, nil)
   }
+
+  /// Joins `thread` if it ends within `nanoseconds`; otherwise detaches it and returns false.
+  static func join(_ thread: pthread_t, within nanoseconds: UInt64) -> Bool {
+    storport_join_within(thread, nanoseconds) != 1
+  }
 }

@@ -67,6 +67,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
   @exclusivity(unchecked) private var started = false
   @exclusivity(unchecked) private var deciding = false
   private var stallTargets: [StallTarget] = []
+  private var client: PlatformClient?
   /// Scheduling decisions taken so far (a measure of explored interleaving).
   @exclusivity(unchecked) public private(set) var decisions: UInt64 = 0
   /// Context switches so far.
@@ -97,6 +98,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
   public func start(_ client: PlatformClient) {
     precondition(!started, "SimulatedPlatform.start called twice")
     started = true
+    self.client = client
     for i in 0..<processorCount {
       stallTargets.append(StallTarget(platform: self, processor: i))
       threads.append(
@@ -142,6 +144,11 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     return condition()
   }
 
+  /// Lets every processor leave its loop, within the client's `shutdownGraceNanoseconds` of
+  /// virtual time.
+  /// A processor that does not — it is inside a callback that never returns, spinning or
+  /// blocked — is abandoned: reported to the client (``PlatformClient/processorAbandoned(_:)``)
+  /// and left parked for good, so shutdown always finishes.
   public func stop() {
     guard started, !stopping else { return }
     stopping = true
@@ -149,6 +156,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
       if case .blocked = states[i] { continue }  // truly stuck actors are abandoned
       setState(i, .runnable)
     }
+    limit = time &+ (client?.shutdownGraceNanoseconds ?? 1_000_000_000)
     while states.contains(where: { $0 == .runnable || $0 == .polling || $0 == .idle }) {
       for i in 0..<processorCount where states[i] == .idle || states[i] == .polling {
         setState(i, .runnable)
@@ -156,6 +164,10 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
       let next = decide(from: nil)
       if next == controller { break }
       handOff(from: controller, to: next, waitAfterwards: true)
+    }
+    limit = nil
+    for i in 0..<processorCount where states[i] != .exited {
+      client?.processorAbandoned(i)
     }
     for (i, t) in threads.enumerated() where states[i] == .exited { PlatformThread.join(t) }
   }

@@ -44,7 +44,7 @@ extension StorPort {
   func requestTimerCall(erased routine: ErasedTimer?, microseconds: UInt32) {
     guard let p = serviceContext("StorPortNotification(RequestTimerCall)") else { return }
     let s = state
-    if s == .stopped || s == .removed {
+    if s == .stopped || s == .removed || s == .failed {
       violation(.useAfterStop, on: p, "RequestTimerCall on an adapter that is \(s)")
       return
     }

@@ -38,10 +38,17 @@ extension StorPort {
   @discardableResult
   public func issueDpc(_ dpc: StorDpc, _ argument1: UInt = 0, _ argument2: UInt = 0) -> Bool {
     guard let p = serviceContext("StorPortIssueDpc") else { return false }
-    guard dpc.routine != nil, dpc.adapter === self else {
+    guard dpc.routine != nil, let owner = dpc.adapter else {
       violation(
         .dpcNotInitialized, on: p,
         "StorPortIssueDpc on a STOR_DPC that StorPortInitializeDpc never initialised")
+      return false
+    }
+    guard owner === self else {
+      violation(
+        .objectOfAnotherAdapter, on: p,
+        "StorPortIssueDpc(\(dpc.routineName)) through adapter \(index) on a STOR_DPC of adapter \(owner.index)"
+      )
       return false
     }
     if !acceptsCallbacks {

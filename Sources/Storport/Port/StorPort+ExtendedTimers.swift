@@ -4,7 +4,11 @@ extension StorPort {
   /// the configured limit (17, D10), SUCCESS with a handle otherwise.
   public func initializeTimer(_ timerHandle: UnsafeMutablePointer<StorTimerHandle?>?) -> StorStatus {
     guard let p = serviceContext("StorPortInitializeTimer") else { return .invalidDeviceRequest }
-    if p.irql > .dispatch { return .invalidIrql }
+    if p.irql > .dispatch {
+      violation(
+        .wrongIrqlForRoutine, on: p, "StorPortInitializeTimer at \(p.irql); it needs ≤ DISPATCH_LEVEL")
+      return .invalidIrql
+    }
     guard let timerHandle else { return .invalidParameter }
     let limit = runtime.extendedTimerLimit
     let handle = extendedTimers.slots.withLock { slots -> StorTimerHandle? in
@@ -18,7 +22,7 @@ extension StorPort {
       slots[i].allocated = true
       slots[i].pending = false
       slots[i].handleGeneration &+= 1
-      return StorTimerHandle(slot: i, generation: slots[i].handleGeneration)
+      return StorTimerHandle(slot: i, generation: slots[i].handleGeneration, adapter: index)
     }
     guard let handle else { return .unsuccessful }
     timerHandle.pointee = handle
@@ -44,8 +48,9 @@ extension StorPort {
     guard let p = serviceContext("StorPortRequestTimer") else { return .invalidDeviceRequest }
     guard let handle, let callback else { return .invalidParameter }
     guard matchesExtension(E.self, callback.name, on: p) else { return .invalidParameter }
+    guard ownsTimer(handle, "StorPortRequestTimer", on: p) else { return .invalidParameter }
     let s = state
-    if s == .stopped || s == .removed {
+    if s == .stopped || s == .removed || s == .failed {
       violation(.useAfterStop, on: p, "StorPortRequestTimer on an adapter that is \(s)")
       return .invalidDeviceState
     }
@@ -130,8 +135,12 @@ extension StorPort {
   /// pending expiry (rule 26).
   public func freeTimer(_ handle: StorTimerHandle?) -> StorStatus {
     guard let p = serviceContext("StorPortFreeTimer") else { return .invalidDeviceRequest }
-    if p.irql > .dispatch { return .invalidIrql }
+    if p.irql > .dispatch {
+      violation(.wrongIrqlForRoutine, on: p, "StorPortFreeTimer at \(p.irql); it needs ≤ DISPATCH_LEVEL")
+      return .invalidIrql
+    }
     guard let handle else { return .invalidParameter }
+    guard ownsTimer(handle, "StorPortFreeTimer", on: p) else { return .invalidParameter }
     let freed = extendedTimers.slots.withLock { slots -> Bool in
       guard handle.slot < slots.count, slots[handle.slot].allocated,
         slots[handle.slot].handleGeneration == handle.generation
@@ -180,5 +189,14 @@ extension StorPort {
         .extendedTimerNotFreed, on: p,
         "\(unfreed) extended timer(s) were never freed with StorPortFreeTimer; the port freed them at remove")
     }
+  }
+
+  /// A timer handle made by another adapter is refused and reported.
+  private func ownsTimer(_ handle: StorTimerHandle, _ service: StaticString, on p: Processor) -> Bool {
+    guard handle.adapter != index else { return true }
+    violation(
+      .objectOfAnotherAdapter, on: p,
+      "\(service) through adapter \(index) with a timer handle of adapter \(handle.adapter)")
+    return false
   }
 }

@@ -54,7 +54,13 @@ extension StorPort {
 
   /// `StorPortStallExecution(Delay)`: busy-waits `microseconds` (virtual time when simulated).
   public func stallExecution(microseconds: UInt32) {
-    guard let p = Processor.current else { return }
+    guard let p = serviceContext("StorPortStallExecution") else { return }
+    if microseconds >= 1000 {
+      violation(
+        .stallTooLong, on: p,
+        "StorPortStallExecution(\(microseconds) µs): the delay must be less than a full millisecond")
+    }
     platform.stall(p.index, nanoseconds: UInt64(microseconds) * 1000)
+    p.checkWatchdog()
   }
 }

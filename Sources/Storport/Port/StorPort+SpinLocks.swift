@@ -39,7 +39,7 @@ extension StorPort {
       return
     }
     let serial = handle.serial
-    guard let held = handle.spinLock, serial != 0, p.held.contains(where: { $0.serial == serial })
+    guard let held = handle.spinLock, serial != 0, p.holdsSerial(serial)
     else {
       violation(
         .releaseOfUnheldLock, on: p,
@@ -177,7 +177,7 @@ extension StorPort {
         "StorPortAcquireMSISpinLock in \(configuration.interruptSynchronizationMode) mode")
       return .invalidDeviceRequest
     }
-    guard Int(messageId) < locks.messages.count else { return .invalidParameter }
+    guard messageInRange(messageId, "StorPortAcquireMSISpinLock", on: p) else { return .invalidParameter }
     let lock = locks.messages[Int(messageId)]
     if checked && p.holds(lock) {
       violation(.lockAcquiredTwice, on: p, "MSI message \(messageId) lock is already held")
@@ -192,10 +192,23 @@ extension StorPort {
   /// `StorPortReleaseMSISpinLock(HwDeviceExtension, MessageId, OldIrql)`.
   public func releaseMSISpinLock(messageId: UInt32, oldIrql: Irql) -> StorStatus {
     guard let p = serviceContext("StorPortReleaseMSISpinLock") else { return .invalidDeviceRequest }
-    guard Int(messageId) < locks.messages.count else { return .invalidParameter }
+    guard configuration.interruptSynchronizationMode == .synchronizePerMessage else {
+      violation(
+        .msiLockWrongMode, on: p,
+        "StorPortReleaseMSISpinLock in \(configuration.interruptSynchronizationMode) mode")
+      return .invalidDeviceRequest
+    }
+    guard messageInRange(messageId, "StorPortReleaseMSISpinLock", on: p) else { return .invalidParameter }
     let lock = locks.messages[Int(messageId)]
     guard p.holds(lock) else {
-      violation(.releaseOfUnheldLock, on: p, "MSI message \(messageId) lock is not held")
+      if let other = p.held.last(where: { $0.lock.messageId == nil })?.lock {
+        violation(
+          .lockReleasedWithWrongKind, on: p,
+          "StorPortReleaseMSISpinLock(\(messageId)) while holding \(other.name), not that message's lock: "
+            + "\(other.name) is released with StorPortReleaseSpinLock")
+      } else {
+        violation(.releaseOfUnheldLock, on: p, "MSI message \(messageId) lock is not held")
+      }
       return .invalidParameter
     }
     trace(on: p, .lockRelease, lock.traceName)
@@ -221,5 +234,14 @@ extension StorPort {
     return callAlways(.synchronizedAccess, TraceName(routine.name), on: p) {
       routine.call(deviceExtension, context)
     }
+  }
+
+  /// A MessageId beyond the messages the adapter was granted is reported (checked mode).
+  private func messageInRange(_ messageId: UInt32, _ service: StaticString, on p: Processor) -> Bool {
+    guard Int(messageId) >= locks.messages.count else { return true }
+    violation(
+      .msiMessageOutOfRange, on: p,
+      "\(service)(\(messageId)): the adapter was granted \(locks.messages.count) message(s)")
+    return false
   }
 }

@@ -37,6 +37,10 @@ public final class StorPort: @unchecked Sendable {
   let timer = AdapterTimer()
   let extendedTimers = ExtendedTimers()
   let pipeline = RequestPipeline()
+  /// Data buffers the device model is working on (checked mode; see DeviceLink.take).
+  let deviceBuffers = Locked(DeviceOwnedBuffers())
+  /// Set when a device first takes a buffer: completions look the table up only then.
+  let deviceBuffersInUse = Atomic<Bool>(false)
   let counters = AdapterCounters()
   /// The perf options StorPortInitializePerfOpts enabled.
   @exclusivity(unchecked) var perfFlags: StorPerfFlags = []
@@ -89,9 +93,21 @@ public final class StorPort: @unchecked Sendable {
 
   /// The calling processor, or nil (with a SERVICE_OUTSIDE_CALLBACK report) when a StorPort
   /// service is called from a thread that is not a simulated processor.
+  ///
+  /// Checked mode also refuses (nil, OBJECT_OF_ANOTHER_ADAPTER) a service of this adapter
+  /// called from another adapter's callback: in C the HwDeviceExtension argument names the
+  /// adapter, and passing another adapter's is the misuse.
   @inline(__always)
   func serviceContext(_ service: StaticString) -> Processor? {
-    if let p = Processor.current { return p }
+    if let p = Processor.current {
+      if checked, let caller = p.currentFrame?.adapter, caller !== self, p.hostCodeDepth == 0 {
+        violation(
+          .objectOfAnotherAdapter, on: p,
+          "\(service) of adapter \(index) called from a callback of adapter \(caller.index)")
+        return nil
+      }
+      return p
+    }
     violation(
       .serviceOutsideCallback, on: nil,
       "\(service) was called from a thread that is not running a miniport callback")
@@ -120,7 +136,18 @@ public final class StorPort: @unchecked Sendable {
 
   /// Reports a verifier finding; stops the adapter if the rule is a violation and the policy
   /// says so. Does nothing in unchecked mode.
+  ///
+  /// The finding is charged to the adapter whose miniport code made the call — the adapter of
+  /// the callback running on `p` — which is not `self` when that code reached this adapter's
+  /// services or objects from another adapter's callback: the offender is reported and
+  /// stopped, the adapter it misused keeps running.
   func violation(_ rule: VerifierRule, on p: Processor?, _ message: String) {
+    guard checked else { return }
+    let offender = p.flatMap { $0.hostCodeDepth == 0 ? $0.currentFrame?.adapter : nil } ?? self
+    offender.report(rule, on: p, message)
+  }
+
+  private func report(_ rule: VerifierRule, on p: Processor?, _ message: String) {
     guard checked else { return }
     let stop = !rule.isWarning && runtime.verifier.policy == .stopAdapter
     trace(on: p, rule.isWarning ? .diagnostic : .violation, rule.traceName)

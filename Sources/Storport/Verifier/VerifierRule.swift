@@ -15,7 +15,9 @@ public struct BugCheck: Sendable, Hashable, CustomStringConvertible {
     BugCheck(code: 0xF1, parameter1: p1, name: "SCSI_VERIFIER_DETECTED_VIOLATION")
   }
   static let irqlNotLessOrEqual = BugCheck(code: 0xA, parameter1: 0, name: "IRQL_NOT_LESS_OR_EQUAL")
-  static let dpcWatchdog = BugCheck(code: 0x133, parameter1: 0, name: "DPC_WATCHDOG_VIOLATION")
+  static func dpcWatchdog(_ p1: UInt64) -> BugCheck {
+    BugCheck(code: 0x133, parameter1: p1, name: "DPC_WATCHDOG_VIOLATION")
+  }
 }
 
 /// Every rule the verifier (checked mode) enforces. Each has a stable identifier that reports,
@@ -46,15 +48,26 @@ public enum VerifierRule: String, Sendable, CaseIterable {
   case enablePassiveOutsideInitialize = "ENABLE_PASSIVE_OUTSIDE_INITIALIZE"
   case extendedTimerNotFreed = "EXTENDED_TIMER_NOT_FREED"
   case serviceOutsideCallback = "SERVICE_OUTSIDE_CALLBACK"
-  case dpcInitializedTooEarly = "DPC_INITIALIZED_TOO_EARLY"
   case timerRoutineMissing = "TIMER_ROUTINE_MISSING"
   case routineExtensionMismatch = "ROUTINE_EXTENSION_MISMATCH"
   case requestTouchedAfterCompletion = "REQUEST_TOUCHED_AFTER_COMPLETION"
+  case requestNotOwned = "REQUEST_NOT_OWNED"
+  case stallTooLong = "STALL_TOO_LONG"
+  case callbackTimeout = "CALLBACK_TIMEOUT"
+  case dispatchWatchdog = "DISPATCH_WATCHDOG"
+  case msiMessageOutOfRange = "MSI_MESSAGE_OUT_OF_RANGE"
+  case lockReleasedWithWrongKind = "LOCK_RELEASED_WITH_WRONG_KIND"
+  case callbackStuck = "CALLBACK_STUCK"
+  case buildIoCompletedAndProceeded = "BUILDIO_COMPLETED_AND_PROCEEDED"
+  case objectOfAnotherAdapter = "OBJECT_OF_ANOTHER_ADAPTER"
+  case requestTimedOut = "REQUEST_TIMED_OUT"
+  case deviceProtocolViolation = "DEVICE_PROTOCOL_VIOLATION"
+  case requestCompletedWhileDeviceOwnsIt = "REQUEST_COMPLETED_WHILE_DEVICE_OWNS_IT"
 
   /// Warnings are reported and traced but never stop the adapter.
   public var isWarning: Bool {
     switch self {
-    case .undocumentedNotification, .enablePassiveOutsideInitialize, .extendedTimerNotFreed:
+    case .undocumentedNotification, .enablePassiveOutsideInitialize, .extendedTimerNotFreed, .requestTimedOut:
       return true
     default: return false
     }
@@ -83,11 +96,29 @@ public enum VerifierRule: String, Sendable, CaseIterable {
     case .enablePassiveOutsideInitialize: return "rule 63, SDV StorPortEnablePassive"
     case .extendedTimerNotFreed: return "D13 (e), R-Y9 (e), R-X15"
     case .serviceOutsideCallback: return "§1, D17"
-    case .dpcInitializedTooEarly: return "D9, R-D2"
     case .timerRoutineMissing: return "R-T19, SDV StorPortTimer"
     case .routineExtensionMismatch: return "§10.1 role types (HwDeviceExtension type of the routine)"
     case .requestTouchedAfterCompletion:
       return "R-N1 (the port owns a completed request), Driver Verifier SRB tracking"
+    case .requestNotOwned: return "R-N1, rule 72 (only a request the miniport received can be completed)"
+    case .stallTooLong: return "DOC STALL (Delay must be less than a full millisecond), SDV SpNoWait"
+    case .callbackTimeout:
+      return "bug check 0x133 P1=0 (one DPC or ISR over its time allotment); limit in WatchdogLimits"
+    case .dispatchWatchdog:
+      return "bug check 0x133 P1=1 (a processor at DISPATCH_LEVEL or above too long); limit in WatchdogLimits"
+    case .msiMessageOutOfRange: return "DOC ACQMSI (MessageId names a granted message), R-L16"
+    case .lockReleasedWithWrongKind:
+      return "R-L2, DOC RELMSI (an MSI lock is released by its message, a port lock by its handle)"
+    case .callbackStuck:
+      return "shutdown always finishes; a callback that never returns is reported and abandoned"
+    case .buildIoCompletedAndProceeded:
+      return "R-S12 (a BuildIo that completes the request returns FALSE), R-N1"
+    case .objectOfAnotherAdapter: return "§1 (every service names its adapter by HwDeviceExtension), R-D1"
+    case .requestTimedOut: return "request timeouts (§7, R-Q), Driver Verifier SRB timeout diagnostics"
+    case .deviceProtocolViolation:
+      return "the device model's protocol (NVMe: command identifiers, queue doorbells)"
+    case .requestCompletedWhileDeviceOwnsIt:
+      return "R-N1 seen from the device: its data buffer is still owed to a command in the device"
     }
   }
 
@@ -114,10 +145,21 @@ public enum VerifierRule: String, Sendable, CaseIterable {
     case .enablePassiveOutsideInitialize: return .scsiVerifier(0x101A)
     case .extendedTimerNotFreed: return .scsiVerifier(0x101B)
     case .serviceOutsideCallback: return .scsiVerifier(0x101C)
-    case .dpcInitializedTooEarly: return .scsiVerifier(0x101D)
     case .timerRoutineMissing: return .scsiVerifier(0x101E)
     case .routineExtensionMismatch: return .scsiVerifier(0x101F)
     case .requestTouchedAfterCompletion: return .scsiVerifier(0x1020)
+    case .requestNotOwned: return .scsiVerifier(0x1006)
+    case .stallTooLong: return .scsiVerifier(0x1021)
+    case .callbackTimeout: return .dpcWatchdog(0)
+    case .dispatchWatchdog: return .dpcWatchdog(1)
+    case .msiMessageOutOfRange: return .scsiVerifier(0x1022)
+    case .lockReleasedWithWrongKind: return .driverVerifier(0x1005)
+    case .callbackStuck: return .dpcWatchdog(0x100)
+    case .buildIoCompletedAndProceeded: return .scsiVerifier(0x1023)
+    case .objectOfAnotherAdapter: return .scsiVerifier(0x1024)
+    case .requestTimedOut: return .scsiVerifier(0x1025)
+    case .deviceProtocolViolation: return .scsiVerifier(0x1026)
+    case .requestCompletedWhileDeviceOwnsIt: return .scsiVerifier(0x1027)
     }
   }
 }

@@ -42,14 +42,22 @@ extension NvmeController {
       }
       return sqs[qid].withLock { q -> (NvmeStatus, UInt32) in
         guard !q.exists else { return (.invalidQueueIdentifier, 0) }
-        q = SubmissionQueue(exists: true, base: c.prp1, size: size, cqid: cqid, rng: q.rng)
+        q = SubmissionQueue(
+          exists: true, base: c.prp1, size: size, cqid: cqid, rng: q.rng,
+          inFlight: Array(repeating: 0, count: size))
         return (.success, 0)
       }
     case NvmeOpcode.deleteSq, NvmeOpcode.deleteCq:
       let qid = Int(c.cdw10 & 0xFFFF)
       guard qid > 0, qid < sqs.count else { return (.invalidQueueIdentifier, 0) }
       if c.opcode == NvmeOpcode.deleteSq {
-        sqs[qid].withLock { $0 = SubmissionQueue(rng: $0.rng) }
+        // Deleting a queue aborts its commands: the device lets go of their buffers.
+        let held = sqs[qid].withLock { q -> [UInt64] in
+          let held = (q.inFlight + Array(q.inFlightOther.values)).filter { $0 > 1 }.map { $0 & ~1 }
+          q = SubmissionQueue(rng: q.rng)
+          return held
+        }
+        for b in held { link?.giveBack(UnsafeRawPointer(bitPattern: UInt(b))) }
       } else {
         cqs[qid].withLock { $0 = CompletionQueue() }
       }

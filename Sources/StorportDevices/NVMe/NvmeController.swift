@@ -34,6 +34,10 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
   /// HwStorFindAdapter, before any command); a plain typed property — a closure kept in a
   /// generic container is re-abstracted on every read.
   private nonisolated(unsafe) var interruptSink: (@Sendable (UInt32) -> Void)?
+  /// The adapter's device face, once connected: buffer ownership and protocol reports.
+  nonisolated(unsafe) private(set) var link: DeviceLink?
+  /// Protocol violations seen while no adapter is connected (tests of the device alone).
+  public let protocolViolations = Locked<[String]>([])
 
   struct Registers {
     var cc: UInt32 = 0
@@ -55,6 +59,34 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     var tail = 0
     var cqid = 0
     var rng = SeededRandom(seed: 0)
+    /// Commands fetched and not completed, by command identifier: the data buffer address
+    /// with bit 0 set (0: free). Identifiers below the queue size index `inFlight`; others
+    /// (legal, rare) go to `inFlightOther`.
+    var inFlight: [UInt64] = []
+    var inFlightOther: [UInt16: UInt64] = [:]
+
+    /// Marks `cid` in flight with `buffer`; false if it already was (a reused identifier).
+    mutating func begin(_ cid: UInt16, buffer: UInt64) -> Bool {
+      let mark = buffer | 1
+      if Int(cid) < inFlight.count {
+        if inFlight[Int(cid)] != 0 { return false }
+        inFlight[Int(cid)] = mark
+        return true
+      }
+      return inFlightOther.updateValue(mark, forKey: cid) == nil
+    }
+
+    /// Ends `cid`; its buffer (0 for none or when it was not in flight).
+    mutating func end(_ cid: UInt16) -> UInt64 {
+      let mark: UInt64
+      if Int(cid) < inFlight.count {
+        mark = inFlight[Int(cid)]
+        inFlight[Int(cid)] = 0
+      } else {
+        mark = inFlightOther.removeValue(forKey: cid) ?? 0
+      }
+      return mark & ~1
+    }
   }
   struct CompletionQueue {
     var exists = false
@@ -100,7 +132,23 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
 
   /// Connects the MSI-X vectors to an interrupt sink (the adapter's `raiseInterrupt`).
   public func connectInterrupts(_ link: DeviceLink) {
+    self.link = link
     connectInterrupts { [link] vector in link.raiseInterrupt(message: vector) }
+  }
+
+  /// The driver broke the protocol: reported to the adapter (DEVICE_PROTOCOL_VIOLATION).
+  func protocolViolation(_ message: String) {
+    countFault("protocol-violation")
+    if let link {
+      link.reportProtocolViolation(message)
+    } else {
+      protocolViolations.withLock { $0.append(message) }
+    }
+  }
+
+  /// Whether `c` moves data through its PRP1 buffer (the buffer the device then owns).
+  static func movesData(_ c: NvmeCommand) -> Bool {
+    c.opcode == NvmeOpcode.read || c.opcode == NvmeOpcode.write || c.opcode == NvmeOpcode.compare
   }
 
   /// Connects the MSI-X vectors to any interrupt sink (tests that watch the device alone).
@@ -202,6 +250,7 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     for q in sqs { q.withLock { $0 = SubmissionQueue(rng: $0.rng) } }
     for q in cqs { q.withLock { $0 = CompletionQueue() } }
     deferred.withLock { $0.items.removeAll() }
+    link?.giveBackAll()  // a reset ends every command: no more DMA into anyone's buffer
   }
 
   /// Platform timer: the ready transition (even cookies) or a deferred completion (odd).
@@ -261,24 +310,45 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     guard ok else { return }
     var first = true
     // Take up to 8 new entries per lock hold into a fixed-size batch (no allocation), run
-    // them outside the lock, repeat until the queue is empty.
+    // them outside the lock, repeat until the queue is empty. The controller checks its
+    // caller: a doorbell past the end of the queue is ignored and reported; a command whose
+    // identifier is still in flight on this queue is reported and not run.
     while true {
       var batch = InlineArray<8, (NvmeCommand, UInt32)>(repeating: (NvmeCommand(), 0))
+      var badTail: Int? = nil
+      var reused = InlineArray<8, Bool>(repeating: false)
       let n = sqs[qid].withLock { q -> Int in
         guard q.exists else { return 0 }
-        if first && tail < q.size { q.tail = tail }
+        if first {
+          if tail < q.size { q.tail = tail } else { badTail = q.size }
+        }
         var n = 0
         while n < 8 && q.head != q.tail {
           let entry = UnsafeRawPointer(bitPattern: UInt(q.base))! + q.head * 64
-          batch[n] = (NvmeCommand.load(from: entry), UInt32(q.rng.below(1_000_000)))
+          let command = NvmeCommand.load(from: entry)
+          batch[n] = (command, UInt32(q.rng.below(1_000_000)))
+          reused[n] = !q.begin(command.commandId, buffer: Self.movesData(command) ? command.prp1 : 0)
           q.head = (q.head + 1) % q.size
           n += 1
         }
         return n
       }
       first = false
+      if let size = badTail {
+        protocolViolation(
+          "submission queue \(qid) doorbell written with tail \(tail), past the queue's \(size) entries")
+      }
       guard n > 0 else { return }
-      for i in 0..<n where !run(qid: qid, batch[i].0, roll: batch[i].1, generation: generation) { return }
+      for i in 0..<n {
+        let command = batch[i].0
+        if reused[i] {
+          protocolViolation(
+            "command identifier \(command.commandId) reused on submission queue \(qid) while still in flight")
+          continue
+        }
+        if Self.movesData(command) { link?.take(UnsafeRawPointer(bitPattern: UInt(command.prp1))) }
+        if !run(qid: qid, command, roll: batch[i].1, generation: generation) { return }
+      }
     }
   }
 
@@ -339,7 +409,8 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
   /// Runs a command and posts its completion (with an interrupt unless told otherwise).
   private func complete(sqid: Int, command: NvmeCommand, interrupt: Bool) {
     let (status, result) = execute(qid: sqid, command)
-    let (cqid, head) = sqs[sqid].withLock { ($0.cqid, $0.head) }
+    let (cqid, head, buffer) = sqs[sqid].withLock { ($0.cqid, $0.head, $0.end(command.commandId)) }
+    if buffer != 0 { link?.giveBack(UnsafeRawPointer(bitPattern: UInt(buffer))) }
     var entry = NvmeCompletion()
     entry.commandId = command.commandId
     entry.sqId = UInt16(sqid)

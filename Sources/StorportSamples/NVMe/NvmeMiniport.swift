@@ -66,7 +66,7 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
 
   enum State: Equatable {
     case disable, waitNotReady, waitReady, identifyController, identifyNamespace, setQueues
-    case createCq, createSq, running, draining, flushing, stopped, failed
+    case createCq, createSq, running, draining, quiescing, flushing, stopped, failed
   }
 
   private var timer: HwTimer<NvmeExtension>!
@@ -182,15 +182,26 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
       next = watchdogMicroseconds
       watchdog(ext, t)
     case .draining:
-      // Reset: wait until no StartIo is past its check, then have every queue's DPC fail its
-      // outstanding requests back to the port.
+      // Reset: wait until no StartIo is past its check, then disable the controller — it must
+      // have let go of every command (and will DMA into no buffer) before any request goes
+      // back to the port.
       if ext.startIoActive.compareExchange(exchange: 0, comparand: 0) == 0 {
+        d.write32(NvmeRegister.cc, 0)
+        ext.stateDeadline = t + 2_000_000_000
+        ext.state = .quiescing
+      }
+    case .quiescing:
+      // CSTS.RDY clear: the controller is reset; have every queue's DPC fail its outstanding
+      // requests back to the port.
+      if d.read32(NvmeRegister.csts) & NvmeBits.cstsReady == 0 {
         _ = ext.flushedQueues.exchange(0)
         for q in ext.queues {
           _ = q.flushRequested.exchange(1)
           ext.port.issueDpc(q.dpc, UInt(q.qid - 1), 0)
         }
         ext.state = .flushing
+      } else if t > ext.stateDeadline {
+        ext.state = .failed
       }
     case .flushing:
       if ext.flushedQueues.compareExchange(exchange: 0, comparand: Int64(ext.queues.count))

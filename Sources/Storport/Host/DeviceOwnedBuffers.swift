@@ -1,0 +1,97 @@
+/// The data buffers a device model is working on — fetched with a command and not yet given
+/// back with its completion — so that the port can see a request completed while its device
+/// will still read or DMA into its buffer (REQUEST_COMPLETED_WHILE_DEVICE_OWNS_IT).
+///
+/// A multiset of addresses in an open-addressing table (linear probing, backward-shift
+/// deletion): a take, a give-back and a lookup cost a few dozen instructions, no allocation
+/// once it has grown to the device's queue depth.
+struct DeviceOwnedBuffers {
+  private var keys: [UInt] = Array(repeating: 0, count: 64)
+  private var counts: [Int32] = Array(repeating: 0, count: 64)
+  private(set) var count = 0
+
+  private var mask: Int { keys.count - 1 }
+
+  @inline(__always)
+  private func home(_ key: UInt) -> Int {
+    Int(truncatingIfNeeded: (key >> 4) &* 0x9E37_79B9_7F4A_7C15 >> 40) & mask
+  }
+
+  private func find(_ key: UInt) -> Int? {
+    var i = home(key)
+    while keys[i] != 0 {
+      if keys[i] == key { return i }
+      i = (i + 1) & mask
+    }
+    return nil
+  }
+
+  func contains(_ address: UInt) -> Bool { address != 0 && find(address) != nil }
+
+  mutating func take(_ address: UInt) {
+    guard address != 0 else { return }
+    if let i = find(address) {
+      counts[i] += 1
+      return
+    }
+    if (count + 1) * 2 > keys.count { grow() }
+    var i = home(address)
+    while keys[i] != 0 { i = (i + 1) & mask }
+    keys[i] = address
+    counts[i] = 1
+    count += 1
+  }
+
+  /// Gives back one take of `address`; false if it was not taken.
+  @discardableResult
+  mutating func giveBack(_ address: UInt) -> Bool {
+    guard address != 0, let i = find(address) else { return false }
+    counts[i] -= 1
+    if counts[i] > 0 { return true }
+    remove(at: i)
+    return true
+  }
+
+  mutating func removeAll() {
+    for i in keys.indices {
+      keys[i] = 0
+      counts[i] = 0
+    }
+    count = 0
+  }
+
+  private mutating func remove(at slot: Int) {
+    var hole = slot
+    keys[hole] = 0
+    counts[hole] = 0
+    count -= 1
+    var i = (hole + 1) & mask
+    while keys[i] != 0 {
+      let h = home(keys[i])
+      // Move the entry back into the hole if its home is not in (hole, i] (cyclically).
+      let between = hole <= i ? (h > hole && h <= i) : (h > hole || h <= i)
+      if !between {
+        keys[hole] = keys[i]
+        counts[hole] = counts[i]
+        keys[i] = 0
+        counts[i] = 0
+        hole = i
+      }
+      i = (i + 1) & mask
+    }
+  }
+
+  private mutating func grow() {
+    let old = zip(keys, counts).filter { $0.0 != 0 }
+    keys = Array(repeating: 0, count: keys.count * 2)
+    counts = Array(repeating: 0, count: keys.count)
+    count = 0
+    for (k, c) in old {
+      var i = home(k)
+      while keys[i] != 0 { i = (i + 1) & mask }
+      keys[i] = k
+      counts[i] = c
+      count += 1
+    }
+  }
+}
