@@ -53,6 +53,20 @@ struct AdapterShape: Equatable, Sendable {
   var channels: Int
   /// InterruptSynchronizePerMessage with message locks.
   var perMessage: Bool
+
+  /// One word (never 0): bit 0 set, bits 1–3 the flags, bits 8… the channel count.
+  var packed: UInt64 {
+    1 | (isVirtual ? 2 : 0) | (isHalfDuplex ? 4 : 0) | (perMessage ? 8 : 0) | UInt64(channels) << 8
+  }
+}
+
+extension AdapterShape {
+  init(packed: UInt64) {
+    precondition(packed & 1 == 1, "bug in swift-storport: an adapter shape word without its marker")
+    self.init(
+      isVirtual: packed & 2 != 0, isHalfDuplex: packed & 4 != 0, channels: Int(packed >> 8),
+      perMessage: packed & 8 != 0)
+  }
 }
 
 /// The context every call into a miniport gets — the heart of the model, in one table (spec

@@ -203,8 +203,8 @@ final class Processor: @unchecked Sendable {
     }
   }
 
-  private func execute(_ work: Work) {
-    switch work {
+  private func execute(_ work: consuming Work) {
+    switch consume work {
     case .interrupt(let adapter, let message):
       platform.schedulingPoint(index, .interruptDelivery)
       adapter.deliverInterrupt(on: self, message: message)
@@ -285,7 +285,7 @@ final class Processor: @unchecked Sendable {
   /// longer than `watchdog.dispatch` without the DPC queue draining — a DPC that re-issues
   /// itself forever keeps a real processor at DISPATCH_LEVEL the same way. Charged to the
   /// adapter whose work runs when the limit passes.
-  private func noteDispatchWork(_ work: Work) {
+  private func noteDispatchWork(_ work: borrowing Work) {
     guard work.queue <= 1 else {
       context.pointee.dispatchSince = 0
       return
@@ -442,11 +442,17 @@ final class Processor: @unchecked Sendable {
 
   /// Locks the current callback may acquire (nil outside callbacks), without copying the frame.
   @inline(__always)
-  var currentAllowed: LockMask? { frames.isEmpty ? nil : frames[frames.count - 1].allowed }
+  var currentAllowed: LockMask? { context.pointee.frames.last?.allowed }
 
   /// The current callback's role, without copying the frame.
   @inline(__always)
-  var currentRole: CallbackRole? { frames.isEmpty ? nil : frames[frames.count - 1].role }
+  var currentRole: CallbackRole? { context.pointee.frames.last?.role }
+
+  /// The locks held, read in place (no copy of the list).
+  @inline(__always)
+  func firstHeld(where predicate: (HeldLock) -> Bool) -> HeldLock? {
+    context.pointee.held.first(where: predicate)
+  }
 
   /// Runs a miniport callback with the context bookkeeping around it: pushes the frame, traces
   /// entry and exit, and — checked mode — reports an IRQL not restored (rule 75) or a lock
@@ -460,12 +466,13 @@ final class Processor: @unchecked Sendable {
     frames.append(
       CallbackFrame(
         role: role, routine: routine, adapter: adapter, entryIrql: entryIrql,
-        heldAtEntry: held.count, allowed: allowed, entryTime: checked ? platform.now().nanoseconds : 0))
+        heldAtEntry: context.pointee.held.count, allowed: allowed,
+        entryTime: checked ? platform.now().nanoseconds : 0))
     storport_bump64(counters + Int(role.rawValue))
     if tracing { adapter.trace(on: self, .callbackEnter, routine, a: UInt64(role.rawValue)) }
     let result = body()
-    let frame = frames[frames.count - 1]
-    if held.count > frame.heldAtEntry {
+    let frame = context.pointee.frames[context.pointee.frames.count - 1]
+    if context.pointee.held.count > frame.heldAtEntry {
       let names = held[frame.heldAtEntry...].map(\.lock.name).joined(separator: ", ")
       adapter.violation(
         .lockHeldAtReturn, on: self,
@@ -481,7 +488,11 @@ final class Processor: @unchecked Sendable {
         "\(routine) (\(role)) was entered at \(entryIrql) and returned at \(irql)")
       restoreIrql(entryIrql)
     }
-    if checked { checkWatchdog() }
+    if checked && frame.entryIrql >= .dispatch
+      && platform.now().nanoseconds &- frame.entryTime > watchdog.callback
+    {
+      checkWatchdog()
+    }
     if tracing { adapter.trace(on: self, .callbackExit, routine, a: UInt64(role.rawValue)) }
     frames.removeLast()
     return result

@@ -39,7 +39,7 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
     self.platform = platform
     self.watchdog = watchdog ?? (platform.isSimulated ? .simulated : .live)
     self.verifier = Verifier(mode: verifier, onReport: onReport)
-    tracer = Tracer(mode: trace, processors: platform.processorCount)
+    tracer = Tracer(mode: trace, processors: platform.processorCount, serial: platform.runsOneThreadAtATime)
     self.timerResolution = timerResolution
     self.extendedTimerLimit = extendedTimerLimit
     processors = (0..<platform.processorCount).map {

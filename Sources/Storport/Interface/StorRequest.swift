@@ -232,6 +232,8 @@ public final class StorRequest: @unchecked Sendable {
   @exclusivity(unchecked) public internal(set) var history = RequestHistory()
   /// The request's LUN slot in the port's flow state (-1: not looked up since submit).
   @exclusivity(unchecked) var flowSlot: Int32 = -1
+  @exclusivity(unchecked) var flowTable: UInt32 = 0
+  @exclusivity(unchecked) var flowKey = 0
   @exclusivity(unchecked) nonisolated(unsafe) var completion: (@Sendable (StorRequest) -> Void)?
 
   public init(function: SrbFunction = .executeScsi, tag: UInt64 = 0) {

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The request pipeline's gates (held under `RequestPipeline.flow`).
 struct FlowState {
   /// Requests waiting for dispatch (paused, busy, not yet running, or behind others).
@@ -16,6 +18,10 @@ struct FlowState {
   /// cost no lookup; only a request's first admission looks its LUN up.
   private var luns: [LunFlow] = []
   private var slots: [Int: Int32] = [:]
+  /// This table's identity (unique in the process): a request's cached slot is valid only in
+  /// the table that gave it.
+  private let table = FlowState.nextTable.wrappingAdd(1, ordering: .relaxed).newValue
+  private static let nextTable = Atomic<UInt32>(0)
 
   struct LunFlow {
     var outstanding = 0
@@ -33,11 +39,15 @@ struct FlowState {
     return luns.count - 1
   }
 
-  /// The LUN slot of `r`, looked up on its first admission after a submit (which clears it).
+  /// The LUN slot of `r`: the one it cached from this table while its address stays the same,
+  /// else looked up (a request reused for the same LUN of the same adapter costs no lookup).
   private mutating func slot(of r: StorRequest) -> Int {
-    if r.flowSlot >= 0 { return Int(r.flowSlot) }
-    let s = slot(Self.lunKey(pathId: r.pathId, targetId: r.targetId, lun: r.lun))
+    let key = Self.lunKey(pathId: r.pathId, targetId: r.targetId, lun: r.lun)
+    if r.flowSlot >= 0 && r.flowTable == table && r.flowKey == key { return Int(r.flowSlot) }
+    let s = slot(key)
     r.flowSlot = Int32(s)
+    r.flowTable = table
+    r.flowKey = key
     return s
   }
 

@@ -8,7 +8,6 @@ extension StorPort {
   func submit(_ request: StorRequest, completion: (@Sendable (StorRequest) -> Void)? = nil) {
     request.completion = completion
     request._srbStatus = .pending
-    request.flowSlot = -1
     request.resetRetries = 0
     request.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
     request.submittedAt = platform.now().nanoseconds
@@ -143,7 +142,7 @@ extension StorPort {
       return
     }
     if checked, deviceBuffersInUse.load(ordering: .acquiring), let buffer = request.dataBuffer,
-      deviceBuffers.withLock({ $0.contains(UInt(bitPattern: buffer)) })
+      deviceBuffers.withLock(unlessSerial: serialExecution, { $0.contains(UInt(bitPattern: buffer)) })
     {
       violation(
         .requestCompletedWhileDeviceOwnsIt, on: p,

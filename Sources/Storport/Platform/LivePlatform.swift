@@ -23,6 +23,7 @@ public final class LivePlatform: Platform, @unchecked Sendable {
   public let processorCount: Int
   public let idlePolicy: IdlePolicy
   public var isSimulated: Bool { false }
+  public var runsOneThreadAtATime: Bool { false }
   public var isStopping: Bool { stopping.load(ordering: .acquiring) }
   public let timerResolutionNanoseconds: UInt64
 

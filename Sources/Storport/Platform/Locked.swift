@@ -22,6 +22,15 @@ public final class Locked<Value>: @unchecked Sendable {
     return try body(&value)
   }
 
+  /// Runs `body` with exclusive access to the value, taking the lock only when `serial` is
+  /// false. Pass `Platform.runsOneThreadAtATime` — and only for values that no thread outside
+  /// the platform's (a progress reporter, say) ever reads.
+  @inline(__always)
+  func withLock<R>(unlessSerial serial: Bool, _ body: (inout Value) throws -> R) rethrows -> R {
+    if serial { return try body(&value) }
+    return try withLock(body)
+  }
+
   /// Runs `body` if the lock is free right now; nil otherwise.
   @inline(__always)
   public func withLockIfAvailable<R>(_ body: (inout Value) throws -> R) rethrows -> R? {

@@ -51,6 +51,11 @@ public protocol Platform: AnyObject, Sendable {
   /// processor that is posting to itself) and choose diagnostics by it; what a miniport
   /// observes never depends on it.
   var isSimulated: Bool { get }
+  /// True when at most one thread — one processor, or the controlling thread between runs —
+  /// executes at any moment, the hand-offs ordering everything (the simulated platform's
+  /// guarantee, asserted there). The runtime then skips locks that only guard against
+  /// threads running at the same time (the tracer's per-processor buffers).
+  var runsOneThreadAtATime: Bool { get }
   /// True once `stop()` was called: processor loops must return.
   var isStopping: Bool { get }
   /// Monotonic platform time (virtual on the simulated platform).

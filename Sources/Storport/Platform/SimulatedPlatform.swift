@@ -35,6 +35,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
   public let processorCount: Int
   public let seed: UInt64
   public var isSimulated: Bool { true }
+  public var runsOneThreadAtATime: Bool { true }
   public var isStopping: Bool { stopping }
   public let timerResolutionNanoseconds: UInt64 = 1
   /// Virtual time charged per scheduling point.

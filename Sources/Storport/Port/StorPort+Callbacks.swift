@@ -1,6 +1,14 @@
 extension StorPort {
-  /// What decides this adapter's callback contexts (see ``CallbackContext``).
+  /// What decides this adapter's callback contexts (see ``CallbackContext``): fixed while the
+  /// adapter runs (kept packed in `runningShape` from the moment it starts running), computed
+  /// from the configuration otherwise.
+  @inline(__always)
   var shape: AdapterShape {
+    let packed = runningShape.load(ordering: .relaxed)
+    return packed != 0 ? AdapterShape(packed: packed) : currentShape
+  }
+
+  var currentShape: AdapterShape {
     AdapterShape(
       isVirtual: isVirtual, isHalfDuplex: isHalfDuplex, channels: locks.channels.count,
       perMessage: configuration.interruptSynchronizationMode == .synchronizePerMessage

@@ -146,7 +146,7 @@ extension StorPort {
       if p.holds(lock) {
         return refuse(.lockAcquiredTwice, "\(kind) is already held by this context", .invalidParameter)
       }
-      if let above = p.held.first(where: { $0.lock.kind.orderRank > kind.orderRank }) {
+      if let above = p.firstHeld(where: { $0.lock.kind.orderRank > kind.orderRank }) {
         return refuse(
           .lockOrder,
           "acquiring \(kind) while holding \(above.lock.name) inverts the order StartIo → DPC → Interrupt",

@@ -37,8 +37,12 @@ public final class StorPort: @unchecked Sendable {
   let timer = AdapterTimer()
   let extendedTimers = ExtendedTimers()
   let pipeline = RequestPipeline()
-  /// Data buffers the device model is working on (checked mode; see DeviceLink.take).
+  /// Data buffers the device model is working on (checked mode; see DeviceLink.take). Touched
+  /// only by code on the platform's threads: no lock when the platform runs one at a time.
   let deviceBuffers = Locked(DeviceOwnedBuffers())
+  let serialExecution: Bool
+  /// ``AdapterShape/packed`` while the adapter is running, 0 otherwise.
+  let runningShape = Atomic<UInt64>(0)
   /// Set when a device first takes a buffer: completions look the table up only then.
   let deviceBuffersInUse = Atomic<Bool>(false)
   let counters = AdapterCounters()
@@ -56,6 +60,7 @@ public final class StorPort: @unchecked Sendable {
     self.entry = entry
     checked = runtime.verifier.mode.isChecked
     tracing = runtime.tracer.isOn
+    serialExecution = runtime.platform.runsOneThreadAtATime
     name = entry.data.name
     deviceExtension = entry.makeExtension()
     deviceExtension.portStorage = Unmanaged.passUnretained(self)
@@ -76,7 +81,10 @@ public final class StorPort: @unchecked Sendable {
   @discardableResult
   func transition(from: AdapterState? = nil, to: AdapterState, on p: Processor?) -> Bool {
     let moved = from.map { lifecycle.transition(from: $0, to: to) } ?? (lifecycle.transition(to: to) != nil)
-    if moved { trace(on: p, .lifecycle, to.description) }
+    if moved {
+      runningShape.store(to == .running ? currentShape.packed : 0, ordering: .relaxed)
+      trace(on: p, .lifecycle, to.description)
+    }
     return moved
   }
 

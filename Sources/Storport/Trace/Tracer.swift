@@ -1,3 +1,4 @@
+import CStorportShim
 import Synchronization
 
 /// How much of the trace the runtime keeps.
@@ -28,40 +29,83 @@ public final class Tracer: @unchecked Sendable {
   /// reference counting (`buffers` keeps them alive).
   private let unretained: [Unmanaged<Buffer>]
 
-  final class Buffer: Sendable {
-    let events: Locked<EventBuffer>
-    init(capacity: Int?) { events = Locked(EventBuffer(capacity: capacity)) }
+  final class Buffer: @unchecked Sendable {
+    private let word = AlignedWords(count: 1)
+    /// Guarded by `word` unless the platform runs one thread at a time.
+    @exclusivity(unchecked) private var buffer: EventBuffer
+    init(capacity: Int?) { buffer = EventBuffer(capacity: capacity) }
+    deinit { buffer.deallocate() }
+
+    @inline(__always)
+    func withLock<R>(_ body: (inout EventBuffer) -> R) -> R {
+      storport_mutex_lock(word[0])
+      defer { storport_mutex_unlock(word[0]) }
+      return body(&buffer)
+    }
+
+    /// Appends without the lock: only when no other thread can run meanwhile.
+    @inline(__always)
+    func appendSerially(_ e: TraceEvent) { buffer.append(e) }
   }
 
+  /// A ring of plain-data events in memory of its own (an append is a bounds test and a
+  /// copy); unbounded buffers grow by doubling instead of wrapping. Freed by its `Buffer`.
   struct EventBuffer {
-    var events: [TraceEvent] = []
+    private var storage: UnsafeMutablePointer<TraceEvent>
+    private var allocated: Int
+    private(set) var count = 0
     var start = 0  // ring start when full
+    /// nil: unbounded.
     let capacity: Int?
 
+    init(capacity: Int?) {
+      self.capacity = capacity
+      allocated = max(1, min(capacity ?? 1024, 1024))
+      storage = .allocate(capacity: allocated)
+    }
+
+    func deallocate() { storage.deallocate() }
+
+    @inline(__always)
     mutating func append(_ e: TraceEvent) {
-      guard let capacity else {
-        events.append(e)
-        return
-      }
-      if events.count < capacity {
-        events.append(e)
-      } else if capacity > 0 {
-        events[start] = e
+      if let capacity, count == capacity {
+        guard capacity > 0 else { return }
+        storage[start] = e
         start += 1
         if start == capacity { start = 0 }
         dropped = true
+        return
       }
+      if count == allocated { grow() }
+      (storage + count).initialize(to: e)
+      count += 1
     }
 
-    var ordered: [TraceEvent] { Array(events[start...] + events[..<start]) }
+    private mutating func grow() {
+      let bigger = min(allocated * 2, capacity ?? Int.max)
+      let new = UnsafeMutablePointer<TraceEvent>.allocate(capacity: bigger)
+      new.moveInitialize(from: storage, count: count)
+      storage.deallocate()
+      storage = new
+      allocated = bigger
+    }
+
+    var ordered: [TraceEvent] {
+      (0..<count).map { storage[(start + $0) % count] }
+    }
     /// Whether older events were overwritten.
     var dropped = false
     /// Sequence number of the oldest kept event.
-    var oldestSequence: UInt64? { events.isEmpty ? nil : events[start].sequence }
+    var oldestSequence: UInt64? { count == 0 ? nil : storage[start].sequence }
   }
 
   /// - Parameter processors: number of processors; one extra buffer serves other threads.
-  init(mode: TraceMode, processors: Int) {
+  /// No thread records while another runs (the platform's guarantee): appends skip the lock.
+  private let serial: Bool
+
+  /// - Parameter serial: the platform runs one thread at a time (``Platform/runsOneThreadAtATime``).
+  init(mode: TraceMode, processors: Int, serial: Bool = false) {
+    self.serial = serial
     self.mode = mode
     isOn = mode != .off
     let capacity: Int?
@@ -88,7 +132,11 @@ public final class Tracer: @unchecked Sendable {
       sequence: seq, time: time, processor: processor, adapter: adapter, kind: kind, irql: irql,
       nameID: name, a: a, b: b, object: object)
     let slot = processor.map { min($0.rawValue, unretained.count - 1) } ?? unretained.count - 1
-    unretained[slot]._withUnsafeGuaranteedRef { $0.events.withLock { $0.append(e) } }
+    if serial {
+      unretained[slot]._withUnsafeGuaranteedRef { $0.appendSerially(e) }
+    } else {
+      unretained[slot]._withUnsafeGuaranteedRef { $0.withLock { $0.append(e) } }
+    }
   }
 
   /// Every kept event, in recording order. When a buffer overwrote older events, every
@@ -98,7 +146,7 @@ public final class Tracer: @unchecked Sendable {
     var all: [TraceEvent] = []
     var cut: UInt64 = 0
     for b in buffers {
-      b.events.withLock { e in
+      b.withLock { e in
         all += e.ordered
         if e.dropped, let first = e.oldestSequence { cut = max(cut, first) }
       }
@@ -108,7 +156,7 @@ public final class Tracer: @unchecked Sendable {
   }
 
   /// Whether any buffer overwrote older events (the kept trace is a recent window).
-  public var isTruncated: Bool { buffers.contains { $0.events.withLock { $0.dropped } } }
+  public var isTruncated: Bool { buffers.contains { $0.withLock { $0.dropped } } }
 
   /// The last `count` kept events, in recording order.
   public func recent(_ count: Int) -> [TraceEvent] {
