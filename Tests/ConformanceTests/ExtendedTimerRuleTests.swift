@@ -24,6 +24,8 @@ import Testing
     let status = Box(StorStatus.success)
     h.inIsr { ext in status.value = ext.port.initializeTimer(&ext.timerHandle) }
     #expect(status.value == .invalidIrql)
+    // Checked mode: a call the documentation forbids is a violation, not only a status.
+    #expect(h.rules() == [.wrongIrqlForRoutine])
   }
 
   @Test func rule16_initializeTimerWithNullHandleIsInvalidParameter() {
@@ -168,6 +170,7 @@ import Testing
     }
     #expect(isrStatus.value == .invalidIrql)
     #expect(statuses.all == [.success, .unsuccessful, .invalidParameter])
+    #expect(h.rules() == [.wrongIrqlForRoutine])
   }
 
   @Test func rule26_freeingPendingTimerPreventsCallback() {

@@ -15,13 +15,13 @@ final class SimHarness: @unchecked Sendable {
     seed: UInt64 = 1, processors: Int = 2, policy: ViolationPolicy = .recordAndContinue,
     verifier: VerifierMode? = nil,
     timerResolution: TimerResolution = .host, extendedTimerLimit: Int? = nil,
-    isVirtual: Bool = false, hasBuildIo: Bool = false,
+    isVirtual: Bool = false, hasBuildIo: Bool = false, watchdog: WatchdogLimits? = nil,
     configure: (ScriptedMiniport) -> Void = { _ in }
   ) {
     runtime = StorportRuntime(
       platform: SimulatedPlatform(processors: processors, seed: seed),
       verifier: verifier ?? .checked(onViolation: policy), trace: .full, timerResolution: timerResolution,
-      extendedTimerLimit: extendedTimerLimit)
+      extendedTimerLimit: extendedTimerLimit, watchdog: watchdog)
     miniport = ScriptedMiniport(isVirtual: isVirtual, hasBuildIo: hasBuildIo)
     configure(miniport)
     adapter = runtime.attach(miniport)
@@ -29,9 +29,18 @@ final class SimHarness: @unchecked Sendable {
   }
 
   private var abandoned = false
+  /// Whether the test looked at the verifier's reports (`rules()`, `reports`, `violations`).
+  private var reportsExamined = false
 
+  /// A test that never looks at the reports expects none: any report it did not examine fails
+  /// it, so a verifier finding can never pass unnoticed.
   deinit {
     if !abandoned { runtime.shutdown() }
+    if !reportsExamined {
+      for r in runtime.verifier.reportsSoFar {
+        Issue.record("unexpected verifier report \(r.rule.rawValue): \(r.message)")
+      }
+    }
   }
 
   /// A deadlocked simulation cannot be shut down (its processors wait forever): keep its
@@ -45,25 +54,37 @@ final class SimHarness: @unchecked Sendable {
 
   var ext: ScriptedExtension { adapter.deviceExtension(as: ScriptedExtension.self) }
 
-  /// Starts the adapter and runs until it is running (or fails).
+  /// Starts the adapter and runs until it is running; a test that needs a running adapter
+  /// fails here if it did not get one.
   @discardableResult
-  func startAdapter() -> AdapterState {
+  func startAdapter(
+    expecting expected: AdapterState = .running, sourceLocation: SourceLocation = #_sourceLocation
+  )
+    -> AdapterState
+  {
     adapter.start()
     runtime.runUntil { [adapter] in adapter!.state != .starting && adapter!.state != .attached }
+    #expect(adapter.state == expected, "the adapter did not start", sourceLocation: sourceLocation)
     return adapter.state
   }
 
   /// Runs `body` on a processor at DISPATCH (port work) and lets the simulation settle.
-  func onProcessor(_ cpu: Int = 0, _ body: @escaping @Sendable () -> Void) {
+  func onProcessor(_ cpu: Int = 0, settle: UInt64 = 1_000_000, _ body: @escaping @Sendable () -> Void) {
     adapter.runOnProcessor(cpu, body)
-    runtime.runUntil(timeoutNanoseconds: 1_000_000) { false }
+    runtime.runUntil(timeoutNanoseconds: settle) { false }
   }
 
   func run(ms: UInt64) { runtime.run(forMilliseconds: ms) }
   func run(us: UInt64) { runtime.run(forNanoseconds: us * 1000) }
 
-  var violations: [VerifierViolation] { runtime.verifier.violations }
-  var reports: [VerifierViolation] { runtime.verifier.reportsSoFar }
+  var violations: [VerifierViolation] {
+    reportsExamined = true
+    return runtime.verifier.violations
+  }
+  var reports: [VerifierViolation] {
+    reportsExamined = true
+    return runtime.verifier.reportsSoFar
+  }
   func rules() -> [VerifierRule] { reports.map(\.rule) }
   var now: UInt64 { runtime.now }
 }
@@ -99,34 +120,55 @@ extension SimHarness {
     HwDpcRoutine(name) { dpc, ext, a, b in body.value(dpc, ext, a, b) }
   }
 
-  /// Runs `body` inside a HwStorDpcRoutine on processor `cpu`, then settles.
-  func inDpc(cpu: Int = 0, _ body: @escaping @Sendable (ScriptedExtension) -> Void) {
+  /// Runs `body` inside a HwStorDpcRoutine on processor `cpu`, then settles; the test fails if
+  /// the body did not run (a helper that silently did nothing would prove nothing).
+  func inDpc(
+    cpu: Int = 0, settle: UInt64 = 1_000_000, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: @escaping @Sendable (ScriptedExtension) -> Void
+  ) {
+    let ran = InterlockedValue()
     let routine = HwDpcRoutine<ScriptedExtension>("ProbeDpc") { _, ext, _, _ in
       body(ext)
+      ran.increment()
       return true
     }
     let probe = StorDpc()
-    onProcessor(cpu) { [ext] in
+    onProcessor(cpu, settle: settle) { [ext] in
       ext.port.initializeDpc(probe, routine)
       ext.port.issueDpc(probe)
     }
+    #expect(ran.load() == 1, "the DPC body did not run", sourceLocation: sourceLocation)
   }
 
-  /// Runs `body` inside HwStorInterrupt (line interrupt, processor 0), then settles.
-  func inIsr(_ body: @escaping @Sendable (ScriptedExtension) -> Void) {
+  /// Runs `body` inside HwStorInterrupt (line interrupt, processor 0), then settles; fails the
+  /// test if it did not run.
+  func inIsr(
+    sourceLocation: SourceLocation = #_sourceLocation, _ body: @escaping @Sendable (ScriptedExtension) -> Void
+  ) {
+    let ran = InterlockedValue()
     miniport.onInterrupt = { ext in
       body(ext)
+      ran.increment()
       return true
     }
     adapter.device.raiseInterrupt()
     runtime.runUntil(timeoutNanoseconds: 1_000_000) { false }
+    #expect(ran.load() == 1, "the ISR body did not run", sourceLocation: sourceLocation)
   }
 
-  /// Runs `body` inside HwStorTimer (armed for 10 µs from port work), then settles.
-  func inTimer(_ body: @escaping @Sendable (ScriptedExtension) -> Void) {
-    let timer = HwTimer<ScriptedExtension>("ProbeTimer") { ext in body(ext) }
+  /// Runs `body` inside HwStorTimer (armed for 10 µs from port work), then settles; fails the
+  /// test if it did not run.
+  func inTimer(
+    sourceLocation: SourceLocation = #_sourceLocation, _ body: @escaping @Sendable (ScriptedExtension) -> Void
+  ) {
+    let ran = InterlockedValue()
+    let timer = HwTimer<ScriptedExtension>("ProbeTimer") { ext in
+      body(ext)
+      ran.increment()
+    }
     onProcessor { [ext] in ext.port.requestTimerCall(timer, microseconds: 10) }
     runtime.runUntil(timeoutNanoseconds: 1_000_000) { false }
+    #expect(ran.load() == 1, "the timer body did not run", sourceLocation: sourceLocation)
   }
 
   /// Submits `count` requests from the controller and runs until all completed.

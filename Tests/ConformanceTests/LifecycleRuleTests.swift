@@ -177,28 +177,47 @@ import Testing
     #expect(h.adapter.statistics.spuriousInterrupts == 1)
   }
 
-  @Test func rule69_removeWaitsForRunningDpcBeforeReleasingExtension() {
+  @Test func rule69_removeWaitsForRunningDpcAndTimerBeforeReleasingExtension() {
     let h = SimHarness()
-    let dpcEnded = Box<UInt64>(0)
-    let releasedWhileRunning = Box(false)
     h.startAdapter()
-    let dpc = HwDpcRoutine<ScriptedExtension>("Slow") { [adapter = h.adapter!] _, ext, _, _ in
-      ext.port.stallExecution(microseconds: 1000)
+    let started = (dpc: Box<UInt64>(0), timer: Box<UInt64>(0))
+    let ended = (dpc: Box<UInt64>(0), timer: Box<UInt64>(0))
+    let releasedWhileRunning = Box(false)
+    /// Runs 1.8 ms in legal stalls, watching for the extension's release meanwhile.
+    @Sendable func slowBody(
+      _ ext: ScriptedExtension, _ start: Box<UInt64>, _ end: Box<UInt64>, _ adapter: Adapter
+    ) {
+      start.value = ext.port.executionContext!.time
+      for _ in 0..<2 { ext.port.stallExecution(microseconds: 900) }
       if adapter.isExtensionReleased { releasedWhileRunning.value = true }
-      dpcEnded.value = ext.port.executionContext!.time
+      end.value = ext.port.executionContext!.time
+    }
+    let dpc = HwDpcRoutine<ScriptedExtension>("SlowDpc") { [adapter = h.adapter!] _, ext, _, _ in
+      slowBody(ext, started.dpc, ended.dpc, adapter)
       return true
     }
-    h.onProcessor(1) { [ext = h.ext] in
+    let timer = HwTimer<ScriptedExtension>("SlowTimer") { [adapter = h.adapter!] ext in
+      slowBody(ext, started.timer, ended.timer, adapter)
+    }
+    h.adapter.runOnProcessor(1) { [ext = h.ext] in
       ext.port.initializeDpc(ext.dpc, dpc)
       ext.port.issueDpc(ext.dpc)
     }
+    h.adapter.runOnProcessor(0) { [ext = h.ext] in ext.port.requestTimerCall(timer, microseconds: 10) }
+    // Remove is asked for while both callbacks are inside their stalls.
+    h.runtime.runUntil(timeoutNanoseconds: 1_000_000) { started.dpc.value > 0 && started.timer.value > 0 }
+    #expect(started.dpc.value > 0 && started.timer.value > 0, "the DPC and the timer did not both start")
+    let removedAt = h.now
+    #expect(ended.dpc.value == 0 && ended.timer.value == 0, "a callback ended before remove was asked for")
     h.adapter.remove()
     h.run(ms: 5)
     #expect(h.adapter.state == .removed)
     #expect(h.adapter.isExtensionReleased)
     #expect(!releasedWhileRunning.value)
     let release = h.events(.lifecycle).first { $0.name == "device extension released" }!
-    #expect(release.time >= dpcEnded.value && dpcEnded.value > 0)
+    #expect(ended.dpc.value > removedAt && ended.timer.value > removedAt)
+    #expect(release.time >= ended.dpc.value && release.time >= ended.timer.value)
+    #expect(h.rules().isEmpty)
   }
 
   @Test func rule70_extensionKeptAcrossStopRestart() {

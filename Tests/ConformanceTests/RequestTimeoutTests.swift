@@ -44,6 +44,13 @@ import Testing
     #expect(c?.irql == .dispatch && c?.holdsStartIoLock == true)
     #expect(c?.locks.contains("Channel0") == true && c?.locks.contains("Channel1") == true)
     #expect(h.now >= 2_000_000_000)
+    // The lost completion is reported (a warning: the port recovered), with the request's
+    // history — as Driver Verifier's SRB timeout diagnostics do.
+    #expect(h.rules() == [.requestTimedOut])
+    let report = try? #require(h.reports.first)
+    #expect(report?.rule.isWarning == true && report?.stoppedAdapter == false)
+    #expect(report?.message.contains("HwStorStartIo") == true)
+    #expect(report?.message.contains("SRB_STATUS_BUS_RESET") == true)
   }
 
   /// Queue depths: at most `depth` requests of a LUN in the miniport (StorPortSetDeviceQueueDepth)

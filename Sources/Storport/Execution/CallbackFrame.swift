@@ -22,7 +22,14 @@ struct LockMask: OptionSet, Sendable {
 struct CallbackFrame {
   var role: CallbackRole
   var routine: TraceName
-  unowned(unsafe) var adapter: StorPort?
+  /// The adapter whose callback this is. Stored unmanaged: an `unowned(unsafe)` optional in a
+  /// struct breaks `Optional<CallbackFrame>` in Swift 6.3.1 (the array's `last` of an empty
+  /// array comes back non-nil — a miscompiled extra inhabitant).
+  private var adapterRef: Unmanaged<StorPort>?
+  var adapter: StorPort? {
+    get { adapterRef?.takeUnretainedValue() }
+    set { adapterRef = newValue.map { Unmanaged.passUnretained($0) } }
+  }
   var entryIrql: Irql
   var heldAtEntry: Int
   /// Locks the miniport may acquire itself in this callback (spec §5.3).
@@ -31,6 +38,19 @@ struct CallbackFrame {
   var entryTime: UInt64 = 0
   /// The watchdog reported this callback already.
   var overran = false
+
+  init(
+    role: CallbackRole, routine: TraceName, adapter: StorPort, entryIrql: Irql, heldAtEntry: Int,
+    allowed: LockMask, entryTime: UInt64
+  ) {
+    self.role = role
+    self.routine = routine
+    adapterRef = Unmanaged.passUnretained(adapter)
+    self.entryIrql = entryIrql
+    self.heldAtEntry = heldAtEntry
+    self.allowed = allowed
+    self.entryTime = entryTime
+  }
 }
 
 /// One lock held by a processor's context.

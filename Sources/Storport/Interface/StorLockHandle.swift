@@ -4,7 +4,12 @@ public struct StorLockHandle: Sendable {
   public internal(set) var lock: StorSpinLockKind = .invalidLock
   /// `Context.OldIrql`: the IRQL release restores.
   public internal(set) var oldIrql: Irql = .passive
-  nonisolated(unsafe) unowned(unsafe) var spinLock: SpinLock?
+  /// The lock taken (unmanaged: see CallbackFrame on `unowned(unsafe)` optionals in structs).
+  nonisolated(unsafe) var spinLockRef: Unmanaged<SpinLock>?
+  var spinLock: SpinLock? {
+    get { spinLockRef?.takeUnretainedValue() }
+    set { spinLockRef = newValue.map { Unmanaged.passUnretained($0) } }
+  }
   var serial: UInt64 = 0
   /// The acquire was refused by the verifier; release is then a silent no-op.
   var refused = false
