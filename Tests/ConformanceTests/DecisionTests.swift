@@ -312,7 +312,14 @@ import Testing
       _ = ext.port.requestTimer(
         ext.timerHandle, HwTimerEx<ScriptedExtension>("X") { _, _ in ran.append("ex") }, microseconds: 3000)
     }
+    // The DPC is issued and held queued (its processor stalls at DISPATCH) when stop comes.
+    let issued = Box(false)
+    h.adapter.runOnProcessor(1) { [ext = h.ext] in
+      issued.value = ext.port.issueDpc(ext.dpc)
+      for _ in 0..<5 { ext.port.stallExecution(microseconds: 900) }
+    }
     h.run(us: 20)
+    #expect(issued.value, "the DPC was never issued")
     h.adapter.stop()
     h.run(ms: 10)
     #expect(ran.count == 0)
@@ -325,6 +332,55 @@ import Testing
   }
 
   @Test func d14_pauseAndBusyGateOnlyIo() {
+    // StorPortBusy in force (two requests in the miniport, busy until both complete): a new
+    // request waits, while DPCs and timers keep running; it starts once they complete.
+    let held = Observations<StorRequest>()
+    let started = InterlockedValue()
+    let b = SimHarness { m in
+      m.onStartIo = { ext, r in
+        if started.increment() <= 2 {
+          held.append(r)
+        } else {
+          r.srbStatus = .success
+          ext.port.requestComplete(r)
+        }
+        return true
+      }
+    }
+    b.startAdapter()
+    let first = (0..<2).map { StorRequest(tag: UInt64($0)) }
+    for r in first { b.adapter.submit(r) }
+    b.run(us: 100)
+    #expect(started.load() == 2)
+    let busyRan = Observations<String>()
+    b.onProcessor { [ext = b.ext] in
+      ext.port.busy(requestsToComplete: 2)
+      ext.port.initializeDpc(
+        ext.dpc,
+        HwDpcRoutine<ScriptedExtension>("D") { _, _, _, _ in
+          busyRan.append("dpc")
+          return true
+        })
+      ext.port.issueDpc(ext.dpc)
+      ext.port.requestTimerCall(
+        HwTimer<ScriptedExtension>("T") { _ in busyRan.append("timer") }, microseconds: 10)
+    }
+    let third = StorRequest(tag: 2)
+    b.adapter.submit(third)
+    b.run(ms: 2)
+    #expect(Set(busyRan.all) == ["dpc", "timer"])
+    #expect(started.load() == 2, "a request started while StorPortBusy was in force")
+    #expect(!third.isCompleted)
+    b.onProcessor { [ext = b.ext] in
+      for r in held.all {
+        r.srbStatus = .success
+        ext.port.requestComplete(r)
+      }
+    }
+    b.run(ms: 2)
+    #expect(started.load() == 3 && third.isCompleted && third.srbStatus == .success)
+
+    // Pause and Busy together: still only I/O is held.
     let h = SimHarness()
     h.startAdapter()
     let ran = Observations<String>()

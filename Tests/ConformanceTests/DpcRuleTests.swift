@@ -208,18 +208,22 @@ import Testing
   }
 
   @Test func rule39_cancelIdleOrRunningDpcReturnsFalse() {
-    let whileRunning = Box<Bool?>(nil)
+    let whileRunning = Box<(StorStatus, Bool)?>(nil)
     let h = harness { dpc, ext, _, _ in
       var r = true
-      _ = ext.port.cancelDpc(dpc, &r)
-      whileRunning.value = r
+      let status = ext.port.cancelDpc(dpc, &r)
+      whileRunning.value = (status, r)
       return true
     }
-    let idle = Box<Bool?>(nil)
-    h.onProcessor { [ext = h.ext] in idle.value = ext.port.cancelDpc(ext.dpc) }
+    let idle = Box<(StorStatus, Bool)?>(nil)
+    h.onProcessor { [ext = h.ext] in
+      var r = true
+      let status = ext.port.cancelDpc(ext.dpc, &r)
+      idle.value = (status, r)
+    }
     h.onProcessor { [ext = h.ext] in ext.port.issueDpc(ext.dpc) }
-    #expect(idle.value == false)
-    #expect(whileRunning.value == false)
+    #expect(idle.value?.0 == .success && idle.value?.1 == false)
+    #expect(whileRunning.value?.0 == .success && whileRunning.value?.1 == false)
   }
 
   @Test func rule40_cancelWithNullArgumentsIsInvalidParameter() {

@@ -131,6 +131,42 @@ import Testing
     #expect(slack == [0, 32])
   }
 
+  /// The tolerable delay changes scheduling: two timers due 3 µs apart fire apart without one,
+  /// and at one instant (coalesced) with a 64 µs tolerance — never early, never later than it.
+  @Test func rule22_tolerableDelayCoalescesTimers() {
+    func fireTimes(tolerance: UInt64) -> (due: [UInt64], fired: [UInt64], expiries: [UInt64]) {
+      let h = started()
+      let fired = Observations<UInt64>()
+      let due = Observations<UInt64>()
+      let cb = HwTimerEx<ScriptedExtension>("Ex") { ext, _ in fired.append(ext.port.executionContext!.time) }
+      let handles = Box<[StorTimerHandle?]>([nil, nil])
+      h.onProcessor { [ext = h.ext] in
+        for i in 0..<2 { _ = ext.port.initializeTimer(&handles.value[i]) }
+      }
+      let kept = handles.value
+      h.onProcessor(settle: 0) { [ext = h.ext] in
+        due.append(ext.port.executionContext!.time + 100_000)
+        _ = ext.port.requestTimer(kept[0], cb, microseconds: 100, tolerableDelay: tolerance)
+        ext.port.stallExecution(microseconds: 3)
+        due.append(ext.port.executionContext!.time + 100_000)
+        _ = ext.port.requestTimer(kept[1], cb, microseconds: 100, tolerableDelay: tolerance)
+      }
+      h.run(ms: 1)
+      h.onProcessor { [ext = h.ext] in for handle in kept { _ = ext.port.freeTimer(handle) } }
+      return (due.all, fired.all.sorted(), h.events(.extTimerRequest).map(\.a))
+    }
+    let exact = fireTimes(tolerance: 0)
+    let coalesced = fireTimes(tolerance: 64)
+    #expect(exact.fired.count == 2 && coalesced.fired.count == 2)
+    // Expiry instants the port armed: apart without a tolerance, one instant with it.
+    #expect(exact.expiries.count == 2 && exact.expiries[0] != exact.expiries[1])
+    #expect(coalesced.expiries.count == 2 && coalesced.expiries[0] == coalesced.expiries[1])
+    #expect(exact.fired[1] - exact.fired[0] >= 3_000, "without a tolerance the second fires 3 µs later")
+    for (due, fired) in zip(coalesced.due.sorted(), coalesced.fired) {
+      #expect(fired >= due && fired <= due + 64_000 + 5_000)  // never early; late by the tolerance at most
+    }
+  }
+
   @Test func rule23_requestTimerAboveDispatchArmsWhenIrqlDrops() {
     let h = started()
     _ = allocate(h)

@@ -166,9 +166,20 @@ import Testing
       ext.port.requestTimerCall(timer, microseconds: 2000)
       _ = ext.port.requestTimer(ext.timerHandle, timerEx, microseconds: 2000)
     }
+    // The DPC is issued and stays queued: its processor is busy at DISPATCH (port work
+    // stalling 4.5 ms) while processor 0 stops the adapter, which removes it (D13).
+    let issued = Box(false)
+    h.adapter.runOnProcessor(1) { [ext = h.ext] in
+      issued.value = ext.port.issueDpc(ext.dpc)
+      for _ in 0..<5 { ext.port.stallExecution(microseconds: 900) }
+    }
+    h.run(us: 10)
+    #expect(issued.value, "the DPC was never issued")
     h.adapter.stop()
-    h.run(us: 200)
+    h.run(ms: 6)
     #expect(h.adapter.state == .stopped)
+    #expect(h.events(.dpcIssue).contains { $0.name == "LateDpc" && $0.a == 1 })
+    #expect(!h.events(.dpcStart).contains { $0.name == "LateDpc" })
     h.adapter.submit(StorRequest())
     h.adapter.device.raiseInterrupt()
     h.run(ms: 10)

@@ -79,6 +79,27 @@ import Testing
       levels.append(ext.port.executionContext!.irql)
     }
     #expect(levels.all == [.device, .dispatch, .dispatch])
+
+    // From PASSIVE_LEVEL (HwStorAdapterControl may take port locks): the saved IRQL is PASSIVE,
+    // and release goes back to it, not to DISPATCH.
+    let passive = Observations<Irql>()
+    let p = SimHarness { m in
+      m.onAdapterControl = { ext, t, params in
+        if t == .querySupportedControlTypes {
+          params.supported = [.querySupportedControlTypes, .stopAdapter, .restartAdapter]
+          var handle = StorLockHandle()
+          passive.append(ext.port.executionContext!.irql)
+          ext.port.acquireSpinLock(.startIoLock, &handle)
+          passive.append(ext.port.executionContext!.irql)
+          passive.append(handle.oldIrql)
+          ext.port.releaseSpinLock(&handle)
+          passive.append(ext.port.executionContext!.irql)
+        }
+        return .success
+      }
+    }
+    p.startAdapter()
+    #expect(passive.all == [.passive, .dispatch, .passive, .passive])
   }
 
   @Test func rule48_threadedAndDpcLevelLocksOnlyThroughEx() {

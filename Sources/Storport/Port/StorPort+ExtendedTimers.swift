@@ -97,7 +97,8 @@ extension StorPort {
     let armed = extendedTimers.slots.withLock { slots -> (String, UInt64, UInt64)? in
       guard slot < slots.count, slots[slot].pending, slots[slot].armGeneration == generation
       else { return nil }
-      let d = runtime.timerResolution.roundUp(now &+ slots[slot].microseconds &* 1000)
+      let due = runtime.timerResolution.roundUp(now &+ slots[slot].microseconds &* 1000)
+      let d = Self.coalesced(due, toleranceMicroseconds: slots[slot].tolerableDelay)
       slots[slot].deadline = d
       return (slots[slot].callback?.name ?? "", d, slots[slot].tolerableDelay)
     }
@@ -198,5 +199,19 @@ extension StorPort {
       .objectOfAnotherAdapter, on: p,
       "\(service) through adapter \(index) with a timer handle of adapter \(handle.adapter)")
     return false
+  }
+
+  /// Timer coalescing (rule 22, as Windows coalesces timers with a tolerable delay): a due time
+  /// with a tolerance of T µs moves up to the next multiple of the largest power of two of
+  /// nanoseconds not above T µs — never early, never later than T, and timers due close
+  /// together with similar tolerances expire at the same instant (one wake-up).
+  static func coalesced(_ due: UInt64, toleranceMicroseconds tolerance: UInt64) -> UInt64 {
+    guard tolerance > 0 else { return due }
+    let toleranceNs = tolerance &* 1000
+    let grid: UInt64 = 1 << UInt64(63 - toleranceNs.leadingZeroBitCount)
+    let aligned = (due &+ grid &- 1) & ~(grid &- 1)
+    assert(
+      aligned >= due && aligned &- due < grid && grid <= toleranceNs, "bug in swift-storport: coalescing")
+    return aligned
   }
 }
