@@ -1,5 +1,6 @@
 import CStorportShim
 import Storport
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -29,6 +30,19 @@ public final class FileStore: BlockStore, @unchecked Sendable {
   public let originalBytes: UInt64
   private let fd: Int32
   private let mapped: MappedBitmap
+  /// The durability ledger: writes (and hole punches) completed, and how many of them the
+  /// last completed fdatasync covers.
+  private let writesDone = Atomic<UInt64>(0)
+  private let writesDurable = Atomic<UInt64>(0)
+
+  /// Writes this store acknowledged that no completed fdatasync covers yet: what a crash of the
+  /// machine (not only of this process) could still lose. 0 right after a FUA write or a flush
+  /// (SYNCHRONIZE CACHE) completes — the observable seam the durability tests use, since a
+  /// killed process keeps the page cache and cannot show a skipped flush.
+  public var unsyncedWrites: UInt64 {
+    let durable = writesDurable.load(ordering: .acquiring)
+    return writesDone.load(ordering: .acquiring) &- durable
+  }
   private let errorSlot = Locked<BlockStoreError?>(nil)
 
   /// What `stat` says of a path, without opening it for writing.
@@ -156,12 +170,21 @@ public final class FileStore: BlockStore, @unchecked Sendable {
       throw fail("pwrite", e)
     }
     mapped.set(lba, count)
+    writesDone.add(1, ordering: .releasing)
     if forceUnitAccess { try flush() }
   }
 
   public func flush() throws(BlockStoreError) {
     guard access == .readWrite else { return }
+    let covered = writesDone.load(ordering: .acquiring)  // everything done before the call
     guard fdatasync(fd) == 0 else { throw fail("fdatasync", SystemError(errno: errno)) }
+    var durable = writesDurable.load(ordering: .relaxed)
+    while durable < covered {
+      let (exchanged, original) = writesDurable.compareExchange(
+        expected: durable, desired: covered, ordering: .acquiringAndReleasing)
+      if exchanged { break }
+      durable = original
+    }
   }
 
   public func deallocate(lba: UInt64, count: Int) throws(BlockStoreError) {

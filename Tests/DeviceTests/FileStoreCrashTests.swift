@@ -32,6 +32,36 @@ import Testing
     kill(getpid(), SIGKILL)
   }
 
+  /// The flush itself, observed: a FUA write or SYNCHRONIZE CACHE leaves no acknowledged write
+  /// that an fdatasync does not cover; a plain write does (the positive control — the ledger
+  /// can see a missing flush). SIGKILL keeps the page cache, so only this test can fail when
+  /// FUA or SYNCHRONIZE CACHE skip the flush.
+  @Test func fuaAndSynchronizeCacheLeaveNothingUnsynced() throws {
+    let path = "/tmp/storport-durable-\(getpid()).img"
+    unlink(path)
+    defer { unlink(path) }
+    let store = try FileStore(path: path, bytes: 64 * 4096)
+    let lu = LogicalUnit(store: store)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 4096)
+    defer { buffer.deallocate() }
+    for i in 0..<4096 { buffer[i] = Self.pattern(1, i) }
+    let none = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    #expect(store.unsyncedWrites == 0)
+    #expect(lu.execute(Cdb([0x2A, 0, 0, 0, 0, 1, 0, 0, 1, 0]), buffer: buffer).status == .good)
+    #expect(store.unsyncedWrites == 1, "a plain write is not durable until flushed")
+    #expect(lu.execute(Cdb([0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0]), buffer: none).status == .good)
+    #expect(store.unsyncedWrites == 0, "SYNCHRONIZE CACHE(10) did not flush")
+    #expect(lu.execute(Cdb([0x2A, 0x08, 0, 0, 0, 2, 0, 0, 1, 0]), buffer: buffer).status == .good)
+    #expect(store.unsyncedWrites == 0, "WRITE(10) with FUA did not flush")
+    #expect(
+      lu.execute(Cdb([0x8A, 0x08, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0]), buffer: buffer).status == .good)
+    #expect(store.unsyncedWrites == 0, "WRITE(16) with FUA did not flush")
+    #expect(lu.execute(Cdb([0x2A, 0, 0, 0, 0, 4, 0, 0, 1, 0]), buffer: buffer).status == .good)
+    #expect(
+      lu.execute(Cdb([0x91, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), buffer: none).status == .good)
+    #expect(store.unsyncedWrites == 0, "SYNCHRONIZE CACHE(16) did not flush")
+  }
+
   @Test func acknowledgedWritesSurviveSigkill() throws {
     let path = "/tmp/storport-crash-\(getpid()).img"
     unlink(path)
