@@ -44,6 +44,13 @@ public final class ScriptedMiniport: Miniport, @unchecked Sendable {
       return .success
     }
 
+  public var onUnitControl:
+    (ScriptedExtension, UnitControlType, inout UnitControlParameters) -> UnitControlStatus = {
+      _, t, p in
+      if t == .querySupportedUnitControlTypes { p.supported = [.querySupportedUnitControlTypes] }
+      return .success
+    }
+
   public init(name: String = "scripted", isVirtual: Bool = false, hasBuildIo: Bool = false) {
     initializationData = MiniportInitializationData(name: name, isVirtual: isVirtual, hasBuildIo: hasBuildIo)
   }
@@ -63,5 +70,10 @@ public final class ScriptedMiniport: Miniport, @unchecked Sendable {
     _ ext: ScriptedExtension, _ t: AdapterControlType, _ p: inout AdapterControlParameters
   ) -> AdapterControlStatus {
     onAdapterControl(ext, t, &p)
+  }
+  public func unitControl(
+    _ ext: ScriptedExtension, _ t: UnitControlType, _ p: inout UnitControlParameters
+  ) -> UnitControlStatus {
+    onUnitControl(ext, t, &p)
   }
 }

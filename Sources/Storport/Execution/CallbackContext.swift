@@ -6,6 +6,8 @@ enum CallbackKind: Equatable, Sendable {
   case interrupt
   case messageSignaledInterrupt(UInt32)
   case timer, timerEx, dpc, resetBus, synchronizedAccess
+  case workItem
+  case unitControl
   /// Port or harness code on a processor (not a miniport callback).
   case portWork
 
@@ -25,6 +27,8 @@ enum CallbackKind: Equatable, Sendable {
     case .dpc: return .dpc
     case .resetBus: return .resetBus
     case .synchronizedAccess: return .synchronizedAccess
+    case .workItem: return .workItem
+    case .unitControl: return .unitControl
     case .portWork: return .portWork
     }
   }
@@ -94,6 +98,8 @@ extension AdapterShape {
 /// | HwStorResetBus, full duplex | DISPATCH | StartIo, all channels | Interrupt | yes |
 /// | … half duplex | DIRQL | StartIo, all channels, Interrupt | – | yes |
 /// | StorPortSynchronizeAccess routine | DIRQL | Interrupt | – | no |
+/// | HwStorWorkItem | PASSIVE | – | all | yes |
+/// | HwStorUnitControl | PASSIVE | – | all | yes |
 /// | port work (harness) | DISPATCH | – | all | no |
 struct CallbackContext: Equatable, Sendable {
   var irql: Irql
@@ -144,6 +150,8 @@ struct CallbackContext: Equatable, Sendable {
           irql: .dispatch, portLocks: [.startIo, .allChannels], allowed: .interrupt, gated: true)
     case .synchronizedAccess:
       return dirqlWithInterrupt
+    case .workItem, .unitControl:
+      return CallbackContext(irql: .passive, portLocks: [], allowed: .all, gated: true)
     case .portWork:
       return CallbackContext(irql: .dispatch, portLocks: [], allowed: .all, gated: false)
     }

@@ -64,6 +64,17 @@ public final class Adapter: Sendable {
   /// with the StartIo lock and every channel token held.
   public func resetBus(pathId: UInt32 = 0) { port.resetBus(pathId: pathId) }
 
+  /// Tells the miniport about a unit event (PnP start/remove, power, usage) through
+  /// HwStorUnitControl, at PASSIVE_LEVEL on processor 0, if its answer to
+  /// `.querySupportedUnitControlTypes` lists `type`. `completion` gets the miniport's status, or
+  /// nil when the type is not supported or the adapter is not running (the call was not made).
+  public func unitControl(
+    _ type: UnitControlType, _ parameters: UnitControlParameters = UnitControlParameters(),
+    completion: (@Sendable (UnitControlStatus?) -> Void)? = nil
+  ) {
+    port.unitControl(type, parameters, completion: completion)
+  }
+
   /// Submits a request, from any thread: BuildIo → StartIo → RequestComplete when the adapter
   /// is running and neither paused nor busy (rules 57, 73, 74). `completion` runs on the
   /// completing processor, inside the miniport's completion context; keep it short.

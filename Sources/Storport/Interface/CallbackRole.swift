@@ -6,6 +6,7 @@ public enum CallbackRole: UInt8, Sendable, CaseIterable, CustomStringConvertible
   case findAdapter, initialize, passiveInitialize, adapterControl
   case buildIo, startIo, interrupt, messageSignaledInterrupt
   case timer, timerEx, dpc, resetBus, synchronizedAccess
+  case workItem, unitControl
 
   /// The Storport name of the role (HW_* role type / routine).
   public var description: String {
@@ -24,6 +25,8 @@ public enum CallbackRole: UInt8, Sendable, CaseIterable, CustomStringConvertible
     case .dpc: return "HwStorDpcRoutine"
     case .resetBus: return "HwStorResetBus"
     case .synchronizedAccess: return "StorPortSynchronizeAccess routine"
+    case .workItem: return "HwStorWorkItem"
+    case .unitControl: return "HwStorUnitControl"
     }
   }
 }

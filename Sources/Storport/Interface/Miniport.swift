@@ -56,9 +56,22 @@ public protocol Miniport: AnyObject, Sendable {
   func adapterControl(
     _ ext: Extension, _ type: AdapterControlType, _ parameters: inout AdapterControlParameters
   ) -> AdapterControlStatus
+
+  /// `HwStorUnitControl` (HW_UNIT_CONTROL) — PASSIVE, no port lock held, may take any; called
+  /// only for the types its `.querySupportedUnitControlTypes` answer listed.
+  func unitControl(
+    _ ext: Extension, _ type: UnitControlType, _ parameters: inout UnitControlParameters
+  ) -> UnitControlStatus
 }
 
 extension Miniport {
+  public func unitControl(
+    _ ext: Extension, _ type: UnitControlType, _ parameters: inout UnitControlParameters
+  ) -> UnitControlStatus {
+    if type == .querySupportedUnitControlTypes { parameters.supported = [.querySupportedUnitControlTypes] }
+    return .success
+  }
+
   public func buildIo(_ ext: Extension, _ request: StorRequest) -> Bool { true }
   public func interrupt(_ ext: Extension) -> Bool { false }
   public func messageSignaledInterrupt(_ ext: Extension, messageId: UInt32) -> Bool { false }
@@ -88,6 +101,8 @@ protocol MiniportEntry: Sendable {
   func adapterControl(
     _ e: DeviceExtension, _ t: AdapterControlType, _ p: inout AdapterControlParameters
   ) -> AdapterControlStatus
+  func unitControl(_ e: DeviceExtension, _ t: UnitControlType, _ p: inout UnitControlParameters)
+    -> UnitControlStatus
 }
 
 struct TypedMiniportEntry<M: Miniport>: MiniportEntry {
@@ -115,6 +130,11 @@ struct TypedMiniportEntry<M: Miniport>: MiniportEntry {
     miniport.messageSignaledInterrupt(ext(e), messageId: m)
   }
   func resetBus(_ e: DeviceExtension, _ path: UInt32) -> Bool { miniport.resetBus(ext(e), pathId: path) }
+  func unitControl(_ e: DeviceExtension, _ t: UnitControlType, _ p: inout UnitControlParameters)
+    -> UnitControlStatus
+  {
+    miniport.unitControl(ext(e), t, &p)
+  }
   func adapterControl(
     _ e: DeviceExtension, _ t: AdapterControlType, _ p: inout AdapterControlParameters
   ) -> AdapterControlStatus {

@@ -233,6 +233,8 @@ public final class StorRequest: @unchecked Sendable {
   /// The request's LUN slot in the port's flow state (-1: not looked up since submit).
   @exclusivity(unchecked) var flowSlot: Int32 = -1
   @exclusivity(unchecked) var flowTable: UInt32 = 0
+  /// The request's index in the port's list of requests in the miniport (-1: not there).
+  @exclusivity(unchecked) var miniportIndex: Int32 = -1
   @exclusivity(unchecked) var flowKey = 0
   @exclusivity(unchecked) nonisolated(unsafe) var completion: (@Sendable (StorRequest) -> Void)?
 

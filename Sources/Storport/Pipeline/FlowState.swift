@@ -58,9 +58,15 @@ struct FlowState {
     return l.outstanding < (l.depth ?? config.maxIOsPerLun)
   }
 
+  /// The requests in the miniport (for StorPortCompleteRequest): each knows its index here,
+  /// so entering and leaving cost an append and a swap.
+  private(set) var inMiniport: [StorRequest] = []
+
   mutating func enter(_ r: StorRequest) {
     outstanding += 1
     luns[slot(of: r)].outstanding += 1
+    r.miniportIndex = Int32(inMiniport.count)
+    inMiniport.append(r)
   }
 
   mutating func leave(_ r: StorRequest) {
@@ -71,6 +77,16 @@ struct FlowState {
     precondition(
       luns[s].outstanding > 0, "bug in swift-storport: LUN slot \(s) has no request in the miniport to leave")
     luns[s].outstanding -= 1
+    let i = Int(r.miniportIndex)
+    precondition(
+      i >= 0 && i < inMiniport.count && inMiniport[i] === r,
+      "bug in swift-storport: a request left the miniport from a place it never held")
+    let last = inMiniport.removeLast()
+    if i < inMiniport.count {
+      inMiniport[i] = last
+      last.miniportIndex = Int32(i)
+    }
+    r.miniportIndex = -1
   }
 
   /// StorPortSetDeviceQueueDepth.

@@ -164,6 +164,39 @@ extension StorPort {
     finish(request, on: p)
   }
 
+  /// `StorPortCompleteRequest(HwDeviceExtension, PathId, TargetId, Lun, SrbStatus)`: completes
+  /// every request the miniport holds for that address with `srbStatus` — 0xFF in `pathId`,
+  /// `targetId` or `lun` matches any (SP_UNTAGGED). Each one completes as RequestComplete would
+  /// (a BUSY or BUS_RESET status re-issues it); the miniport must not complete them again
+  /// (REQUEST_COMPLETED_TWICE). Discouraged by SDV (R-N4) but used by real miniports from
+  /// HwStorResetBus. SRB_STATUS_PENDING is refused (REQUEST_COMPLETED_PENDING).
+  public func completeRequest(pathId: UInt8, targetId: UInt8, lun: UInt8, srbStatus: SrbStatus) {
+    guard let p = serviceContext("StorPortCompleteRequest") else { return }
+    guard srbStatus != .pending else {
+      violation(.requestCompletedPending, on: p, "StorPortCompleteRequest with SRB_STATUS_PENDING")
+      return
+    }
+    func matches(_ r: StorRequest) -> Bool {
+      (pathId == 0xFF || r.pathId == pathId) && (targetId == 0xFF || r.targetId == targetId)
+        && (lun == 0xFF || r.lun == lun)
+    }
+    let held = pipeline.flow.withLock { f in f.inMiniport.filter(matches) }
+    trace(
+      on: p, .notification, "StorPortCompleteRequest", a: UInt64(held.count), b: UInt64(srbStatus.rawValue))
+    for r in held {
+      let (exchanged, _) = r.owner.compareExchange(
+        expected: StorRequest.Owner.miniport.rawValue, desired: StorRequest.Owner.completed.rawValue,
+        ordering: .acquiringAndReleasing)
+      guard exchanged else { continue }  // completed meanwhile by another path
+      r._srbStatus = srbStatus
+      if checked {
+        r.history.record(.completed, at: platform.now().nanoseconds, on: p.index, status: srbStatus.rawValue)
+      }
+      trace(on: p, .requestComplete, r.function.traceName, a: r.tag, b: UInt64(srbStatus.rawValue))
+      finish(r, on: p)
+    }
+  }
+
   /// Completion by the port itself (adapter gone, stopped with I/O queued).
   func completeByPort(_ request: StorRequest, _ status: SrbStatus, on p: Processor?) {
     request._srbStatus = status

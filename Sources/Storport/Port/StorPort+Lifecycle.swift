@@ -165,6 +165,7 @@ extension StorPort {
           return out
         }
         for r in queued { completeByPort(r, .noDevice, on: p) }
+        releaseContiguousMemory()
         trace(on: p, .lifecycle, "device extension released")
         lifecycle.extensionReleased.store(true, ordering: .releasing)
       })
@@ -203,5 +204,40 @@ extension StorPort {
         let p = Processor.current!
         callAlways(.portWork, .portWork, on: p) { body() }
       })
+  }
+}
+
+extension StorPort {
+  /// HwStorUnitControl for `type` (see ``Adapter/unitControl(_:_:completion:)``): the supported
+  /// types are asked once, then only those are sent.
+  func unitControl(
+    _ type: UnitControlType, _ parameters: UnitControlParameters,
+    completion: (@Sendable (UnitControlStatus?) -> Void)?
+  ) {
+    runtime.processors[0].post(
+      .passive { [self] in
+        guard let p = Processor.current else { return }
+        let supported = supportedUnitControlTypes(on: p)
+        guard type == .querySupportedUnitControlTypes || supported.contains(type) else {
+          completion?(nil)
+          return
+        }
+        var params = parameters
+        let status = call(.unitControl, .hwStorUnitControl, on: p) {
+          entry.unitControl(deviceExtension, type, &params)
+        }
+        completion?(status)
+      })
+  }
+
+  private func supportedUnitControlTypes(on p: Processor) -> Set<UnitControlType> {
+    if let known = lifecycle.supportedUnitControlTypes.withLock({ $0 }) { return known }
+    var params = UnitControlParameters()
+    let answered = call(.unitControl, .hwStorUnitControl, on: p) {
+      entry.unitControl(deviceExtension, .querySupportedUnitControlTypes, &params)
+    }
+    guard answered != nil else { return [] }
+    lifecycle.supportedUnitControlTypes.withLock { $0 = params.supported }
+    return params.supported
   }
 }

@@ -37,6 +37,8 @@ public final class StorPort: @unchecked Sendable {
   let timer = AdapterTimer()
   let extendedTimers = ExtendedTimers()
   let pipeline = RequestPipeline()
+  let workItems = WorkItems()
+  let contiguousMemory = Locked<[UInt: Int]>([:])
   /// Data buffers the device model is working on (checked mode; see DeviceLink.take). Touched
   /// only by code on the platform's threads: no lock when the platform runs one at a time.
   let deviceBuffers = Locked(DeviceOwnedBuffers())

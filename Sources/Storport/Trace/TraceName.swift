@@ -56,6 +56,8 @@ extension TraceName {
   static let hwStorTimer = TraceName("HwStorTimer")
   static let hwTimerEx = TraceName("HW_TIMER_EX")
   static let portWork = TraceName("PortWork")
+  static let hwWorkItem = TraceName("HwStorWorkItem")
+  static let hwStorUnitControl = TraceName("HwStorUnitControl")
   static let requestTimerCall = TraceName("RequestTimerCall")
   static let uninitializedDpc = TraceName("uninitialised STOR_DPC")
 }

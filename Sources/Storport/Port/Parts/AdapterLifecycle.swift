@@ -16,6 +16,8 @@ final class AdapterLifecycle: @unchecked Sendable {
   var passiveRoutine: (name: String, call: @Sendable (DeviceExtension) -> Bool)?
   /// What ScsiQuerySupportedControlTypes reported.
   var supportedControlTypes: Set<AdapterControlType> = []
+  /// What ScsiQuerySupportedUnitControlTypes reported (nil until asked).
+  let supportedUnitControlTypes = Locked<Set<UnitControlType>?>(nil)
   /// Every STOR_DPC initialised for this adapter (D13: queued runs are dropped at stop).
   let dpcs = Locked<[StorDpc]>([])
 
