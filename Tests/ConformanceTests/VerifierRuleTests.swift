@@ -1,3 +1,4 @@
+import Foundation
 import Storport
 import StorportSamples
 import StorportTesting
@@ -23,6 +24,71 @@ import Testing
     for report in h.reports {
       #expect(!report.message.isEmpty)
       #expect(report.rule.bugCheck.code != 0)
+    }
+  }
+}
+
+extension VerifierRuleTests {
+  static let begin = "<!-- verifier-rules:begin -->"
+  static let end = "<!-- verifier-rules:end -->"
+
+  /// The verifier-rule table of docs/conformance.md: rule ID → bug check → spec source →
+  /// fixture (each fixture is the `VerifierFixtures` function named after the rule's case).
+  static func verifierTable() -> String {
+    var lines = [
+      begin,
+      "## Verifier rules",
+      "",
+      "Every rule the verifier (checked mode) enforces, the Windows bug check it mirrors (D17), where",
+      "the rule comes from, and the fixture in `Tests/ConformanceTests/VerifierRuleTests.swift` that",
+      "violates exactly that rule (`fixtureViolatesExactlyItsRule` asserts that it, and only it, is",
+      "reported). Warnings are reported but never stop an adapter. Generated: run",
+      "`STORPORT_WRITE_DOCS=1 swift test --filter verifierTableIsCurrent` after changing a rule.",
+      "",
+      "| rule ID | kind | bug check | source | fixture |",
+      "|---|---|---|---|---|",
+    ]
+    for rule in VerifierRule.allCases {
+      let source = rule.source.replacingOccurrences(of: "|", with: "\\|")
+      lines.append(
+        "| `\(rule.rawValue)` | \(rule.isWarning ? "warning" : "violation") | \(rule.bugCheck) | \(source) | `VerifierFixtures.\(rule)` |"
+      )
+    }
+    lines.append(end)
+    return lines.joined(separator: "\n")
+  }
+
+  @Test func verifierTableIsCurrent() throws {
+    let path = RuleTableTests.root.appendingPathComponent("docs/conformance.md")
+    var doc = try String(contentsOf: path, encoding: .utf8)
+    let table = Self.verifierTable()
+    let current: String? = {
+      guard let b = doc.range(of: Self.begin), let e = doc.range(of: Self.end) else { return nil }
+      return String(doc[b.lowerBound..<e.upperBound])
+    }()
+    if ProcessInfo.processInfo.environment["STORPORT_WRITE_DOCS"] == "1" && current != table {
+      if let b = doc.range(of: Self.begin), let e = doc.range(of: Self.end) {
+        doc.replaceSubrange(b.lowerBound..<e.upperBound, with: table)
+      } else {
+        doc += "\n" + table + "\n"
+      }
+      try doc.write(to: path, atomically: true, encoding: .utf8)
+      return
+    }
+    #expect(
+      current == table,
+      "docs/conformance.md's verifier table is stale: STORPORT_WRITE_DOCS=1 swift test --filter verifierTableIsCurrent"
+    )
+  }
+
+  @Test func everyFixtureIsNamedAfterItsRule() throws {
+    let text = try String(
+      contentsOf: RuleTableTests.root.appendingPathComponent(
+        "Tests/ConformanceTests/VerifierRuleTests.swift"),
+      encoding: .utf8)
+    for rule in VerifierRule.allCases {
+      #expect(text.contains("static func \(rule)() -> SimHarness"), "no fixture function named \(rule)")
+      #expect(text.contains(".\(rule): \(rule),"), "\(rule) is not registered under its own name")
     }
   }
 }
