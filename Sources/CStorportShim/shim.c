@@ -103,6 +103,12 @@ uint64_t storport_monotonic_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t storport_monotonic_coarse_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 uint64_t storport_monotonic_resolution_ns(void) {
   struct timespec ts;
   clock_getres(CLOCK_MONOTONIC, &ts);

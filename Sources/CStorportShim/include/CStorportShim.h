@@ -78,6 +78,8 @@ int storport_futex_wake(uint32_t *_Nonnull w, int n);
 // ---- clocks and threads ---------------------------------------------------------------------
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t storport_monotonic_ns(void);
+/// CLOCK_MONOTONIC_COARSE in nanoseconds: a few ms of resolution, a fraction of the cost.
+uint64_t storport_monotonic_coarse_ns(void);
 /// CLOCK_MONOTONIC resolution in nanoseconds.
 uint64_t storport_monotonic_resolution_ns(void);
 /// Sleeps with clock_nanosleep(TIMER_ABSTIME) until deadline_ns (monotonic).

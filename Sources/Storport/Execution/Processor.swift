@@ -272,7 +272,7 @@ final class Processor: @unchecked Sendable {
     guard checked, n > 0 else { return }
     let frame = context.pointee.frames[n - 1]
     guard !frame.overran, frame.entryIrql >= .dispatch, frame.role != .portWork else { return }
-    let ran = platform.now().nanoseconds &- frame.entryTime
+    let ran = platform.coarseNow().nanoseconds &- frame.entryTime
     guard ran > watchdog.callback else { return }
     context.pointee.frames[n - 1].overran = true
     frame.adapter?.violation(
@@ -290,7 +290,7 @@ final class Processor: @unchecked Sendable {
       context.pointee.dispatchSince = 0
       return
     }
-    let now = platform.now().nanoseconds
+    let now = platform.coarseNow().nanoseconds
     let since = context.pointee.dispatchSince
     if since == 0 {
       context.pointee.dispatchSince = now
@@ -467,7 +467,7 @@ final class Processor: @unchecked Sendable {
       CallbackFrame(
         role: role, routine: routine, adapter: adapter, entryIrql: entryIrql,
         heldAtEntry: context.pointee.held.count, allowed: allowed,
-        entryTime: checked ? platform.now().nanoseconds : 0))
+        entryTime: checked ? platform.coarseNow().nanoseconds : 0))
     storport_bump64(counters + Int(role.rawValue))
     if tracing { adapter.trace(on: self, .callbackEnter, routine, a: UInt64(role.rawValue)) }
     let result = body()
@@ -489,7 +489,7 @@ final class Processor: @unchecked Sendable {
       restoreIrql(entryIrql)
     }
     if checked && frame.entryIrql >= .dispatch
-      && platform.now().nanoseconds &- frame.entryTime > watchdog.callback
+      && platform.coarseNow().nanoseconds &- frame.entryTime > watchdog.callback
     {
       checkWatchdog()
     }

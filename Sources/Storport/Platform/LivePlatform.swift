@@ -71,6 +71,7 @@ public final class LivePlatform: Platform, @unchecked Sendable {
 
   @inline(__always)
   public func now() -> PlatformTime { PlatformTime(nanoseconds: storport_monotonic_ns()) }
+  public func coarseNow() -> PlatformTime { PlatformTime(nanoseconds: storport_monotonic_coarse_ns()) }
 
   /// The raw clock, for the platform's own loops.
   @inline(__always)

@@ -60,6 +60,9 @@ public protocol Platform: AnyObject, Sendable {
   var isStopping: Bool { get }
   /// Monotonic platform time (virtual on the simulated platform).
   func now() -> PlatformTime
+  /// A cheaper `now()` of coarse resolution (milliseconds), for watchdogs that measure
+  /// callbacks in hundreds of milliseconds. Never ahead of `now()`.
+  func coarseNow() -> PlatformTime
   /// Resolution of `now()` and of timer expiry, in nanoseconds.
   var timerResolutionNanoseconds: UInt64 { get }
   /// Starts the processors; each runs `client.runProcessor(i)`.

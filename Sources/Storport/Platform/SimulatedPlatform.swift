@@ -95,6 +95,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
   }
 
   public func now() -> PlatformTime { PlatformTime(nanoseconds: time) }
+  public func coarseNow() -> PlatformTime { PlatformTime(nanoseconds: time) }
 
   public func start(_ client: PlatformClient) {
     precondition(!started, "SimulatedPlatform.start called twice")
