@@ -313,13 +313,7 @@ import Testing
         ext.timerHandle, HwTimerEx<ScriptedExtension>("X") { _, _ in ran.append("ex") }, microseconds: 3000)
     }
     // The DPC is issued and held queued (its processor stalls at DISPATCH) when stop comes.
-    let issued = Box(false)
-    h.adapter.runOnProcessor(1) { [ext = h.ext] in
-      issued.value = ext.port.issueDpc(ext.dpc)
-      for _ in 0..<5 { ext.port.stallExecution(microseconds: 900) }
-    }
-    h.run(us: 20)
-    #expect(issued.value, "the DPC was never issued")
+    #expect(h.issueDpcAndHoldItQueued(), "the DPC was never issued")
     h.adapter.stop()
     h.run(ms: 10)
     #expect(ran.count == 0)
@@ -353,18 +347,7 @@ import Testing
     b.run(us: 100)
     #expect(started.load() == 2)
     let busyRan = Observations<String>()
-    b.onProcessor { [ext = b.ext] in
-      ext.port.busy(requestsToComplete: 2)
-      ext.port.initializeDpc(
-        ext.dpc,
-        HwDpcRoutine<ScriptedExtension>("D") { _, _, _, _ in
-          busyRan.append("dpc")
-          return true
-        })
-      ext.port.issueDpc(ext.dpc)
-      ext.port.requestTimerCall(
-        HwTimer<ScriptedExtension>("T") { _ in busyRan.append("timer") }, microseconds: 10)
-    }
+    b.issueDpcAndTimer(noting: busyRan) { port in port.busy(requestsToComplete: 2) }
     let third = StorRequest(tag: 2)
     b.adapter.submit(third)
     b.run(ms: 2)
@@ -384,18 +367,9 @@ import Testing
     let h = SimHarness()
     h.startAdapter()
     let ran = Observations<String>()
-    h.onProcessor { [ext = h.ext] in
-      ext.port.pause(seconds: 100)
-      ext.port.busy(requestsToComplete: 5)
-      ext.port.initializeDpc(
-        ext.dpc,
-        HwDpcRoutine<ScriptedExtension>("D") { _, _, _, _ in
-          ran.append("dpc")
-          return true
-        })
-      ext.port.issueDpc(ext.dpc)
-      ext.port.requestTimerCall(
-        HwTimer<ScriptedExtension>("T") { _ in ran.append("timer") }, microseconds: 10)
+    h.issueDpcAndTimer(noting: ran) { port in
+      port.pause(seconds: 100)
+      port.busy(requestsToComplete: 5)
     }
     let r = StorRequest()
     h.adapter.submit(r)

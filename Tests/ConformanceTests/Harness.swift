@@ -183,6 +183,50 @@ extension SimHarness {
     return requests
   }
 
+  /// From port work: initialises `ext.dpc` with a routine noting "dpc", issues it, and arms
+  /// the adapter timer (10 µs) with a routine noting "timer" — what D14 expects to keep
+  /// running while I/O is held.
+  func issueDpcAndTimer(noting ran: Observations<String>, after body: @escaping @Sendable (StorPort) -> Void)
+  {
+    onProcessor { [ext] in
+      body(ext.port)
+      ext.port.initializeDpc(
+        ext.dpc,
+        HwDpcRoutine<ScriptedExtension>("D") { _, _, _, _ in
+          ran.append("dpc")
+          return true
+        })
+      ext.port.issueDpc(ext.dpc)
+      ext.port.requestTimerCall(
+        HwTimer<ScriptedExtension>("T") { _ in ran.append("timer") }, microseconds: 10)
+    }
+  }
+
+  /// Issues `ext.dpc` on processor 1 from port work that then stalls 4.5 ms at DISPATCH, so the
+  /// DPC stays queued meanwhile; returns whether StorPortIssueDpc queued it.
+  func issueDpcAndHoldItQueued() -> Bool {
+    let issued = Box(false)
+    adapter.runOnProcessor(1) { [ext] in
+      issued.value = ext.port.issueDpc(ext.dpc)
+      for _ in 0..<5 { ext.port.stallExecution(microseconds: 900) }
+    }
+    run(us: 10)
+    return issued.value
+  }
+
+  /// Initialises `ext.dpc` with a routine that issues itself again, forever, and issues it.
+  func issueEndlessDpc() {
+    onProcessor { [ext] in
+      ext.port.initializeDpc(
+        ext.dpc,
+        HwDpcRoutine<ScriptedExtension>("Again") { dpc, ext, _, _ in
+          ext.port.issueDpc(dpc)
+          return true
+        })
+      ext.port.issueDpc(ext.dpc)
+    }
+  }
+
   /// Trace events of one kind.
   func events(_ kind: TraceKind) -> [TraceEvent] {
     runtime.tracer.events().filter { $0.kind == kind }

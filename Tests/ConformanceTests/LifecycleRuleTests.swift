@@ -168,13 +168,7 @@ import Testing
     }
     // The DPC is issued and stays queued: its processor is busy at DISPATCH (port work
     // stalling 4.5 ms) while processor 0 stops the adapter, which removes it (D13).
-    let issued = Box(false)
-    h.adapter.runOnProcessor(1) { [ext = h.ext] in
-      issued.value = ext.port.issueDpc(ext.dpc)
-      for _ in 0..<5 { ext.port.stallExecution(microseconds: 900) }
-    }
-    h.run(us: 10)
-    #expect(issued.value, "the DPC was never issued")
+    #expect(h.issueDpcAndHoldItQueued(), "the DPC was never issued")
     h.adapter.stop()
     h.run(ms: 6)
     #expect(h.adapter.state == .stopped)

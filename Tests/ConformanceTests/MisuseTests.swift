@@ -11,20 +11,7 @@ import Testing
   /// reports the overlong callback while it spins; shutdown then finishes — the processor is
   /// reported stuck and abandoned, never waited on.
   @Test func spinningStartIoIsReportedAndShutdownFinishes() {
-    let h = SimHarness { m in
-      m.onFindAdapter = { _, c in
-        c.synchronizationModel = .halfDuplex
-        return .found
-      }
-      m.onStartIo = { ext, r in
-        let timer = HwTimer<ScriptedExtension>("SetsTheFlag") { ext in ext.counter.increment() }
-        ext.port.requestTimerCall(timer, microseconds: 10)
-        while ext.counter.load() == 0 {}
-        r.srbStatus = .success
-        ext.port.requestComplete(r)
-        return true
-      }
-    }
+    let h = SimHarness { m in VerifierFixtures.spinningHalfDuplexStartIo(m) }
     h.startAdapter()
     h.adapter.submit(StorRequest(tag: 1))
     h.run(ms: 150)
@@ -151,15 +138,7 @@ import Testing
       policy: .stopAdapter,
       watchdog: WatchdogLimits(callback: 100_000_000, dispatch: 10_000_000, shutdownGrace: 10_000_000))
     endless.startAdapter()
-    endless.onProcessor { [ext = endless.ext] in
-      ext.port.initializeDpc(
-        ext.dpc,
-        HwDpcRoutine<ScriptedExtension>("Again") { dpc, ext, _, _ in
-          ext.port.issueDpc(dpc)
-          return true
-        })
-      ext.port.issueDpc(ext.dpc)
-    }
+    endless.issueEndlessDpc()
     endless.run(ms: 30)
     #expect(endless.rules() == [.dispatchWatchdog])
     #expect(endless.adapter.state == .failed)

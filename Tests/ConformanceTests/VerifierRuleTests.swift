@@ -175,6 +175,23 @@ enum VerifierFixtures {
     return h
   }
 
+  /// Half duplex; StartIo arms a timer that would set a flag, then spins until it is set —
+  /// forever, since HwStorTimer needs the locks this StartIo holds.
+  static func spinningHalfDuplexStartIo(_ m: ScriptedMiniport) {
+    m.onFindAdapter = { _, c in
+      c.synchronizationModel = .halfDuplex
+      return .found
+    }
+    m.onStartIo = { ext, r in
+      let timer = HwTimer<ScriptedExtension>("SetsTheFlag") { ext in ext.counter.increment() }
+      ext.port.requestTimerCall(timer, microseconds: 10)
+      while ext.counter.load() == 0 {}
+      r.srbStatus = .success
+      ext.port.requestComplete(r)
+      return true
+    }
+  }
+
   // MARK: - Fixtures, one per rule
 
   /// StorPortReleaseMSISpinLock handed back DIRQL as the old IRQL: the DPC returns at DIRQL.
@@ -394,15 +411,7 @@ enum VerifierFixtures {
     let h = started(
       policy: .stopAdapter,
       watchdog: WatchdogLimits(callback: 100_000_000, dispatch: 5_000_000, shutdownGrace: 10_000_000))
-    h.onProcessor { [ext = h.ext] in
-      ext.port.initializeDpc(
-        ext.dpc2,
-        HwDpcRoutine<ScriptedExtension>("Forever") { dpc, ext, _, _ in
-          ext.port.issueDpc(dpc)
-          return true
-        })
-      ext.port.issueDpc(ext.dpc2)
-    }
+    h.issueEndlessDpc()
     h.run(ms: 20)
     return h
   }
@@ -436,20 +445,7 @@ enum VerifierFixtures {
       policy: .recordAndContinue,
       watchdog: WatchdogLimits(
         callback: 1_000_000_000_000, dispatch: 1_000_000_000_000, shutdownGrace: 5_000_000)
-    ) { m in
-      m.onFindAdapter = { _, c in
-        c.synchronizationModel = .halfDuplex
-        return .found
-      }
-      m.onStartIo = { ext, r in
-        let timer = HwTimer<ScriptedExtension>("SetsTheFlag") { ext in ext.counter.increment() }
-        ext.port.requestTimerCall(timer, microseconds: 10)
-        while ext.counter.load() == 0 {}
-        r.srbStatus = .success
-        ext.port.requestComplete(r)
-        return true
-      }
-    }
+    ) { m in spinningHalfDuplexStartIo(m) }
     h.startAdapter()
     h.adapter.submit(StorRequest(tag: 1))
     h.run(ms: 2)

@@ -192,12 +192,15 @@ extension StorPort {
     }
   }
 
-  /// A timer handle made by another adapter is refused and reported.
   private func ownsTimer(_ handle: StorTimerHandle, _ service: StaticString, on p: Processor) -> Bool {
-    guard handle.adapter != index else { return true }
+    owns(handle.adapter, "a timer handle", service, on: p)
+  }
+
+  /// An object (timer handle, work item) made by another adapter is refused and reported.
+  func owns(_ maker: Int, _ what: StaticString, _ service: StaticString, on p: Processor) -> Bool {
+    guard maker != index else { return true }
     violation(
-      .objectOfAnotherAdapter, on: p,
-      "\(service) through adapter \(index) with a timer handle of adapter \(handle.adapter)")
+      .objectOfAnotherAdapter, on: p, "\(service) through adapter \(index) with \(what) of adapter \(maker)")
     return false
   }
 

@@ -171,14 +171,8 @@ extension StorPort {
   /// `InterruptSynchronizePerMessage` mode; elsewhere reported (rule 52) and refused.
   public func acquireMSISpinLock(messageId: UInt32, oldIrql: inout Irql) -> StorStatus {
     guard let p = serviceContext("StorPortAcquireMSISpinLock") else { return .invalidDeviceRequest }
-    guard configuration.interruptSynchronizationMode == .synchronizePerMessage else {
-      violation(
-        .msiLockWrongMode, on: p,
-        "StorPortAcquireMSISpinLock in \(configuration.interruptSynchronizationMode) mode")
-      return .invalidDeviceRequest
-    }
-    guard messageInRange(messageId, "StorPortAcquireMSISpinLock", on: p) else { return .invalidParameter }
-    let lock = locks.messages[Int(messageId)]
+    let (lock, refusal) = messageLock(messageId, "StorPortAcquireMSISpinLock", on: p)
+    guard let lock else { return refusal }
     if checked && p.holds(lock) {
       violation(.lockAcquiredTwice, on: p, "MSI message \(messageId) lock is already held")
       return .invalidParameter
@@ -192,14 +186,8 @@ extension StorPort {
   /// `StorPortReleaseMSISpinLock(HwDeviceExtension, MessageId, OldIrql)`.
   public func releaseMSISpinLock(messageId: UInt32, oldIrql: Irql) -> StorStatus {
     guard let p = serviceContext("StorPortReleaseMSISpinLock") else { return .invalidDeviceRequest }
-    guard configuration.interruptSynchronizationMode == .synchronizePerMessage else {
-      violation(
-        .msiLockWrongMode, on: p,
-        "StorPortReleaseMSISpinLock in \(configuration.interruptSynchronizationMode) mode")
-      return .invalidDeviceRequest
-    }
-    guard messageInRange(messageId, "StorPortReleaseMSISpinLock", on: p) else { return .invalidParameter }
-    let lock = locks.messages[Int(messageId)]
+    let (lock, refusal) = messageLock(messageId, "StorPortReleaseMSISpinLock", on: p)
+    guard let lock else { return refusal }
     guard p.holds(lock) else {
       if let other = p.held.last(where: { $0.lock.messageId == nil })?.lock {
         violation(
@@ -236,12 +224,22 @@ extension StorPort {
     }
   }
 
-  /// A MessageId beyond the messages the adapter was granted is reported (checked mode).
-  private func messageInRange(_ messageId: UInt32, _ service: StaticString, on p: Processor) -> Bool {
-    guard Int(messageId) >= locks.messages.count else { return true }
-    violation(
-      .msiMessageOutOfRange, on: p,
-      "\(service)(\(messageId)): the adapter was granted \(locks.messages.count) message(s)")
-    return false
+  /// The lock of MSI message `messageId`, or nil and the status to return: outside
+  /// InterruptSynchronizePerMessage mode (rule 52) and for a message beyond those granted, the
+  /// call is reported (checked mode) and refused.
+  private func messageLock(_ messageId: UInt32, _ service: StaticString, on p: Processor) -> (
+    SpinLock?, StorStatus
+  ) {
+    guard configuration.interruptSynchronizationMode == .synchronizePerMessage else {
+      violation(.msiLockWrongMode, on: p, "\(service) in \(configuration.interruptSynchronizationMode) mode")
+      return (nil, .invalidDeviceRequest)
+    }
+    guard Int(messageId) < locks.messages.count else {
+      violation(
+        .msiMessageOutOfRange, on: p,
+        "\(service)(\(messageId)): the adapter was granted \(locks.messages.count) message(s)")
+      return (nil, .invalidParameter)
+    }
+    return (locks.messages[Int(messageId)], .success)
   }
 }

@@ -154,13 +154,8 @@ extension StorPort {
     if again { postWorkItem(worker, on: p.index) }
   }
 
-  /// A worker handle made by another adapter is refused and reported.
   private func ownsWorker(_ worker: StorWorkerHandle, _ service: StaticString, on p: Processor) -> Bool {
-    guard worker.adapter != index else { return true }
-    violation(
-      .objectOfAnotherAdapter, on: p,
-      "\(service) through adapter \(index) with a work item of adapter \(worker.adapter)")
-    return false
+    owns(worker.adapter, "a work item", service, on: p)
   }
 
   /// Services documented "IRQL ≤ DISPATCH_LEVEL": above it, reported (checked mode) and refused.
