@@ -52,10 +52,3 @@ struct CallbackFrame {
     self.entryTime = entryTime
   }
 }
-
-/// One lock held by a processor's context.
-struct HeldLock {
-  unowned(unsafe) var lock: SpinLock
-  var byPort: Bool
-  var serial: UInt64
-}

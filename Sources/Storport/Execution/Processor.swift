@@ -41,7 +41,7 @@ final class Processor: @unchecked Sendable {
   /// lock and DPC paths. `_modify` accessors mutate the arrays in place.
   struct Context {
     var irql: Irql = .passive
-    var held: [HeldLock] = []
+    var held = HeldLocks()
     var frames: [CallbackFrame] = []
     var deferred: [DeferredAction] = []
     var lockSerial: UInt64 = 0
@@ -57,7 +57,6 @@ final class Processor: @unchecked Sendable {
   private let context: UnsafeMutablePointer<Context> = {
     let c = UnsafeMutablePointer<Context>.allocate(capacity: 1)
     c.initialize(to: Context())
-    c.pointee.held.reserveCapacity(16)
     c.pointee.frames.reserveCapacity(16)
     return c
   }()
@@ -66,10 +65,8 @@ final class Processor: @unchecked Sendable {
     @inline(__always) get { context.pointee.irql }
     @inline(__always) set { context.pointee.irql = newValue }
   }
-  var held: [HeldLock] {
-    @inline(__always) get { context.pointee.held }
-    @inline(__always) _modify { yield &context.pointee.held }
-  }
+  /// The locks held (a view of the context's stack: read it, do not keep it).
+  var held: HeldLocks { @inline(__always) get { context.pointee.held } }
   var frames: [CallbackFrame] {
     @inline(__always) get { context.pointee.frames }
     @inline(__always) _modify { yield &context.pointee.frames }
@@ -132,6 +129,7 @@ final class Processor: @unchecked Sendable {
   }
 
   deinit {
+    context.pointee.held.deallocate()
     context.deinitialize(count: 1)
     context.deallocate()
     counters.deallocate()
@@ -382,7 +380,7 @@ final class Processor: @unchecked Sendable {
   func noteAcquired(_ lock: SpinLock, byPort: Bool) -> UInt64 {
     storport_bump64(counters + lockCounter)
     lockSerial &+= 1
-    held.append(HeldLock(lock: lock, byPort: byPort, serial: lockSerial))
+    context.pointee.held.append(HeldLock(lock: lock, byPort: byPort, serial: lockSerial))
     return lockSerial
   }
 
@@ -411,11 +409,11 @@ final class Processor: @unchecked Sendable {
   /// Releases a lock this context holds (by identity).
   @inline(__always)
   func release(_ lock: SpinLock) {
-    guard let i = held.lastIndex(where: { $0.lock === lock }) else {
+    guard let i = context.pointee.held.lastIndex(of: lock) else {
       preconditionFailure(
         "bug in swift-storport: processor \(index) released \(lock.name), which its context does not hold")
     }
-    held.remove(at: i)
+    context.pointee.held.remove(at: i)
     lock.unlock()
     if simulated { platform.signal(ObjectIdentifier(lock)) }
     point(.lockRelease)
@@ -477,9 +475,8 @@ final class Processor: @unchecked Sendable {
       adapter.violation(
         .lockHeldAtReturn, on: self,
         "\(routine) (\(role)) returned holding \(names); the port released it")
-      while held.count > frame.heldAtEntry {
-        let h = held[held.count - 1]
-        release(h.lock)
+      while context.pointee.held.count > frame.heldAtEntry {
+        release(context.pointee.held[context.pointee.held.count - 1].lock)
       }
     }
     if irql != entryIrql {

@@ -5,12 +5,13 @@
 /// Thread-safety is the miniport's business, exactly as in C: the port serialises callbacks
 /// with its spin locks, and the miniport uses those locks and ``InterlockedValue`` for the rest.
 open class DeviceExtension: @unchecked Sendable {
-  @exclusivity(unchecked) nonisolated(unsafe) var portStorage: Unmanaged<StorPort>?
+  @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var portStorage: Unmanaged<StorPort>?
 
   public required init() {}
 
   /// The port services of this adapter (the StorPort* routines), reached from the extension
   /// as StorPort routines are reached from `HwDeviceExtension`.
+  @inlinable
   public var port: StorPort {
     guard let p = portStorage else {
       preconditionFailure("DeviceExtension.port used before the port allocated this extension")

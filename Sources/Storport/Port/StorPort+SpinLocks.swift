@@ -39,19 +39,22 @@ extension StorPort {
       return
     }
     let serial = handle.serial
-    guard let held = handle.spinLock, serial != 0, p.holdsSerial(serial)
+    guard let ref = handle.spinLockRef, serial != 0, p.holdsSerial(serial)
     else {
       violation(
         .releaseOfUnheldLock, on: p,
         "StorPortReleaseSpinLock was given a handle for \(handle.lock) that this context does not hold")
       return
     }
-    let lock = held
-    trace(on: p, .lockRelease, lock.traceName)
-    if lock === locks.interrupt {
-      releaseInterruptLock(on: p)
-    } else {
-      p.release(lock)
+    // The context holds the lock (its serial is on the held stack), so it is alive: use it
+    // without a reference count.
+    ref._withUnsafeGuaranteedRef { lock in
+      trace(on: p, .lockRelease, lock.traceName)
+      if ObjectIdentifier(lock) == locks.interruptIdentifier {
+        releaseInterruptLock(on: p)
+      } else {
+        p.release(lock)
+      }
     }
     p.restoreIrql(handle.oldIrql)
     handle.serial = 0
@@ -100,7 +103,9 @@ extension StorPort {
         "\(p.currentRole!) may not acquire \(kind) (\(isHalfDuplex ? "half" : "full") duplex)",
         .invalidParameter)
     }
-    let lock: SpinLock
+    // Unmanaged: the adapter (or the STOR_DPC the caller passes) keeps the lock alive for the
+    // whole call, and a reference count per acquire is measurable on this path.
+    let lockRef: Unmanaged<SpinLock>
     switch kind {
     case .invalidLock:
       return refuse(.invalidLockType, "\(service) with InvalidLock (0)", .invalidParameter)
@@ -130,7 +135,7 @@ extension StorPort {
           .dpcNotInitialized, "\(kind) of a STOR_DPC that StorPortInitializeDpc never initialised",
           .invalidParameter)
       }
-      lock = dpc.lock
+      lockRef = Unmanaged.passUnretained(dpc.lock)
     case .startIoLock, .interruptLock:
       if context != nil {
         return refuse(
@@ -140,17 +145,29 @@ extension StorPort {
         handle.refused = true
         return .invalidIrql
       }
-      lock = kind == .startIoLock ? locks.startIo : locks.interrupt
+      lockRef = Unmanaged.passUnretained(kind == .startIoLock ? locks.startIo : locks.interrupt)
     }
+    return lockRef._withUnsafeGuaranteedRef { lock in
+      take(lock, kind, &handle, on: p)
+    }
+  }
+
+  @inline(__always)
+  private func take(
+    _ lock: SpinLock, _ kind: StorSpinLockKind, _ handle: inout StorLockHandle, on p: Processor
+  ) -> StorStatus {
     if checked {
       if p.holds(lock) {
-        return refuse(.lockAcquiredTwice, "\(kind) is already held by this context", .invalidParameter)
+        violation(.lockAcquiredTwice, on: p, "\(kind) is already held by this context")
+        handle.refused = true
+        return .invalidParameter
       }
       if let above = p.firstHeld(where: { $0.lock.kind.orderRank > kind.orderRank }) {
-        return refuse(
-          .lockOrder,
-          "acquiring \(kind) while holding \(above.lock.name) inverts the order StartIo → DPC → Interrupt",
-          .invalidParameter)
+        violation(
+          .lockOrder, on: p,
+          "acquiring \(kind) while holding \(above.lock.name) inverts the order StartIo → DPC → Interrupt")
+        handle.refused = true
+        return .invalidParameter
       }
     }
     let old: Irql

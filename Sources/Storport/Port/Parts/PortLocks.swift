@@ -6,10 +6,14 @@
 final class PortLocks: @unchecked Sendable {
   let startIo = SpinLock(kind: .startIoLock, name: "StartIoLock")
   let interrupt = SpinLock(kind: .interruptLock, name: "InterruptLock")
+  /// The Interrupt lock's identity, compared on every lock release without a reference count.
+  let interruptIdentifier: ObjectIdentifier
   /// One per MSI message (empty: none granted).
   @exclusivity(unchecked) var messages: [SpinLock] = []
   /// One per concurrent channel (empty or one: StartIo takes the StartIo lock).
   @exclusivity(unchecked) var channels: [SpinLock] = []
   /// What processors waiting for a channel block on (simulated platform).
   let channelWaitToken = ChannelWaitToken()
+
+  init() { interruptIdentifier = ObjectIdentifier(interrupt) }
 }
