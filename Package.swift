@@ -6,6 +6,7 @@ let package = Package(
   products: [
     .library(name: "Storport", targets: ["Storport"]),
     .library(name: "StorportTesting", targets: ["StorportTesting"]),
+    .library(name: "StorportExplorer", targets: ["StorportExplorer"]),
     .executable(name: "storport", targets: ["storport"]),
   ],
   dependencies: [
@@ -22,7 +23,8 @@ let package = Package(
     // SCSI: CDBs, sense data, the SPC/SBC logical-unit emulation.
     .target(name: "StorportSCSI", dependencies: ["StorportDevices"]),
     // For tests of miniports, ours and users': the scriptable miniport and observation logs.
-    .target(name: "StorportTesting", dependencies: ["Storport"]),
+    .target(name: "StorportTesting", dependencies: ["Storport", "StorportExplorer"]),
+    .target(name: "StorportExplorer", dependencies: ["Storport"]),
     // Sample miniports (the demonstration adapter of `storport run`).
     .target(name: "StorportSamples", dependencies: ["Storport", "StorportDevices", "StorportSCSI"]),
     // Front end: the fio-like workload generator (`storport bench io`, `storport run`).
@@ -45,7 +47,7 @@ let package = Package(
       name: "StorportCLI",
       dependencies: [
         "Storport", "StorportSamples", "StorportBenchmarks", "StorportWorkload", "StorportDevices",
-        "CStorportShim",
+        "StorportExplorer", "StorportTesting", "CStorportShim",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(name: "storport", dependencies: ["StorportCLI"]),

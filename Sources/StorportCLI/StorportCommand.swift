@@ -13,13 +13,15 @@ public struct StorportCommand: ParsableCommand {
     commandName: "storport",
     abstract: "The Windows Storport execution model (HW_TIMER, HW_DPC_ROUTINE, locks, IRQL) in user mode.",
     version: StorportVersion.string,
-    subcommands: [RunCommand.self, DemoCommand.self, BenchCommand.self])
+    subcommands: [
+      RunCommand.self, DemoCommand.self, BenchCommand.self, ExploreCommand.self, ReplayCommand.self,
+    ])
 
   public init() {}
 
   /// Subcommand names by parent, for the "unknown subcommand" message.
   static let subcommandNames: [String: [String]] = [
-    "storport": ["run", "demo", "bench", "help"],
+    "storport": ["run", "demo", "bench", "explore", "replay", "help"],
     "bench": ["io", "runtime", "memory", "work", "help"],
   ]
 
@@ -40,6 +42,8 @@ public struct StorportCommand: ParsableCommand {
     case "bench runtime": return BenchRuntimeCommand.self
     case "bench memory": return BenchMemoryCommand.self
     case "bench work": return BenchWorkCommand.self
+    case "explore": return ExploreCommand.self
+    case "replay": return ReplayCommand.self
     default: return StorportCommand.self
     }
   }
@@ -82,7 +86,7 @@ public struct StorportCommand: ParsableCommand {
         throw Rejection(
           status: 2,
           message:
-            "storport help: unknown subcommand '\(extra)' (one of: run, demo, bench, bench io, bench runtime, bench memory)"
+            "storport help: unknown subcommand '\(extra)' (one of: run, demo, bench, bench io, bench runtime, bench memory, bench work, explore, replay)"
         )
       }
       return (nil, helpMessage(for: commandType(helpPath)))

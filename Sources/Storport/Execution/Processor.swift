@@ -27,6 +27,8 @@ final class Processor: @unchecked Sendable {
   let watchdog: WatchdogLimits
   /// Whether the runtime records a trace (fixed at creation).
   let tracing: Bool
+  /// The happens-before race detector, when the runtime runs one (simulated platform only).
+  let raceDetector: RaceDetector?
 
   // MARK: queues (shared)
   private let queues = Locked([Ring<Work>](repeating: Ring(), count: 4))
@@ -126,6 +128,7 @@ final class Processor: @unchecked Sendable {
     tracing = runtime.tracer.isOn
     checked = runtime.verifier.mode.isChecked
     watchdog = runtime.watchdog
+    raceDetector = runtime.raceDetector
   }
 
   deinit {
@@ -379,6 +382,7 @@ final class Processor: @unchecked Sendable {
   @inline(__always)
   func noteAcquired(_ lock: SpinLock, byPort: Bool) -> UInt64 {
     storport_bump64(counters + lockCounter)
+    raceDetector?.acquire(index, SyncObject(lock))
     lockSerial &+= 1
     context.pointee.held.append(HeldLock(lock: lock, byPort: byPort, serial: lockSerial))
     return lockSerial
@@ -388,9 +392,11 @@ final class Processor: @unchecked Sendable {
   /// behind the Interrupt lock): not recorded, not a scheduling point of its own.
   func acquireUnrecorded(_ lock: SpinLock) {
     if !lock.tryAcquire() { spinAcquire(lock) }
+    raceDetector?.acquire(index, SyncObject(lock))
   }
 
   func releaseUnrecorded(_ lock: SpinLock) {
+    raceDetector?.release(index, SyncObject(lock))
     lock.unlock()
     if simulated { platform.signal(ObjectIdentifier(lock)) }
   }
@@ -414,6 +420,7 @@ final class Processor: @unchecked Sendable {
         "bug in swift-storport: processor \(index) released \(lock.name), which its context does not hold")
     }
     context.pointee.held.remove(at: i)
+    raceDetector?.release(index, SyncObject(lock))
     lock.unlock()
     if simulated { platform.signal(ObjectIdentifier(lock)) }
     point(.lockRelease)
@@ -493,6 +500,23 @@ final class Processor: @unchecked Sendable {
     if tracing { adapter.trace(on: self, .callbackExit, routine, a: UInt64(role.rawValue)) }
     frames.removeLast()
     return result
+  }
+
+  /// Records a read or write of tracked miniport state with the race detector (if any).
+  func noteTrackedAccess(cell: UInt, name: String, isWrite: Bool, fileID: StaticString, line: UInt) {
+    guard let detector = raceDetector else { return }
+    let before = detector.races.count
+    defer {
+      if detector.races.count > before, tracing, let adapter = currentFrame?.adapter {
+        adapter.trace(on: self, .diagnostic, "data race on \(name) at \(fileID):\(line)")
+      }
+    }
+    detector.access(cell, isWrite: isWrite, by: index) {
+      StateAccess(
+        cell: name, isWrite: isWrite, processor: index, callback: callbackDescription, irql: "\(irql)",
+        locksHeld: heldDescription, location: "\(fileID):\(line)",
+        step: runtime.simulation?.decisions ?? 0)
+    }
   }
 
   /// Locks held, for reports ("StartIoLock (port)").

@@ -18,6 +18,8 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
   public let extendedTimerLimit: Int?
   /// The watchdog's limits (checked mode).
   public let watchdog: WatchdogLimits
+  /// The happens-before race detector over ``Tracked`` miniport state (nil: not running).
+  public let raceDetector: RaceDetector?
   private(set) var processors: [Processor] = []
   private let adapterList = Locked<[Adapter]>([])
   private let started = Atomic<Bool>(false)
@@ -30,12 +32,19 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
   ///   - extendedTimerLimit: D10.
   ///   - watchdog: the watchdog's limits; nil: ``WatchdogLimits/simulated`` or
   ///     ``WatchdogLimits/live`` after the platform.
+  ///   - raceDetection: run a ``RaceDetector`` over ``Tracked`` state (a platform that runs one
+  ///     thread at a time only — the simulated one).
   ///   - onReport: called for every verifier report, on the reporting thread.
   public init(
     platform: Platform, verifier: VerifierMode = .default, trace: TraceMode = .reportRing,
     timerResolution: TimerResolution = .host, extendedTimerLimit: Int? = nil,
-    watchdog: WatchdogLimits? = nil, onReport: (@Sendable (VerifierViolation) -> Void)? = nil
+    watchdog: WatchdogLimits? = nil, raceDetection: Bool = false,
+    onReport: (@Sendable (VerifierViolation) -> Void)? = nil
   ) {
+    precondition(
+      !raceDetection || platform.runsOneThreadAtATime,
+      "race detection needs a platform that runs one thread at a time (SimulatedPlatform)")
+    raceDetector = raceDetection ? RaceDetector(processors: platform.processorCount) : nil
     self.platform = platform
     self.watchdog = watchdog ?? (platform.isSimulated ? .simulated : .live)
     self.verifier = Verifier(mode: verifier, onReport: onReport)
@@ -44,6 +53,18 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
     self.extendedTimerLimit = extendedTimerLimit
     processors = (0..<platform.processorCount).map {
       Processor(index: $0, runtime: self, platform: platform)
+    }
+  }
+
+  /// Each processor's execution context — current callback, IRQL, locks held — as the
+  /// controlling thread sees it between simulated runs (the explorer's failure reports).
+  /// Simulated platform only: live processors change their contexts as they run.
+  public func processorSnapshots() -> [ProcessorSnapshot] {
+    precondition(platform.runsOneThreadAtATime, "processor snapshots need the simulated platform")
+    return processors.map { p in
+      ProcessorSnapshot(
+        processor: p.index, callback: p.currentFrame == nil ? nil : p.callbackDescription, irql: p.irql,
+        locks: p.heldDescription)
     }
   }
 

@@ -16,3 +16,13 @@ public struct ExecutionSnapshot: Sendable, Equatable {
   /// True if a DPC lock (any STOR_DPC's) is held.
   public var holdsDpcLock: Bool { holds("DpcLock") }
 }
+
+/// One processor's context seen from outside it (``StorportRuntime/processorSnapshots()``).
+public struct ProcessorSnapshot: Sendable, Equatable {
+  public let processor: Int
+  /// The miniport callback it is inside ("HwStorStartIo"), nil when none.
+  public let callback: String?
+  public let irql: Irql
+  /// Storport locks held ("StartIoLock (port)").
+  public let locks: [String]
+}

@@ -9,7 +9,12 @@ public final class InterlockedValue: @unchecked Sendable {
 
   public init(_ initial: Int64 = 0) { value = Atomic(initial) }
 
-  @inline(__always) private func point() { Processor.current?.point(.interlocked) }
+  /// A scheduling point, then (race detection) a sequentially consistent synchronisation.
+  @inline(__always) private func point() {
+    guard let p = Processor.current else { return }
+    p.point(.interlocked)
+    p.raceDetector?.acquireRelease(p.index, SyncObject(self))
+  }
 
   /// A plain (acquiring) read.
   public func load() -> Int64 {

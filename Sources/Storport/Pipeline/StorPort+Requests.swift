@@ -17,12 +17,18 @@ extension StorPort {
       request.history.record(.submitted, at: request.submittedAt, on: p?.index)
     }
     let n = runtime.processors.count
-    let target = p?.index ?? (pipeline.submitCursor.wrappingAdd(1, ordering: .relaxed).oldValue % n)
+    let target =
+      p?.index
+      ?? platform.choose(
+        .submitProcessor, count: n,
+        default: pipeline.submitCursor.wrappingAdd(1, ordering: .relaxed).oldValue % n)
+    if let p { p.raceDetector?.release(p.index, SyncObject(request)) }
     trace(on: p, .requestSubmit, request.function.traceName, a: request.tag)
     runtime.processors[target].post(.submit(self, request))
   }
 
   func dispatchNew(_ request: StorRequest, on p: Processor) {
+    p.raceDetector?.acquire(p.index, SyncObject(request))
     let s = state
     if s == .failed || s == .removed {
       completeByPort(request, .noHba, on: p)
@@ -118,6 +124,8 @@ extension StorPort {
   /// (R-S11).
   public func requestComplete(_ request: StorRequest) {
     let p = Processor.current
+    p?.point(.service)
+    if let p { p.raceDetector?.release(p.index, SyncObject(request)) }
     let (exchanged, original) = request.owner.compareExchange(
       expected: StorRequest.Owner.miniport.rawValue, desired: StorRequest.Owner.completed.rawValue,
       ordering: .acquiringAndReleasing)

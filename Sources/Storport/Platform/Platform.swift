@@ -3,6 +3,10 @@
 public enum SchedulingPoint: UInt8, Sendable {
   case lockAcquire, lockRelease, dpcQueue, dpcDequeue, interlocked, timerExpiry
   case interruptDelivery, callbackEntry, callbackExit, work
+  /// Entry to a StorPort service the miniport called (before the service acts).
+  case service
+  /// A read or write of tracked miniport state (``Tracked``).
+  case stateAccess
 }
 
 /// Something that becomes due at a point in platform time. The platform calls `fire` at or
@@ -96,6 +100,11 @@ public protocol Platform: AnyObject, Sendable {
   /// real system preempts everything). Simulated: nothing (the scheduler fires timers).
   func pollTimers()
 
+  /// A placement a real machine varies (which processor a submitted request, a DPC or an
+  /// interrupt goes to): an index in `0..<count`. Live, always `defaultIndex` (what the
+  /// runtime does); simulated, the scheduling strategy's choice, recorded with the schedule.
+  func choose(_ kind: ChoiceKind, count: Int, default defaultIndex: Int) -> Int
+
   /// Lets the processors run for `nanoseconds` of platform time, from the controlling thread:
   /// simulated, drives the simulation through that much virtual time (or until nothing can
   /// happen any more); live, sleeps.
@@ -108,4 +117,5 @@ public protocol Platform: AnyObject, Sendable {
 
 extension Platform {
   public func pollTimers() {}
+  public func choose(_ kind: ChoiceKind, count: Int, default defaultIndex: Int) -> Int { defaultIndex }
 }

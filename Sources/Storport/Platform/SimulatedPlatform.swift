@@ -17,12 +17,18 @@ public enum SimulationOutcome: Equatable, Sendable {
   case deadlock(blocked: [Int])
   /// Only pollers are left, no timer is armed, and polling changed nothing for many rounds.
   case stuck(pollers: [Int])
+  /// The run took `SimulatedPlatform.maxDecisions` scheduling decisions without ending —
+  /// livelock or starvation; `processor` is the one that reached the last point and
+  /// `busiest` the one that reached most points in the last `maxDecisions / 4` decisions.
+  case stepLimit(processor: Int?, busiest: Int)
 }
 
 /// The deterministic platform. Simulated processors are OS threads, but exactly one of them
 /// (or the controlling thread) runs at a time: the holder of the baton. At every scheduling
-/// point a seeded scheduler picks who runs next; when nobody can run, virtual time jumps to the
-/// next timer. Each scheduling point also advances virtual time by `stepNanoseconds`, so busy
+/// point a ``SchedulingStrategy`` (seeded random walk by default; PCT, bounded search or a
+/// replayed schedule for the explorer) picks who runs next, and the placements the runtime
+/// asks for (``choose(_:count:default:)``) are its choices too; when nobody can run, virtual
+/// time jumps to the next timer. Each scheduling point also advances virtual time by `stepNanoseconds`, so busy
 /// processors see time pass and timers fire during activity.
 ///
 /// Guarantees: the same seed, configuration and controller actions give the same sequence of
@@ -40,9 +46,12 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
   public let timerResolutionNanoseconds: UInt64 = 1
   /// Virtual time charged per scheduling point.
   public let stepNanoseconds: UInt64
-  /// Percent chance, at each scheduling point, that the scheduler picks another runnable
-  /// processor rather than continuing the current one.
-  public let switchPercent: Int
+  /// Where the decisions come from.
+  public let strategy: SchedulingStrategy
+  /// Whether decisions with two or more alternatives are kept in ``schedule``.
+  public let recordsSchedule: Bool
+  /// A run that takes more decisions than this ends with `.stepLimit` (nil: no bound).
+  public let maxDecisions: UInt64?
 
   enum ActorState: Equatable {
     case runnable, idle, polling, exited
@@ -51,7 +60,10 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
 
   // All of the following is touched only by the baton holder (asserted in debug builds), so
   // Swift's dynamic exclusivity checks would be pure cost on every scheduling point.
-  @exclusivity(unchecked) private var rng: SeededRandom
+  /// The decisions taken (``recordsSchedule``): replaying them reproduces the run.
+  @exclusivity(unchecked) public private(set) var schedule: [ScheduleDecision] = []
+  /// Scheduling points reached per processor since the last quarter of `maxDecisions`.
+  @exclusivity(unchecked) private var recentPoints: [UInt64]
   @exclusivity(unchecked) private var time: UInt64 = 0
   @exclusivity(unchecked) private var timers = TimerHeap()
   @exclusivity(unchecked) private var states: [ActorState]
@@ -71,6 +83,9 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
   private var client: PlatformClient?
   /// Scheduling decisions taken so far (a measure of explored interleaving).
   @exclusivity(unchecked) public private(set) var decisions: UInt64 = 0
+  /// Processors `stop()` abandoned (still inside a callback when the grace period ended);
+  /// their threads stay parked for the life of the process.
+  public private(set) var abandoned: [Int] = []
   /// Context switches so far.
   @exclusivity(unchecked) public private(set) var switches: UInt64 = 0
 
@@ -79,15 +94,26 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
   private var controller: Int { processorCount }
   private var threads: [pthread_t] = []
 
+  /// - Parameters:
+  ///   - seed: the random walk's seed (and the run's identity in reports).
+  ///   - stepNanoseconds: virtual time charged per scheduling point.
+  ///   - switchPercent: the random walk's chance, in percent, of switching processors at a
+  ///     point (ignored when `strategy` is given).
+  ///   - strategy: where decisions come from (default: ``RandomWalkStrategy``).
+  ///   - recordsSchedule: keep every decision with two or more alternatives.
+  ///   - maxDecisions: end a run that takes more decisions than this (`.stepLimit`).
   public init(
-    processors: Int = 2, seed: UInt64, stepNanoseconds: UInt64 = 100, switchPercent: Int = 30
+    processors: Int = 2, seed: UInt64, stepNanoseconds: UInt64 = 100, switchPercent: Int = 30,
+    strategy: SchedulingStrategy? = nil, recordsSchedule: Bool = false, maxDecisions: UInt64? = nil
   ) {
     precondition(processors >= 1 && processors <= 64, "processor count must be 1...64")
     processorCount = processors
     self.seed = seed
     self.stepNanoseconds = stepNanoseconds
-    self.switchPercent = switchPercent
-    rng = SeededRandom(seed: seed)
+    self.strategy = strategy ?? RandomWalkStrategy(seed: seed, switchPercent: switchPercent)
+    self.recordsSchedule = recordsSchedule
+    self.maxDecisions = maxDecisions
+    recentPoints = Array(repeating: 0, count: processors)
     states = Array(repeating: .runnable, count: processors)
     runnableMask = processors == 64 ? ~0 : (1 << UInt64(processors)) - 1
     turns = AlignedWords(count: processors + 1)
@@ -151,14 +177,18 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
   /// A processor that does not — it is inside a callback that never returns, spinning or
   /// blocked — is abandoned: reported to the client (``PlatformClient/processorAbandoned(_:)``)
   /// and left parked for good, so shutdown always finishes.
-  public func stop() {
+  public func stop() { stop(graceNanoseconds: client?.shutdownGraceNanoseconds ?? 1_000_000_000) }
+
+  /// As ``stop()``, with an explicit grace period (0: abandon at once every processor that is
+  /// not idle — the explorer's way out of a livelocked or deadlocked schedule).
+  public func stop(graceNanoseconds: UInt64) {
     guard started, !stopping else { return }
     stopping = true
     for i in 0..<processorCount where states[i] != .exited {
       if case .blocked = states[i] { continue }  // truly stuck actors are abandoned
       setState(i, .runnable)
     }
-    limit = time &+ (client?.shutdownGraceNanoseconds ?? 1_000_000_000)
+    limit = time &+ graceNanoseconds
     while states.contains(where: { $0 == .runnable || $0 == .polling || $0 == .idle }) {
       for i in 0..<processorCount where states[i] == .idle || states[i] == .polling {
         setState(i, .runnable)
@@ -169,6 +199,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     }
     limit = nil
     for i in 0..<processorCount where states[i] != .exited {
+      abandoned.append(i)
       client?.processorAbandoned(i)
     }
     for (i, t) in threads.enumerated() where states[i] == .exited { PlatformThread.join(t) }
@@ -260,6 +291,17 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     decisions &+= 1
     deciding = true
     defer { deciding = false }
+    if let maxDecisions {
+      if let p { recentPoints[p] &+= 1 }
+      if decisions % max(1, maxDecisions / 4) == 0 && decisions < maxDecisions {
+        for i in recentPoints.indices { recentPoints[i] = 0 }
+      }
+      if decisions > maxDecisions && !stopping {
+        let busiest = recentPoints.indices.max { recentPoints[$0] < recentPoints[$1] } ?? 0
+        outcome = .stepLimit(processor: p, busiest: busiest)
+        return controller
+      }
+    }
     while true {
       while let deadline = timers.earliestDeadline, deadline.nanoseconds <= time,
         let entry = timers.popDue(at: PlatformTime(nanoseconds: time))
@@ -294,18 +336,20 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
       }
       if runnable != 0 {
         pollOnlyRounds = 0
-        // Candidates: the runnable processors in index order, then the pollers.
-        let count = runnable.nonzeroBitCount + pollers.nonzeroBitCount
-        if let p, (runnable | pollers) & (1 << UInt64(p)) != 0, rng.below(100) >= switchPercent { return p }
-        let k = rng.below(count)
-        let r = runnable.nonzeroBitCount
-        return k < r ? Self.bit(k, of: runnable) : Self.bit(k - r, of: pollers)
+        // Alternatives: the runnable processors in index order, then (when the strategy
+        // lets them compete) the pollers.
+        let alternatives = ProcessorAlternatives(
+          runnable: runnable, pollers: strategy.pollersCompete ? pollers : 0)
+        let current = p.flatMap { alternatives.position(of: $0) }
+        let rank = strategy.chooseProcessor(alternatives, current: current)
+        record(.processor, rank: rank, count: alternatives.count, preemptible: current != nil)
+        return alternatives.processor(at: ScheduleRank.position(ofRank: rank, current: current))
       }
       // Pollers look at their condition once at the current time before time moves on: a
       // spinning processor notices at once what another one just did.
       if pollers != 0 && pollOnlyRounds == 0 {
         pollOnlyRounds = 1
-        return Self.bit(rng.below(pollers.nonzeroBitCount), of: pollers)
+        return ProcessorAlternatives.bit(take(.poller, count: pollers.nonzeroBitCount), of: pollers)
       }
       if let deadline = timers.earliestDeadline?.nanoseconds, limit.map({ deadline <= $0 }) ?? true {
         time = max(time, deadline)
@@ -316,7 +360,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
         pollOnlyRounds += 1
         if pollOnlyRounds < 10_000 {
           if limit == nil || time < limit! {
-            return Self.bit(rng.below(pollers.nonzeroBitCount), of: pollers)
+            return ProcessorAlternatives.bit(take(.poller, count: pollers.nonzeroBitCount), of: pollers)
           }
         }
         outcome = limit != nil ? .timeLimit : .stuck(pollers: Self.indices(pollers))
@@ -336,12 +380,35 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     }
   }
 
-  /// The index of the `k`-th set bit of `mask` (0-based, from bit 0 up).
+  /// Asks the strategy for a rank among `count` alternatives of `kind`; records it.
   @inline(__always)
-  static func bit(_ k: Int, of mask: UInt64) -> Int {
-    var m = mask
-    for _ in 0..<k { m &= m - 1 }
-    return m.trailingZeroBitCount
+  private func take(_ kind: ChoiceKind, count: Int) -> Int {
+    let rank = strategy.choose(kind, count: count)
+    record(kind, rank: rank, count: count, preemptible: false)
+    return rank
+  }
+
+  /// Checks a strategy's rank and records a decision with two or more alternatives.
+  @inline(__always)
+  private func record(_ kind: ChoiceKind, rank: Int, count: Int, preemptible: Bool) {
+    precondition(
+      rank >= 0 && rank < count, "scheduling strategy chose rank \(rank) among \(count) alternatives")
+    if recordsSchedule && count > 1 {
+      schedule.append(
+        ScheduleDecision(rank: UInt16(rank), count: UInt16(count), kind: kind, preemptible: preemptible))
+    }
+  }
+
+  /// A placement the runtime lets the strategy choose — which processor a submitted request,
+  /// a DPC or an interrupt goes to, how far into its slack a timer fires: an index in
+  /// `0..<count`, where rank 0 is `default` (what the runtime does without a strategy).
+  /// Called by the baton holder (a processor, or the controller between runs).
+  public func choose(_ kind: ChoiceKind, count: Int, default defaultIndex: Int) -> Int {
+    precondition(count >= 1 && defaultIndex >= 0 && defaultIndex < count, "bad placement choice")
+    let rank = take(kind, count: count)
+    // Rank 0 is the default; the other ranks the remaining indices in order.
+    if rank == 0 { return defaultIndex }
+    return rank - 1 < defaultIndex ? rank - 1 : rank
   }
 
   static func indices(_ mask: UInt64) -> [Int] { (0..<64).filter { mask & (1 << UInt64($0)) != 0 } }

@@ -43,6 +43,7 @@ extension StorPort {
 
   func requestTimerCall(erased routine: ErasedTimer?, microseconds: UInt32) {
     guard let p = serviceContext("StorPortNotification(RequestTimerCall)") else { return }
+    p.raceDetector?.release(p.index, SyncObject(timer))
     let s = state
     if s == .stopped || s == .removed || s == .failed {
       violation(.useAfterStop, on: p, "RequestTimerCall on an adapter that is \(s)")
@@ -74,7 +75,14 @@ extension StorPort {
     }
     guard let routine else { return }
     let now = platform.now().nanoseconds
-    let deadline = runtime.timerResolution.roundUp(now &+ microseconds &* 1000)
+    // A timer fires at or after its due time, up to a clock tick late (StorPortNotification:
+    // "system timer resolution is approximately 10 milliseconds"). Where in that slack it
+    // fires is the platform's choice: on time without a strategy; the explorer tries a
+    // quarter, a half and three quarters of the interval (at most 10 ms) late as well.
+    let interval = microseconds &* 1000
+    let slack = platform.choose(.timerSlack, count: 4, default: 0)
+    let late = min(interval, 10_000_000) * UInt64(slack) / 4
+    let deadline = runtime.timerResolution.roundUp(now &+ interval &+ late)
     let generation = timer.state.withLock { t -> UInt64 in
       t.generation &+= 1
       t.routine = routine
@@ -115,6 +123,7 @@ extension StorPort {
           return (r, t.deadline)
         }
         guard let (r, deadline) = taken else { return false }
+        p.raceDetector?.acquire(p.index, SyncObject(timer))
         let lateness = platform.now().nanoseconds &- deadline
         timer.lateness.withLock { $0.add(lateness) }
         trace(on: p, .timerFire, r.traceName, a: lateness)

@@ -55,9 +55,15 @@ extension StorPort {
       violation(.useAfterStop, on: p, "StorPortIssueDpc(\(dpc.routineName)) on an adapter that is \(state)")
       return false
     }
-    p.point(.dpcQueue)
-    let decision = dpc.state.withLock { $0.issue(argument1, argument2, on: p.index) }
-    if case .post(let generation) = decision { p.post(.dpc(dpc, generation: generation)) }
+    // Where the DPC runs: the issuing processor, unless the platform redirects it (a real
+    // system may run a DPC on another processor; the explorer tries that).
+    let n = runtime.processors.count
+    let target = n == 1 ? p.index : platform.choose(.dpcProcessor, count: n, default: p.index)
+    p.raceDetector?.release(p.index, SyncObject(dpc))
+    let decision = dpc.state.withLock { $0.issue(argument1, argument2, on: target) }
+    if case .post(let generation) = decision {
+      runtime.processors[target].post(.dpc(dpc, generation: generation))
+    }
     let queued = decision != .refused
     trace(
       on: p, .dpcIssue, dpc.routineTraceName, a: queued ? 1 : 0, b: UInt64(argument1), object: dpc.traceNumber
@@ -72,9 +78,10 @@ extension StorPort {
       return
     }
     var result = false
-    let ran = call(
+    let ran: Void? = call(
       .dpc, routine.traceName, on: p,
       admit: {
+        p.raceDetector?.acquire(p.index, SyncObject(dpc))
         trace(on: p, .dpcStart, routine.traceName, a: UInt64(a1), b: UInt64(a2), object: dpc.traceNumber)
         return true
       }

@@ -15,8 +15,9 @@ extension StorPort {
   /// 50, 51), preempting lower-IRQL code on that processor at its next scheduling point.
   func raiseInterrupt(message: UInt32? = nil) {
     let n = runtime.processors.count
-    let target = message.map { Int($0) % n } ?? 0
+    let target = platform.choose(.interruptProcessor, count: n, default: message.map { Int($0) % n } ?? 0)
     trace(on: Processor.current, .interruptRaise, StorPort.interruptName(message), a: UInt64(target))
+    if let p = Processor.current { p.raceDetector?.release(p.index, SyncObject(self, tag: 1)) }
     runtime.processors[target].post(.interrupt(self, message: message))
   }
 
@@ -28,6 +29,7 @@ extension StorPort {
         message.map { .messageSignaledInterrupt($0) } ?? .interrupt,
         message == nil ? .hwStorInterrupt : .hwMSInterruptRoutine, on: p,
         admit: {
+          p.raceDetector?.acquire(p.index, SyncObject(self, tag: 1))
           trace(on: p, .interruptDeliver, name)
           return true
         }

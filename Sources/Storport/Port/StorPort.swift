@@ -116,6 +116,9 @@ public final class StorPort: @unchecked Sendable {
           "\(service) of adapter \(index) called from a callback of adapter \(caller.index)")
         return nil
       }
+      // Every service the miniport calls is a scheduling point: the explorer can run other
+      // processors between the miniport's last look at its state and the service's effect.
+      p.point(.service)
       return p
     }
     violation(

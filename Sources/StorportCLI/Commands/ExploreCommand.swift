@@ -1,0 +1,256 @@
+import ArgumentParser
+import Storport
+import StorportExplorer
+import StorportTesting
+import StorportWorkload
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `storport explore HARNESS`: systematic concurrency testing of a harness (random walk, PCT,
+/// bounded search), with the failing schedule, report, Perfetto trace and SVG picture in
+/// `--out`. Exit status 1 when a failure is found, 0 when none is, 2 for a bad option.
+struct ExploreCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "explore",
+    abstract: "Explore a harness's schedules for races, double completions, deadlocks and rule breaches.",
+    discussion: """
+      Strategies: random (seeded random walk), pct (PCT with --depth d), dfs (every schedule with at most \
+      --preemptions k preemptions). Schedules split across machines with --shard i/n (or --shard n, the \
+      index read from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID); combine shard results with \
+      --merge DIR... . Exit status: 0 no failure, 1 a failure (files in --out), 2 a bad option.
+      """)
+
+  @Argument(help: "The harness to explore (see --list).")
+  var harness: String?
+  @Flag(help: "List the built-in harnesses.")
+  var list = false
+  @Option(help: "random, pct or dfs.")
+  var strategy = "pct"
+  @Option(help: "PCT bug depth d, 1…10 (pct only; default 2).")
+  var depth: String?
+  @Option(help: "Preemption bound k, 0…10 (dfs only; default 2).")
+  var preemptions: String?
+  @Option(help: "Schedules to run, 1…100000000.")
+  var schedules = "1000"
+  @Option(help: "Base seed, 0…2^64-1.")
+  var seed = "1"
+  @Option(help: "Worker threads, 1…64 (random and pct).")
+  var jobs = "1"
+  @Option(
+    help: "This run's share: i/n (0 ≤ i < n), or n with i from JOB_COMPLETION_INDEX / SLURM_ARRAY_TASK_ID.")
+  var shard: String?
+  @Option(
+    name: .customLong("max-steps"),
+    help: "Decisions after which a schedule fails as a livelock, 10…100000000.")
+  var maxSteps = "10000"
+  @Option(
+    help: "Directory for result.json and, on failure, schedule.json, report.txt, trace.json, timeline.svg.")
+  var out: String?
+  @Option(
+    name: .customLong("race-detection"),
+    help: "on (data races are failures) or off (look for what they lead to).")
+  var raceDetection = "on"
+  @Option(name: .customLong("output-format"), help: "text or json.")
+  var outputFormat = "text"
+  @Option(
+    parsing: .upToNextOption, help: "Merge the result.json of these shard directories instead of exploring.")
+  var merge: [String] = []
+
+  init() {}
+
+  struct Values {
+    var harness: ExplorationHarness?
+    var options: ExplorationOptions
+    var json: Bool
+  }
+
+  func values() throws(OptionError) -> Values {
+    let json = try OptionValue.choice(outputFormat, option: "--output-format", ["text", "json"]) == "json"
+    let s = try OptionValue.choice(strategy, option: "--strategy", ["random", "pct", "dfs"])
+    if depth != nil && s != "pct" { throw OptionError("--depth", depth, "only with --strategy pct") }
+    if preemptions != nil && s != "dfs" {
+      throw OptionError("--preemptions", preemptions, "only with --strategy dfs")
+    }
+    let chosen: ExplorationStrategy
+    switch s {
+    case "random": chosen = .random(switchPercent: 30)
+    case "pct": chosen = .pct(depth: try OptionValue.integer(depth ?? "2", option: "--depth", in: 1...10))
+    default:
+      chosen = .dfs(
+        preemptions: try OptionValue.integer(preemptions ?? "2", option: "--preemptions", in: 0...10))
+    }
+    let races = try OptionValue.choice(raceDetection, option: "--race-detection", ["on", "off"]) == "on"
+    var options = ExplorationOptions(
+      strategy: chosen,
+      schedules: try OptionValue.integer(schedules, option: "--schedules", in: 1...100_000_000),
+      seed: try OptionValue.integer(seed, option: "--seed", in: 0...UInt64.max),
+      maxSteps: try OptionValue.integer(maxSteps, option: "--max-steps", in: 10...100_000_000),
+      jobs: try OptionValue.integer(jobs, option: "--jobs", in: 1...64), raceDetection: races)
+    if let shard {
+      options.shard = try Self.parseShard(shard)
+      if !chosen.isIndependentPerSchedule && options.shard.count > 1 {
+        throw OptionError("--shard", shard, "random or pct (dfs explores one tree in order)")
+      }
+    }
+    if options.jobs > 1 && !chosen.isIndependentPerSchedule {
+      throw OptionError("--jobs", jobs, "1 with --strategy dfs (it explores one tree in order)")
+    }
+    var h: ExplorationHarness?
+    if !list && merge.isEmpty {
+      guard let name = harness else { throw OptionError("HARNESS", nil, "a harness name (see --list)") }
+      guard let found = BuiltInHarnesses.named(name) else {
+        throw OptionError(
+          "HARNESS", name, "one of: \(BuiltInHarnesses.all.map(\.name).joined(separator: ", "))")
+      }
+      h = found
+    }
+    return Values(harness: h, options: options, json: json)
+  }
+
+  /// `i/n`, or `n` with the index from the job array's environment.
+  static func parseShard(_ text: String) throws(OptionError) -> (index: Int, count: Int) {
+    let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+    let accepted = "i/n with 0 ≤ i < n ≤ 100000, or n with JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID set"
+    if parts.count == 2 {
+      let n = try OptionValue.integer(String(parts[1]), option: "--shard", in: 1...100_000)
+      let i = try OptionValue.integer(String(parts[0]), option: "--shard", in: 0...99_999)
+      guard i < n else { throw OptionError("--shard", text, accepted) }
+      return (i, n)
+    }
+    guard parts.count == 1 else { throw OptionError("--shard", text, accepted) }
+    let n = try OptionValue.integer(text, option: "--shard", in: 1...100_000)
+    for variable in ["JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"] {
+      if let raw = getenv(variable) {
+        let value = String(cString: raw)
+        guard let i = Int(value), i >= 0, i < n else {
+          throw OptionError("--shard", text, "\(variable)=\(value) is not an index below \(n)")
+        }
+        return (i, n)
+      }
+    }
+    throw OptionError("--shard", text, accepted)
+  }
+
+  mutating func validate() throws { try checked { _ = try values() } }
+
+  func run() throws {
+    let v = try checked { try values() }
+    if list {
+      for h in BuiltInHarnesses.all {
+        Terminal.out("\(h.name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(h.summary)\n")
+      }
+      return
+    }
+    if !merge.isEmpty {
+      let merged: MergedExploration
+      do throws(ScheduleFileError) {
+        let reports = try merge.map { (d: String) throws(ScheduleFileError) in
+          try ExplorationReport.read(path: d.hasSuffix("/") ? d + "result.json" : d + "/result.json")
+        }
+        merged = try ExplorationArtifacts.merge(reports)
+      } catch { throw CommandExit(2, error.description) }
+      try Terminal.results(merged.text)
+      if merged.failure != nil { throw CommandExit(1) }
+      return
+    }
+    let harness = v.harness!
+    let showProgress = !v.json && Terminal.isTerminal(2)
+    let result = Explorer.explore(harness, v.options) { p in
+      guard showProgress else { return }
+      let s = Double(p.elapsedNanoseconds) / 1e9
+      Terminal.err(
+        "\r\(harness.name): \(p.schedules) schedules, \(Int(Double(p.schedules) / max(s, 1e-9))) schedules/s, "
+          + "\(Int(Double(p.decisions) / max(s, 1e-9))) decisions/s, \(p.distinctSchedules) distinct   ")
+    }
+    if showProgress { Terminal.err("\n") }
+    let report = ExplorationReport(result)
+    if let out {
+      do throws(ScheduleFileError) {
+        let files = try ExplorationArtifacts.write(result, processors: harness.processors, to: out)
+        if !v.json { Terminal.err("wrote \(files.joined(separator: ", "))\n") }
+      } catch { throw CommandExit(1, error.description) }
+    }
+    try Terminal.results(v.json ? report.json() : report.text)
+    if result.failure != nil { throw CommandExit(1) }
+  }
+}
+
+/// `storport replay FILE`: runs a schedule file's decisions again and prints the report.
+/// Exit status 1 when the run fails (the failure reproduced, or another one), 0 when it now
+/// passes, 2 for a file that cannot be used.
+struct ReplayCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "replay",
+    abstract: "Replay a schedule file written by storport explore and print its report.")
+
+  @Argument(help: "The schedule file (schedule.json).")
+  var file: String
+  @Option(help: "Directory to write report.txt, trace.json and timeline.svg of the replay.")
+  var out: String?
+
+  init() {}
+
+  func run() throws {
+    let schedule: ScheduleFile
+    do throws(ScheduleFileError) { schedule = try ScheduleFile.read(path: file) } catch {
+      throw CommandExit(2, error.description)
+    }
+    guard let harness = BuiltInHarnesses.named(schedule.harness) else {
+      throw CommandExit(
+        2, "\(file): harness \"\(schedule.harness)\" is not built in (see storport explore --list)")
+    }
+    guard harness.processors == schedule.processors else {
+      throw CommandExit(
+        2,
+        "\(file): recorded on \(schedule.processors) processors; \(harness.name) runs on \(harness.processors)"
+      )
+    }
+    let (run, divergence) = Explorer.replay(
+      harness, decisions: schedule.decisions, pollersCompete: schedule.pollersCompete,
+      maxSteps: schedule.maxSteps,
+      keepTrace: out != nil, raceDetection: schedule.raceDetection)
+    var text =
+      "replay of \(file): \(harness.name), \(schedule.decisions.count) decisions, \(run.steps) steps\n"
+    if schedule.runtimeVersion != StorportVersion.string {
+      text +=
+        "note: recorded by swift-storport \(schedule.runtimeVersion), replayed by \(StorportVersion.string)\n"
+    }
+    if let divergence { text += "DIVERGED: \(divergence) — the run no longer follows the recording\n" }
+    if let primary = run.primary {
+      let same = primary.signature == schedule.failure?.signature
+      text += same ? "REPRODUCED: " : "FAIL (not the recorded failure): "
+      text +=
+        "\(primary.kind.rawValue) — \(primary.rule)\n  \(primary.message.replacingOccurrences(of: "\n", with: "\n  "))\n"
+      if let b = primary.bugCheck { text += "  bug check: \(b)\n" }
+      for o in run.failures.dropFirst() { text += "  also: \(o.kind.rawValue): \(o.rule)\n" }
+      text += "  processors at the end:\n"
+      for p in run.processors {
+        text += "    CPU \(p.processor): \(p.callback ?? "idle") at \(p.irql), holding "
+        text += (p.locks.isEmpty ? "no lock" : p.locks.joined(separator: ", ")) + "\n"
+      }
+      text += "  last \(run.recentEvents.count) events:\n" + run.recentEvents.map { "    \($0)\n" }.joined()
+    } else {
+      text += "PASS: the schedule no longer fails"
+      text += schedule.failure.map { " (it was: \($0.signature))" } ?? ""
+      text += "\n"
+    }
+    if let out, let capture = run.trace {
+      var chrome = ""
+      _ = capture.writeChromeTrace { (s: String) in chrome += s }
+      let title = "\(harness.name) replay: \(run.primary?.signature ?? "passed")"
+      let dir = out.hasSuffix("/") ? out : out + "/"
+      do throws(ScheduleFileError) {
+        try OutputDirectory.write(
+          dir,
+          [
+            ("report.txt", text), ("trace.json", chrome),
+            ("timeline.svg", TimelinePicture.svg(capture, title: title)),
+          ])
+      } catch { throw CommandExit(1, error.description) }
+    }
+    try Terminal.results(text)
+    if run.primary != nil { throw CommandExit(1) }
+  }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import Storport
+
+/// What an exploration reports, as text and as JSON (`--output-format json`, `result.json`).
+public struct ExplorationReport: Codable, Sendable {
+  public struct Failure: Codable, Sendable {
+    public let kind: FailureKind
+    public let rule: String
+    public let message: String
+    public let bugCheck: String?
+    public let race: DataRace?
+    public let scheduleIndex: Int
+    /// The decision index at which the failure showed (the later racing access), or the
+    /// schedule's length.
+    public let step: UInt64
+    public let originalDecisions: Int
+    public let originalPreemptions: Int
+    public let shrunkDecisions: Int
+    public let shrunkPreemptions: Int
+    public let shrinkRuns: Int
+    public let replayReproduced: Bool?
+    public let otherFailures: [ExplorationFailure]
+    public let processors: [ProcessorState]
+    public let lastEvents: [String]
+  }
+  public struct ProcessorState: Codable, Sendable {
+    public let processor: Int
+    public let callback: String?
+    public let irql: String
+    public let locksHeld: [String]
+  }
+
+  public var format = "storport-exploration"
+  public var version = 1
+  public let runtimeVersion: String
+  public let harness: String
+  public let strategy: String
+  public let strategyDescription: String
+  public let seed: UInt64
+  public let shard: String
+  public let maxSteps: UInt64
+  public let schedulesRun: Int
+  public let decisions: UInt64
+  public let distinctSchedules: Int
+  public let exhausted: Bool
+  public let elapsedSeconds: Double
+  public let pctSteps: Int
+  public let failure: Failure?
+  /// The distinct schedules' hashes (kept so shard results merge exactly).
+  public let scheduleHashes: [UInt64]
+
+  public init(_ r: ExplorationResult) {
+    runtimeVersion = StorportVersion.string
+    harness = r.harness
+    strategy = r.strategy.name
+    strategyDescription = r.strategy.description
+    seed = r.seed
+    shard = "\(r.shard.index)/\(r.shard.count)"
+    maxSteps = r.maxSteps
+    schedulesRun = r.schedulesRun
+    decisions = r.decisions
+    distinctSchedules = r.distinctSchedules
+    exhausted = r.exhausted
+    elapsedSeconds = Double(r.elapsedNanoseconds) / 1e9
+    pctSteps = r.pctSteps
+    scheduleHashes = r.scheduleHashes.sorted()
+    failure = r.failure.map { f in
+      let run = f.shrunk
+      let primary = run.primary ?? f.original.primary!
+      return Failure(
+        kind: primary.kind, rule: primary.rule, message: primary.message, bugCheck: primary.bugCheck,
+        race: primary.race, scheduleIndex: f.scheduleIndex, step: primary.race?.second.step ?? run.steps,
+        originalDecisions: f.original.decisions.count, originalPreemptions: f.original.preemptions,
+        shrunkDecisions: run.decisions.count, shrunkPreemptions: run.preemptions, shrinkRuns: f.shrinkRuns,
+        replayReproduced: f.replayReproduced, otherFailures: Array(run.failures.dropFirst()),
+        processors: run.processors.map {
+          ProcessorState(
+            processor: $0.processor, callback: $0.callback, irql: "\($0.irql)", locksHeld: $0.locks)
+        }, lastEvents: run.recentEvents)
+    }
+  }
+
+  /// The JSON form (stable key order).
+  public func json() -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    return String(decoding: try! encoder.encode(self), as: UTF8.self) + "\n"
+  }
+
+  /// Reads a `result.json` a shard wrote.
+  public static func read(path: String) throws(ScheduleFileError) -> ExplorationReport {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw ScheduleFileError("cannot read \(path)")
+    }
+    do {
+      let decoder = JSONDecoder()
+      decoder.keyDecodingStrategy = .convertFromSnakeCase
+      let r = try decoder.decode(ExplorationReport.self, from: data)
+      guard r.format == "storport-exploration", r.version == 1 else {
+        throw ScheduleFileError("\(path) is not an exploration result of version 1")
+      }
+      return r
+    } catch let e as ScheduleFileError {
+      throw e
+    } catch {
+      throw ScheduleFileError("\(path) is not an exploration result: \(ScheduleFile.describe(error))")
+    }
+  }
+
+  /// One summary line plus, on failure, the whole report.
+  public var text: String {
+    var s = "\(harness): \(strategyDescription), seed \(seed)"
+    if shard != "0/1" { s += ", shard \(shard)" }
+    s += ": \(schedulesRun) schedule(s), \(decisions) decisions, \(distinctSchedules) distinct"
+    if exhausted { s += " (bounded space exhausted)" }
+    s += String(format: ", %.2f s", elapsedSeconds)
+    if elapsedSeconds > 0 {
+      s += String(
+        format: " (%.0f schedules/s, %.0f decisions/s)", Double(schedulesRun) / elapsedSeconds,
+        Double(decisions) / elapsedSeconds)
+    }
+    s += "\n"
+    guard let f = failure else { return s + "PASS: no failure found\n" }
+    s += "FAIL: \(f.kind.rawValue) — \(f.rule)\n"
+    s += "  \(f.message.replacingOccurrences(of: "\n", with: "\n  "))\n"
+    if let b = f.bugCheck { s += "  bug check: \(b)\n" }
+    s += "  schedule \(f.scheduleIndex) (seed \(seed)), failure at step \(f.step)\n"
+    s += "  schedule size: \(f.originalDecisions) decisions / \(f.originalPreemptions) preemptions as found, "
+    s += "\(f.shrunkDecisions) / \(f.shrunkPreemptions) shrunk (\(f.shrinkRuns) shrinking runs)\n"
+    if let r = f.replayReproduced {
+      s += "  self-check: replay \(r ? "reproduced the trace exactly" : "DID NOT reproduce")\n"
+    }
+    s += "  processors at the end:\n"
+    for p in f.processors {
+      let locks = p.locksHeld.isEmpty ? "no lock" : p.locksHeld.joined(separator: ", ")
+      s += "    CPU \(p.processor): \(p.callback ?? "idle") at \(p.irql), holding \(locks)\n"
+    }
+    if !f.otherFailures.isEmpty {
+      s += "  also in this schedule:\n"
+      for o in f.otherFailures { s += "    \(o.kind.rawValue): \(o.rule)\n" }
+    }
+    s += "  last \(f.lastEvents.count) events:\n"
+    for e in f.lastEvents { s += "    \(e)\n" }
+    return s
+  }
+}
