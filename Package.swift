@@ -23,7 +23,9 @@ let package = Package(
     // SCSI: CDBs, sense data, the SPC/SBC logical-unit emulation.
     .target(name: "StorportSCSI", dependencies: ["StorportDevices"]),
     // For tests of miniports, ours and users': the scriptable miniport and observation logs.
-    .target(name: "StorportTesting", dependencies: ["Storport", "StorportExplorer"]),
+    .target(
+      name: "StorportTesting",
+      dependencies: ["Storport", "StorportExplorer", "StorportSamples", "StorportDevices", "StorportSCSI"]),
     .target(name: "StorportExplorer", dependencies: ["Storport"]),
     // Sample miniports (the demonstration adapter of `storport run`).
     .target(name: "StorportSamples", dependencies: ["Storport", "StorportDevices", "StorportSCSI"]),
@@ -52,6 +54,8 @@ let package = Package(
       ]),
     .executableTarget(name: "storport", dependencies: ["StorportCLI"]),
     .testTarget(name: "ConformanceTests", dependencies: ["Storport", "StorportSamples", "StorportTesting"]),
+    .testTarget(
+      name: "ExplorerTests", dependencies: ["Storport", "StorportExplorer", "StorportTesting", "CStorportShim"]),
     .testTarget(name: "LiveTests", dependencies: ["Storport", "StorportSamples", "StorportTesting"]),
     .testTarget(
       name: "FrontEndTests",

@@ -86,6 +86,11 @@ public final class HarnessRun: @unchecked Sendable {
     adapter.submit(request) { [self] _ in submitted[index].completions += 1 }
   }
 
+  /// Keeps `object` (a request pool, a device model) alive until the schedule's runtime is
+  /// shut down — past the end of the body.
+  public func keepAlive(_ object: AnyObject) { kept.append(object) }
+  private var kept: [AnyObject] = []
+
   /// Runs `nanoseconds` of virtual time (or until nothing can happen).
   @discardableResult
   public func run(nanoseconds: UInt64) -> SimulationOutcome {

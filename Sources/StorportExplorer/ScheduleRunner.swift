@@ -29,6 +29,8 @@ public enum ScheduleRunner {
   /// Runtimes whose processors were abandoned (a livelocked or deadlocked schedule): their
   /// parked threads still point into them, so they are kept for the life of the process.
   nonisolated(unsafe) private static var graveyard: [StorportRuntime] = []
+  /// Virtual time a schedule gets after its body to bring every processor out of its callback.
+  static let settleNanoseconds: UInt64 = 2_000_000
   private static let graveyardLock = Locked<Int>(0)
 
   /// - Parameters:
@@ -50,6 +52,18 @@ public enum ScheduleRunner {
     runtime.start()
     let run = HarnessRun(runtime: runtime)
     harness.body(run)
+    // Let what the body started settle: every processor out of its callback (a harness may
+    // end on a condition met in the middle of one). One that never comes out is stuck.
+    let ended = run.outcomes.contains {
+      switch $0 {
+      case .stepLimit, .deadlock, .stuck: return true
+      default: return false
+      }
+    }
+    if !ended {
+      run.outcomes.append(
+        sim.run(until: sim.now().nanoseconds &+ settleNanoseconds) { runtime.processorsInCallbacks == 0 })
+    }
 
     var failures: [ExplorationFailure] = []
     for outcome in run.outcomes {
@@ -82,6 +96,19 @@ public enum ScheduleRunner {
       default: break
       }
       if !failures.isEmpty { break }
+    }
+    // A processor still inside a callback when the harness ended never returned from it:
+    // it spins (or waits) for something that does not come.
+    let endStates = runtime.processorSnapshots()
+    var stuckInCallback = false
+    if failures.isEmpty, let busy = endStates.first(where: { $0.callback != nil }) {
+      stuckInCallback = true
+      failures.append(
+        ExplorationFailure(
+          kind: .livelock, rule: "\(busy.callback!) never returned",
+          message: "when the harness ended, processor \(busy.processor) was still in \(busy.callback!) at "
+            + "\(busy.irql) holding \(busy.locks.isEmpty ? "no lock" : busy.locks.joined(separator: ", ")): it "
+            + "kept spinning or waiting for something that never happened"))
     }
     for v in runtime.verifier.violations {
       let twice = v.rule == .requestCompletedTwice
@@ -117,13 +144,15 @@ public enum ScheduleRunner {
           message: race.description, race: race))
     }
 
-    let processors = runtime.processorSnapshots()
-    let stuck = run.outcomes.contains {
-      switch $0 {
-      case .stepLimit, .deadlock, .stuck: return true
-      default: return false
+    let processors = endStates
+    let stuck =
+      stuckInCallback
+      || run.outcomes.contains {
+        switch $0 {
+        case .stepLimit, .deadlock, .stuck: return true
+        default: return false
+        }
       }
-    }
     if stuck { sim.stop(graceNanoseconds: 20_000) }
     runtime.shutdown()
     if !sim.abandoned.isEmpty { graveyardLock.withLock { _ in graveyard.append(runtime) } }

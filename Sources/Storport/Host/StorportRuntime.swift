@@ -68,6 +68,14 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
     }
   }
 
+  /// How many processors are inside a miniport callback (or port work) right now — read by
+  /// the controlling thread between simulated runs, or inside a stop condition.
+  /// Simulated platform only.
+  public var processorsInCallbacks: Int {
+    precondition(platform.runsOneThreadAtATime, "processorsInCallbacks needs the simulated platform")
+    return processors.reduce(0) { $0 + ($1.currentFrame == nil ? 0 : 1) }
+  }
+
   /// The simulated platform, when that is what runs.
   public var simulation: SimulatedPlatform? { platform as? SimulatedPlatform }
 
