@@ -61,7 +61,7 @@ let package = Package(
       name: "FrontEndTests",
       dependencies: [
         "Storport", "StorportCLI", "StorportWorkload", "StorportDevices", "StorportSamples", "StorportTesting",
-        "StorportBenchmarks", "CStorportShim",
+        "StorportBenchmarks", "StorportExplorer", "CStorportShim",
       ]),
     .testTarget(
       name: "DeviceTests",

@@ -96,6 +96,7 @@ public final class HarnessRun: @unchecked Sendable {
   public func run(nanoseconds: UInt64) -> SimulationOutcome {
     let sim = simulation
     let o = sim.run(until: sim.now().nanoseconds &+ nanoseconds)
+    runtime.raceDetector?.controllerResumes()
     outcomes.append(o)
     return o
   }
@@ -111,6 +112,7 @@ public final class HarnessRun: @unchecked Sendable {
   public func run(until condition: @escaping () -> Bool, limit: UInt64 = 100_000_000) -> Bool {
     let sim = simulation
     outcomes.append(sim.run(until: sim.now().nanoseconds &+ limit, stopWhen: condition))
+    runtime.raceDetector?.controllerResumes()
     return condition()
   }
 

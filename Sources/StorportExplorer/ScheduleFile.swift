@@ -41,20 +41,27 @@ public struct ScheduleFile: Codable, Sendable, Equatable {
     guard let data = FileManager.default.contents(atPath: path) else {
       throw ScheduleFileError("cannot read \(path)")
     }
-    let file: ScheduleFile
-    do {
-      let decoder = JSONDecoder()
-      decoder.keyDecodingStrategy = .convertFromSnakeCase
-      file = try decoder.decode(ScheduleFile.self, from: data)
-    } catch {
+    struct Header: Decodable {
+      let format: String
+      let version: Int
+    }
+    let decoder = JSONDecoder()
+    decoder.keyDecodingStrategy = .convertFromSnakeCase
+    // Format and version first: a newer file is refused for what it is, not for a field.
+    let header: Header
+    do { header = try decoder.decode(Header.self, from: data) } catch {
       throw ScheduleFileError("\(path) is not a schedule file: \(Self.describe(error))")
     }
-    guard file.format == "storport-schedule" else {
-      throw ScheduleFileError("\(path) is not a schedule file (format \"\(file.format)\")")
+    guard header.format == "storport-schedule" else {
+      throw ScheduleFileError("\(path) is not a schedule file (format \"\(header.format)\")")
     }
-    guard file.version == currentVersion else {
+    guard header.version == currentVersion else {
       throw ScheduleFileError(
-        "\(path) is schedule format version \(file.version); this storport reads version \(currentVersion)")
+        "\(path) is schedule format version \(header.version); this storport reads version \(currentVersion)")
+    }
+    let file: ScheduleFile
+    do { file = try decoder.decode(ScheduleFile.self, from: data) } catch {
+      throw ScheduleFileError("\(path) is not a schedule file: \(Self.describe(error))")
     }
     guard (1...64).contains(file.processors), file.maxSteps > 0 else {
       throw ScheduleFileError("\(path): processors must be 1...64 and max_steps positive")
@@ -117,12 +124,25 @@ public struct ScheduleFile: Codable, Sendable, Equatable {
 
   static func describe(_ error: Error) -> String {
     switch error {
-    case DecodingError.keyNotFound(let key, _): return "missing field \"\(key.stringValue)\""
+    case DecodingError.keyNotFound(let key, _): return "missing field \"\(snakeCase(key.stringValue))\""
     case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
       return "bad value at \(c.codingPath.map(\.stringValue).joined(separator: "."))"
     case DecodingError.dataCorrupted(let c): return c.debugDescription
     default: return "\(error)"
     }
+  }
+
+  /// `runtimeVersion` as the file spells it: `runtime_version`.
+  static func snakeCase(_ name: String) -> String {
+    var out = ""
+    for c in name {
+      if c.isUppercase {
+        out += "_" + c.lowercased()
+      } else {
+        out.append(c)
+      }
+    }
+    return out
   }
 
   enum CodingKeys: String, CodingKey {

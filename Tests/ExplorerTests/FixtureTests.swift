@@ -11,7 +11,13 @@ import Testing
   /// schedule: a data race is seen as soon as both accesses happen; what it leads to — a lost
   /// request, a double completion, a write after completion — needs the bad interleaving).
   static let buggy: [(String, Set<String>)] = [
-    ("timer-startio-race", ["data-race"]),
+    (
+      "timer-startio-race",
+      [
+        "data-race", "request-completed-twice",
+        "verifier-violation: \(VerifierRule.requestTouchedAfterCompletion.rawValue)",
+      ]
+    ),
     ("dpc-redirection-race", ["data-race", "request-lost"]),
     (
       "isr-reacquires-interrupt-lock",

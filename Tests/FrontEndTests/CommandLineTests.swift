@@ -259,12 +259,15 @@ import Testing
   static let aliases = ["--jobs": "--numjobs", "--disk": "--size", "--randseed": "--seed"]
 
   /// Values that are legal for some options (paths, a fractional runtime) and which ones.
-  static let acceptedAsPaths: Set<String> = ["--trace", "--filename", "--verify_state"]
+  static let acceptedAsPaths: Set<String> = ["--trace", "--filename", "--verify_state", "--out", "--merge"]
 
   /// For each value-taking option of each subcommand, garbage values must be refused with
   /// status 2 naming an option and quoting the value — or, for the few options where such a
   /// value is legal (paths), accepted. No value may trap (this runs in the test process).
-  @Test(arguments: [["run"], ["demo"], ["bench", "io"], ["bench", "runtime"], ["bench", "memory"]])
+  @Test(arguments: [
+    ["run"], ["demo"], ["bench", "io"], ["bench", "runtime"], ["bench", "memory"],
+    ["explore", "timer-startio-race"],
+  ])
   func sweepEveryOptionWithBadValues(command: [String]) throws {
     let names = try Self.options(of: command)
     #expect(names.count >= (command == ["bench", "io"] ? 20 : 1), "options found: \(names)")

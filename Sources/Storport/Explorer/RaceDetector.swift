@@ -76,8 +76,12 @@ public struct SyncObject: Hashable, Sendable {
 ///
 /// Independent of Swift: cells and objects are numbers, accesses come with their description,
 /// so compiler-instrumented C code can feed the same detector. Not thread-safe: it runs on the
-/// simulated platform, which runs one thread at a time. Accesses from outside any processor
-/// (the harness's controlling thread) are ordered with everything and not recorded.
+/// simulated platform, which runs one thread at a time. The controlling thread (the harness:
+/// the initiator that submits requests and the device that raises interrupts) is one more
+/// component: what it does between runs is ordered after everything the processors did
+/// before it resumed (it saw the completions it waited for), and its submissions and
+/// interrupts are released to the processors that pick them up. Its own accesses are not
+/// recorded.
 ///
 /// Reports one race per pair of source locations (the first time it is seen).
 public final class RaceDetector: @unchecked Sendable {
@@ -103,13 +107,22 @@ public final class RaceDetector: @unchecked Sendable {
   public init(processors: Int) {
     precondition(processors >= 1, "a race detector needs processors")
     self.processors = processors
-    // Each processor starts at 1 in its own component: 0 means "never synchronised with".
-    clocks = (0..<processors).map { p in (0..<processors).map { $0 == p ? 1 : 0 } }
+    // Each processor (and the controller, the last component) starts at 1 in its own
+    // component: 0 means "never synchronised with".
+    clocks = (0...processors).map { p in (0...processors).map { $0 == p ? 1 : 0 } }
+  }
+
+  /// The controlling thread's component.
+  public var controller: Int { processors }
+
+  /// The controller resumes after a run: it is ordered after everything the processors did.
+  public func controllerResumes() {
+    for p in 0..<processors { clocks[processors].join(clocks[p]) }
   }
 
   /// `p` releases `object` (a lock release, the issuing side of a hand-off).
   public func release(_ p: Int, _ object: SyncObject) {
-    syncClocks[object, default: Array(repeating: 0, count: processors)].join(clocks[p])
+    syncClocks[object, default: Array(repeating: 0, count: processors + 1)].join(clocks[p])
     clocks[p][p] &+= 1
   }
 

@@ -22,7 +22,7 @@ extension StorPort {
       ?? platform.choose(
         .submitProcessor, count: n,
         default: pipeline.submitCursor.wrappingAdd(1, ordering: .relaxed).oldValue % n)
-    if let p { p.raceDetector?.release(p.index, SyncObject(request)) }
+    if let d = runtime.raceDetector { d.release(p?.index ?? d.controller, SyncObject(request)) }
     trace(on: p, .requestSubmit, request.function.traceName, a: request.tag)
     runtime.processors[target].post(.submit(self, request))
   }

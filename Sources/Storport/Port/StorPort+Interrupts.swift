@@ -17,7 +17,9 @@ extension StorPort {
     let n = runtime.processors.count
     let target = platform.choose(.interruptProcessor, count: n, default: message.map { Int($0) % n } ?? 0)
     trace(on: Processor.current, .interruptRaise, StorPort.interruptName(message), a: UInt64(target))
-    if let p = Processor.current { p.raceDetector?.release(p.index, SyncObject(self, tag: 1)) }
+    if let d = runtime.raceDetector {
+      d.release(Processor.current?.index ?? d.controller, SyncObject(self, tag: 1))
+    }
     runtime.processors[target].post(.interrupt(self, message: message))
   }
 

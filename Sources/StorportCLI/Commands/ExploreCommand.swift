@@ -139,7 +139,7 @@ struct ExploreCommand: ParsableCommand {
     let v = try checked { try values() }
     if list {
       for h in BuiltInHarnesses.all {
-        Terminal.out("\(h.name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(h.summary)\n")
+        Terminal.out("\(h.name.padding(toLength: 36, withPad: " ", startingAt: 0)) \(h.summary)\n")
       }
       return
     }
