@@ -53,7 +53,8 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(name: "storport", dependencies: ["StorportCLI"]),
-    .testTarget(name: "ConformanceTests", dependencies: ["Storport", "StorportSamples", "StorportTesting"]),
+    .testTarget(
+      name: "ConformanceTests", dependencies: ["Storport", "StorportSamples", "StorportTesting", "StorportExplorer"]),
     .testTarget(
       name: "ExplorerTests", dependencies: ["Storport", "StorportExplorer", "StorportTesting", "CStorportShim"]),
     .testTarget(name: "LiveTests", dependencies: ["Storport", "StorportSamples", "StorportTesting"]),

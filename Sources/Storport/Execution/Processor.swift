@@ -378,6 +378,10 @@ final class Processor: @unchecked Sendable {
     return noteAcquired(lock, byPort: byPort)
   }
 
+  /// Counts an acquisition that had to wait (a channel token the port took for StartIo or
+  /// HwStorResetBus) with the contended lock acquisitions.
+  func noteContended() { storport_bump64(counters + lockCounter + 1) }
+
   /// Records `lock`, just taken, as held by this context; returns its serial.
   @inline(__always)
   func noteAcquired(_ lock: SpinLock, byPort: Bool) -> UInt64 {

@@ -13,6 +13,7 @@ extension StorPort {
           return c
         }
       }
+      if attempt == 0 { p.noteContended() }
       platform.wait(p.index, on: ObjectIdentifier(locks.channelWaitToken), attempt: attempt)
       attempt &+= 1
     }
@@ -24,6 +25,7 @@ extension StorPort {
       p.point(.lockAcquire)
       var attempt = 0
       while !c.tryAcquire() {
+        if attempt == 0 { p.noteContended() }
         platform.wait(p.index, on: ObjectIdentifier(locks.channelWaitToken), attempt: attempt)
         attempt &+= 1
       }
