@@ -27,7 +27,7 @@ for races in on off; do
   echo "race detection $races: found on $found/$seeds seeds; schedules to find: mean $((total / (found > 0 ? found : 1))), worst $worst"
 done
 for k in 0 1 2; do
-  line=$("$bin" explore timer-startio-race --strategy dfs --preemptions "$k" --schedules 100000 --race-detection off | head -2 | tr '\n' ' ')
+  line=$({ "$bin" explore timer-startio-race --strategy dfs --preemptions "$k" --schedules 100000 --race-detection off || true; } | head -2 | tr '\n' ' ')
   echo "bounded search k=$k: $line"
 done
 
@@ -36,7 +36,7 @@ half=$((clean / 2))
 for h in timer-startio-race-fixed dpc-redirection-race-fixed isr-reacquires-interrupt-lock-fixed \
   restart-uninitialised-dpc-fixed reset-double-completion-fixed resetbus-spins-for-dpc-fixed ramdisk nvme demo; do
   for st in pct random; do
-    "$bin" explore "$h" --strategy "$st" --schedules "$half" --seed 1 --jobs 2 | head -2 | tr '\n' ' '
+    { "$bin" explore "$h" --strategy "$st" --schedules "$half" --seed 1 --jobs 2 || true; } | head -2 | tr '\n' ' '
     echo
   done
 done
@@ -47,10 +47,10 @@ for s in $(seq 1 $((seeds * 10))); do
   out=$("$bin" explore timer-startio-race --strategy random --schedules 200 --seed "$s" --out "$work/r" --output-format json || true)
   ok=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); f=d.get("failure"); print("none" if not f else ("yes" if f["replay_reproduced"] else "no"))' "$out")
   if [ "$ok" = no ]; then bad=$((bad + 1)); fi
-  if [ "$ok" = yes ] && ! "$bin" replay "$work/r/schedule.json" | grep -q REPRODUCED; then bad=$((bad + 1)); fi
+  if [ "$ok" = yes ] && ! { "$bin" replay "$work/r/schedule.json" || true; } | grep -q REPRODUCED; then bad=$((bad + 1)); fi
 done
 echo "replays that did not reproduce: $bad of $((seeds * 10))"
 
 echo "== speed (one job, then two): timer-startio-race-fixed, 20000 PCT schedules"
-"$bin" explore timer-startio-race-fixed --strategy pct --schedules 20000 --seed 1 --jobs 1 | head -1
-"$bin" explore timer-startio-race-fixed --strategy pct --schedules 20000 --seed 1 --jobs 2 | head -1
+{ "$bin" explore timer-startio-race-fixed --strategy pct --schedules 20000 --seed 1 --jobs 1 || true; } | head -1
+{ "$bin" explore timer-startio-race-fixed --strategy pct --schedules 20000 --seed 1 --jobs 2 || true; } | head -1

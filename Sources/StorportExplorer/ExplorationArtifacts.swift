@@ -41,7 +41,9 @@ public enum ExplorationArtifacts {
         files.append(("trace.json", chrome))
         let title =
           "\(r.harness): \(f.shrunk.primary?.kind.rawValue ?? "failure") — \(f.shrunk.primary?.rule ?? "")"
-        files.append(("timeline.svg", TimelinePicture.svg(capture, title: title)))
+        let notes =
+          f.shrunk.primary?.race.map { ["the racing accesses:", "  \($0.first)", "  \($0.second)"] } ?? []
+        files.append(("timeline.svg", TimelinePicture.svg(capture, title: title, notes: notes)))
       }
     }
     return try OutputDirectory.write(directory, files)
