@@ -56,15 +56,31 @@ public enum ExplorationArtifacts {
     for r in reports
     where r.harness != first.harness || r.strategyDescription != first.strategyDescription
       || r.seed != first.seed
-      || r.maxSteps != first.maxSteps
+      || r.maxSteps != first.maxSteps || r.raceDetection != first.raceDetection
     {
       throw ScheduleFileError(
-        "shard \(r.shard) explored \(r.harness) with \(r.strategyDescription), seed \(r.seed); shard \(first.shard) "
-          + "explored \(first.harness) with \(first.strategyDescription), seed \(first.seed): not one exploration"
-      )
+        "shard \(r.shard) explored \(r.harness) with \(r.strategyDescription), seed \(r.seed), max steps "
+          + "\(r.maxSteps), race detection \(r.raceDetection ? "on" : "off"); shard \(first.shard) explored "
+          + "\(first.harness) with \(first.strategyDescription), seed \(first.seed), max steps \(first.maxSteps), "
+          + "race detection \(first.raceDetection ? "on" : "off"): not one exploration")
     }
-    let shards = Set(reports.map(\.shard))
-    guard shards.count == reports.count else { throw ScheduleFileError("a shard appears twice") }
+    // Every shard of one split, each once.
+    var indices = Set<Int>()
+    var count: Int?
+    for r in reports {
+      let parts = r.shard.split(separator: "/")
+      guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), count == nil || count == n else {
+        throw ScheduleFileError("the results do not come from one split (shards \(reports.map(\.shard)))")
+      }
+      count = n
+      guard indices.insert(i).inserted else { throw ScheduleFileError("shard \(r.shard) appears twice") }
+    }
+    let missing = (0..<(count ?? 0)).filter { !indices.contains($0) }
+    guard missing.isEmpty else {
+      throw ScheduleFileError(
+        "shard(s) \(missing.map { "\($0)/\(count!)" }.joined(separator: ", ")) missing: "
+          + "a merge without them could miss a failure")
+    }
     var hashes = Set<UInt64>()
     for r in reports { hashes.formUnion(r.scheduleHashes) }
     let failure = reports.compactMap(\.failure).min { $0.scheduleIndex < $1.scheduleIndex }

@@ -45,6 +45,8 @@ public struct ExplorationReport: Codable, Sendable {
   public let exhausted: Bool
   public let elapsedSeconds: Double
   public let pctSteps: Int
+  /// Whether the race detector ran.
+  public let raceDetection: Bool
   public let failure: Failure?
   /// The distinct schedules' hashes (kept so shard results merge exactly).
   public let scheduleHashes: [UInt64]
@@ -63,6 +65,7 @@ public struct ExplorationReport: Codable, Sendable {
     exhausted = r.exhausted
     elapsedSeconds = Double(r.elapsedNanoseconds) / 1e9
     pctSteps = r.pctSteps
+    raceDetection = r.raceDetection
     scheduleHashes = r.scheduleHashes.sorted()
     failure = r.failure.map { f in
       let run = f.shrunk
@@ -93,16 +96,21 @@ public struct ExplorationReport: Codable, Sendable {
     guard let data = FileManager.default.contents(atPath: path) else {
       throw ScheduleFileError("cannot read \(path)")
     }
+    struct Header: Decodable {
+      let format: String
+      let version: Int
+    }
+    let decoder = JSONDecoder()
+    decoder.keyDecodingStrategy = .convertFromSnakeCase
+    // Format and version first: a newer file is refused for what it is, not for a field.
+    guard let header = try? decoder.decode(Header.self, from: data), header.format == "storport-exploration"
+    else { throw ScheduleFileError("\(path) is not an exploration result") }
+    guard header.version == 1 else {
+      throw ScheduleFileError(
+        "\(path) is exploration result version \(header.version); this storport reads version 1")
+    }
     do {
-      let decoder = JSONDecoder()
-      decoder.keyDecodingStrategy = .convertFromSnakeCase
-      let r = try decoder.decode(ExplorationReport.self, from: data)
-      guard r.format == "storport-exploration", r.version == 1 else {
-        throw ScheduleFileError("\(path) is not an exploration result of version 1")
-      }
-      return r
-    } catch let e as ScheduleFileError {
-      throw e
+      return try decoder.decode(ExplorationReport.self, from: data)
     } catch {
       throw ScheduleFileError("\(path) is not an exploration result: \(ScheduleFile.describe(error))")
     }

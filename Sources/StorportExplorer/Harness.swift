@@ -53,6 +53,7 @@ public final class HarnessRun: @unchecked Sendable {
     let request: StorRequest
     let adapter: Int
     var completions = 0
+    var observed = 0
   }
   /// Guarded by the simulation (one thread at a time); completion routines run on processors.
   nonisolated(unsafe) var submitted: [Submitted] = []
@@ -96,7 +97,7 @@ public final class HarnessRun: @unchecked Sendable {
   public func run(nanoseconds: UInt64) -> SimulationOutcome {
     let sim = simulation
     let o = sim.run(until: sim.now().nanoseconds &+ nanoseconds)
-    runtime.raceDetector?.controllerResumes()
+    observe()
     outcomes.append(o)
     return o
   }
@@ -112,7 +113,7 @@ public final class HarnessRun: @unchecked Sendable {
   public func run(until condition: @escaping () -> Bool, limit: UInt64 = 100_000_000) -> Bool {
     let sim = simulation
     outcomes.append(sim.run(until: sim.now().nanoseconds &+ limit, stopWhen: condition))
-    runtime.raceDetector?.controllerResumes()
+    observe()
     return condition()
   }
 
@@ -121,6 +122,17 @@ public final class HarnessRun: @unchecked Sendable {
   @discardableResult
   public func runUntilCompleted(limit: UInt64 = 100_000_000) -> Bool {
     run(until: { [self] in submitted.allSatisfy { $0.completions > 0 } }, limit: limit)
+  }
+
+  /// After a run, the harness has seen the completions and adapter states it can see: they
+  /// happen before what it does next (the race detector's completion → initiator edges).
+  private func observe() {
+    guard runtime.raceDetector != nil else { return }
+    for (i, s) in submitted.enumerated() where s.completions > s.observed {
+      submitted[i].observed = s.completions
+      runtime.hostObservedCompletion(of: s.request)
+    }
+    for a in runtime.adapters { runtime.hostObservedState(of: a) }
   }
 
   /// A harness expectation: a failure of kind `.harnessAssertion` when `condition` is false.

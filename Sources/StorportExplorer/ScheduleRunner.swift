@@ -21,17 +21,18 @@ public struct ScheduleRun: Sendable {
   public var primary: ExplorationFailure? { failures.first }
   /// Preemptions in the schedule (switches away from a processor that could have gone on).
   public var preemptions: Int { decisions.reduce(0) { $0 + ($1.isPreemption ? 1 : 0) } }
+  /// Departures from the default schedule of any kind (non-zero ranks).
+  public var departures: Int { decisions.reduce(0) { $0 + ($1.rank != 0 ? 1 : 0) } }
 }
 
 /// Runs a harness once: a fresh simulated runtime (checked verifier recording every report,
 /// full trace, race detection), the harness body, then the end-of-run checks.
 public enum ScheduleRunner {
-  /// Runtimes whose processors were abandoned (a livelocked or deadlocked schedule): their
-  /// parked threads still point into them, so they are kept for the life of the process.
-  nonisolated(unsafe) private static var graveyard: [StorportRuntime] = []
-  /// Virtual time a schedule gets after its body to bring every processor out of its callback.
+  /// Virtual time a schedule gets after its body to bring every processor out of its callback
+  /// (a callback stalling that long is already a verifier finding).
   static let settleNanoseconds: UInt64 = 2_000_000
-  private static let graveyardLock = Locked<Int>(0)
+  /// Virtual time outstanding requests get after that before they count as lost.
+  static let drainNanoseconds: UInt64 = 100_000_000
 
   /// - Parameters:
   ///   - harness: what to run.
@@ -60,9 +61,19 @@ public enum ScheduleRunner {
       default: return false
       }
     }
+    var drained: SimulationOutcome?
     if !ended {
       run.outcomes.append(
         sim.run(until: sim.now().nanoseconds &+ settleNanoseconds) { runtime.processorsInCallbacks == 0 })
+      // Requests still outstanding get time to finish (a BUSY back-off, a pause, a retry)
+      // before they count as lost: until they complete or nothing more can happen.
+      if runtime.processorsInCallbacks == 0 && run.submitted.contains(where: { $0.completions == 0 }) {
+        let o = sim.run(until: sim.now().nanoseconds &+ drainNanoseconds) {
+          run.submitted.allSatisfy { $0.completions > 0 }
+        }
+        drained = o
+        if case .stepLimit = o { run.outcomes.append(o) }
+      }
     }
 
     var failures: [ExplorationFailure] = []
@@ -126,7 +137,11 @@ public enum ScheduleRunner {
             kind: .requestLost, rule: "request \(i)",
             message:
               "request \(i) (\(s.request.function), tag \(s.request.tag)) submitted to adapter \(s.adapter) "
-              + "was never completed"))
+              + "was never completed"
+              + (drained == .quiescent
+                ? " (nothing was left that could complete it)"
+                : " (not within \(drainNanoseconds / 1_000_000) ms of virtual time after the harness ended)"))
+        )
       } else if !failures.contains(where: { $0.kind == .requestCompletedTwice }) {
         failures.append(
           ExplorationFailure(
@@ -155,7 +170,8 @@ public enum ScheduleRunner {
       }
     if stuck { sim.stop(graceNanoseconds: 20_000) }
     runtime.shutdown()
-    if !sim.abandoned.isEmpty { graveyardLock.withLock { _ in graveyard.append(runtime) } }
+    // Abandoned processors (a livelocked or deadlocked schedule) still point into the runtime.
+    if !sim.abandoned.isEmpty { runtime.keepForever() }
     let events = runtime.tracer.events()
     // The 50 events up to (and just after) the first reported finding, else the last 50.
     let end =
@@ -167,26 +183,18 @@ public enum ScheduleRunner {
       trace: keepTrace ? runtime.traceCapture() : nil)
   }
 
-  /// FNV-1a over what each event says (not its wall-clock-free sequence number alone).
+  /// FNV-1a over what each event says (time, processor, kind, IRQL, arguments, name).
   static func hash(_ events: [TraceEvent]) -> UInt64 {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    @inline(__always) func mix(_ v: UInt64) {
-      var x = v
-      for _ in 0..<8 {
-        h ^= x & 0xff
-        h = h &* 0x100_0000_01b3
-        x >>= 8
-      }
-    }
+    var h = FNV1a()
     for e in events {
-      mix(e.time)
-      mix(UInt64(e.processor?.rawValue ?? 255) << 8 | UInt64(e.kind.rawValue))
-      mix(UInt64(e.irql.rawValue))
-      mix(e.a)
-      mix(e.b)
-      mix(UInt64(e.object))
-      for b in e.name.utf8 { mix(UInt64(b)) }
+      h.mix(e.time)
+      h.mix(UInt64(e.processor?.rawValue ?? 255) << 8 | UInt64(e.kind.rawValue))
+      h.mix(UInt64(e.irql.rawValue))
+      h.mix(e.a)
+      h.mix(e.b)
+      h.mix(UInt64(e.object))
+      for b in e.name.utf8 { h.mix(UInt64(b)) }
     }
-    return h
+    return h.value
   }
 }

@@ -1,8 +1,9 @@
 import Storport
 
 /// Shrinks a failing schedule while the same failure (kind and rule) still happens: first
-/// fewer preemptions (each switch in turn replaced by the default), then fewer decisions (the
-/// shortest prefix, followed by defaults, that still fails). Every candidate is a real run;
+/// fewer preemptions, then fewer departures from the default of any kind (each non-default
+/// choice in turn replaced by the default), then fewer decisions (the shortest prefix,
+/// followed by defaults, that still fails). Every candidate is a real run;
 /// what is kept is the recorded schedule of the run that failed.
 enum Shrinker {
   /// At most this many runs are spent shrinking one schedule.
@@ -24,7 +25,7 @@ enum Shrinker {
       return run.primary?.signature == target ? run : nil
     }
     func smaller(_ a: ScheduleRun, than b: ScheduleRun) -> Bool {
-      (a.preemptions, a.decisions.count) < (b.preemptions, b.decisions.count)
+      (a.preemptions, a.departures, a.decisions.count) < (b.preemptions, b.departures, b.decisions.count)
     }
     var changed = true
     while changed && runs < budget {

@@ -57,9 +57,10 @@ struct RaceRuleEvidence {
     return evidence.withLock { $0 }
   }
 
-  /// Whether a port lock was ever contended in this run (one side waited for the other).
-  static func contended(_ run: HarnessRun) -> Bool {
-    run.runtime.lockCounts.contains { $0.contended > 0 }
+  /// Whether the port lock `name` ("StartIoLock", "InterruptLock", "Channel…") was ever found
+  /// taken in this run: one side waited for the other.
+  static func contended(_ adapter: Adapter, _ name: String) -> Bool {
+    adapter.lockContention.contains { $0.key.hasPrefix(name) && $0.value > 0 }
   }
 
   static func channels(_ n: UInt32) -> (ScriptedExtension) -> Bool {
@@ -74,9 +75,10 @@ struct RaceRuleEvidence {
     }
   }
 
-  /// StartIo traffic (three requests, two at a time) with a watchdog re-armed every µs.
-  static func timerAndStartIo(channels: UInt32) -> RaceRuleEvidence {
-    explore("rule10-11-channels\(channels)") { run, probe in
+  /// StartIo traffic (three requests, together or one after the other) with a watchdog
+  /// re-armed every µs. One at a time, StartIo lock contention can only be the timer's.
+  static func timerAndStartIo(channels: UInt32, together: Bool) -> RaceRuleEvidence {
+    explore("rule10-11-channels\(channels)-\(together)") { run, probe in
       let m = ScriptedMiniport()
       let heldStartIo = Locked(true)
       let timer = Locked<HwTimer<ScriptedExtension>?>(nil)
@@ -104,11 +106,14 @@ struct RaceRuleEvidence {
       }
       let adapter = run.attach(m)
       guard run.startAdapter(adapter) else { return false }
-      for i in 0..<3 { run.submit(StorRequest(tag: UInt64(i)), to: adapter) }
+      for i in 0..<3 {
+        run.submit(StorRequest(tag: UInt64(i)), to: adapter)
+        if !together { run.runUntilCompleted(limit: 1_000_000) }
+      }
       run.runUntilCompleted(limit: 1_000_000)
       run.runUntilQuiescent(limit: 1_000_000)
       run.expect(heldStartIo.withLock { $0 }, "HwStorTimer ran without the StartIo lock")
-      return Self.contended(run)
+      return Self.contended(adapter, "StartIoLock")
     }
   }
 
@@ -116,34 +121,34 @@ struct RaceRuleEvidence {
   /// Witness: they contended for the StartIo lock. Positive control: with two concurrent
   /// channels (rule 11) the same exploration sees them overlap.
   @Test func rule10_timerNeverOverlapsStartIo_onTheExplorer() {
-    let e = Self.timerAndStartIo(channels: 0)
+    let e = Self.timerAndStartIo(channels: 0, together: false)
     #expect(e.failures.isEmpty, "\(e.failures)")
     #expect(
       e.overlaps["StartIo|Timer"] == nil, "HwStorTimer overlapped HwStorStartIo in \(e.overlaps) schedules")
     #expect(e.witnessed > 0, "the timer and StartIo never contended: the interleaving was not reached")
-    let control = Self.timerAndStartIo(channels: 2)
+    let control = Self.timerAndStartIo(channels: 2, together: false)
     #expect((control.overlaps["StartIo|Timer"] ?? 0) > 0, "positive control: no overlap seen with channels")
   }
 
   /// Rule 11 — with channels the timer still holds the StartIo lock but may overlap StartIo,
   /// and StartIo may overlap itself: the two overlaps are told apart.
   @Test func rule11_channelsTimerOverlapsStartIoApartFromStartIoOverlappingItself() {
-    let e = Self.timerAndStartIo(channels: 2)
+    let e = Self.timerAndStartIo(channels: 2, together: true)
     #expect(e.failures.isEmpty, "\(e.failures)")  // the timer always held the StartIo lock
     #expect((e.overlaps["StartIo|Timer"] ?? 0) > 0, "HwStorTimer never overlapped StartIo")
     #expect((e.overlaps["StartIo|StartIo"] ?? 0) > 0, "StartIo never overlapped itself")
     #expect(e.overlaps["Timer|Timer"] == nil)
-    let serial = Self.timerAndStartIo(channels: 0)
+    let serial = Self.timerAndStartIo(channels: 0, together: true)
     #expect(serial.overlaps["StartIo|StartIo"] == nil && serial.overlaps["StartIo|Timer"] == nil)
   }
 
-  /// Rule 54 — full duplex, channels ≤ 1: StartIo never overlaps itself (witness: StartIo
-  /// lock contention between StartIo and the timer or another StartIo). Control: rule 55.
+  /// Rule 54 — full duplex, channels ≤ 1: StartIo never overlaps itself (three requests
+  /// together; witness: StartIo lock contention). Control: with two channels (rule 55) it does.
   @Test func rule54_startIoNeverOverlapsItself_onTheExplorer() {
-    let e = Self.timerAndStartIo(channels: 0)
+    let e = Self.timerAndStartIo(channels: 0, together: true)
     #expect(e.overlaps["StartIo|StartIo"] == nil)
     #expect(e.witnessed > 0)
-    #expect((Self.timerAndStartIo(channels: 2).overlaps["StartIo|StartIo"] ?? 0) > 0)
+    #expect((Self.timerAndStartIo(channels: 2, together: true).overlaps["StartIo|StartIo"] ?? 0) > 0)
   }
 
   /// Rule 32 / D2 — one STOR_DPC never overlaps itself across processors, even when it is
@@ -226,7 +231,7 @@ struct RaceRuleEvidence {
         run.run(nanoseconds: 1_000)
       }
       run.runUntilQuiescent(limit: 1_000_000)
-      return Self.contended(run)
+      return Self.contended(adapter, "InterruptLock")
     }
     #expect(e.failures.isEmpty, "\(e.failures)")
     if synchronized {
@@ -283,7 +288,7 @@ struct RaceRuleEvidence {
       adapter.resetBus()
       run.runUntilCompleted(limit: 1_000_000)
       run.runUntilQuiescent(limit: 1_000_000)
-      return Self.contended(run)
+      return Self.contended(adapter, "Channel")
     }
     #expect(e.failures.isEmpty, "\(e.failures)")
     #expect(e.overlaps["Reset|StartIo"] == nil, "StartIo overlapped HwStorResetBus")
@@ -327,7 +332,7 @@ struct RaceRuleEvidence {
       for i in 0..<3 { run.submit(StorRequest(tag: UInt64(i)), to: adapter) }
       run.runUntilCompleted(limit: 1_000_000)
       run.runUntilQuiescent(limit: 1_000_000)
-      return Self.contended(run)
+      return adapter.deviceExtension(as: ScriptedExtension.self).dpc.lockContention > 0
     }
     #expect(e.failures.isEmpty, "\(e.failures)")
     if routineTakesLock {

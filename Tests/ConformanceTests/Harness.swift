@@ -47,10 +47,8 @@ final class SimHarness: @unchecked Sendable {
   /// objects alive and leave it.
   func abandon() {
     abandoned = true
-    SimHarness.graveyard.withLock { $0.append(runtime) }
+    runtime.keepForever()
   }
-
-  static let graveyard = Locked<[StorportRuntime]>([])
 
   var ext: ScriptedExtension { adapter.deviceExtension(as: ScriptedExtension.self) }
 

@@ -112,3 +112,79 @@ import Testing
     }
   }
 }
+
+/// The edges through the runtime, each with the variant that must be reported.
+@Suite struct RaceDetectorEdgeTests {
+  /// Runs `first` on processor 0, lets it finish, then `second` on processor 1 (port work);
+  /// returns the races the detector found.
+  static func sequence(
+    _ first: @escaping @Sendable (ScriptedExtension) -> Void,
+    _ second: @escaping @Sendable (ScriptedExtension) -> Void
+  ) -> [DataRace] {
+    let races = Locked<[DataRace]>([])
+    let harness = ExplorationHarness(name: "edge", processors: 2) { run in
+      let adapter = run.attach(ScriptedMiniport())
+      guard run.startAdapter(adapter) else { return }
+      let ext = adapter.deviceExtension(as: ScriptedExtension.self)
+      adapter.runOnProcessor(0) { first(ext) }
+      run.runUntilQuiescent(limit: 1_000_000)
+      adapter.runOnProcessor(1) { second(ext) }
+      run.runUntilQuiescent(limit: 1_000_000)
+      races.withLock { $0 += run.runtime.raceDetector?.races ?? [] }
+    }
+    _ = ScheduleRunner.run(harness, strategy: BoundedSearchStrategy(prefix: []), maxSteps: 10_000)
+    return races.withLock { $0 }
+  }
+
+  /// An interlocked read-modify-write releases, a later interlocked load acquires: ordered.
+  /// Two loads order nothing: the same accesses race.
+  @Test func interlockedExchangeThenLoadOrders_loadThenLoadDoesNot() {
+    let x = Tracked(0, name: "x")
+    let f = InterlockedValue(0)
+    let ordered = Self.sequence(
+      { _ in
+        x.store(1)
+        f.exchange(1)
+      },
+      { _ in
+        _ = f.load()
+        _ = x.load()
+      })
+    #expect(ordered.isEmpty, "\(ordered)")
+    let y = Tracked(0, name: "y")
+    let g = InterlockedValue(0)
+    let racy = Self.sequence(
+      { _ in
+        y.store(1)
+        _ = g.load()
+      },
+      { _ in
+        _ = g.load()
+        _ = y.load()
+      })
+    #expect(racy.count == 1 && racy.first?.first.cell == "y", "\(racy)")
+  }
+
+  /// Two runs of one STOR_DPC on two processors are ordered (D2); two different DPCs are not.
+  @Test(arguments: [false, true])
+  func dpcRunsAreOrderedWithEachOther(_ twoDpcs: Bool) {
+    let count = Tracked(0, name: "dpcCount")
+    let routine = HwDpcRoutine<ScriptedExtension>("Count") { _, _, _, _ in
+      count.store(count.load() + 1)
+      return true
+    }
+    let races = Self.sequence(
+      { ext in
+        ext.port.initializeDpc(ext.dpc, routine)
+        ext.port.initializeDpc(ext.dpc2, routine)
+        ext.port.issueDpc(ext.dpc)
+      },
+      { ext in ext.port.issueDpc(twoDpcs ? ext.dpc2 : ext.dpc) })
+    if twoDpcs {
+      #expect(!races.isEmpty, "two different DPCs touching the same state unlocked must race")
+      #expect(races.allSatisfy { $0.first.cell == "dpcCount" && $0.first.processor != $0.second.processor })
+    } else {
+      #expect(races.isEmpty, "\(races)")
+    }
+  }
+}

@@ -141,6 +141,9 @@ final class Processor: @unchecked Sendable {
   // MARK: - Posting work (any thread)
 
   func post(_ work: Work) {
+    // The host (a harness, between runs) hands work to this processor: what it did before is
+    // ordered before the work (race detection).
+    if let d = raceDetector, Processor.currentUnretained == nil { d.release(d.controller, SyncObject(self)) }
     let q = work.queue
     queues.withLock { $0[q].append(work) }
     switch q {
@@ -205,6 +208,7 @@ final class Processor: @unchecked Sendable {
   }
 
   private func execute(_ work: consuming Work) {
+    raceDetector?.acquire(index, SyncObject(self))
     switch consume work {
     case .interrupt(let adapter, let message):
       platform.schedulingPoint(index, .interruptDelivery)
@@ -409,6 +413,7 @@ final class Processor: @unchecked Sendable {
   /// and then, since the holder may be a descheduled thread.
   @inline(never)
   func spinAcquire(_ lock: SpinLock) {
+    lock.contentions.add(1, ordering: .relaxed)
     var attempt = 0
     while !lock.tryAcquire() {
       platform.wait(index, on: ObjectIdentifier(lock), attempt: attempt)

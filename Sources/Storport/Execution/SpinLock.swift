@@ -1,4 +1,5 @@
 import CStorportShim
+import Synchronization
 
 /// One port spin lock: the StartIo lock, the Interrupt lock, a STOR_DPC's lock, or one MSI
 /// message lock. A test-and-test-and-set word in its own cache line: real mutual exclusion on
@@ -11,6 +12,8 @@ final class SpinLock: @unchecked Sendable {
   let messageId: UInt32?
   let name: String
   let traceName: TraceName
+  /// Acquisitions that found the lock held (or, for a channel token, no token free).
+  let contentions = Atomic<UInt64>(0)
 
   init(kind: StorSpinLockKind, name: String, messageId: UInt32? = nil) {
     self.kind = kind

@@ -89,6 +89,15 @@ public final class Adapter: Sendable {
     port.runOnProcessor(processor, body)
   }
 
+  /// How often each of the port's locks was found taken when acquired ("StartIoLock",
+  /// "InterruptLock", "MSI0Lock", "Channel0", …): the evidence that the code it keeps apart
+  /// was ready to run at the same time.
+  public var lockContention: [String: UInt64] {
+    let l = port.locks
+    let all = [l.startIo, l.interrupt] + l.messages + l.channels
+    return Dictionary(all.map { ($0.name, $0.contentions.load(ordering: .relaxed)) }, uniquingKeysWith: +)
+  }
+
   /// The device's face of this adapter: what a device model (or a test playing one) uses.
   public var device: DeviceLink { DeviceLink(port: port) }
 }

@@ -76,6 +76,24 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
     return processors.reduce(0) { $0 + ($1.currentFrame == nil ? 0 : 1) }
   }
 
+  /// Keeps this runtime alive for the life of the process: a simulation whose processors were
+  /// abandoned (deadlocked, stuck in a callback) still has parked threads pointing into it.
+  public func keepForever() { Self.keptForever.withLock { $0.append(self) } }
+  private static let keptForever = Locked<[StorportRuntime]>([])
+
+  /// Race detection: the host (the controlling thread) saw `request` completed — the
+  /// completion → initiator edge. Call it between runs, for each completion observed.
+  public func hostObservedCompletion(of request: StorRequest) {
+    guard let d = raceDetector else { return }
+    d.acquire(d.controller, SyncObject(request))
+  }
+
+  /// Race detection: the host saw `adapter` in its current state (started, stopped, …).
+  public func hostObservedState(of adapter: Adapter) {
+    guard let d = raceDetector else { return }
+    d.acquire(d.controller, adapter.port.lifecycleSyncObject)
+  }
+
   /// The simulated platform, when that is what runs.
   public var simulation: SimulatedPlatform? { platform as? SimulatedPlatform }
 

@@ -9,16 +9,23 @@ public final class InterlockedValue: @unchecked Sendable {
 
   public init(_ initial: Int64 = 0) { value = Atomic(initial) }
 
-  /// A scheduling point, then (race detection) a sequentially consistent synchronisation.
-  @inline(__always) private func point() {
+  /// A scheduling point, then (race detection) the operation's synchronisation: a read-modify-
+  /// write (a full barrier, as the Interlocked* routines are) acquires and releases; a load
+  /// only acquires — two loads never order each other.
+  @inline(__always) private func point(readOnly: Bool = false) {
     guard let p = Processor.current else { return }
     p.point(.interlocked)
-    p.raceDetector?.acquireRelease(p.index, SyncObject(self))
+    guard let d = p.raceDetector else { return }
+    if readOnly {
+      d.acquire(p.index, SyncObject(self))
+    } else {
+      d.acquireRelease(p.index, SyncObject(self))
+    }
   }
 
   /// A plain (acquiring) read.
   public func load() -> Int64 {
-    point()
+    point(readOnly: true)
     return value.load(ordering: .acquiring)
   }
 

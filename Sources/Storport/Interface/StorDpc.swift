@@ -3,8 +3,9 @@ import Synchronization
 /// `STOR_DPC` — a miniport DPC object, embedded in the device extension, initialised with
 /// `StorPortInitializeDpc` and queued with `StorPortIssueDpc`.
 ///
-/// Guarantees (D2, rules 28–33): issuing an idle DPC queues it on the issuing processor and
-/// returns `true`; issuing a queued DPC returns `false` and drops that call's arguments (the
+/// Guarantees (D2, rules 28–33): issuing an idle DPC queues it on the issuing processor (on
+/// the simulated platform the explorer may redirect it to another one, as a real system's DPC
+/// targeting can) and returns `true`; issuing a queued DPC returns `false` and drops that call's arguments (the
 /// first arguments win); issuing a running DPC returns `true` and runs it exactly once more,
 /// strictly after the current run returns. One STOR_DPC never runs on two processors at once;
 /// different STOR_DPCs do. The port never holds the DPC's lock while the routine runs (D2/D3).
@@ -31,6 +32,8 @@ public final class StorDpc: @unchecked Sendable {
 
   /// Number of completed executions.
   public var executionCount: UInt64 { runs.load(ordering: .relaxed) }
+  /// How often this STOR_DPC's DpcLock was found taken when acquired.
+  public var lockContention: UInt64 { lock.contentions.load(ordering: .relaxed) }
 
   /// True while the DPC is queued or running.
   public var isBusy: Bool { state.withLock { $0.phase != .idle } }

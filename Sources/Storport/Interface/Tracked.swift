@@ -57,7 +57,7 @@ public final class Tracked<Value>: @unchecked Sendable {
     guard let p = Processor.current else { return }
     p.point(.stateAccess)
     p.noteTrackedAccess(
-      cell: UInt(bitPattern: ObjectIdentifier(self).hashValue), name: name, isWrite: isWrite, fileID: fileID,
+      cell: UInt(bitPattern: ObjectIdentifier(self)), name: name, isWrite: isWrite, fileID: fileID,
       line: line)
   }
 }

@@ -17,18 +17,14 @@ extension StorPort {
       request.history.record(.submitted, at: request.submittedAt, on: p?.index)
     }
     let n = runtime.processors.count
-    let target =
-      p?.index
-      ?? platform.choose(
-        .submitProcessor, count: n,
-        default: pipeline.submitCursor.wrappingAdd(1, ordering: .relaxed).oldValue % n)
-    if let d = runtime.raceDetector { d.release(p?.index ?? d.controller, SyncObject(request)) }
+    var target = p?.index ?? pipeline.submitCursor.wrappingAdd(1, ordering: .relaxed).oldValue % n
+    if p == nil && serialExecution { target = platform.choose(.submitProcessor, count: n, default: target) }
+    if let p { p.raceDetector?.release(p.index, SyncObject(request)) }
     trace(on: p, .requestSubmit, request.function.traceName, a: request.tag)
     runtime.processors[target].post(.submit(self, request))
   }
 
   func dispatchNew(_ request: StorRequest, on p: Processor) {
-    p.raceDetector?.acquire(p.index, SyncObject(request))
     let s = state
     if s == .failed || s == .removed {
       completeByPort(request, .noHba, on: p)
@@ -83,6 +79,8 @@ extension StorPort {
   }
 
   func buildAndStart(_ request: StorRequest, on p: Processor) {
+    // Submission (or the completion a re-issued request went through) → BuildIo / StartIo.
+    p.raceDetector?.acquire(p.index, SyncObject(request))
     request.owner.store(StorRequest.Owner.miniport.rawValue, ordering: .releasing)
     pipeline.timeouts.enter(request, defaultSeconds: configuration.defaultRequestTimeoutSeconds)
     if entry.data.hasBuildIo {
@@ -124,7 +122,7 @@ extension StorPort {
   /// (R-S11).
   public func requestComplete(_ request: StorRequest) {
     let p = Processor.current
-    p?.point(.service)
+    if let p, p.simulated { p.point(.service) }
     if let p { p.raceDetector?.release(p.index, SyncObject(request)) }
     let (exchanged, original) = request.owner.compareExchange(
       expected: StorRequest.Owner.miniport.rawValue, desired: StorRequest.Owner.completed.rawValue,

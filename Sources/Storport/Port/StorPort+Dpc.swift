@@ -57,8 +57,12 @@ extension StorPort {
     }
     // Where the DPC runs: the issuing processor, unless the platform redirects it (a real
     // system may run a DPC on another processor; the explorer tries that).
+    // Only an issue that will queue a run asks: a refused or re-run issue places nothing.
     let n = runtime.processors.count
-    let target = n == 1 ? p.index : platform.choose(.dpcProcessor, count: n, default: p.index)
+    var target = p.index
+    if serialExecution && n > 1 && dpc.state.withLock({ $0.phase == .idle }) {
+      target = platform.choose(.dpcProcessor, count: n, default: p.index)
+    }
     p.raceDetector?.release(p.index, SyncObject(dpc))
     let decision = dpc.state.withLock { $0.issue(argument1, argument2, on: target) }
     if case .post(let generation) = decision {
@@ -92,6 +96,8 @@ extension StorPort {
     } else {
       trace(on: p, .dpcDropped, routine.traceName, object: dpc.traceNumber)
     }
+    // This run → the next run of the same STOR_DPC, wherever it runs (D2: they never overlap).
+    p.raceDetector?.release(p.index, SyncObject(dpc))
     let requeueAllowed = acceptsCallbacks
     if let next = dpc.state.withLock({ $0.endRun(requeueAllowed: requeueAllowed) }) {
       runtime.processors[next.processor].post(.dpc(dpc, generation: next.generation))

@@ -15,12 +15,16 @@ extension StorPort {
   /// 50, 51), preempting lower-IRQL code on that processor at its next scheduling point.
   func raiseInterrupt(message: UInt32? = nil) {
     let n = runtime.processors.count
-    let target = platform.choose(.interruptProcessor, count: n, default: message.map { Int($0) % n } ?? 0)
+    var target = message.map { Int($0) % n } ?? 0
+    if serialExecution { target = platform.choose(.interruptProcessor, count: n, default: target) }
     trace(on: Processor.current, .interruptRaise, StorPort.interruptName(message), a: UInt64(target))
-    if let d = runtime.raceDetector {
-      d.release(Processor.current?.index ?? d.controller, SyncObject(self, tag: 1))
-    }
+    if let p = Processor.current { p.raceDetector?.release(p.index, Self.interruptSyncObject(self, message)) }
     runtime.processors[target].post(.interrupt(self, message: message))
+  }
+
+  /// The race detector's object for an interrupt line: raise → its ISR (one per message).
+  static func interruptSyncObject(_ port: StorPort, _ message: UInt32?) -> SyncObject {
+    SyncObject(port, tag: message.map { UInt8(truncatingIfNeeded: 2 &+ min($0, 250)) } ?? 1)
   }
 
   func deliverInterrupt(on p: Processor, message: UInt32?) {
@@ -31,7 +35,7 @@ extension StorPort {
         message.map { .messageSignaledInterrupt($0) } ?? .interrupt,
         message == nil ? .hwStorInterrupt : .hwMSInterruptRoutine, on: p,
         admit: {
-          p.raceDetector?.acquire(p.index, SyncObject(self, tag: 1))
+          p.raceDetector?.acquire(p.index, Self.interruptSyncObject(self, message))
           trace(on: p, .interruptDeliver, name)
           return true
         }

@@ -13,7 +13,10 @@ extension StorPort {
           return c
         }
       }
-      if attempt == 0 { p.noteContended() }
+      if attempt == 0 {
+        p.noteContended()
+        locks.channels[preferred].contentions.add(1, ordering: .relaxed)
+      }
       platform.wait(p.index, on: ObjectIdentifier(locks.channelWaitToken), attempt: attempt)
       attempt &+= 1
     }
@@ -25,7 +28,10 @@ extension StorPort {
       p.point(.lockAcquire)
       var attempt = 0
       while !c.tryAcquire() {
-        if attempt == 0 { p.noteContended() }
+        if attempt == 0 {
+          p.noteContended()
+          c.contentions.add(1, ordering: .relaxed)
+        }
         platform.wait(p.index, on: ObjectIdentifier(locks.channelWaitToken), attempt: attempt)
         attempt &+= 1
       }

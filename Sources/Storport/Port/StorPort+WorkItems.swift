@@ -46,6 +46,7 @@ extension StorPort {
     guard matchesExtension(E.self, callback.name, on: p) else { return .invalidParameter }
     guard ownsWorker(worker, "StorPortQueueWorkItem", on: p) else { return .invalidParameter }
     guard acceptsCallbacks else { return .invalidDeviceState }
+    p.raceDetector?.release(p.index, workItemSyncObject(worker))
     let outcome = workItems.slots.withLock { slots -> WorkItems.QueueOutcome in
       guard worker.slot < slots.count, slots[worker.slot].generation == worker.generation else {
         return .invalid
@@ -113,11 +114,17 @@ extension StorPort {
   /// Runs a queued work item as a callback (PASSIVE, no port locks, gated: a stopped adapter's
   /// queued work items do not run), then returns it to idle — or queues it again, or frees it,
   /// as its callback asked.
+  /// The race detector's object for a work item: StorPortQueueWorkItem → its run.
+  func workItemSyncObject(_ worker: StorWorkerHandle) -> SyncObject {
+    SyncObject(id: UInt(bitPattern: ObjectIdentifier(self)) &+ UInt(worker.slot), tag: 9)
+  }
+
   func runWorkItem(_ worker: StorWorkerHandle, on p: Processor) {
     var taken: (ErasedWorkItem, UInt)? = nil
     _ = call(
       .workItem, taken?.0.traceName ?? .hwWorkItem, on: p,
       admit: {
+        p.raceDetector?.acquire(p.index, workItemSyncObject(worker))
         taken = workItems.slots.withLock { slots -> (ErasedWorkItem, UInt)? in
           guard worker.slot < slots.count, slots[worker.slot].generation == worker.generation,
             slots[worker.slot].state == .queued, let cb = slots[worker.slot].callback

@@ -84,11 +84,16 @@ public final class StorPort: @unchecked Sendable {
   func transition(from: AdapterState? = nil, to: AdapterState, on p: Processor?) -> Bool {
     let moved = from.map { lifecycle.transition(from: $0, to: to) } ?? (lifecycle.transition(to: to) != nil)
     if moved {
+      // What led to this state is visible to a host that sees it (race detection).
+      if let d = runtime.raceDetector { d.release(p?.index ?? d.controller, lifecycleSyncObject) }
       runningShape.store(to == .running ? currentShape.packed : 0, ordering: .relaxed)
       trace(on: p, .lifecycle, to.description)
     }
     return moved
   }
+
+  /// The race detector's object for the adapter's state: a transition → a host that saw it.
+  var lifecycleSyncObject: SyncObject { SyncObject(self, tag: 8) }
 
   /// The device extension, typed.
   func deviceExtension<E: DeviceExtension>(as type: E.Type) -> E {
@@ -116,9 +121,9 @@ public final class StorPort: @unchecked Sendable {
           "\(service) of adapter \(index) called from a callback of adapter \(caller.index)")
         return nil
       }
-      // Every service the miniport calls is a scheduling point: the explorer can run other
-      // processors between the miniport's last look at its state and the service's effect.
-      p.point(.service)
+      // Every service the miniport calls is a scheduling point (simulated): the explorer can
+      // run other processors between the miniport's last look at its state and the effect.
+      if p.simulated { p.point(.service) }
       return p
     }
     violation(

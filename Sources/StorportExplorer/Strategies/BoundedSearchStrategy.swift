@@ -1,3 +1,5 @@
+import Storport
+
 /// Bounded exhaustive search (after CHESS's iterative context bounding, Musuvathi & Qadeer,
 /// PLDI 2007, counting as delay bounding does), by stateless re-execution: each run follows a
 /// prefix of ranks and then the default (rank 0: keep the running processor, the runtime's own

@@ -1,3 +1,5 @@
+import Storport
+
 /// PCT — probabilistic concurrency testing (Burckhardt, Kothari, Musuvathi, Nagarakatte,
 /// ASPLOS 2010). Each processor gets a random distinct priority; the runnable processor of
 /// highest priority always runs; at d − 1 change points, chosen uniformly among the first
@@ -16,6 +18,8 @@ public final class PCTStrategy: SchedulingStrategy {
   private var nextChange = 0
   /// Processor decisions taken so far (forced ones included): a run's k.
   public private(set) var processorSteps = 0
+  /// The processor chosen last (the one running until the next decision).
+  private var running: Int?
   public var pollersCompete: Bool { false }
 
   /// - Parameters:
@@ -42,10 +46,9 @@ public final class PCTStrategy: SchedulingStrategy {
   public func chooseProcessor(_ alternatives: ProcessorAlternatives, current: Int?) -> Int {
     processorSteps += 1
     if nextChange < changePoints.count && processorSteps == changePoints[nextChange] {
-      // The processor that reached this point (if it is running) drops to the bottom.
-      if let c = current {
-        priorities[alternatives.processor(at: c)] = depth - 2 - nextChange
-      }
+      // The processor that ran up to this point drops below every other — whether or not it
+      // can go on (a change point is never lost to a processor that just blocked or idled).
+      if let r = running { priorities[r] = depth - 2 - nextChange }
       nextChange += 1
     }
     var best = 0
@@ -57,6 +60,7 @@ public final class PCTStrategy: SchedulingStrategy {
         bestPriority = priority
       }
     }
+    running = alternatives.processor(at: best)
     return ScheduleRank.rank(ofPosition: best, current: current)
   }
 

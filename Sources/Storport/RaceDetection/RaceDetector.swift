@@ -63,7 +63,7 @@ public struct SyncObject: Hashable, Sendable {
   }
   /// The object `o` itself (tag distinguishes several edges through one object).
   public init(_ o: AnyObject, tag: UInt8 = 0) {
-    id = UInt(bitPattern: ObjectIdentifier(o).hashValue)
+    id = UInt(bitPattern: ObjectIdentifier(o))
     self.tag = tag
   }
 }
@@ -77,11 +77,10 @@ public struct SyncObject: Hashable, Sendable {
 /// Independent of Swift: cells and objects are numbers, accesses come with their description,
 /// so compiler-instrumented C code can feed the same detector. Not thread-safe: it runs on the
 /// simulated platform, which runs one thread at a time. The controlling thread (the harness:
-/// the initiator that submits requests and the device that raises interrupts) is one more
-/// component: what it does between runs is ordered after everything the processors did
-/// before it resumed (it saw the completions it waited for), and its submissions and
-/// interrupts are released to the processors that pick them up. Its own accesses are not
-/// recorded.
+/// the initiator that submits requests, the device that raises interrupts, the host that
+/// starts and resets adapters) is one more component: it acquires what it observed — the
+/// completions it saw, the adapter states it waited for — and everything it posts to a
+/// processor is released to that processor. Its own accesses are not recorded.
 ///
 /// Reports one race per pair of source locations (the first time it is seen).
 public final class RaceDetector: @unchecked Sendable {
@@ -114,11 +113,6 @@ public final class RaceDetector: @unchecked Sendable {
 
   /// The controlling thread's component.
   public var controller: Int { processors }
-
-  /// The controller resumes after a run: it is ordered after everything the processors did.
-  public func controllerResumes() {
-    for p in 0..<processors { clocks[processors].join(clocks[p]) }
-  }
 
   /// `p` releases `object` (a lock release, the issuing side of a hand-off).
   public func release(_ p: Int, _ object: SyncObject) {

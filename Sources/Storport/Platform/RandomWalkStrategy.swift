@@ -1,0 +1,26 @@
+/// The random walk: at each point, continue the current processor with probability
+/// `100 − switchPercent` %, else pick a candidate uniformly (runnable ones, then pollers).
+/// Placements take the runtime's own default (rank 0) unless `randomPlacements` (the
+/// explorer's choice) draws them uniformly too. Same seed, same walk.
+public final class RandomWalkStrategy: SchedulingStrategy {
+  private var rng: SeededRandom
+  public let switchPercent: Int
+  public let randomPlacements: Bool
+  public var pollersCompete: Bool { true }
+
+  public init(seed: UInt64, switchPercent: Int = 30, randomPlacements: Bool = false) {
+    precondition((0...100).contains(switchPercent), "switchPercent must be 0...100")
+    rng = SeededRandom(seed: seed)
+    self.switchPercent = switchPercent
+    self.randomPlacements = randomPlacements
+  }
+
+  public func chooseProcessor(_ alternatives: ProcessorAlternatives, current: Int?) -> Int {
+    if current != nil, rng.below(100) >= switchPercent { return 0 }
+    return ScheduleRank.rank(ofPosition: rng.below(alternatives.count), current: current)
+  }
+
+  public func choose(_ kind: ChoiceKind, count: Int) -> Int {
+    kind == .poller || (randomPlacements && count > 1) ? rng.below(count) : 0
+  }
+}
