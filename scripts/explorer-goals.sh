@@ -31,6 +31,29 @@ for k in 0 1 2; do
   echo "bounded search k=$k: $line"
 done
 
+echo "== shrinking: the double completion the race leads to (race detection off), seeds 1..$seeds"
+worst=0; total=0; n=0
+for s in $(seq 1 "$seeds"); do
+  out=$({ "$bin" explore timer-startio-race --strategy pct --schedules 2000 --seed "$s" --race-detection off \
+    --output-format json || true; })
+  p=$(python3 -c 'import json,sys; f=json.loads(sys.argv[1]).get("failure"); print(f"{f[\"original_preemptions\"]} {f[\"shrunk_preemptions\"]} {f[\"original_decisions\"]} {f[\"shrunk_decisions\"]}" if f else "")' "$out")
+  [ -z "$p" ] && continue
+  set -- $p
+  n=$((n + 1)); total=$((total + $2)); [ "$2" -gt "$worst" ] && worst=$2
+done
+echo "shrunk preemptions over $n failures: mean $(python3 -c "print(round($total/max($n,1),2))"), worst $worst"
+minimal=""
+for k in 0 1 2 3; do
+  out=$({ "$bin" explore timer-startio-race --strategy dfs --preemptions "$k" --schedules 100000 --race-detection off \
+    --output-format json || true; })
+  minimal=$(python3 -c 'import json,sys; f=json.loads(sys.argv[1]).get("failure"); print(f["shrunk_preemptions"] if f else "")' "$out")
+  [ -n "$minimal" ] && { echo "minimal (bounded search, first k that finds it: $k): $minimal preemption(s)"; break; }
+done
+
+echo "== the fixed twin over $clean schedules in one run (PCT d=2)"
+{ "$bin" explore timer-startio-race-fixed --strategy pct --schedules "$clean" --seed 1 --jobs 2 || true; } | head -2 | tr '\n' ' '
+echo
+
 echo "== no false alarms: $clean schedules per correct harness (PCT d=2 and random, half each)"
 half=$((clean / 2))
 for h in timer-startio-race-fixed dpc-redirection-race-fixed isr-reacquires-interrupt-lock-fixed \

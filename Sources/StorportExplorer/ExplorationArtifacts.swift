@@ -26,6 +26,13 @@ public enum ExplorationArtifacts {
       originalPreemptions: f.original.preemptions)
   }
 
+  /// Writes the files of exploring `harness` into `directory`; returns the paths written.
+  public static func write(
+    _ r: ExplorationResult, of harness: ExplorationHarness, to directory: String
+  ) throws(ScheduleFileError) -> [String] {
+    try write(r, processors: harness.processors, to: directory)
+  }
+
   /// Writes the files into `directory` (created if missing); returns the paths written.
   public static func write(
     _ r: ExplorationResult, processors: Int, to directory: String
@@ -53,6 +60,11 @@ public enum ExplorationArtifacts {
   /// schedules are the union, the failure is the one of the lowest schedule index.
   public static func merge(_ reports: [ExplorationReport]) throws(ScheduleFileError) -> MergedExploration {
     guard let first = reports.first else { throw ScheduleFileError("nothing to merge") }
+    for r in reports where r.schedulesBudget != first.schedulesBudget {
+      throw ScheduleFileError(
+        "shard \(r.shard) was given --schedules \(r.schedulesBudget), shard \(first.shard) \(first.schedulesBudget): "
+          + "not one exploration")
+    }
     for r in reports
     where r.harness != first.harness || r.strategyDescription != first.strategyDescription
       || r.seed != first.seed
@@ -83,11 +95,14 @@ public enum ExplorationArtifacts {
     }
     var hashes = Set<UInt64>()
     for r in reports { hashes.formUnion(r.scheduleHashes) }
-    let failure = reports.compactMap(\.failure).min { $0.scheduleIndex < $1.scheduleIndex }
+    let failing = reports.indices.filter { reports[$0].failure != nil }
+      .min { reports[$0].failure!.scheduleIndex < reports[$1].failure!.scheduleIndex }
+    let failure = failing.map { reports[$0].failure! }
     return MergedExploration(
       harness: first.harness, strategy: first.strategyDescription, seed: first.seed,
       shards: reports.map(\.shard).sorted(), schedulesRun: reports.reduce(0) { $0 + $1.schedulesRun },
-      decisions: reports.reduce(0) { $0 + $1.decisions }, distinctSchedules: hashes.count, failure: failure)
+      decisions: reports.reduce(0) { $0 + $1.decisions }, distinctSchedules: hashes.count, failure: failure,
+      failingShard: failing.map { reports[$0].shard })
   }
 }
 
@@ -101,13 +116,30 @@ public struct MergedExploration: Sendable {
   public let decisions: UInt64
   public let distinctSchedules: Int
   public let failure: ExplorationReport.Failure?
+  /// The shard whose directory holds the failing schedule file.
+  public let failingShard: String?
+
+  /// The merged figures as one JSON object.
+  public var json: String {
+    var s = "{\"harness\":\(JSON.quote(harness)),\"strategy\":\(JSON.quote(strategy)),\"seed\":\(seed),"
+    s += "\"shards\":[\(shards.map(JSON.quote).joined(separator: ","))],\"schedules_run\":\(schedulesRun),"
+    s += "\"decisions\":\(decisions),\"distinct_schedules\":\(distinctSchedules),"
+    if let f = failure {
+      s += "\"failure\":{\"kind\":\(JSON.quote(f.kind.rawValue)),\"rule\":\(JSON.quote(f.rule)),"
+      s += "\"schedule_index\":\(f.scheduleIndex),\"shard\":\(JSON.quote(failingShard ?? ""))}}"
+    } else {
+      s += "\"failure\":null}"
+    }
+    return s + "\n"
+  }
 
   public var text: String {
     var s =
       "\(harness): \(strategy), seed \(seed), \(shards.count) shard(s) merged: \(schedulesRun) schedule(s), "
     s += "\(decisions) decisions, \(distinctSchedules) distinct\n"
     if let f = failure {
-      s += "FAIL: \(f.kind.rawValue) — \(f.rule) (schedule \(f.scheduleIndex))\n"
+      s += "FAIL: \(f.kind.rawValue) — \(f.rule) (schedule \(f.scheduleIndex), shard \(failingShard ?? "?"): "
+      s += "its directory holds schedule.json)\n"
     } else {
       s += "PASS: no failure found\n"
     }
@@ -117,6 +149,51 @@ public struct MergedExploration: Sendable {
 
 /// Writing a set of named text files into a directory.
 public enum OutputDirectory {
+  /// The names an exploration writes (and may replace) in its directory.
+  public static let artifactNames = [
+    "result.json", "schedule.json", "report.txt", "trace.json", "timeline.svg",
+  ]
+
+  /// Checks, before any work, that `directory` can take the artifacts: creates it if missing
+  /// (its parent must exist), refuses a path that is not a directory or not writable, and
+  /// removes the artifacts of an earlier exploration there (only when its `result.json` says
+  /// it is one) so a passing run never sits beside a stale failure.
+  public static func prepare(_ directory: String) throws(ScheduleFileError) {
+    guard !directory.isEmpty else { throw ScheduleFileError("--out: an empty path") }
+    let fm = FileManager.default
+    var isDirectory: ObjCBool = false
+    if fm.fileExists(atPath: directory, isDirectory: &isDirectory) {
+      guard isDirectory.boolValue else {
+        throw ScheduleFileError("--out \(directory): exists and is not a directory")
+      }
+    } else {
+      let parent = (directory as NSString).deletingLastPathComponent
+      var parentIsDirectory: ObjCBool = false
+      guard fm.fileExists(atPath: parent.isEmpty ? "." : parent, isDirectory: &parentIsDirectory),
+        parentIsDirectory.boolValue
+      else { throw ScheduleFileError("--out \(directory): its parent directory does not exist") }
+      do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: false) } catch {
+        throw ScheduleFileError("--out \(directory): cannot create it (\(error.localizedDescription))")
+      }
+    }
+    guard fm.isWritableFile(atPath: directory) else {
+      throw ScheduleFileError("--out \(directory): not writable")
+    }
+    for name in artifactNames {
+      var nameIsDirectory: ObjCBool = false
+      let path = (directory as NSString).appendingPathComponent(name)
+      if fm.fileExists(atPath: path, isDirectory: &nameIsDirectory) && nameIsDirectory.boolValue {
+        throw ScheduleFileError("--out \(directory): \(name) there is a directory")
+      }
+    }
+    let previous = (directory as NSString).appendingPathComponent("result.json")
+    if fm.fileExists(atPath: previous), (try? ExplorationReport.read(path: previous)) != nil {
+      for name in artifactNames {
+        try? fm.removeItem(atPath: (directory as NSString).appendingPathComponent(name))
+      }
+    }
+  }
+
   /// Creates `directory` if missing and writes each (name, text); returns the paths.
   @discardableResult
   public static func write(_ directory: String, _ files: [(String, String)]) throws(ScheduleFileError)

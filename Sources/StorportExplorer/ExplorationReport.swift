@@ -15,8 +15,10 @@ public struct ExplorationReport: Codable, Sendable {
     public let step: UInt64
     public let originalDecisions: Int
     public let originalPreemptions: Int
+    public let originalDepartures: Int
     public let shrunkDecisions: Int
     public let shrunkPreemptions: Int
+    public let shrunkDepartures: Int
     public let shrinkRuns: Int
     public let replayReproduced: Bool?
     public let otherFailures: [ExplorationFailure]
@@ -39,6 +41,8 @@ public struct ExplorationReport: Codable, Sendable {
   public let seed: UInt64
   public let shard: String
   public let maxSteps: UInt64
+  /// The `--schedules` budget (shards of one exploration share it).
+  public let schedulesBudget: Int
   public let schedulesRun: Int
   public let decisions: UInt64
   public let distinctSchedules: Int
@@ -59,6 +63,7 @@ public struct ExplorationReport: Codable, Sendable {
     seed = r.seed
     shard = "\(r.shard.index)/\(r.shard.count)"
     maxSteps = r.maxSteps
+    schedulesBudget = r.schedulesBudget
     schedulesRun = r.schedulesRun
     decisions = r.decisions
     distinctSchedules = r.distinctSchedules
@@ -74,7 +79,8 @@ public struct ExplorationReport: Codable, Sendable {
         kind: primary.kind, rule: primary.rule, message: primary.message, bugCheck: primary.bugCheck,
         race: primary.race, scheduleIndex: f.scheduleIndex, step: primary.race?.second.step ?? run.steps,
         originalDecisions: f.original.decisions.count, originalPreemptions: f.original.preemptions,
-        shrunkDecisions: run.decisions.count, shrunkPreemptions: run.preemptions, shrinkRuns: f.shrinkRuns,
+        originalDepartures: f.original.departures, shrunkDecisions: run.decisions.count,
+        shrunkPreemptions: run.preemptions, shrunkDepartures: run.departures, shrinkRuns: f.shrinkRuns,
         replayReproduced: f.replayReproduced, otherFailures: Array(run.failures.dropFirst()),
         processors: run.processors.map {
           ProcessorState(
@@ -134,8 +140,10 @@ public struct ExplorationReport: Codable, Sendable {
     s += "  \(f.message.replacingOccurrences(of: "\n", with: "\n  "))\n"
     if let b = f.bugCheck { s += "  bug check: \(b)\n" }
     s += "  schedule \(f.scheduleIndex) (seed \(seed)), failure at step \(f.step)\n"
-    s += "  schedule size: \(f.originalDecisions) decisions / \(f.originalPreemptions) preemptions as found, "
-    s += "\(f.shrunkDecisions) / \(f.shrunkPreemptions) shrunk (\(f.shrinkRuns) shrinking runs)\n"
+    s += "  schedule size (preemptions / departures from the default / decisions): "
+    s += "\(f.originalPreemptions) / \(f.originalDepartures) / \(f.originalDecisions) as found, "
+    s +=
+      "\(f.shrunkPreemptions) / \(f.shrunkDepartures) / \(f.shrunkDecisions) shrunk (\(f.shrinkRuns) runs)\n"
     if let r = f.replayReproduced {
       s += "  self-check: replay \(r ? "reproduced the trace exactly" : "DID NOT reproduce")\n"
     }

@@ -101,6 +101,8 @@ public struct ExplorationResult: Sendable {
   public let seed: UInt64
   public let shard: (index: Int, count: Int)
   public let maxSteps: UInt64
+  /// The `--schedules` budget.
+  public let schedulesBudget: Int
   /// Schedules run (not counting self-check and shrinking runs).
   public let schedulesRun: Int
   /// Decisions taken over those schedules (forced ones included).

@@ -19,7 +19,8 @@ public enum Explorer {
     let seed = scheduleSeed(seed, index)
     switch s {
     case .random(let percent):
-      return RandomWalkStrategy(seed: seed, switchPercent: percent, randomPlacements: true)
+      return RandomWalkStrategy(
+        seed: seed, switchPercent: percent, randomPlacements: true, pointsAtServiceCalls: true)
     case .pct(let depth):
       return PCTStrategy(seed: seed, processors: processors, depth: depth, steps: max(1, pctSteps))
     case .dfs:
@@ -130,7 +131,8 @@ public enum Explorer {
     }
     return ExplorationResult(
       harness: harness.name, strategy: options.strategy, seed: options.seed, shard: options.shard,
-      maxSteps: options.maxSteps, schedulesRun: ran, decisions: decisions, scheduleHashes: hashes,
+      maxSteps: options.maxSteps, schedulesBudget: options.schedules, schedulesRun: ran, decisions: decisions,
+      scheduleHashes: hashes,
       exhausted: exhausted, elapsedNanoseconds: HostClock.monotonicNanoseconds &- start, pctSteps: pctSteps,
       raceDetection: options.raceDetection, failure: found)
   }
@@ -148,6 +150,15 @@ public enum Explorer {
       divergence = "the run ended after \(strategy.position) of the \(decisions.count) recorded decisions"
     }
     return (run, divergence)
+  }
+
+  /// Replays a schedule file (its decisions, pollers and race-detection setting).
+  public static func replay(
+    _ harness: ExplorationHarness, file: ScheduleFile, keepTrace: Bool = false
+  ) -> (run: ScheduleRun, divergence: String?) {
+    replay(
+      harness, decisions: file.decisions, pollersCompete: file.pollersCompete, maxSteps: file.maxSteps,
+      keepTrace: keepTrace, raceDetection: file.raceDetection)
   }
 
   /// Shrinks, self-checks and keeps the trace of a failing schedule.

@@ -125,9 +125,17 @@ public struct ScheduleFile: Codable, Sendable, Equatable {
   static func describe(_ error: Error) -> String {
     switch error {
     case DecodingError.keyNotFound(let key, _): return "missing field \"\(snakeCase(key.stringValue))\""
-    case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
-      return "bad value at \(c.codingPath.map(\.stringValue).joined(separator: "."))"
-    case DecodingError.dataCorrupted(let c): return c.debugDescription
+    case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c),
+      DecodingError.dataCorrupted(let c):
+      let path = c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? snakeCase($0.stringValue) }
+      let at =
+        path.isEmpty ? "the top level" : path.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+      // A number out of range for its field (a rank of 70000) reads as "not valid JSON" in
+      // Foundation's words; say what it is.
+      let what =
+        c.debugDescription.contains("not valid JSON") && !path.isEmpty
+        ? "a value out of range or of the wrong type" : c.debugDescription
+      return "bad value at \(at): \(what)"
     default: return "\(error)"
     }
   }

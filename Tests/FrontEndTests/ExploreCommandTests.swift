@@ -69,6 +69,13 @@ import Testing
       (["explore", "timer-startio-race", "--shard", "3/2"], "--shard"),
       (["explore", "timer-startio-race", "--shard", "4"], "--shard"),
       (["explore", "timer-startio-race", "--schedules", "0"], "--schedules"),
+      (["explore", "timer-startio-race", "--max-steps", "10"], "--max-steps"),
+      (["explore", "timer-startio-race", "--merge", "/tmp"], "HARNESS"),
+      (["explore", "timer-startio-race", "--out", "/proc/version"], "not a directory"),
+      (
+        ["explore", "timer-startio-race", "--out", "/nonexistent-parent/out"],
+        "parent directory does not exist"
+      ),
     ] {
       let r = try CLIProcess.run(args)
       #expect(r.status == 2, "\(args): \(r.status)")

@@ -29,6 +29,8 @@ final class Processor: @unchecked Sendable {
   let tracing: Bool
   /// The happens-before race detector, when the runtime runs one (simulated platform only).
   let raceDetector: RaceDetector?
+  /// Every StorPort service call is a scheduling point (the platform's strategy asks for it).
+  let servicePoints: Bool
 
   // MARK: queues (shared)
   private let queues = Locked([Ring<Work>](repeating: Ring(), count: 4))
@@ -129,6 +131,7 @@ final class Processor: @unchecked Sendable {
     checked = runtime.verifier.mode.isChecked
     watchdog = runtime.watchdog
     raceDetector = runtime.raceDetector
+    servicePoints = platform.schedulesServiceCalls
   }
 
   deinit {

@@ -122,7 +122,7 @@ extension StorPort {
   /// (R-S11).
   public func requestComplete(_ request: StorRequest) {
     let p = Processor.current
-    if let p, p.simulated { p.point(.service) }
+    if let p, p.servicePoints { p.point(.service) }
     if let p { p.raceDetector?.release(p.index, SyncObject(request)) }
     let (exchanged, original) = request.owner.compareExchange(
       expected: StorRequest.Owner.miniport.rawValue, desired: StorRequest.Owner.completed.rawValue,

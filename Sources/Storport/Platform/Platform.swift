@@ -105,6 +105,10 @@ public protocol Platform: AnyObject, Sendable {
   /// runtime does); simulated, the scheduling strategy's choice, recorded with the schedule.
   func choose(_ kind: ChoiceKind, count: Int, default defaultIndex: Int) -> Int
 
+  /// Whether every StorPort service call is a scheduling point (the explorer's strategies;
+  /// false live and for the plain seeded random walk).
+  var schedulesServiceCalls: Bool { get }
+
   /// Lets the processors run for `nanoseconds` of platform time, from the controlling thread:
   /// simulated, drives the simulation through that much virtual time (or until nothing can
   /// happen any more); live, sleeps.
@@ -118,4 +122,5 @@ public protocol Platform: AnyObject, Sendable {
 extension Platform {
   public func pollTimers() {}
   public func choose(_ kind: ChoiceKind, count: Int, default defaultIndex: Int) -> Int { defaultIndex }
+  public var schedulesServiceCalls: Bool { false }
 }

@@ -6,15 +6,23 @@ public final class RandomWalkStrategy: SchedulingStrategy {
   private var rng: SeededRandom
   public let switchPercent: Int
   public let randomPlacements: Bool
+  public let pointsAtServiceCalls: Bool
   public var pollersCompete: Bool { true }
 
-  public init(seed: UInt64, switchPercent: Int = 30, randomPlacements: Bool = false) {
+  /// - Parameters:
+  ///   - randomPlacements: draw placements uniformly (the explorer) instead of the runtime's own.
+  ///   - pointsAtServiceCalls: make every StorPort service call a scheduling point (the explorer).
+  public init(
+    seed: UInt64, switchPercent: Int = 30, randomPlacements: Bool = false, pointsAtServiceCalls: Bool = false
+  ) {
     precondition((0...100).contains(switchPercent), "switchPercent must be 0...100")
     rng = SeededRandom(seed: seed)
     self.switchPercent = switchPercent
     self.randomPlacements = randomPlacements
+    self.pointsAtServiceCalls = pointsAtServiceCalls
   }
 
+  @inline(__always)
   public func chooseProcessor(_ alternatives: ProcessorAlternatives, current: Int?) -> Int {
     if current != nil, rng.below(100) >= switchPercent { return 0 }
     return ScheduleRank.rank(ofPosition: rng.below(alternatives.count), current: current)

@@ -48,6 +48,13 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
   public let stepNanoseconds: UInt64
   /// Where the decisions come from.
   public let strategy: SchedulingStrategy
+  /// The strategy when it is the default random walk: called directly (no witness-table call
+  /// on the path every scheduling point takes).
+  private let randomWalk: RandomWalkStrategy?
+  /// `strategy.pollersCompete`, read once.
+  private let pollersCompete: Bool
+  /// `strategy.pointsAtServiceCalls`, read once.
+  public let schedulesServiceCalls: Bool
   /// Whether decisions with two or more alternatives are kept in ``schedule``.
   public let recordsSchedule: Bool
   /// A run that takes more decisions than this ends with `.stepLimit` (nil: no bound).
@@ -110,7 +117,11 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     processorCount = processors
     self.seed = seed
     self.stepNanoseconds = stepNanoseconds
-    self.strategy = strategy ?? RandomWalkStrategy(seed: seed, switchPercent: switchPercent)
+    let chosen = strategy ?? RandomWalkStrategy(seed: seed, switchPercent: switchPercent)
+    self.strategy = chosen
+    randomWalk = chosen as? RandomWalkStrategy
+    pollersCompete = chosen.pollersCompete
+    schedulesServiceCalls = chosen.pointsAtServiceCalls
     self.recordsSchedule = recordsSchedule
     self.maxDecisions = maxDecisions
     recentPoints = Array(repeating: 0, count: processors)
@@ -339,9 +350,11 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
         // Alternatives: the runnable processors in index order, then (when the strategy
         // lets them compete) the pollers.
         let alternatives = ProcessorAlternatives(
-          runnable: runnable, pollers: strategy.pollersCompete ? pollers : 0)
+          runnable: runnable, pollers: pollersCompete ? pollers : 0)
         let current = p.flatMap { alternatives.position(of: $0) }
-        let rank = strategy.chooseProcessor(alternatives, current: current)
+        let rank =
+          randomWalk?.chooseProcessor(alternatives, current: current)
+          ?? strategy.chooseProcessor(alternatives, current: current)
         record(.processor, rank: rank, count: alternatives.count, preemptible: current != nil)
         return alternatives.processor(at: ScheduleRank.position(ofRank: rank, current: current))
       }

@@ -55,6 +55,9 @@ extension StorPort {
       violation(.useAfterStop, on: p, "StorPortIssueDpc(\(dpc.routineName)) on an adapter that is \(state)")
       return false
     }
+    // The queueing is a scheduling point (already taken at service entry when every service
+    // call is one).
+    if !p.servicePoints { p.point(.dpcQueue) }
     // Where the DPC runs: the issuing processor, unless the platform redirects it (a real
     // system may run a DPC on another processor; the explorer tries that).
     // Only an issue that will queue a run asks: a refused or re-run issue places nothing.

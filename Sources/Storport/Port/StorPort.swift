@@ -121,9 +121,10 @@ public final class StorPort: @unchecked Sendable {
           "\(service) of adapter \(index) called from a callback of adapter \(caller.index)")
         return nil
       }
-      // Every service the miniport calls is a scheduling point (simulated): the explorer can
-      // run other processors between the miniport's last look at its state and the effect.
-      if p.simulated { p.point(.service) }
+      // Every service the miniport calls is a scheduling point when the strategy asks (the
+      // explorer): other processors can run between the miniport's last look at its state and
+      // the service's effect.
+      if p.servicePoints { p.point(.service) }
       return p
     }
     violation(

@@ -30,7 +30,10 @@ struct ExploreCommand: ParsableCommand {
   var strategy = "pct"
   @Option(help: "PCT bug depth d, 1…10 (pct only; default 2).")
   var depth: String?
-  @Option(help: "Preemption bound k, 0…10 (dfs only; default 2).")
+  @Option(
+    help:
+      "Bound k, 0…10, on departures from the default schedule: preemptions and other placements (dfs only; default 2)."
+  )
   var preemptions: String?
   @Option(help: "Schedules to run, 1…100000000.")
   var schedules = "1000"
@@ -43,7 +46,7 @@ struct ExploreCommand: ParsableCommand {
   var shard: String?
   @Option(
     name: .customLong("max-steps"),
-    help: "Decisions after which a schedule fails as a livelock, 10…100000000.")
+    help: "Decisions after which a schedule fails as a livelock, 100…100000000.")
   var maxSteps = "10000"
   @Option(
     help: "Directory for result.json and, on failure, schedule.json, report.txt, trace.json, timeline.svg.")
@@ -86,7 +89,7 @@ struct ExploreCommand: ParsableCommand {
       strategy: chosen,
       schedules: try OptionValue.integer(schedules, option: "--schedules", in: 1...100_000_000),
       seed: try OptionValue.integer(seed, option: "--seed", in: 0...UInt64.max),
-      maxSteps: try OptionValue.integer(maxSteps, option: "--max-steps", in: 10...100_000_000),
+      maxSteps: try OptionValue.integer(maxSteps, option: "--max-steps", in: 100...100_000_000),
       jobs: try OptionValue.integer(jobs, option: "--jobs", in: 1...64), raceDetection: races)
     if let shard {
       options.shard = try Self.parseShard(shard)
@@ -96,6 +99,13 @@ struct ExploreCommand: ParsableCommand {
     }
     if options.jobs > 1 && !chosen.isIndependentPerSchedule {
       throw OptionError("--jobs", jobs, "1 with --strategy dfs (it explores one tree in order)")
+    }
+    if !merge.isEmpty || list {
+      // Merging and listing explore nothing: options that shape an exploration do not apply.
+      let what = list ? "--list" : "--merge"
+      if let harness { throw OptionError("HARNESS", harness, "no harness with \(what)") }
+      if let out { throw OptionError("--out", out, "not with \(what)") }
+      if list && !merge.isEmpty { throw OptionError("--merge", merge.first, "not with --list") }
     }
     var h: ExplorationHarness?
     if !list && merge.isEmpty {
@@ -138,8 +148,16 @@ struct ExploreCommand: ParsableCommand {
   func run() throws {
     let v = try checked { try values() }
     if list {
-      for h in BuiltInHarnesses.all {
-        Terminal.out("\(h.name.padding(toLength: 36, withPad: " ", startingAt: 0)) \(h.summary)\n")
+      if v.json {
+        let rows = BuiltInHarnesses.all.map {
+          "{\"name\":\(JSON.quote($0.name)),\"summary\":\(JSON.quote($0.summary)),"
+            + "\"processors\":\($0.processors),\"seeded_bug\":\($0.expectsFailure)}"
+        }
+        try Terminal.results("[" + rows.joined(separator: ",") + "]\n")
+      } else {
+        for h in BuiltInHarnesses.all {
+          Terminal.out("\(h.name.padding(toLength: 36, withPad: " ", startingAt: 0)) \(h.summary)\n")
+        }
       }
       return
     }
@@ -151,11 +169,18 @@ struct ExploreCommand: ParsableCommand {
         }
         merged = try ExplorationArtifacts.merge(reports)
       } catch { throw CommandExit(2, error.description) }
-      try Terminal.results(merged.text)
+      try Terminal.results(v.json ? merged.json : merged.text)
       if merged.failure != nil { throw CommandExit(1) }
       return
     }
     let harness = v.harness!
+    // The output directory is checked before any work: a long exploration never ends in
+    // "cannot write".
+    if let out {
+      do throws(ScheduleFileError) { try OutputDirectory.prepare(out) } catch {
+        throw CommandExit(2, error.description)
+      }
+    }
     let showProgress = !v.json && Terminal.isTerminal(2)
     let result = Explorer.explore(harness, v.options) { p in
       guard showProgress else { return }

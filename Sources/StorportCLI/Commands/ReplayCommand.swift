@@ -46,7 +46,10 @@ struct ReplayCommand: ParsableCommand {
     if let divergence { text += "DIVERGED: \(divergence) — the run no longer follows the recording\n" }
     if let primary = run.primary {
       let same = primary.signature == schedule.failure?.signature
-      text += same ? "REPRODUCED: " : "FAIL (not the recorded failure): "
+      text +=
+        divergence != nil
+        ? "FAIL (after diverging, so not a reproduction): "
+        : (same ? "REPRODUCED: " : "FAIL (not the recorded failure): ")
       text +=
         "\(primary.kind.rawValue) — \(primary.rule)\n  \(primary.message.replacingOccurrences(of: "\n", with: "\n  "))\n"
       if let b = primary.bugCheck { text += "  bug check: \(b)\n" }
