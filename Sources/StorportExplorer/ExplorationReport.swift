@@ -99,27 +99,9 @@ public struct ExplorationReport: Codable, Sendable {
 
   /// Reads a `result.json` a shard wrote.
   public static func read(path: String) throws(ScheduleFileError) -> ExplorationReport {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw ScheduleFileError("cannot read \(path)")
-    }
-    struct Header: Decodable {
-      let format: String
-      let version: Int
-    }
-    let decoder = JSONDecoder()
-    decoder.keyDecodingStrategy = .convertFromSnakeCase
-    // Format and version first: a newer file is refused for what it is, not for a field.
-    guard let header = try? decoder.decode(Header.self, from: data), header.format == "storport-exploration"
-    else { throw ScheduleFileError("\(path) is not an exploration result") }
-    guard header.version == 1 else {
-      throw ScheduleFileError(
-        "\(path) is exploration result version \(header.version); this storport reads version 1")
-    }
-    do {
-      return try decoder.decode(ExplorationReport.self, from: data)
-    } catch {
-      throw ScheduleFileError("\(path) is not an exploration result: \(ScheduleFile.describe(error))")
-    }
+    try VersionedJSON.read(
+      ExplorationReport.self, path: path, format: "storport-exploration", version: 1,
+      what: "exploration result")
   }
 
   /// One summary line plus, on failure, the whole report.

@@ -38,31 +38,9 @@ public struct ScheduleFile: Codable, Sendable, Equatable {
 
   /// Reads and checks a schedule file.
   public static func read(path: String) throws(ScheduleFileError) -> ScheduleFile {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw ScheduleFileError("cannot read \(path)")
-    }
-    struct Header: Decodable {
-      let format: String
-      let version: Int
-    }
-    let decoder = JSONDecoder()
-    decoder.keyDecodingStrategy = .convertFromSnakeCase
-    // Format and version first: a newer file is refused for what it is, not for a field.
-    let header: Header
-    do { header = try decoder.decode(Header.self, from: data) } catch {
-      throw ScheduleFileError("\(path) is not a schedule file: \(Self.describe(error))")
-    }
-    guard header.format == "storport-schedule" else {
-      throw ScheduleFileError("\(path) is not a schedule file (format \"\(header.format)\")")
-    }
-    guard header.version == currentVersion else {
-      throw ScheduleFileError(
-        "\(path) is schedule format version \(header.version); this storport reads version \(currentVersion)")
-    }
-    let file: ScheduleFile
-    do { file = try decoder.decode(ScheduleFile.self, from: data) } catch {
-      throw ScheduleFileError("\(path) is not a schedule file: \(Self.describe(error))")
-    }
+    let file = try VersionedJSON.read(
+      ScheduleFile.self, path: path, format: "storport-schedule", version: currentVersion,
+      what: "schedule file")
     guard (1...64).contains(file.processors), file.maxSteps > 0 else {
       throw ScheduleFileError("\(path): processors must be 1...64 and max_steps positive")
     }

@@ -13,16 +13,22 @@ public final class EarlyInitIsrExtension: DeviceExtension, @unchecked Sendable {
   public required init() {}
 }
 
-public final class RacyEarlyInitIsrMiniport: FixtureMiniport, @unchecked Sendable {
-  public typealias Extension = EarlyInitIsrExtension
-  public let initializationData = MiniportInitializationData(name: "isr-reacquires-interrupt-lock")
-  public init() {}
+/// What both twins share: nothing to initialise, every request completed in StartIo.
+public protocol EarlyInitIsrDesign: FixtureMiniport where Extension == EarlyInitIsrExtension {}
+
+extension EarlyInitIsrDesign {
   public func initialize(_ ext: EarlyInitIsrExtension) -> Bool { true }
   public func startIo(_ ext: EarlyInitIsrExtension, _ request: StorRequest) -> Bool {
     request.srbStatus = .success
     ext.port.requestComplete(request)
     return true
   }
+}
+
+public final class RacyEarlyInitIsrMiniport: EarlyInitIsrDesign, @unchecked Sendable {
+  public typealias Extension = EarlyInitIsrExtension
+  public let initializationData = MiniportInitializationData(name: "isr-reacquires-interrupt-lock")
+  public init() {}
   public func interrupt(_ ext: EarlyInitIsrExtension) -> Bool {
     if ext.initialized.load() == 0 {
       // The bug: the port already holds the Interrupt lock for HwStorInterrupt.
@@ -33,16 +39,10 @@ public final class RacyEarlyInitIsrMiniport: FixtureMiniport, @unchecked Sendabl
   }
 }
 
-public final class EarlyInitIsrMiniport: FixtureMiniport, @unchecked Sendable {
+public final class EarlyInitIsrMiniport: EarlyInitIsrDesign, @unchecked Sendable {
   public typealias Extension = EarlyInitIsrExtension
   public let initializationData = MiniportInitializationData(name: "isr-reacquires-interrupt-lock-fixed")
   public init() {}
-  public func initialize(_ ext: EarlyInitIsrExtension) -> Bool { true }
-  public func startIo(_ ext: EarlyInitIsrExtension, _ request: StorRequest) -> Bool {
-    request.srbStatus = .success
-    ext.port.requestComplete(request)
-    return true
-  }
   public func interrupt(_ ext: EarlyInitIsrExtension) -> Bool {
     if ext.initialized.load() == 0 { ext.initialized.exchange(1) }
     ext.interrupts.increment()

@@ -72,14 +72,24 @@ public enum BuiltInHarnesses {
   /// The harness called `name`, if there is one.
   public static func named(_ name: String) -> ExplorationHarness? { all.first { $0.name == name } }
 
+  /// A fixture harness: two processors, the miniport `make` builds, started, then `workload`.
+  static func fixture<M: Miniport>(
+    _ name: String, _ summary: String, expectsFailure: Bool, _ make: @escaping @Sendable () -> M,
+    workload: @escaping @Sendable (HarnessRun, Adapter) -> Void
+  ) -> ExplorationHarness {
+    ExplorationHarness(name: name, summary: summary, processors: 2, expectsFailure: expectsFailure) { run in
+      let adapter = run.attach(make())
+      guard run.startAdapter(adapter) else { return }
+      workload(run, adapter)
+    }
+  }
+
   /// Two requests, one after the other, while the watchdog ticks (eight times, every
   /// microsecond) on the other processor: about 90 decisions.
   static func watchdogSlot<M: WatchdogSlotDesign>(
     _ name: String, _ summary: String, expectsFailure: Bool, _ make: @escaping @Sendable () -> M
   ) -> ExplorationHarness {
-    ExplorationHarness(name: name, summary: summary, processors: 2, expectsFailure: expectsFailure) { run in
-      let adapter = run.attach(make())
-      guard run.startAdapter(adapter) else { return }
+    fixture(name, summary, expectsFailure: expectsFailure, make) { run, adapter in
       for i in 0..<2 {
         run.submit(StorRequest(tag: UInt64(i)), to: adapter)
         run.runUntilCompleted(limit: 1_000_000)
@@ -92,9 +102,7 @@ public enum BuiltInHarnesses {
   static func requests<M: Miniport>(
     _ name: String, _ summary: String, expectsFailure: Bool, count: Int, _ make: @escaping @Sendable () -> M
   ) -> ExplorationHarness {
-    ExplorationHarness(name: name, summary: summary, processors: 2, expectsFailure: expectsFailure) { run in
-      let adapter = run.attach(make())
-      guard run.startAdapter(adapter) else { return }
+    fixture(name, summary, expectsFailure: expectsFailure, make) { run, adapter in
       for i in 0..<count { run.submit(StorRequest(tag: UInt64(i)), to: adapter) }
       run.runUntilCompleted(limit: 1_000_000)
     }
@@ -104,9 +112,7 @@ public enum BuiltInHarnesses {
   static func interrupts<M: Miniport>(
     _ name: String, _ summary: String, expectsFailure: Bool, _ make: @escaping @Sendable () -> M
   ) -> ExplorationHarness {
-    ExplorationHarness(name: name, summary: summary, processors: 2, expectsFailure: expectsFailure) { run in
-      let adapter = run.attach(make())
-      guard run.startAdapter(adapter) else { return }
+    fixture(name, summary, expectsFailure: expectsFailure, make) { run, adapter in
       run.submit(StorRequest(tag: 0), to: adapter)
       adapter.device.raiseInterrupt()
       adapter.device.raiseInterrupt()
@@ -119,9 +125,7 @@ public enum BuiltInHarnesses {
   static func restart<M: Miniport>(
     _ name: String, _ summary: String, expectsFailure: Bool, _ make: @escaping @Sendable () -> M
   ) -> ExplorationHarness {
-    ExplorationHarness(name: name, summary: summary, processors: 2, expectsFailure: expectsFailure) { run in
-      let adapter = run.attach(make())
-      guard run.startAdapter(adapter) else { return }
+    fixture(name, summary, expectsFailure: expectsFailure, make) { run, adapter in
       adapter.device.raiseInterrupt()
       run.runUntilQuiescent(limit: 1_000_000)
       adapter.stop()
@@ -138,9 +142,7 @@ public enum BuiltInHarnesses {
   static func reset<M: Miniport>(
     _ name: String, _ summary: String, expectsFailure: Bool, _ make: @escaping @Sendable () -> M
   ) -> ExplorationHarness {
-    ExplorationHarness(name: name, summary: summary, processors: 2, expectsFailure: expectsFailure) { run in
-      let adapter = run.attach(make())
-      guard run.startAdapter(adapter) else { return }
+    fixture(name, summary, expectsFailure: expectsFailure, make) { run, adapter in
       run.submit(StorRequest(tag: 0), to: adapter)
       run.submit(StorRequest(tag: 1), to: adapter)
       adapter.resetBus()
