@@ -18,7 +18,7 @@ extension StorPort {
     }
     let n = runtime.processors.count
     var target = p?.index ?? pipeline.submitCursor.wrappingAdd(1, ordering: .relaxed).oldValue % n
-    if p == nil && serialExecution { target = platform.choose(.submitProcessor, count: n, default: target) }
+    if p == nil && variesPlacements { target = platform.choose(.submitProcessor, count: n, default: target) }
     if let p { p.raceDetector?.release(p.index, SyncObject(request)) }
     trace(on: p, .requestSubmit, request.function.traceName, a: request.tag)
     runtime.processors[target].post(.submit(self, request))

@@ -108,6 +108,9 @@ public protocol Platform: AnyObject, Sendable {
   /// Whether every StorPort service call is a scheduling point (the explorer's strategies;
   /// false live and for the plain seeded random walk).
   var schedulesServiceCalls: Bool { get }
+  /// Whether ``choose(_:count:default:)`` may return anything but the default (the explorer's
+  /// strategies): when false the runtime does not ask.
+  var variesPlacements: Bool { get }
 
   /// Lets the processors run for `nanoseconds` of platform time, from the controlling thread:
   /// simulated, drives the simulation through that much virtual time (or until nothing can
@@ -123,4 +126,5 @@ extension Platform {
   public func pollTimers() {}
   public func choose(_ kind: ChoiceKind, count: Int, default defaultIndex: Int) -> Int { defaultIndex }
   public var schedulesServiceCalls: Bool { false }
+  public var variesPlacements: Bool { false }
 }

@@ -28,6 +28,17 @@ public final class RandomWalkStrategy: SchedulingStrategy {
     return ScheduleRank.rank(ofPosition: rng.below(alternatives.count), current: current)
   }
 
+  /// The same choice as `chooseProcessor` — the same random draws, the same processor — made
+  /// on the masks directly, for the simulated platform's unrecorded runs (the scheduling cost
+  /// every simulated I/O pays). A test checks the two paths give identical runs.
+  @inline(__always)
+  func nextProcessor(runnable: UInt64, pollers: UInt64, current p: Int?) -> Int {
+    if let p, (runnable | pollers) & (1 << UInt64(p)) != 0, rng.below(100) >= switchPercent { return p }
+    let r = runnable.nonzeroBitCount
+    let k = rng.below(r + pollers.nonzeroBitCount)
+    return k < r ? ProcessorAlternatives.bit(k, of: runnable) : ProcessorAlternatives.bit(k - r, of: pollers)
+  }
+
   public func choose(_ kind: ChoiceKind, count: Int) -> Int {
     kind == .poller || (randomPlacements && count > 1) ? rng.below(count) : 0
   }

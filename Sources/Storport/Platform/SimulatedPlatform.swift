@@ -55,6 +55,8 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
   private let pollersCompete: Bool
   /// `strategy.pointsAtServiceCalls`, read once.
   public let schedulesServiceCalls: Bool
+  /// False only for the plain random walk, whose placements are always the runtime's own.
+  public let variesPlacements: Bool
   /// Whether decisions with two or more alternatives are kept in ``schedule``.
   public let recordsSchedule: Bool
   /// A run that takes more decisions than this ends with `.stepLimit` (nil: no bound).
@@ -122,6 +124,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     randomWalk = chosen as? RandomWalkStrategy
     pollersCompete = chosen.pollersCompete
     schedulesServiceCalls = chosen.pointsAtServiceCalls
+    variesPlacements = (chosen as? RandomWalkStrategy).map { $0.randomPlacements } ?? true
     self.recordsSchedule = recordsSchedule
     self.maxDecisions = maxDecisions
     recentPoints = Array(repeating: 0, count: processors)
@@ -347,6 +350,9 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
       }
       if runnable != 0 {
         pollOnlyRounds = 0
+        if !recordsSchedule, let walk = randomWalk {
+          return walk.nextProcessor(runnable: runnable, pollers: pollers, current: p)
+        }
         // Alternatives: the runnable processors in index order, then (when the strategy
         // lets them compete) the pollers.
         let alternatives = ProcessorAlternatives(

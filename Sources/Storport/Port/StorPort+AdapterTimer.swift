@@ -80,7 +80,7 @@ extension StorPort {
     // fires is the platform's choice: on time without a strategy; the explorer tries a
     // quarter, a half and three quarters of the interval (at most 10 ms) late as well.
     let interval = microseconds &* 1000
-    let slack = serialExecution ? platform.choose(.timerSlack, count: 4, default: 0) : 0
+    let slack = variesPlacements ? platform.choose(.timerSlack, count: 4, default: 0) : 0
     let late = min(interval, 10_000_000) * UInt64(slack) / 4
     let deadline = runtime.timerResolution.roundUp(now &+ interval &+ late)
     let generation = timer.state.withLock { t -> UInt64 in

@@ -63,7 +63,7 @@ extension StorPort {
     // Only an issue that will queue a run asks: a refused or re-run issue places nothing.
     let n = runtime.processors.count
     var target = p.index
-    if serialExecution && n > 1 && dpc.state.withLock({ $0.phase == .idle }) {
+    if variesPlacements && n > 1 && dpc.state.withLock({ $0.phase == .idle }) {
       target = platform.choose(.dpcProcessor, count: n, default: p.index)
     }
     p.raceDetector?.release(p.index, SyncObject(dpc))

@@ -16,7 +16,7 @@ extension StorPort {
   func raiseInterrupt(message: UInt32? = nil) {
     let n = runtime.processors.count
     var target = message.map { Int($0) % n } ?? 0
-    if serialExecution { target = platform.choose(.interruptProcessor, count: n, default: target) }
+    if variesPlacements { target = platform.choose(.interruptProcessor, count: n, default: target) }
     trace(on: Processor.current, .interruptRaise, StorPort.interruptName(message), a: UInt64(target))
     if let p = Processor.current { p.raceDetector?.release(p.index, Self.interruptSyncObject(self, message)) }
     runtime.processors[target].post(.interrupt(self, message: message))

@@ -43,6 +43,9 @@ public final class StorPort: @unchecked Sendable {
   /// only by code on the platform's threads: no lock when the platform runs one at a time.
   let deviceBuffers = Locked(DeviceOwnedBuffers())
   let serialExecution: Bool
+  /// The platform varies placements (the explorer): which processor a request, a DPC or an
+  /// interrupt goes to, when in its slack a timer fires. Fixed at creation.
+  let variesPlacements: Bool
   /// ``AdapterShape/packed`` while the adapter is running, 0 otherwise.
   let runningShape = Atomic<UInt64>(0)
   /// Set when a device first takes a buffer: completions look the table up only then.
@@ -63,6 +66,7 @@ public final class StorPort: @unchecked Sendable {
     checked = runtime.verifier.mode.isChecked
     tracing = runtime.tracer.isOn
     serialExecution = runtime.platform.runsOneThreadAtATime
+    variesPlacements = runtime.platform.variesPlacements
     name = entry.data.name
     deviceExtension = entry.makeExtension()
     deviceExtension.portStorage = Unmanaged.passUnretained(self)
