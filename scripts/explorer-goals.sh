@@ -4,14 +4,9 @@
 #   defaults: a release build, 100 seeds, 100000 schedules per correct harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${1:-}
 seeds=${2:-100}
 clean=${3:-100000}
-if [ -z "$bin" ]; then
-  source scripts/setup.sh
-  swift build -c release --product storport >/dev/null
-  bin=.build/release/storport
-fi
+source scripts/release-binary.sh "${1:-}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

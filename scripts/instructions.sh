@@ -14,12 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null 2>&1 || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq valgrind; }
-bin=${1:-}
-if [ -z "$bin" ]; then
-  source scripts/setup.sh
-  swift build -c release --product storport >/dev/null
-  bin=.build/release/storport
-fi
+source scripts/release-binary.sh "${1:-}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 strip --strip-debug -o "$work/storport" "$bin"

@@ -44,9 +44,6 @@ public struct ScheduleFile: Codable, Sendable, Equatable {
     guard (1...64).contains(file.processors), file.maxSteps > 0 else {
       throw ScheduleFileError("\(path): processors must be 1...64 and max_steps positive")
     }
-    for (i, d) in file.decisions.enumerated() where d.count < 2 || d.rank >= d.count {
-      throw ScheduleFileError("\(path): decision \(i) has rank \(d.rank) among \(d.count) alternatives")
-    }
     return file
   }
 

@@ -76,11 +76,13 @@ public enum ScheduleRunner {
       }
     }
 
+    // Each processor's context as the run ended (the reports' "processors at the end").
+    let endStates = runtime.processorSnapshots()
     var failures: [ExplorationFailure] = []
     for outcome in run.outcomes {
       switch outcome {
       case .stepLimit(let p, let busiest):
-        let snap = runtime.processorSnapshots()[busiest]
+        let snap = endStates[busiest]
         failures.append(
           ExplorationFailure(
             kind: .livelock, rule: "processor \(busiest)",
@@ -94,7 +96,7 @@ public enum ScheduleRunner {
             kind: .livelock, rule: "pollers \(pollers)",
             message: "only processors \(pollers) were left, polling for a condition nothing will make true"))
       case .deadlock(let blocked):
-        let snaps = runtime.processorSnapshots()
+        let snaps = endStates
         let who = blocked.map { i in
           "processor \(i) in \(snaps[i].callback ?? "port work") holding "
             + (snaps[i].locks.isEmpty ? "no lock" : snaps[i].locks.joined(separator: ", "))
@@ -110,7 +112,6 @@ public enum ScheduleRunner {
     }
     // A processor still inside a callback when the harness ended never returned from it:
     // it spins (or waits) for something that does not come.
-    let endStates = runtime.processorSnapshots()
     var stuckInCallback = false
     if failures.isEmpty, let busy = endStates.first(where: { $0.callback != nil }) {
       stuckInCallback = true

@@ -63,18 +63,6 @@ struct RaceRuleEvidence {
     adapter.lockContention.contains { $0.key.hasPrefix(name) && $0.value > 0 }
   }
 
-  static func channels(_ n: UInt32) -> (ScriptedExtension) -> Bool {
-    { ext in
-      if n > 1 {
-        var d = PerfConfigurationData()
-        d.flags = [.concurrentChannels]
-        d.concurrentChannels = n
-        _ = ext.port.initializePerfOpts(query: false, &d)
-      }
-      return true
-    }
-  }
-
   /// StartIo traffic (three requests, together or one after the other) with a watchdog
   /// re-armed every µs. One at a time, StartIo lock contention can only be the timer's.
   static func timerAndStartIo(channels: UInt32, together: Bool) -> RaceRuleEvidence {
@@ -92,7 +80,7 @@ struct RaceRuleEvidence {
         }
       }
       m.onInitialize = { ext in
-        _ = Self.channels(channels)(ext)
+        ext.port.requestConcurrentChannels(channels)
         ext.port.requestTimerCall(timer.withLock { $0 }, microseconds: 1)
         return true
       }
@@ -249,7 +237,7 @@ struct RaceRuleEvidence {
     let e = Self.explore("rule58") { run, probe in
       let m = ScriptedMiniport()
       m.onInitialize = { ext in
-        _ = Self.channels(2)(ext)
+        ext.port.requestConcurrentChannels(2)
         ext.port.initializeDpc(
           ext.dpc,
           HwDpcRoutine<ScriptedExtension>("D") { dpc, ext, _, _ in

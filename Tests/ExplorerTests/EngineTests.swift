@@ -215,13 +215,7 @@ import Testing
 enum DemoMiniportForPaths {
   static func make() -> ScriptedMiniport {
     let m = ScriptedMiniport()
-    m.onInitialize = { ext in
-      var d = PerfConfigurationData()
-      d.flags = [.concurrentChannels]
-      d.concurrentChannels = 2
-      _ = ext.port.initializePerfOpts(query: false, &d)
-      return true
-    }
+    m.onInitialize = { ext in ext.port.requestConcurrentChannels(2) }
     m.onStartIo = { ext, r in
       ext.counter.increment()
       r.srbStatus = .success

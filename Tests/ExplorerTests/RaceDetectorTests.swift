@@ -76,15 +76,7 @@ import Testing
       let m = ScriptedMiniport()
       let slot = Tracked(0, name: "slot")
       let timer = HwTimer<ScriptedExtension>("SlotTimer") { _ in slot.store(slot.load() + 1) }
-      m.onInitialize = { ext in
-        if channels {
-          var set = PerfConfigurationData()
-          set.flags = [.concurrentChannels]
-          set.concurrentChannels = 2
-          _ = ext.port.initializePerfOpts(query: false, &set)
-        }
-        return true
-      }
+      m.onInitialize = { ext in ext.port.requestConcurrentChannels(channels ? 2 : 1) }
       m.onStartIo = { ext, r in
         slot.store(slot.load() + 1)
         ext.port.requestTimerCall(timer, microseconds: 1)

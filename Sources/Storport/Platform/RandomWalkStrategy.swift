@@ -8,6 +8,7 @@ public final class RandomWalkStrategy: SchedulingStrategy {
   public let randomPlacements: Bool
   public let pointsAtServiceCalls: Bool
   public var pollersCompete: Bool { true }
+  public var variesPlacements: Bool { randomPlacements }
 
   /// - Parameters:
   ///   - randomPlacements: draw placements uniformly (the explorer) instead of the runtime's own.

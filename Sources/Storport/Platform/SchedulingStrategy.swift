@@ -12,6 +12,9 @@ public protocol SchedulingStrategy: AnyObject {
   /// keep the coarser points (locks, DPC queueing, interlocked operations, callback entry and
   /// exit, work), which cost a third fewer decisions per I/O.
   var pointsAtServiceCalls: Bool { get }
+  /// Whether `choose` may answer a placement with anything but rank 0 (the runtime's own
+  /// placement); when false the runtime does not ask.
+  var variesPlacements: Bool { get }
   /// Which processor runs next: a rank among `alternatives` (0: keep `current`, the position
   /// of the processor that reached the point when it is an alternative; else position 0).
   func chooseProcessor(_ alternatives: ProcessorAlternatives, current: Int?) -> Int
@@ -22,6 +25,7 @@ public protocol SchedulingStrategy: AnyObject {
 
 extension SchedulingStrategy {
   public var pointsAtServiceCalls: Bool { true }
+  public var variesPlacements: Bool { true }
 }
 
 /// The processors a `.processor` decision chooses among, in *position* order: the runnable

@@ -55,7 +55,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
   private let pollersCompete: Bool
   /// `strategy.pointsAtServiceCalls`, read once.
   public let schedulesServiceCalls: Bool
-  /// False only for the plain random walk, whose placements are always the runtime's own.
+  /// `strategy.variesPlacements`, read once.
   public let variesPlacements: Bool
   /// Whether decisions with two or more alternatives are kept in ``schedule``.
   public let recordsSchedule: Bool
@@ -124,7 +124,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     randomWalk = chosen as? RandomWalkStrategy
     pollersCompete = chosen.pollersCompete
     schedulesServiceCalls = chosen.pointsAtServiceCalls
-    variesPlacements = (chosen as? RandomWalkStrategy).map { $0.randomPlacements } ?? true
+    variesPlacements = chosen.variesPlacements
     self.recordsSchedule = recordsSchedule
     self.maxDecisions = maxDecisions
     recentPoints = Array(repeating: 0, count: processors)

@@ -43,6 +43,17 @@ extension ResetQueueDesign {
     return true
   }
 
+  /// Takes every queued request off the queue, holding the completion DPC's DpcLock: from
+  /// then on they are the caller's to complete.
+  static func takeAll(_ ext: ResetQueueExtension, under dpc: StorDpc) -> [StorRequest] {
+    ext.port.withSpinLock(.dpcLock, context: dpc) {
+      ext.pending.modify { q -> [StorRequest] in
+        defer { q.removeAll() }
+        return q
+      }
+    }
+  }
+
   static func complete(_ ext: ResetQueueExtension, _ requests: [StorRequest], _ status: SrbStatus) {
     for r in requests {
       r.srbStatus = status
@@ -97,26 +108,14 @@ public final class ResetHandOffMiniport: ResetQueueDesign, @unchecked Sendable {
 
   /// Takes the requests off the queue under the DpcLock, then completes them.
   public static let completionRoutine = HwDpcRoutine<ResetQueueExtension>("CompletionDpc") { dpc, ext, _, _ in
-    let batch = ext.port.withSpinLock(.dpcLock, context: dpc) {
-      ext.pending.modify { q -> [StorRequest] in
-        defer { q.removeAll() }
-        return q
-      }
-    }
-    complete(ext, batch, .success)
+    complete(ext, takeAll(ext, under: dpc), .success)
     return true
   }
 
   /// The reset, handed over: under the completion DPC's lock, what is still queued is taken
   /// and completed with SRB_STATUS_BUS_RESET.
   public static let resetRoutine = HwDpcRoutine<ResetQueueExtension>("ResetDpc") { _, ext, _, _ in
-    let left = ext.port.withSpinLock(.dpcLock, context: ext.completionDpc) {
-      ext.pending.modify { q -> [StorRequest] in
-        defer { q.removeAll() }
-        return q
-      }
-    }
-    complete(ext, left, .busReset)
+    complete(ext, takeAll(ext, under: ext.completionDpc), .busReset)
     return true
   }
 

@@ -21,71 +21,64 @@ public final class WatchdogSlotExtension: DeviceExtension, @unchecked Sendable {
   public required init() {}
 }
 
-/// Common set-up of both twins: a full-duplex physical adapter asking for two concurrent
-/// StartIo channels, and a watchdog timer started in HwStorInitialize.
-public protocol WatchdogSlotDesign: Miniport where Extension == WatchdogSlotExtension {
+/// What both twins share: a full-duplex physical adapter asking for two concurrent StartIo
+/// channels, and a watchdog HwStorTimer, started in HwStorInitialize and re-armed from itself
+/// while it has ticks left. A twin supplies StartIo and what the watchdog does at each tick.
+public class WatchdogSlotDesign: FixtureMiniport, @unchecked Sendable {
+  public typealias Extension = WatchdogSlotExtension
+  public let initializationData: MiniportInitializationData
   /// The watchdog's period (µs).
-  var periodMicroseconds: UInt32 { get }
+  public let periodMicroseconds: UInt32
   /// Ticks before the watchdog stops re-arming.
-  var ticks: Int64 { get }
-  var watchdog: HwTimer<WatchdogSlotExtension> { get }
-}
+  public let ticks: Int64
+  private var watchdog: HwTimer<WatchdogSlotExtension>!
 
-extension WatchdogSlotDesign {
-  public func findAdapter(_ ext: WatchdogSlotExtension, _ c: inout PortConfiguration) -> FindAdapterResult {
-    c.synchronizationModel = .fullDuplex
-    c.numberOfPhysicalBreaks = 32
-    c.maximumTransferLength = 1 << 20
-    return .found
+  init(name: String, timerName: String, periodMicroseconds: UInt32, ticks: Int64) {
+    initializationData = MiniportInitializationData(name: name)
+    self.periodMicroseconds = periodMicroseconds
+    self.ticks = ticks
+    watchdog = HwTimer(timerName) { [unowned self] ext in
+      tick(ext)
+      if ext.ticksLeft.decrement() > 0 {
+        ext.port.requestTimerCall(watchdog, microseconds: periodMicroseconds)
+      }
+    }
   }
 
   public func initialize(_ ext: WatchdogSlotExtension) -> Bool {
-    var perf = PerfConfigurationData()
-    guard ext.port.initializePerfOpts(query: true, &perf) == .success,
-      perf.flags.contains(.concurrentChannels)
-    else { return false }
-    var set = PerfConfigurationData()
-    set.flags = [.concurrentChannels]
-    set.concurrentChannels = 2
-    guard ext.port.initializePerfOpts(query: false, &set) == .success else { return false }
+    guard ext.port.requestConcurrentChannels(2) else { return false }
     ext.ticksLeft.exchange(ticks)
     ext.port.requestTimerCall(watchdog, microseconds: periodMicroseconds)
     return true
   }
 
-  /// Re-arms the watchdog while it has ticks left.
-  func rearm(_ ext: WatchdogSlotExtension) {
-    if ext.ticksLeft.decrement() > 0 {
-      ext.port.requestTimerCall(watchdog, microseconds: periodMicroseconds)
-    }
+  /// One watchdog tick: what the twin's HwStorTimer does with the slot.
+  func tick(_ ext: WatchdogSlotExtension) {}
+
+  public func startIo(_ ext: WatchdogSlotExtension, _ request: StorRequest) -> Bool {
+    preconditionFailure("bug in the fixture: a WatchdogSlotDesign twin must supply StartIo")
   }
 }
 
 /// The seeded bug (``WatchdogSlotExtension``): the slot is checked, then cleared, with no
 /// synchronisation between HwStorStartIo and HwStorTimer.
 public final class RacyWatchdogMiniport: WatchdogSlotDesign, @unchecked Sendable {
-  public typealias Extension = WatchdogSlotExtension
-  public let initializationData = MiniportInitializationData(name: "timer-startio-race")
-  public let periodMicroseconds: UInt32
-  public let ticks: Int64
-  public private(set) var watchdog: HwTimer<WatchdogSlotExtension>
-
   public init(periodMicroseconds: UInt32 = 1, ticks: Int64 = 40) {
-    self.periodMicroseconds = periodMicroseconds
-    self.ticks = ticks
-    watchdog = HwTimer("RacyWatchdogTimer") { _ in }
-    watchdog = HwTimer("RacyWatchdogTimer") { [unowned self] ext in
-      // A request still in the slot when the watchdog looks is declared timed out.
-      if let stale = ext.outstanding.load() {
-        ext.outstanding.store(nil)
-        stale.srbStatus = .timeout
-        ext.port.requestComplete(stale)
-      }
-      rearm(ext)
+    super.init(
+      name: "timer-startio-race", timerName: "RacyWatchdogTimer", periodMicroseconds: periodMicroseconds,
+      ticks: ticks)
+  }
+
+  /// A request still in the slot when the watchdog looks is declared timed out.
+  override func tick(_ ext: WatchdogSlotExtension) {
+    if let stale = ext.outstanding.load() {
+      ext.outstanding.store(nil)
+      stale.srbStatus = .timeout
+      ext.port.requestComplete(stale)
     }
   }
 
-  public func startIo(_ ext: WatchdogSlotExtension, _ request: StorRequest) -> Bool {
+  public override func startIo(_ ext: WatchdogSlotExtension, _ request: StorRequest) -> Bool {
     ext.outstanding.store(request)
     // The device does the transfer (here: at once), then the normal path completes it.
     if let mine = ext.outstanding.load(), mine === request {
@@ -100,28 +93,22 @@ public final class RacyWatchdogMiniport: WatchdogSlotDesign, @unchecked Sendable
 /// The fixed twin: the slot holds the request's address and is claimed with
 /// InterlockedCompareExchange, so exactly one of StartIo and the watchdog completes it.
 public final class WatchdogSlotMiniport: WatchdogSlotDesign, @unchecked Sendable {
-  public typealias Extension = WatchdogSlotExtension
-  public let initializationData = MiniportInitializationData(name: "timer-startio-race-fixed")
-  public let periodMicroseconds: UInt32
-  public let ticks: Int64
-  public private(set) var watchdog: HwTimer<WatchdogSlotExtension>
-
   public init(periodMicroseconds: UInt32 = 1, ticks: Int64 = 40) {
-    self.periodMicroseconds = periodMicroseconds
-    self.ticks = ticks
-    watchdog = HwTimer("WatchdogTimer") { _ in }
-    watchdog = HwTimer("WatchdogTimer") { [unowned self] ext in
-      let seen = ext.slot.load()
-      if seen != 0, ext.slot.compareExchange(exchange: 0, comparand: seen) == seen {
-        let stale = Self.request(seen)
-        stale.srbStatus = .timeout
-        ext.port.requestComplete(stale)
-      }
-      rearm(ext)
+    super.init(
+      name: "timer-startio-race-fixed", timerName: "WatchdogTimer", periodMicroseconds: periodMicroseconds,
+      ticks: ticks)
+  }
+
+  override func tick(_ ext: WatchdogSlotExtension) {
+    let seen = ext.slot.load()
+    if seen != 0, ext.slot.compareExchange(exchange: 0, comparand: seen) == seen {
+      let stale = Self.request(seen)
+      stale.srbStatus = .timeout
+      ext.port.requestComplete(stale)
     }
   }
 
-  public func startIo(_ ext: WatchdogSlotExtension, _ request: StorRequest) -> Bool {
+  public override func startIo(_ ext: WatchdogSlotExtension, _ request: StorRequest) -> Bool {
     let mine = Self.address(request)
     guard ext.slot.compareExchange(exchange: mine, comparand: 0) == 0 else {
       // Another channel's request is in flight: let the port retry this one.

@@ -86,7 +86,7 @@ public enum BuiltInHarnesses {
 
   /// Two requests, one after the other, while the watchdog ticks (eight times, every
   /// microsecond) on the other processor: about 90 decisions.
-  static func watchdogSlot<M: WatchdogSlotDesign>(
+  static func watchdogSlot<M: WatchdogSlotDesign & Miniport>(
     _ name: String, _ summary: String, expectsFailure: Bool, _ make: @escaping @Sendable () -> M
   ) -> ExplorationHarness {
     fixture(name, summary, expectsFailure: expectsFailure, make) { run, adapter in
