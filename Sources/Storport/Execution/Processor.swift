@@ -516,18 +516,23 @@ final class Processor: @unchecked Sendable {
 
   /// Records a read or write of tracked miniport state with the race detector (if any).
   func noteTrackedAccess(cell: UInt, name: String, isWrite: Bool, fileID: StaticString, line: UInt) {
+    noteAccess(cell: cell, isWrite: isWrite) { (name, "\(fileID):\(line)") }
+  }
+
+  /// Records a read or write of miniport state with the race detector (if any): `describe`
+  /// names the cell and the source location (called once per access, only when detecting).
+  func noteAccess(cell: UInt, isWrite: Bool, _ describe: () -> (cell: String, location: String)) {
     guard let detector = raceDetector else { return }
     let before = detector.races.count
-    defer {
-      if detector.races.count > before, tracing, let adapter = currentFrame?.adapter {
-        adapter.trace(on: self, .diagnostic, "data race on \(name) at \(fileID):\(line)")
-      }
-    }
     detector.access(cell, isWrite: isWrite, by: index) {
-      StateAccess(
+      let (name, location) = describe()
+      return StateAccess(
         cell: name, isWrite: isWrite, processor: index, callback: callbackDescription, irql: "\(irql)",
-        locksHeld: heldDescription, location: "\(fileID):\(line)",
+        locksHeld: heldDescription, location: location,
         step: runtime.simulation?.decisions ?? 0)
+    }
+    if detector.races.count > before, tracing, let adapter = currentFrame?.adapter, let race = detector.races.last {
+      adapter.trace(on: self, .diagnostic, "data race on \(race.second.cell) at \(race.second.location)")
     }
   }
 

@@ -12,7 +12,7 @@ public struct StateAccess: Sendable, Hashable, Codable, CustomStringConvertible 
   /// The Storport locks that context held (port-held ones marked "(port)").
   public let locksHeld: [String]
   /// Where in the miniport's source ("File.swift:42").
-  public let location: String
+  public internal(set) var location: String
   /// The simulator's decision count when the access happened.
   public let step: UInt64
 
@@ -161,7 +161,22 @@ public final class RaceDetector: @unchecked Sendable {
   private func report(_ first: StateAccess, _ second: StateAccess) {
     let pair = [first.location, first.isWrite ? "w" : "r", second.location, second.isWrite ? "w" : "r"]
     guard seenPairs.insert(pair).inserted else { return }
-    races.append(DataRace(first: first, second: second))
+    races.append(DataRace(first: Self.resolved(first), second: Self.resolved(second)))
+  }
+
+  /// Turns machine locations into source locations when a race is reported (not at every
+  /// access): a C miniport's accesses arrive as "module+0xoffset"; the C interface installs a
+  /// resolver that answers "file.c:42 (function)". Identity when none is installed.
+  public static func installLocationResolver(_ resolve: @escaping @Sendable (String) -> String) {
+    locationResolver.withLock { $0 = resolve }
+  }
+  private static let locationResolver = Locked<(@Sendable (String) -> String)?>(nil)
+
+  private static func resolved(_ a: StateAccess) -> StateAccess {
+    guard let resolve = locationResolver.withLock({ $0 }) else { return a }
+    var copy = a
+    copy.location = resolve(a.location)
+    return copy
   }
 }
 

@@ -1,0 +1,262 @@
+/*
+ * srb.h — the request blocks a Storport miniport receives: SCSI_REQUEST_BLOCK and the
+ * extended STORAGE_REQUEST_BLOCK, with the SRB_FUNCTION_*, SRB_STATUS_* and SRB_FLAGS_*
+ * values. Part of swift-storport; written from Microsoft's public DDI reference pages for
+ * these structures (x64 layout); not derived from any Microsoft header.
+ */
+#ifndef STORPORT_SRB_H
+#define STORPORT_SRB_H
+
+#include "miniport.h"
+#include "scsi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- SRB_FUNCTION_* -------------------------------------------------------------------------- */
+#define SRB_FUNCTION_EXECUTE_SCSI 0x00
+#define SRB_FUNCTION_CLAIM_DEVICE 0x01
+#define SRB_FUNCTION_IO_CONTROL 0x02
+#define SRB_FUNCTION_RECEIVE_EVENT 0x03
+#define SRB_FUNCTION_RELEASE_QUEUE 0x04
+#define SRB_FUNCTION_ATTACH_DEVICE 0x05
+#define SRB_FUNCTION_RELEASE_DEVICE 0x06
+#define SRB_FUNCTION_SHUTDOWN 0x07
+#define SRB_FUNCTION_FLUSH 0x08
+#define SRB_FUNCTION_PROTOCOL_COMMAND 0x09
+#define SRB_FUNCTION_ABORT_COMMAND 0x10
+#define SRB_FUNCTION_RELEASE_RECOVERY 0x11
+#define SRB_FUNCTION_RESET_BUS 0x12
+#define SRB_FUNCTION_RESET_DEVICE 0x13
+#define SRB_FUNCTION_TERMINATE_IO 0x14
+#define SRB_FUNCTION_FLUSH_QUEUE 0x15
+#define SRB_FUNCTION_REMOVE_DEVICE 0x16
+#define SRB_FUNCTION_WMI 0x17
+#define SRB_FUNCTION_LOCK_QUEUE 0x18
+#define SRB_FUNCTION_UNLOCK_QUEUE 0x19
+#define SRB_FUNCTION_QUIESCE_DEVICE 0x1A
+#define SRB_FUNCTION_RESET_LOGICAL_UNIT 0x20
+#define SRB_FUNCTION_SET_LINK_TIMEOUT 0x21
+#define SRB_FUNCTION_LINK_TIMEOUT_OCCURRED 0x22
+#define SRB_FUNCTION_LINK_TIMEOUT_COMPLETE 0x23
+#define SRB_FUNCTION_POWER 0x24
+#define SRB_FUNCTION_PNP 0x25
+#define SRB_FUNCTION_DUMP_POINTERS 0x26
+#define SRB_FUNCTION_FREE_DUMP_POINTERS 0x27
+#define SRB_FUNCTION_STORAGE_REQUEST_BLOCK 0x28
+#define SRB_FUNCTION_CRYPTO_OPERATION 0x29
+#define SRB_FUNCTION_GET_DUMP_INFO 0x2A
+#define SRB_FUNCTION_FREE_DUMP_INFO 0x2B
+
+/* ---- SRB_STATUS_* ------------------------------------------------------------------------------- */
+#define SRB_STATUS_PENDING 0x00
+#define SRB_STATUS_SUCCESS 0x01
+#define SRB_STATUS_ABORTED 0x02
+#define SRB_STATUS_ABORT_FAILED 0x03
+#define SRB_STATUS_ERROR 0x04
+#define SRB_STATUS_BUSY 0x05
+#define SRB_STATUS_INVALID_REQUEST 0x06
+#define SRB_STATUS_INVALID_PATH_ID 0x07
+#define SRB_STATUS_NO_DEVICE 0x08
+#define SRB_STATUS_TIMEOUT 0x09
+#define SRB_STATUS_SELECTION_TIMEOUT 0x0A
+#define SRB_STATUS_COMMAND_TIMEOUT 0x0B
+#define SRB_STATUS_MESSAGE_REJECTED 0x0D
+#define SRB_STATUS_BUS_RESET 0x0E
+#define SRB_STATUS_PARITY_ERROR 0x0F
+#define SRB_STATUS_REQUEST_SENSE_FAILED 0x10
+#define SRB_STATUS_NO_HBA 0x11
+#define SRB_STATUS_DATA_OVERRUN 0x12
+#define SRB_STATUS_UNEXPECTED_BUS_FREE 0x13
+#define SRB_STATUS_PHASE_SEQUENCE_FAILURE 0x14
+#define SRB_STATUS_BAD_SRB_BLOCK_LENGTH 0x15
+#define SRB_STATUS_REQUEST_FLUSHED 0x16
+#define SRB_STATUS_INVALID_LUN 0x20
+#define SRB_STATUS_INVALID_TARGET_ID 0x21
+#define SRB_STATUS_BAD_FUNCTION 0x22
+#define SRB_STATUS_ERROR_RECOVERY 0x23
+#define SRB_STATUS_NOT_POWERED 0x24
+#define SRB_STATUS_LINK_DOWN 0x25
+#define SRB_STATUS_INSUFFICIENT_RESOURCES 0x26
+#define SRB_STATUS_THROTTLED_REQUEST 0x27
+#define SRB_STATUS_INTERNAL_ERROR 0x30
+#define SRB_STATUS_QUEUE_FROZEN 0x40
+#define SRB_STATUS_AUTOSENSE_VALID 0x80
+#define SRB_STATUS(Status) ((Status) & ~(SRB_STATUS_AUTOSENSE_VALID | SRB_STATUS_QUEUE_FROZEN))
+
+/* ---- SRB_FLAGS_* --------------------------------------------------------------------------------- */
+#define SRB_FLAGS_QUEUE_ACTION_ENABLE 0x00000002
+#define SRB_FLAGS_DISABLE_DISCONNECT 0x00000004
+#define SRB_FLAGS_DISABLE_SYNCH_TRANSFER 0x00000008
+#define SRB_FLAGS_BYPASS_FROZEN_QUEUE 0x00000010
+#define SRB_FLAGS_DISABLE_AUTOSENSE 0x00000020
+#define SRB_FLAGS_DATA_IN 0x00000040
+#define SRB_FLAGS_DATA_OUT 0x00000080
+#define SRB_FLAGS_NO_DATA_TRANSFER 0x00000000
+#define SRB_FLAGS_UNSPECIFIED_DIRECTION (SRB_FLAGS_DATA_IN | SRB_FLAGS_DATA_OUT)
+#define SRB_FLAGS_NO_QUEUE_FREEZE 0x00000100
+#define SRB_FLAGS_ADAPTER_CACHE_ENABLE 0x00000200
+#define SRB_FLAGS_FREE_SENSE_BUFFER 0x00000400
+#define SRB_FLAGS_D3_PROCESSING 0x00000800
+#define SRB_FLAGS_SEQUENTIAL_REQUIRED 0x00001000
+#define SRB_FLAGS_IS_ACTIVE 0x00010000
+#define SRB_FLAGS_ALLOCATED_FROM_ZONE 0x00020000
+#define SRB_FLAGS_SGLIST_FROM_POOL 0x00040000
+#define SRB_FLAGS_BYPASS_LOCKED_QUEUE 0x00080000
+#define SRB_FLAGS_NO_KEEP_AWAKE 0x00100000
+#define SRB_FLAGS_PORT_DRIVER_ALLOCSENSE 0x00200000
+#define SRB_FLAGS_PORT_DRIVER_SENSEHASPORT 0x00400000
+#define SRB_FLAGS_DONT_START_NEXT_PACKET 0x00800000
+#define SRB_FLAGS_PORT_DRIVER_RESERVED 0x0F000000
+#define SRB_FLAGS_CLASS_DRIVER_RESERVED 0xF0000000
+
+/* ---- queue actions -------------------------------------------------------------------------------- */
+#define SRB_SIMPLE_TAG_REQUEST 0x20
+#define SRB_HEAD_OF_QUEUE_TAG_REQUEST 0x21
+#define SRB_ORDERED_QUEUE_TAG_REQUEST 0x22
+#define SP_UNTAGGED ((UCHAR)~0)
+
+/* ---- SCSI_REQUEST_BLOCK (x64: 88 bytes) ------------------------------------------------------------- */
+typedef struct _SCSI_REQUEST_BLOCK {
+  USHORT Length;
+  UCHAR Function;
+  UCHAR SrbStatus;
+  UCHAR ScsiStatus;
+  UCHAR PathId;
+  UCHAR TargetId;
+  UCHAR Lun;
+  UCHAR QueueTag;
+  UCHAR QueueAction;
+  UCHAR CdbLength;
+  UCHAR SenseInfoBufferLength;
+  ULONG SrbFlags;
+  ULONG DataTransferLength;
+  ULONG TimeOutValue;
+  PVOID DataBuffer;
+  PVOID SenseInfoBuffer;
+  struct _SCSI_REQUEST_BLOCK *NextSrb;
+  PVOID OriginalRequest;
+  PVOID SrbExtension;
+  union {
+    ULONG InternalStatus;
+    ULONG QueueSortKey;
+    ULONG LinkTimeoutValue;
+  };
+  ULONG Reserved; /* _WIN64 only: keeps Cdb 8-byte aligned */
+  UCHAR Cdb[16];
+} SCSI_REQUEST_BLOCK, *PSCSI_REQUEST_BLOCK;
+#define SCSI_REQUEST_BLOCK_SIZE sizeof(SCSI_REQUEST_BLOCK)
+
+/* ---- STORAGE_REQUEST_BLOCK ---------------------------------------------------------------------- */
+#define SRB_SIGNATURE 0x53524258 /* "SRBX" */
+#define STORAGE_REQUEST_BLOCK_VERSION_1 0x1
+#define SRB_TYPE_FLAG_SCSI_REQUEST_BLOCK 0x1
+#define SRB_TYPE_FLAG_STORAGE_REQUEST_BLOCK 0x2
+#define STORAGE_ADDRESS_TYPE_BTL8 0x0000 /* PORT_CONFIGURATION_INFORMATION.AddressType */
+#define STOR_ADDRESS_TYPE_UNKNOWN 0x0000 /* STOR_ADDRESS.Type */
+#define STOR_ADDRESS_TYPE_BTL8 0x0001
+#define STOR_ADDRESS_TYPE_MAX 0xFFFF
+#define SRB_ALIGN DECLSPEC_ALIGN(8)
+#define POINTER_ALIGN DECLSPEC_ALIGN(8)
+#define STOR_ADDRESS_ALIGN DECLSPEC_ALIGN(8)
+#define STOR_ADDR_BTL8_ADDRESS_LENGTH 4
+
+typedef struct STOR_ADDRESS_ALIGN _STOR_ADDRESS {
+  USHORT Type;
+  USHORT Port;
+  ULONG AddressLength;
+  UCHAR AddressData[ANYSIZE_ARRAY];
+} STOR_ADDRESS, *PSTOR_ADDRESS;
+
+typedef struct STOR_ADDRESS_ALIGN _STOR_ADDR_BTL8 {
+  USHORT Type;
+  USHORT Port;
+  ULONG AddressLength;
+  UCHAR Path;
+  UCHAR Target;
+  UCHAR Lun;
+  UCHAR Reserved;
+} STOR_ADDR_BTL8, *PSTOR_ADDR_BTL8;
+
+typedef enum _SRBEXDATATYPE {
+  SrbExDataTypeUnknown = 0,
+  SrbExDataTypeBidirectional,
+  SrbExDataTypeScsiCdb16 = 0x40,
+  SrbExDataTypeScsiCdb32,
+  SrbExDataTypeScsiCdbVar,
+  SrbExDataTypeNvmeCommand,
+  SrbExDataTypeWmi = 0x60,
+  SrbExDataTypePower,
+  SrbExDataTypePnP,
+  SrbExDataTypeIoInfo = 0x80,
+  SrbExDataTypeMSReservedStart = 0xF0000000,
+  SrbExDataTypeReserved = 0xFFFFFFFF
+} SRBEXDATATYPE, *PSRBEXDATATYPE;
+
+typedef struct SRB_ALIGN _SRBEX_DATA {
+  SRBEXDATATYPE Type;
+  ULONG Length;
+  UCHAR Data[ANYSIZE_ARRAY];
+} SRBEX_DATA, *PSRBEX_DATA;
+
+#define SRBEX_DATA_SCSI_CDB16_LENGTH ((16 * sizeof(UCHAR)) + (4 * sizeof(UCHAR)) + sizeof(ULONG) + sizeof(PVOID))
+typedef struct SRB_ALIGN _SRBEX_DATA_SCSI_CDB16 {
+  SRBEXDATATYPE Type;
+  ULONG Length;
+  UCHAR ScsiStatus;
+  UCHAR SenseInfoBufferLength;
+  UCHAR CdbLength;
+  UCHAR Reserved;
+  ULONG Reserved1;
+  PVOID SenseInfoBuffer;
+  UCHAR POINTER_ALIGN Cdb[16];
+} SRBEX_DATA_SCSI_CDB16, *PSRBEX_DATA_SCSI_CDB16;
+
+typedef struct SRB_ALIGN _STORAGE_REQUEST_BLOCK {
+  USHORT Length;
+  UCHAR Function; /* SRB_FUNCTION_STORAGE_REQUEST_BLOCK */
+  UCHAR SrbStatus;
+  ULONG ReservedUlong1;
+  ULONG Signature; /* SRB_SIGNATURE */
+  ULONG Version;   /* STORAGE_REQUEST_BLOCK_VERSION_1 */
+  ULONG SrbLength;
+  ULONG SrbFunction;
+  ULONG SrbFlags;
+  ULONG ReservedUlong2;
+  ULONG RequestTag;
+  USHORT RequestPriority;
+  USHORT RequestAttribute;
+  ULONG TimeOutValue;
+  union {
+    ULONG SystemStatus;
+    ULONG RequestTagHigh4Bytes;
+  };
+  ULONG ZeroGuard1;
+  ULONG AddressOffset;
+  ULONG NumSrbExData;
+  ULONG DataTransferLength;
+  PVOID POINTER_ALIGN DataBuffer;
+  PVOID POINTER_ALIGN ZeroGuard2;
+  PVOID POINTER_ALIGN OriginalRequest;
+  PVOID POINTER_ALIGN ClassContext;
+  PVOID POINTER_ALIGN PortContext;
+  PVOID POINTER_ALIGN MiniportContext;
+  struct _STORAGE_REQUEST_BLOCK POINTER_ALIGN *NextSrb;
+  ULONG SrbExDataOffset[ANYSIZE_ARRAY];
+} STORAGE_REQUEST_BLOCK, *PSTORAGE_REQUEST_BLOCK;
+#define STORAGE_REQUEST_BLOCK_HEADER_SIZE FIELD_OFFSET(STORAGE_REQUEST_BLOCK, SrbExDataOffset)
+
+typedef enum _STOR_IO_PRIORITY_HINT {
+  StorIoPriorityVeryLow = 0,
+  StorIoPriorityLow,
+  StorIoPriorityNormal,
+  StorIoPriorityHigh,
+  StorIoPriorityCritical,
+  StorIoMaxPriorityTypes
+} STOR_IO_PRIORITY_HINT;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* STORPORT_SRB_H */
