@@ -1,6 +1,8 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+let exportDynamic: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--export-dynamic"])]
+
 let package = Package(
   name: "swift-storport",
   products: [
@@ -27,6 +29,15 @@ let package = Package(
       name: "StorportTesting",
       dependencies: ["Storport", "StorportExplorer", "StorportSamples", "StorportDevices", "StorportSCSI"]),
     .target(name: "StorportExplorer", dependencies: ["Storport"]),
+    // The C interface: storport.h and friends (the headers C miniports compile against, in
+    // include/), the variadic dispatchers and exported routines, compiler-instrumentation hooks.
+    .target(name: "CStorportMiniport"),
+    // The binding: C miniports loaded from shared objects, run by the Swift runtime.
+    .target(
+      name: "StorportC",
+      dependencies: [
+        "Storport", "CStorportMiniport", "StorportExplorer", "StorportDevices", "StorportSCSI", "StorportTesting",
+      ]),
     // Sample miniports (the demonstration adapter of `storport run`).
     .target(name: "StorportSamples", dependencies: ["Storport", "StorportDevices", "StorportSCSI"]),
     // Front end: the fio-like workload generator (`storport bench io`, `storport run`).
@@ -49,10 +60,12 @@ let package = Package(
       name: "StorportCLI",
       dependencies: [
         "Storport", "StorportSamples", "StorportBenchmarks", "StorportWorkload", "StorportDevices",
-        "StorportExplorer", "StorportTesting", "CStorportShim",
+        "StorportExplorer", "StorportTesting", "CStorportShim", "StorportC",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
-    .executableTarget(name: "storport", dependencies: ["StorportCLI"]),
+    // C miniports loaded with dlopen resolve StorPort* (and the instrumentation hooks) against
+    // the executable: its symbols are exported.
+    .executableTarget(name: "storport", dependencies: ["StorportCLI"], linkerSettings: exportDynamic),
     .testTarget(
       name: "ConformanceTests", dependencies: ["Storport", "StorportSamples", "StorportTesting", "StorportExplorer"]),
     .testTarget(
@@ -64,6 +77,10 @@ let package = Package(
         "Storport", "StorportCLI", "StorportWorkload", "StorportDevices", "StorportSamples", "StorportTesting",
         "StorportBenchmarks", "StorportExplorer", "CStorportShim",
       ]),
+    .testTarget(
+      name: "CMiniportTests",
+      dependencies: ["Storport", "StorportC", "CStorportMiniport", "StorportExplorer", "StorportTesting", "StorportCLI"],
+      linkerSettings: exportDynamic),
     .testTarget(
       name: "DeviceTests",
       dependencies: ["Storport", "StorportSamples", "StorportDevices", "StorportSCSI", "StorportWorkload"]),

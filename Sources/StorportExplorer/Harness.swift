@@ -136,10 +136,12 @@ public final class HarnessRun: @unchecked Sendable {
   }
 
   /// A harness expectation: a failure of kind `.harnessAssertion` when `condition` is false.
+  @discardableResult
   public func expect(
     _ condition: Bool, _ message: @autoclosure () -> String, fileID: StaticString = #fileID,
     line: UInt = #line
-  ) {
+  ) -> Bool {
     if !condition { expectationFailures.append("\(message()) (\(fileID):\(line))") }
+    return condition
   }
 }

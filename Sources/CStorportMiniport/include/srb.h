@@ -115,7 +115,7 @@ extern "C" {
 #define SRB_SIMPLE_TAG_REQUEST 0x20
 #define SRB_HEAD_OF_QUEUE_TAG_REQUEST 0x21
 #define SRB_ORDERED_QUEUE_TAG_REQUEST 0x22
-#define SP_UNTAGGED ((UCHAR)~0)
+#define SP_UNTAGGED ((UCHAR)0xFFu)
 
 /* ---- SCSI_REQUEST_BLOCK (x64: 88 bytes) ------------------------------------------------------------- */
 typedef struct _SCSI_REQUEST_BLOCK {

@@ -74,6 +74,11 @@ void storport_host_set_memory_hooks(int enabled);
 /* Calls into the miniport through a pointer the host keeps (each cast to its role type). */
 uint32_t storport_call_driver_entry(void *_Nonnull entry, void *_Nullable driverObject, void *_Nullable registryPath);
 
+/* dladdr: the symbol (may be NULL), file and load base of the object containing `address`.
+ * Returns 0 when no loaded object contains it. */
+int storport_symbol_of(const void *_Nullable address, const char *_Nullable *_Nullable name,
+                       const char *_Nullable *_Nullable file, void *_Nullable *_Nullable base);
+
 /* Formats a printf-style message with the miniport's arguments into `out`. */
 int storport_format_message(char *_Nonnull out, size_t size, const char *_Nonnull format, ...);
 

@@ -7,3 +7,21 @@ extension StorPort {
       locks: p.held.map(\.lock.name), time: platform.now().nanoseconds)
   }
 }
+
+extension StorPort {
+  /// The adapter whose miniport callback the calling processor is running (nil on other
+  /// threads, or between callbacks): for routines a miniport calls without naming its
+  /// adapter (`StorPortStallExecution`, `KeGetCurrentIrql`, `DbgPrint`).
+  public static var current: StorPort? { Processor.current?.currentFrame?.adapter }
+
+  /// The calling processor's index (0-based), or nil on other threads.
+  public static var currentProcessor: Int? { Processor.current?.index }
+
+  /// The calling processor's virtual IRQL, or nil on other threads.
+  public static var currentIrql: Irql? { Processor.current?.irql }
+}
+
+extension StorPort {
+  /// Simulated processors of this adapter's runtime.
+  public var processorCount: Int { platform.processorCount }
+}

@@ -164,6 +164,19 @@ public final class StorPort: @unchecked Sendable {
   /// the callback running on `p` — which is not `self` when that code reached this adapter's
   /// services or objects from another adapter's callback: the offender is reported and
   /// stopped, the adapter it misused keeps running.
+  /// Reports a routine called with an argument it does not accept (INVALID_PARAMETER): for
+  /// interfaces that enter the port on a miniport's behalf (the C interface), naming the
+  /// routine and the argument. Checked mode only, like every rule.
+  public func reportInvalidParameter(_ message: String) {
+    violation(.invalidParameter, on: Processor.current, message)
+  }
+
+  /// Reports a failed assertion of the miniport's own (`ASSERT`, `NT_ASSERT`) with its
+  /// expression and source location (MINIPORT_ASSERTION_FAILED).
+  public func reportMiniportAssertion(_ message: String) {
+    violation(.miniportAssertionFailed, on: Processor.current, message)
+  }
+
   func violation(_ rule: VerifierRule, on p: Processor?, _ message: String) {
     guard checked else { return }
     let offender = p.flatMap { $0.hostCodeDepth == 0 ? $0.currentFrame?.adapter : nil } ?? self

@@ -63,6 +63,8 @@ public enum VerifierRule: String, Sendable, CaseIterable {
   case requestTimedOut = "REQUEST_TIMED_OUT"
   case deviceProtocolViolation = "DEVICE_PROTOCOL_VIOLATION"
   case requestCompletedWhileDeviceOwnsIt = "REQUEST_COMPLETED_WHILE_DEVICE_OWNS_IT"
+  case invalidParameter = "INVALID_PARAMETER"
+  case miniportAssertionFailed = "MINIPORT_ASSERTION_FAILED"
 
   /// Warnings are reported and traced but never stop the adapter.
   public var isWarning: Bool {
@@ -119,6 +121,10 @@ public enum VerifierRule: String, Sendable, CaseIterable {
       return "the device model's protocol (NVMe: command identifiers, queue doorbells)"
     case .requestCompletedWhileDeviceOwnsIt:
       return "R-N1 seen from the device: its data buffer is still owed to a command in the device"
+    case .invalidParameter:
+      return "§1 and each routine's DDI page: an argument the routine does not accept (a pointer that is not the HwDeviceExtension, a request block or an object the port gave out; an unknown code)"
+    case .miniportAssertionFailed:
+      return "the miniport's own ASSERT / NT_ASSERT (a checked build stops there: STATUS_ASSERTION_FAILURE)"
     }
   }
 
@@ -160,6 +166,9 @@ public enum VerifierRule: String, Sendable, CaseIterable {
     case .requestTimedOut: return .scsiVerifier(0x1025)
     case .deviceProtocolViolation: return .scsiVerifier(0x1026)
     case .requestCompletedWhileDeviceOwnsIt: return .scsiVerifier(0x1027)
+    case .invalidParameter: return .scsiVerifier(0x1028)
+    case .miniportAssertionFailed:
+      return BugCheck(code: 0x1E, parameter1: 0xC000_0420, name: "KMODE_EXCEPTION_NOT_HANDLED")
     }
   }
 }

@@ -201,7 +201,7 @@ public enum BuiltInHarnesses {
 
   /// Writes blocks 0 and 1 with known bytes, then reads them back and compares (unless the
   /// store keeps nothing).
-  static func blockIo(_ run: HarnessRun, _ adapter: Adapter, blockSize: Int, verifyData: Bool = true) {
+  public static func blockIo(_ run: HarnessRun, _ adapter: Adapter, blockSize: Int, verifyData: Bool = true) {
     let pool = StorRequestPool(count: 4, bufferBytes: blockSize)
     run.keepAlive(pool)
     var writes: [StorRequest] = []

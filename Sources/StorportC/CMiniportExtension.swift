@@ -1,0 +1,96 @@
+import CStorportMiniport
+import Storport
+
+/// The device extension of a C miniport: the `DeviceExtensionSize` bytes its callbacks receive
+/// as `HwDeviceExtension` (16-byte aligned, zeroed at first allocation, kept across stop and
+/// restart, R-Y2), and what the port keeps beside them for this adapter — the STOR_DPC
+/// objects behind the miniport's opaque STOR_DPC structures, the HW_TIMER routines it armed,
+/// its request blocks and the memory it was given.
+///
+/// A small header precedes the bytes: a magic word and this object, so a routine entered with
+/// `HwDeviceExtension` finds its adapter in two loads (``from(_:)``).
+public final class CMiniportExtension: DeviceExtension, @unchecked Sendable {
+  static let magic: UInt64 = 0x5350_4558_5448_4452  // "SPEXTHDR"
+  static let headerBytes = 16
+
+  /// The extension the C code sees (nil until HwStorFindAdapter is about to run).
+  public private(set) var base: UnsafeMutableRawPointer?
+  /// `DeviceExtensionSize`.
+  public private(set) var size = 0
+  private var allocation: UnsafeMutableRawPointer?
+  /// The miniport this extension belongs to (set before the first callback).
+  nonisolated(unsafe) var miniport: CMiniport!
+  /// The PORT_CONFIGURATION_INFORMATION given to HwStorFindAdapter (StorPortGetUncachedExtension
+  /// takes it back).
+  var configInfo: UnsafeMutablePointer<PORT_CONFIGURATION_INFORMATION>?
+  /// STOR_DPC objects behind the miniport's initialised STOR_DPC structures (kept for the
+  /// adapter's life: a structure re-zeroed and re-initialised gets a new object).
+  let dpcObjects = Locked<[StorDpc]>([])
+  /// HW_TIMER / HW_TIMER_EX / passive-initialisation routines, one wrapper per C address.
+  let timers = Locked<[UInt: HwTimer<CMiniportExtension>]>([:])
+  let timersEx = Locked<[UInt: HwTimerEx<CMiniportExtension>]>([:])
+  /// StorPortInitializeWorker / StorPortInitializeTimer handles, by token.
+  let workers = Locked<[StorWorkerHandle]>([])
+  let timerHandles = Locked<[StorTimerHandle]>([])
+  /// StorPortGetUncachedExtension's memory (one per adapter).
+  var uncachedExtension: UnsafeMutableRawPointer?
+  /// StorPortGetLogicalUnit's SpecificLuExtensionSize blocks, by path/target/lun.
+  let luExtensions = Locked<[UInt: UnsafeMutableRawPointer]>([:])
+  /// The configuration HwStorFindAdapter reported.
+  var portConfiguration = PortConfiguration()
+  /// Request blocks.
+  var srbPool: RequestBlockPool!
+  /// `PORT_CONFIGURATION_INFORMATION.HwMSInterruptRoutine`, as HwStorFindAdapter left it.
+  var messageRoutine: PHW_MESSAGE_SIGNALED_INTERRUPT_ROUTINE?
+  /// Memory handed to the miniport (uncached extension, pool, contiguous): freed at removal.
+  let allocations = Locked<[UnsafeMutableRawPointer: Int]>([:])
+
+  public required init() {}
+
+  /// Allocates the extension's bytes on first use (zeroed) and links the header to `self`.
+  func allocate(bytes: Int) {
+    guard allocation == nil else { return }
+    let total = Self.headerBytes + max(bytes, 8)
+    let raw = UnsafeMutableRawPointer.allocate(byteCount: total, alignment: 16)
+    raw.initializeMemory(as: UInt8.self, repeating: 0, count: total)
+    raw.storeBytes(of: Self.magic, as: UInt64.self)
+    raw.storeBytes(of: UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque()), toByteOffset: 8, as: UInt.self)
+    allocation = raw
+    base = raw + Self.headerBytes
+    size = bytes
+  }
+
+  /// The extension whose bytes start at `pointer` (a C routine's `HwDeviceExtension`), or nil
+  /// when `pointer` is not one the port gave out.
+  @inline(__always)
+  static func from(_ pointer: UnsafeMutableRawPointer?) -> CMiniportExtension? {
+    guard let p = pointer, UInt(bitPattern: p) & 15 == 0, UInt(bitPattern: p) > 4096 else { return nil }
+    let header = p - headerBytes
+    guard header.load(as: UInt64.self) == magic else { return nil }
+    let owner = header.load(fromByteOffset: 8, as: UInt.self)
+    return Unmanaged<CMiniportExtension>.fromOpaque(UnsafeRawPointer(bitPattern: owner)!).takeUnretainedValue()
+  }
+
+  /// Memory for the miniport, zeroed, 4 KiB-aligned (uncached extension, pool, DMA memory).
+  func allocateMemory(_ bytes: Int) -> UnsafeMutableRawPointer {
+    let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 4096)
+    p.initializeMemory(as: UInt8.self, repeating: 0, count: max(bytes, 1))
+    allocations.withLock { $0[p] = bytes }
+    return p
+  }
+
+  /// Frees memory from ``allocateMemory(_:)``; false if `p` is not such memory.
+  func freeMemory(_ p: UnsafeMutableRawPointer) -> Bool {
+    guard allocations.withLock({ $0.removeValue(forKey: p) }) != nil else { return false }
+    p.deallocate()
+    return true
+  }
+
+  deinit {
+    // The header would otherwise keep answering for a freed object.
+    allocation?.storeBytes(of: 0, as: UInt64.self)
+    allocation?.deallocate()
+    configInfo?.deallocate()
+    for (p, _) in allocations.withLock({ $0 }) { p.deallocate() }
+  }
+}

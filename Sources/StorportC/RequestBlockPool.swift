@@ -1,0 +1,181 @@
+import CStorportMiniport
+import Storport
+
+/// The request blocks of one C miniport adapter: for each request in the miniport, one block
+/// holding the SRB in the layout the miniport registered for (SCSI_REQUEST_BLOCK, or
+/// STORAGE_REQUEST_BLOCK when SrbTypeFlags asks for it), its sense buffer and its
+/// `SrbExtension` (`SrbExtensionSize` bytes, zeroed for each request).
+///
+/// A block stays with its request from BuildIo to completion (so BuildIo's work in the
+/// SrbExtension reaches StartIo), and after completion it keeps pointing at the request until
+/// it is reused — so a second `RequestComplete` of the same SRB reaches the port's own
+/// double-completion check (rule 72) instead of completing a stranger. Reuse is first-in,
+/// first-out behind a reserve of free blocks, which keeps that window wide.
+final class RequestBlockPool: @unchecked Sendable {
+  /// Block header: magic, the request (retained while attached), state.
+  private static let headerBytes = 32
+  private static let magic: UInt64 = 0x5350_5352_4242_4C4B  // "SPSRBBLK"
+  static let senseBytes = 32
+  /// Free blocks kept back before one is reused.
+  private static let reserve = 8
+
+  let extended: Bool
+  let srbBytes: Int
+  let srbExtensionBytes: Int
+  private let blockBytes: Int
+  private let senseOffset: Int
+  private let extensionOffset: Int
+  /// STOR_SCATTER_GATHER_LIST with one element: the host's data buffer is one device-visible
+  /// range (identity mapping), 16 + 24 bytes.
+  private let scatterGatherOffset: Int
+  private let free = Locked<(blocks: [UnsafeMutableRawPointer], head: Int)>(([], 0))
+  private let all = Locked<[UnsafeMutableRawPointer]>([])
+
+  init(extended: Bool, srbExtensionBytes: Int) {
+    self.extended = extended
+    srbBytes = (storport_srb_size(extended ? 1 : 0) + 15) & ~15
+    self.srbExtensionBytes = srbExtensionBytes
+    senseOffset = Self.headerBytes + srbBytes
+    extensionOffset = senseOffset + Self.senseBytes
+    scatterGatherOffset = extensionOffset + ((srbExtensionBytes + 15) & ~15)
+    blockBytes = scatterGatherOffset + 48
+  }
+
+  /// The SRB of `request`'s block (attaching a block on the request's first visit).
+  func srb(for request: StorRequest) -> UnsafeMutableRawPointer {
+    if request.miniportContext != 0 {
+      let block = UnsafeMutableRawPointer(bitPattern: request.miniportContext)!
+      if block.load(fromByteOffset: 16, as: UInt.self) == 1,
+        block.load(fromByteOffset: 8, as: UInt.self) == UInt(bitPattern: Unmanaged.passUnretained(request).toOpaque())
+      {
+        return block + Self.headerBytes
+      }
+    }
+    let block = take()
+    ExternalMemory.acquire(UInt(bitPattern: block))
+    let previous = block.load(fromByteOffset: 8, as: UInt.self)
+    if previous != 0 {
+      Unmanaged<StorRequest>.fromOpaque(UnsafeRawPointer(bitPattern: previous)!).release()
+    }
+    block.storeBytes(
+      of: UInt(bitPattern: Unmanaged.passRetained(request).toOpaque()), toByteOffset: 8, as: UInt.self)
+    block.storeBytes(of: 1, toByteOffset: 16, as: UInt.self)
+    request.miniportContext = UInt(bitPattern: block)
+    build(block, request)
+    return block + Self.headerBytes
+  }
+
+  /// What `RequestComplete` names: the block's request and whether it was still in the
+  /// miniport; nil when `srb` is not a request block of this pool's kind.
+  func request(ofSrb srb: UnsafeMutableRawPointer) -> (request: StorRequest, live: Bool)? {
+    guard UInt(bitPattern: srb) & 15 == 0, UInt(bitPattern: srb) > 4096 else { return nil }
+    let block = srb - Self.headerBytes
+    guard block.load(as: UInt64.self) == Self.magic else { return nil }
+    let r = block.load(fromByteOffset: 8, as: UInt.self)
+    guard r != 0 else { return nil }
+    let request = Unmanaged<StorRequest>.fromOpaque(UnsafeRawPointer(bitPattern: r)!).takeUnretainedValue()
+    return (request, block.load(fromByteOffset: 16, as: UInt.self) == 1)
+  }
+
+  /// Copies what the miniport set (status bytes, transferred length, autosense) into the
+  /// request, detaches the block and puts it back (the request stays named for rule 72).
+  func finish(srb: UnsafeMutableRawPointer, _ request: StorRequest) {
+    let block = srb - Self.headerBytes
+    var f = StorportSrbFields()
+    storport_srb_read(srb, extended ? 1 : 0, &f)
+    request.srbStatus = SrbStatus(rawValue: f.srbStatus & 0x3F)
+    request.scsiStatus = f.scsiStatus
+    let asked = request.dataTransferLength
+    if f.dataTransferLength < asked {
+      request.residual = Int(asked - f.dataTransferLength)
+      request.dataTransferLength = f.dataTransferLength
+    }
+    if f.srbStatus & 0x80 != 0 {  // SRB_STATUS_AUTOSENSE_VALID
+      let n = min(Int(f.senseInfoBufferLength), Self.senseBytes)
+      withUnsafeMutableBytes(of: &request.senseBytes) { raw in
+        raw.copyMemory(from: UnsafeRawBufferPointer(start: block + senseOffset, count: n))
+      }
+      request.senseLength = UInt8(n)
+    } else {
+      request.senseLength = 0
+    }
+    block.storeBytes(of: 0, toByteOffset: 16, as: UInt.self)
+    ExternalMemory.release(UInt(bitPattern: block))
+    free.withLock { $0.blocks.append(block) }
+  }
+
+  /// StorPortGetScatterGatherList: the request's data buffer as device-visible ranges (one:
+  /// the host address is the device address), or nil if `srb` is not a live request block.
+  func scatterGatherList(srb: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
+    guard let (request, live) = request(ofSrb: srb), live else { return nil }
+    let list = srb - Self.headerBytes + scatterGatherOffset
+    let length = storport_srb_data_transfer_length(srb, extended ? 1 : 0)
+    let buffer = storport_srb_data_buffer(srb, extended ? 1 : 0) ?? request.dataBuffer
+    list.storeBytes(of: UInt32(length == 0 ? 0 : 1), as: UInt32.self)
+    list.storeBytes(of: UInt64(0), toByteOffset: 8, as: UInt64.self)
+    list.storeBytes(of: UInt64(UInt(bitPattern: buffer)), toByteOffset: 16, as: UInt64.self)
+    list.storeBytes(of: length, toByteOffset: 24, as: UInt32.self)
+    list.storeBytes(of: UInt64(0), toByteOffset: 32, as: UInt64.self)
+    return list
+  }
+
+  private func take() -> UnsafeMutableRawPointer {
+    if let b = free.withLock({ f -> UnsafeMutableRawPointer? in
+      guard f.blocks.count - f.head > Self.reserve else { return nil }
+      let b = f.blocks[f.head]
+      f.head += 1
+      if f.head > 1024, f.head * 2 > f.blocks.count {
+        f.blocks.removeFirst(f.head)
+        f.head = 0
+      }
+      return b
+    }) {
+      return b
+    }
+    let b = UnsafeMutableRawPointer.allocate(byteCount: blockBytes, alignment: 64)
+    b.initializeMemory(as: UInt8.self, repeating: 0, count: blockBytes)
+    b.storeBytes(of: Self.magic, as: UInt64.self)
+    all.withLock { $0.append(b) }
+    return b
+  }
+
+  private func build(_ block: UnsafeMutableRawPointer, _ r: StorRequest) {
+    var f = StorportSrbFields()
+    f.function = r.function.rawValue
+    f.srbStatus = 0
+    f.pathId = r.pathId
+    f.targetId = r.targetId
+    f.lun = r.lun
+    f.queueTag = UInt8(truncatingIfNeeded: r.queueTag)
+    f.queueAction = 0x20  // SRB_SIMPLE_TAG_REQUEST
+    f.cdbLength = min(r.cdbLength, 16)
+    f.senseInfoBufferLength = UInt8(Self.senseBytes)
+    switch r.direction {
+    case .none: f.srbFlags = 0
+    case .dataIn: f.srbFlags = 0x40  // SRB_FLAGS_DATA_IN
+    case .dataOut: f.srbFlags = 0x80  // SRB_FLAGS_DATA_OUT
+    }
+    f.srbFlags |= 0x2  // SRB_FLAGS_QUEUE_ACTION_ENABLE
+    f.dataTransferLength = r.dataTransferLength
+    f.timeOutValue = r.timeoutSeconds == 0 ? 10 : r.timeoutSeconds
+    f.requestTag = r.queueTag
+    f.dataBuffer = r.dataTransferLength == 0 ? nil : r.dataBuffer
+    f.senseInfoBuffer = block + senseOffset
+    f.originalRequest = UnsafeMutableRawPointer(Unmanaged.passUnretained(r).toOpaque())
+    let ext = block + extensionOffset
+    if srbExtensionBytes > 0 { ext.initializeMemory(as: UInt8.self, repeating: 0, count: srbExtensionBytes) }
+    f.srbExtension = srbExtensionBytes > 0 ? ext : nil
+    withUnsafeBytes(of: r.cdbBytes) { cdb in
+      withUnsafeMutableBytes(of: &f.cdb) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: cdb[0..<16])) }
+    }
+    storport_srb_build(block + Self.headerBytes, extended ? 1 : 0, &f)
+  }
+
+  deinit {
+    for b in all.withLock({ $0 }) {
+      let r = b.load(fromByteOffset: 8, as: UInt.self)
+      if r != 0 { Unmanaged<StorRequest>.fromOpaque(UnsafeRawPointer(bitPattern: r)!).release() }
+      b.deallocate()
+    }
+  }
+}
