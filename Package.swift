@@ -44,7 +44,7 @@ let package = Package(
     .target(
       name: "StorportWorkload",
       dependencies: [
-        "Storport", "StorportDevices", "StorportSCSI", "StorportSamples", "CStorportShim",
+        "Storport", "StorportDevices", "StorportSCSI", "StorportSamples", "CStorportShim", "StorportC",
         .product(name: "Histogram", package: "hdrhistogram-swift"),
       ]),
     // Benchmarks: figures beside same-run baselines; never run by the test suite.

@@ -105,3 +105,9 @@ uint32_t storport_srb_data_transfer_length(const void *srb, int extended) {
   return extended ? ((const ExtendedSrb *)srb)->header.DataTransferLength
                   : ((const SCSI_REQUEST_BLOCK *)srb)->DataTransferLength;
 }
+
+void storport_config_set_access_ranges(void *configInfo, void *ranges, uint32_t count) {
+  PPORT_CONFIGURATION_INFORMATION info = configInfo;
+  info->AccessRanges = (ACCESS_RANGE(*)[])ranges;
+  info->NumberOfAccessRanges = count;
+}

@@ -11,7 +11,9 @@ extension CHost {
   static func routine(_ id: UInt32, _ extPointer: UnsafeMutableRawPointer?, _ w: UnsafePointer<UInt64>) -> UInt64 {
     switch StorportRoutine(rawValue: id) {
     case StorportRoutineMemoryAccess:
-      ExternalMemory.access(address: UInt(w[0]), isWrite: w[2] != 0) { location(size: w[1], pc: w[3]) }
+      ExternalMemory.access(address: UInt(w[0]), isWrite: w[2] != 0) {
+        location(address: UInt(w[0]), size: w[1], pc: w[3])
+      }
       return 0
     case StorportRoutineMemoryRange:
       memoryRange(address: UInt(w[0]), bytes: w[1], isWrite: w[2] != 0, pc: w[3])
@@ -104,7 +106,7 @@ extension CHost {
     var word = first
     var n = 0
     while word <= last && n < 64 {
-      ExternalMemory.access(address: word, isWrite: isWrite) { location(size: 8, pc: pc) }
+      ExternalMemory.access(address: word, isWrite: isWrite) { location(address: word, size: 8, pc: pc) }
       word &+= 8
       n += 1
     }
@@ -112,7 +114,8 @@ extension CHost {
 
   /// The cell and machine location of an instrumented access ("module+0xoffset"; resolved to
   /// a source line only if a race is reported).
-  static func location(size: UInt64, pc: UInt64) -> (cell: String, location: String) {
-    (cell: "\(size)-byte cell", location: CSymbolizer.shared.machineLocation(pc))
+  static func location(address: UInt, size: UInt64, pc: UInt64) -> (cell: String, location: String) {
+    let place = CMiniportExtension.describeAddress(address) ?? "0x" + String(address, radix: 16)
+    return (cell: "\(place) (\(size) bytes)", location: CSymbolizer.shared.machineLocation(pc))
   }
 }

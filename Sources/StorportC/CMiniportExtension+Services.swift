@@ -121,6 +121,8 @@ extension CMiniportExtension {
       (kind == .dpcLock || kind == .threadedDpcLock || kind == .dpcLevelLock) && context != nil
       ? dpcObject(context, "StorPortAcquireSpinLock(DpcLock)") : nil
     var h = StorLockHandle()
+    // The port's handle lives in the C handle's 24-byte Context.
+    precondition(MemoryLayout<StorLockHandle>.size <= 24, "bug in swift-storport: StorLockHandle outgrew STOR_LOCK_HANDLE")
     let status: StorStatus
     if extended {
       status = port.acquireSpinLockEx(kind, context: dpc, &h)

@@ -58,6 +58,20 @@ public final class CMiniportExtension: DeviceExtension, @unchecked Sendable {
     allocation = raw
     base = raw + Self.headerBytes
     size = bytes
+    Self.live.withLock { $0.append((UInt(bitPattern: raw + Self.headerBytes), bytes)) }
+  }
+
+  /// Every allocated extension's bytes (for naming the cells of race reports).
+  static let live = Locked<[(base: UInt, bytes: Int)]>([])
+
+  /// "HwDeviceExtension+0x18" for an address inside an extension, else nil.
+  static func describeAddress(_ address: UInt) -> String? {
+    live.withLock { list in
+      for (b, n) in list where address >= b && address < b + UInt(n) {
+        return "HwDeviceExtension+0x" + String(address - b, radix: 16)
+      }
+      return nil
+    }
   }
 
   /// The extension whose bytes start at `pointer` (a C routine's `HwDeviceExtension`), or nil
@@ -87,6 +101,7 @@ public final class CMiniportExtension: DeviceExtension, @unchecked Sendable {
   }
 
   deinit {
+    if let base { Self.live.withLock { $0.removeAll { $0.base == UInt(bitPattern: base) } } }
     // The header would otherwise keep answering for a freed object.
     allocation?.storeBytes(of: 0, as: UInt64.self)
     allocation?.deallocate()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Storport
+import StorportC
 
 /// `storport`: the Windows Storport execution model in user mode. Subcommands: `run` (the
 /// main job), `demo`, `bench io|runtime|memory`.
@@ -17,7 +18,17 @@ public struct StorportCommand: ParsableCommand {
       RunCommand.self, DemoCommand.self, BenchCommand.self, ExploreCommand.self, ReplayCommand.self,
     ])
 
+  @Flag(
+    name: .customLong("include-dir"),
+    help: "Print the directory of storport.h and the other headers C miniports compile against, and exit.")
+  var includeDir = false
+
   public init() {}
+
+  public func run() throws {
+    guard includeDir else { throw CleanExit.helpRequest(self) }
+    Terminal.out(CMiniportBuild.includeDirectory + "\n")
+  }
 
   /// Subcommand names by parent, for the "unknown subcommand" message.
   static let subcommandNames: [String: [String]] = [

@@ -84,6 +84,16 @@ public struct WorkloadOptions: Sendable {
   public var verifyStatePath: String? = nil
   public var seed: UInt64 = 1
   public var miniport: MiniportKind = .ramdisk
+  /// A C miniport's shared object (`--miniport PATH.so`): used instead of `miniport`.
+  public var miniportLibrary: String? = nil
+  /// The miniport's name for reports: `nvme`, `ramdisk`, or the C miniport's file.
+  public var miniportName: String {
+    guard let path = miniportLibrary else { return miniport.rawValue }
+    return path.split(separator: "/").last.map(String.init) ?? path
+  }
+  /// Extra `ArgumentString` for a C miniport (`--miniport-args`), after the DiskSize and
+  /// BlockSize the workload passes.
+  public var miniportArguments: String? = nil
   /// RAM-disk miniport only (nil: `.startIo`).
   public var ramdiskCompletion: RamDiskMiniport.CompletionMode? = nil
   public var simulated = false
@@ -136,6 +146,8 @@ public struct WorkloadOptions: Sendable {
   /// The largest transfer the chosen miniport accepts (its PORT_CONFIGURATION_INFORMATION
   /// MaximumTransferLength), known before it starts.
   public var maximumTransferBytes: Int {
+    // A C miniport states its own in HwStorFindAdapter: checked once it has started.
+    if miniportLibrary != nil { return 16 << 20 }
     switch miniport {
     case .nvme: return NvmeMiniport.maximumTransferBytes
     case .ramdisk: return RamDiskMiniport.maximumTransferBlocks * effectiveLogicalBlockSize
@@ -241,7 +253,17 @@ public struct WorkloadOptions: Sendable {
       throw OptionError(
         "--verify_state", verifyStatePath, "applies only with --verify crc32c on a --filename target")
     }
-    if miniport != .nvme {
+    if let path = miniportLibrary {
+      if let ramdiskCompletion {
+        throw OptionError("--completion", ramdiskCompletion.rawValue, "applies only to --miniport ramdisk")
+      }
+      if stuckTimeoutMilliseconds != nil {
+        throw OptionError("--stuck-ms", nil, "applies only to --miniport nvme (the Swift sample's watchdog)")
+      }
+      _ = path
+    } else if miniportArguments != nil {
+      throw OptionError("--miniport-args", miniportArguments, "applies only with --miniport PATH.so")
+    } else if miniport != .nvme {
       let noModel = "applies only to --miniport nvme (the RAM-disk miniport has no device model)"
       if faults != .none { throw OptionError("--fault", nil, noModel) }
       if latency != nil { throw OptionError("--latency", nil, noModel) }

@@ -105,7 +105,7 @@ public struct WorkloadResult: Sendable {
       if o.pattern.isMixed { s += ", rwmixread=\(o.effectiveReadPercent)" }
     }
     s +=
-      "; miniport \(o.miniport.rawValue), \(platformText), \(o.verifier.isChecked ? "checked" : "unchecked")\n"
+      "; miniport \(o.miniportName), \(platformText), \(o.verifier.isChecked ? "checked" : "unchecked")\n"
     s += "  target: \(target.description)\n"
     if let sig = interruptedBySignal {
       s +=
@@ -151,7 +151,7 @@ public struct WorkloadResult: Sendable {
     s +=
       "  adapter: completed \(Format.grouped(statistics.completedRequests)) requests, spurious interrupts \(statistics.spuriousInterrupts)\n"
     if !counters.isEmpty {
-      s += "  \(o.miniport.rawValue): " + counters.map { "\($0.0) \($0.1)" }.joined(separator: ", ") + "\n"
+      s += "  \(o.miniportName): " + counters.map { "\($0.0) \($0.1)" }.joined(separator: ", ") + "\n"
     }
     for f in failures { s += "  !! \(f)\n" }
     if failuresNotShown > 0 { s += "  !! … and \(failuresNotShown) more\n" }
@@ -187,7 +187,7 @@ public struct WorkloadResult: Sendable {
     j["verify_only"] = .bool(o.verifyOnly)
     j["verify_state"] = .optional(target.verifyStatePath.map { .string($0) })
     j["seed"] = .int(o.seed)
-    j["miniport"] = .string(o.miniport.rawValue)
+    j["miniport"] = .string(o.miniportName)
     if o.miniport == .ramdisk { j["completion"] = .string(o.effectiveCompletion.rawValue) }
     j["simulated"] = .bool(o.simulated)
     j["processors"] = .int(processors)

@@ -1,6 +1,7 @@
 import Storport
 import StorportDevices
 import StorportSCSI
+import StorportC
 import StorportSamples
 
 /// A runtime with one adapter of the chosen miniport on the chosen target, started.
@@ -35,6 +36,67 @@ public struct WorkloadRig: @unchecked Sendable {
     let trace: TraceMode = o.verifier.isChecked || o.trace != .reportRing ? o.trace : .off
     runtime = StorportRuntime(platform: platform, verifier: o.verifier, trace: trace)
     device = nil
+    if let path = o.miniportLibrary {
+      let library: CMiniportLibrary
+      do { library = try CMiniportLibrary.load(path: path) } catch {
+        throw .option(OptionError("--miniport", path, error.description))
+      }
+      var arguments = "DiskSize=\(target.sizeBytes);BlockSize=\(target.logicalBlockSize)"
+      if let extra = o.miniportArguments, !extra.isEmpty { arguments += ";" + extra }
+      var cDevice: CNvmeDevice? = nil
+      if library.isVirtual {
+        guard o.target == .ram else {
+          throw .option(
+            OptionError(
+              o.target.path.map { _ in "--filename" } ?? "--backing", o.target.path ?? "null",
+              "\(library.name) is a virtual miniport that keeps its own data; --filename and --backing apply to miniports on the emulated NVMe controller"
+            ))
+        }
+      } else {
+        var config = NvmeController.Configuration()
+        config.latency = o.effectiveLatency
+        config.faults = o.faults
+        config.seed = o.seed
+        let controller = NvmeController(store: store, platform: platform, configuration: config)
+        device = controller
+        cDevice = CNvmeDevice(controller: controller, messages: platform.processorCount + 1)
+      }
+      if library.isVirtual && (o.faults != .none || o.latency != nil) {
+        throw .option(
+          OptionError(
+            o.faults != .none ? "--fault" : "--latency", nil,
+            "applies to miniports on the emulated NVMe controller; \(library.name) is virtual"))
+      }
+      adapter = runtime.attach(library.makeMiniport(argumentString: arguments, device: cDevice))
+      cDevice?.connect(adapter)
+      runtime.start()
+      adapter.start()
+      runtime.runUntil(timeoutNanoseconds: 10_000_000_000) { [adapter] in
+        adapter.state != .starting && adapter.state != .attached
+      }
+      guard adapter.state == .running else {
+        let verdict = runtime.verifier.violations.first.map { ": \($0)" } ?? ""
+        runtime.shutdown()
+        throw .adapterFailed("\(library.name): the adapter did not start (state \(adapter.state))\(verdict)")
+      }
+      if let controller = device {
+        // A physical miniport brings the controller up from its own timer.
+        runtime.runUntil(timeoutNanoseconds: 10_000_000_000) { controller.ioSubmissionQueues > 0 }
+        guard controller.ioSubmissionQueues > 0 else {
+          runtime.shutdown()
+          throw .adapterFailed("\(library.name): the NVMe controller has no I/O queue 10 s after the adapter started")
+        }
+      }
+      let maximum = Int(adapter.configuration.maximumTransferLength)
+      if target.unitBytes > maximum {
+        runtime.shutdown()
+        throw .option(
+          OptionError(
+            "--bs", "\(target.unitBytes)",
+            "larger than \(library.name)'s MaximumTransferLength (\(maximum) bytes)"))
+      }
+      return
+    }
     switch o.miniport {
     case .ramdisk:
       adapter = runtime.attach(RamDiskMiniport(store: store, completion: o.effectiveCompletion))

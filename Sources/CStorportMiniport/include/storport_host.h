@@ -79,6 +79,9 @@ uint32_t storport_call_driver_entry(void *_Nonnull entry, void *_Nullable driver
 int storport_symbol_of(const void *_Nullable address, const char *_Nullable *_Nullable name,
                        const char *_Nullable *_Nullable file, void *_Nullable *_Nullable base);
 
+/* Points PORT_CONFIGURATION_INFORMATION.AccessRanges at `ranges` (count ACCESS_RANGEs). */
+void storport_config_set_access_ranges(void *_Nonnull configInfo, void *_Nullable ranges, uint32_t count);
+
 /* Formats a printf-style message with the miniport's arguments into `out`. */
 int storport_format_message(char *_Nonnull out, size_t size, const char *_Nonnull format, ...);
 

@@ -4,6 +4,9 @@ public struct StorLockHandle: Sendable {
   public internal(set) var lock: StorSpinLockKind = .invalidLock
   /// `Context.OldIrql`: the IRQL release restores.
   public internal(set) var oldIrql: Irql = .passive
+  /// The acquire was refused by the verifier; release is then a silent no-op. (Beside the two
+  /// one-byte fields: the handle stays 24 bytes, the size of a STOR_LOCK_HANDLE's Context.)
+  var refused = false
   /// The lock taken (unmanaged: see CallbackFrame on `unowned(unsafe)` optionals in structs).
   nonisolated(unsafe) var spinLockRef: Unmanaged<SpinLock>?
   var spinLock: SpinLock? {
@@ -11,8 +14,6 @@ public struct StorLockHandle: Sendable {
     set { spinLockRef = newValue.map { Unmanaged.passUnretained($0) } }
   }
   var serial: UInt64 = 0
-  /// The acquire was refused by the verifier; release is then a silent no-op.
-  var refused = false
 
   public init() {}
 }

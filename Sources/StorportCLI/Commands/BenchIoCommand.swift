@@ -54,8 +54,12 @@ struct BenchIoCommand: ParsableCommand {
   var verifyOnly = false
   @Option(name: .customLong("verify_state"), help: "The verify state file (default <filename>.verify-state).")
   var verifyState: String?
-  @Option(help: "nvme | ramdisk (default).")
+  @Option(help: "nvme | ramdisk (default) | PATH.so (a C miniport built against storport --include-dir).")
   var miniport: String?
+  @Option(
+    name: .customLong("miniport-args"),
+    help: "More of the C miniport's ArgumentString (\"Key=Value;…\"), after the DiskSize and BlockSize given.")
+  var miniportArgs: String?
   @Option(help: "RAM-disk miniport completion: startIo (default) | dpc.")
   var completion: String?
   @Flag(help: "Turn the verifier off (unchecked mode).")
@@ -172,12 +176,17 @@ struct BenchIoCommand: ParsableCommand {
     o.verifyStatePath = verifyState
 
     if let miniport {
-      guard let m = W.MiniportKind(rawValue: miniport) else {
+      if let m = W.MiniportKind(rawValue: miniport) {
+        o.miniport = m
+      } else if let path = try MiniportPath.resolve(miniport) {
+        o.miniportLibrary = path
+      } else {
         throw OptionError(
-          "--miniport", miniport, "one of \(W.MiniportKind.allCases.map(\.rawValue).joined(separator: ", "))")
+          "--miniport", miniport,
+          "one of \(W.MiniportKind.allCases.map(\.rawValue).joined(separator: ", ")), or the path of a C miniport's .so")
       }
-      o.miniport = m
     }
+    o.miniportArguments = miniportArgs
     if let completion {
       guard let c = RamDiskMiniport.CompletionMode(rawValue: completion) else {
         throw OptionError("--completion", completion, "startIo or dpc")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Storport
+import StorportC
 import StorportExplorer
 import StorportTesting
 import StorportWorkload
@@ -60,6 +61,17 @@ struct ExploreCommand: ParsableCommand {
   @Option(
     parsing: .upToNextOption, help: "Merge the result.json of these shard directories instead of exploring.")
   var merge: [String] = []
+  @Option(help: "Explore a C miniport (PATH.so) in the default harness instead of a built-in one.")
+  var miniport: String?
+  @Option(
+    help:
+      "With --miniport: full (verified I/O, timer ticks, interrupts, bus reset, stop and restart; default) or requests (two requests without data)."
+  )
+  var workload: String?
+  @Option(help: "With --miniport: the hardware behind it, nvme or none (default: nvme for a physical miniport).")
+  var device: String?
+  @Option(name: .customLong("miniport-args"), help: "With --miniport: its ArgumentString (\"Key=Value;…\").")
+  var miniportArgs: String?
 
   init() {}
 
@@ -108,7 +120,28 @@ struct ExploreCommand: ParsableCommand {
       if list && !merge.isEmpty { throw OptionError("--merge", merge.first, "not with --list") }
     }
     var h: ExplorationHarness?
-    if !list && merge.isEmpty {
+    if miniport == nil {
+      for (name, value) in [("--workload", workload), ("--device", device), ("--miniport-args", miniportArgs)] {
+        if let value { throw OptionError(name, value, "applies only with --miniport PATH.so") }
+      }
+    }
+    if let miniport, !list && merge.isEmpty {
+      if let harness { throw OptionError("HARNESS", harness, "not with --miniport (it explores the default harness)") }
+      guard let path = try MiniportPath.resolve(miniport.contains("/") ? miniport : "./" + miniport) else {
+        throw OptionError("--miniport", miniport, "the path of a C miniport's .so")
+      }
+      let w = try CMiniportHarness.Workload(
+        rawValue: OptionValue.choice(workload ?? "full", option: "--workload", ["full", "requests"]))!
+      let library: CMiniportLibrary
+      do { library = try CMiniportLibrary.load(path: path) } catch {
+        throw OptionError("--miniport", miniport, error.description)
+      }
+      let d = try CMiniportHarnessSpec.Device(
+        rawValue: OptionValue.choice(
+          device ?? (library.isVirtual ? "none" : "nvme"), option: "--device", ["none", "nvme"]))!
+      let spec = CMiniportHarnessSpec(path: path, workload: w, device: d, arguments: miniportArgs ?? "")
+      do { h = try spec.harness() } catch { throw OptionError("--miniport", miniport, error.description) }
+    } else if !list && merge.isEmpty {
       guard let name = harness else { throw OptionError("HARNESS", nil, "a harness name (see --list)") }
       guard let found = BuiltInHarnesses.named(name) else {
         throw OptionError(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Storport
+import StorportC
 import StorportExplorer
 import StorportTesting
 
@@ -23,7 +24,14 @@ struct ReplayCommand: ParsableCommand {
     do throws(ScheduleFileError) { schedule = try ScheduleFile.read(path: file) } catch {
       throw CommandExit(2, error.description)
     }
-    guard let harness = BuiltInHarnesses.named(schedule.harness) else {
+    let harness: ExplorationHarness
+    if let spec = CMiniportHarnessSpec.parse(schedule.harness) {
+      do { harness = try spec.harness() } catch {
+        throw CommandExit(2, "\(file): the C miniport it recorded cannot be loaded: \(error.description)")
+      }
+    } else if let builtIn = BuiltInHarnesses.named(schedule.harness) {
+      harness = builtIn
+    } else {
       throw CommandExit(
         2, "\(file): harness \"\(schedule.harness)\" is not built in (see storport explore --list)")
     }

@@ -112,6 +112,10 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
   /// Commands started (statistics).
   let commandCount = Atomic<UInt64>(0)
   public var commands: UInt64 { commandCount.load(ordering: .relaxed) }
+  /// I/O submission queues the driver has created (and not deleted).
+  public var ioSubmissionQueues: Int { sqs.dropFirst().filter { $0.withLock { $0.exists } }.count }
+  /// CSTS.RDY: the controller is enabled and ready.
+  public var isReady: Bool { registers.withLock { $0.csts } & 1 != 0 }
   public let injectedFaults = Locked<[String: Int]>([:])
 
   static let readyCookie: UInt64 = 0
