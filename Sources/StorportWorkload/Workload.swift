@@ -243,7 +243,7 @@ public final class Workload: @unchecked Sendable {
     } else if stuck > 0 {
       var why =
         "adapter \(rig.adapter.state), paused \(rig.adapter.isPaused), queued \(rig.adapter.statistics.queuedRequests)"
-      if rig.device != nil {
+      if rig.device != nil, options.miniportLibrary == nil {
         why += ", miniport state \(rig.adapter.deviceExtension(as: NvmeExtension.self).stateDescription)"
       }
       failures.withLock { $0.add("\(stuck) request(s) never completed (\(why))") }
@@ -450,6 +450,14 @@ public final class Workload: @unchecked Sendable {
   /// NVMe miniport and device counters.
   public func counters() -> [(String, Int64)] {
     guard let device = rig.device else { return [] }
+    guard options.miniportLibrary == nil else {
+      // A C miniport's own state is its business; the device's counters are ours.
+      var out: [(String, Int64)] = [("device commands", Int64(device.commands))]
+      for (k, v) in device.injectedFaults.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
+        out.append(("fault \(k)", Int64(v)))
+      }
+      return out
+    }
     let ext = rig.adapter.deviceExtension(as: NvmeExtension.self)
     var out: [(String, Int64)] = [
       ("controller resets", ext.resets.load()), ("startups", ext.startupsCompleted.load()),

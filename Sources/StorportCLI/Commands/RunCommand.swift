@@ -16,6 +16,10 @@ struct RunCommand: ParsableCommand {
   @OptionGroup var trace: TraceOptions
   @OptionGroup var output: OutputOptions
   @OptionGroup var progress: ProgressOptions
+  @Option(help: "A C miniport (PATH.so) instead of the Swift NVMe sample: on the emulated NVMe controller if physical, alone if virtual.")
+  var miniport: String?
+  @Option(name: .customLong("miniport-args"), help: "More of the C miniport's ArgumentString (\"Key=Value;…\").")
+  var miniportArgs: String?
 
   init() {}
 
@@ -24,9 +28,19 @@ struct RunCommand: ParsableCommand {
     let ns = try time.nanoseconds()
     let t = try trace.values()
     _ = try output.isJSON()
-    return MainRun(
+    var main = MainRun(
       simulated: p.simulated, seed: p.seed, processors: p.processors, runtimeNanoseconds: ns, trace: t.mode,
       idlePolicy: p.idlePolicy)
+    if let miniport {
+      guard let path = try MiniportPath.resolve(miniport.contains("/") ? miniport : "./" + miniport) else {
+        throw OptionError("--miniport", miniport, "the path of a C miniport's .so")
+      }
+      main.options.miniportLibrary = path
+      main.options.miniportArguments = miniportArgs
+    } else if let miniportArgs {
+      throw OptionError("--miniport-args", miniportArgs, "applies only with --miniport PATH.so")
+    }
+    return main
   }
 
   mutating func validate() throws { try checked { _ = try mainRun() } }

@@ -105,6 +105,85 @@ extension NvmeController {
     }
   }
 
+  // MARK: Data transfer (PRP1, PRP2, PRP lists)
+
+  /// The memory page size in force (CC.MPS: 4 KiB << MPS).
+  var memoryPageSize: Int { 4096 << Int((registers.withLock { $0.cc } >> 7) & 0xF) }
+
+  /// The host ranges a command's PRPs name for `bytes` bytes (NVMe base specification §4.3):
+  /// PRP1 (any offset within its page), then whole pages — PRP2 itself when two entries
+  /// suffice, otherwise PRP2 points at a PRP list whose last entry chains to the next list page.
+  /// nil for a malformed list (a zero entry, an offset in a later entry, a list past 1024 pages).
+  func prpSegments(_ c: NvmeCommand, bytes: Int) -> [(UnsafeMutableRawPointer, Int)]? {
+    let page = memoryPageSize
+    guard c.prp1 != 0, let first = pointer(c.prp1) else { return nil }
+    let firstLength = min(bytes, page - Int(c.prp1 % UInt64(page)))
+    var segments = [(first, firstLength)]
+    var remaining = bytes - firstLength
+    if remaining == 0 { return segments }
+    if remaining <= page {
+      guard c.prp2 != 0, c.prp2 % UInt64(page) == 0, let second = pointer(c.prp2) else { return nil }
+      segments.append((second, remaining))
+      return segments
+    }
+    guard c.prp2 != 0, c.prp2 % 8 == 0, var list = pointer(c.prp2) else { return nil }
+    var entriesLeftInPage = (page - Int(c.prp2 % UInt64(page))) / 8
+    var pages = 0
+    while remaining > 0 {
+      pages += 1
+      guard pages <= 1024 else { return nil }
+      if entriesLeftInPage == 1 && remaining > page {
+        // The last entry of a list page chains to the next list page.
+        let next = list.load(as: UInt64.self)
+        guard next != 0, next % 8 == 0, let chained = pointer(next) else { return nil }
+        list = chained
+        entriesLeftInPage = page / 8
+        continue
+      }
+      let entry = list.load(as: UInt64.self)
+      guard entry != 0, entry % UInt64(page) == 0, let p = pointer(entry) else { return nil }
+      let n = min(remaining, page)
+      segments.append((p, n))
+      remaining -= n
+      list += 8
+      entriesLeftInPage -= 1
+    }
+    return segments
+  }
+
+  /// Runs `body` on one contiguous buffer holding the command's data: PRP1 itself when the
+  /// ranges follow one another in host memory (the common case here, no copy), otherwise a
+  /// bounce buffer gathered from (`.toDevice`) or scattered to (`.fromDevice`) the ranges.
+  func withTransfer(
+    _ c: NvmeCommand, bytes: Int, toDevice: Bool, _ body: (UnsafeMutableRawPointer) -> NvmeStatus
+  ) -> NvmeStatus {
+    guard let segments = prpSegments(c, bytes: bytes) else { return .dataTransferError }
+    var contiguous = true
+    var end = segments[0].0 + segments[0].1
+    for (p, n) in segments.dropFirst() {
+      if p != end { contiguous = false; break }
+      end = p + n
+    }
+    if contiguous { return body(segments[0].0) }
+    let bounce = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+    defer { bounce.deallocate() }
+    var offset = 0
+    if toDevice {
+      for (p, n) in segments {
+        (bounce + offset).copyMemory(from: p, byteCount: n)
+        offset += n
+      }
+    }
+    let status = body(bounce)
+    if !toDevice && status.isSuccess {
+      for (p, n) in segments {
+        p.copyMemory(from: bounce + offset, byteCount: n)
+        offset += n
+      }
+    }
+    return status
+  }
+
   // MARK: I/O
 
   func executeIo(_ c: NvmeCommand) -> (NvmeStatus, UInt32) {
@@ -120,23 +199,32 @@ extension NvmeController {
     let bytes = nlb * store.blockSize
     switch c.opcode {
     case NvmeOpcode.read:
-      guard let buffer = pointer(c.prp1) else { return (.dataTransferError, 0) }
-      do { try store.read(lba: slba, count: nlb, into: buffer) } catch { return (.unrecoveredReadError, 0) }
-      return (.success, 0)
+      return (
+        withTransfer(c, bytes: bytes, toDevice: false) { buffer in
+          do { try store.read(lba: slba, count: nlb, into: buffer) } catch { return .unrecoveredReadError }
+          return .success
+        }, 0
+      )
     case NvmeOpcode.write:
-      guard let buffer = pointer(c.prp1) else { return (.dataTransferError, 0) }
       let fua = c.cdw12 & (1 << 30) != 0
-      do { try store.write(lba: slba, count: nlb, from: buffer, forceUnitAccess: fua) } catch {
-        return (.writeFault, 0)
-      }
-      return (.success, 0)
+      return (
+        withTransfer(c, bytes: bytes, toDevice: true) { buffer in
+          do { try store.write(lba: slba, count: nlb, from: buffer, forceUnitAccess: fua) } catch {
+            return .writeFault
+          }
+          return .success
+        }, 0
+      )
     case NvmeOpcode.compare:
-      guard let buffer = pointer(c.prp1) else { return (.dataTransferError, 0) }
       guard store.holdsData else { return (.success, 0) }
-      let media = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
-      defer { media.deallocate() }
-      do { try store.read(lba: slba, count: nlb, into: media) } catch { return (.unrecoveredReadError, 0) }
-      return (memcmp(media, buffer, bytes) == 0 ? .success : .compareFailure, 0)
+      return (
+        withTransfer(c, bytes: bytes, toDevice: true) { buffer in
+          let media = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+          defer { media.deallocate() }
+          do { try store.read(lba: slba, count: nlb, into: media) } catch { return .unrecoveredReadError }
+          return memcmp(media, buffer, bytes) == 0 ? .success : .compareFailure
+        }, 0
+      )
     case NvmeOpcode.writeZeroes:
       do {
         if c.cdw12 & (1 << 25) != 0 {

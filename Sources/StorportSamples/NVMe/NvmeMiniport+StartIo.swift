@@ -78,9 +78,9 @@ extension NvmeMiniport {
         reject(ext, r, .check(SenseData(.dataProtect, .writeProtected)))
         return
       }
-      submit(ext, r) { c, _ in
+      submit(ext, r) { c, list in
         c.opcode = b.kind == .read ? NvmeOpcode.read : NvmeOpcode.write
-        c.prp1 = UInt64(UInt(bitPattern: buffer))
+        NvmeMiniport.setPrps(&c, buffer: buffer, bytes: bytes, list: list)
         c.cdw10 = UInt32(truncatingIfNeeded: b.lba)
         c.cdw11 = UInt32(truncatingIfNeeded: b.lba >> 32)
         c.cdw12 = (b.blocks - 1) | (b.fua ? 1 << 30 : 0)
@@ -91,9 +91,9 @@ extension NvmeMiniport {
         reject(ext, r, .good())
       case 1 where b.blocks > 0 && b.blocks <= maxBlocks && Int(r.dataTransferLength) >= bytes:
         let buffer = r.dataBuffer!
-        submit(ext, r) { c, _ in
+        submit(ext, r) { c, list in
           c.opcode = NvmeOpcode.compare
-          c.prp1 = UInt64(UInt(bitPattern: buffer))
+          NvmeMiniport.setPrps(&c, buffer: buffer, bytes: bytes, list: list)
           c.cdw10 = UInt32(truncatingIfNeeded: b.lba)
           c.cdw11 = UInt32(truncatingIfNeeded: b.lba >> 32)
           c.cdw12 = b.blocks - 1
@@ -174,6 +174,25 @@ extension NvmeMiniport {
 
   /// Puts a command on the channel's queue under its DpcLock and rings the doorbell. A full
   /// queue turns the request back with SRB_STATUS_BUSY (retried by the port).
+  /// PRP1 and PRP2 for `bytes` at `buffer` (identity mapping: the host address is the device
+  /// address; 4 KiB memory pages): PRP2 is the second page, or — past two pages — the PRP list
+  /// in `list` (the command slot's page).
+  static func setPrps(_ c: inout NvmeCommand, buffer: UnsafeMutableRawPointer, bytes: Int, list: UnsafeMutableRawPointer) {
+    let page = 4096
+    let start = UInt64(UInt(bitPattern: buffer))
+    c.prp1 = start
+    let firstLength = page - Int(start % UInt64(page))
+    guard bytes > firstLength else { return }
+    let next = start + UInt64(firstLength)
+    if bytes - firstLength <= page {
+      c.prp2 = next
+      return
+    }
+    let pages = (bytes - firstLength + page - 1) / page
+    for i in 0..<pages { list.storeBytes(of: next + UInt64(i * page), toByteOffset: i * 8, as: UInt64.self) }
+    c.prp2 = UInt64(UInt(bitPattern: list))
+  }
+
   func submit(
     _ ext: NvmeExtension, _ r: StorRequest, _ fill: (inout NvmeCommand, UnsafeMutableRawPointer) -> Void
   ) {
