@@ -32,6 +32,7 @@
 typedef enum _NVME_STATE {
   StateDisable,
   StateWaitNotReady,
+  StateWaitFlushed,
   StateWaitReady,
   StateIdentifyController,
   StateIdentifyNamespace,
@@ -40,7 +41,6 @@ typedef enum _NVME_STATE {
   StateCreateSq,
   StateRunning,
   StateDraining,
-  StateQuiescing,
   StateStopped,
   StateFailed
 } NVME_STATE;
@@ -61,7 +61,8 @@ typedef struct _NVME_QUEUE {
   USHORT FreeCids[NVME_QUEUE_DEPTH];
   PSCSI_REQUEST_BLOCK Slots[NVME_QUEUE_DEPTH];
   STOR_DPC Dpc;
-  LONG Outstanding; /* interlocked */
+  LONG Outstanding;    /* interlocked */
+  LONG FlushRequested; /* interlocked: the timer asks the DPC to empty and reset the rings */
 } NVME_QUEUE, *PNVME_QUEUE;
 
 typedef struct _NVME_EXTENSION {
@@ -91,6 +92,7 @@ typedef struct _NVME_EXTENSION {
   LONG ResetState;
   LONG StartIoActive;
   LONG ResetRequested;
+  LONG FlushedQueues; /* interlocked: queues whose DPC has emptied and reset them */
   LONG Startups;
   LONG Resets;
 } NVME_EXTENSION, *PNVME_EXTENSION;
@@ -316,7 +318,6 @@ static VOID AdvanceAdmin(PNVME_EXTENSION Ext, ULONG Result) {
   case StateCreateCq:
     if (Ext->CreateIndex < Ext->QueueCount) {
       PNVME_QUEUE q = &Ext->Queues[Ext->CreateIndex];
-      ResetRings(q);
       c.Opcode = NVME_ADMIN_CREATE_CQ;
       c.Prp1 = q->CqPhysical;
       c.Cdw10 = q->Qid | ((NVME_QUEUE_DEPTH - 1) << 16);
@@ -361,27 +362,6 @@ static VOID StartReset(PNVME_EXTENSION Ext) {
   Ext->State = StateDraining;
 }
 
-/* The controller is disabled: every request still in a queue goes back to the port BUSY. */
-static VOID FlushQueues(PNVME_EXTENSION Ext) {
-  for (ULONG i = 0; i < Ext->QueueCount; i++) {
-    PNVME_QUEUE q = &Ext->Queues[i];
-    PSCSI_REQUEST_BLOCK requeue[NVME_QUEUE_DEPTH];
-    ULONG n = 0;
-    STOR_LOCK_HANDLE lock;
-    StorPortAcquireSpinLock(Ext, DpcLock, &q->Dpc, &lock);
-    for (ULONG c = 0; c < NVME_QUEUE_DEPTH; c++) {
-      if (q->Slots[c]) requeue[n++] = q->Slots[c];
-    }
-    ResetRings(q);
-    StorPortReleaseSpinLock(Ext, &lock);
-    for (ULONG k = 0; k < n; k++) {
-      InterlockedDecrement(&q->Outstanding);
-      requeue[k]->SrbStatus = SRB_STATUS_BUSY;
-      StorPortNotification(RequestComplete, Ext, requeue[k]);
-    }
-  }
-}
-
 /* ---- HwStorTimer: start-up state machine, then watchdog ------------------------------------------------ */
 _Use_decl_annotations_
 VOID NvmeTimer(PVOID DeviceExtension) {
@@ -398,6 +378,21 @@ VOID NvmeTimer(PVOID DeviceExtension) {
     break;
   case StateWaitNotReady:
     if ((Read32(ext, NVME_REG_CSTS) & NVME_CSTS_RDY) == 0) {
+      /* The controller has let go of every command: each queue's DPC, under its own
+       * DpcLock, hands what is still outstanding back to the port and resets the rings
+       * (HwStorTimer may not take a DpcLock itself in full duplex). */
+      InterlockedExchange(&ext->FlushedQueues, 0);
+      for (ULONG i = 0; i < NVME_MAX_QUEUES; i++) {
+        InterlockedExchange(&ext->Queues[i].FlushRequested, 1);
+        StorPortIssueDpc(ext, &ext->Queues[i].Dpc, NULL, NULL);
+      }
+      ext->State = StateWaitFlushed;
+    } else if (now > ext->Deadline) {
+      ext->State = StateFailed;
+    }
+    break;
+  case StateWaitFlushed:
+    if (InterlockedCompareExchange(&ext->FlushedQueues, NVME_MAX_QUEUES, NVME_MAX_QUEUES) == NVME_MAX_QUEUES) {
       RtlZeroMemory((PVOID)ext->AdminSq, NVME_PAGE);
       RtlZeroMemory((PVOID)ext->AdminCq, NVME_PAGE);
       ext->AdminTail = ext->AdminHead = 0;
@@ -409,8 +404,6 @@ VOID NvmeTimer(PVOID DeviceExtension) {
       ULONGLONG timeout = (Read64(ext, NVME_REG_CAP) >> 24) & 0xFF; /* CAP.TO, 500 ms units */
       ext->Deadline = now + (timeout ? timeout : 1) * 500000000ull;
       ext->State = StateWaitReady;
-    } else if (now > ext->Deadline) {
-      ext->State = StateFailed;
     }
     break;
   case StateWaitReady: {
@@ -451,19 +444,7 @@ VOID NvmeTimer(PVOID DeviceExtension) {
     break;
   case StateDraining:
     /* No StartIo is past its check of the gate: the controller may be disabled. */
-    if (InterlockedCompareExchange(&ext->StartIoActive, 0, 0) == 0) {
-      Write32(ext, NVME_REG_CC, 0);
-      ext->Deadline = now + 2000000000ull;
-      ext->State = StateQuiescing;
-    }
-    break;
-  case StateQuiescing:
-    if ((Read32(ext, NVME_REG_CSTS) & NVME_CSTS_RDY) == 0) {
-      FlushQueues(ext);
-      ext->State = StateDisable;
-    } else if (now > ext->Deadline) {
-      ext->State = StateFailed;
-    }
+    if (InterlockedCompareExchange(&ext->StartIoActive, 0, 0) == 0) ext->State = StateDisable;
     break;
   case StateStopped:
   case StateFailed:
@@ -760,7 +741,9 @@ VOID NvmeCompletionDpc(PSTOR_DPC Dpc, PVOID HwDeviceExtension, PVOID SystemArgum
   PNVME_QUEUE q = CONTAINING_RECORD(Dpc, NVME_QUEUE, Dpc);
   PSCSI_REQUEST_BLOCK done[NVME_QUEUE_DEPTH];
   USHORT statuses[NVME_QUEUE_DEPTH];
-  ULONG n = 0;
+  PSCSI_REQUEST_BLOCK requeue[NVME_QUEUE_DEPTH];
+  ULONG n = 0, r = 0;
+  BOOLEAN flushed = FALSE;
   STOR_LOCK_HANDLE lock;
   UNREFERENCED_PARAMETER(SystemArgument1);
   UNREFERENCED_PARAMETER(SystemArgument2);
@@ -783,12 +766,27 @@ VOID NvmeCompletionDpc(PSTOR_DPC Dpc, PVOID HwDeviceExtension, PVOID SystemArgum
       q->FreeCids[q->FreeCount++] = cid;
     }
   }
-  if (n > 0) Write32(ext, NVME_DOORBELL_CQ(q->Qid), q->CqHead);
+  if (n > 0 && InterlockedCompareExchange(&q->FlushRequested, 1, 1) == 0)
+    Write32(ext, NVME_DOORBELL_CQ(q->Qid), q->CqHead);
+  if (InterlockedCompareExchange(&q->FlushRequested, 0, 1) == 1) {
+    /* The controller is disabled: what is still outstanding goes back to the port. */
+    for (ULONG c = 0; c < NVME_QUEUE_DEPTH; c++) {
+      if (q->Slots[c]) requeue[r++] = q->Slots[c];
+    }
+    ResetRings(q);
+    flushed = TRUE;
+  }
   StorPortReleaseSpinLock(ext, &lock);
   for (ULONG i = 0; i < n; i++) {
     InterlockedDecrement(&q->Outstanding);
     Finish(ext, done[i], statuses[i]);
   }
+  for (ULONG i = 0; i < r; i++) {
+    InterlockedDecrement(&q->Outstanding);
+    requeue[i]->SrbStatus = SRB_STATUS_BUSY;
+    StorPortNotification(RequestComplete, ext, requeue[i]);
+  }
+  if (flushed) InterlockedIncrement(&ext->FlushedQueues);
 }
 
 /* ---- reset, stop, restart -------------------------------------------------------------------------------------- */

@@ -14,14 +14,18 @@ public enum ExternalMemory {
     return p.raceDetector != nil
   }
 
-  /// A plain read or write at `address`: a scheduling point (simulated platform) and, when
-  /// races are detected, a checked access. `describe` names the cell and the source location
-  /// ("timer.c:42"); it is called only when detecting.
+  /// A plain read or write at `address`: when races are detected, a checked access.
+  /// `describe` names the cell and the source location ("timer.c:42"); it is called only
+  /// when detecting.
+  ///
+  /// Not a scheduling point: a compiled miniport makes thousands of plain accesses per
+  /// request, and happens-before detection needs no preemption between them to see two
+  /// unordered ones — the interleavings come from the points that are (Interlocked*
+  /// operations, StorPort calls, callback entry and exit, locks, DPCs, timers).
   public static func access(
     address: UInt, isWrite: Bool, _ describe: () -> (cell: String, location: String)
   ) {
     guard let p = Processor.current else { return }
-    p.point(.stateAccess)
     p.noteAccess(cell: address, isWrite: isWrite, describe)
   }
 
