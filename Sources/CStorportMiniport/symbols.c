@@ -12,3 +12,40 @@ int storport_symbol_of(const void *address, const char **name, const char **file
   if (base) *base = info.dli_fbase;
   return 1;
 }
+
+#include <pthread.h>
+#include <stdint.h>
+
+static _Thread_local uintptr_t stack_low, stack_high;
+
+int storport_on_current_stack(const void *address, size_t bytes) {
+  if (!stack_high) {
+    pthread_attr_t attr;
+    void *base;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) return 0;
+    if (pthread_attr_getstack(&attr, &base, &size) != 0) {
+      pthread_attr_destroy(&attr);
+      return 0;
+    }
+    pthread_attr_destroy(&attr);
+    stack_low = (uintptr_t)base;
+    stack_high = (uintptr_t)base + size;
+  }
+  uintptr_t a = (uintptr_t)address;
+  return a >= stack_low && a + bytes <= stack_high && a + bytes >= a;
+}
+
+static _Thread_local const void *cached_extension;
+static _Thread_local void *cached_owner;
+static _Thread_local uint64_t cached_generation;
+
+void *storport_extension_cache_get(const void *extension, uint64_t generation) {
+  return extension && extension == cached_extension && generation == cached_generation ? cached_owner : 0;
+}
+
+void storport_extension_cache_set(const void *extension, void *owner, uint64_t generation) {
+  cached_extension = extension;
+  cached_owner = owner;
+  cached_generation = generation;
+}

@@ -12,7 +12,7 @@ extension CHost {
     let status: StorStatus
     switch Int(code) {
     case Int(ExtFunctionAllocatePool.rawValue):
-      guard let out = pointer(w[2]) else { return UInt32(STOR_STATUS_INVALID_PARAMETER) }
+      guard let out = ext.output(w[2], 8, name) else { return UInt32(STOR_STATUS_INVALID_PARAMETER) }
       out.storeBytes(of: ext.allocateMemory(Int(w[0])), as: UnsafeMutableRawPointer.self)
       status = .success
     case Int(ExtFunctionFreePool.rawValue):
@@ -22,14 +22,15 @@ extension CHost {
       }
       status = .success
     case Int(ExtFunctionGetSystemAddress.rawValue):
-      guard let srb = pointer(w[0]), let out = pointer(w[1]) else { return UInt32(STOR_STATUS_INVALID_PARAMETER) }
+      guard let srb = pointer(w[0]), ext.srbPool?.request(ofSrb: srb) != nil, let out = ext.output(w[1], 8, name)
+      else { return UInt32(STOR_STATUS_INVALID_PARAMETER) }
       out.storeBytes(
         of: storport_srb_data_buffer(srb, ext.srbPool.extended ? 1 : 0), as: UnsafeMutableRawPointer?.self)
       status = .success
     case Int(ExtFunctionAcquireMSISpinLock.rawValue):
       var old = Irql.passive
       status = port.acquireMSISpinLock(messageId: UInt32(truncatingIfNeeded: w[0]), oldIrql: &old)
-      pointer(w[1])?.storeBytes(of: UInt32(old.rawValue), as: UInt32.self)
+      ext.output(w[1], 4, name)?.storeBytes(of: UInt32(old.rawValue), as: UInt32.self)
     case Int(ExtFunctionReleaseMSISpinLock.rawValue):
       status = port.releaseMSISpinLock(
         messageId: UInt32(truncatingIfNeeded: w[0]), oldIrql: Irql(rawValue: UInt8(truncatingIfNeeded: w[1])))
@@ -40,29 +41,29 @@ extension CHost {
     case Int(ExtFunctionGetStartIoPerformanceParameters.rawValue):
       status = ext.startIoPerfParams(srb: pointer(w[0]), pointer(w[1]))
     case Int(ExtFunctionGetCurrentProcessorNumber.rawValue):
-      guard let out = pointer(w[0]) else { return UInt32(STOR_STATUS_INVALID_PARAMETER) }
+      guard let out = ext.output(w[0], 4, name) else { return UInt32(STOR_STATUS_INVALID_PARAMETER) }
       var n = PROCESSOR_NUMBER()
       n.Number = UInt8(truncatingIfNeeded: StorPort.currentProcessor ?? 0)
       out.storeBytes(of: n, as: PROCESSOR_NUMBER.self)
       status = .success
     case Int(ExtFunctionGetActiveGroupCount.rawValue):
-      pointer(w[0])?.storeBytes(of: UInt16(1), as: UInt16.self)
+      ext.output(w[0], 2, name)?.storeBytes(of: UInt16(1), as: UInt16.self)
       status = .success
     case Int(ExtFunctionGetGroupAffinity.rawValue):
       guard w[0] == 0 else { return UInt32(STOR_STATUS_INVALID_PARAMETER) }
-      pointer(w[1])?.storeBytes(of: ext.processorMask, as: UInt64.self)
+      ext.output(w[1], 8, name)?.storeBytes(of: ext.processorMask, as: UInt64.self)
       status = .success
     case Int(ExtFunctionGetActiveNodeCount.rawValue):
-      pointer(w[0])?.storeBytes(of: UInt32(1), as: UInt32.self)
+      ext.output(w[0], 4, name)?.storeBytes(of: UInt32(1), as: UInt32.self)
       status = .success
     case Int(ExtFunctionGetHighestNodeNumber.rawValue):
-      pointer(w[0])?.storeBytes(of: UInt32(0), as: UInt32.self)
+      ext.output(w[0], 4, name)?.storeBytes(of: UInt32(0), as: UInt32.self)
       status = .success
     case Int(ExtFunctionGetNodeAffinity.rawValue):
       guard w[0] == 0 else { return UInt32(STOR_STATUS_INVALID_PARAMETER) }
       var a = GROUP_AFFINITY()
       a.Mask = ext.processorMask
-      pointer(w[1])?.storeBytes(of: a, as: GROUP_AFFINITY.self)
+      ext.output(w[1], 16, name)?.storeBytes(of: a, as: GROUP_AFFINITY.self)
       status = .success
     case Int(ExtFunctionAllocateContiguousMemorySpecifyCacheNode.rawValue):
       var buffer: UnsafeMutableRawPointer? = nil
@@ -71,7 +72,7 @@ extension CHost {
         bytes: Int(w[0]), lowest: w[1], highest: w[2], boundary: w[3], cacheType: cache,
         preferredNode: UInt32(truncatingIfNeeded: w[5]), &buffer)
       if let buffer { buffer.initializeMemory(as: UInt8.self, repeating: 0, count: Int(w[0])) }
-      pointer(w[6])?.storeBytes(of: buffer, as: UnsafeMutableRawPointer?.self)
+      ext.output(w[6], 8, name)?.storeBytes(of: buffer, as: UnsafeMutableRawPointer?.self)
     case Int(ExtFunctionFreeContiguousMemorySpecifyCache.rawValue):
       let cache: MemoryCachingType = w[2] == 1 ? .cached : w[2] == 2 ? .writeCombined : .nonCached
       status = port.freeContiguousMemorySpecifyCache(pointer(w[0]), bytes: Int(w[1]), cacheType: cache)
@@ -90,8 +91,8 @@ extension CHost {
       status = ext.freeTimer(pointer(w[0]))
     case Int(ExtFunctionQueryPerformanceCounter.rawValue):
       let (counter, frequency) = port.queryPerformanceCounter()
-      pointer(w[0])?.storeBytes(of: frequency, as: UInt64.self)
-      pointer(w[1])?.storeBytes(of: counter, as: UInt64.self)
+      if w[0] != 0 { ext.output(w[0], 8, name)?.storeBytes(of: frequency, as: UInt64.self) }
+      ext.output(w[1], 8, name)?.storeBytes(of: counter, as: UInt64.self)
       status = .success
     case Int(ExtFunctionLogSystemEvent.rawValue):
       note("StorPortLogSystemEvent")

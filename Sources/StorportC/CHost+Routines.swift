@@ -53,9 +53,10 @@ extension CHost {
       return UInt64(ts.tv_sec) &* 10_000_000 &+ UInt64(ts.tv_nsec / 100) &+ 116_444_736_000_000_000
     case StorportRoutineGetPhysicalAddress:
       // Identity mapping: the device model reads host memory at the address it is given.
-      if let lengthOut = pointer(w[2]) {
-        let length = extPointer.flatMap { CMiniportExtension.from($0) }?.contiguousLength(pointer(w[1])) ?? 0
-        lengthOut.storeBytes(of: length, as: UInt32.self)
+      if w[2] != 0, let ext = CMiniportExtension.from(extPointer),
+        let lengthOut = ext.output(w[2], 4, "StorPortGetPhysicalAddress's Length")
+      {
+        lengthOut.storeBytes(of: ext.contiguousLength(pointer(w[1])), as: UInt32.self)
       }
       return w[1]
     case StorportRoutineGetVirtualAddress:

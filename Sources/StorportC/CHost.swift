@@ -75,8 +75,8 @@ enum CHost {
   }
 
   /// Writes a LONG success flag (the `pSucc` of the inline wrappers).
-  static func storeSuccess(_ w: UInt64, _ ok: Bool) {
-    guard let p = pointer(w) else { return }
+  static func storeSuccess(_ ext: CMiniportExtension, _ w: UInt64, _ ok: Bool, _ routine: String) {
+    guard w != 0, let p = ext.output(w, 4, routine) else { return }
     p.storeBytes(of: Int32(ok ? 1 : 0), as: Int32.self)
   }
 
@@ -106,22 +106,22 @@ enum CHost {
     case Int(QueryTickCount.rawValue):
       var ticks: UInt64 = 0
       port.notification(.queryTickCount(&ticks))
-      pointer(words[0])?.storeBytes(of: ticks, as: UInt64.self)
+      ext.output(words[0], 8, name)?.storeBytes(of: ticks, as: UInt64.self)
     case Int(EnablePassiveInitialization.rawValue):
       guard let routine = ext.passiveRoutine(words[0]) else {
         report("StorPortEnablePassiveInitialization with a NULL HwPassiveInitializeRoutine")
-        storeSuccess(words[1], false)
+        storeSuccess(ext, words[1], false, name)
         return
       }
-      storeSuccess(words[1], port.enablePassiveInitialization(routine))
+      storeSuccess(ext, words[1], port.enablePassiveInitialization(routine), name)
     case Int(InitializeDpc.rawValue):
       ext.initializeDpc(pointer(words[0]), routine: words[1])
     case Int(IssueDpc.rawValue):
       guard let dpc = ext.dpcObject(pointer(words[0]), "StorPortIssueDpc") else {
-        storeSuccess(words[3], false)
+        storeSuccess(ext, words[3], false, name)
         return
       }
-      storeSuccess(words[3], port.issueDpc(dpc, UInt(words[1]), UInt(words[2])))
+      storeSuccess(ext, words[3], port.issueDpc(dpc, UInt(words[1]), UInt(words[2])), name)
     case Int(AcquireSpinLock.rawValue):
       _ = ext.acquireSpinLock(kind: words[0], context: pointer(words[1]), handle: pointer(words[2]), extended: false)
     case Int(ReleaseSpinLock.rawValue):

@@ -37,12 +37,12 @@ extension CMiniportExtension {
       uncachedExtension = p
       return UInt64(UInt(bitPattern: p))
     case StorportRoutineGetBusData:
-      guard w[0] == UInt64(PCIConfiguration.rawValue), let device = miniport.device, let buffer = CHost.pointer(w[3])
-      else { return 0 }
+      guard w[0] == UInt64(PCIConfiguration.rawValue), let device = miniport.device else { return 0 }
+      guard let buffer = output(w[3], Int(w[4]), name) else { return 0 }
       return UInt64(device.readConfiguration(offset: 0, into: UnsafeMutableRawBufferPointer(start: buffer, count: Int(w[4]))))
     case StorportRoutineSetBusDataByOffset:
-      guard w[0] == UInt64(PCIConfiguration.rawValue), let device = miniport.device, let buffer = CHost.pointer(w[3])
-      else { return 0 }
+      guard w[0] == UInt64(PCIConfiguration.rawValue), let device = miniport.device else { return 0 }
+      guard let buffer = output(w[3], Int(w[5]), name) else { return 0 }
       return UInt64(
         device.writeConfiguration(
           offset: Int(w[4]), from: UnsafeRawBufferPointer(start: buffer, count: Int(w[5]))))

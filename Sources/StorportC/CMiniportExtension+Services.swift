@@ -60,10 +60,8 @@ extension CMiniportExtension {
 
   /// `StorPortInitializeDpc(HwDeviceExtension, Dpc, HwDpcRoutine)`.
   func initializeDpc(_ cDpc: UnsafeMutableRawPointer?, routine address: UInt64) {
-    guard let cDpc else {
-      CHost.report("StorPortInitializeDpc with a NULL STOR_DPC")
-      return
-    }
+    guard let cDpc = output(UInt64(UInt(bitPattern: cDpc)), MemoryLayout<STOR_DPC>.size, "StorPortInitializeDpc")
+    else { return }
     guard address != 0 else {
       CHost.report("StorPortInitializeDpc with a NULL HwDpcRoutine")
       return
@@ -92,8 +90,12 @@ extension CMiniportExtension {
   /// uninitialised object, so its own rule (DPC_NOT_INITIALIZED) reports it. NULL is reported
   /// here (when `routine` names the caller) and gives nil.
   func dpcObject(_ cDpc: UnsafeMutableRawPointer?, _ routine: String?) -> StorDpc? {
-    guard let cDpc else {
-      if let routine { CHost.report("\(routine) with a NULL STOR_DPC") }
+    guard isWritable(cDpc, MemoryLayout<STOR_DPC>.size), let cDpc else {
+      if let routine {
+        CHost.report(
+          "\(routine) with STOR_DPC \(CHost.describe(cDpc)), which is not in the device extension or memory the port allocated"
+        )
+      }
       return nil
     }
     if cDpc.load(as: UInt.self) == Self.dpcMagic {
@@ -112,10 +114,8 @@ extension CMiniportExtension {
   func acquireSpinLock(
     kind raw: UInt64, context: UnsafeMutableRawPointer?, handle: UnsafeMutableRawPointer?, extended: Bool
   ) -> StorStatus {
-    guard let handle else {
-      CHost.report("StorPortAcquireSpinLock with a NULL STOR_LOCK_HANDLE")
-      return .invalidParameter
-    }
+    guard let handle = output(UInt64(UInt(bitPattern: handle)), 32, "StorPortAcquireSpinLock's STOR_LOCK_HANDLE")
+    else { return .invalidParameter }
     let kind = StorSpinLockKind(rawValue: UInt32(truncatingIfNeeded: raw)).flatMap { raw < 6 ? $0 : nil } ?? .invalidLock
     let dpc: StorDpc? =
       (kind == .dpcLock || kind == .threadedDpcLock || kind == .dpcLevelLock) && context != nil
@@ -137,10 +137,8 @@ extension CMiniportExtension {
 
   /// `StorPortReleaseSpinLock(HwDeviceExtension, LockHandle)`.
   func releaseSpinLock(handle: UnsafeMutableRawPointer?) {
-    guard let handle else {
-      CHost.report("StorPortReleaseSpinLock with a NULL STOR_LOCK_HANDLE")
-      return
-    }
+    guard let handle = output(UInt64(UInt(bitPattern: handle)), 32, "StorPortReleaseSpinLock's STOR_LOCK_HANDLE")
+    else { return }
     var h = (handle + 8).load(as: StorLockHandle.self)
     port.releaseSpinLock(&h)
     (handle + 8).storeBytes(of: h, as: StorLockHandle.self)
@@ -151,7 +149,8 @@ extension CMiniportExtension {
   /// `StorPortGetMSIInfo`: the granted message's address and data (STOR_STATUS_INVALID_PARAMETER
   /// past the last one — how miniports count their messages).
   func messageInformation(_ id: UInt32, _ out: UnsafeMutableRawPointer?) -> StorStatus {
-    guard let out else { return .invalidParameter }
+    guard let out = output(UInt64(UInt(bitPattern: out)), MemoryLayout<MESSAGE_INTERRUPT_INFORMATION>.size, "StorPortGetMSIInfo")
+    else { return .invalidParameter }
     guard let device = miniport.device, id < device.messageCount else { return .invalidParameter }
     var info = MESSAGE_INTERRUPT_INFORMATION()
     info.MessageId = id
@@ -166,7 +165,8 @@ extension CMiniportExtension {
 
   /// `StorPortInitializePerfOpts(HwDeviceExtension, Query, PerfConfigData)`.
   func initializePerfOpts(query: Bool, _ out: UnsafeMutableRawPointer?) -> StorStatus {
-    guard let out else { return .invalidParameter }
+    guard let out = output(UInt64(UInt(bitPattern: out)), MemoryLayout<PERF_CONFIGURATION_DATA>.size, "StorPortInitializePerfOpts")
+    else { return .invalidParameter }
     let c = out.load(as: PERF_CONFIGURATION_DATA.self)
     var d = PerfConfigurationData()
     d.version = c.Version
@@ -188,7 +188,9 @@ extension CMiniportExtension {
 
   /// `StorPortGetStartIoPerfParams(HwDeviceExtension, Srb, StartIoPerfParams)`.
   func startIoPerfParams(srb: UnsafeMutableRawPointer?, _ out: UnsafeMutableRawPointer?) -> StorStatus {
-    guard let srb, let out, let (request, _) = srbPool?.request(ofSrb: srb) else {
+    guard let srb, isWritable(out, MemoryLayout<STARTIO_PERFORMANCE_PARAMETERS>.size), let out,
+      let (request, _) = srbPool?.request(ofSrb: srb)
+    else {
       CHost.report("StorPortGetStartIoPerfParams with Srb \(CHost.describe(srb)) or a NULL parameter block")
       return .invalidParameter
     }
@@ -213,7 +215,7 @@ extension CMiniportExtension {
   static let timerTag: UInt = 0x5354_0000_0000  // "ST"
 
   func initializeWorker(_ out: UnsafeMutableRawPointer?) -> StorStatus {
-    guard let out else { return .invalidParameter }
+    guard let out = output(UInt64(UInt(bitPattern: out)), 8, "StorPortInitializeWorker") else { return .invalidParameter }
     var h: StorWorkerHandle? = nil
     let status = port.initializeWorker(&h)
     guard let h else { return status }
@@ -250,7 +252,7 @@ extension CMiniportExtension {
   }
 
   func initializeTimer(_ out: UnsafeMutableRawPointer?) -> StorStatus {
-    guard let out else { return .invalidParameter }
+    guard let out = output(UInt64(UInt(bitPattern: out)), 8, "StorPortInitializeTimer") else { return .invalidParameter }
     var h: StorTimerHandle? = nil
     let status = port.initializeTimer(&h)
     guard let h else { return status }

@@ -1,5 +1,6 @@
 import CStorportMiniport
 import Storport
+import Synchronization
 
 /// The device extension of a C miniport: the `DeviceExtensionSize` bytes its callbacks receive
 /// as `HwDeviceExtension` (16-byte aligned, zeroed at first allocation, kept across stop and
@@ -58,16 +59,18 @@ public final class CMiniportExtension: DeviceExtension, @unchecked Sendable {
     allocation = raw
     base = raw + Self.headerBytes
     size = bytes
-    Self.live.withLock { $0.append((UInt(bitPattern: raw + Self.headerBytes), bytes)) }
+    Self.live.withLock {
+      $0.append((UInt(bitPattern: raw + Self.headerBytes), bytes, UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque())))
+    }
   }
 
-  /// Every allocated extension's bytes (for naming the cells of race reports).
-  static let live = Locked<[(base: UInt, bytes: Int)]>([])
+  /// Every allocated extension: its bytes and its object.
+  static let live = Locked<[(base: UInt, bytes: Int, owner: UInt)]>([])
 
   /// "HwDeviceExtension+0x18" for an address inside an extension, else nil.
   static func describeAddress(_ address: UInt) -> String? {
     live.withLock { list in
-      for (b, n) in list where address >= b && address < b + UInt(n) {
+      for (b, n, _) in list where address >= b && address < b + UInt(n) {
         return "HwDeviceExtension+0x" + String(address - b, radix: 16)
       }
       return nil
@@ -75,14 +78,50 @@ public final class CMiniportExtension: DeviceExtension, @unchecked Sendable {
   }
 
   /// The extension whose bytes start at `pointer` (a C routine's `HwDeviceExtension`), or nil
-  /// when `pointer` is not one the port gave out.
+  /// when `pointer` is not one the port gave out. Never dereferences an unknown pointer: a
+  /// per-thread cache answers the common case (the extension of the callback running), the
+  /// registry of live extensions the rest.
   @inline(__always)
   static func from(_ pointer: UnsafeMutableRawPointer?) -> CMiniportExtension? {
-    guard let p = pointer, UInt(bitPattern: p) & 15 == 0, UInt(bitPattern: p) > 4096 else { return nil }
-    let header = p - headerBytes
-    guard header.load(as: UInt64.self) == magic else { return nil }
-    let owner = header.load(fromByteOffset: 8, as: UInt.self)
+    guard let p = pointer else { return nil }
+    let g = generation.load(ordering: .acquiring)
+    if let owner = storport_extension_cache_get(p, g) {
+      return Unmanaged<CMiniportExtension>.fromOpaque(owner).takeUnretainedValue()
+    }
+    let address = UInt(bitPattern: p)
+    guard let owner = live.withLock({ list in list.first { $0.base == address }?.owner }) else { return nil }
+    storport_extension_cache_set(p, UnsafeMutableRawPointer(bitPattern: owner), g)
     return Unmanaged<CMiniportExtension>.fromOpaque(UnsafeRawPointer(bitPattern: owner)!).takeUnretainedValue()
+  }
+
+  /// Bumped whenever an extension is freed (invalidates the per-thread caches).
+  static let generation = Atomic<UInt64>(1)
+
+  /// `pointer` as an output of `routine` (`bytes` long), or nil after reporting an
+  /// INVALID_PARAMETER when it is not memory the miniport may have the port write.
+  func output(_ word: UInt64, _ bytes: Int, _ routine: @autoclosure () -> String) -> UnsafeMutableRawPointer? {
+    let p = UnsafeMutableRawPointer(bitPattern: UInt(word))
+    guard isWritable(p, bytes) else {
+      CHost.report(
+        "\(routine()) given \(CHost.describe(p)) for \(bytes) bytes, which is not in the device extension, memory the port allocated, or the caller's stack"
+      )
+      return nil
+    }
+    return p
+  }
+
+  /// Whether `bytes` at `pointer` are memory a miniport may hand to a routine to be written:
+  /// this extension, memory the port allocated for it, or the calling thread's stack.
+  func isWritable(_ pointer: UnsafeMutableRawPointer?, _ bytes: Int) -> Bool {
+    guard let p = pointer else { return false }
+    let a = UInt(bitPattern: p)
+    if let b = base, a >= UInt(bitPattern: b), a + UInt(bytes) <= UInt(bitPattern: b) + UInt(max(size, 8)) {
+      return true
+    }
+    if storport_on_current_stack(p, bytes) != 0 { return true }
+    return allocations.withLock { all in
+      all.contains { (q, n) in a >= UInt(bitPattern: q) && a + UInt(bytes) <= UInt(bitPattern: q) + UInt(n) }
+    }
   }
 
   /// Memory for the miniport, zeroed, 4 KiB-aligned (uncached extension, pool, DMA memory).
@@ -102,6 +141,7 @@ public final class CMiniportExtension: DeviceExtension, @unchecked Sendable {
 
   deinit {
     if let base { Self.live.withLock { $0.removeAll { $0.base == UInt(bitPattern: base) } } }
+    Self.generation.add(1, ordering: .releasing)
     // The header would otherwise keep answering for a freed object.
     allocation?.storeBytes(of: 0, as: UInt64.self)
     allocation?.deallocate()

@@ -29,7 +29,7 @@ final class RequestBlockPool: @unchecked Sendable {
   /// range (identity mapping), 16 + 24 bytes.
   private let scatterGatherOffset: Int
   private let free = Locked<(blocks: [UnsafeMutableRawPointer], head: Int)>(([], 0))
-  private let all = Locked<[UnsafeMutableRawPointer]>([])
+  private let all = Locked<Set<UInt>>([])
 
   init(extended: Bool, srbExtensionBytes: Int) {
     self.extended = extended
@@ -68,9 +68,9 @@ final class RequestBlockPool: @unchecked Sendable {
   /// What `RequestComplete` names: the block's request and whether it was still in the
   /// miniport; nil when `srb` is not a request block of this pool's kind.
   func request(ofSrb srb: UnsafeMutableRawPointer) -> (request: StorRequest, live: Bool)? {
-    guard UInt(bitPattern: srb) & 15 == 0, UInt(bitPattern: srb) > 4096 else { return nil }
     let block = srb - Self.headerBytes
-    guard block.load(as: UInt64.self) == Self.magic else { return nil }
+    // Never dereference a pointer this pool did not hand out.
+    guard all.withLock({ $0.contains(UInt(bitPattern: block)) }) else { return nil }
     let r = block.load(fromByteOffset: 8, as: UInt.self)
     guard r != 0 else { return nil }
     let request = Unmanaged<StorRequest>.fromOpaque(UnsafeRawPointer(bitPattern: r)!).takeUnretainedValue()
@@ -135,7 +135,7 @@ final class RequestBlockPool: @unchecked Sendable {
     let b = UnsafeMutableRawPointer.allocate(byteCount: blockBytes, alignment: 64)
     b.initializeMemory(as: UInt8.self, repeating: 0, count: blockBytes)
     b.storeBytes(of: Self.magic, as: UInt64.self)
-    all.withLock { $0.append(b) }
+    all.withLock { _ = $0.insert(UInt(bitPattern: b)) }
     return b
   }
 
@@ -172,7 +172,8 @@ final class RequestBlockPool: @unchecked Sendable {
   }
 
   deinit {
-    for b in all.withLock({ $0 }) {
+    for address in all.withLock({ $0 }) {
+      let b = UnsafeMutableRawPointer(bitPattern: address)!
       let r = b.load(fromByteOffset: 8, as: UInt.self)
       if r != 0 { Unmanaged<StorRequest>.fromOpaque(UnsafeRawPointer(bitPattern: r)!).release() }
       b.deallocate()

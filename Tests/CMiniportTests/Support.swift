@@ -20,7 +20,8 @@ enum Samples {
   static func compile(_ source: String, name: String, instrumented: Bool = false) throws -> String {
     let dir = NSTemporaryDirectory() + "storport-snippets"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    let file = "\(dir)/\(name)-\(source.hashValue & 0xFFFF_FFFF).c"
+    let digest = source.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+    let file = "\(dir)/\(name)-\(String(digest, radix: 16)).c"
     try source.write(toFile: file, atomically: true, encoding: .utf8)
     return try CMiniportBuild.build([file], name: name, instrumented: instrumented)
   }

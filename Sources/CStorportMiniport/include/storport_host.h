@@ -12,8 +12,8 @@
 #ifndef STORPORT_HOST_H
 #define STORPORT_HOST_H
 
-#include <stdint.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -78,6 +78,13 @@ uint32_t storport_call_driver_entry(void *_Nonnull entry, void *_Nullable driver
  * Returns 0 when no loaded object contains it. */
 int storport_symbol_of(const void *_Nullable address, const char *_Nullable *_Nullable name,
                        const char *_Nullable *_Nullable file, void *_Nullable *_Nullable base);
+
+/* Whether [address, address + bytes) lies in the calling thread's stack. */
+int storport_on_current_stack(const void *_Nullable address, size_t bytes);
+/* A per-thread one-entry cache: the host object behind the device extension a thread used last
+ * (valid while `generation` — bumped whenever an extension is freed — is unchanged). */
+void *_Nullable storport_extension_cache_get(const void *_Nullable extension, uint64_t generation);
+void storport_extension_cache_set(const void *_Nullable extension, void *_Nullable owner, uint64_t generation);
 
 /* Points PORT_CONFIGURATION_INFORMATION.AccessRanges at `ranges` (count ACCESS_RANGEs). */
 void storport_config_set_access_ranges(void *_Nonnull configInfo, void *_Nullable ranges, uint32_t count);
