@@ -67,7 +67,8 @@ let package = Package(
     // the executable: its symbols are exported.
     .executableTarget(name: "storport", dependencies: ["StorportCLI"], linkerSettings: exportDynamic),
     .testTarget(
-      name: "ConformanceTests", dependencies: ["Storport", "StorportSamples", "StorportTesting", "StorportExplorer"]),
+      name: "ConformanceTests",
+      dependencies: ["Storport", "StorportSamples", "StorportTesting", "StorportExplorer", "StorportC"]),
     .testTarget(
       name: "ExplorerTests", dependencies: ["Storport", "StorportExplorer", "StorportTesting", "CStorportShim"]),
     .testTarget(name: "LiveTests", dependencies: ["Storport", "StorportSamples", "StorportTesting"]),
@@ -79,7 +80,10 @@ let package = Package(
       ]),
     .testTarget(
       name: "CMiniportTests",
-      dependencies: ["Storport", "StorportC", "CStorportMiniport", "StorportExplorer", "StorportTesting", "StorportCLI"],
+      dependencies: [
+        "Storport", "StorportC", "CStorportMiniport", "StorportExplorer", "StorportTesting", "StorportCLI",
+        "StorportWorkload", "StorportDevices",
+      ],
       linkerSettings: exportDynamic),
     .testTarget(
       name: "DeviceTests",

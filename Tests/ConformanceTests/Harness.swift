@@ -16,7 +16,8 @@ final class SimHarness: @unchecked Sendable {
     verifier: VerifierMode? = nil,
     timerResolution: TimerResolution = .host, extendedTimerLimit: Int? = nil,
     isVirtual: Bool = false, hasBuildIo: Bool = false, watchdog: WatchdogLimits? = nil,
-    configure: (ScriptedMiniport) -> Void = { _ in }
+    configure: (ScriptedMiniport) -> Void = { _ in },
+    attach custom: ((StorportRuntime) -> Adapter)? = nil
   ) {
     runtime = StorportRuntime(
       platform: SimulatedPlatform(processors: processors, seed: seed),
@@ -24,7 +25,8 @@ final class SimHarness: @unchecked Sendable {
       extendedTimerLimit: extendedTimerLimit, watchdog: watchdog)
     miniport = ScriptedMiniport(isVirtual: isVirtual, hasBuildIo: hasBuildIo)
     configure(miniport)
-    adapter = runtime.attach(miniport)
+    // A test of another miniport (a C one) attaches it instead of the scripted one.
+    adapter = custom?(runtime) ?? runtime.attach(miniport)
     runtime.start()
   }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Storport
+import StorportC
 import StorportSamples
 import StorportTesting
 import Testing
@@ -137,6 +138,8 @@ enum VerifierFixtures {
     .requestTimedOut: requestTimedOut,
     .deviceProtocolViolation: deviceProtocolViolation,
     .requestCompletedWhileDeviceOwnsIt: requestCompletedWhileDeviceOwnsIt,
+    .invalidParameter: invalidParameter,
+    .miniportAssertionFailed: miniportAssertionFailed,
   ]
 
   // MARK: - Building blocks
@@ -541,5 +544,48 @@ enum VerifierFixtures {
     h.runtime.runUntil { done.load() == 1 }
     h.adapter.device.giveBack(buffer)
     return h
+  }
+
+  // MARK: - Rules of the C interface (a C miniport compiled against storport.h)
+
+  /// A virtual C miniport whose HwStorStartIo runs `statements` and then completes the SRB.
+  static func cMiniport(_ name: String, _ statements: String) -> SimHarness {
+    let source = """
+      #include <storport.h>
+      static ULONG Find(PVOID e, PVOID c, PVOID b, PVOID l, PCHAR a, PPORT_CONFIGURATION_INFORMATION i, PBOOLEAN again) {
+        (void)e; (void)c; (void)b; (void)l; (void)a; *again = FALSE;
+        i->SynchronizationModel = StorSynchronizeFullDuplex; return SP_RETURN_FOUND; }
+      static BOOLEAN Init(PVOID e) { (void)e; return TRUE; }
+      static BOOLEAN Start(PVOID e, PSCSI_REQUEST_BLOCK Srb) {
+        \(statements)
+        Srb->SrbStatus = SRB_STATUS_SUCCESS; StorPortNotification(RequestComplete, e, Srb); return TRUE; }
+      ULONG DriverEntry(PVOID a, PVOID b) {
+        HW_INITIALIZATION_DATA d; RtlZeroMemory(&d, sizeof d);
+        d.HwInitializationDataSize = sizeof d; d.HwFindAdapter = (PVOID)Find; d.HwInitialize = Init;
+        d.HwStartIo = Start; d.DeviceExtensionSize = 64; d.FeatureSupport = STOR_FEATURE_VIRTUAL_MINIPORT;
+        return StorPortInitialize(a, b, &d, NULL);
+      }
+      """
+    let dir = NSTemporaryDirectory() + "storport-snippets"
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let file = "\(dir)/conformance-\(name).c"
+    try? source.write(toFile: file, atomically: true, encoding: .utf8)
+    let library = try! CMiniportLibrary.load(path: CMiniportBuild.build([file], name: "conformance-\(name)"))
+    let h = SimHarness(attach: { $0.attach(library.makeMiniport()) })
+    h.startAdapter()
+    let done = InterlockedValue()
+    h.adapter.submit(StorRequest(tag: 1)) { _ in done.increment() }
+    h.runtime.runUntil { done.load() == 1 }
+    return h
+  }
+
+  /// INVALID_PARAMETER: RequestComplete of an address that is no request block.
+  static func invalidParameter() -> SimHarness {
+    cMiniport("invalid-parameter", "StorPortNotification(RequestComplete, e, (PVOID)0x10000);")
+  }
+
+  /// MINIPORT_ASSERTION_FAILED: the miniport's own ASSERT fails.
+  static func miniportAssertionFailed() -> SimHarness {
+    cMiniport("assertion", "ASSERT(Srb->TimeOutValue == 12345);")
   }
 }
