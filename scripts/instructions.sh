@@ -6,7 +6,8 @@
 # Operations: a spin-lock acquire + release and a DPC issue + run (one live processor, which
 # parks when idle, so nothing spins), and one I/O of the main job through the whole path on
 # the simulated platform (NVMe miniport, verified randrw, slope between two virtual run times),
-# checked and unchecked.
+# checked and unchecked; and the same I/O through the C NVMe sample miniport (miniports/nvme,
+# built with the documented command at -O2) beside it, for the C interface's cost.
 #
 # Usage: bash scripts/instructions.sh [BINARY]   (default: builds -c release)
 # valgrind 3.19 cannot read the DWARF 5 the toolchain emits: the binary is copied without
@@ -40,5 +41,14 @@ for mode in checked unchecked; do
   io=(bench io --simulated --seed 7 --miniport nvme --rw randrw --verify crc32c --iodepth 32 --numjobs 2 --json $flag)
   a=$(count "${io[@]}" --runtime 10ms); ia=$(ios)
   b=$(count "${io[@]}" --runtime 20ms); ib=$(ios)
-  printf '%-52s %12s\n' "I/O, main job on the simulated platform ($mode)" "$(( (b - a) / (ib - ia) ))"
+  swift=$(( (b - a) / (ib - ia) ))
+  printf '%-52s %12s\n' "I/O, main job on the simulated platform ($mode)" "$swift"
+  cc=$("$work/storport" --include-dir >/dev/null 2>&1 && echo "${CC:-clang}")
+  [ -f "$work/nvme.so" ] || "$cc" -shared -fPIC -O2 -I "$("$work/storport" --include-dir)" miniports/nvme/nvme.c -o "$work/nvme.so"
+  cio=("${io[@]/nvme/$work/nvme.so}")
+  a=$(count "${cio[@]}" --runtime 10ms); ia=$(ios)
+  b=$(count "${cio[@]}" --runtime 20ms); ib=$(ios)
+  c=$(( (b - a) / (ib - ia) ))
+  printf '%-52s %12s  (%s of the Swift sample)\n' "  the same through the C NVMe sample ($mode)" "$c" \
+    "$(python3 -c "print(f'{$c/$swift:.2f}x')")"
 done

@@ -6,7 +6,8 @@ extension CHost {
   static func extended(_ code: UInt32, _ extPointer: UnsafeMutableRawPointer?, _ w: UnsafePointer<UInt64>)
     -> UInt32
   {
-    let name = "StorPortExtendedFunction(\(extendedName(code)))"
+    // The routine's name only when a report needs it.
+    var name: String { "StorPortExtendedFunction(\(extendedName(code)))" }
     guard let ext = extensionNamed(extPointer, name) else { return UInt32(STOR_STATUS_INVALID_PARAMETER) }
     let port = ext.port
     let status: StorStatus
@@ -106,7 +107,10 @@ extension CHost {
   }
 
   static func extendedName(_ code: UInt32) -> String {
-    let names: [Int: String] = [
+    "ExtFunction" + (extendedNames[Int(code)] ?? "#\(code)")
+  }
+
+  private static let extendedNames: [Int: String] = [
       0: "AllocatePool", 1: "FreePool", 5: "GetSystemAddress", 11: "AcquireMSISpinLock", 12: "ReleaseMSISpinLock",
       13: "GetMessageInterruptInformation", 14: "InitializePerformanceOptimizations",
       15: "GetStartIoPerformanceParameters", 16: "LogSystemEvent", 17: "GetCurrentProcessorNumber",
@@ -114,7 +118,5 @@ extension CHost {
       22: "GetHighestNodeNumber", 24: "AllocateContiguousMemorySpecifyCacheNode",
       25: "FreeContiguousMemorySpecifyCache", 29: "InitializeWorker", 30: "QueueWorkItem", 31: "FreeWorker",
       32: "InitializeTimer", 33: "RequestTimer", 34: "FreeTimer", 47: "QueryPerformanceCounter",
-    ]
-    return "ExtFunction" + (names[Int(code)] ?? "#\(code)")
-  }
+  ]
 }

@@ -83,8 +83,8 @@ enum CHost {
   // MARK: - StorPortNotification
 
   static func notification(_ type: UInt32, _ extPointer: UnsafeMutableRawPointer?, _ words: UnsafePointer<UInt64>) {
-    let name = notificationName(type)
-    guard let ext = extensionNamed(extPointer, "StorPortNotification(\(name))") else { return }
+    var name: String { "StorPortNotification(\(notificationName(type)))" }
+    guard let ext = extensionNamed(extPointer, name) else { return }
     let port = ext.port
     switch Int(type) {
     case Int(RequestComplete.rawValue):
@@ -128,7 +128,7 @@ enum CHost {
       ext.releaseSpinLock(handle: pointer(words[0]))
     default:
       // The port's own handling of codes it does not implement (rule 71 for undocumented ones).
-      report("StorPortNotification type \(name) is not supported by this host")
+      report("\(name): this notification type is not supported by this host")
     }
   }
 

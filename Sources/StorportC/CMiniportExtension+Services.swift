@@ -72,8 +72,10 @@ extension CMiniportExtension {
     } else {
       object = StorDpc()
       dpcObjects.withLock { $0.append(object) }
+      let bits = UInt(bitPattern: Unmanaged.passUnretained(object).toOpaque())
       cDpc.storeBytes(of: Self.dpcMagic, as: UInt.self)
-      cDpc.storeBytes(of: UInt(bitPattern: Unmanaged.passUnretained(object).toOpaque()), toByteOffset: 8, as: UInt.self)
+      cDpc.storeBytes(of: bits, toByteOffset: 8, as: UInt.self)
+      cDpc.storeBytes(of: ~bits, toByteOffset: 16, as: UInt.self)
     }
     let routine = unsafeBitCast(UInt(address), to: PHW_DPC_ROUTINE.self)
     let handle = UInt(bitPattern: cDpc)
@@ -98,10 +100,13 @@ extension CMiniportExtension {
       }
       return nil
     }
+    // An initialised structure holds the magic, the object and its complement (objects live
+    // as long as the extension: `dpcObjects` keeps them). A structure copied from another
+    // adapter's extension names that adapter's object: the port's own check reports it.
     if cDpc.load(as: UInt.self) == Self.dpcMagic {
       let raw = cDpc.load(fromByteOffset: 8, as: UInt.self)
-      if let object = dpcObjects.withLock({ list in list.first { UInt(bitPattern: ObjectIdentifier($0)) == raw } }) {
-        return object
+      if raw != 0, cDpc.load(fromByteOffset: 16, as: UInt.self) == ~raw {
+        return Unmanaged<StorDpc>.fromOpaque(UnsafeRawPointer(bitPattern: raw)!).takeUnretainedValue()
       }
     }
     return routine == nil ? nil : StorDpc()

@@ -15,12 +15,14 @@ public final class CMiniportExtension: DeviceExtension, @unchecked Sendable {
   static let headerBytes = 16
 
   /// The extension the C code sees (nil until HwStorFindAdapter is about to run).
-  public private(set) var base: UnsafeMutableRawPointer?
+  // Set once (HwStorFindAdapter, before any other callback), read on every routine: no
+  // dynamic exclusivity checks.
+  @exclusivity(unchecked) public private(set) var base: UnsafeMutableRawPointer?
   /// `DeviceExtensionSize`.
-  public private(set) var size = 0
+  @exclusivity(unchecked) public private(set) var size = 0
   private var allocation: UnsafeMutableRawPointer?
   /// The miniport this extension belongs to (set before the first callback).
-  nonisolated(unsafe) var miniport: CMiniport!
+  @exclusivity(unchecked) nonisolated(unsafe) var miniport: CMiniport!
   /// The PORT_CONFIGURATION_INFORMATION given to HwStorFindAdapter (StorPortGetUncachedExtension
   /// takes it back).
   var configInfo: UnsafeMutablePointer<PORT_CONFIGURATION_INFORMATION>?
@@ -40,9 +42,9 @@ public final class CMiniportExtension: DeviceExtension, @unchecked Sendable {
   /// The configuration HwStorFindAdapter reported.
   var portConfiguration = PortConfiguration()
   /// Request blocks.
-  var srbPool: RequestBlockPool!
+  @exclusivity(unchecked) var srbPool: RequestBlockPool!
   /// `PORT_CONFIGURATION_INFORMATION.HwMSInterruptRoutine`, as HwStorFindAdapter left it.
-  var messageRoutine: PHW_MESSAGE_SIGNALED_INTERRUPT_ROUTINE?
+  @exclusivity(unchecked) var messageRoutine: PHW_MESSAGE_SIGNALED_INTERRUPT_ROUTINE?
   /// Memory handed to the miniport (uncached extension, pool, contiguous): freed at removal.
   let allocations = Locked<[UnsafeMutableRawPointer: Int]>([:])
 

@@ -126,7 +126,8 @@ public final class CNvmeDevice: CMiniportDevice, CMiniportDeviceWiring, @uncheck
 
   private func offset(_ address: UInt, _ width: Int) -> Int? {
     let base = UInt(bitPattern: window)
-    guard address >= base, address + UInt(width) <= base + UInt(Self.barBytes), [1, 2, 4, 8].contains(width)
+    guard address >= base, address + UInt(width) <= base + UInt(Self.barBytes), width & (width - 1) == 0,
+      width >= 1, width <= 8
     else { return nil }
     return Int(address - base)
   }

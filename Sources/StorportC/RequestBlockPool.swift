@@ -1,5 +1,6 @@
 import CStorportMiniport
 import Storport
+import Synchronization
 
 /// The request blocks of one C miniport adapter: for each request in the miniport, one block
 /// holding the SRB in the layout the miniport registered for (SCSI_REQUEST_BLOCK, or
@@ -29,7 +30,13 @@ final class RequestBlockPool: @unchecked Sendable {
   /// range (identity mapping), 16 + 24 bytes.
   private let scatterGatherOffset: Int
   private let free = Locked<(blocks: [UnsafeMutableRawPointer], head: Int)>(([], 0))
-  private let all = Locked<Set<UInt>>([])
+  /// Blocks come from slabs of `slabBlocks`; a pointer is one of ours when it lies in a slab on a
+  /// block boundary — checked without a lock: `slabCount` is published after the slab's base.
+  private static let slabBlocks = 64
+  private static let maxSlabs = 1024
+  private let slabs: UnsafeMutablePointer<UInt>
+  private let slabCount = Atomic<Int>(0)
+  private let growing = Locked<[UnsafeMutableRawPointer]>([])
 
   init(extended: Bool, srbExtensionBytes: Int) {
     self.extended = extended
@@ -38,7 +45,21 @@ final class RequestBlockPool: @unchecked Sendable {
     senseOffset = Self.headerBytes + srbBytes
     extensionOffset = senseOffset + Self.senseBytes
     scatterGatherOffset = extensionOffset + ((srbExtensionBytes + 15) & ~15)
-    blockBytes = scatterGatherOffset + 48
+    blockBytes = (scatterGatherOffset + 48 + 63) & ~63
+    slabs = .allocate(capacity: Self.maxSlabs)
+  }
+
+  /// Whether `block` is the start of a block of this pool (no dereference).
+  @inline(__always)
+  private func owns(_ block: UnsafeMutableRawPointer) -> Bool {
+    let a = UInt(bitPattern: block)
+    let n = slabCount.load(ordering: .acquiring)
+    let span = UInt(blockBytes * Self.slabBlocks)
+    for i in 0..<n {
+      let base = slabs[i]
+      if a >= base && a < base + span { return (a - base) % UInt(blockBytes) == 0 }
+    }
+    return false
   }
 
   /// The SRB of `request`'s block (attaching a block on the request's first visit).
@@ -70,7 +91,7 @@ final class RequestBlockPool: @unchecked Sendable {
   func request(ofSrb srb: UnsafeMutableRawPointer) -> (request: StorRequest, live: Bool)? {
     let block = srb - Self.headerBytes
     // Never dereference a pointer this pool did not hand out.
-    guard all.withLock({ $0.contains(UInt(bitPattern: block)) }) else { return nil }
+    guard owns(block) else { return nil }
     let r = block.load(fromByteOffset: 8, as: UInt.self)
     guard r != 0 else { return nil }
     let request = Unmanaged<StorRequest>.fromOpaque(UnsafeRawPointer(bitPattern: r)!).takeUnretainedValue()
@@ -132,11 +153,21 @@ final class RequestBlockPool: @unchecked Sendable {
     }) {
       return b
     }
-    let b = UnsafeMutableRawPointer.allocate(byteCount: blockBytes, alignment: 64)
-    b.initializeMemory(as: UInt8.self, repeating: 0, count: blockBytes)
-    b.storeBytes(of: Self.magic, as: UInt64.self)
-    all.withLock { _ = $0.insert(UInt(bitPattern: b)) }
-    return b
+    // A new slab: its first block is returned, the rest join the free list.
+    return growing.withLock { list -> UnsafeMutableRawPointer in
+      let n = slabCount.load(ordering: .relaxed)
+      precondition(n < Self.maxSlabs, "bug in swift-storport: more than \(Self.maxSlabs * Self.slabBlocks) request blocks in the miniport at once")
+      let slab = UnsafeMutableRawPointer.allocate(byteCount: blockBytes * Self.slabBlocks, alignment: 64)
+      slab.initializeMemory(as: UInt8.self, repeating: 0, count: blockBytes * Self.slabBlocks)
+      for i in 0..<Self.slabBlocks { (slab + i * blockBytes).storeBytes(of: Self.magic, as: UInt64.self) }
+      list.append(slab)
+      slabs[n] = UInt(bitPattern: slab)
+      slabCount.store(n + 1, ordering: .releasing)
+      free.withLock { f in
+        for i in 1..<Self.slabBlocks { f.blocks.append(slab + i * blockBytes) }
+      }
+      return slab
+    }
   }
 
   private func build(_ block: UnsafeMutableRawPointer, _ r: StorRequest) {
@@ -172,11 +203,13 @@ final class RequestBlockPool: @unchecked Sendable {
   }
 
   deinit {
-    for address in all.withLock({ $0 }) {
-      let b = UnsafeMutableRawPointer(bitPattern: address)!
-      let r = b.load(fromByteOffset: 8, as: UInt.self)
-      if r != 0 { Unmanaged<StorRequest>.fromOpaque(UnsafeRawPointer(bitPattern: r)!).release() }
-      b.deallocate()
+    for slab in growing.withLock({ $0 }) {
+      for i in 0..<Self.slabBlocks {
+        let r = (slab + i * blockBytes).load(fromByteOffset: 8, as: UInt.self)
+        if r != 0 { Unmanaged<StorRequest>.fromOpaque(UnsafeRawPointer(bitPattern: r)!).release() }
+      }
+      slab.deallocate()
     }
+    slabs.deallocate()
   }
 }

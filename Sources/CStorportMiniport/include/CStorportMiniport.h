@@ -2,5 +2,6 @@
 #ifndef CSTORPORT_MINIPORT_MODULE_H
 #define CSTORPORT_MINIPORT_MODULE_H
 #include "storport.h"
+#include "srbhelper.h"
 #include "storport_host.h"
 #endif
