@@ -253,3 +253,61 @@ PHYSICAL_ADDRESS MmGetPhysicalAddress(PVOID BaseAddress) {
   a.QuadPart = (LONGLONG)call(StorportRoutineGetPhysicalAddress, NULL, 0, P(BaseAddress), 0, 0, 0, 0);
   return a;
 }
+
+// ---- the SCSI WMI library (scsiwmi.lib): no WMI consumer here ------------------------------
+#include "scsiwmi.h"
+
+BOOLEAN ScsiPortWmiDispatchFunction(PSCSI_WMILIB_CONTEXT WmiLibInfo, UCHAR MinorFunction, PVOID DeviceContext,
+                                    PSCSIWMI_REQUEST_CONTEXT RequestContext, PVOID DataPath, ULONG BufferSize,
+                                    PVOID Buffer) {
+  (void)WmiLibInfo, (void)MinorFunction, (void)DeviceContext, (void)DataPath, (void)BufferSize, (void)Buffer;
+  if (RequestContext) {
+    RequestContext->ReturnStatus = SRB_STATUS_INVALID_REQUEST;
+    RequestContext->ReturnSize = 0;
+  }
+  return FALSE;
+}
+
+VOID ScsiPortWmiPostProcess(PSCSIWMI_REQUEST_CONTEXT RequestContext, UCHAR SrbStatus, ULONG BufferUsed) {
+  if (!RequestContext) return;
+  RequestContext->ReturnStatus = SrbStatus;
+  RequestContext->ReturnSize = BufferUsed;
+}
+
+VOID ScsiPortWmiFireLogicalUnitEvent(PVOID HwDeviceExtension, UCHAR PathId, UCHAR TargetId, UCHAR Lun, LPGUID Guid,
+                                     ULONG EventNumber, ULONG EventDataSize, PVOID EventData) {
+  (void)HwDeviceExtension, (void)PathId, (void)TargetId, (void)Lun, (void)Guid, (void)EventNumber,
+      (void)EventDataSize, (void)EventData;
+}
+
+VOID ScsiPortWmiFireAdapterEvent(PVOID HwDeviceExtension, LPGUID Guid, ULONG EventNumber, ULONG EventDataSize,
+                                 PVOID EventData) {
+  (void)HwDeviceExtension, (void)Guid, (void)EventNumber, (void)EventDataSize, (void)EventData;
+}
+
+// ---- registry (nothing persists) and queue depth -------------------------------------------
+PUCHAR StorPortAllocateRegistryBuffer(PVOID HwDeviceExtension, PULONG Length) {
+  PVOID buffer = NULL;
+  if (!Length || StorPortAllocatePool(HwDeviceExtension, *Length, 0x47455253 /* 'SREG' */, &buffer) != STOR_STATUS_SUCCESS)
+    return NULL;
+  return buffer;
+}
+
+VOID StorPortFreeRegistryBuffer(PVOID HwDeviceExtension, PUCHAR Buffer) { StorPortFreePool(HwDeviceExtension, Buffer); }
+
+BOOLEAN StorPortRegistryRead(PVOID HwDeviceExtension, PUCHAR ValueName, ULONG Global, ULONG Type, PUCHAR Buffer,
+                             PULONG BufferLength) {
+  (void)HwDeviceExtension, (void)ValueName, (void)Global, (void)Type, (void)Buffer;
+  if (BufferLength) *BufferLength = 0;
+  return FALSE;
+}
+
+BOOLEAN StorPortRegistryWrite(PVOID HwDeviceExtension, PUCHAR ValueName, ULONG Global, ULONG Type, PUCHAR Buffer,
+                              ULONG BufferLength) {
+  (void)HwDeviceExtension, (void)ValueName, (void)Global, (void)Type, (void)Buffer, (void)BufferLength;
+  return FALSE;
+}
+
+BOOLEAN StorPortSetDeviceQueueDepth(PVOID HwDeviceExtension, UCHAR PathId, UCHAR TargetId, UCHAR Lun, ULONG Depth) {
+  return (BOOLEAN)call(StorportRoutineSetDeviceQueueDepth, HwDeviceExtension, PathId, TargetId, Lun, Depth, 0, 0);
+}

@@ -94,6 +94,7 @@ extension CHost {
     case StorportRoutineWritePort: return "StorPortWritePort"
     case StorportRoutineAcquireSpinLockEx: return "StorPortAcquireSpinLockEx"
     case StorportRoutineValidateRange: return "StorPortValidateRange"
+    case StorportRoutineSetDeviceQueueDepth: return "StorPortSetDeviceQueueDepth"
     default: return "routine #\(id)"
     }
   }

@@ -83,6 +83,10 @@ extension CMiniportExtension {
         ext, context in routine(ext.base, UnsafeMutableRawPointer(bitPattern: context)) != 0
       }
       return port.synchronizeAccess(access, context: UInt(w[1])) ? 1 : 0
+    case StorportRoutineSetDeviceQueueDepth:
+      return port.setDeviceQueueDepth(
+        pathId: UInt8(truncatingIfNeeded: w[0]), targetId: UInt8(truncatingIfNeeded: w[1]),
+        lun: UInt8(truncatingIfNeeded: w[2]), depth: Int(w[3])) ? 1 : 0
     case StorportRoutineAcquireSpinLockEx:
       return UInt64(
         acquireSpinLock(kind: w[0], context: CHost.pointer(w[1]), handle: CHost.pointer(w[2]), extended: true)

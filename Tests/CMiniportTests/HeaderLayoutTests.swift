@@ -102,8 +102,8 @@ import Testing
     // PCI_COMMON_CONFIG: the 64-byte header and 192 device-specific bytes.
     "PCI_COMMON_CONFIG.": 0x100, "PCI_COMMON_CONFIG.BaseClass": 0x0B, "PCI_COMMON_CONFIG.u": 0x10,
     "PCI_COMMON_CONFIG.DeviceSpecific": 0x40,
-    // SCSI data (SPC): standard INQUIRY 36 bytes, fixed sense 18, CDB 16, READ CAPACITY(10) 8.
-    "INQUIRYDATA.": 36, "SENSE_DATA.": 18, "CDB.": 16, "READ_CAPACITY_DATA.": 8,
+    // SCSI data (SPC): standard INQUIRY data through byte 95, fixed sense 18, CDB 16, READ CAPACITY(10) 8.
+    "INQUIRYDATA.": 96, "SENSE_DATA.": 18, "CDB.": 16, "READ_CAPACITY_DATA.": 8,
   ]
 
   static func actual() -> [String: UInt32] {

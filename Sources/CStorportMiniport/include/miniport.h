@@ -67,6 +67,20 @@ extern "C" {
 #define max(a, b) (((a) > (b)) ? (a) : (b))
 #endif
 
+/* Parameter decorations of older driver code (documentation only). */
+#ifndef IN
+#define IN
+#endif
+#ifndef OUT
+#define OUT
+#endif
+#ifndef OPTIONAL
+#define OPTIONAL
+#endif
+#ifndef CONST
+#define CONST const
+#endif
+
 /* ---- SAL annotations: documentation only, defined empty ---------------------------------- */
 #include "sal.h"
 
@@ -145,6 +159,53 @@ typedef BYTE *PBYTE;
 typedef WORD *PWORD;
 typedef DWORD64 *PDWORD64;
 typedef KAFFINITY *PKAFFINITY;
+typedef char CCHAR;
+typedef short CSHORT;
+typedef UINT8 *PUINT8;
+typedef UINT16 *PUINT16;
+typedef UINT32 *PUINT32;
+typedef UINT64 *PUINT64;
+typedef INT8 *PINT8;
+typedef INT16 *PINT16;
+typedef INT32 *PINT32;
+typedef INT64 *PINT64;
+typedef ULONG32 *PULONG32;
+typedef LONG32 *PLONG32;
+typedef INT *PINT;
+typedef UINT *PUINT;
+
+/* Pointer/integer conversions of the Windows headers (64-bit). */
+#define PtrToUlong(p) ((ULONG)(ULONG_PTR)(p))
+#define PtrToLong(p) ((LONG)(LONG_PTR)(p))
+#define PtrToUshort(p) ((USHORT)(ULONG_PTR)(p))
+#define UlongToPtr(u) ((PVOID)(ULONG_PTR)(u))
+#define LongToPtr(l) ((PVOID)(LONG_PTR)(l))
+#define IntToPtr(i) ((PVOID)(INT_PTR)(i))
+
+/* Memory pages (x64). */
+#define PAGE_SIZE 0x1000
+#define PAGE_SHIFT 12
+#define BYTE_OFFSET(Va) ((ULONG)((ULONG_PTR)(Va) & (PAGE_SIZE - 1)))
+#define ROUND_TO_PAGES(Size) (((ULONG_PTR)(Size) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+#define BYTES_TO_PAGES(Size) (((Size) >> PAGE_SHIFT) + (((Size) & (PAGE_SIZE - 1)) != 0))
+#define ADDRESS_AND_SIZE_TO_SPAN_PAGES(Va, Size) \
+  ((BYTE_OFFSET(Va) + ((SIZE_T)(Size)) + (PAGE_SIZE - 1)) >> PAGE_SHIFT)
+#define MM_ANY_NODE_OK 0x80000000
+
+/* Device I/O control codes. */
+#define CTL_CODE(DeviceType, Function, Method, Access) \
+  (((DeviceType) << 16) | ((Access) << 14) | ((Function) << 2) | (Method))
+#define METHOD_BUFFERED 0
+#define METHOD_IN_DIRECT 1
+#define METHOD_OUT_DIRECT 2
+#define METHOD_NEITHER 3
+#define FILE_ANY_ACCESS 0
+#define FILE_SPECIAL_ACCESS FILE_ANY_ACCESS
+#define FILE_READ_ACCESS 0x0001
+#define FILE_WRITE_ACCESS 0x0002
+#define FILE_DEVICE_CONTROLLER 0x00000004
+#define FILE_DEVICE_DISK 0x00000007
+#define FILE_DEVICE_MASS_STORAGE 0x0000002d
 
 #ifndef TRUE
 #define TRUE 1
@@ -206,6 +267,44 @@ typedef struct _LIST_ENTRY {
   struct _LIST_ENTRY *Flink;
   struct _LIST_ENTRY *Blink;
 } LIST_ENTRY, *PLIST_ENTRY;
+
+/* Doubly linked lists (the Rtl list routines, inline). */
+static inline __attribute__((unused)) void InitializeListHead(PLIST_ENTRY ListHead) {
+  ListHead->Flink = ListHead->Blink = ListHead;
+}
+static inline __attribute__((unused)) BOOLEAN IsListEmpty(const LIST_ENTRY *ListHead) {
+  return (BOOLEAN)(ListHead->Flink == ListHead);
+}
+static inline __attribute__((unused)) BOOLEAN RemoveEntryList(PLIST_ENTRY Entry) {
+  PLIST_ENTRY next = Entry->Flink, prev = Entry->Blink;
+  prev->Flink = next;
+  next->Blink = prev;
+  return (BOOLEAN)(prev == next);
+}
+static inline __attribute__((unused)) PLIST_ENTRY RemoveHeadList(PLIST_ENTRY ListHead) {
+  PLIST_ENTRY entry = ListHead->Flink;
+  RemoveEntryList(entry);
+  return entry;
+}
+static inline __attribute__((unused)) PLIST_ENTRY RemoveTailList(PLIST_ENTRY ListHead) {
+  PLIST_ENTRY entry = ListHead->Blink;
+  RemoveEntryList(entry);
+  return entry;
+}
+static inline __attribute__((unused)) void InsertTailList(PLIST_ENTRY ListHead, PLIST_ENTRY Entry) {
+  PLIST_ENTRY last = ListHead->Blink;
+  Entry->Flink = ListHead;
+  Entry->Blink = last;
+  last->Flink = Entry;
+  ListHead->Blink = Entry;
+}
+static inline __attribute__((unused)) void InsertHeadList(PLIST_ENTRY ListHead, PLIST_ENTRY Entry) {
+  PLIST_ENTRY first = ListHead->Flink;
+  Entry->Flink = first;
+  Entry->Blink = ListHead;
+  first->Blink = Entry;
+  ListHead->Flink = Entry;
+}
 
 typedef struct _SINGLE_LIST_ENTRY {
   struct _SINGLE_LIST_ENTRY *Next;
@@ -387,6 +486,7 @@ ULONG DbgPrint(PCSTR Format, ...);
 ULONG DbgPrintEx(ULONG ComponentId, ULONG Level, PCSTR Format, ...);
 VOID DbgBreakPoint(void);
 #define DPFLTR_IHVDRIVER_ID 77
+#define DPFLTR_STORMINIPORT_ID 82
 #define DPFLTR_ERROR_LEVEL 0
 #define DPFLTR_WARNING_LEVEL 1
 #define DPFLTR_TRACE_LEVEL 2
@@ -404,6 +504,23 @@ void *memcpy(void *, const void *, size_t);
 void *memmove(void *, const void *, size_t);
 void *memset(void *, int, size_t);
 int memcmp(const void *, const void *, size_t);
+/* The kernel's C runtime string routines. */
+size_t strlen(const char *);
+int strcmp(const char *, const char *);
+int strncmp(const char *, const char *, size_t);
+char *strncpy(char *, const char *, size_t);
+/* memcpy_s: copies Count bytes unless they do not fit DestinationSize (then zeroes the
+ * destination and returns EINVAL-like 22), as the kernel CRT's bounds-checked copy does. */
+static inline __attribute__((unused)) int memcpy_s(void *Destination, size_t DestinationSize, const void *Source,
+                                                   size_t Count) {
+  if (!Destination) return 22;
+  if (!Source || Count > DestinationSize) {
+    memset(Destination, 0, DestinationSize);
+    return Source ? 34 : 22;
+  }
+  memcpy(Destination, Source, Count);
+  return 0;
+}
 #define RtlCopyMemory(Destination, Source, Length) memcpy((Destination), (Source), (Length))
 #define RtlMoveMemory(Destination, Source, Length) memmove((Destination), (Source), (Length))
 #define RtlZeroMemory(Destination, Length) memset((Destination), 0, (Length))

@@ -558,4 +558,82 @@
 #ifndef __drv_strictTypeMatch
 #define __drv_strictTypeMatch(...)
 #endif
+#ifndef _Inout_updates_bytes_to_
+#define _Inout_updates_bytes_to_(...)
+#endif
+#ifndef _Inout_updates_to_
+#define _Inout_updates_to_(...)
+#endif
+#ifndef _Inout_updates_all_
+#define _Inout_updates_all_(...)
+#endif
+#ifndef _Inout_updates_bytes_all_
+#define _Inout_updates_bytes_all_(...)
+#endif
+#ifndef _In_reads_bytes_to_
+#define _In_reads_bytes_to_(...)
+#endif
+#ifndef _In_reads_z_
+#define _In_reads_z_(...)
+#endif
+#ifndef _In_reads_or_z_
+#define _In_reads_or_z_(...)
+#endif
+#ifndef _Out_writes_z_
+#define _Out_writes_z_(...)
+#endif
+#ifndef _Out_writes_bytes_all_opt_
+#define _Out_writes_bytes_all_opt_(...)
+#endif
+#ifndef _Out_writes_all_opt_
+#define _Out_writes_all_opt_(...)
+#endif
+#ifndef _Inout_updates_z_
+#define _Inout_updates_z_(...)
+#endif
+#ifndef _Field_size_full_
+#define _Field_size_full_(...)
+#endif
+#ifndef _Field_size_bytes_full_
+#define _Field_size_bytes_full_(...)
+#endif
+#ifndef _Field_size_bytes_part_
+#define _Field_size_bytes_part_(...)
+#endif
+#ifndef _Field_size_part_opt_
+#define _Field_size_part_opt_(...)
+#endif
+#ifndef _Ret_writes_
+#define _Ret_writes_(...)
+#endif
+#ifndef _Ret_writes_z_
+#define _Ret_writes_z_(...)
+#endif
+#ifndef _Deref_in_range_
+#define _Deref_in_range_(...)
+#endif
+#ifndef _Deref_inout_range_
+#define _Deref_inout_range_(...)
+#endif
+#ifndef _Pre_readable_size_
+#define _Pre_readable_size_(...)
+#endif
+#ifndef _Pre_writable_size_
+#define _Pre_writable_size_(...)
+#endif
+#ifndef _Pre_readable_byte_size_
+#define _Pre_readable_byte_size_(...)
+#endif
+#ifndef _Pre_writable_byte_size_
+#define _Pre_writable_byte_size_(...)
+#endif
+#ifndef _Post_writable_size_
+#define _Post_writable_size_(...)
+#endif
+#ifndef _Post_readable_size_
+#define _Post_readable_size_(...)
+#endif
+#ifndef _Outptr_result_buffer_maybenull_
+#define _Outptr_result_buffer_maybenull_(...)
+#endif
 #endif /* STORPORT_SAL_H */

@@ -108,6 +108,7 @@ extern "C" {
 #define SEQUENTIAL_ACCESS_DEVICE 0x01
 #define ARRAY_CONTROLLER_DEVICE 0x0C
 #define DEVICE_QUALIFIER_ACTIVE 0x00
+#define DEVICE_CONNECTED 0x00
 #define DEVICE_QUALIFIER_NOT_SUPPORTED 0x03
 
 /* ---- CDBs (each one byte-exact, big-endian fields as bytes) ------------------------------------ */
@@ -231,7 +232,11 @@ typedef struct _INQUIRYDATA {
   UCHAR VendorId[8];
   UCHAR ProductId[16];
   UCHAR ProductRevisionLevel[4];
-} INQUIRYDATA, *PINQUIRYDATA;
+  UCHAR VendorSpecific[20];
+  UCHAR Reserved3[2];
+  USHORT VersionDescriptors[8]; /* big-endian */
+  UCHAR Reserved4[22];
+} INQUIRYDATA, *PINQUIRYDATA; /* SPC: the standard data through byte 95 */
 #define INQUIRYDATABUFFERSIZE 36
 
 /* ---- READ CAPACITY data ----------------------------------------------------------------------- */
@@ -265,6 +270,243 @@ typedef struct _SENSE_DATA {
 } SENSE_DATA, *PSENSE_DATA;
 #define SENSE_BUFFER_SIZE sizeof(SENSE_DATA)
 #define SCSI_SENSE_ERRORCODE_FIXED_CURRENT 0x70
+
+
+/* ---- more sense codes ------------------------------------------------------------------------------- */
+#define SCSI_SENSE_UNIQUE 0x09
+#define SCSI_SENSE_COPY_ABORTED 0x0A
+#define SCSI_SENSE_EQUAL 0x0C
+#define SCSI_SENSE_VOL_OVERFLOW 0x0D
+#define SCSI_ADSENSE_NO_INDEX 0x01
+#define SCSI_ADSENSE_NO_SEEK_COMPLETE 0x02
+#define SCSI_ADSENSE_WRITE_FAULT 0x03
+#define SCSI_ADSENSE_ACCESS_DENIED 0x20
+#define SCSI_ADSENSE_TRACK_ERROR 0x14
+#define SCSI_ADSENSE_SEEK_ERROR 0x15
+#define SCSI_ADSENSE_REC_DATA_NOECC 0x17
+#define SCSI_ADSENSE_REC_DATA_ECC 0x18
+#define SCSI_ADSENSE_PARAMETER_LIST_LENGTH 0x1A
+#define SCSI_ADSENSE_MISCOMPARE_DURING_VERIFY_OPERATION 0x1D
+#define SCSI_ADSENSE_INVALID_MEDIA 0x30
+#define SCSI_ADSENSE_NO_MEDIA_IN_DEVICE 0x3A
+#define SCSI_ADSENSE_POSITION_ERROR 0x3B
+#define SCSI_ADSENSE_OPERATING_CONDITIONS_CHANGED 0x3F
+#define SCSI_ADSENSE_LOGICAL_UNIT_COMMUNICATION_FAILURE 0x08
+#define SCSI_ADSENSE_FAILURE_PREDICTION_THRESHOLD_EXCEEDED 0x5D
+#define SCSI_SENSEQ_NO_ACCESS_RIGHTS 0x02
+#define SCSI_SENSEQ_INIT_COMMAND_REQUIRED 0x02
+#define SCSI_SENSEQ_FORMAT_IN_PROGRESS 0x04
+#define SCSI_SENSEQ_MANUAL_INTERVENTION_REQUIRED 0x03
+#define SCSI_SENSEQ_OPERATION_IN_PROGRESS 0x07
+#define SCSI_SENSEQ_POWER_ON_RESET 0x01
+#define SCSI_SENSEQ_BUS_RESET 0x02
+#define SCSI_SENSEQ_MICROCODE_CHANGED 0x01
+
+/* ---- vital product data pages (SPC) ---------------------------------------------------------------------- */
+#define VPD_SUPPORTED_PAGES 0x00
+#define VPD_SERIAL_NUMBER 0x80
+#define VPD_DEVICE_IDENTIFIERS 0x83
+#define VPD_EXTENDED_INQUIRY_DATA 0x86
+#define VPD_MODE_PAGE_POLICY 0x87
+#define VPD_ATA_INFORMATION 0x89
+#define VPD_BLOCK_LIMITS 0xB0
+#define VPD_BLOCK_DEVICE_CHARACTERISTICS 0xB1
+#define VPD_LOGICAL_BLOCK_PROVISIONING 0xB2
+
+typedef struct _VPD_SUPPORTED_PAGES_PAGE {
+  UCHAR DeviceType : 5;
+  UCHAR DeviceTypeQualifier : 3;
+  UCHAR PageCode;
+  UCHAR Reserved;
+  UCHAR PageLength;
+  UCHAR SupportedPageList[];
+} VPD_SUPPORTED_PAGES_PAGE, *PVPD_SUPPORTED_PAGES_PAGE;
+
+typedef struct _VPD_SERIAL_NUMBER_PAGE {
+  UCHAR DeviceType : 5;
+  UCHAR DeviceTypeQualifier : 3;
+  UCHAR PageCode;
+  UCHAR Reserved;
+  UCHAR PageLength;
+  UCHAR SerialNumber[];
+} VPD_SERIAL_NUMBER_PAGE, *PVPD_SERIAL_NUMBER_PAGE;
+
+typedef enum _VPD_CODE_SET {
+  VpdCodeSetReserved = 0,
+  VpdCodeSetBinary = 1,
+  VpdCodeSetAscii = 2,
+  VpdCodeSetUTF8 = 3
+} VPD_CODE_SET;
+
+typedef enum _VPD_ASSOCIATION {
+  VpdAssocDevice = 0,
+  VpdAssocPort = 1,
+  VpdAssocTarget = 2,
+  VpdAssocReserved1 = 3,
+  VpdAssocReserved2 = 4
+} VPD_ASSOCIATION;
+
+typedef enum _VPD_IDENTIFIER_TYPE {
+  VpdIdentifierTypeVendorSpecific = 0,
+  VpdIdentifierTypeVendorId = 1,
+  VpdIdentifierTypeEUI64 = 2,
+  VpdIdentifierTypeFCPHName = 3,
+  VpdIdentifierTypePortRelative = 4,
+  VpdIdentifierTypeTargetPortGroup = 5,
+  VpdIdentifierTypeLogicalUnitGroup = 6,
+  VpdIdentifierTypeMD5LogicalUnitId = 7,
+  VpdIdentifierTypeSCSINameString = 8
+} VPD_IDENTIFIER_TYPE;
+
+typedef struct _VPD_IDENTIFICATION_DESCRIPTOR {
+  UCHAR CodeSet : 4;
+  UCHAR Reserved : 4;
+  UCHAR IdentifierType : 4;
+  UCHAR Association : 2;
+  UCHAR Reserved2 : 2;
+  UCHAR Reserved3;
+  UCHAR IdentifierLength;
+  UCHAR Identifier[];
+} VPD_IDENTIFICATION_DESCRIPTOR, *PVPD_IDENTIFICATION_DESCRIPTOR;
+
+typedef struct _VPD_IDENTIFICATION_PAGE {
+  UCHAR DeviceType : 5;
+  UCHAR DeviceTypeQualifier : 3;
+  UCHAR PageCode;
+  UCHAR Reserved;
+  UCHAR PageLength;
+  UCHAR Descriptors[];
+} VPD_IDENTIFICATION_PAGE, *PVPD_IDENTIFICATION_PAGE;
+
+typedef struct _VPD_BLOCK_LIMITS_PAGE {
+  UCHAR DeviceType : 5;
+  UCHAR DeviceTypeQualifier : 3;
+  UCHAR PageCode;
+  UCHAR PageLength[2];
+  UCHAR Reserved0;
+  UCHAR MaximumCompareAndWriteLength;
+  UCHAR OptimalTransferLengthGranularity[2];
+  UCHAR MaximumTransferLength[4];
+  UCHAR OptimalTransferLength[4];
+  UCHAR MaxPrefetchXDReadXDWriteTransferLength[4];
+  UCHAR MaximumUnmapLBACount[4];
+  UCHAR MaximumUnmapBlockDescriptorCount[4];
+  UCHAR OptimalUnmapGranularity[4];
+  UCHAR UnmapGranularityAlignment[4];
+  UCHAR MaxWriteSameLength[8];
+  UCHAR Reserved1[20];
+} VPD_BLOCK_LIMITS_PAGE, *PVPD_BLOCK_LIMITS_PAGE;
+
+typedef struct _VPD_BLOCK_DEVICE_CHARACTERISTICS_PAGE {
+  UCHAR DeviceType : 5;
+  UCHAR DeviceTypeQualifier : 3;
+  UCHAR PageCode;
+  UCHAR Reserved0;
+  UCHAR PageLength;
+  UCHAR MediumRotationRateMsb;
+  UCHAR MediumRotationRateLsb;
+  UCHAR MediumProductType;
+  UCHAR NominalFormFactor : 4;
+  UCHAR Reserved1 : 4;
+  UCHAR Reserved2[56];
+} VPD_BLOCK_DEVICE_CHARACTERISTICS_PAGE, *PVPD_BLOCK_DEVICE_CHARACTERISTICS_PAGE;
+
+#define PROVISIONING_TYPE_UNKNOWN 0x0
+#define PROVISIONING_TYPE_RESOURCE 0x1
+#define PROVISIONING_TYPE_THIN 0x2
+
+typedef struct _VPD_LOGICAL_BLOCK_PROVISIONING_PAGE {
+  UCHAR DeviceType : 5;
+  UCHAR DeviceTypeQualifier : 3;
+  UCHAR PageCode;
+  UCHAR PageLength[2];
+  UCHAR ThresholdExponent;
+  UCHAR DP : 1;
+  UCHAR ANC_SUP : 1;
+  UCHAR LBPRZ : 1;
+  UCHAR Reserved0 : 2;
+  UCHAR LBPWS10 : 1;
+  UCHAR LBPWS : 1;
+  UCHAR LBPU : 1;
+  UCHAR ProvisioningType : 3;
+  UCHAR Reserved1 : 5;
+  UCHAR Reserved2;
+} VPD_LOGICAL_BLOCK_PROVISIONING_PAGE, *PVPD_LOGICAL_BLOCK_PROVISIONING_PAGE;
+#define ANC ANC_SUP
+
+/* ---- mode parameters (SPC) ------------------------------------------------------------------------------- */
+#define MODE_PAGE_VENDOR_SPECIFIC 0x00
+#define MODE_PAGE_ERROR_RECOVERY 0x01
+#define MODE_PAGE_DISCONNECT 0x02
+#define MODE_PAGE_FORMAT_DEVICE 0x03
+#define MODE_PAGE_RIGID_GEOMETRY 0x04
+#define MODE_PAGE_FLEXIBILE 0x05
+#define MODE_PAGE_VERIFY_ERROR 0x07
+#define MODE_PAGE_CACHING 0x08
+#define MODE_PAGE_PERIPHERAL 0x09
+#define MODE_PAGE_CONTROL 0x0A
+#define MODE_PAGE_MEDIUM_TYPES 0x0B
+#define MODE_PAGE_NOTCH_PARTITION 0x0C
+#define MODE_PAGE_POWER_CONDITION 0x1A
+#define MODE_PAGE_FAULT_REPORTING 0x1C
+#define MODE_SENSE_RETURN_ALL 0x3F
+#define MODE_SENSE_CURRENT_VALUES 0x00
+#define MODE_SENSE_CHANGEABLE_VALUES 0x40
+#define MODE_SENSE_DEFAULT_VAULES 0x80
+#define MODE_SENSE_SAVED_VALUES 0xC0
+#define MODE_DSP_WRITE_PROTECT 0x80
+#define MODE_DSP_FUA_SUPPORTED 0x10
+
+typedef struct _MODE_PARAMETER_HEADER {
+  UCHAR ModeDataLength;
+  UCHAR MediumType;
+  UCHAR DeviceSpecificParameter;
+  UCHAR BlockDescriptorLength;
+} MODE_PARAMETER_HEADER, *PMODE_PARAMETER_HEADER;
+
+typedef struct _MODE_PARAMETER_HEADER10 {
+  UCHAR ModeDataLength[2];
+  UCHAR MediumType;
+  UCHAR DeviceSpecificParameter;
+  UCHAR Reserved[2];
+  UCHAR BlockDescriptorLength[2];
+} MODE_PARAMETER_HEADER10, *PMODE_PARAMETER_HEADER10;
+
+typedef struct _MODE_PARAMETER_BLOCK {
+  UCHAR DensityCode;
+  UCHAR NumberOfBlocks[3];
+  UCHAR Reserved;
+  UCHAR BlockLength[3];
+} MODE_PARAMETER_BLOCK, *PMODE_PARAMETER_BLOCK;
+
+/* ---- persistent reservations (SPC) -------------------------------------------------------------------------- */
+#define RESERVATION_ACTION_READ_KEYS 0x00
+#define RESERVATION_ACTION_READ_RESERVATIONS 0x01
+#define RESERVATION_ACTION_REGISTER 0x00
+#define RESERVATION_ACTION_RESERVE 0x01
+#define RESERVATION_ACTION_RELEASE 0x02
+#define RESERVATION_ACTION_CLEAR 0x03
+#define RESERVATION_ACTION_PREEMPT 0x04
+#define RESERVATION_ACTION_PREEMPT_ABORT 0x05
+#define RESERVATION_ACTION_REGISTER_IGNORE_EXISTING 0x06
+#define RESERVATION_TYPE_WRITE_EXCLUSIVE 0x01
+#define RESERVATION_TYPE_EXCLUSIVE 0x03
+#define RESERVATION_TYPE_WRITE_EXCLUSIVE_REGISTRANTS 0x05
+#define RESERVATION_TYPE_EXCLUSIVE_REGISTRANTS 0x06
+
+/* ---- UNMAP (SBC) ---------------------------------------------------------------------------------------------- */
+typedef struct _UNMAP_BLOCK_DESCRIPTOR {
+  UCHAR StartingLba[8];
+  UCHAR LbaCount[4];
+  UCHAR Reserved[4];
+} UNMAP_BLOCK_DESCRIPTOR, *PUNMAP_BLOCK_DESCRIPTOR;
+
+typedef struct _UNMAP_LIST_HEADER {
+  UCHAR DataLength[2];
+  UCHAR BlockDescrDataLength[2];
+  UCHAR Reserved[4];
+  UNMAP_BLOCK_DESCRIPTOR Descriptors[];
+} UNMAP_LIST_HEADER, *PUNMAP_LIST_HEADER;
 
 /* ---- byte-order helpers for CDB fields ---------------------------------------------------------------- */
 #define REVERSE_BYTES(Destination, Source)                       \

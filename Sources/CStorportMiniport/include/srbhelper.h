@@ -26,8 +26,17 @@ SRBHELPER_INLINE PSRBEX_DATA SrbGetSrbExDataByIndex(PSTORAGE_REQUEST_BLOCK Srb, 
   return (PSRBEX_DATA)((PUCHAR)Srb + Srb->SrbExDataOffset[Index]);
 }
 
-/* The first SCSI CDB block (16, 32 or variable) of an extended request block, or NULL. */
-SRBHELPER_INLINE PSRBEX_DATA SrbGetScsiData(PSTORAGE_REQUEST_BLOCK Srb) {
+/* The first extended-data block of type `Type`, or NULL. */
+SRBHELPER_INLINE PSRBEX_DATA SrbGetSrbExDataByType(PSTORAGE_REQUEST_BLOCK Srb, SRBEXDATATYPE Type) {
+  for (ULONG i = 0; i < Srb->NumSrbExData; i++) {
+    PSRBEX_DATA d = SrbGetSrbExDataByIndex(Srb, i);
+    if (d && d->Type == Type) return d;
+  }
+  return NULL;
+}
+
+/* The SCSI CDB block (16, 32 or variable) of an extended request block, or NULL. */
+SRBHELPER_INLINE PSRBEX_DATA SrbHelperScsiBlock(PSTORAGE_REQUEST_BLOCK Srb) {
   for (ULONG i = 0; i < Srb->NumSrbExData; i++) {
     PSRBEX_DATA d = SrbGetSrbExDataByIndex(Srb, i);
     if (d && (d->Type == SrbExDataTypeScsiCdb16 || d->Type == SrbExDataTypeScsiCdb32 || d->Type == SrbExDataTypeScsiCdbVar))
@@ -38,7 +47,7 @@ SRBHELPER_INLINE PSRBEX_DATA SrbGetScsiData(PSTORAGE_REQUEST_BLOCK Srb) {
 
 SRBHELPER_INLINE PCDB SrbGetCdb(PVOID Srb) {
   if (SrbIsExtended(Srb)) {
-    PSRBEX_DATA d = SrbGetScsiData((PSTORAGE_REQUEST_BLOCK)Srb);
+    PSRBEX_DATA d = SrbHelperScsiBlock((PSTORAGE_REQUEST_BLOCK)Srb);
     return d && d->Type == SrbExDataTypeScsiCdb16 ? (PCDB)((PSRBEX_DATA_SCSI_CDB16)d)->Cdb : NULL;
   }
   return (PCDB)((PSCSI_REQUEST_BLOCK)Srb)->Cdb;
@@ -46,7 +55,7 @@ SRBHELPER_INLINE PCDB SrbGetCdb(PVOID Srb) {
 
 SRBHELPER_INLINE UCHAR SrbGetCdbLength(PVOID Srb) {
   if (SrbIsExtended(Srb)) {
-    PSRBEX_DATA d = SrbGetScsiData((PSTORAGE_REQUEST_BLOCK)Srb);
+    PSRBEX_DATA d = SrbHelperScsiBlock((PSTORAGE_REQUEST_BLOCK)Srb);
     return d && d->Type == SrbExDataTypeScsiCdb16 ? ((PSRBEX_DATA_SCSI_CDB16)d)->CdbLength : 0;
   }
   return ((PSCSI_REQUEST_BLOCK)Srb)->CdbLength;
@@ -61,7 +70,7 @@ SRBHELPER_INLINE VOID SrbSetSrbStatus(PVOID Srb, UCHAR Status) { ((PSCSI_REQUEST
 
 SRBHELPER_INLINE UCHAR SrbGetScsiStatus(PVOID Srb) {
   if (SrbIsExtended(Srb)) {
-    PSRBEX_DATA d = SrbGetScsiData((PSTORAGE_REQUEST_BLOCK)Srb);
+    PSRBEX_DATA d = SrbHelperScsiBlock((PSTORAGE_REQUEST_BLOCK)Srb);
     return d && d->Type == SrbExDataTypeScsiCdb16 ? ((PSRBEX_DATA_SCSI_CDB16)d)->ScsiStatus : 0;
   }
   return ((PSCSI_REQUEST_BLOCK)Srb)->ScsiStatus;
@@ -69,7 +78,7 @@ SRBHELPER_INLINE UCHAR SrbGetScsiStatus(PVOID Srb) {
 
 SRBHELPER_INLINE VOID SrbSetScsiStatus(PVOID Srb, UCHAR Status) {
   if (SrbIsExtended(Srb)) {
-    PSRBEX_DATA d = SrbGetScsiData((PSTORAGE_REQUEST_BLOCK)Srb);
+    PSRBEX_DATA d = SrbHelperScsiBlock((PSTORAGE_REQUEST_BLOCK)Srb);
     if (d && d->Type == SrbExDataTypeScsiCdb16) ((PSRBEX_DATA_SCSI_CDB16)d)->ScsiStatus = Status;
     return;
   }
@@ -78,7 +87,7 @@ SRBHELPER_INLINE VOID SrbSetScsiStatus(PVOID Srb, UCHAR Status) {
 
 SRBHELPER_INLINE PVOID SrbGetSenseInfoBuffer(PVOID Srb) {
   if (SrbIsExtended(Srb)) {
-    PSRBEX_DATA d = SrbGetScsiData((PSTORAGE_REQUEST_BLOCK)Srb);
+    PSRBEX_DATA d = SrbHelperScsiBlock((PSTORAGE_REQUEST_BLOCK)Srb);
     return d && d->Type == SrbExDataTypeScsiCdb16 ? ((PSRBEX_DATA_SCSI_CDB16)d)->SenseInfoBuffer : NULL;
   }
   return ((PSCSI_REQUEST_BLOCK)Srb)->SenseInfoBuffer;
@@ -86,7 +95,7 @@ SRBHELPER_INLINE PVOID SrbGetSenseInfoBuffer(PVOID Srb) {
 
 SRBHELPER_INLINE UCHAR SrbGetSenseInfoBufferLength(PVOID Srb) {
   if (SrbIsExtended(Srb)) {
-    PSRBEX_DATA d = SrbGetScsiData((PSTORAGE_REQUEST_BLOCK)Srb);
+    PSRBEX_DATA d = SrbHelperScsiBlock((PSTORAGE_REQUEST_BLOCK)Srb);
     return d && d->Type == SrbExDataTypeScsiCdb16 ? ((PSRBEX_DATA_SCSI_CDB16)d)->SenseInfoBufferLength : 0;
   }
   return ((PSCSI_REQUEST_BLOCK)Srb)->SenseInfoBufferLength;
@@ -94,7 +103,7 @@ SRBHELPER_INLINE UCHAR SrbGetSenseInfoBufferLength(PVOID Srb) {
 
 SRBHELPER_INLINE VOID SrbSetSenseInfoBufferLength(PVOID Srb, UCHAR Length) {
   if (SrbIsExtended(Srb)) {
-    PSRBEX_DATA d = SrbGetScsiData((PSTORAGE_REQUEST_BLOCK)Srb);
+    PSRBEX_DATA d = SrbHelperScsiBlock((PSTORAGE_REQUEST_BLOCK)Srb);
     if (d && d->Type == SrbExDataTypeScsiCdb16) ((PSRBEX_DATA_SCSI_CDB16)d)->SenseInfoBufferLength = Length;
     return;
   }
@@ -137,6 +146,50 @@ SRBHELPER_INLINE PVOID SrbGetOriginalRequest(PVOID Srb) {
 
 SRBHELPER_INLINE ULONG SrbGetRequestTag(PVOID Srb) {
   return SrbIsExtended(Srb) ? ((PSTORAGE_REQUEST_BLOCK)Srb)->RequestTag : ((PSCSI_REQUEST_BLOCK)Srb)->QueueTag;
+}
+
+/* SrbGetScsiData / SrbSetScsiData: the CDB length, SCSI status and sense buffer of either
+ * layout, each argument optional (NULL: not read / not changed). */
+SRBHELPER_INLINE VOID SrbGetScsiData(PVOID Srb, PUCHAR CdbLength8, PULONG CdbLength32, PUCHAR ScsiStatus,
+                                    PVOID *SenseInfoBuffer, PUCHAR SenseInfoBufferLength) {
+  if (SrbIsExtended(Srb)) {
+    PSRBEX_DATA d = SrbHelperScsiBlock((PSTORAGE_REQUEST_BLOCK)Srb);
+    if (d && d->Type == SrbExDataTypeScsiCdb16) {
+      PSRBEX_DATA_SCSI_CDB16 c = (PSRBEX_DATA_SCSI_CDB16)d;
+      if (CdbLength8) *CdbLength8 = c->CdbLength;
+      if (CdbLength32) *CdbLength32 = c->CdbLength;
+      if (ScsiStatus) *ScsiStatus = c->ScsiStatus;
+      if (SenseInfoBuffer) *SenseInfoBuffer = c->SenseInfoBuffer;
+      if (SenseInfoBufferLength) *SenseInfoBufferLength = c->SenseInfoBufferLength;
+    }
+    return;
+  }
+  PSCSI_REQUEST_BLOCK s = (PSCSI_REQUEST_BLOCK)Srb;
+  if (CdbLength8) *CdbLength8 = s->CdbLength;
+  if (CdbLength32) *CdbLength32 = s->CdbLength;
+  if (ScsiStatus) *ScsiStatus = s->ScsiStatus;
+  if (SenseInfoBuffer) *SenseInfoBuffer = s->SenseInfoBuffer;
+  if (SenseInfoBufferLength) *SenseInfoBufferLength = s->SenseInfoBufferLength;
+}
+
+SRBHELPER_INLINE VOID SrbSetScsiData(PVOID Srb, PUCHAR CdbLength8, PULONG CdbLength32, PUCHAR ScsiStatus,
+                                    PVOID *SenseInfoBuffer, PUCHAR SenseInfoBufferLength) {
+  if (SrbIsExtended(Srb)) {
+    PSRBEX_DATA d = SrbHelperScsiBlock((PSTORAGE_REQUEST_BLOCK)Srb);
+    if (d && d->Type == SrbExDataTypeScsiCdb16) {
+      PSRBEX_DATA_SCSI_CDB16 c = (PSRBEX_DATA_SCSI_CDB16)d;
+      if (CdbLength8) c->CdbLength = *CdbLength8;
+      if (ScsiStatus) c->ScsiStatus = *ScsiStatus;
+      if (SenseInfoBuffer) c->SenseInfoBuffer = *SenseInfoBuffer;
+      if (SenseInfoBufferLength) c->SenseInfoBufferLength = *SenseInfoBufferLength;
+    }
+    return;
+  }
+  PSCSI_REQUEST_BLOCK s = (PSCSI_REQUEST_BLOCK)Srb;
+  if (CdbLength8) s->CdbLength = *CdbLength8;
+  if (ScsiStatus) s->ScsiStatus = *ScsiStatus;
+  if (SenseInfoBuffer) s->SenseInfoBuffer = *SenseInfoBuffer;
+  if (SenseInfoBufferLength) s->SenseInfoBufferLength = *SenseInfoBufferLength;
 }
 
 SRBHELPER_INLINE PSTOR_ADDRESS SrbGetAddress(PSTORAGE_REQUEST_BLOCK Srb) {

@@ -921,6 +921,201 @@ FORCEINLINE ULONG StorPortQueryPerformanceCounter(_In_ PVOID HwDeviceExtension,
                                   PerformanceCounter);
 }
 
+
+/* ---- power, PnP and WMI request blocks ----------------------------------------------------------------------- */
+typedef enum _STOR_POWER_ACTION {
+  StorPowerActionNone = 0,
+  StorPowerActionReserved,
+  StorPowerActionSleep,
+  StorPowerActionHibernate,
+  StorPowerActionShutdown,
+  StorPowerActionShutdownReset,
+  StorPowerActionShutdownOff,
+  StorPowerActionWarmEject
+} STOR_POWER_ACTION, *PSTOR_POWER_ACTION;
+
+typedef enum _STOR_DEVICE_POWER_STATE {
+  StorPowerDeviceUnspecified = 0,
+  StorPowerDeviceD0,
+  StorPowerDeviceD1,
+  StorPowerDeviceD2,
+  StorPowerDeviceD3,
+  StorPowerDeviceMaximum
+} STOR_DEVICE_POWER_STATE, *PSTOR_DEVICE_POWER_STATE;
+
+typedef enum _STOR_PNP_ACTION {
+  StorStartDevice = 0x0,
+  StorRemoveDevice = 0x2,
+  StorStopDevice = 0x4,
+  StorQueryCapabilities = 0x9,
+  StorQueryResourceRequirements = 0xB,
+  StorFilterResourceRequirements = 0xD,
+  StorSurpriseRemoval = 0x17
+} STOR_PNP_ACTION, *PSTOR_PNP_ACTION;
+
+#define SRB_POWER_FLAGS_ADAPTER_REQUEST 0x01
+#define SRB_PNP_FLAGS_ADAPTER_REQUEST 0x01
+#define SRB_WMI_FLAGS_ADAPTER_REQUEST 0x01
+
+typedef struct _SCSI_POWER_REQUEST_BLOCK {
+  USHORT Length;
+  UCHAR Function;
+  UCHAR SrbStatus;
+  UCHAR SrbPowerFlags;
+  UCHAR PathId;
+  UCHAR TargetId;
+  UCHAR Lun;
+  STOR_DEVICE_POWER_STATE DevicePowerState;
+  ULONG SrbFlags;
+  ULONG DataTransferLength;
+  ULONG TimeOutValue;
+  PVOID DataBuffer;
+  PVOID SenseInfoBuffer;
+  struct _SCSI_REQUEST_BLOCK *NextSrb;
+  PVOID OriginalRequest;
+  PVOID SrbExtension;
+  STOR_POWER_ACTION PowerAction;
+  ULONG Reserved;
+  UCHAR Reserved5[16];
+} SCSI_POWER_REQUEST_BLOCK, *PSCSI_POWER_REQUEST_BLOCK;
+
+typedef struct _SCSI_PNP_REQUEST_BLOCK {
+  USHORT Length;
+  UCHAR Function;
+  UCHAR SrbStatus;
+  UCHAR PnPSubFunction;
+  UCHAR PathId;
+  UCHAR TargetId;
+  UCHAR Lun;
+  STOR_PNP_ACTION PnPAction;
+  ULONG SrbFlags;
+  ULONG DataTransferLength;
+  ULONG TimeOutValue;
+  PVOID DataBuffer;
+  PVOID SenseInfoBuffer;
+  struct _SCSI_REQUEST_BLOCK *NextSrb;
+  PVOID OriginalRequest;
+  PVOID SrbExtension;
+  ULONG SrbPnPFlags;
+  ULONG Reserved;
+  UCHAR Reserved4[16];
+} SCSI_PNP_REQUEST_BLOCK, *PSCSI_PNP_REQUEST_BLOCK;
+
+typedef struct _SCSI_WMI_REQUEST_BLOCK {
+  USHORT Length;
+  UCHAR Function;
+  UCHAR SrbStatus;
+  UCHAR WMISubFunction;
+  UCHAR PathId;
+  UCHAR TargetId;
+  UCHAR Lun;
+  UCHAR Reserved1;
+  UCHAR WMIFlags;
+  UCHAR Reserved2[2];
+  ULONG SrbFlags;
+  ULONG DataTransferLength;
+  ULONG TimeOutValue;
+  PVOID DataBuffer;
+  PVOID DataPath;
+  PVOID Reserved3;
+  PVOID OriginalRequest;
+  PVOID SrbExtension;
+  ULONG Reserved4;
+  ULONG Reserved6;
+  UCHAR Reserved5[16];
+} SCSI_WMI_REQUEST_BLOCK, *PSCSI_WMI_REQUEST_BLOCK;
+
+typedef struct SRB_ALIGN _SRBEX_DATA_POWER {
+  SRBEXDATATYPE Type;
+  ULONG Length;
+  STOR_DEVICE_POWER_STATE DevicePowerState;
+  STOR_POWER_ACTION PowerAction;
+  ULONG SrbPowerFlags;
+  UCHAR Reserved[4];
+} SRBEX_DATA_POWER, *PSRBEX_DATA_POWER;
+
+typedef struct SRB_ALIGN _SRBEX_DATA_PNP {
+  SRBEXDATATYPE Type;
+  ULONG Length;
+  UCHAR PnPSubFunction;
+  UCHAR Reserved[3];
+  STOR_PNP_ACTION PnPAction;
+  ULONG SrbPnPFlags;
+  UCHAR Reserved1[4];
+} SRBEX_DATA_PNP, *PSRBEX_DATA_PNP;
+
+typedef struct SRB_ALIGN _SRBEX_DATA_WMI {
+  SRBEXDATATYPE Type;
+  ULONG Length;
+  UCHAR WMISubFunction;
+  UCHAR WMIFlags;
+  UCHAR Reserved[2];
+  ULONG Reserved1;
+  PVOID POINTER_ALIGN DataPath;
+} SRBEX_DATA_WMI, *PSRBEX_DATA_WMI;
+
+/* SRB_FUNCTION_PNP with StorQueryCapabilities: what the miniport reports of the device. */
+typedef struct _STOR_DEVICE_CAPABILITIES {
+  USHORT Version;
+  ULONG DeviceD1 : 1;
+  ULONG DeviceD2 : 1;
+  ULONG LockSupported : 1;
+  ULONG EjectSupported : 1;
+  ULONG Removable : 1;
+  ULONG DockDevice : 1;
+  ULONG UniqueID : 1;
+  ULONG SilentInstall : 1;
+  ULONG SurpriseRemovalOK : 1;
+  ULONG NoDisplayInUI : 1;
+} STOR_DEVICE_CAPABILITIES, *PSTOR_DEVICE_CAPABILITIES;
+
+typedef struct _STOR_DEVICE_CAPABILITIES_EX {
+  USHORT Version;
+  USHORT Size;
+  ULONG DeviceD1 : 1;
+  ULONG DeviceD2 : 1;
+  ULONG LockSupported : 1;
+  ULONG EjectSupported : 1;
+  ULONG Removable : 1;
+  ULONG DockDevice : 1;
+  ULONG UniqueID : 1;
+  ULONG SilentInstall : 1;
+  ULONG SurpriseRemovalOK : 1;
+  ULONG NoDisplayInUI : 1;
+  ULONG Reserved1 : 22;
+  ULONG Address;
+  ULONG UINumber;
+} STOR_DEVICE_CAPABILITIES_EX, *PSTOR_DEVICE_CAPABILITIES_EX;
+#define STOR_DEVICE_CAPABILITIES_EX_VERSION_1 0x1
+
+/* HwStorAdapterControl(ScsiAdapterPower) parameters. */
+typedef struct _STOR_ADAPTER_CONTROL_POWER {
+  ULONG Version;
+  ULONG Size;
+  STOR_DEVICE_POWER_STATE PowerState;
+  STOR_POWER_ACTION PowerAction;
+} STOR_ADAPTER_CONTROL_POWER, *PSTOR_ADAPTER_CONTROL_POWER;
+
+/* ---- the registry (the adapter's Parameters\Device key): nothing persists here --------------------------------- */
+#define MINIPORT_REG_SZ 1
+#define MINIPORT_REG_BINARY 3
+#define MINIPORT_REG_DWORD 4
+PUCHAR StorPortAllocateRegistryBuffer(_In_ PVOID HwDeviceExtension, _In_ PULONG Length);
+VOID StorPortFreeRegistryBuffer(_In_ PVOID HwDeviceExtension, _In_ PUCHAR Buffer);
+/* No value exists: FALSE. */
+BOOLEAN StorPortRegistryRead(_In_ PVOID HwDeviceExtension, _In_ PUCHAR ValueName, _In_ ULONG Global, _In_ ULONG Type,
+                             _In_ PUCHAR Buffer, _In_ PULONG BufferLength);
+/* Nothing is written: FALSE. */
+BOOLEAN StorPortRegistryWrite(_In_ PVOID HwDeviceExtension, _In_ PUCHAR ValueName, _In_ ULONG Global, _In_ ULONG Type,
+                              _In_ PUCHAR Buffer, _In_ ULONG BufferLength);
+
+/* StorPortSetDeviceQueueDepth: the most requests the port keeps outstanding to one LU. */
+BOOLEAN StorPortSetDeviceQueueDepth(_In_ PVOID HwDeviceExtension, _In_ UCHAR PathId, _In_ UCHAR TargetId, _In_ UCHAR Lun,
+                                    _In_ ULONG Depth);
+
+/* The shape DriverEntry has in miniports written against the port's own prototype. */
+typedef ULONG sp_DRIVER_INITIALIZE(_In_ PVOID DriverObject, _In_ PVOID RegistryPath);
+
 /* ---- DriverEntry ------------------------------------------------------------------------------------------------------ */
 /* The miniport's entry point: the host calls it once after loading the shared object, with
  * opaque DriverObject and RegistryPath arguments it passes straight back to StorPortInitialize. */

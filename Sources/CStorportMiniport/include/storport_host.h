@@ -57,6 +57,7 @@ typedef enum StorportRoutine {
   StorportRoutineAssertFailed,          /* expression, file, line */
   StorportRoutineMemoryAccess,          /* address, size, isWrite, pc (compiler instrumentation) */
   StorportRoutineMemoryRange,           /* address, size, isWrite, pc */
+  StorportRoutineSetDeviceQueueDepth,   /* path, target, lun, depth -> BOOLEAN */
 } StorportRoutine;
 
 typedef struct StorportHost {

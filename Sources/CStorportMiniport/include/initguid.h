@@ -1,0 +1,3 @@
+/* initguid.h — makes DEFINE_GUID define its GUIDs. Part of swift-storport. */
+#define INITGUID
+#include "guiddef.h"
