@@ -57,7 +57,7 @@ VOID StorPortNotification(SCSI_NOTIFICATION_TYPE NotificationType, PVOID HwDevic
   case QueryTickCount:  // PLARGE_INTEGER
     w[0] = W(va_arg(ap, void *));
     break;
-  case EnablePassiveInitialization:  // PHW_PASSIVE_INITIALIZE_ROUTINE, PBOOLEAN result
+  case EnablePassiveInitialization:  // PHW_PASSIVE_INITIALIZE_ROUTINE, PLONG result
     w[0] = W(va_arg(ap, void *));
     w[1] = W(va_arg(ap, void *));
     break;
@@ -65,7 +65,7 @@ VOID StorPortNotification(SCSI_NOTIFICATION_TYPE NotificationType, PVOID HwDevic
     w[0] = W(va_arg(ap, void *));
     w[1] = W(va_arg(ap, void *));
     break;
-  case IssueDpc:  // PSTOR_DPC, PVOID SystemArgument1, PVOID SystemArgument2, PBOOLEAN result
+  case IssueDpc:  // PSTOR_DPC, PVOID SystemArgument1, PVOID SystemArgument2, PLONG result
     w[0] = W(va_arg(ap, void *));
     w[1] = W(va_arg(ap, void *));
     w[2] = W(va_arg(ap, void *));

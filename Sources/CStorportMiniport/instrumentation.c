@@ -72,70 +72,70 @@ WEAK void *__tsan_memset(void *d, int c, unsigned long n) {
 
 // C11 / __atomic operations in the miniport: sequentially consistent here, and each one a
 // synchronisation point for the host exactly as the Interlocked routines are.
-static inline void atomic_point(volatile void *a, unsigned width) {
+static inline void atomic_op(volatile void *a, unsigned width, int readModifyWrite) {
   const StorportHost *h = storport_host_table();
   if (!h) return;
-  uint64_t w[3] = {(uint64_t)(uintptr_t)a, width, 1};
+  uint64_t w[3] = {(uint64_t)(uintptr_t)a, width, (uint64_t)readModifyWrite};
   h->routine(StorportRoutineInterlocked, NULL, w);
 }
 #define SC __ATOMIC_SEQ_CST
 #define ATOMICS(bits, T)                                                                                    \
   WEAK T __tsan_atomic##bits##_load(const volatile T *a, int mo) {                                          \
     (void)mo;                                                                                               \
-    atomic_point((volatile void *)a, bits / 8);                                                             \
+    atomic_op((volatile void *)a, bits / 8, 0);                                                             \
     return __atomic_load_n(a, SC);                                                                          \
   }                                                                                                         \
   WEAK void __tsan_atomic##bits##_store(volatile T *a, T v, int mo) {                                       \
     (void)mo;                                                                                               \
-    atomic_point(a, bits / 8);                                                                              \
+    atomic_op(a, bits / 8, 1);                                                                              \
     __atomic_store_n(a, v, SC);                                                                             \
   }                                                                                                         \
   WEAK T __tsan_atomic##bits##_exchange(volatile T *a, T v, int mo) {                                       \
     (void)mo;                                                                                               \
-    atomic_point(a, bits / 8);                                                                              \
+    atomic_op(a, bits / 8, 1);                                                                              \
     return __atomic_exchange_n(a, v, SC);                                                                   \
   }                                                                                                         \
   WEAK T __tsan_atomic##bits##_fetch_add(volatile T *a, T v, int mo) {                                      \
     (void)mo;                                                                                               \
-    atomic_point(a, bits / 8);                                                                              \
+    atomic_op(a, bits / 8, 1);                                                                              \
     return __atomic_fetch_add(a, v, SC);                                                                    \
   }                                                                                                         \
   WEAK T __tsan_atomic##bits##_fetch_sub(volatile T *a, T v, int mo) {                                      \
     (void)mo;                                                                                               \
-    atomic_point(a, bits / 8);                                                                              \
+    atomic_op(a, bits / 8, 1);                                                                              \
     return __atomic_fetch_sub(a, v, SC);                                                                    \
   }                                                                                                         \
   WEAK T __tsan_atomic##bits##_fetch_and(volatile T *a, T v, int mo) {                                      \
     (void)mo;                                                                                               \
-    atomic_point(a, bits / 8);                                                                              \
+    atomic_op(a, bits / 8, 1);                                                                              \
     return __atomic_fetch_and(a, v, SC);                                                                    \
   }                                                                                                         \
   WEAK T __tsan_atomic##bits##_fetch_or(volatile T *a, T v, int mo) {                                       \
     (void)mo;                                                                                               \
-    atomic_point(a, bits / 8);                                                                              \
+    atomic_op(a, bits / 8, 1);                                                                              \
     return __atomic_fetch_or(a, v, SC);                                                                     \
   }                                                                                                         \
   WEAK T __tsan_atomic##bits##_fetch_xor(volatile T *a, T v, int mo) {                                      \
     (void)mo;                                                                                               \
-    atomic_point(a, bits / 8);                                                                              \
+    atomic_op(a, bits / 8, 1);                                                                              \
     return __atomic_fetch_xor(a, v, SC);                                                                    \
   }                                                                                                         \
   WEAK int __tsan_atomic##bits##_compare_exchange_strong(volatile T *a, T *c, T v, int mo, int fmo) {       \
     (void)mo;                                                                                               \
     (void)fmo;                                                                                              \
-    atomic_point(a, bits / 8);                                                                              \
+    atomic_op(a, bits / 8, 1);                                                                              \
     return __atomic_compare_exchange_n(a, c, v, 0, SC, SC);                                                 \
   }                                                                                                         \
   WEAK int __tsan_atomic##bits##_compare_exchange_weak(volatile T *a, T *c, T v, int mo, int fmo) {         \
     (void)mo;                                                                                               \
     (void)fmo;                                                                                              \
-    atomic_point(a, bits / 8);                                                                              \
+    atomic_op(a, bits / 8, 1);                                                                              \
     return __atomic_compare_exchange_n(a, c, v, 0, SC, SC);                                                 \
   }                                                                                                         \
   WEAK T __tsan_atomic##bits##_compare_exchange_val(volatile T *a, T c, T v, int mo, int fmo) {             \
     (void)mo;                                                                                               \
     (void)fmo;                                                                                              \
-    atomic_point(a, bits / 8);                                                                              \
+    atomic_op(a, bits / 8, 1);                                                                              \
     __atomic_compare_exchange_n(a, &c, v, 0, SC, SC);                                                       \
     return c;                                                                                               \
   }
@@ -145,7 +145,7 @@ ATOMICS(32, uint32_t)
 ATOMICS(64, uint64_t)
 WEAK void __tsan_atomic_thread_fence(int mo) {
   (void)mo;
-  atomic_point(NULL, 0);
+  atomic_op(NULL, 0, 1);
   __atomic_thread_fence(SC);
 }
 WEAK void __tsan_atomic_signal_fence(int mo) { (void)mo; }

@@ -14,8 +14,9 @@ extension CHost {
     switch Int(code) {
     case Int(ExtFunctionAllocatePool.rawValue):
       guard let out = ext.output(w[2], 8, name) else { return UInt32(STOR_STATUS_INVALID_PARAMETER) }
-      out.storeBytes(of: ext.allocateMemory(Int(w[0])), as: UnsafeMutableRawPointer.self)
-      status = .success
+      let memory = ext.allocateMemory(w[0])
+      out.storeBytes(of: memory, as: UnsafeMutableRawPointer?.self)
+      status = memory == nil ? .insufficientResources : .success
     case Int(ExtFunctionFreePool.rawValue):
       guard let p = pointer(w[0]), ext.freeMemory(p) else {
         report("StorPortFreePool of \(describe(pointer(w[0]))), which StorPortAllocatePool did not return")
@@ -69,14 +70,19 @@ extension CHost {
     case Int(ExtFunctionAllocateContiguousMemorySpecifyCacheNode.rawValue):
       var buffer: UnsafeMutableRawPointer? = nil
       let cache: MemoryCachingType = w[4] == 1 ? .cached : w[4] == 2 ? .writeCombined : .nonCached
+      guard let bytes = Int(exactly: w[0]), bytes <= 1 << 40 else {
+        ext.output(w[6], 8, name)?.storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)
+        return StorStatus.insufficientResources.rawValue
+      }
       status = port.allocateContiguousMemorySpecifyCacheNode(
-        bytes: Int(w[0]), lowest: w[1], highest: w[2], boundary: w[3], cacheType: cache,
+        bytes: bytes, lowest: w[1], highest: w[2], boundary: w[3], cacheType: cache,
         preferredNode: UInt32(truncatingIfNeeded: w[5]), &buffer)
-      if let buffer { buffer.initializeMemory(as: UInt8.self, repeating: 0, count: Int(w[0])) }
+      if let buffer { buffer.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
       ext.output(w[6], 8, name)?.storeBytes(of: buffer, as: UnsafeMutableRawPointer?.self)
     case Int(ExtFunctionFreeContiguousMemorySpecifyCache.rawValue):
       let cache: MemoryCachingType = w[2] == 1 ? .cached : w[2] == 2 ? .writeCombined : .nonCached
-      status = port.freeContiguousMemorySpecifyCache(pointer(w[0]), bytes: Int(w[1]), cacheType: cache)
+      guard let bytes = Int(exactly: w[1]) else { return StorStatus.invalidParameter.rawValue }
+      status = port.freeContiguousMemorySpecifyCache(pointer(w[0]), bytes: bytes, cacheType: cache)
     case Int(ExtFunctionInitializeWorker.rawValue):
       status = ext.initializeWorker(pointer(w[0]))
     case Int(ExtFunctionQueueWorkItem.rawValue):

@@ -19,7 +19,8 @@ extension CHost {
       memoryRange(address: UInt(w[0]), bytes: w[1], isWrite: w[2] != 0, pc: w[3])
       return 0
     case StorportRoutineInterlocked:
-      ExternalMemory.interlocked(address: UInt(w[0]))
+      // w[2]: 0 a read (acquires only), 1 a read-modify-write or a fence (acquires and releases).
+      ExternalMemory.interlocked(address: UInt(w[0]), readOnly: w[2] == 0)
       return 0
     case StorportRoutineInitialize:
       return UInt64(CMiniportLibrary.register(hwInitializationData: pointer(w[2]), hwContext: pointer(w[3])))

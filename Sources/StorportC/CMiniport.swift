@@ -10,7 +10,7 @@ import Storport
 /// point in exactly the context Storport promises (one callback-context table for both), and
 /// every StorPort routine the C code calls enters the same checked services.
 ///
-/// Build one with ``CMiniportLibrary/load(path:)`` (a shared object) or ``init(registration:name:argumentString:)``.
+/// Made by ``CMiniportLibrary/makeMiniport(argumentString:device:)`` from a loaded shared object.
 public final class CMiniport: Miniport, @unchecked Sendable {
   public typealias Extension = CMiniportExtension
 

@@ -1,11 +1,10 @@
 import Foundation
 
-/// Where the C interface's headers are, and building C miniports with them — the one
-/// documented command, run by the package's tests and `scripts/build-miniports.sh`:
-///
-///     cc -shared -fPIC -g -O2 -I "$(storport --include-dir)" miniport.c -o miniport.so
-///
-/// (add `-fsanitize=thread` for the explorer's race detector on the miniport's own memory).
+/// Where the C interface's headers are, and building C miniports with them — the documented
+/// command, `cc -shared -fPIC -g -O2 -I "$(storport --include-dir)" miniport.c -o miniport.so`
+/// (with `-fsanitize=thread` for the explorer's race detector on the miniport's own memory).
+/// ``build(_:name:instrumented:extraFlags:directory:)`` runs it for the tests, at -O1 with
+/// `-Wall -Werror`.
 public enum CMiniportBuild {
   /// The source tree this binary was built from (the package root).
   public static var packageRoot: String {
@@ -43,9 +42,15 @@ public enum CMiniportBuild {
   }
 
   /// Compiles `sources` into a shared object in `directory` (default: a cache under the
-  /// system temporary directory), reusing an earlier build of the same sources and flags.
-  /// - Parameter instrumented: `-fsanitize=thread`: plain loads and stores reach the race
-  ///   detector.
+  /// system temporary directory), reusing an earlier build of the same sources, headers and
+  /// flags.
+  /// - Parameters:
+  ///   - sources: C files.
+  ///   - name: the file name's stem (a content digest is appended).
+  ///   - instrumented: `-fsanitize=thread`: plain loads and stores reach the race detector.
+  ///   - extraFlags: more compiler flags.
+  /// - Returns: the shared object's path.
+  /// - Throws: ``Failure`` with the compiler's output; a file-system error creating `directory`.
   public static func build(
     _ sources: [String], name: String, instrumented: Bool = false, extraFlags: [String] = [],
     directory: String? = nil

@@ -21,8 +21,8 @@ public protocol CMiniportDevice: AnyObject, Sendable {
   /// StorPortGetDeviceBase: the mapped address of the bus range starting at `address`
   /// (`bytes` long), or nil if no BAR holds it.
   func mapRange(address: UInt64, bytes: Int, inIoSpace: Bool) -> UnsafeMutableRawPointer?
-  /// A register read at a mapped address (width 1, 2, 4 or 8); nil if unmapped.
+  /// A register read at a mapped address (width in bytes: 1, 2, 4 or 8); nil if unmapped.
   func readRegister(at address: UInt, width: Int) -> UInt64?
-  /// A register write at a mapped address; false if unmapped.
+  /// A register write at a mapped address (width in bytes); false if unmapped.
   func writeRegister(at address: UInt, width: Int, value: UInt64) -> Bool
 }

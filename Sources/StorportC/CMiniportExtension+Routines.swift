@@ -33,7 +33,7 @@ extension CMiniportExtension {
     case StorportRoutineGetUncachedExtension:
       // Once per adapter, during HwStorFindAdapter; the same memory on later calls.
       if let u = uncachedExtension { return UInt64(UInt(bitPattern: u)) }
-      let p = allocateMemory(Int(w[1]))
+      guard let p = allocateMemory(w[1]) else { return 0 }  // NULL: the documented failure
       uncachedExtension = p
       return UInt64(UInt(bitPattern: p))
     case StorportRoutineGetBusData:
@@ -105,9 +105,11 @@ extension CMiniportExtension {
     guard size > 0, path < c.numberOfBuses, target < c.maximumNumberOfTargets, lun < c.maximumNumberOfLogicalUnits
     else { return nil }
     let key = UInt(path << 16 | target << 8 | lun)
-    if let p = luExtensions.withLock({ $0[key] }) { return p }
-    let p = allocateMemory(size)
-    luExtensions.withLock { $0[key] = p }
-    return p
+    return luExtensions.withLock { table -> UnsafeMutableRawPointer? in
+      if let p = table[key] { return p }
+      let p = allocateMemory(UInt64(size))
+      table[key] = p
+      return p
+    }
   }
 }

@@ -10,17 +10,29 @@ import Storport
 extension CMiniportExtension {
   // MARK: - Completion
 
-  /// `StorPortNotification(RequestComplete, HwDeviceExtension, Srb)`.
+  /// `StorPortNotification(RequestComplete, HwDeviceExtension, Srb)`. Of two completions of one
+  /// submission, racing or not, exactly one is applied; the other reaches the port as a
+  /// completion of a completed request (rule 72) — or, when the request has been submitted
+  /// again since, is reported as one without touching the new submission.
   func complete(srb: UnsafeMutableRawPointer?) {
-    guard let srb, let (request, live) = srbPool?.request(ofSrb: srb) else {
+    guard let srb, let (request, submission, live) = srbPool?.request(ofSrb: srb) else {
       CHost.report(
         "StorPortNotification(RequestComplete) with Srb \(CHost.describe(srb)), which is not a request block the port gave this miniport"
       )
       return
     }
-    if live { srbPool.finish(srb: srb, request) }
-    // A second completion reaches the port as one: rule 72 is the port's to report.
-    port.requestComplete(request)
+    if live && srbPool.claimCompletion(srb: srb, submission: submission) {
+      srbPool.finish(srb: srb, request)
+      port.requestComplete(request)
+      return
+    }
+    if request.submissions == submission {
+      port.requestComplete(request)  // the port's own rule 72
+    } else {
+      port.reportRequestCompletedTwice(
+        "StorPortNotification(RequestComplete) of SRB \(CHost.describe(srb)) a second time, after its request was submitted again (the completion is dropped)"
+      )
+    }
   }
 
   // MARK: - Routines by address
@@ -39,9 +51,13 @@ extension CMiniportExtension {
     guard address != 0 else { return nil }
     if let t = timers.withLock({ $0[UInt(address)] }) { return t }
     let routine = unsafeBitCast(UInt(address), to: PHW_TIMER.self)
-    let t = HwTimer<CMiniportExtension>(Self.routineName(address, "HwStorTimer")) { ext in routine(ext.base) }
-    timers.withLock { $0[UInt(address)] = t }
-    return t
+    let made = HwTimer<CMiniportExtension>(Self.routineName(address, "HwStorTimer")) { ext in routine(ext.base) }
+    // One wrapper per routine even when two processors arm it first at once.
+    return timers.withLock { table in
+      if let t = table[UInt(address)] { return t }
+      table[UInt(address)] = made
+      return made
+    }
   }
 
   func passiveRoutine(_ address: UInt64) -> HwPassiveInitializeRoutine<CMiniportExtension>? {
@@ -54,8 +70,8 @@ extension CMiniportExtension {
 
   // MARK: - DPCs
 
-  /// Marks an initialised STOR_DPC structure: its first two words hold this magic and the
-  /// StorDpc object. A structure the miniport never initialised (or zeroed since) lacks it.
+  /// Marks an initialised STOR_DPC structure: its first three words hold this magic, the
+  /// object's index in `dpcTable` and the index's complement.
   static let dpcMagic: UInt = 0x5350_4450_4349_4E49  // "SPDPCINI"
 
   /// `StorPortInitializeDpc(HwDeviceExtension, Dpc, HwDpcRoutine)`.
@@ -67,15 +83,23 @@ extension CMiniportExtension {
       return
     }
     let object: StorDpc
-    if cDpc.load(as: UInt.self) == Self.dpcMagic, let existing = dpcObject(cDpc, nil) {
+    if let existing = dpcObject(cDpc, nil) {
       object = existing
     } else {
-      object = StorDpc()
-      dpcObjects.withLock { $0.append(object) }
-      let bits = UInt(bitPattern: Unmanaged.passUnretained(object).toOpaque())
+      guard let index = dpcAppend.withLock({ _ -> Int? in
+        let n = dpcCount.load(ordering: .relaxed)
+        guard n < Self.dpcCapacity else { return nil }
+        dpcTable[n] = Unmanaged.passRetained(StorDpc())
+        dpcCount.store(n + 1, ordering: .releasing)
+        return n
+      }) else {
+        CHost.report("StorPortInitializeDpc: more than \(Self.dpcCapacity) STOR_DPCs initialised in one adapter")
+        return
+      }
+      object = dpcTable[index]!.takeUnretainedValue()
       cDpc.storeBytes(of: Self.dpcMagic, as: UInt.self)
-      cDpc.storeBytes(of: bits, toByteOffset: 8, as: UInt.self)
-      cDpc.storeBytes(of: ~bits, toByteOffset: 16, as: UInt.self)
+      cDpc.storeBytes(of: UInt(index), toByteOffset: 8, as: UInt.self)
+      cDpc.storeBytes(of: ~UInt(index), toByteOffset: 16, as: UInt.self)
     }
     let routine = unsafeBitCast(UInt(address), to: PHW_DPC_ROUTINE.self)
     let handle = UInt(bitPattern: cDpc)
@@ -83,14 +107,16 @@ extension CMiniportExtension {
       object,
       HwDpcRoutine<CMiniportExtension>(Self.routineName(address, "HwStorDpcRoutine")) { _, ext, a1, a2 in
         routine(
-          UnsafeMutablePointer(bitPattern: handle), ext.base, UnsafeMutableRawPointer(bitPattern: a1), UnsafeMutableRawPointer(bitPattern: a2))
+          UnsafeMutablePointer(bitPattern: handle), ext.base, UnsafeMutableRawPointer(bitPattern: a1),
+          UnsafeMutableRawPointer(bitPattern: a2))
         return true
       })
   }
 
   /// The StorDpc behind a C STOR_DPC. One never initialised is handed to the port as an
-  /// uninitialised object, so its own rule (DPC_NOT_INITIALIZED) reports it. NULL is reported
-  /// here (when `routine` names the caller) and gives nil.
+  /// uninitialised object, so its own rule (DPC_NOT_INITIALIZED) reports it. A pointer outside
+  /// the extension and port memory is reported here (when `routine` names the caller) and
+  /// gives nil.
   func dpcObject(_ cDpc: UnsafeMutableRawPointer?, _ routine: String?) -> StorDpc? {
     guard isWritable(cDpc, MemoryLayout<STOR_DPC>.size), let cDpc else {
       if let routine {
@@ -100,13 +126,12 @@ extension CMiniportExtension {
       }
       return nil
     }
-    // An initialised structure holds the magic, the object and its complement (objects live
-    // as long as the extension: `dpcObjects` keeps them). A structure copied from another
-    // adapter's extension names that adapter's object: the port's own check reports it.
-    if cDpc.load(as: UInt.self) == Self.dpcMagic {
-      let raw = cDpc.load(fromByteOffset: 8, as: UInt.self)
-      if raw != 0, cDpc.load(fromByteOffset: 16, as: UInt.self) == ~raw {
-        return Unmanaged<StorDpc>.fromOpaque(UnsafeRawPointer(bitPattern: raw)!).takeUnretainedValue()
+    if cDpc.loadUnaligned(as: UInt.self) == Self.dpcMagic {
+      let index = cDpc.loadUnaligned(fromByteOffset: 8, as: UInt.self)
+      if cDpc.loadUnaligned(fromByteOffset: 16, as: UInt.self) == ~index, index < UInt(dpcCount.load(ordering: .acquiring)),
+        let object = dpcTable[Int(index)]
+      {
+        return object.takeUnretainedValue()
       }
     }
     return routine == nil ? nil : StorDpc()
@@ -114,20 +139,20 @@ extension CMiniportExtension {
 
   // MARK: - Spin locks
 
-  /// `StorPortAcquireSpinLock` / `StorPortAcquireSpinLockEx`: the port's handle lives in the
-  /// STOR_LOCK_HANDLE's Context (it is the port's to use), the lock type in `Lock`.
+  /// `StorPortAcquireSpinLock` / `StorPortAcquireSpinLockEx`. The C STOR_LOCK_HANDLE gets the
+  /// lock type and the IRQL to restore (`Context.OldIrql`); the port's own handle stays on the
+  /// host side, in the acquiring processor's table under the C handle's address — nothing the
+  /// miniport's memory holds is ever read back as a host object.
   func acquireSpinLock(
     kind raw: UInt64, context: UnsafeMutableRawPointer?, handle: UnsafeMutableRawPointer?, extended: Bool
   ) -> StorStatus {
-    guard let handle = output(UInt64(UInt(bitPattern: handle)), 32, "StorPortAcquireSpinLock's STOR_LOCK_HANDLE")
+    guard let handle = output(UInt64(UInt(bitPattern: handle)), MemoryLayout<STOR_LOCK_HANDLE>.size, "StorPortAcquireSpinLock's STOR_LOCK_HANDLE")
     else { return .invalidParameter }
     let kind = StorSpinLockKind(rawValue: UInt32(truncatingIfNeeded: raw)).flatMap { raw < 6 ? $0 : nil } ?? .invalidLock
     let dpc: StorDpc? =
       (kind == .dpcLock || kind == .threadedDpcLock || kind == .dpcLevelLock) && context != nil
       ? dpcObject(context, "StorPortAcquireSpinLock(DpcLock)") : nil
     var h = StorLockHandle()
-    // The port's handle lives in the C handle's 24-byte Context.
-    precondition(MemoryLayout<StorLockHandle>.size <= 24, "bug in swift-storport: StorLockHandle outgrew STOR_LOCK_HANDLE")
     let status: StorStatus
     if extended {
       status = port.acquireSpinLockEx(kind, context: dpc, &h)
@@ -135,18 +160,22 @@ extension CMiniportExtension {
       port.acquireSpinLock(kind, context: dpc, &h)
       status = .success
     }
-    handle.storeBytes(of: UInt32(truncatingIfNeeded: raw), as: UInt32.self)
-    (handle + 8).storeBytes(of: h, as: StorLockHandle.self)
+    var c = STOR_LOCK_HANDLE()
+    c.Lock = STOR_SPINLOCK(rawValue: UInt32(truncatingIfNeeded: raw))
+    c.Context.OldIrql = h.oldIrql.rawValue
+    handle.storeBytes(of: c, as: STOR_LOCK_HANDLE.self)
+    heldLocks.put(UInt(bitPattern: handle), h)
     return status
   }
 
-  /// `StorPortReleaseSpinLock(HwDeviceExtension, LockHandle)`.
+  /// `StorPortReleaseSpinLock(HwDeviceExtension, LockHandle)`: the handle this processor's
+  /// acquire filled at that address; any other reaches the port as a handle that holds nothing
+  /// (RELEASE_OF_UNHELD_LOCK, rule 45).
   func releaseSpinLock(handle: UnsafeMutableRawPointer?) {
-    guard let handle = output(UInt64(UInt(bitPattern: handle)), 32, "StorPortReleaseSpinLock's STOR_LOCK_HANDLE")
+    guard let handle = output(UInt64(UInt(bitPattern: handle)), MemoryLayout<STOR_LOCK_HANDLE>.size, "StorPortReleaseSpinLock's STOR_LOCK_HANDLE")
     else { return }
-    var h = (handle + 8).load(as: StorLockHandle.self)
+    var h = heldLocks.take(UInt(bitPattern: handle)) ?? StorLockHandle()
     port.releaseSpinLock(&h)
-    (handle + 8).storeBytes(of: h, as: StorLockHandle.self)
   }
 
   // MARK: - Interrupts and performance options
@@ -172,7 +201,7 @@ extension CMiniportExtension {
   func initializePerfOpts(query: Bool, _ out: UnsafeMutableRawPointer?) -> StorStatus {
     guard let out = output(UInt64(UInt(bitPattern: out)), MemoryLayout<PERF_CONFIGURATION_DATA>.size, "StorPortInitializePerfOpts")
     else { return .invalidParameter }
-    let c = out.load(as: PERF_CONFIGURATION_DATA.self)
+    let c = out.loadUnaligned(as: PERF_CONFIGURATION_DATA.self)
     var d = PerfConfigurationData()
     d.version = c.Version
     d.size = c.Size
@@ -194,12 +223,12 @@ extension CMiniportExtension {
   /// `StorPortGetStartIoPerfParams(HwDeviceExtension, Srb, StartIoPerfParams)`.
   func startIoPerfParams(srb: UnsafeMutableRawPointer?, _ out: UnsafeMutableRawPointer?) -> StorStatus {
     guard let srb, isWritable(out, MemoryLayout<STARTIO_PERFORMANCE_PARAMETERS>.size), let out,
-      let (request, _) = srbPool?.request(ofSrb: srb)
+      let (request, _, _) = srbPool?.request(ofSrb: srb)
     else {
       CHost.report("StorPortGetStartIoPerfParams with Srb \(CHost.describe(srb)) or a NULL parameter block")
       return .invalidParameter
     }
-    var p = out.load(as: STARTIO_PERFORMANCE_PARAMETERS.self)
+    var p = out.loadUnaligned(as: STARTIO_PERFORMANCE_PARAMETERS.self)
     guard p.Size >= UInt32(MemoryLayout<STARTIO_PERFORMANCE_PARAMETERS>.size) else { return .invalidParameter }
     let params = port.getStartIoPerfParams(request)
     p.MessageNumber = params.messageNumber
@@ -234,7 +263,7 @@ extension CMiniportExtension {
 
   private func worker(_ token: UnsafeMutableRawPointer?) -> StorWorkerHandle? {
     let t = UInt(bitPattern: token)
-    guard t > Self.workerTag else { return nil }
+    guard t > Self.workerTag, t - Self.workerTag <= UInt(Int.max) else { return nil }
     return workers.withLock { list in
       let i = Int(t - Self.workerTag) - 1
       return i < list.count ? list[i] : nil
@@ -271,7 +300,7 @@ extension CMiniportExtension {
 
   private func timerHandle(_ token: UnsafeMutableRawPointer?) -> StorTimerHandle? {
     let t = UInt(bitPattern: token)
-    guard t > Self.timerTag else { return nil }
+    guard t > Self.timerTag, t - Self.timerTag <= UInt(Int.max) else { return nil }
     return timerHandles.withLock { list in
       let i = Int(t - Self.timerTag) - 1
       return i < list.count ? list[i] : nil
@@ -289,11 +318,14 @@ extension CMiniportExtension {
       callback = t
     } else {
       let routine = unsafeBitCast(UInt(address), to: PHW_TIMER_EX.self)
-      let t = HwTimerEx<CMiniportExtension>(Self.routineName(address, "HwStorTimerEx")) { ext, ctx in
+      let made = HwTimerEx<CMiniportExtension>(Self.routineName(address, "HwStorTimerEx")) { ext, ctx in
         routine(ext.base, UnsafeMutableRawPointer(bitPattern: ctx))
       }
-      timersEx.withLock { $0[UInt(address)] = t }
-      callback = t
+      callback = timersEx.withLock { table in
+        if let t = table[UInt(address)] { return t }
+        table[UInt(address)] = made
+        return made
+      }
     }
     return port.requestTimer(
       timerHandle(token), callback, context: context, microseconds: microseconds, tolerableDelay: tolerableDelay)

@@ -2,17 +2,19 @@ import CStorportMiniport
 import Storport
 import Synchronization
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// The device extension of a C miniport: the `DeviceExtensionSize` bytes its callbacks receive
 /// as `HwDeviceExtension` (16-byte aligned, zeroed at first allocation, kept across stop and
 /// restart, R-Y2), and what the port keeps beside them for this adapter — the STOR_DPC
 /// objects behind the miniport's opaque STOR_DPC structures, the HW_TIMER routines it armed,
 /// its request blocks and the memory it was given.
 ///
-/// A small header precedes the bytes: a magic word and this object, so a routine entered with
-/// `HwDeviceExtension` finds its adapter in two loads (``from(_:)``).
+/// A routine entered with `HwDeviceExtension` finds its adapter through ``from(_:)`` without
+/// reading the miniport's memory.
 public final class CMiniportExtension: DeviceExtension, @unchecked Sendable {
-  static let magic: UInt64 = 0x5350_4558_5448_4452  // "SPEXTHDR"
-  static let headerBytes = 16
 
   /// The extension the C code sees (nil until HwStorFindAdapter is about to run).
   // Set once (HwStorFindAdapter, before any other callback), read on every routine: no
@@ -26,12 +28,19 @@ public final class CMiniportExtension: DeviceExtension, @unchecked Sendable {
   /// The PORT_CONFIGURATION_INFORMATION given to HwStorFindAdapter (StorPortGetUncachedExtension
   /// takes it back).
   var configInfo: UnsafeMutablePointer<PORT_CONFIGURATION_INFORMATION>?
-  /// STOR_DPC objects behind the miniport's initialised STOR_DPC structures (kept for the
-  /// adapter's life: a structure re-zeroed and re-initialised gets a new object).
-  let dpcObjects = Locked<[StorDpc]>([])
+  /// STOR_DPC objects behind the miniport's initialised STOR_DPC structures, by index (kept for
+  /// the adapter's life: a structure re-zeroed and re-initialised gets a new one). A structure
+  /// holds its index, never a pointer, so a copied or stale structure can name at most an
+  /// object of this table. Readers take no lock: `dpcCount` is published after the entry.
+  static let dpcCapacity = 4096
+  let dpcTable = UnsafeMutablePointer<Unmanaged<StorDpc>?>.allocate(capacity: dpcCapacity)
+  let dpcCount = Atomic<Int>(0)
+  let dpcAppend = Locked<Void>(())
   /// HW_TIMER / HW_TIMER_EX / passive-initialisation routines, one wrapper per C address.
   let timers = Locked<[UInt: HwTimer<CMiniportExtension>]>([:])
   let timersEx = Locked<[UInt: HwTimerEx<CMiniportExtension>]>([:])
+  /// The port's lock handles of the C STOR_LOCK_HANDLEs held now, per processor.
+  let heldLocks = HeldLockHandles()
   /// StorPortInitializeWorker / StorPortInitializeTimer handles, by token.
   let workers = Locked<[StorWorkerHandle]>([])
   let timerHandles = Locked<[StorTimerHandle]>([])
@@ -53,16 +62,14 @@ public final class CMiniportExtension: DeviceExtension, @unchecked Sendable {
   /// Allocates the extension's bytes on first use (zeroed) and links the header to `self`.
   func allocate(bytes: Int) {
     guard allocation == nil else { return }
-    let total = Self.headerBytes + max(bytes, 8)
+    let total = max(bytes, 8)
     let raw = UnsafeMutableRawPointer.allocate(byteCount: total, alignment: 16)
     raw.initializeMemory(as: UInt8.self, repeating: 0, count: total)
-    raw.storeBytes(of: Self.magic, as: UInt64.self)
-    raw.storeBytes(of: UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque()), toByteOffset: 8, as: UInt.self)
     allocation = raw
-    base = raw + Self.headerBytes
+    base = raw
     size = bytes
     Self.live.withLock {
-      $0.append((UInt(bitPattern: raw + Self.headerBytes), bytes, UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque())))
+      $0.append((UInt(bitPattern: raw), bytes, UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque())))
     }
   }
 
@@ -126,28 +133,33 @@ public final class CMiniportExtension: DeviceExtension, @unchecked Sendable {
     }
   }
 
-  /// Memory for the miniport, zeroed, 4 KiB-aligned (uncached extension, pool, DMA memory).
-  func allocateMemory(_ bytes: Int) -> UnsafeMutableRawPointer {
-    let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 4096)
-    p.initializeMemory(as: UInt8.self, repeating: 0, count: max(bytes, 1))
-    allocations.withLock { $0[p] = bytes }
+  /// Memory for the miniport, zeroed, 4 KiB-aligned (uncached extension, pool, DMA memory);
+  /// nil when the system has none that large (the routine then reports
+  /// STOR_STATUS_INSUFFICIENT_RESOURCES — never a crash of the host).
+  func allocateMemory(_ bytes: UInt64) -> UnsafeMutableRawPointer? {
+    guard bytes <= 1 << 40 else { return nil }
+    let n = Int(max(bytes, 1))
+    var raw: UnsafeMutableRawPointer? = nil
+    guard posix_memalign(&raw, 4096, n) == 0, let p = raw else { return nil }
+    p.initializeMemory(as: UInt8.self, repeating: 0, count: n)
+    allocations.withLock { $0[p] = n }
     return p
   }
 
   /// Frees memory from ``allocateMemory(_:)``; false if `p` is not such memory.
   func freeMemory(_ p: UnsafeMutableRawPointer) -> Bool {
     guard allocations.withLock({ $0.removeValue(forKey: p) }) != nil else { return false }
-    p.deallocate()
+    free(p)
     return true
   }
 
   deinit {
     if let base { Self.live.withLock { $0.removeAll { $0.base == UInt(bitPattern: base) } } }
+    for i in 0..<dpcCount.load(ordering: .acquiring) { dpcTable[i]?.release() }
+    dpcTable.deallocate()
     Self.generation.add(1, ordering: .releasing)
-    // The header would otherwise keep answering for a freed object.
-    allocation?.storeBytes(of: 0, as: UInt64.self)
     allocation?.deallocate()
     configInfo?.deallocate()
-    for (p, _) in allocations.withLock({ $0 }) { p.deallocate() }
+    for (p, _) in allocations.withLock({ $0 }) { free(p) }
   }
 }

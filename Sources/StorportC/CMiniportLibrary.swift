@@ -1,5 +1,6 @@
 import CStorportMiniport
 import Storport
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -71,6 +72,13 @@ public final class CMiniportLibrary: @unchecked Sendable {
   /// Loads the shared object at `path` and runs its `DriverEntry`.
   public static func load(path: String) throws(CMiniportLoadError) -> CMiniportLibrary {
     _ = CHost.install
+    // One load at a time: StorPortInitialize records into the load in progress.
+    return try loadMutex.withLock { _ throws(CMiniportLoadError) -> CMiniportLibrary in try loadOne(path: path) }
+  }
+
+  private static let loadMutex = Mutex<Int>(0)
+
+  private static func loadOne(path: String) throws(CMiniportLoadError) -> CMiniportLibrary {
     guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
       let reason = dlerror().map { String(cString: $0) } ?? "unknown error"
       throw .open(path: path, reason: reason)
@@ -104,11 +112,7 @@ public final class CMiniportLibrary: @unchecked Sendable {
     var registrations: [(HW_INITIALIZATION_DATA, UnsafeMutableRawPointer?)] = []
     var rejection: String?
   }
-  private static let loading = LoadingBox()
-  private final class LoadingBox: @unchecked Sendable {
-    private let lock = Locked<Loading?>(nil)
-    func withLock<R>(_ body: (inout Loading?) -> R) -> R { lock.withLock(body) }
-  }
+  private static let loading = Locked<Loading?>(nil)
 
   /// `StorPortInitialize(Argument1, Argument2, HwInitializationData, HwContext)`: validates and
   /// records the registration of the miniport being loaded. Returns an NTSTATUS.

@@ -118,16 +118,16 @@ public final class CNvmeDevice: CMiniportDevice, CMiniportDeviceWiring, @uncheck
   }
 
   public func mapRange(address: UInt64, bytes: Int, inIoSpace: Bool) -> UnsafeMutableRawPointer? {
-    guard !inIoSpace, address >= Self.barAddress, bytes >= 0,
-      address + UInt64(bytes) <= Self.barAddress + UInt64(Self.barBytes)
+    guard !inIoSpace, address >= Self.barAddress, bytes >= 0, bytes <= Self.barBytes,
+      address - Self.barAddress <= UInt64(Self.barBytes - bytes)
     else { return nil }
     return window + Int(address - Self.barAddress)
   }
 
   private func offset(_ address: UInt, _ width: Int) -> Int? {
     let base = UInt(bitPattern: window)
-    guard address >= base, address + UInt(width) <= base + UInt(Self.barBytes), width & (width - 1) == 0,
-      width >= 1, width <= 8
+    guard width >= 1, width <= 8, width & (width - 1) == 0, address >= base,
+      address - base <= UInt(Self.barBytes - width)
     else { return nil }
     return Int(address - base)
   }

@@ -13,9 +13,8 @@ import Synchronization
 /// double-completion check (rule 72) instead of completing a stranger. Reuse is first-in,
 /// first-out behind a reserve of free blocks, which keeps that window wide.
 final class RequestBlockPool: @unchecked Sendable {
-  /// Block header: magic, the request (retained while attached), state.
+  /// Block header: (reserved), the request (retained until the block is reused), the state word.
   private static let headerBytes = 32
-  private static let magic: UInt64 = 0x5350_5352_4242_4C4B  // "SPSRBBLK"
   static let senseBytes = 32
   /// Free blocks kept back before one is reused.
   private static let reserve = 8
@@ -62,15 +61,26 @@ final class RequestBlockPool: @unchecked Sendable {
     return false
   }
 
-  /// The SRB of `request`'s block (attaching a block on the request's first visit).
+  /// The block header's state word: the submission the block serves (`StorRequest.submissions`)
+  /// shifted left once, and bit 0 set while the request is in the miniport. Claimed with a
+  /// compare-exchange, so of two racing completions exactly one finishes the block.
+  @inline(__always)
+  private func state(_ block: UnsafeMutableRawPointer) -> UnsafeMutablePointer<UInt64> {
+    (block + 16).assumingMemoryBound(to: UInt64.self)
+  }
+
+  /// The SRB of `request`'s block: the same one from BuildIo to completion of one submission
+  /// (BuildIo's SrbExtension work reaches StartIo), a freshly built one for each submission.
   func srb(for request: StorRequest) -> UnsafeMutableRawPointer {
-    if request.miniportContext != 0 {
-      let block = UnsafeMutableRawPointer(bitPattern: request.miniportContext)!
-      if block.load(fromByteOffset: 16, as: UInt.self) == 1,
-        block.load(fromByteOffset: 8, as: UInt.self) == UInt(bitPattern: Unmanaged.passUnretained(request).toOpaque())
-      {
-        return block + Self.headerBytes
-      }
+    let live = UInt64(request.submissions) << 1 | 1
+    if request.miniportContext != 0, let old = UnsafeMutableRawPointer(bitPattern: request.miniportContext), owns(old),
+      old.load(fromByteOffset: 8, as: UInt.self) == UInt(bitPattern: Unmanaged.passUnretained(request).toOpaque())
+    {
+      let st = storport_word_load(state(old))
+      if st == live { return old + Self.headerBytes }
+      // An earlier submission the port completed without the miniport (a timeout, a flush,
+      // StorPortCompleteRequest): the block is free again.
+      if st & 1 == 1, storport_word_claim(state(old), st, st & ~1) != 0 { recycle(old) }
     }
     let block = take()
     ExternalMemory.acquire(UInt(bitPattern: block))
@@ -80,26 +90,36 @@ final class RequestBlockPool: @unchecked Sendable {
     }
     block.storeBytes(
       of: UInt(bitPattern: Unmanaged.passRetained(request).toOpaque()), toByteOffset: 8, as: UInt.self)
-    block.storeBytes(of: 1, toByteOffset: 16, as: UInt.self)
     request.miniportContext = UInt(bitPattern: block)
     build(block, request)
+    storport_word_store(state(block), live)
     return block + Self.headerBytes
   }
 
-  /// What `RequestComplete` names: the block's request and whether it was still in the
-  /// miniport; nil when `srb` is not a request block of this pool's kind.
-  func request(ofSrb srb: UnsafeMutableRawPointer) -> (request: StorRequest, live: Bool)? {
+  /// What a routine naming `srb` finds: the block's request, the submission the block serves
+  /// and whether the request is still in the miniport; nil when `srb` is not a request block
+  /// of this pool.
+  func request(ofSrb srb: UnsafeMutableRawPointer) -> (request: StorRequest, submission: UInt32, live: Bool)? {
     let block = srb - Self.headerBytes
     // Never dereference a pointer this pool did not hand out.
     guard owns(block) else { return nil }
+    let st = storport_word_load(state(block))
     let r = block.load(fromByteOffset: 8, as: UInt.self)
     guard r != 0 else { return nil }
     let request = Unmanaged<StorRequest>.fromOpaque(UnsafeRawPointer(bitPattern: r)!).takeUnretainedValue()
-    return (request, block.load(fromByteOffset: 16, as: UInt.self) == 1)
+    return (request, UInt32(truncatingIfNeeded: st >> 1), st & 1 == 1)
   }
 
-  /// Copies what the miniport set (status bytes, transferred length, autosense) into the
-  /// request, detaches the block and puts it back (the request stays named for rule 72).
+  /// Claims the completion of `srb`'s submission: true for exactly one caller while the
+  /// request is in the miniport.
+  func claimCompletion(srb: UnsafeMutableRawPointer, submission: UInt32) -> Bool {
+    let live = UInt64(submission) << 1 | 1
+    return storport_word_claim(state(srb - Self.headerBytes), live, live & ~1) != 0
+  }
+
+  /// After a successful ``claimCompletion(srb:submission:)``: copies what the miniport set
+  /// (status bytes, transferred length, autosense) into the request and puts the block back
+  /// (it keeps naming the request, for rule 72).
   func finish(srb: UnsafeMutableRawPointer, _ request: StorRequest) {
     let block = srb - Self.headerBytes
     var f = StorportSrbFields()
@@ -120,7 +140,10 @@ final class RequestBlockPool: @unchecked Sendable {
     } else {
       request.senseLength = 0
     }
-    block.storeBytes(of: 0, toByteOffset: 16, as: UInt.self)
+    recycle(block)
+  }
+
+  private func recycle(_ block: UnsafeMutableRawPointer) {
     ExternalMemory.release(UInt(bitPattern: block))
     free.withLock { $0.blocks.append(block) }
   }
@@ -128,7 +151,7 @@ final class RequestBlockPool: @unchecked Sendable {
   /// StorPortGetScatterGatherList: the request's data buffer as device-visible ranges (one:
   /// the host address is the device address), or nil if `srb` is not a live request block.
   func scatterGatherList(srb: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
-    guard let (request, live) = request(ofSrb: srb), live else { return nil }
+    guard let (request, _, live) = request(ofSrb: srb), live else { return nil }
     let list = srb - Self.headerBytes + scatterGatherOffset
     let length = storport_srb_data_transfer_length(srb, extended ? 1 : 0)
     let buffer = storport_srb_data_buffer(srb, extended ? 1 : 0) ?? request.dataBuffer
@@ -159,7 +182,6 @@ final class RequestBlockPool: @unchecked Sendable {
       precondition(n < Self.maxSlabs, "bug in swift-storport: more than \(Self.maxSlabs * Self.slabBlocks) request blocks in the miniport at once")
       let slab = UnsafeMutableRawPointer.allocate(byteCount: blockBytes * Self.slabBlocks, alignment: 64)
       slab.initializeMemory(as: UInt8.self, repeating: 0, count: blockBytes * Self.slabBlocks)
-      for i in 0..<Self.slabBlocks { (slab + i * blockBytes).storeBytes(of: Self.magic, as: UInt64.self) }
       list.append(slab)
       slabs[n] = UInt(bitPattern: slab)
       slabCount.store(n + 1, ordering: .releasing)

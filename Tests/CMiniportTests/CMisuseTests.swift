@@ -103,6 +103,27 @@ import Testing
     #expect(!r.rules.contains(.invalidParameter))
   }
 
+  /// A STOR_LOCK_HANDLE the port never filled (garbage bytes on the stack): rule 45, and the
+  /// host never reads those bytes back as one of its own objects.
+  @Test func aGarbageLockHandleIsAnUnheldLock() throws {
+    let r = Self.run(
+      try Self.miniport(
+        "misuse-garbage-handle",
+        startIo: "STOR_LOCK_HANDLE h; memset(&h, 0x5a, sizeof h); StorPortReleaseSpinLock(ext, &h); " + Self.complete))
+    #expect(Set(r.rules) == [.releaseOfUnheldLock], "\(r.messages)")
+    #expect(r.statuses == [.success, .success])
+  }
+
+  /// A STOR_DPC copied from an initialised one names the same object; one filled with garbage
+  /// is an uninitialised DPC — never a host pointer.
+  @Test func aGarbageDpcIsAnUninitialisedDpc() throws {
+    let r = Self.run(
+      try Self.miniport(
+        "misuse-garbage-dpc",
+        startIo: "memset(&ext->Dpc, 0x5a, sizeof ext->Dpc); StorPortIssueDpc(ext, &ext->Dpc, NULL, NULL); " + Self.complete))
+    #expect(Set(r.rules) == [.dpcNotInitialized], "\(r.messages)")
+  }
+
   @Test func theMiniportsOwnAssertIsReportedWithItsLine() throws {
     let r = Self.run(try Self.miniport("misuse-assert", startIo: "ASSERT(Srb->TimeOutValue == 12345); " + Self.complete))
     #expect(Set(r.rules) == [.miniportAssertionFailed], "\(r.messages)")

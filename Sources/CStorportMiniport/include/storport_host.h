@@ -50,7 +50,7 @@ typedef enum StorportRoutine {
   StorportRoutineWritePort,             /* address, width, value */
   StorportRoutineAcquireSpinLockEx,     /* lock, context, handle -> STOR_STATUS */
   StorportRoutineValidateRange,         /* busType, bus, ioAddress, bytes, inIoSpace -> BOOLEAN */
-  StorportRoutineInterlocked,           /* address, width, operation -> (scheduling point; no value) */
+  StorportRoutineInterlocked,           /* address, width, 0 read / 1 read-modify-write or fence (a scheduling point) */
   StorportRoutineCurrentIrql,           /* -> KIRQL */
   StorportRoutineCurrentProcessor,      /* -> processor number */
   StorportRoutineProcessorCount,        /* -> processors */
@@ -127,6 +127,17 @@ typedef struct StorportSrbFields {
   void *_Nullable srbExtension;
   uint8_t cdb[16];
 } StorportSrbFields;
+
+/* Request-block header words, shared by processors: claimed and published atomically. */
+static inline int storport_word_claim(uint64_t *_Nonnull word, uint64_t expected, uint64_t desired) {
+  return __atomic_compare_exchange_n(word, &expected, desired, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+static inline uint64_t storport_word_load(const uint64_t *_Nonnull word) {
+  return __atomic_load_n(word, __ATOMIC_ACQUIRE);
+}
+static inline void storport_word_store(uint64_t *_Nonnull word, uint64_t value) {
+  __atomic_store_n(word, value, __ATOMIC_RELEASE);
+}
 
 /* Bytes a request block of the chosen layout takes (extended: STORAGE_REQUEST_BLOCK). */
 size_t storport_srb_size(int extended);

@@ -211,6 +211,13 @@ public final class StorRequest: @unchecked Sendable {
     set { _channelNumber = newValue }
   }
   @exclusivity(unchecked) @usableFromInline var _channelNumber: UInt32 = 0
+  /// How many times the request has been submitted: a request reused by its submitter is a
+  /// new incarnation (what a miniport-side binding keys per-submission state on).
+  public internal(set) var submissions: UInt32 {
+    @inlinable get { _submissions }
+    set { _submissions = newValue }
+  }
+  @exclusivity(unchecked) @usableFromInline var _submissions: UInt32 = 0
   /// Platform time of submission (ns).
   public internal(set) var submittedAt: UInt64 {
     @inlinable get { _submittedAt }

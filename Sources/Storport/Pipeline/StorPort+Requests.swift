@@ -11,6 +11,7 @@ extension StorPort {
     request.resetRetries = 0
     request.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
     request.submittedAt = platform.now().nanoseconds
+    request.submissions &+= 1
     let p = Processor.current
     if checked {
       request.history.clear()

@@ -22,6 +22,6 @@ extension StorPort {
 }
 
 extension StorPort {
-  /// Simulated processors of this adapter's runtime.
+  /// Processors of this adapter's runtime (simulated or live).
   public var processorCount: Int { platform.processorCount }
 }

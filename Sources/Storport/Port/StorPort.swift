@@ -157,18 +157,18 @@ public final class StorPort: @unchecked Sendable {
     trace(on: p, kind, TraceName(text()), a: a, b: b, object: object)
   }
 
-  /// Reports a verifier finding; stops the adapter if the rule is a violation and the policy
-  /// says so. Does nothing in unchecked mode.
-  ///
-  /// The finding is charged to the adapter whose miniport code made the call — the adapter of
-  /// the callback running on `p` — which is not `self` when that code reached this adapter's
-  /// services or objects from another adapter's callback: the offender is reported and
-  /// stopped, the adapter it misused keeps running.
   /// Reports a routine called with an argument it does not accept (INVALID_PARAMETER): for
   /// interfaces that enter the port on a miniport's behalf (the C interface), naming the
   /// routine and the argument. Checked mode only, like every rule.
   public func reportInvalidParameter(_ message: String) {
     violation(.invalidParameter, on: Processor.current, message)
+  }
+
+  /// Reports a second `RequestComplete` of a request block whose request has since been
+  /// submitted again (REQUEST_COMPLETED_TWICE, rule 72): the completion is not applied to the
+  /// new submission.
+  public func reportRequestCompletedTwice(_ message: String) {
+    violation(.requestCompletedTwice, on: Processor.current, message)
   }
 
   /// Reports a failed assertion of the miniport's own (`ASSERT`, `NT_ASSERT`) with its
@@ -177,6 +177,13 @@ public final class StorPort: @unchecked Sendable {
     violation(.miniportAssertionFailed, on: Processor.current, message)
   }
 
+  /// Reports a verifier finding; stops the adapter if the rule is a violation and the policy
+  /// says so. Does nothing in unchecked mode.
+  ///
+  /// The finding is charged to the adapter whose miniport code made the call — the adapter of
+  /// the callback running on `p` — which is not `self` when that code reached this adapter's
+  /// services or objects from another adapter's callback: the offender is reported and
+  /// stopped, the adapter it misused keeps running.
   func violation(_ rule: VerifierRule, on p: Processor?, _ message: String) {
     guard checked else { return }
     let offender = p.flatMap { $0.hostCodeDepth == 0 ? $0.currentFrame?.adapter : nil } ?? self
