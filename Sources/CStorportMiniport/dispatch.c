@@ -79,13 +79,6 @@ VOID StorPortNotification(SCSI_NOTIFICATION_TYPE NotificationType, PVOID HwDevic
   case ReleaseSpinLock:  // PSTOR_LOCK_HANDLE
     w[0] = W(va_arg(ap, void *));
     break;
-  case StateChangeDetectedCall:  // ULONG ChangedEntity, PSTOR_ADDRESS, ULONG Attributes, callback, context
-    w[0] = (uint64_t)va_arg(ap, ULONG);
-    w[1] = W(va_arg(ap, void *));
-    w[2] = (uint64_t)va_arg(ap, ULONG);
-    w[3] = W(va_arg(ap, void *));
-    w[4] = W(va_arg(ap, void *));
-    break;
   default:
     break;
   }

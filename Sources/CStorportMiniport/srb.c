@@ -94,10 +94,6 @@ void storport_srb_read(const void *srb, int extended, StorportSrbFields *f) {
   f->senseInfoBufferLength = x->cdb16.SenseInfoBufferLength;
 }
 
-void *storport_srb_original_request(const void *srb, int extended) {
-  return extended ? ((const ExtendedSrb *)srb)->header.OriginalRequest
-                  : ((const SCSI_REQUEST_BLOCK *)srb)->OriginalRequest;
-}
 void *storport_srb_data_buffer(const void *srb, int extended) {
   return extended ? ((const ExtendedSrb *)srb)->header.DataBuffer : ((const SCSI_REQUEST_BLOCK *)srb)->DataBuffer;
 }

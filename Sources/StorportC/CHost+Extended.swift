@@ -69,7 +69,7 @@ extension CHost {
       status = .success
     case Int(ExtFunctionAllocateContiguousMemorySpecifyCacheNode.rawValue):
       var buffer: UnsafeMutableRawPointer? = nil
-      let cache: MemoryCachingType = w[4] == 1 ? .cached : w[4] == 2 ? .writeCombined : .nonCached
+      let cache = cachingType(w[4])
       guard let bytes = Int(exactly: w[0]), bytes <= 1 << 40 else {
         ext.output(w[6], 8, name)?.storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)
         return StorStatus.insufficientResources.rawValue
@@ -80,7 +80,7 @@ extension CHost {
       if let buffer { buffer.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
       ext.output(w[6], 8, name)?.storeBytes(of: buffer, as: UnsafeMutableRawPointer?.self)
     case Int(ExtFunctionFreeContiguousMemorySpecifyCache.rawValue):
-      let cache: MemoryCachingType = w[2] == 1 ? .cached : w[2] == 2 ? .writeCombined : .nonCached
+      let cache = cachingType(w[2])
       guard let bytes = Int(exactly: w[1]) else { return StorStatus.invalidParameter.rawValue }
       status = port.freeContiguousMemorySpecifyCache(pointer(w[0]), bytes: bytes, cacheType: cache)
     case Int(ExtFunctionInitializeWorker.rawValue):
@@ -110,6 +110,11 @@ extension CHost {
       return UInt32(STOR_STATUS_NOT_IMPLEMENTED)
     }
     return status.rawValue
+  }
+
+  /// MEMORY_CACHING_TYPE: MmNonCached 0, MmCached 1, MmWriteCombined 2.
+  static func cachingType(_ w: UInt64) -> MemoryCachingType {
+    w == 1 ? .cached : w == 2 ? .writeCombined : .nonCached
   }
 
   static func extendedName(_ code: UInt32) -> String {

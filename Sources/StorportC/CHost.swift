@@ -44,7 +44,7 @@ enum CHost {
     if let port = StorPort.current {
       port.reportInvalidParameter(message)
     } else {
-      diagnostics.withLock { $0.append("INVALID_PARAMETER: " + message) }
+      note("INVALID_PARAMETER: " + message)
       standardError("storport: INVALID_PARAMETER: \(message)\n")
     }
   }

@@ -69,10 +69,11 @@ extension CMiniportExtension {
       return port.pause(seconds: UInt32(truncatingIfNeeded: w[0])) ? 1 : 0
     case StorportRoutineResume:
       return port.resume() ? 1 : 0
-    case StorportRoutineDeviceBusy:
-      return port.busy(requestsToComplete: UInt32(truncatingIfNeeded: w[3])) ? 1 : 0
-    case StorportRoutineDeviceReady:
-      return port.ready() ? 1 : 0
+    case StorportRoutineDeviceBusy, StorportRoutineDeviceReady:
+      // Per-LU busy is not modelled (the port has adapter-wide busy only): FALSE, the
+      // documented "not done"; requests the LU turns away come back with SRB_STATUS_BUSY.
+      CHost.note("\(name): per-logical-unit busy is not modelled; returned FALSE")
+      return 0
     case StorportRoutineSynchronizeAccess:
       guard w[0] != 0 else {
         CHost.report("StorPortSynchronizeAccess with a NULL SynchronizedAccessRoutine")

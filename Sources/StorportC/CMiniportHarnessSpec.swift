@@ -62,14 +62,11 @@ public struct CMiniportHarnessSpec: Sendable, Equatable {
     if let ram = try? RamStore(bytes: 1 << 20, blockSize: 512) { store = ram } else {
       store = NullStore(bytes: 1 << 20, blockSize: 512)
     }
-    let controller = NvmeController(store: store, platform: run.runtime.platform)
-    run.keepAlive(controller)
-    return CNvmeDevice(controller: controller, messages: run.runtime.platform.processorCount + 1)
+    return CNvmeDevice.emulated(store: store, platform: run.runtime.platform)
   }
 
   @Sendable static func nvmeReady(_ adapter: Adapter) -> Bool {
     let ext = adapter.deviceExtension(as: CMiniportExtension.self)
-    guard let device = ext.miniport?.device as? CNvmeDevice else { return false }
-    return device.controller.ioSubmissionQueues > 0
+    return (ext.miniport?.device as? CNvmeDevice)?.isReady ?? false
   }
 }

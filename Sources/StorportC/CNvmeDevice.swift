@@ -71,6 +71,19 @@ public final class CNvmeDevice: CMiniportDevice, CMiniportDeviceWiring, @uncheck
     ranges.deallocate()
   }
 
+  /// A fresh emulated controller on `store` with one MSI-X message per processor plus the
+  /// admin queue's — the hardware `bench io`, `run` and `explore` give a physical C miniport.
+  public static func emulated(
+    store: BlockStore, platform: Platform, configuration: NvmeController.Configuration = .init()
+  ) -> CNvmeDevice {
+    CNvmeDevice(
+      controller: NvmeController(store: store, platform: platform, configuration: configuration),
+      messages: platform.processorCount + 1)
+  }
+
+  /// The driver has brought the controller up: at least one I/O submission queue exists.
+  public var isReady: Bool { controller.ioSubmissionQueues > 0 }
+
   public func connect(_ adapter: Adapter) { controller.connectInterrupts(adapter.device) }
 
   public func describe(into info: UnsafeMutablePointer<PORT_CONFIGURATION_INFORMATION>) {

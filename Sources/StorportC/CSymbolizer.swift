@@ -1,5 +1,6 @@
 import CStorportMiniport
 import Foundation
+import Storport
 
 /// Source locations of a C miniport's instructions: an access is recorded as
 /// "module+0xoffset" (cheap: one `dladdr` per instruction address, then cached), and turned
@@ -9,18 +10,12 @@ import Foundation
 final class CSymbolizer: @unchecked Sendable {
   static let shared = CSymbolizer()
 
-  private let lock = NSLock()
-  private var machine: [UInt64: String] = [:]
-  private var source: [String: String] = [:]
+  private let machine = Locked<[UInt64: String]>([:])
+  private let source = Locked<[String: String]>([:])
 
   /// "module.so+0x1a2b" for the instruction before return address `pc` (the access itself).
   func machineLocation(_ pc: UInt64) -> String {
-    lock.lock()
-    if let s = machine[pc] {
-      lock.unlock()
-      return s
-    }
-    lock.unlock()
+    if let s = machine.withLock({ $0[pc] }) { return s }
     var file: UnsafePointer<CChar>? = nil
     var base: UnsafeMutableRawPointer? = nil
     let s: String
@@ -30,21 +25,14 @@ final class CSymbolizer: @unchecked Sendable {
     } else {
       s = "0x" + String(pc, radix: 16)
     }
-    lock.lock()
-    machine[pc] = s
-    lock.unlock()
+    machine.withLock { $0[pc] = s }
     return s
   }
 
   /// "timer.c:42 (RacyWatchdogTimer)" for a machine location, or the location unchanged.
   func resolve(_ location: String) -> String {
     guard let plus = location.range(of: "+0x", options: .backwards) else { return location }
-    lock.lock()
-    if let s = source[location] {
-      lock.unlock()
-      return s
-    }
-    lock.unlock()
+    if let s = source.withLock({ $0[location] }) { return s }
     let module = String(location[..<plus.lowerBound])
     let offset = String(location[plus.upperBound...])
     var resolved = location
@@ -67,9 +55,7 @@ final class CSymbolizer: @unchecked Sendable {
         }
       }
     }
-    lock.lock()
-    source[location] = resolved
-    lock.unlock()
+    source.withLock { $0[location] = resolved }
     return resolved
   }
 

@@ -253,14 +253,13 @@ public struct WorkloadOptions: Sendable {
       throw OptionError(
         "--verify_state", verifyStatePath, "applies only with --verify crc32c on a --filename target")
     }
-    if let path = miniportLibrary {
+    if miniportLibrary != nil {
       if let ramdiskCompletion {
         throw OptionError("--completion", ramdiskCompletion.rawValue, "applies only to --miniport ramdisk")
       }
       if stuckTimeoutMilliseconds != nil {
         throw OptionError("--stuck-ms", nil, "applies only to --miniport nvme (the Swift sample's watchdog)")
       }
-      _ = path
     } else if miniportArguments != nil {
       throw OptionError("--miniport-args", miniportArguments, "applies only with --miniport PATH.so")
     } else if miniport != .nvme {

@@ -57,9 +57,8 @@ public struct WorkloadRig: @unchecked Sendable {
         config.latency = o.effectiveLatency
         config.faults = o.faults
         config.seed = o.seed
-        let controller = NvmeController(store: store, platform: platform, configuration: config)
-        device = controller
-        cDevice = CNvmeDevice(controller: controller, messages: platform.processorCount + 1)
+        cDevice = CNvmeDevice.emulated(store: store, platform: platform, configuration: config)
+        device = cDevice?.controller
       }
       if library.isVirtual && (o.faults != .none || o.latency != nil) {
         throw .option(
@@ -79,10 +78,10 @@ public struct WorkloadRig: @unchecked Sendable {
         runtime.shutdown()
         throw .adapterFailed("\(library.name): the adapter did not start (state \(adapter.state))\(verdict)")
       }
-      if let controller = device {
+      if let cDevice {
         // A physical miniport brings the controller up from its own timer.
-        runtime.runUntil(timeoutNanoseconds: 10_000_000_000) { controller.ioSubmissionQueues > 0 }
-        guard controller.ioSubmissionQueues > 0 else {
+        runtime.runUntil(timeoutNanoseconds: 10_000_000_000) { cDevice.isReady }
+        guard cDevice.isReady else {
           runtime.shutdown()
           throw .adapterFailed("\(library.name): the NVMe controller has no I/O queue 10 s after the adapter started")
         }

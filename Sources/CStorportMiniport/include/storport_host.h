@@ -145,8 +145,7 @@ size_t storport_srb_size(int extended);
 void storport_srb_build(void *_Nonnull srb, int extended, const StorportSrbFields *_Nonnull f);
 /* Reads what a miniport may change (status bytes, transfer and sense lengths) back into `f`. */
 void storport_srb_read(const void *_Nonnull srb, int extended, StorportSrbFields *_Nonnull f);
-/* The request block's OriginalRequest (the host's request) and SrbExtension fields. */
-void *_Nullable storport_srb_original_request(const void *_Nonnull srb, int extended);
+/* The request block's DataBuffer and DataTransferLength, in either layout. */
 void *_Nullable storport_srb_data_buffer(const void *_Nonnull srb, int extended);
 uint32_t storport_srb_data_transfer_length(const void *_Nonnull srb, int extended);
 

@@ -121,15 +121,14 @@ struct ExploreCommand: ParsableCommand {
     }
     var h: ExplorationHarness?
     if miniport == nil {
-      for (name, value) in [("--workload", workload), ("--device", device), ("--miniport-args", miniportArgs)] {
+      for (name, value) in [("--workload", workload), ("--device", device)] {
         if let value { throw OptionError(name, value, "applies only with --miniport PATH.so") }
       }
     }
+    try MiniportPath.checkArguments(miniportArgs, library: miniport)
     if let miniport, !list && merge.isEmpty {
       if let harness { throw OptionError("HARNESS", harness, "not with --miniport (it explores the default harness)") }
-      guard let path = try MiniportPath.resolve(miniport.contains("/") ? miniport : "./" + miniport) else {
-        throw OptionError("--miniport", miniport, "the path of a C miniport's .so")
-      }
+      let path = try MiniportPath.library(miniport)
       let w = try CMiniportHarness.Workload(
         rawValue: OptionValue.choice(workload ?? "full", option: "--workload", ["full", "requests"]))!
       let library: CMiniportLibrary

@@ -31,14 +31,10 @@ struct RunCommand: ParsableCommand {
     var main = MainRun(
       simulated: p.simulated, seed: p.seed, processors: p.processors, runtimeNanoseconds: ns, trace: t.mode,
       idlePolicy: p.idlePolicy)
+    try MiniportPath.checkArguments(miniportArgs, library: miniport)
     if let miniport {
-      guard let path = try MiniportPath.resolve(miniport.contains("/") ? miniport : "./" + miniport) else {
-        throw OptionError("--miniport", miniport, "the path of a C miniport's .so")
-      }
-      main.options.miniportLibrary = path
+      main.options.miniportLibrary = try MiniportPath.library(miniport)
       main.options.miniportArguments = miniportArgs
-    } else if let miniportArgs {
-      throw OptionError("--miniport-args", miniportArgs, "applies only with --miniport PATH.so")
     }
     return main
   }

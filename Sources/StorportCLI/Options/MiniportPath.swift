@@ -6,6 +6,21 @@ import StorportWorkload
 
 /// `--miniport PATH.so`: a C miniport's shared object.
 enum MiniportPath {
+  /// The absolute path of the C miniport `--miniport` names (any value is a path here).
+  static func library(_ value: String) throws(OptionError) -> String {
+    guard let path = try resolve(value.contains("/") ? value : "./" + value) else {
+      throw OptionError("--miniport", value, "the path of a C miniport's .so")
+    }
+    return path
+  }
+
+  /// `--miniport-args` without `--miniport PATH.so` is an error.
+  static func checkArguments(_ arguments: String?, library: String?) throws(OptionError) {
+    if let arguments, library == nil {
+      throw OptionError("--miniport-args", arguments, "applies only with --miniport PATH.so")
+    }
+  }
+
   /// The absolute path `value` names, if it names a file (a value with a `/` or ending in
   /// `.so`); nil if it does not look like a path. Throws when it looks like one that is not
   /// there or not readable.
