@@ -4,7 +4,7 @@ import Foundation
 /// command, `cc -shared -fPIC -g -O2 -I "$(storport --include-dir)" miniport.c -o miniport.so`
 /// (with `-fsanitize=thread` for the explorer's race detector on the miniport's own memory).
 /// ``build(_:name:instrumented:extraFlags:directory:)`` runs it for the tests, at -O1 with
-/// `-Wall -Werror`.
+/// `-Wall -Wextra -Werror`.
 public enum CMiniportBuild {
   /// The source tree this binary was built from (the package root).
   public static var packageRoot: String {
@@ -55,7 +55,7 @@ public enum CMiniportBuild {
     _ sources: [String], name: String, instrumented: Bool = false, extraFlags: [String] = [],
     directory: String? = nil
   ) throws -> String {
-    var flags = ["-shared", "-fPIC", "-g", "-O1", "-Wall", "-Werror", "-I", includeDirectory]
+    var flags = ["-shared", "-fPIC", "-g", "-O1", "-Wall", "-Wextra", "-Werror", "-I", includeDirectory]
     if instrumented { flags.append("-fsanitize=thread") }
     flags += extraFlags
     var fingerprint = flags.joined(separator: " ")

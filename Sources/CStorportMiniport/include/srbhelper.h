@@ -174,6 +174,7 @@ SRBHELPER_INLINE VOID SrbGetScsiData(PVOID Srb, PUCHAR CdbLength8, PULONG CdbLen
 
 SRBHELPER_INLINE VOID SrbSetScsiData(PVOID Srb, PUCHAR CdbLength8, PULONG CdbLength32, PUCHAR ScsiStatus,
                                     PVOID *SenseInfoBuffer, PUCHAR SenseInfoBufferLength) {
+  (void)CdbLength32; /* a 32-byte CDB block has no room here: only CDB16 blocks are built */
   if (SrbIsExtended(Srb)) {
     PSRBEX_DATA d = SrbHelperScsiBlock((PSTORAGE_REQUEST_BLOCK)Srb);
     if (d && d->Type == SrbExDataTypeScsiCdb16) {
