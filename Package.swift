@@ -76,7 +76,7 @@ let package = Package(
       name: "FrontEndTests",
       dependencies: [
         "Storport", "StorportCLI", "StorportWorkload", "StorportDevices", "StorportSamples", "StorportTesting",
-        "StorportBenchmarks", "StorportExplorer", "CStorportShim",
+        "StorportBenchmarks", "StorportExplorer", "CStorportShim", "StorportC",
       ]),
     .testTarget(
       name: "CMiniportTests",

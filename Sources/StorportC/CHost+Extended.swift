@@ -24,7 +24,8 @@ extension CHost {
       }
       status = .success
     case Int(ExtFunctionGetSystemAddress.rawValue):
-      guard let srb = pointer(w[0]), ext.srbPool?.request(ofSrb: srb) != nil, let out = ext.output(w[1], 8, name)
+      guard let srb = pointer(w[0]), ext.srbPool?.request(ofSrb: srb) != nil,
+        let out = ext.output(w[1], 8, name)
       else { return UInt32(STOR_STATUS_INVALID_PARAMETER) }
       out.storeBytes(
         of: storport_srb_data_buffer(srb, ext.srbPool.extended ? 1 : 0), as: UnsafeMutableRawPointer?.self)
@@ -122,12 +123,13 @@ extension CHost {
   }
 
   private static let extendedNames: [Int: String] = [
-      0: "AllocatePool", 1: "FreePool", 5: "GetSystemAddress", 11: "AcquireMSISpinLock", 12: "ReleaseMSISpinLock",
-      13: "GetMessageInterruptInformation", 14: "InitializePerformanceOptimizations",
-      15: "GetStartIoPerformanceParameters", 16: "LogSystemEvent", 17: "GetCurrentProcessorNumber",
-      18: "GetActiveGroupCount", 19: "GetGroupAffinity", 20: "GetActiveNodeCount", 21: "GetNodeAffinity",
-      22: "GetHighestNodeNumber", 24: "AllocateContiguousMemorySpecifyCacheNode",
-      25: "FreeContiguousMemorySpecifyCache", 29: "InitializeWorker", 30: "QueueWorkItem", 31: "FreeWorker",
-      32: "InitializeTimer", 33: "RequestTimer", 34: "FreeTimer", 47: "QueryPerformanceCounter",
+    0: "AllocatePool", 1: "FreePool", 5: "GetSystemAddress", 11: "AcquireMSISpinLock",
+    12: "ReleaseMSISpinLock",
+    13: "GetMessageInterruptInformation", 14: "InitializePerformanceOptimizations",
+    15: "GetStartIoPerformanceParameters", 16: "LogSystemEvent", 17: "GetCurrentProcessorNumber",
+    18: "GetActiveGroupCount", 19: "GetGroupAffinity", 20: "GetActiveNodeCount", 21: "GetNodeAffinity",
+    22: "GetHighestNodeNumber", 24: "AllocateContiguousMemorySpecifyCacheNode",
+    25: "FreeContiguousMemorySpecifyCache", 29: "InitializeWorker", 30: "QueueWorkItem", 31: "FreeWorker",
+    32: "InitializeTimer", 33: "RequestTimer", 34: "FreeTimer", 47: "QueryPerformanceCounter",
   ]
 }

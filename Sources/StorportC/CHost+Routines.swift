@@ -8,7 +8,9 @@ import Storport
 /// Every exported StorPort routine, and the Ke / Mm / Dbg / Interlocked routines, as
 /// storport_host.h numbers them.
 extension CHost {
-  static func routine(_ id: UInt32, _ extPointer: UnsafeMutableRawPointer?, _ w: UnsafePointer<UInt64>) -> UInt64 {
+  static func routine(_ id: UInt32, _ extPointer: UnsafeMutableRawPointer?, _ w: UnsafePointer<UInt64>)
+    -> UInt64
+  {
     switch StorportRoutine(rawValue: id) {
     case StorportRoutineMemoryAccess:
       ExternalMemory.access(address: UInt(w[0]), isWrite: w[2] != 0) {
@@ -25,8 +27,11 @@ extension CHost {
     case StorportRoutineInitialize:
       return UInt64(CMiniportLibrary.register(hwInitializationData: pointer(w[2]), hwContext: pointer(w[3])))
     case StorportRoutineStallExecution:
-      if let port = StorPort.current { port.stallExecution(microseconds: UInt32(truncatingIfNeeded: w[0])) }
-      else { usleep(UInt32(truncatingIfNeeded: w[0])) }
+      if let port = StorPort.current {
+        port.stallExecution(microseconds: UInt32(truncatingIfNeeded: w[0]))
+      } else {
+        usleep(UInt32(truncatingIfNeeded: w[0]))
+      }
       return 0
     case StorportRoutineDebugPrint:
       if let text = pointer(w[1]) {

@@ -59,7 +59,9 @@ enum CHost {
   }
 
   @inline(__always)
-  static func pointer(_ w: UInt64) -> UnsafeMutableRawPointer? { UnsafeMutableRawPointer(bitPattern: UInt(w)) }
+  static func pointer(_ w: UInt64) -> UnsafeMutableRawPointer? {
+    UnsafeMutableRawPointer(bitPattern: UInt(w))
+  }
 
   /// Messages the miniport printed (DbgPrint, StorPortDebugPrint) and reports made outside
   /// any adapter; the last 1,000.
@@ -82,7 +84,9 @@ enum CHost {
 
   // MARK: - StorPortNotification
 
-  static func notification(_ type: UInt32, _ extPointer: UnsafeMutableRawPointer?, _ words: UnsafePointer<UInt64>) {
+  static func notification(
+    _ type: UInt32, _ extPointer: UnsafeMutableRawPointer?, _ words: UnsafePointer<UInt64>
+  ) {
     var name: String { "StorPortNotification(\(notificationName(type)))" }
     guard let ext = extensionNamed(extPointer, name) else { return }
     let port = ext.port
@@ -123,7 +127,8 @@ enum CHost {
       }
       storeSuccess(ext, words[3], port.issueDpc(dpc, UInt(words[1]), UInt(words[2])), name)
     case Int(AcquireSpinLock.rawValue):
-      _ = ext.acquireSpinLock(kind: words[0], context: pointer(words[1]), handle: pointer(words[2]), extended: false)
+      _ = ext.acquireSpinLock(
+        kind: words[0], context: pointer(words[1]), handle: pointer(words[2]), extended: false)
     case Int(ReleaseSpinLock.rawValue):
       ext.releaseSpinLock(handle: pointer(words[0]))
     default:

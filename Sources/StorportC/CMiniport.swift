@@ -35,7 +35,8 @@ public final class CMiniport: Miniport, @unchecked Sendable {
     self.argumentString = argumentString
     self.device = device
     let virtual = Self.isVirtual(registration)
-    usesStorageRequestBlocks = registration.SrbTypeFlags & UInt32(SRB_TYPE_FLAG_STORAGE_REQUEST_BLOCK) != 0
+    usesStorageRequestBlocks =
+      registration.SrbTypeFlags & UInt32(SRB_TYPE_FLAG_STORAGE_REQUEST_BLOCK) != 0
       && Int(registration.HwInitializationDataSize) >= MemoryLayout<HW_INITIALIZATION_DATA>.size
     initializationData = MiniportInitializationData(
       name: name, isVirtual: virtual, hasBuildIo: registration.HwBuildIo != nil)
@@ -79,7 +80,8 @@ public final class CMiniport: Miniport, @unchecked Sendable {
     info.pointee.DeviceExtensionSize = data.DeviceExtensionSize
     info.pointee.SpecificLuExtensionSize = data.SpecificLuExtensionSize
     info.pointee.SrbExtensionSize = data.SrbExtensionSize
-    info.pointee.SrbType = UInt8(usesStorageRequestBlocks ? SRB_TYPE_STORAGE_REQUEST_BLOCK : SRB_TYPE_SCSI_REQUEST_BLOCK)
+    info.pointee.SrbType = UInt8(
+      usesStorageRequestBlocks ? SRB_TYPE_STORAGE_REQUEST_BLOCK : SRB_TYPE_SCSI_REQUEST_BLOCK)
     info.pointee.AddressType = UInt8(STORAGE_ADDRESS_TYPE_BTL8)
     info.pointee.VirtualDevice = initializationData.isVirtual ? 1 : 0
     info.pointee.MaxNumberOfIO = 1000
@@ -94,8 +96,10 @@ public final class CMiniport: Miniport, @unchecked Sendable {
     defer { free(argument) }
     let found: ULONG
     let base = ext.base
-    if initializationData.isVirtual && Int(data.HwInitializationDataSize) == MemoryLayout<VIRTUAL_HW_INITIALIZATION_DATA>.size
-      || (initializationData.isVirtual && Int(data.HwInitializationDataSize) >= MemoryLayout<HW_INITIALIZATION_DATA>.size)
+    if initializationData.isVirtual
+      && Int(data.HwInitializationDataSize) == MemoryLayout<VIRTUAL_HW_INITIALIZATION_DATA>.size
+      || (initializationData.isVirtual
+        && Int(data.HwInitializationDataSize) >= MemoryLayout<HW_INITIALIZATION_DATA>.size)
     {
       let find = unsafeBitCast(data.HwFindAdapter, to: PVIRTUAL_HW_FIND_ADAPTER.self)
       found = find(base, hwContext, nil, nil, argument, info, &again)
@@ -106,9 +110,13 @@ public final class CMiniport: Miniport, @unchecked Sendable {
     let p = info.pointee
     c.synchronizationModel = p.SynchronizationModel == StorSynchronizeFullDuplex ? .fullDuplex : .halfDuplex
     c.interruptSynchronizationMode =
-      InterruptSynchronizationMode(rawValue: UInt8(truncatingIfNeeded: p.InterruptSynchronizationMode.rawValue)) ?? .supportNone
-    if p.MaximumTransferLength != Self.uninitialized { c.maximumTransferLength = p.MaximumTransferLength }
-    else { c.maximumTransferLength = 128 * 1024 }
+      InterruptSynchronizationMode(
+        rawValue: UInt8(truncatingIfNeeded: p.InterruptSynchronizationMode.rawValue)) ?? .supportNone
+    if p.MaximumTransferLength != Self.uninitialized {
+      c.maximumTransferLength = p.MaximumTransferLength
+    } else {
+      c.maximumTransferLength = 128 * 1024
+    }
     if p.NumberOfPhysicalBreaks != Self.uninitialized { c.numberOfPhysicalBreaks = p.NumberOfPhysicalBreaks }
     c.numberOfBuses = max(p.NumberOfBuses, 1)
     c.maximumNumberOfTargets = max(p.MaximumNumberOfTargets, 1)

@@ -65,7 +65,9 @@ public enum CMiniportBuild {
     for h in (try? FileManager.default.contentsOfDirectory(atPath: includeDirectory)) ?? [] {
       fingerprint += (try? String(contentsOfFile: includeDirectory + "/" + h, encoding: .utf8)) ?? h
     }
-    let digest = fingerprint.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+    let digest = fingerprint.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) {
+      ($0 ^ UInt64($1)) &* 0x100_0000_01b3
+    }
     let dir = directory ?? (NSTemporaryDirectory() + "storport-miniports")
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     let output = "\(dir)/\(name)-\(String(digest, radix: 16)).so"

@@ -24,7 +24,9 @@ extension CMiniportExtension {
     guard address != 0 else { return nil }
     if let t = timers.withLock({ $0[UInt(address)] }) { return t }
     let routine = unsafeBitCast(UInt(address), to: PHW_TIMER.self)
-    let made = HwTimer<CMiniportExtension>(Self.routineName(address, "HwStorTimer")) { ext in routine(ext.base) }
+    let made = HwTimer<CMiniportExtension>(Self.routineName(address, "HwStorTimer")) { ext in
+      routine(ext.base)
+    }
     // One wrapper per routine even when two processors arm it first at once.
     return timers.withLock { table in
       if let t = table[UInt(address)] { return t }
@@ -49,7 +51,8 @@ extension CMiniportExtension {
 
   /// `StorPortInitializeDpc(HwDeviceExtension, Dpc, HwDpcRoutine)`.
   func initializeDpc(_ cDpc: UnsafeMutableRawPointer?, routine address: UInt64) {
-    guard let cDpc = output(UInt64(UInt(bitPattern: cDpc)), MemoryLayout<STOR_DPC>.size, "StorPortInitializeDpc")
+    guard
+      let cDpc = output(UInt64(UInt(bitPattern: cDpc)), MemoryLayout<STOR_DPC>.size, "StorPortInitializeDpc")
     else { return }
     guard address != 0 else {
       CHost.report("StorPortInitializeDpc with a NULL HwDpcRoutine")
@@ -59,14 +62,17 @@ extension CMiniportExtension {
     if let existing = dpcObject(cDpc, nil) {
       object = existing
     } else {
-      guard let index = dpcAppend.withLock({ _ -> Int? in
-        let n = dpcCount.load(ordering: .relaxed)
-        guard n < Self.dpcCapacity else { return nil }
-        dpcTable[n] = Unmanaged.passRetained(StorDpc())
-        dpcCount.store(n + 1, ordering: .releasing)
-        return n
-      }) else {
-        CHost.report("StorPortInitializeDpc: more than \(Self.dpcCapacity) STOR_DPCs initialised in one adapter")
+      guard
+        let index = dpcAppend.withLock({ _ -> Int? in
+          let n = dpcCount.load(ordering: .relaxed)
+          guard n < Self.dpcCapacity else { return nil }
+          dpcTable[n] = Unmanaged.passRetained(StorDpc())
+          dpcCount.store(n + 1, ordering: .releasing)
+          return n
+        })
+      else {
+        CHost.report(
+          "StorPortInitializeDpc: more than \(Self.dpcCapacity) STOR_DPCs initialised in one adapter")
         return
       }
       object = dpcTable[index]!.takeUnretainedValue()
@@ -101,7 +107,8 @@ extension CMiniportExtension {
     }
     if cDpc.loadUnaligned(as: UInt.self) == Self.dpcMagic {
       let index = cDpc.loadUnaligned(fromByteOffset: 8, as: UInt.self)
-      if cDpc.loadUnaligned(fromByteOffset: 16, as: UInt.self) == ~index, index < UInt(dpcCount.load(ordering: .acquiring)),
+      if cDpc.loadUnaligned(fromByteOffset: 16, as: UInt.self) == ~index,
+        index < UInt(dpcCount.load(ordering: .acquiring)),
         let object = dpcTable[Int(index)]
       {
         return object.takeUnretainedValue()
@@ -119,9 +126,14 @@ extension CMiniportExtension {
   func acquireSpinLock(
     kind raw: UInt64, context: UnsafeMutableRawPointer?, handle: UnsafeMutableRawPointer?, extended: Bool
   ) -> StorStatus {
-    guard let handle = output(UInt64(UInt(bitPattern: handle)), MemoryLayout<STOR_LOCK_HANDLE>.size, "StorPortAcquireSpinLock's STOR_LOCK_HANDLE")
+    guard
+      let handle = output(
+        UInt64(UInt(bitPattern: handle)), MemoryLayout<STOR_LOCK_HANDLE>.size,
+        "StorPortAcquireSpinLock's STOR_LOCK_HANDLE")
     else { return .invalidParameter }
-    let kind = StorSpinLockKind(rawValue: UInt32(truncatingIfNeeded: raw)).flatMap { raw < 6 ? $0 : nil } ?? .invalidLock
+    let kind =
+      StorSpinLockKind(rawValue: UInt32(truncatingIfNeeded: raw)).flatMap { raw < 6 ? $0 : nil }
+      ?? .invalidLock
     let dpc: StorDpc? =
       (kind == .dpcLock || kind == .threadedDpcLock || kind == .dpcLevelLock) && context != nil
       ? dpcObject(context, "StorPortAcquireSpinLock(DpcLock)") : nil
@@ -145,7 +157,10 @@ extension CMiniportExtension {
   /// acquire filled at that address; any other reaches the port as a handle that holds nothing
   /// (RELEASE_OF_UNHELD_LOCK, rule 45).
   func releaseSpinLock(handle: UnsafeMutableRawPointer?) {
-    guard let handle = output(UInt64(UInt(bitPattern: handle)), MemoryLayout<STOR_LOCK_HANDLE>.size, "StorPortReleaseSpinLock's STOR_LOCK_HANDLE")
+    guard
+      let handle = output(
+        UInt64(UInt(bitPattern: handle)), MemoryLayout<STOR_LOCK_HANDLE>.size,
+        "StorPortReleaseSpinLock's STOR_LOCK_HANDLE")
     else { return }
     var h = heldLocks.take(UInt(bitPattern: handle)) ?? StorLockHandle()
     port.releaseSpinLock(&h)

@@ -14,7 +14,9 @@ extension CMiniportExtension {
   static let timerTag: UInt = 0x5354_0000_0000  // "ST"
 
   func initializeWorker(_ out: UnsafeMutableRawPointer?) -> StorStatus {
-    guard let out = output(UInt64(UInt(bitPattern: out)), 8, "StorPortInitializeWorker") else { return .invalidParameter }
+    guard let out = output(UInt64(UInt(bitPattern: out)), 8, "StorPortInitializeWorker") else {
+      return .invalidParameter
+    }
     var h: StorWorkerHandle? = nil
     let status = port.initializeWorker(&h)
     guard let h else { return status }
@@ -35,12 +37,15 @@ extension CMiniportExtension {
     }
   }
 
-  func queueWorkItem(routine address: UInt64, worker token: UnsafeMutableRawPointer?, context: UInt) -> StorStatus {
+  func queueWorkItem(routine address: UInt64, worker token: UnsafeMutableRawPointer?, context: UInt)
+    -> StorStatus
+  {
     guard address != 0, let handle = worker(token) else { return .invalidParameter }
     let routine = unsafeBitCast(UInt(address), to: PHW_WORKITEM.self)
     let tokenBits = UInt(bitPattern: token)
     let item = HwWorkItem<CMiniportExtension>(Self.routineName(address, "HwWorkItem")) { ext, ctx, _ in
-      routine(ext.base, UnsafeMutableRawPointer(bitPattern: ctx), UnsafeMutableRawPointer(bitPattern: tokenBits))
+      routine(
+        ext.base, UnsafeMutableRawPointer(bitPattern: ctx), UnsafeMutableRawPointer(bitPattern: tokenBits))
     }
     return port.queueWorkItem(item, worker: handle, context: context)
   }
@@ -51,7 +56,9 @@ extension CMiniportExtension {
   }
 
   func initializeTimer(_ out: UnsafeMutableRawPointer?) -> StorStatus {
-    guard let out = output(UInt64(UInt(bitPattern: out)), 8, "StorPortInitializeTimer") else { return .invalidParameter }
+    guard let out = output(UInt64(UInt(bitPattern: out)), 8, "StorPortInitializeTimer") else {
+      return .invalidParameter
+    }
     var h: StorTimerHandle? = nil
     let status = port.initializeTimer(&h)
     guard let h else { return status }
@@ -93,7 +100,8 @@ extension CMiniportExtension {
       }
     }
     return port.requestTimer(
-      timerHandle(token), callback, context: context, microseconds: microseconds, tolerableDelay: tolerableDelay)
+      timerHandle(token), callback, context: context, microseconds: microseconds,
+      tolerableDelay: tolerableDelay)
   }
 
   func freeTimer(_ token: UnsafeMutableRawPointer?) -> StorStatus {

@@ -12,7 +12,9 @@ extension CMiniportExtension {
   /// `StorPortGetMSIInfo`: the granted message's address and data (STOR_STATUS_INVALID_PARAMETER
   /// past the last one — how miniports count their messages).
   func messageInformation(_ id: UInt32, _ out: UnsafeMutableRawPointer?) -> StorStatus {
-    guard let out = output(UInt64(UInt(bitPattern: out)), MemoryLayout<MESSAGE_INTERRUPT_INFORMATION>.size, "StorPortGetMSIInfo")
+    guard
+      let out = output(
+        UInt64(UInt(bitPattern: out)), MemoryLayout<MESSAGE_INTERRUPT_INFORMATION>.size, "StorPortGetMSIInfo")
     else { return .invalidParameter }
     guard let device = miniport.device, id < device.messageCount else { return .invalidParameter }
     var info = MESSAGE_INTERRUPT_INFORMATION()
@@ -28,7 +30,10 @@ extension CMiniportExtension {
 
   /// `StorPortInitializePerfOpts(HwDeviceExtension, Query, PerfConfigData)`.
   func initializePerfOpts(query: Bool, _ out: UnsafeMutableRawPointer?) -> StorStatus {
-    guard let out = output(UInt64(UInt(bitPattern: out)), MemoryLayout<PERF_CONFIGURATION_DATA>.size, "StorPortInitializePerfOpts")
+    guard
+      let out = output(
+        UInt64(UInt(bitPattern: out)), MemoryLayout<PERF_CONFIGURATION_DATA>.size,
+        "StorPortInitializePerfOpts")
     else { return .invalidParameter }
     let c = out.loadUnaligned(as: PERF_CONFIGURATION_DATA.self)
     var d = PerfConfigurationData()
@@ -58,7 +63,9 @@ extension CMiniportExtension {
       return .invalidParameter
     }
     var p = out.loadUnaligned(as: STARTIO_PERFORMANCE_PARAMETERS.self)
-    guard p.Size >= UInt32(MemoryLayout<STARTIO_PERFORMANCE_PARAMETERS>.size) else { return .invalidParameter }
+    guard p.Size >= UInt32(MemoryLayout<STARTIO_PERFORMANCE_PARAMETERS>.size) else {
+      return .invalidParameter
+    }
     let params = port.getStartIoPerfParams(request)
     p.MessageNumber = params.messageNumber
     p.ChannelNumber = params.channelNumber

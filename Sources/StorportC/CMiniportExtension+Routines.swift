@@ -8,13 +8,18 @@ extension CMiniportExtension {
     switch StorportRoutine(rawValue: id) {
     case StorportRoutineReadRegister, StorportRoutineReadPort:
       guard let device = miniport.device, let v = device.readRegister(at: UInt(w[0]), width: Int(w[1])) else {
-        CHost.report("\(name) at \(CHost.describe(CHost.pointer(w[0]))), which is not in a range StorPortGetDeviceBase mapped")
+        CHost.report(
+          "\(name) at \(CHost.describe(CHost.pointer(w[0]))), which is not in a range StorPortGetDeviceBase mapped"
+        )
         return ~0
       }
       return v
     case StorportRoutineWriteRegister, StorportRoutineWritePort:
-      guard let device = miniport.device, device.writeRegister(at: UInt(w[0]), width: Int(w[1]), value: w[2]) else {
-        CHost.report("\(name) at \(CHost.describe(CHost.pointer(w[0]))), which is not in a range StorPortGetDeviceBase mapped")
+      guard let device = miniport.device, device.writeRegister(at: UInt(w[0]), width: Int(w[1]), value: w[2])
+      else {
+        CHost.report(
+          "\(name) at \(CHost.describe(CHost.pointer(w[0]))), which is not in a range StorPortGetDeviceBase mapped"
+        )
         return 0
       }
       return 0
@@ -22,7 +27,9 @@ extension CMiniportExtension {
       guard let device = miniport.device,
         let p = device.mapRange(address: w[2], bytes: Int(w[3]), inIoSpace: w[4] != 0)
       else {
-        CHost.report("StorPortGetDeviceBase of 0x\(String(w[2], radix: 16)) (\(w[3]) bytes), which no ACCESS_RANGE of this adapter holds")
+        CHost.report(
+          "StorPortGetDeviceBase of 0x\(String(w[2], radix: 16)) (\(w[3]) bytes), which no ACCESS_RANGE of this adapter holds"
+        )
         return 0
       }
       return UInt64(UInt(bitPattern: p))
@@ -39,7 +46,9 @@ extension CMiniportExtension {
     case StorportRoutineGetBusData:
       guard w[0] == UInt64(PCIConfiguration.rawValue), let device = miniport.device else { return 0 }
       guard let buffer = output(w[3], Int(w[4]), name) else { return 0 }
-      return UInt64(device.readConfiguration(offset: 0, into: UnsafeMutableRawBufferPointer(start: buffer, count: Int(w[4]))))
+      return UInt64(
+        device.readConfiguration(
+          offset: 0, into: UnsafeMutableRawBufferPointer(start: buffer, count: Int(w[4]))))
     case StorportRoutineSetBusDataByOffset:
       guard w[0] == UInt64(PCIConfiguration.rawValue), let device = miniport.device else { return 0 }
       guard let buffer = output(w[3], Int(w[5]), name) else { return 0 }
@@ -48,7 +57,9 @@ extension CMiniportExtension {
           offset: Int(w[4]), from: UnsafeRawBufferPointer(start: buffer, count: Int(w[5]))))
     case StorportRoutineGetScatterGatherList:
       guard let srb = CHost.pointer(w[0]), let list = srbPool?.scatterGatherList(srb: srb) else {
-        CHost.report("StorPortGetScatterGatherList with Srb \(CHost.describe(CHost.pointer(w[0]))), which is not a request block of this adapter")
+        CHost.report(
+          "StorPortGetScatterGatherList with Srb \(CHost.describe(CHost.pointer(w[0]))), which is not a request block of this adapter"
+        )
         return 0
       }
       return UInt64(UInt(bitPattern: list))
@@ -103,7 +114,8 @@ extension CMiniportExtension {
   func logicalUnitExtension(path: UInt64, target: UInt64, lun: UInt64) -> UnsafeMutableRawPointer? {
     let size = Int(miniport.data.SpecificLuExtensionSize)
     let c = portConfiguration
-    guard size > 0, path < c.numberOfBuses, target < c.maximumNumberOfTargets, lun < c.maximumNumberOfLogicalUnits
+    guard size > 0, path < c.numberOfBuses, target < c.maximumNumberOfTargets,
+      lun < c.maximumNumberOfLogicalUnits
     else { return nil }
     let key = UInt(path << 16 | target << 8 | lun)
     return luExtensions.withLock { table -> UnsafeMutableRawPointer? in

@@ -100,7 +100,8 @@ public final class CMiniportExtension: DeviceExtension, @unchecked Sendable {
     let address = UInt(bitPattern: p)
     guard let owner = live.withLock({ list in list.first { $0.base == address }?.owner }) else { return nil }
     storport_extension_cache_set(p, UnsafeMutableRawPointer(bitPattern: owner), g)
-    return Unmanaged<CMiniportExtension>.fromOpaque(UnsafeRawPointer(bitPattern: owner)!).takeUnretainedValue()
+    return Unmanaged<CMiniportExtension>.fromOpaque(UnsafeRawPointer(bitPattern: owner)!)
+      .takeUnretainedValue()
   }
 
   /// Bumped whenever an extension is freed (invalidates the per-thread caches).
@@ -108,7 +109,8 @@ public final class CMiniportExtension: DeviceExtension, @unchecked Sendable {
 
   /// `pointer` as an output of `routine` (`bytes` long), or nil after reporting an
   /// INVALID_PARAMETER when it is not memory the miniport may have the port write.
-  func output(_ word: UInt64, _ bytes: Int, _ routine: @autoclosure () -> String) -> UnsafeMutableRawPointer? {
+  func output(_ word: UInt64, _ bytes: Int, _ routine: @autoclosure () -> String) -> UnsafeMutableRawPointer?
+  {
     let p = UnsafeMutableRawPointer(bitPattern: UInt(word))
     guard isWritable(p, bytes) else {
       CHost.report(

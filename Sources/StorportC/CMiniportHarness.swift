@@ -26,14 +26,16 @@ public enum CMiniportHarness {
   ///   - ready: for miniports that finish starting after HwStorInitialize (an NVMe controller
   ///     brought up by the miniport's timer): true once it accepts I/O.
   public static func make(
-    _ library: CMiniportLibrary, workload: Workload = .full, argumentString: String = "", blockSize: Int = 512,
+    _ library: CMiniportLibrary, workload: Workload = .full, argumentString: String = "",
+    blockSize: Int = 512,
     processors: Int = 2,
     makeDevice: (@Sendable (HarnessRun) -> CMiniportDevice?)? = nil,
     ready: (@Sendable (Adapter) -> Bool)? = nil
   ) -> ExplorationHarness {
     ExplorationHarness(
       name: library.name,
-      summary: "\(library.name): verified writes and reads, timer ticks, interrupts, a bus reset, stop and restart",
+      summary:
+        "\(library.name): verified writes and reads, timer ticks, interrupts, a bus reset, stop and restart",
       processors: processors
     ) { run in
       // Plain loads and stores of an instrumented miniport reach the race detector.
@@ -44,7 +46,9 @@ public enum CMiniportHarness {
       if let device = device as? CMiniportDeviceWiring { device.connect(adapter) }
       guard run.startAdapter(adapter) else { return }
       if let ready {
-        guard run.expect(run.run(until: { ready(adapter) }, limit: 100_000_000), "\(library.name) did not become ready")
+        guard
+          run.expect(
+            run.run(until: { ready(adapter) }, limit: 100_000_000), "\(library.name) did not become ready")
         else { return }
       }
       if workload == .requests {
@@ -65,13 +69,20 @@ public enum CMiniportHarness {
       adapter.resetBus()
       _ = run.runUntilQuiescent(limit: 10_000_000)
       adapter.stop()
-      guard run.expect(run.run(until: { adapter.state == .stopped }, limit: 100_000_000), "\(library.name) did not stop (state \(adapter.state))")
+      guard
+        run.expect(
+          run.run(until: { adapter.state == .stopped }, limit: 100_000_000),
+          "\(library.name) did not stop (state \(adapter.state))")
       else { return }
       adapter.restart()
       run.run(until: { adapter.state != .starting }, limit: 100_000_000)
-      guard run.expect(adapter.state == .running, "\(library.name) did not restart (state \(adapter.state))") else { return }
+      guard run.expect(adapter.state == .running, "\(library.name) did not restart (state \(adapter.state))")
+      else { return }
       if let ready {
-        guard run.expect(run.run(until: { ready(adapter) }, limit: 100_000_000), "\(library.name) did not become ready after the restart")
+        guard
+          run.expect(
+            run.run(until: { ready(adapter) }, limit: 100_000_000),
+            "\(library.name) did not become ready after the restart")
         else { return }
       }
       BuiltInHarnesses.blockIo(run, adapter, blockSize: blockSize)

@@ -20,7 +20,9 @@ public struct CMiniportHarnessSpec: Sendable, Equatable {
   public var device: Device
   public var arguments: String
 
-  public init(path: String, workload: CMiniportHarness.Workload = .full, device: Device = .none, arguments: String = "") {
+  public init(
+    path: String, workload: CMiniportHarness.Workload = .full, device: Device = .none, arguments: String = ""
+  ) {
     self.path = path
     self.workload = workload
     self.device = device
@@ -35,11 +37,13 @@ public struct CMiniportHarnessSpec: Sendable, Equatable {
   /// The spec a harness name encodes, or nil if it is not a C-miniport harness name.
   public static func parse(_ name: String) -> CMiniportHarnessSpec? {
     guard name.hasPrefix("miniport:") else { return nil }
-    let parts = name.dropFirst("miniport:".count).split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false)
+    let parts = name.dropFirst("miniport:".count).split(
+      separator: ":", maxSplits: 3, omittingEmptySubsequences: false)
     guard parts.count == 4, let w = CMiniportHarness.Workload(rawValue: String(parts[0])),
       let d = Device(rawValue: String(parts[1]))
     else { return nil }
-    let args = String(parts[2]).replacingOccurrences(of: "%3A", with: ":").replacingOccurrences(of: "%25", with: "%")
+    let args = String(parts[2]).replacingOccurrences(of: "%3A", with: ":").replacingOccurrences(
+      of: "%25", with: "%")
     return CMiniportHarnessSpec(path: String(parts[3]), workload: w, device: d, arguments: args)
   }
 
@@ -59,7 +63,9 @@ public struct CMiniportHarnessSpec: Sendable, Equatable {
 
   @Sendable static func makeNvme(_ run: HarnessRun) -> CMiniportDevice? {
     let store: BlockStore
-    if let ram = try? RamStore(bytes: 1 << 20, blockSize: 512) { store = ram } else {
+    if let ram = try? RamStore(bytes: 1 << 20, blockSize: 512) {
+      store = ram
+    } else {
       store = NullStore(bytes: 1 << 20, blockSize: 512)
     }
     return CNvmeDevice.emulated(store: store, platform: run.runtime.platform)

@@ -28,7 +28,8 @@ public enum CMiniportLoadError: Error, CustomStringConvertible, Equatable {
       }
       return "\(path): cannot be loaded: \(reason)"
     case .noDriverEntry(let path):
-      return "\(path): no DriverEntry (a miniport exports `ULONG DriverEntry(PVOID DriverObject, PVOID RegistryPath)` that calls StorPortInitialize)"
+      return
+        "\(path): no DriverEntry (a miniport exports `ULONG DriverEntry(PVOID DriverObject, PVOID RegistryPath)` that calls StorPortInitialize)"
     case .driverEntryFailed(let path, let status, let reason):
       return "\(path): DriverEntry returned 0x\(String(status, radix: 16, uppercase: true))"
         + (reason.map { ": \($0)" } ?? "")
@@ -62,7 +63,10 @@ public final class CMiniportLibrary: @unchecked Sendable {
   /// Whether the miniport registered as virtual (no device behind it).
   public var isVirtual: Bool { CMiniport.isVirtual(registration) }
 
-  private init(path: String, handle: UnsafeMutableRawPointer, registration: HW_INITIALIZATION_DATA, context: UnsafeMutableRawPointer?) {
+  private init(
+    path: String, handle: UnsafeMutableRawPointer, registration: HW_INITIALIZATION_DATA,
+    context: UnsafeMutableRawPointer?
+  ) {
     self.path = path
     self.handle = handle
     self.registration = registration
@@ -73,7 +77,9 @@ public final class CMiniportLibrary: @unchecked Sendable {
   public static func load(path: String) throws(CMiniportLoadError) -> CMiniportLibrary {
     _ = CHost.install
     // One load at a time: StorPortInitialize records into the load in progress.
-    return try loadMutex.withLock { _ throws(CMiniportLoadError) -> CMiniportLibrary in try loadOne(path: path) }
+    return try loadMutex.withLock { _ throws(CMiniportLoadError) -> CMiniportLibrary in
+      try loadOne(path: path)
+    }
   }
 
   private static let loadMutex = Mutex<Int>(0)
@@ -103,7 +109,9 @@ public final class CMiniportLibrary: @unchecked Sendable {
   /// receives (the registry's DriverParameter, "Key=Value;…"); `device` is the hardware a
   /// physical miniport drives.
   public func makeMiniport(argumentString: String = "", device: CMiniportDevice? = nil) -> CMiniport {
-    CMiniport(registration: registration, hwContext: hwContext, name: name, argumentString: argumentString, device: device)
+    CMiniport(
+      registration: registration, hwContext: hwContext, name: name, argumentString: argumentString,
+      device: device)
   }
 
   // MARK: - StorPortInitialize
@@ -116,7 +124,9 @@ public final class CMiniportLibrary: @unchecked Sendable {
 
   /// `StorPortInitialize(Argument1, Argument2, HwInitializationData, HwContext)`: validates and
   /// records the registration of the miniport being loaded. Returns an NTSTATUS.
-  static func register(hwInitializationData: UnsafeMutableRawPointer?, hwContext: UnsafeMutableRawPointer?) -> UInt32 {
+  static func register(hwInitializationData: UnsafeMutableRawPointer?, hwContext: UnsafeMutableRawPointer?)
+    -> UInt32
+  {
     let invalid: UInt32 = 0xC000_000D  // STATUS_INVALID_PARAMETER
     guard let raw = hwInitializationData else {
       reject("HwInitializationData is NULL")
@@ -159,11 +169,15 @@ public final class CMiniportLibrary: @unchecked Sendable {
     if size >= full {
       let known = UInt32(SRB_TYPE_FLAG_SCSI_REQUEST_BLOCK | SRB_TYPE_FLAG_STORAGE_REQUEST_BLOCK)
       guard data.SrbTypeFlags & ~known == 0 else {
-        reject("SrbTypeFlags 0x\(String(data.SrbTypeFlags, radix: 16)) has bits other than SRB_TYPE_FLAG_SCSI_REQUEST_BLOCK | SRB_TYPE_FLAG_STORAGE_REQUEST_BLOCK")
+        reject(
+          "SrbTypeFlags 0x\(String(data.SrbTypeFlags, radix: 16)) has bits other than SRB_TYPE_FLAG_SCSI_REQUEST_BLOCK | SRB_TYPE_FLAG_STORAGE_REQUEST_BLOCK"
+        )
         return invalid
       }
     }
-    guard data.AdapterInterfaceType.rawValue >= 0, data.AdapterInterfaceType.rawValue < MaximumInterfaceType.rawValue else {
+    guard data.AdapterInterfaceType.rawValue >= 0,
+      data.AdapterInterfaceType.rawValue < MaximumInterfaceType.rawValue
+    else {
       reject("AdapterInterfaceType \(data.AdapterInterfaceType.rawValue) is not an INTERFACE_TYPE")
       return invalid
     }

@@ -40,7 +40,10 @@ public final class CNvmeDevice: CMiniportDevice, CMiniportDeviceWiring, @uncheck
     ranges.pointee.RangeInMemory = 1
     msix.withLock { $0 = Array(repeating: 0, count: Int(messageCount) * 4) }
     configuration.withLock { c in
-      func put16(_ o: Int, _ v: UInt16) { c[o] = UInt8(v & 0xFF); c[o + 1] = UInt8(v >> 8) }
+      func put16(_ o: Int, _ v: UInt16) {
+        c[o] = UInt8(v & 0xFF)
+        c[o + 1] = UInt8(v >> 8)
+      }
       func put32(_ o: Int, _ v: UInt32) { for i in 0..<4 { c[o + i] = UInt8((v >> (8 * UInt32(i))) & 0xFF) } }
       put16(0x00, 0x1B36)  // vendor
       put16(0x02, 0x0010)  // device: an NVM Express controller

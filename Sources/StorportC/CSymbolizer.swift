@@ -46,7 +46,9 @@ final class CSymbolizer: @unchecked Sendable {
         // llvm-symbolizer prints file:line:column; keep file:line, file name only.
         let parts = place.split(separator: ":")
         if parts.count >= 2 {
-          place = (String(parts[0]).split(separator: "/").last.map(String.init) ?? String(parts[0])) + ":" + parts[1]
+          place =
+            (String(parts[0]).split(separator: "/").last.map(String.init) ?? String(parts[0])) + ":"
+            + parts[1]
         }
         if !place.hasPrefix("?") && !place.hasPrefix("??") {
           resolved = "\(place) (\(function))"

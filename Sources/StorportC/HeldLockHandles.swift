@@ -30,7 +30,10 @@ final class HeldLockHandles: @unchecked Sendable {
     let b = base
     var free = -1
     for i in b..<b + Self.perProcessor {
-      if keys[i] == address { free = i; break }
+      if keys[i] == address {
+        free = i
+        break
+      }
       if free < 0 && keys[i] == 0 { free = i }
     }
     guard free >= 0 else { return }  // 16 locks held at once: the port's own checks report it

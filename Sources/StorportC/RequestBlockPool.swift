@@ -73,8 +73,10 @@ final class RequestBlockPool: @unchecked Sendable {
   /// (BuildIo's SrbExtension work reaches StartIo), a freshly built one for each submission.
   func srb(for request: StorRequest) -> UnsafeMutableRawPointer {
     let live = UInt64(request.submissions) << 1 | 1
-    if request.miniportContext != 0, let old = UnsafeMutableRawPointer(bitPattern: request.miniportContext), owns(old),
-      old.load(fromByteOffset: 8, as: UInt.self) == UInt(bitPattern: Unmanaged.passUnretained(request).toOpaque())
+    if request.miniportContext != 0, let old = UnsafeMutableRawPointer(bitPattern: request.miniportContext),
+      owns(old),
+      old.load(fromByteOffset: 8, as: UInt.self)
+        == UInt(bitPattern: Unmanaged.passUnretained(request).toOpaque())
     {
       let st = storport_word_load(state(old))
       if st == live { return old + Self.headerBytes }
@@ -99,7 +101,8 @@ final class RequestBlockPool: @unchecked Sendable {
   /// What a routine naming `srb` finds: the block's request, the submission the block serves
   /// and whether the request is still in the miniport; nil when `srb` is not a request block
   /// of this pool.
-  func request(ofSrb srb: UnsafeMutableRawPointer) -> (request: StorRequest, submission: UInt32, live: Bool)? {
+  func request(ofSrb srb: UnsafeMutableRawPointer) -> (request: StorRequest, submission: UInt32, live: Bool)?
+  {
     let block = srb - Self.headerBytes
     // Never dereference a pointer this pool did not hand out.
     guard owns(block) else { return nil }
@@ -179,7 +182,10 @@ final class RequestBlockPool: @unchecked Sendable {
     // A new slab: its first block is returned, the rest join the free list.
     return growing.withLock { list -> UnsafeMutableRawPointer in
       let n = slabCount.load(ordering: .relaxed)
-      precondition(n < Self.maxSlabs, "bug in swift-storport: more than \(Self.maxSlabs * Self.slabBlocks) request blocks in the miniport at once")
+      precondition(
+        n < Self.maxSlabs,
+        "bug in swift-storport: more than \(Self.maxSlabs * Self.slabBlocks) request blocks in the miniport at once"
+      )
       let slab = UnsafeMutableRawPointer.allocate(byteCount: blockBytes * Self.slabBlocks, alignment: 64)
       slab.initializeMemory(as: UInt8.self, repeating: 0, count: blockBytes * Self.slabBlocks)
       list.append(slab)
@@ -219,7 +225,9 @@ final class RequestBlockPool: @unchecked Sendable {
     if srbExtensionBytes > 0 { ext.initializeMemory(as: UInt8.self, repeating: 0, count: srbExtensionBytes) }
     f.srbExtension = srbExtensionBytes > 0 ? ext : nil
     withUnsafeBytes(of: r.cdbBytes) { cdb in
-      withUnsafeMutableBytes(of: &f.cdb) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: cdb[0..<16])) }
+      withUnsafeMutableBytes(of: &f.cdb) {
+        $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: cdb[0..<16]))
+      }
     }
     storport_srb_build(block + Self.headerBytes, extended ? 1 : 0, &f)
   }

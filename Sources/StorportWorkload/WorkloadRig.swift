@@ -1,7 +1,7 @@
 import Storport
+import StorportC
 import StorportDevices
 import StorportSCSI
-import StorportC
 import StorportSamples
 
 /// A runtime with one adapter of the chosen miniport on the chosen target, started.
@@ -83,7 +83,8 @@ public struct WorkloadRig: @unchecked Sendable {
         runtime.runUntil(timeoutNanoseconds: 10_000_000_000) { cDevice.isReady }
         guard cDevice.isReady else {
           runtime.shutdown()
-          throw .adapterFailed("\(library.name): the NVMe controller has no I/O queue 10 s after the adapter started")
+          throw .adapterFailed(
+            "\(library.name): the NVMe controller has no I/O queue 10 s after the adapter started")
         }
       }
       let maximum = Int(adapter.configuration.maximumTransferLength)

@@ -9,7 +9,8 @@ import Testing
   static func explore(_ file: String, schedules: Int, seed: UInt64) throws -> ExplorationResult {
     let library = try Samples.load("fixtures/\(file)", instrumented: true)
     let harness = CMiniportHarness.make(library, workload: .requests)
-    return Explorer.explore(harness, ExplorationOptions(strategy: .pct(depth: 2), schedules: schedules, seed: seed))
+    return Explorer.explore(
+      harness, ExplorationOptions(strategy: .pct(depth: 2), schedules: schedules, seed: seed))
   }
 
   @Test func racyTwinIsFoundAsADataRaceNamingBothSourceLines() throws {
@@ -17,14 +18,16 @@ import Testing
       let r = try Self.explore("timer_startio_race.c", schedules: 300, seed: seed)
       let f = try #require(r.failure, "the C timer race was not found with seed \(seed)")
       let races = f.original.failures.compactMap(\.race) + f.shrunk.failures.compactMap(\.race)
-      let race = try #require(races.first, "seed \(seed): \(f.shrunk.primary?.signature ?? "?") — no data race reported")
+      let race = try #require(
+        races.first, "seed \(seed): \(f.shrunk.primary?.signature ?? "?") — no data race reported")
       #expect(race.first.processor != race.second.processor)
       #expect(race.first.isWrite || race.second.isWrite)
       // Both accesses name their line in the fixture's source.
       #expect(race.first.location.contains("timer_startio_race.c:"), "\(race.first.location)")
       #expect(race.second.location.contains("timer_startio_race.c:"), "\(race.second.location)")
       let callbacks = Set([race.first.callback, race.second.callback])
-      #expect(callbacks.contains { $0.contains("HwStorTimer") || $0.contains("WatchdogTimer") }, "\(callbacks)")
+      #expect(
+        callbacks.contains { $0.contains("HwStorTimer") || $0.contains("WatchdogTimer") }, "\(callbacks)")
       #expect(callbacks.contains { $0.contains("StartIo") }, "\(callbacks)")
       #expect(f.replayReproduced == true)
       if seed == 1 { print("C race: \(race)") }

@@ -34,9 +34,12 @@ import Testing
   }
 
   /// Runs two requests through the miniport; the rules reported and how the requests ended.
-  static func run(_ library: CMiniportLibrary) -> (rules: [VerifierRule], statuses: [SrbStatus], messages: [String]) {
+  static func run(_ library: CMiniportLibrary) -> (
+    rules: [VerifierRule], statuses: [SrbStatus], messages: [String]
+  ) {
     let runtime = StorportRuntime(
-      platform: SimulatedPlatform(processors: 2, seed: 1), verifier: .checked(onViolation: .recordAndContinue))
+      platform: SimulatedPlatform(processors: 2, seed: 1), verifier: .checked(onViolation: .recordAndContinue)
+    )
     let adapter = runtime.attach(library.makeMiniport())
     runtime.start()
     adapter.start()
@@ -50,7 +53,8 @@ import Testing
     return (reports.map(\.rule), requests.map(\.srbStatus), reports.map(\.message))
   }
 
-  static let complete = "Srb->SrbStatus = SRB_STATUS_SUCCESS; StorPortNotification(RequestComplete, ext, Srb);"
+  static let complete =
+    "Srb->SrbStatus = SRB_STATUS_SUCCESS; StorPortNotification(RequestComplete, ext, Srb);"
 
   /// Positive control: the same miniport without the mistake draws no report.
   @Test func theCorrectMiniportDrawsNoReport() throws {
@@ -62,7 +66,8 @@ import Testing
   @Test func aBogusRequestBlockIsInvalidParameterAndTheRealOneStillCompletes() throws {
     let r = Self.run(
       try Self.miniport(
-        "misuse-bogus-srb", startIo: "StorPortNotification(RequestComplete, ext, (PVOID)0x10000); " + Self.complete))
+        "misuse-bogus-srb",
+        startIo: "StorPortNotification(RequestComplete, ext, (PVOID)0x10000); " + Self.complete))
     #expect(Set(r.rules) == [.invalidParameter], "\(r.messages)")
     #expect(r.messages.allSatisfy { $0.contains("RequestComplete") && $0.contains("0x10000") })
     #expect(r.statuses == [.success, .success])
@@ -71,7 +76,8 @@ import Testing
   @Test func aForeignExtensionPointerIsInvalidParameter() throws {
     let r = Self.run(
       try Self.miniport(
-        "misuse-bad-ext", startIo: "StorPortNotification(ResetDetected, (PVOID)&ext->Count); " + Self.complete))
+        "misuse-bad-ext", startIo: "StorPortNotification(ResetDetected, (PVOID)&ext->Count); " + Self.complete
+      ))
     #expect(Set(r.rules) == [.invalidParameter], "\(r.messages)")
     #expect(r.messages.allSatisfy { $0.contains("not a device extension the port allocated") })
   }
@@ -85,7 +91,8 @@ import Testing
   /// R-D1: issuing a STOR_DPC that StorPortInitializeDpc never initialised.
   @Test func anUninitialisedDpcIsTheFamiliarRule() throws {
     let r = Self.run(
-      try Self.miniport("misuse-dpc", startIo: "StorPortIssueDpc(ext, &ext->Dpc, NULL, NULL); " + Self.complete))
+      try Self.miniport(
+        "misuse-dpc", startIo: "StorPortIssueDpc(ext, &ext->Dpc, NULL, NULL); " + Self.complete))
     #expect(Set(r.rules) == [.dpcNotInitialized], "\(r.messages)")
   }
 
@@ -99,7 +106,8 @@ import Testing
           STOR_LOCK_HANDLE h; StorPortAcquireSpinLock(ext, InterruptLock, NULL, &h); \(Self.complete)
           if (ext->Count > 100) StorPortReleaseSpinLock(ext, &h);
           """))
-    #expect(r.rules.contains(.lockHeldAtReturn) || r.rules.contains(.lockNotAllowedInCallback), "\(r.messages)")
+    #expect(
+      r.rules.contains(.lockHeldAtReturn) || r.rules.contains(.lockNotAllowedInCallback), "\(r.messages)")
     #expect(!r.rules.contains(.invalidParameter))
   }
 
@@ -109,7 +117,8 @@ import Testing
     let r = Self.run(
       try Self.miniport(
         "misuse-garbage-handle",
-        startIo: "STOR_LOCK_HANDLE h; memset(&h, 0x5a, sizeof h); StorPortReleaseSpinLock(ext, &h); " + Self.complete))
+        startIo: "STOR_LOCK_HANDLE h; memset(&h, 0x5a, sizeof h); StorPortReleaseSpinLock(ext, &h); "
+          + Self.complete))
     #expect(Set(r.rules) == [.releaseOfUnheldLock], "\(r.messages)")
     #expect(r.statuses == [.success, .success])
   }
@@ -120,12 +129,14 @@ import Testing
     let r = Self.run(
       try Self.miniport(
         "misuse-garbage-dpc",
-        startIo: "memset(&ext->Dpc, 0x5a, sizeof ext->Dpc); StorPortIssueDpc(ext, &ext->Dpc, NULL, NULL); " + Self.complete))
+        startIo: "memset(&ext->Dpc, 0x5a, sizeof ext->Dpc); StorPortIssueDpc(ext, &ext->Dpc, NULL, NULL); "
+          + Self.complete))
     #expect(Set(r.rules) == [.dpcNotInitialized], "\(r.messages)")
   }
 
   @Test func theMiniportsOwnAssertIsReportedWithItsLine() throws {
-    let r = Self.run(try Self.miniport("misuse-assert", startIo: "ASSERT(Srb->TimeOutValue == 12345); " + Self.complete))
+    let r = Self.run(
+      try Self.miniport("misuse-assert", startIo: "ASSERT(Srb->TimeOutValue == 12345); " + Self.complete))
     #expect(Set(r.rules) == [.miniportAssertionFailed], "\(r.messages)")
     #expect(r.messages.first?.contains("ASSERT(Srb->TimeOutValue == 12345)") == true, "\(r.messages)")
     #expect(r.messages.first?.contains(".c:") == true, "\(r.messages)")

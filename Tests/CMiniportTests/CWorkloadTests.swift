@@ -9,7 +9,9 @@ import Testing
 /// platform: verified I/O, the NVMe sample on the emulated controller through its own
 /// HwStorTimer start-up, PRP lists, reset, stop and restart.
 @Suite struct CWorkloadTests {
-  static func workload(_ file: String, bs: Int = 4096, pattern: WorkloadOptions.Pattern = .randrw, seed: UInt64 = 3)
+  static func workload(
+    _ file: String, bs: Int = 4096, pattern: WorkloadOptions.Pattern = .randrw, seed: UInt64 = 3
+  )
     throws -> WorkloadResult
   {
     var o = WorkloadOptions()

@@ -50,7 +50,9 @@ import Testing
   /// Every header compiles on its own, with the strictest warnings the samples use.
   @Test(arguments: ["storport.h", "srb.h", "srbhelper.h", "scsi.h", "miniport.h"])
   func eachHeaderStandsAlone(_ header: String) throws {
-    _ = try Samples.compile("#include <\(header)>\nint placeholder_\(header.replacingOccurrences(of: ".", with: "_"));\n", name: "alone-\(header)")
+    _ = try Samples.compile(
+      "#include <\(header)>\nint placeholder_\(header.replacingOccurrences(of: ".", with: "_"));\n",
+      name: "alone-\(header)")
   }
 
   static let minimal = """
@@ -89,7 +91,8 @@ import Testing
   }
 
   @Test func driverEntryThatNeverInitializes() throws {
-    let r = try Self.load("ULONG DriverEntry(PVOID a, PVOID b) { (void)a; (void)b; return 0; }\n", name: "never-init")
+    let r = try Self.load(
+      "ULONG DriverEntry(PVOID a, PVOID b) { (void)a; (void)b; return 0; }\n", name: "never-init")
     guard case .failure(.neverInitialized) = r else {
       Issue.record("expected neverInitialized, got \(r)")
       return

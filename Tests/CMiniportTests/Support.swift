@@ -7,7 +7,8 @@ enum Samples {
   static func path(_ file: String) -> String { CMiniportBuild.samplesDirectory + "/" + file }
 
   static func build(_ file: String, instrumented: Bool = false, flags: [String] = []) throws -> String {
-    let name = (file.split(separator: "/").last.map(String.init) ?? file).replacingOccurrences(of: ".c", with: "")
+    let name = (file.split(separator: "/").last.map(String.init) ?? file).replacingOccurrences(
+      of: ".c", with: "")
     return try CMiniportBuild.build(
       [path(file)], name: name + (instrumented ? "-tsan" : ""), instrumented: instrumented, extraFlags: flags)
   }

@@ -1,13 +1,16 @@
-@testable import StorportDevices
 import Storport
 import Testing
+
+@testable import StorportDevices
 
 /// The controller model takes data where the command's PRPs say (NVMe base specification §4.3):
 /// PRP1 at any offset, PRP2 as the second page or a PRP list, list pages chained by their last
 /// entry — and refuses malformed PRPs with a Data Transfer Error rather than guessing.
 @Suite struct NvmePrpTests {
   static func controller() throws -> NvmeController {
-    NvmeController(store: try RamStore(bytes: 1 << 20, blockSize: 512), platform: SimulatedPlatform(processors: 1, seed: 1))
+    NvmeController(
+      store: try RamStore(bytes: 1 << 20, blockSize: 512), platform: SimulatedPlatform(processors: 1, seed: 1)
+    )
   }
 
   static func pages(_ n: Int) -> UnsafeMutableRawPointer {
@@ -16,7 +19,9 @@ import Testing
     return p
   }
 
-  static func write(_ c: NvmeController, lba: UInt64, blocks: Int, prp1: UnsafeMutableRawPointer, prp2: UInt64)
+  static func write(
+    _ c: NvmeController, lba: UInt64, blocks: Int, prp1: UnsafeMutableRawPointer, prp2: UInt64
+  )
     -> NvmeStatus
   {
     var command = NvmeCommand()
@@ -54,7 +59,9 @@ import Testing
     // PRP1 = page 6; PRP2 = list of pages 1 and 4.
     list.storeBytes(of: UInt64(UInt(bitPattern: data + 1 * 4096)), as: UInt64.self)
     list.storeBytes(of: UInt64(UInt(bitPattern: data + 4 * 4096)), toByteOffset: 8, as: UInt64.self)
-    #expect(Self.write(c, lba: 0, blocks: 24, prp1: data + 6 * 4096, prp2: UInt64(UInt(bitPattern: list))) == .success)
+    #expect(
+      Self.write(c, lba: 0, blocks: 24, prp1: data + 6 * 4096, prp2: UInt64(UInt(bitPattern: list)))
+        == .success)
     let back = Self.pages(3)
     defer { back.deallocate() }
     try c.store.read(lba: 0, count: 24, into: back)
@@ -74,6 +81,8 @@ import Testing
     }
     list.storeBytes(of: UInt64(UInt(bitPattern: data + 4096 + 8)), as: UInt64.self)  // not page-aligned
     list.storeBytes(of: UInt64(UInt(bitPattern: data + 2 * 4096)), toByteOffset: 8, as: UInt64.self)
-    #expect(Self.write(c, lba: 0, blocks: 24, prp1: data, prp2: UInt64(UInt(bitPattern: list))) == .dataTransferError)
+    #expect(
+      Self.write(c, lba: 0, blocks: 24, prp1: data, prp2: UInt64(UInt(bitPattern: list)))
+        == .dataTransferError)
   }
 }

@@ -531,7 +531,9 @@ final class Processor: @unchecked Sendable {
         locksHeld: heldDescription, location: location,
         step: runtime.simulation?.decisions ?? 0)
     }
-    if detector.races.count > before, tracing, let adapter = currentFrame?.adapter, let race = detector.races.last {
+    if detector.races.count > before, tracing, let adapter = currentFrame?.adapter,
+      let race = detector.races.last
+    {
       adapter.trace(on: self, .diagnostic, "data race on \(race.second.cell) at \(race.second.location)")
     }
   }

@@ -122,7 +122,8 @@ public enum VerifierRule: String, Sendable, CaseIterable {
     case .requestCompletedWhileDeviceOwnsIt:
       return "R-N1 seen from the device: its data buffer is still owed to a command in the device"
     case .invalidParameter:
-      return "§1 and each routine's DDI page: an argument the routine does not accept (a pointer that is not the HwDeviceExtension, a request block or an object the port gave out; an unknown code)"
+      return
+        "§1 and each routine's DDI page: an argument the routine does not accept (a pointer that is not the HwDeviceExtension, a request block or an object the port gave out; an unknown code)"
     case .miniportAssertionFailed:
       return "the miniport's own ASSERT / NT_ASSERT (a checked build stops there: STATUS_ASSERTION_FAILURE)"
     }

@@ -58,7 +58,8 @@ struct BenchIoCommand: ParsableCommand {
   var miniport: String?
   @Option(
     name: .customLong("miniport-args"),
-    help: "More of the C miniport's ArgumentString (\"Key=Value;…\"), after the DiskSize and BlockSize given.")
+    help: "More of the C miniport's ArgumentString (\"Key=Value;…\"), after the DiskSize and BlockSize given."
+  )
   var miniportArgs: String?
   @Option(help: "RAM-disk miniport completion: startIo (default) | dpc.")
   var completion: String?
@@ -183,7 +184,8 @@ struct BenchIoCommand: ParsableCommand {
       } else {
         throw OptionError(
           "--miniport", miniport,
-          "one of \(W.MiniportKind.allCases.map(\.rawValue).joined(separator: ", ")), or the path of a C miniport's .so")
+          "one of \(W.MiniportKind.allCases.map(\.rawValue).joined(separator: ", ")), or the path of a C miniport's .so"
+        )
       }
     }
     o.miniportArguments = miniportArgs

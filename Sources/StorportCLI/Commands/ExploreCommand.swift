@@ -68,7 +68,8 @@ struct ExploreCommand: ParsableCommand {
       "With --miniport: full (verified I/O, timer ticks, interrupts, bus reset, stop and restart; default) or requests (two requests without data)."
   )
   var workload: String?
-  @Option(help: "With --miniport: the hardware behind it, nvme or none (default: nvme for a physical miniport).")
+  @Option(
+    help: "With --miniport: the hardware behind it, nvme or none (default: nvme for a physical miniport).")
   var device: String?
   @Option(name: .customLong("miniport-args"), help: "With --miniport: its ArgumentString (\"Key=Value;…\").")
   var miniportArgs: String?
@@ -127,7 +128,9 @@ struct ExploreCommand: ParsableCommand {
     }
     try MiniportPath.checkArguments(miniportArgs, library: miniport)
     if let miniport, !list && merge.isEmpty {
-      if let harness { throw OptionError("HARNESS", harness, "not with --miniport (it explores the default harness)") }
+      if let harness {
+        throw OptionError("HARNESS", harness, "not with --miniport (it explores the default harness)")
+      }
       let path = try MiniportPath.library(miniport)
       let w = try CMiniportHarness.Workload(
         rawValue: OptionValue.choice(workload ?? "full", option: "--workload", ["full", "requests"]))!

@@ -16,9 +16,13 @@ struct RunCommand: ParsableCommand {
   @OptionGroup var trace: TraceOptions
   @OptionGroup var output: OutputOptions
   @OptionGroup var progress: ProgressOptions
-  @Option(help: "A C miniport (PATH.so) instead of the Swift NVMe sample: on the emulated NVMe controller if physical, alone if virtual.")
+  @Option(
+    help:
+      "A C miniport (PATH.so) instead of the Swift NVMe sample: on the emulated NVMe controller if physical, alone if virtual."
+  )
   var miniport: String?
-  @Option(name: .customLong("miniport-args"), help: "More of the C miniport's ArgumentString (\"Key=Value;…\").")
+  @Option(
+    name: .customLong("miniport-args"), help: "More of the C miniport's ArgumentString (\"Key=Value;…\").")
   var miniportArgs: String?
 
   init() {}

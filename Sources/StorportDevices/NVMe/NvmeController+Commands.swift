@@ -161,7 +161,10 @@ extension NvmeController {
     var contiguous = true
     var end = segments[0].0 + segments[0].1
     for (p, n) in segments.dropFirst() {
-      if p != end { contiguous = false; break }
+      if p != end {
+        contiguous = false
+        break
+      }
       end = p + n
     }
     if contiguous { return body(segments[0].0) }

@@ -177,7 +177,9 @@ extension NvmeMiniport {
   /// PRP1 and PRP2 for `bytes` at `buffer` (identity mapping: the host address is the device
   /// address; 4 KiB memory pages): PRP2 is the second page, or — past two pages — the PRP list
   /// in `list` (the command slot's page).
-  static func setPrps(_ c: inout NvmeCommand, buffer: UnsafeMutableRawPointer, bytes: Int, list: UnsafeMutableRawPointer) {
+  static func setPrps(
+    _ c: inout NvmeCommand, buffer: UnsafeMutableRawPointer, bytes: Int, list: UnsafeMutableRawPointer
+  ) {
     let page = 4096
     let start = UInt64(UInt(bitPattern: buffer))
     c.prp1 = start
