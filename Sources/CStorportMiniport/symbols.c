@@ -49,3 +49,36 @@ void storport_extension_cache_set(const void *extension, void *owner, uint64_t g
   cached_owner = owner;
   cached_generation = generation;
 }
+
+/* The port's lock handles of the C STOR_LOCK_HANDLEs this thread (one simulated processor)
+ * holds, keyed by the C handle's address: host memory, never the miniport's. */
+#define LOCK_SLOTS 16
+static _Thread_local struct {
+  const void *key;
+  unsigned char bytes[32];
+} lock_slots[LOCK_SLOTS];
+
+int storport_lock_slot_put(const void *key, const void *bytes, size_t n) {
+  if (n > sizeof lock_slots[0].bytes) return 0;
+  int free = -1;
+  for (int i = 0; i < LOCK_SLOTS; i++) {
+    if (lock_slots[i].key == key) { free = i; break; }
+    if (free < 0 && !lock_slots[i].key) free = i;
+  }
+  if (free < 0) return 0;
+  lock_slots[free].key = key;
+  __builtin_memcpy(lock_slots[free].bytes, bytes, n);
+  return 1;
+}
+
+int storport_lock_slot_take(const void *key, void *bytes, size_t n) {
+  if (n > sizeof lock_slots[0].bytes) return 0;
+  for (int i = 0; i < LOCK_SLOTS; i++) {
+    if (lock_slots[i].key == key) {
+      __builtin_memcpy(bytes, lock_slots[i].bytes, n);
+      lock_slots[i].key = 0;
+      return 1;
+    }
+  }
+  return 0;
+}

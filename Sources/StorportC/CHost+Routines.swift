@@ -70,9 +70,8 @@ extension CHost {
     default:
       break
     }
-    let name = routineName(id)
-    guard let ext = extensionNamed(extPointer, name) else { return 0 }
-    return ext.routine(id, name, w)
+    guard let ext = extensionNamed(extPointer, routineName(id)) else { return 0 }
+    return ext.routine(id, w)
   }
 
   static func routineName(_ id: UInt32) -> String {

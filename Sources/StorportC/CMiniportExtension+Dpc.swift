@@ -121,8 +121,8 @@ extension CMiniportExtension {
 
   /// `StorPortAcquireSpinLock` / `StorPortAcquireSpinLockEx`. The C STOR_LOCK_HANDLE gets the
   /// lock type and the IRQL to restore (`Context.OldIrql`); the port's own handle stays on the
-  /// host side, in the acquiring processor's table under the C handle's address — nothing the
-  /// miniport's memory holds is ever read back as a host object.
+  /// host side, in the acquiring thread's (processor's) table under the C handle's address —
+  /// nothing the miniport's memory holds is ever read back as a host object.
   func acquireSpinLock(
     kind raw: UInt64, context: UnsafeMutableRawPointer?, handle: UnsafeMutableRawPointer?, extended: Bool
   ) -> StorStatus {
@@ -149,7 +149,8 @@ extension CMiniportExtension {
     c.Lock = STOR_SPINLOCK(rawValue: UInt32(truncatingIfNeeded: raw))
     c.Context.OldIrql = h.oldIrql.rawValue
     handle.storeBytes(of: c, as: STOR_LOCK_HANDLE.self)
-    heldLocks.put(UInt(bitPattern: handle), h)
+    // Kept on the host side, in the acquiring thread's (processor's) table.
+    _ = withUnsafeBytes(of: h) { storport_lock_slot_put(handle, $0.baseAddress!, $0.count) }
     return status
   }
 
@@ -162,7 +163,8 @@ extension CMiniportExtension {
         UInt64(UInt(bitPattern: handle)), MemoryLayout<STOR_LOCK_HANDLE>.size,
         "StorPortReleaseSpinLock's STOR_LOCK_HANDLE")
     else { return }
-    var h = heldLocks.take(UInt(bitPattern: handle)) ?? StorLockHandle()
+    var h = StorLockHandle()
+    _ = withUnsafeMutableBytes(of: &h) { storport_lock_slot_take(handle, $0.baseAddress!, $0.count) }
     port.releaseSpinLock(&h)
   }
 }

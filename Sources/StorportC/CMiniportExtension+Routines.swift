@@ -3,7 +3,9 @@ import Storport
 
 /// The exported StorPort routines that name their adapter.
 extension CMiniportExtension {
-  func routine(_ id: UInt32, _ name: String, _ w: UnsafePointer<UInt64>) -> UInt64 {
+  func routine(_ id: UInt32, _ w: UnsafePointer<UInt64>) -> UInt64 {
+    // The routine's name only when a report needs it.
+    var name: String { CHost.routineName(id) }
     let port = self.port
     switch StorportRoutine(rawValue: id) {
     case StorportRoutineReadRegister, StorportRoutineReadPort:

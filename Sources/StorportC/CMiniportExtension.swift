@@ -39,8 +39,6 @@ public final class CMiniportExtension: DeviceExtension, @unchecked Sendable {
   /// HW_TIMER / HW_TIMER_EX / passive-initialisation routines, one wrapper per C address.
   let timers = Locked<[UInt: HwTimer<CMiniportExtension>]>([:])
   let timersEx = Locked<[UInt: HwTimerEx<CMiniportExtension>]>([:])
-  /// The port's lock handles of the C STOR_LOCK_HANDLEs held now, per processor.
-  let heldLocks = HeldLockHandles()
   /// StorPortInitializeWorker / StorPortInitializeTimer handles, by token.
   let workers = Locked<[StorWorkerHandle]>([])
   let timerHandles = Locked<[StorTimerHandle]>([])

@@ -87,6 +87,12 @@ int storport_on_current_stack(const void *_Nullable address, size_t bytes);
 void *_Nullable storport_extension_cache_get(const void *_Nullable extension, uint64_t generation);
 void storport_extension_cache_set(const void *_Nullable extension, void *_Nullable owner, uint64_t generation);
 
+/* A per-thread table (16 entries) of the port's lock handles by C STOR_LOCK_HANDLE address:
+ * put records `n` bytes (1, or 0 when full or too large); take copies them out and forgets them
+ * (1), or returns 0 when the thread holds nothing under that address. */
+int storport_lock_slot_put(const void *_Nonnull key, const void *_Nonnull bytes, size_t n);
+int storport_lock_slot_take(const void *_Nonnull key, void *_Nonnull bytes, size_t n);
+
 /* Points PORT_CONFIGURATION_INFORMATION.AccessRanges at `ranges` (count ACCESS_RANGEs). */
 void storport_config_set_access_ranges(void *_Nonnull configInfo, void *_Nullable ranges, uint32_t count);
 
