@@ -160,6 +160,12 @@ public final class CMiniport: Miniport, @unchecked Sendable {
     return routine(ext.base, pathId) != 0
   }
 
+  /// The port handed `request` back: a request block still live (the port completed the
+  /// request itself) is void from now on.
+  public func requestReturned(_ ext: CMiniportExtension, _ request: StorRequest) {
+    ext.srbPool?.withdraw(request)
+  }
+
   public func adapterControl(
     _ ext: CMiniportExtension, _ type: AdapterControlType, _ parameters: inout AdapterControlParameters
   ) -> AdapterControlStatus {

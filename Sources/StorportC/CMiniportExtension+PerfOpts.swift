@@ -57,7 +57,7 @@ extension CMiniportExtension {
   /// `StorPortGetStartIoPerfParams(HwDeviceExtension, Srb, StartIoPerfParams)`.
   func startIoPerfParams(srb: UnsafeMutableRawPointer?, _ out: UnsafeMutableRawPointer?) -> StorStatus {
     guard let srb, isWritable(out, MemoryLayout<STARTIO_PERFORMANCE_PARAMETERS>.size), let out,
-      let (request, _, _) = srbPool?.request(ofSrb: srb)
+      let request = srbPool?.request(ofSrb: srb)
     else {
       CHost.report("StorPortGetStartIoPerfParams with Srb \(CHost.describe(srb)) or a NULL parameter block")
       return .invalidParameter

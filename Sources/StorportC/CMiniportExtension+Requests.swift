@@ -10,28 +10,24 @@ extension CMiniportExtension {
   // MARK: - Completion
 
   /// `StorPortNotification(RequestComplete, HwDeviceExtension, Srb)`. Of two completions of one
-  /// submission, racing or not, exactly one is applied; the other reaches the port as a
-  /// completion of a completed request (rule 72) — or, when the request has been submitted
-  /// again since, is reported as one without touching the new submission.
+  /// submission, racing or not, exactly one is applied; the other is reported as a completion
+  /// of a completed request (REQUEST_COMPLETED_TWICE, rule 72) and touches nothing.
   func complete(srb: UnsafeMutableRawPointer?) {
-    guard let srb, let (request, submission, live) = srbPool?.request(ofSrb: srb) else {
+    guard let srb, let pool = srbPool, let (submission, live) = pool.state(ofSrb: srb) else {
       CHost.report(
         "StorPortNotification(RequestComplete) with Srb \(CHost.describe(srb)), which is not a request block the port gave this miniport"
       )
       return
     }
-    if live && srbPool.claimCompletion(srb: srb, submission: submission) {
-      srbPool.finish(srb: srb, request)
+    if live, let request = pool.claimCompletion(srb: srb, submission: submission) {
+      pool.finish(srb: srb, request)
       port.requestComplete(request)
+      pool.release(request)
       return
     }
-    if request.submissions == submission {
-      port.requestComplete(request)  // the port's own rule 72
-    } else {
-      port.reportRequestCompletedTwice(
-        "StorPortNotification(RequestComplete) of SRB \(CHost.describe(srb)) a second time, after its request was submitted again (the completion is dropped)"
-      )
-    }
+    port.reportRequestCompletedTwice(
+      "StorPortNotification(RequestComplete) of SRB \(CHost.describe(srb)), whose request was already completed (rule 72, R-N1); the second completion is dropped"
+    )
   }
 
   // MARK: - DMA

@@ -136,20 +136,23 @@ public final class CMiniportExtension: DeviceExtension, @unchecked Sendable {
   /// Memory for the miniport, zeroed, 4 KiB-aligned (uncached extension, pool, DMA memory);
   /// nil when the system has none that large (the routine then reports
   /// STOR_STATUS_INSUFFICIENT_RESOURCES — never a crash of the host).
+  ///
+  /// Pages come from an anonymous mapping, zero until first touched: a miniport asking for a
+  /// large pool (a RAM disk) costs only what it writes.
   func allocateMemory(_ bytes: UInt64) -> UnsafeMutableRawPointer? {
     guard bytes <= 1 << 40 else { return nil }
-    let n = Int(max(bytes, 1))
-    var raw: UnsafeMutableRawPointer? = nil
-    guard posix_memalign(&raw, 4096, n) == 0, let p = raw else { return nil }
-    p.initializeMemory(as: UInt8.self, repeating: 0, count: n)
+    let n = (Int(max(bytes, 1)) + 4095) & ~4095
+    guard let p = mmap(nil, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+      p != MAP_FAILED
+    else { return nil }
     allocations.withLock { $0[p] = n }
     return p
   }
 
   /// Frees memory from ``allocateMemory(_:)``; false if `p` is not such memory.
   func freeMemory(_ p: UnsafeMutableRawPointer) -> Bool {
-    guard allocations.withLock({ $0.removeValue(forKey: p) }) != nil else { return false }
-    free(p)
+    guard let n = allocations.withLock({ $0.removeValue(forKey: p) }) else { return false }
+    munmap(p, n)
     return true
   }
 
@@ -160,6 +163,6 @@ public final class CMiniportExtension: DeviceExtension, @unchecked Sendable {
     Self.generation.add(1, ordering: .releasing)
     allocation?.deallocate()
     configInfo?.deallocate()
-    for (p, _) in allocations.withLock({ $0 }) { free(p) }
+    for (p, n) in allocations.withLock({ $0 }) { munmap(p, n) }
   }
 }

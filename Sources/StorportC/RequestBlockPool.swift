@@ -70,26 +70,19 @@ final class RequestBlockPool: @unchecked Sendable {
   }
 
   /// The SRB of `request`'s block: the same one from BuildIo to completion of one submission
-  /// (BuildIo's SrbExtension work reaches StartIo), a freshly built one for each submission.
+  /// (BuildIo's SrbExtension work reaches StartIo), a freshly built one for each submission. The
+  /// block holds a reference to the request only while the request is in the miniport.
   func srb(for request: StorRequest) -> UnsafeMutableRawPointer {
     let live = UInt64(request.submissions) << 1 | 1
+    let identity = UInt(bitPattern: Unmanaged.passUnretained(request).toOpaque())
     if request.miniportContext != 0, let old = UnsafeMutableRawPointer(bitPattern: request.miniportContext),
       owns(old),
-      old.load(fromByteOffset: 8, as: UInt.self)
-        == UInt(bitPattern: Unmanaged.passUnretained(request).toOpaque())
+      old.load(fromByteOffset: 8, as: UInt.self) == identity, storport_word_load(state(old)) == live
     {
-      let st = storport_word_load(state(old))
-      if st == live { return old + Self.headerBytes }
-      // An earlier submission the port completed without the miniport (a timeout, a flush,
-      // StorPortCompleteRequest): the block is free again.
-      if st & 1 == 1, storport_word_claim(state(old), st, st & ~1) != 0 { recycle(old) }
+      return old + Self.headerBytes
     }
     let block = take()
     ExternalMemory.acquire(UInt(bitPattern: block))
-    let previous = block.load(fromByteOffset: 8, as: UInt.self)
-    if previous != 0 {
-      Unmanaged<StorRequest>.fromOpaque(UnsafeRawPointer(bitPattern: previous)!).release()
-    }
     block.storeBytes(
       of: UInt(bitPattern: Unmanaged.passRetained(request).toOpaque()), toByteOffset: 8, as: UInt.self)
     request.miniportContext = UInt(bitPattern: block)
@@ -98,26 +91,52 @@ final class RequestBlockPool: @unchecked Sendable {
     return block + Self.headerBytes
   }
 
-  /// What a routine naming `srb` finds: the block's request, the submission the block serves
-  /// and whether the request is still in the miniport; nil when `srb` is not a request block
-  /// of this pool.
-  func request(ofSrb srb: UnsafeMutableRawPointer) -> (request: StorRequest, submission: UInt32, live: Bool)?
-  {
+  /// The submission `srb`'s block serves and whether its request is in the miniport (no
+  /// dereference of anything); nil when `srb` is not a request block of this pool.
+  func state(ofSrb srb: UnsafeMutableRawPointer) -> (submission: UInt32, live: Bool)? {
     let block = srb - Self.headerBytes
-    // Never dereference a pointer this pool did not hand out.
     guard owns(block) else { return nil }
     let st = storport_word_load(state(block))
-    let r = block.load(fromByteOffset: 8, as: UInt.self)
-    guard r != 0 else { return nil }
-    let request = Unmanaged<StorRequest>.fromOpaque(UnsafeRawPointer(bitPattern: r)!).takeUnretainedValue()
-    return (request, UInt32(truncatingIfNeeded: st >> 1), st & 1 == 1)
+    return (UInt32(truncatingIfNeeded: st >> 1), st & 1 == 1)
   }
 
-  /// Claims the completion of `srb`'s submission: true for exactly one caller while the
-  /// request is in the miniport.
-  func claimCompletion(srb: UnsafeMutableRawPointer, submission: UInt32) -> Bool {
+  /// The request of a live block — for routines the miniport calls while it holds the request
+  /// (the block's reference keeps it alive); nil for anything else.
+  func request(ofSrb srb: UnsafeMutableRawPointer) -> StorRequest? {
+    guard let (_, live) = state(ofSrb: srb), live else { return nil }
+    let r = (srb - Self.headerBytes).load(fromByteOffset: 8, as: UInt.self)
+    return Unmanaged<StorRequest>.fromOpaque(UnsafeRawPointer(bitPattern: r)!).takeUnretainedValue()
+  }
+
+  /// Claims the completion of `srb`'s submission: the request, for exactly one caller while it
+  /// is in the miniport (the caller then owns the block's reference: ``release(_:)``).
+  func claimCompletion(srb: UnsafeMutableRawPointer, submission: UInt32) -> StorRequest? {
+    let block = srb - Self.headerBytes
     let live = UInt64(submission) << 1 | 1
-    return storport_word_claim(state(srb - Self.headerBytes), live, live & ~1) != 0
+    guard storport_word_claim(state(block), live, live & ~1) != 0 else { return nil }
+    let r = block.load(fromByteOffset: 8, as: UInt.self)
+    return Unmanaged<StorRequest>.fromOpaque(UnsafeRawPointer(bitPattern: r)!).takeUnretainedValue()
+  }
+
+  /// Drops the reference a block held to `request`, after the completion that claimed it (by
+  /// the request, not the block: the block may already serve another request).
+  func release(_ request: StorRequest) {
+    Unmanaged.passUnretained(request).release()
+  }
+
+  /// The port handed `request` back without the miniport's RequestComplete (a timeout, a stop,
+  /// StorPortCompleteRequest): its block, if still live, is void — recycled, its reference
+  /// dropped. A later RequestComplete of that SRB is then a completion of a completed request.
+  func withdraw(_ request: StorRequest) {
+    guard request.miniportContext != 0,
+      let block = UnsafeMutableRawPointer(bitPattern: request.miniportContext),
+      owns(block),
+      block.load(fromByteOffset: 8, as: UInt.self)
+        == UInt(bitPattern: Unmanaged.passUnretained(request).toOpaque()),
+      claimCompletion(srb: block + Self.headerBytes, submission: request.submissions) != nil
+    else { return }
+    recycle(block)
+    release(request)
   }
 
   /// After a successful ``claimCompletion(srb:submission:)``: copies what the miniport set
@@ -154,7 +173,7 @@ final class RequestBlockPool: @unchecked Sendable {
   /// StorPortGetScatterGatherList: the request's data buffer as device-visible ranges (one:
   /// the host address is the device address), or nil if `srb` is not a live request block.
   func scatterGatherList(srb: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
-    guard let (request, _, live) = request(ofSrb: srb), live else { return nil }
+    guard let request = request(ofSrb: srb) else { return nil }
     let list = srb - Self.headerBytes + scatterGatherOffset
     let length = storport_srb_data_transfer_length(srb, extended ? 1 : 0)
     let buffer = storport_srb_data_buffer(srb, extended ? 1 : 0) ?? request.dataBuffer
@@ -234,9 +253,9 @@ final class RequestBlockPool: @unchecked Sendable {
 
   deinit {
     for slab in growing.withLock({ $0 }) {
-      for i in 0..<Self.slabBlocks {
+      for i in 0..<Self.slabBlocks where storport_word_load(state(slab + i * blockBytes)) & 1 == 1 {
         let r = (slab + i * blockBytes).load(fromByteOffset: 8, as: UInt.self)
-        if r != 0 { Unmanaged<StorRequest>.fromOpaque(UnsafeRawPointer(bitPattern: r)!).release() }
+        Unmanaged<StorRequest>.fromOpaque(UnsafeRawPointer(bitPattern: r)!).release()
       }
       slab.deallocate()
     }

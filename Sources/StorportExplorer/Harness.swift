@@ -84,7 +84,9 @@ public final class HarnessRun: @unchecked Sendable {
   public func submit(_ request: StorRequest, to adapter: Adapter) {
     let index = submitted.count
     submitted.append(Submitted(request: request, adapter: adapter.index))
-    adapter.submit(request) { [self] _ in submitted[index].completions += 1 }
+    // Weakly: a request kept past the schedule (in a pool the run keeps alive) must not keep
+    // the run — and with it the schedule's runtime — alive.
+    adapter.submit(request) { [weak self] _ in self?.submitted[index].completions += 1 }
   }
 
   /// Keeps `object` (a request pool, a device model) alive until the schedule's runtime is

@@ -62,9 +62,17 @@ public protocol Miniport: AnyObject, Sendable {
   func unitControl(
     _ ext: Extension, _ type: UnitControlType, _ parameters: inout UnitControlParameters
   ) -> UnitControlStatus
+
+  /// Not a Storport callback: the port hands `request` back to its submitter — completed by
+  /// the miniport, or by the port itself (a timeout, a stop, StorPortCompleteRequest). For
+  /// bindings that keep per-request state beside the miniport (the C interface's request
+  /// blocks); runs as host code, in no callback context. Default: nothing.
+  func requestReturned(_ ext: Extension, _ request: StorRequest)
 }
 
 extension Miniport {
+  public func requestReturned(_ ext: Extension, _ request: StorRequest) {}
+
   public func unitControl(
     _ ext: Extension, _ type: UnitControlType, _ parameters: inout UnitControlParameters
   ) -> UnitControlStatus {
@@ -103,6 +111,7 @@ protocol MiniportEntry: Sendable {
   ) -> AdapterControlStatus
   func unitControl(_ e: DeviceExtension, _ t: UnitControlType, _ p: inout UnitControlParameters)
     -> UnitControlStatus
+  func requestReturned(_ e: DeviceExtension, _ r: StorRequest)
 }
 
 struct TypedMiniportEntry<M: Miniport>: MiniportEntry {
@@ -130,6 +139,7 @@ struct TypedMiniportEntry<M: Miniport>: MiniportEntry {
     miniport.messageSignaledInterrupt(ext(e), messageId: m)
   }
   func resetBus(_ e: DeviceExtension, _ path: UInt32) -> Bool { miniport.resetBus(ext(e), pathId: path) }
+  func requestReturned(_ e: DeviceExtension, _ r: StorRequest) { miniport.requestReturned(ext(e), r) }
   func unitControl(_ e: DeviceExtension, _ t: UnitControlType, _ p: inout UnitControlParameters)
     -> UnitControlStatus
   {

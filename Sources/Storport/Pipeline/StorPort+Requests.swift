@@ -249,6 +249,7 @@ extension StorPort {
 
   /// The submitter's completion routine, run as the submitter's code (not the miniport's).
   private func runCompletion(_ request: StorRequest, on p: Processor?) {
+    entry.requestReturned(deviceExtension, request)
     guard let completion = request.completion else { return }
     if let p { p.runHostCode { completion(request) } } else { completion(request) }
   }

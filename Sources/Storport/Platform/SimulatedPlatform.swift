@@ -217,6 +217,10 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
       client?.processorAbandoned(i)
     }
     for (i, t) in threads.enumerated() where states[i] == .exited { PlatformThread.join(t) }
+    // The client (the runtime) owns this platform: once every processor has left, drop the
+    // reference back to it, so a stopped runtime is freed. An abandoned processor may still
+    // run the client's code: then the cycle stays (the runtime is kept on purpose).
+    if abandoned.isEmpty { client = nil }
   }
 
   /// Work was posted to `p`: an idle processor runs its loop again, and a polling one runs
