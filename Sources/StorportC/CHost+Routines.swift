@@ -1,5 +1,6 @@
 import CStorportMiniport
 import Storport
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -13,6 +14,7 @@ extension CHost {
   {
     switch StorportRoutine(rawValue: id) {
     case StorportRoutineMemoryAccess:
+      if !sawInstrumentation.load(ordering: .relaxed) { sawInstrumentation.store(true, ordering: .relaxed) }
       ExternalMemory.access(address: UInt(w[0]), isWrite: w[2] != 0) {
         location(address: UInt(w[0]), size: w[1], pc: w[3])
       }
@@ -44,7 +46,11 @@ extension CHost {
       let expression = pointer(w[0]).map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? "?"
       let file = pointer(w[1]).map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? "?"
       let message = "ASSERT(\(expression)) failed at \(file):\(w[2])"
-      if let port = StorPort.current { port.reportMiniportAssertion(message) } else { note(message) }
+      if let port = StorPort.current {
+        port.reportMiniportAssertion(message)
+      } else if !CMiniportLibrary.recordLoadProblem("MINIPORT_ASSERTION_FAILED: " + message) {
+        note(message)
+      }
       return 0
     case StorportRoutineCurrentIrql:
       return UInt64(StorPort.currentIrql?.rawValue ?? 0)
@@ -73,6 +79,10 @@ extension CHost {
     guard let ext = extensionNamed(extPointer, routineName(id)) else { return 0 }
     return ext.routine(id, w)
   }
+
+  /// Whether compiler instrumentation (a miniport built with `-fsanitize=thread`) has reported
+  /// a plain access in this process.
+  static let sawInstrumentation = Atomic<Bool>(false)
 
   static func routineName(_ id: UInt32) -> String {
     switch StorportRoutine(rawValue: id) {

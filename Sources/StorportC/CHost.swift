@@ -43,6 +43,8 @@ enum CHost {
   static func report(_ message: String) {
     if let port = StorPort.current {
       port.reportInvalidParameter(message)
+    } else if CMiniportLibrary.recordLoadProblem("INVALID_PARAMETER: " + message) {
+      return
     } else {
       note("INVALID_PARAMETER: " + message)
       standardError("storport: INVALID_PARAMETER: \(message)\n")
@@ -66,6 +68,7 @@ enum CHost {
   /// Messages the miniport printed (DbgPrint, StorPortDebugPrint) and reports made outside
   /// any adapter; the last 1,000.
   static let diagnostics = Locked<[String]>([])
+
   static let printToStandardError = getenv("STORPORT_DEBUG_PRINT") != nil
 
   static func note(_ line: String) {
@@ -106,14 +109,18 @@ enum CHost {
     case Int(LinkDown.rawValue):
       port.notification(.linkDown)
     case Int(RequestTimerCall.rawValue):
-      port.requestTimerCall(ext.timer(words[0]), microseconds: UInt32(truncatingIfNeeded: words[1]))
+      let timer = ext.timer(words[0])
+      if words[0] != 0 && timer == nil { return }  // not the miniport's code: reported
+      port.requestTimerCall(timer, microseconds: UInt32(truncatingIfNeeded: words[1]))
     case Int(QueryTickCount.rawValue):
       var ticks: UInt64 = 0
       port.notification(.queryTickCount(&ticks))
       ext.output(words[0], 8, name)?.storeBytes(of: ticks, as: UInt64.self)
     case Int(EnablePassiveInitialization.rawValue):
       guard let routine = ext.passiveRoutine(words[0]) else {
-        report("StorPortEnablePassiveInitialization with a NULL HwPassiveInitializeRoutine")
+        if words[0] == 0 {
+          report("StorPortEnablePassiveInitialization with a NULL HwPassiveInitializeRoutine")
+        }
         storeSuccess(ext, words[1], false, name)
         return
       }

@@ -25,12 +25,15 @@ public final class CMiniport: Miniport, @unchecked Sendable {
   public let device: CMiniportDevice?
   /// Whether the miniport asked for STORAGE_REQUEST_BLOCKs (SrbTypeFlags).
   public let usesStorageRequestBlocks: Bool
+  /// The shared object's path as loaded (routines handed to the port must be its code).
+  let libraryPath: String
 
   init(
     registration: HW_INITIALIZATION_DATA, hwContext: UnsafeMutableRawPointer?, name: String,
-    argumentString: String, device: CMiniportDevice?
+    argumentString: String, device: CMiniportDevice?, libraryPath: String
   ) {
     data = registration
+    self.libraryPath = libraryPath
     self.hwContext = hwContext
     self.argumentString = argumentString
     self.device = device

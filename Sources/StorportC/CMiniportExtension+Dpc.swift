@@ -19,10 +19,28 @@ extension CMiniportExtension {
     return "\(role)@0x" + String(address, radix: 16)
   }
 
-  /// The HwStorTimer wrapper for the C routine at `address` (nil for NULL: the port reports it).
+  /// Whether `address` is code of this miniport's shared object (a routine handed to the port
+  /// is called later, on a processor: a wild pointer would crash the host there). Reports
+  /// INVALID_PARAMETER naming `role` when it is not.
+  func isMiniportCode(_ address: UInt64, _ role: @autoclosure () -> String) -> Bool {
+    var file: UnsafePointer<CChar>? = nil
+    if storport_symbol_of(UnsafeRawPointer(bitPattern: UInt(address)), nil, &file, nil) != 0, let file,
+      String(cString: file) == miniport.libraryPath
+    {
+      return true
+    }
+    CHost.report(
+      "\(role()) 0x\(String(address, radix: 16)) is not code of \(miniport.initializationData.name) (\(file.map { String(cString: $0) } ?? "no loaded object"))"
+    )
+    return false
+  }
+
+  /// The HwStorTimer wrapper for the C routine at `address` (nil for NULL: the port reports it;
+  /// nil after a report for an address that is not the miniport's code).
   func timer(_ address: UInt64) -> HwTimer<CMiniportExtension>? {
     guard address != 0 else { return nil }
     if let t = timers.withLock({ $0[UInt(address)] }) { return t }
+    guard isMiniportCode(address, "StorPortNotification(RequestTimerCall)'s HwStorTimer") else { return nil }
     let routine = unsafeBitCast(UInt(address), to: PHW_TIMER.self)
     let made = HwTimer<CMiniportExtension>(Self.routineName(address, "HwStorTimer")) { ext in
       routine(ext.base)
@@ -36,7 +54,9 @@ extension CMiniportExtension {
   }
 
   func passiveRoutine(_ address: UInt64) -> HwPassiveInitializeRoutine<CMiniportExtension>? {
-    guard address != 0 else { return nil }
+    guard address != 0, isMiniportCode(address, "StorPortEnablePassiveInitialization's routine") else {
+      return nil
+    }
     let routine = unsafeBitCast(UInt(address), to: PHW_PASSIVE_INITIALIZE_ROUTINE.self)
     return HwPassiveInitializeRoutine(Self.routineName(address, "HwPassiveInitializeRoutine")) { ext in
       routine(ext.base) != 0
@@ -58,6 +78,7 @@ extension CMiniportExtension {
       CHost.report("StorPortInitializeDpc with a NULL HwDpcRoutine")
       return
     }
+    guard isMiniportCode(address, "StorPortInitializeDpc's HwDpcRoutine") else { return }
     let object: StorDpc
     if let existing = dpcObject(cDpc, nil) {
       object = existing

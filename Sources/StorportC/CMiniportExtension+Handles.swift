@@ -41,6 +41,7 @@ extension CMiniportExtension {
     -> StorStatus
   {
     guard address != 0, let handle = worker(token) else { return .invalidParameter }
+    guard isMiniportCode(address, "StorPortQueueWorkItem's HwWorkItem") else { return .invalidParameter }
     let routine = unsafeBitCast(UInt(address), to: PHW_WORKITEM.self)
     let tokenBits = UInt(bitPattern: token)
     let item = HwWorkItem<CMiniportExtension>(Self.routineName(address, "HwWorkItem")) { ext, ctx, _ in
@@ -89,6 +90,7 @@ extension CMiniportExtension {
     } else if let t = timersEx.withLock({ $0[UInt(address)] }) {
       callback = t
     } else {
+      guard isMiniportCode(address, "StorPortRequestTimer's HwStorTimerEx") else { return .invalidParameter }
       let routine = unsafeBitCast(UInt(address), to: PHW_TIMER_EX.self)
       let made = HwTimerEx<CMiniportExtension>(Self.routineName(address, "HwStorTimerEx")) { ext, ctx in
         routine(ext.base, UnsafeMutableRawPointer(bitPattern: ctx))

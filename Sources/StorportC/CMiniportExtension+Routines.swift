@@ -92,6 +92,7 @@ extension CMiniportExtension {
         CHost.report("StorPortSynchronizeAccess with a NULL SynchronizedAccessRoutine")
         return 0
       }
+      guard isMiniportCode(w[0], "StorPortSynchronizeAccess's routine") else { return 0 }
       let routine = unsafeBitCast(UInt(w[0]), to: PSTOR_SYNCHRONIZED_ACCESS.self)
       let access = HwSynchronizedAccess<CMiniportExtension>(Self.routineName(w[0], "SynchronizedAccess")) {
         ext, context in routine(ext.base, UnsafeMutableRawPointer(bitPattern: context)) != 0

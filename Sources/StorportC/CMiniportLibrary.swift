@@ -31,8 +31,11 @@ public enum CMiniportLoadError: Error, CustomStringConvertible, Equatable {
       return
         "\(path): no DriverEntry (a miniport exports `ULONG DriverEntry(PVOID DriverObject, PVOID RegistryPath)` that calls StorPortInitialize)"
     case .driverEntryFailed(let path, let status, let reason):
+      if let reason {
+        return
+          "\(path): DriverEntry failed: \(reason) (it returned 0x\(String(status, radix: 16, uppercase: true)))"
+      }
       return "\(path): DriverEntry returned 0x\(String(status, radix: 16, uppercase: true))"
-        + (reason.map { ": \($0)" } ?? "")
     case .neverInitialized(let path):
       return "\(path): DriverEntry returned without calling StorPortInitialize"
     case .badRegistration(let path, let reason):
@@ -59,6 +62,11 @@ public final class CMiniportLibrary: @unchecked Sendable {
     let file = path.split(separator: "/").last.map(String.init) ?? path
     return file.hasSuffix(".so") ? String(file.dropLast(3)) : file
   }
+
+  /// Whether a miniport built with `-fsanitize=thread` has reported a plain memory access in
+  /// this process (false after an exploration: the race detector saw none of the miniport's
+  /// own loads and stores — it was not built instrumented).
+  public static var sawInstrumentedAccesses: Bool { CHost.sawInstrumentation.load(ordering: .relaxed) }
 
   /// Whether the miniport registered as virtual (no device behind it).
   public var isVirtual: Bool { CMiniport.isVirtual(registration) }
@@ -97,6 +105,9 @@ public final class CMiniportLibrary: @unchecked Sendable {
       l = nil
       return o
     }
+    if !outcome.problems.isEmpty {
+      throw .driverEntryFailed(path: path, status: status, reason: outcome.problems.joined(separator: "; "))
+    }
     if let (data, context) = outcome.registrations.first {
       return CMiniportLibrary(path: path, handle: handle, registration: data, context: context)
     }
@@ -111,7 +122,7 @@ public final class CMiniportLibrary: @unchecked Sendable {
   public func makeMiniport(argumentString: String = "", device: CMiniportDevice? = nil) -> CMiniport {
     CMiniport(
       registration: registration, hwContext: hwContext, name: name, argumentString: argumentString,
-      device: device)
+      device: device, libraryPath: path)
   }
 
   // MARK: - StorPortInitialize
@@ -119,6 +130,17 @@ public final class CMiniportLibrary: @unchecked Sendable {
   private struct Loading {
     var registrations: [(HW_INITIALIZATION_DATA, UnsafeMutableRawPointer?)] = []
     var rejection: String?
+    /// INVALID_PARAMETER and ASSERT failures while DriverEntry ran (no adapter to report to).
+    var problems: [String] = []
+  }
+
+  /// Records a problem of the code DriverEntry runs; false when no load is in progress.
+  static func recordLoadProblem(_ message: String) -> Bool {
+    loading.withLock { l in
+      guard l != nil else { return false }
+      l!.problems.append(message)
+      return true
+    }
   }
   private static let loading = Locked<Loading?>(nil)
 

@@ -254,6 +254,20 @@ public struct WorkloadOptions: Sendable {
         "--verify_state", verifyStatePath, "applies only with --verify crc32c on a --filename target")
     }
     if miniportLibrary != nil {
+      // The workload passes the disk's geometry itself: the same keys from the user would be
+      // ignored (or, in a miniport that takes the last one, disagree with the workload's).
+      for entry in (miniportArguments ?? "").split(separator: ";") {
+        let key = entry.split(separator: "=", maxSplits: 1).first.map {
+          $0.trimmingCharacters(in: .whitespaces).lowercased()
+        }
+        if key == "disksize" {
+          throw OptionError("--miniport-args", miniportArguments, "DiskSize is set from --size")
+        }
+        if key == "blocksize" {
+          throw OptionError(
+            "--miniport-args", miniportArguments, "BlockSize is set from --logical-block-size")
+        }
+      }
       if let ramdiskCompletion {
         throw OptionError("--completion", ramdiskCompletion.rawValue, "applies only to --miniport ramdisk")
       }

@@ -134,6 +134,22 @@ import Testing
     #expect(Set(r.rules) == [.dpcNotInitialized], "\(r.messages)")
   }
 
+  /// A routine pointer that is not the miniport's code (called later on a processor, it would
+  /// crash the host there) is refused when handed over.
+  @Test func aWildRoutinePointerIsRefusedWhenHandedOver() throws {
+    let r = Self.run(
+      try Self.miniport(
+        "misuse-wild-routine",
+        startIo: """
+          StorPortNotification(RequestTimerCall, ext, (PHW_TIMER)0x1000, 10);
+          StorPortInitializeDpc(ext, &ext->Dpc, (PHW_DPC_ROUTINE)(ULONG_PTR)&memcpy);
+          """ + Self.complete))
+    #expect(Set(r.rules) == [.invalidParameter], "\(r.messages)")
+    #expect(r.messages.contains { $0.contains("RequestTimerCall") && $0.contains("not code of") })
+    #expect(r.messages.contains { $0.contains("StorPortInitializeDpc") && $0.contains("not code of") })
+    #expect(r.statuses == [.success, .success])
+  }
+
   @Test func theMiniportsOwnAssertIsReportedWithItsLine() throws {
     let r = Self.run(
       try Self.miniport("misuse-assert", startIo: "ASSERT(Srb->TimeOutValue == 12345); " + Self.complete))

@@ -145,6 +145,26 @@ import Testing
     #expect(e.description.contains("StorPortSomethingNobodyProvides"), "\(e.description)")
   }
 
+  /// DriverEntry runs before any adapter exists: what it does wrong fails the load, by name.
+  @Test func anAssertionOrBadCallInDriverEntryFailsTheLoad() throws {
+    let r = try Self.load(
+      """
+      ULONG DriverEntry(PVOID a, PVOID b) {
+        HW_INITIALIZATION_DATA d; RtlZeroMemory(&d, sizeof d);
+        d.HwInitializationDataSize = sizeof d; d.HwFindAdapter = (PVOID)Find; d.HwInitialize = Init; d.HwStartIo = Start;
+        ASSERT(d.DeviceExtensionSize != 0);
+        StorPortNotification(ResetDetected, (PVOID)&d);
+        return StorPortInitialize(a, b, &d, NULL);
+      }
+      """, name: "driverentry-problems")
+    guard case .failure(let e) = r, case .driverEntryFailed(_, _, let reason) = e else {
+      Issue.record("expected driverEntryFailed, got \(r)")
+      return
+    }
+    #expect(reason?.contains("ASSERT(d.DeviceExtensionSize != 0)") == true, "\(e)")
+    #expect(reason?.contains("not a device extension the port allocated") == true, "\(e)")
+  }
+
   @Test func aGoodRegistrationLoads() throws {
     let r = try Self.load(
       """

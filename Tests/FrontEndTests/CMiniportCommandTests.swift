@@ -63,6 +63,18 @@ import Testing
       #expect(r.err.contains(message), "\(arguments): \(r.err)")
       #expect(r.err.split(separator: "\n").count == 1, "\(arguments): \(r.err)")
     }
+    let ramdisk = try Self.build("ramdisk.c")
+    for (arguments, message) in [
+      (
+        ["bench", "io", "--miniport", ramdisk, "--miniport-args", "DiskSize=1m"],
+        "DiskSize is set from --size"
+      ),
+      (["explore", "--miniport", ramdisk, "--device", "nvme"], "is a virtual miniport"),
+    ] {
+      let r = try CLIProcess.run(arguments)
+      #expect(r.status == 2, "\(arguments): \(r.err)")
+      #expect(r.err.contains(message), "\(arguments): \(r.err)")
+    }
     // A file that is no miniport: the loader's reason, not a crash.
     let text = NSTemporaryDirectory() + "not-a-driver-\(getpid()).so"
     try "text".write(toFile: text, atomically: true, encoding: .utf8)

@@ -141,6 +141,9 @@ struct ExploreCommand: ParsableCommand {
       let d = try CMiniportHarnessSpec.Device(
         rawValue: OptionValue.choice(
           device ?? (library.isVirtual ? "none" : "nvme"), option: "--device", ["none", "nvme"]))!
+      if d == .nvme && library.isVirtual {
+        throw OptionError("--device", "nvme", "\(library.name) is a virtual miniport (it drives no hardware)")
+      }
       let spec = CMiniportHarnessSpec(path: path, workload: w, device: d, arguments: miniportArgs ?? "")
       do { h = try spec.harness() } catch { throw OptionError("--miniport", miniport, error.description) }
     } else if !list && merge.isEmpty {
@@ -226,6 +229,11 @@ struct ExploreCommand: ParsableCommand {
     }
     if showProgress { Terminal.err("\n") }
     let report = ExplorationReport(result)
+    if miniport != nil && v.options.raceDetection && !CMiniportLibrary.sawInstrumentedAccesses && !v.json {
+      Terminal.err(
+        "note: \(miniport!) reported no plain memory access: it was not built with -fsanitize=thread, so data races on its own memory cannot be seen (build it with clang -fsanitize=thread -g)\n"
+      )
+    }
     if let out {
       do throws(ScheduleFileError) {
         let files = try ExplorationArtifacts.write(result, processors: harness.processors, to: out)
