@@ -10,9 +10,6 @@ import Storport
 extension CMiniportExtension {
   // MARK: - Workers and extended timers (opaque handles: tokens into per-adapter tables)
 
-  static let workerTag: UInt = 0x5357_0000_0000  // "SW"
-  static let timerTag: UInt = 0x5354_0000_0000  // "ST"
-
   func initializeWorker(_ out: UnsafeMutableRawPointer?) -> StorStatus {
     guard let out = output(UInt64(UInt(bitPattern: out)), 8, "StorPortInitializeWorker") else {
       return .invalidParameter
@@ -20,27 +17,14 @@ extension CMiniportExtension {
     var h: StorWorkerHandle? = nil
     let status = port.initializeWorker(&h)
     guard let h else { return status }
-    let token = workers.withLock { list -> UInt in
-      list.append(h)
-      return Self.workerTag + UInt(list.count)
-    }
-    out.storeBytes(of: token, as: UInt.self)
+    out.storeBytes(of: workers.add(h), as: UInt.self)
     return status
-  }
-
-  private func worker(_ token: UnsafeMutableRawPointer?) -> StorWorkerHandle? {
-    let t = UInt(bitPattern: token)
-    guard t > Self.workerTag, t - Self.workerTag <= UInt(Int.max) else { return nil }
-    return workers.withLock { list in
-      let i = Int(t - Self.workerTag) - 1
-      return i < list.count ? list[i] : nil
-    }
   }
 
   func queueWorkItem(routine address: UInt64, worker token: UnsafeMutableRawPointer?, context: UInt)
     -> StorStatus
   {
-    guard address != 0, let handle = worker(token) else { return .invalidParameter }
+    guard address != 0, let handle = workers.lookup(token) else { return .invalidParameter }
     guard isMiniportCode(address, "StorPortQueueWorkItem's HwWorkItem") else { return .invalidParameter }
     let routine = unsafeBitCast(UInt(address), to: PHW_WORKITEM.self)
     let tokenBits = UInt(bitPattern: token)
@@ -52,7 +36,7 @@ extension CMiniportExtension {
   }
 
   func freeWorker(_ token: UnsafeMutableRawPointer?) -> StorStatus {
-    guard let handle = worker(token) else { return .invalidParameter }
+    guard let handle = workers.lookup(token) else { return .invalidParameter }
     return port.freeWorker(handle)
   }
 
@@ -63,21 +47,8 @@ extension CMiniportExtension {
     var h: StorTimerHandle? = nil
     let status = port.initializeTimer(&h)
     guard let h else { return status }
-    let token = timerHandles.withLock { list -> UInt in
-      list.append(h)
-      return Self.timerTag + UInt(list.count)
-    }
-    out.storeBytes(of: token, as: UInt.self)
+    out.storeBytes(of: timerHandles.add(h), as: UInt.self)
     return status
-  }
-
-  private func timerHandle(_ token: UnsafeMutableRawPointer?) -> StorTimerHandle? {
-    let t = UInt(bitPattern: token)
-    guard t > Self.timerTag, t - Self.timerTag <= UInt(Int.max) else { return nil }
-    return timerHandles.withLock { list in
-      let i = Int(t - Self.timerTag) - 1
-      return i < list.count ? list[i] : nil
-    }
   }
 
   func requestTimer(
@@ -102,11 +73,11 @@ extension CMiniportExtension {
       }
     }
     return port.requestTimer(
-      timerHandle(token), callback, context: context, microseconds: microseconds,
+      timerHandles.lookup(token), callback, context: context, microseconds: microseconds,
       tolerableDelay: tolerableDelay)
   }
 
   func freeTimer(_ token: UnsafeMutableRawPointer?) -> StorStatus {
-    port.freeTimer(timerHandle(token))
+    port.freeTimer(timerHandles.lookup(token))
   }
 }

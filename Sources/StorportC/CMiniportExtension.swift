@@ -40,8 +40,8 @@ public final class CMiniportExtension: DeviceExtension, @unchecked Sendable {
   let timers = Locked<[UInt: HwTimer<CMiniportExtension>]>([:])
   let timersEx = Locked<[UInt: HwTimerEx<CMiniportExtension>]>([:])
   /// StorPortInitializeWorker / StorPortInitializeTimer handles, by token.
-  let workers = Locked<[StorWorkerHandle]>([])
-  let timerHandles = Locked<[StorTimerHandle]>([])
+  let workers = HandleTokens<StorWorkerHandle>(tag: 0x5357_0000_0000)  // "SW"
+  let timerHandles = HandleTokens<StorTimerHandle>(tag: 0x5354_0000_0000)  // "ST"
   /// StorPortGetUncachedExtension's memory (one per adapter).
   var uncachedExtension: UnsafeMutableRawPointer?
   /// StorPortGetLogicalUnit's SpecificLuExtensionSize blocks, by path/target/lun.
