@@ -14,6 +14,8 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
   ],
   targets: [
     // Variadic C (futex, prctl), thread-local storage and raw aligned atomics.
@@ -60,11 +62,20 @@ let package = Package(
       name: "StorportCLI",
       dependencies: [
         "Storport", "StorportSamples", "StorportBenchmarks", "StorportWorkload", "StorportDevices",
-        "StorportExplorer", "StorportTesting", "CStorportShim", "StorportC",
+        "StorportExplorer", "StorportTesting", "CStorportShim", "StorportC", "StorportServe",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     // C miniports loaded with dlopen resolve StorPort* (and the instrumentation hooks) against
     // the executable: its symbols are exported.
+    // Real clients: the NBD server (and the iSCSI target) in front of an adapter, on swift-nio.
+    .target(
+      name: "StorportServe",
+      dependencies: [
+        "Storport", "StorportWorkload", "StorportDevices",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
     .executableTarget(name: "storport", dependencies: ["StorportCLI"], linkerSettings: exportDynamic),
     .testTarget(
       name: "ConformanceTests",
@@ -85,6 +96,13 @@ let package = Package(
         "StorportWorkload", "StorportDevices",
       ],
       linkerSettings: exportDynamic),
+    .testTarget(
+      name: "ServeTests",
+      dependencies: [
+        "Storport", "StorportServe", "StorportWorkload",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ]),
     .testTarget(
       name: "DeviceTests",
       dependencies: ["Storport", "StorportSamples", "StorportDevices", "StorportSCSI", "StorportWorkload"]),

@@ -16,6 +16,7 @@ public struct StorportCommand: ParsableCommand {
     version: StorportVersion.string,
     subcommands: [
       RunCommand.self, DemoCommand.self, BenchCommand.self, ExploreCommand.self, ReplayCommand.self,
+      ServeCommand.self,
     ])
 
   @Flag(
@@ -32,7 +33,7 @@ public struct StorportCommand: ParsableCommand {
 
   /// Subcommand names by parent, for the "unknown subcommand" message.
   static let subcommandNames: [String: [String]] = [
-    "storport": ["run", "demo", "bench", "explore", "replay", "help"],
+    "storport": ["run", "demo", "bench", "explore", "replay", "serve", "help"],
     "bench": ["io", "runtime", "memory", "work", "help"],
   ]
 
@@ -55,6 +56,7 @@ public struct StorportCommand: ParsableCommand {
     case "bench work": return BenchWorkCommand.self
     case "explore": return ExploreCommand.self
     case "replay": return ReplayCommand.self
+    case "serve": return ServeCommand.self
     default: return StorportCommand.self
     }
   }

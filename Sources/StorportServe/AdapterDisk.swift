@@ -1,0 +1,144 @@
+import Storport
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A disk as a network front end sees it: byte ranges in whole logical blocks, served by SCSI
+/// commands through an adapter — BuildIo → StartIo → device → interrupt → DPC → completion — so
+/// every request a client sends meets the miniport, the port's rules and the verifier.
+///
+/// Thread-safe: any thread may submit; completions run on the adapter's processors.
+public final class AdapterDisk: @unchecked Sendable {
+  public let adapter: Adapter
+  /// Logical block size in bytes.
+  public let blockSize: Int
+  /// Capacity in logical blocks.
+  public let blockCount: UInt64
+  /// The largest transfer one request may carry (the miniport's MaximumTransferLength).
+  public let maximumTransferBytes: Int
+
+  public init(adapter: Adapter, blockSize: Int, blockCount: UInt64) {
+    self.adapter = adapter
+    self.blockSize = blockSize
+    self.blockCount = blockCount
+    let m = Int(adapter.configuration.maximumTransferLength)
+    maximumTransferBytes = m > 0 ? m - m % blockSize : 128 * 1024
+  }
+
+  public var sizeBytes: UInt64 { blockCount * UInt64(blockSize) }
+
+  /// How a request ended: success, or the SRB status and sense key for the log.
+  public enum Outcome: Sendable, Equatable {
+    case success
+    case failed(String)
+  }
+
+  /// Reads `length` bytes at `offset` (whole blocks, within the disk) into a fresh buffer,
+  /// split into transfers the miniport accepts; `completion` gets the bytes or the failure.
+  public func read(offset: UInt64, length: Int, completion: @escaping @Sendable (Outcome, [UInt8]) -> Void) {
+    let buffer = Buffer(bytes: length)
+    transfer(write: false, offset: offset, buffer: buffer, fua: false) { outcome in
+      completion(outcome, outcome == .success ? buffer.bytes() : [])
+    }
+  }
+
+  /// Writes `data` at `offset` (whole blocks, within the disk); FUA: written through before
+  /// the completion.
+  public func write(
+    offset: UInt64, data: [UInt8], fua: Bool, completion: @escaping @Sendable (Outcome) -> Void
+  ) {
+    let buffer = Buffer(copying: data)
+    transfer(write: true, offset: offset, buffer: buffer, fua: fua, completion)
+  }
+
+  /// Writes zeroes (a buffer of zeroes through the same path: what the miniport sees is a
+  /// WRITE).
+  public func writeZeroes(
+    offset: UInt64, length: Int, fua: Bool, completion: @escaping @Sendable (Outcome) -> Void
+  ) {
+    transfer(write: true, offset: offset, buffer: Buffer(bytes: length), fua: fua, completion)
+  }
+
+  /// SYNCHRONIZE CACHE(16) of the whole disk.
+  public func flush(completion: @escaping @Sendable (Outcome) -> Void) {
+    let r = StorRequest()
+    var cdb = [UInt8](repeating: 0, count: 16)
+    cdb[0] = 0x91
+    r.setCdb(cdb)
+    r.direction = .none
+    r.dataTransferLength = 0
+    adapter.submit(r) { done in completion(Self.outcome(done)) }
+  }
+
+  // MARK: - Transfers
+
+  /// Host memory for one client request, aligned for O_DIRECT backings.
+  final class Buffer: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    let count: Int
+    init(bytes: Int) {
+      count = bytes
+      pointer = .allocate(byteCount: max(bytes, 1), alignment: 4096)
+      pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(bytes, 1))
+    }
+    convenience init(copying data: [UInt8]) {
+      self.init(bytes: data.count)
+      data.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress!, byteCount: data.count) }
+    }
+    func bytes() -> [UInt8] { Array(UnsafeRawBufferPointer(start: pointer, count: count)) }
+    deinit { pointer.deallocate() }
+  }
+
+  private func transfer(
+    write: Bool, offset: UInt64, buffer: Buffer, fua: Bool,
+    _ completion: @escaping @Sendable (Outcome) -> Void
+  ) {
+    let total = buffer.count
+    guard total > 0 else {
+      completion(.success)
+      return
+    }
+    let pieces = (total + maximumTransferBytes - 1) / maximumTransferBytes
+    let state = Pieces(count: pieces)
+    for i in 0..<pieces {
+      let start = i * maximumTransferBytes
+      let bytes = min(maximumTransferBytes, total - start)
+      let r = StorRequest()
+      let lba = (offset + UInt64(start)) / UInt64(blockSize)
+      let blocks = UInt32(bytes / blockSize)
+      var cdb = [UInt8](repeating: 0, count: 16)
+      cdb[0] = write ? 0x8A : 0x88  // WRITE(16) / READ(16)
+      if fua { cdb[1] = 0x08 }
+      for k in 0..<8 { cdb[2 + k] = UInt8(truncatingIfNeeded: lba >> (56 - 8 * UInt64(k))) }
+      for k in 0..<4 { cdb[10 + k] = UInt8(truncatingIfNeeded: blocks >> (24 - 8 * UInt32(k))) }
+      r.setCdb(cdb)
+      r.direction = write ? .dataOut : .dataIn
+      r.dataBuffer = buffer.pointer + start
+      r.dataTransferLength = UInt32(bytes)
+      adapter.submit(r) { done in
+        // The buffer lives until the last piece is back.
+        _ = buffer
+        if let outcome = state.finish(Self.outcome(done)) { completion(outcome) }
+      }
+    }
+  }
+
+  /// Gathers the outcomes of a request's pieces: the first failure wins.
+  final class Pieces: @unchecked Sendable {
+    private let lock = Locked<(left: Int, failure: Outcome?)>((0, nil))
+    init(count: Int) { lock.withLock { $0.left = count } }
+    func finish(_ o: Outcome) -> Outcome? {
+      lock.withLock { s -> Outcome? in
+        if o != .success && s.failure == nil { s.failure = o }
+        s.left -= 1
+        return s.left == 0 ? (s.failure ?? .success) : nil
+      }
+    }
+  }
+
+  static func outcome(_ r: StorRequest) -> Outcome {
+    if r.srbStatus == .success && r.scsiStatus == 0 { return .success }
+    return .failed("\(r.srbStatus), SCSI status 0x\(String(r.scsiStatus, radix: 16))")
+  }
+}

@@ -1,0 +1,231 @@
+import Foundation
+import Storport
+import StorportServe
+import StorportWorkload
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A minimal NBD client over a loopback socket — enough to drive the server as a real client
+/// does, and to send it what a real client never would.
+final class NBDTestClient {
+  let fd: Int32
+
+  init(port: Int) throws {
+    fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = UInt16(port).bigEndian
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var tv = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    let rc = withUnsafePointer(to: &addr) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
+    }
+    guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
+  }
+
+  deinit { close(fd) }
+
+  func send(_ bytes: [UInt8]) {
+    var sent = 0
+    while sent < bytes.count {
+      let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, 0) }
+      if n <= 0 { return }
+      sent += n
+    }
+  }
+
+  /// Exactly `count` bytes, or fewer if the server closed (or the timeout passed).
+  func receive(_ count: Int) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: count)
+    var got = 0
+    while got < count {
+      let n = out.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, count - got, 0) }
+      if n <= 0 { break }
+      got += n
+    }
+    return Array(out[0..<got])
+  }
+
+  static func be<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
+  static func read64(_ b: [UInt8], _ i: Int) -> UInt64 { (0..<8).reduce(0) { $0 << 8 | UInt64(b[i + $1]) } }
+  static func read32(_ b: [UInt8], _ i: Int) -> UInt32 { (0..<4).reduce(0) { $0 << 8 | UInt32(b[i + $1]) } }
+
+  /// Greeting, client flags, NBD_OPT_GO: the export's size, or nil if the server refused.
+  func handshake(export: String) -> UInt64? {
+    let greeting = receive(18)
+    guard greeting.count == 18, Self.read64(greeting, 0) == NBD.initMagic else { return nil }
+    send(Self.be(NBD.clientFlagFixedNewstyle | NBD.clientFlagNoZeroes))
+    var data = Self.be(UInt32(export.utf8.count)) + Array(export.utf8) + Self.be(UInt16(0))
+    send(Self.be(NBD.optionMagic) + Self.be(NBD.optGo) + Self.be(UInt32(data.count)) + data)
+    data = []
+    var size: UInt64? = nil
+    while true {
+      let header = receive(20)
+      guard header.count == 20 else { return nil }
+      let type = Self.read32(header, 12)
+      let length = Int(Self.read32(header, 16))
+      let payload = receive(length)
+      if type == NBD.repAck { return size }
+      if type & 0x8000_0000 != 0 { return nil }
+      if type == NBD.repInfo, payload.count >= 10, payload[0] == 0, payload[1] == 0 {
+        size = Self.read64(payload, 2)
+      }
+    }
+  }
+
+  static func request(_ type: UInt16, cookie: UInt64, offset: UInt64, length: UInt32, flags: UInt16 = 0)
+    -> [UInt8]
+  {
+    be(NBD.requestMagic) + be(flags) + be(type) + be(cookie) + be(offset) + be(length)
+  }
+
+  /// A simple reply's error and cookie (and `dataLength` bytes of data after it).
+  func reply(dataLength: Int = 0) -> (error: UInt32, cookie: UInt64, data: [UInt8])? {
+    let header = receive(16)
+    guard header.count == 16, Self.read32(header, 0) == NBD.simpleReplyMagic else { return nil }
+    let error = Self.read32(header, 4)
+    return (error, Self.read64(header, 8), error == 0 ? receive(dataLength) : [])
+  }
+}
+
+/// The NBD server in front of a RAM-disk adapter, driven over loopback: negotiation, I/O
+/// through the adapter, and the requests a hostile client sends.
+@Suite(.serialized) struct NBDTests {
+  final class Fixture {
+    let rig: WorkloadRig
+    let server: NBDServer
+    let port: Int
+    init(readOnly: Bool = false) throws {
+      var o = WorkloadOptions()
+      o.miniport = .ramdisk
+      o.sizeBytes = 4 << 20
+      o.processors = 2
+      rig = try WorkloadRig(o)
+      let disk = AdapterDisk(
+        adapter: rig.adapter, blockSize: rig.store.blockSize, blockCount: rig.store.blockCount)
+      server = NBDServer(exports: [NBDServer.Export(name: "disk", disk: disk, readOnly: readOnly)])
+      port = try server.start(host: "127.0.0.1", port: 0)
+    }
+    deinit {
+      server.stop()
+      rig.runtime.shutdown()
+    }
+  }
+
+  @Test func negotiatesAndRoundTripsDataThroughTheAdapter() throws {
+    let f = try Fixture()
+    let c = try NBDTestClient(port: f.port)
+    #expect(c.handshake(export: "disk") == 4 << 20)
+    let data = (0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+    c.send(
+      NBDTestClient.request(NBD.cmdWrite, cookie: 1, offset: 4096, length: 8192, flags: NBD.cmdFlagFUA) + data
+    )
+    let w = try #require(c.reply())
+    #expect(w.error == 0 && w.cookie == 1)
+    c.send(NBDTestClient.request(NBD.cmdRead, cookie: 2, offset: 4096, length: 8192))
+    let r = try #require(c.reply(dataLength: 8192))
+    #expect(r.error == 0 && r.cookie == 2)
+    #expect(r.data == data)
+    c.send(NBDTestClient.request(NBD.cmdFlush, cookie: 3, offset: 0, length: 0))
+    #expect(c.reply()?.cookie == 3)
+    c.send(NBDTestClient.request(NBD.cmdWriteZeroes, cookie: 4, offset: 4096, length: 4096))
+    #expect(c.reply()?.error == 0)
+    c.send(NBDTestClient.request(NBD.cmdRead, cookie: 5, offset: 4096, length: 4096))
+    #expect(c.reply(dataLength: 4096)?.data == [UInt8](repeating: 0, count: 4096))
+    // Every request went through the adapter, and the verifier saw nothing wrong.
+    #expect(f.rig.adapter.statistics.completedRequests >= 5)
+    #expect(f.rig.runtime.verifier.verdict.hasPrefix("PASS"))
+  }
+
+  @Test func anUnknownExportIsRefusedAndTheServerStaysUp() throws {
+    let f = try Fixture()
+    let c = try NBDTestClient(port: f.port)
+    #expect(c.handshake(export: "nonexistent") == nil)
+    let c2 = try NBDTestClient(port: f.port)
+    #expect(c2.handshake(export: "disk") == 4 << 20)
+  }
+
+  @Test func badRequestsGetTheProtocolsErrorsAndOthersAreUnaffected() throws {
+    let f = try Fixture()
+    let c = try NBDTestClient(port: f.port)
+    #expect(c.handshake(export: "disk") != nil)
+    // Unaligned, past the end, unknown command: EINVAL, the connection stays.
+    c.send(NBDTestClient.request(NBD.cmdRead, cookie: 10, offset: 100, length: 4096))
+    #expect(c.reply()?.error == NBD.einval)
+    c.send(NBDTestClient.request(NBD.cmdRead, cookie: 11, offset: 4 << 20, length: 4096))
+    #expect(c.reply()?.error == NBD.einval)
+    c.send(NBDTestClient.request(99, cookie: 12, offset: 0, length: 0))
+    #expect(c.reply()?.error == NBD.einval)
+    c.send(NBDTestClient.request(NBD.cmdRead, cookie: 13, offset: 0, length: 4096))
+    #expect(c.reply(dataLength: 4096)?.cookie == 13)
+    // A bad magic ends this connection only.
+    let other = try NBDTestClient(port: f.port)
+    #expect(other.handshake(export: "disk") != nil)
+    c.send([UInt8](repeating: 0xEE, count: 28))
+    #expect(c.receive(1).isEmpty)  // closed
+    other.send(NBDTestClient.request(NBD.cmdRead, cookie: 14, offset: 0, length: 4096))
+    #expect(other.reply(dataLength: 4096)?.cookie == 14)
+  }
+
+  @Test func aWriteLargerThanAllowedEndsTheConnectionWithoutAllocatingIt() throws {
+    let f = try Fixture()
+    let c = try NBDTestClient(port: f.port)
+    #expect(c.handshake(export: "disk") != nil)
+    c.send(NBDTestClient.request(NBD.cmdWrite, cookie: 1, offset: 0, length: 0xFFFF_FFF0))
+    #expect(c.receive(1).isEmpty)
+  }
+
+  @Test func aReadOnlyExportRefusesWrites() throws {
+    let f = try Fixture(readOnly: true)
+    let c = try NBDTestClient(port: f.port)
+    #expect(c.handshake(export: "disk") != nil)
+    c.send(
+      NBDTestClient.request(NBD.cmdWrite, cookie: 1, offset: 0, length: 4096)
+        + [UInt8](repeating: 1, count: 4096))
+    #expect(c.reply()?.error == NBD.eperm)
+  }
+}
+
+/// The session parser alone, byte by byte: what any split of the input does is what the
+/// whole input does (the property a fuzzer leans on), and lengths are never trusted.
+@Suite struct NBDSessionTests {
+  static let exports = [NBDSession.Export(name: "disk", sizeBytes: 1 << 20, blockSize: 512)]
+
+  @Test func splittingTheInputChangesNothing() {
+    let go =
+      NBDTestClient.be(NBD.optionMagic) + NBDTestClient.be(NBD.optGo) + NBDTestClient.be(UInt32(10))
+      + NBDTestClient.be(UInt32(4)) + Array("disk".utf8) + NBDTestClient.be(UInt16(0))
+    let input =
+      NBDTestClient.be(NBD.clientFlagFixedNewstyle) + go
+      + NBDTestClient.request(NBD.cmdRead, cookie: 7, offset: 512, length: 1024)
+    var whole = NBDSession(exports: Self.exports)
+    let all = whole.receive(input)
+    var pieces = NBDSession(exports: Self.exports)
+    var split: [NBDSession.Event] = []
+    for b in input { split += pieces.receive([b]) }
+    #expect(all == split)
+    #expect(all.last == .read(cookie: 7, offset: 512, length: 1024))
+  }
+
+  @Test func hugeOptionLengthsCloseTheConnection() {
+    var s = NBDSession(exports: Self.exports)
+    let events = s.receive(
+      NBDTestClient.be(NBD.clientFlagFixedNewstyle) + NBDTestClient.be(NBD.optionMagic)
+        + NBDTestClient.be(NBD.optGo)
+        + NBDTestClient.be(UInt32.max))
+    #expect(s.isClosed)
+    if case .close = events.last {} else { Issue.record("expected a close, got \(events)") }
+  }
+
+  @Test func oldstyleClientsAreRefused() {
+    var s = NBDSession(exports: Self.exports)
+    _ = s.receive([0, 0, 0, 0])
+    #expect(s.isClosed)
+  }
+}
