@@ -8,5 +8,8 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 echo "== swift test (all suites)"
 swift test --disable-xctest
+echo "== real NBD clients against storport serve"
+swift build --product storport
+bash scripts/serve-clients.sh .build/debug/storport
 echo "== swift test under ThreadSanitizer (live platform)"
 swift test --disable-xctest --sanitize=thread --scratch-path .build-tsan --filter LiveTests
