@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 _Thread_local void *storport_tls_current = 0;
+_Thread_local void *storport_tls_allocating = 0;
 
 uint32_t storport_load_acquire(uint32_t *w) { return __atomic_load_n(w, __ATOMIC_ACQUIRE); }
 uint32_t storport_load_relaxed(uint32_t *w) { return __atomic_load_n(w, __ATOMIC_RELAXED); }

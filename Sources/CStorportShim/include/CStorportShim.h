@@ -19,6 +19,10 @@ extern "C" {
 extern _Thread_local void *_Nullable storport_tls_current;
 static inline void *_Nullable storport_get_current(void) { return storport_tls_current; }
 static inline void storport_set_current(void *_Nullable p) { storport_tls_current = p; }
+/// The port allocating a device extension on this thread (read by DeviceExtension's init).
+extern _Thread_local void *_Nullable storport_tls_allocating;
+static inline void *_Nullable storport_get_allocating(void) { return storport_tls_allocating; }
+static inline void storport_set_allocating(void *_Nullable p) { storport_tls_allocating = p; }
 
 // ---- cpu ---------------------------------------------------------------------------------
 static inline void storport_cpu_relax(void) {

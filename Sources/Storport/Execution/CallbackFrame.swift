@@ -30,6 +30,8 @@ struct CallbackFrame {
     get { adapterRef?.takeUnretainedValue() }
     set { adapterRef = newValue.map { Unmanaged.passUnretained($0) } }
   }
+  /// The adapter's identity, for comparisons (no reference count).
+  var adapterIdentity: UnsafeMutableRawPointer? { adapterRef?.toOpaque() }
   var entryIrql: Irql
   var heldAtEntry: Int
   /// Locks the miniport may acquire itself in this callback (spec §5.3).

@@ -33,7 +33,7 @@ final class Processor: @unchecked Sendable {
   let servicePoints: Bool
 
   // MARK: queues (shared)
-  private let queues = Locked([Ring<Work>](repeating: Ring(), count: 4))
+  private let queues = Locked(WorkQueues())
   private let pendingInterrupts = Atomic<Int>(0)
   private let pendingDpcLevel = Atomic<Int>(0)
   private let pendingAll = Atomic<Int>(0)
@@ -46,7 +46,7 @@ final class Processor: @unchecked Sendable {
   struct Context {
     var irql: Irql = .passive
     var held = HeldLocks()
-    var frames: [CallbackFrame] = []
+    var frames = ContextStack<CallbackFrame>()
     var deferred: [DeferredAction] = []
     var lockSerial: UInt64 = 0
     var delivering = false
@@ -61,7 +61,6 @@ final class Processor: @unchecked Sendable {
   private let context: UnsafeMutablePointer<Context> = {
     let c = UnsafeMutablePointer<Context>.allocate(capacity: 1)
     c.initialize(to: Context())
-    c.pointee.frames.reserveCapacity(16)
     return c
   }()
 
@@ -71,7 +70,10 @@ final class Processor: @unchecked Sendable {
   }
   /// The locks held (a view of the context's stack: read it, do not keep it).
   var held: HeldLocks { @inline(__always) get { context.pointee.held } }
-  var frames: [CallbackFrame] {
+  /// How many locks this context holds.
+  var heldCount: Int { @inline(__always) get { context.pointee.held.count } }
+  /// The callback frames (a view of the context's stack: read it, do not keep it).
+  var frames: ContextStack<CallbackFrame> {
     @inline(__always) get { context.pointee.frames }
     @inline(__always) _modify { yield &context.pointee.frames }
   }
@@ -136,6 +138,7 @@ final class Processor: @unchecked Sendable {
 
   deinit {
     context.pointee.held.deallocate()
+    context.pointee.frames.deallocate()
     context.deinitialize(count: 1)
     context.deallocate()
     counters.deallocate()
@@ -148,7 +151,7 @@ final class Processor: @unchecked Sendable {
     // ordered before the work (race detection).
     if let d = raceDetector, Processor.currentUnretained == nil { d.release(d.controller, SyncObject(self)) }
     let q = work.queue
-    queues.withLock { $0[q].append(work) }
+    queues.withLock { $0.append(work, to: q) }
     switch q {
     case 0: pendingInterrupts.add(1, ordering: .releasing)
     case 1: pendingDpcLevel.add(1, ordering: .releasing)
@@ -163,10 +166,7 @@ final class Processor: @unchecked Sendable {
 
   private func take(maxQueue: Int) -> Work? {
     guard pendingAll.load(ordering: .acquiring) > 0 else { return nil }
-    let work: Work? = queues.withLock { qs in
-      for q in 0...maxQueue { if let w = qs[q].popFirst() { return w } }
-      return nil
-    }
+    let work: Work? = queues.withLock { $0.popFirst(upTo: maxQueue) }
     if let work {
       switch work.queue {
       case 0: pendingInterrupts.subtract(1, ordering: .relaxed)
@@ -182,11 +182,7 @@ final class Processor: @unchecked Sendable {
   func removeQueued(where predicate: (Work) -> Bool) {
     var removed = [0, 0, 0, 0]
     queues.withLock { qs in
-      for q in 0..<4 {
-        let before = qs[q].count
-        qs[q].removeAll(where: predicate)
-        removed[q] = before - qs[q].count
-      }
+      for q in 0..<4 { removed[q] = qs.removeAll(from: q, where: predicate) }
     }
     pendingInterrupts.subtract(removed[0], ordering: .relaxed)
     pendingDpcLevel.subtract(removed[1], ordering: .relaxed)
@@ -215,16 +211,18 @@ final class Processor: @unchecked Sendable {
     switch consume work {
     case .interrupt(let adapter, let message):
       platform.schedulingPoint(index, .interruptDelivery)
-      adapter.deliverInterrupt(on: self, message: message)
+      adapter._withUnsafeGuaranteedRef { $0.deliverInterrupt(on: self, message: message) }
     case .dpc(let dpc, let generation):
       platform.schedulingPoint(index, .dpcDequeue)
-      dpc.adapter?.runDpc(dpc, on: self, generation: generation)
+      dpc._withUnsafeGuaranteedRef { dpc in
+        dpc.adapterRef?._withUnsafeGuaranteedRef { $0.runDpc(dpc, on: self, generation: generation) }
+      }
     case .adapterTimer(let adapter, let generation):
       platform.schedulingPoint(index, .timerExpiry)
-      adapter.runAdapterTimer(on: self, generation: generation)
+      adapter._withUnsafeGuaranteedRef { $0.runAdapterTimer(on: self, generation: generation) }
     case .extendedTimer(let adapter, let slot, let generation):
       platform.schedulingPoint(index, .timerExpiry)
-      adapter.runExtendedTimer(on: self, slot: slot, generation: generation)
+      adapter._withUnsafeGuaranteedRef { $0.runExtendedTimer(on: self, slot: slot, generation: generation) }
     case .port(let body):
       platform.schedulingPoint(index, .work)
       let old = raise(to: .dispatch)
@@ -233,7 +231,7 @@ final class Processor: @unchecked Sendable {
     case .submit(let adapter, let request):
       platform.schedulingPoint(index, .work)
       let old = raise(to: .dispatch)
-      adapter.dispatchNew(request, on: self)
+      adapter._withUnsafeGuaranteedRef { $0.dispatchNew(request, on: self) }
       lower(to: old)
     case .passive(let body):
       platform.schedulingPoint(index, .work)
@@ -460,6 +458,10 @@ final class Processor: @unchecked Sendable {
   /// Locks the current callback may acquire (nil outside callbacks), without copying the frame.
   @inline(__always)
   var currentAllowed: LockMask? { context.pointee.frames.last?.allowed }
+
+  /// The identity of the adapter whose callback runs (nil outside callbacks), read in place.
+  @inline(__always)
+  var currentAdapterIdentity: UnsafeMutableRawPointer? { context.pointee.frames.last?.adapterIdentity }
 
   /// The current callback's role, without copying the frame.
   @inline(__always)

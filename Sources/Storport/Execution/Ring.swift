@@ -1,50 +1,67 @@
 /// A growable FIFO ring buffer of values. Not thread-safe; amortised O(1), no allocation once
-/// it has grown to its working size. The capacity is a power of two (indices wrap with a mask),
-/// and elements move in and out without reference counting.
-struct Ring<Element> {
-  private var storage: [Element?]
-  private var head = 0
-  private(set) var count = 0
+/// it has grown to its working size. The capacity is a power of two (indices wrap with a mask);
+/// elements are moved in and out of raw storage, so a push or a pop is a few instructions: no
+/// optional wrapping, no copy-on-write uniqueness check.
+///
+/// A reference type: it is kept in place by its one owner (a processor's work queues, a
+/// request pipeline's flow state), under that owner's lock.
+final class Ring<Element> {
+  // Touched only under the owner's lock: no dynamic exclusivity checks.
+  @exclusivity(unchecked) private var base: UnsafeMutablePointer<Element>
+  @exclusivity(unchecked) private var capacity: Int
+  @exclusivity(unchecked) private var head = 0
+  @exclusivity(unchecked) private(set) var count = 0
 
   init(capacity: Int = 16) {
     var c = 1
     while c < capacity { c <<= 1 }
-    storage = Array(repeating: nil, count: c)
+    base = .allocate(capacity: c)
+    self.capacity = c
   }
 
-  private var mask: Int { storage.count - 1 }
+  deinit {
+    for i in 0..<count { (base + ((head + i) & (capacity - 1))).deinitialize(count: 1) }
+    base.deallocate()
+  }
 
-  var isEmpty: Bool { count == 0 }
+  var isEmpty: Bool { @inline(__always) get { count == 0 } }
 
-  mutating func append(_ e: Element) {
-    if count == storage.count { grow() }
-    storage[(head + count) & mask] = e
+  @inline(__always)
+  func append(_ e: Element) {
+    if count == capacity { grow() }
+    (base + ((head + count) & (capacity - 1))).initialize(to: e)
     count += 1
   }
 
-  var peekFirst: Element? { count > 0 ? storage[head] : nil }
+  var peekFirst: Element? { count > 0 ? base[head] : nil }
 
-  mutating func popFirst() -> Element? {
+  @inline(__always)
+  func popFirst() -> Element? {
     guard count > 0 else { return nil }
-    let e = storage[head].take()
-    head = (head + 1) & mask
+    let e = (base + head).move()
+    head = (head + 1) & (capacity - 1)
     count -= 1
     return e
   }
 
   /// Removes every element for which `shouldRemove` is true, keeping the order of the rest.
-  mutating func removeAll(where shouldRemove: (Element) -> Bool) {
-    var kept = Ring(capacity: storage.count)
-    while let e = popFirst() { if !shouldRemove(e) { kept.append(e) } }
-    self = kept
+  func removeAll(where shouldRemove: (Element) -> Bool) {
+    let n = count
+    for _ in 0..<n {
+      let e = popFirst()!
+      if !shouldRemove(e) { append(e) }
+    }
   }
 
-  private mutating func grow() {
-    var bigger: [Element?] = Array(repeating: nil, count: storage.count * 2)
-    for i in 0..<count { bigger[i] = storage[(head + i) & mask].take() }
-    storage = bigger
+  @inline(never)
+  private func grow() {
+    let bigger = UnsafeMutablePointer<Element>.allocate(capacity: capacity * 2)
+    for i in 0..<count { (bigger + i).moveInitialize(from: base + ((head + i) & (capacity - 1)), count: 1) }
+    base.deallocate()
+    base = bigger
     head = 0
+    capacity *= 2
   }
 }
 
-extension Ring: Sendable where Element: Sendable {}
+extension Ring: @unchecked Sendable where Element: Sendable {}

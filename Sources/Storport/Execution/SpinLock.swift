@@ -5,7 +5,7 @@ import Synchronization
 /// message lock. A test-and-test-and-set word in its own cache line: real mutual exclusion on
 /// the live platform; on the simulated platform a contended acquire blocks the processor in
 /// the scheduler until the holder releases.
-final class SpinLock: @unchecked Sendable {
+@usableFromInline final class SpinLock: @unchecked Sendable {
   let word = AlignedWords(count: 1)
   let kind: StorSpinLockKind
   /// For MSI message locks: the message number.

@@ -6,8 +6,14 @@
 public final class Adapter: Sendable {
   /// The implementation (the miniport face), owned by the runtime.
   let port: StorPort
+  /// The miniport's device extension: owned here (the runtime keeps every adapter for its
+  /// whole life), holding its port.
+  let deviceExtensionOwner: DeviceExtension
 
-  init(_ port: StorPort) { self.port = port }
+  init(_ port: StorPort) {
+    self.port = port
+    deviceExtensionOwner = port.allocateExtension()
+  }
 
   /// Adapter number, in attach order.
   public var index: Int { port.index }

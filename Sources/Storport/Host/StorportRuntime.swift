@@ -21,6 +21,10 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
   /// The happens-before race detector over ``Tracked`` miniport state (nil: not running).
   public let raceDetector: RaceDetector?
   private(set) var processors: [Processor] = []
+  /// The processors by index, unmanaged (`processors` keeps them): handing work to one costs
+  /// no reference count. Set once in init, freed in deinit.
+  @exclusivity(unchecked) private(set) var processorTable = UnsafeMutableBufferPointer<Unmanaged<Processor>>(
+    start: nil, count: 0)
   private let adapterList = Locked<[Adapter]>([])
   private let started = Atomic<Bool>(false)
 
@@ -54,7 +58,11 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
     processors = (0..<platform.processorCount).map {
       Processor(index: $0, runtime: self, platform: platform)
     }
+    processorTable = .allocate(capacity: processors.count)
+    _ = processorTable.initialize(from: processors.lazy.map { Unmanaged.passUnretained($0) })
   }
+
+  deinit { processorTable.deallocate() }
 
   /// Each processor's execution context — current callback, IRQL, locks held — as the
   /// controlling thread sees it between simulated runs (the explorer's failure reports).

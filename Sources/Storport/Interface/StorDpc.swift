@@ -12,9 +12,23 @@ import Synchronization
 public final class StorDpc: @unchecked Sendable {
   /// The D2 state machine (guarded by its own lock; the port executes its decisions).
   let state = Locked(DpcState())
-  /// Set by StorPortInitializeDpc; nil means "not initialised".
-  @exclusivity(unchecked) nonisolated(unsafe) var routine: ErasedDpcRoutine?
-  @exclusivity(unchecked) nonisolated(unsafe) unowned(unsafe) var adapter: StorPort?
+  /// Set by StorPortInitializeDpc; nil means "not initialised". Never replaced while the DPC
+  /// is queued or running (R-D4), so a run reads it through `routineRef`, unretained.
+  var routine: ErasedDpcRoutine? {
+    get { routineOwner?.routine }
+    set {
+      routineOwner = newValue.map(DpcRoutineBox.init)
+      routineRef = routineOwner.map { Unmanaged.passUnretained($0) }
+    }
+  }
+  @exclusivity(unchecked) nonisolated(unsafe) private var routineOwner: DpcRoutineBox?
+  @exclusivity(unchecked) nonisolated(unsafe) private(set) var routineRef: Unmanaged<DpcRoutineBox>?
+  /// Whether StorPortInitializeDpc initialised it.
+  var isInitialized: Bool { @inline(__always) get { routineRef != nil } }
+  /// The adapter that initialised it (which keeps it, and outlives it): unmanaged, compared
+  /// and used without a reference count.
+  @exclusivity(unchecked) nonisolated(unsafe) var adapterRef: Unmanaged<StorPort>?
+  var adapter: StorPort? { adapterRef?.takeUnretainedValue() }
   /// The miniport-visible `DpcLock` of this object (D3).
   let lock = SpinLock(kind: .dpcLock, name: "DpcLock")
   /// Completed runs (statistics).
@@ -28,7 +42,9 @@ public final class StorDpc: @unchecked Sendable {
 
   /// The routine name given at initialisation (for reports).
   public var routineName: String { routineTraceName.description }
-  var routineTraceName: TraceName { routine?.traceName ?? .uninitializedDpc }
+  var routineTraceName: TraceName {
+    routineRef?._withUnsafeGuaranteedRef { $0.routine.traceName } ?? .uninitializedDpc
+  }
 
   /// Number of completed executions.
   public var executionCount: UInt64 { runs.load(ordering: .relaxed) }
@@ -37,6 +53,12 @@ public final class StorDpc: @unchecked Sendable {
 
   /// True while the DPC is queued or running.
   public var isBusy: Bool { state.withLock { $0.phase != .idle } }
+}
+
+/// A STOR_DPC's routine, in a box whose constant fields a run reads without copying.
+final class DpcRoutineBox: Sendable {
+  let routine: ErasedDpcRoutine
+  init(_ routine: ErasedDpcRoutine) { self.routine = routine }
 }
 
 /// The state of one STOR_DPC (D2, rules 28–33), as a pure state machine: issue, cancel and a

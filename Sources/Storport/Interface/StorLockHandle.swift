@@ -6,14 +6,14 @@ public struct StorLockHandle: Sendable {
   public internal(set) var oldIrql: Irql = .passive
   /// The acquire was refused by the verifier; release is then a silent no-op. (Beside the two
   /// one-byte fields: the handle stays 24 bytes, the size of a STOR_LOCK_HANDLE's Context.)
-  var refused = false
+  @usableFromInline var refused = false
   /// The lock taken (unmanaged: see CallbackFrame on `unowned(unsafe)` optionals in structs).
-  nonisolated(unsafe) var spinLockRef: Unmanaged<SpinLock>?
+  @usableFromInline nonisolated(unsafe) var spinLockRef: Unmanaged<SpinLock>?
   var spinLock: SpinLock? {
     get { spinLockRef?.takeUnretainedValue() }
     set { spinLockRef = newValue.map { Unmanaged.passUnretained($0) } }
   }
-  var serial: UInt64 = 0
+  @usableFromInline var serial: UInt64 = 0
 
-  public init() {}
+  @inlinable public init() {}
 }

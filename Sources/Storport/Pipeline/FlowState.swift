@@ -3,7 +3,7 @@ import Synchronization
 /// The request pipeline's gates (held under `RequestPipeline.flow`).
 struct FlowState {
   /// Requests waiting for dispatch (paused, busy, not yet running, or behind others).
-  var queue = Ring<StorRequest>()
+  let queue = Ring<StorRequest>()
   /// Requests handed to the miniport (BuildIo/StartIo) and not yet completed.
   var outstanding = 0
   /// StorPortBusy: completions still to see before dispatch resumes.

@@ -4,7 +4,8 @@ final class PauseTimeoutTarget: PlatformTimerTarget, @unchecked Sendable {
   unowned(unsafe) let adapter: StorPort
   init(adapter: StorPort) { self.adapter = adapter }
   func fire(cookie: UInt64) {
-    adapter.runtime.processors[0].post(
+    adapter.post(
+      to: 0,
       .port { [adapter] in
         let resumed = adapter.pipeline.flow.withLock { f -> Bool in
           guard f.paused, f.pauseGeneration == cookie else { return false }
@@ -39,6 +40,6 @@ final class BusyRetryTarget: PlatformTimerTarget, @unchecked Sendable {
 
   func fire(cookie: UInt64) {
     guard let (work, cpu) = pending.withLock({ $0.items.removeValue(forKey: cookie) }) else { return }
-    adapter.runtime.processors[cpu].post(work)
+    adapter.post(to: cpu, work)
   }
 }

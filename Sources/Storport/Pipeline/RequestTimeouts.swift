@@ -65,7 +65,7 @@ final class RequestTimeouts: PlatformTimerTarget, @unchecked Sendable {
   }
 
   func fire(cookie: UInt64) {
-    adapter.runtime.processors[0].post(.port { [self] in check() })
+    adapter.post(to: 0, .port { [self] in check() })
   }
 
   /// Buckets of seconds that have passed (a window behind now, wrapping) still count requests?

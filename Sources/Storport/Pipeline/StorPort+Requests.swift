@@ -17,12 +17,12 @@ extension StorPort {
       request.history.clear()
       request.history.record(.submitted, at: request.submittedAt, on: p?.index)
     }
-    let n = runtime.processors.count
+    let n = processorCount
     var target = p?.index ?? pipeline.submitCursor.wrappingAdd(1, ordering: .relaxed).oldValue % n
     if p == nil && variesPlacements { target = platform.choose(.submitProcessor, count: n, default: target) }
     if let p { p.raceDetector?.release(p.index, SyncObject(request)) }
     trace(on: p, .requestSubmit, request.function.traceName, a: request.tag)
-    runtime.processors[target].post(.submit(self, request))
+    post(.submit(Unmanaged.passUnretained(self), request), to: target)
   }
 
   func dispatchNew(_ request: StorRequest, on p: Processor) {
@@ -73,7 +73,8 @@ extension StorPort {
       return true
     }
     guard needed else { return }
-    runtime.processors[p?.index ?? 0].post(
+    post(
+      to: p?.index ?? 0,
       .port { [self] in
         if let cpu = Processor.current { pump(on: cpu) }
       })
@@ -86,7 +87,9 @@ extension StorPort {
     pipeline.timeouts.enter(request, defaultSeconds: configuration.defaultRequestTimeoutSeconds)
     if entry.data.hasBuildIo {
       if checked { request.history.record(.buildIo, at: platform.now().nanoseconds, on: p.index) }
-      let proceed = callAlways(.buildIo, .hwStorBuildIo, on: p) { entry.buildIo(deviceExtension, request) }
+      let proceed = callAlways(.buildIo, .hwStorBuildIo, on: p) {
+        withExtension { entry.buildIo($0, request) }
+      }
       // FALSE: the miniport completes the request itself; it never reaches StartIo (R-S12).
       if request.isCompleted {
         if proceed {
@@ -111,7 +114,7 @@ extension StorPort {
           on: p, .requestStart, request.function.traceName, a: request.tag, b: UInt64(request.channelNumber))
         return true
       }
-    ) { entry.startIo(deviceExtension, request) }
+    ) { withExtension { entry.startIo($0, request) } }
     if started == nil { completeByPort(request, .noHba, on: p) }
   }
 
@@ -249,7 +252,7 @@ extension StorPort {
 
   /// The submitter's completion routine, run as the submitter's code (not the miniport's).
   private func runCompletion(_ request: StorRequest, on p: Processor?) {
-    entry.requestReturned(deviceExtension, request)
+    withExtension { entry.requestReturned($0, request) }
     guard let completion = request.completion else { return }
     if let p { p.runHostCode { completion(request) } } else { completion(request) }
   }
@@ -274,10 +277,10 @@ extension StorPort {
         buildAndStart(request, on: cpu)
       }
     } else {
-      work = .submit(self, request)
+      work = .submit(Unmanaged.passUnretained(self), request)
     }
     if delay == 0 {
-      runtime.processors[cpu].post(work)
+      post(to: cpu, work)
     } else {
       pipeline.busyRetryTarget.schedule(work, on: cpu, after: delay)
     }
@@ -355,7 +358,7 @@ extension StorPort {
   public func getStartIoPerfParams(_ request: StorRequest) -> StartIoPerformanceParameters {
     let cpu = Processor.current?.index ?? 0
     let messages = max(1, Int(configuration.messageCount))
-    let n = runtime.processors.count
+    let n = processorCount
     // The highest message whose interrupts go to this processor (message m → processor
     // m % n, see raiseInterrupt), so a miniport that keeps message 0 for admin work still gets
     // an I/O message on processor 0.

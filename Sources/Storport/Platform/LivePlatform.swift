@@ -192,7 +192,9 @@ public final class LivePlatform: Platform, @unchecked Sendable {
 
   @inline(__always)
   public func pollTimers() {
-    if clock >= nextDeadline.load(ordering: .relaxed) { fireDue(blocking: false) }
+    // No timer armed (the deadline is the maximum): no clock read either.
+    let deadline = nextDeadline.load(ordering: .relaxed)
+    if deadline != UInt64.max && clock >= deadline { fireDue(blocking: false) }
   }
 
   /// Pops and fires every due timer. Non-blocking callers skip when another thread is at it.

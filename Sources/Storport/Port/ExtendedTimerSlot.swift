@@ -38,7 +38,8 @@ final class ExtendedTimerTarget: PlatformTimerTarget, @unchecked Sendable {
       return slots[slot].processor
     }
     guard let cpu else { return }
-    adapter.runtime.processors[cpu].post(
-      .extendedTimer(adapter, slot: slot, generation: generation))
+    adapter.post(
+      to: cpu,
+      .extendedTimer(Unmanaged.passUnretained(adapter), slot: slot, generation: generation))
   }
 }

@@ -22,7 +22,7 @@ final class AdapterTimerTarget: PlatformTimerTarget, @unchecked Sendable {
       s.armed && s.generation == cookie ? s.processor : nil
     }
     guard let target else { return }
-    adapter.runtime.processors[target].post(.adapterTimer(adapter, generation: cookie))
+    adapter.post(.adapterTimer(Unmanaged.passUnretained(adapter), generation: cookie), to: target)
   }
 }
 
@@ -130,7 +130,7 @@ extension StorPort {
         routine = r
         return true
       }
-    ) { routine!.call(deviceExtension) }
+    ) { withExtension { routine!.call($0) } }
   }
 
   /// After HwStorInitialize returned TRUE: deliver a timer that expired before it (R-Y1).
@@ -141,7 +141,7 @@ extension StorPort {
       return (t.processor, t.generation)
     }
     if let (cpu, generation) = pending {
-      runtime.processors[cpu].post(.adapterTimer(self, generation: generation))
+      post(.adapterTimer(Unmanaged.passUnretained(self), generation: generation), to: cpu)
     }
   }
 

@@ -11,15 +11,15 @@ extension StorPort {
       return
     }
     guard matchesExtension(E.self, routine.name, on: p) else { return }
-    if dpc.routine != nil && dpc.isBusy {
+    if dpc.isInitialized && dpc.isBusy {
       violation(
         .dpcReinitializedWhileQueued, on: p,
         "StorPortInitializeDpc on \(dpc.routineName) while it is queued or running")
       return
     }
-    let first = dpc.routine == nil
+    let first = !dpc.isInitialized
     dpc.routine = routine.erased
-    dpc.adapter = self
+    dpc.adapterRef = Unmanaged.passUnretained(self)
     if first {
       dpc.traceNumber = lifecycle.dpcs.withLock {
         $0.append(dpc)
@@ -37,17 +37,20 @@ extension StorPort {
   /// (rule 36). An uninitialised STOR_DPC or a stopped adapter is reported and returns false.
   @discardableResult
   public func issueDpc(_ dpc: StorDpc, _ argument1: UInt = 0, _ argument2: UInt = 0) -> Bool {
-    guard let p = serviceContext("StorPortIssueDpc") else { return false }
-    guard dpc.routine != nil, let owner = dpc.adapter else {
+    withServiceContext("StorPortIssueDpc", orElse: false) { p in issueDpc(dpc, argument1, argument2, on: p) }
+  }
+
+  private func issueDpc(_ dpc: StorDpc, _ argument1: UInt, _ argument2: UInt, on p: Processor) -> Bool {
+    guard dpc.isInitialized, let owner = dpc.adapterRef else {
       violation(
         .dpcNotInitialized, on: p,
         "StorPortIssueDpc on a STOR_DPC that StorPortInitializeDpc never initialised")
       return false
     }
-    guard owner === self else {
+    guard owner.toOpaque() == Unmanaged.passUnretained(self).toOpaque() else {
       violation(
         .objectOfAnotherAdapter, on: p,
-        "StorPortIssueDpc(\(dpc.routineName)) through adapter \(index) on a STOR_DPC of adapter \(owner.index)"
+        "StorPortIssueDpc(\(dpc.routineName)) through adapter \(index) on a STOR_DPC of adapter \(owner.takeUnretainedValue().index)"
       )
       return false
     }
@@ -61,7 +64,7 @@ extension StorPort {
     // Where the DPC runs: the issuing processor, unless the platform redirects it (a real
     // system may run a DPC on another processor; the explorer tries that).
     // Only an issue that will queue a run asks: a refused or re-run issue places nothing.
-    let n = runtime.processors.count
+    let n = processorCount
     var target = p.index
     if variesPlacements && n > 1 && dpc.state.withLock({ $0.phase == .idle }) {
       target = platform.choose(.dpcProcessor, count: n, default: p.index)
@@ -69,7 +72,7 @@ extension StorPort {
     p.raceDetector?.release(p.index, SyncObject(dpc))
     let decision = dpc.state.withLock { $0.issue(argument1, argument2, on: target) }
     if case .post(let generation) = decision {
-      runtime.processors[target].post(.dpc(dpc, generation: generation))
+      post(.dpc(Unmanaged.passUnretained(dpc), generation: generation), to: target)
     }
     let queued = decision != .refused
     trace(
@@ -81,9 +84,16 @@ extension StorPort {
   /// Runs a posted DPC (HwStorDpcRoutine at DISPATCH_LEVEL, no lock held, D2/D3) if it is
   /// still the queued run, and posts its next run if it was issued while running.
   func runDpc(_ dpc: StorDpc, on p: Processor, generation: UInt64) {
-    guard let routine = dpc.routine, let (a1, a2) = dpc.state.withLock({ $0.beginRun(generation) }) else {
+    guard let box = dpc.routineRef, let (a1, a2) = dpc.state.withLock({ $0.beginRun(generation) }) else {
       return
     }
+    box._withUnsafeGuaranteedRef { run(dpc, $0.routine, a1, a2, on: p) }
+  }
+
+  @inline(__always)
+  private func run(
+    _ dpc: StorDpc, _ routine: borrowing ErasedDpcRoutine, _ a1: UInt, _ a2: UInt, on p: Processor
+  ) {
     var result = false
     let ran: Void? = call(
       .dpc, routine.traceName, on: p,
@@ -92,7 +102,7 @@ extension StorPort {
         trace(on: p, .dpcStart, routine.traceName, a: UInt64(a1), b: UInt64(a2), object: dpc.traceNumber)
         return true
       }
-    ) { result = routine.call(dpc, deviceExtension, a1, a2) }
+    ) { result = withExtension { routine.call(dpc, $0, a1, a2) } }
     if ran != nil {
       trace(on: p, .dpcEnd, routine.traceName, a: result ? 1 : 0, object: dpc.traceNumber)
       dpc.runs.add(1, ordering: .relaxed)
@@ -103,7 +113,7 @@ extension StorPort {
     p.raceDetector?.release(p.index, SyncObject(dpc))
     let requeueAllowed = acceptsCallbacks
     if let next = dpc.state.withLock({ $0.endRun(requeueAllowed: requeueAllowed) }) {
-      runtime.processors[next.processor].post(.dpc(dpc, generation: next.generation))
+      post(.dpc(Unmanaged.passUnretained(dpc), generation: next.generation), to: next.processor)
     }
   }
 

@@ -23,5 +23,5 @@ extension StorPort {
 
 extension StorPort {
   /// Processors of this adapter's runtime (simulated or live).
-  public var processorCount: Int { platform.processorCount }
+  public var processorCount: Int { processorTable.count }
 }

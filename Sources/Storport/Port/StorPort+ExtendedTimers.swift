@@ -128,7 +128,7 @@ extension StorPort {
         taken = (callback, context)
         return true
       }
-    ) { taken!.callback.call(deviceExtension, taken!.context) }
+    ) { withExtension { taken!.callback.call($0, taken!.context) } }
   }
 
   /// `StorPortFreeTimer(HwDeviceExtension, TimerHandle)`: INVALID_IRQL above DISPATCH,

@@ -14,12 +14,12 @@ extension StorPort {
   /// DIRQL holding the Interrupt lock (or, per-message mode, only its message lock) (rules
   /// 50, 51), preempting lower-IRQL code on that processor at its next scheduling point.
   func raiseInterrupt(message: UInt32? = nil) {
-    let n = runtime.processors.count
+    let n = processorCount
     var target = message.map { Int($0) % n } ?? 0
     if variesPlacements { target = platform.choose(.interruptProcessor, count: n, default: target) }
     trace(on: Processor.current, .interruptRaise, StorPort.interruptName(message), a: UInt64(target))
     if let p = Processor.current { p.raceDetector?.release(p.index, Self.interruptSyncObject(self, message)) }
-    runtime.processors[target].post(.interrupt(self, message: message))
+    post(.interrupt(Unmanaged.passUnretained(self), message: message), to: target)
   }
 
   /// The race detector's object for an interrupt line: raise → its ISR (one per message).
@@ -40,8 +40,9 @@ extension StorPort {
           return true
         }
       ) {
-        message.map { entry.messageSignaledInterrupt(deviceExtension, $0) }
-          ?? entry.interrupt(deviceExtension)
+        withExtension { ext in
+          message.map { entry.messageSignaledInterrupt(ext, $0) } ?? entry.interrupt(ext)
+        }
       } : nil
     guard let claimed else {
       counters.spuriousInterrupts.add(1, ordering: .relaxed)

@@ -10,7 +10,7 @@ extension StorPort {
       transition(from: .attached, to: .starting, on: nil),
       "start() on an adapter that is \(s): start() is for a newly attached adapter; use restart() after stop()"
     )
-    runtime.processors[0].post(.passive { [self] in runStart(on: Processor.current!, rerunFind: true) })
+    post(to: 0, .passive { [self] in runStart(on: Processor.current!, rerunFind: true) })
   }
 
   private func runStart(on p: Processor, rerunFind: Bool) {
@@ -81,7 +81,7 @@ extension StorPort {
   func stop() {
     let s = state
     guard s == .running || s == .starting else { return }
-    runtime.processors[0].post(.passive { [self] in runStop(on: Processor.current!) })
+    post(to: 0, .passive { [self] in runStop(on: Processor.current!) })
   }
 
   private func runStop(on p: Processor) {
@@ -113,7 +113,9 @@ extension StorPort {
     discardQueuedDpcs()
     for cpu in runtime.processors {
       cpu.removeQueued { work in
-        if case .interrupt(let a, _) = work { return a === self }
+        if case .interrupt(let a, _) = work {
+          return a.toOpaque() == Unmanaged.passUnretained(self).toOpaque()
+        }
         return false
       }
     }
@@ -126,7 +128,8 @@ extension StorPort {
   /// extension is kept, not re-zeroed (rule 70).
   func restart() {
     guard transition(from: .stopped, to: .starting, on: nil) else { return }
-    runtime.processors[0].post(
+    post(
+      to: 0,
       .passive { [self] in
         let p = Processor.current!
         if supportedControlTypes.contains(.restartAdapter) {
@@ -153,7 +156,8 @@ extension StorPort {
   /// frees extended timers the miniport left (with a warning, D13 e), and waits for running
   /// timer and DPC callbacks before releasing the device extension (rule 69).
   func remove() {
-    runtime.processors[0].post(
+    post(
+      to: 0,
       .passive { [self] in
         let p = Processor.current!
         if state == .running { runStop(on: p) }
@@ -178,7 +182,8 @@ extension StorPort {
   /// dispatch, calls HwStorResetBus at DISPATCH with the StartIo lock and every channel token
   /// (half duplex: + Interrupt lock), then resumes.
   func resetBus(pathId: UInt32 = 0) {
-    runtime.processors[0].post(
+    post(
+      to: 0,
       .port { [self] in
         let p = Processor.current!
         guard acceptsCallbacks else { return }
@@ -199,7 +204,8 @@ extension StorPort {
   /// a harness hook for tests and tools that need a processor context (e.g. to call port
   /// services the way a miniport's own code would).
   func runOnProcessor(_ processor: Int = 0, _ body: @escaping @Sendable () -> Void) {
-    runtime.processors[processor].post(
+    post(
+      to: processor,
       .port { [self] in
         let p = Processor.current!
         callAlways(.portWork, .portWork, on: p) { body() }
@@ -214,7 +220,8 @@ extension StorPort {
     _ type: UnitControlType, _ parameters: UnitControlParameters,
     completion: (@Sendable (UnitControlStatus?) -> Void)?
   ) {
-    runtime.processors[0].post(
+    post(
+      to: 0,
       .passive { [self] in
         guard let p = Processor.current else { return }
         let supported = supportedUnitControlTypes(on: p)

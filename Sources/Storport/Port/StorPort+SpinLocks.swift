@@ -5,45 +5,52 @@ extension StorPort {
   /// Checked mode reports and refuses: a lock type other than 1–3 (rule 48), a wrong
   /// LockContext (42), a lock the current callback may not take (§5.3), a lock already held
   /// (43) and an acquire against the order StartIo → DPC → Interrupt (44, D4).
+  ///
+  /// Inlinable so the call passes the port unretained: `ext.port.acquireSpinLock(…)` then
+  /// costs no reference count on the adapter (two atomic operations per call otherwise).
+  @inlinable
   public func acquireSpinLock(
     _ kind: StorSpinLockKind, context: StorDpc? = nil, _ handle: inout StorLockHandle
   ) {
-    _ = acquire(kind, context: context, &handle, extended: false)
+    _ = StorPort.acquireSpinLock(Unmanaged.passUnretained(self), kind, context, &handle, extended: false)
   }
 
   /// `StorPortAcquireSpinLockEx`: as `acquireSpinLock`, also accepting `ThreadedDpcLock` and
   /// `DpcLevelLock` (rule 48), and returning `STOR_STATUS_INVALID_IRQL` when the caller's IRQL
   /// does not suit the lock (rule 49) or `STOR_STATUS_INVALID_PARAMETER` for a bad lock type or
   /// context.
+  @inlinable
   public func acquireSpinLockEx(
     _ kind: StorSpinLockKind, context: StorDpc? = nil, _ handle: inout StorLockHandle
   ) -> StorStatus {
-    acquire(kind, context: context, &handle, extended: true)
+    StorPort.acquireSpinLock(Unmanaged.passUnretained(self), kind, context, &handle, extended: true)
   }
 
   /// `StorPortReleaseSpinLock(DeviceExtension, LockHandle)`: releases and restores the IRQL
   /// saved in the handle (rule 47). Releasing a handle that holds nothing is reported (rule 45).
+  @inlinable
   public func releaseSpinLock(_ handle: inout StorLockHandle) {
-    guard let current = Processor.currentUnretained else {
-      _ = serviceContext("StorPortReleaseSpinLock")
-      return
-    }
-    // A guaranteed reference: the processor outlives its thread's calls, and passing it on
-    // costs no reference counting (an unowned(unsafe) local would be retained at every use).
-    current._withUnsafeGuaranteedRef { p in release(&handle, on: p) }
+    StorPort.releaseSpinLock(Unmanaged.passUnretained(self), &handle)
   }
 
-  private func release(_ handle: inout StorLockHandle, on p: Processor) {
-    if handle.refused {
-      handle = StorLockHandle()
+  @usableFromInline
+  static func releaseSpinLock(_ port: Unmanaged<StorPort>, _ handle: inout StorLockHandle) {
+    guard let current = Processor.currentUnretained else {
+      _ = port.takeUnretainedValue().serviceContext("StorPortReleaseSpinLock")
       return
     }
+    // Guaranteed references: the caller holds the adapter, the processor outlives its
+    // thread's calls; neither costs a reference count here.
+    port._withUnsafeGuaranteedRef { adapter in
+      current._withUnsafeGuaranteedRef { p in adapter.release(&handle, on: p) }
+    }
+  }
+
+  @inline(__always)
+  private func release(_ handle: inout StorLockHandle, on p: Processor) {
     let serial = handle.serial
-    guard let ref = handle.spinLockRef, serial != 0, p.holdsSerial(serial)
-    else {
-      violation(
-        .releaseOfUnheldLock, on: p,
-        "StorPortReleaseSpinLock was given a handle for \(handle.lock) that this context does not hold")
+    guard let ref = handle.spinLockRef, serial != 0, p.holdsSerial(serial) else {
+      releaseRefusedOrUnheld(&handle, on: p)
       return
     }
     // The context holds the lock (its serial is on the held stack), so it is alive: use it
@@ -58,7 +65,19 @@ extension StorPort {
     }
     p.restoreIrql(handle.oldIrql)
     handle.serial = 0
-    handle.spinLock = nil
+    handle.spinLockRef = nil
+  }
+
+  /// A handle whose acquire was refused (a silent no-op), or one that holds nothing (rule 45).
+  @inline(never)
+  private func releaseRefusedOrUnheld(_ handle: inout StorLockHandle, on p: Processor) {
+    if handle.refused {
+      handle = StorLockHandle()
+      return
+    }
+    violation(
+      .releaseOfUnheldLock, on: p,
+      "StorPortReleaseSpinLock was given a handle for \(handle.lock) that this context does not hold")
   }
 
   /// Runs `body` holding a port lock (acquire, body, release).
@@ -71,18 +90,53 @@ extension StorPort {
     return body()
   }
 
-  private func acquire(
-    _ kind: StorSpinLockKind, context: StorDpc?, _ handle: inout StorLockHandle, extended: Bool
+  @usableFromInline
+  static func acquireSpinLock(
+    _ port: Unmanaged<StorPort>, _ kind: StorSpinLockKind, _ context: StorDpc?,
+    _ handle: inout StorLockHandle, extended: Bool
   ) -> StorStatus {
-    guard let current = Processor.currentUnretained else {
-      _ = serviceContext(extended ? "StorPortAcquireSpinLockEx" : "StorPortAcquireSpinLock")
-      return .invalidDeviceRequest
-    }
-    return current._withUnsafeGuaranteedRef { p in
-      acquire(kind, context: context, &handle, extended: extended, on: p)
+    port._withUnsafeGuaranteedRef { adapter in
+      guard let current = Processor.currentUnretained else {
+        _ = adapter.serviceContext(extended ? "StorPortAcquireSpinLockEx" : "StorPortAcquireSpinLock")
+        return .invalidDeviceRequest
+      }
+      return current._withUnsafeGuaranteedRef { p in
+        // The common call: a valid lock of the kinds 1–3 with its LockContext, which the
+        // current callback may take. Everything else (and every rule check) takes the long way.
+        if let lockRef = adapter.plainLock(kind, context, on: p) {
+          handle.lock = kind
+          handle.refused = false
+          lockRef._withUnsafeGuaranteedRef { adapter.takeChecked($0, kind, &handle, on: p) }
+          return .success
+        }
+        return adapter.acquire(kind, context: context, &handle, extended: extended, on: p)
+      }
     }
   }
 
+  /// The lock of a StartIo, Interrupt or DPC lock request with the right LockContext, when the
+  /// verifier has nothing to check before taking it (unchecked mode, or checked mode with the
+  /// lock allowed in the current callback and none held); nil sends the call the long way.
+  @inline(__always)
+  private func plainLock(_ kind: StorSpinLockKind, _ context: StorDpc?, on p: Processor) -> Unmanaged<
+    SpinLock
+  >? {
+    if checked {
+      guard p.heldCount == 0, let allowed = p.currentAllowed, allowed.contains(LockMask(kind)) else {
+        return nil
+      }
+    }
+    switch kind {
+    case .startIoLock: return context == nil ? Unmanaged.passUnretained(locks.startIo) : nil
+    case .interruptLock: return context == nil ? Unmanaged.passUnretained(locks.interrupt) : nil
+    case .dpcLock:
+      guard let dpc = context, dpc.isInitialized else { return nil }
+      return Unmanaged.passUnretained(dpc.lock)
+    default: return nil
+    }
+  }
+
+  @inline(never)
   private func acquire(
     _ kind: StorSpinLockKind, context: StorDpc?, _ handle: inout StorLockHandle, extended: Bool,
     on p: Processor
@@ -130,7 +184,7 @@ extension StorPort {
           .wrongLockContext, "\(kind) needs the STOR_DPC as LockContext, got NULL",
           .invalidParameter)
       }
-      guard dpc.routine != nil else {
+      guard dpc.isInitialized else {
         return refuse(
           .dpcNotInitialized, "\(kind) of a STOR_DPC that StorPortInitializeDpc never initialised",
           .invalidParameter)
@@ -147,6 +201,7 @@ extension StorPort {
       }
       lockRef = Unmanaged.passUnretained(kind == .startIoLock ? locks.startIo : locks.interrupt)
     }
+    handle.refused = false
     return lockRef._withUnsafeGuaranteedRef { lock in
       take(lock, kind, &handle, on: p)
     }
@@ -170,6 +225,15 @@ extension StorPort {
         return .invalidParameter
       }
     }
+    takeChecked(lock, kind, &handle, on: p)
+    return .success
+  }
+
+  /// Takes `lock` (the checks before it passed): raises the IRQL, acquires, fills the handle.
+  @inline(__always)
+  private func takeChecked(
+    _ lock: SpinLock, _ kind: StorSpinLockKind, _ handle: inout StorLockHandle, on p: Processor
+  ) {
     let old: Irql
     if kind == .interruptLock {
       old = p.raise(to: .device)
@@ -179,9 +243,8 @@ extension StorPort {
       handle.serial = p.acquire(lock, byPort: false)
     }
     handle.oldIrql = old
-    handle.spinLock = lock
+    handle.spinLockRef = Unmanaged.passUnretained(lock)
     trace(on: p, .lockAcquire, lock.traceName)
-    return .success
   }
 
   /// `StorPortAcquireMSISpinLock(HwDeviceExtension, MessageId, OldIrql)`. Meaningful only in
@@ -237,7 +300,7 @@ extension StorPort {
       return false
     }
     return callAlways(.synchronizedAccess, TraceName(routine.name), on: p) {
-      routine.call(deviceExtension, context)
+      withExtension { routine.call($0, context) }
     }
   }
 

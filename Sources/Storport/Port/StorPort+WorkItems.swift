@@ -104,7 +104,8 @@ extension StorPort {
   }
 
   private func postWorkItem(_ worker: StorWorkerHandle, on cpu: Int) {
-    runtime.processors[cpu].post(
+    post(
+      to: cpu,
       .passive { [self] in
         guard let p = Processor.current else { return }
         runWorkItem(worker, on: p)
@@ -134,7 +135,7 @@ extension StorPort {
         }
         return taken != nil
       }
-    ) { taken!.0.call(deviceExtension, taken!.1, worker) }
+    ) { withExtension { taken!.0.call($0, taken!.1, worker) } }
     let again = workItems.slots.withLock { slots -> Bool in
       guard worker.slot < slots.count, slots[worker.slot].generation == worker.generation else {
         return false

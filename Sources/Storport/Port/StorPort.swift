@@ -1,3 +1,4 @@
+import CStorportShim
 import Synchronization
 
 /// The miniport's face of one adapter: the StorPort* services, reached from a callback as
@@ -17,8 +18,19 @@ public final class StorPort: @unchecked Sendable {
   /// The runtime owns this object and outlives it (it is shut down, not released, first).
   unowned(unsafe) let runtime: StorportRuntime
   let entry: MiniportEntry
-  let deviceExtension: DeviceExtension
-  var platform: Platform { runtime.platform }
+  /// The miniport's extension, allocated by ``allocateExtension()`` right after this object
+  /// and owned by the ``Adapter`` (the extension holds this port strongly; holding it back
+  /// would be a cycle). Read through ``withExtension`` on hot paths: no reference count.
+  @exclusivity(unchecked) private var extensionRef: Unmanaged<DeviceExtension>?
+  var deviceExtension: DeviceExtension { extensionRef.unsafelyUnwrapped.takeUnretainedValue() }
+  /// The runtime's platform and tracer, held here as constants: reading a constant of this
+  /// object costs no reference count, while reaching them through the unowned `runtime` does
+  /// (an atomic on an object every processor shares). Neither refers back to the adapter.
+  let platform: Platform
+  let tracer: Tracer
+  /// The runtime's processors by index, unmanaged (the runtime keeps them and outlives this
+  /// object): handing work to one costs no reference count.
+  let processorTable: UnsafeMutableBufferPointer<Unmanaged<Processor>>
   /// Checked mode (fixed at creation).
   let checked: Bool
   /// Whether the runtime records a trace (fixed at creation): lets `trace` return before
@@ -65,11 +77,12 @@ public final class StorPort: @unchecked Sendable {
     self.entry = entry
     checked = runtime.verifier.mode.isChecked
     tracing = runtime.tracer.isOn
+    platform = runtime.platform
+    tracer = runtime.tracer
+    processorTable = runtime.processorTable
     serialExecution = runtime.platform.runsOneThreadAtATime
     variesPlacements = runtime.platform.variesPlacements
     name = entry.data.name
-    deviceExtension = entry.makeExtension()
-    deviceExtension.portStorage = Unmanaged.passUnretained(self)
     // The platform-timer targets, created here, before the adapter is published to any
     // processor: a `lazy var` could be initialised twice by two processors racing on first
     // use (ThreadSanitizer found it).
@@ -77,6 +90,35 @@ public final class StorPort: @unchecked Sendable {
     extendedTimers.connect(self)
     pipeline.connect(self)
   }
+
+  /// Allocates the device extension (zero-initialised, `DeviceExtensionSize`): once, by the
+  /// ``Adapter`` that owns it, before the adapter is published to any processor.
+  func allocateExtension() -> DeviceExtension {
+    precondition(extensionRef == nil, "bug in swift-storport: a second device extension for adapter \(index)")
+    storport_set_allocating(Unmanaged.passUnretained(self).toOpaque())
+    defer { storport_set_allocating(nil) }
+    let ext = entry.makeExtension()
+    precondition(ext.port === self, "bug in swift-storport: an extension bound to another port")
+    extensionRef = Unmanaged.passUnretained(ext)
+    return ext
+  }
+
+  /// Runs `body` with the device extension borrowed (no reference count): the callbacks'
+  /// argument.
+  @inline(__always)
+  func withExtension<R>(_ body: (DeviceExtension) -> R) -> R {
+    extensionRef.unsafelyUnwrapped._withUnsafeGuaranteedRef(body)
+  }
+
+  /// Queues `work` on processor `index` (any thread).
+  @inline(__always)
+  func post(_ work: Work, to index: Int) {
+    processorTable[index]._withUnsafeGuaranteedRef { $0.post(work) }
+  }
+
+  /// As above, the work last (for trailing-closure work).
+  @inline(__always)
+  func post(to index: Int, _ work: Work) { post(work, to: index) }
 
   /// The current lifecycle state.
   var state: AdapterState { lifecycle.state }
@@ -118,23 +160,57 @@ public final class StorPort: @unchecked Sendable {
   /// adapter, and passing another adapter's is the misuse.
   @inline(__always)
   func serviceContext(_ service: StaticString) -> Processor? {
-    if let p = Processor.current {
-      if checked, let caller = p.currentFrame?.adapter, caller !== self, p.hostCodeDepth == 0 {
-        violation(
-          .objectOfAnotherAdapter, on: p,
-          "\(service) of adapter \(index) called from a callback of adapter \(caller.index)")
-        return nil
-      }
-      // Every service the miniport calls is a scheduling point when the strategy asks (the
-      // explorer): other processors can run between the miniport's last look at its state and
-      // the service's effect.
-      if p.servicePoints { p.point(.service) }
-      return p
+    guard let p = Processor.current else {
+      reportOutsideCallback(service)
+      return nil
     }
+    return admitService(service, on: p) ? p : nil
+  }
+
+  /// As ``serviceContext(_:)`` for hot services: runs `body` with the calling processor
+  /// borrowed (no reference count), or returns `refused` when the call is not admitted.
+  @inline(__always)
+  func withServiceContext<R>(
+    _ service: StaticString, orElse refused: @autoclosure () -> R, _ body: (Processor) -> R
+  ) -> R {
+    guard let current = Processor.currentUnretained else {
+      reportOutsideCallback(service)
+      return refused()
+    }
+    return current._withUnsafeGuaranteedRef { p in
+      admitService(service, on: p) ? body(p) : refused()
+    }
+  }
+
+  /// A service called from a callback of another adapter is refused (checked mode); every
+  /// service the miniport calls is a scheduling point when the strategy asks (the explorer):
+  /// other processors can run between the miniport's last look at its state and the
+  /// service's effect.
+  @inline(__always)
+  private func admitService(_ service: StaticString, on p: Processor) -> Bool {
+    if checked, let caller = p.currentAdapterIdentity, caller != Unmanaged.passUnretained(self).toOpaque(),
+      p.hostCodeDepth == 0
+    {
+      reportOtherAdapter(service, on: p)
+      return false
+    }
+    if p.servicePoints { p.point(.service) }
+    return true
+  }
+
+  @inline(never)
+  private func reportOtherAdapter(_ service: StaticString, on p: Processor) {
+    let caller = p.currentFrame?.adapter
+    violation(
+      .objectOfAnotherAdapter, on: p,
+      "\(service) of adapter \(index) called from a callback of adapter \(caller?.index ?? -1)")
+  }
+
+  @inline(never)
+  private func reportOutsideCallback(_ service: StaticString) {
     violation(
       .serviceOutsideCallback, on: nil,
       "\(service) was called from a thread that is not running a miniport callback")
-    return nil
   }
 
   @inline(__always)
@@ -143,7 +219,7 @@ public final class StorPort: @unchecked Sendable {
     object: UInt32 = 0
   ) {
     guard tracing else { return }
-    runtime.tracer.record(
+    tracer.record(
       processor: p?.processorIndex, time: platform.now().nanoseconds, adapter: index, kind: kind,
       irql: p?.irql ?? .passive, name: name, a: a, b: b, object: object)
   }

@@ -53,7 +53,8 @@ public enum TraceKind: UInt8, Sendable, CaseIterable {
 /// One event of the runtime trace. On the simulated platform `time` is virtual and the whole
 /// sequence is a pure function of the seed and the scenario.
 public struct TraceEvent: Sendable, Equatable {
-  /// Global order of recording (unique, increasing).
+  /// Position in the merged trace, from 1 (``Tracer/events()``): recording order on a platform
+  /// that runs one thread at a time, platform-time order on the live one.
   public var sequence: UInt64
   /// Platform time in nanoseconds.
   public var time: UInt64
