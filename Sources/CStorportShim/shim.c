@@ -38,6 +38,7 @@ void storport_bump64(uint64_t *w) {
   __atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
 uint64_t storport_load64_relaxed(uint64_t *w) { return __atomic_load_n(w, __ATOMIC_RELAXED); }
+uint64_t storport_add64(uint64_t *w, uint64_t delta) { return __atomic_add_fetch(w, delta, __ATOMIC_RELAXED); }
 
 void storport_or64(uint64_t *w, uint64_t bits) { __atomic_fetch_or(w, bits, __ATOMIC_RELAXED); }
 void storport_and64(uint64_t *w, uint64_t bits) { __atomic_fetch_and(w, bits, __ATOMIC_RELAXED); }

@@ -55,6 +55,8 @@ void storport_unlock(uint32_t *_Nonnull w);
 /// read it with storport_load64_relaxed.
 void storport_bump64(uint64_t *_Nonnull w);
 uint64_t storport_load64_relaxed(uint64_t *_Nonnull w);
+/// Atomic add (relaxed, wrapping); returns the new value. Any thread.
+uint64_t storport_add64(uint64_t *_Nonnull w, uint64_t delta);
 /// Atomic bit operations on 64-bit words (mapped-block bitmaps).
 void storport_or64(uint64_t *_Nonnull w, uint64_t bits);
 void storport_and64(uint64_t *_Nonnull w, uint64_t bits);

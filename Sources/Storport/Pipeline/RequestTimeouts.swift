@@ -1,3 +1,4 @@
+import CStorportShim
 import Synchronization
 
 /// The port's per-request timeout (R-N11): each request in the miniport is counted in the
@@ -19,7 +20,9 @@ final class RequestTimeouts: PlatformTimerTarget, @unchecked Sendable {
     Int(maximumTimeoutSeconds) + lookBack < buckets,
     "bug in swift-storport: request-timeout buckets alias (\(maximumTimeoutSeconds) + \(lookBack) ≥ \(buckets))"
   )
-  private let counts: [Counter]
+  /// One counter per bucket, in memory of their own (reaching a counter is an index, not a
+  /// reference to retain).
+  private let counts = AtomicCounters(count: RequestTimeouts.buckets)
   private let armed = Atomic<Bool>(false)
   private let inFlight = Atomic<Int>(0)
   /// Bus resets the timeout caused (statistics).
@@ -27,32 +30,29 @@ final class RequestTimeouts: PlatformTimerTarget, @unchecked Sendable {
   /// Second of the last reset: while expired requests remain, at most one reset a second.
   private let lastReset = Atomic<UInt64>(UInt64.max)
 
-  final class Counter: Sendable {
-    let value = Atomic<Int>(0)
-  }
-
   init(adapter: StorPort) {
     self.adapter = adapter
     _ = Self.bucketsCoverTheWindow
-    counts = (0..<Self.buckets).map { _ in Counter() }
   }
 
-  private var nowSecond: UInt64 { adapter.platform.now().nanoseconds / 1_000_000_000 }
+  private var nowSecond: UInt64 {
+    Unmanaged.passUnretained(adapter)._withUnsafeGuaranteedRef { $0.platform.now().nanoseconds / 1_000_000_000 }
+  }
 
   func enter(_ r: StorRequest, defaultSeconds: UInt32) {
     let timeout = UInt64(r.timeoutSeconds == 0 ? defaultSeconds : r.timeoutSeconds)
     r.timeoutEpoch = nowSecond + min(max(timeout, 1), Self.maximumTimeoutSeconds)
     r.timeoutTracked = true
-    counts[Int(r.timeoutEpoch % UInt64(Self.buckets))].value.add(1, ordering: .relaxed)
+    storport_add64(counts[Int(r.timeoutEpoch % UInt64(Self.buckets))], 1)
     inFlight.add(1, ordering: .relaxed)
-    if !armed.exchange(true, ordering: .acquiringAndReleasing) { arm() }
+    // Read first: an exchange on every request would write a line all processors share.
+    if !armed.load(ordering: .relaxed) && !armed.exchange(true, ordering: .acquiringAndReleasing) { arm() }
   }
 
   func leave(_ r: StorRequest) {
     guard r.timeoutTracked else { return }
     r.timeoutTracked = false
-    let left = counts[Int(r.timeoutEpoch % UInt64(Self.buckets))].value.subtract(1, ordering: .relaxed)
-      .newValue
+    let left = Int64(bitPattern: storport_add64(counts[Int(r.timeoutEpoch % UInt64(Self.buckets))], UInt64(bitPattern: -1)))
     assert(left >= 0, "bug in swift-storport: a request-timeout bucket went negative")
     inFlight.subtract(1, ordering: .relaxed)
   }
@@ -73,7 +73,7 @@ final class RequestTimeouts: PlatformTimerTarget, @unchecked Sendable {
     let now = nowSecond
     var expired = false
     for back in 1...UInt64(Self.lookBack) where now >= back {
-      if counts[Int((now - back) % UInt64(Self.buckets))].value.load(ordering: .relaxed) > 0 {
+      if storport_load64_relaxed(counts[Int((now - back) % UInt64(Self.buckets))]) != 0 {
         expired = true
         break
       }

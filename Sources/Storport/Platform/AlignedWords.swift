@@ -22,3 +22,24 @@ final class AlignedWords: @unchecked Sendable {
   @inline(__always)
   subscript(i: Int) -> UnsafeMutablePointer<UInt32> { storport_word(base, Int32(i)) }
 }
+
+/// A block of 64-bit counters updated with the shim's atomics (`storport_add64`,
+/// `storport_load64_relaxed`), zero at first: an index reaches one, with no object to retain.
+final class AtomicCounters: @unchecked Sendable {
+  private let base: UnsafeMutablePointer<UInt64>
+  let count: Int
+
+  init(count: Int) {
+    self.count = count
+    base = .allocate(capacity: count)
+    base.initialize(repeating: 0, count: count)
+  }
+
+  deinit { base.deallocate() }
+
+  @inline(__always)
+  subscript(i: Int) -> UnsafeMutablePointer<UInt64> {
+    precondition(i >= 0 && i < count, "bug in swift-storport: counter \(i) of \(count)")
+    return base + i
+  }
+}

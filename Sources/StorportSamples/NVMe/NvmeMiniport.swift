@@ -82,12 +82,15 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
     self.queueDepth = min(queueDepth, device.configuration.maxQueueEntries)
     stuckTimeoutNanoseconds = stuckTimeoutMilliseconds * 1_000_000
     self.watchdogMicroseconds = watchdogMicroseconds
-    timer = HwTimer("NvmeTimer") { [unowned self] ext in stateMachine(ext) }
-    completionDpc = HwDpcRoutine("NvmeCompletionDpc") { [unowned self] dpc, ext, q, _ in
+    // The routines refer back to this miniport unowned(unsafe): the runtime keeps the
+    // miniport as long as its adapter runs, and a checked `unowned` reference would cost an
+    // atomic operation on this shared object in every DPC and timer call.
+    timer = HwTimer("NvmeTimer") { [unowned(unsafe) self] ext in stateMachine(ext) }
+    completionDpc = HwDpcRoutine("NvmeCompletionDpc") { [unowned(unsafe) self] dpc, ext, q, _ in
       drain(ext, ext.queues[Int(q)])
       return true
     }
-    passiveInit = HwPassiveInitializeRoutine("NvmePassiveInit") { [unowned self] ext in
+    passiveInit = HwPassiveInitializeRoutine("NvmePassiveInit") { [unowned(unsafe) self] ext in
       for q in ext.queues { ext.port.initializeDpc(q.dpc, completionDpc) }
       return true
     }
