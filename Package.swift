@@ -71,9 +71,10 @@ let package = Package(
     .target(
       name: "StorportServe",
       dependencies: [
-        "Storport", "StorportWorkload", "StorportDevices",
+        "Storport", "StorportWorkload", "StorportDevices", "CStorportShim",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
       ]),
     .executableTarget(name: "storport", dependencies: ["StorportCLI"], linkerSettings: exportDynamic),

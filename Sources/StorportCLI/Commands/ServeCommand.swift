@@ -7,17 +7,28 @@ import StorportWorkload
   import Glibc
 #endif
 
-/// `storport serve`: an adapter exported to real clients — an NBD server (newstyle fixed) on
-/// 127.0.0.1:10809 by default. Every request goes through the adapter (BuildIo → StartIo →
-/// device → interrupt → DPC → completion), checked mode on. Runs until SIGINT / SIGTERM, then
-/// closes connections, drains, flushes and prints the verifier's verdict.
+/// `storport serve`: an adapter exported to real clients — an iSCSI target (RFC 7143) on
+/// 127.0.0.1:3260 and an NBD server (newstyle fixed) on 127.0.0.1:10809 by default. Every
+/// request goes through the adapter (BuildIo → StartIo → device → interrupt → DPC →
+/// completion), checked mode on. Runs until SIGINT / SIGTERM, then closes connections, drains,
+/// flushes and prints the verifier's verdict.
 struct ServeCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "serve",
-    abstract: "Export an adapter over NBD (nbd://127.0.0.1:10809/storport) until SIGINT / SIGTERM.")
+    abstract:
+      "Export an adapter over iSCSI (iscsi://127.0.0.1:3260/TARGET/0) and NBD (nbd://127.0.0.1:10809/storport) until SIGINT / SIGTERM."
+  )
 
-  @Option(help: "NBD listening address HOST:PORT (default 127.0.0.1:10809; loopback unless told otherwise).")
+  @Option(help: "The address both front ends listen on (default 127.0.0.1: loopback only).")
+  var listen: String?
+  @Option(help: "iSCSI listening address HOST:PORT, or off (default LISTEN:3260).")
+  var iscsi: String?
+  @Option(help: "NBD listening address HOST:PORT, or off (default LISTEN:10809).")
   var nbd: String?
+  @Option(
+    name: .customLong("target-name"),
+    help: "The iSCSI target's name (default \(ServeCommand.defaultTargetName)).")
+  var targetName: String?
   @Option(help: "The export's name (default storport).")
   var export: String?
   @Option(help: "nvme (default) | ramdisk | PATH.so (a C miniport).")
@@ -35,11 +46,27 @@ struct ServeCommand: ParsableCommand {
 
   init() {}
 
+  static let defaultTargetName = "iqn.2026-11.org.swift-storport:storport"
+
   struct Values {
     var options: WorkloadOptions
-    var host: String
-    var port: Int
+    /// nil: that front end is off.
+    var nbd: (host: String, port: Int)?
+    var iscsi: (host: String, port: Int)?
     var exportName: String
+    var targetName: String
+  }
+
+  /// HOST:PORT (or off), with `fallback` when not given.
+  static func address(_ text: String?, option: String, fallback: (String, Int)) throws(OptionError) -> (
+    host: String, port: Int
+  )? {
+    guard let text else { return fallback }
+    if text == "off" { return nil }
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+      (0...65535).contains(port), colon > text.startIndex
+    else { throw OptionError(option, text, "HOST:PORT (e.g. 127.0.0.1:\(fallback.1)) or off") }
+    return (String(text[..<colon]), port)
   }
 
   func values() throws(OptionError) -> Values {
@@ -62,15 +89,30 @@ struct ServeCommand: ParsableCommand {
     o.verifier = unchecked ? .unchecked : .default
     o.blockSize = o.effectiveLogicalBlockSize
     try o.validate()
-    let address = nbd ?? "127.0.0.1:10809"
-    guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
-      (0...65535).contains(port), colon > address.startIndex
-    else { throw OptionError("--nbd", address, "HOST:PORT, e.g. 127.0.0.1:10809") }
+    let host = listen ?? "127.0.0.1"
+    guard !host.isEmpty, !host.contains(":") || host.hasPrefix("[") || host.filter({ $0 == ":" }).count > 1
+    else {
+      throw OptionError("--listen", host, "an address, e.g. 127.0.0.1 or 0.0.0.0")
+    }
+    let nbdAddress = try Self.address(nbd, option: "--nbd", fallback: (host, 10809))
+    let iscsiAddress = try Self.address(iscsi, option: "--iscsi", fallback: (host, 3260))
+    guard nbdAddress != nil || iscsiAddress != nil else {
+      throw OptionError("--nbd", "off", "at least one front end (--iscsi or --nbd) must stay on")
+    }
     let name = export ?? "storport"
     guard !name.isEmpty, name.utf8.count <= 4096 else {
       throw OptionError("--export", name, "a name of 1…4096 bytes")
     }
-    return Values(options: o, host: String(address[..<colon]), port: port, exportName: name)
+    let target = targetName ?? Self.defaultTargetName
+    guard target.hasPrefix("iqn.") || target.hasPrefix("eui.") || target.hasPrefix("naa."),
+      target.utf8.count <= 223,
+      target.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-.:".contains($0)) })
+    else {
+      throw OptionError(
+        "--target-name", target, "an iSCSI name: iqn.YYYY-MM.reversed.domain[:id], at most 223 bytes")
+    }
+    return Values(
+      options: o, nbd: nbdAddress, iscsi: iscsiAddress, exportName: name, targetName: target.lowercased())
   }
 
   mutating func validate() throws { try checked { _ = try values() } }
@@ -87,19 +129,34 @@ struct ServeCommand: ParsableCommand {
     }
     let disk = AdapterDisk(
       adapter: rig.adapter, blockSize: rig.store.blockSize, blockCount: rig.store.blockCount)
-    let server = NBDServer(exports: [
-      NBDServer.Export(name: v.exportName, disk: disk, readOnly: v.options.readOnly)
-    ])
-    let port: Int
-    do { port = try server.start(host: v.host, port: v.port) } catch {
+    var lines = "serving \(v.options.miniportName) (\(disk.sizeBytes) bytes, \(disk.blockSize)-byte blocks)\n"
+    var stops: [() -> Void] = []
+    func fail(_ what: String, _ host: String, _ port: Int, _ error: Error) -> CommandExit {
+      stops.forEach { $0() }
       rig.runtime.shutdown()
-      throw CommandExit(1, "cannot listen on \(v.host):\(v.port): \(error)")
+      return CommandExit(1, "cannot listen for \(what) on \(host):\(port): \(error)")
     }
-    Terminal.out(
-      "serving \(v.options.miniportName) (\(disk.sizeBytes) bytes, \(disk.blockSize)-byte blocks)\n"
-        + "  NBD: nbd://\(v.host):\(port)/\(v.exportName)\n  stop with Ctrl-C (SIGINT) or SIGTERM\n")
+    if let a = v.iscsi {
+      let server = ISCSIServer(name: v.targetName, luns: [0: disk])
+      do {
+        let port = try server.start(host: a.host, port: a.port)
+        lines += "  iSCSI: iscsi://\(a.host):\(port)/\(v.targetName)/0\n"
+        stops.append(server.stop)
+      } catch { throw fail("iSCSI", a.host, a.port, error) }
+    }
+    if let a = v.nbd {
+      let server = NBDServer(exports: [
+        NBDServer.Export(name: v.exportName, disk: disk, readOnly: v.options.readOnly)
+      ])
+      do {
+        let port = try server.start(host: a.host, port: a.port)
+        lines += "  NBD: nbd://\(a.host):\(port)/\(v.exportName)\n"
+        stops.append(server.stop)
+      } catch { throw fail("NBD", a.host, a.port, error) }
+    }
+    Terminal.out(lines + "  stop with Ctrl-C (SIGINT) or SIGTERM\n")
     while HostInfo.stopSignal == 0 { usleep(100_000) }
-    server.stop()
+    stops.forEach { $0() }
     // Drain: let the adapter finish what the clients sent, then flush file backings.
     let done = Locked(false)
     disk.flush { _ in done.withLock { $0 = true } }

@@ -1,0 +1,253 @@
+extension ISCSIConnection {
+  /// The LUN number of an 8-byte SAM LUN field (peripheral or flat addressing of a single
+  /// level); nil for any other form.
+  static func lunNumber(_ field: UInt64) -> UInt16? {
+    guard field & 0x0000_FFFF_FFFF_FFFF == 0 else { return nil }
+    let first = UInt16(field >> 48)
+    switch first >> 14 {
+    case 0: return first & 0xFF == first ? first : nil  // peripheral: bus 0, LUN in byte 1
+    case 1: return first & 0x3FFF  // flat space
+    default: return nil
+    }
+  }
+
+  /// SCSI Command (RFC 7143 §11.3): bounded, numbered, its immediate data taken; a write
+  /// whose data is not all here gets an R2T; a complete command goes to the owner.
+  mutating func scsiCommand(_ pdu: ISCSIPDU) -> [Event] {
+    guard accept(pdu) else { return [] }
+    let itt = pdu.initiatorTaskTag
+    let isRead = pdu.flags & 0x40 != 0
+    let isWrite = pdu.flags & 0x20 != 0
+    let expected = Int(pdu.be32(20))
+    if running[itt] != nil || pendingWrites[itt] != nil {
+      return reject(pdu.header, .taskInProgress)
+    }
+    guard pdu.additionalHeader.isEmpty else {
+      // Extended CDBs (over 16 bytes) and bidirectional transfers are not supported.
+      return checkCondition(itt, sense: Self.sense(0x05, 0x24, 0x00))
+    }
+    guard pdu.isFinal, !(isRead && isWrite) else { return reject(pdu.header, .protocolError) }
+    guard expected <= Self.maximumTransferBytes else {
+      return checkCondition(itt, sense: Self.sense(0x05, 0x24, 0x00))
+    }
+    let p = negotiator.parameters
+    if !pdu.data.isEmpty {
+      guard isWrite, p.immediateData, pdu.data.count <= min(p.firstBurstLength, expected) else {
+        return reject(pdu.header, .protocolError)
+      }
+    }
+    let cdb = Array(pdu.header[32..<48])
+    guard let lun = Self.lunNumber(pdu.lun) else {
+      return checkCondition(itt, sense: Self.sense(0x05, 0x25, 0x00))
+    }
+    var task = ISCSITask(
+      initiatorTaskTag: itt, lun: lun, cdb: cdb, isRead: isRead, isWrite: isWrite,
+      expectedLength: isRead || isWrite ? expected : 0, dataOut: [])
+    if isWrite {
+      task.dataOut.reserveCapacity(expected)
+      task.dataOut += pdu.data
+      if task.dataOut.count < expected {
+        var pending = PendingWrite(task: task, targetTransferTag: newTransferTag())
+        let r2t = readyToTransfer(&pending, lun: pdu.lun)
+        pendingWrites[itt] = pending
+        return [r2t]
+      }
+    }
+    running[itt] = (lun, false)
+    return [.execute(task)]
+  }
+
+  mutating func newTransferTag() -> UInt32 {
+    defer { nextTransferTag = nextTransferTag == 0xFFFF_FFFE ? 1 : nextTransferTag + 1 }
+    return nextTransferTag
+  }
+
+  /// The next R2T of a write: the rest of the data, up to MaxBurstLength.
+  mutating func readyToTransfer(_ w: inout PendingWrite, lun: UInt64) -> Event {
+    w.burstOffset = w.task.dataOut.count
+    w.burstLength = min(negotiator.parameters.maxBurstLength, w.task.expectedLength - w.burstOffset)
+    w.nextDataSN = 0
+    var r2t = ISCSIPDU(.readyToTransfer)
+    r2t.lun = lun
+    r2t.initiatorTaskTag = w.task.initiatorTaskTag
+    r2t.setBE32(20, w.targetTransferTag)
+    r2t.setBE32(36, w.r2tSN)
+    r2t.setBE32(40, UInt32(w.burstOffset))
+    r2t.setBE32(44, UInt32(w.burstLength))
+    w.r2tSN &+= 1
+    return encode(stamped(r2t, advance: false))
+  }
+
+  /// SCSI Data-Out (RFC 7143 §11.7): in order, inside the burst asked for, numbered from 0 in
+  /// each burst. Anything else ends the command with CHECK CONDITION (ABORTED COMMAND).
+  mutating func dataOut(_ pdu: ISCSIPDU) -> [Event] {
+    let itt = pdu.initiatorTaskTag
+    guard var w = pendingWrites[itt] else {
+      // Unsolicited data (InitialR2T is always Yes here) or data for no write.
+      return reject(pdu.header, .protocolError)
+    }
+    let ttt = pdu.be32(20)
+    let dataSN = pdu.be32(36)
+    let offset = Int(pdu.be32(40))
+    let burstEnd = w.burstOffset + w.burstLength
+    guard ttt == w.targetTransferTag, dataSN == w.nextDataSN, offset == w.task.dataOut.count,
+      offset + pdu.data.count <= burstEnd
+    else {
+      pendingWrites[itt] = nil
+      let asc: UInt8 = dataSN != w.nextDataSN ? 0x00 : 0x05  // DATA PHASE ERROR / DATA OFFSET ERROR
+      return checkCondition(itt, sense: Self.sense(0x0B, 0x4B, asc))
+    }
+    w.nextDataSN &+= 1
+    w.task.dataOut += pdu.data
+    guard pdu.isFinal else {
+      pendingWrites[itt] = w
+      return []
+    }
+    if w.task.dataOut.count < burstEnd {
+      pendingWrites[itt] = nil
+      return checkCondition(itt, sense: Self.sense(0x0B, 0x4B, 0x00))
+    }
+    if w.task.dataOut.count < w.task.expectedLength {
+      let r2t = readyToTransfer(&w, lun: pdu.lun)
+      pendingWrites[itt] = w
+      return [r2t]
+    }
+    pendingWrites[itt] = nil
+    running[itt] = (w.task.lun, false)
+    return [.execute(w.task)]
+  }
+
+  /// Fixed-format sense data: key, ASC, ASCQ.
+  static func sense(_ key: UInt8, _ asc: UInt8, _ ascq: UInt8) -> [UInt8] {
+    var s = [UInt8](repeating: 0, count: 18)
+    s[0] = 0x70
+    s[2] = key
+    s[7] = 10
+    s[12] = asc
+    s[13] = ascq
+    return s
+  }
+
+  mutating func checkCondition(_ itt: UInt32, sense: [UInt8]) -> [Event] {
+    [.send(response(itt, ISCSITaskResult(status: 0x02, sense: sense), expected: 0, isRead: false))]
+  }
+
+  /// The owner finished a task: its Data-In PDUs and status, or nothing if a task management
+  /// function aborted it (or the connection ended).
+  public mutating func complete(_ task: ISCSITask, _ result: ISCSITaskResult) -> [Event] {
+    guard phase == .fullFeature, let entry = running.removeValue(forKey: task.initiatorTaskTag),
+      !entry.aborted
+    else { return [] }
+    return [
+      .send(response(task.initiatorTaskTag, result, expected: task.expectedLength, isRead: task.isRead))
+    ]
+  }
+
+  /// Data-In PDUs (each within the initiator's MaxRecvDataSegmentLength, a sequence per
+  /// MaxBurstLength) and the status: in the last Data-In when it is GOOD without sense
+  /// (phase collapse), else in a SCSI Response carrying the sense data. Residuals against
+  /// the Expected Data Transfer Length.
+  mutating func response(_ itt: UInt32, _ result: ISCSITaskResult, expected: Int, isRead: Bool) -> [UInt8] {
+    let p = negotiator.parameters
+    let data = isRead ? Array(result.dataIn.prefix(expected)) : []
+    let underflow = isRead ? expected - data.count : 0
+    // Residual flags and count (RFC 7143 §11.4.5): overflow wins over underflow.
+    let residualFlags: UInt8 = result.overflow > 0 ? 0x04 : underflow > 0 ? 0x02 : 0
+    let residual = UInt32(result.overflow > 0 ? result.overflow : underflow)
+    var out: [UInt8] = []
+    let collapse = result.status == 0 && result.sense.isEmpty && !data.isEmpty
+    var offset = 0
+    var dataSN: UInt32 = 0
+    while offset < data.count {
+      let n = min(p.initiatorMaxRecvDataSegmentLength, data.count - offset)
+      let last = offset + n == data.count
+      let endsBurst = last || (offset + n) % p.maxBurstLength == 0
+      var d = ISCSIPDU(.scsiDataIn, final: endsBurst)
+      d.initiatorTaskTag = itt
+      d.setBE32(20, 0xFFFF_FFFF)
+      d.setBE32(36, dataSN)
+      d.setBE32(40, UInt32(offset))
+      d.data = Array(data[offset..<offset + n])
+      if last && collapse {
+        d.flags |= 0x01 | residualFlags
+        d.header[3] = result.status
+        d.setBE32(44, residual)
+        out += framing.encode(stamped(d, advance: true))
+      } else {
+        out += framing.encode(stamped(d, advance: false))
+      }
+      dataSN &+= 1
+      offset += n
+    }
+    if collapse { return out }
+    var r = ISCSIPDU(.scsiResponse)
+    r.initiatorTaskTag = itt
+    r.header[2] = 0  // command completed at target
+    r.header[3] = result.status
+    r.flags |= residualFlags
+    r.setBE32(44, residual)
+    r.setBE32(36, dataSN)  // ExpDataSN: the Data-In PDUs sent
+    if !result.sense.isEmpty {
+      r.data = [UInt8(result.sense.count >> 8), UInt8(result.sense.count & 0xFF)] + result.sense
+    }
+    out += framing.encode(stamped(r, advance: true))
+    return out
+  }
+
+  // MARK: - Task management
+
+  /// Task Management Function Request (RFC 7143 §11.5): ABORT TASK / ABORT TASK SET /
+  /// CLEAR TASK SET drop what is waiting for data and suppress the results of what is
+  /// running; LOGICAL UNIT RESET goes to the owner (the miniport's reset path); the target
+  /// resets and CLEAR ACA are not supported.
+  mutating func taskManagement(_ pdu: ISCSIPDU) -> [Event] {
+    guard accept(pdu) else { return [] }
+    let function = pdu.flags & 0x7F
+    let itt = pdu.initiatorTaskTag
+    let lun = Self.lunNumber(pdu.lun)
+    func respond(_ code: UInt8) -> [Event] {
+      var r = ISCSIPDU(.taskManagementResponse)
+      r.initiatorTaskTag = itt
+      r.header[2] = code
+      return [encode(stamped(r, advance: true))]
+    }
+    switch function {
+    case 1:  // ABORT TASK
+      let referenced = pdu.be32(20)
+      if pendingWrites.removeValue(forKey: referenced) != nil { return respond(0) }
+      if running[referenced] != nil {
+        running[referenced]!.aborted = true
+        return respond(0)
+      }
+      return respond(1)  // task does not exist
+    case 2, 4:  // ABORT TASK SET, CLEAR TASK SET
+      guard let lun, target.luns.contains(lun) else { return respond(2) }
+      abortAll(lun)
+      return respond(0)
+    case 5:  // LOGICAL UNIT RESET
+      guard let lun, target.luns.contains(lun) else { return respond(2) }
+      abortAll(lun)
+      return [.resetLogicalUnit(lun: lun, initiatorTaskTag: itt)]
+    case 3, 6, 7:  // CLEAR ACA, TARGET WARM RESET, TARGET COLD RESET
+      return respond(5)
+    case 8:  // TASK REASSIGN (ErrorRecoveryLevel 2)
+      return respond(4)
+    default:
+      return respond(255)
+    }
+  }
+
+  mutating func abortAll(_ lun: UInt16) {
+    pendingWrites = pendingWrites.filter { $0.value.task.lun != lun }
+    for (tag, entry) in running where entry.lun == lun { running[tag]!.aborted = true }
+  }
+
+  /// The owner finished a LOGICAL UNIT RESET.
+  public mutating func completeReset(initiatorTaskTag: UInt32, succeeded: Bool) -> [Event] {
+    guard phase == .fullFeature else { return [] }
+    var r = ISCSIPDU(.taskManagementResponse)
+    r.initiatorTaskTag = initiatorTaskTag
+    r.header[2] = succeeded ? 0 : 255
+    return [encode(stamped(r, advance: true))]
+  }
+}

@@ -1,0 +1,175 @@
+extension ISCSIConnection {
+  /// Login status classes and details (RFC 7143 §11.13.5).
+  enum LoginStatus: UInt16 {
+    case success = 0x0000
+    case initiatorError = 0x0200
+    case authenticationFailure = 0x0201
+    case notFound = 0x0203
+    case unsupportedVersion = 0x0205
+    case missingParameter = 0x0207
+    case sessionTypeUnsupported = 0x0209
+    case invalidDuringLogin = 0x020B
+    case targetError = 0x0300
+    case outOfResources = 0x0302
+  }
+
+  /// Security negotiation (0), operational negotiation (1), full feature phase (3).
+  static let fullFeatureStage: UInt8 = 3
+
+  /// One Login Request (RFC 7143 §11.12): answers its keys, moves through the stages the
+  /// initiator asks for, and ends the connection after any failure response.
+  mutating func login(_ pdu: ISCSIPDU) -> [Event] {
+    let transit = pdu.flags & 0x80 != 0
+    let continuing = pdu.flags & 0x40 != 0
+    let csg = (pdu.flags >> 2) & 0x03
+    let nsg = pdu.flags & 0x03
+    let first = isid.isEmpty
+    if first {
+      isid = Array(pdu.header[8..<14])
+      expCmdSN = pdu.be32(24)
+      // Version-max ≥ 0 ≥ version-min: only version 0 exists.
+      guard pdu.header[3] == 0 else { return loginFailure(pdu, .unsupportedVersion, []) }
+      guard pdu.be16(14) == 0 else {
+        // Adding a connection to an existing session: one connection per session here.
+        return loginFailure(pdu, .invalidDuringLogin, [])
+      }
+    } else if Array(pdu.header[8..<14]) != isid {
+      return loginFailure(pdu, .initiatorError, [])
+    }
+    if continuing {
+      // Text split over several Login PDUs: keys here fit one PDU, so this is refused.
+      return loginFailure(pdu, .initiatorError, [])
+    }
+    guard csg == loginStage || (first && csg <= 1), csg != 2, csg != Self.fullFeatureStage else {
+      return loginFailure(pdu, .initiatorError, [])
+    }
+    if transit && (nsg == 2 || nsg <= csg) { return loginFailure(pdu, .initiatorError, []) }
+    loginStage = csg
+
+    let pairs: [(key: String, value: String)]
+    do { pairs = try ISCSIText.parse(pdu.data) } catch { return loginFailure(pdu, .initiatorError, []) }
+    var answers: [(String, String)] = []
+    for (key, value) in pairs {
+      switch key {
+      case "InitiatorName":
+        guard !value.isEmpty, value.utf8.count <= 223 else { return loginFailure(pdu, .initiatorError, []) }
+        initiatorName = value
+      case "SessionType":
+        switch value {
+        case "Discovery": isDiscovery = true
+        case "Normal": isDiscovery = false
+        default: return loginFailure(pdu, .sessionTypeUnsupported, [])
+        }
+      case "TargetName":
+        guard value == target.name else { return loginFailure(pdu, .notFound, []) }
+      case "AuthMethod":
+        guard csg == 0 else { return loginFailure(pdu, .initiatorError, []) }
+        if value.split(separator: ",").contains("None") {
+          answers.append(("AuthMethod", "None"))
+        } else {
+          // CHAP or others offered without None: no secret is configured here.
+          return loginFailure(pdu, .authenticationFailure, [("AuthMethod", "Reject")])
+        }
+      default: break
+      }
+    }
+    if first {
+      guard initiatorName != nil else { return loginFailure(pdu, .missingParameter, []) }
+      if !isDiscovery && !pairs.contains(where: { $0.key == "TargetName" }) {
+        return loginFailure(pdu, .missingParameter, [])
+      }
+    }
+    do { answers += try negotiator.answer(pairs) } catch { return loginFailure(pdu, .initiatorError, []) }
+    if !isDiscovery && !sentPortalGroupTag {
+      sentPortalGroupTag = true
+      answers.append(("TargetPortalGroupTag", "1"))
+    }
+
+    var response = ISCSIPDU(.loginResponse, final: false)
+    var flags = csg << 2
+    if transit {
+      flags |= 0x80 | nsg
+      loginStage = nsg
+    }
+    response.flags = flags
+    response.header[2] = 0  // version-max
+    response.header[3] = 0  // version-active
+    let enteringFullFeature = transit && nsg == Self.fullFeatureStage
+    if enteringFullFeature && tsih == 0 { tsih = 1 }
+    for i in 0..<6 { response.header[8 + i] = isid[i] }
+    response.setBE16(14, enteringFullFeature ? tsih : 0)
+    response.initiatorTaskTag = pdu.initiatorTaskTag
+    response.data = ISCSIText.encode(answers)
+    let out = encode(stamped(response, advance: true))
+    if enteringFullFeature {
+      phase = .fullFeature
+      let p = negotiator.parameters
+      framing.headerDigest = p.headerDigest
+      framing.dataDigest = p.dataDigest
+      framing.maximumReceiveSegment = Self.receiveSegmentBytes
+    }
+    return [out]
+  }
+
+  /// A login failure response; the connection then ends.
+  mutating func loginFailure(_ pdu: ISCSIPDU, _ status: LoginStatus, _ answers: [(String, String)]) -> [Event]
+  {
+    var response = ISCSIPDU(.loginResponse, final: true)
+    response.flags = 0
+    for i in 0..<6 { response.header[8 + i] = pdu.header[8 + i] }
+    response.initiatorTaskTag = pdu.initiatorTaskTag
+    response.header[36] = UInt8(status.rawValue >> 8)
+    response.header[37] = UInt8(status.rawValue & 0xFF)
+    response.data = ISCSIText.encode(answers)
+    let out = encode(stamped(response, advance: true))
+    return [out] + close("login failed: \(status) (initiator \(initiatorName ?? "unnamed"))")
+  }
+
+  // MARK: - Text, NOP, Logout
+
+  /// Text Request (RFC 7143 §11.10): SendTargets (RFC 7143 §12.7) — this target, or none for
+  /// a name that is not ours; other keys NotUnderstood.
+  mutating func text(_ pdu: ISCSIPDU) -> [Event] {
+    guard accept(pdu) else { return [] }
+    let pairs: [(key: String, value: String)]
+    do { pairs = try ISCSIText.parse(pdu.data) } catch { return reject(pdu.header, .protocolError) }
+    var answers: [(String, String)] = []
+    for (key, value) in pairs {
+      if key == "SendTargets" {
+        if value == "All" || value == target.name || (value.isEmpty && !isDiscovery) {
+          answers.append(("TargetName", target.name))
+          answers.append(("TargetAddress", target.address))
+        }
+      } else {
+        answers.append((key, "NotUnderstood"))
+      }
+    }
+    var response = ISCSIPDU(.textResponse)
+    response.initiatorTaskTag = pdu.initiatorTaskTag
+    response.setBE32(20, 0xFFFF_FFFF)
+    response.data = ISCSIText.encode(answers)
+    return [encode(stamped(response, advance: true))]
+  }
+
+  /// NOP-Out (RFC 7143 §11.18): a ping (a tag other than all ones) is answered with its data.
+  mutating func nopOut(_ pdu: ISCSIPDU) -> [Event] {
+    guard accept(pdu) else { return [] }
+    guard pdu.initiatorTaskTag != 0xFFFF_FFFF else { return [] }
+    var response = ISCSIPDU(.nopIn)
+    response.lun = pdu.lun
+    response.initiatorTaskTag = pdu.initiatorTaskTag
+    response.setBE32(20, 0xFFFF_FFFF)
+    response.data = Array(pdu.data.prefix(negotiator.parameters.initiatorMaxRecvDataSegmentLength))
+    return [encode(stamped(response, advance: true))]
+  }
+
+  /// Logout Request (RFC 7143 §11.14): answered, then the connection ends.
+  mutating func logout(_ pdu: ISCSIPDU) -> [Event] {
+    _ = accept(pdu)
+    var response = ISCSIPDU(.logoutResponse)
+    response.initiatorTaskTag = pdu.initiatorTaskTag
+    let reason = pdu.flags & 0x7F
+    response.header[2] = reason <= 1 ? 0 : 2  // success, or recovery not supported
+    return [encode(stamped(response, advance: true))] + close("logout")
+  }
+}

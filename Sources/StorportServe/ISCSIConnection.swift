@@ -1,0 +1,225 @@
+/// What an iSCSI target serves: its name, where it listens, its logical units.
+public struct ISCSITargetConfiguration: Sendable {
+  /// The target's iSCSI name (iqn.…).
+  public var name: String
+  /// `TargetAddress` answered to SendTargets: `HOST:PORT,TPGT`.
+  public var address: String
+  /// LUN numbers served (REPORT LUNS lists them; others answer LOGICAL UNIT NOT SUPPORTED).
+  public var luns: [UInt16]
+  public init(name: String, address: String, luns: [UInt16]) {
+    self.name = name
+    self.address = address
+    self.luns = luns
+  }
+}
+
+/// One SCSI command ready to run: every Data-Out byte received.
+public struct ISCSITask: Sendable, Equatable {
+  public var initiatorTaskTag: UInt32
+  public var lun: UInt16
+  /// The CDB (16 bytes as carried; its opcode tells its real length).
+  public var cdb: [UInt8]
+  public var isRead: Bool
+  public var isWrite: Bool
+  /// Expected Data Transfer Length: the initiator's buffer for this command.
+  public var expectedLength: Int
+  public var dataOut: [UInt8]
+}
+
+/// How a task ended, as the owner reports it.
+public struct ISCSITaskResult: Sendable, Equatable {
+  public var status: UInt8
+  public var sense: [UInt8]
+  /// Data for a read (at most the expected length).
+  public var dataIn: [UInt8]
+  /// Bytes the command wanted to move beyond the expected length (residual overflow).
+  public var overflow: Int
+  public init(status: UInt8, sense: [UInt8] = [], dataIn: [UInt8] = [], overflow: Int = 0) {
+    self.status = status
+    self.sense = sense
+    self.dataIn = dataIn
+    self.overflow = overflow
+  }
+}
+
+/// One iSCSI connection's protocol state (RFC 7143, ErrorRecoveryLevel 0, one connection per
+/// session), independent of any network code so it can be tested and fuzzed byte by byte:
+/// bytes from the initiator go in with ``receive(_:)``; bytes to send and SCSI tasks to run
+/// come out as ``Event``s; a finished task goes back in with ``complete(_:_:)``.
+///
+/// Never trusts the initiator: segment lengths are bounded before anything is allocated, a
+/// command's data is bounded by ``maximumTransferBytes``, sequence numbers outside the command
+/// window are ignored, a Data-Out out of order draws a CHECK CONDITION, and anything malformed
+/// draws a Reject or a login failure — or ends the connection when the stream cannot be trusted
+/// any more (a header digest error, an oversize segment).
+public struct ISCSIConnection: Sendable {
+  public enum Event: Sendable, Equatable {
+    case send([UInt8])
+    case execute(ISCSITask)
+    /// LOGICAL UNIT RESET: reset the unit (the miniport's reset path), then answer with
+    /// ``completeReset(_:)``.
+    case resetLogicalUnit(lun: UInt16, initiatorTaskTag: UInt32)
+    case close(String)
+  }
+
+  public static let defaultPort = 3260
+  /// Our MaxRecvDataSegmentLength.
+  public static let receiveSegmentBytes = 262_144
+  /// The largest transfer one command may ask for.
+  public static let maximumTransferBytes = 16 * 1024 * 1024
+  /// Commands the initiator may have outstanding (MaxCmdSN - ExpCmdSN + 1).
+  static let commandWindow: UInt32 = 64
+
+  enum Phase: Equatable { case login, fullFeature, closed }
+
+  let target: ISCSITargetConfiguration
+  var phase = Phase.login
+  var framing = ISCSIFraming(maximumReceiveSegment: 8192)
+  var negotiator = ISCSINegotiator(targetMaxRecvDataSegmentLength: ISCSIConnection.receiveSegmentBytes)
+  var buffer: [UInt8] = []
+  var start = 0
+
+  // Login state.
+  var isid: [UInt8] = []
+  var tsih: UInt16 = 0
+  var initiatorName: String?
+  var isDiscovery = false
+  var sentPortalGroupTag = false
+  var loginStage: UInt8 = 0
+
+  // Sequence numbers.
+  var statSN: UInt32 = 0
+  var expCmdSN: UInt32 = 0
+  var maxCmdSN: UInt32 { expCmdSN &+ Self.commandWindow &- 1 }
+
+  /// A write waiting for Data-Out.
+  struct PendingWrite {
+    var task: ISCSITask
+    var targetTransferTag: UInt32
+    var r2tSN: UInt32 = 0
+    /// Bytes asked for by the R2T in force, its offset, and the next DataSN expected in it.
+    var burstOffset = 0
+    var burstLength = 0
+    var nextDataSN: UInt32 = 0
+  }
+  var pendingWrites: [UInt32: PendingWrite] = [:]
+  /// Tasks handed to the owner and not completed, with whether a task management function
+  /// aborted them (their result is then not sent).
+  var running: [UInt32: (lun: UInt16, aborted: Bool)] = [:]
+  var nextTransferTag: UInt32 = 1
+
+  public init(target: ISCSITargetConfiguration, initialStatSN: UInt32 = 1) {
+    self.target = target
+    statSN = initialStatSN
+  }
+
+  public var isClosed: Bool { phase == .closed }
+  public var isFullFeature: Bool { phase == .fullFeature }
+  public var sessionIsDiscovery: Bool { isDiscovery }
+  public var negotiated: String {
+    let p = negotiator.parameters
+    return
+      "HeaderDigest=\(p.headerDigest ? "CRC32C" : "None") DataDigest=\(p.dataDigest ? "CRC32C" : "None") "
+      + "MaxRecvDataSegmentLength=\(p.initiatorMaxRecvDataSegmentLength) MaxBurstLength=\(p.maxBurstLength) "
+      + "FirstBurstLength=\(p.firstBurstLength) ImmediateData=\(p.immediateData ? "Yes" : "No")"
+  }
+
+  /// Feeds bytes from the initiator; returns what to do, in order.
+  public mutating func receive(_ bytes: [UInt8]) -> [Event] {
+    guard phase != .closed else { return [] }
+    buffer += bytes
+    var events: [Event] = []
+    reading: while phase != .closed {
+      let pdu: ISCSIPDU
+      do throws(ISCSIFraming.Failure) {
+        guard let p = try framing.next(buffer, &start) else { break reading }
+        pdu = p
+      } catch {
+        switch error {
+        case .dataDigest(let header):
+          events += reject(header, .dataDigestError)
+          continue reading
+        case .headerDigest:
+          events += close("header digest error")
+        case .tooLong(let n):
+          events += close("a data segment of \(n) bytes (the limit is \(framing.maximumReceiveSegment))")
+        }
+        break reading
+      }
+      events += handle(pdu)
+    }
+    if start > 0 && (start == buffer.count || start > 65536) {
+      buffer.removeFirst(start)
+      start = 0
+    }
+    return events
+  }
+
+  /// The connection is gone: nothing more is sent, results of running tasks are dropped.
+  public mutating func abandon() {
+    phase = .closed
+    pendingWrites.removeAll()
+    running.removeAll()
+  }
+
+  mutating func close(_ reason: String) -> [Event] {
+    phase = .closed
+    pendingWrites.removeAll()
+    return [.close(reason)]
+  }
+
+  func encode(_ pdu: ISCSIPDU) -> Event { .send(framing.encode(pdu)) }
+
+  /// A target PDU stamped with the sequence numbers; `advance`: it carries status (StatSN moves).
+  mutating func stamped(_ pdu: ISCSIPDU, statusAt: Int = 24, advance: Bool) -> ISCSIPDU {
+    var p = pdu
+    p.setBE32(statusAt, statSN)
+    if advance { statSN &+= 1 }
+    p.setBE32(28, expCmdSN)
+    p.setBE32(32, maxCmdSN)
+    return p
+  }
+
+  mutating func reject(_ header: [UInt8], _ reason: ISCSIRejectReason) -> [Event] {
+    var r = ISCSIPDU(.reject)
+    r.header[2] = reason.rawValue
+    r.setBE32(16, 0xFFFF_FFFF)
+    r.data = header
+    return [encode(stamped(r, advance: true))]
+  }
+
+  mutating func handle(_ pdu: ISCSIPDU) -> [Event] {
+    guard let op = pdu.opcode else { return reject(pdu.header, .commandNotSupported) }
+    if phase == .login {
+      guard op == .loginRequest else {
+        return close("\(op) before the login completed")
+      }
+      return login(pdu)
+    }
+    switch op {
+    case .loginRequest:
+      return reject(pdu.header, .protocolError)
+    case .nopOut: return nopOut(pdu)
+    case .scsiCommand: return scsiCommand(pdu)
+    case .scsiDataOut: return dataOut(pdu)
+    case .textRequest: return text(pdu)
+    case .logoutRequest: return logout(pdu)
+    case .taskManagementRequest: return taskManagement(pdu)
+    default:
+      return reject(pdu.header, .commandNotSupported)
+    }
+  }
+
+  // MARK: - Command numbering
+
+  /// Whether a non-immediate command with `cmdSN` is in the window (then ExpCmdSN moves past
+  /// it); immediate commands always are. Outside the window it is ignored (RFC 7143 §3.2.2.1).
+  mutating func accept(_ pdu: ISCSIPDU) -> Bool {
+    if pdu.isImmediate { return true }
+    let cmdSN = pdu.be32(24)
+    let ahead = cmdSN &- expCmdSN
+    guard ahead < Self.commandWindow else { return false }
+    expCmdSN = cmdSN &+ 1
+    return true
+  }
+}

@@ -1,0 +1,210 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Storport
+
+/// An iSCSI target (RFC 7143) in front of ``AdapterDisk``s, on swift-nio: each connection's
+/// bytes go through an ``ISCSIConnection``; each SCSI command through its LUN's adapter, as the
+/// initiator sent it (the miniport's LU answers INQUIRY, READ CAPACITY, MODE SENSE…); the
+/// target answers REPORT LUNS itself, and for a LUN it does not serve, INQUIRY with "no unit"
+/// and everything else LOGICAL UNIT NOT SUPPORTED.
+public final class ISCSIServer: @unchecked Sendable {
+  public let configuration: ISCSITargetConfiguration
+  let disks: [UInt16: AdapterDisk]
+  let group: MultiThreadedEventLoopGroup
+  let logger: Logger
+  private var channel: Channel?
+  let sessions = NIOLockedValueBox(0)
+
+  /// - Parameters:
+  ///   - name: the target's iSCSI name.
+  ///   - luns: LUN number → the disk behind it.
+  public init(name: String, luns: [UInt16: AdapterDisk], logger: Logger = Logger(label: "storport.iscsi")) {
+    precondition(!luns.isEmpty, "an iSCSI target needs a LUN")
+    disks = luns
+    configuration = ISCSITargetConfiguration(name: name, address: "", luns: luns.keys.sorted())
+    self.logger = logger
+    group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+  }
+
+  /// Binds and listens; returns the port bound (useful with port 0).
+  public func start(host: String, port: Int) throws -> Int {
+    let logger = self.logger
+    let server = self
+    let bootstrap = ServerBootstrap(group: group)
+      .serverChannelOption(ChannelOptions.backlog, value: 64)
+      .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+      .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+      .childChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          try channel.pipeline.syncOperations.addHandler(
+            ISCSIConnectionHandler(server: server, logger: logger))
+        }
+      }
+    let ch = try bootstrap.bind(host: host, port: port).wait()
+    channel = ch
+    let bound = ch.localAddress?.port ?? port
+    boundAddress = "\(host):\(bound),1"
+    logger.info(
+      "iSCSI listening", metadata: ["address": "\(host):\(bound)", "target": "\(configuration.name)"])
+    return bound
+  }
+
+  /// `HOST:PORT,TPGT` as SendTargets reports it.
+  var boundAddress: String {
+    get { addressBox.withLockedValue { $0 } }
+    set { addressBox.withLockedValue { $0 = newValue } }
+  }
+  private let addressBox = NIOLockedValueBox("")
+
+  /// Stops listening and closes every connection.
+  public func stop() {
+    try? channel?.close().wait()
+    try? group.syncShutdownGracefully()
+  }
+
+  // MARK: - Running commands
+
+  /// Runs `task` on its LUN's adapter (or answers it here: REPORT LUNS, a LUN not served).
+  func run(_ task: ISCSITask, completion: @escaping @Sendable (ISCSITaskResult) -> Void) {
+    let opcode = task.cdb[0]
+    if opcode == 0xA0 {  // REPORT LUNS: the target's LUNs, not one adapter's
+      completion(ISCSITaskResult(status: 0, dataIn: reportLuns(task)))
+      return
+    }
+    guard let disk = disks[task.lun] else {
+      if opcode == 0x12 {  // INQUIRY of a LUN not served: peripheral qualifier 3, no device
+        var data = [UInt8](repeating: 0, count: 36)
+        data[0] = 0x7F
+        data[2] = 0x06
+        data[3] = 0x02
+        data[4] = 31
+        completion(ISCSITaskResult(status: 0, dataIn: Array(data.prefix(task.expectedLength))))
+      } else {
+        completion(ISCSITaskResult(status: 0x02, sense: ISCSIConnection.sense(0x05, 0x25, 0x00)))
+      }
+      return
+    }
+    disk.execute(cdb: task.cdb, dataOut: task.dataOut, dataInLength: task.isRead ? task.expectedLength : 0) {
+      completion(ISCSITaskResult(status: $0.status, sense: $0.sense, dataIn: $0.data, overflow: $0.overflow))
+    }
+  }
+
+  private func reportLuns(_ task: ISCSITask) -> [UInt8] {
+    let luns = configuration.luns
+    var data = [UInt8](repeating: 0, count: 8)
+    let listBytes = UInt32(luns.count * 8)
+    for i in 0..<4 { data[i] = UInt8(truncatingIfNeeded: listBytes >> (24 - 8 * UInt32(i))) }
+    for lun in luns {
+      var entry = [UInt8](repeating: 0, count: 8)
+      if lun < 256 {
+        entry[1] = UInt8(lun)
+      } else {
+        entry[0] = 0x40 | UInt8(lun >> 8)
+        entry[1] = UInt8(lun & 0xFF)
+      }
+      data += entry
+    }
+    return Array(data.prefix(task.expectedLength))
+  }
+
+  /// LOGICAL UNIT RESET through the miniport's reset path (SRB_FUNCTION_RESET_LOGICAL_UNIT).
+  func resetLogicalUnit(_ lun: UInt16, completion: @escaping @Sendable (Bool) -> Void) {
+    guard let disk = disks[lun] else {
+      completion(false)
+      return
+    }
+    let r = StorRequest(function: .resetLogicalUnit)
+    disk.adapter.submit(r) { done in completion(done.srbStatus == .success) }
+  }
+}
+
+/// One connection: the session's events turned into writes and adapter I/O. All session state
+/// is touched on the channel's event loop; completions hop back to it.
+final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
+  typealias InboundIn = ByteBuffer
+  typealias OutboundOut = ByteBuffer
+
+  private var connection: ISCSIConnection
+  private let server: ISCSIServer
+  private let logger: Logger
+  private var counted = false
+
+  init(server: ISCSIServer, logger: Logger) {
+    self.server = server
+    self.logger = logger
+    connection = ISCSIConnection(target: server.configuration)
+  }
+
+  func channelActive(context: ChannelHandlerContext) {
+    var target = connection.target
+    target.address = server.boundAddress
+    connection = ISCSIConnection(target: target)
+    logger.debug("iSCSI connection", metadata: ["peer": "\(context.remoteAddress?.description ?? "?")"])
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    if counted { server.sessions.withLockedValue { $0 -= 1 } }
+    counted = false
+    connection.abandon()
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    var buffer = unwrapInboundIn(data)
+    let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+    let wasFullFeature = connection.isFullFeature
+    let events = connection.receive(bytes)
+    if !wasFullFeature && connection.isFullFeature && !connection.sessionIsDiscovery {
+      counted = true
+      server.sessions.withLockedValue { $0 += 1 }
+      logger.info("iSCSI login", metadata: ["negotiated": "\(connection.negotiated)"])
+    }
+    perform(events, context: context)
+  }
+
+  private func perform(_ events: [ISCSIConnection.Event], context: ChannelHandlerContext) {
+    let channel = context.channel
+    let loop = context.eventLoop
+    var wrote = false
+    for event in events {
+      switch event {
+      case .send(let out):
+        context.write(wrapOutboundOut(channel.allocator.buffer(bytes: out)), promise: nil)
+        wrote = true
+      case .close(let reason):
+        logger.debug("iSCSI connection closes", metadata: ["reason": "\(reason)"])
+        context.flush()
+        context.close(promise: nil)
+        return
+      case .execute(let task):
+        server.run(task) { result in
+          loop.execute { self.finished(task, result, channel: channel) }
+        }
+      case .resetLogicalUnit(let lun, let itt):
+        server.resetLogicalUnit(lun) { ok in
+          loop.execute {
+            let events = self.connection.completeReset(initiatorTaskTag: itt, succeeded: ok)
+            self.send(events, channel: channel)
+          }
+        }
+      }
+    }
+    if wrote { context.flush() }
+  }
+
+  private func finished(_ task: ISCSITask, _ result: ISCSITaskResult, channel: Channel) {
+    send(connection.complete(task, result), channel: channel)
+  }
+
+  private func send(_ events: [ISCSIConnection.Event], channel: Channel) {
+    for case .send(let out) in events {
+      channel.writeAndFlush(channel.allocator.buffer(bytes: out), promise: nil)
+    }
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: Error) {
+    logger.debug("iSCSI connection error", metadata: ["error": "\(error)"])
+    context.close(promise: nil)
+  }
+}
