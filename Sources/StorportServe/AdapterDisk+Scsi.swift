@@ -24,8 +24,11 @@ extension AdapterDisk {
     let isWrite = !dataOut.isEmpty
     let length = isWrite ? dataOut.count : dataInLength
     let buffer = isWrite ? Buffer(copying: dataOut) : Buffer(bytes: dataInLength)
+    // Split only a transfer wholly inside the disk: anything else goes as sent, so the LU
+    // answers it (LBA OUT OF RANGE, INVALID FIELD) exactly as for any initiator.
     if let block = Self.blockTransfer(cdb), length > maximumTransferBytes, block.blocks > 0,
-      UInt64(length) >= UInt64(block.blocks) * UInt64(blockSize)
+      UInt64(length) >= UInt64(block.blocks) * UInt64(blockSize),
+      block.lba <= blockCount, UInt64(block.blocks) <= blockCount - block.lba
     {
       split(block, fua: cdb[1] & 0x08 != 0, isWrite: isWrite, buffer: buffer, completion)
       return

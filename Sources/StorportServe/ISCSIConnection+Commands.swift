@@ -153,7 +153,7 @@ extension ISCSIConnection {
     let underflow = isRead ? expected - data.count : 0
     // Residual flags and count (RFC 7143 §11.4.5): overflow wins over underflow.
     let residualFlags: UInt8 = result.overflow > 0 ? 0x04 : underflow > 0 ? 0x02 : 0
-    let residual = UInt32(result.overflow > 0 ? result.overflow : underflow)
+    let residual = UInt32(clamping: result.overflow > 0 ? result.overflow : underflow)
     var out: [UInt8] = []
     let collapse = result.status == 0 && result.sense.isEmpty && !data.isEmpty
     var offset = 0
