@@ -13,10 +13,12 @@ extension AdapterDisk {
   }
 
   /// Runs one SCSI command on the adapter's LU as an initiator sent it: `dataOut` for a write,
-  /// a buffer of `dataInLength` bytes for a read. READ/WRITE(10/12/16) larger than the
-  /// miniport's MaximumTransferLength are split into pieces (the first failure's status and
-  /// sense win). A request the port or miniport failed without a SCSI status comes back as
-  /// CHECK CONDITION: ABORTED COMMAND.
+  /// a buffer of `dataInLength` bytes for a read. READ, WRITE, VERIFY and WRITE AND VERIFY
+  /// naming more blocks than the miniport's MaximumTransferLength are split into pieces of the
+  /// same command (every flag kept; the first failure's status and sense win), when the whole
+  /// range lies inside the disk — otherwise the command goes as sent and the LU answers it. A
+  /// request the port or miniport failed without a SCSI status comes back as CHECK CONDITION:
+  /// ABORTED COMMAND.
   public func execute(
     cdb: [UInt8], dataOut: [UInt8], dataInLength: Int,
     completion: @escaping @Sendable (ScsiOutcome) -> Void
@@ -24,13 +26,12 @@ extension AdapterDisk {
     let isWrite = !dataOut.isEmpty
     let length = isWrite ? dataOut.count : dataInLength
     let buffer = isWrite ? Buffer(copying: dataOut) : Buffer(bytes: dataInLength)
-    // Split only a transfer wholly inside the disk: anything else goes as sent, so the LU
-    // answers it (LBA OUT OF RANGE, INVALID FIELD) exactly as for any initiator.
-    if let block = Self.blockTransfer(cdb), length > maximumTransferBytes, block.blocks > 0,
-      UInt64(length) >= UInt64(block.blocks) * UInt64(blockSize),
+    if let block = BlockCdb(cdb), block.blocks > 0, block.canSplit,
+      UInt64(block.blocks) * UInt64(blockSize) > UInt64(maximumTransferBytes),
+      length == block.dataBytes(blockSize: blockSize),
       block.lba <= blockCount, UInt64(block.blocks) <= blockCount - block.lba
     {
-      split(block, fua: cdb[1] & 0x08 != 0, isWrite: isWrite, buffer: buffer, completion)
+      split(block, length: length, isWrite: isWrite, buffer: buffer, completion)
       return
     }
     let r = StorRequest()
@@ -49,38 +50,26 @@ extension AdapterDisk {
     }
   }
 
-  /// The LBA and block count of READ/WRITE(10/12/16), nil for any other command.
-  static func blockTransfer(_ cdb: [UInt8]) -> (write: Bool, lba: UInt64, blocks: UInt32)? {
-    func be(_ from: Int, _ n: Int) -> UInt64 { (0..<n).reduce(0) { $0 << 8 | UInt64(cdb[from + $1]) } }
-    switch cdb[0] {
-    case 0x28, 0x2A: return (cdb[0] == 0x2A, be(2, 4), UInt32(be(7, 2)))
-    case 0xA8, 0xAA: return (cdb[0] == 0xAA, be(2, 4), UInt32(be(6, 4)))
-    case 0x88, 0x8A: return (cdb[0] == 0x8A, be(2, 8), UInt32(be(10, 4)))
-    default: return nil
-    }
-  }
-
   private func split(
-    _ block: (write: Bool, lba: UInt64, blocks: UInt32), fua: Bool, isWrite: Bool, buffer: Buffer,
+    _ block: BlockCdb, length: Int, isWrite: Bool, buffer: Buffer,
     _ completion: @escaping @Sendable (ScsiOutcome) -> Void
   ) {
-    let perPiece = maximumTransferBytes / blockSize
+    // A 6-byte command's pieces stay within its 256-block field.
+    let perPiece = max(1, maximumTransferBytes / blockSize)
     let pieces = (Int(block.blocks) + perPiece - 1) / perPiece
     let gather = Locked<(left: Int, failure: ScsiOutcome?)>((pieces, nil))
     for i in 0..<pieces {
       let first = i * perPiece
       let blocks = min(perPiece, Int(block.blocks) - first)
-      var cdb = [UInt8](repeating: 0, count: 16)
-      cdb[0] = isWrite ? 0x8A : 0x88
-      if fua { cdb[1] = 0x08 }
-      let lba = block.lba + UInt64(first)
-      for k in 0..<8 { cdb[2 + k] = UInt8(truncatingIfNeeded: lba >> (56 - 8 * UInt64(k))) }
-      for k in 0..<4 { cdb[10 + k] = UInt8(truncatingIfNeeded: UInt32(blocks) >> (24 - 8 * UInt32(k))) }
       let r = StorRequest()
-      r.setCdb(cdb)
-      r.direction = isWrite ? .dataOut : .dataIn
-      r.dataBuffer = buffer.pointer + first * blockSize
-      r.dataTransferLength = UInt32(blocks * blockSize)
+      r.setCdb(block.piece(lba: block.lba + UInt64(first), count: UInt32(blocks)))
+      if length > 0 {
+        r.direction = isWrite ? .dataOut : .dataIn
+        r.dataBuffer = buffer.pointer + first * blockSize
+        r.dataTransferLength = UInt32(blocks * blockSize)
+      } else {
+        r.direction = .none
+      }
       adapter.submit(r) { done in
         let outcome = Self.scsiOutcome(done)
         let finished = gather.withLock { g -> ScsiOutcome?? in
@@ -92,10 +81,57 @@ extension AdapterDisk {
         if let failure = finished {
           completion(failure)
         } else {
-          let data = isWrite ? [] : Array(UnsafeRawBufferPointer(start: buffer.pointer, count: buffer.count))
+          let data =
+            isWrite || length == 0
+            ? [] : Array(UnsafeRawBufferPointer(start: buffer.pointer, count: buffer.count))
           completion(ScsiOutcome(status: 0, sense: [], data: data))
         }
       }
+    }
+  }
+
+  /// A write-family command whose initiator sent fewer bytes than its CDB names (`data`
+  /// shorter than its blocks): the whole blocks in `data` are written with the same command;
+  /// a last partial block is read, overlaid and written back whole (its other bytes keep
+  /// their values). A VERIFY compares only the whole blocks. Nothing beyond `data` changes.
+  func truncatedWrite(
+    _ block: BlockCdb, data: [UInt8], completion: @escaping @Sendable (ScsiOutcome) -> Void
+  ) {
+    let whole = data.count / blockSize
+    let partial = data.count % blockSize
+    guard partial > 0 && block.kind != .verify else {
+      guard whole > 0 else {
+        completion(ScsiOutcome(status: 0, sense: [], data: []))
+        return
+      }
+      execute(
+        cdb: block.piece(lba: block.lba, count: UInt32(whole)),
+        dataOut: Array(data.prefix(whole * blockSize)),
+        dataInLength: 0, completion: completion)
+      return
+    }
+    let last = block.lba &+ UInt64(whole)
+    guard last < blockCount else {
+      // The LU answers the range (LBA OUT OF RANGE) as for the command sent whole.
+      execute(
+        cdb: block.cdb, dataOut: [UInt8](repeating: 0, count: Int(block.blocks) * blockSize), dataInLength: 0,
+        completion: completion)
+      return
+    }
+    var read = [UInt8](repeating: 0, count: 16)
+    read[0] = 0x88
+    for k in 0..<8 { read[2 + k] = UInt8(truncatingIfNeeded: last >> (56 - 8 * UInt64(k))) }
+    read[13] = 1
+    execute(cdb: read, dataOut: [], dataInLength: blockSize) { old in
+      guard old.status == 0, old.data.count == self.blockSize else {
+        completion(old)
+        return
+      }
+      var merged = data
+      merged += old.data[partial...]
+      self.execute(
+        cdb: block.piece(lba: block.lba, count: UInt32(whole + 1)), dataOut: merged, dataInLength: 0,
+        completion: completion)
     }
   }
 

@@ -150,7 +150,7 @@ extension ISCSIConnection {
   mutating func response(_ itt: UInt32, _ result: ISCSITaskResult, expected: Int, isRead: Bool) -> [UInt8] {
     let p = negotiator.parameters
     let data = isRead ? Array(result.dataIn.prefix(expected)) : []
-    let underflow = isRead ? expected - data.count : 0
+    let underflow = max(result.underflow, isRead ? expected - data.count : 0)
     // Residual flags and count (RFC 7143 §11.4.5): overflow wins over underflow.
     let residualFlags: UInt8 = result.overflow > 0 ? 0x04 : underflow > 0 ? 0x02 : 0
     let residual = UInt32(clamping: result.overflow > 0 ? result.overflow : underflow)

@@ -34,11 +34,16 @@ public struct ISCSITaskResult: Sendable, Equatable {
   public var dataIn: [UInt8]
   /// Bytes the command wanted to move beyond the expected length (residual overflow).
   public var overflow: Int
-  public init(status: UInt8, sense: [UInt8] = [], dataIn: [UInt8] = [], overflow: Int = 0) {
+  /// Bytes of the expected length the command itself does not move (residual underflow);
+  /// for a read, at least what was not sent.
+  public var underflow: Int
+  public init(status: UInt8, sense: [UInt8] = [], dataIn: [UInt8] = [], overflow: Int = 0, underflow: Int = 0)
+  {
     self.status = status
     self.sense = sense
     self.dataIn = dataIn
     self.overflow = overflow
+    self.underflow = underflow
   }
 }
 

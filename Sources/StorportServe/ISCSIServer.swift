@@ -86,8 +86,45 @@ public final class ISCSIServer: @unchecked Sendable {
       }
       return
     }
-    disk.execute(cdb: task.cdb, dataOut: task.dataOut, dataInLength: task.isRead ? task.expectedLength : 0) {
-      completion(ISCSITaskResult(status: $0.status, sense: $0.sense, dataIn: $0.data, overflow: $0.overflow))
+    guard let block = BlockCdb(task.cdb), block.movesData else {
+      disk.execute(cdb: task.cdb, dataOut: task.dataOut, dataInLength: task.isRead ? task.expectedLength : 0)
+      {
+        completion(
+          ISCSITaskResult(status: $0.status, sense: $0.sense, dataIn: $0.data, overflow: $0.overflow))
+      }
+      return
+    }
+    // A block command moves what its CDB says (SPDTL); the initiator expects EDTL (RFC 7143
+    // §11.4.5.1, processed as FCP-4 says): the command runs, no data moves beyond the shorter
+    // of the two, and the difference is the residual (overflow when the CDB asked for more).
+    let spdtl = block.dataBytes(blockSize: disk.blockSize)
+    let edtl = task.expectedLength
+    let overflow = max(0, spdtl - edtl)
+    let underflow = max(0, edtl - spdtl)
+    if block.hasDataOut {
+      let data = Array(task.dataOut.prefix(min(spdtl, edtl)))
+      let finish: @Sendable (AdapterDisk.ScsiOutcome) -> Void = {
+        completion(
+          ISCSITaskResult(
+            status: $0.status, sense: $0.sense, overflow: $0.status == 0 ? overflow : 0,
+            underflow: $0.status == 0 ? underflow : 0))
+      }
+      if spdtl <= edtl {
+        disk.execute(cdb: task.cdb, dataOut: data, dataInLength: 0, completion: finish)
+      } else {
+        disk.truncatedWrite(block, data: data, completion: finish)
+      }
+      return
+    }
+    guard spdtl <= ISCSIConnection.maximumTransferBytes else {
+      completion(ISCSITaskResult(status: 0x02, sense: ISCSIConnection.sense(0x05, 0x24, 0x00)))
+      return
+    }
+    disk.execute(cdb: task.cdb, dataOut: [], dataInLength: spdtl) {
+      completion(
+        ISCSITaskResult(
+          status: $0.status, sense: $0.sense, dataIn: Array($0.data.prefix(edtl)),
+          overflow: $0.status == 0 ? overflow : 0, underflow: $0.status == 0 ? underflow : 0))
     }
   }
 
