@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Real NBD clients against `storport serve` on loopback (run by scripts/test.sh): nbdinfo reads
+# Real clients against `storport serve` on loopback (run by scripts/test.sh). NBD: nbdinfo reads
 # the negotiation, qemu-img writes a 64 MiB random image through the NVMe miniport adapter and
-# compares it back, nbdcopy reads it out again; then the server is stopped by its process id
-# and must report a clean verifier verdict. Installs libnbd-bin and qemu-utils when missing.
+# compares it back, nbdcopy reads it out again. iSCSI: iscsi-ls (discovery, REPORT LUNS,
+# INQUIRY), iscsi-inq, iscsi-readcapacity16, and the same qemu-img round trip over iscsi://.
+# (Digests: libiscsi 1.19 offers None before CRC32C, so a real client never picks them here;
+# Tests/ServeTests checks them.) Then the server is stopped by its process id and must
+# report a clean verifier verdict. Installs libnbd-bin, qemu-utils, qemu-block-extra and
+# libiscsi-bin when missing.
 # Usage: bash scripts/serve-clients.sh [STORPORT-BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 command -v nbdinfo >/dev/null 2>&1 || need+=(libnbd-bin)
 command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
+command -v iscsi-ls >/dev/null 2>&1 || need+=(libiscsi-bin)
+ls /usr/lib/x86_64-linux-gnu/qemu/block-iscsi.so >/dev/null 2>&1 || need+=(qemu-block-extra)
 if [ ${#need[@]} -gt 0 ]; then
   echo "serve-clients: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -17,7 +23,8 @@ fi
 bin="${1:-.build/debug/storport}"
 work=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
-"$bin" serve --miniport nvme --size 64m --nbd "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
+iport=$((port + 1))
+"$bin" serve --miniport nvme --size 64m --nbd "127.0.0.1:$port" --iscsi "127.0.0.1:$iport" >"$work/serve.log" 2>&1 &
 pid=$!
 cleanup() { kill -9 "$pid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -30,8 +37,18 @@ timeout 120 qemu-img convert -n -f raw -O raw "$work/image" "$uri"
 timeout 120 qemu-img compare -f raw -F raw "$work/image" "$uri"
 timeout 120 nbdcopy "$uri" "$work/back"
 cmp "$work/image" "$work/back"
+target=iqn.2026-11.org.swift-storport:storport
+iurl="iscsi://127.0.0.1:$iport/$target/0"
+timeout 30 iscsi-ls -s "iscsi://127.0.0.1:$iport" | grep -q "Lun:0 *Type:DIRECT_ACCESS" || { echo "serve-clients: iscsi-ls" >&2; exit 1; }
+timeout 30 iscsi-inq "$iurl" | grep -q "Product:STORPORT" || { echo "serve-clients: iscsi-inq" >&2; exit 1; }
+timeout 30 iscsi-readcapacity16 "$iurl" | grep -q "Total size:67108864" || { echo "serve-clients: iscsi-readcapacity16" >&2; exit 1; }
+head -c 67108864 /dev/urandom >"$work/image2"
+timeout 120 qemu-img convert -n -f raw -O raw "$work/image2" "$iurl"
+timeout 120 qemu-img compare -f raw -F raw "$work/image2" "$iurl"
 kill -INT "$pid"
 for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$pid" 2>/dev/null; then echo "serve-clients: the server did not stop on SIGINT" >&2; exit 1; fi
 grep -q "stopped; verifier: PASS" "$work/serve.log" || { cat "$work/serve.log"; echo "serve-clients: verdict" >&2; exit 1; }
-echo "serve-clients: nbdinfo, qemu-img convert + compare (64 MiB) and nbdcopy through the NVMe adapter: identical; clean stop"
+echo "serve-clients: NBD (nbdinfo, qemu-img convert + compare of 64 MiB, nbdcopy) and iSCSI (iscsi-ls, iscsi-inq,"
+echo "  iscsi-readcapacity16, qemu-img convert + compare of 64 MiB) through the"
+echo "  NVMe adapter: identical; clean stop"

@@ -11,5 +11,7 @@ swift test --disable-xctest
 echo "== real NBD clients against storport serve"
 swift build --product storport
 bash scripts/serve-clients.sh .build/debug/storport
+echo "== libiscsi's conformance suite against storport serve (one suite per process)"
+bash scripts/iscsi-conformance.sh .build/debug/storport
 echo "== swift test under ThreadSanitizer (live platform)"
 swift test --disable-xctest --sanitize=thread --scratch-path .build-tsan --filter LiveTests

@@ -1,0 +1,405 @@
+import Foundation
+import Storport
+import StorportWorkload
+import Testing
+
+@testable import StorportServe
+
+/// Builds initiator PDUs for the tests (what libiscsi or open-iscsi send, and what they never
+/// would).
+enum Initiator {
+  static let target = ISCSITargetConfiguration(
+    name: "iqn.2026-11.test:disk", address: "127.0.0.1:3260,1", luns: [0])
+  static let isid: [UInt8] = [0x80, 0, 0, 0, 0, 1]
+
+  static func pdu(_ opcode: UInt8, flags: UInt8, itt: UInt32 = 1, data: [UInt8] = []) -> ISCSIPDU {
+    var p = ISCSIPDU(header: [UInt8](repeating: 0, count: 48), data: data)
+    p.header[0] = opcode
+    p.flags = flags
+    p.initiatorTaskTag = itt
+    return p
+  }
+
+  /// One Login Request from `csg` to `nsg` (transit), with `keys`.
+  static func login(csg: UInt8 = 1, nsg: UInt8 = 3, keys: [(String, String)], cmdSN: UInt32 = 1) -> ISCSIPDU {
+    var p = pdu(0x43, flags: 0x80 | csg << 2 | nsg, data: ISCSIText.encode(keys))
+    for i in 0..<6 { p.header[8 + i] = isid[i] }
+    p.setBE32(24, cmdSN)
+    return p
+  }
+
+  static let normalLogin = login(keys: [
+    ("InitiatorName", "iqn.2026-11.test:initiator"), ("SessionType", "Normal"),
+    ("TargetName", target.name), ("HeaderDigest", "None"), ("DataDigest", "None"),
+    ("MaxRecvDataSegmentLength", "8192"), ("ImmediateData", "Yes"), ("FirstBurstLength", "4096"),
+    ("MaxBurstLength", "8192"),
+  ])
+
+  /// SCSI Command: `read` / `write`, EDTL, CmdSN, immediate data.
+  static func command(
+    itt: UInt32, cmdSN: UInt32, cdb: [UInt8], read: Bool = false, write: Bool = false, edtl: Int = 0,
+    data: [UInt8] = []
+  ) -> ISCSIPDU {
+    var p = pdu(0x01, flags: 0x80 | (read ? 0x40 : 0) | (write ? 0x20 : 0), itt: itt, data: data)
+    p.setBE32(20, UInt32(edtl))
+    p.setBE32(24, cmdSN)
+    for (i, b) in cdb.enumerated() { p.header[32 + i] = b }
+    return p
+  }
+
+  static func dataOut(itt: UInt32, ttt: UInt32, dataSN: UInt32, offset: Int, data: [UInt8], final: Bool)
+    -> ISCSIPDU
+  {
+    var p = pdu(0x05, flags: final ? 0x80 : 0, itt: itt, data: data)
+    p.setBE32(20, ttt)
+    p.setBE32(36, dataSN)
+    p.setBE32(40, UInt32(offset))
+    return p
+  }
+
+  static func bytes(_ pdus: ISCSIPDU...) -> [UInt8] {
+    let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
+    return pdus.flatMap { framing.encode($0) }
+  }
+
+  /// The PDUs in what the target sent.
+  static func sent(_ events: [ISCSIConnection.Event], headerDigest: Bool = false) -> [ISCSIPDU] {
+    var framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
+    framing.headerDigest = headerDigest
+    var out: [ISCSIPDU] = []
+    for case .send(let b) in events {
+      var start = 0
+      while let p = try? framing.next(b, &start) { out.append(p) }
+      #expect(start == b.count, "the target sent a partial PDU")
+    }
+    return out
+  }
+
+  /// A connection in the full feature phase (normal session).
+  static func loggedIn() -> ISCSIConnection {
+    var c = ISCSIConnection(target: target)
+    let events = c.receive(bytes(normalLogin))
+    #expect(c.isFullFeature, "login failed: \(events)")
+    return c
+  }
+}
+
+/// The iSCSI connection state machine, byte by byte: login, discovery, commands and their
+/// data, task management, and what a hostile initiator sends.
+@Suite struct ISCSIConnectionTests {
+  @Test func aNormalLoginNegotiatesAndEntersTheFullFeaturePhase() throws {
+    var c = ISCSIConnection(target: Initiator.target, initialStatSN: 7)
+    let events = c.receive(Initiator.bytes(Initiator.normalLogin))
+    let r = try #require(Initiator.sent(events).first)
+    #expect(r.opcode == .loginResponse)
+    #expect(r.header[36] == 0 && r.header[37] == 0, "status class/detail")
+    #expect(r.flags & 0x80 != 0 && r.flags & 0x03 == 3, "transit to the full feature phase")
+    #expect(r.be16(14) != 0, "a TSIH for the new session")
+    #expect(r.be32(24) == 7, "the first StatSN")
+    let keys = Dictionary(uniqueKeysWithValues: try ISCSIText.parse(r.data).map { ($0.key, $0.value) })
+    #expect(keys["TargetPortalGroupTag"] == "1")
+    #expect(keys["MaxRecvDataSegmentLength"] == String(ISCSIConnection.receiveSegmentBytes))
+    #expect(keys["FirstBurstLength"] == "4096" && keys["MaxBurstLength"] == "8192")
+    #expect(keys["InitialR2T"] == nil && keys["ImmediateData"] == "Yes")
+    #expect(c.isFullFeature)
+  }
+
+  @Test func aLoginToAnotherTargetFailsWithNotFoundAndCloses() throws {
+    var c = ISCSIConnection(target: Initiator.target)
+    let login = Initiator.login(keys: [
+      ("InitiatorName", "iqn.x:i"), ("TargetName", "iqn.2026-11.test:other"),
+    ])
+    let events = c.receive(Initiator.bytes(login))
+    let r = try #require(Initiator.sent(events).first)
+    #expect(r.header[36] == 0x02 && r.header[37] == 0x03)
+    #expect(c.isClosed)
+    #expect(events.contains { if case .close = $0 { true } else { false } })
+  }
+
+  @Test func loginWithoutAnInitiatorNameOrWithOnlyChapFails() throws {
+    var c = ISCSIConnection(target: Initiator.target)
+    var r = try #require(
+      Initiator.sent(
+        c.receive(Initiator.bytes(Initiator.login(keys: [("TargetName", Initiator.target.name)])))
+      ).first)
+    #expect(r.header[36] == 0x02 && r.header[37] == 0x07, "missing parameter")
+    c = ISCSIConnection(target: Initiator.target)
+    let chap = Initiator.login(
+      csg: 0, nsg: 1,
+      keys: [("InitiatorName", "iqn.x:i"), ("TargetName", Initiator.target.name), ("AuthMethod", "CHAP")])
+    r = try #require(Initiator.sent(c.receive(Initiator.bytes(chap))).first)
+    #expect(r.header[36] == 0x02 && r.header[37] == 0x01, "authentication failure: no secret configured")
+    #expect(c.isClosed)
+  }
+
+  @Test func discoveryAnswersSendTargets() throws {
+    var c = ISCSIConnection(target: Initiator.target)
+    _ = c.receive(
+      Initiator.bytes(Initiator.login(keys: [("InitiatorName", "iqn.x:i"), ("SessionType", "Discovery")])))
+    #expect(c.isFullFeature && c.sessionIsDiscovery)
+    var text = Initiator.pdu(0x04, flags: 0x80, itt: 9, data: ISCSIText.encode([("SendTargets", "All")]))
+    text.setBE32(24, 1)
+    text.setBE32(20, 0xFFFF_FFFF)
+    let r = try #require(Initiator.sent(c.receive(Initiator.bytes(text))).first)
+    #expect(r.opcode == .textResponse && r.initiatorTaskTag == 9)
+    let keys = try ISCSIText.parse(r.data)
+    #expect(keys.map(\.key) == ["TargetName", "TargetAddress"])
+    #expect(keys[0].value == Initiator.target.name && keys[1].value == "127.0.0.1:3260,1")
+  }
+
+  @Test func aWriteGetsR2TsAndRunsWithAllItsData() throws {
+    var c = Initiator.loggedIn()
+    let data = (0..<12288).map { UInt8(truncatingIfNeeded: $0 * 31) }
+    let cdb: [UInt8] = [0x2A, 0, 0, 0, 0, 8, 0, 0, 3, 0]
+    // 4096 bytes immediate (FirstBurstLength), then R2Ts for 8192 (MaxBurstLength).
+    var events = c.receive(
+      Initiator.bytes(
+        Initiator.command(
+          itt: 5, cmdSN: 1, cdb: cdb, write: true, edtl: data.count, data: Array(data[0..<4096]))))
+    let r2t = try #require(Initiator.sent(events).first)
+    #expect(r2t.opcode == .readyToTransfer)
+    #expect(r2t.be32(40) == 4096 && r2t.be32(44) == 8192 && r2t.be32(36) == 0)
+    let ttt = r2t.be32(20)
+    events = c.receive(
+      Initiator.bytes(
+        Initiator.dataOut(
+          itt: 5, ttt: ttt, dataSN: 0, offset: 4096, data: Array(data[4096..<8192]), final: false),
+        Initiator.dataOut(itt: 5, ttt: ttt, dataSN: 1, offset: 8192, data: Array(data[8192...]), final: true))
+    )
+    guard case .execute(let task) = try #require(events.first) else {
+      Issue.record("expected the command to run, got \(events)")
+      return
+    }
+    #expect(task.dataOut == data && task.lun == 0 && task.isWrite)
+    let done = Initiator.sent(c.complete(task, ISCSITaskResult(status: 0)))
+    #expect(done.count == 1 && done[0].opcode == .scsiResponse && done[0].header[3] == 0)
+  }
+
+  @Test func dataOutOfOrderEndsTheCommandWithCheckCondition() throws {
+    var c = Initiator.loggedIn()
+    let cdb: [UInt8] = [0x2A, 0, 0, 0, 0, 8, 0, 0, 2, 0]
+    let r2t = try #require(
+      Initiator.sent(
+        c.receive(Initiator.bytes(Initiator.command(itt: 6, cmdSN: 1, cdb: cdb, write: true, edtl: 8192)))
+      )
+      .first)
+    let events = c.receive(
+      Initiator.bytes(
+        Initiator.dataOut(itt: 6, ttt: r2t.be32(20), dataSN: 27, offset: 0, data: [1, 2, 3, 4], final: true)))
+    let r = try #require(Initiator.sent(events).first)
+    #expect(r.opcode == .scsiResponse && r.header[3] == 0x02)
+    let sense = Array(r.data.dropFirst(2))
+    #expect(sense[2] == 0x0B && sense[12] == 0x4B, "ABORTED COMMAND, DATA PHASE ERROR")
+    #expect(!events.contains { if case .execute = $0 { true } else { false } })
+  }
+
+  @Test func aReadSendsDataInWithCollapsedStatusAndResiduals() throws {
+    var c = Initiator.loggedIn()
+    let cdb: [UInt8] = [0x28, 0, 0, 0, 0, 0, 0, 0, 5, 0]
+    let events = c.receive(
+      Initiator.bytes(Initiator.command(itt: 8, cmdSN: 1, cdb: cdb, read: true, edtl: 20480)))
+    guard case .execute(let task) = try #require(events.first) else { return }
+    let payload = (0..<18000).map { UInt8(truncatingIfNeeded: $0) }
+    let out = Initiator.sent(c.complete(task, ISCSITaskResult(status: 0, dataIn: payload)))
+    // 8192 per PDU (the initiator's MaxRecvDataSegmentLength): 3 Data-In, the last with status.
+    #expect(out.count == 3 && out.allSatisfy { $0.opcode == .scsiDataIn })
+    #expect(out.map { Int($0.be32(40)) } == [0, 8192, 16384])
+    #expect(out.map { $0.be32(36) } == [0, 1, 2], "DataSN")
+    #expect(out.flatMap(\.data) == payload)
+    let last = out[2]
+    #expect(last.flags & 0x81 == 0x81 && last.flags & 0x02 != 0, "final, status, underflow")
+    #expect(last.be32(44) == 20480 - 18000)
+    #expect(out[0].flags & 0x01 == 0 && out[1].flags & 0x01 == 0)
+  }
+
+  @Test func commandsOutsideTheWindowAreIgnored() {
+    var c = Initiator.loggedIn()
+    let tur = [UInt8](repeating: 0, count: 6)
+    #expect(c.receive(Initiator.bytes(Initiator.command(itt: 2, cmdSN: 1 &+ 1000, cdb: tur))).isEmpty)
+    #expect(c.receive(Initiator.bytes(Initiator.command(itt: 3, cmdSN: 0, cdb: tur))).isEmpty)
+    let ok = c.receive(Initiator.bytes(Initiator.command(itt: 4, cmdSN: 1, cdb: tur)))
+    #expect(ok.count == 1)
+  }
+
+  @Test func anOversizeSegmentEndsTheConnectionBeforeAnythingIsAllocated() {
+    var c = Initiator.loggedIn()
+    var header = [UInt8](repeating: 0, count: 48)
+    header[0] = 0x01
+    header[5] = 0xFF  // a 16 MiB data segment announced
+    header[6] = 0xFF
+    header[7] = 0xFF
+    let events = c.receive(header)
+    #expect(c.isClosed)
+    #expect(events.count == 1)
+  }
+
+  @Test func headerDigestsAreCheckedOnceNegotiated() throws {
+    var c = ISCSIConnection(target: Initiator.target)
+    let login = Initiator.login(keys: [
+      ("InitiatorName", "iqn.x:i"), ("TargetName", Initiator.target.name), ("HeaderDigest", "CRC32C,None"),
+    ])
+    let r = try #require(Initiator.sent(c.receive(Initiator.bytes(login))).first)
+    #expect(try ISCSIText.parse(r.data).contains { $0.key == "HeaderDigest" && $0.value == "CRC32C" })
+    var framing = ISCSIFraming(maximumReceiveSegment: 1 << 20)
+    framing.headerDigest = true
+    var nop = Initiator.pdu(0x00, flags: 0x80, itt: 77)
+    nop.setBE32(24, 1)
+    let good = framing.encode(nop)
+    let reply = Initiator.sent(c.receive(good), headerDigest: true)
+    #expect(reply.count == 1 && reply.first?.opcode == .nopIn && reply.first?.initiatorTaskTag == 77)
+    var bad = good
+    bad[49] ^= 0xFF
+    _ = c.receive(bad)
+    #expect(c.isClosed, "a header digest error ends the connection (ErrorRecoveryLevel 0)")
+  }
+
+  @Test func taskManagementAbortsWhatIsWaitingAndAnswersForTheRest() throws {
+    var c = Initiator.loggedIn()
+    let cdb: [UInt8] = [0x2A, 0, 0, 0, 0, 8, 0, 0, 2, 0]
+    _ = c.receive(Initiator.bytes(Initiator.command(itt: 11, cmdSN: 1, cdb: cdb, write: true, edtl: 8192)))
+    var abort = Initiator.pdu(0x42, flags: 0x81, itt: 12)
+    abort.setBE32(20, 11)
+    abort.setBE32(24, 2)
+    var r = try #require(Initiator.sent(c.receive(Initiator.bytes(abort))).first)
+    #expect(r.opcode == .taskManagementResponse && r.header[2] == 0)
+    abort.initiatorTaskTag = 13
+    r = try #require(Initiator.sent(c.receive(Initiator.bytes(abort))).first)
+    #expect(r.header[2] == 1, "the task no longer exists")
+    var reset = Initiator.pdu(0x42, flags: 0x85, itt: 14)
+    reset.setBE32(24, 3)
+    let events = c.receive(Initiator.bytes(reset))
+    #expect(events == [.resetLogicalUnit(lun: 0, initiatorTaskTag: 14)])
+  }
+
+  @Test func splittingTheInputAnywhereChangesNothing() {
+    let stream = Initiator.bytes(
+      Initiator.normalLogin,
+      Initiator.command(itt: 1, cmdSN: 1, cdb: [0x12, 0, 0, 0, 36, 0], read: true, edtl: 36),
+      Initiator.command(
+        itt: 2, cmdSN: 2, cdb: [0x2A, 0, 0, 0, 0, 1, 0, 0, 1, 0], write: true, edtl: 4096,
+        data: [UInt8](repeating: 9, count: 4096)))
+    var whole = ISCSIConnection(target: Initiator.target)
+    let expected = whole.receive(stream)
+    var rng = SystemRandomNumberGenerator()
+    for _ in 0..<20 {
+      var c = ISCSIConnection(target: Initiator.target)
+      var events: [ISCSIConnection.Event] = []
+      var i = 0
+      while i < stream.count {
+        let n = Int.random(in: 1...97, using: &rng)
+        events += c.receive(Array(stream[i..<min(stream.count, i + n)]))
+        i += n
+      }
+      #expect(events == expected)
+    }
+  }
+
+  @Test func randomBytesNeverTrapAndNeverRunACommandBeforeLogin() {
+    var rng = SeededGenerator(seed: 42)
+    var parsed = 0
+    for round in 0..<3000 {
+      let before = round % 2 == 0
+      var c = before ? ISCSIConnection(target: Initiator.target) : Initiator.loggedIn()
+      var input = [UInt8](repeating: 0, count: Int.random(in: 48...600, using: &rng))
+      for i in input.indices { input[i] = UInt8.random(in: 0...255, using: &rng) }
+      // Keep the announced lengths small half the time so whole PDUs get parsed.
+      if round % 4 < 2 {
+        input[4] = 0
+        input[5] = 0
+        input[6] = 0
+        input[7] = UInt8.random(in: 0...64, using: &rng)
+      }
+      let events = c.receive(input)
+      if !events.isEmpty { parsed += 1 }
+      if before {
+        #expect(!events.contains { if case .execute = $0 { true } else { false } }, "round \(round)")
+      }
+    }
+    // The inputs reach the parser's decisions, not only its length checks.
+    #expect(parsed > 1000)
+  }
+}
+
+/// A deterministic generator (xorshift) so a failing random input can be replayed.
+struct SeededGenerator: RandomNumberGenerator {
+  var state: UInt64
+  init(seed: UInt64) { state = seed | 1 }
+  mutating func next() -> UInt64 {
+    state ^= state << 13
+    state ^= state >> 7
+    state ^= state << 17
+    return state
+  }
+}
+
+/// The target in front of an NVMe adapter over loopback: a real command sequence through the
+/// adapter (the residual rules included).
+@Suite(.serialized) struct ISCSIServerTests {
+  @Test func readsAndWritesGoThroughTheAdapterWithResiduals() throws {
+    var o = WorkloadOptions()
+    o.miniport = .nvme
+    o.sizeBytes = 8 << 20
+    o.processors = 2
+    let rig = try WorkloadRig(o)
+    defer { rig.runtime.shutdown() }
+    let disk = AdapterDisk(
+      adapter: rig.adapter, blockSize: rig.store.blockSize, blockCount: rig.store.blockCount)
+    let server = ISCSIServer(name: Initiator.target.name, luns: [0: disk])
+    let port = try server.start(host: "127.0.0.1", port: 0)
+    defer { server.stop() }
+    let client = try NBDTestClient(port: port)
+    var framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
+    func roundTrip(_ pdu: ISCSIPDU, replies: Int) -> [ISCSIPDU] {
+      client.send(framing.encode(pdu))
+      var out: [ISCSIPDU] = []
+      var buffer: [UInt8] = []
+      while out.count < replies {
+        let header = client.receive(48)
+        guard header.count == 48 else { break }
+        let segment = Int(header[5]) << 16 | Int(header[6]) << 8 | Int(header[7])
+        buffer = header + client.receive(ISCSIFraming.padded(segment))
+        var start = 0
+        if let p = try? framing.next(buffer, &start) { out.append(p) }
+      }
+      return out
+    }
+    let login = roundTrip(Initiator.normalLogin, replies: 1)
+    #expect(login.first?.header[36] == 0)
+    framing.maximumReceiveSegment = 1 << 24
+    let bs = disk.blockSize
+    let data = (0..<(2 * bs)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) }
+    // WRITE(10) of two blocks, all immediate... beyond FirstBurstLength 4096: the rest by R2T.
+    let first = Array(data.prefix(4096))
+    var replies = roundTrip(
+      Initiator.command(
+        itt: 1, cmdSN: 1, cdb: [0x2A, 0, 0, 0, 0, 4, 0, 0, 2, 0], write: true, edtl: data.count, data: first),
+      replies: 1)
+    var offset = first.count
+    var dataSN: UInt32 = 0
+    while let r2t = replies.first, r2t.opcode == .readyToTransfer {
+      let length = Int(r2t.be32(44))
+      let chunk = Array(data[offset..<offset + length])
+      replies = roundTrip(
+        Initiator.dataOut(
+          itt: 1, ttt: r2t.be32(20), dataSN: dataSN, offset: offset, data: chunk, final: true),
+        replies: 1)
+      offset += length
+      dataSN = 0
+    }
+    #expect(replies.first?.opcode == .scsiResponse && replies.first?.header[3] == 0)
+    // READ(10) of the same two blocks with EDTL one block: GOOD, one block, overflow of one.
+    let read = roundTrip(
+      Initiator.command(itt: 2, cmdSN: 2, cdb: [0x28, 0, 0, 0, 0, 4, 0, 0, 2, 0], read: true, edtl: bs),
+      replies: 1)
+    let last = try #require(read.last)
+    #expect(read.flatMap(\.data) == Array(data.prefix(bs)))
+    #expect(last.flags & 0x01 != 0 && last.header[3] == 0 && last.flags & 0x04 != 0, "status, overflow")
+    #expect(Int(last.be32(44)) == bs)
+    // REPORT LUNS: the target's one LUN.
+    let luns = roundTrip(
+      Initiator.command(
+        itt: 3, cmdSN: 3, cdb: [0xA0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0], read: true, edtl: 64), replies: 1)
+    #expect(luns.flatMap(\.data) == [0, 0, 0, 8, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 8))
+    #expect(rig.runtime.verifier.violations.isEmpty)
+  }
+}
