@@ -63,7 +63,11 @@ extension AdapterDisk {
       let blocks = min(perPiece, Int(block.blocks) - first)
       let r = StorRequest()
       r.setCdb(block.piece(lba: block.lba + UInt64(first), count: UInt32(blocks)))
-      if length > 0 {
+      if length > 0 && block.kind == .writeSame {
+        r.direction = .dataOut
+        r.dataBuffer = buffer.pointer  // every piece writes the same block
+        r.dataTransferLength = UInt32(blockSize)
+      } else if length > 0 {
         r.direction = isWrite ? .dataOut : .dataIn
         r.dataBuffer = buffer.pointer + first * blockSize
         r.dataTransferLength = UInt32(blocks * blockSize)

@@ -1,5 +1,6 @@
-/// The LBA and transfer-length fields of the SBC commands that move whole blocks — READ,
-/// WRITE, VERIFY and WRITE AND VERIFY in their 6-, 10-, 12- and 16-byte forms — read from a
+/// The LBA and transfer-length fields of the SBC commands that address a range of blocks —
+/// READ, WRITE, VERIFY and WRITE AND VERIFY in their 6-, 10-, 12- and 16-byte forms, and WRITE
+/// SAME(10/16) — read from a
 /// CDB and written back into a copy of it. A front end uses it to split a transfer larger than
 /// the miniport accepts into pieces of the same command (every flag kept), and to know how
 /// many bytes the command itself moves (SPDTL) against what the initiator expects (EDTL).
@@ -10,6 +11,8 @@ struct BlockCdb: Sendable, Equatable {
     /// VERIFY: data out only with BYTCHK = 01b (a block per block compared).
     case verify
     case writeAndVerify
+    /// WRITE SAME: one block of data out (none with NDOB) written to every block of the range.
+    case writeSame
   }
 
   let kind: Kind
@@ -41,6 +44,8 @@ struct BlockCdb: Sendable, Equatable {
     case 0x8A: layout = (.write, 2, 8, 10, 4)
     case 0x8E: layout = (.writeAndVerify, 2, 8, 10, 4)
     case 0x8F: layout = (.verify, 2, 8, 10, 4)
+    case 0x41: layout = (.writeSame, 2, 4, 7, 2)
+    case 0x93: layout = (.writeSame, 2, 8, 10, 4)
     default: return nil
     }
     (kind, lbaAt, lbaBytes, lengthAt, lengthBytes) = layout
@@ -61,6 +66,7 @@ struct BlockCdb: Sendable, Equatable {
     case .read: return false
     case .write, .writeAndVerify: return true
     case .verify: return (cdb[1] >> 1) & 0x03 == 0x01
+    case .writeSame: return !(cdb[0] == 0x93 && cdb[1] & 0x01 != 0)  // NDOB: no data out
     }
   }
 
@@ -72,7 +78,10 @@ struct BlockCdb: Sendable, Equatable {
   var movesData: Bool { kind == .read || hasDataOut }
 
   /// Bytes the command moves (SPDTL) at `blockSize`.
-  func dataBytes(blockSize: Int) -> Int { movesData ? Int(blocks) * blockSize : 0 }
+  func dataBytes(blockSize: Int) -> Int {
+    guard movesData else { return 0 }
+    return kind == .writeSame ? blockSize : Int(blocks) * blockSize
+  }
 
   /// The same command for `count` blocks at `lba` (6-byte forms: at most 256 blocks, LBA at
   /// most 21 bits — callers split only inside the disk).

@@ -16,6 +16,9 @@ public final class ISCSIServer: @unchecked Sendable {
   let logger: Logger
   private var channel: Channel?
   let sessions = NIOLockedValueBox(0)
+  /// LOGICAL UNIT RESETs done per LUN: every I_T nexus that has not seen the latest one gets
+  /// a UNIT ATTENTION (29/03, BUS DEVICE RESET FUNCTION OCCURRED) on its next command (SAM-5).
+  let resetGenerations = NIOLockedValueBox([UInt16: UInt64]())
 
   /// - Parameters:
   ///   - name: the target's iSCSI name.
@@ -109,7 +112,13 @@ public final class ISCSIServer: @unchecked Sendable {
             status: $0.status, sense: $0.sense, overflow: $0.status == 0 ? overflow : 0,
             underflow: $0.status == 0 ? underflow : 0))
       }
-      if spdtl <= edtl {
+      if block.kind == .writeSame && spdtl != edtl {
+        // The one block WRITE SAME repeats must be whole: INVALID FIELD IN INFORMATION UNIT.
+        completion(
+          ISCSITaskResult(
+            status: 0x02, sense: ISCSIConnection.sense(0x05, 0x0E, 0x03), overflow: overflow,
+            underflow: underflow))
+      } else if spdtl <= edtl {
         disk.execute(cdb: task.cdb, dataOut: data, dataInLength: 0, completion: finish)
       } else {
         disk.truncatedWrite(block, data: data, completion: finish)
@@ -153,7 +162,11 @@ public final class ISCSIServer: @unchecked Sendable {
       return
     }
     let r = StorRequest(function: .resetLogicalUnit)
-    disk.adapter.submit(r) { done in completion(done.srbStatus == .success) }
+    disk.adapter.submit(r) { done in
+      let ok = done.srbStatus == .success
+      if ok { self.resetGenerations.withLockedValue { $0[lun, default: 0] += 1 } }
+      completion(ok)
+    }
   }
 }
 
@@ -167,6 +180,8 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   private let server: ISCSIServer
   private let logger: Logger
   private var counted = false
+  /// The reset generation of each LUN this I_T nexus last saw (see `resetGenerations`).
+  private var seenResets: [UInt16: UInt64] = [:]
 
   init(server: ISCSIServer, logger: Logger) {
     self.server = server
@@ -178,6 +193,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     var target = connection.target
     target.address = server.boundAddress
     connection = ISCSIConnection(target: target)
+    seenResets = server.resetGenerations.withLockedValue { $0 }
     logger.debug("iSCSI connection", metadata: ["peer": "\(context.remoteAddress?.description ?? "?")"])
   }
 
@@ -215,6 +231,13 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         context.close(promise: nil)
         return
       case .execute(let task):
+        if let attention = unitAttention(task) {
+          for case .send(let out) in connection.complete(task, attention) {
+            context.write(wrapOutboundOut(channel.allocator.buffer(bytes: out)), promise: nil)
+            wrote = true
+          }
+          continue
+        }
         server.run(task) { result in
           loop.execute { self.finished(task, result, channel: channel) }
         }
@@ -228,6 +251,16 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       }
     }
     if wrote { context.flush() }
+  }
+
+  /// A UNIT ATTENTION this nexus owes `task` (a LOGICAL UNIT RESET it has not seen), once;
+  /// INQUIRY, REPORT LUNS and REQUEST SENSE pass (SAM-5 §5.14).
+  private func unitAttention(_ task: ISCSITask) -> ISCSITaskResult? {
+    guard ![0x12, 0xA0, 0x03].contains(task.cdb[0]) else { return nil }
+    let current = server.resetGenerations.withLockedValue { $0[task.lun] ?? 0 }
+    guard current > seenResets[task.lun] ?? 0 else { return nil }
+    seenResets[task.lun] = current
+    return ISCSITaskResult(status: 0x02, sense: ISCSIConnection.sense(0x06, 0x29, 0x03))
   }
 
   private func finished(_ task: ISCSITask, _ result: ISCSITaskResult, channel: Channel) {
