@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Fuzzes the iSCSI and NBD parsers (the connection state machines of Sources/StorportServe)
+# with libFuzzer: builds Fuzz/WireFuzz.swift with the wire files at -O with
+# -sanitize=fuzzer,address, seeds a corpus from the unit tests' shapes, and runs for SECONDS
+# (default 60) on JOBS processes. Prints the executions done; fails on any crash.
+# Usage: bash scripts/fuzz.sh [SECONDS] [JOBS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh >/dev/null
+seconds="${1:-60}"
+jobs="${2:-1}"
+out=.build/fuzz
+mkdir -p "$out/corpus"
+wire=(Sources/StorportServe/ISCSIPDU.swift Sources/StorportServe/ISCSINegotiation.swift
+  Sources/StorportServe/ISCSIConnection.swift Sources/StorportServe/ISCSIConnection+Login.swift
+  Sources/StorportServe/ISCSIConnection+Commands.swift Sources/StorportServe/NBDProtocol.swift
+  Sources/StorportServe/NBDSession.swift)
+clang -O2 -c Sources/CStorportShim/crc32c.c -I Sources/CStorportShim/include -o "$out/crc32c.o"
+mkdir -p "$out/shim"
+printf 'module CStorportShim {\n  header "%s"\n  export *\n}\n' "$PWD/Sources/CStorportShim/include/CStorportShim.h" \
+  >"$out/shim/module.modulemap"
+swiftc -O -parse-as-library -sanitize=fuzzer,address -module-name StorportWireFuzz -I "$out/shim" \
+  "${wire[@]}" Fuzz/WireFuzz.swift "$out/crc32c.o" -o "$out/wire-fuzz" >"$out/build.log" 2>&1 \
+  || { grep -v "Cannot export local symbol" "$out/build.log" | tail -30; exit 1; }
+# Seeds: a login, an iSCSI read command, an NBD handshake start (mode byte first).
+printf '\x01' > "$out/corpus/seed-login"
+printf '\x03\x00\x00\x00\x03' > "$out/corpus/seed-nbd"
+log="$out/fuzz.log"
+"$out/wire-fuzz" -max_total_time="$seconds" -jobs="$jobs" -workers="$jobs" -max_len=4096 \
+  -print_final_stats=1 "$out/corpus" >"$log" 2>&1 || { tail -40 "$log"; echo "fuzz: a crash (see $log)" >&2; exit 1; }
+runs=$(grep -h "stat::number_of_executed_units" "$log" fuzz-*.log 2>/dev/null | awk '{s+=$2} END{print s+0}')
+rm -f fuzz-*.log
+echo "fuzz: $runs executions in ${seconds}s on $jobs job(s), no crash"
