@@ -35,17 +35,9 @@ public final class ISCSIServer: @unchecked Sendable {
   public func start(host: String, port: Int) throws -> Int {
     let logger = self.logger
     let server = self
-    let bootstrap = ServerBootstrap(group: group)
-      .serverChannelOption(ChannelOptions.backlog, value: 64)
-      .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-      .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-      .childChannelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture {
-          try channel.pipeline.syncOperations.addHandler(
-            ISCSIConnectionHandler(server: server, logger: logger))
-        }
-      }
-    let ch = try bootstrap.bind(host: host, port: port).wait()
+    let ch = try Listener.bind(group: group, host: host, port: port) {
+      ISCSIConnectionHandler(server: server, logger: logger)
+    }
     channel = ch
     let bound = ch.localAddress?.port ?? port
     boundAddress = "\(host):\(bound),1"

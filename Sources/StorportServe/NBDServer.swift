@@ -33,17 +33,9 @@ public final class NBDServer: @unchecked Sendable {
   public func start(host: String, port: Int) throws -> Int {
     let exports = self.exports
     let logger = self.logger
-    let bootstrap = ServerBootstrap(group: group)
-      .serverChannelOption(ChannelOptions.backlog, value: 64)
-      .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-      .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-      .childChannelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture {
-          try channel.pipeline.syncOperations.addHandler(
-            NBDConnectionHandler(exports: exports, logger: logger))
-        }
-      }
-    let ch = try bootstrap.bind(host: host, port: port).wait()
+    let ch = try Listener.bind(group: group, host: host, port: port) {
+      NBDConnectionHandler(exports: exports, logger: logger)
+    }
     channel = ch
     logger.info("NBD listening", metadata: ["address": "\(ch.localAddress?.description ?? "?")"])
     return ch.localAddress?.port ?? port
