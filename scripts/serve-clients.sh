@@ -42,6 +42,11 @@ iurl="iscsi://127.0.0.1:$iport/$target/0"
 timeout 30 iscsi-ls -s "iscsi://127.0.0.1:$iport" | grep -q "Lun:0 *Type:DIRECT_ACCESS" || { echo "serve-clients: iscsi-ls" >&2; exit 1; }
 timeout 30 iscsi-inq "$iurl" | grep -q "Product:STORPORT" || { echo "serve-clients: iscsi-inq" >&2; exit 1; }
 timeout 30 iscsi-readcapacity16 "$iurl" | grep -q "Total size:67108864" || { echo "serve-clients: iscsi-readcapacity16" >&2; exit 1; }
+timeout 30 iscsi-ls -s "iscsi://127.0.0.1:$iport" | grep -q "Lun:1 *Type:DIRECT_ACCESS" || { echo "serve-clients: LUN 1" >&2; exit 1; }
+head -c 4194304 /dev/urandom >"$work/small"
+timeout 60 qemu-img convert -n -f raw -O raw "$work/small" "iscsi://127.0.0.1:$iport/$target/1"
+timeout 60 qemu-img compare -f raw -F raw "$work/small" "iscsi://127.0.0.1:$iport/$target/1" >/dev/null \
+  || { echo "serve-clients: LUN 1 data" >&2; exit 1; }
 head -c 67108864 /dev/urandom >"$work/image2"
 timeout 120 qemu-img convert -n -f raw -O raw "$work/image2" "$iurl"
 timeout 120 qemu-img compare -f raw -F raw "$work/image2" "$iurl"
@@ -50,5 +55,5 @@ for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$pid" 2>/dev/null; then echo "serve-clients: the server did not stop on SIGINT" >&2; exit 1; fi
 grep -q "stopped; verifier: PASS" "$work/serve.log" || { cat "$work/serve.log"; echo "serve-clients: verdict" >&2; exit 1; }
 echo "serve-clients: NBD (nbdinfo, qemu-img convert + compare of 64 MiB, nbdcopy) and iSCSI (iscsi-ls, iscsi-inq,"
-echo "  iscsi-readcapacity16, qemu-img convert + compare of 64 MiB) through the"
+echo "  iscsi-readcapacity16, qemu-img convert + compare of 64 MiB; LUN 1 on the RAM disk: 4 MiB round trip) through the"
 echo "  NVMe adapter: identical; clean stop"

@@ -26,6 +26,10 @@ struct ServeCommand: ParsableCommand {
   @Option(help: "NBD listening address HOST:PORT, or off (default LISTEN:10809).")
   var nbd: String?
   @Option(
+    help:
+      "iSCSI LUN 1: ramdisk (default: the RAM-disk sample miniport on its own RAM backing, --size) or off.")
+  var lun1: String?
+  @Option(
     name: .customLong("target-name"),
     help: "The iSCSI target's name (default \(ServeCommand.defaultTargetName)).")
   var targetName: String?
@@ -55,6 +59,8 @@ struct ServeCommand: ParsableCommand {
     var iscsi: (host: String, port: Int)?
     var exportName: String
     var targetName: String
+    /// LUN 1's adapter (the RAM-disk sample), or nil.
+    var lun1: WorkloadOptions?
   }
 
   /// HOST:PORT (or off), with `fallback` when not given.
@@ -111,8 +117,26 @@ struct ServeCommand: ParsableCommand {
       throw OptionError(
         "--target-name", target, "an iSCSI name: iqn.YYYY-MM.reversed.domain[:id], at most 223 bytes")
     }
+    var second: WorkloadOptions? = nil
+    switch lun1 ?? "ramdisk" {
+    case "off": break
+    case "ramdisk":
+      if iscsiAddress != nil {
+        var r = WorkloadOptions()
+        r.miniport = .ramdisk
+        r.sizeBytes = o.sizeBytes
+        r.logicalBlockSize = o.logicalBlockSize
+        r.readOnly = o.readOnly
+        r.verifier = o.verifier
+        r.blockSize = r.effectiveLogicalBlockSize
+        try r.validate()
+        second = r
+      }
+    default: throw OptionError("--lun1", lun1 ?? "", "ramdisk or off")
+    }
     return Values(
-      options: o, nbd: nbdAddress, iscsi: iscsiAddress, exportName: name, targetName: target.lowercased())
+      options: o, nbd: nbdAddress, iscsi: iscsiAddress, exportName: name, targetName: target.lowercased(),
+      lun1: second)
   }
 
   mutating func validate() throws { try checked { _ = try values() } }
@@ -129,18 +153,42 @@ struct ServeCommand: ParsableCommand {
     }
     let disk = AdapterDisk(
       adapter: rig.adapter, blockSize: rig.store.blockSize, blockCount: rig.store.blockCount)
+    var rigs = [rig]
+    var disks = [disk]
+    if let second = v.lun1 {
+      let r2: WorkloadRig
+      do { r2 = try WorkloadRig(second) } catch {
+        rig.runtime.shutdown()
+        throw CommandExit(error.exitStatus, "LUN 1: \(error.description)")
+      }
+      guard r2.adapter.state == .running else {
+        rig.runtime.shutdown()
+        r2.runtime.shutdown()
+        throw CommandExit(
+          1, "LUN 1's adapter did not start (\(r2.adapter.state)): \(r2.runtime.verifier.verdict)")
+      }
+      rigs.append(r2)
+      disks.append(
+        AdapterDisk(adapter: r2.adapter, blockSize: r2.store.blockSize, blockCount: r2.store.blockCount))
+    }
     var lines = "serving \(v.options.miniportName) (\(disk.sizeBytes) bytes, \(disk.blockSize)-byte blocks)\n"
     var stops: [() -> Void] = []
     func fail(_ what: String, _ host: String, _ port: Int, _ error: Error) -> CommandExit {
       stops.forEach { $0() }
-      rig.runtime.shutdown()
+      rigs.forEach { $0.runtime.shutdown() }
       return CommandExit(1, "cannot listen for \(what) on \(host):\(port): \(error)")
     }
     if let a = v.iscsi {
-      let server = ISCSIServer(name: v.targetName, luns: [0: disk])
+      var luns: [UInt16: AdapterDisk] = [:]
+      for (i, d) in disks.enumerated() { luns[UInt16(i)] = d }
+      let server = ISCSIServer(name: v.targetName, luns: luns)
       do {
         let port = try server.start(host: a.host, port: a.port)
         lines += "  iSCSI: iscsi://\(a.host):\(port)/\(v.targetName)/0\n"
+        if disks.count > 1 {
+          lines +=
+            "         iscsi://\(a.host):\(port)/\(v.targetName)/1 (ramdisk, \(disks[1].sizeBytes) bytes)\n"
+        }
         stops.append(server.stop)
       } catch { throw fail("iSCSI", a.host, a.port, error) }
     }
@@ -157,12 +205,17 @@ struct ServeCommand: ParsableCommand {
     Terminal.out(lines + "  stop with Ctrl-C (SIGINT) or SIGTERM\n")
     while HostInfo.stopSignal == 0 { usleep(100_000) }
     stops.forEach { $0() }
-    // Drain: let the adapter finish what the clients sent, then flush file backings.
-    let done = Locked(false)
-    disk.flush { _ in done.withLock { $0 = true } }
-    rig.runtime.runUntil(timeoutNanoseconds: 10_000_000_000) { done.withLock { $0 } }
-    let verdict = rig.runtime.verifier.verdict
-    rig.runtime.shutdown()
+    // Drain: let each adapter finish what the clients sent, then flush file backings.
+    var verdicts: [String] = []
+    for (r, d) in zip(rigs, disks) {
+      let done = Locked(false)
+      d.flush { _ in done.withLock { $0 = true } }
+      r.runtime.runUntil(timeoutNanoseconds: 10_000_000_000) { done.withLock { $0 } }
+      verdicts.append(r.runtime.verifier.verdict)
+      r.runtime.shutdown()
+    }
+    // LUN 0's verdict, unless another adapter's failed.
+    let verdict = verdicts.first { $0.hasPrefix("FAIL") } ?? verdicts[0]
     Terminal.out("stopped; verifier: \(verdict)\n")
   }
 }
