@@ -26,10 +26,13 @@ port=$((20000 + RANDOM % 20000))
 "$bin" serve --miniport nvme --size 1g --lun1 off --iscsi "127.0.0.1:$port" --nbd "127.0.0.1:$((port + 1))" "$@" \
   >"$work/serve.log" 2>&1 &
 sp=$!
+disown "$sp"
 tgtd -f -C 7 --iscsi "portal=127.0.0.1:$((port + 2))" >"$work/tgtd.log" 2>&1 &
 tp=$!
+disown "$tp"
 nbdkit -f -p $((port + 3)) -i 127.0.0.1 memory 1G >"$work/nbdkit.log" 2>&1 &
 np=$!
+disown "$np"
 cleanup() {
   tgtadm -C 7 --lld iscsi --op delete --mode target --tid 1 --force >/dev/null 2>&1 || true
   tgtadm -C 7 --op delete --mode system >/dev/null 2>&1 || true
