@@ -68,10 +68,12 @@ let package = Package(
     // C miniports loaded with dlopen resolve StorPort* (and the instrumentation hooks) against
     // the executable: its symbols are exported.
     // Real clients: the NBD server (and the iSCSI target) in front of an adapter, on swift-nio.
+    // The system's OpenSSL libcrypto, for iSCSI CHAP's MD5 (a kept library, not our own digest).
+    .systemLibrary(name: "COpenSSLCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
     .target(
       name: "StorportServe",
       dependencies: [
-        "Storport", "StorportWorkload", "StorportDevices", "CStorportShim",
+        "Storport", "StorportWorkload", "StorportDevices", "CStorportShim", "COpenSSLCrypto",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

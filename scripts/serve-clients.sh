@@ -50,10 +50,28 @@ timeout 60 qemu-img compare -f raw -F raw "$work/small" "iscsi://127.0.0.1:$ipor
 head -c 67108864 /dev/urandom >"$work/image2"
 timeout 120 qemu-img convert -n -f raw -O raw "$work/image2" "$iurl"
 timeout 120 qemu-img compare -f raw -F raw "$work/image2" "$iurl"
+# CHAP (secrets from a file, mutual) and an initiator allow-list, on a second server.
+printf 'initiator alice secret-of-alice\ntarget storport secret-of-target\n' >"$work/chap"
+cport=$((port + 2))
+"$bin" serve --miniport ramdisk --size 16m --lun1 off --nbd off --iscsi "127.0.0.1:$cport" --chap-file "$work/chap" \
+  --allow-initiator iqn.2026-11.test:allowed >"$work/chap.log" 2>&1 &
+cpid=$!
+for _ in $(seq 1 100); do grep -q "iSCSI: iscsi://" "$work/chap.log" && break; sleep 0.1; done
+curl="127.0.0.1:$cport/$target/0"
+ok=(-i iqn.2026-11.test:allowed)
+timeout 30 iscsi-inq "${ok[@]}" "iscsi://alice%secret-of-alice@$curl?target_user=storport&target_password=secret-of-target" \
+  | grep -q "Product:" || { echo "serve-clients: CHAP (mutual) login" >&2; exit 1; }
+{ timeout 30 iscsi-inq "${ok[@]}" "iscsi://alice%wrong-secret-x@$curl" 2>&1 || true; } | grep -q "Authentication failure" \
+  || { echo "serve-clients: a wrong CHAP secret was not refused" >&2; exit 1; }
+{ timeout 30 iscsi-inq "iscsi://alice%secret-of-alice@$curl" 2>&1 || true; } | grep -q "Authorization failure" \
+  || { echo "serve-clients: an initiator not on the allow-list was not refused" >&2; exit 1; }
+if grep -q "secret-of" "$work/chap.log"; then echo "serve-clients: a CHAP secret reached the log" >&2; exit 1; fi
+kill -INT "$cpid"
 kill -INT "$pid"
 for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$pid" 2>/dev/null; then echo "serve-clients: the server did not stop on SIGINT" >&2; exit 1; fi
 grep -q "stopped; verifier: PASS" "$work/serve.log" || { cat "$work/serve.log"; echo "serve-clients: verdict" >&2; exit 1; }
 echo "serve-clients: NBD (nbdinfo, qemu-img convert + compare of 64 MiB, nbdcopy) and iSCSI (iscsi-ls, iscsi-inq,"
 echo "  iscsi-readcapacity16, qemu-img convert + compare of 64 MiB; LUN 1 on the RAM disk: 4 MiB round trip) through the"
-echo "  NVMe adapter: identical; clean stop"
+echo "  NVMe adapter: identical; CHAP (mutual) accepted, a wrong secret and an initiator off the allow-list refused,"
+echo "  no secret in the log; clean stop"

@@ -10,6 +10,7 @@ need=()
 command -v git >/dev/null 2>&1 || need+=(git)
 [ -e /usr/include/linux/futex.h ] || need+=(linux-libc-dev)
 [ -e /usr/include/pthread.h ] || need+=(libc6-dev)
+[ -e /usr/include/openssl/evp.h ] || need+=(libssl-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -4,6 +4,7 @@ extension ISCSIConnection {
     case success = 0x0000
     case initiatorError = 0x0200
     case authenticationFailure = 0x0201
+    case authorizationFailure = 0x0202
     case notFound = 0x0203
     case unsupportedVersion = 0x0205
     case missingParameter = 0x0207
@@ -49,6 +50,7 @@ extension ISCSIConnection {
     let pairs: [(key: String, value: String)]
     do { pairs = try ISCSIText.parse(pdu.data) } catch { return loginFailure(pdu, .initiatorError, []) }
     var answers: [(String, String)] = []
+    let chapRequired = target.chap != nil
     for (key, value) in pairs {
       switch key {
       case "InitiatorName":
@@ -64,17 +66,41 @@ extension ISCSIConnection {
         guard value == target.name else { return loginFailure(pdu, .notFound, []) }
       case "AuthMethod":
         guard csg == 0 else { return loginFailure(pdu, .initiatorError, []) }
-        if value.split(separator: ",").contains("None") {
+        let offered = value.split(separator: ",")
+        if chapRequired && offered.contains("CHAP") {
+          answers.append(("AuthMethod", "CHAP"))
+          authentication = .methodAgreed
+        } else if !chapRequired && offered.contains("None") {
           answers.append(("AuthMethod", "None"))
         } else {
-          // CHAP or others offered without None: no secret is configured here.
           return loginFailure(pdu, .authenticationFailure, [("AuthMethod", "Reject")])
         }
+      case "CHAP_A":
+        guard authentication == .methodAgreed else { return loginFailure(pdu, .authenticationFailure, []) }
+        guard value.split(separator: ",").contains("5") else {
+          return loginFailure(pdu, .authenticationFailure, [("CHAP_A", "Reject")])
+        }
+        var rng = SystemRandomNumberGenerator()
+        let id = UInt8.random(in: 0...255, using: &rng)
+        let challenge = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        authentication = .challenged(id: id, challenge: challenge)
+        answers += [("CHAP_A", "5"), ("CHAP_I", String(id)), ("CHAP_C", "0x" + Self.hex(challenge))]
       default: break
       }
     }
+    if case .challenged(let id, let challenge) = authentication, pairs.contains(where: { $0.key == "CHAP_R" })
+    {
+      guard let proof = chapAnswer(pairs, id: id, challenge: challenge) else {
+        return loginFailure(pdu, .authenticationFailure, [])
+      }
+      answers += proof
+      authentication = .done
+    }
     if first {
-      guard initiatorName != nil else { return loginFailure(pdu, .missingParameter, []) }
+      guard let name = initiatorName else { return loginFailure(pdu, .missingParameter, []) }
+      if !isDiscovery, let allowed = target.allowedInitiators, !allowed.contains(name) {
+        return loginFailure(pdu, .authorizationFailure, [])
+      }
       if !isDiscovery && !pairs.contains(where: { $0.key == "TargetName" }) {
         return loginFailure(pdu, .missingParameter, [])
       }
@@ -85,16 +111,24 @@ extension ISCSIConnection {
       answers.append(("TargetPortalGroupTag", "1"))
     }
 
+    // With CHAP required, nothing moves past security negotiation before the proof: a login
+    // that skips it fails; one that asks to move on early is held in the stage (T=0).
+    var moves = transit
+    if chapRequired && authentication != .done {
+      if csg != 0 { return loginFailure(pdu, .authenticationFailure, []) }
+      if transit && authentication == .notStarted { return loginFailure(pdu, .authenticationFailure, []) }
+      moves = false
+    }
     var response = ISCSIPDU(.loginResponse, final: false)
     var flags = csg << 2
-    if transit {
+    if moves {
       flags |= 0x80 | nsg
       loginStage = nsg
     }
     response.flags = flags
     response.header[2] = 0  // version-max
     response.header[3] = 0  // version-active
-    let enteringFullFeature = transit && nsg == Self.fullFeatureStage
+    let enteringFullFeature = moves && nsg == Self.fullFeatureStage
     if enteringFullFeature && tsih == 0 { tsih = 1 }
     for i in 0..<6 { response.header[8 + i] = isid[i] }
     response.setBE16(14, enteringFullFeature ? tsih : 0)
@@ -109,6 +143,56 @@ extension ISCSIConnection {
       framing.maximumReceiveSegment = Self.receiveSegmentBytes
     }
     return [out]
+  }
+
+  /// Checks the initiator's CHAP_N / CHAP_R against our challenge; answers the initiator's own
+  /// challenge (mutual CHAP) when it sent one. nil: authentication fails.
+  mutating func chapAnswer(_ pairs: [(key: String, value: String)], id: UInt8, challenge: [UInt8]) -> [(
+    String, String
+  )]? {
+    guard let credentials = target.chap, let digest = target.chapDigest else { return nil }
+    func value(_ key: String) -> String? { pairs.last { $0.key == key }?.value }
+    guard value("CHAP_N") == credentials.user, let response = value("CHAP_R").flatMap(Self.bytes),
+      response.count == 16
+    else { return nil }
+    let expected = digest([id] + credentials.secret + challenge)
+    // Compare without an early exit.
+    guard zip(response, expected).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else { return nil }
+    guard let theirId = value("CHAP_I") else { return [] }
+    guard let mutual = target.mutualChap, let i = UInt8(theirId),
+      let theirs = value("CHAP_C").flatMap(Self.bytes),
+      !theirs.isEmpty, theirs.count <= 1024, theirs != challenge
+    else { return nil }
+    return [("CHAP_N", mutual.user), ("CHAP_R", "0x" + Self.hex(digest([i] + mutual.secret + theirs)))]
+  }
+
+  static func hex(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef")
+    return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
+  }
+
+  /// A CHAP binary value: `0x` and hex digits (RFC 7143 §6.1's hex-constant).
+  static func bytes(_ text: String) -> [UInt8]? {
+    let utf8 = Array(text.utf8)
+    guard utf8.count >= 4, utf8.count % 2 == 0, utf8[0] == UInt8(ascii: "0"),
+      utf8[1] | 0x20 == UInt8(ascii: "x")
+    else { return nil }
+    func nibble(_ c: UInt8) -> UInt8? {
+      switch c {
+      case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+      case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+      case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+      default: return nil
+      }
+    }
+    var out: [UInt8] = []
+    var i = 2
+    while i < utf8.count {
+      guard let h = nibble(utf8[i]), let l = nibble(utf8[i + 1]) else { return nil }
+      out.append(h << 4 | l)
+      i += 2
+    }
+    return out
   }
 
   /// A login failure response; the connection then ends.

@@ -1,4 +1,15 @@
-/// What an iSCSI target serves: its name, where it listens, its logical units.
+/// A CHAP name and secret (RFC 7143 §12.1.3). The secret never appears in logs or answers.
+public struct ISCSIChapCredentials: Sendable, Equatable {
+  public var user: String
+  public var secret: [UInt8]
+  public init(user: String, secret: [UInt8]) {
+    self.user = user
+    self.secret = secret
+  }
+}
+
+/// What an iSCSI target serves: its name, where it listens, its logical units, and who may log
+/// in.
 public struct ISCSITargetConfiguration: Sendable {
   /// The target's iSCSI name (iqn.…).
   public var name: String
@@ -6,10 +17,28 @@ public struct ISCSITargetConfiguration: Sendable {
   public var address: String
   /// LUN numbers served (REPORT LUNS lists them; others answer LOGICAL UNIT NOT SUPPORTED).
   public var luns: [UInt16]
-  public init(name: String, address: String, luns: [UInt16]) {
+  /// When set, a normal session's initiator must prove these with CHAP (MD5); discovery too.
+  public var chap: ISCSIChapCredentials?
+  /// When set, the target proves these to an initiator that asks (mutual CHAP).
+  public var mutualChap: ISCSIChapCredentials?
+  /// Initiator names that may log in to this target (nil: any). Others get AUTHORIZATION
+  /// FAILURE; discovery sessions are not restricted.
+  public var allowedInitiators: [String]?
+  /// The digest CHAP uses (MD5); required when `chap` is set.
+  public var chapDigest: (@Sendable ([UInt8]) -> [UInt8])?
+  public init(
+    name: String, address: String, luns: [UInt16], chap: ISCSIChapCredentials? = nil,
+    mutualChap: ISCSIChapCredentials? = nil, allowedInitiators: [String]? = nil,
+    chapDigest: (@Sendable ([UInt8]) -> [UInt8])? = nil
+  ) {
+    precondition(chap == nil || chapDigest != nil, "CHAP needs its digest")
     self.name = name
     self.address = address
     self.luns = luns
+    self.chap = chap
+    self.mutualChap = mutualChap
+    self.allowedInitiators = allowedInitiators
+    self.chapDigest = chapDigest
   }
 }
 
@@ -91,6 +120,14 @@ public struct ISCSIConnection: Sendable {
   var isDiscovery = false
   var sentPortalGroupTag = false
   var loginStage: UInt8 = 0
+  /// CHAP's progress (when the target requires it).
+  enum Authentication: Equatable {
+    case notStarted
+    case methodAgreed
+    case challenged(id: UInt8, challenge: [UInt8])
+    case done
+  }
+  var authentication = Authentication.notStarted
 
   // Sequence numbers.
   var statSN: UInt32 = 0

@@ -23,10 +23,19 @@ public final class ISCSIServer: @unchecked Sendable {
   /// - Parameters:
   ///   - name: the target's iSCSI name.
   ///   - luns: LUN number → the disk behind it.
-  public init(name: String, luns: [UInt16: AdapterDisk], logger: Logger = Logger(label: "storport.iscsi")) {
+  ///   - chap: when set, every login must prove these with CHAP (MD5, libcrypto's).
+  ///   - mutualChap: what the target proves to an initiator that asks (mutual CHAP).
+  ///   - allowedInitiators: initiator names admitted to normal sessions (nil: any).
+  public init(
+    name: String, luns: [UInt16: AdapterDisk], chap: ISCSIChapCredentials? = nil,
+    mutualChap: ISCSIChapCredentials? = nil, allowedInitiators: [String]? = nil,
+    logger: Logger = Logger(label: "storport.iscsi")
+  ) {
     precondition(!luns.isEmpty, "an iSCSI target needs a LUN")
     disks = luns
-    configuration = ISCSITargetConfiguration(name: name, address: "", luns: luns.keys.sorted())
+    configuration = ISCSITargetConfiguration(
+      name: name, address: "", luns: luns.keys.sorted(), chap: chap, mutualChap: mutualChap,
+      allowedInitiators: allowedInitiators, chapDigest: { ISCSIChapDigest.md5($0) })
     self.logger = logger
     group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
   }

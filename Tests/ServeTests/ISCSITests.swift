@@ -403,3 +403,103 @@ struct SeededGenerator: RandomNumberGenerator {
     #expect(rig.runtime.verifier.violations.isEmpty)
   }
 }
+
+/// CHAP (RFC 7143 §12.1.3, MD5 from libcrypto) and the initiator allow-list at login.
+@Suite struct ISCSIChapTests {
+  static let alice = ISCSIChapCredentials(user: "alice", secret: Array("secret-of-alice".utf8))
+  static let target = ISCSITargetConfiguration(
+    name: "iqn.2026-11.test:disk", address: "127.0.0.1:3260,1", luns: [0], chap: alice,
+    mutualChap: ISCSIChapCredentials(user: "disk", secret: Array("secret-of-target".utf8)),
+    allowedInitiators: ["iqn.2026-11.test:initiator"], chapDigest: { ISCSIChapDigest.md5($0) })
+
+  static func keys(_ pdu: ISCSIPDU) throws -> [String: String] {
+    Dictionary(try ISCSIText.parse(pdu.data).map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
+  }
+
+  @Test func md5IsLibcryptosAndRight() {
+    #expect(ISCSIConnection.hex(ISCSIChapDigest.md5(Array("abc".utf8))) == "900150983cd24fb0d6963f7d28e17f72")
+    #expect(ISCSIConnection.bytes("0x00fF10") == [0, 255, 16])
+    #expect(
+      ISCSIConnection.bytes("0x0") == nil && ISCSIConnection.bytes("12ab") == nil
+        && ISCSIConnection.bytes("0xzz") == nil)
+  }
+
+  /// Security negotiation up to the challenge: the connection and the challenge's id and bytes.
+  static func challenged() throws -> (ISCSIConnection, UInt8, [UInt8]) {
+    var c = ISCSIConnection(target: target)
+    let first = Initiator.login(
+      csg: 0, nsg: 1,
+      keys: [
+        ("InitiatorName", "iqn.2026-11.test:initiator"), ("TargetName", target.name),
+        ("AuthMethod", "CHAP,None"),
+      ])
+    var r = try #require(Initiator.sent(c.receive(Initiator.bytes(first))).first)
+    #expect(try keys(r)["AuthMethod"] == "CHAP")
+    #expect(r.flags & 0x80 == 0, "no transit before the proof")
+    let algorithm = Initiator.login(csg: 0, nsg: 1, keys: [("CHAP_A", "7,5")])
+    r = try #require(Initiator.sent(c.receive(Initiator.bytes(algorithm))).first)
+    let k = try keys(r)
+    #expect(k["CHAP_A"] == "5")
+    let id = try #require(k["CHAP_I"].flatMap { UInt8($0) })
+    let challenge = try #require(k["CHAP_C"].flatMap(ISCSIConnection.bytes))
+    #expect(challenge.count == 16)
+    return (c, id, challenge)
+  }
+
+  @Test func theRightResponseLogsInAndMutualChapAnswersBack() throws {
+    var (c, id, challenge) = try Self.challenged()
+    let response = ISCSIChapDigest.md5([id] + Self.alice.secret + challenge)
+    let mine: [UInt8] = (0..<16).map { UInt8($0 * 3) }
+    let proof = Initiator.login(
+      csg: 0, nsg: 3,
+      keys: [
+        ("CHAP_N", "alice"), ("CHAP_R", "0x" + ISCSIConnection.hex(response)), ("CHAP_I", "9"),
+        ("CHAP_C", "0x" + ISCSIConnection.hex(mine)),
+      ])
+    let r = try #require(Initiator.sent(c.receive(Initiator.bytes(proof))).first)
+    #expect(r.header[36] == 0 && r.flags & 0x83 == 0x83, "success, transit to the full feature phase")
+    let k = try Self.keys(r)
+    #expect(k["CHAP_N"] == "disk")
+    #expect(
+      k["CHAP_R"] == "0x"
+        + ISCSIConnection.hex(ISCSIChapDigest.md5([9] + Array("secret-of-target".utf8) + mine)))
+    #expect(c.isFullFeature)
+  }
+
+  @Test func aWrongResponseOrASkippedNegotiationFails() throws {
+    var (c, _, _) = try Self.challenged()
+    let wrong = Initiator.login(
+      csg: 0, nsg: 3, keys: [("CHAP_N", "alice"), ("CHAP_R", "0x" + String(repeating: "ab", count: 16))])
+    var r = try #require(Initiator.sent(c.receive(Initiator.bytes(wrong))).first)
+    #expect(r.header[36] == 2 && r.header[37] == 1, "authentication failure")
+    #expect(c.isClosed)
+    // Straight to the operational stage without CHAP.
+    c = ISCSIConnection(target: Self.target)
+    r = try #require(Initiator.sent(c.receive(Initiator.bytes(Initiator.normalLogin))).first)
+    #expect(r.header[36] == 2 && r.header[37] == 1)
+    // Reflecting our own challenge back (mutual CHAP) is refused too.
+    var (c2, id, challenge) = try Self.challenged()
+    let reflected = Initiator.login(
+      csg: 0, nsg: 3,
+      keys: [
+        ("CHAP_N", "alice"),
+        ("CHAP_R", "0x" + ISCSIConnection.hex(ISCSIChapDigest.md5([id] + Self.alice.secret + challenge))),
+        ("CHAP_I", String(id)), ("CHAP_C", "0x" + ISCSIConnection.hex(challenge)),
+      ])
+    r = try #require(Initiator.sent(c2.receive(Initiator.bytes(reflected))).first)
+    #expect(r.header[36] == 2 && r.header[37] == 1)
+  }
+
+  @Test func anInitiatorOffTheAllowListIsRefused() throws {
+    var c = ISCSIConnection(target: Self.target)
+    let login = Initiator.login(
+      csg: 0, nsg: 1,
+      keys: [
+        ("InitiatorName", "iqn.2026-11.test:stranger"), ("TargetName", Self.target.name),
+        ("AuthMethod", "CHAP"),
+      ])
+    let r = try #require(Initiator.sent(c.receive(Initiator.bytes(login))).first)
+    #expect(r.header[36] == 2 && r.header[37] == 2, "authorization failure")
+    #expect(c.isClosed)
+  }
+}

@@ -26,6 +26,18 @@ struct ServeCommand: ParsableCommand {
   @Option(help: "NBD listening address HOST:PORT, or off (default LISTEN:10809).")
   var nbd: String?
   @Option(
+    name: .customLong("chap-file"),
+    help: """
+      iSCSI CHAP credentials: lines 'initiator USER SECRET' and optionally 'target USER SECRET' \
+      (mutual). Or STORPORT_CHAP_USER / STORPORT_CHAP_SECRET (and _TARGET_) in the environment; \
+      never on the command line.
+      """)
+  var chapFile: String?
+  @Option(
+    name: .customLong("allow-initiator"),
+    help: "An initiator name admitted to the iSCSI target (repeatable; default: any).")
+  var allowInitiator: [String] = []
+  @Option(
     help:
       "iSCSI LUN 1: ramdisk (default: the RAM-disk sample miniport on its own RAM backing, --size) or off.")
   var lun1: String?
@@ -61,6 +73,8 @@ struct ServeCommand: ParsableCommand {
     var targetName: String
     /// LUN 1's adapter (the RAM-disk sample), or nil.
     var lun1: WorkloadOptions?
+    var chap: ChapSecrets
+    var allowedInitiators: [String]?
   }
 
   /// HOST:PORT (or off), with `fallback` when not given.
@@ -134,9 +148,13 @@ struct ServeCommand: ParsableCommand {
       }
     default: throw OptionError("--lun1", lun1 ?? "", "ramdisk or off")
     }
+    let chap = try ChapSecrets.load(file: chapFile)
+    for name in allowInitiator where name.isEmpty || name.utf8.count > 223 {
+      throw OptionError("--allow-initiator", name, "an iSCSI initiator name of 1…223 bytes")
+    }
     return Values(
       options: o, nbd: nbdAddress, iscsi: iscsiAddress, exportName: name, targetName: target.lowercased(),
-      lun1: second)
+      lun1: second, chap: chap, allowedInitiators: allowInitiator.isEmpty ? nil : allowInitiator)
   }
 
   mutating func validate() throws { try checked { _ = try values() } }
@@ -181,10 +199,14 @@ struct ServeCommand: ParsableCommand {
     if let a = v.iscsi {
       var luns: [UInt16: AdapterDisk] = [:]
       for (i, d) in disks.enumerated() { luns[UInt16(i)] = d }
-      let server = ISCSIServer(name: v.targetName, luns: luns)
+      let server = ISCSIServer(
+        name: v.targetName, luns: luns, chap: v.chap.initiator, mutualChap: v.chap.target,
+        allowedInitiators: v.allowedInitiators)
       do {
         let port = try server.start(host: a.host, port: a.port)
-        lines += "  iSCSI: iscsi://\(a.host):\(port)/\(v.targetName)/0\n"
+        let auth =
+          v.chap.initiator.map { " (CHAP user \($0.user)\(v.chap.target == nil ? "" : ", mutual"))" } ?? ""
+        lines += "  iSCSI: iscsi://\(a.host):\(port)/\(v.targetName)/0\(auth)\n"
         if disks.count > 1 {
           lines +=
             "         iscsi://\(a.host):\(port)/\(v.targetName)/1 (ramdisk, \(disks[1].sizeBytes) bytes)\n"
