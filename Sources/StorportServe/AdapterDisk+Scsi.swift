@@ -25,6 +25,10 @@ extension AdapterDisk {
   ) {
     let isWrite = !dataOut.isEmpty
     let length = isWrite ? dataOut.count : dataInLength
+    guard length <= Int(UInt32.max) else {
+      completion(ScsiOutcome(status: 0x02, sense: Self.fixedSense(0x05, 0x24, 0x00), data: []))
+      return
+    }
     let buffer = isWrite ? Buffer(copying: dataOut) : Buffer(bytes: dataInLength)
     if let block = BlockCdb(cdb), block.blocks > 0, block.canSplit,
       UInt64(block.blocks) * UInt64(blockSize) > UInt64(maximumTransferBytes),
@@ -95,48 +99,41 @@ extension AdapterDisk {
   }
 
   /// A write-family command whose initiator sent fewer bytes than its CDB names (`data`
-  /// shorter than its blocks): the whole blocks in `data` are written with the same command;
-  /// a last partial block is read, overlaid and written back whole (its other bytes keep
-  /// their values). A VERIFY compares only the whole blocks. Nothing beyond `data` changes.
+  /// shorter than its blocks): the whole blocks in `data` are written with the same command
+  /// (a VERIFY compares them). A last partial block is refused — CHECK CONDITION, INVALID FIELD
+  /// IN INFORMATION UNIT, nothing written — rather than read, overlaid and written back, which
+  /// could undo another client's acknowledged write to that block. A range past the disk is
+  /// LBA OUT OF RANGE. Nothing is allocated from the CDB's block count.
   func truncatedWrite(
     _ block: BlockCdb, data: [UInt8], completion: @escaping @Sendable (ScsiOutcome) -> Void
   ) {
     let whole = data.count / blockSize
-    let partial = data.count % blockSize
-    guard partial > 0 && block.kind != .verify else {
-      guard whole > 0 else {
-        completion(ScsiOutcome(status: 0, sense: [], data: []))
-        return
-      }
-      execute(
-        cdb: block.piece(lba: block.lba, count: UInt32(whole)),
-        dataOut: Array(data.prefix(whole * blockSize)),
-        dataInLength: 0, completion: completion)
+    guard data.count % blockSize == 0 else {
+      completion(ScsiOutcome(status: 0x02, sense: Self.fixedSense(0x05, 0x0E, 0x03), data: []))
       return
     }
-    let last = block.lba &+ UInt64(whole)
-    guard last < blockCount else {
-      // The LU answers the range (LBA OUT OF RANGE) as for the command sent whole.
-      execute(
-        cdb: block.cdb, dataOut: [UInt8](repeating: 0, count: Int(block.blocks) * blockSize), dataInLength: 0,
-        completion: completion)
+    guard whole > 0 else {
+      completion(ScsiOutcome(status: 0, sense: [], data: []))
       return
     }
-    var read = [UInt8](repeating: 0, count: 16)
-    read[0] = 0x88
-    for k in 0..<8 { read[2 + k] = UInt8(truncatingIfNeeded: last >> (56 - 8 * UInt64(k))) }
-    read[13] = 1
-    execute(cdb: read, dataOut: [], dataInLength: blockSize) { old in
-      guard old.status == 0, old.data.count == self.blockSize else {
-        completion(old)
-        return
-      }
-      var merged = data
-      merged += old.data[partial...]
-      self.execute(
-        cdb: block.piece(lba: block.lba, count: UInt32(whole + 1)), dataOut: merged, dataInLength: 0,
-        completion: completion)
+    guard block.lba <= blockCount, UInt64(whole) <= blockCount - block.lba else {
+      completion(ScsiOutcome(status: 0x02, sense: Self.fixedSense(0x05, 0x21, 0x00), data: []))
+      return
     }
+    execute(
+      cdb: block.piece(lba: block.lba, count: UInt32(whole)), dataOut: data, dataInLength: 0,
+      completion: completion)
+  }
+
+  /// Fixed-format sense data: key, ASC, ASCQ.
+  static func fixedSense(_ key: UInt8, _ asc: UInt8, _ ascq: UInt8) -> [UInt8] {
+    var s = [UInt8](repeating: 0, count: 18)
+    s[0] = 0x70
+    s[2] = key
+    s[7] = 10
+    s[12] = asc
+    s[13] = ascq
+    return s
   }
 
   static func scsiOutcome(_ r: StorRequest) -> ScsiOutcome {

@@ -23,7 +23,8 @@ public final class AdapterDisk: @unchecked Sendable {
     self.blockSize = blockSize
     self.blockCount = blockCount
     let m = Int(adapter.configuration.maximumTransferLength)
-    maximumTransferBytes = m > 0 ? m - m % blockSize : 128 * 1024
+    maximumTransferBytes =
+      m >= blockSize ? m - m % blockSize : m == 0 ? max(blockSize, 128 * 1024) : blockSize
   }
 
   public var sizeBytes: UInt64 { blockCount * UInt64(blockSize) }
@@ -54,10 +55,43 @@ public final class AdapterDisk: @unchecked Sendable {
 
   /// Writes zeroes (a buffer of zeroes through the same path: what the miniport sees is a
   /// WRITE).
+  ///
+  /// One buffer of zeroes (at most MaximumTransferLength) serves every piece, and the pieces go
+  /// one after another: a zero-out of gigabytes costs neither gigabytes of memory nor a burst of
+  /// requests.
   public func writeZeroes(
     offset: UInt64, length: Int, fua: Bool, completion: @escaping @Sendable (Outcome) -> Void
   ) {
-    transfer(write: true, offset: offset, buffer: Buffer(bytes: length), fua: fua, completion)
+    let zeroes = Buffer(bytes: min(length, maximumTransferBytes))
+    writeZeroes(offset: offset, left: length, fua: fua, zeroes: zeroes, completion)
+  }
+
+  private func writeZeroes(
+    offset: UInt64, left: Int, fua: Bool, zeroes: Buffer, _ completion: @escaping @Sendable (Outcome) -> Void
+  ) {
+    guard left > 0 else {
+      completion(.success)
+      return
+    }
+    let bytes = min(left, zeroes.count)
+    let r = StorRequest()
+    var cdb = [UInt8](repeating: 0, count: 16)
+    cdb[0] = 0x8A  // WRITE(16)
+    if fua { cdb[1] = 0x08 }
+    let lba = offset / UInt64(blockSize)
+    let blocks = UInt32(bytes / blockSize)
+    for k in 0..<8 { cdb[2 + k] = UInt8(truncatingIfNeeded: lba >> (56 - 8 * UInt64(k))) }
+    for k in 0..<4 { cdb[10 + k] = UInt8(truncatingIfNeeded: blocks >> (24 - 8 * UInt32(k))) }
+    r.setCdb(cdb)
+    r.direction = .dataOut
+    r.dataBuffer = zeroes.pointer
+    r.dataTransferLength = UInt32(bytes)
+    adapter.submit(r) { done in
+      let outcome = Self.outcome(done)
+      guard outcome == .success else { return completion(outcome) }
+      self.writeZeroes(
+        offset: offset + UInt64(bytes), left: left - bytes, fua: fua, zeroes: zeroes, completion)
+    }
   }
 
   /// SYNCHRONIZE CACHE(16) of the whole disk.

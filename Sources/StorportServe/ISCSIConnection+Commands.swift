@@ -14,6 +14,10 @@ extension ISCSIConnection {
   /// SCSI Command (RFC 7143 §11.3): bounded, numbered, its immediate data taken; a write
   /// whose data is not all here gets an R2T; a complete command goes to the owner.
   mutating func scsiCommand(_ pdu: ISCSIPDU) -> [Event] {
+    // An immediate command skips the window; it still needs a free slot.
+    if pdu.isImmediate && outstanding >= Self.maximumOutstanding {
+      return reject(pdu.header, .immediateCommandReject)
+    }
     guard accept(pdu) else { return [] }
     let itt = pdu.initiatorTaskTag
     let isRead = pdu.flags & 0x40 != 0
@@ -30,6 +34,10 @@ extension ISCSIConnection {
     guard expected <= Self.maximumTransferBytes else {
       return checkCondition(itt, sense: Self.sense(0x05, 0x24, 0x00))
     }
+    if outstandingBytes + expected > Self.maximumOutstandingBytes {
+      // TASK SET FULL: the initiator retries once something ends.
+      return [.send(response(itt, ISCSITaskResult(status: 0x28), expected: 0, isRead: false))]
+    }
     let p = negotiator.parameters
     if !pdu.data.isEmpty {
       guard isWrite, p.immediateData, pdu.data.count <= min(p.firstBurstLength, expected) else {
@@ -43,8 +51,8 @@ extension ISCSIConnection {
     var task = ISCSITask(
       initiatorTaskTag: itt, lun: lun, cdb: cdb, isRead: isRead, isWrite: isWrite,
       expectedLength: isRead || isWrite ? expected : 0, dataOut: [])
+    outstandingBytes += task.expectedLength
     if isWrite {
-      task.dataOut.reserveCapacity(expected)
       task.dataOut += pdu.data
       if task.dataOut.count < expected {
         var pending = PendingWrite(task: task, targetTransferTag: newTransferTag())
@@ -53,7 +61,7 @@ extension ISCSIConnection {
         return [r2t]
       }
     }
-    running[itt] = (lun, false)
+    running[itt] = (lun, false, task.expectedLength)
     return [.execute(task)]
   }
 
@@ -94,6 +102,7 @@ extension ISCSIConnection {
       offset + pdu.data.count <= burstEnd
     else {
       pendingWrites[itt] = nil
+      outstandingBytes -= w.task.expectedLength
       let asc: UInt8 = dataSN != w.nextDataSN ? 0x00 : 0x05  // DATA PHASE ERROR / DATA OFFSET ERROR
       return checkCondition(itt, sense: Self.sense(0x0B, 0x4B, asc))
     }
@@ -105,6 +114,7 @@ extension ISCSIConnection {
     }
     if w.task.dataOut.count < burstEnd {
       pendingWrites[itt] = nil
+      outstandingBytes -= w.task.expectedLength
       return checkCondition(itt, sense: Self.sense(0x0B, 0x4B, 0x00))
     }
     if w.task.dataOut.count < w.task.expectedLength {
@@ -113,7 +123,7 @@ extension ISCSIConnection {
       return [r2t]
     }
     pendingWrites[itt] = nil
-    running[itt] = (w.task.lun, false)
+    running[itt] = (w.task.lun, false, w.task.expectedLength)
     return [.execute(w.task)]
   }
 
@@ -135,12 +145,33 @@ extension ISCSIConnection {
   /// The owner finished a task: its Data-In PDUs and status, or nothing if a task management
   /// function aborted it (or the connection ended).
   public mutating func complete(_ task: ISCSITask, _ result: ISCSITaskResult) -> [Event] {
-    guard phase == .fullFeature, let entry = running.removeValue(forKey: task.initiatorTaskTag),
-      !entry.aborted
-    else { return [] }
+    guard phase == .fullFeature, let entry = running.removeValue(forKey: task.initiatorTaskTag) else {
+      return []
+    }
+    outstandingBytes -= entry.bytes
+    guard !entry.aborted else { return releaseTaskManagement(afterEnding: task.initiatorTaskTag) }
     return [
       .send(response(task.initiatorTaskTag, result, expected: task.expectedLength, isRead: task.isRead))
     ]
+  }
+
+  /// The task management responses that were waiting only for `tag`.
+  mutating func releaseTaskManagement(afterEnding tag: UInt32) -> [Event] {
+    var out: [Event] = []
+    var still: [(initiatorTaskTag: UInt32, awaiting: Set<UInt32>)] = []
+    for var held in heldTaskManagement {
+      held.awaiting.remove(tag)
+      if held.awaiting.isEmpty {
+        var r = ISCSIPDU(.taskManagementResponse)
+        r.initiatorTaskTag = held.initiatorTaskTag
+        r.header[2] = 0  // function complete
+        out.append(encode(stamped(r, advance: true)))
+      } else {
+        still.append(held)
+      }
+    }
+    heldTaskManagement = still
+    return out
   }
 
   /// Data-In PDUs (each within the initiator's MaxRecvDataSegmentLength, a sequence per
@@ -214,16 +245,22 @@ extension ISCSIConnection {
     switch function {
     case 1:  // ABORT TASK
       let referenced = pdu.be32(20)
-      if pendingWrites.removeValue(forKey: referenced) != nil { return respond(0) }
+      if let w = pendingWrites.removeValue(forKey: referenced) {
+        outstandingBytes -= w.task.expectedLength
+        return respond(0)
+      }
       if running[referenced] != nil {
         running[referenced]!.aborted = true
-        return respond(0)
+        heldTaskManagement.append((itt, [referenced]))
+        return []  // answered when the task ends
       }
       return respond(1)  // task does not exist
     case 2, 4:  // ABORT TASK SET, CLEAR TASK SET
       guard let lun, target.luns.contains(lun) else { return respond(2) }
-      abortAll(lun)
-      return respond(0)
+      let awaiting = abortAll(lun)
+      if awaiting.isEmpty { return respond(0) }
+      heldTaskManagement.append((itt, awaiting))
+      return []
     case 5:  // LOGICAL UNIT RESET
       guard let lun, target.luns.contains(lun) else { return respond(2) }
       abortAll(lun)
@@ -237,9 +274,20 @@ extension ISCSIConnection {
     }
   }
 
-  mutating func abortAll(_ lun: UInt16) {
-    pendingWrites = pendingWrites.filter { $0.value.task.lun != lun }
-    for (tag, entry) in running where entry.lun == lun { running[tag]!.aborted = true }
+  /// Drops the writes of `lun` waiting for data and marks its running tasks aborted; returns
+  /// the running ones (their results will not be sent).
+  @discardableResult
+  mutating func abortAll(_ lun: UInt16) -> Set<UInt32> {
+    for (tag, w) in pendingWrites where w.task.lun == lun {
+      outstandingBytes -= w.task.expectedLength
+      pendingWrites[tag] = nil
+    }
+    var awaiting = Set<UInt32>()
+    for (tag, entry) in running where entry.lun == lun {
+      running[tag]!.aborted = true
+      awaiting.insert(tag)
+    }
+    return awaiting
   }
 
   /// The owner finished a LOGICAL UNIT RESET.

@@ -51,6 +51,10 @@ extension ISCSIConnection {
     do { pairs = try ISCSIText.parse(pdu.data) } catch { return loginFailure(pdu, .initiatorError, []) }
     var answers: [(String, String)] = []
     let chapRequired = target.chap != nil
+    // Who is logging in, and to what, is said once, in the first request.
+    if !first && pairs.contains(where: { ["InitiatorName", "SessionType", "TargetName"].contains($0.key) }) {
+      return loginFailure(pdu, .initiatorError, [])
+    }
     for (key, value) in pairs {
       switch key {
       case "InitiatorName":
@@ -159,7 +163,9 @@ extension ISCSIConnection {
     // Compare without an early exit.
     guard zip(response, expected).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else { return nil }
     guard let theirId = value("CHAP_I") else { return [] }
-    guard let mutual = target.mutualChap, let i = UInt8(theirId),
+    let i =
+      theirId.hasPrefix("0x") ? Self.bytes(theirId).flatMap { $0.count == 1 ? $0[0] : nil } : UInt8(theirId)
+    guard let mutual = target.mutualChap, let i,
       let theirs = value("CHAP_C").flatMap(Self.bytes),
       !theirs.isEmpty, theirs.count <= 1024, theirs != challenge
     else { return nil }
@@ -206,7 +212,8 @@ extension ISCSIConnection {
     response.header[37] = UInt8(status.rawValue & 0xFF)
     response.data = ISCSIText.encode(answers)
     let out = encode(stamped(response, advance: true))
-    return [out] + close("login failed: \(status) (initiator \(initiatorName ?? "unnamed"))")
+    return [out]
+      + close("login failed: \(status) (initiator \(String(reflecting: initiatorName ?? "unnamed")))")
   }
 
   // MARK: - Text, NOP, Logout

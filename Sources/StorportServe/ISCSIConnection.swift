@@ -1,7 +1,10 @@
 /// A CHAP name and secret (RFC 7143 §12.1.3). The secret never appears in logs or answers.
-public struct ISCSIChapCredentials: Sendable, Equatable {
+public struct ISCSIChapCredentials: Sendable, Equatable, CustomStringConvertible, CustomReflectable {
   public var user: String
   public var secret: [UInt8]
+  /// The user only: a secret never reaches a log through string interpolation or a dump.
+  public var description: String { "CHAP user \(user)" }
+  public var customMirror: Mirror { Mirror(self, children: ["user": user]) }
   public init(user: String, secret: [UInt8]) {
     self.user = user
     self.secret = secret
@@ -101,8 +104,12 @@ public struct ISCSIConnection: Sendable {
   public static let receiveSegmentBytes = 262_144
   /// The largest transfer one command may ask for.
   public static let maximumTransferBytes = 16 * 1024 * 1024
-  /// Commands the initiator may have outstanding (MaxCmdSN - ExpCmdSN + 1).
-  static let commandWindow: UInt32 = 64
+  /// Commands one connection may have in the target at once (waiting for data or running):
+  /// the CmdSN window closes as they fill it (MaxCmdSN = ExpCmdSN + free slots − 1).
+  static let maximumOutstanding = 64
+  /// Bytes of data the outstanding commands may ask for together; beyond it a command gets
+  /// TASK SET FULL.
+  static let maximumOutstandingBytes = 64 * 1024 * 1024
 
   enum Phase: Equatable { case login, fullFeature, closed }
 
@@ -132,7 +139,11 @@ public struct ISCSIConnection: Sendable {
   // Sequence numbers.
   var statSN: UInt32 = 0
   var expCmdSN: UInt32 = 0
-  var maxCmdSN: UInt32 { expCmdSN &+ Self.commandWindow &- 1 }
+  var outstanding: Int { running.count + pendingWrites.count }
+  var outstandingBytes = 0
+  /// Free command slots: the window the initiator may use beyond ExpCmdSN.
+  var window: UInt32 { UInt32(max(0, Self.maximumOutstanding - outstanding)) }
+  var maxCmdSN: UInt32 { expCmdSN &+ window &- 1 }
 
   /// A write waiting for Data-Out.
   struct PendingWrite {
@@ -147,7 +158,10 @@ public struct ISCSIConnection: Sendable {
   var pendingWrites: [UInt32: PendingWrite] = [:]
   /// Tasks handed to the owner and not completed, with whether a task management function
   /// aborted them (their result is then not sent).
-  var running: [UInt32: (lun: UInt16, aborted: Bool)] = [:]
+  var running: [UInt32: (lun: UInt16, aborted: Bool, bytes: Int)] = [:]
+  /// Task management responses held until the running tasks they aborted have ended (SAM-5: a
+  /// TMF completes after the tasks it affects): the TMF's tag and the tasks still awaited.
+  var heldTaskManagement: [(initiatorTaskTag: UInt32, awaiting: Set<UInt32>)] = []
   var nextTransferTag: UInt32 = 1
 
   public init(target: ISCSITargetConfiguration, initialStatSN: UInt32 = 1) {
@@ -202,6 +216,8 @@ public struct ISCSIConnection: Sendable {
     phase = .closed
     pendingWrites.removeAll()
     running.removeAll()
+    heldTaskManagement.removeAll()
+    outstandingBytes = 0
   }
 
   mutating func close(_ reason: String) -> [Event] {
@@ -238,6 +254,10 @@ public struct ISCSIConnection: Sendable {
       }
       return login(pdu)
     }
+    // A discovery session carries text requests (SendTargets), pings and its logout only.
+    if isDiscovery && ![.textRequest, .nopOut, .logoutRequest].contains(op) {
+      return reject(pdu.header, .protocolError)
+    }
     switch op {
     case .loginRequest:
       return reject(pdu.header, .protocolError)
@@ -260,7 +280,7 @@ public struct ISCSIConnection: Sendable {
     if pdu.isImmediate { return true }
     let cmdSN = pdu.be32(24)
     let ahead = cmdSN &- expCmdSN
-    guard ahead < Self.commandWindow else { return false }
+    guard ahead < window else { return false }
     expCmdSN = cmdSN &+ 1
     return true
   }

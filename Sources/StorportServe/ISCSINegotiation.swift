@@ -141,7 +141,7 @@ struct ISCSINegotiator: Sendable {
         out.append((key, String(p.maxBurstLength)))
       case "FirstBurstLength":
         p.firstBurstLength = min(try Self.number(key, v, 512...16_777_215), 262_144)
-        out.append((key, String(p.firstBurstLength)))
+        out.append((key, ""))  // the value enforced is answered below, after the clamp
       case "DefaultTime2Wait":
         p.defaultTime2Wait = max(try Self.number(key, v, 0...3600), 0)
         out.append((key, String(p.defaultTime2Wait)))
@@ -170,6 +170,7 @@ struct ISCSINegotiator: Sendable {
     }
     // The burst the initiator may send unsolicited never exceeds the whole burst.
     p.firstBurstLength = min(p.firstBurstLength, p.maxBurstLength)
+    out = out.map { $0.0 == "FirstBurstLength" ? ($0.0, String(p.firstBurstLength)) : $0 }
     parameters = p
     if !declaredReceiveLength {
       declaredReceiveLength = true

@@ -62,9 +62,16 @@ public final class ISCSIServer: @unchecked Sendable {
   }
   private let addressBox = NIOLockedValueBox("")
 
-  /// Stops listening and closes every connection.
+  /// Stops listening: no new connection. Open connections stay until ``shutdown()``, so
+  /// completions of what they sent still reach them while the adapter drains.
   public func stop() {
     try? channel?.close().wait()
+    channel = nil
+  }
+
+  /// Closes every connection and ends the event loop (after ``stop()`` and the drain).
+  public func shutdown() {
+    stop()
     try? group.syncShutdownGracefully()
   }
 
@@ -193,6 +200,11 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   func channelActive(context: ChannelHandlerContext) {
     var target = connection.target
     target.address = server.boundAddress
+    // SendTargets answers the address this connection reached (not 0.0.0.0 when listening on
+    // every address); IPv6 in brackets.
+    if let local = context.localAddress, let ip = local.ipAddress, let port = local.port {
+      target.address = (ip.contains(":") ? "[\(ip)]" : ip) + ":\(port),1"
+    }
     connection = ISCSIConnection(target: target)
     seenResets = server.resetGenerations.withLockedValue { $0 }
     logger.debug("iSCSI connection", metadata: ["peer": "\(context.remoteAddress?.description ?? "?")"])

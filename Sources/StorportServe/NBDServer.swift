@@ -41,9 +41,16 @@ public final class NBDServer: @unchecked Sendable {
     return ch.localAddress?.port ?? port
   }
 
-  /// Stops listening and closes every connection.
+  /// Stops listening: no new connection. Open connections stay until ``shutdown()``, so
+  /// completions of what they sent still reach them while the adapter drains.
   public func stop() {
     try? channel?.close().wait()
+    channel = nil
+  }
+
+  /// Closes every connection and ends the event loop (after ``stop()`` and the drain).
+  public func shutdown() {
+    stop()
     try? group.syncShutdownGracefully()
   }
 }

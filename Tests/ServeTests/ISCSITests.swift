@@ -271,6 +271,55 @@ enum Initiator {
     #expect(events == [.resetLogicalUnit(lun: 0, initiatorTaskTag: 14)])
   }
 
+  @Test func anAbortOfARunningTaskIsAnsweredWhenTheTaskEndsAndItsResultIsDropped() throws {
+    var c = Initiator.loggedIn()
+    let cdb: [UInt8] = [0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0]
+    let started = c.receive(
+      Initiator.bytes(Initiator.command(itt: 21, cmdSN: 1, cdb: cdb, read: true, edtl: 4096)))
+    guard case .execute(let task) = try #require(started.first) else {
+      Issue.record("the read did not run")
+      return
+    }
+    var abort = Initiator.pdu(0x42, flags: 0x81, itt: 22)
+    abort.setBE32(20, 21)
+    abort.setBE32(24, 2)
+    #expect(c.receive(Initiator.bytes(abort)).isEmpty, "no answer while the task still runs")
+    let out = Initiator.sent(
+      c.complete(task, ISCSITaskResult(status: 0, dataIn: [UInt8](repeating: 1, count: 4096))))
+    #expect(out.count == 1 && out[0].opcode == .taskManagementResponse && out[0].initiatorTaskTag == 22)
+    #expect(out[0].header[2] == 0, "function complete — and no Data-In for the aborted read")
+  }
+
+  @Test func theCommandWindowClosesWhenTheTargetIsFull() throws {
+    var c = Initiator.loggedIn()
+    let tur = [UInt8](repeating: 0, count: 6)
+    var last: [ISCSIConnection.Event] = []
+    for i in 0..<ISCSIConnection.maximumOutstanding {
+      last = c.receive(
+        Initiator.bytes(Initiator.command(itt: UInt32(100 + i), cmdSN: UInt32(1 + i), cdb: tur)))
+      #expect(last.count == 1)
+    }
+    #expect(c.maxCmdSN == c.expCmdSN &- 1, "a closed window")
+    let over = UInt32(1 + ISCSIConnection.maximumOutstanding)
+    #expect(c.receive(Initiator.bytes(Initiator.command(itt: 999, cmdSN: over, cdb: tur))).isEmpty)
+    var immediate = Initiator.command(itt: 1000, cmdSN: over, cdb: tur)
+    immediate.header[0] |= 0x40
+    let r = try #require(Initiator.sent(c.receive(Initiator.bytes(immediate))).first)
+    #expect(r.opcode == .reject && r.header[2] == 0x06, "immediate command reject")
+  }
+
+  @Test func aDiscoverySessionRunsNoCommands() throws {
+    var c = ISCSIConnection(target: Initiator.target)
+    _ = c.receive(
+      Initiator.bytes(Initiator.login(keys: [("InitiatorName", "iqn.x:i"), ("SessionType", "Discovery")])))
+    let events = c.receive(
+      Initiator.bytes(
+        Initiator.command(itt: 1, cmdSN: 1, cdb: [0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], read: true, edtl: 4096)))
+    let r = try #require(Initiator.sent(events).first)
+    #expect(r.opcode == .reject && r.header[2] == 0x04)
+    #expect(!events.contains { if case .execute = $0 { true } else { false } })
+  }
+
   @Test func splittingTheInputAnywhereChangesNothing() {
     let stream = Initiator.bytes(
       Initiator.normalLogin,
@@ -346,7 +395,7 @@ struct SeededGenerator: RandomNumberGenerator {
       adapter: rig.adapter, blockSize: rig.store.blockSize, blockCount: rig.store.blockCount)
     let server = ISCSIServer(name: Initiator.target.name, luns: [0: disk])
     let port = try server.start(host: "127.0.0.1", port: 0)
-    defer { server.stop() }
+    defer { server.shutdown() }
     let client = try NBDTestClient(port: port)
     var framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
     func roundTrip(_ pdu: ISCSIPDU, replies: Int) -> [ISCSIPDU] {

@@ -113,7 +113,7 @@ final class NBDTestClient {
       port = try server.start(host: "127.0.0.1", port: 0)
     }
     deinit {
-      server.stop()
+      server.shutdown()
       rig.runtime.shutdown()
     }
   }

@@ -191,8 +191,10 @@ struct ServeCommand: ParsableCommand {
     }
     var lines = "serving \(v.options.miniportName) (\(disk.sizeBytes) bytes, \(disk.blockSize)-byte blocks)\n"
     var stops: [() -> Void] = []
+    var shutdowns: [() -> Void] = []
     func fail(_ what: String, _ host: String, _ port: Int, _ error: Error) -> CommandExit {
       stops.forEach { $0() }
+      shutdowns.forEach { $0() }
       rigs.forEach { $0.runtime.shutdown() }
       return CommandExit(1, "cannot listen for \(what) on \(host):\(port): \(error)")
     }
@@ -212,6 +214,7 @@ struct ServeCommand: ParsableCommand {
             "         iscsi://\(a.host):\(port)/\(v.targetName)/1 (ramdisk, \(disks[1].sizeBytes) bytes)\n"
         }
         stops.append(server.stop)
+        shutdowns.append(server.shutdown)
       } catch { throw fail("iSCSI", a.host, a.port, error) }
     }
     if let a = v.nbd {
@@ -222,6 +225,7 @@ struct ServeCommand: ParsableCommand {
         let port = try server.start(host: a.host, port: a.port)
         lines += "  NBD: nbd://\(a.host):\(port)/\(v.exportName)\n"
         stops.append(server.stop)
+        shutdowns.append(server.shutdown)
       } catch { throw fail("NBD", a.host, a.port, error) }
     }
     Terminal.out(lines + "  stop with Ctrl-C (SIGINT) or SIGTERM\n")
@@ -236,6 +240,7 @@ struct ServeCommand: ParsableCommand {
       verdicts.append(r.runtime.verifier.verdict)
       r.runtime.shutdown()
     }
+    shutdowns.forEach { $0() }
     // LUN 0's verdict, unless another adapter's failed.
     let verdict = verdicts.first { $0.hasPrefix("FAIL") } ?? verdicts[0]
     Terminal.out("stopped; verifier: \(verdict)\n")

@@ -45,6 +45,11 @@ struct ChapSecrets {
       }
       s.target = try credentials(user, secret, where: "STORPORT_CHAP_TARGET_SECRET")
     }
+    if let t = s.target, let i = s.initiator, t.secret == i.secret {
+      // RFC 7143 §12.1.3: a secret that authenticates initiators must not authenticate targets.
+      throw OptionError(
+        "CHAP secret", file ?? "STORPORT_CHAP_TARGET_SECRET", "a target secret other than the initiator's")
+    }
     if s.target != nil && s.initiator == nil {
       throw OptionError(
         "--chap-file", file ?? "STORPORT_CHAP_TARGET_USER", "mutual CHAP needs initiator credentials too")
