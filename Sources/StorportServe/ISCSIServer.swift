@@ -114,11 +114,12 @@ public final class ISCSIServer: @unchecked Sendable {
     let underflow = max(0, edtl - spdtl)
     if block.hasDataOut {
       let data = Array(task.dataOut.prefix(min(spdtl, edtl)))
+      // A write's residual stands whatever its status: it describes the command as sent
+      // (RFC 7143 §11.4.5.1), so a refused partial block still reports its overflow.
       let finish: @Sendable (AdapterDisk.ScsiOutcome) -> Void = {
         completion(
           ISCSITaskResult(
-            status: $0.status, sense: $0.sense, overflow: $0.status == 0 ? overflow : 0,
-            underflow: $0.status == 0 ? underflow : 0))
+            status: $0.status, sense: $0.sense, overflow: overflow, underflow: underflow))
       }
       if block.kind == .writeSame && spdtl != edtl {
         // The one block WRITE SAME repeats must be whole: INVALID FIELD IN INFORMATION UNIT.

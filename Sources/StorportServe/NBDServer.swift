@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import Storport
 
 /// An NBD server (newstyle fixed negotiation, simple replies) in front of ``AdapterDisk``s, on
 /// swift-nio: each connection's bytes go through an ``NBDSession``; each request through the
@@ -55,12 +56,61 @@ public final class NBDServer: @unchecked Sendable {
   }
 }
 
+/// One connection's requests in the adapter. NBD has no window of its own, so reading from
+/// the client pauses (`autoRead` off) when ``limit`` requests are outstanding and resumes at
+/// half that — TCP then pushes back on the client — and an NBD_CMD_DISC closes the connection
+/// only after the last outstanding reply is written. The decisions are returned, not acted on,
+/// so the rule is tested without a socket.
+public final class NBDFlow: @unchecked Sendable {
+  /// Requests of one connection outstanding in the adapter before reading pauses.
+  public static let limit = 64
+
+  private let state = Locked<(outstanding: Int, paused: Bool, closing: Bool)>((0, false, false))
+
+  public init() {}
+
+  /// Requests started and not yet answered.
+  public var outstanding: Int { state.withLock { $0.outstanding } }
+
+  /// One more request is in the adapter: true when reading must pause now.
+  public func started() -> Bool {
+    state.withLock { s in
+      s.outstanding += 1
+      guard s.outstanding >= Self.limit && !s.paused else { return false }
+      s.paused = true
+      return true
+    }
+  }
+
+  /// A request was answered: whether reading resumes now (at half the limit), and whether the
+  /// connection closes after this reply (the client disconnected and it was the last).
+  public func finished() -> (resume: Bool, close: Bool) {
+    state.withLock { s in
+      precondition(s.outstanding > 0, "an NBD reply without a request")
+      s.outstanding -= 1
+      let resume = s.paused && s.outstanding <= Self.limit / 2
+      if resume { s.paused = false }
+      return (resume, s.closing && s.outstanding == 0)
+    }
+  }
+
+  /// The client disconnected: true when nothing is outstanding (close now); otherwise the
+  /// last ``finished()`` says close.
+  public func disconnect() -> Bool {
+    state.withLock { s in
+      s.closing = true
+      return s.outstanding == 0
+    }
+  }
+}
+
 /// One connection: the session's events turned into writes and adapter I/O.
 final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   typealias InboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
 
   private var session: NBDSession
+  private let flow = NBDFlow()
   private let exports: [NBDServer.Export]
   private let logger: Logger
 
@@ -86,7 +136,11 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
     let events = session.receive(bytes)
     let channel = context.channel
+    let flow = self.flow
     for event in events {
+      if event.startsIO && flow.started() {
+        channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+      }
       switch event {
       case .send(let out):
         context.write(wrapOutboundOut(channel.allocator.buffer(bytes: out)), promise: nil)
@@ -95,21 +149,27 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         context.flush()
         context.close(promise: nil)
         return
+      case .disconnect:
+        logger.debug("NBD connection closes", metadata: ["reason": "client disconnected"])
+        context.flush()
+        if flow.disconnect() { context.close(promise: nil) }
+        return
       case .read(let cookie, let offset, let length):
         disk.read(offset: offset, length: Int(length)) { outcome, data in
-          Self.reply(channel, cookie, outcome, data)
+          Self.reply(channel, flow, cookie, outcome, data)
         }
       case .write(let cookie, let offset, let data, let fua):
-        disk.write(offset: offset, data: data, fua: fua) { outcome in Self.reply(channel, cookie, outcome, [])
+        disk.write(offset: offset, data: data, fua: fua) { outcome in
+          Self.reply(channel, flow, cookie, outcome, [])
         }
       case .flush(let cookie):
-        disk.flush { outcome in Self.reply(channel, cookie, outcome, []) }
+        disk.flush { outcome in Self.reply(channel, flow, cookie, outcome, []) }
       case .trim(let cookie, _, _):
         // Trimming is advisory: acknowledged, the data kept.
-        Self.reply(channel, cookie, .success, [])
+        Self.reply(channel, flow, cookie, .success, [])
       case .writeZeroes(let cookie, let offset, let length, let fua):
         disk.writeZeroes(offset: offset, length: Int(length), fua: fua) { outcome in
-          Self.reply(channel, cookie, outcome, [])
+          Self.reply(channel, flow, cookie, outcome, [])
         }
       }
     }
@@ -120,14 +180,29 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     exports.first { $0.name == session.currentExport?.name }?.disk ?? exports[0].disk
   }
 
-  static func reply(_ channel: Channel, _ cookie: UInt64, _ outcome: AdapterDisk.Outcome, _ data: [UInt8]) {
+  static func reply(
+    _ channel: Channel, _ flow: NBDFlow, _ cookie: UInt64, _ outcome: AdapterDisk.Outcome, _ data: [UInt8]
+  ) {
     var out = NBDSession.simpleReply(cookie, outcome == .success ? 0 : NBD.eio)
     if outcome == .success { out += data }
-    channel.writeAndFlush(channel.allocator.buffer(bytes: out), promise: nil)
+    let written = channel.writeAndFlush(channel.allocator.buffer(bytes: out))
+    let next = flow.finished()
+    if next.resume { channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in } }
+    if next.close { written.whenComplete { _ in channel.close(promise: nil) } }
   }
 
   func errorCaught(context: ChannelHandlerContext, error: Error) {
     logger.debug("NBD connection error", metadata: ["error": "\(error)"])
     context.close(promise: nil)
+  }
+}
+
+extension NBDSession.Event {
+  /// The event starts a request whose reply comes later (counted by ``NBDFlow``).
+  var startsIO: Bool {
+    switch self {
+    case .read, .write, .flush, .trim, .writeZeroes: return true
+    case .send, .close, .disconnect: return false
+    }
   }
 }

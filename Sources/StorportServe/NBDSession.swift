@@ -16,6 +16,9 @@ public struct NBDSession: Sendable {
     case writeZeroes(cookie: UInt64, offset: UInt64, length: UInt32, fua: Bool)
     /// Close the connection (after sending what came before), with the reason for the log.
     case close(String)
+    /// The client sent NBD_CMD_DISC: close once every request already started is answered
+    /// (the protocol has the server finish outstanding requests before it closes).
+    case disconnect
   }
 
   /// What the server exports.
@@ -41,7 +44,11 @@ public struct NBDSession: Sendable {
   let exports: [Export]
   var phase = Phase.clientFlags
   var noZeroes = false
+  /// Bytes received and not yet parsed start at `head`: consuming a request moves `head`
+  /// (constant time), and the parsed prefix is dropped once per `receive`, so a burst of many
+  /// requests in one read costs time linear in its size.
   var buffer: [UInt8] = []
+  var head = 0
   var exportIndex: Int?
 
   public init(exports: [Export]) {
@@ -62,16 +69,23 @@ public struct NBDSession: Sendable {
 
   public var isClosed: Bool { phase == .closed }
 
+  /// Received bytes not yet parsed.
+  var available: Int { buffer.count - head }
+
   /// Feeds bytes from the client; returns what to do, in order.
   public mutating func receive(_ bytes: [UInt8]) -> [Event] {
     guard phase != .closed else { return [] }
+    if head > 0 {
+      buffer.removeSubrange(0..<head)
+      head = 0
+    }
     buffer += bytes
     var events: [Event] = []
     while phase != .closed {
-      let before = buffer.count
+      let before = head
       let step = advance()
       events += step
-      if step.isEmpty && buffer.count == before { break }
+      if step.isEmpty && head == before { break }
     }
     return events
   }
@@ -79,15 +93,16 @@ public struct NBDSession: Sendable {
   private mutating func close(_ reason: String) -> [Event] {
     phase = .closed
     buffer.removeAll()
+    head = 0
     return [.close(reason)]
   }
 
   private mutating func advance() -> [Event] {
     switch phase {
     case .clientFlags:
-      guard buffer.count >= 4 else { return [] }
-      let flags = buffer.readBE32(at: 0)
-      buffer.removeFirst(4)
+      guard available >= 4 else { return [] }
+      let flags = buffer.readBE32(at: head)
+      head += 4
       guard flags & NBD.clientFlagFixedNewstyle != 0 else {
         return close("client does not speak fixed newstyle NBD (client flags 0x\(String(flags, radix: 16)))")
       }
@@ -98,37 +113,37 @@ public struct NBDSession: Sendable {
       phase = .options
       return []
     case .options:
-      guard buffer.count >= 16 else { return [] }
-      guard buffer.readBE64(at: 0) == NBD.optionMagic else { return close("bad option magic") }
-      let option = buffer.readBE32(at: 8)
-      let length = buffer.readBE32(at: 12)
+      guard available >= 16 else { return [] }
+      guard buffer.readBE64(at: head) == NBD.optionMagic else { return close("bad option magic") }
+      let option = buffer.readBE32(at: head + 8)
+      let length = buffer.readBE32(at: head + 12)
       guard length <= NBD.maximumOptionData else {
         return close("option \(option) with \(length) bytes of data (at most \(NBD.maximumOptionData))")
       }
-      guard buffer.count >= 16 + Int(length) else { return [] }
-      let data = Array(buffer[16..<16 + Int(length)])
-      buffer.removeFirst(16 + Int(length))
+      guard available >= 16 + Int(length) else { return [] }
+      let data = Array(buffer[head + 16..<head + 16 + Int(length)])
+      head += 16 + Int(length)
       return handleOption(option, data)
     case .transmission:
-      guard buffer.count >= 28 else { return [] }
-      guard buffer.readBE32(at: 0) == NBD.requestMagic else { return close("bad request magic") }
-      let flags = buffer.readBE16(at: 4)
-      let type = buffer.readBE16(at: 6)
-      let cookie = buffer.readBE64(at: 8)
-      let offset = buffer.readBE64(at: 16)
-      let length = buffer.readBE32(at: 24)
+      guard available >= 28 else { return [] }
+      guard buffer.readBE32(at: head) == NBD.requestMagic else { return close("bad request magic") }
+      let flags = buffer.readBE16(at: head + 4)
+      let type = buffer.readBE16(at: head + 6)
+      let cookie = buffer.readBE64(at: head + 8)
+      let offset = buffer.readBE64(at: head + 16)
+      let length = buffer.readBE32(at: head + 24)
       if type == NBD.cmdWrite {
         // The payload follows the header; a length too large cannot be skipped safely.
         guard length <= NBD.maximumPayload else {
           return close("write of \(length) bytes (at most \(NBD.maximumPayload))")
         }
-        guard buffer.count >= 28 + Int(length) else { return [] }
-        let data = Array(buffer[28..<28 + Int(length)])
-        buffer.removeFirst(28 + Int(length))
+        guard available >= 28 + Int(length) else { return [] }
+        let data = Array(buffer[head + 28..<head + 28 + Int(length)])
+        head += 28 + Int(length)
         if let error = check(offset, length, writes: true) { return [.send(Self.simpleReply(cookie, error))] }
         return [.write(cookie: cookie, offset: offset, data: data, fua: flags & NBD.cmdFlagFUA != 0)]
       }
-      buffer.removeFirst(28)
+      head += 28
       switch type {
       case NBD.cmdRead:
         guard length <= NBD.maximumPayload else { return [.send(Self.simpleReply(cookie, NBD.eoverflow))] }
@@ -139,7 +154,8 @@ public struct NBDSession: Sendable {
       case NBD.cmdDisconnect:
         phase = .closed
         buffer.removeAll()
-        return [.close("client disconnected")]
+        head = 0
+        return [.disconnect]
       case NBD.cmdFlush:
         return [.flush(cookie: cookie)]
       case NBD.cmdTrim:
@@ -174,6 +190,7 @@ public struct NBDSession: Sendable {
       let ack = Self.optionReply(option, NBD.repAck, [])
       phase = .closed
       buffer.removeAll()
+      head = 0
       return [.send(ack), .close("client aborted negotiation")]
     case NBD.optList:
       guard data.isEmpty else { return [.send(Self.optionReply(option, NBD.repErrInvalid, []))] }
@@ -189,7 +206,7 @@ public struct NBDSession: Sendable {
     case NBD.optExportName:
       let name = String(decoding: data, as: UTF8.self)
       guard let i = index(of: name) else {
-        return close("export \"\(name)\" not found (NBD_OPT_EXPORT_NAME)")
+        return close("export \(String(reflecting: name)) not found (NBD_OPT_EXPORT_NAME)")
       }
       exportIndex = i
       phase = .transmission

@@ -444,10 +444,27 @@ struct SeededGenerator: RandomNumberGenerator {
     #expect(read.flatMap(\.data) == Array(data.prefix(bs)))
     #expect(last.flags & 0x01 != 0 && last.header[3] == 0 && last.flags & 0x04 != 0, "status, overflow")
     #expect(Int(last.be32(44)) == bs)
+    // WRITE(10) of one block with EDTL 200: the block cannot be written whole, so it is
+    // refused (CHECK CONDITION, ILLEGAL REQUEST, INVALID FIELD IN INFORMATION UNIT) with the
+    // overflow still reported, and the block keeps what it held (FCP-4 option b).
+    let partial = roundTrip(
+      Initiator.command(
+        itt: 4, cmdSN: 3, cdb: [0x2A, 0, 0, 0, 0, 4, 0, 0, 1, 0], write: true, edtl: 200,
+        data: [UInt8](repeating: 0xEE, count: 200)),
+      replies: 1)
+    let refusal = try #require(partial.first)
+    #expect(refusal.opcode == .scsiResponse && refusal.header[3] == 0x02, "CHECK CONDITION")
+    #expect(refusal.data.count >= 16 && refusal.data[4] == 0x05, "ILLEGAL REQUEST")
+    #expect(refusal.data.count >= 16 && refusal.data[14] == 0x0E && refusal.data[15] == 0x03)
+    #expect(refusal.flags & 0x04 != 0 && Int(refusal.be32(44)) == bs - 200, "overflow")
+    let after = roundTrip(
+      Initiator.command(itt: 5, cmdSN: 4, cdb: [0x28, 0, 0, 0, 0, 4, 0, 0, 1, 0], read: true, edtl: bs),
+      replies: 1)
+    #expect(after.flatMap(\.data) == Array(data.prefix(bs)), "nothing of the refused write landed")
     // REPORT LUNS: the target's one LUN.
     let luns = roundTrip(
       Initiator.command(
-        itt: 3, cmdSN: 3, cdb: [0xA0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0], read: true, edtl: 64), replies: 1)
+        itt: 3, cmdSN: 5, cdb: [0xA0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0], read: true, edtl: 64), replies: 1)
     #expect(luns.flatMap(\.data) == [0, 0, 0, 8, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 8))
     #expect(rig.runtime.verifier.violations.isEmpty)
   }

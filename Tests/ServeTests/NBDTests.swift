@@ -181,6 +181,24 @@ final class NBDTestClient {
     #expect(c.receive(1).isEmpty)
   }
 
+  @Test func aDisconnectBehindManyRequestsAnswersThemAllFirst() throws {
+    let f = try Fixture()
+    let c = try NBDTestClient(port: f.port)
+    #expect(c.handshake(export: "disk") != nil)
+    // More reads than the flow limit, and NBD_CMD_DISC, in one write.
+    let count = 3 * NBDFlow.limit
+    var burst: [UInt8] = []
+    for i in 0..<count {
+      burst += NBDTestClient.request(
+        NBD.cmdRead, cookie: UInt64(i), offset: UInt64(i % 64) * 4096, length: 4096)
+    }
+    c.send(burst + NBDTestClient.request(NBD.cmdDisconnect, cookie: 9999, offset: 0, length: 0))
+    var cookies = Set<UInt64>()
+    while let r = c.reply(dataLength: 4096), r.error == 0 { cookies.insert(r.cookie) }
+    #expect(cookies == Set((0..<UInt64(count))), "every request before the disconnect answered")
+    #expect(c.receive(1).isEmpty, "then the connection closes")
+  }
+
   @Test func aReadOnlyExportRefusesWrites() throws {
     let f = try Fixture(readOnly: true)
     let c = try NBDTestClient(port: f.port)
@@ -189,6 +207,32 @@ final class NBDTestClient {
       NBDTestClient.request(NBD.cmdWrite, cookie: 1, offset: 0, length: 4096)
         + [UInt8](repeating: 1, count: 4096))
     #expect(c.reply()?.error == NBD.eperm)
+  }
+}
+
+/// NBD's flow rule without a socket: reading pauses at the limit and resumes at half, once
+/// each; a disconnect closes only after the last outstanding reply.
+@Suite struct NBDFlowTests {
+  @Test func readingPausesAtTheLimitAndResumesAtHalf() {
+    let flow = NBDFlow()
+    let pauses = (0..<NBDFlow.limit + 10).filter { _ in flow.started() }
+    #expect(pauses == [NBDFlow.limit - 1], "one pause, on the request that reaches the limit")
+    var resumes: [Int] = []
+    while flow.outstanding > 0 {
+      if flow.finished().resume { resumes.append(flow.outstanding) }
+    }
+    #expect(resumes == [NBDFlow.limit / 2])
+    // Paused and resumed again: the rule holds on every round, not only the first.
+    #expect((0..<NBDFlow.limit).filter { _ in flow.started() }.count == 1)
+  }
+
+  @Test func aDisconnectClosesAfterTheLastReply() {
+    let flow = NBDFlow()
+    for _ in 0..<3 { _ = flow.started() }
+    #expect(!flow.disconnect(), "three replies still owed")
+    #expect(!flow.finished().close && !flow.finished().close)
+    #expect(flow.finished().close, "the last reply closes")
+    #expect(NBDFlow().disconnect(), "nothing owed: close at once")
   }
 }
 
