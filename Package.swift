@@ -16,6 +16,8 @@ let package = Package(
     .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
   ],
   targets: [
     // Variadic C (futex, prctl), thread-local storage and raw aligned atomics.
@@ -64,6 +66,7 @@ let package = Package(
         "Storport", "StorportSamples", "StorportBenchmarks", "StorportWorkload", "StorportDevices",
         "StorportExplorer", "StorportTesting", "CStorportShim", "StorportC", "StorportServe",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
       ]),
     // C miniports loaded with dlopen resolve StorPort* (and the instrumentation hooks) against
     // the executable: its symbols are exported.
@@ -77,7 +80,10 @@ let package = Package(
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
       ]),
     .executableTarget(name: "storport", dependencies: ["StorportCLI"], linkerSettings: exportDynamic),
     .testTarget(
@@ -105,6 +111,8 @@ let package = Package(
         "Storport", "StorportServe", "StorportWorkload",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
       ]),
     .testTarget(
       name: "DeviceTests",

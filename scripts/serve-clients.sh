@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Real clients against `storport serve` on loopback (run by scripts/test.sh). NBD: nbdinfo reads
 # the negotiation, qemu-img writes a 64 MiB random image through the NVMe miniport adapter and
-# compares it back, nbdcopy reads it out again. iSCSI: iscsi-ls (discovery, REPORT LUNS,
+# compares it back, nbdcopy reads it out again, fio writes 16 MiB and verifies it (CRC-32C). iSCSI: iscsi-ls (discovery, REPORT LUNS,
 # INQUIRY), iscsi-inq, iscsi-readcapacity16, and the same qemu-img round trip over iscsi://.
 # (Digests: libiscsi 1.19 offers None before CRC32C, so a real client never picks them here;
 # Tests/ServeTests checks them.) Then the server is stopped by its process id and must
-# report a clean verifier verdict. Installs libnbd-bin, qemu-utils, qemu-block-extra and
-# libiscsi-bin when missing.
+# report a clean verifier verdict. Installs libnbd-bin, qemu-utils, qemu-block-extra,
+# libiscsi-bin and fio when missing.
 # Usage: bash scripts/serve-clients.sh [STORPORT-BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,8 @@ need=()
 command -v nbdinfo >/dev/null 2>&1 || need+=(libnbd-bin)
 command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
 command -v iscsi-ls >/dev/null 2>&1 || need+=(libiscsi-bin)
+command -v fio >/dev/null 2>&1 || need+=(fio)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 ls /usr/lib/x86_64-linux-gnu/qemu/block-iscsi.so >/dev/null 2>&1 || need+=(qemu-block-extra)
 if [ ${#need[@]} -gt 0 ]; then
   echo "serve-clients: installing ${need[*]}"
@@ -24,7 +26,9 @@ bin="${1:-.build/debug/storport}"
 work=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
 iport=$((port + 1))
-"$bin" serve --miniport nvme --size 64m --nbd "127.0.0.1:$port" --iscsi "127.0.0.1:$iport" >"$work/serve.log" 2>&1 &
+mport=$((port + 3))
+"$bin" serve --miniport nvme --size 64m --nbd "127.0.0.1:$port" --iscsi "127.0.0.1:$iport" \
+  --metrics "127.0.0.1:$mport" >"$work/serve.log" 2>&1 &
 pid=$!
 cleanup() { kill -9 "$pid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -37,6 +41,11 @@ timeout 120 qemu-img convert -n -f raw -O raw "$work/image" "$uri"
 timeout 120 qemu-img compare -f raw -F raw "$work/image" "$uri"
 timeout 120 nbdcopy "$uri" "$work/back"
 cmp "$work/image" "$work/back"
+# fio's nbd engine: 16 MiB of random 4 KiB writes at queue depth 16, each block verified by CRC-32C.
+timeout 120 fio --name=verify --ioengine=nbd --uri="$uri" --offset=32m --size=16m --rw=randwrite --bs=4k \
+  --iodepth=16 --verify=crc32c --do_verify=1 --verify_fatal=1 >"$work/fio.log" 2>&1 \
+  || { cat "$work/fio.log"; echo "serve-clients: fio verify over NBD" >&2; exit 1; }
+grep -q "err= 0" "$work/fio.log" || { cat "$work/fio.log"; echo "serve-clients: fio reported an error" >&2; exit 1; }
 target=iqn.2026-11.org.swift-storport:storport
 iurl="iscsi://127.0.0.1:$iport/$target/0"
 timeout 30 iscsi-ls -s "iscsi://127.0.0.1:$iport" | grep -q "Lun:0 *Type:DIRECT_ACCESS" || { echo "serve-clients: iscsi-ls" >&2; exit 1; }
@@ -50,6 +59,16 @@ timeout 60 qemu-img compare -f raw -F raw "$work/small" "iscsi://127.0.0.1:$ipor
 head -c 67108864 /dev/urandom >"$work/image2"
 timeout 120 qemu-img convert -n -f raw -O raw "$work/image2" "$iurl"
 timeout 120 qemu-img compare -f raw -F raw "$work/image2" "$iurl"
+# The Prometheus endpoint counted what the clients did (qemu-img, nbdcopy and fio over NBD;
+# qemu-img over iSCSI), and the status page has the verdict so far.
+curl -sf "http://127.0.0.1:$mport/metrics" >"$work/metrics"
+for series in 'storport_requests_total{frontend="nbd",op="write"}' 'storport_requests_total{frontend="nbd",op="read"}' \
+  'storport_requests_total{frontend="iscsi",op="write"}' 'storport_adapter_completed_requests_total{adapter="lun0:nvme"}'; do
+  value=$(grep -F "$series" "$work/metrics" | awk '{print $2}')
+  [ -n "$value" ] && [ "${value%.*}" -gt 0 ] || { echo "serve-clients: metrics: $series is '${value}'" >&2; exit 1; }
+done
+curl -sf "http://127.0.0.1:$mport/status" | grep -q "lun0:nvme: running.*verifier: PASS" \
+  || { echo "serve-clients: /status" >&2; exit 1; }
 # CHAP (secrets from a file, mutual) and an initiator allow-list, on a second server.
 printf 'initiator alice secret-of-alice\ntarget storport secret-of-target\n' >"$work/chap"
 cport=$((port + 2))
@@ -71,7 +90,7 @@ kill -INT "$pid"
 for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$pid" 2>/dev/null; then echo "serve-clients: the server did not stop on SIGINT" >&2; exit 1; fi
 grep -q "stopped; verifier: PASS" "$work/serve.log" || { cat "$work/serve.log"; echo "serve-clients: verdict" >&2; exit 1; }
-echo "serve-clients: NBD (nbdinfo, qemu-img convert + compare of 64 MiB, nbdcopy) and iSCSI (iscsi-ls, iscsi-inq,"
+echo "serve-clients: NBD (nbdinfo, qemu-img convert + compare of 64 MiB, nbdcopy, fio verify=crc32c) and iSCSI (iscsi-ls, iscsi-inq,"
 echo "  iscsi-readcapacity16, qemu-img convert + compare of 64 MiB; LUN 1 on the RAM disk: 4 MiB round trip) through the"
 echo "  NVMe adapter: identical; CHAP (mutual) accepted, a wrong secret and an initiator off the allow-list refused,"
-echo "  no secret in the log; clean stop"
+echo "  no secret in the log; Prometheus metrics counted the clients' requests; clean stop"

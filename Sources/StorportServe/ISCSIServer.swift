@@ -14,6 +14,7 @@ public final class ISCSIServer: @unchecked Sendable {
   let disks: [UInt16: AdapterDisk]
   let group: MultiThreadedEventLoopGroup
   let logger: Logger
+  let metrics: ServeMetrics?
   private var channel: Channel?
   let sessions = NIOLockedValueBox(0)
   /// LOGICAL UNIT RESETs done per LUN: every I_T nexus that has not seen the latest one gets
@@ -26,13 +27,15 @@ public final class ISCSIServer: @unchecked Sendable {
   ///   - chap: when set, every login must prove these with CHAP (MD5, libcrypto's).
   ///   - mutualChap: what the target proves to an initiator that asks (mutual CHAP).
   ///   - allowedInitiators: initiator names admitted to normal sessions (nil: any).
+  ///   - metrics: where commands and normal sessions are counted (nil: nowhere).
   public init(
     name: String, luns: [UInt16: AdapterDisk], chap: ISCSIChapCredentials? = nil,
     mutualChap: ISCSIChapCredentials? = nil, allowedInitiators: [String]? = nil,
-    logger: Logger = Logger(label: "storport.iscsi")
+    metrics: ServeMetrics? = nil, logger: Logger = Logger(label: "storport.iscsi")
   ) {
     precondition(!luns.isEmpty, "an iSCSI target needs a LUN")
     disks = luns
+    self.metrics = metrics
     configuration = ISCSITargetConfiguration(
       name: name, address: "", luns: luns.keys.sorted(), chap: chap, mutualChap: mutualChap,
       allowedInitiators: allowedInitiators, chapDigest: { ISCSIChapDigest.md5($0) })
@@ -77,8 +80,31 @@ public final class ISCSIServer: @unchecked Sendable {
 
   // MARK: - Running commands
 
-  /// Runs `task` on its LUN's adapter (or answers it here: REPORT LUNS, a LUN not served).
+  /// Runs `task` on its LUN's adapter (or answers it here: REPORT LUNS, a LUN not served),
+  /// counting it in ``metrics``.
   func run(_ task: ISCSITask, completion: @escaping @Sendable (ISCSITaskResult) -> Void) {
+    guard let metrics else { return execute(task, completion: completion) }
+    let since = ServeMetrics.now()
+    // READ, WRITE and WRITE AND VERIFY are reads and writes; SYNCHRONIZE CACHE a flush; the rest
+    // (INQUIRY, VERIFY, WRITE SAME, MODE SENSE…) other, their bytes not counted.
+    let kind = BlockCdb(task.cdb)?.kind
+    let op: ServeMetrics.Operation =
+      kind == .read
+      ? .read
+      : kind == .write || kind == .writeAndVerify
+        ? .write
+        : [0x35, 0x91].contains(task.cdb[0]) ? .flush : .other
+    execute(task) { result in
+      let failed = result.status != 0
+      let bytes =
+        failed ? 0 : op == .read ? min(result.dataIn.count, task.expectedLength) : task.dataOut.count
+      metrics.completed(
+        .iscsi, op, bytes: op == .read || op == .write ? bytes : 0, failed: failed, since: since)
+      completion(result)
+    }
+  }
+
+  private func execute(_ task: ISCSITask, completion: @escaping @Sendable (ISCSITaskResult) -> Void) {
     let opcode = task.cdb[0]
     if opcode == 0xA0 {  // REPORT LUNS: the target's LUNs, not one adapter's
       completion(ISCSITaskResult(status: 0, dataIn: reportLuns(task)))
@@ -212,7 +238,10 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   }
 
   func channelInactive(context: ChannelHandlerContext) {
-    if counted { server.sessions.withLockedValue { $0 -= 1 } }
+    if counted {
+      server.sessions.withLockedValue { $0 -= 1 }
+      server.metrics?.session(.iscsi, -1)
+    }
     counted = false
     connection.abandon()
   }
@@ -225,6 +254,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     if !wasFullFeature && connection.isFullFeature && !connection.sessionIsDiscovery {
       counted = true
       server.sessions.withLockedValue { $0 += 1 }
+      server.metrics?.session(.iscsi, 1)
       logger.info("iSCSI login", metadata: ["negotiated": "\(connection.negotiated)"])
     }
     perform(events, context: context)

@@ -22,10 +22,14 @@ public final class NBDServer: @unchecked Sendable {
   let exports: [Export]
   let group: MultiThreadedEventLoopGroup
   let logger: Logger
+  let metrics: ServeMetrics?
   private var channel: Channel?
 
-  public init(exports: [Export], logger: Logger = Logger(label: "storport.nbd")) {
+  /// - Parameter metrics: where requests and sessions are counted (nil: nowhere).
+  public init(exports: [Export], metrics: ServeMetrics? = nil, logger: Logger = Logger(label: "storport.nbd"))
+  {
     self.exports = exports
+    self.metrics = metrics
     self.logger = logger
     group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
   }
@@ -34,8 +38,9 @@ public final class NBDServer: @unchecked Sendable {
   public func start(host: String, port: Int) throws -> Int {
     let exports = self.exports
     let logger = self.logger
+    let metrics = self.metrics
     let ch = try Listener.bind(group: group, host: host, port: port) {
-      NBDConnectionHandler(exports: exports, logger: logger)
+      NBDConnectionHandler(exports: exports, metrics: metrics, logger: logger)
     }
     channel = ch
     logger.info("NBD listening", metadata: ["address": "\(ch.localAddress?.description ?? "?")"])
@@ -112,10 +117,13 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   private var session: NBDSession
   private let flow = NBDFlow()
   private let exports: [NBDServer.Export]
+  private let metrics: ServeMetrics?
   private let logger: Logger
+  private var counted = false
 
-  init(exports: [NBDServer.Export], logger: Logger) {
+  init(exports: [NBDServer.Export], metrics: ServeMetrics?, logger: Logger) {
     self.exports = exports
+    self.metrics = metrics
     self.logger = logger
     session = NBDSession(
       exports: exports.map {
@@ -131,12 +139,33 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       wrapOutboundOut(context.channel.allocator.buffer(bytes: NBDSession.greeting())), promise: nil)
   }
 
+  func channelInactive(context: ChannelHandlerContext) {
+    if counted { metrics?.session(.nbd, -1) }
+    counted = false
+  }
+
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     var buffer = unwrapInboundIn(data)
     let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
     let events = session.receive(bytes)
+    if !counted && session.currentExport != nil {
+      counted = true
+      metrics?.session(.nbd, 1)
+    }
     let channel = context.channel
     let flow = self.flow
+    let metrics = self.metrics
+    let since = metrics == nil ? 0 : ServeMetrics.now()
+    /// Counts the request (when metrics are kept), then replies.
+    func answer(_ op: ServeMetrics.Operation, _ cookie: UInt64, bytes: Int)
+      -> @Sendable (AdapterDisk.Outcome, [UInt8]) -> Void
+    {
+      { outcome, data in
+        metrics?.completed(
+          .nbd, op, bytes: outcome == .success ? bytes : 0, failed: outcome != .success, since: since)
+        Self.reply(channel, flow, cookie, outcome, data)
+      }
+    }
     for event in events {
       if event.startsIO && flow.started() {
         channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
@@ -155,22 +184,19 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         if flow.disconnect() { context.close(promise: nil) }
         return
       case .read(let cookie, let offset, let length):
-        disk.read(offset: offset, length: Int(length)) { outcome, data in
-          Self.reply(channel, flow, cookie, outcome, data)
-        }
+        disk.read(offset: offset, length: Int(length), completion: answer(.read, cookie, bytes: Int(length)))
       case .write(let cookie, let offset, let data, let fua):
-        disk.write(offset: offset, data: data, fua: fua) { outcome in
-          Self.reply(channel, flow, cookie, outcome, [])
-        }
+        let done = answer(.write, cookie, bytes: data.count)
+        disk.write(offset: offset, data: data, fua: fua) { done($0, []) }
       case .flush(let cookie):
-        disk.flush { outcome in Self.reply(channel, flow, cookie, outcome, []) }
+        let done = answer(.flush, cookie, bytes: 0)
+        disk.flush { done($0, []) }
       case .trim(let cookie, _, _):
         // Trimming is advisory: acknowledged, the data kept.
-        Self.reply(channel, flow, cookie, .success, [])
+        answer(.other, cookie, bytes: 0)(.success, [])
       case .writeZeroes(let cookie, let offset, let length, let fua):
-        disk.writeZeroes(offset: offset, length: Int(length), fua: fua) { outcome in
-          Self.reply(channel, flow, cookie, outcome, [])
-        }
+        let done = answer(.other, cookie, bytes: 0)
+        disk.writeZeroes(offset: offset, length: Int(length), fua: fua) { done($0, []) }
       }
     }
     context.flush()

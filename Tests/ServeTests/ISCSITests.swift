@@ -1,4 +1,5 @@
 import Foundation
+import Prometheus
 import Storport
 import StorportWorkload
 import Testing
@@ -393,7 +394,10 @@ struct SeededGenerator: RandomNumberGenerator {
     defer { rig.runtime.shutdown() }
     let disk = AdapterDisk(
       adapter: rig.adapter, blockSize: rig.store.blockSize, blockCount: rig.store.blockCount)
-    let server = ISCSIServer(name: Initiator.target.name, luns: [0: disk])
+    let registry = PrometheusCollectorRegistry()
+    let server = ISCSIServer(
+      name: Initiator.target.name, luns: [0: disk],
+      metrics: ServeMetrics(factory: PrometheusMetricsFactory(registry: registry)))
     let port = try server.start(host: "127.0.0.1", port: 0)
     defer { server.shutdown() }
     let client = try NBDTestClient(port: port)
@@ -467,6 +471,53 @@ struct SeededGenerator: RandomNumberGenerator {
         itt: 3, cmdSN: 5, cdb: [0xA0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0], read: true, edtl: 64), replies: 1)
     #expect(luns.flatMap(\.data) == [0, 0, 0, 8, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 8))
     #expect(rig.runtime.verifier.violations.isEmpty)
+    // Counted: two writes (one refused), two reads (bytes as sent: one block each), REPORT
+    // LUNS as other, one normal session.
+    let text = registry.emitToString()
+    for line in [
+      #"storport_requests_total{frontend="iscsi",op="write"} 2"#,
+      #"storport_request_errors_total{frontend="iscsi",op="write"} 1"#,
+      "storport_request_bytes_total{frontend=\"iscsi\",op=\"write\"} \(2 * bs)",
+      #"storport_requests_total{frontend="iscsi",op="read"} 2"#,
+      "storport_request_bytes_total{frontend=\"iscsi\",op=\"read\"} \(2 * bs)",
+      #"storport_requests_total{frontend="iscsi",op="other"} 1"#,
+      #"storport_sessions{frontend="iscsi"} 1.0"#,
+    ] {
+      #expect(text.contains(line), "\(line)")
+    }
+    // The adapter's own figures, pulled at a scrape, and the HTTP endpoint that serves them.
+    let pulledFactory = PrometheusMetricsFactory(registry: registry)
+    let pulled = RuntimeMetrics(
+      sources: [RuntimeMetrics.Source(name: "lun0", runtime: rig.runtime, adapter: rig.adapter)],
+      factory: pulledFactory)
+    let http = MetricsServer(
+      pages: MetricsServer.Pages(
+        metrics: {
+          pulled.refresh()
+          return registry.emitToBuffer()
+        }, status: { "lun0: \(rig.runtime.verifier.verdict)\n" }))
+    let httpPort = try http.start(host: "127.0.0.1", port: 0)
+    defer { http.shutdown() }
+    func get(_ path: String) -> String {
+      let c = try? NBDTestClient(port: httpPort)
+      c?.send(Array("GET \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
+      var out: [UInt8] = []
+      while let c {
+        let chunk = c.receive(4096)
+        out += chunk
+        if chunk.count < 4096 { break }
+      }
+      return String(decoding: out, as: UTF8.self)
+    }
+    let scrape = get("/metrics")
+    #expect(scrape.hasPrefix("HTTP/1.1 200 OK"))
+    let completed = rig.adapter.statistics.completedRequests
+    #expect(completed == 3, "the write and two reads (the refused write and REPORT LUNS never reach it)")
+    #expect(scrape.contains("storport_adapter_completed_requests_total{adapter=\"lun0\"} \(completed)"))
+    #expect(scrape.contains(#"callback="HwStorStartIo""#), "per-processor callback counts")
+    #expect(scrape.contains(#"storport_verifier_violations{adapter="lun0"} 0.0"#))
+    #expect(get("/status").contains("lun0: PASS"))
+    #expect(get("/nothing").hasPrefix("HTTP/1.1 404"))
   }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Prometheus
 import Storport
 import StorportServe
 import StorportWorkload
@@ -101,6 +102,7 @@ final class NBDTestClient {
     let rig: WorkloadRig
     let server: NBDServer
     let port: Int
+    let registry = PrometheusCollectorRegistry()
     init(readOnly: Bool = false) throws {
       var o = WorkloadOptions()
       o.miniport = .ramdisk
@@ -109,7 +111,9 @@ final class NBDTestClient {
       rig = try WorkloadRig(o)
       let disk = AdapterDisk(
         adapter: rig.adapter, blockSize: rig.store.blockSize, blockCount: rig.store.blockCount)
-      server = NBDServer(exports: [NBDServer.Export(name: "disk", disk: disk, readOnly: readOnly)])
+      server = NBDServer(
+        exports: [NBDServer.Export(name: "disk", disk: disk, readOnly: readOnly)],
+        metrics: ServeMetrics(factory: PrometheusMetricsFactory(registry: registry)))
       port = try server.start(host: "127.0.0.1", port: 0)
     }
     deinit {
@@ -140,6 +144,20 @@ final class NBDTestClient {
     #expect(c.reply(dataLength: 4096)?.data == [UInt8](repeating: 0, count: 4096))
     // Every request went through the adapter, and the verifier saw nothing wrong.
     #expect(f.rig.adapter.statistics.completedRequests >= 5)
+    // …and was counted: two reads, one write, one flush, one WRITE ZEROES, one session.
+    let text = f.registry.emitToString()
+    for line in [
+      #"storport_requests_total{frontend="nbd",op="read"} 2"#,
+      #"storport_request_bytes_total{frontend="nbd",op="read"} 12288"#,
+      #"storport_requests_total{frontend="nbd",op="write"} 1"#,
+      #"storport_request_bytes_total{frontend="nbd",op="write"} 8192"#,
+      #"storport_requests_total{frontend="nbd",op="flush"} 1"#,
+      #"storport_requests_total{frontend="nbd",op="other"} 1"#,
+      #"storport_request_duration_seconds_count{frontend="nbd",op="read"} 2"#,
+      #"storport_sessions{frontend="nbd"} 1.0"#,
+    ] {
+      #expect(text.contains(line), "\(line)")
+    }
     #expect(f.rig.runtime.verifier.verdict.hasPrefix("PASS"))
   }
 

@@ -65,25 +65,7 @@ struct BenchIoCommand: ParsableCommand {
   var completion: String?
   @Flag(help: "Turn the verifier off (unchecked mode).")
   var unchecked = false
-  @Option(
-    help:
-      "NVMe fault to inject (repeatable): drop-completion | delay-interrupt | spurious-interrupt | stuck-command | fatal | slow-start."
-  )
-  var fault: [String] = []
-  @Option(
-    name: .customLong("fault-ppm"),
-    help: "Rate of the --fault faults per command, 1…1000000 ppm (default 10000).")
-  var faultPpm: String?
-  @Option(
-    name: .customLong("slow-start-ms"),
-    help: "Extra NVMe start-up time of --fault slow-start, 1…60000 ms (default 20).")
-  var slowStartMs: String?
-  @Option(help: "NVMe device latency in µs: N (fixed) or MIN-MAX (uniform), at most 10000000.")
-  var latency: String?
-  @Option(
-    name: .customLong("stuck-ms"),
-    help: "NVMe watchdog: ms without progress before a queue is stuck, 1…60000 (default 50).")
-  var stuckMs: String?
+  @OptionGroup var device: DeviceModelOptions
   @OptionGroup var platform: PlatformOptions
   @OptionGroup var trace: TraceOptions
   @OptionGroup var output: OutputOptions
@@ -197,37 +179,7 @@ struct BenchIoCommand: ParsableCommand {
     }
     o.verifier = unchecked ? .unchecked : .default
 
-    // The NVMe device model: faults, latency, watchdog.
-    let ppm = try faultPpm.map { v throws(OptionError) in
-      try OptionValue.integer(v, option: "--fault-ppm", in: W.faultPpmRange)
-    }
-    let slowStart = try slowStartMs.map { v throws(OptionError) in
-      try OptionValue.integer(v, option: "--slow-start-ms", in: W.slowStartRange)
-    }
-    if let twice = fault.first(where: { f in fault.filter { $0 == f }.count > 1 }) {
-      throw OptionError("--fault", twice, "given more than once")
-    }
-    for name in fault {
-      guard NvmeFaults.names.contains(name) else {
-        throw OptionError("--fault", name, "one of \(NvmeFaults.names.joined(separator: ", "))")
-      }
-      let one =
-        name == "slow-start"
-        ? NvmeFaults.only(name, ppm: UInt32((slowStart ?? 20) * 1000))!
-        : NvmeFaults.only(name, ppm: ppm ?? 10_000)!
-      o.faults = o.faults.merging(one)
-    }
-    if let faultPpm, !fault.contains(where: { $0 != "slow-start" }) {
-      throw OptionError("--fault-ppm", faultPpm, "applies only with a --fault other than slow-start")
-    }
-    if let slowStartMs, !fault.contains("slow-start") {
-      throw OptionError("--slow-start-ms", slowStartMs, "applies only with --fault slow-start")
-    }
-    if let latency { o.latency = try Self.latency(latency) }
-    if let stuckMs {
-      o.stuckTimeoutMilliseconds = try OptionValue.integer(
-        stuckMs, option: "--stuck-ms", in: W.stuckTimeoutRange)
-    }
+    try device.apply(to: &o)
 
     o.trace = try trace.values().mode
     _ = try output.isJSON()
@@ -242,7 +194,7 @@ struct BenchIoCommand: ParsableCommand {
     for (name, value) in [
       ("--rwmixread", rwmixread), ("--logical-block-size", logicalBlockSize), ("--bs", bs),
       ("--iodepth", iodepth),
-      ("--numjobs", numjobs), ("--runtime", runtime), ("--size", size), ("--stuck-ms", stuckMs),
+      ("--numjobs", numjobs), ("--runtime", runtime), ("--size", size), ("--stuck-ms", device.stuckMs),
       ("--processors", platform.processors),
     ] {
       if let value { t[name] = value }
@@ -254,22 +206,6 @@ struct BenchIoCommand: ParsableCommand {
   func asTyped(_ error: OptionError) -> OptionError {
     guard error.value != nil, let text = typed[error.option] else { return error }
     return OptionError(error.option, text, error.accepted)
-  }
-
-  /// `N` (fixed) or `MIN-MAX` (uniform), in microseconds.
-  static func latency(_ text: String) throws(OptionError) -> LatencyModel {
-    let bound = WorkloadOptions.latencyMaximumMicroseconds
-    let accepted = "microseconds: N (fixed) or MIN-MAX with MIN ≤ MAX (uniform), each 0…\(bound)"
-    let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-    guard parts.count == 1 || parts.count == 2 else { throw OptionError("--latency", text, accepted) }
-    var values: [UInt64] = []
-    for part in parts {
-      guard let v = UInt64(part), v <= bound else { throw OptionError("--latency", text, accepted) }
-      values.append(v * 1000)
-    }
-    if values.count == 1 { return .fixed(nanoseconds: values[0]) }
-    guard values[0] <= values[1] else { throw OptionError("--latency", text, accepted) }
-    return .uniform(min: values[0], max: values[1])
   }
 
   func run() throws {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Prometheus
 import Storport
 import StorportServe
 import StorportWorkload
@@ -25,6 +26,10 @@ struct ServeCommand: ParsableCommand {
   var iscsi: String?
   @Option(help: "NBD listening address HOST:PORT, or off (default LISTEN:10809).")
   var nbd: String?
+  @Option(
+    help:
+      "Serve Prometheus metrics (GET /metrics) and a status page (GET /status) on HOST:PORT (default: off).")
+  var metrics: String?
   @Option(
     name: .customLong("chap-file"),
     help: """
@@ -59,6 +64,7 @@ struct ServeCommand: ParsableCommand {
   var readonly = false
   @Flag(help: "Turn the verifier off (unchecked mode).")
   var unchecked = false
+  @OptionGroup var device: DeviceModelOptions
 
   init() {}
 
@@ -75,6 +81,8 @@ struct ServeCommand: ParsableCommand {
     var lun1: WorkloadOptions?
     var chap: ChapSecrets
     var allowedInitiators: [String]?
+    /// The metrics endpoint, or nil.
+    var metrics: (host: String, port: Int)?
   }
 
   /// HOST:PORT (or off), with `fallback` when not given.
@@ -108,6 +116,7 @@ struct ServeCommand: ParsableCommand {
     o.readOnly = readonly
     o.verifier = unchecked ? .unchecked : .default
     o.blockSize = o.effectiveLogicalBlockSize
+    try device.apply(to: &o)
     try o.validate()
     let host = listen ?? "127.0.0.1"
     guard !host.isEmpty, !host.contains(":") || host.hasPrefix("[") || host.filter({ $0 == ":" }).count > 1
@@ -116,6 +125,9 @@ struct ServeCommand: ParsableCommand {
     }
     let nbdAddress = try Self.address(nbd, option: "--nbd", fallback: (host, 10809))
     let iscsiAddress = try Self.address(iscsi, option: "--iscsi", fallback: (host, 3260))
+    let metricsAddress = try metrics.flatMap { text throws(OptionError) in
+      try Self.address(text, option: "--metrics", fallback: (host, 9100))
+    }
     guard nbdAddress != nil || iscsiAddress != nil else {
       throw OptionError("--nbd", "off", "at least one front end (--iscsi or --nbd) must stay on")
     }
@@ -154,7 +166,8 @@ struct ServeCommand: ParsableCommand {
     }
     return Values(
       options: o, nbd: nbdAddress, iscsi: iscsiAddress, exportName: name, targetName: target.lowercased(),
-      lun1: second, chap: chap, allowedInitiators: allowInitiator.isEmpty ? nil : allowInitiator)
+      lun1: second, chap: chap, allowedInitiators: allowInitiator.isEmpty ? nil : allowInitiator,
+      metrics: metricsAddress)
   }
 
   mutating func validate() throws { try checked { _ = try values() } }
@@ -192,6 +205,8 @@ struct ServeCommand: ParsableCommand {
     var lines = "serving \(v.options.miniportName) (\(disk.sizeBytes) bytes, \(disk.blockSize)-byte blocks)\n"
     var stops: [() -> Void] = []
     var shutdowns: [() -> Void] = []
+    let counting = v.metrics.map { _ in Self.metricsFactory() }
+    let serveMetrics = counting.map { ServeMetrics(factory: $0) }
     func fail(_ what: String, _ host: String, _ port: Int, _ error: Error) -> CommandExit {
       stops.forEach { $0() }
       shutdowns.forEach { $0() }
@@ -203,7 +218,7 @@ struct ServeCommand: ParsableCommand {
       for (i, d) in disks.enumerated() { luns[UInt16(i)] = d }
       let server = ISCSIServer(
         name: v.targetName, luns: luns, chap: v.chap.initiator, mutualChap: v.chap.target,
-        allowedInitiators: v.allowedInitiators)
+        allowedInitiators: v.allowedInitiators, metrics: serveMetrics)
       do {
         let port = try server.start(host: a.host, port: a.port)
         let auth =
@@ -218,15 +233,35 @@ struct ServeCommand: ParsableCommand {
       } catch { throw fail("iSCSI", a.host, a.port, error) }
     }
     if let a = v.nbd {
-      let server = NBDServer(exports: [
-        NBDServer.Export(name: v.exportName, disk: disk, readOnly: v.options.readOnly)
-      ])
+      let server = NBDServer(
+        exports: [
+          NBDServer.Export(name: v.exportName, disk: disk, readOnly: v.options.readOnly)
+        ], metrics: serveMetrics)
       do {
         let port = try server.start(host: a.host, port: a.port)
         lines += "  NBD: nbd://\(a.host):\(port)/\(v.exportName)\n"
         stops.append(server.stop)
         shutdowns.append(server.shutdown)
       } catch { throw fail("NBD", a.host, a.port, error) }
+    }
+    if let a = v.metrics, let factory = counting {
+      let sources = rigs.enumerated().map { i, r in
+        RuntimeMetrics.Source(name: "lun\(i):\(r.adapter.name)", runtime: r.runtime, adapter: r.adapter)
+      }
+      let pulled = RuntimeMetrics(sources: sources, factory: factory)
+      let registry = factory.registry
+      let server = MetricsServer(
+        pages: MetricsServer.Pages(
+          metrics: {
+            pulled.refresh()
+            return registry.emitToBuffer()
+          },
+          status: { Self.status(sources) }))
+      do {
+        let port = try server.start(host: a.host, port: a.port)
+        lines += "  metrics: http://\(a.host):\(port)/metrics (status: /status)\n"
+        stops.insert(server.shutdown, at: 0)
+      } catch { throw fail("metrics", a.host, a.port, error) }
     }
     Terminal.out(lines + "  stop with Ctrl-C (SIGINT) or SIGTERM\n")
     while HostInfo.stopSignal == 0 { usleep(100_000) }
@@ -244,5 +279,26 @@ struct ServeCommand: ParsableCommand {
     // LUN 0's verdict, unless another adapter's failed.
     let verdict = verdicts.first { $0.hasPrefix("FAIL") } ?? verdicts[0]
     Terminal.out("stopped; verifier: \(verdict)\n")
+  }
+
+  /// A Prometheus backend for swift-metrics with its own registry, the latency histogram in
+  /// buckets from 10 µs to 1 s (the library's default starts at 5 ms, above most I/Os here).
+  static func metricsFactory() -> PrometheusMetricsFactory {
+    var factory = PrometheusMetricsFactory(registry: PrometheusCollectorRegistry())
+    factory.durationHistogramBuckets[ServeMetrics.latencyLabel] = [
+      .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250),
+      .microseconds(500), .milliseconds(1), .microseconds(2500), .milliseconds(5), .milliseconds(10),
+      .milliseconds(25), .milliseconds(100), .seconds(1),
+    ]
+    return factory
+  }
+
+  /// `GET /status`: each adapter's state, requests and the verifier's verdict so far.
+  static func status(_ sources: [RuntimeMetrics.Source]) -> String {
+    sources.map { s in
+      let st = s.adapter.statistics
+      return "\(s.name): \(s.adapter.state), \(st.completedRequests) requests completed, "
+        + "\(st.outstandingRequests) outstanding; verifier: \(s.runtime.verifier.verdict)\n"
+    }.joined()
   }
 }
