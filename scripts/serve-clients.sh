@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Real clients against `storport serve` on loopback (run by scripts/test.sh). NBD: nbdinfo reads
-# the negotiation, qemu-img writes a 64 MiB random image through the NVMe miniport adapter and
+# the negotiation (structured replies on), qemu-img writes a 64 MiB random image through the NVMe miniport adapter and
 # compares it back, nbdcopy reads it out again, fio writes 16 MiB and verifies it (CRC-32C). iSCSI: iscsi-ls (discovery, REPORT LUNS,
 # INQUIRY), iscsi-inq, iscsi-readcapacity16, and the same qemu-img round trip over iscsi://.
 # (Digests: libiscsi 1.19 offers None before CRC32C, so a real client never picks them here;
@@ -35,7 +35,9 @@ trap cleanup EXIT
 for _ in $(seq 1 100); do grep -q "NBD: nbd://" "$work/serve.log" && break; sleep 0.1; done
 grep -q "NBD: nbd://" "$work/serve.log" || { cat "$work/serve.log"; echo "serve-clients: the server did not start" >&2; exit 1; }
 uri="nbd://127.0.0.1:$port/storport"
-timeout 30 nbdinfo "$uri" | grep -q "export-size: 67108864" || { echo "serve-clients: nbdinfo" >&2; exit 1; }
+timeout 30 nbdinfo "$uri" >"$work/nbdinfo"
+grep -q "export-size: 67108864" "$work/nbdinfo" || { echo "serve-clients: nbdinfo" >&2; exit 1; }
+grep -q "using structured packets" "$work/nbdinfo" || { echo "serve-clients: structured replies" >&2; exit 1; }
 head -c 67108864 /dev/urandom >"$work/image"
 timeout 120 qemu-img convert -n -f raw -O raw "$work/image" "$uri"
 timeout 120 qemu-img compare -f raw -F raw "$work/image" "$uri"

@@ -133,7 +133,7 @@ extension ISCSIConnection {
     response.header[2] = 0  // version-max
     response.header[3] = 0  // version-active
     let enteringFullFeature = moves && nsg == Self.fullFeatureStage
-    if enteringFullFeature && tsih == 0 { tsih = 1 }
+    if enteringFullFeature && tsih == 0 { tsih = assignedTSIH }
     for i in 0..<6 { response.header[8 + i] = isid[i] }
     response.setBE16(14, enteringFullFeature ? tsih : 0)
     response.initiatorTaskTag = pdu.initiatorTaskTag

@@ -123,6 +123,7 @@ public struct ISCSIConnection: Sendable {
   // Login state.
   var isid: [UInt8] = []
   var tsih: UInt16 = 0
+  let assignedTSIH: UInt16
   var initiatorName: String?
   var isDiscovery = false
   var sentPortalGroupTag = false
@@ -164,9 +165,13 @@ public struct ISCSIConnection: Sendable {
   var heldTaskManagement: [(initiatorTaskTag: UInt32, awaiting: Set<UInt32>)] = []
   var nextTransferTag: UInt32 = 1
 
-  public init(target: ISCSITargetConfiguration, initialStatSN: UInt32 = 1) {
+  /// - Parameter tsih: the Target Session Identifying Handle this connection's session gets
+  ///   when its login completes (non-zero; the server gives each session its own).
+  public init(target: ISCSITargetConfiguration, initialStatSN: UInt32 = 1, tsih: UInt16 = 1) {
+    precondition(tsih != 0, "TSIH 0 means 'no session yet' (RFC 7143 §11.12.8)")
     self.target = target
     statSN = initialStatSN
+    assignedTSIH = tsih
   }
 
   public var isClosed: Bool { phase == .closed }

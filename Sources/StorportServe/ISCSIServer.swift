@@ -17,6 +17,16 @@ public final class ISCSIServer: @unchecked Sendable {
   let metrics: ServeMetrics?
   private var channel: Channel?
   let sessions = NIOLockedValueBox(0)
+  private let lastTSIH = NIOLockedValueBox<UInt16>(0)
+
+  /// A TSIH for the next session: 1…65535, each in turn (RFC 7143 §11.12.8: unique among the
+  /// target's sessions; 65,535 sessions would have to be open at once to meet one again).
+  func nextTSIH() -> UInt16 {
+    lastTSIH.withLockedValue {
+      $0 = $0 == UInt16.max ? 1 : $0 + 1
+      return $0
+    }
+  }
   /// LOGICAL UNIT RESETs done per LUN: every I_T nexus that has not seen the latest one gets
   /// a UNIT ATTENTION (29/03, BUS DEVICE RESET FUNCTION OCCURRED) on its next command (SAM-5).
   let resetGenerations = NIOLockedValueBox([UInt16: UInt64]())
@@ -221,7 +231,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   init(server: ISCSIServer, logger: Logger) {
     self.server = server
     self.logger = logger
-    connection = ISCSIConnection(target: server.configuration)
+    connection = ISCSIConnection(target: server.configuration, tsih: server.nextTSIH())
   }
 
   func channelActive(context: ChannelHandlerContext) {
@@ -232,7 +242,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     if let local = context.localAddress, let ip = local.ipAddress, let port = local.port {
       target.address = (ip.contains(":") ? "[\(ip)]" : ip) + ":\(port),1"
     }
-    connection = ISCSIConnection(target: target)
+    connection = ISCSIConnection(target: target, tsih: connection.assignedTSIH)
     seenResets = server.resetGenerations.withLockedValue { $0 }
     logger.debug("iSCSI connection", metadata: ["peer": "\(context.remoteAddress?.description ?? "?")"])
   }

@@ -6,6 +6,12 @@ public enum NBD {
   public static let optionReplyMagic: UInt64 = 0x0003_E889_0455_65A9
   public static let requestMagic: UInt32 = 0x2560_9513
   public static let simpleReplyMagic: UInt32 = 0x6744_6698
+  public static let structuredReplyMagic: UInt32 = 0x668E_33EF
+  /// Structured reply chunks: flags and types.
+  public static let replyFlagDone: UInt16 = 1 << 0
+  public static let replyTypeNone: UInt16 = 0
+  public static let replyTypeOffsetData: UInt16 = 1
+  public static let replyTypeError: UInt16 = (1 << 15) + 1
 
   // Handshake flags (server) and client flags.
   public static let flagFixedNewstyle: UInt16 = 1 << 0
@@ -71,4 +77,19 @@ public enum NBD {
   public static let maximumPayload: UInt32 = 32 << 20
   /// The largest option data accepted during negotiation.
   public static let maximumOptionData: UInt32 = 64 << 10
+
+  /// The errno name of an NBD error value, for an ERROR chunk's message.
+  static func errorName(_ error: UInt32) -> String {
+    switch error {
+    case eperm: return "EPERM: the export is read-only"
+    case eio: return "EIO: the adapter failed the request"
+    case enomem: return "ENOMEM"
+    case einval: return "EINVAL: unaligned, out of range or unknown request"
+    case enospc: return "ENOSPC"
+    case eoverflow: return "EOVERFLOW: longer than the largest payload"
+    case enotsup: return "ENOTSUP"
+    case eshutdown: return "ESHUTDOWN: the server is stopping"
+    default: return "error \(error)"
+    }
+  }
 }

@@ -156,14 +156,15 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     let flow = self.flow
     let metrics = self.metrics
     let since = metrics == nil ? 0 : ServeMetrics.now()
+    let structured = session.structuredReplies
     /// Counts the request (when metrics are kept), then replies.
-    func answer(_ op: ServeMetrics.Operation, _ cookie: UInt64, bytes: Int)
+    func answer(_ op: ServeMetrics.Operation, _ cookie: UInt64, bytes: Int, read offset: UInt64? = nil)
       -> @Sendable (AdapterDisk.Outcome, [UInt8]) -> Void
     {
       { outcome, data in
         metrics?.completed(
           .nbd, op, bytes: outcome == .success ? bytes : 0, failed: outcome != .success, since: since)
-        Self.reply(channel, flow, cookie, outcome, data)
+        Self.reply(channel, flow, cookie, outcome, data, read: offset, structured: structured)
       }
     }
     for event in events {
@@ -184,7 +185,9 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         if flow.disconnect() { context.close(promise: nil) }
         return
       case .read(let cookie, let offset, let length):
-        disk.read(offset: offset, length: Int(length), completion: answer(.read, cookie, bytes: Int(length)))
+        disk.read(
+          offset: offset, length: Int(length),
+          completion: answer(.read, cookie, bytes: Int(length), read: offset))
       case .write(let cookie, let offset, let data, let fua):
         let done = answer(.write, cookie, bytes: data.count)
         disk.write(offset: offset, data: data, fua: fua) { done($0, []) }
@@ -206,11 +209,15 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     exports.first { $0.name == session.currentExport?.name }?.disk ?? exports[0].disk
   }
 
+  /// Writes the reply to `cookie` (`offset`: a read's, for a structured chunk) and updates
+  /// the flow (reading resumes, or the connection closes after a disconnect).
   static func reply(
-    _ channel: Channel, _ flow: NBDFlow, _ cookie: UInt64, _ outcome: AdapterDisk.Outcome, _ data: [UInt8]
+    _ channel: Channel, _ flow: NBDFlow, _ cookie: UInt64, _ outcome: AdapterDisk.Outcome, _ data: [UInt8],
+    read offset: UInt64?, structured: Bool
   ) {
-    var out = NBDSession.simpleReply(cookie, outcome == .success ? 0 : NBD.eio)
-    if outcome == .success { out += data }
+    let out = NBDSession.reply(
+      cookie: cookie, error: outcome == .success ? 0 : NBD.eio, data: data, read: offset,
+      structured: structured)
     let written = channel.writeAndFlush(channel.allocator.buffer(bytes: out))
     let next = flow.finished()
     if next.resume { channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in } }

@@ -50,6 +50,9 @@ public struct NBDSession: Sendable {
   var buffer: [UInt8] = []
   var head = 0
   var exportIndex: Int?
+  /// NBD_OPT_STRUCTURED_REPLY was negotiated: reads (and errors) are answered in structured
+  /// reply chunks.
+  public private(set) var structuredReplies = false
 
   public init(exports: [Export]) {
     self.exports = exports
@@ -140,15 +143,17 @@ public struct NBDSession: Sendable {
         guard available >= 28 + Int(length) else { return [] }
         let data = Array(buffer[head + 28..<head + 28 + Int(length)])
         head += 28 + Int(length)
-        if let error = check(offset, length, writes: true) { return [.send(Self.simpleReply(cookie, error))] }
+        if let error = check(offset, length, writes: true) {
+          return [.send(self.error(cookie, error, read: false))]
+        }
         return [.write(cookie: cookie, offset: offset, data: data, fua: flags & NBD.cmdFlagFUA != 0)]
       }
       head += 28
       switch type {
       case NBD.cmdRead:
-        guard length <= NBD.maximumPayload else { return [.send(Self.simpleReply(cookie, NBD.eoverflow))] }
+        guard length <= NBD.maximumPayload else { return [.send(error(cookie, NBD.eoverflow, read: true))] }
         if let error = check(offset, length, writes: false) {
-          return [.send(Self.simpleReply(cookie, error))]
+          return [.send(self.error(cookie, error, read: true))]
         }
         return [.read(cookie: cookie, offset: offset, length: length)]
       case NBD.cmdDisconnect:
@@ -159,15 +164,19 @@ public struct NBDSession: Sendable {
       case NBD.cmdFlush:
         return [.flush(cookie: cookie)]
       case NBD.cmdTrim:
-        if let error = check(offset, length, writes: true) { return [.send(Self.simpleReply(cookie, error))] }
+        if let error = check(offset, length, writes: true) {
+          return [.send(self.error(cookie, error, read: false))]
+        }
         return [.trim(cookie: cookie, offset: offset, length: length)]
       case NBD.cmdWriteZeroes:
-        if let error = check(offset, length, writes: true) { return [.send(Self.simpleReply(cookie, error))] }
+        if let error = check(offset, length, writes: true) {
+          return [.send(self.error(cookie, error, read: false))]
+        }
         return [
           .writeZeroes(cookie: cookie, offset: offset, length: length, fua: flags & NBD.cmdFlagFUA != 0)
         ]
       default:
-        return [.send(Self.simpleReply(cookie, NBD.einval))]
+        return [.send(error(cookie, NBD.einval, read: false))]
       }
     case .closed:
       return []
@@ -253,9 +262,12 @@ public struct NBDSession: Sendable {
         phase = .transmission
       }
       return [.send(out)]
+    case NBD.optStructuredReply:
+      guard data.isEmpty else { return [.send(Self.optionReply(option, NBD.repErrInvalid, []))] }
+      structuredReplies = true
+      return [.send(Self.optionReply(option, NBD.repAck, []))]
     default:
-      // STARTTLS, STRUCTURED_REPLY, meta contexts, extended headers: not offered — the client
-      // goes on with simple replies.
+      // STARTTLS, meta contexts, extended headers: not offered — the client goes on without.
       return [.send(Self.optionReply(option, NBD.repErrUnsup, []))]
     }
   }
@@ -278,6 +290,41 @@ public struct NBDSession: Sendable {
     out.appendBE(type)
     out.appendBE(UInt32(data.count))
     return out + data
+  }
+
+  /// The reply to request `cookie` (errno-style `error`, 0 for success; `data` for a read that
+  /// succeeded). With structured replies negotiated, a read is answered by one chunk — OFFSET_DATA
+  /// at `offset` on success, ERROR with a message on failure — flagged NBD_REPLY_FLAG_DONE (the
+  /// protocol forbids a simple reply to a read then), and any other request's error by an
+  /// ERROR chunk; everything else gets a simple reply.
+  public static func reply(
+    cookie: UInt64, error: UInt32, data: [UInt8] = [], read offset: UInt64?, structured: Bool
+  ) -> [UInt8] {
+    guard structured && (offset != nil || error != 0) else {
+      return simpleReply(cookie, error) + (error == 0 ? data : [])
+    }
+    var out: [UInt8] = []
+    out.appendBE(NBD.structuredReplyMagic)
+    out.appendBE(NBD.replyFlagDone)
+    if error == 0, let offset {
+      out.appendBE(NBD.replyTypeOffsetData)
+      out.appendBE(cookie)
+      out.appendBE(UInt32(8 + data.count))
+      out.appendBE(offset)
+      return out + data
+    }
+    let message = Array(NBD.errorName(error).utf8)
+    out.appendBE(NBD.replyTypeError)
+    out.appendBE(cookie)
+    out.appendBE(UInt32(6 + message.count))
+    out.appendBE(error)
+    out.appendBE(UInt16(message.count))
+    return out + message
+  }
+
+  /// An error the session answers itself, in the negotiated reply form.
+  private func error(_ cookie: UInt64, _ error: UInt32, read: Bool) -> [UInt8] {
+    Self.reply(cookie: cookie, error: error, read: read ? 0 : nil, structured: structuredReplies)
   }
 
   /// A simple reply's header (the data of a successful read follows it).

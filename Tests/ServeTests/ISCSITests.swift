@@ -418,6 +418,14 @@ struct SeededGenerator: RandomNumberGenerator {
     }
     let login = roundTrip(Initiator.normalLogin, replies: 1)
     #expect(login.first?.header[36] == 0)
+    // A second session (another connection) gets a TSIH of its own.
+    let other = try NBDTestClient(port: port)
+    other.send(framing.encode(Initiator.normalLogin))
+    let otherHeader = other.receive(48)
+    let tsih = try #require(login.first).be16(14)
+    #expect(otherHeader.count == 48 && otherHeader[36] == 0, "the second login succeeds")
+    #expect(
+      tsih != 0 && otherHeader.count == 48 && UInt16(otherHeader[14]) << 8 | UInt16(otherHeader[15]) != tsih)
     framing.maximumReceiveSegment = 1 << 24
     let bs = disk.blockSize
     let data = (0..<(2 * bs)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) }
@@ -472,7 +480,7 @@ struct SeededGenerator: RandomNumberGenerator {
     #expect(luns.flatMap(\.data) == [0, 0, 0, 8, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 8))
     #expect(rig.runtime.verifier.violations.isEmpty)
     // Counted: two writes (one refused), two reads (bytes as sent: one block each), REPORT
-    // LUNS as other, one normal session.
+    // LUNS as other, two normal sessions open.
     let text = registry.emitToString()
     for line in [
       #"storport_requests_total{frontend="iscsi",op="write"} 2"#,
@@ -481,7 +489,7 @@ struct SeededGenerator: RandomNumberGenerator {
       #"storport_requests_total{frontend="iscsi",op="read"} 2"#,
       "storport_request_bytes_total{frontend=\"iscsi\",op=\"read\"} \(2 * bs)",
       #"storport_requests_total{frontend="iscsi",op="other"} 1"#,
-      #"storport_sessions{frontend="iscsi"} 1.0"#,
+      #"storport_sessions{frontend="iscsi"} 2.0"#,
     ] {
       #expect(text.contains(line), "\(line)")
     }

@@ -57,11 +57,19 @@ final class NBDTestClient {
   static func read64(_ b: [UInt8], _ i: Int) -> UInt64 { (0..<8).reduce(0) { $0 << 8 | UInt64(b[i + $1]) } }
   static func read32(_ b: [UInt8], _ i: Int) -> UInt32 { (0..<4).reduce(0) { $0 << 8 | UInt32(b[i + $1]) } }
 
-  /// Greeting, client flags, NBD_OPT_GO: the export's size, or nil if the server refused.
-  func handshake(export: String) -> UInt64? {
+  /// Greeting, client flags, NBD_OPT_STRUCTURED_REPLY when asked (nil if refused), NBD_OPT_GO:
+  /// the export's size, or nil if the server refused.
+  func handshake(export: String, structured: Bool = false) -> UInt64? {
     let greeting = receive(18)
     guard greeting.count == 18, Self.read64(greeting, 0) == NBD.initMagic else { return nil }
     send(Self.be(NBD.clientFlagFixedNewstyle | NBD.clientFlagNoZeroes))
+    if structured {
+      send(Self.be(NBD.optionMagic) + Self.be(NBD.optStructuredReply) + Self.be(UInt32(0)))
+      let header = receive(20)
+      guard header.count == 20, Self.read32(header, 12) == NBD.repAck, Self.read32(header, 16) == 0 else {
+        return nil
+      }
+    }
     var data = Self.be(UInt32(export.utf8.count)) + Array(export.utf8) + Self.be(UInt16(0))
     send(Self.be(NBD.optionMagic) + Self.be(NBD.optGo) + Self.be(UInt32(data.count)) + data)
     data = []
@@ -84,6 +92,15 @@ final class NBDTestClient {
     -> [UInt8]
   {
     be(NBD.requestMagic) + be(flags) + be(type) + be(cookie) + be(offset) + be(length)
+  }
+
+  /// One structured reply chunk: flags, type, cookie, payload.
+  func chunk() -> (flags: UInt16, type: UInt16, cookie: UInt64, payload: [UInt8])? {
+    let header = receive(20)
+    guard header.count == 20, Self.read32(header, 0) == NBD.structuredReplyMagic else { return nil }
+    let flags = UInt16(header[4]) << 8 | UInt16(header[5])
+    let type = UInt16(header[6]) << 8 | UInt16(header[7])
+    return (flags, type, Self.read64(header, 8), receive(Int(Self.read32(header, 16))))
   }
 
   /// A simple reply's error and cookie (and `dataLength` bytes of data after it).
@@ -215,6 +232,28 @@ final class NBDTestClient {
     while let r = c.reply(dataLength: 4096), r.error == 0 { cookies.insert(r.cookie) }
     #expect(cookies == Set((0..<UInt64(count))), "every request before the disconnect answered")
     #expect(c.receive(1).isEmpty, "then the connection closes")
+  }
+
+  @Test func structuredRepliesAnswerReadsInChunks() throws {
+    let f = try Fixture()
+    let c = try NBDTestClient(port: f.port)
+    #expect(c.handshake(export: "disk", structured: true) == 4 << 20)
+    let data = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 11 &+ 5) }
+    c.send(NBDTestClient.request(NBD.cmdWrite, cookie: 1, offset: 8192, length: 4096) + data)
+    #expect(c.reply()?.error == 0, "a write's success may stay a simple reply")
+    // A read: one OFFSET_DATA chunk, flagged DONE, with the offset before the data.
+    c.send(NBDTestClient.request(NBD.cmdRead, cookie: 2, offset: 8192, length: 4096))
+    let read = try #require(c.chunk())
+    #expect(read.flags == NBD.replyFlagDone && read.type == NBD.replyTypeOffsetData && read.cookie == 2)
+    #expect(read.payload.count == 8 + 4096 && NBDTestClient.read64(read.payload, 0) == 8192)
+    #expect(Array(read.payload.dropFirst(8)) == data)
+    // A read out of range: an ERROR chunk (EINVAL and a message), never a simple reply.
+    c.send(NBDTestClient.request(NBD.cmdRead, cookie: 3, offset: 4 << 20, length: 4096))
+    let refused = try #require(c.chunk())
+    #expect(refused.flags == NBD.replyFlagDone && refused.type == NBD.replyTypeError && refused.cookie == 3)
+    #expect(refused.payload.count >= 6 && NBDTestClient.read32(refused.payload, 0) == NBD.einval)
+    let messageLength = Int(refused.payload[4]) << 8 | Int(refused.payload[5])
+    #expect(refused.payload.count == 6 + messageLength && messageLength > 0)
   }
 
   @Test func aReadOnlyExportRefusesWrites() throws {
