@@ -225,6 +225,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   private let server: ISCSIServer
   private let logger: Logger
   private var counted = false
+  private let flow = ReadFlow()
   /// The reset generation of each LUN this I_T nexus last saw (see `resetGenerations`).
   private var seenResets: [UInt16: UInt64] = [:]
 
@@ -245,6 +246,12 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     connection = ISCSIConnection(target: target, tsih: connection.assignedTSIH)
     seenResets = server.resetGenerations.withLockedValue { $0 }
     logger.debug("iSCSI connection", metadata: ["peer": "\(context.remoteAddress?.description ?? "?")"])
+  }
+
+  func channelWritabilityChanged(context: ChannelHandlerContext) {
+    // A client that sends and never reads: stop reading it while its replies pile up.
+    flow.apply(flow.writability(context.channel.isWritable), to: context.channel)
+    context.fireChannelWritabilityChanged()
   }
 
   func channelInactive(context: ChannelHandlerContext) {

@@ -61,61 +61,14 @@ public final class NBDServer: @unchecked Sendable {
   }
 }
 
-/// One connection's requests in the adapter. NBD has no window of its own, so reading from
-/// the client pauses (`autoRead` off) when ``limit`` requests are outstanding and resumes at
-/// half that — TCP then pushes back on the client — and an NBD_CMD_DISC closes the connection
-/// only after the last outstanding reply is written. The decisions are returned, not acted on,
-/// so the rule is tested without a socket.
-public final class NBDFlow: @unchecked Sendable {
-  /// Requests of one connection outstanding in the adapter before reading pauses.
-  public static let limit = 64
-
-  private let state = Locked<(outstanding: Int, paused: Bool, closing: Bool)>((0, false, false))
-
-  public init() {}
-
-  /// Requests started and not yet answered.
-  public var outstanding: Int { state.withLock { $0.outstanding } }
-
-  /// One more request is in the adapter: true when reading must pause now.
-  public func started() -> Bool {
-    state.withLock { s in
-      s.outstanding += 1
-      guard s.outstanding >= Self.limit && !s.paused else { return false }
-      s.paused = true
-      return true
-    }
-  }
-
-  /// A request was answered: whether reading resumes now (at half the limit), and whether the
-  /// connection closes after this reply (the client disconnected and it was the last).
-  public func finished() -> (resume: Bool, close: Bool) {
-    state.withLock { s in
-      precondition(s.outstanding > 0, "an NBD reply without a request")
-      s.outstanding -= 1
-      let resume = s.paused && s.outstanding <= Self.limit / 2
-      if resume { s.paused = false }
-      return (resume, s.closing && s.outstanding == 0)
-    }
-  }
-
-  /// The client disconnected: true when nothing is outstanding (close now); otherwise the
-  /// last ``finished()`` says close.
-  public func disconnect() -> Bool {
-    state.withLock { s in
-      s.closing = true
-      return s.outstanding == 0
-    }
-  }
-}
-
 /// One connection: the session's events turned into writes and adapter I/O.
 final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   typealias InboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
 
   private var session: NBDSession
-  private let flow = NBDFlow()
+  private let flow = ReadFlow(limit: ReadFlow.nbdLimit, byteLimit: ReadFlow.nbdByteLimit)
+  private var context: ChannelHandlerContext?
   private let exports: [NBDServer.Export]
   private let metrics: ServeMetrics?
   private let logger: Logger
@@ -139,21 +92,49 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       wrapOutboundOut(context.channel.allocator.buffer(bytes: NBDSession.greeting())), promise: nil)
   }
 
+  func channelWritabilityChanged(context: ChannelHandlerContext) {
+    let autoRead = flow.writability(context.channel.isWritable)
+    flow.apply(autoRead, to: context.channel)
+    if autoRead == true { process(context) }
+    context.fireChannelWritabilityChanged()
+  }
+
   func channelInactive(context: ChannelHandlerContext) {
     if counted { metrics?.session(.nbd, -1) }
     counted = false
   }
 
+  func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+  func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     var buffer = unwrapInboundIn(data)
-    let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-    let events = session.receive(bytes)
-    if !counted && session.currentExport != nil {
-      counted = true
-      metrics?.session(.nbd, 1)
+    session.append(buffer.readBytes(length: buffer.readableBytes) ?? [])
+    process(context)
+  }
+
+  /// Takes requests from what was received until none is whole or reading is paused (what is
+  /// left waits for ``resume()``).
+  private func process(_ context: ChannelHandlerContext) {
+    while !flow.isPaused, let events = session.step() {
+      if !counted && session.currentExport != nil {
+        counted = true
+        metrics?.session(.nbd, 1)
+      }
+      guard perform(events, context) else { return }
     }
+    context.flush()
+  }
+
+  /// Reading resumed (on the event loop): the requests already received go first.
+  private func resume() {
+    guard let context, context.channel.isActive else { return }
+    process(context)
+  }
+
+  /// Does what one message asks; false once the connection is closing.
+  private func perform(_ events: [NBDSession.Event], _ context: ChannelHandlerContext) -> Bool {
     let channel = context.channel
-    let flow = self.flow
     let metrics = self.metrics
     let since = metrics == nil ? 0 : ServeMetrics.now()
     let structured = session.structuredReplies
@@ -164,13 +145,11 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       { outcome, data in
         metrics?.completed(
           .nbd, op, bytes: outcome == .success ? bytes : 0, failed: outcome != .success, since: since)
-        Self.reply(channel, flow, cookie, outcome, data, read: offset, structured: structured)
+        self.reply(channel, cookie, outcome, data, read: offset, structured: structured, bytes: bytes)
       }
     }
     for event in events {
-      if event.startsIO && flow.started() {
-        channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-      }
+      if event.startsIO { flow.apply(flow.started(bytes: event.payloadBytes), to: channel) }
       switch event {
       case .send(let out):
         context.write(wrapOutboundOut(channel.allocator.buffer(bytes: out)), promise: nil)
@@ -178,12 +157,12 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         logger.debug("NBD connection closes", metadata: ["reason": "\(reason)"])
         context.flush()
         context.close(promise: nil)
-        return
+        return false
       case .disconnect:
         logger.debug("NBD connection closes", metadata: ["reason": "client disconnected"])
         context.flush()
         if flow.disconnect() { context.close(promise: nil) }
-        return
+        return false
       case .read(let cookie, let offset, let length):
         disk.read(
           offset: offset, length: Int(length),
@@ -202,26 +181,31 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         disk.writeZeroes(offset: offset, length: Int(length), fua: fua) { done($0, []) }
       }
     }
-    context.flush()
+    return true
   }
 
   private var disk: AdapterDisk {
     exports.first { $0.name == session.currentExport?.name }?.disk ?? exports[0].disk
   }
 
-  /// Writes the reply to `cookie` (`offset`: a read's, for a structured chunk) and updates
-  /// the flow (reading resumes, or the connection closes after a disconnect).
-  static func reply(
-    _ channel: Channel, _ flow: NBDFlow, _ cookie: UInt64, _ outcome: AdapterDisk.Outcome, _ data: [UInt8],
-    read offset: UInt64?, structured: Bool
+  /// Writes the reply to `cookie` (`offset`: a read's, for a structured chunk) and, once it is
+  /// written, updates the flow: reading resumes (the requests already received first), or the
+  /// connection closes after a disconnect. Called on any thread.
+  private func reply(
+    _ channel: Channel, _ cookie: UInt64, _ outcome: AdapterDisk.Outcome, _ data: [UInt8],
+    read offset: UInt64?, structured: Bool, bytes: Int
   ) {
     let out = NBDSession.reply(
       cookie: cookie, error: outcome == .success ? 0 : NBD.eio, data: data, read: offset,
       structured: structured)
-    let written = channel.writeAndFlush(channel.allocator.buffer(bytes: out))
-    let next = flow.finished()
-    if next.resume { channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in } }
-    if next.close { written.whenComplete { _ in channel.close(promise: nil) } }
+    // The request counts until its reply is written (on the event loop): replies waiting for a
+    // client that does not read count against the same limits as requests in the adapter.
+    channel.writeAndFlush(channel.allocator.buffer(bytes: out)).whenComplete { _ in
+      let next = self.flow.finished(bytes: bytes)
+      self.flow.apply(next.autoRead, to: channel)
+      if next.autoRead == true { self.resume() }
+      if next.close { channel.close(promise: nil) }
+    }
   }
 
   func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -231,11 +215,20 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 }
 
 extension NBDSession.Event {
-  /// The event starts a request whose reply comes later (counted by ``NBDFlow``).
+  /// The event starts a request whose reply comes later (counted by ``ReadFlow``).
   var startsIO: Bool {
     switch self {
     case .read, .write, .flush, .trim, .writeZeroes: return true
     case .send, .close, .disconnect: return false
+    }
+  }
+
+  /// The bytes the request holds while in the adapter (a read's length, a write's payload).
+  var payloadBytes: Int {
+    switch self {
+    case .read(_, _, let length): return Int(length)
+    case .write(_, _, let data, _): return data.count
+    default: return 0
     }
   }
 }

@@ -75,22 +75,32 @@ public struct NBDSession: Sendable {
   /// Received bytes not yet parsed.
   var available: Int { buffer.count - head }
 
-  /// Feeds bytes from the client; returns what to do, in order.
+  /// Feeds bytes from the client; returns what to do, in order (everything they complete).
   public mutating func receive(_ bytes: [UInt8]) -> [Event] {
-    guard phase != .closed else { return [] }
+    append(bytes)
+    var events: [Event] = []
+    while let step = step() { events += step }
+    return events
+  }
+
+  /// Keeps bytes from the client for ``step()``.
+  public mutating func append(_ bytes: [UInt8]) {
+    guard phase != .closed else { return }
     if head > 0 {
       buffer.removeSubrange(0..<head)
       head = 0
     }
     buffer += bytes
-    var events: [Event] = []
-    while phase != .closed {
-      let before = head
-      let step = advance()
-      events += step
-      if step.isEmpty && head == before { break }
-    }
-    return events
+  }
+
+  /// Parses one message (an option, a request) from what was appended: what to do for it
+  /// (possibly nothing), or nil when no whole message is left — so an owner that must stop
+  /// taking requests (back-pressure) leaves the rest parsed later, not started now.
+  public mutating func step() -> [Event]? {
+    guard phase != .closed else { return nil }
+    let before = head
+    let events = advance()
+    return events.isEmpty && head == before && phase != .closed ? nil : events
   }
 
   private mutating func close(_ reason: String) -> [Event] {

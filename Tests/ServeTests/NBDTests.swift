@@ -221,7 +221,7 @@ final class NBDTestClient {
     let c = try NBDTestClient(port: f.port)
     #expect(c.handshake(export: "disk") != nil)
     // More reads than the flow limit, and NBD_CMD_DISC, in one write.
-    let count = 3 * NBDFlow.limit
+    let count = 3 * ReadFlow.nbdLimit
     var burst: [UInt8] = []
     for i in 0..<count {
       burst += NBDTestClient.request(
@@ -232,6 +232,41 @@ final class NBDTestClient {
     while let r = c.reply(dataLength: 4096), r.error == 0 { cookies.insert(r.cookie) }
     #expect(cookies == Set((0..<UInt64(count))), "every request before the disconnect answered")
     #expect(c.receive(1).isEmpty, "then the connection closes")
+  }
+
+  @Test func aClientThatNeverReadsIsNoLongerReadFrom() throws {
+    let f = try Fixture()
+    let c = try NBDTestClient(port: f.port)
+    #expect(c.handshake(export: "disk") != nil)
+    // 400 reads of 1 MiB (11 KiB of requests, 400 MiB of replies), and not one reply read.
+    let count = 400
+    var burst: [UInt8] = []
+    for i in 0..<count {
+      burst += NBDTestClient.request(
+        NBD.cmdRead, cookie: UInt64(i), offset: UInt64(i % 4) << 20, length: 1 << 20)
+    }
+    let before = f.rig.adapter.statistics.completedRequests
+    c.send(burst)
+    // Wait until the adapter stops completing (unchanged for 300 ms; at most 20 s), then count.
+    var last = UInt64.max
+    var stable = 0
+    for _ in 0..<400 where stable < 6 {
+      let now = f.rig.adapter.statistics.completedRequests
+      stable = now == last ? stable + 1 : 0
+      last = now
+      usleep(50_000)
+    }
+    let served = Int(last - before)
+    // The server stopped reading once replies piled up: what it served is bounded by its
+    // limits (64 MiB in the adapter, a 4 MiB high water mark) and the kernel's socket buffers,
+    // not by what the client sent.
+    #expect(served > 0 && served < count / 2, "served \(served) of \(count) while the client read nothing")
+    // And it was only paused: reading the replies lets the rest through.
+    var cookies = Set<UInt64>()
+    while cookies.count < count, let r = c.reply(dataLength: 1 << 20), r.error == 0 {
+      cookies.insert(r.cookie)
+    }
+    #expect(cookies.count == count)
   }
 
   @Test func structuredRepliesAnswerReadsInChunks() throws {
@@ -267,29 +302,44 @@ final class NBDTestClient {
   }
 }
 
-/// NBD's flow rule without a socket: reading pauses at the limit and resumes at half, once
-/// each; a disconnect closes only after the last outstanding reply.
-@Suite struct NBDFlowTests {
+/// The read-pause rule without a socket: reading pauses at the limit or when replies pile up,
+/// and resumes when both are back under, once each; a disconnect closes after the last reply.
+@Suite struct ReadFlowTests {
   @Test func readingPausesAtTheLimitAndResumesAtHalf() {
-    let flow = NBDFlow()
-    let pauses = (0..<NBDFlow.limit + 10).filter { _ in flow.started() }
-    #expect(pauses == [NBDFlow.limit - 1], "one pause, on the request that reaches the limit")
+    let flow = ReadFlow(limit: ReadFlow.nbdLimit)
+    let pauses = (0..<ReadFlow.nbdLimit + 10).filter { _ in flow.started() == false }
+    #expect(pauses == [ReadFlow.nbdLimit - 1], "one pause, on the request that reaches the limit")
     var resumes: [Int] = []
     while flow.outstanding > 0 {
-      if flow.finished().resume { resumes.append(flow.outstanding) }
+      if flow.finished().autoRead == true { resumes.append(flow.outstanding) }
     }
-    #expect(resumes == [NBDFlow.limit / 2])
+    #expect(resumes == [ReadFlow.nbdLimit / 2])
     // Paused and resumed again: the rule holds on every round, not only the first.
-    #expect((0..<NBDFlow.limit).filter { _ in flow.started() }.count == 1)
+    #expect((0..<ReadFlow.nbdLimit).filter { _ in flow.started() != nil }.count == 1)
+  }
+
+  @Test func repliesPilingUpPauseReadingUntilTheyDrain() {
+    let flow = ReadFlow()
+    #expect(flow.started() == nil)
+    #expect(flow.writability(false) == false, "unwritable: pause")
+    #expect(flow.writability(false) == nil && flow.started() == nil, "already paused")
+    #expect(flow.finished().autoRead == nil && flow.finished().autoRead == nil, "still unwritable")
+    #expect(flow.writability(true) == true, "drained: resume")
+    // Both conditions: writable again but too many requests out keeps it paused.
+    let limited = ReadFlow(limit: 4)
+    for _ in 0..<4 { _ = limited.started() }
+    #expect(limited.writability(false) == nil, "paused by the limit already")
+    #expect(limited.writability(true) == nil, "writable, but 4 requests out")
+    #expect(limited.finished().autoRead == nil && limited.finished().autoRead == true, "at 2 of 4: resume")
   }
 
   @Test func aDisconnectClosesAfterTheLastReply() {
-    let flow = NBDFlow()
+    let flow = ReadFlow()
     for _ in 0..<3 { _ = flow.started() }
     #expect(!flow.disconnect(), "three replies still owed")
     #expect(!flow.finished().close && !flow.finished().close)
     #expect(flow.finished().close, "the last reply closes")
-    #expect(NBDFlow().disconnect(), "nothing owed: close at once")
+    #expect(ReadFlow().disconnect(), "nothing owed: close at once")
   }
 }
 
