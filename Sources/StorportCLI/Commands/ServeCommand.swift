@@ -65,6 +65,12 @@ struct ServeCommand: ParsableCommand {
   @Flag(help: "Turn the verifier off (unchecked mode).")
   var unchecked = false
   @OptionGroup var device: DeviceModelOptions
+  @Option(help: "Processors of LUN 0's adapter, 1…64 (default: min(host cores, 64)).")
+  var processors: String?
+  @Option(
+    name: .customLong("spin-us"),
+    help: "µs an idle processor spins before it parks, 0…1000000 (default 50), or poll (never park).")
+  var spinUs: String?
 
   init() {}
 
@@ -117,6 +123,19 @@ struct ServeCommand: ParsableCommand {
     o.verifier = unchecked ? .unchecked : .default
     o.blockSize = o.effectiveLogicalBlockSize
     try device.apply(to: &o)
+    o.processors = try processors.map { p throws(OptionError) in
+      try OptionValue.integer(p, option: "--processors", in: WorkloadOptions.processorRange)
+    }
+    if let spinUs {
+      if spinUs == "poll" {
+        o.idlePolicy = .poll
+      } else {
+        guard let us = UInt64(spinUs), us <= 1_000_000 else {
+          throw OptionError("--spin-us", spinUs, "microseconds from 0 to 1000000, or poll")
+        }
+        o.idlePolicy = .spinThenPark(spinNanoseconds: us * 1000)
+      }
+    }
     try o.validate()
     let host = listen ?? "127.0.0.1"
     guard !host.isEmpty, !host.contains(":") || host.hasPrefix("[") || host.filter({ $0 == ":" }).count > 1
@@ -154,6 +173,7 @@ struct ServeCommand: ParsableCommand {
         r.logicalBlockSize = o.logicalBlockSize
         r.readOnly = o.readOnly
         r.verifier = o.verifier
+        r.idlePolicy = o.idlePolicy
         r.blockSize = r.effectiveLogicalBlockSize
         try r.validate()
         second = r
