@@ -1,0 +1,44 @@
+import StorportCLI
+import Testing
+
+/// `storport serve`'s options: every bad value is refused before anything listens, with exit
+/// status 2 and one line naming the option, the value and what is accepted; good ones parse.
+@Suite struct ServeCommandTests {
+  @Test(arguments: [
+    (["serve", "--iscsi", "127.0.0.1"], "--iscsi", "127.0.0.1"),
+    (["serve", "--iscsi", "127.0.0.1:70000"], "--iscsi", "127.0.0.1:70000"),
+    (["serve", "--nbd", ":10809"], "--nbd", ":10809"),
+    (["serve", "--metrics", "localhost"], "--metrics", "localhost"),
+    (["serve", "--metrics", "127.0.0.1:x"], "--metrics", "127.0.0.1:x"),
+    (["serve", "--listen", ""], "--listen", ""),
+    (["serve", "--spin-us", "fast"], "--spin-us", "fast"),
+    (["serve", "--spin-us", "1000001"], "--spin-us", "1000001"),
+    (["serve", "--processors", "0"], "--processors", "0"),
+    (["serve", "--latency", "9-3"], "--latency", "9-3"),
+    (["serve", "--fault", "melt"], "--fault", "melt"),
+    (["serve", "--lun1", "nvme"], "--lun1", "nvme"),
+    (["serve", "--target-name", "disk"], "--target-name", "disk"),
+    (["serve", "--size", "0"], "--size", "0"),
+    (["serve", "--allow-initiator", ""], "--allow-initiator", ""),
+  ])
+  func badValuesAreRefusedBeforeAnythingListens(args: [String], option: String, value: String) {
+    CommandLineTests.expectRefused(args, option: option, value: value)
+  }
+
+  @Test func combinationsThatCannotWorkAreRefused() {
+    CommandLineTests.expectRefused(["serve", "--iscsi", "off", "--nbd", "off"], option: "--nbd")
+    CommandLineTests.expectRefused(["serve", "--miniport", "ramdisk", "--fault", "fatal"], option: "--fault")
+    CommandLineTests.expectRefused(["serve", "--chap-file", "/nonexistent/chap"], option: "--chap-file")
+  }
+
+  @Test func goodValuesParse() {
+    for args in [
+      ["serve"],
+      ["serve", "--iscsi", "off", "--nbd", "0.0.0.0:10810", "--metrics", "127.0.0.1:9100"],
+      ["serve", "--spin-us", "poll", "--processors", "1", "--latency", "10-20", "--fault", "drop-completion"],
+      ["serve", "--iscsi", "[::1]:3260", "--lun1", "off", "--target-name", "iqn.2026-11.org.example:disk"],
+    ] {
+      #expect(CommandLineTests.rejection(args) == nil, "refused: \(args)")
+    }
+  }
+}
