@@ -16,6 +16,7 @@ command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
 command -v iscsi-ls >/dev/null 2>&1 || need+=(libiscsi-bin)
 command -v fio >/dev/null 2>&1 || need+=(fio)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 ls /usr/lib/x86_64-linux-gnu/qemu/block-iscsi.so >/dev/null 2>&1 || need+=(qemu-block-extra)
 if [ ${#need[@]} -gt 0 ]; then
   echo "serve-clients: installing ${need[*]}"
@@ -28,7 +29,7 @@ port=$((20000 + RANDOM % 20000))
 iport=$((port + 1))
 mport=$((port + 3))
 "$bin" serve --miniport nvme --size 64m --nbd "127.0.0.1:$port" --iscsi "127.0.0.1:$iport" \
-  --metrics "127.0.0.1:$mport" >"$work/serve.log" 2>&1 &
+  --metrics "127.0.0.1:$mport" --nop-interval 1 >"$work/serve.log" 2>&1 &
 pid=$!
 cleanup() { kill -9 "$pid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -61,6 +62,12 @@ timeout 60 qemu-img compare -f raw -F raw "$work/small" "iscsi://127.0.0.1:$ipor
 head -c 67108864 /dev/urandom >"$work/image2"
 timeout 120 qemu-img convert -n -f raw -O raw "$work/image2" "$iurl"
 timeout 120 qemu-img compare -f raw -F raw "$work/image2" "$iurl"
+# NOP-In pings (every second of silence here): libiscsi (in qemu-io) answers them across a
+# 2.5 s pause and its session lives on; an initiator that answers nothing is closed.
+timeout 30 qemu-io -f raw -c 'sleep 2500' -c 'read 0 4k' "$iurl" | grep -q "read 4096/4096" \
+  || { echo "serve-clients: a session answering NOP-In pings did not survive" >&2; exit 1; }
+closed=$(timeout 30 python3 scripts/lib/iscsi-silent-initiator.py 127.0.0.1 "$iport" "$target" 10)
+[ "$closed" != open ] || { echo "serve-clients: a silent initiator was not closed" >&2; exit 1; }
 # The Prometheus endpoint counted what the clients did (qemu-img, nbdcopy and fio over NBD;
 # qemu-img over iSCSI), and the status page has the verdict so far.
 curl -sf "http://127.0.0.1:$mport/metrics" >"$work/metrics"
@@ -95,4 +102,5 @@ grep -q "stopped; verifier: PASS" "$work/serve.log" || { cat "$work/serve.log"; 
 echo "serve-clients: NBD (nbdinfo, qemu-img convert + compare of 64 MiB, nbdcopy, fio verify=crc32c) and iSCSI (iscsi-ls, iscsi-inq,"
 echo "  iscsi-readcapacity16, qemu-img convert + compare of 64 MiB; LUN 1 on the RAM disk: 4 MiB round trip) through the"
 echo "  NVMe adapter: identical; CHAP (mutual) accepted, a wrong secret and an initiator off the allow-list refused,"
-echo "  no secret in the log; Prometheus metrics counted the clients' requests; clean stop"
+echo "  no secret in the log; NOP-In pings answered by libiscsi, a silent initiator closed after ${closed} s;"
+echo "  Prometheus metrics counted the clients' requests; clean stop"

@@ -245,7 +245,11 @@ extension ISCSIConnection {
   /// NOP-Out (RFC 7143 §11.18): a ping (a tag other than all ones) is answered with its data.
   mutating func nopOut(_ pdu: ISCSIPDU) -> [Event] {
     guard accept(pdu) else { return [] }
-    guard pdu.initiatorTaskTag != 0xFFFF_FFFF else { return [] }
+    guard pdu.initiatorTaskTag != 0xFFFF_FFFF else {
+      // The answer to the target's ping: its Target Transfer Tag back.
+      if let ping = pendingPing, pdu.be32(20) == ping.tag { pendingPing = nil }
+      return []
+    }
     var response = ISCSIPDU(.nopIn)
     response.lun = pdu.lun
     response.initiatorTaskTag = pdu.initiatorTaskTag

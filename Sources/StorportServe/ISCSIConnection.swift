@@ -138,6 +138,10 @@ public struct ISCSIConnection: Sendable {
   var authentication = Authentication.notStarted
 
   // Sequence numbers.
+  /// The target's ping waiting for its NOP-Out: its Target Transfer Tag and when it was sent
+  /// (ns, the owner's monotonic clock).
+  var pendingPing: (tag: UInt32, sentAt: UInt64)?
+  var lastPingTag: UInt32 = 0
   var statSN: UInt32 = 0
   var expCmdSN: UInt32 = 0
   var outstanding: Int { running.count + pendingWrites.count }

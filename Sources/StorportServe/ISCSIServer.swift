@@ -15,6 +15,7 @@ public final class ISCSIServer: @unchecked Sendable {
   let group: MultiThreadedEventLoopGroup
   let logger: Logger
   let metrics: ServeMetrics?
+  let pingInterval: Int?
   private var channel: Channel?
   let sessions = NIOLockedValueBox(0)
   private let lastTSIH = NIOLockedValueBox<UInt16>(0)
@@ -38,14 +39,18 @@ public final class ISCSIServer: @unchecked Sendable {
   ///   - mutualChap: what the target proves to an initiator that asks (mutual CHAP).
   ///   - allowedInitiators: initiator names admitted to normal sessions (nil: any).
   ///   - metrics: where commands and normal sessions are counted (nil: nowhere).
+  ///   - pingInterval: silence after which the target pings a connection (NOP-In), in
+  ///     seconds; a ping unanswered for as long again ends it. nil: never ping.
   public init(
     name: String, luns: [UInt16: AdapterDisk], chap: ISCSIChapCredentials? = nil,
     mutualChap: ISCSIChapCredentials? = nil, allowedInitiators: [String]? = nil,
-    metrics: ServeMetrics? = nil, logger: Logger = Logger(label: "storport.iscsi")
+    metrics: ServeMetrics? = nil, pingInterval: Int? = 30, logger: Logger = Logger(label: "storport.iscsi")
   ) {
     precondition(!luns.isEmpty, "an iSCSI target needs a LUN")
+    precondition(pingInterval.map { $0 > 0 } ?? true, "a ping interval is at least a second")
     disks = luns
     self.metrics = metrics
+    self.pingInterval = pingInterval
     configuration = ISCSITargetConfiguration(
       name: name, address: "", luns: luns.keys.sorted(), chap: chap, mutualChap: mutualChap,
       allowedInitiators: allowedInitiators, chapDigest: { ISCSIChapDigest.md5($0) })
@@ -226,6 +231,10 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   private let logger: Logger
   private var counted = false
   private let flow = ReadFlow()
+  private var context: ChannelHandlerContext?
+  /// When the initiator last sent anything (ns), and the ping check's repeated task.
+  private var lastHeard: UInt64 = 0
+  private var ticks: RepeatedTask?
   /// The reset generation of each LUN this I_T nexus last saw (see `resetGenerations`).
   private var seenResets: [UInt16: UInt64] = [:]
 
@@ -245,6 +254,21 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     }
     connection = ISCSIConnection(target: target, tsih: connection.assignedTSIH)
     seenResets = server.resetGenerations.withLockedValue { $0 }
+    lastHeard = ServeMetrics.now()
+    if let seconds = server.pingInterval {
+      let interval = UInt64(seconds) * 1_000_000_000
+      // Checked four times per interval: a ping leaves within a quarter interval of the
+      // silence passing it, and an unanswered one is noticed as soon.
+      ticks = context.eventLoop.scheduleRepeatedTask(
+        initialDelay: .nanoseconds(Int64(interval / 4)), delay: .nanoseconds(Int64(interval / 4))
+      ) { [weak self] _ in
+        guard let self, let context = self.context else { return }
+        let now = ServeMetrics.now()
+        let events = self.connection.tick(
+          now: now, silentFor: now &- self.lastHeard, interval: interval, timeout: interval)
+        self.perform(events, context: context)
+      }
+    }
     logger.debug("iSCSI connection", metadata: ["peer": "\(context.remoteAddress?.description ?? "?")"])
   }
 
@@ -254,7 +278,15 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     context.fireChannelWritabilityChanged()
   }
 
+  func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+  func handlerRemoved(context: ChannelHandlerContext) {
+    self.context = nil
+    ticks?.cancel()
+  }
+
   func channelInactive(context: ChannelHandlerContext) {
+    ticks?.cancel()
+    ticks = nil
     if counted {
       server.sessions.withLockedValue { $0 -= 1 }
       server.metrics?.session(.iscsi, -1)
@@ -264,6 +296,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    lastHeard = ServeMetrics.now()
     var buffer = unwrapInboundIn(data)
     let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
     let wasFullFeature = connection.isFullFeature

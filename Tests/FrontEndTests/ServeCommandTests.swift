@@ -20,6 +20,8 @@ import Testing
     (["serve", "--target-name", "disk"], "--target-name", "disk"),
     (["serve", "--size", "0"], "--size", "0"),
     (["serve", "--allow-initiator", ""], "--allow-initiator", ""),
+    (["serve", "--nop-interval", "3601"], "--nop-interval", "3601"),
+    (["serve", "--nop-interval=-1"], "--nop-interval", "-1"),
   ])
   func badValuesAreRefusedBeforeAnythingListens(args: [String], option: String, value: String) {
     CommandLineTests.expectRefused(args, option: option, value: value)
@@ -35,8 +37,11 @@ import Testing
     for args in [
       ["serve"],
       ["serve", "--iscsi", "off", "--nbd", "0.0.0.0:10810", "--metrics", "127.0.0.1:9100"],
-      ["serve", "--spin-us", "poll", "--processors", "1", "--latency", "10-20", "--fault", "drop-completion"],
+      [
+        "serve", "--spin-us", "poll", "--processors", "1", "--latency", "10-20", "--fault", "drop-completion",
+      ],
       ["serve", "--iscsi", "[::1]:3260", "--lun1", "off", "--target-name", "iqn.2026-11.org.example:disk"],
+      ["serve", "--nop-interval", "0"],
     ] {
       #expect(CommandLineTests.rejection(args) == nil, "refused: \(args)")
     }

@@ -309,6 +309,37 @@ enum Initiator {
     #expect(r.opcode == .reject && r.header[2] == 0x06, "immediate command reject")
   }
 
+  @Test func silentConnectionsArePingedAndClosedWhenThePingGoesUnanswered() throws {
+    var c = ISCSIConnection(target: Initiator.target)
+    let s: UInt64 = 1_000_000_000
+    #expect(
+      c.tick(now: 100 * s, silentFor: 100 * s, interval: 5 * s, timeout: 5 * s).isEmpty, "not before login")
+    _ = c.receive(Initiator.bytes(Initiator.normalLogin))
+    #expect(c.isFullFeature)
+    #expect(
+      c.tick(now: 10 * s, silentFor: 4 * s, interval: 5 * s, timeout: 5 * s).isEmpty, "not yet silent long")
+    // Silent for the interval: a NOP-In with a Target Transfer Tag, ITT all ones, StatSN not advanced.
+    let ping = try #require(
+      Initiator.sent(c.tick(now: 11 * s, silentFor: 5 * s, interval: 5 * s, timeout: 5 * s)).first)
+    #expect(ping.opcode == .nopIn && ping.initiatorTaskTag == 0xFFFF_FFFF && ping.be32(20) != 0xFFFF_FFFF)
+    #expect(c.isPinging)
+    #expect(
+      c.tick(now: 15 * s, silentFor: 9 * s, interval: 5 * s, timeout: 5 * s).isEmpty, "one ping at a time")
+    // The initiator's answer (NOP-Out, ITT all ones, the TTT back, immediate) clears it.
+    var answer = Initiator.pdu(0x40, flags: 0x80, itt: 0xFFFF_FFFF)  // NOP-Out, immediate
+    answer.setBE32(20, ping.be32(20))
+    answer.setBE32(24, 1)
+    #expect(c.receive(Initiator.bytes(answer)).isEmpty, "an answer is not answered")
+    #expect(!c.isPinging)
+    // A ping nobody answers ends the connection after the timeout — and only then.
+    let second = try #require(
+      Initiator.sent(c.tick(now: 30 * s, silentFor: 6 * s, interval: 5 * s, timeout: 5 * s)).first)
+    #expect(second.be32(20) != ping.be32(20), "a fresh tag per ping")
+    #expect(c.tick(now: 34 * s, silentFor: 10 * s, interval: 5 * s, timeout: 5 * s).isEmpty)
+    let end = c.tick(now: 35 * s, silentFor: 11 * s, interval: 5 * s, timeout: 5 * s)
+    #expect(end.contains { if case .close = $0 { return true } else { return false } } && c.isClosed)
+  }
+
   @Test func aDiscoverySessionRunsNoCommands() throws {
     var c = ISCSIConnection(target: Initiator.target)
     _ = c.receive(

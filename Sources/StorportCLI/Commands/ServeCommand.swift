@@ -47,6 +47,12 @@ struct ServeCommand: ParsableCommand {
       "iSCSI LUN 1: ramdisk (default: the RAM-disk sample miniport on its own RAM backing, --size) or off.")
   var lun1: String?
   @Option(
+    name: .customLong("nop-interval"),
+    help:
+      "Seconds of silence after which the iSCSI target pings a connection (NOP-In); unanswered for as long again, it is closed. 1…3600, or 0: never (default 30)."
+  )
+  var nopInterval: String?
+  @Option(
     name: .customLong("target-name"),
     help: "The iSCSI target's name (default \(ServeCommand.defaultTargetName)).")
   var targetName: String?
@@ -87,6 +93,8 @@ struct ServeCommand: ParsableCommand {
     var lun1: WorkloadOptions?
     var chap: ChapSecrets
     var allowedInitiators: [String]?
+    /// Seconds of silence before the target pings (nil: never).
+    var pingInterval: Int?
     /// The metrics endpoint, or nil.
     var metrics: (host: String, port: Int)?
   }
@@ -180,6 +188,9 @@ struct ServeCommand: ParsableCommand {
       }
     default: throw OptionError("--lun1", lun1 ?? "", "ramdisk or off")
     }
+    let ping = try nopInterval.map { v throws(OptionError) in
+      try OptionValue.integer(v, option: "--nop-interval", in: 0...3600)
+    }
     let chap = try ChapSecrets.load(file: chapFile)
     for name in allowInitiator where name.isEmpty || name.utf8.count > 223 {
       throw OptionError("--allow-initiator", name, "an iSCSI initiator name of 1…223 bytes")
@@ -187,7 +198,7 @@ struct ServeCommand: ParsableCommand {
     return Values(
       options: o, nbd: nbdAddress, iscsi: iscsiAddress, exportName: name, targetName: target.lowercased(),
       lun1: second, chap: chap, allowedInitiators: allowInitiator.isEmpty ? nil : allowInitiator,
-      metrics: metricsAddress)
+      pingInterval: ping == 0 ? nil : ping ?? 30, metrics: metricsAddress)
   }
 
   mutating func validate() throws { try checked { _ = try values() } }
@@ -238,7 +249,7 @@ struct ServeCommand: ParsableCommand {
       for (i, d) in disks.enumerated() { luns[UInt16(i)] = d }
       let server = ISCSIServer(
         name: v.targetName, luns: luns, chap: v.chap.initiator, mutualChap: v.chap.target,
-        allowedInitiators: v.allowedInitiators, metrics: serveMetrics)
+        allowedInitiators: v.allowedInitiators, metrics: serveMetrics, pingInterval: v.pingInterval)
       do {
         let port = try server.start(host: a.host, port: a.port)
         let auth =
