@@ -229,8 +229,8 @@ extension ISCSIConnection {
 
   /// Task Management Function Request (RFC 7143 §11.5): ABORT TASK / ABORT TASK SET /
   /// CLEAR TASK SET drop what is waiting for data and suppress the results of what is
-  /// running; LOGICAL UNIT RESET goes to the owner (the miniport's reset path); the target
-  /// resets and CLEAR ACA are not supported.
+  /// running; LOGICAL UNIT RESET and TARGET WARM / COLD RESET go to the owner (the miniport's
+  /// reset path, per LU); CLEAR ACA and TASK REASSIGN are not supported.
   mutating func taskManagement(_ pdu: ISCSIPDU) -> [Event] {
     guard accept(pdu) else { return [] }
     let function = pdu.flags & 0x7F
@@ -265,7 +265,10 @@ extension ISCSIConnection {
       guard let lun, target.luns.contains(lun) else { return respond(2) }
       abortAll(lun)
       return [.resetLogicalUnit(lun: lun, initiatorTaskTag: itt)]
-    case 3, 6, 7:  // CLEAR ACA, TARGET WARM RESET, TARGET COLD RESET
+    case 6, 7:  // TARGET WARM RESET, TARGET COLD RESET: every LU, through the owner
+      for lun in target.luns { abortAll(lun) }
+      return [.resetTarget(cold: function == 7, initiatorTaskTag: itt)]
+    case 3:  // CLEAR ACA (no ACA here: NACA is refused)
       return respond(5)
     case 8:  // TASK REASSIGN (ErrorRecoveryLevel 2)
       return respond(4)
@@ -290,7 +293,7 @@ extension ISCSIConnection {
     return awaiting
   }
 
-  /// The owner finished a LOGICAL UNIT RESET.
+  /// The owner finished a LOGICAL UNIT RESET or a target reset.
   public mutating func completeReset(initiatorTaskTag: UInt32, succeeded: Bool) -> [Event] {
     guard phase == .fullFeature else { return [] }
     var r = ISCSIPDU(.taskManagementResponse)

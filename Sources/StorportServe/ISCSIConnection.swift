@@ -96,6 +96,9 @@ public struct ISCSIConnection: Sendable {
     /// LOGICAL UNIT RESET: reset the unit (the miniport's reset path), then answer with
     /// ``completeReset(_:)``.
     case resetLogicalUnit(lun: UInt16, initiatorTaskTag: UInt32)
+    /// TARGET WARM RESET (`cold`: COLD — afterwards every connection to the target ends):
+    /// reset every LU, then ``ISCSIConnection/completeReset(initiatorTaskTag:succeeded:)``.
+    case resetTarget(cold: Bool, initiatorTaskTag: UInt32)
     case close(String)
   }
 

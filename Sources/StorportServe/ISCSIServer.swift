@@ -28,9 +28,39 @@ public final class ISCSIServer: @unchecked Sendable {
       return $0
     }
   }
-  /// LOGICAL UNIT RESETs done per LUN: every I_T nexus that has not seen the latest one gets
-  /// a UNIT ATTENTION (29/03, BUS DEVICE RESET FUNCTION OCCURRED) on its next command (SAM-5).
-  let resetGenerations = NIOLockedValueBox([UInt16: UInt64]())
+  /// Resets done per LUN, and the ASCQ of the last one's UNIT ATTENTION: every I_T nexus that
+  /// has not seen the latest gets it on its next command (SAM-5 §5.14) — 29/03 BUS DEVICE RESET
+  /// FUNCTION OCCURRED after a LOGICAL UNIT RESET, 29/00 POWER ON, RESET, OR BUS DEVICE RESET
+  /// OCCURRED after a target reset (a hard reset, RFC 7143 §11.5.1).
+  let resetGenerations = NIOLockedValueBox([UInt16: (generation: UInt64, ascq: UInt8)]())
+  /// The reset generation of each LUN each I_T nexus has seen, by initiator port (its name
+  /// and ISID, RFC 7143 §10.1.1): the nexus outlives its connection, so an initiator that
+  /// logs in again after a reset (a TARGET COLD RESET ends every connection) still gets the
+  /// UNIT ATTENTION. At most `nexusLimit` ports are remembered; past that, those that have seen
+  /// every reset are forgotten (a forgotten port logging in again starts up to date).
+  private let nexusSeen = NIOLockedValueBox([String: [UInt16: UInt64]]())
+  static let nexusLimit = 4096
+
+  /// What `nexus` has seen (a new nexus: every reset so far).
+  func resetsSeen(by nexus: String) -> [UInt16: UInt64] {
+    let current = resetGenerations.withLockedValue { $0.mapValues(\.generation) }
+    return nexusSeen.withLockedValue { table in
+      if let seen = table[nexus] { return seen }
+      if table.count >= Self.nexusLimit {
+        table = table.filter { _, seen in current.contains { seen[$0.key] ?? 0 < $0.value } }
+      }
+      if table.count < Self.nexusLimit { table[nexus] = current }
+      return current
+    }
+  }
+
+  /// `nexus` has now seen `generation` of `lun`'s resets.
+  func sawReset(_ nexus: String, lun: UInt16, generation: UInt64) {
+    nexusSeen.withLockedValue { $0[nexus, default: [:]][lun] = generation }
+  }
+
+  /// Open connections, so a TARGET COLD RESET can end them all.
+  let connections = NIOLockedValueBox([ObjectIdentifier: Channel]())
 
   /// - Parameters:
   ///   - name: the target's iSCSI name.
@@ -206,7 +236,7 @@ public final class ISCSIServer: @unchecked Sendable {
   }
 
   /// LOGICAL UNIT RESET through the miniport's reset path (SRB_FUNCTION_RESET_LOGICAL_UNIT).
-  func resetLogicalUnit(_ lun: UInt16, completion: @escaping @Sendable (Bool) -> Void) {
+  func resetLogicalUnit(_ lun: UInt16, ascq: UInt8 = 0x03, completion: @escaping @Sendable (Bool) -> Void) {
     guard let disk = disks[lun] else {
       completion(false)
       return
@@ -214,8 +244,39 @@ public final class ISCSIServer: @unchecked Sendable {
     let r = StorRequest(function: .resetLogicalUnit)
     disk.adapter.submit(r) { done in
       let ok = done.srbStatus == .success
-      if ok { self.resetGenerations.withLockedValue { $0[lun, default: 0] += 1 } }
+      if ok {
+        self.resetGenerations.withLockedValue {
+          $0[lun] = (($0[lun]?.generation ?? 0) + 1, ascq)
+        }
+      }
       completion(ok)
+    }
+  }
+
+  /// TARGET WARM RESET: every LU reset through its adapter (SRB_FUNCTION_RESET_LOGICAL_UNIT),
+  /// `completion` when all are done (true if all succeeded).
+  func resetTarget(completion: @escaping @Sendable (Bool) -> Void) {
+    let left = NIOLockedValueBox((count: disks.count, ok: true))
+    for lun in disks.keys {
+      resetLogicalUnit(lun, ascq: 0x00) { ok in
+        let done = left.withLockedValue { l -> Bool? in
+          l.count -= 1
+          l.ok = l.ok && ok
+          return l.count == 0 ? l.ok : nil
+        }
+        if let done { completion(done) }
+      }
+    }
+  }
+
+  /// TARGET COLD RESET's end: every connection to the target closes (after what it was
+  /// sending).
+  func closeAllConnections() {
+    for channel in connections.withLockedValue({ Array($0.values) }) {
+      channel.eventLoop.execute {
+        channel.flush()
+        channel.close(promise: nil)
+      }
     }
   }
 }
@@ -235,8 +296,9 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   /// When the initiator last sent anything (ns), and the ping check's repeated task.
   private var lastHeard: UInt64 = 0
   private var ticks: RepeatedTask?
-  /// The reset generation of each LUN this I_T nexus last saw (see `resetGenerations`).
-  private var seenResets: [UInt16: UInt64] = [:]
+  /// This connection's I_T nexus by its initiator port (name and ISID), once logged in to a
+  /// normal session; the resets it has seen are the server's (``ISCSIServer/resetsSeen(by:)``).
+  private var nexus: String?
 
   init(server: ISCSIServer, logger: Logger) {
     self.server = server
@@ -253,7 +315,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       target.address = (ip.contains(":") ? "[\(ip)]" : ip) + ":\(port),1"
     }
     connection = ISCSIConnection(target: target, tsih: connection.assignedTSIH)
-    seenResets = server.resetGenerations.withLockedValue { $0 }
+    server.connections.withLockedValue { $0[ObjectIdentifier(self)] = context.channel }
     lastHeard = ServeMetrics.now()
     if let seconds = server.pingInterval {
       let interval = UInt64(seconds) * 1_000_000_000
@@ -287,6 +349,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   func channelInactive(context: ChannelHandlerContext) {
     ticks?.cancel()
     ticks = nil
+    _ = server.connections.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(self)) }
     if counted {
       server.sessions.withLockedValue { $0 -= 1 }
       server.metrics?.session(.iscsi, -1)
@@ -302,6 +365,9 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     let wasFullFeature = connection.isFullFeature
     let events = connection.receive(bytes)
     if !wasFullFeature && connection.isFullFeature && !connection.sessionIsDiscovery {
+      let isid = connection.isid.map { String($0 >> 4, radix: 16) + String($0 & 0xF, radix: 16) }.joined()
+      nexus = (connection.initiatorName ?? "") + ",i,0x" + isid
+      _ = server.resetsSeen(by: nexus!)  // a new nexus starts up to date
       counted = true
       server.sessions.withLockedValue { $0 += 1 }
       server.metrics?.session(.iscsi, 1)
@@ -342,6 +408,16 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             self.send(events, channel: channel)
           }
         }
+      case .resetTarget(let cold, let itt):
+        logger.info("iSCSI target reset", metadata: ["kind": "\(cold ? "cold" : "warm")"])
+        let server = self.server
+        server.resetTarget { ok in
+          loop.execute {
+            let events = self.connection.completeReset(initiatorTaskTag: itt, succeeded: ok)
+            self.send(events, channel: channel)
+            if cold { server.closeAllConnections() }
+          }
+        }
       }
     }
     if wrote { context.flush() }
@@ -351,10 +427,11 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   /// INQUIRY, REPORT LUNS and REQUEST SENSE pass (SAM-5 §5.14).
   private func unitAttention(_ task: ISCSITask) -> ISCSITaskResult? {
     guard ![0x12, 0xA0, 0x03].contains(task.cdb[0]) else { return nil }
-    let current = server.resetGenerations.withLockedValue { $0[task.lun] ?? 0 }
-    guard current > seenResets[task.lun] ?? 0 else { return nil }
-    seenResets[task.lun] = current
-    return ISCSITaskResult(status: 0x02, sense: ISCSIConnection.sense(0x06, 0x29, 0x03))
+    guard let nexus, let current = server.resetGenerations.withLockedValue({ $0[task.lun] }),
+      current.generation > server.resetsSeen(by: nexus)[task.lun] ?? 0
+    else { return nil }
+    server.sawReset(nexus, lun: task.lun, generation: current.generation)
+    return ISCSITaskResult(status: 0x02, sense: ISCSIConnection.sense(0x06, 0x29, current.ascq))
   }
 
   private func finished(_ task: ISCSITask, _ result: ISCSITaskResult, channel: Channel) {

@@ -270,6 +270,16 @@ enum Initiator {
     reset.setBE32(24, 3)
     let events = c.receive(Initiator.bytes(reset))
     #expect(events == [.resetLogicalUnit(lun: 0, initiatorTaskTag: 14)])
+    // TARGET WARM RESET (6) and TARGET COLD RESET (7) go to the owner too; CLEAR ACA is refused.
+    for (function, itt, cmdSN) in [(UInt8(6), UInt32(15), UInt32(4)), (7, 16, 5)] {
+      var target = Initiator.pdu(0x42, flags: 0x80 | function, itt: itt)
+      target.setBE32(24, cmdSN)
+      #expect(
+        c.receive(Initiator.bytes(target)) == [.resetTarget(cold: function == 7, initiatorTaskTag: itt)])
+    }
+    var clearACA = Initiator.pdu(0x42, flags: 0x83, itt: 17)
+    clearACA.setBE32(24, 6)
+    #expect(Initiator.sent(c.receive(Initiator.bytes(clearACA))).first?.header[2] == 5, "not supported")
   }
 
   @Test func anAbortOfARunningTaskIsAnsweredWhenTheTaskEndsAndItsResultIsDropped() throws {
@@ -557,6 +567,60 @@ struct SeededGenerator: RandomNumberGenerator {
     #expect(scrape.contains(#"storport_verifier_violations{adapter="lun0"} 0.0"#))
     #expect(get("/status").contains("lun0: PASS"))
     #expect(get("/nothing").hasPrefix("HTTP/1.1 404"))
+  }
+}
+
+/// Target resets over loopback through an NVMe adapter: a COLD reset ends every connection,
+/// and the next session's first command meets the UNIT ATTENTION of the hard reset.
+@Suite(.serialized) struct ISCSITargetResetTests {
+  @Test func aColdResetEndsEveryConnectionAndLeavesAUnitAttention() throws {
+    var o = WorkloadOptions()
+    o.miniport = .nvme
+    o.sizeBytes = 8 << 20
+    o.processors = 2
+    let rig = try WorkloadRig(o)
+    defer { rig.runtime.shutdown() }
+    let disk = AdapterDisk(
+      adapter: rig.adapter, blockSize: rig.store.blockSize, blockCount: rig.store.blockCount)
+    let server = ISCSIServer(name: Initiator.target.name, luns: [0: disk])
+    let port = try server.start(host: "127.0.0.1", port: 0)
+    defer { server.shutdown() }
+    let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
+    func next(_ c: NBDTestClient) -> [UInt8] {
+      let header = c.receive(48)
+      guard header.count == 48 else { return header }
+      let segment = Int(header[5]) << 16 | Int(header[6]) << 8 | Int(header[7])
+      return header + c.receive(ISCSIFraming.padded(segment))
+    }
+    let a = try NBDTestClient(port: port)
+    let b = try NBDTestClient(port: port)
+    for c in [a, b] {
+      c.send(framing.encode(Initiator.normalLogin))
+      #expect(next(c).count >= 48, "logged in")
+    }
+    var cold = Initiator.pdu(0x42, flags: 0x87, itt: 9)
+    cold.setBE32(24, 1)
+    a.send(framing.encode(cold))
+    let answer = next(a)
+    #expect(answer.count >= 48 && answer[0] & 0x3F == 0x22 && answer[2] == 0, "TMF response: complete")
+    #expect(a.receive(1).isEmpty, "the resetting connection ends")
+    #expect(b.receive(1).isEmpty, "and every other one")
+    // A new session: its first TEST UNIT READY meets 29/00, its second passes.
+    let c = try NBDTestClient(port: port)
+    c.send(framing.encode(Initiator.normalLogin))
+    #expect(next(c).count >= 48)
+    for (cmdSN, attention) in [(UInt32(1), true), (2, false)] {
+      c.send(framing.encode(Initiator.command(itt: cmdSN, cmdSN: cmdSN, cdb: [0, 0, 0, 0, 0, 0])))
+      let r = next(c)
+      #expect(r.count >= 48 && r[0] & 0x3F == 0x21, "SCSI Response")
+      if attention {
+        #expect(r.count > 48 + 15 && r[3] == 0x02 && r[48 + 2 + 2] & 0x0F == 0x06, "UNIT ATTENTION")
+        #expect(r.count > 48 + 15 && r[48 + 2 + 12] == 0x29 && r[48 + 2 + 13] == 0x00, "29/00")
+      } else {
+        #expect(r.count >= 48 && r[3] == 0, "GOOD")
+      }
+    }
+    #expect(rig.runtime.verifier.violations.isEmpty)
   }
 }
 
