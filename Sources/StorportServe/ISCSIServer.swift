@@ -398,9 +398,8 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
           }
           continue
         }
-        server.run(task) { result in
-          loop.execute { self.finished(task, result, channel: channel) }
-        }
+        let completions = self.completions(context)
+        server.run(task) { result in completions.add((task, result)) }
       case .resetLogicalUnit(let lun, let itt):
         server.resetLogicalUnit(lun) { ok in
           loop.execute {
@@ -434,8 +433,23 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     return ISCSITaskResult(status: 0x02, sense: ISCSIConnection.sense(0x06, 0x29, current.ascq))
   }
 
-  private func finished(_ task: ISCSITask, _ result: ISCSITaskResult, channel: Channel) {
-    send(connection.complete(task, result), channel: channel)
+  /// Commands the adapter finished, answered in batches on the loop (one flush per batch).
+  private var batch: LoopBatch<(ISCSITask, ISCSITaskResult)>?
+  private func completions(_ context: ChannelHandlerContext) -> LoopBatch<(ISCSITask, ISCSITaskResult)> {
+    if let batch { return batch }
+    let channel = context.channel
+    // Weak: the handler owns the batch; once the connection is gone, late results are dropped.
+    let made = LoopBatch<(ISCSITask, ISCSITaskResult)>(loop: context.eventLoop) { [weak self] done in
+      guard let self else { return }
+      for (task, result) in done {
+        for case .send(let out) in self.connection.complete(task, result) {
+          channel.write(channel.allocator.buffer(bytes: out), promise: nil)
+        }
+      }
+      channel.flush()
+    }
+    batch = made
+    return made
   }
 
   private func send(_ events: [ISCSIConnection.Event], channel: Channel) {

@@ -104,7 +104,10 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     counted = false
   }
 
-  func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+  func handlerAdded(context: ChannelHandlerContext) {
+    self.context = context
+    batch = makeBatch(context.channel)
+  }
   func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -188,9 +191,10 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     exports.first { $0.name == session.currentExport?.name }?.disk ?? exports[0].disk
   }
 
-  /// Writes the reply to `cookie` (`offset`: a read's, for a structured chunk) and, once it is
-  /// written, updates the flow: reading resumes (the requests already received first), or the
-  /// connection closes after a disconnect. Called on any thread.
+  /// Writes the reply to `cookie` (`offset`: a read's, for a structured chunk) — batched with
+  /// the other replies finished meanwhile, one flush for all — and, once written, updates the
+  /// flow: reading resumes (the requests already received first), or the connection closes
+  /// after a disconnect. Called on any thread.
   private func reply(
     _ channel: Channel, _ cookie: UInt64, _ outcome: AdapterDisk.Outcome, _ data: [UInt8],
     read offset: UInt64?, structured: Bool, bytes: Int
@@ -198,13 +202,33 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     let out = NBDSession.reply(
       cookie: cookie, error: outcome == .success ? 0 : NBD.eio, data: data, read: offset,
       structured: structured)
-    // The request counts until its reply is written (on the event loop): replies waiting for a
-    // client that does not read count against the same limits as requests in the adapter.
-    channel.writeAndFlush(channel.allocator.buffer(bytes: out)).whenComplete { _ in
-      let next = self.flow.finished(bytes: bytes)
-      self.flow.apply(next.autoRead, to: channel)
-      if next.autoRead == true { self.resume() }
-      if next.close { channel.close(promise: nil) }
+    batch?.add((out, bytes))
+  }
+
+  /// Replies waiting for the loop. Weak: the handler owns the batch; once the connection is
+  /// gone, late replies are dropped.
+  /// Made when the handler is added (on the loop), before any request can finish.
+  private var batch: LoopBatch<([UInt8], Int)>?
+  private func makeBatch(_ channel: Channel) -> LoopBatch<([UInt8], Int)> {
+    LoopBatch<([UInt8], Int)>(loop: channel.eventLoop) { [weak self] done in
+      guard let self, let last = done.last else { return }
+      for (out, _) in done.dropLast() {
+        channel.write(channel.allocator.buffer(bytes: out), promise: nil)
+      }
+      // The request counts until its reply is written: replies waiting for a client that does
+      // not read count against the same limits as requests in the adapter.
+      channel.writeAndFlush(channel.allocator.buffer(bytes: last.0)).whenComplete { _ in
+        var resume = false
+        var close = false
+        for (_, bytes) in done {
+          let next = self.flow.finished(bytes: bytes)
+          self.flow.apply(next.autoRead, to: channel)
+          resume = resume || next.autoRead == true
+          close = close || next.close
+        }
+        if resume { self.resume() }
+        if close { channel.close(promise: nil) }
+      }
     }
   }
 

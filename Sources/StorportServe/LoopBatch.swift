@@ -1,0 +1,37 @@
+import NIOCore
+import Storport
+
+/// Work finished on the adapter's processors, handed to a connection's event loop in batches:
+/// the first item of a batch schedules one loop task, later ones join it, and the task takes
+/// them all — so a burst of completions costs one wake-up of the loop and one flush (one
+/// `writev`) instead of one of each per completion.
+final class LoopBatch<Item>: @unchecked Sendable {
+  private let state = Locked<(items: [Item], scheduled: Bool)>(([], false))
+  private let loop: EventLoop
+  private let drain: ([Item]) -> Void
+
+  /// `drain` runs on `loop` with the items in the order they were added.
+  init(loop: EventLoop, drain: @escaping ([Item]) -> Void) {
+    self.loop = loop
+    self.drain = drain
+  }
+
+  /// Adds `item` from any thread.
+  func add(_ item: Item) {
+    let schedule = state.withLock { s -> Bool in
+      s.items.append(item)
+      guard !s.scheduled else { return false }
+      s.scheduled = true
+      return true
+    }
+    guard schedule else { return }
+    loop.execute {
+      let items = self.state.withLock { s -> [Item] in
+        s.scheduled = false
+        defer { s.items.removeAll(keepingCapacity: true) }
+        return s.items
+      }
+      self.drain(items)
+    }
+  }
+}
