@@ -73,7 +73,9 @@ public final class LogicalUnit: @unchecked Sendable {
   public var blockCount: UInt64 { store.blockCount }
   /// Sense format in force (Control mode page D_SENSE).
   public var descriptorSense: Bool { mode.withLock { $0.descriptorSense } }
-  var writeProtected: Bool {
+  /// Writes are refused (DATA PROTECT, WRITE PROTECTED): a read-only configuration or store,
+  /// or SWP set in the Control mode page by MODE SELECT.
+  public var writeProtected: Bool {
     configuration.readOnly || store.isReadOnly || mode.withLock { $0.softwareWriteProtect }
   }
   var thinProvisioned: Bool { store.holdsData }

@@ -30,7 +30,9 @@ extension AdapterDisk {
       return
     }
     let buffer = isWrite ? Buffer(copying: dataOut) : Buffer(bytes: dataInLength)
-    if let block = BlockCdb(cdb), block.blocks > 0, block.canSplit,
+    // WRITE SAME moves one block whatever it names: the LU's MAXIMUM WRITE SAME LENGTH, not
+    // the transfer limit, bounds it — so it goes whole, and a range too long is the LU's to refuse.
+    if let block = BlockCdb(cdb), block.blocks > 0, block.canSplit, block.kind != .writeSame,
       UInt64(block.blocks) * UInt64(blockSize) > UInt64(maximumTransferBytes),
       length == block.dataBytes(blockSize: blockSize),
       block.lba <= blockCount, UInt64(block.blocks) <= blockCount - block.lba
@@ -67,11 +69,7 @@ extension AdapterDisk {
       let blocks = min(perPiece, Int(block.blocks) - first)
       let r = StorRequest()
       r.setCdb(block.piece(lba: block.lba + UInt64(first), count: UInt32(blocks)))
-      if length > 0 && block.kind == .writeSame {
-        r.direction = .dataOut
-        r.dataBuffer = buffer.pointer  // every piece writes the same block
-        r.dataTransferLength = UInt32(blockSize)
-      } else if length > 0 {
+      if length > 0 {
         r.direction = isWrite ? .dataOut : .dataIn
         r.dataBuffer = buffer.pointer + first * blockSize
         r.dataTransferLength = UInt32(blocks * blockSize)

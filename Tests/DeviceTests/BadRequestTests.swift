@@ -37,6 +37,9 @@ import Testing
       name: "bad INQUIRY page", cdb: [0x12, 1, 0x77, 0, 255, 0], length: 255, direction: .dataIn,
       key: .illegalRequest, code: .invalidFieldInCdb, field: .cdb(2)),
     Case(
+      name: "WRITE SAME with ANCHOR (no ANC_SUP)", cdb: [0x41, 0x10, 0, 0, 0, 0, 0, 0, 1, 0], length: 4096,
+      direction: .dataOut, key: .illegalRequest, code: .invalidFieldInCdb, field: .cdb(1, bit: 4)),
+    Case(
       name: "WRITE SAME with zero blocks", cdb: [0x41, 0, 0, 0, 0, 0, 0, 0, 0, 0], length: 4096,
       direction: .dataOut, key: .illegalRequest, code: .invalidFieldInCdb, field: .cdb(7)),
   ]
@@ -83,6 +86,57 @@ import Testing
     rig.adapter.submit(r) { _ in done.value = true }
     rig.runtime.runUntil(timeoutNanoseconds: 10_000_000) { done.value }
     #expect(r.srbStatus == .success)
+    #expect(rig.runtime.verifier.verdict.hasPrefix("PASS"))
+  }
+}
+
+/// SWP in the Control mode page (MODE SELECT) write-protects the LU for every writing command
+/// — WRITE, WRITE SAME, UNMAP — until it is cleared, in both sample miniports.
+@Suite struct SoftwareWriteProtectTests {
+  @Test(arguments: [WorkloadOptions.MiniportKind.ramdisk, .nvme])
+  func swpRefusesWritesUntilCleared(miniport: WorkloadOptions.MiniportKind) throws {
+    let rig = try BadRequestTests().rig(miniport)
+    defer { rig.runtime.shutdown() }
+    let pool = StorRequestPool(count: 1, bufferBytes: 16384)
+    func run(_ cdb: [UInt8], _ direction: DataDirection, _ length: Int, fill: [UInt8] = []) -> StorRequest {
+      let r = pool.take()!
+      r.setCdb(cdb)
+      r.direction = direction
+      r.dataTransferLength = UInt32(length)
+      for (i, b) in fill.enumerated() { r.dataBuffer!.storeBytes(of: b, toByteOffset: i, as: UInt8.self) }
+      let done = Box(false)
+      rig.adapter.submit(r) { _ in done.value = true }
+      rig.runtime.runUntil(timeoutNanoseconds: 10_000_000) { done.value }
+      pool.give(r)
+      return r
+    }
+    // The Control page as it stands (MODE SENSE(6), page 0x0A), SWP then set and cleared.
+    let sense = run([0x1A, 0x08, 0x0A, 0, 255, 0], .dataIn, 255)
+    #expect(sense.srbStatus == .success || sense.srbStatus == .dataOverrunOrUnderrun, "a short MODE SENSE")
+    let blockDescriptors = Int(sense.dataBuffer!.load(fromByteOffset: 3, as: UInt8.self))
+    let page = (0..<12).map {
+      sense.dataBuffer!.load(fromByteOffset: 4 + blockDescriptors + $0, as: UInt8.self)
+    }
+    #expect(page[0] & 0x3F == 0x0A && page[1] == 10)
+    func select(swp: Bool) -> StorRequest {
+      var p = page
+      p[0] &= 0x3F  // PS is reserved in MODE SELECT
+      p[4] = swp ? p[4] | 0x08 : p[4] & ~0x08
+      return run([0x15, 0x10, 0, 0, UInt8(4 + p.count), 0], .dataOut, 4 + p.count, fill: [0, 0, 0, 0] + p)
+    }
+    let block = [UInt8](repeating: 0, count: 4096)
+    #expect(select(swp: true).srbStatus == .success)
+    for (name, cdb) in [
+      ("WRITE(10)", [0x2A, 0, 0, 0, 0, 3, 0, 0, 1, 0] as [UInt8]),
+      ("WRITE SAME(10)", [0x41, 0, 0, 0, 0, 3, 0, 0, 1, 0]),
+    ] {
+      let r = run(cdb, .dataOut, 4096, fill: block)
+      #expect(
+        r.senseData?.key == .dataProtect && r.senseData?.code == .writeProtected,
+        "\(miniport) \(name) under SWP: \(String(describing: r.senseData))")
+    }
+    #expect(select(swp: false).srbStatus == .success)
+    #expect(run([0x2A, 0, 0, 0, 0, 3, 0, 0, 1, 0], .dataOut, 4096, fill: block).srbStatus == .success)
     #expect(rig.runtime.verifier.verdict.hasPrefix("PASS"))
   }
 }

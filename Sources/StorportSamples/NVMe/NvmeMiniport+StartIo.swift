@@ -40,6 +40,10 @@ extension NvmeMiniport {
   private func translate(_ ext: NvmeExtension, _ unit: LogicalUnit, _ r: StorRequest) {
     let cdb = r.cdb
     if cdb.opcode == 0x42 {
+      guard !unit.writeProtected else {
+        reject(ext, r, .check(SenseData(.dataProtect, .writeProtected)))
+        return
+      }
       unmap(ext, r, cdb)
       return
     }
@@ -74,7 +78,7 @@ extension NvmeMiniport {
         reject(ext, r, .invalidField(cdbByte: b.lengthField))
         return
       }
-      if b.kind != .read && unit.configuration.readOnly {
+      if b.kind != .read && unit.writeProtected {
         reject(ext, r, .check(SenseData(.dataProtect, .writeProtected)))
         return
       }
@@ -110,12 +114,22 @@ extension NvmeMiniport {
     case .prefetch:
       reject(ext, r, .good())
     case .writeSame:
+      // ANCHOR is not supported (no ANC_SUP in the Logical Block Provisioning VPD page).
+      if b.anchor {
+        reject(ext, r, .invalidField(cdbByte: 1, bit: 4))
+        return
+      }
+      if unit.writeProtected {
+        reject(ext, r, .check(SenseData(.dataProtect, .writeProtected)))
+        return
+      }
       let zero =
         b.noDataOutBuffer
         || (r.dataBuffer != nil && r.dataTransferLength >= UInt32(ext.blockSize)
           && (0..<ext.blockSize).allSatisfy { r.dataBuffer!.load(fromByteOffset: $0, as: UInt8.self) == 0 })
-      guard b.blocks > 0, b.blocks <= 0x10000, zero else {
-        reject(ext, r, .invalidField(cdbByte: b.blocks == 0 || b.blocks > 0x10000 ? b.lengthField : 1))
+      let limit = UInt32(NvmeMiniport.maximumWriteSameBlocks)
+      guard b.blocks > 0, b.blocks <= limit, zero else {
+        reject(ext, r, .invalidField(cdbByte: b.blocks == 0 || b.blocks > limit ? b.lengthField : 1))
         return
       }
       submit(ext, r) { c, _ in

@@ -57,6 +57,8 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
   public let initializationData = MiniportInitializationData(name: "nvme")
   /// MaximumTransferLength: the bytes one PRP pair of the emulated controller covers.
   public static let maximumTransferBytes = 128 * 1024
+  /// Blocks one WRITE SAME may name (Block Limits VPD MAXIMUM WRITE SAME LENGTH).
+  public static let maximumWriteSameBlocks: UInt64 = 0xFFFF
   public let device: NvmeController
   public let queueCount: Int
   public let queueDepth: Int
@@ -239,6 +241,9 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
         config.product = "STORPORT NVME"
         config.compareAndWrite = false  // not translated to NVMe (Compare + Write) yet
         config.maxTransferBlocks = UInt32(Self.maximumTransferBytes / ext.blockSize)
+        // WRITE SAME becomes one Write Zeroes, whose 0-based 16-bit NLB reaches 65,536 blocks;
+        // reported one below that, so the limit is a 16-bit number for any initiator.
+        config.maxWriteSameBlocks = Self.maximumWriteSameBlocks
         ext.unit = LogicalUnit(
           store: GeometryStore(blockSize: ext.blockSize, blockCount: ext.blockCount, thinProvisioned: thin),
           configuration: config)
