@@ -26,7 +26,7 @@ extension AdapterDisk {
     let isWrite = !dataOut.isEmpty
     let length = isWrite ? dataOut.count : dataInLength
     guard length <= Int(UInt32.max) else {
-      completion(ScsiOutcome(status: 0x02, sense: Self.fixedSense(0x05, 0x24, 0x00), data: []))
+      completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00), data: []))
       return
     }
     let buffer = isWrite ? Buffer(copying: dataOut) : Buffer(bytes: dataInLength)
@@ -105,33 +105,24 @@ extension AdapterDisk {
   func truncatedWrite(
     _ block: BlockCdb, data: [UInt8], completion: @escaping @Sendable (ScsiOutcome) -> Void
   ) {
+    // The range the CDB names must lie on the disk, not only the part the data covers (SBC:
+    // LBA OUT OF RANGE is judged on the command).
+    guard block.lba <= blockCount, UInt64(block.blocks) <= blockCount - block.lba else {
+      completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x21, 0x00), data: []))
+      return
+    }
     let whole = data.count / blockSize
     guard data.count % blockSize == 0 else {
-      completion(ScsiOutcome(status: 0x02, sense: Self.fixedSense(0x05, 0x0E, 0x03), data: []))
+      completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x0E, 0x03), data: []))
       return
     }
     guard whole > 0 else {
       completion(ScsiOutcome(status: 0, sense: [], data: []))
       return
     }
-    guard block.lba <= blockCount, UInt64(whole) <= blockCount - block.lba else {
-      completion(ScsiOutcome(status: 0x02, sense: Self.fixedSense(0x05, 0x21, 0x00), data: []))
-      return
-    }
     execute(
       cdb: block.piece(lba: block.lba, count: UInt32(whole)), dataOut: data, dataInLength: 0,
       completion: completion)
-  }
-
-  /// Fixed-format sense data: key, ASC, ASCQ.
-  static func fixedSense(_ key: UInt8, _ asc: UInt8, _ ascq: UInt8) -> [UInt8] {
-    var s = [UInt8](repeating: 0, count: 18)
-    s[0] = 0x70
-    s[2] = key
-    s[7] = 10
-    s[12] = asc
-    s[13] = ascq
-    return s
   }
 
   static func scsiOutcome(_ r: StorRequest) -> ScsiOutcome {

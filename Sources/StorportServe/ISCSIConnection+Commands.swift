@@ -28,11 +28,11 @@ extension ISCSIConnection {
     }
     guard pdu.additionalHeader.isEmpty else {
       // Extended CDBs (over 16 bytes) and bidirectional transfers are not supported.
-      return checkCondition(itt, sense: Self.sense(0x05, 0x24, 0x00))
+      return checkCondition(itt, sense: FixedSense.bytes(0x05, 0x24, 0x00))
     }
     guard pdu.isFinal, !(isRead && isWrite) else { return reject(pdu.header, .protocolError) }
     guard expected <= Self.maximumTransferBytes else {
-      return checkCondition(itt, sense: Self.sense(0x05, 0x24, 0x00))
+      return checkCondition(itt, sense: FixedSense.bytes(0x05, 0x24, 0x00))
     }
     if outstandingBytes + expected > Self.maximumOutstandingBytes {
       // TASK SET FULL: the initiator retries once something ends.
@@ -46,7 +46,7 @@ extension ISCSIConnection {
     }
     let cdb = Array(pdu.header[32..<48])
     guard let lun = Self.lunNumber(pdu.lun) else {
-      return checkCondition(itt, sense: Self.sense(0x05, 0x25, 0x00))
+      return checkCondition(itt, sense: FixedSense.bytes(0x05, 0x25, 0x00))
     }
     var task = ISCSITask(
       initiatorTaskTag: itt, lun: lun, cdb: cdb, isRead: isRead, isWrite: isWrite,
@@ -104,7 +104,7 @@ extension ISCSIConnection {
       pendingWrites[itt] = nil
       outstandingBytes -= w.task.expectedLength
       let asc: UInt8 = dataSN != w.nextDataSN ? 0x00 : 0x05  // DATA PHASE ERROR / DATA OFFSET ERROR
-      return checkCondition(itt, sense: Self.sense(0x0B, 0x4B, asc))
+      return checkCondition(itt, sense: FixedSense.bytes(0x0B, 0x4B, asc))
     }
     w.nextDataSN &+= 1
     w.task.dataOut += pdu.data
@@ -115,7 +115,7 @@ extension ISCSIConnection {
     if w.task.dataOut.count < burstEnd {
       pendingWrites[itt] = nil
       outstandingBytes -= w.task.expectedLength
-      return checkCondition(itt, sense: Self.sense(0x0B, 0x4B, 0x00))
+      return checkCondition(itt, sense: FixedSense.bytes(0x0B, 0x4B, 0x00))
     }
     if w.task.dataOut.count < w.task.expectedLength {
       let r2t = readyToTransfer(&w, lun: pdu.lun)
@@ -125,17 +125,6 @@ extension ISCSIConnection {
     pendingWrites[itt] = nil
     running[itt] = (w.task.lun, false, w.task.expectedLength)
     return [.execute(w.task)]
-  }
-
-  /// Fixed-format sense data: key, ASC, ASCQ.
-  static func sense(_ key: UInt8, _ asc: UInt8, _ ascq: UInt8) -> [UInt8] {
-    var s = [UInt8](repeating: 0, count: 18)
-    s[0] = 0x70
-    s[2] = key
-    s[7] = 10
-    s[12] = asc
-    s[13] = ascq
-    return s
   }
 
   mutating func checkCondition(_ itt: UInt32, sense: [UInt8]) -> [Event] {
@@ -242,6 +231,12 @@ extension ISCSIConnection {
       r.header[2] = code
       return [encode(stamped(r, advance: true))]
     }
+    // Held answers are bounded like commands; resets go one at a time. Beyond: FUNCTION
+    // REJECTED, and the initiator may retry.
+    if heldTaskManagement.count >= Self.maximumOutstanding && [1, 2, 4].contains(function) {
+      return respond(255)
+    }
+    if resetInFlight && [5, 6, 7].contains(function) { return respond(255) }
     switch function {
     case 1:  // ABORT TASK
       let referenced = pdu.be32(20)
@@ -264,9 +259,11 @@ extension ISCSIConnection {
     case 5:  // LOGICAL UNIT RESET
       guard let lun, target.luns.contains(lun) else { return respond(2) }
       abortAll(lun)
+      resetInFlight = true
       return [.resetLogicalUnit(lun: lun, initiatorTaskTag: itt)]
     case 6, 7:  // TARGET WARM RESET, TARGET COLD RESET: every LU, through the owner
       for lun in target.luns { abortAll(lun) }
+      resetInFlight = true
       return [.resetTarget(cold: function == 7, initiatorTaskTag: itt)]
     case 3:  // CLEAR ACA (no ACA here: NACA is refused)
       return respond(5)
@@ -295,6 +292,7 @@ extension ISCSIConnection {
 
   /// The owner finished a LOGICAL UNIT RESET or a target reset.
   public mutating func completeReset(initiatorTaskTag: UInt32, succeeded: Bool) -> [Event] {
+    resetInFlight = false
     guard phase == .fullFeature else { return [] }
     var r = ISCSIPDU(.taskManagementResponse)
     r.initiatorTaskTag = initiatorTaskTag

@@ -28,6 +28,7 @@ extension ISCSIConnection {
     if first {
       isid = Array(pdu.header[8..<14])
       expCmdSN = pdu.be32(24)
+      grantedMaxCmdSN = expCmdSN &- 1  // nothing granted yet
       // Version-max ≥ 0 ≥ version-min: only version 0 exists.
       guard pdu.header[3] == 0 else { return loginFailure(pdu, .unsupportedVersion, []) }
       guard pdu.be16(14) == 0 else {

@@ -5,8 +5,12 @@ extension ISCSIConnection {
   /// silent (ns, one monotonic clock): after `interval` of silence a ping goes out (StatSN not
   /// advanced, ITT all ones, no data); a ping unanswered for `timeout` ends the connection —
   /// an initiator gone without a FIN (a half-open connection) does not hold its session, its
-  /// tasks and their buffers forever. Nothing happens before login or once closed.
+  /// tasks and their buffers forever. Before login, the connection ends at ``loginDeadline``
+  /// (a client that connects and never logs in holds nothing for long).
   public mutating func tick(now: UInt64, silentFor: UInt64, interval: UInt64, timeout: UInt64) -> [Event] {
+    if phase == .login, let deadline = loginDeadline, now >= deadline {
+      return close("the login did not complete in time")
+    }
     guard phase == .fullFeature else { return [] }
     if let ping = pendingPing {
       guard now &- ping.sentAt >= timeout else { return [] }

@@ -94,7 +94,7 @@ public struct ISCSIConnection: Sendable {
     case send([UInt8])
     case execute(ISCSITask)
     /// LOGICAL UNIT RESET: reset the unit (the miniport's reset path), then answer with
-    /// ``completeReset(_:)``.
+    /// ``completeReset(initiatorTaskTag:succeeded:)``.
     case resetLogicalUnit(lun: UInt16, initiatorTaskTag: UInt32)
     /// TARGET WARM RESET (`cold`: COLD — afterwards every connection to the target ends):
     /// reset every LU, then ``ISCSIConnection/completeReset(initiatorTaskTag:succeeded:)``.
@@ -151,7 +151,15 @@ public struct ISCSIConnection: Sendable {
   var outstandingBytes = 0
   /// Free command slots: the window the initiator may use beyond ExpCmdSN.
   var window: UInt32 { UInt32(max(0, Self.maximumOutstanding - outstanding)) }
-  var maxCmdSN: UInt32 { expCmdSN &+ window &- 1 }
+  /// The highest MaxCmdSN advertised so far. Never lowered: an initiator ignores a MaxCmdSN
+  /// below the last it saw (RFC 7143 §4.2.2.1), so commands up to it stay acceptable even when
+  /// an immediate command has taken a slot since (at most `maximumOutstanding` more run then).
+  var grantedMaxCmdSN: UInt32 = 0
+  /// MaxCmdSN to advertise now: ExpCmdSN + free slots − 1, or the granted one if higher.
+  var maxCmdSN: UInt32 {
+    let fresh = expCmdSN &+ window &- 1
+    return Int32(bitPattern: fresh &- grantedMaxCmdSN) > 0 ? fresh : grantedMaxCmdSN
+  }
 
   /// A write waiting for Data-Out.
   struct PendingWrite {
@@ -170,6 +178,12 @@ public struct ISCSIConnection: Sendable {
   /// Task management responses held until the running tasks they aborted have ended (SAM-5: a
   /// TMF completes after the tasks it affects): the TMF's tag and the tasks still awaited.
   var heldTaskManagement: [(initiatorTaskTag: UInt32, awaiting: Set<UInt32>)] = []
+  /// A LOGICAL UNIT or target reset of this connection's is with the owner: another is
+  /// refused until it ends (a client cannot pile resets on the adapter).
+  var resetInFlight = false
+  /// When the login must be complete by (ns, the owner's clock of ``tick(now:silentFor:interval:timeout:)``);
+  /// nil: no limit.
+  public var loginDeadline: UInt64?
   var nextTransferTag: UInt32 = 1
 
   /// - Parameter tsih: the Target Session Identifying Handle this connection's session gets
@@ -246,7 +260,8 @@ public struct ISCSIConnection: Sendable {
     p.setBE32(statusAt, statSN)
     if advance { statSN &+= 1 }
     p.setBE32(28, expCmdSN)
-    p.setBE32(32, maxCmdSN)
+    grantedMaxCmdSN = maxCmdSN
+    p.setBE32(32, grantedMaxCmdSN)
     return p
   }
 
@@ -292,7 +307,7 @@ public struct ISCSIConnection: Sendable {
     if pdu.isImmediate { return true }
     let cmdSN = pdu.be32(24)
     let ahead = cmdSN &- expCmdSN
-    guard ahead < window else { return false }
+    guard ahead < maxCmdSN &- expCmdSN &+ 1 else { return false }
     expCmdSN = cmdSN &+ 1
     return true
   }

@@ -10,7 +10,8 @@ final class LoopBatch<Item>: @unchecked Sendable {
   private let loop: EventLoop
   private let drain: ([Item]) -> Void
 
-  /// `drain` runs on `loop` with the items in the order they were added.
+  /// `drain` runs on `loop` with the items in the order they were added. The loop must outlive
+  /// the work that adds to it: servers end their event loops only after the adapters drained.
   init(loop: EventLoop, drain: @escaping ([Item]) -> Void) {
     self.loop = loop
     self.drain = drain
@@ -28,8 +29,9 @@ final class LoopBatch<Item>: @unchecked Sendable {
     loop.execute {
       let items = self.state.withLock { s -> [Item] in
         s.scheduled = false
-        defer { s.items.removeAll(keepingCapacity: true) }
-        return s.items
+        var taken: [Item] = []
+        swap(&taken, &s.items)
+        return taken
       }
       self.drain(items)
     }

@@ -3,7 +3,7 @@ import NIOCore
 import NIOPosix
 import Storport
 
-/// An NBD server (newstyle fixed negotiation, simple replies) in front of ``AdapterDisk``s, on
+/// An NBD server (newstyle fixed negotiation, simple and structured replies) in front of ``AdapterDisk``s, on
 /// swift-nio: each connection's bytes go through an ``NBDSession``; each request through the
 /// adapter; replies go back as their I/O completes (out of order, matched by cookie, as the
 /// protocol allows).
@@ -187,8 +187,13 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     return true
   }
 
+  /// The export's disk, found once when the session enters transmission.
+  private var exportDisk: AdapterDisk?
   private var disk: AdapterDisk {
-    exports.first { $0.name == session.currentExport?.name }?.disk ?? exports[0].disk
+    if let exportDisk { return exportDisk }
+    let found = exports.first { $0.name == session.currentExport?.name }?.disk ?? exports[0].disk
+    if session.currentExport != nil { exportDisk = found }
+    return found
   }
 
   /// Writes the reply to `cookie` (`offset`: a read's, for a structured chunk) — batched with

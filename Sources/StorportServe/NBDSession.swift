@@ -8,7 +8,7 @@ public struct NBDSession: Sendable {
   public enum Event: Sendable, Equatable {
     /// Send these bytes.
     case send([UInt8])
-    /// Start an I/O; answer with ``reply(cookie:error:data:)``.
+    /// Start an I/O; answer with ``reply(cookie:error:data:read:structured:)``.
     case read(cookie: UInt64, offset: UInt64, length: UInt32)
     case write(cookie: UInt64, offset: UInt64, data: [UInt8], fua: Bool)
     case flush(cookie: UInt64)
@@ -304,7 +304,8 @@ public struct NBDSession: Sendable {
 
   /// The reply to request `cookie` (errno-style `error`, 0 for success; `data` for a read that
   /// succeeded). With structured replies negotiated, a read is answered by one chunk — OFFSET_DATA
-  /// at `offset` on success, ERROR with a message on failure — flagged NBD_REPLY_FLAG_DONE (the
+  /// at `offset` on success (NONE for a read of length 0), ERROR with a message on failure —
+  /// flagged NBD_REPLY_FLAG_DONE (the
   /// protocol forbids a simple reply to a read then), and any other request's error by an
   /// ERROR chunk; everything else gets a simple reply.
   public static func reply(
@@ -316,6 +317,13 @@ public struct NBDSession: Sendable {
     var out: [UInt8] = []
     out.appendBE(NBD.structuredReplyMagic)
     out.appendBE(NBD.replyFlagDone)
+    if error == 0, offset != nil, data.isEmpty {
+      // A read of length 0: an OFFSET_DATA chunk must carry at least one byte, so NONE.
+      out.appendBE(NBD.replyTypeNone)
+      out.appendBE(cookie)
+      out.appendBE(UInt32(0))
+      return out
+    }
     if error == 0, let offset {
       out.appendBE(NBD.replyTypeOffsetData)
       out.appendBE(cookie)

@@ -10,7 +10,8 @@ import Storport
 /// client. An NBD_CMD_DISC closes the connection only after the last outstanding reply.
 ///
 /// The decisions are returned, not acted on (``apply(_:to:)`` acts), so the rule is tested
-/// without a socket. Thread-safe: requests finish on the adapter's threads.
+/// without a socket. The handlers call it on their event loop only (a reply counts as finished
+/// when its write completes, there); the lock makes any other use safe too.
 public final class ReadFlow: @unchecked Sendable {
   /// Requests of one NBD connection outstanding in the adapter before reading pauses (NBD has
   /// no window of its own; iSCSI's is its CmdSN window, so it counts no requests here).

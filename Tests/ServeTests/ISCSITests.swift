@@ -270,12 +270,18 @@ enum Initiator {
     reset.setBE32(24, 3)
     let events = c.receive(Initiator.bytes(reset))
     #expect(events == [.resetLogicalUnit(lun: 0, initiatorTaskTag: 14)])
+    // One reset at a time: another while it runs is FUNCTION REJECTED.
+    var again = Initiator.pdu(0x42, flags: 0x85, itt: 18)
+    again.header[0] |= 0x40
+    #expect(Initiator.sent(c.receive(Initiator.bytes(again))).first?.header[2] == 255)
+    #expect(Initiator.sent(c.completeReset(initiatorTaskTag: 14, succeeded: true)).first?.header[2] == 0)
     // TARGET WARM RESET (6) and TARGET COLD RESET (7) go to the owner too; CLEAR ACA is refused.
     for (function, itt, cmdSN) in [(UInt8(6), UInt32(15), UInt32(4)), (7, 16, 5)] {
       var target = Initiator.pdu(0x42, flags: 0x80 | function, itt: itt)
       target.setBE32(24, cmdSN)
       #expect(
         c.receive(Initiator.bytes(target)) == [.resetTarget(cold: function == 7, initiatorTaskTag: itt)])
+      _ = c.completeReset(initiatorTaskTag: itt, succeeded: true)
     }
     var clearACA = Initiator.pdu(0x42, flags: 0x83, itt: 17)
     clearACA.setBE32(24, 6)
@@ -319,11 +325,43 @@ enum Initiator {
     #expect(r.opcode == .reject && r.header[2] == 0x06, "immediate command reject")
   }
 
+  @Test func maxCmdSNNeverGoesDownWhenAnImmediateCommandTakesASlot() throws {
+    var c = Initiator.loggedIn()
+    let tur = [UInt8](repeating: 0, count: 6)
+    let granted = c.maxCmdSN
+    // An immediate command takes a slot without moving ExpCmdSN: the free-slot window shrinks,
+    // but what was granted stays granted (RFC 7143 §4.2.2.1).
+    var immediate = Initiator.command(itt: 1, cmdSN: 1, cdb: tur)
+    immediate.header[0] |= 0x40
+    guard case .execute(let task) = try #require(c.receive(Initiator.bytes(immediate)).first) else {
+      Issue.record("the immediate command did not run")
+      return
+    }
+    #expect(
+      c.expCmdSN &+ c.window &- 1 == granted &- 1, "the positive control: the fresh window is one lower")
+    #expect(c.maxCmdSN == granted)
+    let answer = try #require(Initiator.sent(c.complete(task, ISCSITaskResult(status: 0))).first)
+    #expect(answer.be32(32) == granted, "MaxCmdSN advertised as granted")
+    // Every CmdSN up to the granted MaxCmdSN is still accepted.
+    for sn in 1...granted {
+      let e = c.receive(Initiator.bytes(Initiator.command(itt: 100 + sn, cmdSN: sn, cdb: tur)))
+      #expect(e.count == 1, "CmdSN \(sn) of \(granted)")
+    }
+  }
+
   @Test func silentConnectionsArePingedAndClosedWhenThePingGoesUnanswered() throws {
     var c = ISCSIConnection(target: Initiator.target)
     let s: UInt64 = 1_000_000_000
     #expect(
       c.tick(now: 100 * s, silentFor: 100 * s, interval: 5 * s, timeout: 5 * s).isEmpty, "not before login")
+    // A connection that does not log in by its deadline is closed.
+    var late = ISCSIConnection(target: Initiator.target)
+    late.loginDeadline = 30 * s
+    #expect(late.tick(now: 29 * s, silentFor: 0, interval: 5 * s, timeout: 5 * s).isEmpty)
+    #expect(
+      late.tick(now: 30 * s, silentFor: 0, interval: 5 * s, timeout: 5 * s) == [
+        .close("the login did not complete in time")
+      ])
     _ = c.receive(Initiator.bytes(Initiator.normalLogin))
     #expect(c.isFullFeature)
     #expect(
@@ -440,7 +478,10 @@ struct SeededGenerator: RandomNumberGenerator {
       name: Initiator.target.name, luns: [0: disk],
       metrics: ServeMetrics(factory: PrometheusMetricsFactory(registry: registry)))
     let port = try server.start(host: "127.0.0.1", port: 0)
-    defer { server.shutdown() }
+    defer {
+      rig.runtime.shutdown()  // the adapter first: its last completions still find the loop
+      server.shutdown()
+    }
     let client = try NBDTestClient(port: port)
     var framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
     func roundTrip(_ pdu: ISCSIPDU, replies: Int) -> [ISCSIPDU] {
@@ -584,7 +625,10 @@ struct SeededGenerator: RandomNumberGenerator {
       adapter: rig.adapter, blockSize: rig.store.blockSize, blockCount: rig.store.blockCount)
     let server = ISCSIServer(name: Initiator.target.name, luns: [0: disk])
     let port = try server.start(host: "127.0.0.1", port: 0)
-    defer { server.shutdown() }
+    defer {
+      rig.runtime.shutdown()  // the adapter first: its last completions still find the loop
+      server.shutdown()
+    }
     let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
     func next(_ c: NBDTestClient) -> [UInt8] {
       let header = c.receive(48)
@@ -603,8 +647,8 @@ struct SeededGenerator: RandomNumberGenerator {
     a.send(framing.encode(cold))
     let answer = next(a)
     #expect(answer.count >= 48 && answer[0] & 0x3F == 0x22 && answer[2] == 0, "TMF response: complete")
-    #expect(a.receive(1).isEmpty, "the resetting connection ends")
-    #expect(b.receive(1).isEmpty, "and every other one")
+    #expect(a.closedByPeer(), "the resetting connection ends")
+    #expect(b.closedByPeer(), "and every other one")
     // A new session: its first TEST UNIT READY meets 29/00, its second passes.
     let c = try NBDTestClient(port: port)
     c.send(framing.encode(Initiator.normalLogin))
@@ -620,6 +664,16 @@ struct SeededGenerator: RandomNumberGenerator {
         #expect(r.count >= 48 && r[3] == 0, "GOOD")
       }
     }
+    // The negative control: an initiator port never seen before (another ISID) starts up to
+    // date — its first command is GOOD.
+    let d = try NBDTestClient(port: port)
+    var otherPort = Initiator.normalLogin
+    otherPort.header[13] = 0x77
+    d.send(framing.encode(otherPort))
+    #expect(next(d).count >= 48)
+    d.send(framing.encode(Initiator.command(itt: 1, cmdSN: 1, cdb: [0, 0, 0, 0, 0, 0])))
+    let fresh = next(d)
+    #expect(fresh.count >= 48 && fresh[0] & 0x3F == 0x21 && fresh[3] == 0, "GOOD for a new nexus")
     #expect(rig.runtime.verifier.violations.isEmpty)
   }
 }

@@ -1,0 +1,118 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Storport
+
+extension ISCSIServer {
+
+  /// Runs `task` on its LUN's adapter (or answers it here: REPORT LUNS, a LUN not served),
+  /// counting it in ``metrics``.
+  func run(_ task: ISCSITask, completion: @escaping @Sendable (ISCSITaskResult) -> Void) {
+    guard let metrics else { return execute(task, completion: completion) }
+    let since = ServeMetrics.now()
+    // READ, WRITE and WRITE AND VERIFY are reads and writes; SYNCHRONIZE CACHE a flush; the rest
+    // (INQUIRY, VERIFY, WRITE SAME, MODE SENSE…) other, their bytes not counted.
+    let kind = BlockCdb(task.cdb)?.kind
+    let op: ServeMetrics.Operation =
+      kind == .read
+      ? .read
+      : kind == .write || kind == .writeAndVerify
+        ? .write
+        : [0x35, 0x91].contains(task.cdb[0]) ? .flush : .other
+    execute(task) { result in
+      let failed = result.status != 0
+      let bytes =
+        failed ? 0 : op == .read ? min(result.dataIn.count, task.expectedLength) : task.dataOut.count
+      metrics.completed(
+        .iscsi, op, bytes: op == .read || op == .write ? bytes : 0, failed: failed, since: since)
+      completion(result)
+    }
+  }
+
+  private func execute(_ task: ISCSITask, completion: @escaping @Sendable (ISCSITaskResult) -> Void) {
+    let opcode = task.cdb[0]
+    if opcode == 0xA0 {  // REPORT LUNS: the target's LUNs, not one adapter's
+      completion(ISCSITaskResult(status: 0, dataIn: reportLuns(task)))
+      return
+    }
+    guard let disk = disks[task.lun] else {
+      if opcode == 0x12 {  // INQUIRY of a LUN not served: peripheral qualifier 3, no device
+        var data = [UInt8](repeating: 0, count: 36)
+        data[0] = 0x7F
+        data[2] = 0x06
+        data[3] = 0x02
+        data[4] = 31
+        completion(ISCSITaskResult(status: 0, dataIn: Array(data.prefix(task.expectedLength))))
+      } else {
+        completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x05, 0x25, 0x00)))
+      }
+      return
+    }
+    guard let block = BlockCdb(task.cdb), block.movesData else {
+      disk.execute(cdb: task.cdb, dataOut: task.dataOut, dataInLength: task.isRead ? task.expectedLength : 0)
+      {
+        completion(
+          ISCSITaskResult(status: $0.status, sense: $0.sense, dataIn: $0.data, overflow: $0.overflow))
+      }
+      return
+    }
+    // A block command moves what its CDB says (SPDTL); the initiator expects EDTL (RFC 7143
+    // §11.4.5.1, processed as FCP-4 says): the command runs, no data moves beyond the shorter
+    // of the two, and the difference is the residual (overflow when the CDB asked for more).
+    let spdtl = block.dataBytes(blockSize: disk.blockSize)
+    let edtl = task.expectedLength
+    let overflow = max(0, spdtl - edtl)
+    let underflow = max(0, edtl - spdtl)
+    if block.hasDataOut {
+      let data = Array(task.dataOut.prefix(min(spdtl, edtl)))
+      // A write's residual stands whatever its status: it describes the command as sent
+      // (RFC 7143 §11.4.5.1), so a refused partial block still reports its overflow.
+      let finish: @Sendable (AdapterDisk.ScsiOutcome) -> Void = {
+        completion(
+          ISCSITaskResult(
+            status: $0.status, sense: $0.sense, overflow: overflow, underflow: underflow))
+      }
+      if block.kind == .writeSame && spdtl != edtl {
+        // The one block WRITE SAME repeats must be whole: INVALID FIELD IN INFORMATION UNIT.
+        completion(
+          ISCSITaskResult(
+            status: 0x02, sense: FixedSense.bytes(0x05, 0x0E, 0x03), overflow: overflow,
+            underflow: underflow))
+      } else if spdtl <= edtl {
+        disk.execute(cdb: task.cdb, dataOut: data, dataInLength: 0, completion: finish)
+      } else {
+        disk.truncatedWrite(block, data: data, completion: finish)
+      }
+      return
+    }
+    guard spdtl <= ISCSIConnection.maximumTransferBytes else {
+      completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00)))
+      return
+    }
+    disk.execute(cdb: task.cdb, dataOut: [], dataInLength: spdtl) {
+      completion(
+        ISCSITaskResult(
+          status: $0.status, sense: $0.sense, dataIn: Array($0.data.prefix(edtl)),
+          overflow: $0.status == 0 ? overflow : 0, underflow: $0.status == 0 ? underflow : 0))
+    }
+  }
+
+  private func reportLuns(_ task: ISCSITask) -> [UInt8] {
+    let luns = configuration.luns
+    var data = [UInt8](repeating: 0, count: 8)
+    let listBytes = UInt32(luns.count * 8)
+    for i in 0..<4 { data[i] = UInt8(truncatingIfNeeded: listBytes >> (24 - 8 * UInt32(i))) }
+    for lun in luns {
+      var entry = [UInt8](repeating: 0, count: 8)
+      if lun < 256 {
+        entry[1] = UInt8(lun)
+      } else {
+        entry[0] = 0x40 | UInt8(lun >> 8)
+        entry[1] = UInt8(lun & 0xFF)
+      }
+      data += entry
+    }
+    return Array(data.prefix(task.expectedLength))
+  }
+}
