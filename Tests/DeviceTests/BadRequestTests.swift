@@ -90,8 +90,9 @@ import Testing
   }
 }
 
-/// SWP in the Control mode page (MODE SELECT) write-protects the LU for every writing command
-/// — WRITE, WRITE SAME, UNMAP — until it is cleared, in both sample miniports.
+/// SWP in the Control mode page (MODE SELECT) write-protects the LU until it is cleared, in
+/// both sample miniports: WRITE(10) and WRITE SAME(10) are refused with DATA PROTECT / WRITE
+/// PROTECTED, and a WRITE passes again once SWP is cleared.
 @Suite struct SoftwareWriteProtectTests {
   @Test(arguments: [WorkloadOptions.MiniportKind.ramdisk, .nvme])
   func swpRefusesWritesUntilCleared(miniport: WorkloadOptions.MiniportKind) throws {

@@ -325,6 +325,34 @@ enum Initiator {
     #expect(r.opcode == .reject && r.header[2] == 0x06, "immediate command reject")
   }
 
+  @Test func bytesBeyondTheOutstandingCapGetTaskSetFullAndTheWindowReopens() throws {
+    var c = Initiator.loggedIn()
+    let read16MiB: [UInt8] = [0x28, 0, 0, 0, 0, 0, 0, 0x10, 0, 0]  // 4,096 blocks
+    let each = ISCSIConnection.maximumTransferBytes
+    let fit = ISCSIConnection.maximumOutstandingBytes / each
+    var tasks: [ISCSITask] = []
+    for i in 0..<fit {
+      let e = c.receive(
+        Initiator.bytes(
+          Initiator.command(itt: UInt32(i + 1), cmdSN: UInt32(i + 1), cdb: read16MiB, read: true, edtl: each))
+      )
+      guard case .execute(let t) = try #require(e.first) else { return }
+      tasks.append(t)
+    }
+    // One more: TASK SET FULL (status 28h), nothing started.
+    let over = c.receive(
+      Initiator.bytes(
+        Initiator.command(itt: 99, cmdSN: UInt32(fit + 1), cdb: read16MiB, read: true, edtl: each)))
+    let full = try #require(Initiator.sent(over).first)
+    #expect(full.opcode == .scsiResponse && full.header[3] == 0x28 && over.count == 1)
+    // One ends: the same command fits again.
+    _ = c.complete(tasks[0], ISCSITaskResult(status: 0))
+    let again = c.receive(
+      Initiator.bytes(
+        Initiator.command(itt: 100, cmdSN: UInt32(fit + 2), cdb: read16MiB, read: true, edtl: each)))
+    #expect(again.contains { if case .execute = $0 { true } else { false } })
+  }
+
   @Test func maxCmdSNNeverGoesDownWhenAnImmediateCommandTakesASlot() throws {
     var c = Initiator.loggedIn()
     let tur = [UInt8](repeating: 0, count: 6)

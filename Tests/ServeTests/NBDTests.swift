@@ -347,6 +347,17 @@ final class NBDTestClient {
     #expect(limited.finished().autoRead == nil && limited.finished().autoRead == true, "at 2 of 4: resume")
   }
 
+  @Test func bytesInFlightPauseReadingOnTheirOwn() {
+    // Far from the count limit, 64 MiB of requests pause reading; under 32 MiB it resumes.
+    let flow = ReadFlow(limit: ReadFlow.nbdLimit, byteLimit: ReadFlow.nbdByteLimit)
+    let mib = 1 << 20
+    #expect(flow.started(bytes: 32 * mib) == nil && flow.started(bytes: 31 * mib) == nil)
+    #expect(flow.started(bytes: mib) == false, "64 MiB in two requests and a bit: pause")
+    #expect(flow.outstanding == 3, "the count limit (64) is far")
+    #expect(flow.finished(bytes: mib).autoRead == nil, "63 MiB: still above half")
+    #expect(flow.finished(bytes: 31 * mib).autoRead == true, "32 MiB: resume")
+  }
+
   @Test func aDisconnectClosesAfterTheLastReply() {
     let flow = ReadFlow()
     for _ in 0..<3 { _ = flow.started() }
