@@ -80,6 +80,7 @@ curl -sf "http://127.0.0.1:$mport/status" | grep -q "lun0:nvme: running.*verifie
   || { echo "serve-clients: /status" >&2; exit 1; }
 # CHAP (secrets from a file, mutual) and an initiator allow-list, on a second server.
 printf 'initiator alice secret-of-alice\ntarget storport secret-of-target\n' >"$work/chap"
+chmod 600 "$work/chap"
 cport=$((port + 2))
 "$bin" serve --miniport ramdisk --size 16m --lun1 off --nbd off --iscsi "127.0.0.1:$cport" --chap-file "$work/chap" \
   --allow-initiator iqn.2026-11.test:allowed >"$work/chap.log" 2>&1 &

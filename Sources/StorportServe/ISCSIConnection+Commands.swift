@@ -269,6 +269,8 @@ extension ISCSIConnection {
       return respond(5)
     case 8:  // TASK REASSIGN (ErrorRecoveryLevel 2)
       return respond(4)
+    case 9...14:  // QUERY TASK, QUERY TASK SET, I_T NEXUS RESET, QUERY ASYNCHRONOUS EVENT…
+      return respond(5)
     default:
       return respond(255)
     }

@@ -9,6 +9,7 @@ extension ISCSIConnection {
     case unsupportedVersion = 0x0205
     case missingParameter = 0x0207
     case sessionTypeUnsupported = 0x0209
+    case sessionDoesNotExist = 0x020A
     case invalidDuringLogin = 0x020B
     case targetError = 0x0300
     case outOfResources = 0x0302
@@ -32,8 +33,9 @@ extension ISCSIConnection {
       // Version-max ≥ 0 ≥ version-min: only version 0 exists.
       guard pdu.header[3] == 0 else { return loginFailure(pdu, .unsupportedVersion, []) }
       guard pdu.be16(14) == 0 else {
-        // Adding a connection to an existing session: one connection per session here.
-        return loginFailure(pdu, .invalidDuringLogin, [])
+        // Adding a connection to a session (TSIH ≠ 0): one connection per session here, so
+        // no session it could join exists.
+        return loginFailure(pdu, .sessionDoesNotExist, [])
       }
     } else if Array(pdu.header[8..<14]) != isid {
       return loginFailure(pdu, .initiatorError, [])
@@ -103,7 +105,10 @@ extension ISCSIConnection {
     }
     if first {
       guard let name = initiatorName else { return loginFailure(pdu, .missingParameter, []) }
-      if !isDiscovery, let allowed = target.allowedInitiators, !allowed.contains(name) {
+      // iSCSI names compare without case (RFC 3722's stringprep folds it).
+      if !isDiscovery, let allowed = target.allowedInitiators,
+        !allowed.contains(where: { $0.lowercased() == name.lowercased() })
+      {
         return loginFailure(pdu, .authorizationFailure, [])
       }
       if !isDiscovery && !pairs.contains(where: { $0.key == "TargetName" }) {

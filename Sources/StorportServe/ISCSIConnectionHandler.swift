@@ -121,7 +121,13 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         context.write(wrapOutboundOut(channel.allocator.buffer(bytes: out)), promise: nil)
         wrote = true
       case .close(let reason):
-        logger.debug("iSCSI connection closes", metadata: ["reason": "\(reason)"])
+        // A refused login is worth an operator's eye (a wrong secret, a stranger); the rest is
+        // routine.
+        if reason.hasPrefix("login failed") {
+          logger.info("iSCSI login refused", metadata: ["reason": "\(reason)"])
+        } else {
+          logger.debug("iSCSI connection closes", metadata: ["reason": "\(reason)"])
+        }
         context.flush()
         context.close(promise: nil)
         return

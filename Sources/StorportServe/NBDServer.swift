@@ -24,6 +24,12 @@ public final class NBDServer: @unchecked Sendable {
   let logger: Logger
   let metrics: ServeMetrics?
   private var channel: Channel?
+  let openConnections = Locked(0)
+
+  /// Connections open at once; one more is closed at once (logged).
+  static let maximumConnections = 1024
+  /// Time a client has from connecting to the transmission phase.
+  static let negotiationTimeout = TimeAmount.seconds(30)
 
   /// - Parameter metrics: where requests and sessions are counted (nil: nowhere).
   public init(exports: [Export], metrics: ServeMetrics? = nil, logger: Logger = Logger(label: "storport.nbd"))
@@ -39,8 +45,9 @@ public final class NBDServer: @unchecked Sendable {
     let exports = self.exports
     let logger = self.logger
     let metrics = self.metrics
+    let open = self.openConnections
     let ch = try Listener.bind(group: group, host: host, port: port) {
-      NBDConnectionHandler(exports: exports, metrics: metrics, logger: logger)
+      NBDConnectionHandler(exports: exports, metrics: metrics, open: open, logger: logger)
     }
     channel = ch
     logger.info("NBD listening", metadata: ["address": "\(ch.localAddress?.description ?? "?")"])
@@ -73,8 +80,13 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   private let metrics: ServeMetrics?
   private let logger: Logger
   private var counted = false
+  /// The server's count of open connections, and whether this one holds a place in it.
+  private let open: Locked<Int>
+  private var holdsSlot = false
+  private var negotiationDeadline: Scheduled<Void>?
 
-  init(exports: [NBDServer.Export], metrics: ServeMetrics?, logger: Logger) {
+  init(exports: [NBDServer.Export], metrics: ServeMetrics?, open: Locked<Int>, logger: Logger) {
+    self.open = open
     self.exports = exports
     self.metrics = metrics
     self.logger = logger
@@ -88,8 +100,26 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   }
 
   func channelActive(context: ChannelHandlerContext) {
+    let admitted = open.withLock { n -> Bool in
+      guard n < NBDServer.maximumConnections else { return false }
+      n += 1
+      return true
+    }
+    guard admitted else {
+      logger.info("NBD connection refused: \(NBDServer.maximumConnections) are open")
+      context.close(promise: nil)
+      return
+    }
+    holdsSlot = true
     context.writeAndFlush(
       wrapOutboundOut(context.channel.allocator.buffer(bytes: NBDSession.greeting())), promise: nil)
+    // A client has `negotiationTimeout` to reach transmission; one that connects and idles (or
+    // trickles options) is closed.
+    negotiationDeadline = context.eventLoop.scheduleTask(in: NBDServer.negotiationTimeout) { [weak self] in
+      guard let self, self.session.currentExport == nil, let context = self.context else { return }
+      self.logger.debug("NBD connection closes", metadata: ["reason": "negotiation not finished in time"])
+      context.close(promise: nil)
+    }
   }
 
   func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -100,6 +130,9 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   }
 
   func channelInactive(context: ChannelHandlerContext) {
+    negotiationDeadline?.cancel()
+    if holdsSlot { open.withLock { $0 -= 1 } }
+    holdsSlot = false
     if counted { metrics?.session(.nbd, -1) }
     counted = false
   }

@@ -144,7 +144,9 @@ public final class Workload: @unchecked Sendable {
     }
     // unowned(unsafe): the workload and its jobs outlive every request they issue (a run waits
     // for all of them); a checked `unowned` would be an atomic operation per completion.
-    for job in jobs { job.completion = { [unowned(unsafe) self, unowned(unsafe) job] r in completed(job, r) } }
+    for job in jobs {
+      job.completion = { [unowned(unsafe) self, unowned(unsafe) job] r in completed(job, r) }
+    }
   }
 
   /// What the progress callback sees.

@@ -281,6 +281,13 @@ public struct WorkloadOptions: Sendable {
       if faults != .none { throw OptionError("--fault", nil, noModel) }
       if latency != nil { throw OptionError("--latency", nil, noModel) }
       if stuckTimeoutMilliseconds != nil { throw OptionError("--stuck-ms", nil, noModel) }
+    } else if let latency, latency.maximumNanoseconds >= effectiveStuckTimeoutMilliseconds * 1_000_000 {
+      // The sample's watchdog would call every command stuck and reset the controller, again
+      // and again: nothing would ever complete.
+      throw OptionError(
+        "--latency", nil,
+        "below the NVMe watchdog's --stuck-ms (\(effectiveStuckTimeoutMilliseconds) ms; raise --stuck-ms for a slower device)"
+      )
     } else if let ramdiskCompletion {
       throw OptionError("--completion", ramdiskCompletion.rawValue, "applies only to --miniport ramdisk")
     }

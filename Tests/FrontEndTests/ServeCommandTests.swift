@@ -31,6 +31,9 @@ import Testing
     CommandLineTests.expectRefused(["serve", "--iscsi", "off", "--nbd", "off"], option: "--nbd")
     CommandLineTests.expectRefused(["serve", "--miniport", "ramdisk", "--fault", "fatal"], option: "--fault")
     CommandLineTests.expectRefused(["serve", "--chap-file", "/nonexistent/chap"], option: "--chap-file")
+    CommandLineTests.expectRefused(["serve", "--chap-file", "/tmp"], option: "--chap-file", value: "/tmp")
+    // A device slower than the NVMe watchdog would never complete a command.
+    CommandLineTests.expectRefused(["serve", "--latency", "60000"], option: "--latency")
   }
 
   @Test func goodValuesParse() {
@@ -42,6 +45,9 @@ import Testing
       ],
       ["serve", "--iscsi", "[::1]:3260", "--lun1", "off", "--target-name", "iqn.2026-11.org.example:disk"],
       ["serve", "--nop-interval", "0"],
+      ["serve", "--readonly"],
+      ["serve", "--size", "4k", "--logical-block-size", "512"],
+      ["serve", "--latency", "60000", "--stuck-ms", "100"],
     ] {
       #expect(CommandLineTests.rejection(args) == nil, "refused: \(args)")
     }

@@ -36,7 +36,9 @@ final class RequestTimeouts: PlatformTimerTarget, @unchecked Sendable {
   }
 
   private var nowSecond: UInt64 {
-    Unmanaged.passUnretained(adapter)._withUnsafeGuaranteedRef { $0.platform.now().nanoseconds / 1_000_000_000 }
+    Unmanaged.passUnretained(adapter)._withUnsafeGuaranteedRef {
+      $0.platform.now().nanoseconds / 1_000_000_000
+    }
   }
 
   func enter(_ r: StorRequest, defaultSeconds: UInt32) {
@@ -52,7 +54,8 @@ final class RequestTimeouts: PlatformTimerTarget, @unchecked Sendable {
   func leave(_ r: StorRequest) {
     guard r.timeoutTracked else { return }
     r.timeoutTracked = false
-    let left = Int64(bitPattern: storport_add64(counts[Int(r.timeoutEpoch % UInt64(Self.buckets))], UInt64(bitPattern: -1)))
+    let left = Int64(
+      bitPattern: storport_add64(counts[Int(r.timeoutEpoch % UInt64(Self.buckets))], UInt64(bitPattern: -1)))
     assert(left >= 0, "bug in swift-storport: a request-timeout bucket went negative")
     inFlight.subtract(1, ordering: .relaxed)
   }

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// A name recorded in the trace — a routine, lock, request function, state or rule — interned, so
 /// that recording an event copies four bytes instead of retaining a `String`, and a trace event is
 /// plain data. Names are few (routine and lock names, SRB functions, lifecycle states, rule IDs):
@@ -15,7 +13,9 @@ public struct TraceName: Hashable, Sendable, CustomStringConvertible {
   public var description: String { TraceNames.shared.string(id) }
 }
 
-/// The process-wide intern table behind ``TraceName``.
+/// The process-wide intern table behind ``TraceName``. Guarded by ``Locked`` (not
+/// `Synchronization.Mutex`, whose futex path ThreadSanitizer cannot see: a clean-clone CI run
+/// reported two processors interning at once as a race).
 final class TraceNames: Sendable {
   static let shared = TraceNames()
 
@@ -23,7 +23,7 @@ final class TraceNames: Sendable {
     var strings: [String] = []
     var ids: [String: UInt32] = [:]
   }
-  private let table = Mutex(Table())
+  private let table = Locked(Table())
 
   func intern(_ s: String) -> UInt32 {
     table.withLock { t in

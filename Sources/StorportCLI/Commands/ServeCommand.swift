@@ -109,13 +109,29 @@ struct ServeCommand: ParsableCommand {
     if text == "off" { return nil }
     guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
       (0...65535).contains(port), colon > text.startIndex
-    else { throw OptionError(option, text, "HOST:PORT (e.g. 127.0.0.1:\(fallback.1)) or off") }
-    return (String(text[..<colon]), port)
+    else {
+      throw OptionError(
+        option, text, "HOST:PORT (e.g. 127.0.0.1:\(fallback.1) or [::1]:\(fallback.1)) or off")
+    }
+    var host = String(text[..<colon])
+    // An IPv6 address in brackets, as in a URL: the brackets are not part of it.
+    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    guard !host.isEmpty else { throw OptionError(option, text, "HOST:PORT with a host") }
+    return (host, port)
+  }
+
+  /// `host` as a URL writes it (an IPv6 address in brackets).
+  static func urlHost(_ host: String) -> String {
+    host.contains(":") ? "[\(host)]" : host
   }
 
   func values() throws(OptionError) -> Values {
     var o = WorkloadOptions()
     o.miniport = .nvme
+    // The clients are the workload: the generator's own pattern and queue play no part (and
+    // must not trip its checks — a read-only export, a disk smaller than 32 requests).
+    o.pattern = .randread
+    o.iodepth = 1
     if let miniport {
       if let m = WorkloadOptions.MiniportKind(rawValue: miniport) {
         o.miniport = m
@@ -183,6 +199,8 @@ struct ServeCommand: ParsableCommand {
       if iscsiAddress != nil {
         var r = WorkloadOptions()
         r.miniport = .ramdisk
+        r.pattern = .randread
+        r.iodepth = 1
         r.sizeBytes = o.sizeBytes
         r.logicalBlockSize = o.logicalBlockSize
         r.readOnly = o.readOnly
@@ -190,6 +208,15 @@ struct ServeCommand: ParsableCommand {
         r.idlePolicy = o.idlePolicy
         r.blockSize = r.effectiveLogicalBlockSize
         try r.validate()
+        // Both LUNs in RAM must fit together, not each alone.
+        let each = o.sizeBytes ?? WorkloadOptions.defaultSizeBytes
+        let ram = (o.target == .ram ? each : 0) + (r.sizeBytes ?? each)
+        guard ram <= HostInfo.physicalMemoryBytes else {
+          throw OptionError(
+            "--size", size ?? "\(each)",
+            "LUN 0 and LUN 1 in RAM together must fit in this machine's memory (\(HostInfo.physicalMemoryBytes >> 20) MiB); or --lun1 off"
+          )
+        }
         second = r
       }
     default: throw OptionError("--lun1", lun1 ?? "", "ramdisk or off")
@@ -260,10 +287,10 @@ struct ServeCommand: ParsableCommand {
         let port = try server.start(host: a.host, port: a.port)
         let auth =
           v.chap.initiator.map { " (CHAP user \($0.user)\(v.chap.target == nil ? "" : ", mutual"))" } ?? ""
-        lines += "  iSCSI: iscsi://\(a.host):\(port)/\(v.targetName)/0\(auth)\n"
+        lines += "  iSCSI: iscsi://\(Self.urlHost(a.host)):\(port)/\(v.targetName)/0\(auth)\n"
         if disks.count > 1 {
           lines +=
-            "         iscsi://\(a.host):\(port)/\(v.targetName)/1 (ramdisk, \(disks[1].sizeBytes) bytes)\n"
+            "         iscsi://\(Self.urlHost(a.host)):\(port)/\(v.targetName)/1 (ramdisk, \(disks[1].sizeBytes) bytes)\n"
         }
         stops.append(server.stop)
         shutdowns.append(server.shutdown)
@@ -276,7 +303,7 @@ struct ServeCommand: ParsableCommand {
         ], metrics: serveMetrics)
       do {
         let port = try server.start(host: a.host, port: a.port)
-        lines += "  NBD: nbd://\(a.host):\(port)/\(v.exportName)\n"
+        lines += "  NBD: nbd://\(Self.urlHost(a.host)):\(port)/\(v.exportName)\n"
         stops.append(server.stop)
         shutdowns.append(server.shutdown)
       } catch { throw fail("NBD", a.host, a.port, error) }
@@ -296,7 +323,7 @@ struct ServeCommand: ParsableCommand {
           status: { Self.status(sources) }))
       do {
         let port = try server.start(host: a.host, port: a.port)
-        lines += "  metrics: http://\(a.host):\(port)/metrics (status: /status)\n"
+        lines += "  metrics: http://\(Self.urlHost(a.host)):\(port)/metrics (status: /status)\n"
         stops.insert(server.shutdown, at: 0)
       } catch { throw fail("metrics", a.host, a.port, error) }
     }

@@ -19,19 +19,50 @@ struct ChapSecrets {
 
   static func load(file: String?) throws(OptionError) -> ChapSecrets {
     var s = ChapSecrets()
+    let environment = [
+      "STORPORT_CHAP_USER", "STORPORT_CHAP_SECRET", "STORPORT_CHAP_TARGET_USER",
+      "STORPORT_CHAP_TARGET_SECRET",
+    ].filter { env($0) != nil }
     if let file {
+      // One source: a file beside variables would leave one of them silently ignored.
+      if let name = environment.first {
+        throw OptionError(
+          "--chap-file", file, "credentials from the file or the environment, not both (\(name) is set)")
+      }
+      var st = stat()
+      guard stat(file, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+        throw OptionError("--chap-file", file, "a regular file")
+      }
+      guard st.st_mode & 0o077 == 0 else {
+        throw OptionError("--chap-file", file, "a file only its owner can read (chmod 600)")
+      }
       guard let text = readAll(file) else { throw OptionError("--chap-file", file, "a readable file") }
-      for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-        let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+      for (n, line) in lines(text).enumerated() {
+        let content: Substring =
+          line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        let words = content.split(whereSeparator: { $0 == " " || $0 == "\t" })
         if words.isEmpty { continue }
         guard words.count == 3, words[0] == "initiator" || words[0] == "target" else {
           throw OptionError(
             "--chap-file", file, "line \(n + 1): 'initiator USER SECRET' or 'target USER SECRET'")
         }
         let c = try credentials(String(words[1]), String(words[2]), where: "\(file) line \(n + 1)")
-        if words[0] == "initiator" { s.initiator = c } else { s.target = c }
+        let isInitiator = words[0] == "initiator"
+        guard (isInitiator ? s.initiator : s.target) == nil else {
+          throw OptionError("--chap-file", file, "line \(n + 1): one '\(words[0])' line (a second one)")
+        }
+        if isInitiator { s.initiator = c } else { s.target = c }
       }
+      guard s.initiator != nil else {
+        throw OptionError("--chap-file", file, "an 'initiator USER SECRET' line (CHAP would be off)")
+      }
+    }
+    for (secret, user) in [
+      ("STORPORT_CHAP_SECRET", "STORPORT_CHAP_USER"),
+      ("STORPORT_CHAP_TARGET_SECRET", "STORPORT_CHAP_TARGET_USER"),
+    ]
+    where env(secret) != nil && env(user) == nil {
+      throw OptionError(secret, nil, "\(user) set beside it (CHAP would be off)")
     }
     if s.initiator == nil, let user = env("STORPORT_CHAP_USER") {
       guard let secret = env("STORPORT_CHAP_SECRET") else {
@@ -72,6 +103,22 @@ struct ChapSecrets {
   }
 
   private static func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+
+  /// The file's lines, ended by LF, CRLF or CR (a CR is never part of a secret).
+  private static func lines(_ text: String) -> [String] {
+    var out: [String] = []
+    var line = String.UnicodeScalarView()
+    for u in text.unicodeScalars {
+      if u == "\n" || u == "\r" {
+        out.append(String(line))
+        line = String.UnicodeScalarView()
+      } else {
+        line.append(u)
+      }
+    }
+    out.append(String(line))
+    return out
+  }
 
   private static func readAll(_ path: String) -> String? {
     guard let f = fopen(path, "r") else { return nil }

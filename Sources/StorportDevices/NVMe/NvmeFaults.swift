@@ -4,6 +4,14 @@ public enum LatencyModel: Sendable, Equatable {
   case fixed(nanoseconds: UInt64)
   /// Uniform between the bounds (seeded).
   case uniform(min: UInt64, max: UInt64)
+
+  /// The longest a command takes, in nanoseconds.
+  public var maximumNanoseconds: UInt64 {
+    switch self {
+    case .fixed(let n): return n
+    case .uniform(_, let max): return max
+    }
+  }
 }
 
 /// Faults the emulated controller injects, each with a probability per command (in parts per
