@@ -489,27 +489,40 @@ struct SeededGenerator: RandomNumberGenerator {
   }
 }
 
-/// The target in front of an NVMe adapter over loopback: a real command sequence through the
-/// adapter (the residual rules included).
-@Suite(.serialized) struct ISCSIServerTests {
-  @Test func readsAndWritesGoThroughTheAdapterWithResiduals() throws {
+/// An iSCSI target with LUN 0 on an 8 MiB NVMe adapter, listening on a free loopback port; at
+/// the end the adapter stops first (its last completions still find the event loop), then the
+/// server.
+final class LoopbackTarget {
+  let rig: WorkloadRig
+  let disk: AdapterDisk
+  let server: ISCSIServer
+  let port: Int
+  init(metrics: ServeMetrics? = nil) throws {
     var o = WorkloadOptions()
     o.miniport = .nvme
     o.sizeBytes = 8 << 20
     o.processors = 2
-    let rig = try WorkloadRig(o)
-    defer { rig.runtime.shutdown() }
-    let disk = AdapterDisk(
-      adapter: rig.adapter, blockSize: rig.store.blockSize, blockCount: rig.store.blockCount)
-    let registry = PrometheusCollectorRegistry()
-    let server = ISCSIServer(
-      name: Initiator.target.name, luns: [0: disk],
-      metrics: ServeMetrics(factory: PrometheusMetricsFactory(registry: registry)))
-    let port = try server.start(host: "127.0.0.1", port: 0)
-    defer {
-      rig.runtime.shutdown()  // the adapter first: its last completions still find the loop
-      server.shutdown()
+    rig = try WorkloadRig(o)
+    disk = AdapterDisk(adapter: rig.adapter, blockSize: rig.store.blockSize, blockCount: rig.store.blockCount)
+    server = ISCSIServer(name: Initiator.target.name, luns: [0: disk], metrics: metrics)
+    do { port = try server.start(host: "127.0.0.1", port: 0) } catch {
+      rig.runtime.shutdown()
+      throw error
     }
+  }
+  deinit {
+    rig.runtime.shutdown()
+    server.shutdown()
+  }
+}
+
+/// The target in front of an NVMe adapter over loopback: a real command sequence through the
+/// adapter (the residual rules included).
+@Suite(.serialized) struct ISCSIServerTests {
+  @Test func readsAndWritesGoThroughTheAdapterWithResiduals() throws {
+    let registry = PrometheusCollectorRegistry()
+    let t = try LoopbackTarget(metrics: ServeMetrics(factory: PrometheusMetricsFactory(registry: registry)))
+    let (rig, disk, port) = (t.rig, t.disk, t.port)
     let client = try NBDTestClient(port: port)
     var framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
     func roundTrip(_ pdu: ISCSIPDU, replies: Int) -> [ISCSIPDU] {
@@ -636,6 +649,7 @@ struct SeededGenerator: RandomNumberGenerator {
     #expect(scrape.contains(#"storport_verifier_violations{adapter="lun0"} 0.0"#))
     #expect(get("/status").contains("lun0: PASS"))
     #expect(get("/nothing").hasPrefix("HTTP/1.1 404"))
+    withExtendedLifetime(t) {}  // the target lives to the end of the test
   }
 }
 
@@ -643,20 +657,8 @@ struct SeededGenerator: RandomNumberGenerator {
 /// and the next session's first command meets the UNIT ATTENTION of the hard reset.
 @Suite(.serialized) struct ISCSITargetResetTests {
   @Test func aColdResetEndsEveryConnectionAndLeavesAUnitAttention() throws {
-    var o = WorkloadOptions()
-    o.miniport = .nvme
-    o.sizeBytes = 8 << 20
-    o.processors = 2
-    let rig = try WorkloadRig(o)
-    defer { rig.runtime.shutdown() }
-    let disk = AdapterDisk(
-      adapter: rig.adapter, blockSize: rig.store.blockSize, blockCount: rig.store.blockCount)
-    let server = ISCSIServer(name: Initiator.target.name, luns: [0: disk])
-    let port = try server.start(host: "127.0.0.1", port: 0)
-    defer {
-      rig.runtime.shutdown()  // the adapter first: its last completions still find the loop
-      server.shutdown()
-    }
+    let t = try LoopbackTarget()
+    let (rig, port) = (t.rig, t.port)
     let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
     func next(_ c: NBDTestClient) -> [UInt8] {
       let header = c.receive(48)
@@ -703,6 +705,7 @@ struct SeededGenerator: RandomNumberGenerator {
     let fresh = next(d)
     #expect(fresh.count >= 48 && fresh[0] & 0x3F == 0x21 && fresh[3] == 0, "GOOD for a new nexus")
     #expect(rig.runtime.verifier.violations.isEmpty)
+    withExtendedLifetime(t) {}  // the target lives to the end of the test
   }
 }
 
