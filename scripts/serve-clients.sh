@@ -96,6 +96,20 @@ timeout 30 iscsi-inq "${ok[@]}" "iscsi://alice%secret-of-alice@$curl?target_user
   || { echo "serve-clients: an initiator not on the allow-list was not refused" >&2; exit 1; }
 if grep -q "secret-of" "$work/chap.log"; then echo "serve-clients: a CHAP secret reached the log" >&2; exit 1; fi
 kill -INT "$cpid"
+# A clean stop with writes flushed: a file-backed export, 4 MiB written over NBD (acknowledged),
+# SIGINT, and the file itself holds the pattern.
+fport=$((port + 4))
+"$bin" serve --filename "$work/disk.img" --size 16m --lun1 off --iscsi off --nbd "127.0.0.1:$fport" \
+  >"$work/file.log" 2>&1 &
+fpid=$!
+for _ in $(seq 1 100); do grep -q "NBD: nbd://" "$work/file.log" && break; sleep 0.1; done
+timeout 30 qemu-io -f raw -c 'write -P 0x5a 1m 4m' "nbd://127.0.0.1:$fport/storport" | grep -q "wrote 4194304" \
+  || { echo "serve-clients: write to the file-backed export" >&2; exit 1; }
+kill -INT "$fpid"
+for _ in $(seq 1 100); do kill -0 "$fpid" 2>/dev/null || break; sleep 0.1; done
+grep -q "stopped; verifier: PASS" "$work/file.log" || { cat "$work/file.log"; echo "serve-clients: file-backed stop" >&2; exit 1; }
+timeout 30 qemu-io -f raw -r -c 'read -P 0x5a 1m 4m' "$work/disk.img" | grep -q "read 4194304" \
+  || { echo "serve-clients: the acknowledged writes are not in the file after the stop" >&2; exit 1; }
 kill -INT "$pid"
 for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$pid" 2>/dev/null; then echo "serve-clients: the server did not stop on SIGINT" >&2; exit 1; fi
@@ -104,4 +118,5 @@ echo "serve-clients: NBD (nbdinfo, qemu-img convert + compare of 64 MiB, nbdcopy
 echo "  iscsi-readcapacity16, qemu-img convert + compare of 64 MiB; LUN 1 on the RAM disk: 4 MiB round trip) through the"
 echo "  NVMe adapter: identical; CHAP (mutual) accepted, a wrong secret and an initiator off the allow-list refused,"
 echo "  no secret in the log; NOP-In pings answered by libiscsi, a silent initiator closed after ${closed} s;"
-echo "  Prometheus metrics counted the clients' requests; clean stop"
+echo "  Prometheus metrics counted the clients' requests; a file-backed export holds its acknowledged writes after"
+echo "  SIGINT; clean stop"

@@ -128,9 +128,10 @@ struct ServeCommand: ParsableCommand {
   func values() throws(OptionError) -> Values {
     var o = WorkloadOptions()
     o.miniport = .nvme
-    // The clients are the workload: the generator's own pattern and queue play no part (and
-    // must not trip its checks — a read-only export, a disk smaller than 32 requests).
-    o.pattern = .randread
+    // The clients are the workload: the generator's own pattern and queue play no part, but
+    // its checks see them — reads only for a read-only export (a writable one may create its
+    // file), one request so a small disk passes.
+    o.pattern = readonly ? .randread : .randrw
     o.iodepth = 1
     if let miniport {
       if let m = WorkloadOptions.MiniportKind(rawValue: miniport) {
@@ -199,7 +200,7 @@ struct ServeCommand: ParsableCommand {
       if iscsiAddress != nil {
         var r = WorkloadOptions()
         r.miniport = .ramdisk
-        r.pattern = .randread
+        r.pattern = o.pattern
         r.iodepth = 1
         r.sizeBytes = o.sizeBytes
         r.logicalBlockSize = o.logicalBlockSize
