@@ -218,8 +218,10 @@ import Testing
   /// A second signal stops waiting for outstanding I/O: results are still printed.
   @Test func aSecondSignalAbandonsTheDrainButKeepsTheResults() throws {
     let p = try CLIProcess([
-      "bench", "io", "--miniport", "nvme", "--latency", "3000000", "--runtime", "10m", "--iodepth", "4",
-      "--processors", "2", "--size", "16m", "--status-interval", "100ms",
+      // 3 s per command, and the NVMe watchdog told to wait for it (a watchdog shorter than the
+      // device's latency is refused: every command would be reset forever).
+      "bench", "io", "--miniport", "nvme", "--latency", "3000000", "--stuck-ms", "60000", "--runtime", "10m",
+      "--iodepth", "4", "--processors", "2", "--size", "16m", "--status-interval", "100ms",
     ])
     #expect(p.waitForStderr(seconds: 60) { $0.contains("(last interval)") }, "\(p.stderr)")
     kill(p.pid, SIGINT)
