@@ -153,6 +153,12 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   /// left waits for ``resume()``).
   private func process(_ context: ChannelHandlerContext) {
     while !flow.isPaused, let events = session.step() {
+      if let command = session.refusedCommand, let metrics {
+        let op: ServeMetrics.Operation =
+          command == NBD.cmdRead
+          ? .read : command == NBD.cmdWrite ? .write : command == NBD.cmdFlush ? .flush : .other
+        metrics.completed(.nbd, op, bytes: 0, failed: true, since: ServeMetrics.now())
+      }
       if !counted && session.currentExport != nil {
         counted = true
         metrics?.session(.nbd, 1)

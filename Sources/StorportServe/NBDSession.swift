@@ -53,6 +53,10 @@ public struct NBDSession: Sendable {
   /// NBD_OPT_STRUCTURED_REPLY was negotiated: reads (and errors) are answered in structured
   /// reply chunks.
   public private(set) var structuredReplies = false
+  /// The command (NBD_CMD_*) of a request the last ``step()`` answered with an error itself —
+  /// unaligned, out of range, too long, unknown, a write to a read-only export — so the owner
+  /// can count it; nil otherwise.
+  public private(set) var refusedCommand: UInt16?
 
   public init(exports: [Export]) {
     self.exports = exports
@@ -98,6 +102,7 @@ public struct NBDSession: Sendable {
   /// taking requests (back-pressure) leaves the rest parsed later, not started now.
   public mutating func step() -> [Event]? {
     guard phase != .closed else { return nil }
+    refusedCommand = nil
     let before = head
     let events = advance()
     return events.isEmpty && head == before && phase != .closed ? nil : events
@@ -154,16 +159,16 @@ public struct NBDSession: Sendable {
         let data = Array(buffer[head + 28..<head + 28 + Int(length)])
         head += 28 + Int(length)
         if let error = check(offset, length, writes: true) {
-          return [.send(self.error(cookie, error, read: false))]
+          return refuse(cookie, error, command: type)
         }
         return [.write(cookie: cookie, offset: offset, data: data, fua: flags & NBD.cmdFlagFUA != 0)]
       }
       head += 28
       switch type {
       case NBD.cmdRead:
-        guard length <= NBD.maximumPayload else { return [.send(error(cookie, NBD.eoverflow, read: true))] }
+        guard length <= NBD.maximumPayload else { return refuse(cookie, NBD.eoverflow, command: type) }
         if let error = check(offset, length, writes: false) {
-          return [.send(self.error(cookie, error, read: true))]
+          return refuse(cookie, error, command: type)
         }
         return [.read(cookie: cookie, offset: offset, length: length)]
       case NBD.cmdDisconnect:
@@ -175,18 +180,18 @@ public struct NBDSession: Sendable {
         return [.flush(cookie: cookie)]
       case NBD.cmdTrim:
         if let error = check(offset, length, writes: true) {
-          return [.send(self.error(cookie, error, read: false))]
+          return refuse(cookie, error, command: type)
         }
         return [.trim(cookie: cookie, offset: offset, length: length)]
       case NBD.cmdWriteZeroes:
         if let error = check(offset, length, writes: true) {
-          return [.send(self.error(cookie, error, read: false))]
+          return refuse(cookie, error, command: type)
         }
         return [
           .writeZeroes(cookie: cookie, offset: offset, length: length, fua: flags & NBD.cmdFlagFUA != 0)
         ]
       default:
-        return [.send(error(cookie, NBD.einval, read: false))]
+        return refuse(cookie, NBD.einval, command: type)
       }
     case .closed:
       return []
@@ -340,9 +345,16 @@ public struct NBDSession: Sendable {
     return out + message
   }
 
-  /// An error the session answers itself, in the negotiated reply form.
-  private func error(_ cookie: UInt64, _ error: UInt32, read: Bool) -> [UInt8] {
-    Self.reply(cookie: cookie, error: error, read: read ? 0 : nil, structured: structuredReplies)
+  /// An error the session answers itself, in the negotiated reply form, noted in
+  /// ``refusedCommand``.
+  private mutating func refuse(_ cookie: UInt64, _ error: UInt32, command: UInt16) -> [Event] {
+    refusedCommand = command
+    return [
+      .send(
+        Self.reply(
+          cookie: cookie, error: error, read: command == NBD.cmdRead ? 0 : nil, structured: structuredReplies)
+      )
+    ]
   }
 
   /// A simple reply's header (the data of a successful read follows it).

@@ -208,6 +208,15 @@ final class NBDTestClient {
     #expect(c.reply()?.error == NBD.einval)
     c.send(NBDTestClient.request(NBD.cmdRead, cookie: 13, offset: 0, length: 4096))
     #expect(c.reply(dataLength: 4096)?.cookie == 13)
+    // The refusals are counted as failed requests, beside the read that went through.
+    let text = f.registry.emitToString()
+    for line in [
+      #"storport_requests_total{frontend="nbd",op="read"} 3"#,
+      #"storport_request_errors_total{frontend="nbd",op="read"} 2"#,
+      #"storport_request_errors_total{frontend="nbd",op="other"} 1"#,
+    ] {
+      #expect(text.contains(line), "\(line)")
+    }
     // A bad magic ends this connection only.
     let other = try NBDTestClient(port: f.port)
     #expect(other.handshake(export: "disk") != nil)
