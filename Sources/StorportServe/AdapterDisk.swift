@@ -75,14 +75,8 @@ public final class AdapterDisk: @unchecked Sendable {
     }
     let bytes = min(left, zeroes.count)
     let r = StorRequest()
-    var cdb = [UInt8](repeating: 0, count: 16)
-    cdb[0] = 0x8A  // WRITE(16)
-    if fua { cdb[1] = 0x08 }
-    let lba = offset / UInt64(blockSize)
-    let blocks = UInt32(bytes / blockSize)
-    for k in 0..<8 { cdb[2 + k] = UInt8(truncatingIfNeeded: lba >> (56 - 8 * UInt64(k))) }
-    for k in 0..<4 { cdb[10 + k] = UInt8(truncatingIfNeeded: blocks >> (24 - 8 * UInt32(k))) }
-    r.setCdb(cdb)
+    r.setCdb(
+      Self.cdb16(write: true, lba: offset / UInt64(blockSize), blocks: UInt32(bytes / blockSize), fua: fua))
     r.direction = .dataOut
     r.dataBuffer = zeroes.pointer
     r.dataTransferLength = UInt32(bytes)
@@ -92,6 +86,16 @@ public final class AdapterDisk: @unchecked Sendable {
       self.writeZeroes(
         offset: offset + UInt64(bytes), left: left - bytes, fua: fua, zeroes: zeroes, completion)
     }
+  }
+
+  /// READ(16) or WRITE(16) of `blocks` at `lba`, FUA when asked.
+  static func cdb16(write: Bool, lba: UInt64, blocks: UInt32, fua: Bool) -> [UInt8] {
+    var cdb = [UInt8](repeating: 0, count: 16)
+    cdb[0] = write ? 0x8A : 0x88
+    if fua { cdb[1] = 0x08 }
+    for k in 0..<8 { cdb[2 + k] = UInt8(truncatingIfNeeded: lba >> (56 - 8 * UInt64(k))) }
+    for k in 0..<4 { cdb[10 + k] = UInt8(truncatingIfNeeded: blocks >> (24 - 8 * UInt32(k))) }
+    return cdb
   }
 
   /// SYNCHRONIZE CACHE(16) of the whole disk.
@@ -139,14 +143,10 @@ public final class AdapterDisk: @unchecked Sendable {
       let start = i * maximumTransferBytes
       let bytes = min(maximumTransferBytes, total - start)
       let r = StorRequest()
-      let lba = (offset + UInt64(start)) / UInt64(blockSize)
-      let blocks = UInt32(bytes / blockSize)
-      var cdb = [UInt8](repeating: 0, count: 16)
-      cdb[0] = write ? 0x8A : 0x88  // WRITE(16) / READ(16)
-      if fua { cdb[1] = 0x08 }
-      for k in 0..<8 { cdb[2 + k] = UInt8(truncatingIfNeeded: lba >> (56 - 8 * UInt64(k))) }
-      for k in 0..<4 { cdb[10 + k] = UInt8(truncatingIfNeeded: blocks >> (24 - 8 * UInt32(k))) }
-      r.setCdb(cdb)
+      r.setCdb(
+        Self.cdb16(
+          write: write, lba: (offset + UInt64(start)) / UInt64(blockSize), blocks: UInt32(bytes / blockSize),
+          fua: fua))
       r.direction = write ? .dataOut : .dataIn
       r.dataBuffer = buffer.pointer + start
       r.dataTransferLength = UInt32(bytes)

@@ -183,21 +183,24 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     // Weak: the handler owns the batch; once the connection is gone, late results are dropped.
     let made = LoopBatch<(ISCSITask, ISCSITaskResult)>(loop: context.eventLoop) { [weak self] done in
       guard let self else { return }
-      for (task, result) in done {
-        for case .send(let out) in self.connection.complete(task, result) {
-          channel.write(channel.allocator.buffer(bytes: out), promise: nil)
-        }
-      }
+      for (task, result) in done { self.write(self.connection.complete(task, result), to: channel) }
       channel.flush()
     }
     batch = made
     return made
   }
 
-  private func send(_ events: [ISCSIConnection.Event], channel: Channel) {
+  /// Writes what `events` send, without flushing.
+  private func write(_ events: [ISCSIConnection.Event], to channel: Channel) {
     for case .send(let out) in events {
-      channel.writeAndFlush(channel.allocator.buffer(bytes: out), promise: nil)
+      channel.write(channel.allocator.buffer(bytes: out), promise: nil)
     }
+  }
+
+  /// Writes what `events` send, then one flush.
+  private func send(_ events: [ISCSIConnection.Event], channel: Channel) {
+    write(events, to: channel)
+    channel.flush()
   }
 
   func errorCaught(context: ChannelHandlerContext, error: Error) {
