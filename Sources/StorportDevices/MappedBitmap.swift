@@ -31,7 +31,14 @@ final class MappedBitmap: @unchecked Sendable {
       let first = Int(b % 64)
       let take = min(64 - first, Int(end - b))
       let mask: UInt64 = take == 64 ? ~0 : ((1 << UInt64(take)) - 1) << UInt64(first)
-      if set { storport_or64(words + word, mask) } else { storport_and64(words + word, ~mask) }
+      // Read first: a block written again (the common case once a disk is in use) costs no
+      // atomic read-modify-write on a line every writer shares.
+      let current = storport_load64_relaxed(words + word)
+      if set {
+        if current & mask != mask { storport_or64(words + word, mask) }
+      } else if current & mask != 0 {
+        storport_and64(words + word, ~mask)
+      }
       b += UInt64(take)
     }
   }

@@ -436,10 +436,30 @@ final class Processor: @unchecked Sendable {
     point(.lockRelease)
   }
 
+  /// Releases `lock` when it is the newest lock this context holds and its handle's serial is
+  /// `serial` — the last-in, first-out release of nearly every call: no search of the held
+  /// stack. False (nothing done) otherwise: the caller takes the general path.
+  @inline(__always)
+  func releaseIfNewest(_ lock: SpinLock, serial: UInt64) -> Bool {
+    guard let top = context.pointee.held.last, top.serial == serial else { return false }
+    precondition(
+      top.lock === lock,
+      "bug in swift-storport: lock serial \(serial) names \(top.lock.name), not \(lock.name)")
+    context.pointee.held.removeLast()
+    raceDetector?.release(index, SyncObject(lock))
+    lock.unlock()
+    if simulated { platform.signal(ObjectIdentifier(lock)) }
+    point(.lockRelease)
+    return true
+  }
+
   func holds(_ lock: SpinLock) -> Bool { context.pointee.held.contains { $0.lock === lock } }
 
   /// Whether this context holds a lock with handle serial `serial` (no copy of the list).
-  func holdsSerial(_ serial: UInt64) -> Bool { context.pointee.held.contains { $0.serial == serial } }
+  @inline(__always)
+  func holdsSerial(_ serial: UInt64) -> Bool {
+    context.pointee.held.last?.serial == serial || context.pointee.held.contains { $0.serial == serial }
+  }
 
   /// Waits (spinning or, simulated, polling) until `condition` holds.
   /// Interrupts and (below DISPATCH) DPCs still run on this processor while it waits. Gives

@@ -16,24 +16,19 @@ public struct DeviceLink: Sendable {
   /// REQUEST_COMPLETED_WHILE_DEVICE_OWNS_IT. Callable from any thread; free in unchecked mode.
   public func take(_ buffer: UnsafeRawPointer?) {
     guard port.checked, let buffer else { return }
-    port.deviceBuffers.withLock(unlessSerial: port.serialExecution) { $0.take(UInt(bitPattern: buffer)) }
-    if !port.deviceBuffersInUse.load(ordering: .relaxed) {
-      port.deviceBuffersInUse.store(true, ordering: .releasing)
-    }
+    port.deviceBuffers.take(UInt(bitPattern: buffer), serial: port.serialExecution)
   }
 
   /// The device is done with `buffer` (it posted the command's completion).
   public func giveBack(_ buffer: UnsafeRawPointer?) {
     guard port.checked, let buffer else { return }
-    port.deviceBuffers.withLock(unlessSerial: port.serialExecution) {
-      _ = $0.giveBack(UInt(bitPattern: buffer))
-    }
+    port.deviceBuffers.giveBack(UInt(bitPattern: buffer), serial: port.serialExecution)
   }
 
   /// The device dropped every command it held (a controller reset).
   public func giveBackAll() {
     guard port.checked else { return }
-    port.deviceBuffers.withLock(unlessSerial: port.serialExecution) { $0.removeAll() }
+    port.deviceBuffers.removeAll(serial: port.serialExecution)
   }
 
   /// The driver broke the device's protocol (a command identifier reused while in flight, a

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The data buffers a device model is working on — fetched with a command and not yet given
 /// back with its completion — so that the port can see a request completed while its device
 /// will still read or DMA into its buffer (REQUEST_COMPLETED_WHILE_DEVICE_OWNS_IT).
@@ -93,5 +95,42 @@ struct DeviceOwnedBuffers {
       counts[i] = c
       count += 1
     }
+  }
+}
+
+/// ``DeviceOwnedBuffers`` split into shards by address, each behind its own lock: a device
+/// model takes and gives back a buffer on the processor that rings the doorbell and the port
+/// looks it up on the processor that completes the request, so with one shard per address
+/// range those processors seldom share a lock (one adapter-wide lock was a cache line every
+/// I/O of every processor moved three times).
+final class DeviceOwnedBufferTable: @unchecked Sendable {
+  private static let shardCount = 16
+  private let shards: [Locked<DeviceOwnedBuffers>] = (0..<shardCount).map { _ in Locked(DeviceOwnedBuffers())
+  }
+  /// Set by the first take: until then (and always in unchecked mode) a completion looks nothing up.
+  let inUse = Atomic<Bool>(false)
+
+  @inline(__always)
+  private func shard(_ address: UInt) -> Locked<DeviceOwnedBuffers> {
+    // Buffers are at least 16-byte aligned and usually page-sized apart: mix the bits above.
+    shards[Int(truncatingIfNeeded: (address >> 4) &* 0x9E37_79B9_7F4A_7C15 >> 60) & (Self.shardCount - 1)]
+  }
+
+  func take(_ address: UInt, serial: Bool) {
+    shard(address).withLock(unlessSerial: serial) { $0.take(address) }
+    if !inUse.load(ordering: .relaxed) { inUse.store(true, ordering: .releasing) }
+  }
+
+  func giveBack(_ address: UInt, serial: Bool) {
+    shard(address).withLock(unlessSerial: serial) { _ = $0.giveBack(address) }
+  }
+
+  func contains(_ address: UInt, serial: Bool) -> Bool {
+    guard inUse.load(ordering: .acquiring) else { return false }
+    return shard(address).withLock(unlessSerial: serial) { $0.contains(address) }
+  }
+
+  func removeAll(serial: Bool) {
+    for s in shards { s.withLock(unlessSerial: serial) { $0.removeAll() } }
   }
 }

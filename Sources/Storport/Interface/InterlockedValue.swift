@@ -12,14 +12,17 @@ public final class InterlockedValue: @unchecked Sendable {
   /// A scheduling point, then (race detection) the operation's synchronisation: a read-modify-
   /// write (a full barrier, as the Interlocked* routines are) acquires and releases; a load
   /// only acquires — two loads never order each other.
+  /// The processor is borrowed (its thread is the caller): no reference count per operation.
   @inline(__always) private func point(readOnly: Bool = false) {
-    guard let p = Processor.current else { return }
-    p.point(.interlocked)
-    guard let d = p.raceDetector else { return }
-    if readOnly {
-      d.acquire(p.index, SyncObject(self))
-    } else {
-      d.acquireRelease(p.index, SyncObject(self))
+    guard let current = Processor.currentUnretained else { return }
+    current._withUnsafeGuaranteedRef { p in
+      p.point(.interlocked)
+      guard let d = p.raceDetector else { return }
+      if readOnly {
+        d.acquire(p.index, SyncObject(self))
+      } else {
+        d.acquireRelease(p.index, SyncObject(self))
+      }
     }
   }
 

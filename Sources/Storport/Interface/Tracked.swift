@@ -54,10 +54,12 @@ public final class Tracked<Value>: @unchecked Sendable {
 
   @inline(__always)
   private func note(isWrite: Bool, _ fileID: StaticString, _ line: UInt) {
-    guard let p = Processor.current else { return }
-    p.point(.stateAccess)
-    p.noteTrackedAccess(
-      cell: UInt(bitPattern: ObjectIdentifier(self)), name: name, isWrite: isWrite, fileID: fileID,
-      line: line)
+    guard let current = Processor.currentUnretained else { return }
+    current._withUnsafeGuaranteedRef { p in
+      p.point(.stateAccess)
+      p.noteTrackedAccess(
+        cell: UInt(bitPattern: ObjectIdentifier(self)), name: name, isWrite: isWrite, fileID: fileID,
+        line: line)
+    }
   }
 }

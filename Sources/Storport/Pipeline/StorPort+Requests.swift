@@ -151,8 +151,8 @@ extension StorPort {
       }
       return
     }
-    if checked, deviceBuffersInUse.load(ordering: .acquiring), let buffer = request.dataBuffer,
-      deviceBuffers.withLock(unlessSerial: serialExecution, { $0.contains(UInt(bitPattern: buffer)) })
+    if checked, let buffer = request.dataBuffer,
+      deviceBuffers.contains(UInt(bitPattern: buffer), serial: serialExecution)
     {
       violation(
         .requestCompletedWhileDeviceOwnsIt, on: p,

@@ -59,7 +59,7 @@ extension StorPort {
       trace(on: p, .lockRelease, lock.traceName)
       if ObjectIdentifier(lock) == locks.interruptIdentifier {
         releaseInterruptLock(on: p)
-      } else {
+      } else if !p.releaseIfNewest(lock, serial: serial) {
         p.release(lock)
       }
     }

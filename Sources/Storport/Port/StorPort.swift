@@ -53,15 +53,13 @@ public final class StorPort: @unchecked Sendable {
   let contiguousMemory = Locked<[UInt: Int]>([:])
   /// Data buffers the device model is working on (checked mode; see DeviceLink.take). Touched
   /// only by code on the platform's threads: no lock when the platform runs one at a time.
-  let deviceBuffers = Locked(DeviceOwnedBuffers())
+  let deviceBuffers = DeviceOwnedBufferTable()
   let serialExecution: Bool
   /// The platform varies placements (the explorer): which processor a request, a DPC or an
   /// interrupt goes to, when in its slack a timer fires. Fixed at creation.
   let variesPlacements: Bool
   /// ``AdapterShape/packed`` while the adapter is running, 0 otherwise.
   let runningShape = Atomic<UInt64>(0)
-  /// Set when a device first takes a buffer: completions look the table up only then.
-  let deviceBuffersInUse = Atomic<Bool>(false)
   let counters = AdapterCounters()
   /// The perf options StorPortInitializePerfOpts enabled.
   @exclusivity(unchecked) var perfFlags: StorPerfFlags = []

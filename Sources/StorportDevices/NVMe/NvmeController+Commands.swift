@@ -108,7 +108,7 @@ extension NvmeController {
   // MARK: Data transfer (PRP1, PRP2, PRP lists)
 
   /// The memory page size in force (CC.MPS: 4 KiB << MPS).
-  var memoryPageSize: Int { 4096 << Int((registers.withLock { $0.cc } >> 7) & 0xF) }
+  var memoryPageSize: Int { 1 << Int(pageShift.load(ordering: .acquiring)) }
 
   /// The host ranges a command's PRPs name for `bytes` bytes (NVMe base specification §4.3):
   /// PRP1 (any offset within its page), then whole pages — PRP2 itself when two entries
@@ -157,6 +157,11 @@ extension NvmeController {
   func withTransfer(
     _ c: NvmeCommand, bytes: Int, toDevice: Bool, _ body: (UnsafeMutableRawPointer) -> NvmeStatus
   ) -> NvmeStatus {
+    // One page or less from PRP1 (the common small transfer): no segment list to build.
+    let page = memoryPageSize
+    if c.prp1 != 0, bytes <= page - Int(c.prp1 % UInt64(page)), let first = pointer(c.prp1) {
+      return body(first)
+    }
     guard let segments = prpSegments(c, bytes: bytes) else { return .dataTransferError }
     var contiguous = true
     var end = segments[0].0 + segments[0].1

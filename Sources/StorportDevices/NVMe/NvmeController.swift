@@ -50,6 +50,24 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     var readyPending = false
   }
   let registers = Locked(Registers())
+  /// What every doorbell asks of the registers, published by each change of CSTS or the
+  /// generation (always under the registers' lock): `generation << 1 | 1` when the controller
+  /// is ready and not failed, `generation << 1` otherwise. Read without the lock, so the
+  /// submission path of every processor does not share the registers' lock and line.
+  private let runState = Atomic<UInt64>(0)
+  /// log2 of the memory page size in force (CC.MPS: 4 KiB << MPS), published with ``runState``.
+  let pageShift = Atomic<UInt32>(12)
+
+  /// Changes the registers under their lock and publishes ``runState``.
+  private func updateRegisters<R>(_ body: (inout Registers) -> R) -> R {
+    registers.withLock { r in
+      let result = body(&r)
+      let ok: UInt64 = r.csts & NvmeBits.cstsReady != 0 && r.csts & NvmeBits.cstsFatal == 0 ? 1 : 0
+      runState.store(r.generation << 1 | ok, ordering: .releasing)
+      pageShift.store(12 + (r.cc >> 7) & 0xF, ordering: .releasing)
+      return result
+    }
+  }
 
   struct SubmissionQueue {
     var exists = false
@@ -222,7 +240,7 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
   }
 
   private func writeControllerConfiguration(_ value: UInt32) {
-    let action = registers.withLock { r -> (enable: Bool, disable: Bool, generation: UInt64) in
+    let action = updateRegisters { r -> (enable: Bool, disable: Bool, generation: UInt64) in
       let was = r.cc & NvmeBits.ccEnable != 0
       let now = value & NvmeBits.ccEnable != 0
       r.cc = value
@@ -261,7 +279,7 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
   public func fire(cookie: UInt64) {
     if cookie & 1 == 0 {
       let generation = cookie >> 1
-      let ready = registers.withLock { r -> Bool in
+      let ready = updateRegisters { r -> Bool in
         guard r.readyPending, r.generation == generation else { return false }
         r.readyPending = false
         // Admin queue from AQA / ASQ / ACQ.
@@ -280,7 +298,7 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
       return
     }
     let item = deferred.withLock { $0.items.removeValue(forKey: cookie >> 1) }
-    guard let item, item.generation == registers.withLock({ $0.generation }) else { return }
+    guard let item, item.generation == runState.load(ordering: .acquiring) >> 1 else { return }
     if item.interruptOnly {
       let vector = cqs[sqs[item.sqid].withLock { $0.cqid }].withLock { $0.vector }
       raise(vector)
@@ -303,15 +321,12 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
 
   // MARK: - Submission
 
-  private var operational: Bool {
-    registers.withLock { $0.csts & NvmeBits.cstsReady != 0 && $0.csts & NvmeBits.cstsFatal == 0 }
-  }
+  private var operational: Bool { runState.load(ordering: .acquiring) & 1 != 0 }
 
   private func submissionDoorbell(_ qid: Int, tail: Int) {
-    let (ok, generation) = registers.withLock {
-      ($0.csts & NvmeBits.cstsReady != 0 && $0.csts & NvmeBits.cstsFatal == 0, $0.generation)
-    }
-    guard ok else { return }
+    let state = runState.load(ordering: .acquiring)
+    guard state & 1 != 0 else { return }
+    let generation = state >> 1
     var first = true
     // Take up to 8 new entries per lock hold into a fixed-size batch (no allocation), run
     // them outside the lock, repeat until the queue is empty. The controller checks its
@@ -353,6 +368,9 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
         if Self.movesData(command) { link?.take(UnsafeRawPointer(bitPattern: UInt(command.prp1))) }
         if !run(qid: qid, command, roll: batch[i].1, generation: generation) { return }
       }
+      // Fewer than a batch: the queue was empty when taken. A later doorbell write drains
+      // what arrives after (its writer runs this loop), so no second look under the lock.
+      if n < 8 { return }
     }
   }
 
@@ -367,7 +385,7 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     }
     if qid != 0 && hit(f.fatalStatusPpm) {
       countFault("fatal")
-      registers.withLock { $0.csts |= NvmeBits.cstsFatal }
+      updateRegisters { $0.csts |= NvmeBits.cstsFatal }
       return false
     }
     if qid != 0 && hit(f.stuckCommandPpm) {
