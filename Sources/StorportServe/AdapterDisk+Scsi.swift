@@ -29,6 +29,14 @@ extension AdapterDisk {
       completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00), data: []))
       return
     }
+    // COMPARE AND WRITE moves exactly 2 × NUMBER OF LOGICAL BLOCKS blocks (verify, then write
+    // instance): with any other Data-Out length there is no whole pair to compare and write, so
+    // it is refused (INVALID FIELD IN CDB) as a Linux LIO target refuses a write data CDB whose
+    // expected length differs from the CDB's, rather than executed on a residual.
+    if cdb.count >= 16, cdb[0] == 0x89, length != 2 * Int(cdb[13]) * blockSize {
+      completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00), data: []))
+      return
+    }
     let buffer = isWrite ? Buffer(copying: dataOut) : Buffer(bytes: dataInLength)
     // WRITE SAME moves one block whatever it names: the LU's MAXIMUM WRITE SAME LENGTH, not
     // the transfer limit, bounds it — so it goes whole, and a range too long is the LU's to refuse.

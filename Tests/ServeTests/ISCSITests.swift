@@ -808,3 +808,39 @@ final class LoopbackTarget {
     #expect(c.isClosed)
   }
 }
+
+/// COMPARE AND WRITE through the front end: a Data-Out that is not exactly the verify and the
+/// write instance (2 × NUMBER OF LOGICAL BLOCKS blocks) is refused with INVALID FIELD IN CDB —
+/// a CDB naming 256 blocks wraps its 8-bit field to 0, and such a command must not pass as a
+/// no-op with its data dropped.
+@Suite struct CompareAndWriteFrontEndTests {
+  func run(_ disk: AdapterDisk, _ cdb: [UInt8], _ dataOut: [UInt8]) -> AdapterDisk.ScsiOutcome {
+    let done = DispatchSemaphore(value: 0)
+    let result = Locked<AdapterDisk.ScsiOutcome?>(nil)
+    disk.execute(cdb: cdb, dataOut: dataOut, dataInLength: 0) { outcome in
+      result.withLock { $0 = outcome }
+      done.signal()
+    }
+    #expect(done.wait(timeout: .now() + 10) == .success, "not completed")
+    return result.withLock { $0 }!
+  }
+
+  @Test func aDataOutThatIsNotTwoInstancesIsRefused() throws {
+    let t = try LoopbackTarget()
+    let bs = t.disk.blockSize
+    let write: [UInt8] = [0x8A, 0] + [UInt8](repeating: 0, count: 8) + [0, 0, 0, 1, 0, 0]
+    #expect(run(t.disk, write, [UInt8](repeating: 0x41, count: bs)).status == 0)
+    func caw(_ blocks: UInt8) -> [UInt8] {
+      [0x89, 0] + [UInt8](repeating: 0, count: 8) + [0, 0, 0, blocks, 0, 0]
+    }
+    let pair = [UInt8](repeating: 0x41, count: bs) + [UInt8](repeating: 0x42, count: bs)
+    // NUMBER OF LOGICAL BLOCKS 0 (256 wrapped) with two blocks of Data-Out.
+    let wrapped = run(t.disk, caw(0), pair)
+    #expect(wrapped.status == 0x02)
+    #expect(wrapped.sense.count >= 14 && wrapped.sense[2] & 0x0F == 0x05 && wrapped.sense[12] == 0x24)
+    // One block named, three sent.
+    #expect(run(t.disk, caw(1), pair + [UInt8](repeating: 0, count: bs)).status == 0x02)
+    // Positive control: the exact pair compares and writes.
+    #expect(run(t.disk, caw(1), pair).status == 0)
+  }
+}

@@ -89,6 +89,7 @@ extension NvmeController {
       out.storeBytes(of: UInt8(0x44), toByteOffset: 513, as: UInt8.self)  // CQES
       out.storeBytes(of: UInt32(1), toByteOffset: 516, as: UInt32.self)  // NN
       out.storeBytes(of: UInt16(0x0001 | 0x0004 | 0x0008), toByteOffset: 520, as: UInt16.self)  // ONCS
+      out.storeBytes(of: UInt16(0x0001), toByteOffset: 522, as: UInt16.self)  // FUSES: Compare and Write
       out.storeBytes(of: UInt8(1), toByteOffset: 525, as: UInt8.self)  // VWC
       return (.success, 0)
     case 0x00:  // namespace 1
@@ -194,13 +195,19 @@ extension NvmeController {
 
   // MARK: I/O
 
-  func executeIo(_ c: NvmeCommand) -> (NvmeStatus, UInt32) {
+  /// Executes an I/O command. Commands that change blocks hold those blocks' write stripes
+  /// (``withBlocksExcluded(_:_:_:)``) unless the caller — a fused operation — already does.
+  func executeIo(_ c: NvmeCommand, blocksExcluded: Bool = false) -> (NvmeStatus, UInt32) {
     if c.opcode == NvmeOpcode.flush {
       do { try store.flush() } catch { return (.writeFault, 0) }
       return (.success, 0)
     }
     guard c.namespaceId == 1 else { return (.invalidNamespace, 0) }
     if c.opcode == NvmeOpcode.datasetManagement { return datasetManagement(c) }
+    if !blocksExcluded && (c.opcode == NvmeOpcode.write || c.opcode == NvmeOpcode.writeZeroes) {
+      let slba = UInt64(c.cdw11) << 32 | UInt64(c.cdw10)
+      return withBlocksExcluded(slba, Int(c.cdw12 & 0xFFFF) + 1) { executeIo(c, blocksExcluded: true) }
+    }
     let slba = UInt64(c.cdw11) << 32 | UInt64(c.cdw10)
     let nlb = Int(c.cdw12 & 0xFFFF) + 1
     guard slba < store.blockCount, UInt64(nlb) <= store.blockCount - slba else { return (.lbaOutOfRange, 0) }
@@ -261,7 +268,11 @@ extension NvmeController {
         return (.lbaOutOfRange, 0)
       }
       if length > 0 {
-        do { try store.deallocate(lba: slba, count: Int(length)) } catch { return (.writeFault, 0) }
+        let ok = withBlocksExcluded(slba, Int(length)) { () -> Bool in
+          do { try store.deallocate(lba: slba, count: Int(length)) } catch { return false }
+          return true
+        }
+        guard ok else { return (.writeFault, 0) }
       }
     }
     return (.success, 0)

@@ -50,6 +50,8 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     var readyPending = false
   }
   let registers = Locked(Registers())
+  /// Write exclusion by block stripe (see NvmeController+Fused.swift).
+  let writeStripeLocks = (0..<NvmeController.writeStripeCount).map { _ in Locked(()) }
   /// What every doorbell asks of the registers, published by each change of CSTS or the
   /// generation (always under the registers' lock): `generation << 1 | 1` when the controller
   /// is ready and not failed, `generation << 1` otherwise. Read without the lock, so the
@@ -328,21 +330,23 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     guard state & 1 != 0 else { return }
     let generation = state >> 1
     var first = true
-    // Take up to 8 new entries per lock hold into a fixed-size batch (no allocation), run
-    // them outside the lock, repeat until the queue is empty. The controller checks its
-    // caller: a doorbell past the end of the queue is ignored and reported; a command whose
-    // identifier is still in flight on this queue is reported and not run.
+    // Take up to 8 new entries per lock hold (9 when the 8th is the first of a fused pair:
+    // its partner comes with it) into a fixed-size batch (no allocation), run them outside
+    // the lock, repeat until the queue is empty. The controller checks its caller: a doorbell
+    // past the end of the queue is ignored and reported; a command whose identifier is still
+    // in flight on this queue is reported and not run.
     while true {
-      var batch = InlineArray<8, (NvmeCommand, UInt32)>(repeating: (NvmeCommand(), 0))
+      var batch = InlineArray<9, (NvmeCommand, UInt32)>(repeating: (NvmeCommand(), 0))
       var badTail: Int? = nil
-      var reused = InlineArray<8, Bool>(repeating: false)
+      var reused = InlineArray<9, Bool>(repeating: false)
+      var drained = true
       let n = sqs[qid].withLock { q -> Int in
         guard q.exists else { return 0 }
         if first {
           if tail < q.size { q.tail = tail } else { badTail = q.size }
         }
         var n = 0
-        while n < 8 && q.head != q.tail {
+        func fetch() {
           let entry = UnsafeRawPointer(bitPattern: UInt(q.base))! + q.head * 64
           let command = NvmeCommand.load(from: entry)
           batch[n] = (command, UInt32(q.rng.below(1_000_000)))
@@ -350,6 +354,11 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
           q.head = (q.head + 1) % q.size
           n += 1
         }
+        while n < 8 && q.head != q.tail {
+          fetch()
+          if batch[n - 1].0.fuse == NvmeFuse.first && q.head != q.tail { fetch() }
+        }
+        drained = q.head == q.tail
         return n
       }
       first = false
@@ -358,19 +367,36 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
           "submission queue \(qid) doorbell written with tail \(tail), past the queue's \(size) entries")
       }
       guard n > 0 else { return }
-      for i in 0..<n {
+      var i = 0
+      while i < n {
         let command = batch[i].0
+        defer { i += 1 }
         if reused[i] {
           protocolViolation(
             "command identifier \(command.commandId) reused on submission queue \(qid) while still in flight")
           continue
         }
         if Self.movesData(command) { link?.take(UnsafeRawPointer(bitPattern: UInt(command.prp1))) }
+        if command.fuse != 0 {
+          // A fused pair is the first and the adjacent second of one doorbell write; anything
+          // else is aborted as a missing fused command.
+          if command.fuse == NvmeFuse.first, i + 1 < n, batch[i + 1].0.fuse == NvmeFuse.second, !reused[i + 1]
+          {
+            let second = batch[i + 1].0
+            if Self.movesData(second) { link?.take(UnsafeRawPointer(bitPattern: UInt(second.prp1))) }
+            runFused(qid: qid, command, second)
+            i += 1
+          } else {
+            commandCount.add(1, ordering: .relaxed)
+            post(sqid: qid, command: command, status: .abortedMissingFused, result: 0, interrupt: true)
+          }
+          continue
+        }
         if !run(qid: qid, command, roll: batch[i].1, generation: generation) { return }
       }
-      // Fewer than a batch: the queue was empty when taken. A later doorbell write drains
-      // what arrives after (its writer runs this loop), so no second look under the lock.
-      if n < 8 { return }
+      // The queue was empty when taken: a later doorbell write drains what arrives after (its
+      // writer runs this loop), so no second look under the lock.
+      if drained { return }
     }
   }
 
@@ -428,9 +454,24 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     }
   }
 
+  /// Runs a fused Compare + Write at once (no fault injection or latency applies to fused
+  /// pairs) and posts both completions, the Compare's first, one interrupt after the second.
+  private func runFused(qid: Int, _ first: NvmeCommand, _ second: NvmeCommand) {
+    commandCount.add(2, ordering: .relaxed)
+    let (compared, written) = qid == 0 ? (.invalidField, .abortedFailedFused) : executeFused(first, second)
+    post(sqid: qid, command: first, status: compared, result: 0, interrupt: false)
+    post(sqid: qid, command: second, status: written, result: 0, interrupt: true)
+  }
+
   /// Runs a command and posts its completion (with an interrupt unless told otherwise).
   private func complete(sqid: Int, command: NvmeCommand, interrupt: Bool) {
     let (status, result) = execute(qid: sqid, command)
+    post(sqid: sqid, command: command, status: status, result: result, interrupt: interrupt)
+  }
+
+  /// Posts a completion entry for `command` (ending it on its queue, giving back its buffer)
+  /// and raises the queue's interrupt unless told otherwise.
+  private func post(sqid: Int, command: NvmeCommand, status: NvmeStatus, result: UInt32, interrupt: Bool) {
     let (cqid, head, buffer) = sqs[sqid].withLock { ($0.cqid, $0.head, $0.end(command.commandId)) }
     if buffer != 0 { link?.giveBack(UnsafeRawPointer(bitPattern: UInt(buffer))) }
     var entry = NvmeCompletion()

@@ -28,6 +28,9 @@ public enum NvmeBits {
 /// A 64-byte submission queue entry.
 public struct NvmeCommand: Sendable, Equatable {
   public var opcode: UInt8 = 0
+  /// FUSE (CDW0 bits 9:8): 0 normal, ``NvmeFuse/first`` or ``NvmeFuse/second`` of a fused
+  /// operation (Compare then Write, executed atomically: NVMe base specification §3.4.2).
+  public var fuse: UInt8 = 0
   public var commandId: UInt16 = 0
   public var namespaceId: UInt32 = 0
   public var prp1: UInt64 = 0
@@ -44,7 +47,8 @@ public struct NvmeCommand: Sendable, Equatable {
 
   public func store(to p: UnsafeMutableRawPointer) {
     p.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
-    p.storeBytes(of: UInt32(opcode) | UInt32(commandId) << 16, toByteOffset: 0, as: UInt32.self)
+    p.storeBytes(
+      of: UInt32(opcode) | UInt32(fuse & 3) << 8 | UInt32(commandId) << 16, toByteOffset: 0, as: UInt32.self)
     p.storeBytes(of: namespaceId, toByteOffset: 4, as: UInt32.self)
     p.storeBytes(of: prp1, toByteOffset: 24, as: UInt64.self)
     p.storeBytes(of: prp2, toByteOffset: 32, as: UInt64.self)
@@ -57,6 +61,7 @@ public struct NvmeCommand: Sendable, Equatable {
     var c = NvmeCommand()
     let dw0 = p.load(fromByteOffset: 0, as: UInt32.self)
     c.opcode = UInt8(dw0 & 0xFF)
+    c.fuse = UInt8((dw0 >> 8) & 3)
     c.commandId = UInt16(dw0 >> 16)
     c.namespaceId = p.load(fromByteOffset: 4, as: UInt32.self)
     c.prp1 = p.load(fromByteOffset: 24, as: UInt64.self)
@@ -120,6 +125,10 @@ public struct NvmeStatus: RawRepresentable, Hashable, Sendable, CustomStringConv
   public static let invalidOpcode = NvmeStatus(type: 0, code: 0x01, doNotRetry: true)
   public static let invalidField = NvmeStatus(type: 0, code: 0x02, doNotRetry: true)
   public static let dataTransferError = NvmeStatus(type: 0, code: 0x04)
+  /// The other command of a fused operation failed (the Write after a failed Compare).
+  public static let abortedFailedFused = NvmeStatus(type: 0, code: 0x05)
+  /// A fused command whose partner was not the adjacent entry of the same doorbell write.
+  public static let abortedMissingFused = NvmeStatus(type: 0, code: 0x06)
   public static let abortedByRequest = NvmeStatus(type: 0, code: 0x07)
   public static let abortedSqDeletion = NvmeStatus(type: 0, code: 0x08)
   public static let invalidNamespace = NvmeStatus(type: 0, code: 0x0B, doNotRetry: true)
@@ -131,6 +140,14 @@ public struct NvmeStatus: RawRepresentable, Hashable, Sendable, CustomStringConv
   public static let unrecoveredReadError = NvmeStatus(type: 2, code: 0x81)
 
   public var description: String { "SCT \(type) SC 0x\(String(code, radix: 16))" }
+}
+
+/// FUSE values (CDW0 bits 9:8).
+public enum NvmeFuse {
+  /// First command of a fused operation (the Compare).
+  public static let first: UInt8 = 1
+  /// Second command of a fused operation (the Write), the next entry of the same queue.
+  public static let second: UInt8 = 2
 }
 
 /// Opcodes.

@@ -31,7 +31,7 @@ extension NvmeMiniport {
     return true
   }
 
-  private func reject(_ ext: NvmeExtension, _ r: StorRequest, _ result: ScsiResult) {
+  func reject(_ ext: NvmeExtension, _ r: StorRequest, _ result: ScsiResult) {
     r.apply(result, descriptorSense: ext.unit?.descriptorSense ?? false)
     ext.port.requestComplete(r)
   }
@@ -128,8 +128,17 @@ extension NvmeMiniport {
         || (r.dataBuffer != nil && r.dataTransferLength >= UInt32(ext.blockSize)
           && (0..<ext.blockSize).allSatisfy { r.dataBuffer!.load(fromByteOffset: $0, as: UInt8.self) == 0 })
       let limit = UInt32(NvmeMiniport.maximumWriteSameBlocks)
-      guard b.blocks > 0, b.blocks <= limit, zero else {
-        reject(ext, r, .invalidField(cdbByte: b.blocks == 0 || b.blocks > limit ? b.lengthField : 1))
+      guard b.blocks > 0, b.blocks <= limit else {
+        reject(ext, r, .invalidField(cdbByte: b.lengthField))
+        return
+      }
+      guard zero else {
+        // UNMAP asks for deallocation; a non-zero block cannot be honoured by it.
+        if b.unmap {
+          reject(ext, r, .invalidField(cdbByte: 1, bit: 3))
+        } else {
+          writeSameOfData(ext, r, b)
+        }
         return
       }
       submit(ext, r) { c, _ in
@@ -139,7 +148,7 @@ extension NvmeMiniport {
         c.cdw12 = (b.blocks - 1) | (b.unmap ? 1 << 25 : 0)
       }
     case .compareAndWrite:
-      reject(ext, r, .illegal(.invalidCommandOperationCode, .cdb(0)))
+      compareAndWrite(ext, unit, r, b)
     }
   }
 
@@ -209,13 +218,21 @@ extension NvmeMiniport {
     c.prp2 = UInt64(UInt(bitPattern: list))
   }
 
-  func submit(
-    _ ext: NvmeExtension, _ r: StorRequest, _ fill: (inout NvmeCommand, UnsafeMutableRawPointer) -> Void
-  ) {
-    // The queue whose MSI-X message targets this processor (StorPortGetStartIoPerfParams):
-    // submission, interrupt, DPC and completion then stay on one processor.
+  /// The queue whose MSI-X message targets this processor (StorPortGetStartIoPerfParams):
+  /// submission, interrupt, DPC and completion then stay on one processor.
+  func startIoQueue(_ ext: NvmeExtension, _ r: StorRequest) -> NvmeQueue {
     let message = Int(ext.port.getStartIoPerfParams(r).messageNumber)
-    let q = ext.queues[(message >= 1 ? message - 1 : Int(r.channelNumber)) % ext.queues.count]
+    return ext.queues[(message >= 1 ? message - 1 : Int(r.channelNumber)) % ext.queues.count]
+  }
+
+  /// `fill` gets the command and the slot's page (a PRP or range list) and the slot's pattern
+  /// page. `queue`: the queue to use (a later command of a request already on one), else
+  /// StartIo's.
+  func submit(
+    _ ext: NvmeExtension, _ r: StorRequest, on queue: NvmeQueue? = nil,
+    _ fill: (inout NvmeCommand, UnsafeMutableRawPointer) -> Void
+  ) {
+    let q = queue ?? startIoQueue(ext, r)
     let t = Int64(ext.port.queryPerformanceCounter().counter)
     let accepted = ext.port.withSpinLock(.dpcLock, context: q.dpc) { () -> Bool in
       guard let cid = q.freeCids.popLast() else { return false }

@@ -239,7 +239,8 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
       if ext.unit == nil {
         var config = LogicalUnitConfiguration()
         config.product = "STORPORT NVME"
-        config.compareAndWrite = false  // not translated to NVMe (Compare + Write) yet
+        // COMPARE AND WRITE becomes a fused Compare + Write; each half within one transfer.
+        config.maxCompareAndWriteBlocks = UInt8(min(255, Self.maximumTransferBytes / ext.blockSize))
         config.maxTransferBlocks = UInt32(Self.maximumTransferBytes / ext.blockSize)
         // WRITE SAME becomes one Write Zeroes, whose 0-based 16-bit NLB reaches 65,536 blocks;
         // reported one below that, so the limit is a 16-bit number for any initiator.
@@ -367,7 +368,9 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
           if let r = q.slots[cid] {
             q.slots[cid] = nil
             q.freeCids.append(UInt16(cid))
-            requeue.append(r)
+            // A COMPARE AND WRITE holds two slots: it goes back once, and starts over.
+            r.miniportContext = 0
+            if !requeue.contains(where: { $0 === r }) { requeue.append(r) }
           }
         }
         _ = q.live.exchange(0)
@@ -379,7 +382,7 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
     for (r, status) in done {
       q.outstanding.decrement()
       _ = q.lastProgress.exchange(t)
-      finish(ext, r, status)
+      finish(ext, q, r, status)
     }
     for r in requeue {
       q.outstanding.decrement()
@@ -391,7 +394,24 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
   }
 
   /// NVMe status → SRB / SCSI status and sense, then RequestComplete.
-  private func finish(_ ext: NvmeExtension, _ r: StorRequest, _ status: NvmeStatus) {
+  private func finish(_ ext: NvmeExtension, _ q: NvmeQueue, _ r: StorRequest, _ status: NvmeStatus) {
+    var status = status
+    if r.miniportContext & Self.fusedPending != 0 {
+      // A COMPARE AND WRITE completes once both halves have: the Compare's failure (first in
+      // the completion queue) or else the Write's status stands.
+      guard r.miniportContext & 1 != 0 else {
+        r.miniportContext |= 1 | UInt(status.rawValue) << 16
+        return
+      }
+      let compared = NvmeStatus(rawValue: UInt16(truncatingIfNeeded: r.miniportContext >> 16))
+      if !compared.isSuccess && compared != .abortedFailedFused { status = compared }
+      r.miniportContext = 0
+    }
+    if r.miniportContext & Self.writeSameChain != 0 {
+      // WRITE SAME of a non-zero block: the next chunk, until the range is written.
+      if status.isSuccess && continueWriteSame(ext, q, r) { return }
+      r.miniportContext = 0
+    }
     if status.isSuccess {
       r.srbStatus = .success
       r.scsiStatus = 0

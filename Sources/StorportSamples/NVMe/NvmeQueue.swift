@@ -14,6 +14,9 @@ final class NvmeQueue: @unchecked Sendable {
   let dpc = StorDpc()
   /// Per-slot Dataset Management range lists (UNMAP translation), 4 KiB each.
   let rangeLists: UnsafeMutableRawPointer
+  /// Per-slot pattern pages (WRITE SAME of a non-zero block: the block repeated over one
+  /// 4 KiB page that every PRP entry of the Write names), 4 KiB each; committed on first use.
+  let patternPages: UnsafeMutableRawPointer
 
   // Guarded by dpc's DpcLock. The lock, not Swift, is what serialises these (as in a C
   // miniport), so they carry no dynamic exclusivity checks: under the lock they would never
@@ -46,6 +49,7 @@ final class NvmeQueue: @unchecked Sendable {
     sq = .allocate(byteCount: depth * 64, alignment: 4096)
     cq = .allocate(byteCount: depth * 16, alignment: 4096)
     rangeLists = .allocate(byteCount: depth * 4096, alignment: 4096)
+    patternPages = .allocate(byteCount: depth * 4096, alignment: 4096)
     slots = [StorRequest?](repeating: nil, count: depth)
     completedScratch.reserveCapacity(depth)
     requeueScratch.reserveCapacity(depth)
@@ -57,6 +61,7 @@ final class NvmeQueue: @unchecked Sendable {
     sq.deallocate()
     cq.deallocate()
     rangeLists.deallocate()
+    patternPages.deallocate()
   }
 
   /// Zeroes the rings (controller reset): the device starts again at index 0, phase 1.

@@ -1,0 +1,61 @@
+import Storport
+
+/// Fused operations and the write exclusion that makes them atomic.
+///
+/// A fused Compare + Write (NVMe base specification §3.4.2, "Fused Operations"; advertised in
+/// Identify Controller FUSES bit 0) compares a range and, only if it matches, writes it, with no
+/// other write to that range in between. Writes (Write, Write Zeroes, Dataset Management
+/// deallocate) hold the write stripes of the blocks they change while they change them; a
+/// fused pair holds its range's stripes across both commands. Reads take nothing: a read
+/// racing a write may see either, as on a real device.
+extension NvmeController {
+  /// Blocks per write stripe; stripes repeat every `writeStripeCount` units.
+  static let writeStripeBlocks: UInt64 = 32
+  static let writeStripeCount = 64
+
+  /// The stripes (a bit per stripe) covering blocks [lba, lba + count).
+  static func writeStripes(_ lba: UInt64, _ count: Int) -> UInt64 {
+    precondition(count > 0, "bug in swift-storport: an empty block range has no stripes")
+    let first = lba / writeStripeBlocks
+    let last = (lba + UInt64(count) - 1) / writeStripeBlocks
+    if last - first + 1 >= UInt64(writeStripeCount) { return ~0 }
+    var mask: UInt64 = 0
+    var unit = first
+    while unit <= last {
+      mask |= 1 << (unit % UInt64(writeStripeCount))
+      unit += 1
+    }
+    return mask
+  }
+
+  /// Runs `body` holding the write stripes of blocks [lba, lba + count): taken in stripe order
+  /// (no two writers can deadlock), released in reverse. Must not be nested.
+  func withBlocksExcluded<R>(_ lba: UInt64, _ count: Int, _ body: () -> R) -> R {
+    lockStripes(Self.writeStripes(lba, max(count, 1)), body)
+  }
+
+  private func lockStripes<R>(_ mask: UInt64, _ body: () -> R) -> R {
+    if mask == 0 { return body() }
+    return writeStripeLocks[mask.trailingZeroBitCount].withLock { _ in lockStripes(mask & (mask - 1), body) }
+  }
+
+  /// Executes a fused pair: `first` must be a Compare and `second` a Write of the same
+  /// namespace and blocks (else both fail: Invalid Field, then Aborted — Failed Fused Command).
+  /// The Write runs only if the Compare matched; a failed Compare aborts it (status 0x05).
+  func executeFused(_ first: NvmeCommand, _ second: NvmeCommand) -> (NvmeStatus, NvmeStatus) {
+    guard first.opcode == NvmeOpcode.compare, second.opcode == NvmeOpcode.write,
+      first.namespaceId == second.namespaceId, first.cdw10 == second.cdw10, first.cdw11 == second.cdw11,
+      first.cdw12 & 0xFFFF == second.cdw12 & 0xFFFF
+    else { return (.invalidField, .abortedFailedFused) }
+    let slba = UInt64(first.cdw11) << 32 | UInt64(first.cdw10)
+    let nlb = Int(first.cdw12 & 0xFFFF) + 1
+    guard slba < store.blockCount, UInt64(nlb) <= store.blockCount - slba else {
+      return (.lbaOutOfRange, .abortedFailedFused)
+    }
+    return withBlocksExcluded(slba, nlb) {
+      let (compared, _) = executeIo(first, blocksExcluded: true)
+      guard compared.isSuccess else { return (compared, .abortedFailedFused) }
+      return (compared, executeIo(second, blocksExcluded: true).0)
+    }
+  }
+}

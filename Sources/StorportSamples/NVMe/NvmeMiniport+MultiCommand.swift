@@ -1,0 +1,128 @@
+import Storport
+import StorportDevices
+import StorportSCSI
+
+/// SCSI commands that become more than one NVMe command (the NVM Express SCSI translation):
+/// COMPARE AND WRITE → a fused Compare + Write; WRITE SAME of a non-zero block → Writes whose
+/// PRP entries all name one page holding the block, one chunk after another.
+///
+/// The request's `miniportContext` (the SRB extension's job here) carries the state between
+/// completions: ``fusedPending`` with bit 0 set once the first half completed and the
+/// Compare's status in bits 16–31, or ``writeSameChain`` with the blocks written so far in
+/// bits 0–31.
+extension NvmeMiniport {
+  static let fusedPending: UInt = 1 << 63
+  static let writeSameChain: UInt = 1 << 62
+
+  /// COMPARE AND WRITE (SBC-4 §5.3): the data-out buffer holds the verify instance then the
+  /// write instance, `b.blocks` blocks each. A miscompare ends as CHECK CONDITION, MISCOMPARE /
+  /// MISCOMPARE DURING VERIFY OPERATION, with nothing written.
+  func compareAndWrite(_ ext: NvmeExtension, _ unit: LogicalUnit, _ r: StorRequest, _ b: BlockCommand) {
+    if unit.writeProtected {
+      reject(ext, r, .check(SenseData(.dataProtect, .writeProtected)))
+      return
+    }
+    if b.blocks == 0 {
+      reject(ext, r, .good())
+      return
+    }
+    let bytes = Int(b.blocks) * ext.blockSize
+    guard b.blocks <= UInt32(unit.configuration.maxCompareAndWriteBlocks), bytes <= Self.maximumTransferBytes
+    else {
+      reject(ext, r, .invalidField(cdbByte: 13))
+      return
+    }
+    guard Int(r.dataTransferLength) >= 2 * bytes, let buffer = r.dataBuffer else {
+      reject(ext, r, .invalidField(cdbByte: 13))
+      return
+    }
+    func fill(_ c: inout NvmeCommand, _ data: UnsafeMutableRawPointer, _ list: UnsafeMutableRawPointer) {
+      Self.setPrps(&c, buffer: data, bytes: bytes, list: list)
+      c.cdw10 = UInt32(truncatingIfNeeded: b.lba)
+      c.cdw11 = UInt32(truncatingIfNeeded: b.lba >> 32)
+      c.cdw12 = b.blocks - 1 | (b.fua ? 1 << 30 : 0)
+    }
+    r.miniportContext = Self.fusedPending
+    let q = startIoQueue(ext, r)
+    let t = Int64(ext.port.queryPerformanceCounter().counter)
+    let accepted = ext.port.withSpinLock(.dpcLock, context: q.dpc) { () -> Bool in
+      guard q.freeCids.count >= 2, let compareId = q.freeCids.popLast(), let writeId = q.freeCids.popLast()
+      else { return false }
+      // Both halves in adjacent entries before one doorbell write (the controller takes them
+      // as a pair only then).
+      for (cid, fuse, opcode, data) in [
+        (compareId, NvmeFuse.first, NvmeOpcode.compare, buffer),
+        (writeId, NvmeFuse.second, NvmeOpcode.write, buffer + bytes),
+      ] {
+        q.slots[Int(cid)] = r
+        var c = NvmeCommand()
+        c.namespaceId = 1
+        c.opcode = opcode
+        c.fuse = fuse
+        c.commandId = cid
+        fill(&c, data, q.rangeLists + Int(cid) * 4096)
+        c.store(to: q.sq + q.sqTail * 64)
+        q.sqTail = (q.sqTail + 1) % q.depth
+        if q.outstanding.increment() == 1 { _ = q.lastProgress.exchange(t) }
+      }
+      ext.device.write32(NvmeRegister.submissionTail(q.qid), UInt32(q.sqTail))
+      return true
+    }
+    if !accepted {
+      r.miniportContext = 0
+      r.srbStatus = .busy
+      ext.port.requestComplete(r)
+    }
+  }
+
+  /// WRITE SAME (10/16) of a block that is not all zeroes: the first chunk; the DPC submits
+  /// the next as each completes (``continueWriteSame(_:_:_:)``).
+  func writeSameOfData(_ ext: NvmeExtension, _ r: StorRequest, _ b: BlockCommand) {
+    guard ext.blockSize <= 4096, Int(r.dataTransferLength) >= ext.blockSize, r.dataBuffer != nil else {
+      reject(ext, r, .invalidField(cdbByte: b.lengthField))
+      return
+    }
+    r.miniportContext = Self.writeSameChain
+    submitWriteSameChunk(ext, startIoQueue(ext, r), r, b)
+  }
+
+  /// After a chunk completed: submits the next one; false when the range is written.
+  func continueWriteSame(_ ext: NvmeExtension, _ q: NvmeQueue, _ r: StorRequest) -> Bool {
+    guard let b = BlockCommand.decode(r.cdb), b.kind == .writeSame else { return false }
+    guard UInt32(truncatingIfNeeded: r.miniportContext) < b.blocks else { return false }
+    submitWriteSameChunk(ext, q, r, b)
+    return true
+  }
+
+  /// One Write of up to a transfer's worth of the range still to write, every PRP entry naming
+  /// the slot's pattern page (the block repeated to fill it).
+  private func submitWriteSameChunk(_ ext: NvmeExtension, _ q: NvmeQueue, _ r: StorRequest, _ b: BlockCommand)
+  {
+    let done = UInt32(truncatingIfNeeded: r.miniportContext)
+    let perChunk = UInt32(Self.maximumTransferBytes / ext.blockSize)
+    let blocks = min(b.blocks - done, perChunk)
+    let lba = b.lba + UInt64(done)
+    let block = r.dataBuffer!
+    let blockSize = ext.blockSize
+    r.miniportContext = Self.writeSameChain | UInt(done + blocks)
+    submit(ext, r, on: q) { c, list in
+      let pattern = q.patternPages + (list - q.rangeLists)
+      for copy in 0..<(4096 / blockSize) {
+        (pattern + copy * blockSize).copyMemory(from: block, byteCount: blockSize)
+      }
+      let pages = (Int(blocks) * blockSize + 4095) / 4096
+      let address = UInt64(UInt(bitPattern: pattern))
+      c.opcode = NvmeOpcode.write
+      c.prp1 = address
+      if pages == 2 {
+        c.prp2 = address
+      } else if pages > 2 {
+        for i in 0..<(pages - 1) { list.storeBytes(of: address, toByteOffset: i * 8, as: UInt64.self) }
+        c.prp2 = UInt64(UInt(bitPattern: list))
+      }
+      c.cdw10 = UInt32(truncatingIfNeeded: lba)
+      c.cdw11 = UInt32(truncatingIfNeeded: lba >> 32)
+      c.cdw12 = blocks - 1
+    }
+  }
+}

@@ -1,0 +1,146 @@
+import Storport
+import StorportSCSI
+import StorportSamples
+import StorportWorkload
+import Testing
+
+/// COMPARE AND WRITE and WRITE SAME of a non-zero block through the whole path, in both sample
+/// miniports: the RAM disk's logical unit does them itself; the NVMe sample turns them into a
+/// fused Compare + Write and into chunked Writes (more blocks than one transfer).
+@Suite struct MultiCommandTests {
+  final class Rig {
+    let rig: WorkloadRig
+    let pool = StorRequestPool(count: 1, bufferBytes: 512 * 1024)
+    init(_ miniport: WorkloadOptions.MiniportKind) throws { rig = try BadRequestTests().rig(miniport) }
+
+    /// Runs one CDB; `fill(buffer)` prepares the data-out buffer; `check(r)` reads the result.
+    func run(
+      _ cdb: [UInt8], _ direction: DataDirection, _ length: Int,
+      fill: (UnsafeMutableRawPointer) -> Void = { _ in }, check: (StorRequest) -> Void = { _ in }
+    ) {
+      let r = pool.take()!
+      r.setCdb(cdb)
+      r.direction = direction
+      r.dataTransferLength = UInt32(length)
+      fill(r.dataBuffer!)
+      let done = Box(false)
+      rig.adapter.submit(r) { _ in done.value = true }
+      rig.runtime.runUntil(timeoutNanoseconds: 100_000_000) { done.value }
+      #expect(done.value, "not completed: \(cdb)")
+      check(r)
+      pool.give(r)
+    }
+
+    func write(lba: UInt32, blocks: Int, byte: UInt8) {
+      run(
+        [
+          0x2A, 0, UInt8(lba >> 24), UInt8(lba >> 16 & 0xFF), UInt8(lba >> 8 & 0xFF), UInt8(lba & 0xFF), 0, 0,
+          UInt8(blocks), 0,
+        ],
+        .dataOut, blocks * 4096,
+        fill: { $0.initializeMemory(as: UInt8.self, repeating: byte, count: blocks * 4096) },
+        check: { r in
+          #expect(r.srbStatus == .success, "WRITE(10) of \(lba): \(String(describing: r.senseData))")
+        })
+    }
+
+    /// The bytes of blocks [lba, lba + blocks), read back (at most one transfer: 32 blocks).
+    func read(lba: UInt32, blocks: Int) -> [UInt8] {
+      var out: [UInt8] = []
+      run(
+        [
+          0x28, 0, UInt8(lba >> 24), UInt8(lba >> 16 & 0xFF), UInt8(lba >> 8 & 0xFF), UInt8(lba & 0xFF), 0, 0,
+          UInt8(blocks), 0,
+        ],
+        .dataIn, blocks * 4096,
+        check: { r in
+          #expect(r.srbStatus == .success, "READ(10) of \(lba): \(String(describing: r.senseData))")
+          out = Array(UnsafeRawBufferPointer(start: r.dataBuffer!, count: blocks * 4096))
+        })
+      return out
+    }
+  }
+
+  static func caw(lba: UInt64, blocks: UInt8) -> [UInt8] {
+    [0x89, 0] + (0..<8).map { UInt8(lba >> (56 - 8 * $0) & 0xFF) } + [0, 0, 0, blocks, 0, 0]
+  }
+
+  @Test(arguments: [WorkloadOptions.MiniportKind.ramdisk, .nvme])
+  func compareAndWriteWritesOnlyOnAMatch(miniport: WorkloadOptions.MiniportKind) throws {
+    let t = try Rig(miniport)
+    defer { t.rig.runtime.shutdown() }
+    t.write(lba: 10, blocks: 2, byte: 0x11)
+    // A miscompare in the second block: CHECK CONDITION, MISCOMPARE, nothing written.
+    t.run(
+      Self.caw(lba: 10, blocks: 2), .dataOut, 4 * 4096,
+      fill: { p in
+        p.initializeMemory(as: UInt8.self, repeating: 0x11, count: 2 * 4096)
+        p.storeBytes(of: 0x12, toByteOffset: 4096 + 7, as: UInt8.self)
+        (p + 2 * 4096).initializeMemory(as: UInt8.self, repeating: 0x22, count: 2 * 4096)
+      },
+      check: { r in
+        #expect(r.srbStatus == .error)
+        #expect(r.scsiStatus == ScsiStatus.checkCondition.rawValue)
+        #expect(r.senseData?.key == .miscompare, "\(miniport): \(String(describing: r.senseData))")
+        #expect(r.senseData?.code == .miscompareDuringVerify)
+      })
+    #expect(t.read(lba: 10, blocks: 2).allSatisfy { $0 == 0x11 }, "\(miniport): a miscompare wrote")
+    // A match writes the second half.
+    t.run(
+      Self.caw(lba: 10, blocks: 2), .dataOut, 4 * 4096,
+      fill: { p in
+        p.initializeMemory(as: UInt8.self, repeating: 0x11, count: 2 * 4096)
+        (p + 2 * 4096).initializeMemory(as: UInt8.self, repeating: 0x22, count: 2 * 4096)
+      },
+      check: { r in #expect(r.srbStatus == .success, "\(miniport): \(String(describing: r.senseData))") })
+    #expect(t.read(lba: 10, blocks: 2).allSatisfy { $0 == 0x22 }, "\(miniport): a match did not write")
+    // Beyond MAXIMUM COMPARE AND WRITE LENGTH (Block Limits VPD): INVALID FIELD IN CDB.
+    var limit = 0
+    t.run(
+      [0x12, 1, 0xB0, 0, 64, 0], .dataIn, 64,
+      check: { r in limit = Int(r.dataBuffer!.load(fromByteOffset: 5, as: UInt8.self)) })
+    #expect(limit > 0, "\(miniport): MAXIMUM COMPARE AND WRITE LENGTH \(limit)")
+    if limit < 255 {
+      t.run(
+        Self.caw(lba: 0, blocks: UInt8(limit + 1)), .dataOut, 2 * (limit + 1) * 4096,
+        check: { r in
+          #expect(
+            r.senseData?.key == .illegalRequest && r.senseData?.code == .invalidFieldInCdb,
+            "\(miniport): CAW of \(limit + 1) blocks: \(r.srbStatus) \(String(describing: r.senseData))")
+        })
+    }
+    #expect(t.rig.runtime.verifier.verdict.hasPrefix("PASS"), "\(t.rig.runtime.verifier.verdict)")
+  }
+
+  @Test(arguments: [WorkloadOptions.MiniportKind.ramdisk, .nvme])
+  func writeSameOfDataFillsTheRangeAndNothingElse(miniport: WorkloadOptions.MiniportKind) throws {
+    let t = try Rig(miniport)
+    defer { t.rig.runtime.shutdown() }
+    t.write(lba: 19, blocks: 1, byte: 0x77)
+    t.write(lba: 120, blocks: 1, byte: 0x77)
+    // WRITE SAME(16) of one patterned block over blocks 20…119 (100 blocks: four NVMe chunks).
+    let cdb: [UInt8] = [0x93, 0] + (0..<8).map { $0 == 7 ? 20 : 0 } + [0, 0, 0, 100, 0, 0]
+    t.run(
+      cdb, .dataOut, 4096,
+      fill: { p in
+        for i in 0..<4096 {
+          p.storeBytes(of: UInt8(truncatingIfNeeded: i * 7 + 1), toByteOffset: i, as: UInt8.self)
+        }
+      },
+      check: { r in
+        #expect(
+          r.srbStatus == .success,
+          "\(miniport): \(String(describing: r.senseData)) \(t.rig.runtime.verifier.verdict)")
+      })
+    let block = (0..<4096).map { UInt8(truncatingIfNeeded: $0 * 7 + 1) }
+    for start in stride(from: 20, to: 120, by: 25) {
+      let data = t.read(lba: UInt32(start), blocks: 25)
+      let wrong = (0..<25).first { b in !data[(b * 4096)..<((b + 1) * 4096)].elementsEqual(block) }
+      #expect(wrong == nil, "\(miniport): block \(start + (wrong ?? 0)) is not the pattern")
+    }
+    // Positive control for the bounds: the neighbours keep their data.
+    #expect(t.read(lba: 19, blocks: 1).allSatisfy { $0 == 0x77 })
+    #expect(t.read(lba: 120, blocks: 1).allSatisfy { $0 == 0x77 })
+    #expect(t.rig.runtime.verifier.verdict.hasPrefix("PASS"), "\(t.rig.runtime.verifier.verdict)")
+  }
+}
