@@ -5,9 +5,11 @@
 # output shows a bare FAILED is a failure, one that shows [SKIPPED] before passed is a skip.
 # Installs libiscsi-bin when missing. Starts its own server unless given a URL.
 #
-# Usage: bash scripts/iscsi-conformance.sh [STORPORT-BINARY | iscsi://URL] [OUT-DIR]
+# Usage: bash scripts/iscsi-conformance.sh [STORPORT-BINARY | iscsi://URL] [OUT-DIR] [-- SERVE-OPTIONS]
+# SERVE-OPTIONS are added to the server's command line (e.g. --logical-block-size 512).
 # Prints per-suite lines and the total; exits 1 if a test failed that is not listed in
-# scripts/iscsi-expected-failures.txt (each line there: Suite.Test  reason).
+# scripts/iscsi-expected-failures.txt, or the file ISCSI_EXPECTED_FAILURES names (each line
+# there: Suite.Test  reason).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v iscsi-test-cu >/dev/null 2>&1 || {
@@ -16,13 +18,15 @@ command -v iscsi-test-cu >/dev/null 2>&1 || {
 }
 arg="${1:-.build/debug/storport}"
 out="${2:-$(mktemp -d)}"
+extra=()
+if [ "${3:-}" = "--" ]; then extra=("${@:4}"); fi
 mkdir -p "$out"
 pid=""
 if [[ "$arg" == iscsi://* ]]; then
   url="$arg"
 else
   port=$((20000 + RANDOM % 20000))
-  "$arg" serve --miniport nvme --size 256m --iscsi "127.0.0.1:$port" --nbd off >"$out/serve.log" 2>&1 &
+  "$arg" serve --miniport nvme --size 256m --iscsi "127.0.0.1:$port" --nbd off ${extra[@]+"${extra[@]}"} >"$out/serve.log" 2>&1 &
   pid=$!
   trap 'kill -9 $pid 2>/dev/null || true' EXIT
   for _ in $(seq 1 100); do grep -q "iSCSI: iscsi://" "$out/serve.log" && break; sleep 0.1; done
@@ -33,7 +37,7 @@ suites=$(iscsi-test-cu --list | awk -F. 'NF==2 && $1=="ALL"{print $2}')
 for s in $suites; do
   timeout 120 iscsi-test-cu -d -S --test="ALL.$s" "$url" "$url" >"$out/$s.txt" 2>&1 || true
 done
-python3 - "$out" scripts/iscsi-expected-failures.txt <<'EOF'
+python3 - "$out" "${ISCSI_EXPECTED_FAILURES:-scripts/iscsi-expected-failures.txt}" <<'EOF'
 import os, re, sys
 out, expected_file = sys.argv[1], sys.argv[2]
 expected = {}

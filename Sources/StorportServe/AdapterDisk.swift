@@ -17,6 +17,9 @@ public final class AdapterDisk: @unchecked Sendable {
   public let blockCount: UInt64
   /// The largest transfer one request may carry (the miniport's MaximumTransferLength).
   public let maximumTransferBytes: Int
+  /// The logical unit's reservations (RESERVE / RELEASE and persistent), shared by every front
+  /// end and connection that serves this disk.
+  public let reservations = Reservations()
 
   public init(adapter: Adapter, blockSize: Int, blockCount: UInt64) {
     self.adapter = adapter

@@ -87,6 +87,9 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     ticks?.cancel()
     ticks = nil
     _ = server.connections.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(self)) }
+    // The I_T nexus is lost with its connection (one connection per session): its RESERVE
+    // reservations end (SPC-2); persistent ones stay.
+    if let nexus { server.nexusLost(nexus) }
     if counted {
       server.metrics?.session(.iscsi, -1)
     }
@@ -140,7 +143,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
           continue
         }
         let completions = self.completions(context)
-        server.run(task) { result in completions.add((task, result)) }
+        server.run(task, nexus: nexus ?? "") { result in completions.add((task, result)) }
       case .resetLogicalUnit(let lun, let itt):
         server.resetLogicalUnit(lun) { ok in
           loop.execute {

@@ -8,8 +8,9 @@ extension ISCSIServer {
 
   /// Runs `task` on its LUN's adapter (or answers it here: REPORT LUNS, a LUN not served),
   /// counting it in ``metrics``.
-  func run(_ task: ISCSITask, completion: @escaping @Sendable (ISCSITaskResult) -> Void) {
-    guard let metrics else { return execute(task, completion: completion) }
+  /// `nexus`: the I_T nexus the task came through (initiator name and ISID), for reservations.
+  func run(_ task: ISCSITask, nexus: String, completion: @escaping @Sendable (ISCSITaskResult) -> Void) {
+    guard let metrics else { return execute(task, nexus: nexus, completion: completion) }
     let since = ServeMetrics.now()
     // READ, WRITE and WRITE AND VERIFY are reads and writes; SYNCHRONIZE CACHE a flush; the rest
     // (INQUIRY, VERIFY, WRITE SAME, MODE SENSE…) other, their bytes not counted.
@@ -20,7 +21,7 @@ extension ISCSIServer {
       : kind == .write || kind == .writeAndVerify
         ? .write
         : [0x35, 0x91].contains(task.cdb[0]) ? .flush : .other
-    execute(task) { result in
+    execute(task, nexus: nexus) { result in
       let failed = result.status != 0
       let bytes =
         failed ? 0 : op == .read ? min(result.dataIn.count, task.expectedLength) : task.dataOut.count
@@ -30,7 +31,9 @@ extension ISCSIServer {
     }
   }
 
-  private func execute(_ task: ISCSITask, completion: @escaping @Sendable (ISCSITaskResult) -> Void) {
+  private func execute(
+    _ task: ISCSITask, nexus: String, completion: @escaping @Sendable (ISCSITaskResult) -> Void
+  ) {
     let opcode = task.cdb[0]
     if opcode == 0xA0 {  // REPORT LUNS: the target's LUNs, not one adapter's
       completion(ISCSITaskResult(status: 0, dataIn: reportLuns(task)))
@@ -47,6 +50,16 @@ extension ISCSIServer {
       } else {
         completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x05, 0x25, 0x00)))
       }
+      return
+    }
+    // Reservation commands are the target's; a command a reservation forbids this nexus ends
+    // in RESERVATION CONFLICT before the adapter sees it.
+    if let answer = disk.reservations.decide(cdb: task.cdb, parameters: task.dataOut, nexus: nexus) {
+      let data = Array(answer.data.prefix(task.expectedLength))
+      completion(
+        ISCSITaskResult(
+          status: answer.status, sense: answer.sense, dataIn: data,
+          underflow: task.isRead ? task.expectedLength - data.count : 0))
       return
     }
     guard let block = BlockCdb(task.cdb), block.movesData else {

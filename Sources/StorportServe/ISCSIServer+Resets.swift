@@ -38,6 +38,7 @@ extension ISCSIServer {
     disk.adapter.submit(r) { done in
       let ok = done.srbStatus == .success
       if ok {
+        disk.reservations.reset()
         self.resetGenerations.withLockedValue {
           $0[lun] = (($0[lun]?.generation ?? 0) + 1, ascq)
         }
@@ -60,6 +61,11 @@ extension ISCSIServer {
         if let done { completion(done) }
       }
     }
+  }
+
+  /// An I_T nexus is gone (logout or connection loss): its RESERVE reservations end.
+  func nexusLost(_ nexus: String) {
+    for disk in disks.values { disk.reservations.nexusLost(nexus) }
   }
 
   /// TARGET COLD RESET's end: every connection to the target closes (after what it was

@@ -206,25 +206,45 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         if flow.disconnect() { context.close(promise: nil) }
         return false
       case .read(let cookie, let offset, let length):
+        if !disk.reservations.allows(write: false, nexus: nexus) {
+          answer(.read, cookie, bytes: Int(length), read: offset)(.failed("RESERVATION CONFLICT"), [])
+          continue
+        }
         disk.read(
           offset: offset, length: Int(length),
           completion: answer(.read, cookie, bytes: Int(length), read: offset))
       case .write(let cookie, let offset, let data, let fua):
         let done = answer(.write, cookie, bytes: data.count)
+        if !disk.reservations.allows(write: true, nexus: nexus) {
+          done(.failed("RESERVATION CONFLICT"), [])
+          continue
+        }
         disk.write(offset: offset, data: data, fua: fua) { done($0, []) }
       case .flush(let cookie):
         let done = answer(.flush, cookie, bytes: 0)
+        if !disk.reservations.allows(write: true, nexus: nexus) {
+          done(.failed("RESERVATION CONFLICT"), [])
+          continue
+        }
         disk.flush { done($0, []) }
       case .trim(let cookie, _, _):
         // Trimming is advisory: acknowledged, the data kept.
         answer(.other, cookie, bytes: 0)(.success, [])
       case .writeZeroes(let cookie, let offset, let length, let fua):
         let done = answer(.other, cookie, bytes: 0)
+        if !disk.reservations.allows(write: true, nexus: nexus) {
+          done(.failed("RESERVATION CONFLICT"), [])
+          continue
+        }
         disk.writeZeroes(offset: offset, length: Int(length), fua: fua) { done($0, []) }
       }
     }
     return true
   }
+
+  /// This connection's I_T nexus for the export's reservations: an NBD client never
+  /// registers, so a reservation another nexus holds refuses what its type forbids (EIO).
+  private lazy var nexus = "nbd:" + String(UInt(bitPattern: ObjectIdentifier(self).hashValue), radix: 16)
 
   /// The export's disk, found once when the session enters transmission.
   private var exportDisk: AdapterDisk?
