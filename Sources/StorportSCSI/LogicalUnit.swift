@@ -102,6 +102,7 @@ public final class LogicalUnit: @unchecked Sendable {
     case 0x1B: return startStopUnit(cdb)
     case 0x1E: return preventAllow(cdb)
     case 0x25: return readCapacity10(cdb, buffer)
+    case 0x37, 0xB7: return readDefectData(cdb, buffer)
     case 0x42: return unmap(cdb, buffer)
     case 0x9E:
       switch cdb[1] & 0x1F {

@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import Synchronization
 
 /// The reservations of one exported logical unit, kept by the target in front of the adapter:
 /// SPC-2 RESERVE / RELEASE (6 and 10) and SPC-4 persistent reservations (PERSISTENT RESERVE
@@ -80,6 +81,18 @@ public final class Reservations: Sendable {
   }
 
   private let state = NIOLockedValueBox(State())
+  /// Whether any reservation or registration exists (kept under the state's lock, read without
+  /// it): while none does, the commands of every nexus pass without taking the lock.
+  private let engaged = Atomic<Bool>(false)
+
+  /// Runs `body` on the state and republishes ``engaged``.
+  private func update<R>(_ body: (inout State) -> R) -> R {
+    state.withLockedValue { s in
+      let result = body(&s)
+      engaged.store(s.reservedBy != nil || s.kind != nil || !s.keys.isEmpty, ordering: .releasing)
+      return result
+    }
+  }
 
   public init() {}
 
@@ -107,7 +120,7 @@ public final class Reservations: Sendable {
 
   /// Whether `nexus` may run a command of `access` now.
   func allows(_ access: Access, _ nexus: String) -> Bool {
-    if access == .always { return true }
+    if access == .always || !engaged.load(ordering: .acquiring) { return true }
     return state.withLockedValue { s in
       if let owner = s.reservedBy, owner != nexus { return false }
       guard let kind = s.kind, !s.holds(nexus) else { return true }
@@ -122,12 +135,12 @@ public final class Reservations: Sendable {
   /// The nexus is gone (logout or connection loss): its SPC-2 reservation ends. Persistent
   /// registrations and reservations outlive it, as SPC-4 requires.
   public func nexusLost(_ nexus: String) {
-    state.withLockedValue { if $0.reservedBy == nexus { $0.reservedBy = nil } }
+    update { if $0.reservedBy == nexus { $0.reservedBy = nil } }
   }
 
   /// A LOGICAL UNIT RESET or a target reset: SPC-2 reservations end; persistent ones stay.
   public func reset() {
-    state.withLockedValue { $0.reservedBy = nil }
+    update { $0.reservedBy = nil }
   }
 
   static func access(_ cdb: [UInt8]) -> Access {
@@ -147,7 +160,7 @@ public final class Reservations: Sendable {
     if cdb[0] == 0x56 && cdb.count > 1 && cdb[1] & 0x12 != 0 {  // 3RDPTY / LONGID: not supported
       return Self.check(0x05, 0x24, 0x00)
     }
-    return state.withLockedValue { s in
+    return update { s in
       // A persistent registration or reservation rules out SPC-2 reservations (SPC-4 §5.13.3).
       if !s.keys.isEmpty || s.kind != nil { return Self.conflict }
       if let owner = s.reservedBy, owner != nexus { return Self.conflict }
@@ -157,7 +170,7 @@ public final class Reservations: Sendable {
   }
 
   private func release(_ cdb: [UInt8], _ nexus: String) -> AdapterDisk.ScsiOutcome {
-    state.withLockedValue { s in
+    update { s in
       if !s.keys.isEmpty || s.kind != nil { return Self.conflict }
       // Releasing another nexus's reservation, or none, is GOOD and does nothing.
       if s.reservedBy == nexus { s.reservedBy = nil }
@@ -231,10 +244,12 @@ public final class Reservations: Sendable {
     guard length == 24, parameters.count >= 24 else { return Self.check(0x05, 0x1A, 0x00) }
     let key = Self.load(parameters, 0)
     let serviceKey = Self.load(parameters, 8)
-    // SPEC_I_PT, ALL_TG_PT and APTPL are not supported (REPORT CAPABILITIES says so).
-    guard parameters[20] & 0x0D == 0 else { return Self.check(0x05, 0x26, 0x00) }
+    // SPEC_I_PT, ALL_TG_PT and APTPL are not supported (REPORT CAPABILITIES says so); the
+    // last two mean something to REGISTER only and are ignored by the other service actions.
+    let unsupported: UInt8 = action == 0 || action == 6 ? 0x0D : 0x08
+    guard parameters[20] & unsupported == 0 else { return Self.check(0x05, 0x26, 0x00) }
     let good = AdapterDisk.ScsiOutcome(status: 0, sense: [], data: [])
-    return state.withLockedValue { s in
+    return update { s in
       if let owner = s.reservedBy, owner != nexus { return Self.conflict }
       let current = s.key(of: nexus)
       switch action {

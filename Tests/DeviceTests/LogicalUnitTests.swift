@@ -186,6 +186,23 @@ import Testing
     #expect(none.status == .good && n[1] & 0x07 == 1)
   }
 
+  /// READ DEFECT DATA (SBC-4 §5.17–5.18): a virtual medium reports empty lists in the format
+  /// asked for, the header cut to the allocation length; listed in REPORT SUPPORTED OPCODES.
+  @Test func readDefectDataReportsEmptyLists() {
+    let (ten, t) = run([0x37, 0, 0x18 | 0x05, 0, 0, 0, 0, 0, 32, 0], length: 32)
+    #expect(ten.status == .good)
+    #expect(Array(t[0..<4]) == [0, 0x1D, 0, 0], "PLISTV, GLISTV, format 5, length 0")
+    let (twelve, w) = run([0xB7, 0x08, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0], length: 64)
+    #expect(twelve.status == .good)
+    #expect(Array(w[0..<8]) == [0, 0x08, 0, 0, 0, 0, 0, 0])
+    let (cut, c) = run([0x37, 0, 0x10, 0, 0, 0, 0, 0, 2, 0], length: 2)
+    #expect(cut.status == .good && c == [0, 0x10])
+    for opcode: UInt8 in [0x37, 0xB7] {
+      let (one, o) = run([0xA3, 0x0C, 0x01, opcode, 0, 0, 0, 0, 0, 64, 0, 0], length: 64)
+      #expect(one.status == .good && o[1] & 0x07 == 3, "opcode \(opcode) listed as supported")
+    }
+  }
+
   @Test func startStopAndPreventAllow() {
     #expect(run([0x1B, 0, 0, 0, 0x00, 0], length: 0).0.status == .good)  // stop
     #expect(run([0x00, 0, 0, 0, 0, 0], length: 0).0.sense?.key == .notReady)

@@ -138,6 +138,12 @@ import Testing
       let wrong = (0..<25).first { b in !data[(b * 4096)..<((b + 1) * 4096)].elementsEqual(block) }
       #expect(wrong == nil, "\(miniport): block \(start + (wrong ?? 0)) is not the pattern")
     }
+    // With UNMAP, a non-zero block is written, not unmapped (SBC-4: UNMAP is a request).
+    t.run(
+      [0x41, 0x08, 0, 0, 0, 200, 0, 0, 3, 0], .dataOut, 4096,
+      fill: { p in p.initializeMemory(as: UInt8.self, repeating: 0x5A, count: 4096) },
+      check: { r in #expect(r.srbStatus == .success, "\(miniport): \(String(describing: r.senseData))") })
+    #expect(t.read(lba: 200, blocks: 3).allSatisfy { $0 == 0x5A }, "\(miniport): WRITE SAME with UNMAP")
     // Positive control for the bounds: the neighbours keep their data.
     #expect(t.read(lba: 19, blocks: 1).allSatisfy { $0 == 0x77 })
     #expect(t.read(lba: 120, blocks: 1).allSatisfy { $0 == 0x77 })

@@ -16,7 +16,8 @@ struct DeviceOwnedBuffers {
 
   @inline(__always)
   private func home(_ key: UInt) -> Int {
-    Int(truncatingIfNeeded: (key >> 4) &* 0x9E37_79B9_7F4A_7C15 >> 40) & mask
+    // Parenthesised: in Swift `>>` binds tighter than `&*`.
+    Int(truncatingIfNeeded: ((key >> 4) &* 0x9E37_79B9_7F4A_7C15) >> 40) & mask
   }
 
   private func find(_ key: UInt) -> Int? {
@@ -104,7 +105,7 @@ struct DeviceOwnedBuffers {
 /// range those processors seldom share a lock (one adapter-wide lock was a cache line every
 /// I/O of every processor moved three times).
 final class DeviceOwnedBufferTable: @unchecked Sendable {
-  private static let shardCount = 16
+  static let shardCount = 16
   private let shards: [Locked<DeviceOwnedBuffers>] = (0..<shardCount).map { _ in Locked(DeviceOwnedBuffers())
   }
   /// Set by the first take: until then (and always in unchecked mode) a completion looks nothing up.
@@ -113,7 +114,13 @@ final class DeviceOwnedBufferTable: @unchecked Sendable {
   @inline(__always)
   private func shard(_ address: UInt) -> Locked<DeviceOwnedBuffers> {
     // Buffers are at least 16-byte aligned and usually page-sized apart: mix the bits above.
-    shards[Int(truncatingIfNeeded: (address >> 4) &* 0x9E37_79B9_7F4A_7C15 >> 60) & (Self.shardCount - 1)]
+    shards[Self.shardIndex(address)]
+  }
+
+  /// The shard of `address`: the top bits of a Fibonacci hash of its bits above 16-byte
+  /// alignment (parenthesised: in Swift `>>` binds tighter than `&*`).
+  static func shardIndex(_ address: UInt) -> Int {
+    Int(truncatingIfNeeded: ((address >> 4) &* 0x9E37_79B9_7F4A_7C15) >> 60) & (shardCount - 1)
   }
 
   func take(_ address: UInt, serial: Bool) {

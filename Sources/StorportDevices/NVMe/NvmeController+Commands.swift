@@ -204,13 +204,13 @@ extension NvmeController {
     }
     guard c.namespaceId == 1 else { return (.invalidNamespace, 0) }
     if c.opcode == NvmeOpcode.datasetManagement { return datasetManagement(c) }
-    if !blocksExcluded && (c.opcode == NvmeOpcode.write || c.opcode == NvmeOpcode.writeZeroes) {
-      let slba = UInt64(c.cdw11) << 32 | UInt64(c.cdw10)
-      return withBlocksExcluded(slba, Int(c.cdw12 & 0xFFFF) + 1) { executeIo(c, blocksExcluded: true) }
-    }
     let slba = UInt64(c.cdw11) << 32 | UInt64(c.cdw10)
     let nlb = Int(c.cdw12 & 0xFFFF) + 1
     guard slba < store.blockCount, UInt64(nlb) <= store.blockCount - slba else { return (.lbaOutOfRange, 0) }
+    // Checked first: the stripes of a range past the end are never computed.
+    if !blocksExcluded && (c.opcode == NvmeOpcode.write || c.opcode == NvmeOpcode.writeZeroes) {
+      return withBlocksExcluded(slba, nlb) { executeIo(c, blocksExcluded: true) }
+    }
     let bytes = nlb * store.blockSize
     switch c.opcode {
     case NvmeOpcode.read:

@@ -7,9 +7,9 @@ import StorportSCSI
 /// PRP entries all name one page holding the block, one chunk after another.
 ///
 /// The request's `miniportContext` (the SRB extension's job here) carries the state between
-/// completions: ``fusedPending`` with bit 0 set once the first half completed and the
-/// Compare's status in bits 16–31, or ``writeSameChain`` with the blocks written so far in
-/// bits 0–31.
+/// completions: ``fusedPending`` with bit 0 set once one half completed and that half's status
+/// in bits 16–31 (either half may come first; a failure of either wins, the Compare's over the
+/// Write's abort), or ``writeSameChain`` with the blocks written so far in bits 0–31.
 extension NvmeMiniport {
   static let fusedPending: UInt = 1 << 63
   static let writeSameChain: UInt = 1 << 62
@@ -36,42 +36,16 @@ extension NvmeMiniport {
       reject(ext, r, .invalidField(cdbByte: 13))
       return
     }
-    func fill(_ c: inout NvmeCommand, _ data: UnsafeMutableRawPointer, _ list: UnsafeMutableRawPointer) {
-      Self.setPrps(&c, buffer: data, bytes: bytes, list: list)
+    r.miniportContext = Self.fusedPending
+    // Both halves in adjacent entries before one doorbell write (the controller takes them as
+    // a pair only then): the Compare of the verify instance, then the Write of the write one.
+    submit(ext, r, commands: 2) { half, c, list in
+      c.opcode = half == 0 ? NvmeOpcode.compare : NvmeOpcode.write
+      c.fuse = half == 0 ? NvmeFuse.first : NvmeFuse.second
+      Self.setPrps(&c, buffer: buffer + half * bytes, bytes: bytes, list: list)
       c.cdw10 = UInt32(truncatingIfNeeded: b.lba)
       c.cdw11 = UInt32(truncatingIfNeeded: b.lba >> 32)
       c.cdw12 = b.blocks - 1 | (b.fua ? 1 << 30 : 0)
-    }
-    r.miniportContext = Self.fusedPending
-    let q = startIoQueue(ext, r)
-    let t = Int64(ext.port.queryPerformanceCounter().counter)
-    let accepted = ext.port.withSpinLock(.dpcLock, context: q.dpc) { () -> Bool in
-      guard q.freeCids.count >= 2, let compareId = q.freeCids.popLast(), let writeId = q.freeCids.popLast()
-      else { return false }
-      // Both halves in adjacent entries before one doorbell write (the controller takes them
-      // as a pair only then).
-      for (cid, fuse, opcode, data) in [
-        (compareId, NvmeFuse.first, NvmeOpcode.compare, buffer),
-        (writeId, NvmeFuse.second, NvmeOpcode.write, buffer + bytes),
-      ] {
-        q.slots[Int(cid)] = r
-        var c = NvmeCommand()
-        c.namespaceId = 1
-        c.opcode = opcode
-        c.fuse = fuse
-        c.commandId = cid
-        fill(&c, data, q.rangeLists + Int(cid) * 4096)
-        c.store(to: q.sq + q.sqTail * 64)
-        q.sqTail = (q.sqTail + 1) % q.depth
-        if q.outstanding.increment() == 1 { _ = q.lastProgress.exchange(t) }
-      }
-      ext.device.write32(NvmeRegister.submissionTail(q.qid), UInt32(q.sqTail))
-      return true
-    }
-    if !accepted {
-      r.miniportContext = 0
-      r.srbStatus = .busy
-      ext.port.requestComplete(r)
     }
   }
 

@@ -14,6 +14,9 @@ extension NvmeMiniport {
       ext.port.requestComplete(r)
       return true
     }
+    // The request's per-command state (miniportContext) starts afresh with every StartIo: a
+    // request the port completed itself, or re-issues, carries nothing over.
+    r.miniportContext = 0
     switch r.function {
     case .executeScsi:
       translate(ext, unit, r)
@@ -133,12 +136,9 @@ extension NvmeMiniport {
         return
       }
       guard zero else {
-        // UNMAP asks for deallocation; a non-zero block cannot be honoured by it.
-        if b.unmap {
-          reject(ext, r, .invalidField(cdbByte: 1, bit: 3))
-        } else {
-          writeSameOfData(ext, r, b)
-        }
+        // With UNMAP, a block unmapped blocks would not read back as (LBPRZ: zeroes) is
+        // written instead of unmapping (SBC-4 §5.49: UNMAP is a request, the data rules).
+        writeSameOfData(ext, r, b)
         return
       }
       submit(ext, r) { c, _ in
@@ -225,25 +225,39 @@ extension NvmeMiniport {
     return ext.queues[(message >= 1 ? message - 1 : Int(r.channelNumber)) % ext.queues.count]
   }
 
-  /// `fill` gets the command and the slot's page (a PRP or range list) and the slot's pattern
-  /// page. `queue`: the queue to use (a later command of a request already on one), else
-  /// StartIo's.
+  /// `fill` gets the command and the slot's page (a PRP or range list). `queue`: the queue to
+  /// use (a later command of a request already on one), else StartIo's.
   func submit(
     _ ext: NvmeExtension, _ r: StorRequest, on queue: NvmeQueue? = nil,
     _ fill: (inout NvmeCommand, UnsafeMutableRawPointer) -> Void
   ) {
+    submit(ext, r, on: queue, commands: 1) { _, c, list in fill(&c, list) }
+  }
+
+  /// Puts `commands` adjacent entries for `r` on the queue under its DpcLock (`fill` gets each
+  /// one's index, the command, and its slot's page) and rings the doorbell once: the request
+  /// holds one slot per command. Too few free slots, or a queue a reset has taken down (its
+  /// DPC flushed it), turn the request back with SRB_STATUS_BUSY (retried by the port).
+  func submit(
+    _ ext: NvmeExtension, _ r: StorRequest, on queue: NvmeQueue? = nil, commands: Int,
+    _ fill: (Int, inout NvmeCommand, UnsafeMutableRawPointer) -> Void
+  ) {
+    precondition(commands >= 1, "bug in swift-storport: a submission of no commands")
     let q = queue ?? startIoQueue(ext, r)
     let t = Int64(ext.port.queryPerformanceCounter().counter)
     let accepted = ext.port.withSpinLock(.dpcLock, context: q.dpc) { () -> Bool in
-      guard let cid = q.freeCids.popLast() else { return false }
-      q.slots[Int(cid)] = r
-      var c = NvmeCommand()
-      c.namespaceId = 1
-      fill(&c, q.rangeLists + Int(cid) * 4096)
-      c.commandId = cid
-      c.store(to: q.sq + q.sqTail * 64)
-      q.sqTail = (q.sqTail + 1) % q.depth
-      if q.outstanding.increment() == 1 { _ = q.lastProgress.exchange(t) }
+      guard q.live.load() == 1, q.freeCids.count >= commands else { return false }
+      for i in 0..<commands {
+        let cid = q.freeCids.popLast()!
+        q.slots[Int(cid)] = r
+        var c = NvmeCommand()
+        c.namespaceId = 1
+        fill(i, &c, q.rangeLists + Int(cid) * 4096)
+        c.commandId = cid
+        c.store(to: q.sq + q.sqTail * 64)
+        q.sqTail = (q.sqTail + 1) % q.depth
+        if q.outstanding.increment() == 1 { _ = q.lastProgress.exchange(t) }
+      }
       ext.device.write32(NvmeRegister.submissionTail(q.qid), UInt32(q.sqTail))
       return true
     }

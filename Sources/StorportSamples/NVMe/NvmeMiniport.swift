@@ -342,6 +342,7 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
       q.requeueScratch = requeue
     }
     var flushed = false
+    var flushedCommands = 0
     ext.port.withSpinLock(.dpcLock, context: q.dpc) {
       while q.live.load() == 1 {
         let e = NvmeCompletion.load(from: q.cq + q.cqHead * 16)
@@ -368,9 +369,14 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
           if let r = q.slots[cid] {
             q.slots[cid] = nil
             q.freeCids.append(UInt16(cid))
-            // A COMPARE AND WRITE holds two slots: it goes back once, and starts over.
+            flushedCommands += 1
+            // A COMPARE AND WRITE holds two slots: it goes back once and starts over, and a
+            // half that completed in this same pass is dropped (it must not complete it too).
             r.miniportContext = 0
             if !requeue.contains(where: { $0 === r }) { requeue.append(r) }
+            let before = done.count
+            done.removeAll { $0.0 === r }
+            flushedCommands += before - done.count
           }
         }
         _ = q.live.exchange(0)
@@ -384,8 +390,8 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
       _ = q.lastProgress.exchange(t)
       finish(ext, q, r, status)
     }
+    for _ in 0..<flushedCommands { q.outstanding.decrement() }
     for r in requeue {
-      q.outstanding.decrement()
       ext.requeuedForReset.increment()
       r.srbStatus = .busy
       ext.port.requestComplete(r)
@@ -397,14 +403,14 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
   private func finish(_ ext: NvmeExtension, _ q: NvmeQueue, _ r: StorRequest, _ status: NvmeStatus) {
     var status = status
     if r.miniportContext & Self.fusedPending != 0 {
-      // A COMPARE AND WRITE completes once both halves have: the Compare's failure (first in
-      // the completion queue) or else the Write's status stands.
+      // A COMPARE AND WRITE completes once both halves have: a failure of either stands (the
+      // Compare's miscompare over the Write's Failed Fused Command abort), else success.
       guard r.miniportContext & 1 != 0 else {
         r.miniportContext |= 1 | UInt(status.rawValue) << 16
         return
       }
-      let compared = NvmeStatus(rawValue: UInt16(truncatingIfNeeded: r.miniportContext >> 16))
-      if !compared.isSuccess && compared != .abortedFailedFused { status = compared }
+      let first = NvmeStatus(rawValue: UInt16(truncatingIfNeeded: r.miniportContext >> 16))
+      if status.isSuccess || (status == .abortedFailedFused && !first.isSuccess) { status = first }
       r.miniportContext = 0
     }
     if r.miniportContext & Self.writeSameChain != 0 {
