@@ -46,8 +46,8 @@ public struct Cdb: Sendable, Equatable {
   }
 }
 
-/// A READ / WRITE / VERIFY / WRITE AND VERIFY / COMPARE AND WRITE / WRITE SAME / PRE-FETCH /
-/// SYNCHRONIZE CACHE CDB, decoded: the fields a miniport needs to translate it (e.g. to NVMe).
+/// A READ / WRITE / WRITE ATOMIC / VERIFY / WRITE AND VERIFY / COMPARE AND WRITE / WRITE SAME /
+/// PRE-FETCH / SYNCHRONIZE CACHE CDB, decoded: the fields a miniport needs to translate it (e.g. to NVMe).
 public struct BlockCommand: Sendable, Equatable {
   public enum Kind: Sendable, Equatable {
     case read, write, verify, writeAndVerify, compareAndWrite, writeSame, prefetch, synchronizeCache
@@ -66,6 +66,10 @@ public struct BlockCommand: Sendable, Equatable {
   public var unmap: Bool
   public var anchor: Bool
   public var noDataOutBuffer: Bool
+  /// WRITE ATOMIC(16) (kind `.write`): the write must be done whole or not at all, no other
+  /// command seeing part of it (SBC-4 §4.29); with its ATOMIC BOUNDARY field.
+  public var atomic = false
+  public var atomicBoundary: UInt16 = 0
   /// Byte of the transfer-length field (for field pointers).
   public var lengthField: Int
   /// Byte of the LBA field.
@@ -99,6 +103,11 @@ public struct BlockCommand: Sendable, Equatable {
     case 0x8A: return make(.write, lba: c.be64(2), blocks: c.be32(10), lbaAt: 2, lenAt: 10)
     case 0x8E: return make(.writeAndVerify, lba: c.be64(2), blocks: c.be32(10), lbaAt: 2, lenAt: 10)
     case 0x8F: return make(.verify, lba: c.be64(2), blocks: c.be32(10), lbaAt: 2, lenAt: 10)
+    case 0x9C:  // WRITE ATOMIC(16): 16-bit TRANSFER LENGTH at byte 12
+      var b = make(.write, lba: c.be64(2), blocks: UInt32(c.be16(12)), lbaAt: 2, lenAt: 12)
+      b.atomic = true
+      b.atomicBoundary = c.be16(10)
+      return b
     case 0x89: return make(.compareAndWrite, lba: c.be64(2), blocks: UInt32(c[13]), lbaAt: 2, lenAt: 13)
     case 0x41, 0x93:
       let sixteen = c.opcode == 0x93

@@ -7,6 +7,9 @@ extension LogicalUnit {
     guard mode.withLock({ $0.started }) else {
       return .check(SenseData(.notReady, .notReadyInitializingRequired))
     }
+    if b.atomic && configuration.maxAtomicTransferBlocks == 0 {
+      return .illegal(.invalidCommandOperationCode, .cdb(0))
+    }
     // No protection information: any RD/WR/VRPROTECT is an invalid field.
     if b.protect != 0 { return .invalidField(cdbByte: 1, bit: 7) }
     // Range first (covers LBA wrap): LBA + blocks must not pass the end.
@@ -17,6 +20,7 @@ extension LogicalUnit {
     {
       return .check(SenseData(.illegalRequest, .lbaOutOfRange, information: b.lba))
     }
+    if b.atomic, let refusal = atomicWriteRefusal(b) { return refusal }
     switch b.kind {
     case .synchronizeCache:
       do { try store.flush() } catch { return mediumError(.writeError) }
@@ -194,5 +198,21 @@ extension LogicalUnit {
       return mediumError(.writeError)
     }
     return .good(length)
+  }
+}
+
+extension LogicalUnit {
+  /// Why a WRITE ATOMIC(16) cannot run as sent (nil: it may): not offered (INVALID COMMAND
+  /// OPERATION CODE), an ATOMIC BOUNDARY (MAXIMUM ATOMIC BOUNDARY SIZE is 0) or more blocks
+  /// than MAXIMUM ATOMIC TRANSFER LENGTH (INVALID FIELD IN CDB). Checked after the LBA range
+  /// (a range past the end is LBA OUT OF RANGE first); a miniport checks it before it
+  /// translates the command.
+  public func atomicWriteRefusal(_ b: BlockCommand) -> ScsiResult? {
+    guard configuration.maxAtomicTransferBlocks > 0 else {
+      return .illegal(.invalidCommandOperationCode, .cdb(0))
+    }
+    if b.atomicBoundary != 0 { return .invalidField(cdbByte: 10) }
+    if b.blocks > configuration.maxAtomicTransferBlocks { return .invalidField(cdbByte: b.lengthField) }
+    return nil
   }
 }

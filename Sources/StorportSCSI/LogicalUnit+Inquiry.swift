@@ -81,6 +81,8 @@ extension LogicalUnit {
     tail.be32(1)  // optimal unmap granularity 28-31
     tail.be32(0)  // unmap granularity alignment 32-35
     tail.be64(configuration.maxWriteSameBlocks)  // 36-43
+    // 44-47 MAXIMUM ATOMIC TRANSFER LENGTH; alignment, granularity, the boundary fields 0 (none).
+    tail.be32(configuration.maxAtomicTransferBlocks)
     for (i, b) in tail.enumerated() { out[2 + i] = b }
     return out
   }

@@ -13,6 +13,10 @@ public struct LogicalUnitConfiguration: Sendable {
   public var maxUnmapDescriptors: UInt32 = 64
   public var maxWriteSameBlocks: UInt64 = 0x10000
   public var maxCompareAndWriteBlocks: UInt8 = 255
+  /// Blocks one WRITE ATOMIC(16) may write (Block Limits VPD MAXIMUM ATOMIC TRANSFER LENGTH);
+  /// 0: WRITE ATOMIC is not offered. Set only by a miniport whose device makes such a write
+  /// atomic against every other command (the NVMe sample, from the namespace's NAWUN).
+  public var maxAtomicTransferBlocks: UInt32 = 0
   public var readOnly = false
   /// Whether COMPARE AND WRITE is offered (a miniport that cannot translate it turns it off,
   /// so REPORT SUPPORTED OPERATION CODES stays truthful).

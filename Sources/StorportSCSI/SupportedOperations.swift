@@ -56,6 +56,9 @@ extension LogicalUnit {
     ]
     if thinProvisioned { ops.append(op(0x42, nil, [0, 0x01, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0])) }
     if !configuration.compareAndWrite { ops.removeAll { $0.opcode == 0x89 } }
+    if configuration.maxAtomicTransferBlocks > 0 {
+      ops.append(op(0x9C, nil, [0, 0x18] + [UInt8](repeating: 0xFF, count: 8) + [0, 0, 0xFF, 0xFF, 0, 0]))
+    }
     return ops
   }
 

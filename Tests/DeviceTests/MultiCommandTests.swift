@@ -149,4 +149,43 @@ import Testing
     #expect(t.read(lba: 120, blocks: 1).allSatisfy { $0 == 0x77 })
     #expect(t.rig.runtime.verifier.verdict.hasPrefix("PASS"), "\(t.rig.runtime.verifier.verdict)")
   }
+
+  /// WRITE ATOMIC(16) (SBC-4 §4.29): the NVMe sample offers it up to NAWUN (a whole transfer,
+  /// which its controller runs atomically), refuses a longer one or an ATOMIC BOUNDARY; the RAM
+  /// disk's logical unit does not offer it (INVALID COMMAND OPERATION CODE).
+  @Test(arguments: [WorkloadOptions.MiniportKind.ramdisk, .nvme])
+  func writeAtomicWithinTheLimitWritesAndBeyondIsRefused(miniport: WorkloadOptions.MiniportKind) throws {
+    let t = try Rig(miniport)
+    defer { t.rig.runtime.shutdown() }
+    func atomic(lba: UInt64, blocks: UInt16, boundary: UInt16 = 0) -> [UInt8] {
+      [0x9C, 0] + (0..<8).map { UInt8(lba >> (56 - 8 * $0) & 0xFF) }
+        + [UInt8(boundary >> 8), UInt8(boundary & 0xFF), UInt8(blocks >> 8), UInt8(blocks & 0xFF), 0, 0]
+    }
+    var limit = 0
+    t.run(
+      [0x12, 1, 0xB0, 0, 64, 0], .dataIn, 64,
+      check: { r in
+        limit = (44..<48).reduce(0) { $0 << 8 | Int(r.dataBuffer!.load(fromByteOffset: $1, as: UInt8.self)) }
+      })
+    guard miniport == .nvme else {
+      #expect(limit == 0, "the RAM disk offers no atomic writes")
+      t.run(
+        atomic(lba: 0, blocks: 1), .dataOut, 4096,
+        check: { r in #expect(r.senseData?.code == .invalidCommandOperationCode) })
+      return
+    }
+    #expect(limit == 32, "NAWUN: one 128 KiB transfer of 4 KiB blocks")
+    t.run(
+      atomic(lba: 40, blocks: 4), .dataOut, 4 * 4096,
+      fill: { $0.initializeMemory(as: UInt8.self, repeating: 0x6D, count: 4 * 4096) },
+      check: { r in #expect(r.srbStatus == .success, "\(String(describing: r.senseData))") })
+    #expect(t.read(lba: 40, blocks: 4).allSatisfy { $0 == 0x6D })
+    t.run(
+      atomic(lba: 40, blocks: UInt16(limit + 1)), .dataOut, (limit + 1) * 4096,
+      check: { r in #expect(r.senseData?.code == .invalidFieldInCdb && r.senseData?.field == .cdb(12)) })
+    t.run(
+      atomic(lba: 40, blocks: 1, boundary: 1), .dataOut, 4096,
+      check: { r in #expect(r.senseData?.code == .invalidFieldInCdb && r.senseData?.field == .cdb(10)) })
+    #expect(t.rig.runtime.verifier.verdict.hasPrefix("PASS"), "\(t.rig.runtime.verifier.verdict)")
+  }
 }

@@ -84,7 +84,7 @@ extension NvmeController {
       ascii(configuration.serial, at: 4, width: 20)
       ascii(configuration.model, at: 24, width: 40)
       ascii("1.0", at: 64, width: 8)
-      out.storeBytes(of: UInt8(5), toByteOffset: 77, as: UInt8.self)  // MDTS: 2^5 × 4 KiB = 128 KiB
+      out.storeBytes(of: UInt8(5), toByteOffset: 77, as: UInt8.self)  // MDTS: 2^5 × 4 KiB = maximumTransferBytes
       out.storeBytes(of: UInt8(0x66), toByteOffset: 512, as: UInt8.self)  // SQES
       out.storeBytes(of: UInt8(0x44), toByteOffset: 513, as: UInt8.self)  // CQES
       out.storeBytes(of: UInt32(1), toByteOffset: 516, as: UInt32.self)  // NN
@@ -97,7 +97,12 @@ extension NvmeController {
       out.storeBytes(of: store.blockCount, toByteOffset: 0, as: UInt64.self)  // NSZE
       out.storeBytes(of: store.blockCount, toByteOffset: 8, as: UInt64.self)  // NCAP
       out.storeBytes(of: store.blockCount, toByteOffset: 16, as: UInt64.self)  // NUSE
-      out.storeBytes(of: UInt8(store.holdsData ? 1 : 0), toByteOffset: 24, as: UInt8.self)  // NSFEAT thin
+      // NSFEAT: THINP when the store can deallocate; NSABP: NAWUN below is valid.
+      out.storeBytes(of: UInt8(store.holdsData ? 1 : 0) | 0x02, toByteOffset: 24, as: UInt8.self)
+      // NAWUN (0's based): a command of up to one maximum transfer (MDTS) is atomic against
+      // every other — its blocks' stripes are held while it runs (NvmeController+Fused.swift).
+      let atomicBlocks = max(1, Self.maximumTransferBytes / store.blockSize)
+      out.storeBytes(of: UInt16(atomicBlocks - 1), toByteOffset: 26, as: UInt16.self)
       let lbads = UInt32(store.blockSize.trailingZeroBitCount)
       out.storeBytes(of: lbads << 16, toByteOffset: 128, as: UInt32.self)  // LBAF0
       return (.success, 0)
@@ -208,7 +213,9 @@ extension NvmeController {
     let nlb = Int(c.cdw12 & 0xFFFF) + 1
     guard slba < store.blockCount, UInt64(nlb) <= store.blockCount - slba else { return (.lbaOutOfRange, 0) }
     // Checked first: the stripes of a range past the end are never computed.
-    if !blocksExcluded && (c.opcode == NvmeOpcode.write || c.opcode == NvmeOpcode.writeZeroes) {
+    // Every command that touches blocks holds their stripes while it runs: writes never
+    // interleave, and a read never sees part of a write (NAWUN covers a whole transfer).
+    if !blocksExcluded {
       return withBlocksExcluded(slba, nlb) { executeIo(c, blocksExcluded: true) }
     }
     let bytes = nlb * store.blockSize

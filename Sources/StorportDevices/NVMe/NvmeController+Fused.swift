@@ -4,10 +4,11 @@ import Storport
 ///
 /// A fused Compare + Write (NVMe base specification §3.4.2, "Fused Operations"; advertised in
 /// Identify Controller FUSES bit 0) compares a range and, only if it matches, writes it, with no
-/// other write to that range in between. Writes (Write, Write Zeroes, Dataset Management
-/// deallocate) hold the write stripes of the blocks they change while they change them; a
-/// fused pair holds its range's stripes across both commands. Reads take nothing: a read
-/// racing a write may see either, as on a real device.
+/// other write to that range in between. Every command on blocks (Read, Write, Compare, Write
+/// Zeroes, Dataset Management deallocate) holds the stripes of its blocks while it runs; a
+/// fused pair holds its range's stripes across both commands. So a command within one
+/// transfer is atomic against every other (Identify Namespace NAWUN; WRITE ATOMIC relies on
+/// it): a read sees a write whole or not at all.
 extension NvmeController {
   /// Blocks per write stripe; stripes repeat every `writeStripeCount` units.
   static let writeStripeBlocks: UInt64 = 32

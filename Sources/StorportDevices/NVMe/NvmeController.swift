@@ -12,6 +12,9 @@ import Synchronization
 /// the doorbell when the latency is zero, otherwise when a platform timer fires — so on the
 /// simulated platform the device is driven by the same seeded scheduler as the processors.
 public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
+  /// The largest transfer one command may move (Identify Controller MDTS: 2^5 × 4 KiB).
+  public static let maximumTransferBytes = 128 * 1024
+
   public struct Configuration: Sendable {
     /// CAP.MQES + 1: largest queue.
     public var maxQueueEntries = 4096

@@ -54,6 +54,10 @@ extension NvmeMiniport {
       reject(ext, r, unit.execute(cdb, buffer: r.data))
       return
     }
+    if b.atomic && unit.configuration.maxAtomicTransferBlocks == 0 {
+      reject(ext, r, .illegal(.invalidCommandOperationCode, .cdb(0)))
+      return
+    }
     if b.protect != 0 {
       reject(ext, r, .invalidField(cdbByte: 1, bit: 7))
       return
@@ -63,6 +67,11 @@ extension NvmeMiniport {
       || (b.blocks == 0 && b.lba >= ext.blockCount && b.kind != .synchronizeCache)
     {
       reject(ext, r, .check(SenseData(.illegalRequest, .lbaOutOfRange, information: b.lba)))
+      return
+    }
+    // WRITE ATOMIC(16) is a Write: the controller makes every command within NAWUN atomic.
+    if b.atomic, let refusal = unit.atomicWriteRefusal(b) {
+      reject(ext, r, refusal)
       return
     }
     let bytes = Int(b.blocks) * ext.blockSize

@@ -235,7 +235,10 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
       ext.blockCount = data.load(fromByteOffset: 0, as: UInt64.self)
       let lbads = (data.load(fromByteOffset: 128, as: UInt32.self) >> 16) & 0xFF
       ext.blockSize = 1 << Int(lbads)
-      let thin = data.load(fromByteOffset: 24, as: UInt8.self) & 1 != 0
+      let features = data.load(fromByteOffset: 24, as: UInt8.self)
+      let thin = features & 1 != 0
+      // NAWUN (valid with NSABP): the blocks one command writes atomically.
+      let atomicBlocks = features & 0x02 != 0 ? Int(data.load(fromByteOffset: 26, as: UInt16.self)) + 1 : 0
       if ext.unit == nil {
         var config = LogicalUnitConfiguration()
         config.product = "STORPORT NVME"
@@ -245,6 +248,8 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
         // WRITE SAME becomes one Write Zeroes, whose 0-based 16-bit NLB reaches 65,536 blocks;
         // reported one below that, so the limit is a 16-bit number for any initiator.
         config.maxWriteSameBlocks = Self.maximumWriteSameBlocks
+        // WRITE ATOMIC(16) becomes a Write within both the transfer limit and NAWUN.
+        config.maxAtomicTransferBlocks = UInt32(min(atomicBlocks, Self.maximumTransferBytes / ext.blockSize))
         ext.unit = LogicalUnit(
           store: GeometryStore(blockSize: ext.blockSize, blockCount: ext.blockCount, thinProvisioned: thin),
           configuration: config)
