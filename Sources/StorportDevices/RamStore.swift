@@ -9,13 +9,16 @@ public final class RamStore: BlockStore, @unchecked Sendable {
   public let blockSize: Int
   public let blockCount: UInt64
   public var holdsData: Bool { true }
+  /// Writes and deallocations are refused (``BlockStoreError/readOnly``): `--readonly`.
+  public let isReadOnly: Bool
   private let base: UnsafeMutableRawPointer
   private let length: Int
   private let mapped: MappedBitmap
 
-  /// - Parameters: `bytes` is rounded down to whole blocks.
+  /// - Parameters: `bytes` is rounded down to whole blocks; `readOnly`: refuse every change.
   /// - Throws: ``BlockStoreError/system(operation:path:errno:)`` when the mapping cannot be made.
-  public init(bytes: UInt64, blockSize: Int = 4096) throws(BlockStoreError) {
+  public init(bytes: UInt64, blockSize: Int = 4096, readOnly: Bool = false) throws(BlockStoreError) {
+    isReadOnly = readOnly
     precondition(
       blockSize >= 512 && blockSize.nonzeroBitCount == 1,
       "bug in swift-storport: block size must be a power of two ≥ 512")
@@ -47,6 +50,7 @@ public final class RamStore: BlockStore, @unchecked Sendable {
   public func write(lba: UInt64, count: Int, from buffer: UnsafeRawPointer, forceUnitAccess: Bool)
     throws(BlockStoreError)
   {
+    guard !isReadOnly else { throw .readOnly }
     try check(lba, count)
     (base + Int(lba) * blockSize).copyMemory(from: buffer, byteCount: count * blockSize)
     mapped.set(lba, count)
@@ -55,6 +59,7 @@ public final class RamStore: BlockStore, @unchecked Sendable {
   public func flush() throws(BlockStoreError) {}
 
   public func deallocate(lba: UInt64, count: Int) throws(BlockStoreError) {
+    guard !isReadOnly else { throw .readOnly }
     try check(lba, count)
     memset(base + Int(lba) * blockSize, 0, count * blockSize)
     mapped.clear(lba, count)

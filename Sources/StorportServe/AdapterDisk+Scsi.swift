@@ -53,7 +53,7 @@ extension AdapterDisk {
     r.direction = length == 0 ? .none : isWrite ? .dataOut : .dataIn
     r.dataBuffer = length == 0 ? nil : buffer.pointer
     r.dataTransferLength = UInt32(length)
-    adapter.submit(r) { done in
+    submit(r) { done in
       var outcome = Self.scsiOutcome(done)
       let transferred = min(Int(done.dataTransferLength), buffer.count)
       if !isWrite && outcome.status == 0 {
@@ -84,7 +84,7 @@ extension AdapterDisk {
       } else {
         r.direction = .none
       }
-      adapter.submit(r) { done in
+      submit(r) { done in
         let outcome = Self.scsiOutcome(done)
         let finished = gather.withLock { g -> ScsiOutcome?? in
           if outcome.status != 0 && g.failure == nil { g.failure = outcome }

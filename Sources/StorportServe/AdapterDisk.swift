@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import Storport
 
 #if canImport(Glibc)
@@ -20,6 +21,8 @@ public final class AdapterDisk: @unchecked Sendable {
   /// The logical unit's reservations (RESERVE / RELEASE and persistent), shared by every front
   /// end and connection that serves this disk.
   public let reservations = Reservations()
+  /// Requests in the adapter by reset epoch (AdapterDisk+Drain.swift).
+  let drain = NIOLockedValueBox(DrainState())
 
   public init(adapter: Adapter, blockSize: Int, blockCount: UInt64) {
     self.adapter = adapter
@@ -83,7 +86,7 @@ public final class AdapterDisk: @unchecked Sendable {
     r.direction = .dataOut
     r.dataBuffer = zeroes.pointer
     r.dataTransferLength = UInt32(bytes)
-    adapter.submit(r) { done in
+    submit(r) { done in
       let outcome = Self.outcome(done)
       guard outcome == .success else { return completion(outcome) }
       self.writeZeroes(
@@ -109,7 +112,7 @@ public final class AdapterDisk: @unchecked Sendable {
     r.setCdb(cdb)
     r.direction = .none
     r.dataTransferLength = 0
-    adapter.submit(r) { done in completion(Self.outcome(done)) }
+    submit(r) { done in completion(Self.outcome(done)) }
   }
 
   // MARK: - Transfers
@@ -153,7 +156,7 @@ public final class AdapterDisk: @unchecked Sendable {
       r.direction = write ? .dataOut : .dataIn
       r.dataBuffer = buffer.pointer + start
       r.dataTransferLength = UInt32(bytes)
-      adapter.submit(r) { done in
+      submit(r) { done in
         // The buffer lives until the last piece is back.
         _ = buffer
         if let outcome = state.finish(Self.outcome(done)) { completion(outcome) }

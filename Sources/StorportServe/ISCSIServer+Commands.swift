@@ -59,6 +59,7 @@ extension ISCSIServer {
       completion(
         ISCSITaskResult(
           status: answer.status, sense: answer.sense, dataIn: data,
+          overflow: answer.data.count - data.count,
           underflow: task.isRead ? task.expectedLength - data.count : 0))
       return
     }

@@ -37,14 +37,21 @@ extension ISCSIServer {
     let r = StorRequest(function: .resetLogicalUnit)
     disk.adapter.submit(r) { done in
       let ok = done.srbStatus == .success
-      if ok {
-        disk.reservations.reset()
-        self.resetGenerations.withLockedValue {
-          $0[lun] = (($0[lun]?.generation ?? 0) + 1, ascq)
-        }
-      }
-      completion(ok)
+      // Answered once the commands sent before the reset have left the adapter (the miniport
+      // may complete the reset first and flush them later): none of them lands after it.
+      disk.whenDrained { self.finishReset(lun, disk, ok: ok, ascq: ascq, completion) }
     }
+  }
+
+  private func finishReset(
+    _ lun: UInt16, _ disk: AdapterDisk, ok: Bool, ascq: UInt8,
+    _ completion: @escaping @Sendable (Bool) -> Void
+  ) {
+    if ok {
+      disk.reservations.reset()
+      resetGenerations.withLockedValue { $0[lun] = (($0[lun]?.generation ?? 0) + 1, ascq) }
+    }
+    completion(ok)
   }
 
   /// TARGET WARM RESET: every LU reset through its adapter (SRB_FUNCTION_RESET_LOGICAL_UNIT),

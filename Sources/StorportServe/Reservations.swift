@@ -184,7 +184,9 @@ public final class Reservations: Sendable {
     guard cdb.count >= 10 else { return Self.check(0x05, 0x24, 0x00) }
     let allocation = Int(cdb[7]) << 8 | Int(cdb[8])
     let data: [UInt8]? = state.withLockedValue { s in
-      if let owner = s.reservedBy, owner != nexus { return nil }
+      // Under a RESERVE(6/10) reservation every PERSISTENT RESERVE command conflicts, whoever
+      // sends it (SPC-4 §5.13.3).
+      if s.reservedBy != nil { return nil }
       var out = Self.be(UInt64(s.generation), 4)
       switch cdb[1] & 0x1F {
       case 0:  // READ KEYS
@@ -250,7 +252,7 @@ public final class Reservations: Sendable {
     guard parameters[20] & unsupported == 0 else { return Self.check(0x05, 0x26, 0x00) }
     let good = AdapterDisk.ScsiOutcome(status: 0, sense: [], data: [])
     return update { s in
-      if let owner = s.reservedBy, owner != nexus { return Self.conflict }
+      if s.reservedBy != nil { return Self.conflict }
       let current = s.key(of: nexus)
       switch action {
       case 0, 6:  // REGISTER, REGISTER AND IGNORE EXISTING KEY

@@ -23,7 +23,9 @@ public struct WorkloadRig: @unchecked Sendable {
     let store: BlockStore
     do {
       switch o.target {
-      case .ram: store = try RamStore(bytes: target.sizeBytes, blockSize: target.logicalBlockSize)
+      case .ram:
+        store = try RamStore(
+          bytes: target.sizeBytes, blockSize: target.logicalBlockSize, readOnly: o.readOnly)
       case .null: store = NullStore(bytes: target.sizeBytes, blockSize: target.logicalBlockSize)
       case .file(let path, let direct):
         store = try FileStore(

@@ -146,3 +146,48 @@ final class Box<T>: @unchecked Sendable {
   var value: T
   init(_ v: T) { value = v }
 }
+
+/// `--readonly` (WorkloadOptions.readOnly) write-protects the disk in both sample miniports:
+/// the RAM store refuses changes, the NVMe namespace reports itself write-protected (NSATTR),
+/// and the logical unit answers writes with DATA PROTECT / WRITE PROTECTED and sets WP in
+/// MODE SENSE, while reads go on.
+@Suite struct ReadOnlyDiskTests {
+  @Test(arguments: [WorkloadOptions.MiniportKind.ramdisk, .nvme])
+  func writesAreRefusedAndReadsWork(miniport: WorkloadOptions.MiniportKind) throws {
+    var o = WorkloadOptions()
+    o.simulated = true
+    o.miniport = miniport
+    o.sizeBytes = 1 << 20
+    o.readOnly = true
+    o.pattern = .randread
+    o.verifier = .checked(onViolation: .stopAdapter)
+    let rig = try WorkloadRig(o)
+    defer { rig.runtime.shutdown() }
+    let pool = StorRequestPool(count: 1, bufferBytes: 16384)
+    func run(_ cdb: [UInt8], _ direction: DataDirection, _ length: Int) -> (SrbStatus, SenseData?, [UInt8]) {
+      let r = pool.take()!
+      defer { pool.give(r) }
+      r.setCdb(cdb)
+      r.direction = direction
+      r.dataTransferLength = UInt32(length)
+      let done = Box(false)
+      rig.adapter.submit(r) { _ in done.value = true }
+      rig.runtime.runUntil(timeoutNanoseconds: 10_000_000) { done.value }
+      #expect(done.value)
+      return (
+        r.srbStatus, r.senseData, Array(UnsafeRawBufferPointer(start: r.dataBuffer!, count: min(length, 16)))
+      )
+    }
+    let write = run([0x2A, 0, 0, 0, 0, 3, 0, 0, 1, 0], .dataOut, 4096)
+    #expect(
+      write.1?.key == .dataProtect && write.1?.code == .writeProtected,
+      "\(miniport): \(String(describing: write.1))")
+    let writeSame = run([0x41, 0, 0, 0, 0, 3, 0, 0, 2, 0], .dataOut, 4096)
+    #expect(writeSame.1?.key == .dataProtect, "\(miniport): WRITE SAME \(String(describing: writeSame.1))")
+    let sense = run([0x1A, 0x08, 0x3F, 0, 255, 0], .dataIn, 255)
+    #expect(sense.2[2] & 0x80 != 0, "\(miniport): MODE SENSE WP bit")
+    let read = run([0x28, 0, 0, 0, 0, 3, 0, 0, 1, 0], .dataIn, 4096)
+    #expect(read.0 == .success, "\(miniport): a read of a read-only disk")
+    #expect(rig.runtime.verifier.verdict.hasPrefix("PASS"))
+  }
+}

@@ -844,3 +844,40 @@ final class LoopbackTarget {
     #expect(run(t.disk, caw(1), pair).status == 0)
   }
 }
+
+/// A LOGICAL UNIT RESET answers only after the commands sent before it have left the adapter:
+/// a write still in the (slow) device when the reset is asked for must not land after the
+/// reset's response, where it would overwrite what the initiator writes next.
+@Suite struct ResetDrainTests {
+  @Test func whenDrainedWaitsForEarlierRequestsOnly() throws {
+    var o = WorkloadOptions()
+    o.miniport = .nvme
+    o.sizeBytes = 8 << 20
+    o.processors = 2
+    o.latency = .fixed(nanoseconds: 300_000_000)  // 300 ms per command
+    o.stuckTimeoutMilliseconds = 60_000
+    let rig = try WorkloadRig(o)
+    defer { rig.runtime.shutdown() }
+    let disk = AdapterDisk(
+      adapter: rig.adapter, blockSize: rig.store.blockSize, blockCount: rig.store.blockCount)
+    // Positive control: nothing in flight, the barrier passes at once.
+    let idle = DispatchSemaphore(value: 0)
+    disk.whenDrained { idle.signal() }
+    #expect(idle.wait(timeout: .now() + 5) == .success)
+
+    let order = Locked<[String]>([])
+    let done = DispatchSemaphore(value: 0)
+    disk.write(offset: 0, data: [UInt8](repeating: 0x77, count: disk.blockSize), fua: false) { _ in
+      order.withLock { $0.append("write") }
+      done.signal()
+    }
+    disk.whenDrained {
+      order.withLock { $0.append("drained") }
+      done.signal()
+    }
+    #expect(done.wait(timeout: .now() + 10) == .success)
+    #expect(done.wait(timeout: .now() + 10) == .success)
+    #expect(
+      order.withLock { $0 } == ["write", "drained"], "the barrier passed a request still in the device")
+  }
+}

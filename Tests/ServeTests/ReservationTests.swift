@@ -117,8 +117,11 @@ import Testing
     #expect(r.decide(cdb: reserve, parameters: [], nexus: b)?.status == 0)
     r.reset()
     #expect(r.decide(cdb: reserve, parameters: [], nexus: a)?.status == 0)
-    // A persistent registration rules RESERVE(6) out.
+    // A persistent registration rules RESERVE(6) out, and a RESERVE(6) every PR command, even
+    // its holder's.
     #expect(run(r, Self.out(6, key: 0, serviceKey: 9), b) == 0x18, "PR OUT under another's RESERVE(6)")
+    #expect(run(r, Self.out(6, key: 0, serviceKey: 9), a) == 0x18, "PR OUT under its own RESERVE(6)")
+    #expect(r.decide(cdb: Self.prin(0), parameters: [], nexus: a)?.status == 0x18)
     #expect(r.decide(cdb: release, parameters: [], nexus: a)?.status == 0)
     #expect(run(r, Self.out(6, key: 0, serviceKey: 9), b) == 0)
     #expect(r.decide(cdb: reserve, parameters: [], nexus: a)?.status == 0x18)

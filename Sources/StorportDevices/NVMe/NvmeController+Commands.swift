@@ -102,9 +102,10 @@ extension NvmeController {
       // NAWUN (0's based): a command of up to one maximum transfer (MDTS) is atomic against
       // every other — its blocks' stripes are held while it runs (NvmeController+Fused.swift).
       let atomicBlocks = max(1, Self.maximumTransferBytes / store.blockSize)
-      out.storeBytes(of: UInt16(atomicBlocks - 1), toByteOffset: 26, as: UInt16.self)
+      out.storeBytes(of: UInt16(atomicBlocks - 1), toByteOffset: 34, as: UInt16.self)  // NAWUN
       let lbads = UInt32(store.blockSize.trailingZeroBitCount)
       out.storeBytes(of: lbads << 16, toByteOffset: 128, as: UInt32.self)  // LBAF0
+      out.storeBytes(of: UInt8(store.isReadOnly ? 1 : 0), toByteOffset: 99, as: UInt8.self)  // NSATTR WP
       return (.success, 0)
     default:
       return (.invalidField, 0)
@@ -208,6 +209,12 @@ extension NvmeController {
       return (.success, 0)
     }
     guard c.namespaceId == 1 else { return (.invalidNamespace, 0) }
+    // A write-protected namespace refuses every command that would change it.
+    if store.isReadOnly
+      && [NvmeOpcode.write, NvmeOpcode.writeZeroes, NvmeOpcode.datasetManagement].contains(c.opcode)
+    {
+      return (.namespaceWriteProtected, 0)
+    }
     if c.opcode == NvmeOpcode.datasetManagement { return datasetManagement(c) }
     let slba = UInt64(c.cdw11) << 32 | UInt64(c.cdw10)
     let nlb = Int(c.cdw12 & 0xFFFF) + 1

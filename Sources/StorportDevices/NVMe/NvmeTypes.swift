@@ -133,6 +133,8 @@ public struct NvmeStatus: RawRepresentable, Hashable, Sendable, CustomStringConv
   public static let abortedSqDeletion = NvmeStatus(type: 0, code: 0x08)
   public static let invalidNamespace = NvmeStatus(type: 0, code: 0x0B, doNotRetry: true)
   public static let lbaOutOfRange = NvmeStatus(type: 0, code: 0x80, doNotRetry: true)
+  /// A command that would change a write-protected namespace (Identify Namespace NSATTR bit 0).
+  public static let namespaceWriteProtected = NvmeStatus(type: 0, code: 0x20, doNotRetry: true)
   public static let invalidQueueIdentifier = NvmeStatus(type: 1, code: 0x01, doNotRetry: true)
   public static let invalidQueueSize = NvmeStatus(type: 1, code: 0x02, doNotRetry: true)
   public static let compareFailure = NvmeStatus(type: 2, code: 0x85, doNotRetry: true)

@@ -238,7 +238,7 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
       let features = data.load(fromByteOffset: 24, as: UInt8.self)
       let thin = features & 1 != 0
       // NAWUN (valid with NSABP): the blocks one command writes atomically.
-      let atomicBlocks = features & 0x02 != 0 ? Int(data.load(fromByteOffset: 26, as: UInt16.self)) + 1 : 0
+      let atomicBlocks = features & 0x02 != 0 ? Int(data.load(fromByteOffset: 34, as: UInt16.self)) + 1 : 0
       if ext.unit == nil {
         var config = LogicalUnitConfiguration()
         config.product = "STORPORT NVME"
@@ -248,6 +248,8 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
         // WRITE SAME becomes one Write Zeroes, whose 0-based 16-bit NLB reaches 65,536 blocks;
         // reported one below that, so the limit is a 16-bit number for any initiator.
         config.maxWriteSameBlocks = Self.maximumWriteSameBlocks
+        // NSATTR bit 0: a write-protected namespace is a write-protected LU (DATA PROTECT).
+        config.readOnly = data.load(fromByteOffset: 99, as: UInt8.self) & 1 != 0
         // WRITE ATOMIC(16) becomes a Write within both the transfer limit and NAWUN.
         config.maxAtomicTransferBlocks = UInt32(min(atomicBlocks, Self.maximumTransferBytes / ext.blockSize))
         ext.unit = LogicalUnit(
@@ -435,6 +437,7 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
     case .invalidOpcode: sense = SenseData(.illegalRequest, .invalidCommandOperationCode)
     case .invalidField, .invalidNamespace: sense = SenseData(.illegalRequest, .invalidFieldInCdb)
     case .compareFailure: sense = SenseData(.miscompare, .miscompareDuringVerify)
+    case .namespaceWriteProtected: sense = SenseData(.dataProtect, .writeProtected)
     case .writeFault: sense = SenseData(.mediumError, .writeError)
     case .unrecoveredReadError: sense = SenseData(.mediumError, .unrecoveredReadError)
     case .abortedByRequest, .abortedSqDeletion:
