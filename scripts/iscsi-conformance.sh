@@ -32,10 +32,22 @@ else
   for _ in $(seq 1 100); do grep -q "iSCSI: iscsi://" "$out/serve.log" && break; sleep 0.1; done
   url=$(sed -n 's/.*iSCSI: \(iscsi:[^ ]*\).*/\1/p' "$out/serve.log" | head -1)
   [ -n "$url" ] || { cat "$out/serve.log"; echo "iscsi-conformance: the server did not start" >&2; exit 1; }
+  # The ReadOnly suite needs a write-protected LU (the spec's section 4.2): a second server,
+  # the same but --readonly.
+  port2=$((port + 1))
+  "$arg" serve --miniport nvme --size 256m --iscsi "127.0.0.1:$port2" --nbd off --lun1 off --readonly \
+    ${extra[@]+"${extra[@]}"} >"$out/serve-readonly.log" 2>&1 &
+  pid2=$!
+  trap 'kill -9 $pid $pid2 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do grep -q "iSCSI: iscsi://" "$out/serve-readonly.log" && break; sleep 0.1; done
+  url_readonly=$(sed -n 's/.*iSCSI: \(iscsi:[^ ]*\).*/\1/p' "$out/serve-readonly.log" | head -1)
+  [ -n "$url_readonly" ] || { cat "$out/serve-readonly.log"; echo "iscsi-conformance: the read-only server did not start" >&2; exit 1; }
 fi
 suites=$(iscsi-test-cu --list | awk -F. 'NF==2 && $1=="ALL"{print $2}')
 for s in $suites; do
-  timeout 120 iscsi-test-cu -d -S --test="ALL.$s" "$url" "$url" >"$out/$s.txt" 2>&1 || true
+  u="$url"
+  [ "$s" = ReadOnly ] && [ -n "${url_readonly:-}" ] && u="$url_readonly"
+  timeout 120 iscsi-test-cu -d -S --test="ALL.$s" "$u" "$u" >"$out/$s.txt" 2>&1 || true
 done
 python3 - "$out" "${ISCSI_EXPECTED_FAILURES:-scripts/iscsi-expected-failures.txt}" <<'EOF'
 import os, re, sys

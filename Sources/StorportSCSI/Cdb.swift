@@ -51,6 +51,8 @@ public struct Cdb: Sendable, Equatable {
 public struct BlockCommand: Sendable, Equatable {
   public enum Kind: Sendable, Equatable {
     case read, write, verify, writeAndVerify, compareAndWrite, writeSame, prefetch, synchronizeCache
+    /// ORWRITE(16): each block becomes its old contents OR the data-out, atomically.
+    case orWrite
   }
   public var kind: Kind
   public var lba: UInt64
@@ -108,6 +110,7 @@ public struct BlockCommand: Sendable, Equatable {
       b.atomic = true
       b.atomicBoundary = c.be16(10)
       return b
+    case 0x8B: return make(.orWrite, lba: c.be64(2), blocks: c.be32(10), lbaAt: 2, lenAt: 10)
     case 0x89: return make(.compareAndWrite, lba: c.be64(2), blocks: UInt32(c[13]), lbaAt: 2, lenAt: 13)
     case 0x41, 0x93:
       let sixteen = c.opcode == 0x93

@@ -31,6 +31,8 @@ extension LogicalUnit {
       return writeSame(b, buffer)
     case .compareAndWrite:
       return compareAndWrite(b, buffer)
+    case .orWrite:
+      return orWrite(b, buffer)
     default: break
     }
     if b.blocks == 0 { return .good() }
@@ -100,6 +102,32 @@ extension LogicalUnit {
       }
     }
     return .good(needed)
+  }
+
+  /// ORWRITE(16) (SBC-4 §5.21): the range becomes its contents OR the data-out, under the same
+  /// lock as COMPARE AND WRITE (no other read-modify-write in between).
+  private func orWrite(_ b: BlockCommand, _ buffer: UnsafeMutableRawBufferPointer) -> ScsiResult {
+    if b.blocks == 0 { return .good() }
+    if b.blocks > configuration.maxTransferBlocks { return .invalidField(cdbByte: b.lengthField) }
+    if writeProtected { return .check(SenseData(.dataProtect, .writeProtected)) }
+    let bytes = Int(b.blocks) * blockSize
+    guard buffer.count >= bytes else { return .invalidField(cdbByte: b.lengthField) }
+    guard store.holdsData else { return .good(bytes) }
+    return compareAndWriteLock.withLock { _ -> ScsiResult in
+      let media = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+      defer { media.deallocate() }
+      do { try store.read(lba: b.lba, count: Int(b.blocks), into: media) } catch {
+        return mediumError(.unrecoveredReadError)
+      }
+      for i in 0..<bytes {
+        media.storeBytes(
+          of: media.load(fromByteOffset: i, as: UInt8.self) | buffer[i], toByteOffset: i, as: UInt8.self)
+      }
+      do { try store.write(lba: b.lba, count: Int(b.blocks), from: media, forceUnitAccess: b.fua) } catch {
+        return mediumError(.writeError)
+      }
+      return .good(bytes)
+    }
   }
 
   private func compareAndWrite(_ b: BlockCommand, _ buffer: UnsafeMutableRawBufferPointer) -> ScsiResult {

@@ -40,6 +40,7 @@ extension LogicalUnit {
       op(0x5A, nil, [0, 0x08, 0xFF, 0xFF, 0, 0, 0, 0xFF, 0xFF, 0]),
       op(0x88, nil, rw16), op(0x8A, nil, rw16),
       op(0x89, nil, [0, 0x18] + [UInt8](repeating: 0xFF, count: 8) + [0, 0, 0, 0xFF, 0, 0]),
+      op(0x8B, nil, [0, 0x18] + [UInt8](repeating: 0xFF, count: 12) + [0, 0]),
       op(0x8E, nil, [0, 0x12] + [UInt8](repeating: 0xFF, count: 12) + [0, 0]),
       op(0x8F, nil, [0, 0x16] + [UInt8](repeating: 0xFF, count: 12) + [0, 0]),
       op(0x90, nil, [0, 0] + [UInt8](repeating: 0xFF, count: 12) + [0, 0]),

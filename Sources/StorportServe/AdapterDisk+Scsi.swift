@@ -12,6 +12,14 @@ extension AdapterDisk {
     public var overflow = 0
   }
 
+  /// Whether `cdb` changes the medium: WRITE (6/10/12/16), WRITE AND VERIFY, WRITE SAME,
+  /// UNMAP, COMPARE AND WRITE, ORWRITE, WRITE ATOMIC, FORMAT UNIT, SANITIZE.
+  static func changesMedium(_ cdb: [UInt8]) -> Bool {
+    guard let opcode = cdb.first else { return false }
+    return [0x0A, 0x2A, 0xAA, 0x8A, 0x2E, 0xAE, 0x8E, 0x41, 0x93, 0x42, 0x89, 0x8B, 0x9C, 0x04, 0x48]
+      .contains(opcode)
+  }
+
   /// Runs one SCSI command on the adapter's LU as an initiator sent it: `dataOut` for a write,
   /// a buffer of `dataInLength` bytes for a read. READ, WRITE, VERIFY and WRITE AND VERIFY
   /// naming more blocks than the miniport's MaximumTransferLength are split into pieces of the

@@ -21,6 +21,9 @@ public final class AdapterDisk: @unchecked Sendable {
   /// The logical unit's reservations (RESERVE / RELEASE and persistent), shared by every front
   /// end and connection that serves this disk.
   public let reservations = Reservations()
+  /// The disk is exported read-only (`--readonly`): a command that would change the medium is
+  /// refused with DATA PROTECT before anything else is checked (SBC-4 §4.16).
+  public var readOnly = false
   /// Requests in the adapter by reset epoch (AdapterDisk+Drain.swift).
   let drain = NIOLockedValueBox(DrainState())
 

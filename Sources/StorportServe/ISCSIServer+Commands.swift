@@ -63,6 +63,10 @@ extension ISCSIServer {
           underflow: task.isRead ? task.expectedLength - data.count : 0))
       return
     }
+    if disk.readOnly && AdapterDisk.changesMedium(task.cdb) {
+      completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x07, 0x27, 0x00)))
+      return
+    }
     guard let block = BlockCdb(task.cdb), block.movesData else {
       disk.execute(cdb: task.cdb, dataOut: task.dataOut, dataInLength: task.isRead ? task.expectedLength : 0)
       {

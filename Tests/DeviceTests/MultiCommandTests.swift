@@ -188,4 +188,22 @@ import Testing
       check: { r in #expect(r.senseData?.code == .invalidFieldInCdb && r.senseData?.field == .cdb(10)) })
     #expect(t.rig.runtime.verifier.verdict.hasPrefix("PASS"), "\(t.rig.runtime.verifier.verdict)")
   }
+
+  /// ORWRITE(16) (SBC-4 §5.21): each block becomes its old contents OR the data-out — in the
+  /// NVMe sample a Read, the OR, and a fused Compare + Write (a compare-and-swap round).
+  @Test(arguments: [WorkloadOptions.MiniportKind.ramdisk, .nvme])
+  func orWriteOrsTheDataIntoTheBlocks(miniport: WorkloadOptions.MiniportKind) throws {
+    let t = try Rig(miniport)
+    defer { t.rig.runtime.shutdown() }
+    t.write(lba: 60, blocks: 3, byte: 0x0F)
+    t.write(lba: 63, blocks: 1, byte: 0x33)
+    let orWrite: [UInt8] = [0x8B, 0] + (0..<8).map { $0 == 7 ? 60 : 0 } + [0, 0, 0, 3, 0, 0]
+    t.run(
+      orWrite, .dataOut, 3 * 4096,
+      fill: { $0.initializeMemory(as: UInt8.self, repeating: 0xA0, count: 3 * 4096) },
+      check: { r in #expect(r.srbStatus == .success, "\(miniport): \(String(describing: r.senseData))") })
+    #expect(t.read(lba: 60, blocks: 3).allSatisfy { $0 == 0xAF }, "\(miniport): 0x0F | 0xA0")
+    #expect(t.read(lba: 63, blocks: 1).allSatisfy { $0 == 0x33 }, "\(miniport): the next block untouched")
+    #expect(t.rig.runtime.verifier.verdict.hasPrefix("PASS"), "\(t.rig.runtime.verifier.verdict)")
+  }
 }

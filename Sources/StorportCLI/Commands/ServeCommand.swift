@@ -267,6 +267,7 @@ struct ServeCommand: ParsableCommand {
       disks.append(
         AdapterDisk(adapter: r2.adapter, blockSize: r2.store.blockSize, blockCount: r2.store.blockCount))
     }
+    for d in disks { d.readOnly = v.options.readOnly }
     var lines = "serving \(v.options.miniportName) (\(disk.sizeBytes) bytes, \(disk.blockSize)-byte blocks)\n"
     var stops: [() -> Void] = []
     var shutdowns: [() -> Void] = []

@@ -37,16 +37,105 @@ extension NvmeMiniport {
       return
     }
     r.miniportContext = Self.fusedPending
-    // Both halves in adjacent entries before one doorbell write (the controller takes them as
-    // a pair only then): the Compare of the verify instance, then the Write of the write one.
-    submit(ext, r, commands: 2) { half, c, list in
+    submitFused(ext, startIoQueue(ext, r), r, b, compare: buffer, write: buffer + bytes)
+  }
+
+  /// A fused Compare (of `compare`) + Write (of `write`) of `b`'s blocks: both halves in
+  /// adjacent entries before one doorbell write (the controller takes them as a pair only then).
+  private func submitFused(
+    _ ext: NvmeExtension, _ q: NvmeQueue, _ r: StorRequest, _ b: BlockCommand,
+    compare: UnsafeMutableRawPointer, write: UnsafeMutableRawPointer
+  ) {
+    let bytes = Int(b.blocks) * ext.blockSize
+    submit(ext, r, on: q, commands: 2) { half, c, list in
       c.opcode = half == 0 ? NvmeOpcode.compare : NvmeOpcode.write
       c.fuse = half == 0 ? NvmeFuse.first : NvmeFuse.second
-      Self.setPrps(&c, buffer: buffer + half * bytes, bytes: bytes, list: list)
+      Self.setPrps(&c, buffer: half == 0 ? compare : write, bytes: bytes, list: list)
       c.cdw10 = UInt32(truncatingIfNeeded: b.lba)
       c.cdw11 = UInt32(truncatingIfNeeded: b.lba >> 32)
       c.cdw12 = b.blocks - 1 | (b.fua ? 1 << 30 : 0)
     }
+  }
+
+  // MARK: - ORWRITE: read, OR, compare-and-swap
+
+  static let orWriteRead: UInt = 1 << 61
+  static let orWriteSwap: UInt = 1 << 60
+  /// Compare-and-swap rounds an ORWRITE tries before it goes back BUSY (the port retries it).
+  static let orWriteAttempts: UInt = 64
+
+  /// ORWRITE(16) (SBC-4 §5.21) without an OR command in NVMe: a Read of the range into the
+  /// request's buffer, the OR of the data-out into its second half, then a fused Compare (the
+  /// blocks still as read) + Write (the OR): a write of another request in between fails the
+  /// compare and the round starts again — a compare-and-swap loop, atomic as ORWRITE requires.
+  func orWrite(_ ext: NvmeExtension, _ unit: LogicalUnit, _ r: StorRequest, _ b: BlockCommand) {
+    if unit.writeProtected {
+      reject(ext, r, .check(SenseData(.dataProtect, .writeProtected)))
+      return
+    }
+    if b.blocks == 0 {
+      reject(ext, r, .good())
+      return
+    }
+    let bytes = Int(b.blocks) * ext.blockSize
+    guard bytes <= Self.maximumTransferBytes, Int(r.dataTransferLength) >= bytes, r.dataBuffer != nil else {
+      reject(ext, r, .invalidField(cdbByte: b.lengthField))
+      return
+    }
+    let buffer = UnsafeMutableRawPointer.allocate(byteCount: 2 * bytes, alignment: 4096)
+    ext.orWriteBuffers.withLock { $0.updateValue(buffer, forKey: ObjectIdentifier(r)) }?.deallocate()
+    readForOrWrite(ext, startIoQueue(ext, r), r, b, buffer, attempt: 0)
+  }
+
+  private func readForOrWrite(
+    _ ext: NvmeExtension, _ q: NvmeQueue, _ r: StorRequest, _ b: BlockCommand,
+    _ buffer: UnsafeMutableRawPointer, attempt: UInt
+  ) {
+    r.miniportContext = Self.orWriteRead | attempt << 32
+    submit(ext, r, on: q) { c, list in
+      c.opcode = NvmeOpcode.read
+      Self.setPrps(&c, buffer: buffer, bytes: Int(b.blocks) * ext.blockSize, list: list)
+      c.cdw10 = UInt32(truncatingIfNeeded: b.lba)
+      c.cdw11 = UInt32(truncatingIfNeeded: b.lba >> 32)
+      c.cdw12 = b.blocks - 1
+    }
+  }
+
+  /// After a command of an ORWRITE completed with `status`: submits the next step and returns
+  /// true, or returns false with the status the request completes with (its buffer freed).
+  func continueOrWrite(_ ext: NvmeExtension, _ q: NvmeQueue, _ r: StorRequest, _ status: inout NvmeStatus)
+    -> Bool
+  {
+    let context = r.miniportContext
+    let attempt = (context >> 32) & 0xFFFF
+    guard let b = BlockCommand.decode(r.cdb), b.kind == .orWrite,
+      let buffer = ext.orWriteBuffers.withLock({ $0[ObjectIdentifier(r)] })
+    else { return false }
+    let bytes = Int(b.blocks) * ext.blockSize
+    if context & Self.orWriteRead != 0 && status.isSuccess {
+      let data = r.dataBuffer!
+      for i in stride(from: 0, to: bytes, by: 8) {
+        let old = (buffer + i).loadUnaligned(as: UInt64.self)
+        (buffer + bytes + i).storeBytes(of: old | (data + i).loadUnaligned(as: UInt64.self), as: UInt64.self)
+      }
+      r.miniportContext = Self.fusedPending | Self.orWriteSwap | attempt << 32
+      submitFused(ext, q, r, b, compare: buffer, write: buffer + bytes)
+      return true
+    }
+    if context & Self.orWriteSwap != 0 && status == .compareFailure {
+      if attempt + 1 < Self.orWriteAttempts {
+        readForOrWrite(ext, q, r, b, buffer, attempt: attempt + 1)
+        return true
+      }
+      status = .abortedByRequest  // BUSY: the port retries the whole ORWRITE
+    }
+    releaseOrWriteBuffer(ext, r)
+    return false
+  }
+
+  /// Frees the ORWRITE buffer of `r`, if it has one (completion, or a reset's flush).
+  func releaseOrWriteBuffer(_ ext: NvmeExtension, _ r: StorRequest) {
+    ext.orWriteBuffers.withLock { $0.removeValue(forKey: ObjectIdentifier(r)) }?.deallocate()
   }
 
   /// WRITE SAME (10/16) of a block that is not all zeroes: the first chunk; the DPC submits

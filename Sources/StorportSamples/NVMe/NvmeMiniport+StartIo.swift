@@ -158,6 +158,8 @@ extension NvmeMiniport {
       }
     case .compareAndWrite:
       compareAndWrite(ext, unit, r, b)
+    case .orWrite:
+      orWrite(ext, unit, r, b)
     }
   }
 

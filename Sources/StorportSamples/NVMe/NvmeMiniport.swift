@@ -9,6 +9,8 @@ public final class NvmeExtension: DeviceExtension, @unchecked Sendable {
   @exclusivity(unchecked) var device: NvmeController!
   @exclusivity(unchecked) var admin: NvmeAdminQueue!
   @exclusivity(unchecked) var queues: [NvmeQueue] = []
+  /// Each ORWRITE's read-and-OR buffer while it runs (rare: a lock, an allocation).
+  let orWriteBuffers = Locked<[ObjectIdentifier: UnsafeMutableRawPointer]>([:])
   /// Non-data SCSI commands (INQUIRY, READ CAPACITY, MODE SENSE, …) once the namespace is known.
   @exclusivity(unchecked) public internal(set) var unit: LogicalUnit?
   var state = NvmeMiniport.State.disable
@@ -380,6 +382,7 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
             // A COMPARE AND WRITE holds two slots: it goes back once and starts over, and a
             // half that completed in this same pass is dropped (it must not complete it too).
             r.miniportContext = 0
+            releaseOrWriteBuffer(ext, r)
             if !requeue.contains(where: { $0 === r }) { requeue.append(r) }
             let before = done.count
             done.removeAll { $0.0 === r }
@@ -418,6 +421,11 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
       }
       let first = NvmeStatus(rawValue: UInt16(truncatingIfNeeded: r.miniportContext >> 16))
       if status.isSuccess || (status == .abortedFailedFused && !first.isSuccess) { status = first }
+      // The pair is resolved; what the request does next (an ORWRITE round) stays.
+      r.miniportContext &= ~(Self.fusedPending | 0xFFFF_0001)
+    }
+    if r.miniportContext & (Self.orWriteRead | Self.orWriteSwap) != 0 {
+      if continueOrWrite(ext, q, r, &status) { return }
       r.miniportContext = 0
     }
     if r.miniportContext & Self.writeSameChain != 0 {
