@@ -430,6 +430,13 @@ final class Processor: @unchecked Sendable {
         "bug in swift-storport: processor \(index) released \(lock.name), which its context does not hold")
     }
     context.pointee.held.remove(at: i)
+    unlockReleased(lock)
+  }
+
+  /// The rest of a release once `lock` is off the held stack: race detection, the word, the
+  /// simulated waiters, the scheduling point.
+  @inline(__always)
+  private func unlockReleased(_ lock: SpinLock) {
     raceDetector?.release(index, SyncObject(lock))
     lock.unlock()
     if simulated { platform.signal(ObjectIdentifier(lock)) }
@@ -446,10 +453,7 @@ final class Processor: @unchecked Sendable {
       top.lock === lock,
       "bug in swift-storport: lock serial \(serial) names \(top.lock.name), not \(lock.name)")
     context.pointee.held.removeLast()
-    raceDetector?.release(index, SyncObject(lock))
-    lock.unlock()
-    if simulated { platform.signal(ObjectIdentifier(lock)) }
-    point(.lockRelease)
+    unlockReleased(lock)
     return true
   }
 

@@ -12,20 +12,29 @@ import StorportSCSI
 /// Write's abort), or ``writeSameChain`` with the blocks written so far in bits 0–31.
 extension NvmeMiniport {
   static let fusedPending: UInt = 1 << 63
+
+  /// A read-modify-write command the LU answers without touching the medium: a write-protected
+  /// LU (DATA PROTECT / WRITE PROTECTED), or 0 blocks (GOOD). True when `r` was completed.
+  private func answeredBeforeWriting(
+    _ ext: NvmeExtension, _ unit: LogicalUnit, _ r: StorRequest, _ b: BlockCommand
+  ) -> Bool {
+    if unit.writeProtected {
+      reject(ext, r, .check(SenseData(.dataProtect, .writeProtected)))
+      return true
+    }
+    if b.blocks == 0 {
+      reject(ext, r, .good())
+      return true
+    }
+    return false
+  }
   static let writeSameChain: UInt = 1 << 62
 
   /// COMPARE AND WRITE (SBC-4 §5.3): the data-out buffer holds the verify instance then the
   /// write instance, `b.blocks` blocks each. A miscompare ends as CHECK CONDITION, MISCOMPARE /
   /// MISCOMPARE DURING VERIFY OPERATION, with nothing written.
   func compareAndWrite(_ ext: NvmeExtension, _ unit: LogicalUnit, _ r: StorRequest, _ b: BlockCommand) {
-    if unit.writeProtected {
-      reject(ext, r, .check(SenseData(.dataProtect, .writeProtected)))
-      return
-    }
-    if b.blocks == 0 {
-      reject(ext, r, .good())
-      return
-    }
+    if answeredBeforeWriting(ext, unit, r, b) { return }
     let bytes = Int(b.blocks) * ext.blockSize
     guard b.blocks <= UInt32(unit.configuration.maxCompareAndWriteBlocks), bytes <= Self.maximumTransferBytes
     else {
@@ -69,14 +78,7 @@ extension NvmeMiniport {
   /// blocks still as read) + Write (the OR): a write of another request in between fails the
   /// compare and the round starts again — a compare-and-swap loop, atomic as ORWRITE requires.
   func orWrite(_ ext: NvmeExtension, _ unit: LogicalUnit, _ r: StorRequest, _ b: BlockCommand) {
-    if unit.writeProtected {
-      reject(ext, r, .check(SenseData(.dataProtect, .writeProtected)))
-      return
-    }
-    if b.blocks == 0 {
-      reject(ext, r, .good())
-      return
-    }
+    if answeredBeforeWriting(ext, unit, r, b) { return }
     let bytes = Int(b.blocks) * ext.blockSize
     guard bytes <= Self.maximumTransferBytes, Int(r.dataTransferLength) >= bytes, r.dataBuffer != nil else {
       reject(ext, r, .invalidField(cdbByte: b.lengthField))
