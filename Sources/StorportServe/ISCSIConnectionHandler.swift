@@ -88,8 +88,9 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     ticks = nil
     _ = server.connections.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(self)) }
     // The I_T nexus is lost with its connection (one connection per session): its RESERVE
-    // reservations end (SPC-2); persistent ones stay.
-    if let nexus { server.nexusLost(nexus) }
+    // reservations end (SPC-2); persistent ones stay. Not when a newer session of the same
+    // initiator port reinstated this one (its reservations ended then).
+    if let nexus, server.releaseSession(nexus, by: ObjectIdentifier(self)) { server.nexusLost(nexus) }
     if counted {
       server.metrics?.session(.iscsi, -1)
     }
@@ -107,6 +108,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       let isid = connection.isid.map { String($0 >> 4, radix: 16) + String($0 & 0xF, radix: 16) }.joined()
       nexus = (connection.initiatorName ?? "") + ",i,0x" + isid
       seen = server.resetsSeen(by: nexus!)  // a new nexus starts up to date
+      server.claimSession(nexus!, by: ObjectIdentifier(self))
       counted = true
       server.metrics?.session(.iscsi, 1)
       logger.info("iSCSI login", metadata: ["negotiated": "\(connection.negotiated)"])

@@ -75,6 +75,29 @@ extension ISCSIServer {
     for disk in disks.values { disk.reservations.nexusLost(nexus) }
   }
 
+  /// `handler` has logged in a normal session for initiator port `nexus`. A session the port
+  /// already had is reinstated (RFC 7143 §6.3.5, ErrorRecoveryLevel 0): its connection is closed
+  /// and the nexus is lost — its RESERVE reservations end now, before the new session can make
+  /// any — so the old connection's later close does not touch the new session's.
+  func claimSession(_ nexus: String, by handler: ObjectIdentifier) {
+    let previous = sessions.withLockedValue { $0.updateValue(handler, forKey: nexus) }
+    guard let previous, previous != handler else { return }
+    nexusLost(nexus)
+    if let channel = connections.withLockedValue({ $0[previous] }) {
+      channel.eventLoop.execute { channel.close(promise: nil) }
+    }
+  }
+
+  /// `handler`'s connection closed: true if it still held `nexus`'s session (which then ends),
+  /// false if a newer session had reinstated it.
+  func releaseSession(_ nexus: String, by handler: ObjectIdentifier) -> Bool {
+    sessions.withLockedValue { table in
+      guard table[nexus] == handler else { return false }
+      table[nexus] = nil
+      return true
+    }
+  }
+
   /// TARGET COLD RESET's end: every connection to the target closes (after what it was
   /// sending).
   func closeAllConnections() {

@@ -54,6 +54,9 @@ public final class ISCSIServer: @unchecked Sendable {
 
   /// Open connections, so a TARGET COLD RESET can end them all.
   let connections = NIOLockedValueBox([ObjectIdentifier: Channel]())
+  /// The connection (its handler) that holds each logged-in initiator port's session: a new
+  /// session of the same port reinstates it and ends the old one (RFC 7143 §6.3.5).
+  let sessions = NIOLockedValueBox([String: ObjectIdentifier]())
 
   /// - Parameters:
   ///   - name: the target's iSCSI name.

@@ -541,9 +541,12 @@ final class LoopbackTarget {
     }
     let login = roundTrip(Initiator.normalLogin, replies: 1)
     #expect(login.first?.header[36] == 0)
-    // A second session (another connection) gets a TSIH of its own.
+    // A second session (another connection, another initiator port: its own ISID) gets a TSIH
+    // of its own.
     let other = try NBDTestClient(port: port)
-    other.send(framing.encode(Initiator.normalLogin))
+    var otherLogin = Initiator.normalLogin
+    otherLogin.header[13] = 0x42
+    other.send(framing.encode(otherLogin))
     let otherHeader = other.receive(48)
     let tsih = try #require(login.first).be16(14)
     #expect(otherHeader.count == 48 && otherHeader[36] == 0, "the second login succeeds")
@@ -668,8 +671,10 @@ final class LoopbackTarget {
     }
     let a = try NBDTestClient(port: port)
     let b = try NBDTestClient(port: port)
-    for c in [a, b] {
-      c.send(framing.encode(Initiator.normalLogin))
+    for (i, c) in [a, b].enumerated() {
+      var login = Initiator.normalLogin
+      login.header[13] = UInt8(1 + i)  // two initiator ports: two sessions
+      c.send(framing.encode(login))
       #expect(next(c).count >= 48, "logged in")
     }
     var cold = Initiator.pdu(0x42, flags: 0x87, itt: 9)
@@ -879,5 +884,52 @@ final class LoopbackTarget {
     #expect(done.wait(timeout: .now() + 10) == .success)
     #expect(
       order.withLock { $0 } == ["write", "drained"], "the barrier passed a request still in the device")
+  }
+}
+
+/// Session reinstatement (RFC 7143 §6.3.5): a new session of an initiator port that has one
+/// (the same InitiatorName and ISID, TSIH 0) ends the old one; a session of another port does not.
+@Suite struct SessionReinstatementTests {
+  @Test func aNewSessionOfTheSamePortEndsTheOldOne() throws {
+    let t = try LoopbackTarget()
+    let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
+    func next(_ c: NBDTestClient) -> [UInt8] {
+      let header = c.receive(48)
+      guard header.count == 48 else { return header }
+      let segment = Int(header[5]) << 16 | Int(header[6]) << 8 | Int(header[7])
+      return header + c.receive(ISCSIFraming.padded(segment))
+    }
+    func testUnitReady(_ c: NBDTestClient, _ cmdSN: UInt32) -> Bool {
+      c.send(framing.encode(Initiator.command(itt: cmdSN, cmdSN: cmdSN, cdb: [0, 0, 0, 0, 0, 0])))
+      let r = next(c)
+      return r.count >= 48 && r[0] & 0x3F == 0x21
+    }
+    let old = try NBDTestClient(port: t.port)
+    old.send(framing.encode(Initiator.normalLogin))
+    #expect(next(old).count >= 48)
+    // Another port (another ISID): both sessions live on.
+    let neighbour = try NBDTestClient(port: t.port)
+    var other = Initiator.normalLogin
+    other.header[13] = 0x55
+    neighbour.send(framing.encode(other))
+    #expect(next(neighbour).count >= 48)
+    #expect(testUnitReady(old, 1), "a session of another port leaves this one alone")
+    // The same port again: the old session ends, the new one and the neighbour serve.
+    let new = try NBDTestClient(port: t.port)
+    new.send(framing.encode(Initiator.normalLogin))
+    #expect(next(new).count >= 48)
+    // RESERVE(6) through the new session at once: the old connection's close, whenever it comes,
+    // must not end it (the nexus was lost at reinstatement, not at that close).
+    new.send(framing.encode(Initiator.command(itt: 1, cmdSN: 1, cdb: [0x16, 0, 0, 0, 0, 0])))
+    let reserved = next(new)
+    #expect(reserved.count >= 48 && reserved[3] == 0, "RESERVE(6) GOOD")
+    #expect(old.closedByPeer(), "the reinstated session's connection ends")
+    #expect(testUnitReady(new, 2))
+    neighbour.send(
+      framing.encode(
+        Initiator.command(itt: 2, cmdSN: 2, cdb: [0x1A, 0, 0x3F, 0, 255, 0], read: true, edtl: 255)))
+    let sensed = next(neighbour)
+    #expect(sensed.count >= 48 && sensed[3] == 0x18, "MODE SENSE from another port: RESERVATION CONFLICT")
+    withExtendedLifetime(t) {}
   }
 }
