@@ -83,6 +83,7 @@ import Testing
         #expect(r.scsiStatus == ScsiStatus.checkCondition.rawValue)
         #expect(r.senseData?.key == .miscompare, "\(miniport): \(String(describing: r.senseData))")
         #expect(r.senseData?.code == .miscompareDuringVerify)
+        #expect(r.senseData?.information == 4096 + 7, "\(miniport): the first differing byte's offset")
       })
     #expect(t.read(lba: 10, blocks: 2).allSatisfy { $0 == 0x11 }, "\(miniport): a miscompare wrote")
     // A match writes the second half.

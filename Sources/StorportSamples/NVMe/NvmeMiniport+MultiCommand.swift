@@ -66,6 +66,51 @@ extension NvmeMiniport {
     }
   }
 
+  // MARK: - COMPARE AND WRITE miscompare: where
+
+  static let cawLocate: UInt = 1 << 59
+
+  /// After a COMPARE AND WRITE's Compare failed: a Read of its blocks into a bounce buffer, to
+  /// find the first byte that differs from the verify instance. False when it cannot be sent
+  /// (the miscompare is then reported without the offset).
+  func locateMiscompare(_ ext: NvmeExtension, _ q: NvmeQueue, _ r: StorRequest) -> Bool {
+    guard let b = BlockCommand.decode(r.cdb), b.blocks > 0 else { return false }
+    let bytes = Int(b.blocks) * ext.blockSize
+    let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+    ext.bounceBuffers.withLock { $0.updateValue(buffer, forKey: ObjectIdentifier(r)) }?.deallocate()
+    r.miniportContext = Self.cawLocate
+    submit(ext, r, on: q) { c, list in
+      c.opcode = NvmeOpcode.read
+      Self.setPrps(&c, buffer: buffer, bytes: bytes, list: list)
+      c.cdw10 = UInt32(truncatingIfNeeded: b.lba)
+      c.cdw11 = UInt32(truncatingIfNeeded: b.lba >> 32)
+      c.cdw12 = b.blocks - 1
+    }
+    return true
+  }
+
+  /// The miscompare's read ended with `read`: CHECK CONDITION, MISCOMPARE / MISCOMPARE DURING
+  /// VERIFY OPERATION, with INFORMATION the offset of the first differing byte when the read
+  /// worked and still differs (a write in between may have made them equal: no offset then).
+  func completeMiscompare(_ ext: NvmeExtension, _ r: StorRequest, read: NvmeStatus) {
+    var offset: UInt64? = nil
+    if read.isSuccess, let b = BlockCommand.decode(r.cdb),
+      let buffer = ext.bounceBuffers.withLock({ $0[ObjectIdentifier(r)] }), let verify = r.dataBuffer
+    {
+      let bytes = Int(b.blocks) * ext.blockSize
+      offset = (0..<bytes).first {
+        buffer.load(fromByteOffset: $0, as: UInt8.self) != verify.load(fromByteOffset: $0, as: UInt8.self)
+      }
+      .map { UInt64($0) }
+    }
+    releaseBounceBuffer(ext, r)
+    r.miniportContext = 0
+    r.apply(
+      .check(SenseData(.miscompare, .miscompareDuringVerify, information: offset)),
+      descriptorSense: ext.unit?.descriptorSense ?? false)
+    ext.port.requestComplete(r)
+  }
+
   // MARK: - ORWRITE: read, OR, compare-and-swap
 
   static let orWriteRead: UInt = 1 << 61
@@ -85,7 +130,7 @@ extension NvmeMiniport {
       return
     }
     let buffer = UnsafeMutableRawPointer.allocate(byteCount: 2 * bytes, alignment: 4096)
-    ext.orWriteBuffers.withLock { $0.updateValue(buffer, forKey: ObjectIdentifier(r)) }?.deallocate()
+    ext.bounceBuffers.withLock { $0.updateValue(buffer, forKey: ObjectIdentifier(r)) }?.deallocate()
     readForOrWrite(ext, startIoQueue(ext, r), r, b, buffer, attempt: 0)
   }
 
@@ -111,7 +156,7 @@ extension NvmeMiniport {
     let context = r.miniportContext
     let attempt = (context >> 32) & 0xFFFF
     guard let b = BlockCommand.decode(r.cdb), b.kind == .orWrite,
-      let buffer = ext.orWriteBuffers.withLock({ $0[ObjectIdentifier(r)] })
+      let buffer = ext.bounceBuffers.withLock({ $0[ObjectIdentifier(r)] })
     else { return false }
     let bytes = Int(b.blocks) * ext.blockSize
     if context & Self.orWriteRead != 0 && status.isSuccess {
@@ -131,13 +176,13 @@ extension NvmeMiniport {
       }
       status = .abortedByRequest  // BUSY: the port retries the whole ORWRITE
     }
-    releaseOrWriteBuffer(ext, r)
+    releaseBounceBuffer(ext, r)
     return false
   }
 
   /// Frees the ORWRITE buffer of `r`, if it has one (completion, or a reset's flush).
-  func releaseOrWriteBuffer(_ ext: NvmeExtension, _ r: StorRequest) {
-    ext.orWriteBuffers.withLock { $0.removeValue(forKey: ObjectIdentifier(r)) }?.deallocate()
+  func releaseBounceBuffer(_ ext: NvmeExtension, _ r: StorRequest) {
+    ext.bounceBuffers.withLock { $0.removeValue(forKey: ObjectIdentifier(r)) }?.deallocate()
   }
 
   /// WRITE SAME (10/16) of a block that is not all zeroes: the first chunk; the DPC submits

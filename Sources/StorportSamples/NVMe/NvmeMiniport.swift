@@ -9,8 +9,9 @@ public final class NvmeExtension: DeviceExtension, @unchecked Sendable {
   @exclusivity(unchecked) var device: NvmeController!
   @exclusivity(unchecked) var admin: NvmeAdminQueue!
   @exclusivity(unchecked) var queues: [NvmeQueue] = []
-  /// Each ORWRITE's read-and-OR buffer while it runs (rare: a lock, an allocation).
-  let orWriteBuffers = Locked<[ObjectIdentifier: UnsafeMutableRawPointer]>([:])
+  /// The buffer an ORWRITE reads and ORs into, or a miscompared COMPARE AND WRITE reads the
+  /// medium into, while it runs, by request (rare: a lock, an allocation).
+  let bounceBuffers = Locked<[ObjectIdentifier: UnsafeMutableRawPointer]>([:])
   /// Non-data SCSI commands (INQUIRY, READ CAPACITY, MODE SENSE, …) once the namespace is known.
   @exclusivity(unchecked) public internal(set) var unit: LogicalUnit?
   var state = NvmeMiniport.State.disable
@@ -382,7 +383,7 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
             // A COMPARE AND WRITE holds two slots: it goes back once and starts over, and a
             // half that completed in this same pass is dropped (it must not complete it too).
             r.miniportContext = 0
-            releaseOrWriteBuffer(ext, r)
+            releaseBounceBuffer(ext, r)
             if !requeue.contains(where: { $0 === r }) { requeue.append(r) }
             let before = done.count
             done.removeAll { $0.0 === r }
@@ -427,6 +428,17 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
     if r.miniportContext & (Self.orWriteRead | Self.orWriteSwap) != 0 {
       if continueOrWrite(ext, q, r, &status) { return }
       r.miniportContext = 0
+    }
+    // A COMPARE AND WRITE miscompare: read the blocks to say where (SBC-4: INFORMATION is the
+    // offset of the first byte that differs), then complete.
+    if r.miniportContext & Self.cawLocate != 0 {
+      completeMiscompare(ext, r, read: status)
+      return
+    }
+    if status == .compareFailure && BlockCommand.decode(r.cdb)?.kind == .compareAndWrite
+      && locateMiscompare(ext, q, r)
+    {
+      return
     }
     if r.miniportContext & Self.writeSameChain != 0 {
       // WRITE SAME of a non-zero block: the next chunk, until the range is written.
