@@ -257,7 +257,9 @@ extension NvmeMiniport {
     let q = queue ?? startIoQueue(ext, r)
     let t = Int64(ext.port.queryPerformanceCounter().counter)
     let accepted = ext.port.withSpinLock(.dpcLock, context: q.dpc) { () -> Bool in
-      guard q.live.load() == 1, q.freeCids.count >= commands else { return false }
+      // StartIo is held off while a reset takes the queues down (resetState); a later command
+      // of a request already on a queue (from its DPC) is not, so it checks the queue is live.
+      guard queue == nil || q.live.load() == 1, q.freeCids.count >= commands else { return false }
       for i in 0..<commands {
         let cid = q.freeCids.popLast()!
         q.slots[Int(cid)] = r
