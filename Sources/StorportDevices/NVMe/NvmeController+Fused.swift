@@ -1,3 +1,4 @@
+import CStorportShim
 import Storport
 
 /// Fused operations and the write exclusion that makes them atomic.
@@ -32,12 +33,10 @@ extension NvmeController {
   /// Runs `body` holding the write stripes of blocks [lba, lba + count): taken in stripe order
   /// (no two writers can deadlock), released in reverse. Must not be nested.
   func withBlocksExcluded<R>(_ lba: UInt64, _ count: Int, _ body: () -> R) -> R {
-    lockStripes(Self.writeStripes(lba, max(count, 1)), body)
-  }
-
-  private func lockStripes<R>(_ mask: UInt64, _ body: () -> R) -> R {
-    if mask == 0 { return body() }
-    return writeStripeLocks[mask.trailingZeroBitCount].withLock { _ in lockStripes(mask & (mask - 1), body) }
+    let mask = Self.writeStripes(lba, max(count, 1))
+    stripeLocks.lock(mask)
+    defer { stripeLocks.unlock(mask) }
+    return body()
   }
 
   /// Executes a fused pair: `first` must be a Compare and `second` a Write of the same
@@ -57,6 +56,41 @@ extension NvmeController {
       let (compared, _) = executeIo(first, blocksExcluded: true)
       guard compared.isSuccess else { return (compared, .abortedFailedFused) }
       return (compared, executeIo(second, blocksExcluded: true).0)
+    }
+  }
+}
+
+/// The stripe locks: one futex word per stripe, each in its own cache line (the C shim's
+/// mutex, which ThreadSanitizer sees), taken by bit mask in ascending order.
+final class StripeLocks: @unchecked Sendable {
+  private let words: UnsafeMutablePointer<UInt32>
+  let count: Int
+
+  init(count: Int) {
+    precondition(count >= 1 && count <= 64, "bug in swift-storport: 1 to 64 stripes")
+    self.count = count
+    words = storport_words_alloc(Int32(count))
+  }
+
+  deinit { storport_words_free(words) }
+
+  /// Takes the stripes of `mask` in ascending order (so two callers never wait on each other
+  /// in a cycle).
+  @inline(__always)
+  func lock(_ mask: UInt64) {
+    var m = mask
+    while m != 0 {
+      storport_mutex_lock(storport_word(words, Int32(m.trailingZeroBitCount)))
+      m &= m - 1
+    }
+  }
+
+  @inline(__always)
+  func unlock(_ mask: UInt64) {
+    var m = mask
+    while m != 0 {
+      storport_mutex_unlock(storport_word(words, Int32(m.trailingZeroBitCount)))
+      m &= m - 1
     }
   }
 }

@@ -53,8 +53,8 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     var readyPending = false
   }
   let registers = Locked(Registers())
-  /// Write exclusion by block stripe (see NvmeController+Fused.swift).
-  let writeStripeLocks = (0..<NvmeController.writeStripeCount).map { _ in Locked(()) }
+  /// Exclusion by block stripe (see NvmeController+Fused.swift).
+  let stripeLocks = StripeLocks(count: NvmeController.writeStripeCount)
   /// What every doorbell asks of the registers, published by each change of CSTS or the
   /// generation (always under the registers' lock): `generation << 1 | 1` when the controller
   /// is ready and not failed, `generation << 1` otherwise. Read without the lock, so the
