@@ -52,7 +52,9 @@ extension LogicalUnit {
       if writeProtected { return .check(SenseData(.dataProtect, .writeProtected)) }
       guard buffer.count >= bytes else { return .invalidField(cdbByte: b.lengthField) }
       do {
-        try store.write(lba: b.lba, count: Int(b.blocks), from: buffer.baseAddress!, forceUnitAccess: b.fua)
+        try blockLocks.withExcluded(lba: b.lba, count: Int(b.blocks)) { () throws(BlockStoreError) in
+          try store.write(lba: b.lba, count: Int(b.blocks), from: buffer.baseAddress!, forceUnitAccess: b.fua)
+        }
       } catch {
         return mediumError(.writeError)
       }
@@ -113,7 +115,7 @@ extension LogicalUnit {
     let bytes = Int(b.blocks) * blockSize
     guard buffer.count >= bytes else { return .invalidField(cdbByte: b.lengthField) }
     guard store.holdsData else { return .good(bytes) }
-    return compareAndWriteLock.withLock { _ -> ScsiResult in
+    return blockLocks.withExcluded(lba: b.lba, count: Int(b.blocks)) { () -> ScsiResult in
       let media = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
       defer { media.deallocate() }
       do { try store.read(lba: b.lba, count: Int(b.blocks), into: media) } catch {
@@ -138,7 +140,7 @@ extension LogicalUnit {
     let bytes = Int(b.blocks) * blockSize
     guard buffer.count == 2 * bytes else { return .invalidField(cdbByte: 13) }
     guard store.holdsData else { return .good(2 * bytes) }
-    return compareAndWriteLock.withLock { _ -> ScsiResult in
+    return blockLocks.withExcluded(lba: b.lba, count: Int(b.blocks)) { () -> ScsiResult in
       let media = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
       defer { media.deallocate() }
       do { try store.read(lba: b.lba, count: Int(b.blocks), into: media) } catch {
@@ -171,22 +173,30 @@ extension LogicalUnit {
       zero = (0..<blockSize).allSatisfy { buffer[$0] == 0 }
     }
     do {
-      if b.unmap && zero {
-        try store.deallocate(lba: b.lba, count: Int(b.blocks))
-      } else if b.noDataOutBuffer {
-        try store.deallocate(lba: b.lba, count: Int(b.blocks))
-      } else {
-        var lba = b.lba
-        let end = b.lba + UInt64(b.blocks)
-        while lba < end {
-          try store.write(lba: lba, count: 1, from: buffer.baseAddress!, forceUnitAccess: false)
-          lba += 1
-        }
+      try blockLocks.withExcluded(lba: b.lba, count: Int(b.blocks)) { () throws(BlockStoreError) in
+        try fill(b, buffer, deallocate: (b.unmap && zero) || b.noDataOutBuffer)
       }
     } catch {
       return mediumError(.writeError)
     }
     return .good(b.noDataOutBuffer ? 0 : blockSize)
+  }
+
+  /// WRITE SAME's change of the medium (its blocks' stripes held): deallocation or the block
+  /// written to each one.
+  private func fill(_ b: BlockCommand, _ buffer: UnsafeMutableRawBufferPointer, deallocate: Bool)
+    throws(BlockStoreError)
+  {
+    if deallocate {
+      try store.deallocate(lba: b.lba, count: Int(b.blocks))
+      return
+    }
+    var lba = b.lba
+    let end = b.lba + UInt64(b.blocks)
+    while lba < end {
+      try store.write(lba: lba, count: 1, from: buffer.baseAddress!, forceUnitAccess: false)
+      lba += 1
+    }
   }
 
   func unmap(_ cdb: Cdb, _ buffer: UnsafeMutableRawBufferPointer) -> ScsiResult {
@@ -221,7 +231,11 @@ extension LogicalUnit {
       ranges.append((lba, n))
     }
     do {
-      for (lba, n) in ranges where n > 0 { try store.deallocate(lba: lba, count: Int(n)) }
+      for (lba, n) in ranges where n > 0 {
+        try blockLocks.withExcluded(lba: lba, count: Int(n)) { () throws(BlockStoreError) in
+          try store.deallocate(lba: lba, count: Int(n))
+        }
+      }
     } catch {
       return mediumError(.writeError)
     }

@@ -66,7 +66,10 @@ public final class LogicalUnit: @unchecked Sendable {
   }
   let mode = Locked(ModeState())
   /// Serialises COMPARE AND WRITE (atomic compare + write).
-  let compareAndWriteLock = Locked(())
+  /// Every command that changes blocks holds their stripes while it does (writes, WRITE SAME,
+  /// UNMAP, and the read-modify-writes COMPARE AND WRITE and ORWRITE across their read and
+  /// write): no write lands between a read-modify-write's read and its write.
+  let blockLocks = StripeLocks()
 
   public init(store: BlockStore, configuration: LogicalUnitConfiguration = LogicalUnitConfiguration()) {
     self.store = store

@@ -106,7 +106,8 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     let events = connection.receive(bytes)
     if !wasFullFeature && connection.isFullFeature && !connection.sessionIsDiscovery {
       let isid = connection.isid.map { String($0 >> 4, radix: 16) + String($0 & 0xF, radix: 16) }.joined()
-      nexus = (connection.initiatorName ?? "") + ",i,0x" + isid
+      // iSCSI names compare without regard to case (RFC 3722 stringprep folds them).
+      nexus = (connection.initiatorName ?? "").lowercased() + ",i,0x" + isid
       seen = server.resetsSeen(by: nexus!)  // a new nexus starts up to date
       server.claimSession(nexus!, by: ObjectIdentifier(self))
       counted = true

@@ -65,10 +65,10 @@ import Testing
   }
 
   @Test func writeStripesCoverTheRangeAndWrapOnlyForHugeRanges() {
-    let b = NvmeController.writeStripeBlocks
-    #expect(NvmeController.writeStripes(0, 1) == 1)
-    #expect(NvmeController.writeStripes(b - 1, 2) == 0b11)
-    #expect(NvmeController.writeStripes(b * 63, Int(b) * 2) == UInt64(1) << 63 | 1)
-    #expect(NvmeController.writeStripes(5, Int(b) * 64) == ~0)
+    let b = StripeLocks.stripeBlocks
+    #expect(StripeLocks.mask(lba: 0, count: 1) == 1)
+    #expect(StripeLocks.mask(lba: b - 1, count: 2) == 0b11)
+    #expect(StripeLocks.mask(lba: b * 63, count: Int(b) * 2) == UInt64(1) << 63 | 1)
+    #expect(StripeLocks.mask(lba: 5, count: Int(b) * 64) == ~0)
   }
 }

@@ -1,4 +1,3 @@
-import CStorportShim
 import Storport
 
 /// Fused operations and the write exclusion that makes them atomic.
@@ -11,32 +10,10 @@ import Storport
 /// transfer is atomic against every other (Identify Namespace NAWUN; WRITE ATOMIC relies on
 /// it): a read sees a write whole or not at all.
 extension NvmeController {
-  /// Blocks per write stripe; stripes repeat every `writeStripeCount` units.
-  static let writeStripeBlocks: UInt64 = 32
-  static let writeStripeCount = 64
-
-  /// The stripes (a bit per stripe) covering blocks [lba, lba + count).
-  static func writeStripes(_ lba: UInt64, _ count: Int) -> UInt64 {
-    precondition(count > 0, "bug in swift-storport: an empty block range has no stripes")
-    let first = lba / writeStripeBlocks
-    let last = (lba + UInt64(count) - 1) / writeStripeBlocks
-    if last - first + 1 >= UInt64(writeStripeCount) { return ~0 }
-    var mask: UInt64 = 0
-    var unit = first
-    while unit <= last {
-      mask |= 1 << (unit % UInt64(writeStripeCount))
-      unit += 1
-    }
-    return mask
-  }
-
   /// Runs `body` holding the write stripes of blocks [lba, lba + count): taken in stripe order
   /// (no two writers can deadlock), released in reverse. Must not be nested.
   func withBlocksExcluded<R>(_ lba: UInt64, _ count: Int, _ body: () -> R) -> R {
-    let mask = Self.writeStripes(lba, max(count, 1))
-    stripeLocks.lock(mask)
-    defer { stripeLocks.unlock(mask) }
-    return body()
+    stripeLocks.withExcluded(lba: lba, count: count, body)
   }
 
   /// Executes a fused pair: `first` must be a Compare and `second` a Write of the same
@@ -56,41 +33,6 @@ extension NvmeController {
       let (compared, _) = executeIo(first, blocksExcluded: true)
       guard compared.isSuccess else { return (compared, .abortedFailedFused) }
       return (compared, executeIo(second, blocksExcluded: true).0)
-    }
-  }
-}
-
-/// The stripe locks: one futex word per stripe, each in its own cache line (the C shim's
-/// mutex, which ThreadSanitizer sees), taken by bit mask in ascending order.
-final class StripeLocks: @unchecked Sendable {
-  private let words: UnsafeMutablePointer<UInt32>
-  let count: Int
-
-  init(count: Int) {
-    precondition(count >= 1 && count <= 64, "bug in swift-storport: 1 to 64 stripes")
-    self.count = count
-    words = storport_words_alloc(Int32(count))
-  }
-
-  deinit { storport_words_free(words) }
-
-  /// Takes the stripes of `mask` in ascending order (so two callers never wait on each other
-  /// in a cycle).
-  @inline(__always)
-  func lock(_ mask: UInt64) {
-    var m = mask
-    while m != 0 {
-      storport_mutex_lock(storport_word(words, Int32(m.trailingZeroBitCount)))
-      m &= m - 1
-    }
-  }
-
-  @inline(__always)
-  func unlock(_ mask: UInt64) {
-    var m = mask
-    while m != 0 {
-      storport_mutex_unlock(storport_word(words, Int32(m.trailingZeroBitCount)))
-      m &= m - 1
     }
   }
 }

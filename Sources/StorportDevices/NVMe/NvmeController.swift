@@ -54,7 +54,7 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
   }
   let registers = Locked(Registers())
   /// Exclusion by block stripe (see NvmeController+Fused.swift).
-  let stripeLocks = StripeLocks(count: NvmeController.writeStripeCount)
+  let stripeLocks = StripeLocks()
   /// What every doorbell asks of the registers, published by each change of CSTS or the
   /// generation (always under the registers' lock): `generation << 1 | 1` when the controller
   /// is ready and not failed, `generation << 1` otherwise. Read without the lock, so the
