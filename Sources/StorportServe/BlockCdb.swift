@@ -1,6 +1,6 @@
 /// The LBA and transfer-length fields of the SBC commands that address a range of blocks —
-/// READ, WRITE, VERIFY and WRITE AND VERIFY in their 6-, 10-, 12- and 16-byte forms, and WRITE
-/// SAME(10/16) — read from a
+/// READ, WRITE, VERIFY and WRITE AND VERIFY in their 6-, 10-, 12- and 16-byte forms, WRITE
+/// SAME(10/16), and ORWRITE(16) and WRITE ATOMIC(16) (writes that are never split) — read from a
 /// CDB and written back into a copy of it. A front end uses it to split a transfer larger than
 /// the miniport accepts into pieces of the same command (every flag kept), and to know how
 /// many bytes the command itself moves (SPDTL) against what the initiator expects (EDTL).
@@ -43,6 +43,8 @@ struct BlockCdb: Sendable, Equatable {
     case 0x88: layout = (.read, 2, 8, 10, 4)
     case 0x8A: layout = (.write, 2, 8, 10, 4)
     case 0x8E: layout = (.writeAndVerify, 2, 8, 10, 4)
+    case 0x8B: layout = (.write, 2, 8, 10, 4)  // ORWRITE(16)
+    case 0x9C: layout = (.write, 2, 8, 12, 2)  // WRITE ATOMIC(16)
     case 0x8F: layout = (.verify, 2, 8, 10, 4)
     case 0x41: layout = (.writeSame, 2, 4, 7, 2)
     case 0x93: layout = (.writeSame, 2, 8, 10, 4)
@@ -72,7 +74,10 @@ struct BlockCdb: Sendable, Equatable {
 
   /// Whether its pieces can be written in the same form (a 6-byte command's LBA field has 21
   /// bits; its range may end past them).
-  var canSplit: Bool { lbaBytes != 3 || lba + UInt64(blocks) <= 0x20_0000 }
+  var canSplit: Bool { !isAtomic && (lbaBytes != 3 || lba + UInt64(blocks) <= 0x20_0000) }
+
+  /// ORWRITE and WRITE ATOMIC: done whole or not at all, so never split and never cut short.
+  var isAtomic: Bool { cdb[0] == 0x8B || cdb[0] == 0x9C }
 
   /// Whether it moves data at all (a VERIFY without BYTCHK does not).
   var movesData: Bool { kind == .read || hasDataOut }

@@ -91,8 +91,9 @@ extension ISCSIServer {
           ISCSITaskResult(
             status: $0.status, sense: $0.sense, overflow: overflow, underflow: underflow))
       }
-      if block.kind == .writeSame && spdtl != edtl {
-        // The one block WRITE SAME repeats must be whole: INVALID FIELD IN INFORMATION UNIT.
+      if (block.kind == .writeSame && spdtl != edtl) || (block.isAtomic && spdtl > edtl) {
+        // The one block WRITE SAME repeats must be whole, and an ORWRITE or WRITE ATOMIC cannot
+        // be done in part: INVALID FIELD IN INFORMATION UNIT.
         completion(
           ISCSITaskResult(
             status: 0x02, sense: FixedSense.bytes(0x05, 0x0E, 0x03), overflow: overflow,
