@@ -663,12 +663,7 @@ final class LoopbackTarget {
     let t = try LoopbackTarget()
     let (rig, port) = (t.rig, t.port)
     let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
-    func next(_ c: NBDTestClient) -> [UInt8] {
-      let header = c.receive(48)
-      guard header.count == 48 else { return header }
-      let segment = Int(header[5]) << 16 | Int(header[6]) << 8 | Int(header[7])
-      return header + c.receive(ISCSIFraming.padded(segment))
-    }
+    func next(_ c: NBDTestClient) -> [UInt8] { c.receivePDU() }
     let a = try NBDTestClient(port: port)
     let b = try NBDTestClient(port: port)
     for (i, c) in [a, b].enumerated() {
@@ -893,12 +888,7 @@ final class LoopbackTarget {
   @Test func aNewSessionOfTheSamePortEndsTheOldOne() throws {
     let t = try LoopbackTarget()
     let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
-    func next(_ c: NBDTestClient) -> [UInt8] {
-      let header = c.receive(48)
-      guard header.count == 48 else { return header }
-      let segment = Int(header[5]) << 16 | Int(header[6]) << 8 | Int(header[7])
-      return header + c.receive(ISCSIFraming.padded(segment))
-    }
+    func next(_ c: NBDTestClient) -> [UInt8] { c.receivePDU() }
     func testUnitReady(_ c: NBDTestClient, _ cmdSN: UInt32) -> Bool {
       c.send(framing.encode(Initiator.command(itt: cmdSN, cmdSN: cmdSN, cdb: [0, 0, 0, 0, 0, 0])))
       let r = next(c)
@@ -931,5 +921,16 @@ final class LoopbackTarget {
     let sensed = next(neighbour)
     #expect(sensed.count >= 48 && sensed[3] == 0x18, "MODE SENSE from another port: RESERVATION CONFLICT")
     withExtendedLifetime(t) {}
+  }
+}
+
+extension NBDTestClient {
+  /// The next iSCSI PDU's bytes: its 48-byte header and padded data segment (fewer when the
+  /// connection ends first).
+  func receivePDU() -> [UInt8] {
+    let header = receive(48)
+    guard header.count == 48 else { return header }
+    let segment = Int(header[5]) << 16 | Int(header[6]) << 8 | Int(header[7])
+    return header + receive(ISCSIFraming.padded(segment))
   }
 }
