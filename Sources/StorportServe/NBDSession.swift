@@ -372,6 +372,12 @@ extension Array where Element == UInt8 {
     var be = v.bigEndian
     Swift.withUnsafeBytes(of: &be) { append(contentsOf: $0) }
   }
+  /// `v`'s bytes, most significant first (its type says how many).
+  static func bigEndian<T: FixedWidthInteger>(_ v: T) -> [UInt8] {
+    var out: [UInt8] = []
+    out.appendBE(v)
+    return out
+  }
   func readBE16(at i: Int) -> UInt16 { UInt16(self[i]) << 8 | UInt16(self[i + 1]) }
   func readBE32(at i: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 << 8 | UInt32(self[i + $1]) } }
   func readBE64(at i: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 << 8 | UInt64(self[i + $1]) } }

@@ -187,18 +187,18 @@ public final class Reservations: Sendable {
       // Under a RESERVE(6/10) reservation every PERSISTENT RESERVE command conflicts, whoever
       // sends it (SPC-4 §5.13.3).
       if s.reservedBy != nil { return nil }
-      var out = Self.be(UInt64(s.generation), 4)
+      var out = [UInt8].bigEndian(s.generation)
       switch cdb[1] & 0x1F {
       case 0:  // READ KEYS
-        out += Self.be(UInt64(s.keys.count * 8), 4)
-        for k in s.keys { out += Self.be(k.key, 8) }
+        out += [UInt8].bigEndian(UInt32(s.keys.count * 8))
+        for k in s.keys { out += [UInt8].bigEndian(k.key) }
       case 1:  // READ RESERVATION
         if let kind = s.kind {
-          out += Self.be(16, 4)
-          out += Self.be(kind.allRegistrants ? 0 : s.holder.flatMap { s.key(of: $0) } ?? 0, 8)
+          out += [UInt8].bigEndian(UInt32(16))
+          out += [UInt8].bigEndian(kind.allRegistrants ? 0 : s.holder.flatMap { s.key(of: $0) } ?? 0)
           out += [0, 0, 0, 0, 0, kind.rawValue, 0, 0]
         } else {
-          out += Self.be(0, 4)
+          out += [UInt8].bigEndian(UInt32(0))
         }
       case 2:  // REPORT CAPABILITIES: TMV, the six types, no CRH / SIP_C / ATP_C / PTPL_C
         out = [0, 8, 0, 0x80, 0xEA, 0x01, 0, 0]
@@ -206,13 +206,13 @@ public final class Reservations: Sendable {
         var descriptors: [UInt8] = []
         for k in s.keys {
           let holder = s.holds(k.nexus)
-          var d = Self.be(k.key, 8) + [0, 0, 0, 0]
+          var d = [UInt8].bigEndian(k.key) + [0, 0, 0, 0]
           d += [holder ? 0x01 : 0, holder ? s.kind!.rawValue : 0, 0, 0, 0, 0, 0, 1]
           let transport = Self.transportID(k.nexus)
-          d += Self.be(UInt64(transport.count), 4) + transport
+          d += [UInt8].bigEndian(UInt32(transport.count)) + transport
           descriptors += d
         }
-        out += Self.be(UInt64(descriptors.count), 4) + descriptors
+        out += [UInt8].bigEndian(UInt32(descriptors.count)) + descriptors
       default:
         return []
       }
@@ -229,7 +229,7 @@ public final class Reservations: Sendable {
     let name = Array(nexus.split(separator: ",", maxSplits: 1).first.map(String.init)?.utf8 ?? "".utf8)
     var body = name + [0]
     while body.count % 4 != 0 || body.count < 20 { body.append(0) }
-    return [0x05, 0] + be(UInt64(body.count), 2) + body
+    return [0x05, 0] + [UInt8].bigEndian(UInt16(body.count)) + body
   }
 
   // MARK: - PERSISTENT RESERVE OUT
@@ -244,8 +244,8 @@ public final class Reservations: Sendable {
     let length = Int(cdb[5]) << 24 | Int(cdb[6]) << 16 | Int(cdb[7]) << 8 | Int(cdb[8])
     guard [0, 1, 2, 3, 4, 5, 6].contains(action) else { return Self.check(0x05, 0x24, 0x00) }
     guard length == 24, parameters.count >= 24 else { return Self.check(0x05, 0x1A, 0x00) }
-    let key = Self.load(parameters, 0)
-    let serviceKey = Self.load(parameters, 8)
+    let key = parameters.readBE64(at: 0)
+    let serviceKey = parameters.readBE64(at: 8)
     // SPEC_I_PT, ALL_TG_PT and APTPL are not supported (REPORT CAPABILITIES says so); the
     // last two mean something to REGISTER only and are ignored by the other service actions.
     let unsupported: UInt8 = action == 0 || action == 6 ? 0x0D : 0x08
@@ -332,11 +332,4 @@ public final class Reservations: Sendable {
     return good
   }
 
-  static func be(_ v: UInt64, _ n: Int) -> [UInt8] {
-    (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64(n - 1 - $0))) }
-  }
-
-  static func load(_ b: [UInt8], _ at: Int) -> UInt64 {
-    (0..<8).reduce(0) { $0 << 8 | UInt64(b[at + $1]) }
-  }
 }

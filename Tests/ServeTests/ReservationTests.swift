@@ -14,7 +14,7 @@ import Testing
     -> ([UInt8], [UInt8])
   {
     let cdb: [UInt8] = [0x5F, action, type, 0, 0, 0, 0, 0, 24, 0]
-    var p = Reservations.be(key, 8) + Reservations.be(serviceKey, 8) + [0, 0, 0, 0]
+    var p = [UInt8].bigEndian(key) + [UInt8].bigEndian(serviceKey) + [0, 0, 0, 0]
     p += [flags, 0, 0, 0]
     return (cdb, p)
   }
@@ -63,7 +63,7 @@ import Testing
     #expect(keys.count == 8 + 16)
     #expect(Array(keys[0..<4]) == [0, 0, 0, 2], "two registrations: generation 2")
     #expect(Array(keys[4..<8]) == [0, 0, 0, 16])
-    #expect(Reservations.load(keys, 8) == 0xA && Reservations.load(keys, 16) == 0xB)
+    #expect(keys.readBE64(at: 8) == 0xA && keys.readBE64(at: 16) == 0xB)
     // Truncated to the allocation length, the additional length kept.
     let short = r.decide(cdb: Self.prin(0, allocation: 8), parameters: [], nexus: a)!.data
     #expect(short == Array(keys[0..<8]))
@@ -71,7 +71,7 @@ import Testing
     #expect(run(r, Self.out(4, type: 3, key: 0xB, serviceKey: 0xA), b) == 0)
     let after = r.decide(cdb: Self.prin(0), parameters: [], nexus: a)!.data
     #expect(Array(after[0..<8]) == [0, 0, 0, 3, 0, 0, 0, 8])
-    #expect(Reservations.load(after, 8) == 0xB)
+    #expect(after.readBE64(at: 8) == 0xB)
     // A wrong key is RESERVATION CONFLICT; CLEAR by the registrant empties everything.
     #expect(run(r, Self.out(3, key: 0xC), b) == 0x18)
     #expect(run(r, Self.out(3, key: 0xB), b) == 0)

@@ -79,13 +79,7 @@ extension NvmeMiniport {
     let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
     ext.bounceBuffers.withLock { $0.updateValue(buffer, forKey: ObjectIdentifier(r)) }?.deallocate()
     r.miniportContext = Self.cawLocate
-    submit(ext, r, on: q) { c, list in
-      c.opcode = NvmeOpcode.read
-      Self.setPrps(&c, buffer: buffer, bytes: bytes, list: list)
-      c.cdw10 = UInt32(truncatingIfNeeded: b.lba)
-      c.cdw11 = UInt32(truncatingIfNeeded: b.lba >> 32)
-      c.cdw12 = b.blocks - 1
-    }
+    submitRead(ext, q, r, b, into: buffer)
     return true
   }
 
@@ -139,6 +133,14 @@ extension NvmeMiniport {
     _ buffer: UnsafeMutableRawPointer, attempt: UInt
   ) {
     r.miniportContext = Self.orWriteRead | attempt << 32
+    submitRead(ext, q, r, b, into: buffer)
+  }
+
+  /// A Read of `b`'s blocks into `buffer` (a bounce buffer of the request's), on `q`.
+  private func submitRead(
+    _ ext: NvmeExtension, _ q: NvmeQueue, _ r: StorRequest, _ b: BlockCommand,
+    into buffer: UnsafeMutableRawPointer
+  ) {
     submit(ext, r, on: q) { c, list in
       c.opcode = NvmeOpcode.read
       Self.setPrps(&c, buffer: buffer, bytes: Int(b.blocks) * ext.blockSize, list: list)
