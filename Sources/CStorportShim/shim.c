@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -51,6 +52,17 @@ int storport_punch_hole(int fd, int64_t offset, int64_t length) {
 bool storport_mutex_trylock(uint32_t *w) {
   uint32_t expected = 0;
   return __atomic_compare_exchange_n(w, &expected, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+void storport_spin_lock(uint32_t *w) {
+  if (__atomic_exchange_n(w, 1, __ATOMIC_ACQUIRE) == 0) return;
+  for (unsigned attempt = 1;; attempt++) {
+    while (__atomic_load_n(w, __ATOMIC_RELAXED) != 0) {
+      storport_cpu_relax();
+      if ((attempt++ & 1023) == 0) sched_yield();
+    }
+    if (__atomic_exchange_n(w, 1, __ATOMIC_ACQUIRE) == 0) return;
+  }
 }
 
 void storport_mutex_lock(uint32_t *w) {

@@ -69,6 +69,11 @@ int storport_o_direct(void);
 /// Joins `thread` if it ends within `nanoseconds`: 0 joined, 1 still running (then detached,
 /// never to be joined), -1 on another error.
 int storport_join_within(pthread_t thread, uint64_t nanoseconds);
+/// A spin lock for critical sections of a few instructions (0 free, 1 held): test-and-set,
+/// then spins with pause, giving the core away (sched_yield) now and then since the holder may
+/// be a descheduled thread. Release with storport_unlock: one plain store, no locked
+/// instruction — a hold costs one atomic exchange where the futex mutex below costs two.
+void storport_spin_lock(uint32_t *_Nonnull w);
 /// A futex mutex (0 free, 1 locked, 2 locked with sleepers): spins briefly, then sleeps.
 void storport_mutex_lock(uint32_t *_Nonnull w);
 bool storport_mutex_trylock(uint32_t *_Nonnull w);

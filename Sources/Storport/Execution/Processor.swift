@@ -33,7 +33,9 @@ final class Processor: @unchecked Sendable {
   let servicePoints: Bool
 
   // MARK: queues (shared)
-  private let queues = Locked(WorkQueues())
+  /// Guarded by a spin lock held for one ring operation; the pending counts below change only
+  /// under it (a plain load and store: one writer at a time), and are read outside it.
+  private let queues = SpinLocked(WorkQueues())
   private let pendingInterrupts = Atomic<Int>(0)
   private let pendingDpcLevel = Atomic<Int>(0)
   private let pendingAll = Atomic<Int>(0)
@@ -151,42 +153,56 @@ final class Processor: @unchecked Sendable {
     // ordered before the work (race detection).
     if let d = raceDetector, Processor.currentUnretained == nil { d.release(d.controller, SyncObject(self)) }
     let q = work.queue
-    queues.withLock { $0.append(work, to: q) }
-    switch q {
-    case 0: pendingInterrupts.add(1, ordering: .releasing)
-    case 1: pendingDpcLevel.add(1, ordering: .releasing)
-    default: break
+    queues.withLock {
+      $0.append(work, to: q)
+      switch q {
+      case 0: Self.bump(pendingInterrupts, by: 1)
+      case 1: Self.bump(pendingDpcLevel, by: 1)
+      default: break
+      }
+      Self.bump(pendingAll, by: 1)
     }
-    pendingAll.add(1, ordering: .releasing)
     // A processor posting to itself is running: no wake-up needed.
     if simulated || Processor.current !== self { platform.wake(index) }
   }
 
   var hasWork: Bool { pendingAll.load(ordering: .acquiring) > 0 }
 
+  /// Changes a pending count; only under the queues' lock, so a load and a store suffice (the
+  /// release store publishes the queued work to a reader that sees the count).
+  @inline(__always)
+  private static func bump(_ count: borrowing Atomic<Int>, by delta: Int) {
+    let now = count.load(ordering: .relaxed) &+ delta
+    assert(now >= 0, "bug in swift-storport: a processor's pending work count went negative")
+    count.store(now, ordering: .releasing)
+  }
+
   private func take(maxQueue: Int) -> Work? {
     guard pendingAll.load(ordering: .acquiring) > 0 else { return nil }
-    let work: Work? = queues.withLock { $0.popFirst(upTo: maxQueue) }
-    if let work {
+    return queues.withLock { qs -> Work? in
+      guard let work = qs.popFirst(upTo: maxQueue) else { return nil }
       switch work.queue {
-      case 0: pendingInterrupts.subtract(1, ordering: .relaxed)
-      case 1: pendingDpcLevel.subtract(1, ordering: .relaxed)
+      case 0: Self.bump(pendingInterrupts, by: -1)
+      case 1: Self.bump(pendingDpcLevel, by: -1)
       default: break
       }
-      pendingAll.subtract(1, ordering: .relaxed)
+      Self.bump(pendingAll, by: -1)
+      return work
     }
-    return work
   }
 
   /// Removes queued work matching `predicate` (used when an adapter stops).
   func removeQueued(where predicate: (Work) -> Bool) {
-    var removed = [0, 0, 0, 0]
     queues.withLock { qs in
-      for q in 0..<4 { removed[q] = qs.removeAll(from: q, where: predicate) }
+      var total = 0
+      for q in 0..<4 {
+        let removed = qs.removeAll(from: q, where: predicate)
+        if q == 0 { Self.bump(pendingInterrupts, by: -removed) }
+        if q == 1 { Self.bump(pendingDpcLevel, by: -removed) }
+        total += removed
+      }
+      Self.bump(pendingAll, by: -total)
     }
-    pendingInterrupts.subtract(removed[0], ordering: .relaxed)
-    pendingDpcLevel.subtract(removed[1], ordering: .relaxed)
-    pendingAll.subtract(removed.reduce(0, +), ordering: .relaxed)
   }
 
   // MARK: - The processor loop

@@ -10,8 +10,9 @@ import Synchronization
 /// strictly after the current run returns. One STOR_DPC never runs on two processors at once;
 /// different STOR_DPCs do. The port never holds the DPC's lock while the routine runs (D2/D3).
 public final class StorDpc: @unchecked Sendable {
-  /// The D2 state machine (guarded by its own lock; the port executes its decisions).
-  let state = Locked(DpcState())
+  /// The D2 state machine (guarded by its own spin lock, held for a transition only; the port
+  /// executes its decisions).
+  let state = SpinLocked(DpcState())
   /// Set by StorPortInitializeDpc; nil means "not initialised". Never replaced while the DPC
   /// is queued or running (R-D4), so a run reads it through `routineRef`, unretained.
   var routine: ErasedDpcRoutine? {

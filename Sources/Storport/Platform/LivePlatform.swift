@@ -117,16 +117,24 @@ public final class LivePlatform: Platform, @unchecked Sendable {
 
   public func idle(_ p: Int) {
     // The client re-checks for work after we return; we only wait here.
+    // Spinning looks for work after every pause (a pause is 10–140 cycles, so a batch of them
+    // between looks would be the hand-off latency); the clock and the timers every 16th.
+    let client = currentClient
     switch idlePolicy {
     case .poll:
-      for _ in 0..<64 { storport_cpu_relax() }
-    case .spinThenPark(let spin):
-      let client = currentClient
-      let until = clock &+ spin
-      while clock < until {
-        pollTimers()
+      for _ in 0..<64 {
         if client?.hasWork(p) == true || isStopping { return }
-        for _ in 0..<16 { storport_cpu_relax() }
+        storport_cpu_relax()
+      }
+    case .spinThenPark(let spin):
+      let until = clock &+ spin
+      while true {
+        for _ in 0..<16 {
+          if client?.hasWork(p) == true || isStopping { return }
+          storport_cpu_relax()
+        }
+        if clock >= until { break }
+        pollTimers()
       }
       let w = words[p]
       _ = storport_exchange(w, 1)

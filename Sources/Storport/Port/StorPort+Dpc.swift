@@ -105,7 +105,9 @@ extension StorPort {
     ) { result = withExtension { routine.call(dpc, $0, a1, a2) } }
     if ran != nil {
       trace(on: p, .dpcEnd, routine.traceName, a: result ? 1 : 0, object: dpc.traceNumber)
-      dpc.runs.add(1, ordering: .relaxed)
+      // One run at a time (D2; the state's lock orders one run's end before the next's
+      // start): a single writer, so no locked add.
+      dpc.runs.store(dpc.runs.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
     } else {
       trace(on: p, .dpcDropped, routine.traceName, object: dpc.traceNumber)
     }
