@@ -56,12 +56,19 @@ bool storport_mutex_trylock(uint32_t *w) {
 
 void storport_spin_lock(uint32_t *w) {
   if (__atomic_exchange_n(w, 1, __ATOMIC_ACQUIRE) == 0) return;
-  for (unsigned attempt = 1;; attempt++) {
-    while (__atomic_load_n(w, __ATOMIC_RELAXED) != 0) {
+  for (unsigned attempt = 0;; attempt++) {
+    if (__atomic_load_n(w, __ATOMIC_RELAXED) == 0 && __atomic_exchange_n(w, 1, __ATOMIC_ACQUIRE) == 0)
+      return;
+    if (attempt < 1000) {
       storport_cpu_relax();
-      if ((attempt++ & 1023) == 0) sched_yield();
+    } else if ((attempt & 7) != 7) {
+      sched_yield();
+    } else {
+      // The holder may be a thread that this one preempted and keeps off the core (the timer
+      // thread runs SCHED_FIFO, and sched_yield only yields to its peers): sleep briefly.
+      struct timespec pause = {0, 2000};
+      nanosleep(&pause, 0);
     }
-    if (__atomic_exchange_n(w, 1, __ATOMIC_ACQUIRE) == 0) return;
   }
 }
 

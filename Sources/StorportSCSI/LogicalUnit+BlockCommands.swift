@@ -4,7 +4,7 @@ extension LogicalUnit {
   func executeBlock(
     _ b: BlockCommand, cdb: Cdb, buffer: UnsafeMutableRawBufferPointer, overflow: OverflowPolicy
   ) -> ScsiResult {
-    guard mode.withLock({ $0.started }) else {
+    guard started.load(ordering: .acquiring) else {
       return .check(SenseData(.notReady, .notReadyInitializingRequired))
     }
     if b.atomic && configuration.maxAtomicTransferBlocks == 0 {

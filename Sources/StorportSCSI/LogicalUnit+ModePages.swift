@@ -107,7 +107,14 @@ extension LogicalUnit {
       }
       i += 2 + len
     }
-    mode.withLock { $0 = changes }
+    // Only what MODE SELECT sets: a START STOP UNIT or PREVENT ALLOW between the read above
+    // and here keeps its effect.
+    mode.withLock {
+      $0.writeCacheEnabled = changes.writeCacheEnabled
+      $0.descriptorSense = changes.descriptorSense
+      $0.softwareWriteProtect = changes.softwareWriteProtect
+      softwareWriteProtected.store(changes.softwareWriteProtect, ordering: .releasing)
+    }
     return .good()
   }
 }

@@ -1,5 +1,6 @@
 import Storport
 import StorportDevices
+import Synchronization
 
 /// What a logical unit says about itself.
 public struct LogicalUnitConfiguration: Sendable {
@@ -65,6 +66,10 @@ public final class LogicalUnit: @unchecked Sendable {
     var preventRemoval = false
   }
   let mode = Locked(ModeState())
+  /// `mode`'s SWP and started state, readable without its lock (every block command looks):
+  /// stored under the lock whenever they change.
+  let softwareWriteProtected = Atomic<Bool>(false)
+  let started = Atomic<Bool>(true)
   /// Serialises COMPARE AND WRITE (atomic compare + write).
   /// Every command that changes blocks holds their stripes while it does (writes, WRITE SAME,
   /// UNMAP, and the read-modify-writes COMPARE AND WRITE and ORWRITE across their read and
@@ -83,7 +88,7 @@ public final class LogicalUnit: @unchecked Sendable {
   /// Writes are refused (DATA PROTECT, WRITE PROTECTED): a read-only configuration or store,
   /// or SWP set in the Control mode page by MODE SELECT.
   public var writeProtected: Bool {
-    configuration.readOnly || store.isReadOnly || mode.withLock { $0.softwareWriteProtect }
+    configuration.readOnly || store.isReadOnly || softwareWriteProtected.load(ordering: .acquiring)
   }
   var thinProvisioned: Bool { store.holdsData }
 
@@ -136,7 +141,7 @@ public final class LogicalUnit: @unchecked Sendable {
   }
 
   func testUnitReady() -> ScsiResult {
-    mode.withLock { $0.started } ? .good() : .check(SenseData(.notReady, .notReadyInitializingRequired))
+    started.load(ordering: .acquiring) ? .good() : .check(SenseData(.notReady, .notReadyInitializingRequired))
   }
 
   func requestSense(_ cdb: Cdb, _ buffer: UnsafeMutableRawBufferPointer) -> ScsiResult {
@@ -157,6 +162,7 @@ public final class LogicalUnit: @unchecked Sendable {
     return mode.withLock { m -> ScsiResult in
       if loej && !start && m.preventRemoval { return .illegal(.mediumRemovalPrevented) }
       m.started = start
+      started.store(start, ordering: .releasing)
       return .good()
     }
   }

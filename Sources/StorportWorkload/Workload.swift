@@ -76,6 +76,10 @@ public final class Workload: @unchecked Sendable {
     let pool: StorRequestPool
     /// Guards this job's counters, its slots and its slice of the verify state.
     let state: Locked<JobState>
+    /// The slot of the request with each tag, outside the lock: an entry belongs to that one
+    /// request — `issue` writes it before submitting, the completion reads it after (the port's
+    /// hand-off orders the two), so a completion reads its slot without taking the lock.
+    let slotsByTag: UnsafeMutablePointer<Slot>
     /// Completion handler, made once (no closure allocation per I/O).
     @exclusivity(unchecked) var completion: (@Sendable (StorRequest) -> Void)!
     init(
@@ -94,6 +98,8 @@ public final class Workload: @unchecked Sendable {
         let p = buffer.baseAddress!.assumingMemoryBound(to: UInt64.self)
         for i in 0..<words { p[i] = rng.next() }
       }
+      slotsByTag = .allocate(capacity: depth)
+      slotsByTag.initialize(repeating: Slot(), count: depth)
       state = Locked(
         JobState(
           rng: SeededRandom(seed: seed &+ UInt64(index) &* 0x1000_0001),
@@ -101,6 +107,8 @@ public final class Workload: @unchecked Sendable {
           inFlight: tracksUnits ? [UInt64](repeating: 0, count: Int((unitCount + 63) / 64)) : []))
     }
     var units: Range<UInt64> { firstUnit..<(firstUnit + unitCount) }
+
+    deinit { slotsByTag.deallocate() }
   }
 
   /// Validates `options`, resolves the target, opens it and starts the adapter. Nothing is
@@ -286,56 +294,66 @@ public final class Workload: @unchecked Sendable {
 
   /// Picks the next unit for `r` and submits it; false when this job has nothing more to do.
   private func issue(_ job: Job, _ r: StorRequest) -> Bool {
-    let slotIndex = Int(r.tag)
-    let picked = job.state.withLock { s -> Slot? in
-      var slot = Slot()
-      slot.active = true
-      if verifyOnly {
-        guard let state else { return nil }
-        while s.cursor < job.unitCount {
-          let u = s.cursor
-          s.cursor += 1
-          let g = state[job.firstUnit + u]
-          if VerifyState.isKnown(g) {
-            slot.unit = u
-            slot.generation = g
-            break
-          }
-        }
-        guard slot.generation != 0 else { return nil }
-      } else {
-        slot.isWrite = readPercent == 100 ? false : readPercent == 0 ? true : s.rng.below(100) >= readPercent
-        var found = false
-        for _ in 0..<16 {
-          let candidate: UInt64
-          if isRandom {
-            candidate = s.rng.next() % job.unitCount
-          } else {
-            candidate = s.cursor % job.unitCount
-            s.cursor &+= 1
-          }
-          if !s.busy(candidate) {
-            slot.unit = candidate
-            found = true
-            break
-          }
-        }
-        guard found else { return nil }
-        if let state {
-          let g = state[job.firstUnit + slot.unit]
-          if slot.isWrite {
-            slot.generation = VerifyState.next(after: g)
-            state[job.firstUnit + slot.unit] = slot.generation
-          } else {
-            slot.generation = g
-          }
+    let picked = job.state.withLock { pick(job, &$0, slotIndex: Int(r.tag)) }
+    guard let slot = picked else { return false }
+    submit(job, r, slot)
+    return true
+  }
+
+  /// Picks the next unit for the request with tag `slotIndex` (under the job's lock) and
+  /// records its slot; nil when this job has nothing more to do.
+  private func pick(_ job: Job, _ s: inout JobState, slotIndex: Int) -> Slot? {
+    var slot = Slot()
+    slot.active = true
+    if verifyOnly {
+      guard let state else { return nil }
+      while s.cursor < job.unitCount {
+        let u = s.cursor
+        s.cursor += 1
+        let g = state[job.firstUnit + u]
+        if VerifyState.isKnown(g) {
+          slot.unit = u
+          slot.generation = g
+          break
         }
       }
-      s.mark(slot.unit, true)
-      s.slots[slotIndex] = slot
-      return slot
+      guard slot.generation != 0 else { return nil }
+    } else {
+      slot.isWrite = readPercent == 100 ? false : readPercent == 0 ? true : s.rng.below(100) >= readPercent
+      var found = false
+      for _ in 0..<16 {
+        let candidate: UInt64
+        if isRandom {
+          candidate = s.rng.next() % job.unitCount
+        } else {
+          candidate = s.cursor % job.unitCount
+          s.cursor &+= 1
+        }
+        if !s.busy(candidate) {
+          slot.unit = candidate
+          found = true
+          break
+        }
+      }
+      guard found else { return nil }
+      if let state {
+        let g = state[job.firstUnit + slot.unit]
+        if slot.isWrite {
+          slot.generation = VerifyState.next(after: g)
+          state[job.firstUnit + slot.unit] = slot.generation
+        } else {
+          slot.generation = g
+        }
+      }
     }
-    guard let slot = picked else { return false }
+    s.mark(slot.unit, true)
+    s.slots[slotIndex] = slot
+    job.slotsByTag[slotIndex] = slot
+    return slot
+  }
+
+  /// Submits `r` for the unit of `slot`.
+  private func submit(_ job: Job, _ r: StorRequest, _ slot: Slot) {
     // READ(16) / WRITE(16), written straight into the request's inline CDB.
     let lba = (job.firstUnit + slot.unit) * UInt64(blocksPerUnit)
     let n = UInt32(blocksPerUnit)
@@ -354,12 +372,11 @@ public final class Workload: @unchecked Sendable {
         into: r.dataBuffer!, bytes: unitBytes, lba: lba, generation: slot.generation, seed: seed32)
     }
     rig.adapter.submit(r, completion: job.completion)
-    return true
   }
 
   private func completed(_ job: Job, _ r: StorRequest) {
     let latency = rig.runtime.now &- r.submittedAt
-    let slot = job.state.withLock { $0.slots[Int(r.tag)] }
+    let slot = job.slotsByTag[Int(r.tag)]
     let ok = r.srbStatus == .success
     let lba = (job.firstUnit + slot.unit) * UInt64(blocksPerUnit)
     var finding: VerifyFinding? = nil
@@ -373,7 +390,8 @@ public final class Workload: @unchecked Sendable {
         tolerated = true
       }
     }
-    job.state.withLock { s in
+    // One hold per I/O: this request's bookkeeping and, while issuing, its next unit.
+    let next = job.state.withLock { s -> Slot? in
       s.mark(slot.unit, false)
       s.slots[Int(r.tag)].active = false
       if slot.isWrite {
@@ -387,6 +405,7 @@ public final class Workload: @unchecked Sendable {
       if !ok && slot.isWrite, let state {
         state[job.firstUnit + slot.unit] = VerifyState.unknown(after: slot.generation)
       }
+      return issuing.load(ordering: .acquiring) ? pick(job, &s, slotIndex: Int(r.tag)) : nil
     }
     if let finding {
       failures.withLock { log in
@@ -409,11 +428,12 @@ public final class Workload: @unchecked Sendable {
         }
       }
     }
-    if issuing.load(ordering: .acquiring) {
+    if let next {
       let tag = r.tag
       r.reset()
       r.tag = tag
-      if issue(job, r) { return }
+      submit(job, r, next)
+      return
     }
     finish(job, r)
   }

@@ -210,13 +210,20 @@ final class Processor: @unchecked Sendable {
   func run() {
     storport_set_current(Unmanaged.passUnretained(self).toOpaque())
     defer { storport_set_current(nil) }
+    // A busy processor looks at the timers every 32nd work item (the look reads the clock
+    // while any timer is armed; the timer thread fires what is due meanwhile), an idle one
+    // before it waits.
+    var sinceTimers: UInt32 = 0
     while !platform.isStopping {
-      platform.pollTimers()
       if let work = take(maxQueue: 3) {
+        sinceTimers &+= 1
+        if sinceTimers & 31 == 0 { platform.pollTimers() }
         if checked { noteDispatchWork(work) }
         execute(work)
       } else {
         context.pointee.dispatchSince = 0
+        platform.pollTimers()
+        if hasWork { continue }
         platform.idle(index)
       }
     }

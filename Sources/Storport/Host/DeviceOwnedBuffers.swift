@@ -106,38 +106,32 @@ struct DeviceOwnedBuffers {
 /// I/O of every processor moved three times).
 final class DeviceOwnedBufferTable: @unchecked Sendable {
   static let shardCount = 16
-  private let shards: [Locked<DeviceOwnedBuffers>] = (0..<shardCount).map { _ in Locked(DeviceOwnedBuffers())
-  }
+  private let shards = SpinLockedArray((0..<shardCount).map { _ in DeviceOwnedBuffers() })
   /// Set by the first take: until then (and always in unchecked mode) a completion looks nothing up.
   let inUse = Atomic<Bool>(false)
 
-  @inline(__always)
-  private func shard(_ address: UInt) -> Locked<DeviceOwnedBuffers> {
-    // Buffers are at least 16-byte aligned and usually page-sized apart: mix the bits above.
-    shards[Self.shardIndex(address)]
-  }
-
   /// The shard of `address`: the top bits of a Fibonacci hash of its bits above 16-byte
   /// alignment (parenthesised: in Swift `>>` binds tighter than `&*`).
+  @inline(__always)
   static func shardIndex(_ address: UInt) -> Int {
     Int(truncatingIfNeeded: ((address >> 4) &* 0x9E37_79B9_7F4A_7C15) >> 60) & (shardCount - 1)
   }
 
   func take(_ address: UInt, serial: Bool) {
-    shard(address).withLock(unlessSerial: serial) { $0.take(address) }
+    shards.withLock(Self.shardIndex(address), unlessSerial: serial) { $0.take(address) }
     if !inUse.load(ordering: .relaxed) { inUse.store(true, ordering: .releasing) }
   }
 
   func giveBack(_ address: UInt, serial: Bool) {
-    shard(address).withLock(unlessSerial: serial) { _ = $0.giveBack(address) }
+    shards.withLock(Self.shardIndex(address), unlessSerial: serial) { _ = $0.giveBack(address) }
   }
 
   func contains(_ address: UInt, serial: Bool) -> Bool {
     guard inUse.load(ordering: .acquiring) else { return false }
-    return shard(address).withLock(unlessSerial: serial) { $0.contains(address) }
+    return shards.withLock(Self.shardIndex(address), unlessSerial: serial) { $0.contains(address) }
   }
 
   func removeAll(serial: Bool) {
-    for s in shards { s.withLock(unlessSerial: serial) { $0.removeAll() } }
+    for i in 0..<shards.count { shards.withLock(i, unlessSerial: serial) { $0.removeAll() } }
   }
 }

@@ -4,7 +4,8 @@ import Synchronization
 /// timers it arms (pause timeout, BUSY re-issue, per-request timeout) and where the next
 /// request from a thread outside the processors goes.
 final class RequestPipeline: @unchecked Sendable {
-  let flow = Locked(FlowState())
+  /// Held for one gate decision or queue operation at a time (no blocking under it).
+  let flow = SpinLocked(FlowState())
   /// Set once in the adapter's init.
   private(set) var pauseTarget: PauseTimeoutTarget!
   private(set) var busyRetryTarget: BusyRetryTarget!

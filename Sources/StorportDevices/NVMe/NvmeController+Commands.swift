@@ -22,7 +22,7 @@ extension NvmeController {
       guard size >= 2, size <= configuration.maxQueueEntries, c.prp1 != 0 else {
         return (.invalidQueueSize, 0)
       }
-      return cqs[qid].withLock { q -> (NvmeStatus, UInt32) in
+      return cqs.withLock(qid) { q -> (NvmeStatus, UInt32) in
         guard !q.exists else { return (.invalidQueueIdentifier, 0) }
         q = CompletionQueue(
           exists: true, base: c.prp1, size: size, vector: c.cdw11 >> 16, interruptsEnabled: c.cdw11 & 0x2 != 0
@@ -37,10 +37,10 @@ extension NvmeController {
       guard size >= 2, size <= configuration.maxQueueEntries, c.prp1 != 0 else {
         return (.invalidQueueSize, 0)
       }
-      guard cqid > 0, cqid < cqs.count, cqs[cqid].withLock({ $0.exists }) else {
+      guard cqid > 0, cqid < cqs.count, cqs.withLock(cqid, { $0.exists }) else {
         return (NvmeStatus(type: 1, code: 0x00, doNotRetry: true), 0)  // completion queue invalid
       }
-      return sqs[qid].withLock { q -> (NvmeStatus, UInt32) in
+      return sqs.withLock(qid) { q -> (NvmeStatus, UInt32) in
         guard !q.exists else { return (.invalidQueueIdentifier, 0) }
         q = SubmissionQueue(
           exists: true, base: c.prp1, size: size, cqid: cqid, rng: q.rng,
@@ -52,14 +52,14 @@ extension NvmeController {
       guard qid > 0, qid < sqs.count else { return (.invalidQueueIdentifier, 0) }
       if c.opcode == NvmeOpcode.deleteSq {
         // Deleting a queue aborts its commands: the device lets go of their buffers.
-        let held = sqs[qid].withLock { q -> [UInt64] in
+        let held = sqs.withLock(qid) { q -> [UInt64] in
           let held = (q.inFlight + Array(q.inFlightOther.values)).filter { $0 > 1 }.map { $0 & ~1 }
           q = SubmissionQueue(rng: q.rng)
           return held
         }
         for b in held { link?.giveBack(UnsafeRawPointer(bitPattern: UInt(b))) }
       } else {
-        cqs[qid].withLock { $0 = CompletionQueue() }
+        cqs.withLock(qid) { $0 = CompletionQueue() }
       }
       return (.success, 0)
     case NvmeOpcode.abort:

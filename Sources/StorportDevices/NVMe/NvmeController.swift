@@ -121,8 +121,8 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     var vector: UInt32 = 0
     var interruptsEnabled = true
   }
-  let sqs: [Locked<SubmissionQueue>]
-  let cqs: [Locked<CompletionQueue>]
+  let sqs: SpinLockedArray<SubmissionQueue>
+  let cqs: SpinLockedArray<CompletionQueue>
 
   /// Deferred completions (latency > 0), by timer cookie.
   struct Deferred {
@@ -136,7 +136,7 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
   let commandCount = Atomic<UInt64>(0)
   public var commands: UInt64 { commandCount.load(ordering: .relaxed) }
   /// I/O submission queues the driver has created (and not deleted).
-  public var ioSubmissionQueues: Int { sqs.dropFirst().filter { $0.withLock { $0.exists } }.count }
+  public var ioSubmissionQueues: Int { (1..<sqs.count).filter { sqs.withLock($0) { $0.exists } }.count }
   /// CSTS.RDY: the controller is enabled and ready.
   public var isReady: Bool { registers.withLock { $0.csts } & 1 != 0 }
   public let injectedFaults = Locked<[String: Int]>([:])
@@ -149,12 +149,13 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     self.configuration = configuration
     // Each queue's fault/latency generator lives as long as the controller: a reset must not
     // replay the same rolls (or a fault on the first command after a reset would recur forever).
-    sqs = (0...configuration.ioQueues).map { qid in
-      var q = SubmissionQueue()
-      q.rng = SeededRandom(seed: configuration.seed &+ UInt64(qid) &* 0x9E37_79B9)
-      return Locked(q)
-    }
-    cqs = (0...configuration.ioQueues).map { _ in Locked(CompletionQueue()) }
+    sqs = SpinLockedArray(
+      (0...configuration.ioQueues).map { qid in
+        var q = SubmissionQueue()
+        q.rng = SeededRandom(seed: configuration.seed &+ UInt64(qid) &* 0x9E37_79B9)
+        return q
+      })
+    cqs = SpinLockedArray((0...configuration.ioQueues).map { _ in CompletionQueue() })
   }
 
   /// Connects the MSI-X vectors to an interrupt sink (the adapter's `raiseInterrupt`).
@@ -238,7 +239,7 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
       if index % 2 == 0 {
         submissionDoorbell(qid, tail: Int(value))
       } else {
-        cqs[qid].withLock { $0.head = Int(value) }
+        cqs.withLock(qid) { $0.head = Int(value) }
       }
     default: break
     }
@@ -274,8 +275,8 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
   }
 
   private func resetQueues() {
-    for q in sqs { q.withLock { $0 = SubmissionQueue(rng: $0.rng) } }
-    for q in cqs { q.withLock { $0 = CompletionQueue() } }
+    for i in 0..<sqs.count { sqs.withLock(i) { $0 = SubmissionQueue(rng: $0.rng) } }
+    for i in 0..<cqs.count { cqs.withLock(i) { $0 = CompletionQueue() } }
     deferred.withLock { $0.items.removeAll() }
     link?.giveBackAll()  // a reset ends every command: no more DMA into anyone's buffer
   }
@@ -294,8 +295,8 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
           r.csts = NvmeBits.cstsFatal
           return false
         }
-        sqs[0].withLock { $0 = SubmissionQueue(exists: true, base: r.asq, size: asqs, cqid: 0, rng: $0.rng) }
-        cqs[0].withLock { $0 = CompletionQueue(exists: true, base: r.acq, size: acqs) }
+        sqs.withLock(0) { $0 = SubmissionQueue(exists: true, base: r.asq, size: asqs, cqid: 0, rng: $0.rng) }
+        cqs.withLock(0) { $0 = CompletionQueue(exists: true, base: r.acq, size: acqs) }
         r.csts = NvmeBits.cstsReady
         return true
       }
@@ -305,7 +306,7 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     let item = deferred.withLock { $0.items.removeValue(forKey: cookie >> 1) }
     guard let item, item.generation == runState.load(ordering: .acquiring) >> 1 else { return }
     if item.interruptOnly {
-      let vector = cqs[sqs[item.sqid].withLock { $0.cqid }].withLock { $0.vector }
+      let vector = cqs.withLock(sqs.withLock(item.sqid) { $0.cqid }) { $0.vector }
       raise(vector)
     } else {
       complete(sqid: item.sqid, command: item.command, interrupt: true)
@@ -343,7 +344,7 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
       var badTail: Int? = nil
       var reused = InlineArray<9, Bool>(repeating: false)
       var drained = true
-      let n = sqs[qid].withLock { q -> Int in
+      let n = sqs.withLock(qid) { q -> Int in
         guard q.exists else { return 0 }
         if first {
           if tail < q.size { q.tail = tail } else { badTail = q.size }
@@ -445,7 +446,7 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     }
     if spurious {
       countFault("spurious-interrupt")
-      raise(cqs[sqs[qid].withLock { $0.cqid }].withLock { $0.vector })
+      raise(cqs.withLock(sqs.withLock(qid) { $0.cqid }) { $0.vector })
     }
     return true
   }
@@ -475,7 +476,7 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
   /// Posts a completion entry for `command` (ending it on its queue, giving back its buffer)
   /// and raises the queue's interrupt unless told otherwise.
   private func post(sqid: Int, command: NvmeCommand, status: NvmeStatus, result: UInt32, interrupt: Bool) {
-    let (cqid, head, buffer) = sqs[sqid].withLock { ($0.cqid, $0.head, $0.end(command.commandId)) }
+    let (cqid, head, buffer) = sqs.withLock(sqid) { ($0.cqid, $0.head, $0.end(command.commandId)) }
     if buffer != 0 { link?.giveBack(UnsafeRawPointer(bitPattern: UInt(buffer))) }
     var entry = NvmeCompletion()
     entry.commandId = command.commandId
@@ -483,7 +484,7 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     entry.sqHead = UInt16(head)
     entry.status = status
     entry.result = result
-    let vector = cqs[cqid].withLock { q -> UInt32? in
+    let vector = cqs.withLock(cqid) { q -> UInt32? in
       guard q.exists else { return nil }
       entry.phase = q.phase
       let slot = UnsafeMutableRawPointer(bitPattern: UInt(q.base))! + q.tail * 16
