@@ -169,7 +169,7 @@ extension ISCSIConnection {
   /// the Expected Data Transfer Length.
   mutating func response(_ itt: UInt32, _ result: ISCSITaskResult, expected: Int, isRead: Bool) -> [UInt8] {
     let p = negotiator.parameters
-    let data = isRead ? Array(result.dataIn.prefix(expected)) : []
+    let data = isRead ? result.dataIn.leading(expected) : []
     let underflow = max(result.underflow, isRead ? expected - data.count : 0)
     // Residual flags and count (RFC 7143 §11.4.5): overflow wins over underflow.
     let residualFlags: UInt8 = result.overflow > 0 ? 0x04 : underflow > 0 ? 0x02 : 0
@@ -187,14 +187,15 @@ extension ISCSIConnection {
       d.setBE32(20, 0xFFFF_FFFF)
       d.setBE32(36, dataSN)
       d.setBE32(40, UInt32(offset))
-      d.data = Array(data[offset..<offset + n])
+      // One PDU for the whole transfer (the common read) takes the data as it is: no copy.
+      d.data = offset == 0 && n == data.count ? data : Array(data[offset..<offset + n])
       if last && collapse {
         d.flags |= 0x01 | residualFlags
         d.header[3] = result.status
         d.setBE32(44, residual)
-        out += framing.encode(stamped(d, advance: true))
+        out.appendMovingIfEmpty(framing.encode(stamped(d, advance: true)))
       } else {
-        out += framing.encode(stamped(d, advance: false))
+        out.appendMovingIfEmpty(framing.encode(stamped(d, advance: false)))
       }
       dataSN &+= 1
       offset += n
@@ -210,7 +211,7 @@ extension ISCSIConnection {
     if !result.sense.isEmpty {
       r.data = [UInt8(result.sense.count >> 8), UInt8(result.sense.count & 0xFF)] + result.sense
     }
-    out += framing.encode(stamped(r, advance: true))
+    out.appendMovingIfEmpty(framing.encode(stamped(r, advance: true)))
     return out
   }
 

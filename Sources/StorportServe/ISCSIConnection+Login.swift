@@ -260,7 +260,7 @@ extension ISCSIConnection {
     response.lun = pdu.lun
     response.initiatorTaskTag = pdu.initiatorTaskTag
     response.setBE32(20, 0xFFFF_FFFF)
-    response.data = Array(pdu.data.prefix(negotiator.parameters.initiatorMaxRecvDataSegmentLength))
+    response.data = pdu.data.leading(negotiator.parameters.initiatorMaxRecvDataSegmentLength)
     return [encode(stamped(response, advance: true))]
   }
 

@@ -161,7 +161,11 @@ struct ISCSIFraming: Sendable {
     header[5] = UInt8(truncatingIfNeeded: n >> 16)
     header[6] = UInt8(truncatingIfNeeded: n >> 8)
     header[7] = UInt8(truncatingIfNeeded: n)
-    var out = header + pdu.additionalHeader
+    var out: [UInt8] = []
+    out.reserveCapacity(
+      header.count + pdu.additionalHeader.count + 4 + Self.padded(n) + 4)  // digests: 4 bytes each
+    out += header
+    out += pdu.additionalHeader
     if headerDigest {
       Self.appendDigest(&out, out.withUnsafeBufferPointer { Self.crc32c($0.baseAddress!, $0.count) })
     }

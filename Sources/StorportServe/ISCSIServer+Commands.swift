@@ -46,7 +46,7 @@ extension ISCSIServer {
         data[2] = 0x06
         data[3] = 0x02
         data[4] = 31
-        completion(ISCSITaskResult(status: 0, dataIn: Array(data.prefix(task.expectedLength))))
+        completion(ISCSITaskResult(status: 0, dataIn: data.leading(task.expectedLength)))
       } else {
         completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x05, 0x25, 0x00)))
       }
@@ -55,7 +55,7 @@ extension ISCSIServer {
     // Reservation commands are the target's; a command a reservation forbids this nexus ends
     // in RESERVATION CONFLICT before the adapter sees it.
     if let answer = disk.reservations.decide(cdb: task.cdb, parameters: task.dataOut, nexus: nexus) {
-      let data = Array(answer.data.prefix(task.expectedLength))
+      let data = answer.data.leading(task.expectedLength)
       completion(
         ISCSITaskResult(
           status: answer.status, sense: answer.sense, dataIn: data,
@@ -83,7 +83,7 @@ extension ISCSIServer {
     let overflow = max(0, spdtl - edtl)
     let underflow = max(0, edtl - spdtl)
     if block.hasDataOut {
-      let data = Array(task.dataOut.prefix(min(spdtl, edtl)))
+      let data = task.dataOut.leading(min(spdtl, edtl))
       // A write's residual stands whatever its status: it describes the command as sent
       // (RFC 7143 §11.4.5.1), so a refused partial block still reports its overflow.
       let finish: @Sendable (AdapterDisk.ScsiOutcome) -> Void = {
@@ -112,7 +112,7 @@ extension ISCSIServer {
     disk.execute(cdb: task.cdb, dataOut: [], dataInLength: spdtl) {
       completion(
         ISCSITaskResult(
-          status: $0.status, sense: $0.sense, dataIn: Array($0.data.prefix(edtl)),
+          status: $0.status, sense: $0.sense, dataIn: $0.data.leading(edtl),
           overflow: $0.status == 0 ? overflow : 0, underflow: $0.status == 0 ? underflow : 0))
     }
   }
@@ -132,6 +132,6 @@ extension ISCSIServer {
       }
       data += entry
     }
-    return Array(data.prefix(task.expectedLength))
+    return data.leading(task.expectedLength)
   }
 }

@@ -263,25 +263,29 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     _ channel: Channel, _ cookie: UInt64, _ outcome: AdapterDisk.Outcome, _ data: [UInt8],
     read offset: UInt64?, structured: Bool, bytes: Int
   ) {
-    let out = NBDSession.reply(
-      cookie: cookie, error: outcome == .success ? 0 : NBD.eio, data: data, read: offset,
+    let (head, dataFollows) = NBDSession.replyHead(
+      cookie: cookie, error: outcome == .success ? 0 : NBD.eio, dataCount: data.count, read: offset,
       structured: structured)
+    // Head and data straight into one network buffer (the allocator may be used on any thread).
+    var out = channel.allocator.buffer(capacity: head.count + (dataFollows ? data.count : 0))
+    out.writeBytes(head)
+    if dataFollows { out.writeBytes(data) }
     batch?.add((out, bytes))
   }
 
   /// Replies waiting for the loop. Weak: the handler owns the batch; once the connection is
   /// gone, late replies are dropped.
   /// Made when the handler is added (on the loop), before any request can finish.
-  private var batch: LoopBatch<([UInt8], Int)>?
-  private func makeBatch(_ channel: Channel) -> LoopBatch<([UInt8], Int)> {
-    LoopBatch<([UInt8], Int)>(loop: channel.eventLoop) { [weak self] done in
+  private var batch: LoopBatch<(ByteBuffer, Int)>?
+  private func makeBatch(_ channel: Channel) -> LoopBatch<(ByteBuffer, Int)> {
+    LoopBatch<(ByteBuffer, Int)>(loop: channel.eventLoop) { [weak self] done in
       guard let self, let last = done.last else { return }
       for (out, _) in done.dropLast() {
-        channel.write(channel.allocator.buffer(bytes: out), promise: nil)
+        channel.write(out, promise: nil)
       }
       // The request counts until its reply is written: replies waiting for a client that does
       // not read count against the same limits as requests in the adapter.
-      channel.writeAndFlush(channel.allocator.buffer(bytes: last.0)).whenComplete { _ in
+      channel.writeAndFlush(last.0).whenComplete { _ in
         var resume = false
         var close = false
         for (_, bytes) in done {

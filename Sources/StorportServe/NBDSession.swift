@@ -316,25 +316,36 @@ public struct NBDSession: Sendable {
   public static func reply(
     cookie: UInt64, error: UInt32, data: [UInt8] = [], read offset: UInt64?, structured: Bool
   ) -> [UInt8] {
+    let (head, dataFollows) = replyHead(
+      cookie: cookie, error: error, dataCount: data.count, read: offset, structured: structured)
+    return dataFollows ? head + data : head
+  }
+
+  /// The reply to request `cookie` up to its data: the bytes before it, and whether the read's
+  /// `dataCount` bytes follow them (the front end writes both into one network buffer: one
+  /// copy of the data). See ``reply(cookie:error:data:read:structured:)``.
+  public static func replyHead(
+    cookie: UInt64, error: UInt32, dataCount: Int, read offset: UInt64?, structured: Bool
+  ) -> (head: [UInt8], dataFollows: Bool) {
     guard structured && (offset != nil || error != 0) else {
-      return simpleReply(cookie, error) + (error == 0 ? data : [])
+      return (simpleReply(cookie, error), error == 0 && dataCount > 0)
     }
     var out: [UInt8] = []
     out.appendBE(NBD.structuredReplyMagic)
     out.appendBE(NBD.replyFlagDone)
-    if error == 0, offset != nil, data.isEmpty {
+    if error == 0, offset != nil, dataCount == 0 {
       // A read of length 0: an OFFSET_DATA chunk must carry at least one byte, so NONE.
       out.appendBE(NBD.replyTypeNone)
       out.appendBE(cookie)
       out.appendBE(UInt32(0))
-      return out
+      return (out, false)
     }
     if error == 0, let offset {
       out.appendBE(NBD.replyTypeOffsetData)
       out.appendBE(cookie)
-      out.appendBE(UInt32(8 + data.count))
+      out.appendBE(UInt32(8 + dataCount))
       out.appendBE(offset)
-      return out + data
+      return (out, true)
     }
     let message = Array(NBD.errorName(error).utf8)
     out.appendBE(NBD.replyTypeError)
@@ -342,7 +353,7 @@ public struct NBDSession: Sendable {
     out.appendBE(UInt32(6 + message.count))
     out.appendBE(error)
     out.appendBE(UInt16(message.count))
-    return out + message
+    return (out + message, false)
   }
 
   /// An error the session answers itself, in the negotiated reply form, noted in
