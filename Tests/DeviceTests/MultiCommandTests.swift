@@ -1,4 +1,5 @@
 import Storport
+import StorportDevices
 import StorportSCSI
 import StorportSamples
 import StorportWorkload
@@ -149,6 +150,57 @@ import Testing
     #expect(t.read(lba: 19, blocks: 1).allSatisfy { $0 == 0x77 })
     #expect(t.read(lba: 120, blocks: 1).allSatisfy { $0 == 0x77 })
     #expect(t.rig.runtime.verifier.verdict.hasPrefix("PASS"), "\(t.rig.runtime.verifier.verdict)")
+  }
+
+  /// A controller reset in the middle of a WRITE SAME of data sends it back (BUSY) and the
+  /// port re-issues it: the re-issue resumes after the chunks that completed rather than
+  /// starting over — a WRITE SAME restarted by every reset need never finish under frequent
+  /// ones. Observed through block 0: overwritten in the store after the first chunks wrote it,
+  /// it keeps the overwrite only if the re-issue does not write that chunk again.
+  @Test func writeSameResumesAfterAControllerReset() throws {
+    var o = WorkloadOptions()
+    o.simulated = true
+    o.miniport = .nvme
+    o.sizeBytes = 1 << 20  // 256 blocks of 4 KiB; a chunk is 32 blocks
+    o.verifier = .checked(onViolation: .stopAdapter)
+    o.latency = .fixed(nanoseconds: 10_000_000)  // a chunk outlasts the reset's watchdog steps (5 ms)
+    let rig = try WorkloadRig(o)
+    defer { rig.runtime.shutdown() }
+    let store = try #require(rig.store as? RamStore)
+    let ext = rig.adapter.deviceExtension(as: NvmeExtension.self)
+    let pool = StorRequestPool(count: 1, bufferBytes: 4096)
+    let r = try #require(pool.take())
+    // WRITE SAME(16) of 0xA5 over blocks 0…99: chunks of 32, 32, 32 and 4 blocks.
+    r.setCdb([0x93, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 100, 0, 0])
+    r.direction = .dataOut
+    r.dataTransferLength = 4096
+    r.dataBuffer!.initializeMemory(as: UInt8.self, repeating: 0xA5, count: 4096)
+    let done = Box(false)
+    rig.adapter.submit(r) { _ in done.value = true }
+    rig.runtime.runUntil(timeoutNanoseconds: 1_000_000_000) { store.isMapped(lba: 63) }
+    #expect(store.isMapped(lba: 63) && !done.value, "two chunks should be written, the request still running")
+    var marker = [UInt8](repeating: 0x11, count: 4096)
+    try marker.withUnsafeMutableBytes {
+      try store.write(lba: 0, count: 1, from: $0.baseAddress!, forceUnitAccess: false)
+    }
+    rig.adapter.resetBus()
+    rig.runtime.runUntil(timeoutNanoseconds: 2_000_000_000) { done.value }
+    #expect(done.value, "WRITE SAME not completed after the reset")
+    #expect(r.srbStatus == .success, "\(r.srbStatus) \(String(describing: r.senseData))")
+    // Positive control: a reset ran and sent the request back mid-range (BUSY, re-issued) —
+    // from its queue's flush or from the chunk it found the queue down for.
+    #expect(ext.resets.load() >= 1, "no controller reset")
+    #expect(
+      r.history.entries.contains { $0.event == .reissued },
+      "the reset did not catch the WRITE SAME in flight: \(r.history) resets \(ext.resets.load())")
+    var block = [UInt8](repeating: 0, count: 4096)
+    for lba in [0, 1, 63, 64, 99, 100] as [UInt64] {
+      try block.withUnsafeMutableBytes { try store.read(lba: lba, count: 1, into: $0.baseAddress!) }
+      let expected: UInt8 = lba == 0 ? 0x11 : lba == 100 ? 0 : 0xA5
+      #expect(block.allSatisfy { $0 == expected }, "block \(lba): \(block[0]), expected \(expected)")
+    }
+    #expect(rig.runtime.verifier.verdict.hasPrefix("PASS"), "\(rig.runtime.verifier.verdict)")
+    pool.give(r)
   }
 
   /// WRITE ATOMIC(16) (SBC-4 §4.29): the NVMe sample offers it up to NAWUN (a whole transfer,

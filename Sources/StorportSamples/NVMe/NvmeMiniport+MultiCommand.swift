@@ -9,7 +9,9 @@ import StorportSCSI
 /// The request's `miniportContext` (the SRB extension's job here) carries the state between
 /// completions: ``fusedPending`` with bit 0 set once one half completed and that half's status
 /// in bits 16–31 (either half may come first; a failure of either wins, the Compare's over the
-/// Write's abort), or ``writeSameChain`` with the blocks written so far in bits 0–31.
+/// Write's abort), or ``writeSameChain`` with the blocks written or in flight in bits 0–31 and
+/// the blocks of the chunk in flight in bits 32–47 — or, once a controller reset sent the
+/// request back, ``writeSameResume`` with the blocks its completed chunks wrote.
 extension NvmeMiniport {
   static let fusedPending: UInt = 1 << 63
 
@@ -29,6 +31,31 @@ extension NvmeMiniport {
     return false
   }
   static let writeSameChain: UInt = 1 << 62
+  /// A WRITE SAME a controller reset sent back (BUSY, re-issued by the port): bits 0–31 the
+  /// blocks its completed chunks wrote, bits 32–47 the request's submission count (low 16
+  /// bits) — the re-issue resumes there instead of starting over, so a WRITE SAME makes
+  /// progress under resets more frequent than the whole range takes. Keyed to the submission:
+  /// a request reused for another command starts afresh.
+  static let writeSameResume: UInt = 1 << 58
+
+  /// What a request a controller reset sends back keeps for its re-issue: a WRITE SAME of data
+  /// its completed chunks (the chunk in flight did not complete: it is written again — WRITE
+  /// SAME is idempotent); anything else nothing.
+  static func stateAfterReset(_ context: UInt, submissions: UInt32) -> UInt {
+    guard context & writeSameChain != 0 else { return 0 }
+    let through = UInt32(truncatingIfNeeded: context)
+    let inFlight = UInt32(truncatingIfNeeded: context >> 32) & 0xFFFF
+    assert(inFlight <= through, "NVMe sample: a WRITE SAME chunk larger than the blocks it reached")
+    return writeSameResume | UInt(submissions & 0xFFFF) << 32 | UInt(through &- inFlight)
+  }
+
+  /// The blocks a re-issued WRITE SAME already wrote (``writeSameResume``), 0 for a fresh one.
+  static func resumedWriteSameBlocks(_ context: UInt, submissions: UInt32) -> UInt32 {
+    guard context & writeSameResume != 0,
+      UInt32(truncatingIfNeeded: context >> 32) & 0xFFFF == submissions & 0xFFFF
+    else { return 0 }
+    return UInt32(truncatingIfNeeded: context)
+  }
 
   /// COMPARE AND WRITE (SBC-4 §5.3): the data-out buffer holds the verify instance then the
   /// write instance, `b.blocks` blocks each. A miscompare ends as CHECK CONDITION, MISCOMPARE /
@@ -194,7 +221,13 @@ extension NvmeMiniport {
       reject(ext, r, .invalidField(cdbByte: b.lengthField))
       return
     }
-    r.miniportContext = Self.writeSameChain
+    let resumed = Self.resumedWriteSameBlocks(r.miniportContext, submissions: r.submissions)
+    guard resumed < b.blocks else {  // every chunk completed before the reset
+      r.miniportContext = 0
+      reject(ext, r, .good())
+      return
+    }
+    r.miniportContext = Self.writeSameChain | UInt(resumed)
     submitWriteSameChunk(ext, startIoQueue(ext, r), r, b)
   }
 
@@ -216,7 +249,7 @@ extension NvmeMiniport {
     let lba = b.lba + UInt64(done)
     let block = r.dataBuffer!
     let blockSize = ext.blockSize
-    r.miniportContext = Self.writeSameChain | UInt(done + blocks)
+    r.miniportContext = Self.writeSameChain | UInt(blocks) << 32 | UInt(done + blocks)
     submit(ext, r, on: q) { c, list in
       let pattern = q.patternPages + (list - q.rangeLists)
       for copy in 0..<(4096 / blockSize) {

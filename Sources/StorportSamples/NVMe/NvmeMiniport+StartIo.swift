@@ -15,8 +15,11 @@ extension NvmeMiniport {
       return true
     }
     // The request's per-command state (miniportContext) starts afresh with every StartIo: a
-    // request the port completed itself, or re-issues, carries nothing over.
-    r.miniportContext = 0
+    // request the port completed itself, or re-issues, carries nothing over — except the
+    // progress of a WRITE SAME a controller reset sent back (``writeSameResume``).
+    if Self.resumedWriteSameBlocks(r.miniportContext, submissions: r.submissions) == 0 {
+      r.miniportContext = 0
+    }
     switch r.function {
     case .executeScsi:
       translate(ext, unit, r)
@@ -275,6 +278,8 @@ extension NvmeMiniport {
       return true
     }
     if !accepted {
+      // As a reset's flush does: a WRITE SAME keeps what its completed chunks wrote.
+      r.miniportContext = Self.stateAfterReset(r.miniportContext, submissions: r.submissions)
       r.srbStatus = .busy
       ext.port.requestComplete(r)
     }

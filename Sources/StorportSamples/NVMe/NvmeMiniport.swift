@@ -382,7 +382,8 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
             flushedCommands += 1
             // A COMPARE AND WRITE holds two slots: it goes back once and starts over, and a
             // half that completed in this same pass is dropped (it must not complete it too).
-            r.miniportContext = 0
+            // A WRITE SAME keeps what its completed chunks wrote.
+            r.miniportContext = Self.stateAfterReset(r.miniportContext, submissions: r.submissions)
             releaseBounceBuffer(ext, r)
             if !requeue.contains(where: { $0 === r }) { requeue.append(r) }
             let before = done.count
