@@ -77,6 +77,18 @@ public struct BlockCommand: Sendable, Equatable {
   /// Byte of the LBA field.
   public var lbaField: Int
 
+  /// WRITE SAME whose NUMBER OF LOGICAL BLOCKS is 0 (the Block Limits VPD page's WSNZ is 0):
+  /// every block from its LBA to the end of a medium of `blockCount` blocks (SBC-4, WRITE SAME
+  /// (10) / (16)); any other command as it is. Past the end there is nothing to resolve (the
+  /// range check refuses it: LBA OUT OF RANGE); a count beyond 32 bits saturates (more than any
+  /// MAXIMUM WRITE SAME LENGTH: refused as INVALID FIELD IN CDB).
+  public func resolvingWriteSameToEnd(blockCount: UInt64) -> BlockCommand {
+    guard kind == .writeSame, blocks == 0, lba < blockCount else { return self }
+    var b = self
+    b.blocks = UInt32(clamping: blockCount - lba)
+    return b
+  }
+
   /// Decodes `cdb` if it is one of the block commands; nil otherwise.
   public static func decode(_ c: Cdb) -> BlockCommand? {
     func make(_ k: Kind, lba: UInt64, blocks: UInt32, lbaAt: Int, lenAt: Int, flags: Bool = true)

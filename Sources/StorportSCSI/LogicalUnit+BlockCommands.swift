@@ -161,9 +161,10 @@ extension LogicalUnit {
 
   /// WRITE SAME (10/16): one block replicated over the range; with UNMAP and a zero block (or
   /// NDOB) the range is deallocated instead.
-  private func writeSame(_ b: BlockCommand, _ buffer: UnsafeMutableRawBufferPointer) -> ScsiResult {
+  private func writeSame(_ named: BlockCommand, _ buffer: UnsafeMutableRawBufferPointer) -> ScsiResult {
+    let b = named.resolvingWriteSameToEnd(blockCount: blockCount)  // WSNZ = 0
     if b.anchor { return .invalidField(cdbByte: 1, bit: 4) }
-    if b.blocks == 0 { return .invalidField(cdbByte: b.lengthField) }  // WSNZ = 1
+    if b.blocks == 0 { return .good() }  // past the end: refused by the range check before
     if UInt64(b.blocks) > configuration.maxWriteSameBlocks { return .invalidField(cdbByte: b.lengthField) }
     if writeProtected { return .check(SenseData(.dataProtect, .writeProtected)) }
     if b.unmap && !thinProvisioned { return .invalidField(cdbByte: 1, bit: 3) }

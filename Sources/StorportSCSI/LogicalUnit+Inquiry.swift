@@ -69,7 +69,7 @@ extension LogicalUnit {
 
   func blockLimits() -> [UInt8] {
     var out = [UInt8](repeating: 0, count: 0x3C)
-    out[0] = 0x01  // WSNZ: WRITE SAME with 0 blocks is an error
+    out[0] = 0x00  // WSNZ 0: WRITE SAME of 0 blocks writes to the end of the medium
     out[1] = configuration.maxCompareAndWriteBlocks
     var tail: [UInt8] = []
     tail.be16(1)  // optimal transfer length granularity (bytes 6-7)

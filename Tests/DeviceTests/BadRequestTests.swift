@@ -40,8 +40,9 @@ import Testing
       name: "WRITE SAME with ANCHOR (no ANC_SUP)", cdb: [0x41, 0x10, 0, 0, 0, 0, 0, 0, 1, 0], length: 4096,
       direction: .dataOut, key: .illegalRequest, code: .invalidFieldInCdb, field: .cdb(1, bit: 4)),
     Case(
-      name: "WRITE SAME with zero blocks", cdb: [0x41, 0, 0, 0, 0, 0, 0, 0, 0, 0], length: 4096,
-      direction: .dataOut, key: .illegalRequest, code: .invalidFieldInCdb, field: .cdb(7)),
+      name: "WRITE SAME of zero blocks (to the end) from past the end",
+      cdb: [0x41, 0, 0, 0, 1, 0, 0, 0, 0, 0],
+      length: 4096, direction: .dataOut, key: .illegalRequest, code: .lbaOutOfRange, field: nil),
   ]
 
   func rig(_ miniport: WorkloadOptions.MiniportKind) throws -> WorkloadRig {

@@ -154,8 +154,39 @@ import Testing
     // WRITE SAME(16) with UNMAP and a zero block deallocates.
     let (ws, _) = run([0x93, 0x08, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0], length: 4096)
     #expect(ws.status == .good && status(3) == 1)
-    let (zero, _) = run([0x41, 0, 0, 0, 0, 0, 0, 0, 0, 0], length: 4096)
-    #expect(zero.sense?.field == .cdb(7))  // WSNZ
+  }
+
+  /// WSNZ 0 (Block Limits VPD): WRITE SAME of 0 blocks writes every block from its LBA to the
+  /// end of the medium (SBC-4, WRITE SAME (10) / (16)); from past the end it is LBA OUT OF
+  /// RANGE, and a rest of the medium longer than MAXIMUM WRITE SAME LENGTH is INVALID FIELD IN
+  /// CDB (the transfer-length field).
+  @Test func writeSameOfZeroBlocksWritesToTheEndOfTheMedium() throws {
+    let (vpd, page) = run([0x12, 1, 0xB0, 0, 0x3C, 0], length: 0x3C)
+    #expect(vpd.status == .good && page[1] == 0xB0 && page[4] & 0x01 == 0, "WSNZ should be 0")
+    _ = run(write10(999, 1)) { b in for i in 0..<b.count { b[i] = 7 } }
+    // WRITE SAME(10) of 0 blocks at LBA 1000 of 1024.
+    let (ws, _) = run([0x41, 0, 0, 0, 0x03, 0xE8, 0, 0, 0, 0]) { b in for i in 0..<b.count { b[i] = 0x5A } }
+    #expect(ws.status == .good, "\(String(describing: ws.sense))")
+    for lba: UInt32 in [1000, 1011, 1023] {
+      let (r, d) = run(read10(lba, 1))
+      #expect(r.status == .good && d.allSatisfy { $0 == 0x5A }, "block \(lba) not written")
+    }
+    // Positive control: the block before the LBA keeps its data.
+    #expect(run(read10(999, 1)).1.allSatisfy { $0 == 7 })
+    let (past, _) = run([0x93, 0, 0, 0, 0, 0, 0, 0, 0x04, 0x00, 0, 0, 0, 0, 0, 0])  // LBA 1024
+    #expect(past.sense?.code == .lbaOutOfRange, "\(String(describing: past.sense))")
+    var config = LogicalUnitConfiguration()
+    config.maxWriteSameBlocks = 16
+    let small = LogicalUnit(store: try RamStore(bytes: 4096 * 1024, blockSize: 4096), configuration: config)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 4096)
+    defer { buffer.deallocate() }
+    buffer.initializeMemory(as: UInt8.self, repeating: 1)
+    let long = small.execute(Cdb([0x41, 0, 0, 0, 0, 0, 0, 0, 0, 0]), buffer: buffer)
+    #expect(
+      long.sense?.code == .invalidFieldInCdb && long.sense?.field == .cdb(7),
+      "\(String(describing: long.sense))")
+    let fits = small.execute(Cdb([0x41, 0, 0, 0, 0x03, 0xF0, 0, 0, 0, 0]), buffer: buffer)  // 16 left
+    #expect(fits.status == .good, "\(String(describing: fits.sense))")
   }
 
   @Test func compareAndWriteAndVerifyMiscompare() {

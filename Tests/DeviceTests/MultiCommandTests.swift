@@ -149,6 +149,14 @@ import Testing
     // Positive control for the bounds: the neighbours keep their data.
     #expect(t.read(lba: 19, blocks: 1).allSatisfy { $0 == 0x77 })
     #expect(t.read(lba: 120, blocks: 1).allSatisfy { $0 == 0x77 })
+    // WSNZ 0: WRITE SAME(16) of 0 blocks at LBA 250 of 256 writes blocks 250…255, not 249.
+    t.write(lba: 249, blocks: 1, byte: 0x77)
+    t.run(
+      [0x93, 0, 0, 0, 0, 0, 0, 0, 0, 250, 0, 0, 0, 0, 0, 0], .dataOut, 4096,
+      fill: { p in p.initializeMemory(as: UInt8.self, repeating: 0x3C, count: 4096) },
+      check: { r in #expect(r.srbStatus == .success, "\(miniport): \(String(describing: r.senseData))") })
+    #expect(t.read(lba: 250, blocks: 6).allSatisfy { $0 == 0x3C }, "\(miniport): WRITE SAME of 0 blocks")
+    #expect(t.read(lba: 249, blocks: 1).allSatisfy { $0 == 0x77 }, "\(miniport): block before the LBA")
     #expect(t.rig.runtime.verifier.verdict.hasPrefix("PASS"), "\(t.rig.runtime.verifier.verdict)")
   }
 

@@ -233,7 +233,9 @@ extension NvmeMiniport {
 
   /// After a chunk completed: submits the next one; false when the range is written.
   func continueWriteSame(_ ext: NvmeExtension, _ q: NvmeQueue, _ r: StorRequest) -> Bool {
-    guard let b = BlockCommand.decode(r.cdb), b.kind == .writeSame else { return false }
+    guard let b = BlockCommand.decode(r.cdb)?.resolvingWriteSameToEnd(blockCount: ext.blockCount),
+      b.kind == .writeSame
+    else { return false }
     guard UInt32(truncatingIfNeeded: r.miniportContext) < b.blocks else { return false }
     submitWriteSameChunk(ext, q, r, b)
     return true

@@ -53,7 +53,8 @@ extension NvmeMiniport {
       unmap(ext, r, cdb)
       return
     }
-    guard let b = BlockCommand.decode(cdb) else {
+    // WRITE SAME of 0 blocks names the rest of the medium (WSNZ = 0).
+    guard let b = BlockCommand.decode(cdb)?.resolvingWriteSameToEnd(blockCount: ext.blockCount) else {
       reject(ext, r, unit.execute(cdb, buffer: r.data))
       return
     }
