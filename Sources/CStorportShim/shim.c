@@ -59,13 +59,13 @@ void storport_spin_lock(uint32_t *w) {
   for (unsigned attempt = 0;; attempt++) {
     if (__atomic_load_n(w, __ATOMIC_RELAXED) == 0 && __atomic_exchange_n(w, 1, __ATOMIC_ACQUIRE) == 0)
       return;
-    if (attempt < 1000) {
-      storport_cpu_relax();
-    } else if ((attempt & 7) != 7) {
+    if (attempt < 128) {
+      storport_cpu_relax();  // a hold is a few instructions: the holder is usually running
+    } else if (attempt & 1) {
       sched_yield();
     } else {
-      // The holder may be a thread that this one preempted and keeps off the core (the timer
-      // thread runs SCHED_FIFO, and sched_yield only yields to its peers): sleep briefly.
+      // The holder may be a thread this one preempted and keeps off its core: the timer thread
+      // runs SCHED_FIFO, and sched_yield gives way only to its peers. Sleep briefly.
       struct timespec pause = {0, 2000};
       nanosleep(&pause, 0);
     }

@@ -88,7 +88,11 @@ extension LogicalUnit {
     let bdLength = ten ? Int(UInt16(p[6]) << 8 | UInt16(p[7])) : Int(p[3])
     var i = headerLength + bdLength
     guard i <= p.count else { return .illegal(.parameterListLengthError) }
-    var changes = mode.withLock { $0 }
+    // The pages the list carries, applied together once all parsed: a page it does not carry
+    // keeps what another MODE SELECT (or START STOP UNIT) set meanwhile.
+    var writeCacheEnabled: Bool? = nil
+    var descriptorSense: Bool? = nil
+    var softwareWriteProtect: Bool? = nil
     while i < p.count {
       let code = p[i] & 0x3F
       guard i + 1 < p.count else { return .illegal(.parameterListLengthError) }
@@ -97,23 +101,23 @@ extension LogicalUnit {
       switch code {
       case 0x08:
         guard len == 0x12 else { return .illegal(.invalidFieldInParameterList, .parameter(i + 1)) }
-        changes.writeCacheEnabled = p[i + 2] & 0x04 != 0
+        writeCacheEnabled = p[i + 2] & 0x04 != 0
       case 0x0A:
         guard len == 0x0A else { return .illegal(.invalidFieldInParameterList, .parameter(i + 1)) }
-        changes.descriptorSense = p[i + 2] & 0x04 != 0
-        changes.softwareWriteProtect = p[i + 4] & 0x08 != 0
+        descriptorSense = p[i + 2] & 0x04 != 0
+        softwareWriteProtect = p[i + 4] & 0x08 != 0
       default:
         return .illegal(.invalidFieldInParameterList, .parameter(i))
       }
       i += 2 + len
     }
-    // Only what MODE SELECT sets: a START STOP UNIT or PREVENT ALLOW between the read above
-    // and here keeps its effect.
-    mode.withLock {
-      $0.writeCacheEnabled = changes.writeCacheEnabled
-      $0.descriptorSense = changes.descriptorSense
-      $0.softwareWriteProtect = changes.softwareWriteProtect
-      softwareWriteProtected.store(changes.softwareWriteProtect, ordering: .releasing)
+    mode.withLock { m in
+      if let writeCacheEnabled { m.writeCacheEnabled = writeCacheEnabled }
+      if let descriptorSense { m.descriptorSense = descriptorSense }
+      if let softwareWriteProtect {
+        m.softwareWriteProtect = softwareWriteProtect
+        softwareWriteProtected.store(softwareWriteProtect, ordering: .releasing)
+      }
     }
     return .good()
   }

@@ -62,12 +62,11 @@ public final class LogicalUnit: @unchecked Sendable {
     var writeCacheEnabled = true
     var descriptorSense = false
     var softwareWriteProtect = false
-    var started = true
     var preventRemoval = false
   }
   let mode = Locked(ModeState())
-  /// `mode`'s SWP and started state, readable without its lock (every block command looks):
-  /// stored under the lock whenever they change.
+  /// SWP (a mirror of `mode`'s, stored under its lock whenever it changes) and the started
+  /// state (START STOP UNIT, under `mode`'s lock), read without the lock by every block command.
   let softwareWriteProtected = Atomic<Bool>(false)
   let started = Atomic<Bool>(true)
   /// Serialises COMPARE AND WRITE (atomic compare + write).
@@ -161,7 +160,6 @@ public final class LogicalUnit: @unchecked Sendable {
     let start = cdb[4] & 0x01 != 0
     return mode.withLock { m -> ScsiResult in
       if loej && !start && m.preventRemoval { return .illegal(.mediumRemovalPrevented) }
-      m.started = start
       started.store(start, ordering: .releasing)
       return .good()
     }

@@ -109,16 +109,3 @@ struct BlockCdb: Sendable, Equatable {
     return c
   }
 }
-
-extension Array {
-  /// The first `n` elements: this array itself when it has no more (no copy — the common case
-  /// of a transfer that matches its expected length), else a copy of them.
-  func leading(_ n: Int) -> [Element] { count <= n ? self : Array(prefix(n)) }
-}
-
-extension Array where Element == UInt8 {
-  /// Appends `bytes`, taking them as they are when this array is empty (no copy).
-  mutating func appendMovingIfEmpty(_ bytes: [UInt8]) {
-    if isEmpty { self = bytes } else { self += bytes }
-  }
-}

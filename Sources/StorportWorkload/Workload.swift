@@ -78,7 +78,8 @@ public final class Workload: @unchecked Sendable {
     let state: Locked<JobState>
     /// The slot of the request with each tag, outside the lock: an entry belongs to that one
     /// request — `issue` writes it before submitting, the completion reads it after (the port's
-    /// hand-off orders the two), so a completion reads its slot without taking the lock.
+    /// hand-off orders the two), so a completion reads its slot without taking the lock. Its
+    /// `active` flag is not kept here (`JobState.slots` has it, under the lock).
     let slotsByTag: UnsafeMutablePointer<Slot>
     /// Completion handler, made once (no closure allocation per I/O).
     @exclusivity(unchecked) var completion: (@Sendable (StorRequest) -> Void)!

@@ -70,9 +70,10 @@ int storport_o_direct(void);
 /// never to be joined), -1 on another error.
 int storport_join_within(pthread_t thread, uint64_t nanoseconds);
 /// A spin lock for critical sections of a few instructions (0 free, 1 held): test-and-set,
-/// then spins with pause, giving the core away (sched_yield) now and then since the holder may
-/// be a descheduled thread. Release with storport_unlock: one plain store, no locked
-/// instruction — a hold costs one atomic exchange where the futex mutex below costs two.
+/// then about 128 pauses, then alternately sched_yield and a 2 µs sleep (the holder may be a
+/// descheduled thread, or one a SCHED_FIFO waiter keeps off its core). Release with
+/// storport_unlock: one plain store, no locked instruction — a hold costs one atomic exchange
+/// where the futex mutex below costs two.
 void storport_spin_lock(uint32_t *_Nonnull w);
 /// A futex mutex (0 free, 1 locked, 2 locked with sleepers): spins briefly, then sleeps.
 void storport_mutex_lock(uint32_t *_Nonnull w);

@@ -155,12 +155,7 @@ final class Processor: @unchecked Sendable {
     let q = work.queue
     queues.withLock {
       $0.append(work, to: q)
-      switch q {
-      case 0: Self.bump(pendingInterrupts, by: 1)
-      case 1: Self.bump(pendingDpcLevel, by: 1)
-      default: break
-      }
-      Self.bump(pendingAll, by: 1)
+      countPending(1, queue: q)
     }
     // A processor posting to itself is running: no wake-up needed.
     if simulated || Processor.current !== self { platform.wake(index) }
@@ -168,40 +163,35 @@ final class Processor: @unchecked Sendable {
 
   var hasWork: Bool { pendingAll.load(ordering: .acquiring) > 0 }
 
-  /// Changes a pending count; only under the queues' lock, so a load and a store suffice (the
-  /// release store publishes the queued work to a reader that sees the count).
+  /// Counts `delta` items in or out of queue `queue` (``Work/queue``); only under the queues'
+  /// lock, so a load and a store suffice (the release store publishes the queued work to a
+  /// reader that sees the count).
   @inline(__always)
-  private static func bump(_ count: borrowing Atomic<Int>, by delta: Int) {
-    let now = count.load(ordering: .relaxed) &+ delta
-    assert(now >= 0, "bug in swift-storport: a processor's pending work count went negative")
-    count.store(now, ordering: .releasing)
+  private func countPending(_ delta: Int, queue: Int) {
+    func bump(_ count: borrowing Atomic<Int>) {
+      let now = count.load(ordering: .relaxed) &+ delta
+      assert(now >= 0, "bug in swift-storport: a processor's pending work count went negative")
+      count.store(now, ordering: .releasing)
+    }
+    if queue == 0 { bump(pendingInterrupts) }
+    if queue == 1 { bump(pendingDpcLevel) }
+    bump(pendingAll)
   }
 
   private func take(maxQueue: Int) -> Work? {
     guard pendingAll.load(ordering: .acquiring) > 0 else { return nil }
     return queues.withLock { qs -> Work? in
       guard let work = qs.popFirst(upTo: maxQueue) else { return nil }
-      switch work.queue {
-      case 0: Self.bump(pendingInterrupts, by: -1)
-      case 1: Self.bump(pendingDpcLevel, by: -1)
-      default: break
-      }
-      Self.bump(pendingAll, by: -1)
+      countPending(-1, queue: work.queue)
       return work
     }
   }
 
-  /// Removes queued work matching `predicate` (used when an adapter stops).
+  /// Removes queued work matching `predicate` (used when an adapter stops). `predicate` runs
+  /// under the queues' spin lock: it must only look at the work.
   func removeQueued(where predicate: (Work) -> Bool) {
     queues.withLock { qs in
-      var total = 0
-      for q in 0..<4 {
-        let removed = qs.removeAll(from: q, where: predicate)
-        if q == 0 { Self.bump(pendingInterrupts, by: -removed) }
-        if q == 1 { Self.bump(pendingDpcLevel, by: -removed) }
-        total += removed
-      }
-      Self.bump(pendingAll, by: -total)
+      for q in 0..<4 { countPending(-qs.removeAll(from: q, where: predicate), queue: q) }
     }
   }
 
@@ -210,20 +200,15 @@ final class Processor: @unchecked Sendable {
   func run() {
     storport_set_current(Unmanaged.passUnretained(self).toOpaque())
     defer { storport_set_current(nil) }
-    // A busy processor looks at the timers every 32nd work item (the look reads the clock
-    // while any timer is armed; the timer thread fires what is due meanwhile), an idle one
-    // before it waits.
-    var sinceTimers: UInt32 = 0
     while !platform.isStopping {
+      // Before every work item (so a busy processor never waits for the timer thread to be
+      // scheduled — Platform.pollTimers); a clock read only while a timer is armed.
+      platform.pollTimers()
       if let work = take(maxQueue: 3) {
-        sinceTimers &+= 1
-        if sinceTimers & 31 == 0 { platform.pollTimers() }
         if checked { noteDispatchWork(work) }
         execute(work)
       } else {
         context.pointee.dispatchSince = 0
-        platform.pollTimers()
-        if hasWork { continue }
         platform.idle(index)
       }
     }

@@ -19,7 +19,7 @@ public enum TraceMode: Sendable, Equatable {
   public static let reportRing = TraceMode.ring(capacity: 64)
 }
 
-/// Collects trace events. Each processor records into its own buffer (one uncontended spin lock);
+/// Collects trace events. Each processor records into its own buffer (one uncontended lock);
 /// `events()` merges them.
 ///
 /// Order: on a platform that runs one thread at a time every event takes the next number of
@@ -43,11 +43,13 @@ public final class Tracer: @unchecked Sendable {
     init(capacity: Int?) { buffer = EventBuffer(capacity: capacity) }
     deinit { buffer.deallocate() }
 
-    /// A spin lock: held for one append by the buffer's writer, or for one copy by a reader.
+    /// The futex mutex, not a spin lock: a reader (`events()`, a verifier report's recent
+    /// events) copies the whole buffer under it — millions of events with `.full` — and a
+    /// writer must sleep meanwhile, not spin.
     @inline(__always)
     func withLock<R>(_ body: (inout EventBuffer) -> R) -> R {
-      storport_spin_lock(word[0])
-      defer { storport_unlock(word[0]) }
+      storport_mutex_lock(word[0])
+      defer { storport_mutex_unlock(word[0]) }
       return body(&buffer)
     }
 
