@@ -1,12 +1,25 @@
 import StorportDevices
 
 extension LogicalUnit {
-  func executeBlock(
-    _ b: BlockCommand, cdb: Cdb, buffer: UnsafeMutableRawBufferPointer, overflow: OverflowPolicy
-  ) -> ScsiResult {
+  /// What refuses a block command before its fields are looked at — NACA or LINK in the
+  /// control byte (not supported: INVALID FIELD IN CDB), a unit START STOP UNIT stopped (NOT
+  /// READY, INITIALIZING COMMAND REQUIRED) — or nil. A miniport that executes block commands
+  /// itself (the NVMe sample) asks this first, so both paths refuse alike.
+  public func blockCommandRefusal(_ cdb: Cdb) -> ScsiResult? {
+    if let expected = Cdb.length(forOpcode: cdb.opcode), cdb.count >= expected, cdb[expected - 1] & 0x05 != 0
+    {
+      return .invalidField(cdbByte: expected - 1)
+    }
     guard started.load(ordering: .acquiring) else {
       return .check(SenseData(.notReady, .notReadyInitializingRequired))
     }
+    return nil
+  }
+
+  func executeBlock(
+    _ b: BlockCommand, cdb: Cdb, buffer: UnsafeMutableRawBufferPointer, overflow: OverflowPolicy
+  ) -> ScsiResult {
+    if let refusal = blockCommandRefusal(cdb) { return refusal }
     if b.atomic && configuration.maxAtomicTransferBlocks == 0 {
       return .illegal(.invalidCommandOperationCode, .cdb(0))
     }
@@ -173,9 +186,17 @@ extension LogicalUnit {
       guard buffer.count >= blockSize else { return .invalidField(cdbByte: b.lengthField) }
       zero = (0..<blockSize).allSatisfy { buffer[$0] == 0 }
     }
+    // UNMAP with a zero block (NDOB: a zero block) deallocates; without UNMAP the zeroes are
+    // written (SBC-4: WRITE SAME with UNMAP 0 writes).
+    var zeroBlock: UnsafeMutableRawBufferPointer? = nil
+    if b.noDataOutBuffer && !b.unmap {
+      zeroBlock = .allocate(byteCount: blockSize, alignment: 16)
+      zeroBlock!.initializeMemory(as: UInt8.self, repeating: 0)
+    }
+    defer { zeroBlock?.deallocate() }
     do {
       try blockLocks.withExcluded(lba: b.lba, count: Int(b.blocks)) { () throws(BlockStoreError) in
-        try fill(b, buffer, deallocate: (b.unmap && zero) || b.noDataOutBuffer)
+        try fill(b, zeroBlock ?? buffer, deallocate: b.unmap && zero)
       }
     } catch {
       return mediumError(.writeError)

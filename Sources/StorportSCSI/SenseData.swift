@@ -66,9 +66,12 @@ public struct SenseData: Hashable, Sendable, CustomStringConvertible {
       if let (a, b, c) = senseKeySpecific { bytes += [0x02, 0x06, 0, 0, a, b, c, 0] }
       bytes[7] = UInt8(bytes.count - 8)
     } else {
-      bytes[0] = 0x70 | (information != nil ? 0x80 : 0)
+      // Fixed format holds 4 bytes of INFORMATION: a value that does not fit is not reported,
+      // VALID 0 (SPC-4 fixed format sense data; descriptor format carries all 8 bytes).
+      let fits = information.map { $0 <= UInt64(UInt32.max) } ?? false
+      bytes[0] = 0x70 | (fits ? 0x80 : 0)
       bytes[2] = key.rawValue & 0x0F
-      if let info = information {
+      if fits, let info = information {
         let v = UInt32(truncatingIfNeeded: info)
         bytes[3] = UInt8(v >> 24)
         bytes[4] = UInt8((v >> 16) & 0xFF)

@@ -40,6 +40,9 @@ import Testing
       name: "WRITE SAME with ANCHOR (no ANC_SUP)", cdb: [0x41, 0x10, 0, 0, 0, 0, 0, 0, 1, 0], length: 4096,
       direction: .dataOut, key: .illegalRequest, code: .invalidFieldInCdb, field: .cdb(1, bit: 4)),
     Case(
+      name: "READ(10) with NACA (not supported)", cdb: [0x28, 0, 0, 0, 0, 1, 0, 0, 1, 0x04], length: 4096,
+      direction: .dataIn, key: .illegalRequest, code: .invalidFieldInCdb, field: .cdb(9)),
+    Case(
       name: "WRITE SAME of zero blocks (to the end) from past the end",
       cdb: [0x41, 0, 0, 0, 1, 0, 0, 0, 0, 0],
       length: 4096, direction: .dataOut, key: .illegalRequest, code: .lbaOutOfRange, field: nil),
@@ -139,6 +142,21 @@ import Testing
     }
     #expect(select(swp: false).srbStatus == .success)
     #expect(run([0x2A, 0, 0, 0, 0, 3, 0, 0, 1, 0], .dataOut, 4096, fill: block).srbStatus == .success)
+    // A unit START STOP UNIT stopped answers block commands NOT READY (the NVMe sample used to
+    // run them), until it is started again.
+    #expect(run([0x1B, 0, 0, 0, 0x00, 0], .none, 0).srbStatus == .success)
+    for (name, cdb, direction) in [
+      ("READ(10)", [0x28, 0, 0, 0, 0, 3, 0, 0, 1, 0] as [UInt8], DataDirection.dataIn),
+      ("WRITE(10)", [0x2A, 0, 0, 0, 0, 3, 0, 0, 1, 0], .dataOut),
+      ("WRITE SAME(10)", [0x41, 0, 0, 0, 0, 3, 0, 0, 1, 0], .dataOut),
+    ] {
+      let r = run(cdb, direction, 4096, fill: block)
+      #expect(
+        r.senseData?.key == .notReady && r.senseData?.code == .notReadyInitializingRequired,
+        "\(miniport) \(name) on a stopped unit: \(String(describing: r.senseData))")
+    }
+    #expect(run([0x1B, 0, 0, 0, 0x01, 0], .none, 0).srbStatus == .success)
+    #expect(run([0x28, 0, 0, 0, 0, 3, 0, 0, 1, 0], .dataIn, 4096).srbStatus == .success)
     #expect(rig.runtime.verifier.verdict.hasPrefix("PASS"))
   }
 }

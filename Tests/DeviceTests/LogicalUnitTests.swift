@@ -112,6 +112,15 @@ import Testing
       #expect(SenseData.decode(Array(b[0..<n])) == s)
       #expect(b[0] == (desc ? 0x72 : 0xF0))
     }
+    // An LBA past 32 bits: fixed format cannot hold it — VALID 0, no INFORMATION (SPC-4);
+    // descriptor format carries all 8 bytes.
+    let far = SenseData(.illegalRequest, .lbaOutOfRange, information: 0x1_8000_0000)
+    var fixed = [UInt8](repeating: 0, count: 64)
+    _ = fixed.withUnsafeMutableBytes { far.encode(descriptorFormat: false, into: $0) }
+    #expect(fixed[0] == 0x70 && fixed[3..<7].allSatisfy { $0 == 0 }, "\(fixed[0..<8])")
+    var descriptor = [UInt8](repeating: 0, count: 64)
+    let n = descriptor.withUnsafeMutableBytes { far.encode(descriptorFormat: true, into: $0) }
+    #expect(SenseData.decode(Array(descriptor[0..<n]))?.information == 0x1_8000_0000)
   }
 
   @Test func modeSenseSelectControlPageSwitchesDescriptorSenseAndWriteProtect() {
@@ -173,6 +182,12 @@ import Testing
     }
     // Positive control: the block before the LBA keeps its data.
     #expect(run(read10(999, 1)).1.allSatisfy { $0 == 7 })
+    // NDOB without UNMAP writes zeroes (the blocks stay mapped); with UNMAP it deallocates.
+    let (ndob, _) = run([0x93, 0x01, 0, 0, 0, 0, 0, 0, 0x03, 0xF0, 0, 0, 0, 2, 0, 0], length: 0)  // LBA 1008
+    #expect(ndob.status == .good, "\(String(describing: ndob.sense))")
+    #expect(lu.store.isMapped(lba: 1008) && run(read10(1008, 2), length: 8192).1.allSatisfy { $0 == 0 })
+    _ = run([0x93, 0x09, 0, 0, 0, 0, 0, 0, 0x03, 0xF0, 0, 0, 0, 2, 0, 0], length: 0)  // with UNMAP
+    #expect(!lu.store.isMapped(lba: 1008), "NDOB with UNMAP should deallocate")
     let (past, _) = run([0x93, 0, 0, 0, 0, 0, 0, 0, 0x04, 0x00, 0, 0, 0, 0, 0, 0])  // LBA 1024
     #expect(past.sense?.code == .lbaOutOfRange, "\(String(describing: past.sense))")
     var config = LogicalUnitConfiguration()

@@ -58,6 +58,11 @@ extension NvmeMiniport {
       reject(ext, r, unit.execute(cdb, buffer: r.data))
       return
     }
+    // The logical unit's own refusals first (NACA / LINK, a stopped unit), as its path does.
+    if let refusal = unit.blockCommandRefusal(cdb) {
+      reject(ext, r, refusal)
+      return
+    }
     if b.atomic && unit.configuration.maxAtomicTransferBlocks == 0 {
       reject(ext, r, .illegal(.invalidCommandOperationCode, .cdb(0)))
       return

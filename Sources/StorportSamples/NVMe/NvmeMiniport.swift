@@ -61,7 +61,8 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
   /// MaximumTransferLength: the bytes one PRP pair of the emulated controller covers.
   public static let maximumTransferBytes = 128 * 1024
   /// Blocks one WRITE SAME may name (Block Limits VPD MAXIMUM WRITE SAME LENGTH).
-  public static let maximumWriteSameBlocks: UInt64 = 0xFFFF
+  /// MAXIMUM WRITE SAME LENGTH: what one Write Zeroes names (NLB is 0-based in 16 bits).
+  public static let maximumWriteSameBlocks: UInt64 = 0x10000
   public let device: NvmeController
   public let queueCount: Int
   public let queueDepth: Int
