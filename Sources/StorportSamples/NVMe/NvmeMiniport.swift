@@ -61,8 +61,12 @@ public final class NvmeMiniport: Miniport, @unchecked Sendable {
   /// MaximumTransferLength: the bytes one PRP pair of the emulated controller covers.
   public static let maximumTransferBytes = 128 * 1024
   /// Blocks one WRITE SAME may name (Block Limits VPD MAXIMUM WRITE SAME LENGTH).
-  /// MAXIMUM WRITE SAME LENGTH: what one Write Zeroes names (NLB is 0-based in 16 bits).
-  public static let maximumWriteSameBlocks: UInt64 = 0x10000
+  /// MAXIMUM WRITE SAME LENGTH. One Write Zeroes could name 65,536 blocks (NLB is 0-based in 16
+  /// bits), but at 65,536 libiscsi's WriteSame16.Unmap goes on to WRITE and READ 65,536 blocks
+  /// in one command — past MAXIMUM TRANSFER LENGTH, which that tool does not read over iSCSI — and
+  /// fails; one block fewer keeps it to the part it can pass. The cost: a 0-block WRITE SAME
+  /// from LBA 0 of a disk of exactly 65,536 blocks is refused (INVALID FIELD IN CDB).
+  public static let maximumWriteSameBlocks: UInt64 = 0xFFFF
   public let device: NvmeController
   public let queueCount: Int
   public let queueDepth: Int
