@@ -38,25 +38,17 @@ public final class StripeLocks: @unchecked Sendable {
   @inline(__always)
   public func withExcluded<R, E: Error>(lba: UInt64, count: Int, _ body: () throws(E) -> R) throws(E) -> R {
     let mask = Self.mask(lba: lba, count: max(count, 1))
-    lock(mask)
-    defer { unlock(mask) }
+    forEachWord(of: mask, storport_mutex_lock)
+    defer { forEachWord(of: mask, storport_mutex_unlock) }
     return try body()
   }
 
+  /// Calls `body` with the word of each stripe in `mask`, in ascending stripe order.
   @inline(__always)
-  private func lock(_ mask: UInt64) {
+  private func forEachWord(of mask: UInt64, _ body: (UnsafeMutablePointer<UInt32>) -> Void) {
     var m = mask
     while m != 0 {
-      storport_mutex_lock(storport_word(words, Int32(m.trailingZeroBitCount)))
-      m &= m - 1
-    }
-  }
-
-  @inline(__always)
-  private func unlock(_ mask: UInt64) {
-    var m = mask
-    while m != 0 {
-      storport_mutex_unlock(storport_word(words, Int32(m.trailingZeroBitCount)))
+      body(storport_word(words, Int32(m.trailingZeroBitCount)))
       m &= m - 1
     }
   }

@@ -6,20 +6,26 @@ extension LogicalUnit {
   /// READY, INITIALIZING COMMAND REQUIRED) — or nil. A miniport that executes block commands
   /// itself (the NVMe sample) asks this first, so both paths refuse alike.
   public func blockCommandRefusal(_ cdb: Cdb) -> ScsiResult? {
-    if let expected = Cdb.length(forOpcode: cdb.opcode), cdb.count >= expected, cdb[expected - 1] & 0x05 != 0
-    {
-      return .invalidField(cdbByte: expected - 1)
-    }
-    guard started.load(ordering: .acquiring) else {
-      return .check(SenseData(.notReady, .notReadyInitializingRequired))
-    }
-    return nil
+    controlByteRefusal(cdb) ?? notReadyRefusal
+  }
+
+  /// NACA or LINK in the control byte (neither supported): INVALID FIELD IN CDB; nil otherwise.
+  func controlByteRefusal(_ cdb: Cdb) -> ScsiResult? {
+    guard let expected = Cdb.length(forOpcode: cdb.opcode), cdb.count >= expected,
+      cdb[expected - 1] & 0x05 != 0
+    else { return nil }
+    return .invalidField(cdbByte: expected - 1)
+  }
+
+  /// A unit START STOP UNIT stopped: NOT READY, INITIALIZING COMMAND REQUIRED; nil otherwise.
+  var notReadyRefusal: ScsiResult? {
+    started.load(ordering: .acquiring) ? nil : .check(SenseData(.notReady, .notReadyInitializingRequired))
   }
 
   func executeBlock(
     _ b: BlockCommand, cdb: Cdb, buffer: UnsafeMutableRawBufferPointer, overflow: OverflowPolicy
   ) -> ScsiResult {
-    if let refusal = blockCommandRefusal(cdb) { return refusal }
+    if let refusal = notReadyRefusal { return refusal }  // `execute` looked at the control byte
     if b.atomic && configuration.maxAtomicTransferBlocks == 0 {
       return .illegal(.invalidCommandOperationCode, .cdb(0))
     }

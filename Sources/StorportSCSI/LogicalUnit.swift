@@ -99,8 +99,7 @@ public final class LogicalUnit: @unchecked Sendable {
     guard cdb.count >= 6, let expected = Cdb.length(forOpcode: cdb.opcode), cdb.count >= expected else {
       return .illegal(.invalidCommandOperationCode, .cdb(0))
     }
-    // Control byte: NACA / LINK are not supported.
-    if cdb[expected - 1] & 0x05 != 0 { return .invalidField(cdbByte: expected - 1) }
+    if let refusal = controlByteRefusal(cdb) { return refusal }
     if let block = BlockCommand.decode(cdb) {
       return executeBlock(block, cdb: cdb, buffer: buffer, overflow: overflow)
     }
@@ -140,7 +139,7 @@ public final class LogicalUnit: @unchecked Sendable {
   }
 
   func testUnitReady() -> ScsiResult {
-    started.load(ordering: .acquiring) ? .good() : .check(SenseData(.notReady, .notReadyInitializingRequired))
+    notReadyRefusal ?? .good()
   }
 
   func requestSense(_ cdb: Cdb, _ buffer: UnsafeMutableRawBufferPointer) -> ScsiResult {

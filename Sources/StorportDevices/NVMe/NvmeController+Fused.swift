@@ -10,8 +10,8 @@ import Storport
 /// transfer is atomic against every other (Identify Namespace NAWUN; WRITE ATOMIC relies on
 /// it): a read sees a write whole or not at all.
 extension NvmeController {
-  /// Runs `body` holding the write stripes of blocks [lba, lba + count): taken in stripe order
-  /// (no two writers can deadlock), released in reverse. Must not be nested.
+  /// Runs `body` holding the stripes of blocks [lba, lba + count) (``StripeLocks``: taken in
+  /// stripe order, so no two commands can deadlock). Must not be nested.
   func withBlocksExcluded<R>(_ lba: UInt64, _ count: Int, _ body: () -> R) -> R {
     stripeLocks.withExcluded(lba: lba, count: count, body)
   }

@@ -30,32 +30,6 @@ extension NvmeMiniport {
     }
     return false
   }
-  static let writeSameChain: UInt = 1 << 62
-  /// A WRITE SAME a controller reset sent back (BUSY, re-issued by the port): bits 0–31 the
-  /// blocks its completed chunks wrote, bits 32–47 the request's submission count (low 16
-  /// bits) — the re-issue resumes there instead of starting over, so a WRITE SAME makes
-  /// progress under resets more frequent than the whole range takes. Keyed to the submission:
-  /// a request reused for another command starts afresh.
-  static let writeSameResume: UInt = 1 << 58
-
-  /// What a request a controller reset sends back keeps for its re-issue: a WRITE SAME of data
-  /// its completed chunks (the chunk in flight did not complete: it is written again — WRITE
-  /// SAME is idempotent); anything else nothing.
-  static func stateAfterReset(_ context: UInt, submissions: UInt32) -> UInt {
-    guard context & writeSameChain != 0 else { return 0 }
-    let through = UInt32(truncatingIfNeeded: context)
-    let inFlight = UInt32(truncatingIfNeeded: context >> 32) & 0xFFFF
-    assert(inFlight <= through, "NVMe sample: a WRITE SAME chunk larger than the blocks it reached")
-    return writeSameResume | UInt(submissions & 0xFFFF) << 32 | UInt(through &- inFlight)
-  }
-
-  /// The blocks a re-issued WRITE SAME already wrote (``writeSameResume``), 0 for a fresh one.
-  static func resumedWriteSameBlocks(_ context: UInt, submissions: UInt32) -> UInt32 {
-    guard context & writeSameResume != 0,
-      UInt32(truncatingIfNeeded: context >> 32) & 0xFFFF == submissions & 0xFFFF
-    else { return 0 }
-    return UInt32(truncatingIfNeeded: context)
-  }
 
   /// COMPARE AND WRITE (SBC-4 §5.3): the data-out buffer holds the verify instance then the
   /// write instance, `b.blocks` blocks each. A miscompare ends as CHECK CONDITION, MISCOMPARE /
@@ -212,6 +186,35 @@ extension NvmeMiniport {
   /// Frees the ORWRITE buffer of `r`, if it has one (completion, or a reset's flush).
   func releaseBounceBuffer(_ ext: NvmeExtension, _ r: StorRequest) {
     ext.bounceBuffers.withLock { $0.removeValue(forKey: ObjectIdentifier(r)) }?.deallocate()
+  }
+
+  // MARK: - WRITE SAME of data: chunks, resumed after a reset
+
+  static let writeSameChain: UInt = 1 << 62
+  /// A WRITE SAME a controller reset sent back (BUSY, re-issued by the port): bits 0–31 the
+  /// blocks its completed chunks wrote, bits 32–47 the request's submission count (low 16
+  /// bits) — the re-issue resumes there instead of starting over, so a WRITE SAME makes
+  /// progress under resets more frequent than the whole range takes. Keyed to the submission:
+  /// a request reused for another command starts afresh.
+  static let writeSameResume: UInt = 1 << 58
+
+  /// What a request a controller reset sends back keeps for its re-issue: a WRITE SAME of data
+  /// its completed chunks (the chunk in flight did not complete: it is written again — WRITE
+  /// SAME is idempotent); anything else nothing.
+  static func stateAfterReset(_ context: UInt, submissions: UInt32) -> UInt {
+    guard context & writeSameChain != 0 else { return 0 }
+    let through = UInt32(truncatingIfNeeded: context)
+    let inFlight = UInt32(truncatingIfNeeded: context >> 32) & 0xFFFF
+    assert(inFlight <= through, "NVMe sample: a WRITE SAME chunk larger than the blocks it reached")
+    return writeSameResume | UInt(submissions & 0xFFFF) << 32 | UInt(through &- inFlight)
+  }
+
+  /// The blocks a re-issued WRITE SAME already wrote (``writeSameResume``), 0 for a fresh one.
+  static func resumedWriteSameBlocks(_ context: UInt, submissions: UInt32) -> UInt32 {
+    guard context & writeSameResume != 0,
+      UInt32(truncatingIfNeeded: context >> 32) & 0xFFFF == submissions & 0xFFFF
+    else { return 0 }
+    return UInt32(truncatingIfNeeded: context)
   }
 
   /// WRITE SAME (10/16) of a block that is not all zeroes: the first chunk; the DPC submits
