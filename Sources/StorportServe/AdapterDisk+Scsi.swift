@@ -147,6 +147,9 @@ extension AdapterDisk {
       return ScsiOutcome(status: r.scsiStatus, sense: [], data: [])
     }
     if r.scsiStatus != 0 { return ScsiOutcome(status: r.scsiStatus, sense: r.sense, data: []) }
+    // Busy for its whole timeout (the port stopped re-issuing it): SCSI BUSY, which an
+    // initiator retries later.
+    if r.srbStatus == .busy { return ScsiOutcome(status: 0x08, sense: [], data: []) }
     // Failed without a SCSI status (aborted, timed out, the adapter stopped): ABORTED COMMAND.
     var sense = [UInt8](repeating: 0, count: 18)
     sense[0] = 0x70

@@ -25,6 +25,12 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   /// command looks up one generation, not the table.
   private var nexus: String?
   private var seen: [UInt16: UInt64] = [:]
+  /// The port's commands in the adapters (counted for a later session that reinstates it).
+  private var tasks: NexusTasks?
+  /// What the final login of a normal session sends and runs, held until the session it
+  /// reinstates has no command left in an adapter (``ISCSIServer/claimSession(_:by:ready:)``);
+  /// nil when nothing is held.
+  private var heldLogin: [ISCSIConnection.Event]?
 
   init(server: ISCSIServer, logger: Logger) {
     self.server = server
@@ -100,6 +106,12 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     lastHeard = ServeMetrics.now()
+    if heldLogin != nil {
+      // An initiator sends nothing between its final Login Request and the Login Response.
+      logger.debug("iSCSI connection closes", metadata: ["reason": "a PDU before the login response"])
+      context.close(promise: nil)
+      return
+    }
     var buffer = unwrapInboundIn(data)
     let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
     let wasFullFeature = connection.isFullFeature
@@ -109,11 +121,25 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       // iSCSI names compare without regard to case (RFC 3722 stringprep folds them).
       nexus = (connection.initiatorName ?? "").lowercased() + ",i,0x" + isid
       seen = server.resetsSeen(by: nexus!)  // a new nexus starts up to date
-      server.claimSession(nexus!, by: ObjectIdentifier(self))
       counted = true
       server.metrics?.session(.iscsi, 1)
       logger.info("iSCSI login", metadata: ["negotiated": "\(connection.negotiated)"])
+      heldLogin = events
+      let loop = context.eventLoop
+      tasks = server.claimSession(nexus!, by: ObjectIdentifier(self)) { [weak self] in
+        guard let self else { return }
+        loop.execute { self.releaseLogin() }
+      }
+      return
     }
+    perform(events, context: context)
+  }
+
+  /// The reinstated session's commands have left the adapters: the login response goes out and
+  /// whatever came with the login runs.
+  private func releaseLogin() {
+    guard let events = heldLogin, let context, context.channel.isActive else { return }
+    heldLogin = nil
     perform(events, context: context)
   }
 
@@ -146,7 +172,12 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
           continue
         }
         let completions = self.completions(context)
-        server.run(task, nexus: nexus ?? "") { result in completions.add((task, result)) }
+        let tasks = self.tasks
+        tasks?.begin()
+        server.run(task, nexus: nexus ?? "") { result in
+          tasks?.end()
+          completions.add((task, result))
+        }
       case .resetLogicalUnit(let lun, let itt):
         server.resetLogicalUnit(lun) { ok in
           loop.execute {

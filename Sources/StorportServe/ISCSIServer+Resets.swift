@@ -75,17 +75,45 @@ extension ISCSIServer {
     for disk in disks.values { disk.reservations.nexusLost(nexus) }
   }
 
-  /// `handler` has logged in a normal session for initiator port `nexus`. A session the port
-  /// already had is reinstated (RFC 7143 §6.3.5, ErrorRecoveryLevel 0): its connection is closed
-  /// and the nexus is lost — its RESERVE reservations end now, before the new session can make
-  /// any — so the old connection's later close does not touch the new session's.
-  func claimSession(_ nexus: String, by handler: ObjectIdentifier) {
-    let previous = sessions.withLockedValue { $0.updateValue(handler, forKey: nexus) }
-    guard let previous, previous != handler else { return }
-    nexusLost(nexus)
-    if let channel = connections.withLockedValue({ $0[previous] }) {
-      channel.eventLoop.execute { channel.close(promise: nil) }
+  /// `handler` has logged in a normal session for initiator port `nexus`; returns the port's
+  /// command count, which the handler keeps up to date. A session the port already had is
+  /// reinstated (RFC 7143 §6.3.5, ErrorRecoveryLevel 0): its connection is closed and the nexus
+  /// is lost — its RESERVE reservations end now, before the new session can make any — so the
+  /// old connection's later close does not touch the new session's. `ready` is called (on any
+  /// thread) once the old connection has closed and none of the port's commands is left in an
+  /// adapter — those of a connection that dropped earlier included: only then may the new
+  /// session answer its login, or an old write could land after a new one.
+  func claimSession(
+    _ nexus: String, by handler: ObjectIdentifier, ready: @escaping @Sendable () -> Void
+  ) -> NexusTasks {
+    let (previous, live) = sessions.withLockedValue { table in
+      (table.updateValue(handler, forKey: nexus), Set(table.keys))
     }
+    let tasks = nexusTasks.withLockedValue { table -> NexusTasks in
+      if let known = table[nexus] { return known }
+      if table.count >= Self.nexusLimit {
+        table = table.filter { port, tasks in live.contains(port) || tasks.running > 0 }
+      }
+      let made = NexusTasks()
+      table[nexus] = made
+      return made
+    }
+    var closed: EventLoopFuture<Void>?
+    if let previous, previous != handler {
+      nexusLost(nexus)
+      if let channel = connections.withLockedValue({ $0[previous] }) {
+        channel.close(promise: nil)
+        closed = channel.closeFuture
+      }
+    }
+    // After the close, the old connection submits nothing more (its reads end before it
+    // goes inactive); what it submitted is counted in `tasks`.
+    if let closed {
+      closed.whenComplete { _ in tasks.whenIdle(ready) }
+    } else {
+      tasks.whenIdle(ready)
+    }
+    return tasks
   }
 
   /// `handler`'s connection closed: true if it still held `nexus`'s session (which then ends),

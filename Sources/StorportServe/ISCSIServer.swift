@@ -57,6 +57,10 @@ public final class ISCSIServer: @unchecked Sendable {
   /// The connection (its handler) that holds each logged-in initiator port's session: a new
   /// session of the same port reinstates it and ends the old one (RFC 7143 §6.3.5).
   let sessions = NIOLockedValueBox([String: ObjectIdentifier]())
+  /// The commands each initiator port has in the adapters, kept after its connection closes
+  /// while any is running (a reinstating session waits for them); at most about `nexusLimit`
+  /// ports, idle ones without a session forgotten first.
+  let nexusTasks = NIOLockedValueBox([String: NexusTasks]())
 
   /// - Parameters:
   ///   - name: the target's iSCSI name.

@@ -53,6 +53,38 @@ import Testing
     #expect(report?.message.contains("SRB_STATUS_BUS_RESET") == true)
   }
 
+  /// R-S11 and the port's bound on it: a request completed with SRB_STATUS_BUSY is re-issued
+  /// through StartIo — and once it has been busy for its whole timeout (a miniport whose
+  /// controller died during a reset answers BUSY for ever) it is completed to its submitter
+  /// with SRB_STATUS_BUSY instead of cycling with no end. Positive control: busy three times,
+  /// then done, completes with success after four StartIo calls.
+  @Test func rs11_busyForTheWholeTimeoutEndsTheRequestBusy() {
+    func run(busyTimes: Int) -> (StorRequest, attempts: Int, now: UInt64, rules: [VerifierRule]) {
+      let attempts = InterlockedValue()
+      let h = SimHarness { m in
+        m.onStartIo = { ext, r in
+          r.srbStatus = attempts.increment() <= busyTimes ? .busy : .success
+          ext.port.requestComplete(r)
+          return true
+        }
+      }
+      h.startAdapter()
+      let r = StorRequest(tag: 1)
+      r.timeoutSeconds = 2
+      h.adapter.submit(r)
+      h.runtime.runUntil(timeoutNanoseconds: 10_000_000_000) { r.isCompleted }
+      return (r, Int(attempts.load()), h.now, h.rules())
+    }
+    let recovers = run(busyTimes: 3)
+    #expect(recovers.0.isCompleted && recovers.0.srbStatus == .success && recovers.attempts == 4)
+    let stuck = run(busyTimes: .max)
+    #expect(stuck.0.isCompleted && stuck.0.srbStatus == .busy, "a request busy for ever never ended")
+    #expect(
+      stuck.now >= 2_000_000_000 && stuck.now < 3_000_000_000, "ended at \(stuck.now) ns, not after its 2 s")
+    #expect(stuck.attempts > 100, "re-issued only \(stuck.attempts) times")
+    #expect(stuck.rules.isEmpty && recovers.rules.isEmpty)
+  }
+
   /// Queue depths: at most `depth` requests of a LUN in the miniport (StorPortSetDeviceQueueDepth)
   /// and at most MaxNumberOfIO in the adapter; the rest wait in the port, in order.
   @Test func lunAndAdapterQueueDepthsHoldExcessRequests() {

@@ -497,11 +497,16 @@ final class LoopbackTarget {
   let disk: AdapterDisk
   let server: ISCSIServer
   let port: Int
-  init(metrics: ServeMetrics? = nil) throws {
+  /// `latency`: each NVMe command's time in the device, in ns (none when nil).
+  init(metrics: ServeMetrics? = nil, latency: UInt64? = nil) throws {
     var o = WorkloadOptions()
     o.miniport = .nvme
     o.sizeBytes = 8 << 20
     o.processors = 2
+    if let latency {
+      o.latency = .fixed(nanoseconds: latency)
+      o.stuckTimeoutMilliseconds = 60_000
+    }
     rig = try WorkloadRig(o)
     disk = AdapterDisk(adapter: rig.adapter, blockSize: rig.store.blockSize, blockCount: rig.store.blockCount)
     server = ISCSIServer(name: Initiator.target.name, luns: [0: disk], metrics: metrics)
@@ -921,6 +926,38 @@ final class LoopbackTarget {
     let sensed = next(neighbour)
     #expect(sensed.count >= 48 && sensed[3] == 0x18, "MODE SENSE from another port: RESERVATION CONFLICT")
     withExtendedLifetime(t) {}
+  }
+
+  /// RFC 7143 §6.3.5: the old session's tasks end with it — but an adapter cannot take back a
+  /// write it has started. The new session's login is answered only once that write has left
+  /// the device, so none of the old session's writes can land after one of the new session's.
+  @Test func aReinstatingLoginWaitsForTheOldSessionsCommandsToLeaveTheAdapter() throws {
+    let t = try LoopbackTarget(latency: 400_000_000)  // 400 ms per command
+    let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
+    let old = try NBDTestClient(port: t.port)
+    old.send(framing.encode(Initiator.normalLogin))
+    #expect(old.receivePDU().count >= 48)
+    let bs = t.disk.blockSize
+    let write: [UInt8] = [0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0]
+    old.send(
+      framing.encode(
+        Initiator.command(
+          itt: 1, cmdSN: 1, cdb: write, write: true, edtl: bs, data: [UInt8](repeating: 0x5A, count: bs))))
+    // Positive control: the write is in the device when the new session logs in.
+    let deadline = DispatchTime.now() + 10
+    while t.rig.adapter.statistics.outstandingRequests == 0 && DispatchTime.now() < deadline {
+      usleep(1_000)
+    }
+    #expect(
+      t.rig.adapter.statistics.outstandingRequests == 1, "the old session's write never reached the adapter")
+    let new = try NBDTestClient(port: t.port)
+    new.send(framing.encode(Initiator.normalLogin))
+    let answer = new.receivePDU()
+    #expect(answer.count >= 48 && answer[0] & 0x3F == 0x23 && answer[36] == 0, "login accepted")
+    #expect(
+      t.rig.adapter.statistics.outstandingRequests == 0,
+      "the reinstating login was answered while the old session's write was still in the device")
+    #expect(old.closedByPeer(), "the reinstated session's connection ends")
   }
 }
 

@@ -228,6 +228,8 @@ public final class StorRequest: @unchecked Sendable {
   let owner = Atomic<UInt8>(Owner.caller.rawValue)
   /// Consecutive SRB_STATUS_BUSY completions (re-issue backoff).
   @exclusivity(unchecked) var busyRetries: UInt32 = 0
+  /// Platform time (ns) of the first SRB_STATUS_BUSY of the current run of them.
+  @exclusivity(unchecked) var busySince: UInt64 = 0
   /// Retries after SRB_STATUS_BUS_RESET.
   @exclusivity(unchecked) var resetRetries: UInt32 = 0
   /// The second (platform time / 1 s) at which this request times out; bucket bookkeeping.

@@ -225,7 +225,7 @@ extension StorPort {
       request.resetRetries &+= 1
       if request.resetRetries <= 4 { request._srbStatus = .busy }
     }
-    let reissue = request.srbStatus == .busy
+    let reissue = request.srbStatus == .busy && !busyOutlivedTimeout(request, on: p)
     if !reissue { counters.completedRequests.add(1, ordering: .relaxed) }
     // The bucket second after the deadline second: the request surely outlived its timeout.
     if checked && request.timeoutTracked && platform.now().nanoseconds / 1_000_000_000 > request.timeoutEpoch
@@ -257,13 +257,32 @@ extension StorPort {
     if let p { p.runHostCode { completion(request) } } else { completion(request) }
   }
 
+  /// Whether `request`, completed with SRB_STATUS_BUSY, has been busy for its whole timeout
+  /// (its TimeOutValue, or the adapter's default) since its first BUSY: then the port stops
+  /// re-issuing it and completes it to its submitter with SRB_STATUS_BUSY — a miniport that
+  /// stays busy for ever (a controller that died during a reset) ends each request in bounded
+  /// time instead of cycling it through StartIo with no end. The documents say only that BUSY
+  /// makes Storport re-issue the request (R-S11); the bound is this port's, in the spirit of the
+  /// I/O timer that bounds a request the miniport holds (R-N11).
+  private func busyOutlivedTimeout(_ request: StorRequest, on p: Processor?) -> Bool {
+    guard request.busyRetries > 0 else { return false }
+    let seconds =
+      request.timeoutSeconds == 0 ? configuration.defaultRequestTimeoutSeconds : request.timeoutSeconds
+    let limit = min(UInt64(max(seconds, 1)), RequestTimeouts.maximumTimeoutSeconds) * 1_000_000_000
+    guard platform.now().nanoseconds &- request.busySince >= limit else { return false }
+    trace(on: p, .notification, "SRB_STATUS_BUSY for the request's whole timeout: completed BUSY")
+    return true
+  }
+
   /// R-S11: a request completed with SRB_STATUS_BUSY goes through BuildIo/StartIo again — at
   /// once the first time, then after a growing delay (up to 1 ms), so a miniport that stays
-  /// busy (a controller reset) does not turn the port into a spin loop. The port's own FLUSH
-  /// keeps bypassing the gates that hold client I/O during a stop.
+  /// busy (a controller reset) does not turn the port into a spin loop; for at most the
+  /// request's timeout (``busyOutlivedTimeout(_:on:)``). The port's own FLUSH keeps bypassing
+  /// the gates that hold client I/O during a stop.
   func reissueBusy(_ request: StorRequest, on p: Processor?) {
     request._srbStatus = .pending
     request.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
+    if request.busyRetries == 0 { request.busySince = platform.now().nanoseconds }
     request.busyRetries &+= 1
     if checked { request.history.record(.reissued, at: platform.now().nanoseconds, on: p?.index) }
     let cpu = p?.index ?? 0
