@@ -68,10 +68,16 @@ extension ISCSIServer {
       return
     }
     guard let block = BlockCdb(task.cdb), block.movesData else {
-      disk.execute(cdb: task.cdb, dataOut: task.dataOut, dataInLength: task.isRead ? task.expectedLength : 0)
-      {
+      // A block command that moves no data (WRITE SAME(16) with NDOB) uses none of what the
+      // initiator expected to send: all of EDTL is the residual (underflow, RFC 7143 §11.4.5.1).
+      let unused = BlockCdb(task.cdb) != nil && !task.isRead ? task.expectedLength : 0
+      disk.execute(
+        cdb: task.cdb, dataOut: unused > 0 ? [] : task.dataOut,
+        dataInLength: task.isRead ? task.expectedLength : 0
+      ) {
         completion(
-          ISCSITaskResult(status: $0.status, sense: $0.sense, dataIn: $0.data, overflow: $0.overflow))
+          ISCSITaskResult(
+            status: $0.status, sense: $0.sense, dataIn: $0.data, overflow: $0.overflow, underflow: unused))
       }
       return
     }

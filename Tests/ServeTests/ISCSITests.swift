@@ -961,6 +961,36 @@ final class LoopbackTarget {
   }
 }
 
+/// RFC 7143 §11.4.5.1: a WRITE SAME(16) with NDOB moves no data, so whatever the initiator
+/// expected to send is residual underflow.
+@Suite struct NoDataOutBufferResidualTests {
+  @Test func writeSameWithNdobReportsTheDataSentAsUnderflow() throws {
+    let t = try LoopbackTarget()
+    let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
+    let c = try NBDTestClient(port: t.port)
+    c.send(framing.encode(Initiator.normalLogin))
+    #expect(c.receivePDU().count >= 48)
+    let bs = t.disk.blockSize
+    func writeSame(ndob: Bool, itt: UInt32) -> [UInt8] {
+      let cdb: [UInt8] = [0x93, ndob ? 0x01 : 0] + [UInt8](repeating: 0, count: 8) + [0, 0, 0, 1, 0, 0]
+      c.send(
+        framing.encode(
+          Initiator.command(
+            itt: itt, cmdSN: itt, cdb: cdb, write: true, edtl: bs, data: [UInt8](repeating: 0x33, count: bs)))
+      )
+      return c.receivePDU()
+    }
+    // Positive control: the same command with its data block used has no residual.
+    let used = writeSame(ndob: false, itt: 1)
+    #expect(used.count >= 48 && used[0] & 0x3F == 0x21 && used[3] == 0 && used[1] & 0x06 == 0)
+    let r = writeSame(ndob: true, itt: 2)
+    #expect(r.count >= 48 && r[0] & 0x3F == 0x21 && r[3] == 0, "GOOD")
+    #expect(r.count >= 48 && r[1] & 0x02 != 0, "residual underflow (U) set")
+    let residual = r.count >= 48 ? Int(r[44]) << 24 | Int(r[45]) << 16 | Int(r[46]) << 8 | Int(r[47]) : -1
+    #expect(residual == bs, "residual count \(residual), not the \(bs) bytes sent")
+  }
+}
+
 extension NBDTestClient {
   /// The next iSCSI PDU's bytes: its 48-byte header and padded data segment (fewer when the
   /// connection ends first).
