@@ -1,15 +1,27 @@
 import CStorportShim
+import Synchronization
 
-/// A value guarded by a spin lock from the C shim: for critical sections of a few
-/// instructions that never block or call out (a processor's work queues, a STOR_DPC's state
-/// machine, the request pipeline's flow state). A hold costs one atomic exchange (the release
-/// is a plain store) where ``Locked`` costs two; a waiter spins, then yields and sleeps
-/// briefly, instead of sleeping on a futex — so never hold it across anything long.
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#endif
+
+/// A value guarded by a spin lock: for critical sections of a few instructions that never
+/// block or call out (a processor's work queues, a STOR_DPC's state machine, the request
+/// pipeline's flow state). A hold costs one atomic exchange (the release is a plain store)
+/// where ``Locked`` costs two; a waiter spins, then yields and sleeps briefly
+/// (`storport_spin_lock`), instead of sleeping on a futex — so never hold it across anything
+/// long.
 ///
-/// Its atomics are compiled in the C shim, like ``Locked``'s, so ThreadSanitizer sees every
-/// happens-before edge it makes. The word sits in its own cache line.
+/// The word is a Swift atomic in the object, padded off the header's and neighbours' cache
+/// lines: the uncontended acquire and the release are inline, and ThreadSanitizer, which
+/// instruments Swift atomics, sees every happens-before edge.
 final class SpinLocked<Value>: @unchecked Sendable {
-  private let word = AlignedWords(count: 1)
+  private let paddingBefore = InlineArray<14, UInt64>(repeating: 0)
+  /// 0 free, 1 held.
+  private let word = Atomic<UInt32>(0)
+  private let paddingAfter = InlineArray<15, UInt64>(repeating: 0)
   /// Guarded by `word`: exclusive by construction, not by Swift's dynamic checks.
   @exclusivity(unchecked) private var value: Value
 
@@ -18,9 +30,27 @@ final class SpinLocked<Value>: @unchecked Sendable {
   /// Runs `body` (which must not block) with exclusive access to the value.
   @inline(__always)
   func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-    storport_spin_lock(word[0])
-    defer { storport_unlock(word[0]) }
+    if word.exchange(1, ordering: .acquiring) != 0 { waitForWord() }
+    defer { word.store(0, ordering: .releasing) }
     return try body(&value)
+  }
+
+  /// Contended: about 128 pauses, then alternately a yield and a 2 µs sleep, as
+  /// `storport_spin_lock` (the holder may be a descheduled thread).
+  @inline(never)
+  private func waitForWord() {
+    var attempt = 0
+    while word.load(ordering: .relaxed) != 0 || word.exchange(1, ordering: .acquiring) != 0 {
+      if attempt < 128 {
+        storport_cpu_relax()
+      } else if attempt & 1 != 0 {
+        sched_yield()
+      } else {
+        var pause = timespec(tv_sec: 0, tv_nsec: 2_000)
+        nanosleep(&pause, nil)
+      }
+      attempt &+= 1
+    }
   }
 }
 
