@@ -12,7 +12,13 @@ extension StorPort {
     request.owner.store(StorRequest.Owner.port.rawValue, ordering: .releasing)
     request.submittedAt = platform.now().nanoseconds
     request.submissions &+= 1
-    let p = Processor.current
+    Processor.withCurrent { p in dispatchSubmitted(request, from: p) }
+  }
+
+  /// The rest of ``submit(_:completion:)``: to the calling processor, or one the platform
+  /// picks when the caller is not a processor.
+  @inline(__always)
+  private func dispatchSubmitted(_ request: StorRequest, from p: Processor?) {
     if checked {
       request.history.clear()
       request.history.record(.submitted, at: request.submittedAt, on: p?.index)
@@ -125,7 +131,10 @@ extension StorPort {
   /// reported and ignored (rule 72). `SRB_STATUS_BUSY` re-issues it through BuildIo/StartIo
   /// (R-S11).
   public func requestComplete(_ request: StorRequest) {
-    let p = Processor.current
+    Processor.withCurrent { p in requestComplete(request, on: p) }
+  }
+
+  private func requestComplete(_ request: StorRequest, on p: Processor?) {
     if let p, p.servicePoints { p.point(.service) }
     if let p { p.raceDetector?.release(p.index, SyncObject(request)) }
     let (exchanged, original) = request.owner.compareExchange(

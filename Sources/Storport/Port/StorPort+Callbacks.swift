@@ -68,8 +68,8 @@ extension StorPort {
     if set.contains(.allChannels) { acquireAllChannels(on: p) }
     if set.contains(.interrupt) { _ = acquireInterruptLock(on: p, byPort: true) }
     if set.contains(.message) {
-      if case .messageSignaledInterrupt(let m) = kind, Int(m) < locks.messages.count {
-        _ = p.acquire(locks.messages[Int(m)], byPort: true)
+      if case .messageSignaledInterrupt(let m) = kind, Int(m) < locks.messageRefs.count {
+        _ = locks.messageRefs[Int(m)]._withUnsafeGuaranteedRef { p.acquire($0, byPort: true) }
       } else {
         _ = acquireInterruptLock(on: p, byPort: true)
       }
@@ -81,8 +81,8 @@ extension StorPort {
   private func releasePortLocks(_ set: PortLockSet, _ kind: CallbackKind, channel: Int?, on p: Processor) {
     if set.isEmpty { return }
     if set.contains(.message) {
-      if case .messageSignaledInterrupt(let m) = kind, Int(m) < locks.messages.count {
-        p.release(locks.messages[Int(m)])
+      if case .messageSignaledInterrupt(let m) = kind, Int(m) < locks.messageRefs.count {
+        locks.messageRefs[Int(m)]._withUnsafeGuaranteedRef { p.release($0) }
       } else {
         releaseInterruptLock(on: p)
       }
@@ -90,7 +90,7 @@ extension StorPort {
     if set.contains(.interrupt) { releaseInterruptLock(on: p) }
     if set.contains(.allChannels) { releaseAllChannels(on: p) }
     if let channel {
-      p.release(locks.channels[channel])
+      locks.channelRefs[channel]._withUnsafeGuaranteedRef { p.release($0) }
       platform.signal(ObjectIdentifier(locks.channelWaitToken))
     }
     if set.contains(.startIo) { p.release(locks.startIo) }

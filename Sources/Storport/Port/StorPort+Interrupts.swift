@@ -17,8 +17,10 @@ extension StorPort {
     let n = processorCount
     var target = message.map { Int($0) % n } ?? 0
     if variesPlacements { target = platform.choose(.interruptProcessor, count: n, default: target) }
-    trace(on: Processor.current, .interruptRaise, StorPort.interruptName(message), a: UInt64(target))
-    if let p = Processor.current { p.raceDetector?.release(p.index, Self.interruptSyncObject(self, message)) }
+    Processor.withCurrent { p in
+      trace(on: p, .interruptRaise, StorPort.interruptName(message), a: UInt64(target))
+      if let p { p.raceDetector?.release(p.index, Self.interruptSyncObject(self, message)) }
+    }
     post(.interrupt(Unmanaged.passUnretained(self), message: message), to: target)
   }
 

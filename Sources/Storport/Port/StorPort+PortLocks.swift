@@ -1,21 +1,24 @@
 extension StorPort {
   /// Takes a free channel token, preferring the processor's own channel.
   func acquireChannel(on p: Processor) -> Int {
-    let n = locks.channels.count
+    let refs = locks.channelRefs
+    let n = refs.count
     let preferred = p.index % n
     p.point(.lockAcquire)
     var attempt = 0
     while true {
       for k in 0..<n {
         let c = (preferred + k) % n
-        if locks.channels[c].tryAcquire() {
-          _ = p.noteAcquired(locks.channels[c], byPort: true)
-          return c
+        let taken = refs[c]._withUnsafeGuaranteedRef { lock in
+          guard lock.tryAcquire() else { return false }
+          _ = p.noteAcquired(lock, byPort: true)
+          return true
         }
+        if taken { return c }
       }
       if attempt == 0 {
         p.noteContended()
-        locks.channels[preferred].contentions.add(1, ordering: .relaxed)
+        refs[preferred]._withUnsafeGuaranteedRef { $0.contentions.add(1, ordering: .relaxed) }
       }
       platform.wait(p.index, on: ObjectIdentifier(locks.channelWaitToken), attempt: attempt)
       attempt &+= 1
@@ -49,14 +52,14 @@ extension StorPort {
   func acquireInterruptLock(on p: Processor, byPort: Bool) -> UInt64 {
     let serial = p.acquire(locks.interrupt, byPort: byPort)
     if configuration.interruptSynchronizationMode == .synchronizePerMessage {
-      for m in locks.messages { p.acquireUnrecorded(m) }
+      for m in locks.messageRefs { m._withUnsafeGuaranteedRef { p.acquireUnrecorded($0) } }
     }
     return serial
   }
 
   func releaseInterruptLock(on p: Processor) {
     if configuration.interruptSynchronizationMode == .synchronizePerMessage {
-      for m in locks.messages.reversed() { p.releaseUnrecorded(m) }
+      for m in locks.messageRefs.reversed() { m._withUnsafeGuaranteedRef { p.releaseUnrecorded($0) } }
     }
     p.release(locks.interrupt)
   }

@@ -9,9 +9,18 @@ final class PortLocks: @unchecked Sendable {
   /// The Interrupt lock's identity, compared on every lock release without a reference count.
   let interruptIdentifier: ObjectIdentifier
   /// One per MSI message (empty: none granted).
-  @exclusivity(unchecked) var messages: [SpinLock] = []
+  @exclusivity(unchecked) var messages: [SpinLock] = [] {
+    didSet { messageRefs = messages.map { Unmanaged.passUnretained($0) } }
+  }
   /// One per concurrent channel (empty or one: StartIo takes the StartIo lock).
-  @exclusivity(unchecked) var channels: [SpinLock] = []
+  @exclusivity(unchecked) var channels: [SpinLock] = [] {
+    didSet { channelRefs = channels.map { Unmanaged.passUnretained($0) } }
+  }
+  /// `messages` and `channels` unretained (the arrays keep them alive): reading an element
+  /// of these costs no reference count, where an element of an array of objects costs two
+  /// (about 40 instructions) — and the hot paths read them on every request and interrupt.
+  @exclusivity(unchecked) private(set) var messageRefs: [Unmanaged<SpinLock>] = []
+  @exclusivity(unchecked) private(set) var channelRefs: [Unmanaged<SpinLock>] = []
   /// What processors waiting for a channel block on (simulated platform).
   let channelWaitToken = ChannelWaitToken()
 
