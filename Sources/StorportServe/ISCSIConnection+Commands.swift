@@ -34,7 +34,7 @@ extension ISCSIConnection {
     guard expected <= Self.maximumTransferBytes else {
       return checkCondition(itt, sense: FixedSense.bytes(0x05, 0x24, 0x00))
     }
-    if outstandingBytes + expected > Self.maximumOutstandingBytes {
+    if session.outstandingBytes + expected > Self.maximumOutstandingBytes {
       // TASK SET FULL: the initiator retries once something ends.
       return [.send(response(itt, ISCSITaskResult(status: 0x28), expected: 0, isRead: false))]
     }

@@ -7,6 +7,7 @@ extension ISCSIConnection {
     case authorizationFailure = 0x0202
     case notFound = 0x0203
     case unsupportedVersion = 0x0205
+    case tooManyConnections = 0x0206
     case missingParameter = 0x0207
     case sessionTypeUnsupported = 0x0209
     case sessionDoesNotExist = 0x020A
@@ -26,18 +27,18 @@ extension ISCSIConnection {
     let csg = (pdu.flags >> 2) & 0x03
     let nsg = pdu.flags & 0x03
     let first = isid.isEmpty
+    // A TSIH in the first request: this connection is to join that session (MC/S).
+    let joining = first ? pdu.be16(14) : 0
     if first {
       isid = Array(pdu.header[8..<14])
-      expCmdSN = pdu.be32(24)
-      grantedMaxCmdSN = expCmdSN &- 1  // nothing granted yet
+      cid = pdu.be16(20)
+      if joining == 0 {
+        expCmdSN = pdu.be32(24)
+        grantedMaxCmdSN = expCmdSN &- 1  // nothing granted yet
+      }
       // Version-max ≥ 0 ≥ version-min: only version 0 exists.
       guard pdu.header[3] == 0 else { return loginFailure(pdu, .unsupportedVersion, []) }
-      guard pdu.be16(14) == 0 else {
-        // Adding a connection to a session (TSIH ≠ 0): one connection per session here, so
-        // no session it could join exists.
-        return loginFailure(pdu, .sessionDoesNotExist, [])
-      }
-    } else if Array(pdu.header[8..<14]) != isid {
+    } else if Array(pdu.header[8..<14]) != isid || (joined && pdu.be16(14) != tsih) {
       return loginFailure(pdu, .initiatorError, [])
     }
     if continuing {
@@ -114,6 +115,7 @@ extension ISCSIConnection {
       if !isDiscovery && !pairs.contains(where: { $0.key == "TargetName" }) {
         return loginFailure(pdu, .missingParameter, [])
       }
+      if joining != 0, let failure = join(joining, initiator: name) { return loginFailure(pdu, failure, []) }
     }
     do { answers += try negotiator.answer(pairs) } catch { return loginFailure(pdu, .initiatorError, []) }
     if !isDiscovery && !sentPortalGroupTag {
@@ -141,18 +143,58 @@ extension ISCSIConnection {
     let enteringFullFeature = moves && nsg == Self.fullFeatureStage
     if enteringFullFeature && tsih == 0 { tsih = assignedTSIH }
     for i in 0..<6 { response.header[8 + i] = isid[i] }
-    response.setBE16(14, enteringFullFeature ? tsih : 0)
+    response.setBE16(14, enteringFullFeature || joined ? tsih : 0)
     response.initiatorTaskTag = pdu.initiatorTaskTag
     response.data = ISCSIText.encode(answers)
     let out = encode(stamped(response, advance: true))
     if enteringFullFeature {
       phase = .fullFeature
+      enterSession()
       let p = negotiator.parameters
       framing.headerDigest = p.headerDigest
       framing.dataDigest = p.dataDigest
       framing.maximumReceiveSegment = Self.receiveSegmentBytes
     }
     return [out]
+  }
+
+  /// Makes this connection one of the session `requested` names (RFC 7143 §6.3: the same
+  /// initiator port — name and ISID — of a normal session, under its MaxConnections); returns
+  /// the login status when it cannot. The connection then negotiates only connection keys:
+  /// the session's leading-only ones bind it.
+  mutating func join(_ requested: UInt16, initiator name: String) -> LoginStatus? {
+    guard !isDiscovery, let found = findSession?(requested), !found.isDiscovery, found.isid == isid,
+      found.initiatorName.lowercased() == name.lowercased()
+    else { return .sessionDoesNotExist }
+    // A CID in use is that connection's reinstatement: it does not count against the limit.
+    let others = found.connectionCount - (found.members[cid] == nil ? 0 : 1)
+    guard others < found.parameters.maxConnections else { return .tooManyConnections }
+    session = found
+    tsih = requested
+    joined = true
+    negotiator.join(found.parameters)
+    return nil
+  }
+
+  /// The login is complete: a leading connection gives its session its identity and
+  /// parameters; a joining one whose CID is in use ends that connection first (an implicit
+  /// logout, RFC 7143 §6.3.4) through its owner. Either way it now counts in the session.
+  mutating func enterSession() {
+    var replaced: ISCSISession.Hooks?
+    if joined {
+      if session.members[cid] != nil {
+        replaced = session.hooks[cid]
+        session.evict(cid)
+      }
+    } else {
+      ledSession = true
+      session.isid = isid
+      session.initiatorName = initiatorName ?? ""
+      session.isDiscovery = isDiscovery
+      session.parameters = negotiator.parameters
+    }
+    membership = session.enter(cid)
+    replaced?.close()
   }
 
   /// Checks the initiator's CHAP_N / CHAP_R against our challenge; answers the initiator's own
@@ -264,13 +306,30 @@ extension ISCSIConnection {
     return [encode(stamped(response, advance: true))]
   }
 
-  /// Logout Request (RFC 7143 §11.14): answered, then the connection ends.
+  /// Logout Request (RFC 7143 §11.14). Close the session (reason 0): answered, then this
+  /// connection ends and its owner ends the others (``endsSession``). Close a connection
+  /// (reason 1): this one — answered, then it ends — or another of the session, which its owner
+  /// ends (CID NOT FOUND when there is none). Remove for recovery (2): not supported at
+  /// ErrorRecoveryLevel 0; answered so, then this connection ends.
   mutating func logout(_ pdu: ISCSIPDU) -> [Event] {
-    _ = accept(pdu)
+    if admit(pdu) == .later { return [] }
     var response = ISCSIPDU(.logoutResponse)
     response.initiatorTaskTag = pdu.initiatorTaskTag
     let reason = pdu.flags & 0x7F
+    let named = pdu.be16(20)
+    if reason == 1 && named != cid {
+      guard session.members[named] != nil, !isDiscovery else {
+        response.header[2] = 1  // CID not found
+        return [encode(stamped(response, advance: true))]
+      }
+      let ending = session.hooks[named]
+      session.evict(named)
+      ending?.close()
+      return [encode(stamped(response, advance: true))]
+    }
     response.header[2] = reason <= 1 ? 0 : 2  // success, or recovery not supported
+    loggedOut = true
+    endsSession = reason == 0
     return [encode(stamped(response, advance: true))] + close("logout")
   }
 }

@@ -79,8 +79,9 @@ public struct ISCSITaskResult: Sendable, Equatable {
   }
 }
 
-/// One iSCSI connection's protocol state (RFC 7143, ErrorRecoveryLevel 0, one connection per
-/// session), independent of any network code so it can be tested and fuzzed byte by byte:
+/// One iSCSI connection's protocol state (RFC 7143, ErrorRecoveryLevel 0; a session may have
+/// several connections, whose command numbering ``ISCSISession`` holds), independent of any
+/// network code so it can be tested and fuzzed byte by byte:
 /// bytes from the initiator go in with ``receive(_:)``; bytes to send and SCSI tasks to run
 /// come out as ``Event``s; a finished task goes back in with ``complete(_:_:)``.
 ///
@@ -146,16 +147,45 @@ public struct ISCSIConnection: Sendable {
   var pendingPing: (tag: UInt32, sentAt: UInt64)?
   var lastPingTag: UInt32 = 0
   var statSN: UInt32 = 0
-  var expCmdSN: UInt32 = 0
-  var outstanding: Int { running.count + pendingWrites.count }
-  var outstandingBytes = 0
+  /// The session this connection belongs to: its own from the start (it leads it), or the one
+  /// it joins (a login with the session's TSIH). Command numbering is the session's.
+  var session: ISCSISession
+  /// This connection's CID (RFC 7143 §11.12.4), from its first Login Request.
+  var cid: UInt16 = 0
+  /// The sessions a login with a TSIH may join, by TSIH (nil: none may be joined).
+  let findSession: (@Sendable (UInt16) -> ISCSISession?)?
+  /// This connection joined an existing session (it is not its leading connection).
+  public internal(set) var joined = false
+  /// This connection led a normal or discovery session into the full feature phase.
+  public internal(set) var ledSession = false
+  /// Its membership of ``session`` (from the full feature phase until it ends).
+  var membership: UInt64?
+  var isMember: Bool { membership != nil }
+  /// The connection ended by a logout — its own (reason 1) or the session's (reason 0,
+  /// ``endsSession``) — or an implicit one (its CID reinstated), not by a failure.
+  public internal(set) var loggedOut = false
+  /// A logout closed the whole session: its other connections end too.
+  public internal(set) var endsSession = false
+  var expCmdSN: UInt32 {
+    get { session.expCmdSN }
+    nonmutating set { session.expCmdSN = newValue }
+  }
+  var grantedMaxCmdSN: UInt32 {
+    get { session.grantedMaxCmdSN }
+    nonmutating set { session.grantedMaxCmdSN = newValue }
+  }
+  /// Commands of the whole session in the target; this connection's part is `counted`.
+  var outstanding: Int { session.outstanding }
+  private var counted = 0
+  /// Bytes this connection's outstanding commands may move (the session holds the sum).
+  var outstandingBytes = 0 {
+    didSet { session.outstandingBytes += outstandingBytes - oldValue }
+  }
   /// Free command slots: the window the initiator may use beyond ExpCmdSN.
   var window: UInt32 { UInt32(max(0, Self.maximumOutstanding - outstanding)) }
-  /// The highest MaxCmdSN advertised so far. Never lowered: an initiator ignores a MaxCmdSN
-  /// below the last it saw (RFC 7143 §4.2.2.1), so commands up to it stay acceptable even when
-  /// an immediate command has taken a slot since (at most `maximumOutstanding` more run then).
-  var grantedMaxCmdSN: UInt32 = 0
-  /// MaxCmdSN to advertise now: ExpCmdSN + free slots − 1, or the granted one if higher.
+  /// MaxCmdSN to advertise now: ExpCmdSN + free slots − 1, or the granted one if higher (an
+  /// initiator ignores a MaxCmdSN below the last it saw, RFC 7143 §4.2.2.1, so commands up to
+  /// it stay acceptable even when an immediate command has taken a slot since).
   var maxCmdSN: UInt32 {
     let fresh = expCmdSN &+ window &- 1
     return Int32(bitPattern: fresh &- grantedMaxCmdSN) > 0 ? fresh : grantedMaxCmdSN
@@ -171,10 +201,21 @@ public struct ISCSIConnection: Sendable {
     var burstLength = 0
     var nextDataSN: UInt32 = 0
   }
-  var pendingWrites: [UInt32: PendingWrite] = [:]
+  var pendingWrites: [UInt32: PendingWrite] = [:] {
+    didSet { recount() }
+  }
   /// Tasks handed to the owner and not completed, with whether a task management function
   /// aborted them (their result is then not sent).
-  var running: [UInt32: (lun: UInt16, aborted: Bool, bytes: Int)] = [:]
+  var running: [UInt32: (lun: UInt16, aborted: Bool, bytes: Int)] = [:] {
+    didSet { recount() }
+  }
+  /// Keeps the session's count of outstanding commands equal to the sum of its connections'.
+  private mutating func recount() {
+    let now = running.count + pendingWrites.count
+    session.outstanding += now - counted
+    counted = now
+    assert(session.outstanding >= 0, "bug in swift-storport: a session's outstanding commands went negative")
+  }
   /// Task management responses held until the running tasks they aborted have ended (SAM-5: a
   /// TMF completes after the tasks it affects): the TMF's tag and the tasks still awaited.
   var heldTaskManagement: [(initiatorTaskTag: UInt32, awaiting: Set<UInt32>)] = []
@@ -186,13 +227,26 @@ public struct ISCSIConnection: Sendable {
   public var loginDeadline: UInt64?
   var nextTransferTag: UInt32 = 1
 
-  /// - Parameter tsih: the Target Session Identifying Handle this connection's session gets
-  ///   when its login completes (non-zero; the server gives each session its own).
-  public init(target: ISCSITargetConfiguration, initialStatSN: UInt32 = 1, tsih: UInt16 = 1) {
+  /// - Parameters:
+  ///   - tsih: the Target Session Identifying Handle this connection's session gets when its
+  ///     login completes, if it leads one (non-zero; the server gives each session its own).
+  ///   - sessions: the sessions a login naming a TSIH may add this connection to (MC/S), by
+  ///     TSIH; nil: such a login fails with SESSION DOES NOT EXIST.
+  init(
+    target: ISCSITargetConfiguration, initialStatSN: UInt32 = 1, tsih: UInt16 = 1,
+    sessions: (@Sendable (UInt16) -> ISCSISession?)?
+  ) {
     precondition(tsih != 0, "TSIH 0 means 'no session yet' (RFC 7143 §11.12.8)")
     self.target = target
     statSN = initialStatSN
     assignedTSIH = tsih
+    session = ISCSISession(tsih: tsih)
+    findSession = sessions
+  }
+
+  /// A connection of a single-connection target (no session can be joined).
+  public init(target: ISCSITargetConfiguration, initialStatSN: UInt32 = 1, tsih: UInt16 = 1) {
+    self.init(target: target, initialStatSN: initialStatSN, tsih: tsih, sessions: nil)
   }
 
   public var isClosed: Bool { phase == .closed }
@@ -237,13 +291,18 @@ public struct ISCSIConnection: Sendable {
     return events
   }
 
-  /// The connection is gone: nothing more is sent, results of running tasks are dropped.
+  /// The connection is gone: nothing more is sent, results of running tasks are dropped, and
+  /// it leaves its session. Idempotent.
   public mutating func abandon() {
     phase = .closed
     pendingWrites.removeAll()
     running.removeAll()
     heldTaskManagement.removeAll()
     outstandingBytes = 0
+    if let m = membership {
+      membership = nil
+      session.leave(cid, membership: m)
+    }
   }
 
   mutating func close(_ reason: String) -> [Event] {
@@ -301,14 +360,26 @@ public struct ISCSIConnection: Sendable {
 
   // MARK: - Command numbering
 
-  /// Whether a non-immediate command with `cmdSN` is in the window (then ExpCmdSN moves past
-  /// it); immediate commands always are. Outside the window it is ignored (RFC 7143 §3.2.2.1).
-  mutating func accept(_ pdu: ISCSIPDU) -> Bool {
-    if pdu.isImmediate { return true }
+  enum Admission { case now, later, never }
+
+  /// Whether a PDU numbered with CmdSN is handled now: immediate ones always are; a
+  /// non-immediate one in the window is (then ExpCmdSN moves past it) unless it is ahead of
+  /// ExpCmdSN in a session of several connections — it waits in the session (`later`) until
+  /// the CmdSNs before it have come, on whichever connection. Outside the window it is ignored
+  /// (`never`, RFC 7143 §4.2.2.1).
+  mutating func admit(_ pdu: ISCSIPDU) -> Admission {
+    if pdu.isImmediate { return .now }
     let cmdSN = pdu.be32(24)
     let ahead = cmdSN &- expCmdSN
-    guard ahead < maxCmdSN &- expCmdSN &+ 1 else { return false }
+    guard ahead < maxCmdSN &- expCmdSN &+ 1 else { return .never }
+    if session.mustWait(cmdSN) {
+      session.park(pdu, cmdSN: cmdSN, cid: cid)
+      return .later
+    }
     expCmdSN = cmdSN &+ 1
-    return true
+    return .now
   }
+
+  /// ``admit(_:)`` is `now`.
+  mutating func accept(_ pdu: ISCSIPDU) -> Bool { admit(pdu) == .now }
 }

@@ -13,18 +13,17 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   private var connection: ISCSIConnection
   private let server: ISCSIServer
   private let logger: Logger
-  private var counted = false
   private let flow = ReadFlow()
   private var context: ChannelHandlerContext?
   /// When the initiator last sent anything (ns), and the ping check's repeated task.
   private var lastHeard: UInt64 = 0
   private var ticks: RepeatedTask?
   /// This connection's I_T nexus by its initiator port (name and ISID), once logged in to a
-  /// normal session, and the resets it has seen: loaded from the server's table at login
-  /// (``ISCSIServer/resetsSeen(by:)``), written back when a UNIT ATTENTION is delivered — so a
-  /// command looks up one generation, not the table.
+  /// normal session. The resets it has seen are its session's (``ISCSISession/resetsSeen``):
+  /// loaded from the server's table at the leading login (``ISCSIServer/resetsSeen(by:)``),
+  /// written back when a UNIT ATTENTION is delivered — so a command looks up one generation,
+  /// not the table.
   private var nexus: String?
-  private var seen: [UInt16: UInt64] = [:]
   /// The port's commands in the adapters (counted for a later session that reinstates it).
   private var tasks: NexusTasks?
   /// What the final login of a normal session sends and runs, held until the session it
@@ -35,7 +34,8 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   init(server: ISCSIServer, logger: Logger) {
     self.server = server
     self.logger = logger
-    connection = ISCSIConnection(target: server.configuration, tsih: server.nextTSIH())
+    connection = ISCSIConnection(
+      target: server.configuration, tsih: server.nextTSIH(), sessions: server.sessionLookup)
   }
 
   func channelActive(context: ChannelHandlerContext) {
@@ -46,7 +46,8 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     if let local = context.localAddress, let ip = local.ipAddress, let port = local.port {
       target.address = (ip.contains(":") ? "[\(ip)]" : ip) + ":\(port),1"
     }
-    connection = ISCSIConnection(target: target, tsih: connection.assignedTSIH)
+    connection = ISCSIConnection(
+      target: target, tsih: connection.assignedTSIH, sessions: server.sessionLookup)
     let admitted = server.connections.withLockedValue { table -> Bool in
       guard table.count < ISCSIServer.maximumConnections else { return false }
       table[ObjectIdentifier(self)] = context.channel
@@ -86,22 +87,71 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   func handlerRemoved(context: ChannelHandlerContext) {
     self.context = nil
     ticks?.cancel()
-    server.releaseTSIH(connection.assignedTSIH)
+    // A session's TSIH is given back when the session ends (``ISCSIServer/sessionEnded``).
+    if !connection.ledSession { server.releaseTSIH(connection.assignedTSIH) }
   }
 
   func channelInactive(context: ChannelHandlerContext) {
     ticks?.cancel()
     ticks = nil
     _ = server.connections.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(self)) }
-    // The I_T nexus is lost with its connection (one connection per session): its RESERVE
-    // reservations end (SPC-2); persistent ones stay. Not when a newer session of the same
-    // initiator port reinstated this one (its reservations ended then).
-    if let nexus, server.releaseSession(nexus, by: ObjectIdentifier(self)) { server.nexusLost(nexus) }
-    if counted {
-      server.metrics?.session(.iscsi, -1)
+    // ErrorRecoveryLevel 0 recovers only whole sessions (RFC 7143 §7.1.5): a connection lost
+    // without a logout fails its session, and a logout of the session ends every connection.
+    leaveSession(endingIt: !connection.loggedOut || connection.endsSession)
+  }
+
+  /// This connection leaves its session (once); `endingIt`: the session's other connections
+  /// end too. The last to leave ends the session (``ISCSIServer/sessionEnded(_:nexus:)``).
+  private func leaveSession(endingIt: Bool) {
+    guard connection.isMember else {
+      connection.abandon()
+      return
     }
-    counted = false
+    let session = connection.session
     connection.abandon()
+    if endingIt {
+      for hooks in Array(session.hooks.values) { hooks.close() }
+    }
+    if session.connectionCount == 0 { server.sessionEnded(session, nexus: nexus) }
+  }
+
+  /// Ends this connection as its session asks (a reinstated CID, a logout naming it, the
+  /// session's end, or its reinstatement by a new session): an implicit logout.
+  private func endImplicitly() {
+    connection.loggedOut = true
+    leaveSession(endingIt: false)
+    guard let context else { return }
+    context.flush()
+    context.close(promise: nil)
+  }
+
+  /// The owner's hooks this connection gives its session.
+  private func hooks() -> ISCSISession.Hooks {
+    ISCSISession.Hooks(
+      deliver: { [weak self] pdu in self?.deliverDeferred(pdu) },
+      close: { [weak self] in self?.endImplicitly() },
+      whenClosed: { [weak self] done in
+        guard let channel = self?.context?.channel else { return done() }
+        channel.closeFuture.whenComplete { _ in done() }
+      })
+  }
+
+  /// A command of this connection's that waited in the session for its CmdSN's turn.
+  private func deliverDeferred(_ pdu: ISCSIPDU) {
+    guard let context else { return }
+    perform(connection.handle(pdu), context: context)
+  }
+
+  /// Hands the session's waiting commands, in CmdSN order, to their connections, as long as
+  /// the next one is here. One that cannot be delivered (its connection is going) is passed
+  /// over, so the commands after it are not held for ever.
+  private func deliverWaiting() {
+    let session = connection.session
+    while let (cid, pdu) = session.takeDeferred() {
+      let before = session.expCmdSN
+      session.hooks[cid]?.deliver(pdu)
+      if session.expCmdSN == before { session.expCmdSN &+= 1 }
+    }
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -116,23 +166,37 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
     let wasFullFeature = connection.isFullFeature
     let events = connection.receive(bytes)
-    if !wasFullFeature && connection.isFullFeature && !connection.sessionIsDiscovery {
-      let isid = connection.isid.map { String($0 >> 4, radix: 16) + String($0 & 0xF, radix: 16) }.joined()
-      // iSCSI names compare without regard to case (RFC 3722 stringprep folds them).
-      nexus = (connection.initiatorName ?? "").lowercased() + ",i,0x" + isid
-      seen = server.resetsSeen(by: nexus!)  // a new nexus starts up to date
-      counted = true
-      server.metrics?.session(.iscsi, 1)
-      logger.info("iSCSI login", metadata: ["negotiated": "\(connection.negotiated)"])
-      heldLogin = events
-      let loop = context.eventLoop
-      tasks = server.claimSession(nexus!, by: ObjectIdentifier(self)) { [weak self] in
-        guard let self else { return }
-        loop.execute { self.releaseLogin() }
+    if !wasFullFeature && connection.isFullFeature {
+      let session = connection.session
+      session.hooks[connection.cid] = hooks()
+      if !connection.sessionIsDiscovery {
+        let isid = connection.isid.map { String($0 >> 4, radix: 16) + String($0 & 0xF, radix: 16) }.joined()
+        // iSCSI names compare without regard to case (RFC 3722 stringprep folds them).
+        let nexus = (connection.initiatorName ?? "").lowercased() + ",i,0x" + isid
+        self.nexus = nexus
+        if connection.joined {
+          tasks = server.tasks(of: nexus)
+          logger.info(
+            "iSCSI connection joins a session",
+            metadata: [
+              "tsih": "\(session.tsih)", "cid": "\(connection.cid)", "negotiated": "\(connection.negotiated)",
+            ])
+        } else {
+          session.resetsSeen = server.resetsSeen(by: nexus)  // a new nexus starts up to date
+          server.sessionStarted(session)
+          logger.info("iSCSI login", metadata: ["negotiated": "\(connection.negotiated)"])
+          heldLogin = events
+          let loop = context.eventLoop
+          tasks = server.claimSession(nexus, session: session) { [weak self] in
+            guard let self else { return }
+            loop.execute { self.releaseLogin() }
+          }
+          return
+        }
       }
-      return
     }
     perform(events, context: context)
+    deliverWaiting()
   }
 
   /// The reinstated session's commands have left the adapters: the login response goes out and
@@ -204,10 +268,11 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   /// INQUIRY, REPORT LUNS and REQUEST SENSE pass (SAM-5 §5.14).
   private func unitAttention(_ task: ISCSITask) -> ISCSITaskResult? {
     guard ![0x12, 0xA0, 0x03].contains(task.cdb[0]) else { return nil }
+    let session = connection.session
     guard let nexus, let current = server.resetGenerations.withLockedValue({ $0[task.lun] }),
-      current.generation > seen[task.lun] ?? 0
+      current.generation > session.resetsSeen[task.lun] ?? 0
     else { return nil }
-    seen[task.lun] = current.generation
+    session.resetsSeen[task.lun] = current.generation
     server.sawReset(nexus, lun: task.lun, generation: current.generation)
     return ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x06, 0x29, current.ascq))
   }

@@ -43,7 +43,8 @@ enum ISCSIText {
 }
 
 /// The operational parameters of a session (RFC 7143 §13), as negotiated: the defaults until
-/// the initiator offers something else. Only ErrorRecoveryLevel 0, one connection per session,
+/// the initiator offers something else. Only ErrorRecoveryLevel 0, at most
+/// ``ISCSISession/maximumConnections`` connections per session,
 /// and no markers are supported, and the answers say so.
 struct ISCSIParameters: Sendable, Equatable {
   var headerDigest = false
@@ -70,6 +71,27 @@ struct ISCSINegotiator: Sendable {
   var parameters = ISCSIParameters()
   /// Whether we declared our MaxRecvDataSegmentLength yet.
   var declaredReceiveLength = false
+  /// This is the session's leading connection: false once it joins a session, whose
+  /// leading-only keys then bind it.
+  var leading = true
+
+  /// The keys only a session's leading connection negotiates (RFC 7143 §13: "LO").
+  static let leadingOnly: Set<String> = [
+    "MaxConnections", "InitialR2T", "ImmediateData", "MaxBurstLength", "FirstBurstLength", "DefaultTime2Wait",
+    "DefaultTime2Retain", "MaxOutstandingR2T", "DataPDUInOrder", "DataSequenceInOrder", "ErrorRecoveryLevel",
+  ]
+
+  /// This connection joins a session negotiated with `session`: its leading-only values hold;
+  /// the connection's own keys (digests, MaxRecvDataSegmentLength) start from their defaults.
+  mutating func join(_ session: ISCSIParameters) {
+    let fresh = ISCSIParameters()
+    var p = session
+    p.headerDigest = fresh.headerDigest
+    p.dataDigest = fresh.dataDigest
+    p.initiatorMaxRecvDataSegmentLength = fresh.initiatorMaxRecvDataSegmentLength
+    parameters = p
+    leading = false
+  }
 
   init(targetMaxRecvDataSegmentLength: Int) {
     self.targetMaxRecvDataSegmentLength = targetMaxRecvDataSegmentLength
@@ -111,6 +133,11 @@ struct ISCSINegotiator: Sendable {
     var out: [(String, String)] = []
     var p = parameters
     for (key, v) in pairs {
+      // On a connection that joins a session, its leading-only keys are not negotiated again.
+      if !leading && Self.leadingOnly.contains(key) {
+        out.append((key, "Irrelevant"))
+        continue
+      }
       switch key {
       case "InitiatorName", "InitiatorAlias", "TargetName", "SessionType", "AuthMethod", "CHAP_A", "CHAP_N",
         "CHAP_R", "CHAP_I", "CHAP_C":
@@ -124,7 +151,7 @@ struct ISCSINegotiator: Sendable {
         if let on { p.dataDigest = on }
         out.append((key, answer))
       case "MaxConnections":
-        p.maxConnections = min(try Self.number(key, v, 1...65535), 1)
+        p.maxConnections = min(try Self.number(key, v, 1...65535), ISCSISession.maximumConnections)
         out.append((key, String(p.maxConnections)))
       case "InitialR2T":
         // OR: this target always asks for its data with R2T beyond the immediate data.
@@ -170,7 +197,7 @@ struct ISCSINegotiator: Sendable {
     }
     // The burst the initiator may send unsolicited never exceeds the whole burst.
     p.firstBurstLength = min(p.firstBurstLength, p.maxBurstLength)
-    out = out.map { $0.0 == "FirstBurstLength" ? ($0.0, String(p.firstBurstLength)) : $0 }
+    out = out.map { $0.0 == "FirstBurstLength" && leading ? ($0.0, String(p.firstBurstLength)) : $0 }
     parameters = p
     if !declaredReceiveLength {
       declaredReceiveLength = true

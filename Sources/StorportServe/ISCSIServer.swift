@@ -54,9 +54,15 @@ public final class ISCSIServer: @unchecked Sendable {
 
   /// Open connections, so a TARGET COLD RESET can end them all.
   let connections = NIOLockedValueBox([ObjectIdentifier: Channel]())
-  /// The connection (its handler) that holds each logged-in initiator port's session: a new
-  /// session of the same port reinstates it and ends the old one (RFC 7143 §6.3.5).
-  let sessions = NIOLockedValueBox([String: ObjectIdentifier]())
+  /// Each logged-in initiator port's normal session: a new session of the same port
+  /// reinstates it and ends the old one (RFC 7143 §6.3.5).
+  let sessions = NIOLockedValueBox([String: ISCSISession]())
+  /// Normal sessions by TSIH, for a login that adds a connection to one (MC/S).
+  let sessionsByTSIH = NIOLockedValueBox([UInt16: ISCSISession]())
+  /// Looks up a session to join by its TSIH.
+  var sessionLookup: @Sendable (UInt16) -> ISCSISession? {
+    { [weak self] tsih in self?.sessionsByTSIH.withLockedValue { $0[tsih] } }
+  }
   /// The commands each initiator port has in the adapters, kept after its connection closes
   /// while any is running (a reinstating session waits for them); at most about `nexusLimit`
   /// ports, idle ones without a session forgotten first.
