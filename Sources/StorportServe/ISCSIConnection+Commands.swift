@@ -134,6 +134,11 @@ extension ISCSIConnection {
   /// The owner finished a task: its Data-In PDUs and status, or nothing if a task management
   /// function aborted it (or the connection ended).
   public mutating func complete(_ task: ISCSITask, _ result: ISCSITaskResult) -> [Event] {
+    complete(task.header, result)
+  }
+
+  /// ``complete(_:_:)`` by the task's header.
+  public mutating func complete(_ task: ISCSITaskHeader, _ result: ISCSITaskResult) -> [Event] {
     guard phase == .fullFeature, let entry = running.removeValue(forKey: task.initiatorTaskTag) else {
       return []
     }

@@ -56,6 +56,19 @@ public struct ISCSITask: Sendable, Equatable {
   /// Expected Data Transfer Length: the initiator's buffer for this command.
   public var expectedLength: Int
   public var dataOut: [UInt8]
+  /// What answering it needs.
+  public var header: ISCSITaskHeader {
+    ISCSITaskHeader(initiatorTaskTag: initiatorTaskTag, expectedLength: expectedLength, isRead: isRead)
+  }
+}
+
+/// What answering a task needs of its command — its tag, the initiator's expected length and
+/// whether it reads — without its CDB and data: a plain value, copied without reference
+/// counting on its way to the adapter and back.
+public struct ISCSITaskHeader: Sendable, Equatable {
+  public var initiatorTaskTag: UInt32
+  public var expectedLength: Int
+  public var isRead: Bool
 }
 
 /// How a task ended, as the owner reports it.
@@ -314,14 +327,14 @@ public struct ISCSIConnection: Sendable {
   func encode(_ pdu: ISCSIPDU) -> Event { .send(framing.encode(pdu)) }
 
   /// A target PDU stamped with the sequence numbers; `advance`: it carries status (StatSN moves).
-  mutating func stamped(_ pdu: ISCSIPDU, statusAt: Int = 24, advance: Bool) -> ISCSIPDU {
-    var p = pdu
-    p.setBE32(statusAt, statSN)
+  /// (Consuming: the caller's last use hands its header over, so stamping copies nothing.)
+  mutating func stamped(_ pdu: consuming ISCSIPDU, statusAt: Int = 24, advance: Bool) -> ISCSIPDU {
+    pdu.setBE32(statusAt, statSN)
     if advance { statSN &+= 1 }
-    p.setBE32(28, expCmdSN)
+    pdu.setBE32(28, expCmdSN)
     grantedMaxCmdSN = maxCmdSN
-    p.setBE32(32, grantedMaxCmdSN)
-    return p
+    pdu.setBE32(32, grantedMaxCmdSN)
+    return pdu
   }
 
   mutating func reject(_ header: [UInt8], _ reason: ISCSIRejectReason) -> [Event] {

@@ -237,10 +237,11 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         let completions = self.completions(context)
         let tasks = self.tasks
+        let header = task.header
         tasks?.begin()
         server.run(task, nexus: nexus ?? "") { result in
           tasks?.end()
-          completions.add((task, result))
+          completions.add((header, result))
         }
       case .resetLogicalUnit(let lun, let itt):
         server.resetLogicalUnit(lun) { ok in
@@ -278,12 +279,13 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   }
 
   /// Commands the adapter finished, answered in batches on the loop (one flush per batch).
-  private var batch: LoopBatch<(ISCSITask, ISCSITaskResult)>?
-  private func completions(_ context: ChannelHandlerContext) -> LoopBatch<(ISCSITask, ISCSITaskResult)> {
+  private var batch: LoopBatch<(ISCSITaskHeader, ISCSITaskResult)>?
+  private func completions(_ context: ChannelHandlerContext) -> LoopBatch<(ISCSITaskHeader, ISCSITaskResult)>
+  {
     if let batch { return batch }
     let channel = context.channel
     // Weak: the handler owns the batch; once the connection is gone, late results are dropped.
-    let made = LoopBatch<(ISCSITask, ISCSITaskResult)>(loop: context.eventLoop) { [weak self] done in
+    let made = LoopBatch<(ISCSITaskHeader, ISCSITaskResult)>(loop: context.eventLoop) { [weak self] done in
       guard let self else { return }
       for (task, result) in done { self.write(self.connection.complete(task, result), to: channel) }
       channel.flush()

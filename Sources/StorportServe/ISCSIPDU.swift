@@ -154,17 +154,17 @@ struct ISCSIFraming: Sendable {
 
   /// The wire bytes of `pdu`: lengths filled in, padding and digests added.
   func encode(_ pdu: ISCSIPDU) -> [UInt8] {
-    var header = pdu.header
     precondition(pdu.additionalHeader.count % 4 == 0, "bug in swift-storport: AHS not in words")
-    header[4] = UInt8(pdu.additionalHeader.count / 4)
     let n = pdu.data.count
-    header[5] = UInt8(truncatingIfNeeded: n >> 16)
-    header[6] = UInt8(truncatingIfNeeded: n >> 8)
-    header[7] = UInt8(truncatingIfNeeded: n)
     var out: [UInt8] = []
     out.reserveCapacity(
-      header.count + pdu.additionalHeader.count + 4 + Self.padded(n) + 4)  // digests: 4 bytes each
-    out += header
+      ISCSIPDU.headerBytes + pdu.additionalHeader.count + 4 + Self.padded(n) + 4)  // digests: 4 bytes each
+    // The header's lengths are filled in the copy (the PDU's own header is not touched).
+    out += pdu.header
+    out[4] = UInt8(pdu.additionalHeader.count / 4)
+    out[5] = UInt8(truncatingIfNeeded: n >> 16)
+    out[6] = UInt8(truncatingIfNeeded: n >> 8)
+    out[7] = UInt8(truncatingIfNeeded: n)
     out += pdu.additionalHeader
     if headerDigest {
       Self.appendDigest(&out, out.withUnsafeBufferPointer { Self.crc32c($0.baseAddress!, $0.count) })

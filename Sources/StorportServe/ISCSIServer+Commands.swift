@@ -21,10 +21,11 @@ extension ISCSIServer {
       : kind == .write || kind == .writeAndVerify
         ? .write
         : [0x35, 0x91].contains(task.cdb[0]) ? .flush : .other
+    let (expected, written) = (task.expectedLength, task.dataOut.count)
     execute(task, nexus: nexus) { result in
       let failed = result.status != 0
       let bytes =
-        failed ? 0 : op == .read ? min(result.dataIn.count, task.expectedLength) : task.dataOut.count
+        failed ? 0 : op == .read ? min(result.dataIn.count, expected) : written
       metrics.completed(
         .iscsi, op, bytes: op == .read || op == .write ? bytes : 0, failed: failed, since: since)
       completion(result)
