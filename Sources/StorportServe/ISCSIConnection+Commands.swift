@@ -143,29 +143,34 @@ extension ISCSIConnection {
       return []
     }
     outstandingBytes -= entry.bytes
-    guard !entry.aborted else { return releaseTaskManagement(afterEnding: task.initiatorTaskTag) }
+    guard !entry.aborted else { return releaseTaskManagement(afterEnding: [task.initiatorTaskTag]) }
     return [
       .send(response(task.initiatorTaskTag, result, expected: task.expectedLength, isRead: task.isRead))
     ]
   }
 
-  /// The task management responses that were waiting only for `tag`.
-  mutating func releaseTaskManagement(afterEnding tag: UInt32) -> [Event] {
+  /// This connection's tasks `tags` have ended: the held task management responses that were
+  /// waiting only for them — this connection's are returned to send, a sibling's go to it
+  /// (``ISCSISession/Hooks/answer``).
+  mutating func releaseTaskManagement(afterEnding tags: some Sequence<UInt32>) -> [Event] {
     var out: [Event] = []
-    var still: [(initiatorTaskTag: UInt32, awaiting: Set<UInt32>)] = []
-    for var held in heldTaskManagement {
-      held.awaiting.remove(tag)
-      if held.awaiting.isEmpty {
-        var r = ISCSIPDU(.taskManagementResponse)
-        r.initiatorTaskTag = held.initiatorTaskTag
-        r.header[2] = 0  // function complete
-        out.append(encode(stamped(r, advance: true)))
+    for due in session.ended(tags.map { ISCSISession.key(cid, $0) }) {
+      if due.cid == cid {
+        if phase == .fullFeature { out.append(answerTaskManagement(due.initiatorTaskTag)) }
       } else {
-        still.append(held)
+        session.hooks[due.cid]?.answer(due.initiatorTaskTag)
       }
     }
-    heldTaskManagement = still
     return out
+  }
+
+  /// FUNCTION COMPLETE for this connection's task management function `tag`, whose response was
+  /// held until the tasks it aborted ended.
+  public mutating func answerTaskManagement(_ tag: UInt32) -> Event {
+    var r = ISCSIPDU(.taskManagementResponse)
+    r.initiatorTaskTag = tag
+    r.header[2] = 0  // function complete
+    return encode(stamped(r, advance: true))
   }
 
   /// Data-In PDUs (each within the initiator's MaxRecvDataSegmentLength, a sequence per
@@ -224,8 +229,11 @@ extension ISCSIConnection {
 
   /// Task Management Function Request (RFC 7143 §11.5): ABORT TASK / ABORT TASK SET /
   /// CLEAR TASK SET drop what is waiting for data and suppress the results of what is
-  /// running; LOGICAL UNIT RESET and TARGET WARM / COLD RESET go to the owner (the miniport's
-  /// reset path, per LU); CLEAR ACA and TASK REASSIGN are not supported.
+  /// running — the task sets on every connection of the session, and the commands numbered
+  /// below the function's CmdSN not delivered yet (waiting for their turn, or still to come,
+  /// §11.5.1); the response waits for the running tasks it aborted. LOGICAL UNIT RESET and
+  /// TARGET WARM / COLD RESET go to the owner (the miniport's reset path, per LU); CLEAR ACA
+  /// and TASK REASSIGN are not supported.
   mutating func taskManagement(_ pdu: ISCSIPDU) -> [Event] {
     guard accept(pdu) else { return [] }
     let function = pdu.flags & 0x7F
@@ -239,7 +247,7 @@ extension ISCSIConnection {
     }
     // Held answers are bounded like commands; resets go one at a time. Beyond: FUNCTION
     // REJECTED, and the initiator may retry.
-    if heldTaskManagement.count >= Self.maximumOutstanding && [1, 2, 4].contains(function) {
+    if session.heldCount >= Self.maximumOutstanding && [1, 2, 4].contains(function) {
       return respond(255)
     }
     if resetInFlight && [5, 6, 7].contains(function) { return respond(255) }
@@ -252,23 +260,32 @@ extension ISCSIConnection {
       }
       if running[referenced] != nil {
         running[referenced]!.aborted = true
-        heldTaskManagement.append((itt, [referenced]))
+        session.hold(cid: cid, initiatorTaskTag: itt, awaiting: [ISCSISession.key(cid, referenced)])
         return []  // answered when the task ends
+      }
+      if session.abortWaiting(tag: referenced, cid: cid) { return respond(0) }
+      // Not here yet, but numbered inside the window and below this function: it counts as
+      // received, and is aborted when it comes (RFC 7143 §11.5.1).
+      let refCmdSN = pdu.be32(32)
+      let ahead = refCmdSN &- expCmdSN
+      if ahead <= maxCmdSN &- expCmdSN && ahead < pdu.be32(24) &- expCmdSN {
+        session.abort(from: refCmdSN, to: refCmdSN &+ 1, lun: nil)
+        return respond(0)
       }
       return respond(1)  // task does not exist
     case 2, 4:  // ABORT TASK SET, CLEAR TASK SET
       guard let lun, target.luns.contains(lun) else { return respond(2) }
-      let awaiting = abortAll(lun)
+      let awaiting = abortSession(lun, field: pdu.lun, below: pdu.be32(24))
       if awaiting.isEmpty { return respond(0) }
-      heldTaskManagement.append((itt, awaiting))
+      session.hold(cid: cid, initiatorTaskTag: itt, awaiting: awaiting)
       return []
     case 5:  // LOGICAL UNIT RESET
       guard let lun, target.luns.contains(lun) else { return respond(2) }
-      abortAll(lun)
+      abortSession(lun, field: pdu.lun, below: pdu.be32(24))
       resetInFlight = true
       return [.resetLogicalUnit(lun: lun, initiatorTaskTag: itt)]
     case 6, 7:  // TARGET WARM RESET, TARGET COLD RESET: every LU, through the owner
-      for lun in target.luns { abortAll(lun) }
+      abortSession(nil, field: nil, below: pdu.be32(24))
       resetInFlight = true
       return [.resetTarget(cold: function == 7, initiatorTaskTag: itt)]
     case 3:  // CLEAR ACA (no ACA here: NACA is refused)
@@ -282,19 +299,33 @@ extension ISCSIConnection {
     }
   }
 
-  /// Drops the writes of `lun` waiting for data and marks its running tasks aborted; returns
-  /// the running ones (their results will not be sent).
+  /// Drops the writes of `lun` (nil: every LUN) waiting for data and marks its running tasks
+  /// aborted; returns the running ones (their results will not be sent).
   @discardableResult
-  mutating func abortAll(_ lun: UInt16) -> Set<UInt32> {
-    for (tag, w) in pendingWrites where w.task.lun == lun {
+  public mutating func abortAll(_ lun: UInt16?) -> Set<UInt32> {
+    for (tag, w) in pendingWrites where lun == nil || w.task.lun == lun {
       outstandingBytes -= w.task.expectedLength
       pendingWrites[tag] = nil
     }
     var awaiting = Set<UInt32>()
-    for (tag, entry) in running where entry.lun == lun {
+    for (tag, entry) in running where lun == nil || entry.lun == lun {
       running[tag]!.aborted = true
       awaiting.insert(tag)
     }
+    return awaiting
+  }
+
+  /// A task set's abort across the session: this connection's tasks of `lun` (nil: all), its
+  /// siblings' (through their owners), and the commands numbered from ExpCmdSN to `below` not
+  /// delivered yet (LUN field `field`; nil: any). Returns the running tasks awaited, as
+  /// session keys.
+  @discardableResult
+  mutating func abortSession(_ lun: UInt16?, field: UInt64?, below: UInt32) -> Set<UInt64> {
+    var awaiting = Set(abortAll(lun).map { ISCSISession.key(cid, $0) })
+    for (sibling, hooks) in session.hooks where sibling != cid {
+      awaiting.formUnion(hooks.abort(lun).map { ISCSISession.key(sibling, $0) })
+    }
+    session.abort(from: expCmdSN, to: below, lun: field)
     return awaiting
   }
 

@@ -141,6 +141,14 @@ extension ISCSIConnection {
     response.header[2] = 0  // version-max
     response.header[3] = 0  // version-active
     let enteringFullFeature = moves && nsg == Self.fullFeatureStage
+    if enteringFullFeature && joined {
+      // The session may have ended, or filled up, since this login began.
+      guard !session.hasEnded else { return loginFailure(pdu, .sessionDoesNotExist, []) }
+      let others = session.connectionCount - (session.members[cid] == nil ? 0 : 1)
+      guard others < session.parameters.maxConnections else {
+        return loginFailure(pdu, .tooManyConnections, [])
+      }
+    }
     if enteringFullFeature && tsih == 0 { tsih = assignedTSIH }
     for i in 0..<6 { response.header[8 + i] = isid[i] }
     response.setBE16(14, enteringFullFeature || joined ? tsih : 0)
@@ -310,13 +318,18 @@ extension ISCSIConnection {
   /// connection ends and its owner ends the others (``endsSession``). Close a connection
   /// (reason 1): this one — answered, then it ends — or another of the session, which its owner
   /// ends (CID NOT FOUND when there is none). Remove for recovery (2): not supported at
-  /// ErrorRecoveryLevel 0; answered so, then this connection ends.
+  /// ErrorRecoveryLevel 0 — answered so, and nothing ends. Another reason code: Reject.
   mutating func logout(_ pdu: ISCSIPDU) -> [Event] {
+    let reason = pdu.flags & 0x7F
+    guard reason <= 2 else { return reject(pdu.header, .invalidPduField) }
     if admit(pdu) == .later { return [] }
     var response = ISCSIPDU(.logoutResponse)
     response.initiatorTaskTag = pdu.initiatorTaskTag
-    let reason = pdu.flags & 0x7F
     let named = pdu.be16(20)
+    if reason == 2 {
+      response.header[2] = 2  // connection recovery is not supported
+      return [encode(stamped(response, advance: true))]
+    }
     if reason == 1 && named != cid {
       guard session.members[named] != nil, !isDiscovery else {
         response.header[2] = 1  // CID not found
@@ -327,7 +340,7 @@ extension ISCSIConnection {
       ending?.close()
       return [encode(stamped(response, advance: true))]
     }
-    response.header[2] = reason <= 1 ? 0 : 2  // success, or recovery not supported
+    response.header[2] = 0  // success
     loggedOut = true
     endsSession = reason == 0
     return [encode(stamped(response, advance: true))] + close("logout")

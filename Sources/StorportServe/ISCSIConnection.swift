@@ -229,9 +229,6 @@ public struct ISCSIConnection: Sendable {
     counted = now
     assert(session.outstanding >= 0, "bug in swift-storport: a session's outstanding commands went negative")
   }
-  /// Task management responses held until the running tasks they aborted have ended (SAM-5: a
-  /// TMF completes after the tasks it affects): the TMF's tag and the tasks still awaited.
-  var heldTaskManagement: [(initiatorTaskTag: UInt32, awaiting: Set<UInt32>)] = []
   /// A LOGICAL UNIT or target reset of this connection's is with the owner: another is
   /// refused until it ends (a client cannot pile resets on the adapter).
   var resetInFlight = false
@@ -309,8 +306,9 @@ public struct ISCSIConnection: Sendable {
   public mutating func abandon() {
     phase = .closed
     pendingWrites.removeAll()
+    // Its running tasks will not be answered: held responses of siblings stop waiting for them.
+    _ = releaseTaskManagement(afterEnding: Array(running.keys))
     running.removeAll()
-    heldTaskManagement.removeAll()
     outstandingBytes = 0
     if let m = membership {
       membership = nil
@@ -385,6 +383,14 @@ public struct ISCSIConnection: Sendable {
     let cmdSN = pdu.be32(24)
     let ahead = cmdSN &- expCmdSN
     guard ahead < maxCmdSN &- expCmdSN &+ 1 else { return .never }
+    // A SCSI command a task management function aborted before it came takes its CmdSN and
+    // goes no further.
+    if !session.abortedRanges.isEmpty && pdu.opcode == .scsiCommand
+      && session.wasAborted(cmdSN: cmdSN, lun: pdu.lun)
+    {
+      if session.mustWait(cmdSN) { session.park(pdu, cmdSN: cmdSN, cid: nil) } else { expCmdSN = cmdSN &+ 1 }
+      return .never
+    }
     if session.mustWait(cmdSN) {
       session.park(pdu, cmdSN: cmdSN, cid: cid)
       return .later

@@ -133,6 +133,16 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       whenClosed: { [weak self] done in
         guard let channel = self?.context?.channel else { return done() }
         channel.closeFuture.whenComplete { _ in done() }
+      },
+      abort: { [weak self] lun in self?.connection.abortAll(lun) ?? [] },
+      answer: { [weak self] tag in
+        // On a later turn of the loop: the connection may be the one whose PDU led here (a
+        // logout of the connection whose tasks this response awaited), still in its receive.
+        guard let loop = self?.context?.eventLoop else { return }
+        loop.execute {
+          guard let self, let context = self.context, self.connection.isFullFeature else { return }
+          self.perform([self.connection.answerTaskManagement(tag)], context: context)
+        }
       })
   }
 
@@ -204,6 +214,9 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   private func releaseLogin() {
     guard let events = heldLogin, let context, context.channel.isActive else { return }
     heldLogin = nil
+    // Joinable only now: a connection that joined earlier could run commands before the
+    // reinstated session's have left the adapters.
+    server.sessionAnswered(connection.session)
     perform(events, context: context)
   }
 

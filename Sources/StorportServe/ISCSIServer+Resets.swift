@@ -75,11 +75,16 @@ extension ISCSIServer {
     for disk in disks.values { disk.reservations.nexusLost(nexus) }
   }
 
-  /// A normal session has logged in (its leading connection): counted, and findable by its
-  /// TSIH for connections that join it.
+  /// A normal session has logged in (its leading connection): counted.
   func sessionStarted(_ session: ISCSISession) {
-    sessionsByTSIH.withLockedValue { $0[session.tsih] = session }
     metrics?.session(.iscsi, 1)
+  }
+
+  /// Its login response has gone out: connections may join it, by its TSIH (not if it has
+  /// ended meanwhile).
+  func sessionAnswered(_ session: ISCSISession) {
+    guard !session.hasEnded else { return }
+    sessionsByTSIH.withLockedValue { $0[session.tsih] = session }
   }
 
   /// A session's last connection has left, or a newer session reinstated it (once per

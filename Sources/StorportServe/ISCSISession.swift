@@ -7,8 +7,14 @@
 /// their CmdSNs; the target delivers them in CmdSN order (§4.2.2.1). A command that arrives
 /// ahead of ExpCmdSN while a sibling connection may still carry the missing ones waits here
 /// (``deferred``) until ExpCmdSN reaches it; ``takeDeferred()`` hands it to its connection.
-/// With one connection (TCP keeps order) a gap can never fill, so a command ahead of ExpCmdSN
-/// is taken at once, as before.
+/// With one connection (TCP keeps order) a gap can never fill: a command ahead of ExpCmdSN is
+/// taken at once, and commands left waiting when a session drops to one connection are handed
+/// out in CmdSN order across their gaps — ExpCmdSN never passes a command still held.
+///
+/// Task management spans the session: a function's response waits for the aborted tasks of
+/// every connection (``hold(cid:initiatorTaskTag:awaiting:)``), and commands numbered below it
+/// that have not been delivered yet — waiting here, or still to arrive — are aborted by CmdSN
+/// range (``abort(from:to:lun:)``), as RFC 7143 §11.5.1 has it.
 ///
 /// Not locked: every connection of a target runs on the server's one event loop, and only
 /// there is a session touched.
@@ -48,16 +54,36 @@ final class ISCSISession: @unchecked Sendable {
   var outstandingBytes = 0
 
   /// Non-immediate PDUs that arrived ahead of ExpCmdSN, by CmdSN, with the CID they came on
-  /// (nil once that connection has left). Only CmdSNs inside the granted window are kept, so
-  /// there are at most a window's worth.
+  /// (nil once that connection has left, or a task management function aborted it: its CmdSN
+  /// is passed over). Only CmdSNs inside the granted window are kept, so there are at most a
+  /// window's worth.
   private(set) var deferred: [UInt32: (cid: UInt16?, pdu: ISCSIPDU)] = [:]
 
+  /// CmdSN ranges [from, to) whose commands a task management function aborted before they
+  /// were delivered (for `lun`, or any LUN when nil): such a command is dropped when it comes.
+  /// Pruned once ExpCmdSN has passed a range's end.
+  private(set) var abortedRanges: [(from: UInt32, to: UInt32, lun: UInt64?)] = []
+
+  /// A task management response waiting for the aborted tasks it covers to end (SAM-5: the
+  /// function completes after the tasks it affects), on any connection of the session: keys of
+  /// ``key(_:_:)``.
+  struct HeldResponse {
+    var cid: UInt16
+    var initiatorTaskTag: UInt32
+    var awaiting: Set<UInt64>
+  }
+  private(set) var held: [HeldResponse] = []
+
   /// How the owner reaches a connection of this session: hand it a deferred PDU; end it (an
-  /// implicit logout: it leaves the session at once); be told once it has closed.
+  /// implicit logout: it leaves the session at once); be told once it has closed; abort its
+  /// tasks of a LUN (returning the running ones awaited); send a held task management
+  /// response of its.
   struct Hooks {
     var deliver: (ISCSIPDU) -> Void
     var close: () -> Void
     var whenClosed: (@escaping @Sendable () -> Void) -> Void
+    var abort: (_ lun: UInt16?) -> Set<UInt32>
+    var answer: (_ initiatorTaskTag: UInt32) -> Void
   }
   /// The owner's hooks of each full-feature connection, by CID.
   var hooks: [UInt16: Hooks] = [:]
@@ -68,25 +94,88 @@ final class ISCSISession: @unchecked Sendable {
   }
 
   /// Whether a command with `cmdSN`, inside the window but ahead of ExpCmdSN, must wait for the
-  /// CmdSNs before it: only when a sibling connection may carry them.
-  func mustWait(_ cmdSN: UInt32) -> Bool { cmdSN != expCmdSN && members.count > 1 }
+  /// CmdSNs before it: when a sibling connection may carry them, or commands are already
+  /// waiting (they go first).
+  func mustWait(_ cmdSN: UInt32) -> Bool { cmdSN != expCmdSN && (members.count > 1 || !deferred.isEmpty) }
 
-  /// Keeps `pdu` (CmdSN `cmdSN`, ahead of ExpCmdSN, inside the window) until ExpCmdSN reaches
-  /// it. A second PDU with the same CmdSN is an initiator's error: the first stays.
-  func park(_ pdu: ISCSIPDU, cmdSN: UInt32, cid: UInt16) {
+  /// Keeps `pdu` (CmdSN `cmdSN`, ahead of ExpCmdSN, inside the window) until its turn; `cid`
+  /// nil: it only holds its CmdSN (it is dropped when its turn comes). A second PDU with the
+  /// same CmdSN is an initiator's error: the first stays.
+  func park(_ pdu: ISCSIPDU, cmdSN: UInt32, cid: UInt16?) {
     assert(cmdSN != expCmdSN, "bug in swift-storport: parking the command ExpCmdSN names")
     if deferred[cmdSN] == nil { deferred[cmdSN] = (cid, pdu) }
   }
 
-  /// The deferred PDU whose turn it is (its CmdSN is ExpCmdSN), removed; nil when none waits.
-  /// One whose connection has left the session is passed over (ExpCmdSN moves past it: its
-  /// connection's tasks ended with the connection) and the next is looked at.
+  /// The waiting PDU whose turn it is, removed (ExpCmdSN is then its CmdSN); nil when none's
+  /// turn has come. Its turn: its CmdSN is ExpCmdSN — or, with at most one connection left,
+  /// where no gap can fill any more, it is the lowest waiting. One whose connection has left
+  /// (or that was aborted) is passed over: ExpCmdSN moves past it and the next is looked at.
   func takeDeferred() -> (cid: UInt16, pdu: ISCSIPDU)? {
-    while let next = deferred.removeValue(forKey: expCmdSN) {
+    while !deferred.isEmpty {
+      if deferred[expCmdSN] == nil {
+        guard members.count <= 1 else { return nil }
+        // Serial-number order from ExpCmdSN (RFC 1982): every waiting CmdSN is ahead of it.
+        expCmdSN = deferred.keys.min { ($0 &- expCmdSN) < ($1 &- expCmdSN) }!
+      }
+      let next = deferred.removeValue(forKey: expCmdSN)!
       if let cid = next.cid { return (cid, next.pdu) }
       expCmdSN &+= 1
     }
     return nil
+  }
+
+  /// Drops the waiting command of connection `cid` with task tag `tag` (ABORT TASK): its CmdSN
+  /// is passed over when its turn comes. Whether one was waiting.
+  func abortWaiting(tag: UInt32, cid: UInt16) -> Bool {
+    guard
+      let (sn, entry) = deferred.first(where: { $0.value.cid == cid && $0.value.pdu.initiatorTaskTag == tag })
+    else { return false }
+    deferred[sn] = (nil, entry.pdu)
+    return true
+  }
+
+  /// Aborts the commands numbered [from, to) that have not been delivered — waiting here, or
+  /// still to come — for LUN field `lun` (nil: any).
+  func abort(from: UInt32, to: UInt32, lun: UInt64?) {
+    guard to &- from != 0, to &- from < 1 << 31 else { return }
+    for (sn, entry) in deferred where sn &- from < to &- from && (lun == nil || entry.pdu.lun == lun) {
+      deferred[sn] = (nil, entry.pdu)
+    }
+    abortedRanges.append((from, to, lun))
+  }
+
+  /// Whether a command arriving with `cmdSN` and LUN field `lun` was aborted before it came
+  /// (and ranges ExpCmdSN has passed are forgotten).
+  func wasAborted(cmdSN: UInt32, lun: UInt64) -> Bool {
+    abortedRanges.removeAll { ($0.to &- expCmdSN) >= 1 << 31 || $0.to == expCmdSN }
+    return abortedRanges.contains { cmdSN &- $0.from < $0.to &- $0.from && ($0.lun == nil || $0.lun == lun) }
+  }
+
+  // MARK: Held task management responses
+
+  static func key(_ cid: UInt16, _ tag: UInt32) -> UInt64 { UInt64(cid) << 32 | UInt64(tag) }
+
+  var heldCount: Int { held.count }
+
+  /// Holds connection `cid`'s response to task management function `tag` until the tasks of
+  /// `awaiting` have ended.
+  func hold(cid: UInt16, initiatorTaskTag tag: UInt32, awaiting: Set<UInt64>) {
+    precondition(!awaiting.isEmpty, "bug in swift-storport: a task management response held for nothing")
+    held.append(HeldResponse(cid: cid, initiatorTaskTag: tag, awaiting: awaiting))
+  }
+
+  /// Tasks of `keys` have ended (or can no longer end: their connection went): the held
+  /// responses now due, in the order they were held.
+  func ended(_ keys: some Sequence<UInt64>) -> [(cid: UInt16, initiatorTaskTag: UInt32)] {
+    guard !held.isEmpty else { return [] }
+    var due: [(cid: UInt16, initiatorTaskTag: UInt32)] = []
+    var still: [HeldResponse] = []
+    for key in keys { for i in held.indices { held[i].awaiting.remove(key) } }
+    for h in held {
+      if h.awaiting.isEmpty { due.append((h.cid, h.initiatorTaskTag)) } else { still.append(h) }
+    }
+    held = still
+    return due
   }
 
   /// Connection `cid` enters the full feature phase of this session; returns its membership.
@@ -105,10 +194,11 @@ final class ISCSISession: @unchecked Sendable {
 
   /// Whoever holds `cid` is no longer of the session (it ended, or is being ended): what it
   /// parked will be passed over (its CmdSNs stay taken, so the commands after them are not
-  /// held for ever).
+  /// held for ever), and held responses of its are dropped (nobody is there to answer).
   func evict(_ cid: UInt16) {
     members[cid] = nil
     hooks[cid] = nil
     for (sn, entry) in deferred where entry.cid == cid { deferred[sn] = (nil, entry.pdu) }
+    held.removeAll { $0.cid == cid }
   }
 }

@@ -234,3 +234,210 @@ enum MultipleConnections {
     withExtendedLifetime(t) {}
   }
 }
+
+/// What a new user's trial of MC/S found (each test fails without its fix).
+@Suite struct ISCSIMultipleConnectionTrialTests {
+  typealias M = MultipleConnections
+
+  /// A connection, boxed so the session's hooks can reach it as the server's handler does.
+  final class Box {
+    var c: ISCSIConnection
+    var answered: [UInt32] = []
+    init(_ c: ISCSIConnection) { self.c = c }
+    func hooks() -> ISCSISession.Hooks {
+      ISCSISession.Hooks(
+        deliver: { _ in }, close: {}, whenClosed: { $0() }, abort: { self.c.abortAll($0) },
+        answer: { self.answered.append($0) })
+    }
+  }
+
+  /// A session of two connections: A (CID 0, TSIH 7) and B (CID 1), hooks registered.
+  static func pair() -> (Box, Box) {
+    var a = ISCSIConnection(target: Initiator.target, tsih: 7, sessions: nil)
+    _ = a.receive(Initiator.bytes(M.leadingLogin(maxConnections: 2)))
+    let session = a.session
+    var b = ISCSIConnection(target: Initiator.target, tsih: 8, sessions: { $0 == 7 ? session : nil })
+    _ = b.receive(Initiator.bytes(M.joiningLogin(tsih: 7, cid: 1, cmdSN: 1)))
+    #expect(a.isFullFeature && b.isFullFeature && session.connectionCount == 2)
+    let (boxA, boxB) = (Box(a), Box(b))
+    session.hooks[0] = boxA.hooks()
+    session.hooks[1] = boxB.hooks()
+    return (boxA, boxB)
+  }
+
+  static func logout(reason: UInt8, cid: UInt16, itt: UInt32) -> ISCSIPDU {
+    var p = Initiator.pdu(0x46, flags: 0x80 | reason, itt: itt)
+    p.setBE16(20, cid)
+    return p
+  }
+
+  static func taskManagement(
+    _ function: UInt8, itt: UInt32, cmdSN: UInt32, referenced: UInt32 = 0, refCmdSN: UInt32 = 0
+  )
+    -> ISCSIPDU
+  {
+    var p = Initiator.pdu(0x42, flags: 0x80 | function, itt: itt)  // immediate
+    p.setBE32(20, referenced)
+    p.setBE32(24, cmdSN)
+    p.setBE32(32, refCmdSN)
+    return p
+  }
+
+  /// Everything waiting whose turn has come, handed to its connection (the server's loop).
+  static func deliverWaiting(_ boxes: [Box]) -> [UInt32] {
+    var ran: [UInt32] = []
+    let session = boxes[0].c.session
+    while let (cid, pdu) = session.takeDeferred() {
+      let before = session.expCmdSN
+      if let box = boxes.first(where: { $0.c.cid == cid }) { ran += M.executed(box.c.handle(pdu)) }
+      if session.expCmdSN == before { session.expCmdSN &+= 1 }
+    }
+    return ran
+  }
+
+  /// A command waiting for a gap that only the logged-out connection could fill runs once the
+  /// session is down to one connection — ExpCmdSN never passes a command still held (it did:
+  /// the next command jumped it, and the held one was never run or answered).
+  @Test func aWaitingCommandRunsWhenTheSessionDropsToOneConnection() {
+    let (a, b) = Self.pair()
+    #expect(
+      M.executed(b.c.receive(Initiator.bytes(Initiator.command(itt: 2, cmdSN: 2, cdb: M.testUnitReady))))
+        .isEmpty)
+    // B logs A out and, in the same read, sends CmdSN 3.
+    let events = b.c.receive(
+      Initiator.bytes(
+        Self.logout(reason: 1, cid: 0, itt: 9), Initiator.command(itt: 3, cmdSN: 3, cdb: M.testUnitReady)))
+    #expect(M.executed(events).isEmpty, "CmdSN 3 waits behind CmdSN 2")
+    #expect(Self.deliverWaiting([a, b]) == [2, 3], "then both run, in CmdSN order")
+    #expect(b.c.session.expCmdSN == 4 && b.c.session.deferred.isEmpty)
+  }
+
+  /// MaxConnections is checked again when a join completes: two logins that both began while a
+  /// place was free cannot both take it (both did).
+  @Test func twoJoinsRacingForTheLastPlaceGetOneInAndOneTooManyConnections() {
+    var a = ISCSIConnection(target: Initiator.target, tsih: 7, sessions: nil)
+    _ = a.receive(Initiator.bytes(M.leadingLogin(maxConnections: 2)))
+    let session = a.session
+    func startJoin(cid: UInt16) -> ISCSIConnection {
+      var c = ISCSIConnection(target: Initiator.target, tsih: 9, sessions: { $0 == 7 ? session : nil })
+      var first = M.joiningLogin(tsih: 7, cid: cid, cmdSN: 1)
+      first.flags = 0x04  // CSG 1, no transit: the login goes on
+      #expect(M.loginStatus(c.receive(Initiator.bytes(first))) == 0)
+      return c
+    }
+    var j1 = startJoin(cid: 1)
+    var j2 = startJoin(cid: 2)
+    func finish(_ c: inout ISCSIConnection) -> UInt16? {
+      var last = Initiator.login(keys: [], cmdSN: 1)
+      last.setBE16(14, 7)
+      last.setBE16(20, c.cid)
+      return M.loginStatus(c.receive(Initiator.bytes(last)))
+    }
+    #expect(finish(&j1) == 0 && j1.isFullFeature)
+    #expect(finish(&j2) == 0x0206 && j2.isClosed)
+    #expect(session.connectionCount == 2)
+  }
+
+  /// A join that began before its session ended cannot complete into it (it did, and outlived
+  /// the session's reinstatement).
+  @Test func aJoinCannotCompleteIntoASessionThatEnded() {
+    var a = ISCSIConnection(target: Initiator.target, tsih: 7, sessions: nil)
+    _ = a.receive(Initiator.bytes(M.leadingLogin(maxConnections: 2)))
+    let session = a.session
+    var j = ISCSIConnection(target: Initiator.target, tsih: 9, sessions: { $0 == 7 ? session : nil })
+    var first = M.joiningLogin(tsih: 7, cid: 1, cmdSN: 1)
+    first.flags = 0x04
+    #expect(M.loginStatus(j.receive(Initiator.bytes(first))) == 0)
+    session.hasEnded = true  // what ISCSIServer.sessionEnded does
+    var last = Initiator.login(keys: [], cmdSN: 1)
+    last.setBE16(14, 7)
+    last.setBE16(20, 1)
+    #expect(M.loginStatus(j.receive(Initiator.bytes(last))) == 0x020A && j.isClosed)
+  }
+
+  /// ABORT TASK of a command waiting for its turn aborts it (FUNCTION COMPLETE) and it never
+  /// runs (the answer was TASK DOES NOT EXIST, and then the write ran); one numbered below the
+  /// function that has not come yet is aborted when it comes (RFC 7143 §11.5.1).
+  @Test func abortTaskReachesCommandsWaitingOrStillToCome() throws {
+    let (a, b) = Self.pair()
+    #expect(
+      M.executed(a.c.receive(Initiator.bytes(Initiator.command(itt: 0x33, cmdSN: 2, cdb: M.testUnitReady))))
+        .isEmpty)
+    let waiting = try #require(
+      Initiator.sent(
+        a.c.receive(
+          Initiator.bytes(Self.taskManagement(1, itt: 0x90, cmdSN: 4, referenced: 0x33, refCmdSN: 2)))
+      )
+      .first)
+    #expect(waiting.opcode == .taskManagementResponse && waiting.header[2] == 0, "FUNCTION COMPLETE")
+    let notYet = try #require(
+      Initiator.sent(
+        a.c.receive(
+          Initiator.bytes(Self.taskManagement(1, itt: 0x91, cmdSN: 4, referenced: 0x44, refCmdSN: 3)))
+      )
+      .first)
+    #expect(notYet.header[2] == 0, "FUNCTION COMPLETE for CmdSN 3, still to come")
+    // Positive control: a tag nobody sent, numbered outside the window: TASK DOES NOT EXIST.
+    let none = try #require(
+      Initiator.sent(
+        a.c.receive(
+          Initiator.bytes(Self.taskManagement(1, itt: 0x92, cmdSN: 4, referenced: 0x55, refCmdSN: 500)))
+      )
+      .first)
+    #expect(none.header[2] == 1)
+    // CmdSN 1 comes on B; then CmdSN 3 on A: only CmdSN 1 runs.
+    var ran = M.executed(
+      b.c.receive(Initiator.bytes(Initiator.command(itt: 0x31, cmdSN: 1, cdb: M.testUnitReady))))
+    ran += Self.deliverWaiting([a, b])
+    ran += M.executed(
+      a.c.receive(Initiator.bytes(Initiator.command(itt: 0x44, cmdSN: 3, cdb: M.testUnitReady))))
+    ran += Self.deliverWaiting([a, b])
+    #expect(ran == [0x31])
+    #expect(a.c.session.expCmdSN == 4, "the aborted commands' CmdSNs are taken")
+  }
+
+  /// ABORT TASK SET covers the session: a sibling connection's running task on the LU (its
+  /// result is not sent, and the response waits for it) and a command waiting below the
+  /// function's CmdSN (it never runs). Both escaped it.
+  @Test func abortTaskSetCoversSiblingConnectionsAndWaitingCommands() throws {
+    let (a, b) = Self.pair()
+    let running = M.executed(
+      b.c.receive(Initiator.bytes(Initiator.command(itt: 0x21, cmdSN: 1, cdb: M.testUnitReady))))
+    #expect(running == [0x21])
+    #expect(
+      M.executed(b.c.receive(Initiator.bytes(Initiator.command(itt: 0x23, cmdSN: 3, cdb: M.testUnitReady))))
+        .isEmpty)
+    let held = a.c.receive(Initiator.bytes(Self.taskManagement(2, itt: 0x90, cmdSN: 4)))
+    #expect(Initiator.sent(held).isEmpty, "held while B's task runs")
+    // B's task ends: no response for it; A's function completes (through A's owner).
+    let ended = b.c.complete(
+      ISCSITaskHeader(initiatorTaskTag: 0x21, expectedLength: 0, isRead: false), ISCSITaskResult(status: 0))
+    #expect(Initiator.sent(ended).isEmpty, "an aborted task's result is not sent")
+    #expect(a.answered == [0x90])
+    // CmdSN 2 comes: it and the waiting CmdSN 3 were aborted.
+    var ran = M.executed(
+      a.c.receive(Initiator.bytes(Initiator.command(itt: 0x22, cmdSN: 2, cdb: M.testUnitReady))))
+    ran += Self.deliverWaiting([a, b])
+    #expect(ran.isEmpty && a.c.session.expCmdSN == 4)
+    // Positive control: a command after the function runs.
+    #expect(
+      M.executed(a.c.receive(Initiator.bytes(Initiator.command(itt: 0x24, cmdSN: 4, cdb: M.testUnitReady))))
+        == [0x24])
+  }
+
+  /// Logout for recovery (reason 2), unsupported at ErrorRecoveryLevel 0, is refused and ends
+  /// nothing (it closed the connection that asked); a reserved reason is rejected.
+  @Test func logoutForRecoveryIsRefusedAndEndsNothing() throws {
+    let (a, _) = Self.pair()
+    let r = try #require(
+      Initiator.sent(a.c.receive(Initiator.bytes(Self.logout(reason: 2, cid: 1, itt: 5)))).first)
+    #expect(
+      r.opcode == .logoutResponse && r.header[2] == 2 && !a.c.isClosed && a.c.session.connectionCount == 2)
+    let reserved = try #require(
+      Initiator.sent(a.c.receive(Initiator.bytes(Self.logout(reason: 3, cid: 0, itt: 6)))).first)
+    #expect(reserved.opcode == .reject && !a.c.isClosed)
+    // Positive control: reason 1 naming itself ends it.
+    _ = a.c.receive(Initiator.bytes(Self.logout(reason: 1, cid: 0, itt: 7)))
+    #expect(a.c.isClosed)
+  }
+}
