@@ -32,11 +32,7 @@ import Testing
         return true
       }
     }
-    h.startAdapter()
-    let r = StorRequest(tag: 1)
-    r.timeoutSeconds = 2
-    h.adapter.submit(r)
-    h.runtime.runUntil(timeoutNanoseconds: 10_000_000_000) { r.isCompleted && r.srbStatus == .success }
+    let r = Self.submitOne(h) { $0.isCompleted && $0.srbStatus == .success }
     #expect(r.isCompleted && r.srbStatus == .success)
     #expect(attempts.load() == 2)
     #expect(h.adapter.timeoutResets == 1)
@@ -68,11 +64,7 @@ import Testing
           return true
         }
       }
-      h.startAdapter()
-      let r = StorRequest(tag: 1)
-      r.timeoutSeconds = 2
-      h.adapter.submit(r)
-      h.runtime.runUntil(timeoutNanoseconds: 10_000_000_000) { r.isCompleted }
+      let r = Self.submitOne(h) { $0.isCompleted }
       return (r, Int(attempts.load()), h.now, h.rules())
     }
     let recovers = run(busyTimes: 3)
@@ -128,5 +120,16 @@ import Testing
     h.run(us: 200)
     #expect(held.count == 6)
     #expect(h.adapter.statistics.queuedRequests == 2)
+  }
+
+  /// Starts the adapter, submits one request with a 2 s timeout and runs the simulation until
+  /// `done` holds (at most 10 s of virtual time).
+  static func submitOne(_ h: SimHarness, until done: @escaping (StorRequest) -> Bool) -> StorRequest {
+    h.startAdapter()
+    let r = StorRequest(tag: 1)
+    r.timeoutSeconds = 2
+    h.adapter.submit(r)
+    h.runtime.runUntil(timeoutNanoseconds: 10_000_000_000) { done(r) }
+    return r
   }
 }
