@@ -139,11 +139,12 @@ extension ISCSIConnection {
 
   /// ``complete(_:_:)`` by the task's header.
   public mutating func complete(_ task: ISCSITaskHeader, _ result: ISCSITaskResult) -> [Event] {
-    guard phase == .fullFeature, let entry = running.removeValue(forKey: task.initiatorTaskTag) else {
-      return []
-    }
+    guard let entry = running.removeValue(forKey: task.initiatorTaskTag) else { return [] }
     outstandingBytes -= entry.bytes
-    guard !entry.aborted else { return releaseTaskManagement(afterEnding: [task.initiatorTaskTag]) }
+    // Aborted, or its connection ended: no result is sent; responses held for it may go.
+    guard phase == .fullFeature, !entry.aborted else {
+      return releaseTaskManagement(afterEnding: [task.initiatorTaskTag])
+    }
     return [
       .send(response(task.initiatorTaskTag, result, expected: task.expectedLength, isRead: task.isRead))
     ]
@@ -264,12 +265,13 @@ extension ISCSIConnection {
         return []  // answered when the task ends
       }
       if session.abortWaiting(tag: referenced, cid: cid) { return respond(0) }
-      // Not here yet, but numbered inside the window and below this function: it counts as
-      // received, and is aborted when it comes (RFC 7143 §11.5.1).
+      // Not received, but numbered inside the window and below this function: it is considered
+      // received — its CmdSN taken, the command dropped should it come (RFC 7143 §11.5.1 b).
       let refCmdSN = pdu.be32(32)
-      let ahead = refCmdSN &- expCmdSN
-      if ahead <= maxCmdSN &- expCmdSN && ahead < pdu.be32(24) &- expCmdSN {
-        session.abort(from: refCmdSN, to: refCmdSN &+ 1, lun: nil)
+      let below = pdu.be32(24) &- refCmdSN
+      if refCmdSN &- expCmdSN <= maxCmdSN &- expCmdSN && below != 0 && below < 1 << 31 {
+        guard session.abort(from: refCmdSN, to: refCmdSN &+ 1, lun: nil) else { return respond(255) }
+        session.consumeAbsent(refCmdSN)
         return respond(0)
       }
       return respond(1)  // task does not exist
@@ -319,13 +321,17 @@ extension ISCSIConnection {
   /// siblings' (through their owners), and the commands numbered from ExpCmdSN to `below` not
   /// delivered yet (LUN field `field`; nil: any). Returns the running tasks awaited, as
   /// session keys.
+  /// `below` is clamped to the window (MaxCmdSN + 1): a function numbered beyond it cannot
+  /// abort commands the target would never accept.
   @discardableResult
   mutating func abortSession(_ lun: UInt16?, field: UInt64?, below: UInt32) -> Set<UInt64> {
     var awaiting = Set(abortAll(lun).map { ISCSISession.key(cid, $0) })
     for (sibling, hooks) in session.hooks where sibling != cid {
       awaiting.formUnion(hooks.abort(lun).map { ISCSISession.key(sibling, $0) })
     }
-    session.abort(from: expCmdSN, to: below, lun: field)
+    let end = maxCmdSN &+ 1
+    // (With too many ranges kept, those of this range still to come are not dropped.)
+    session.abort(from: expCmdSN, to: below &- expCmdSN <= end &- expCmdSN ? below : end, lun: field)
     return awaiting
   }
 

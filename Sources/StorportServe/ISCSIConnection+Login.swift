@@ -322,7 +322,8 @@ extension ISCSIConnection {
   mutating func logout(_ pdu: ISCSIPDU) -> [Event] {
     let reason = pdu.flags & 0x7F
     guard reason <= 2 else { return reject(pdu.header, .invalidPduField) }
-    if admit(pdu) == .later { return [] }
+    // Waiting for its turn, or outside the window (ignored, §4.2.2.1).
+    guard admit(pdu) == .now else { return [] }
     var response = ISCSIPDU(.logoutResponse)
     response.initiatorTaskTag = pdu.initiatorTaskTag
     let named = pdu.be16(20)

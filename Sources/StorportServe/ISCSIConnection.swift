@@ -301,15 +301,13 @@ public struct ISCSIConnection: Sendable {
     return events
   }
 
-  /// The connection is gone: nothing more is sent, results of running tasks are dropped, and
-  /// it leaves its session. Idempotent.
+  /// The connection is gone: nothing more is sent, results of running tasks are dropped as they
+  /// come back, and it leaves its session. Idempotent.
   public mutating func abandon() {
     phase = .closed
     pendingWrites.removeAll()
-    // Its running tasks will not be answered: held responses of siblings stop waiting for them.
-    _ = releaseTaskManagement(afterEnding: Array(running.keys))
-    running.removeAll()
-    outstandingBytes = 0
+    // Its running tasks stay counted until they leave the adapter (``complete(_:_:)``, which
+    // then sends nothing): a held task management response waits for them still.
     if let m = membership {
       membership = nil
       session.leave(cid, membership: m)
@@ -383,6 +381,7 @@ public struct ISCSIConnection: Sendable {
     let cmdSN = pdu.be32(24)
     let ahead = cmdSN &- expCmdSN
     guard ahead < maxCmdSN &- expCmdSN &+ 1 else { return .never }
+    session.sent(cmdSN, by: cid)
     // A SCSI command a task management function aborted before it came takes its CmdSN and
     // goes no further.
     if !session.abortedRanges.isEmpty && pdu.opcode == .scsiCommand

@@ -297,9 +297,17 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   {
     if let batch { return batch }
     let channel = context.channel
-    // Weak: the handler owns the batch; once the connection is gone, late results are dropped.
+    // Weak: the handler owns the batch; once the connection is gone, late results are dropped —
+    // but a task management response of a sibling connection held for them still learns that
+    // they left the adapter.
+    let (session, cid) = (connection.session, connection.cid)
     let made = LoopBatch<(ISCSITaskHeader, ISCSITaskResult)>(loop: context.eventLoop) { [weak self] done in
-      guard let self else { return }
+      guard let self else {
+        for due in session.ended(done.map { ISCSISession.key(cid, $0.0.initiatorTaskTag) }) {
+          session.hooks[due.cid]?.answer(due.initiatorTaskTag)
+        }
+        return
+      }
       for (task, result) in done { self.write(self.connection.complete(task, result), to: channel) }
       channel.flush()
     }

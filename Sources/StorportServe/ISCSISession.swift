@@ -36,6 +36,9 @@ final class ISCSISession: @unchecked Sendable {
   /// whose CID was since taken over — reinstated — cannot remove its successor when it goes).
   private(set) var members: [UInt16: UInt64] = [:]
   private var lastMembership: UInt64 = 0
+  /// The highest CmdSN each connection has sent (by CID): a connection sends its commands in
+  /// increasing CmdSN order (§4.2.2.1), so a gap below it is one it will never fill.
+  private var lastSent: [UInt16: UInt32] = [:]
   var connectionCount: Int { members.count }
   /// The owner has ended it (its last connection left, or it was reinstated).
   var hasEnded = false
@@ -106,22 +109,51 @@ final class ISCSISession: @unchecked Sendable {
     if deferred[cmdSN] == nil { deferred[cmdSN] = (cid, pdu) }
   }
 
+  /// Connection `cid` sent a command numbered `cmdSN` (non-immediate, inside the window).
+  func sent(_ cmdSN: UInt32, by cid: UInt16) {
+    if let last = lastSent[cid], cmdSN &- last >= 1 << 31 { return }  // not beyond its last
+    lastSent[cid] = cmdSN
+  }
+
+  /// Whether no connection of the session can still send the command numbered `cmdSN`: each has
+  /// sent one numbered beyond it (a connection that left sends nothing more).
+  func cannotCome(_ cmdSN: UInt32) -> Bool {
+    members.keys.allSatisfy { cid in
+      guard let last = lastSent[cid] else { return false }
+      let beyond = last &- cmdSN
+      return beyond != 0 && beyond < 1 << 31
+    }
+  }
+
   /// The waiting PDU whose turn it is, removed (ExpCmdSN is then its CmdSN); nil when none's
-  /// turn has come. Its turn: its CmdSN is ExpCmdSN — or, with at most one connection left,
-  /// where no gap can fill any more, it is the lowest waiting. One whose connection has left
-  /// (or that was aborted) is passed over: ExpCmdSN moves past it and the next is looked at.
+  /// turn has come. Its turn: its CmdSN is ExpCmdSN, or every CmdSN from ExpCmdSN up to it is a
+  /// gap no connection can fill any more (``cannotCome(_:)``: with one connection left, any gap
+  /// below what it sent). One whose connection has left (or that was aborted) is passed over:
+  /// ExpCmdSN moves past it and the next is looked at.
   func takeDeferred() -> (cid: UInt16, pdu: ISCSIPDU)? {
     while !deferred.isEmpty {
-      if deferred[expCmdSN] == nil {
-        guard members.count <= 1 else { return nil }
-        // Serial-number order from ExpCmdSN (RFC 1982): every waiting CmdSN is ahead of it.
-        expCmdSN = deferred.keys.min { ($0 &- expCmdSN) < ($1 &- expCmdSN) }!
+      while deferred[expCmdSN] == nil {
+        guard cannotCome(expCmdSN) else { return nil }
+        expCmdSN &+= 1
       }
       let next = deferred.removeValue(forKey: expCmdSN)!
       if let cid = next.cid { return (cid, next.pdu) }
       expCmdSN &+= 1
     }
     return nil
+  }
+
+  /// The command numbered `cmdSN` will not come (ABORT TASK of a task not received: RFC 7143
+  /// §11.5.1 has the target consider it received): its CmdSN is passed over when its turn
+  /// comes, and if it does arrive first it is dropped.
+  func consumeAbsent(_ cmdSN: UInt32) {
+    if cmdSN == expCmdSN {
+      expCmdSN &+= 1
+    } else if let entry = deferred[cmdSN] {
+      deferred[cmdSN] = (nil, entry.pdu)
+    } else {
+      deferred[cmdSN] = (nil, ISCSIPDU(.nopOut))
+    }
   }
 
   /// Drops the waiting command of connection `cid` with task tag `tag` (ABORT TASK): its CmdSN
@@ -135,14 +167,31 @@ final class ISCSISession: @unchecked Sendable {
   }
 
   /// Aborts the commands numbered [from, to) that have not been delivered — waiting here, or
-  /// still to come — for LUN field `lun` (nil: any).
-  func abort(from: UInt32, to: UInt32, lun: UInt64?) {
-    guard to &- from != 0, to &- from < 1 << 31 else { return }
+  /// still to come — for LUN field `lun` (nil: any). Callers keep the range inside the window.
+  /// Those waiting are always aborted; false when the range could not be kept for those still
+  /// to come (``maximumAbortedRanges`` are kept already).
+  @discardableResult
+  func abort(from: UInt32, to: UInt32, lun: UInt64?) -> Bool {
+    guard to &- from != 0, to &- from < 1 << 31 else { return true }
     for (sn, entry) in deferred where sn &- from < to &- from && (lun == nil || entry.pdu.lun == lun) {
       deferred[sn] = (nil, entry.pdu)
     }
+    _ = wasAborted(cmdSN: from, lun: 0)  // forgets the ranges ExpCmdSN has passed
+    // A range already covered adds nothing.
+    if abortedRanges.contains(where: {
+      from &- $0.from <= $0.to &- $0.from && to &- $0.from <= $0.to &- $0.from
+        && ($0.lun == nil || $0.lun == lun)
+    }) {
+      return true
+    }
+    guard abortedRanges.count < Self.maximumAbortedRanges else { return false }
     abortedRanges.append((from, to, lun))
+    return true
   }
+
+  /// Aborted CmdSN ranges kept at once (each inside the window; past it a task management
+  /// function is rejected and may be retried).
+  static let maximumAbortedRanges = 64
 
   /// Whether a command arriving with `cmdSN` and LUN field `lun` was aborted before it came
   /// (and ranges ExpCmdSN has passed are forgotten).

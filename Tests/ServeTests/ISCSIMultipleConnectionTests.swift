@@ -440,4 +440,107 @@ enum MultipleConnections {
     _ = a.c.receive(Initiator.bytes(Self.logout(reason: 1, cid: 0, itt: 7)))
     #expect(a.c.isClosed)
   }
+
+  /// A gap is passed over only once no connection can fill it: the connection left may still
+  /// send a CmdSN below the waiting command of the one that went (it was skipped, and that
+  /// command then ignored as outside the window).
+  @Test func aGapTheRemainingConnectionCanStillFillIsWaitedFor() {
+    let (a, b) = Self.pair()
+    #expect(
+      M.executed(a.c.receive(Initiator.bytes(Initiator.command(itt: 2, cmdSN: 2, cdb: M.testUnitReady))))
+        .isEmpty)
+    _ = b.c.receive(Initiator.bytes(Self.logout(reason: 1, cid: 0, itt: 9)))
+    #expect(Self.deliverWaiting([a, b]).isEmpty, "B may still send CmdSN 1")
+    #expect(
+      M.executed(b.c.receive(Initiator.bytes(Initiator.command(itt: 1, cmdSN: 1, cdb: M.testUnitReady)))) == [
+        1
+      ])
+    #expect(Self.deliverWaiting([a, b]).isEmpty, "A's CmdSN 2 left with A")
+    #expect(b.c.session.expCmdSN == 3)
+    #expect(
+      M.executed(b.c.receive(Initiator.bytes(Initiator.command(itt: 3, cmdSN: 3, cdb: M.testUnitReady)))) == [
+        3
+      ])
+  }
+
+  /// ABORT TASK of a command never received, numbered below the function: considered received
+  /// (RFC 7143 §11.5.1 b) — its CmdSN is taken at once, so the session does not wait for it (it
+  /// stalled). Numbered above a non-immediate function: TASK DOES NOT EXIST, and it runs when it
+  /// comes (it was dropped).
+  @Test func abortTaskOfACommandNeverReceivedTakesItsCmdSNOnlyBelowTheFunction() throws {
+    let (a, b) = Self.pair()
+    let lost = try #require(
+      Initiator.sent(
+        a.c.receive(
+          Initiator.bytes(Self.taskManagement(1, itt: 0x90, cmdSN: 2, referenced: 0x11, refCmdSN: 1)))
+      )
+      .first)
+    #expect(lost.header[2] == 0 && a.c.session.expCmdSN == 2)
+    #expect(
+      M.executed(b.c.receive(Initiator.bytes(Initiator.command(itt: 0x12, cmdSN: 2, cdb: M.testUnitReady))))
+        == [0x12])
+    // Non-immediate, CmdSN 3, referring to CmdSN 4 (above it).
+    var above = Self.taskManagement(1, itt: 0x91, cmdSN: 3, referenced: 0x14, refCmdSN: 4)
+    above.header[0] = 0x02
+    let answer = try #require(Initiator.sent(a.c.receive(Initiator.bytes(above))).first)
+    #expect(answer.header[2] == 1, "TASK DOES NOT EXIST")
+    #expect(
+      M.executed(b.c.receive(Initiator.bytes(Initiator.command(itt: 0x14, cmdSN: 4, cdb: M.testUnitReady))))
+        == [0x14])
+  }
+
+  /// A held response waits for the aborted task to leave the adapter even when its connection
+  /// ends first (it went out when the connection ended).
+  @Test func aHeldResponseWaitsForTheTaskOfAConnectionThatEnded() {
+    let (a, b) = Self.pair()
+    #expect(
+      M.executed(b.c.receive(Initiator.bytes(Initiator.command(itt: 0x21, cmdSN: 1, cdb: M.testUnitReady))))
+        == [0x21])
+    #expect(Initiator.sent(a.c.receive(Initiator.bytes(Self.taskManagement(2, itt: 0x90, cmdSN: 2)))).isEmpty)
+    b.c.abandon()
+    #expect(a.answered.isEmpty, "B's task is still in the adapter")
+    #expect(
+      b.c.complete(
+        ISCSITaskHeader(initiatorTaskTag: 0x21, expectedLength: 0, isRead: false), ISCSITaskResult(status: 0)
+      )
+      .isEmpty)
+    #expect(a.answered == [0x90])
+  }
+
+  /// Aborted ranges are bounded: the same range again adds nothing; past 64 distinct ones an
+  /// ABORT TASK is FUNCTION REJECTED (they grew without bound, and every command scanned them).
+  /// A function numbered far beyond the window aborts only up to MaxCmdSN: commands after it
+  /// still run (they were all dropped).
+  @Test func abortedRangesAreBoundedAndClampedToTheWindow() throws {
+    let (a, b) = Self.pair()
+    func abortTask(_ ref: UInt32, itt: UInt32) -> UInt8? {
+      Initiator.sent(
+        a.c.receive(
+          Initiator.bytes(Self.taskManagement(1, itt: itt, cmdSN: 70, referenced: 0x99, refCmdSN: ref)))
+      )
+      .first?.header[2]
+    }
+    for i in 0..<100 { #expect(abortTask(5, itt: UInt32(0x100 + i)) == 0) }
+    #expect(a.c.session.abortedRanges.count == 1)
+    // Fill the table with distinct ranges (one per LUN field), then one more ABORT TASK.
+    let session = a.c.session
+    for lun in UInt64(1)..<UInt64(64) { #expect(session.abort(from: 10, to: 20, lun: lun << 48)) }
+    #expect(session.abortedRanges.count == 64 && !session.abort(from: 10, to: 20, lun: 99 << 48))
+    #expect(abortTask(30, itt: 0x400) == 255, "FUNCTION REJECTED past 64 ranges")
+    // A new pair: ABORT TASK SET numbered 2^31 − 1 beyond ExpCmdSN.
+    let (c, d) = Self.pair()
+    _ = c.c.receive(Initiator.bytes(Self.taskManagement(2, itt: 0x90, cmdSN: 1 &+ (1 << 31 - 1))))
+    let maxCmdSN = c.c.maxCmdSN
+    #expect(
+      M.executed(d.c.receive(Initiator.bytes(Initiator.command(itt: 1, cmdSN: 1, cdb: M.testUnitReady))))
+        .isEmpty,
+      "CmdSN 1, below the function, is aborted")
+    _ = b
+    #expect(
+      M.executed(
+        d.c.receive(Initiator.bytes(Initiator.command(itt: 0x77, cmdSN: maxCmdSN &+ 1, cdb: M.testUnitReady)))
+      )
+      .isEmpty, "outside the window: ignored")
+    #expect(c.c.session.abortedRanges.allSatisfy { $0.to &- $0.from <= 64 }, "the range ends at MaxCmdSN + 1")
+  }
 }

@@ -456,7 +456,9 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
   private func latencyFor(_ roll: UInt32) -> UInt64 {
     switch configuration.latency {
     case .fixed(let ns): return ns
-    case .uniform(let lo, let hi): return hi <= lo ? lo : lo + UInt64(roll) % (hi - lo + 1)
+    // The roll is 0…999,999 (shared with the fault rates, in ppm): scaled over the range (taken
+    // modulo the range it never went more than 1 ms above the minimum).
+    case .uniform(let lo, let hi): return hi <= lo ? lo : lo + (hi - lo) * UInt64(roll) / 999_999
     }
   }
 
