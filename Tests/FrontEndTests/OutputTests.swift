@@ -172,6 +172,22 @@ import Testing
     #expect(duration > 100_000, "the drain is included")
   }
 
+  /// `--latency MIN-MAX` spreads the device's latency over the whole range (it was never more
+  /// than 1 ms above MIN: the roll, 0…999,999 ns, was taken modulo the range), in virtual time.
+  @Test func uniformLatencySpansItsRange() throws {
+    let r = try CLIProcess.run([
+      "bench", "io", "--simulated", "--seed", "3", "--miniport", "nvme", "--latency", "1000-20000",
+      "--runtime",
+      "200ms", "--iodepth", "8", "--backing", "null", "--size", "16m", "--rw", "randread", "--json",
+    ])
+    #expect(r.status == 0, "\(r.err)")
+    let o = try Self.jsonObject(in: r.out)
+    let lat = try #require((o["read"] as? [String: Any])?["lat_ns"] as? [String: Any])
+    let (low, high) = (try #require(lat["min"] as? Int), try #require(lat["max"] as? Int))
+    #expect(low >= 1_000_000, "no I/O is faster than MIN (\(low) ns)")
+    #expect(high >= 15_000_000, "the slowest I/O took \(high) ns: the range's top is 20 ms")
+  }
+
   @Test func demoAndBenchRuntimeAnswerSignalsAndWriteOneJSONDocument() throws {
     let p = try CLIProcess(["demo", "--runtime", "10m", "--processors", "2"])
     // The demo prints nothing while it runs: give it time to start, then interrupt.
