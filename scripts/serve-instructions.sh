@@ -15,17 +15,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for t in valgrind:valgrind iscsi-perf:libiscsi-bin fio:fio curl:curl; do
+for t in valgrind:valgrind iscsi-perf:libiscsi-bin fio:fio curl:curl python3:python3; do
   command -v "${t%%:*}" >/dev/null 2>&1 || need+=("${t##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi
-source scripts/release-binary.sh "${1:-}"
-seconds="${2:-10}"
-shift $(($# < 2 ? $# : 2))
+# Positional BINARY and SECONDS, each optional, then `--` and serve options.
+positional=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do positional+=("$1"); shift; done
 [ "${1:-}" = "--" ] && shift
+source scripts/release-binary.sh "${positional[0]:-}"
+seconds="${positional[1]:-10}"
 work=$(mktemp -d)
 vp=""
 cleanup() {
@@ -65,6 +67,7 @@ measure() {  # measure NAME FRONTEND: instructions per request of one run
   dumps=$((dumps + 1))
   for _ in $(seq 1 50); do [ -s "$work/cg.out.$dumps" ] && break; sleep 0.2; done
   ir=$(callgrind_annotate "$work/cg.out.$dumps" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+  [ -n "$ir" ] || { echo "no callgrind dump for $1 (see $work/serve.log)" >&2; cat "$work/serve.log" >&2; exit 1; }
   python3 -c "print(f'  {\"$1\":40s} {$n1 - $n0:>8,} requests   {$ir / max($n1 - $n0, 1):>8,.0f} instructions per I/O')"
 }
 echo "server instructions per I/O (4 KiB random reads, QD32, callgrind, ${seconds} s each)"

@@ -155,7 +155,7 @@ extension ISCSIConnection {
   /// (``ISCSISession/Hooks/answer``).
   mutating func releaseTaskManagement(afterEnding tags: some Sequence<UInt32>) -> [Event] {
     var out: [Event] = []
-    for due in session.ended(tags.map { ISCSISession.key(cid, $0) }) {
+    for due in session.ended(tags.map { ISCSISession.key(memberSerial, $0) }) {
       if due.cid == cid {
         if phase == .fullFeature { out.append(answerTaskManagement(due.initiatorTaskTag)) }
       } else {
@@ -261,7 +261,7 @@ extension ISCSIConnection {
       }
       if running[referenced] != nil {
         running[referenced]!.aborted = true
-        session.hold(cid: cid, initiatorTaskTag: itt, awaiting: [ISCSISession.key(cid, referenced)])
+        session.hold(cid: cid, initiatorTaskTag: itt, awaiting: [ISCSISession.key(memberSerial, referenced)])
         return []  // answered when the task ends
       }
       if session.abortWaiting(tag: referenced, cid: cid) { return respond(0) }
@@ -325,13 +325,19 @@ extension ISCSIConnection {
   /// abort commands the target would never accept.
   @discardableResult
   mutating func abortSession(_ lun: UInt16?, field: UInt64?, below: UInt32) -> Set<UInt64> {
-    var awaiting = Set(abortAll(lun).map { ISCSISession.key(cid, $0) })
+    var awaiting = Set(abortAll(lun).map { ISCSISession.key(memberSerial, $0) })
     for (sibling, hooks) in session.hooks where sibling != cid {
-      awaiting.formUnion(hooks.abort(lun).map { ISCSISession.key(sibling, $0) })
+      guard let serial = session.members[sibling] else { continue }
+      awaiting.formUnion(hooks.abort(lun).map { ISCSISession.key(serial, $0) })
     }
-    let end = maxCmdSN &+ 1
-    // (With too many ranges kept, those of this range still to come are not dropped.)
-    session.abort(from: expCmdSN, to: below &- expCmdSN <= end &- expCmdSN ? below : end, lun: field)
+    // Commands numbered below the function not delivered yet: only an immediate function can
+    // have any (a non-immediate one came in order, ExpCmdSN is past it).
+    let ahead = below &- expCmdSN
+    if ahead != 0 && ahead < 1 << 31 {
+      let end = maxCmdSN &+ 1
+      // (With too many ranges kept, those of this range still to come are not dropped.)
+      session.abort(from: expCmdSN, to: ahead <= end &- expCmdSN ? below : end, lun: field)
+    }
     return awaiting
   }
 

@@ -202,6 +202,7 @@ extension ISCSIConnection {
       session.parameters = negotiator.parameters
     }
     membership = session.enter(cid)
+    memberSerial = membership!
     replaced?.close()
   }
 

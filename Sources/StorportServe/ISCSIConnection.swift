@@ -121,8 +121,9 @@ public struct ISCSIConnection: Sendable {
   public static let receiveSegmentBytes = 262_144
   /// The largest transfer one command may ask for.
   public static let maximumTransferBytes = 16 * 1024 * 1024
-  /// Commands one connection may have in the target at once (waiting for data or running):
-  /// the CmdSN window closes as they fill it (MaxCmdSN = ExpCmdSN + free slots − 1).
+  /// Commands one session may have in the target at once, on all its connections (waiting for
+  /// data or running): the CmdSN window closes as they fill it (MaxCmdSN = ExpCmdSN + free
+  /// slots − 1).
   static let maximumOutstanding = 64
   /// Bytes of data the outstanding commands may ask for together; beyond it a command gets
   /// TASK SET FULL.
@@ -174,6 +175,9 @@ public struct ISCSIConnection: Sendable {
   /// Its membership of ``session`` (from the full feature phase until it ends).
   var membership: UInt64?
   var isMember: Bool { membership != nil }
+  /// The membership it had (kept after it ends: its tasks still in the adapter are known to
+  /// the session's held responses by it, ``ISCSISession/key(_:_:)``).
+  var memberSerial: UInt64 = 0
   /// The connection ended by a logout — its own (reason 1) or the session's (reason 0,
   /// ``endsSession``) — or an implicit one (its CID reinstated), not by a failure.
   public internal(set) var loggedOut = false
@@ -305,7 +309,7 @@ public struct ISCSIConnection: Sendable {
   /// come back, and it leaves its session. Idempotent.
   public mutating func abandon() {
     phase = .closed
-    pendingWrites.removeAll()
+    dropPendingWrites()
     // Its running tasks stay counted until they leave the adapter (``complete(_:_:)``, which
     // then sends nothing): a held task management response waits for them still.
     if let m = membership {
@@ -316,7 +320,7 @@ public struct ISCSIConnection: Sendable {
 
   mutating func close(_ reason: String) -> [Event] {
     phase = .closed
-    pendingWrites.removeAll()
+    dropPendingWrites()
     return [.close(reason)]
   }
 
@@ -341,7 +345,15 @@ public struct ISCSIConnection: Sendable {
     return [encode(stamped(r, advance: true))]
   }
 
+  /// Writes waiting for Data-Out that will never run: their bytes leave the session's count.
+  private mutating func dropPendingWrites() {
+    for w in pendingWrites.values { outstandingBytes -= w.task.expectedLength }
+    pendingWrites.removeAll()
+  }
+
   mutating func handle(_ pdu: ISCSIPDU) -> [Event] {
+    // A closed connection takes nothing (a waiting command handed to it as it goes).
+    guard phase != .closed else { return [] }
     guard let op = pdu.opcode else { return reject(pdu.header, .commandNotSupported) }
     if phase == .login {
       guard op == .loginRequest else {

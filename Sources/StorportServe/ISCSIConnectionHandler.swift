@@ -157,11 +157,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   /// over, so the commands after it are not held for ever.
   private func deliverWaiting() {
     let session = connection.session
-    while let (cid, pdu) = session.takeDeferred() {
-      let before = session.expCmdSN
-      session.hooks[cid]?.deliver(pdu)
-      if session.expCmdSN == before { session.expCmdSN &+= 1 }
-    }
+    session.deliverWaiting { cid, pdu in session.hooks[cid]?.deliver(pdu) }
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -300,10 +296,14 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     // Weak: the handler owns the batch; once the connection is gone, late results are dropped —
     // but a task management response of a sibling connection held for them still learns that
     // they left the adapter.
-    let (session, cid) = (connection.session, connection.cid)
+    let (session, serial) = (connection.session, connection.memberSerial)
     let made = LoopBatch<(ISCSITaskHeader, ISCSITaskResult)>(loop: context.eventLoop) { [weak self] done in
       guard let self else {
-        for due in session.ended(done.map { ISCSISession.key(cid, $0.0.initiatorTaskTag) }) {
+        // The connection's state went with the handler: its tasks leave the session's counts
+        // here, as its `complete` would have taken them off.
+        session.outstanding -= done.count
+        session.outstandingBytes -= done.reduce(0) { $0 + $1.0.expectedLength }
+        for due in session.ended(done.map { ISCSISession.key(serial, $0.0.initiatorTaskTag) }) {
           session.hooks[due.cid]?.answer(due.initiatorTaskTag)
         }
         return

@@ -69,7 +69,8 @@ final class ISCSISession: @unchecked Sendable {
 
   /// A task management response waiting for the aborted tasks it covers to end (SAM-5: the
   /// function completes after the tasks it affects), on any connection of the session: keys of
-  /// ``key(_:_:)``.
+  /// ``key(_:_:)`` (by membership, not CID: a connection that reinstated a CID may reuse a tag
+  /// of its predecessor's task still in the adapter).
   struct HeldResponse {
     var cid: UInt16
     var initiatorTaskTag: UInt32
@@ -103,7 +104,8 @@ final class ISCSISession: @unchecked Sendable {
 
   /// Keeps `pdu` (CmdSN `cmdSN`, ahead of ExpCmdSN, inside the window) until its turn; `cid`
   /// nil: it only holds its CmdSN (it is dropped when its turn comes). A second PDU with the
-  /// same CmdSN is an initiator's error: the first stays.
+  /// same CmdSN is an initiator's error: the first stays, and the second is dropped unanswered
+  /// (as a command outside the window is).
   func park(_ pdu: ISCSIPDU, cmdSN: UInt32, cid: UInt16?) {
     assert(cmdSN != expCmdSN, "bug in swift-storport: parking the command ExpCmdSN names")
     if deferred[cmdSN] == nil { deferred[cmdSN] = (cid, pdu) }
@@ -202,7 +204,8 @@ final class ISCSISession: @unchecked Sendable {
 
   // MARK: Held task management responses
 
-  static func key(_ cid: UInt16, _ tag: UInt32) -> UInt64 { UInt64(cid) << 32 | UInt64(tag) }
+  /// A task's key: the membership of its connection (unique for the session's life) and its tag.
+  static func key(_ membership: UInt64, _ tag: UInt32) -> UInt64 { membership << 32 | UInt64(tag) }
 
   var heldCount: Int { held.count }
 
@@ -213,8 +216,8 @@ final class ISCSISession: @unchecked Sendable {
     held.append(HeldResponse(cid: cid, initiatorTaskTag: tag, awaiting: awaiting))
   }
 
-  /// Tasks of `keys` have ended (or can no longer end: their connection went): the held
-  /// responses now due, in the order they were held.
+  /// Tasks of `keys` have left the adapter: the held responses now due, in the order they were
+  /// held.
   func ended(_ keys: some Sequence<UInt64>) -> [(cid: UInt16, initiatorTaskTag: UInt32)] {
     guard !held.isEmpty else { return [] }
     var due: [(cid: UInt16, initiatorTaskTag: UInt32)] = []
@@ -225,6 +228,18 @@ final class ISCSISession: @unchecked Sendable {
     }
     held = still
     return due
+  }
+
+  /// Hands every waiting command whose turn has come to its connection's `deliver`, in CmdSN
+  /// order; one `deliver` does not take (its connection is going: ExpCmdSN did not move) is
+  /// passed over, so the commands after it are not held for ever. The owner calls this after
+  /// each read; tests call it where the owner would.
+  func deliverWaiting(_ deliver: (UInt16, ISCSIPDU) -> Void) {
+    while let (cid, pdu) = takeDeferred() {
+      let before = expCmdSN
+      deliver(cid, pdu)
+      if expCmdSN == before { expCmdSN &+= 1 }
+    }
   }
 
   /// Connection `cid` enters the full feature phase of this session; returns its membership.

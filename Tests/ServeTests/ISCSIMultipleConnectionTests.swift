@@ -286,11 +286,8 @@ enum MultipleConnections {
   /// Everything waiting whose turn has come, handed to its connection (the server's loop).
   static func deliverWaiting(_ boxes: [Box]) -> [UInt32] {
     var ran: [UInt32] = []
-    let session = boxes[0].c.session
-    while let (cid, pdu) = session.takeDeferred() {
-      let before = session.expCmdSN
+    boxes[0].c.session.deliverWaiting { cid, pdu in
       if let box = boxes.first(where: { $0.c.cid == cid }) { ran += M.executed(box.c.handle(pdu)) }
-      if session.expCmdSN == before { session.expCmdSN &+= 1 }
     }
     return ran
   }
@@ -527,20 +524,35 @@ enum MultipleConnections {
     for lun in UInt64(1)..<UInt64(64) { #expect(session.abort(from: 10, to: 20, lun: lun << 48)) }
     #expect(session.abortedRanges.count == 64 && !session.abort(from: 10, to: 20, lun: 99 << 48))
     #expect(abortTask(30, itt: 0x400) == 255, "FUNCTION REJECTED past 64 ranges")
-    // A new pair: ABORT TASK SET numbered 2^31 − 1 beyond ExpCmdSN.
+    // A new pair: ABORT TASK SET numbered 2^31 − 1 beyond ExpCmdSN aborts up to MaxCmdSN (64):
+    // the commands numbered 1…64 are dropped, and the window then moves on — CmdSN 65 runs (an
+    // unclamped range dropped every command after it).
     let (c, d) = Self.pair()
     _ = c.c.receive(Initiator.bytes(Self.taskManagement(2, itt: 0x90, cmdSN: 1 &+ (1 << 31 - 1))))
-    let maxCmdSN = c.c.maxCmdSN
+    var ran: [UInt32] = []
+    for sn in UInt32(1)...64 {
+      ran += M.executed(
+        d.c.receive(Initiator.bytes(Initiator.command(itt: sn, cmdSN: sn, cdb: M.testUnitReady))))
+    }
+    #expect(ran.isEmpty && d.c.session.expCmdSN == 65)
     #expect(
-      M.executed(d.c.receive(Initiator.bytes(Initiator.command(itt: 1, cmdSN: 1, cdb: M.testUnitReady))))
-        .isEmpty,
-      "CmdSN 1, below the function, is aborted")
+      M.executed(d.c.receive(Initiator.bytes(Initiator.command(itt: 65, cmdSN: 65, cdb: M.testUnitReady))))
+        == [65])
     _ = b
+  }
+
+  /// A non-immediate task set function comes in CmdSN order: nothing below it is missing, and
+  /// the commands after it run (they were all dropped: its range ran from ExpCmdSN, already past
+  /// it, round to MaxCmdSN).
+  @Test func aNonImmediateAbortTaskSetLeavesTheCommandsAfterItAlone() throws {
+    var c = Initiator.loggedIn()
+    var tmf = Self.taskManagement(2, itt: 0x90, cmdSN: 1)
+    tmf.header[0] = 0x02  // not immediate
+    let answer = try #require(Initiator.sent(c.receive(Initiator.bytes(tmf))).first)
+    #expect(answer.opcode == .taskManagementResponse && answer.header[2] == 0)
     #expect(
-      M.executed(
-        d.c.receive(Initiator.bytes(Initiator.command(itt: 0x77, cmdSN: maxCmdSN &+ 1, cdb: M.testUnitReady)))
-      )
-      .isEmpty, "outside the window: ignored")
-    #expect(c.c.session.abortedRanges.allSatisfy { $0.to &- $0.from <= 64 }, "the range ends at MaxCmdSN + 1")
+      M.executed(c.receive(Initiator.bytes(Initiator.command(itt: 2, cmdSN: 2, cdb: M.testUnitReady)))) == [2]
+    )
+    #expect(c.session.abortedRanges.isEmpty)
   }
 }

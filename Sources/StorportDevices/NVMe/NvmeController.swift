@@ -340,7 +340,7 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     // past the end of the queue is ignored and reported; a command whose identifier is still
     // in flight on this queue is reported and not run.
     while true {
-      var batch = InlineArray<9, (NvmeCommand, UInt32)>(repeating: (NvmeCommand(), 0))
+      var batch = InlineArray<9, (NvmeCommand, UInt64)>(repeating: (NvmeCommand(), 0))
       var badTail: Int? = nil
       var reused = InlineArray<9, Bool>(repeating: false)
       var drained = true
@@ -356,7 +356,7 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
           for pass in 0..<2 {
             let entry = UnsafeRawPointer(bitPattern: UInt(q.base))! + q.head * 64
             let command = NvmeCommand.load(from: entry)
-            batch[n] = (command, UInt32(q.rng.below(1_000_000)))
+            batch[n] = (command, q.rng.next())
             reused[n] = !q.begin(command.commandId, buffer: Self.movesData(command) ? command.prp1 : 0)
             q.head = (q.head + 1) % q.size
             n += 1
@@ -406,8 +406,11 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     }
   }
 
-  /// Runs one command with its fault roll; false when the controller just failed (CFS).
-  private func run(qid: Int, _ command: NvmeCommand, roll: UInt32, generation: UInt64) -> Bool {
+  /// Runs one command with its draw (the fault roll is its remainder by 1,000,000 — ppm —,
+  /// the latency its scaling over the latency range: near independent); false when the
+  /// controller just failed (CFS).
+  private func run(qid: Int, _ command: NvmeCommand, roll draw: UInt64, generation: UInt64) -> Bool {
+    let roll = UInt32(draw % 1_000_000)
     commandCount.add(1, ordering: .relaxed)
     let f = configuration.faults
     var threshold: UInt32 = 0
@@ -431,7 +434,7 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     }
     let delayInterrupt = qid != 0 && hit(f.delayInterruptPpm)
     let spurious = qid != 0 && hit(f.spuriousInterruptPpm)
-    let latency = latencyFor(roll)
+    let latency = latencyFor(draw)
     if latency == 0 {
       complete(sqid: qid, command: command, interrupt: !delayInterrupt)
     } else {
@@ -453,12 +456,14 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     return true
   }
 
-  private func latencyFor(_ roll: UInt32) -> UInt64 {
+  private func latencyFor(_ draw: UInt64) -> UInt64 {
     switch configuration.latency {
     case .fixed(let ns): return ns
-    // The roll is 0…999,999 (shared with the fault rates, in ppm): scaled over the range (taken
-    // modulo the range it never went more than 1 ms above the minimum).
-    case .uniform(let lo, let hi): return hi <= lo ? lo : lo + (hi - lo) * UInt64(roll) / 999_999
+    // The whole 64-bit draw scaled over the range (Lemire's multiply-high): the fault roll is
+    // its remainder by 10^6, so the two are near independent. (The fault roll taken modulo the
+    // range never went more than 1 ms above the minimum.)
+    case .uniform(let lo, let hi):
+      return hi <= lo ? lo : lo + (hi - lo).multipliedFullWidth(by: draw).high
     }
   }
 

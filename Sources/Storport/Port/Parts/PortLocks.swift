@@ -10,17 +10,27 @@ final class PortLocks: @unchecked Sendable {
   let interruptIdentifier: ObjectIdentifier
   /// One per MSI message (empty: none granted).
   @exclusivity(unchecked) var messages: [SpinLock] = [] {
-    didSet { messageRefs = messages.map { Unmanaged.passUnretained($0) } }
+    didSet {
+      retired += oldValue
+      messageRefs = messages.map { Unmanaged.passUnretained($0) }
+    }
   }
   /// One per concurrent channel (empty or one: StartIo takes the StartIo lock).
   @exclusivity(unchecked) var channels: [SpinLock] = [] {
-    didSet { channelRefs = channels.map { Unmanaged.passUnretained($0) } }
+    didSet {
+      retired += oldValue
+      channelRefs = channels.map { Unmanaged.passUnretained($0) }
+    }
   }
   /// `messages` and `channels` unretained (the arrays keep them alive): reading an element
   /// of these costs no reference count, where an element of an array of objects costs two
   /// (about 40 instructions) — and the hot paths read them on every request and interrupt.
+  /// Locks replaced (a miniport that sets its perf options again, a restart with another
+  /// message count) are kept in `retired` for the adapter's life, so a processor still holding
+  /// an unretained reference to one never touches freed memory.
   @exclusivity(unchecked) private(set) var messageRefs: [Unmanaged<SpinLock>] = []
   @exclusivity(unchecked) private(set) var channelRefs: [Unmanaged<SpinLock>] = []
+  private var retired: [SpinLock] = []
   /// What processors waiting for a channel block on (simulated platform).
   let channelWaitToken = ChannelWaitToken()
 
