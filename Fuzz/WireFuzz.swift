@@ -6,14 +6,29 @@
 
 let target = ISCSITargetConfiguration(name: "iqn.2026-11.fuzz:disk", address: "127.0.0.1:3260,1", luns: [0])
 
-/// A login that succeeds, so half the inputs reach the full feature phase.
-let login: [UInt8] = {
+/// A login that succeeds, so most inputs reach the full feature phase; with `tsih`, one that
+/// joins that session as connection `cid` (its leading login offers two connections).
+func login(tsih: UInt16 = 0, cid: UInt16 = 0) -> [UInt8] {
   var p = ISCSIPDU(.loginRequest)
   p.header[0] = 0x43
   p.flags = 0x80 | 1 << 2 | 3
-  p.data = ISCSIText.encode([("InitiatorName", "iqn.x:fuzz"), ("TargetName", target.name)])
+  p.setBE16(14, tsih)
+  p.setBE16(20, cid)
+  p.data = ISCSIText.encode([
+    ("InitiatorName", "iqn.x:fuzz"), ("TargetName", target.name), ("MaxConnections", "2"),
+  ])
   return ISCSIFraming(maximumReceiveSegment: 8192).encode(p)
-}()
+}
+
+/// Every command run gets a result, so the completion paths run too.
+func finish(_ c: inout ISCSIConnection, _ events: [ISCSIConnection.Event]) {
+  for case .execute(let task) in events {
+    _ = c.complete(
+      task,
+      ISCSITaskResult(
+        status: task.cdb[0] & 1 == 0 ? 0 : 2, dataIn: [UInt8](repeating: 7, count: min(task.expectedLength, 4096))))
+  }
+}
 
 let nbdExports = [NBDSession.Export(name: "disk", sizeBytes: 1 << 20, blockSize: 512)]
 
@@ -26,15 +41,27 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   // Piece sizes: the low bits of a byte of the input, at least 1.
   let step = Int(input[0] >> 2) + 1
   switch mode {
-  case 0, 1:
+  case 0:
     var c = ISCSIConnection(target: target)
-    if mode == 1 { _ = c.receive(login) }
     var i = 0
     while i < body.count && !c.isClosed {
-      let events = c.receive(Array(body[i..<min(body.count, i + step)]))
-      // Give every command a result, so completion paths run too.
-      for case .execute(let task) in events {
-        _ = c.complete(task, ISCSITaskResult(status: task.cdb[0] & 1 == 0 ? 0 : 2, dataIn: [UInt8](repeating: 7, count: min(task.expectedLength, 4096))))
+      finish(&c, c.receive(Array(body[i..<min(body.count, i + step)])))
+      i += step
+    }
+  case 1:
+    // A session of two connections: the pieces go to one or the other (a bit of each piece's
+    // first byte), and the commands waiting for their CmdSN's turn are handed out after each.
+    var a = ISCSIConnection(target: target, tsih: 1, sessions: nil)
+    _ = a.receive(login())
+    let session = a.session
+    var b = ISCSIConnection(target: target, tsih: 2, sessions: { $0 == 1 ? session : nil })
+    _ = b.receive(login(tsih: 1, cid: 1))
+    var i = 0
+    while i < body.count && !(a.isClosed && b.isClosed) {
+      let piece = Array(body[i..<min(body.count, i + step)])
+      if piece[0] & 0x80 == 0 { finish(&a, a.receive(piece)) } else { finish(&b, b.receive(piece)) }
+      session.deliverWaiting { cid, pdu in
+        if cid == a.cid { finish(&a, a.handle(pdu)) } else if cid == b.cid { finish(&b, b.handle(pdu)) }
       }
       i += step
     }
