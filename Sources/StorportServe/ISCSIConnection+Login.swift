@@ -345,6 +345,9 @@ extension ISCSIConnection {
     response.header[2] = 0  // success
     loggedOut = true
     endsSession = reason == 0
-    return [encode(stamped(response, advance: true))] + close("logout")
+    let bytes = framing.encode(stamped(response, advance: true))
+    phase = .closed
+    dropPendingWrites()
+    return [.logout(response: bytes, endsSession: endsSession)]
   }
 }

@@ -114,6 +114,10 @@ public struct ISCSIConnection: Sendable {
     /// reset every LU, then ``ISCSIConnection/completeReset(initiatorTaskTag:succeeded:)``.
     case resetTarget(cold: Bool, initiatorTaskTag: UInt32)
     case close(String)
+    /// This connection logged out (its own or its session's logout): send the Logout Response
+    /// once the commands it ends have left the adapters (RFC 7143 §11.15: the response means
+    /// cleanup is done), then close. Their results are not sent.
+    case logout(response: [UInt8], endsSession: Bool)
   }
 
   public static let defaultPort = 3260
@@ -346,7 +350,7 @@ public struct ISCSIConnection: Sendable {
   }
 
   /// Writes waiting for Data-Out that will never run: their bytes leave the session's count.
-  private mutating func dropPendingWrites() {
+  mutating func dropPendingWrites() {
     for w in pendingWrites.values { outstandingBytes -= w.task.expectedLength }
     pendingWrites.removeAll()
   }

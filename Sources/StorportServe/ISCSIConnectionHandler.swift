@@ -225,6 +225,10 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       case .send(let out):
         context.write(wrapOutboundOut(channel.allocator.buffer(bytes: out)), promise: nil)
         wrote = true
+      case .logout(let response, let endsSession):
+        if wrote { context.flush() }
+        logout(response, endsSession: endsSession, context: context)
+        return
       case .close(let reason):
         // A refused login is worth an operator's eye (a wrong secret, a stranger); the rest is
         // routine.
@@ -272,6 +276,23 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       }
     }
     if wrote { context.flush() }
+  }
+
+  /// Answers this connection's logout once the commands it ends have left the adapters
+  /// (RFC 7143 §11.15) — those of its initiator port, when the logout ends the session or this
+  /// is its only connection; with siblings going on, at once (waiting for the port would wait
+  /// for their traffic too) — then closes.
+  private func logout(_ response: [UInt8], endsSession: Bool, context: ChannelHandlerContext) {
+    let channel = context.channel
+    let send: @Sendable () -> Void = {
+      channel.writeAndFlush(channel.allocator.buffer(bytes: response)).whenComplete { _ in
+        channel.close(promise: nil)
+      }
+    }
+    logger.debug("iSCSI connection closes", metadata: ["reason": "logout"])
+    guard let tasks, endsSession || connection.session.connectionCount <= 1 else { return send() }
+    let loop = context.eventLoop
+    tasks.whenIdle { loop.execute { send() } }
   }
 
   /// A UNIT ATTENTION this nexus owes `task` (a LOGICAL UNIT RESET it has not seen), once;

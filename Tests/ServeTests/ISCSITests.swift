@@ -68,7 +68,12 @@ enum Initiator {
     var framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
     framing.headerDigest = headerDigest
     var out: [ISCSIPDU] = []
-    for case .send(let b) in events {
+    for event in events {
+      let b: [UInt8]
+      switch event {
+      case .send(let bytes), .logout(let bytes, _): b = bytes
+      default: continue
+      }
       var start = 0
       while let p = try? framing.next(b, &start) { out.append(p) }
       #expect(start == b.count, "the target sent a partial PDU")
@@ -958,6 +963,37 @@ final class LoopbackTarget {
       t.rig.adapter.statistics.outstandingRequests == 0,
       "the reinstating login was answered while the old session's write was still in the device")
     #expect(old.closedByPeer(), "the reinstated session's connection ends")
+  }
+}
+
+/// RFC 7143 §11.15: a Logout Response says cleanup is done — the commands the logout ends have
+/// left the adapter (it went out at once, while a write of the session was still in the device).
+@Suite struct LogoutCleanupTests {
+  @Test func aLogoutIsAnsweredOnceTheSessionsCommandsHaveLeftTheAdapter() throws {
+    let t = try LoopbackTarget(latency: 400_000_000)  // 400 ms per command
+    let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
+    let c = try NBDTestClient(port: t.port)
+    c.send(framing.encode(Initiator.normalLogin))
+    #expect(c.receivePDU().count >= 48)
+    let bs = t.disk.blockSize
+    c.send(
+      framing.encode(
+        Initiator.command(
+          itt: 1, cmdSN: 1, cdb: [0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0], write: true, edtl: bs,
+          data: [UInt8](repeating: 0x5A, count: bs))))
+    // Positive control: the write is in the device when the logout is sent.
+    let deadline = DispatchTime.now() + 10
+    while t.rig.adapter.statistics.outstandingRequests == 0 && DispatchTime.now() < deadline { usleep(1_000) }
+    #expect(t.rig.adapter.statistics.outstandingRequests == 1, "the write never reached the adapter")
+    var logout = Initiator.pdu(0x46, flags: 0x80, itt: 9)  // immediate, close the session
+    logout.setBE32(24, 2)
+    c.send(framing.encode(logout))
+    let answer = c.receivePDU()
+    #expect(answer.count >= 48 && answer[0] & 0x3F == 0x26 && answer[2] == 0, "Logout Response, success")
+    #expect(
+      t.rig.adapter.statistics.outstandingRequests == 0,
+      "the Logout Response went out while the session's write was still in the device")
+    #expect(c.closedByPeer())
   }
 }
 
