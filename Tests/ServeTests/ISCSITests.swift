@@ -524,6 +524,26 @@ final class LoopbackTarget {
     rig.runtime.shutdown()
     server.shutdown()
   }
+
+  /// A logged-in session (CmdSN 1 used) with a one-block WRITE(10) of block 0 in the device:
+  /// expects (a positive control for what follows) that the write reached the adapter and is
+  /// still there — the target's latency must outlast the wait.
+  func sessionWithAWriteInTheDevice() throws -> NBDTestClient {
+    let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
+    let c = try NBDTestClient(port: port)
+    c.send(framing.encode(Initiator.normalLogin))
+    #expect(c.receivePDU().count >= 48)
+    let bs = disk.blockSize
+    c.send(
+      framing.encode(
+        Initiator.command(
+          itt: 1, cmdSN: 1, cdb: [0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0], write: true, edtl: bs,
+          data: [UInt8](repeating: 0x5A, count: bs))))
+    let deadline = DispatchTime.now() + 10
+    while rig.adapter.statistics.outstandingRequests == 0 && DispatchTime.now() < deadline { usleep(1_000) }
+    #expect(rig.adapter.statistics.outstandingRequests == 1, "the write never reached the adapter")
+    return c
+  }
 }
 
 /// The target in front of an NVMe adapter over loopback: a real command sequence through the
@@ -939,22 +959,8 @@ final class LoopbackTarget {
   @Test func aReinstatingLoginWaitsForTheOldSessionsCommandsToLeaveTheAdapter() throws {
     let t = try LoopbackTarget(latency: 400_000_000)  // 400 ms per command
     let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
-    let old = try NBDTestClient(port: t.port)
-    old.send(framing.encode(Initiator.normalLogin))
-    #expect(old.receivePDU().count >= 48)
-    let bs = t.disk.blockSize
-    let write: [UInt8] = [0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0]
-    old.send(
-      framing.encode(
-        Initiator.command(
-          itt: 1, cmdSN: 1, cdb: write, write: true, edtl: bs, data: [UInt8](repeating: 0x5A, count: bs))))
-    // Positive control: the write is in the device when the new session logs in.
-    let deadline = DispatchTime.now() + 10
-    while t.rig.adapter.statistics.outstandingRequests == 0 && DispatchTime.now() < deadline {
-      usleep(1_000)
-    }
-    #expect(
-      t.rig.adapter.statistics.outstandingRequests == 1, "the old session's write never reached the adapter")
+    // Positive control (inside): the write is in the device when the new session logs in.
+    let old = try t.sessionWithAWriteInTheDevice()
     let new = try NBDTestClient(port: t.port)
     new.send(framing.encode(Initiator.normalLogin))
     let answer = new.receivePDU()
@@ -972,19 +978,8 @@ final class LoopbackTarget {
   @Test func aLogoutIsAnsweredOnceTheSessionsCommandsHaveLeftTheAdapter() throws {
     let t = try LoopbackTarget(latency: 400_000_000)  // 400 ms per command
     let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
-    let c = try NBDTestClient(port: t.port)
-    c.send(framing.encode(Initiator.normalLogin))
-    #expect(c.receivePDU().count >= 48)
-    let bs = t.disk.blockSize
-    c.send(
-      framing.encode(
-        Initiator.command(
-          itt: 1, cmdSN: 1, cdb: [0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0], write: true, edtl: bs,
-          data: [UInt8](repeating: 0x5A, count: bs))))
-    // Positive control: the write is in the device when the logout is sent.
-    let deadline = DispatchTime.now() + 10
-    while t.rig.adapter.statistics.outstandingRequests == 0 && DispatchTime.now() < deadline { usleep(1_000) }
-    #expect(t.rig.adapter.statistics.outstandingRequests == 1, "the write never reached the adapter")
+    // Positive control (inside): the write is in the device when the logout is sent.
+    let c = try t.sessionWithAWriteInTheDevice()
     var logout = Initiator.pdu(0x46, flags: 0x80, itt: 9)  // immediate, close the session
     logout.setBE32(24, 2)
     c.send(framing.encode(logout))
