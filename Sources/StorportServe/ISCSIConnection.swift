@@ -397,7 +397,9 @@ public struct ISCSIConnection: Sendable {
     let cmdSN = pdu.be32(24)
     let ahead = cmdSN &- expCmdSN
     guard ahead < maxCmdSN &- expCmdSN &+ 1 else { return .never }
-    session.sent(cmdSN, by: cid)
+    // Only gaps need to know what each connection has sent (a single connection with nothing
+    // waiting keeps no record: no dictionary write per command on the common path).
+    if session.connectionCount > 1 || !session.deferred.isEmpty { session.sent(cmdSN, by: cid) }
     // A SCSI command a task management function aborted before it came takes its CmdSN and
     // goes no further.
     if !session.abortedRanges.isEmpty && pdu.opcode == .scsiCommand
