@@ -12,6 +12,8 @@
 # copies weigh far more here than in time. Compare figures of this script with each other.
 #
 # Usage: bash scripts/serve-instructions.sh [BINARY] [SECONDS] [-- serve options…]
+# With CALLGRIND_KEEP=DIR the dumps (cg.out.1 iSCSI, cg.out.2 NBD) are kept in DIR for
+# callgrind_annotate (--inclusive=yes, --tree=caller) to say where the instructions go.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -32,6 +34,7 @@ work=$(mktemp -d)
 vp=""
 cleanup() {
   [ -n "$vp" ] && kill -9 "$vp" 2>/dev/null || true
+  if [ -n "${CALLGRIND_KEEP:-}" ]; then mkdir -p "$CALLGRIND_KEEP" && cp "$work"/cg.out.* "$CALLGRIND_KEEP"/ 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT

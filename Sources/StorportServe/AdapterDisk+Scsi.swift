@@ -1,3 +1,4 @@
+import NIOCore
 import Storport
 
 extension AdapterDisk {
@@ -6,10 +7,23 @@ extension AdapterDisk {
   public struct ScsiOutcome: Sendable, Equatable {
     public var status: UInt8
     public var sense: [UInt8]
-    public var data: [UInt8]
+    /// A read's data, copied once out of the adapter's buffer.
+    public var data: ByteBuffer
     /// Bytes the command would have moved beyond the buffer it was given (its allocation or
     /// transfer length exceeded the initiator's expected length): a residual overflow.
     public var overflow = 0
+
+    public init(status: UInt8, sense: [UInt8] = [], data: ByteBuffer = ByteBuffer(), overflow: Int = 0) {
+      self.status = status
+      self.sense = sense
+      self.data = data
+      self.overflow = overflow
+    }
+
+    /// An outcome whose data is `data` (copied into a buffer).
+    public init(status: UInt8, sense: [UInt8] = [], data: [UInt8], overflow: Int = 0) {
+      self.init(status: status, sense: sense, data: ByteBuffer(bytes: data), overflow: overflow)
+    }
   }
 
   /// Whether `cdb` changes the medium: WRITE (6/10/12/16), WRITE AND VERIFY, WRITE SAME,
@@ -34,7 +48,7 @@ extension AdapterDisk {
     let isWrite = !dataOut.isEmpty
     let length = isWrite ? dataOut.count : dataInLength
     guard length <= Int(UInt32.max) else {
-      completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00), data: []))
+      completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00)))
       return
     }
     // COMPARE AND WRITE moves exactly 2 × NUMBER OF LOGICAL BLOCKS blocks (verify, then write
@@ -42,7 +56,7 @@ extension AdapterDisk {
     // it is refused (INVALID FIELD IN CDB) as a Linux LIO target refuses a write data CDB whose
     // expected length differs from the CDB's, rather than executed on a residual.
     if cdb.count >= 16, cdb[0] == 0x89, length != 2 * Int(cdb[13]) * blockSize {
-      completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00), data: []))
+      completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00)))
       return
     }
     let buffer = isWrite ? Buffer(copying: dataOut) : Buffer(bytes: dataInLength)
@@ -65,7 +79,7 @@ extension AdapterDisk {
       var outcome = Self.scsiOutcome(done)
       let transferred = min(Int(done.dataTransferLength), buffer.count)
       if !isWrite && outcome.status == 0 {
-        outcome.data = Array(UnsafeRawBufferPointer(start: buffer.pointer, count: transferred))
+        outcome.data = ByteBuffer(bytes: UnsafeRawBufferPointer(start: buffer.pointer, count: transferred))
       }
       outcome.overflow = max(0, done.residual - (length - transferred))
       completion(outcome)
@@ -105,8 +119,9 @@ extension AdapterDisk {
         } else {
           let data =
             isWrite || length == 0
-            ? [] : Array(UnsafeRawBufferPointer(start: buffer.pointer, count: buffer.count))
-          completion(ScsiOutcome(status: 0, sense: [], data: data))
+            ? ByteBuffer()
+            : ByteBuffer(bytes: UnsafeRawBufferPointer(start: buffer.pointer, count: buffer.count))
+          completion(ScsiOutcome(status: 0, data: data))
         }
       }
     }
@@ -124,16 +139,16 @@ extension AdapterDisk {
     // The range the CDB names must lie on the disk, not only the part the data covers (SBC:
     // LBA OUT OF RANGE is judged on the command).
     guard block.lba <= blockCount, UInt64(block.blocks) <= blockCount - block.lba else {
-      completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x21, 0x00), data: []))
+      completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x21, 0x00)))
       return
     }
     let whole = data.count / blockSize
     guard data.count % blockSize == 0 else {
-      completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x0E, 0x03), data: []))
+      completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x0E, 0x03)))
       return
     }
     guard whole > 0 else {
-      completion(ScsiOutcome(status: 0, sense: [], data: []))
+      completion(ScsiOutcome(status: 0))
       return
     }
     execute(
@@ -144,17 +159,17 @@ extension AdapterDisk {
   static func scsiOutcome(_ r: StorRequest) -> ScsiOutcome {
     // SRB_STATUS_DATA_OVERRUN with GOOD: a short transfer (the data moved is what counts).
     if r.srbStatus == .success || r.srbStatus == .dataOverrunOrUnderrun {
-      return ScsiOutcome(status: r.scsiStatus, sense: [], data: [])
+      return ScsiOutcome(status: r.scsiStatus)
     }
-    if r.scsiStatus != 0 { return ScsiOutcome(status: r.scsiStatus, sense: r.sense, data: []) }
+    if r.scsiStatus != 0 { return ScsiOutcome(status: r.scsiStatus, sense: r.sense) }
     // Busy for its whole timeout (the port stopped re-issuing it): SCSI BUSY, which an
     // initiator retries later.
-    if r.srbStatus == .busy { return ScsiOutcome(status: 0x08, sense: [], data: []) }
+    if r.srbStatus == .busy { return ScsiOutcome(status: 0x08) }
     // Failed without a SCSI status (aborted, timed out, the adapter stopped): ABORTED COMMAND.
     var sense = [UInt8](repeating: 0, count: 18)
     sense[0] = 0x70
     sense[2] = 0x0B
     sense[7] = 10
-    return ScsiOutcome(status: 0x02, sense: sense, data: [])
+    return ScsiOutcome(status: 0x02, sense: sense)
   }
 }

@@ -45,11 +45,15 @@ public final class AdapterDisk: @unchecked Sendable {
   }
 
   /// Reads `length` bytes at `offset` (whole blocks, within the disk) into a fresh buffer,
-  /// split into transfers the miniport accepts; `completion` gets the bytes or the failure.
-  public func read(offset: UInt64, length: Int, completion: @escaping @Sendable (Outcome, [UInt8]) -> Void) {
+  /// split into transfers the miniport accepts; `completion` gets the bytes (none on a
+  /// failure), lent for the call only: whoever keeps them copies them (once, to where they go).
+  public func read(
+    offset: UInt64, length: Int, completion: @escaping @Sendable (Outcome, UnsafeRawBufferPointer) -> Void
+  ) {
     let buffer = Buffer(bytes: length)
     transfer(write: false, offset: offset, buffer: buffer, fua: false) { outcome in
-      completion(outcome, outcome == .success ? buffer.bytes() : [])
+      completion(
+        outcome, UnsafeRawBufferPointer(start: buffer.pointer, count: outcome == .success ? buffer.count : 0))
     }
   }
 
@@ -133,7 +137,6 @@ public final class AdapterDisk: @unchecked Sendable {
       self.init(bytes: data.count)
       data.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress!, byteCount: data.count) }
     }
-    func bytes() -> [UInt8] { Array(UnsafeRawBufferPointer(start: pointer, count: count)) }
     deinit { pointer.deallocate() }
   }
 

@@ -1,3 +1,5 @@
+import NIOCore
+
 extension ISCSIConnection {
   /// The LUN number of an 8-byte SAM LUN field (peripheral or flat addressing of a single
   /// level); nil for any other form.
@@ -178,35 +180,42 @@ extension ISCSIConnection {
   /// MaxBurstLength) and the status: in the last Data-In when it is GOOD without sense
   /// (phase collapse), else in a SCSI Response carrying the sense data. Residuals against
   /// the Expected Data Transfer Length.
-  mutating func response(_ itt: UInt32, _ result: ISCSITaskResult, expected: Int, isRead: Bool) -> [UInt8] {
+  mutating func response(_ itt: UInt32, _ result: ISCSITaskResult, expected: Int, isRead: Bool) -> ByteBuffer
+  {
     let p = negotiator.parameters
-    let data = isRead ? result.dataIn.leading(expected) : []
-    let underflow = max(result.underflow, isRead ? expected - data.count : 0)
+    let data = isRead ? result.dataIn.leading(expected) : ByteBuffer()
+    let underflow = max(result.underflow, isRead ? expected - data.readableBytes : 0)
     // Residual flags and count (RFC 7143 §11.4.5): overflow wins over underflow.
     let residualFlags: UInt8 = result.overflow > 0 ? 0x04 : underflow > 0 ? 0x02 : 0
     let residual = UInt32(clamping: result.overflow > 0 ? result.overflow : underflow)
-    var out: [UInt8] = []
-    let collapse = result.status == 0 && result.sense.isEmpty && !data.isEmpty
+    let collapse = result.status == 0 && result.sense.isEmpty && data.readableBytes > 0
+    let pdus =
+      (data.readableBytes + p.initiatorMaxRecvDataSegmentLength - 1) / p.initiatorMaxRecvDataSegmentLength
+    // One buffer for every PDU of the response: headers, data (written from the read's buffer),
+    // padding and digests, sized once (a header and two digests per PDU, plus the SCSI Response's
+    // sense).
+    var out = ByteBufferAllocator().buffer(
+      capacity: data.readableBytes + (pdus + 1) * (ISCSIPDU.headerBytes + 12)
+        + (collapse ? 0 : result.sense.count + 5))
     var offset = 0
     var dataSN: UInt32 = 0
-    while offset < data.count {
-      let n = min(p.initiatorMaxRecvDataSegmentLength, data.count - offset)
-      let last = offset + n == data.count
+    while offset < data.readableBytes {
+      let n = min(p.initiatorMaxRecvDataSegmentLength, data.readableBytes - offset)
+      let last = offset + n == data.readableBytes
       let endsBurst = last || (offset + n) % p.maxBurstLength == 0
       var d = ISCSIPDU(.scsiDataIn, final: endsBurst)
       d.initiatorTaskTag = itt
       d.setBE32(20, 0xFFFF_FFFF)
       d.setBE32(36, dataSN)
       d.setBE32(40, UInt32(offset))
-      // One PDU for the whole transfer (the common read) takes the data as it is: no copy.
-      d.data = offset == 0 && n == data.count ? data : Array(data[offset..<offset + n])
+      let payload = data.getSlice(at: data.readerIndex + offset, length: n)!
       if last && collapse {
         d.flags |= 0x01 | residualFlags
         d.header[3] = result.status
         d.setBE32(44, residual)
-        out.appendMovingIfEmpty(framing.encode(stamped(d, advance: true)))
+        framing.write(stamped(d, advance: true), payload: payload, into: &out)
       } else {
-        out.appendMovingIfEmpty(framing.encode(stamped(d, advance: false)))
+        framing.write(stamped(d, advance: false), payload: payload, into: &out)
       }
       dataSN &+= 1
       offset += n
@@ -222,7 +231,7 @@ extension ISCSIConnection {
     if !result.sense.isEmpty {
       r.data = [UInt8(result.sense.count >> 8), UInt8(result.sense.count & 0xFF)] + result.sense
     }
-    out.appendMovingIfEmpty(framing.encode(stamped(r, advance: true)))
+    framing.write(stamped(r, advance: true), into: &out)
     return out
   }
 

@@ -1,3 +1,5 @@
+import NIOCore
+
 extension ISCSIConnection {
   /// Login status classes and details (RFC 7143 §11.13.5).
   enum LoginStatus: UInt16 {
@@ -345,7 +347,7 @@ extension ISCSIConnection {
     response.header[2] = 0  // success
     loggedOut = true
     endsSession = reason == 0
-    let bytes = framing.encode(stamped(response, advance: true))
+    let bytes = framing.buffer(stamped(response, advance: true))
     phase = .closed
     dropPendingWrites()
     return [.logout(response: bytes, endsSession: endsSession)]

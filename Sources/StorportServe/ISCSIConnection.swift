@@ -1,3 +1,5 @@
+import NIOCore
+
 /// A CHAP name and secret (RFC 7143 §12.1.3). The secret never appears in logs or answers.
 public struct ISCSIChapCredentials: Sendable, Equatable, CustomStringConvertible, CustomReflectable {
   public var user: String
@@ -75,20 +77,30 @@ public struct ISCSITaskHeader: Sendable, Equatable {
 public struct ISCSITaskResult: Sendable, Equatable {
   public var status: UInt8
   public var sense: [UInt8]
-  /// Data for a read (at most the expected length).
-  public var dataIn: [UInt8]
+  /// Data for a read (at most the expected length), as it left the adapter's buffer: the
+  /// Data-In PDUs are written from it without another copy.
+  public var dataIn: ByteBuffer
   /// Bytes the command wanted to move beyond the expected length (residual overflow).
   public var overflow: Int
   /// Bytes of the expected length the command itself does not move (residual underflow);
   /// for a read, at least what was not sent.
   public var underflow: Int
-  public init(status: UInt8, sense: [UInt8] = [], dataIn: [UInt8] = [], overflow: Int = 0, underflow: Int = 0)
-  {
+  public init(
+    status: UInt8, sense: [UInt8] = [], dataIn: ByteBuffer = ByteBuffer(), overflow: Int = 0,
+    underflow: Int = 0
+  ) {
     self.status = status
     self.sense = sense
     self.dataIn = dataIn
     self.overflow = overflow
     self.underflow = underflow
+  }
+
+  /// A result whose read data is `dataIn` (copied into a buffer).
+  public init(status: UInt8, sense: [UInt8] = [], dataIn: [UInt8], overflow: Int = 0, underflow: Int = 0) {
+    self.init(
+      status: status, sense: sense, dataIn: ByteBuffer(bytes: dataIn), overflow: overflow,
+      underflow: underflow)
   }
 }
 
@@ -105,7 +117,8 @@ public struct ISCSITaskResult: Sendable, Equatable {
 /// any more (a header digest error, an oversize segment).
 public struct ISCSIConnection: Sendable {
   public enum Event: Sendable, Equatable {
-    case send([UInt8])
+    /// Bytes to send, whole PDUs.
+    case send(ByteBuffer)
     case execute(ISCSITask)
     /// LOGICAL UNIT RESET: reset the unit (the miniport's reset path), then answer with
     /// ``completeReset(initiatorTaskTag:succeeded:)``.
@@ -117,7 +130,7 @@ public struct ISCSIConnection: Sendable {
     /// This connection logged out (its own or its session's logout): send the Logout Response
     /// once the commands it ends have left the adapters (RFC 7143 §11.15: the response means
     /// cleanup is done), then close. Their results are not sent.
-    case logout(response: [UInt8], endsSession: Bool)
+    case logout(response: ByteBuffer, endsSession: Bool)
   }
 
   public static let defaultPort = 3260
@@ -328,7 +341,7 @@ public struct ISCSIConnection: Sendable {
     return [.close(reason)]
   }
 
-  func encode(_ pdu: ISCSIPDU) -> Event { .send(framing.encode(pdu)) }
+  func encode(_ pdu: ISCSIPDU) -> Event { .send(framing.buffer(pdu)) }
 
   /// A target PDU stamped with the sequence numbers; `advance`: it carries status (StatSN moves).
   /// (Consuming: the caller's last use hands its header over, so stamping copies nothing.)

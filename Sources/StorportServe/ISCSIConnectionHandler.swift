@@ -223,7 +223,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     for event in events {
       switch event {
       case .send(let out):
-        context.write(wrapOutboundOut(channel.allocator.buffer(bytes: out)), promise: nil)
+        context.write(wrapOutboundOut(out), promise: nil)
         wrote = true
       case .logout(let response, let endsSession):
         if wrote { context.flush() }
@@ -243,7 +243,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       case .execute(let task):
         if let attention = unitAttention(task) {
           for case .send(let out) in connection.complete(task, attention) {
-            context.write(wrapOutboundOut(channel.allocator.buffer(bytes: out)), promise: nil)
+            context.write(wrapOutboundOut(out), promise: nil)
             wrote = true
           }
           continue
@@ -282,10 +282,10 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   /// (RFC 7143 §11.15) — those of its initiator port, when the logout ends the session or this
   /// is its only connection; with siblings going on, at once (waiting for the port would wait
   /// for their traffic too) — then closes.
-  private func logout(_ response: [UInt8], endsSession: Bool, context: ChannelHandlerContext) {
+  private func logout(_ response: ByteBuffer, endsSession: Bool, context: ChannelHandlerContext) {
     let channel = context.channel
     let send: @Sendable () -> Void = {
-      channel.writeAndFlush(channel.allocator.buffer(bytes: response)).whenComplete { _ in
+      channel.writeAndFlush(response).whenComplete { _ in
         channel.close(promise: nil)
       }
     }
@@ -339,7 +339,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   /// Writes what `events` send, without flushing.
   private func write(_ events: [ISCSIConnection.Event], to channel: Channel) {
     for case .send(let out) in events {
-      channel.write(channel.allocator.buffer(bytes: out), promise: nil)
+      channel.write(out, promise: nil)
     }
   }
 

@@ -1,4 +1,5 @@
 import CStorportShim
+import NIOCore
 
 /// iSCSI opcodes (RFC 7143 §11.1.1): the low six bits of a PDU's first byte.
 enum ISCSIOpcode: UInt8, Sendable {
@@ -154,41 +155,63 @@ struct ISCSIFraming: Sendable {
 
   /// The wire bytes of `pdu`: lengths filled in, padding and digests added.
   func encode(_ pdu: ISCSIPDU) -> [UInt8] {
-    precondition(pdu.additionalHeader.count % 4 == 0, "bug in swift-storport: AHS not in words")
-    let n = pdu.data.count
-    var out: [UInt8] = []
-    out.reserveCapacity(
-      ISCSIPDU.headerBytes + pdu.additionalHeader.count + 4 + Self.padded(n) + 4)  // digests: 4 bytes each
-    // The header's lengths are filled in the copy (the PDU's own header is not touched).
-    out += pdu.header
-    out[4] = UInt8(pdu.additionalHeader.count / 4)
-    out[5] = UInt8(truncatingIfNeeded: n >> 16)
-    out[6] = UInt8(truncatingIfNeeded: n >> 8)
-    out[7] = UInt8(truncatingIfNeeded: n)
-    out += pdu.additionalHeader
-    if headerDigest {
-      Self.appendDigest(&out, out.withUnsafeBufferPointer { Self.crc32c($0.baseAddress!, $0.count) })
-    }
-    if n > 0 {
-      let dataStart = out.count
-      out += pdu.data
-      out += [UInt8](repeating: 0, count: Self.padded(n) - n)
-      if dataDigest {
-        let d = out.withUnsafeBufferPointer { Self.crc32c($0.baseAddress! + dataStart, $0.count - dataStart) }
-        Self.appendDigest(&out, d)
-      }
-    }
+    Array(buffer(pdu).readableBytesView)
+  }
+
+  /// The wire bytes of `pdu` in a buffer of their size.
+  func buffer(_ pdu: ISCSIPDU) -> ByteBuffer {
+    var out = ByteBufferAllocator().buffer(capacity: wireBytes(pdu, dataBytes: pdu.data.count))
+    write(pdu, into: &out)
     return out
+  }
+
+  /// Bytes on the wire for a PDU of `dataBytes` bytes of data: header, AHS, padding, digests.
+  func wireBytes(_ pdu: ISCSIPDU, dataBytes: Int) -> Int {
+    ISCSIPDU.headerBytes + pdu.additionalHeader.count + (headerDigest ? 4 : 0) + Self.padded(dataBytes)
+      + (dataDigest && dataBytes > 0 ? 4 : 0)
+  }
+
+  /// Appends the wire bytes of `pdu` to `out`: lengths filled in, padding and digests added.
+  /// `payload`, when given, is the data segment instead of `pdu.data` (a Data-In's read data,
+  /// written from the buffer it came in: no intermediate array).
+  func write(_ pdu: ISCSIPDU, payload: ByteBuffer? = nil, into out: inout ByteBuffer) {
+    precondition(pdu.additionalHeader.count % 4 == 0, "bug in swift-storport: AHS not in words")
+    let n = payload?.readableBytes ?? pdu.data.count
+    precondition(n < 1 << 24, "bug in swift-storport: a data segment of \(n) bytes")
+    out.reserveCapacity(minimumWritableBytes: wireBytes(pdu, dataBytes: n))
+    // The header's lengths are filled in the copy (the PDU's own header is not touched).
+    // Byte arrays go in as raw bytes: ByteBuffer's generic sequence path costs several times more.
+    let start = out.writerIndex
+    pdu.header.withUnsafeBytes { _ = out.writeBytes($0) }
+    out.setInteger(UInt8(pdu.additionalHeader.count / 4), at: start + 4)
+    out.setInteger(UInt8(truncatingIfNeeded: n >> 16), at: start + 5)
+    out.setInteger(UInt16(truncatingIfNeeded: n), at: start + 6)
+    if !pdu.additionalHeader.isEmpty { pdu.additionalHeader.withUnsafeBytes { _ = out.writeBytes($0) } }
+    if headerDigest { writeDigest(of: start, in: &out) }
+    guard n > 0 else { return }
+    let dataStart = out.writerIndex
+    if let payload {
+      out.writeImmutableBuffer(payload)
+    } else {
+      pdu.data.withUnsafeBytes { _ = out.writeBytes($0) }
+    }
+    if Self.padded(n) > n { out.writeRepeatingByte(0, count: Self.padded(n) - n) }
+    if dataDigest { writeDigest(of: dataStart, in: &out) }
+  }
+
+  /// Appends the digest of `out`'s bytes from `start` to its end.
+  private func writeDigest(of start: Int, in out: inout ByteBuffer) {
+    let (from, count) = (start - out.readerIndex, out.writerIndex - start)
+    let d = out.withUnsafeReadableBytes {
+      Self.crc32c($0.baseAddress!.assumingMemoryBound(to: UInt8.self) + from, count)
+    }
+    // Digests travel least significant byte first (the CRC's own bit order, RFC 7143 §13.1).
+    out.writeInteger(d, endianness: .little)
   }
 
   /// CRC32C as iSCSI uses it (RFC 7143 §13.1: initial value all ones, result complemented).
   static func crc32c(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt32 {
     storport_crc32c_update(0, p, n)
-  }
-
-  /// Digests travel least significant byte first (the CRC's own bit order, RFC 7143 §13.1).
-  static func appendDigest(_ out: inout [UInt8], _ d: UInt32) {
-    for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: d >> (8 * UInt32(i)))) }
   }
 
   static func readDigest(_ b: [UInt8], _ at: Int) -> UInt32 {

@@ -182,7 +182,7 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     let structured = session.structuredReplies
     /// Counts the request (when metrics are kept), then replies.
     func answer(_ op: ServeMetrics.Operation, _ cookie: UInt64, bytes: Int, read offset: UInt64? = nil)
-      -> @Sendable (AdapterDisk.Outcome, [UInt8]) -> Void
+      -> @Sendable (AdapterDisk.Outcome, UnsafeRawBufferPointer) -> Void
     {
       { outcome, data in
         metrics?.completed(
@@ -207,7 +207,8 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         return false
       case .read(let cookie, let offset, let length):
         if !disk.reservations.allows(write: false, nexus: nexus) {
-          answer(.read, cookie, bytes: Int(length), read: offset)(.failed("RESERVATION CONFLICT"), [])
+          answer(.read, cookie, bytes: Int(length), read: offset)(
+            .failed("RESERVATION CONFLICT"), Self.noData)
           continue
         }
         disk.read(
@@ -216,31 +217,34 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       case .write(let cookie, let offset, let data, let fua):
         let done = answer(.write, cookie, bytes: data.count)
         if !disk.reservations.allows(write: true, nexus: nexus) {
-          done(.failed("RESERVATION CONFLICT"), [])
+          done(.failed("RESERVATION CONFLICT"), Self.noData)
           continue
         }
-        disk.write(offset: offset, data: data, fua: fua) { done($0, []) }
+        disk.write(offset: offset, data: data, fua: fua) { done($0, Self.noData) }
       case .flush(let cookie):
         let done = answer(.flush, cookie, bytes: 0)
         if !disk.reservations.allows(write: true, nexus: nexus) {
-          done(.failed("RESERVATION CONFLICT"), [])
+          done(.failed("RESERVATION CONFLICT"), Self.noData)
           continue
         }
-        disk.flush { done($0, []) }
+        disk.flush { done($0, Self.noData) }
       case .trim(let cookie, _, _):
         // Trimming is advisory: acknowledged, the data kept.
-        answer(.other, cookie, bytes: 0)(.success, [])
+        answer(.other, cookie, bytes: 0)(.success, Self.noData)
       case .writeZeroes(let cookie, let offset, let length, let fua):
         let done = answer(.other, cookie, bytes: 0)
         if !disk.reservations.allows(write: true, nexus: nexus) {
-          done(.failed("RESERVATION CONFLICT"), [])
+          done(.failed("RESERVATION CONFLICT"), Self.noData)
           continue
         }
-        disk.writeZeroes(offset: offset, length: Int(length), fua: fua) { done($0, []) }
+        disk.writeZeroes(offset: offset, length: Int(length), fua: fua) { done($0, Self.noData) }
       }
     }
     return true
   }
+
+  /// No data: the reply of a request that reads nothing.
+  private static var noData: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
 
   /// This connection's I_T nexus for the export's reservations: an NBD client never
   /// registers, so a reservation another nexus holds refuses what its type forbids (EIO).
@@ -260,7 +264,7 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   /// flow: reading resumes (the requests already received first), or the connection closes
   /// after a disconnect. Called on any thread.
   private func reply(
-    _ channel: Channel, _ cookie: UInt64, _ outcome: AdapterDisk.Outcome, _ data: [UInt8],
+    _ channel: Channel, _ cookie: UInt64, _ outcome: AdapterDisk.Outcome, _ data: UnsafeRawBufferPointer,
     read offset: UInt64?, structured: Bool, bytes: Int
   ) {
     let (head, dataFollows) = NBDSession.replyHead(

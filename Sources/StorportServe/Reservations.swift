@@ -96,10 +96,10 @@ public final class Reservations: Sendable {
 
   public init() {}
 
-  static let conflict = AdapterDisk.ScsiOutcome(status: 0x18, sense: [], data: [])
+  static let conflict = AdapterDisk.ScsiOutcome(status: 0x18)
 
   static func check(_ key: UInt8, _ asc: UInt8, _ ascq: UInt8) -> AdapterDisk.ScsiOutcome {
-    AdapterDisk.ScsiOutcome(status: 0x02, sense: FixedSense.bytes(key, asc, ascq), data: [])
+    AdapterDisk.ScsiOutcome(status: 0x02, sense: FixedSense.bytes(key, asc, ascq))
   }
 
   /// Decides `cdb` from `nexus` before the adapter sees it: the answer to a reservation command
@@ -165,7 +165,7 @@ public final class Reservations: Sendable {
       if !s.keys.isEmpty || s.kind != nil { return Self.conflict }
       if let owner = s.reservedBy, owner != nexus { return Self.conflict }
       s.reservedBy = nexus
-      return AdapterDisk.ScsiOutcome(status: 0, sense: [], data: [])
+      return AdapterDisk.ScsiOutcome(status: 0)
     }
   }
 
@@ -174,7 +174,7 @@ public final class Reservations: Sendable {
       if !s.keys.isEmpty || s.kind != nil { return Self.conflict }
       // Releasing another nexus's reservation, or none, is GOOD and does nothing.
       if s.reservedBy == nexus { s.reservedBy = nil }
-      return AdapterDisk.ScsiOutcome(status: 0, sense: [], data: [])
+      return AdapterDisk.ScsiOutcome(status: 0)
     }
   }
 
@@ -250,7 +250,7 @@ public final class Reservations: Sendable {
     // last two mean something to REGISTER only and are ignored by the other service actions.
     let unsupported: UInt8 = action == 0 || action == 6 ? 0x0D : 0x08
     guard parameters[20] & unsupported == 0 else { return Self.check(0x05, 0x26, 0x00) }
-    let good = AdapterDisk.ScsiOutcome(status: 0, sense: [], data: [])
+    let good = AdapterDisk.ScsiOutcome(status: 0)
     return update { s in
       if s.reservedBy != nil { return Self.conflict }
       let current = s.key(of: nexus)
@@ -308,7 +308,7 @@ public final class Reservations: Sendable {
   private func preempt(_ s: inout State, _ nexus: String, _ serviceKey: UInt64, _ kind: Kind)
     -> AdapterDisk.ScsiOutcome
   {
-    let good = AdapterDisk.ScsiOutcome(status: 0, sense: [], data: [])
+    let good = AdapterDisk.ScsiOutcome(status: 0)
     if let held = s.kind, held.allRegistrants && serviceKey == 0 {
       s.keys.removeAll { $0.nexus != nexus }
       s.holder = nexus

@@ -71,7 +71,7 @@ enum Initiator {
     for event in events {
       let b: [UInt8]
       switch event {
-      case .send(let bytes), .logout(let bytes, _): b = bytes
+      case .send(let bytes), .logout(let bytes, _): b = Array(bytes.readableBytesView)
       default: continue
       }
       var start = 0
