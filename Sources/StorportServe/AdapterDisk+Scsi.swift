@@ -1,4 +1,3 @@
-import NIOCore
 import Storport
 
 extension AdapterDisk {
@@ -7,13 +6,13 @@ extension AdapterDisk {
   public struct ScsiOutcome: Sendable, Equatable {
     public var status: UInt8
     public var sense: [UInt8]
-    /// A read's data, copied once out of the adapter's buffer.
-    public var data: ByteBuffer
+    /// A read's data, in the request's buffer.
+    public var data: ReadData
     /// Bytes the command would have moved beyond the buffer it was given (its allocation or
     /// transfer length exceeded the initiator's expected length): a residual overflow.
     public var overflow = 0
 
-    public init(status: UInt8, sense: [UInt8] = [], data: ByteBuffer = ByteBuffer(), overflow: Int = 0) {
+    public init(status: UInt8, sense: [UInt8] = [], data: ReadData = ReadData(), overflow: Int = 0) {
       self.status = status
       self.sense = sense
       self.data = data
@@ -22,7 +21,7 @@ extension AdapterDisk {
 
     /// An outcome whose data is `data` (copied into a buffer).
     public init(status: UInt8, sense: [UInt8] = [], data: [UInt8], overflow: Int = 0) {
-      self.init(status: status, sense: sense, data: ByteBuffer(bytes: data), overflow: overflow)
+      self.init(status: status, sense: sense, data: ReadData(data), overflow: overflow)
     }
   }
 
@@ -59,7 +58,7 @@ extension AdapterDisk {
       completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00)))
       return
     }
-    let buffer = isWrite ? Buffer(copying: dataOut) : Buffer(bytes: dataInLength)
+    let buffer = isWrite ? DataBuffer(copying: dataOut) : DataBuffer(bytes: dataInLength)
     // WRITE SAME moves one block whatever it names: the LU's MAXIMUM WRITE SAME LENGTH, not
     // the transfer limit, bounds it — so it goes whole, and a range too long is the LU's to refuse.
     if let block = BlockCdb(cdb), block.blocks > 0, block.canSplit, block.kind != .writeSame,
@@ -79,7 +78,7 @@ extension AdapterDisk {
       var outcome = Self.scsiOutcome(done)
       let transferred = min(Int(done.dataTransferLength), buffer.count)
       if !isWrite && outcome.status == 0 {
-        outcome.data = ByteBuffer(bytes: UnsafeRawBufferPointer(start: buffer.pointer, count: transferred))
+        outcome.data = ReadData(buffer, count: transferred)
       }
       outcome.overflow = max(0, done.residual - (length - transferred))
       completion(outcome)
@@ -87,7 +86,7 @@ extension AdapterDisk {
   }
 
   private func split(
-    _ block: BlockCdb, length: Int, isWrite: Bool, buffer: Buffer,
+    _ block: BlockCdb, length: Int, isWrite: Bool, buffer: DataBuffer,
     _ completion: @escaping @Sendable (ScsiOutcome) -> Void
   ) {
     // A 6-byte command's pieces stay within its 256-block field.
@@ -119,8 +118,7 @@ extension AdapterDisk {
         } else {
           let data =
             isWrite || length == 0
-            ? ByteBuffer()
-            : ByteBuffer(bytes: UnsafeRawBufferPointer(start: buffer.pointer, count: buffer.count))
+            ? ReadData() : ReadData(buffer, count: buffer.count)
           completion(ScsiOutcome(status: 0, data: data))
         }
       }

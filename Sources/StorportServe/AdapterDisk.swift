@@ -45,15 +45,12 @@ public final class AdapterDisk: @unchecked Sendable {
   }
 
   /// Reads `length` bytes at `offset` (whole blocks, within the disk) into a fresh buffer,
-  /// split into transfers the miniport accepts; `completion` gets the bytes (none on a
-  /// failure), lent for the call only: whoever keeps them copies them (once, to where they go).
-  public func read(
-    offset: UInt64, length: Int, completion: @escaping @Sendable (Outcome, UnsafeRawBufferPointer) -> Void
-  ) {
-    let buffer = Buffer(bytes: length)
+  /// split into transfers the miniport accepts; `completion` gets the bytes (none on a failure),
+  /// still in that buffer.
+  public func read(offset: UInt64, length: Int, completion: @escaping @Sendable (Outcome, ReadData) -> Void) {
+    let buffer = DataBuffer(bytes: length)
     transfer(write: false, offset: offset, buffer: buffer, fua: false) { outcome in
-      completion(
-        outcome, UnsafeRawBufferPointer(start: buffer.pointer, count: outcome == .success ? buffer.count : 0))
+      completion(outcome, outcome == .success ? ReadData(buffer, count: buffer.count) : ReadData())
     }
   }
 
@@ -62,7 +59,7 @@ public final class AdapterDisk: @unchecked Sendable {
   public func write(
     offset: UInt64, data: [UInt8], fua: Bool, completion: @escaping @Sendable (Outcome) -> Void
   ) {
-    let buffer = Buffer(copying: data)
+    let buffer = DataBuffer(copying: data)
     transfer(write: true, offset: offset, buffer: buffer, fua: fua, completion)
   }
 
@@ -75,12 +72,13 @@ public final class AdapterDisk: @unchecked Sendable {
   public func writeZeroes(
     offset: UInt64, length: Int, fua: Bool, completion: @escaping @Sendable (Outcome) -> Void
   ) {
-    let zeroes = Buffer(bytes: min(length, maximumTransferBytes))
+    let zeroes = DataBuffer(bytes: min(length, maximumTransferBytes))
     writeZeroes(offset: offset, left: length, fua: fua, zeroes: zeroes, completion)
   }
 
   private func writeZeroes(
-    offset: UInt64, left: Int, fua: Bool, zeroes: Buffer, _ completion: @escaping @Sendable (Outcome) -> Void
+    offset: UInt64, left: Int, fua: Bool, zeroes: DataBuffer,
+    _ completion: @escaping @Sendable (Outcome) -> Void
   ) {
     guard left > 0 else {
       completion(.success)
@@ -124,24 +122,8 @@ public final class AdapterDisk: @unchecked Sendable {
 
   // MARK: - Transfers
 
-  /// Host memory for one client request, aligned for O_DIRECT backings.
-  final class Buffer: @unchecked Sendable {
-    let pointer: UnsafeMutableRawPointer
-    let count: Int
-    init(bytes: Int) {
-      count = bytes
-      pointer = .allocate(byteCount: max(bytes, 1), alignment: 4096)
-      pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(bytes, 1))
-    }
-    convenience init(copying data: [UInt8]) {
-      self.init(bytes: data.count)
-      data.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress!, byteCount: data.count) }
-    }
-    deinit { pointer.deallocate() }
-  }
-
   private func transfer(
-    write: Bool, offset: UInt64, buffer: Buffer, fua: Bool,
+    write: Bool, offset: UInt64, buffer: DataBuffer, fua: Bool,
     _ completion: @escaping @Sendable (Outcome) -> Void
   ) {
     let total = buffer.count

@@ -183,32 +183,32 @@ extension ISCSIConnection {
   mutating func response(_ itt: UInt32, _ result: ISCSITaskResult, expected: Int, isRead: Bool) -> ByteBuffer
   {
     let p = negotiator.parameters
-    let data = isRead ? result.dataIn.leading(expected) : ByteBuffer()
-    let underflow = max(result.underflow, isRead ? expected - data.readableBytes : 0)
+    let data = isRead ? result.dataIn.leading(expected) : ReadData()
+    let underflow = max(result.underflow, isRead ? expected - data.count : 0)
     // Residual flags and count (RFC 7143 §11.4.5): overflow wins over underflow.
     let residualFlags: UInt8 = result.overflow > 0 ? 0x04 : underflow > 0 ? 0x02 : 0
     let residual = UInt32(clamping: result.overflow > 0 ? result.overflow : underflow)
-    let collapse = result.status == 0 && result.sense.isEmpty && data.readableBytes > 0
+    let collapse = result.status == 0 && result.sense.isEmpty && data.count > 0
     let pdus =
-      (data.readableBytes + p.initiatorMaxRecvDataSegmentLength - 1) / p.initiatorMaxRecvDataSegmentLength
+      (data.count + p.initiatorMaxRecvDataSegmentLength - 1) / p.initiatorMaxRecvDataSegmentLength
     // One buffer for every PDU of the response: headers, data (written from the read's buffer),
     // padding and digests, sized once (a header and two digests per PDU, plus the SCSI Response's
     // sense).
     var out = ByteBufferAllocator().buffer(
-      capacity: data.readableBytes + (pdus + 1) * (ISCSIPDU.headerBytes + 12)
+      capacity: data.count + (pdus + 1) * (ISCSIPDU.headerBytes + 12)
         + (collapse ? 0 : result.sense.count + 5))
     var offset = 0
     var dataSN: UInt32 = 0
-    while offset < data.readableBytes {
-      let n = min(p.initiatorMaxRecvDataSegmentLength, data.readableBytes - offset)
-      let last = offset + n == data.readableBytes
+    while offset < data.count {
+      let n = min(p.initiatorMaxRecvDataSegmentLength, data.count - offset)
+      let last = offset + n == data.count
       let endsBurst = last || (offset + n) % p.maxBurstLength == 0
       var d = ISCSIPDU(.scsiDataIn, final: endsBurst)
       d.initiatorTaskTag = itt
       d.setBE32(20, 0xFFFF_FFFF)
       d.setBE32(36, dataSN)
       d.setBE32(40, UInt32(offset))
-      let payload = data.getSlice(at: data.readerIndex + offset, length: n)!
+      let payload = data.slice(offset, n)
       if last && collapse {
         d.flags |= 0x01 | residualFlags
         d.header[3] = result.status

@@ -173,10 +173,10 @@ struct ISCSIFraming: Sendable {
 
   /// Appends the wire bytes of `pdu` to `out`: lengths filled in, padding and digests added.
   /// `payload`, when given, is the data segment instead of `pdu.data` (a Data-In's read data,
-  /// written from the buffer it came in: no intermediate array).
-  func write(_ pdu: ISCSIPDU, payload: ByteBuffer? = nil, into out: inout ByteBuffer) {
+  /// written from the request's buffer: no intermediate array).
+  func write(_ pdu: ISCSIPDU, payload: ReadData? = nil, into out: inout ByteBuffer) {
     precondition(pdu.additionalHeader.count % 4 == 0, "bug in swift-storport: AHS not in words")
-    let n = payload?.readableBytes ?? pdu.data.count
+    let n = payload?.count ?? pdu.data.count
     precondition(n < 1 << 24, "bug in swift-storport: a data segment of \(n) bytes")
     out.reserveCapacity(minimumWritableBytes: wireBytes(pdu, dataBytes: n))
     // The header's lengths are filled in the copy (the PDU's own header is not touched).
@@ -191,7 +191,7 @@ struct ISCSIFraming: Sendable {
     guard n > 0 else { return }
     let dataStart = out.writerIndex
     if let payload {
-      out.writeImmutableBuffer(payload)
+      out.writeReadData(payload)
     } else {
       pdu.data.withUnsafeBytes { _ = out.writeBytes($0) }
     }

@@ -25,7 +25,7 @@ extension ISCSIServer {
     execute(task, nexus: nexus) { result in
       let failed = result.status != 0
       let bytes =
-        failed ? 0 : op == .read ? min(result.dataIn.readableBytes, expected) : written
+        failed ? 0 : op == .read ? min(result.dataIn.count, expected) : written
       metrics.completed(
         .iscsi, op, bytes: op == .read || op == .write ? bytes : 0, failed: failed, since: since)
       completion(result)
@@ -60,8 +60,8 @@ extension ISCSIServer {
       completion(
         ISCSITaskResult(
           status: answer.status, sense: answer.sense, dataIn: data,
-          overflow: answer.data.readableBytes - data.readableBytes,
-          underflow: task.isRead ? task.expectedLength - data.readableBytes : 0))
+          overflow: answer.data.count - data.count,
+          underflow: task.isRead ? task.expectedLength - data.count : 0))
       return
     }
     if disk.readOnly && AdapterDisk.changesMedium(task.cdb) {

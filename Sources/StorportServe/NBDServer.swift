@@ -182,12 +182,12 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     let structured = session.structuredReplies
     /// Counts the request (when metrics are kept), then replies.
     func answer(_ op: ServeMetrics.Operation, _ cookie: UInt64, bytes: Int, read offset: UInt64? = nil)
-      -> @Sendable (AdapterDisk.Outcome, UnsafeRawBufferPointer) -> Void
+      -> @Sendable (AdapterDisk.Outcome, ReadData) -> Void
     {
       { outcome, data in
         metrics?.completed(
           .nbd, op, bytes: outcome == .success ? bytes : 0, failed: outcome != .success, since: since)
-        self.reply(channel, cookie, outcome, data, read: offset, structured: structured, bytes: bytes)
+        self.reply(cookie, outcome, data, read: offset, structured: structured, bytes: bytes)
       }
     }
     for event in events {
@@ -208,7 +208,7 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       case .read(let cookie, let offset, let length):
         if !disk.reservations.allows(write: false, nexus: nexus) {
           answer(.read, cookie, bytes: Int(length), read: offset)(
-            .failed("RESERVATION CONFLICT"), Self.noData)
+            .failed("RESERVATION CONFLICT"), ReadData())
           continue
         }
         disk.read(
@@ -217,34 +217,31 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       case .write(let cookie, let offset, let data, let fua):
         let done = answer(.write, cookie, bytes: data.count)
         if !disk.reservations.allows(write: true, nexus: nexus) {
-          done(.failed("RESERVATION CONFLICT"), Self.noData)
+          done(.failed("RESERVATION CONFLICT"), ReadData())
           continue
         }
-        disk.write(offset: offset, data: data, fua: fua) { done($0, Self.noData) }
+        disk.write(offset: offset, data: data, fua: fua) { done($0, ReadData()) }
       case .flush(let cookie):
         let done = answer(.flush, cookie, bytes: 0)
         if !disk.reservations.allows(write: true, nexus: nexus) {
-          done(.failed("RESERVATION CONFLICT"), Self.noData)
+          done(.failed("RESERVATION CONFLICT"), ReadData())
           continue
         }
-        disk.flush { done($0, Self.noData) }
+        disk.flush { done($0, ReadData()) }
       case .trim(let cookie, _, _):
         // Trimming is advisory: acknowledged, the data kept.
-        answer(.other, cookie, bytes: 0)(.success, Self.noData)
+        answer(.other, cookie, bytes: 0)(.success, ReadData())
       case .writeZeroes(let cookie, let offset, let length, let fua):
         let done = answer(.other, cookie, bytes: 0)
         if !disk.reservations.allows(write: true, nexus: nexus) {
-          done(.failed("RESERVATION CONFLICT"), Self.noData)
+          done(.failed("RESERVATION CONFLICT"), ReadData())
           continue
         }
-        disk.writeZeroes(offset: offset, length: Int(length), fua: fua) { done($0, Self.noData) }
+        disk.writeZeroes(offset: offset, length: Int(length), fua: fua) { done($0, ReadData()) }
       }
     }
     return true
   }
-
-  /// No data: the reply of a request that reads nothing.
-  private static var noData: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
 
   /// This connection's I_T nexus for the export's reservations: an NBD client never
   /// registers, so a reservation another nexus holds refuses what its type forbids (EIO).
@@ -260,39 +257,62 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   }
 
   /// Writes the reply to `cookie` (`offset`: a read's, for a structured chunk) — batched with
-  /// the other replies finished meanwhile, one flush for all — and, once written, updates the
-  /// flow: reading resumes (the requests already received first), or the connection closes
-  /// after a disconnect. Called on any thread.
+  /// the other replies finished meanwhile, one buffer and one flush for all — and, once written,
+  /// updates the flow: reading resumes (the requests already received first), or the connection
+  /// closes after a disconnect. Called on any thread; a read's data stays in its request's
+  /// buffer until the loop copies it into the wire buffer.
   private func reply(
-    _ channel: Channel, _ cookie: UInt64, _ outcome: AdapterDisk.Outcome, _ data: UnsafeRawBufferPointer,
-    read offset: UInt64?, structured: Bool, bytes: Int
+    _ cookie: UInt64, _ outcome: AdapterDisk.Outcome, _ data: ReadData, read offset: UInt64?,
+    structured: Bool,
+    bytes: Int
   ) {
     let (head, dataFollows) = NBDSession.replyHead(
       cookie: cookie, error: outcome == .success ? 0 : NBD.eio, dataCount: data.count, read: offset,
       structured: structured)
-    // Head and data straight into one network buffer (the allocator may be used on any thread).
-    var out = channel.allocator.buffer(capacity: head.count + (dataFollows ? data.count : 0))
-    out.writeBytes(head)
-    if dataFollows { out.writeBytes(data) }
-    batch?.add((out, bytes))
+    batch?.add(Reply(head: head, data: dataFollows ? data : ReadData(), bytes: bytes))
+  }
+
+  /// A reply waiting for the loop: its head, the read's data, and the request's payload bytes
+  /// (for the flow).
+  private struct Reply {
+    var head: [UInt8]
+    var data: ReadData
+    var bytes: Int
   }
 
   /// Replies waiting for the loop. Weak: the handler owns the batch; once the connection is
   /// gone, late replies are dropped.
   /// Made when the handler is added (on the loop), before any request can finish.
-  private var batch: LoopBatch<(ByteBuffer, Int)>?
-  private func makeBatch(_ channel: Channel) -> LoopBatch<(ByteBuffer, Int)> {
-    LoopBatch<(ByteBuffer, Int)>(loop: channel.eventLoop) { [weak self] done in
-      guard let self, let last = done.last else { return }
-      for (out, _) in done.dropLast() {
-        channel.write(out, promise: nil)
+  private var batch: LoopBatch<Reply>?
+  /// Bytes of replies gathered in one wire buffer before it is sent on.
+  private static let sharedReplyBytes = 256 * 1024
+  private func makeBatch(_ channel: Channel) -> LoopBatch<Reply> {
+    LoopBatch<Reply>(loop: channel.eventLoop) { [weak self] done in
+      guard let self, !done.isEmpty else { return }
+      // Small replies share a wire buffer (one allocation and one iovec for a burst); a buffer
+      // is sent on once it holds 256 KiB, so a burst of large reads is not copied into one
+      // buffer the size of all of them.
+      var left = done.reduce(0) { $0 + $1.head.count + $1.data.count }
+      var out = channel.allocator.buffer(capacity: 0)
+      for reply in done {
+        let size = reply.head.count + reply.data.count
+        if out.readableBytes >= Self.sharedReplyBytes {
+          channel.write(out, promise: nil)
+          out = channel.allocator.buffer(capacity: 0)
+        }
+        if out.readableBytes == 0 { out.reserveCapacity(min(left, Self.sharedReplyBytes + size)) }
+        reply.head.withUnsafeBytes { _ = out.writeBytes($0) }
+        out.writeReadData(reply.data)
+        left -= size
       }
       // The request counts until its reply is written: replies waiting for a client that does
-      // not read count against the same limits as requests in the adapter.
-      channel.writeAndFlush(last.0).whenComplete { _ in
+      // not read count against the same limits as requests in the adapter. (Only the counts
+      // are kept: the read data goes now.)
+      let finished = done.map(\.bytes)
+      channel.writeAndFlush(out).whenComplete { _ in
         var resume = false
         var close = false
-        for (_, bytes) in done {
+        for bytes in finished {
           let next = self.flow.finished(bytes: bytes)
           self.flow.apply(next.autoRead, to: channel)
           resume = resume || next.autoRead == true

@@ -187,6 +187,39 @@ final class NBDTestClient {
     #expect(f.rig.runtime.verifier.verdict.hasPrefix("PASS"))
   }
 
+  /// Replies finished together share wire buffers (one per 256 KiB): a burst of reads of
+  /// mixed sizes — 4 KiB ones, and 320 KiB ones that start a new buffer — each gets its own
+  /// bytes. Positive control: every range holds different bytes (a reply carrying another's
+  /// data, or shifted within a shared buffer, would not match).
+  @Test func aBurstOfReadsOfMixedSizesGetsEachItsOwnBytes() throws {
+    let f = try Fixture()
+    let c = try NBDTestClient(port: f.port)
+    #expect(c.handshake(export: "disk", structured: true) == 4 << 20)
+    let disk = (0..<(4 << 20)).map { UInt8(truncatingIfNeeded: ($0 >> 12) &* 37 &+ $0 &* 5) }
+    c.send(NBDTestClient.request(NBD.cmdWrite, cookie: 0, offset: 0, length: UInt32(disk.count)) + disk)
+    #expect(c.reply()?.error == 0)
+    var expected: [UInt64: (offset: Int, length: Int)] = [:]
+    var burst: [UInt8] = []
+    for i in 1...40 {
+      let length = i % 3 == 0 ? 320 << 10 : 4096
+      let offset = (i * 97 % 700) * 4096
+      expected[UInt64(i)] = (offset, length)
+      burst += NBDTestClient.request(
+        NBD.cmdRead, cookie: UInt64(i), offset: UInt64(offset), length: UInt32(length))
+    }
+    c.send(burst)
+    var answered = Set<UInt64>()
+    while answered.count < expected.count, let r = c.chunk() {
+      let want = try #require(expected[r.cookie], "a reply to a request not sent: \(r.cookie)")
+      #expect(r.type == NBD.replyTypeOffsetData && r.payload.count == 8 + want.length)
+      let same = r.payload.dropFirst(8).elementsEqual(disk[want.offset..<want.offset + want.length])
+      #expect(same, "read \(r.cookie) (\(want.length) bytes at \(want.offset)) came back with other bytes")
+      answered.insert(r.cookie)
+    }
+    #expect(answered.count == expected.count)
+    #expect(f.rig.runtime.verifier.verdict.hasPrefix("PASS"))
+  }
+
   @Test func anUnknownExportIsRefusedAndTheServerStaysUp() throws {
     let f = try Fixture()
     let c = try NBDTestClient(port: f.port)

@@ -59,24 +59,23 @@ import Testing
     #expect(run(r, Self.out(0, key: 5, serviceKey: 0xA), a) == 0x18, "an unregistered nexus must give key 0")
     #expect(run(r, Self.out(0, key: 0, serviceKey: 0xA), a) == 0)
     #expect(run(r, Self.out(0, key: 0, serviceKey: 0xB), b) == 0)
-    let keys = Array(r.decide(cdb: Self.prin(0), parameters: [], nexus: a)!.data.readableBytesView)
+    let keys = r.decide(cdb: Self.prin(0), parameters: [], nexus: a)!.data.bytes
     #expect(keys.count == 8 + 16)
     #expect(Array(keys[0..<4]) == [0, 0, 0, 2], "two registrations: generation 2")
     #expect(Array(keys[4..<8]) == [0, 0, 0, 16])
     #expect(keys.readBE64(at: 8) == 0xA && keys.readBE64(at: 16) == 0xB)
     // Truncated to the allocation length, the additional length kept.
-    let short = Array(
-      r.decide(cdb: Self.prin(0, allocation: 8), parameters: [], nexus: a)!.data.readableBytesView)
+    let short = r.decide(cdb: Self.prin(0, allocation: 8), parameters: [], nexus: a)!.data.bytes
     #expect(short == Array(keys[0..<8]))
     // PREEMPT removes the other registration and bumps the generation once.
     #expect(run(r, Self.out(4, type: 3, key: 0xB, serviceKey: 0xA), b) == 0)
-    let after = Array(r.decide(cdb: Self.prin(0), parameters: [], nexus: a)!.data.readableBytesView)
+    let after = r.decide(cdb: Self.prin(0), parameters: [], nexus: a)!.data.bytes
     #expect(Array(after[0..<8]) == [0, 0, 0, 3, 0, 0, 0, 8])
     #expect(after.readBE64(at: 8) == 0xB)
     // A wrong key is RESERVATION CONFLICT; CLEAR by the registrant empties everything.
     #expect(run(r, Self.out(3, key: 0xC), b) == 0x18)
     #expect(run(r, Self.out(3, key: 0xB), b) == 0)
-    #expect(r.decide(cdb: Self.prin(0), parameters: [], nexus: a)!.data.readableBytes == 8)
+    #expect(r.decide(cdb: Self.prin(0), parameters: [], nexus: a)!.data.count == 8)
   }
 
   @Test func badParameterListsAndServiceActionsAreRefused() {
