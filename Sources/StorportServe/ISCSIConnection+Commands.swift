@@ -141,15 +141,53 @@ extension ISCSIConnection {
 
   /// ``complete(_:_:)`` by the task's header.
   public mutating func complete(_ task: ISCSITaskHeader, _ result: ISCSITaskResult) -> [Event] {
-    guard let entry = running.removeValue(forKey: task.initiatorTaskTag) else { return [] }
-    outstandingBytes -= entry.bytes
-    // Aborted, or its connection ended: no result is sent; responses held for it may go.
-    guard phase == .fullFeature, !entry.aborted else {
-      return releaseTaskManagement(afterEnding: [task.initiatorTaskTag])
+    complete(CollectionOfOne((task, result)))
+  }
+
+  /// ``complete(_:_:)`` for tasks that finished together, in order: their responses share wire
+  /// buffers (a new one once a buffer holds ``sharedResponseBytes``) — one allocation and one
+  /// iovec for a burst of small reads. A task management response released by an aborted task
+  /// goes in its place in the order.
+  public mutating func complete(_ done: some Collection<(ISCSITaskHeader, ISCSITaskResult)>) -> [Event] {
+    var events: [Event] = []
+    var out = ByteBuffer()
+    var left = done.reduce(0) { $0 + Self.responseBytes($1.1) }
+    for (task, result) in done {
+      left -= Self.responseBytes(result)
+      guard let entry = running.removeValue(forKey: task.initiatorTaskTag) else { continue }
+      outstandingBytes -= entry.bytes
+      // Aborted, or its connection ended: no result is sent; responses held for it may go.
+      guard phase == .fullFeature, !entry.aborted else {
+        let released = releaseTaskManagement(afterEnding: [task.initiatorTaskTag])
+        if !released.isEmpty && out.readableBytes > 0 {
+          events.append(.send(out))
+          out = ByteBuffer()
+        }
+        events += released
+        continue
+      }
+      if out.readableBytes >= Self.sharedResponseBytes {
+        events.append(.send(out))
+        out = ByteBuffer()
+      }
+      if out.readableBytes == 0 {
+        out.reserveCapacity(
+          min(left + Self.responseBytes(result), Self.sharedResponseBytes + Self.responseBytes(result)))
+      }
+      response(task.initiatorTaskTag, result, expected: task.expectedLength, isRead: task.isRead, into: &out)
     }
-    return [
-      .send(response(task.initiatorTaskTag, result, expected: task.expectedLength, isRead: task.isRead))
-    ]
+    if out.readableBytes > 0 { events.append(.send(out)) }
+    return events
+  }
+
+  /// Bytes of responses gathered in one wire buffer before another is started.
+  static let sharedResponseBytes = 256 * 1024
+
+  /// About the wire bytes of `result`'s response at the largest segments (a header and two
+  /// digests per 8 KiB of data at least, and the sense): a capacity to reserve, not a bound.
+  static func responseBytes(_ result: ISCSITaskResult) -> Int {
+    result.dataIn.count + (result.dataIn.count / 8192 + 2) * (ISCSIPDU.headerBytes + 12) + result.sense.count
+      + 5
   }
 
   /// This connection's tasks `tags` have ended: the held task management responses that were
@@ -182,6 +220,15 @@ extension ISCSIConnection {
   /// the Expected Data Transfer Length.
   mutating func response(_ itt: UInt32, _ result: ISCSITaskResult, expected: Int, isRead: Bool) -> ByteBuffer
   {
+    var out = ByteBuffer()
+    response(itt, result, expected: expected, isRead: isRead, into: &out)
+    return out
+  }
+
+  /// ``response(_:_:expected:isRead:)``, appended to `out`.
+  mutating func response(
+    _ itt: UInt32, _ result: ISCSITaskResult, expected: Int, isRead: Bool, into out: inout ByteBuffer
+  ) {
     let p = negotiator.parameters
     let data = isRead ? result.dataIn.leading(expected) : ReadData()
     let underflow = max(result.underflow, isRead ? expected - data.count : 0)
@@ -191,11 +238,11 @@ extension ISCSIConnection {
     let collapse = result.status == 0 && result.sense.isEmpty && data.count > 0
     let pdus =
       (data.count + p.initiatorMaxRecvDataSegmentLength - 1) / p.initiatorMaxRecvDataSegmentLength
-    // One buffer for every PDU of the response: headers, data (written from the read's buffer),
-    // padding and digests, sized once (a header and two digests per PDU, plus the SCSI Response's
-    // sense).
-    var out = ByteBufferAllocator().buffer(
-      capacity: data.count + (pdus + 1) * (ISCSIPDU.headerBytes + 12)
+    // Every PDU of the response goes in `out`: headers, data (written from the read's buffer),
+    // padding and digests, room made once (a header and two digests per PDU, plus the SCSI
+    // Response's sense).
+    out.reserveCapacity(
+      minimumWritableBytes: data.count + (pdus + 1) * (ISCSIPDU.headerBytes + 12)
         + (collapse ? 0 : result.sense.count + 5))
     var offset = 0
     var dataSN: UInt32 = 0
@@ -220,7 +267,7 @@ extension ISCSIConnection {
       dataSN &+= 1
       offset += n
     }
-    if collapse { return out }
+    if collapse { return }
     var r = ISCSIPDU(.scsiResponse)
     r.initiatorTaskTag = itt
     r.header[2] = 0  // command completed at target
@@ -232,7 +279,6 @@ extension ISCSIConnection {
       r.data = [UInt8(result.sense.count >> 8), UInt8(result.sense.count & 0xFF)] + result.sense
     }
     framing.write(stamped(r, advance: true), into: &out)
-    return out
   }
 
   // MARK: - Task management

@@ -329,7 +329,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         return
       }
-      for (task, result) in done { self.write(self.connection.complete(task, result), to: channel) }
+      self.write(self.connection.complete(done), to: channel)
       channel.flush()
     }
     batch = made

@@ -271,18 +271,6 @@ enum MultipleConnections {
     return p
   }
 
-  static func taskManagement(
-    _ function: UInt8, itt: UInt32, cmdSN: UInt32, referenced: UInt32 = 0, refCmdSN: UInt32 = 0
-  )
-    -> ISCSIPDU
-  {
-    var p = Initiator.pdu(0x42, flags: 0x80 | function, itt: itt)  // immediate
-    p.setBE32(20, referenced)
-    p.setBE32(24, cmdSN)
-    p.setBE32(32, refCmdSN)
-    return p
-  }
-
   /// Everything waiting whose turn has come, handed to its connection (the server's loop).
   static func deliverWaiting(_ boxes: [Box]) -> [UInt32] {
     var ran: [UInt32] = []
@@ -363,14 +351,14 @@ enum MultipleConnections {
     let waiting = try #require(
       Initiator.sent(
         a.c.receive(
-          Initiator.bytes(Self.taskManagement(1, itt: 0x90, cmdSN: 4, referenced: 0x33, refCmdSN: 2)))
+          Initiator.bytes(Initiator.taskManagement(1, itt: 0x90, cmdSN: 4, referenced: 0x33, refCmdSN: 2)))
       )
       .first)
     #expect(waiting.opcode == .taskManagementResponse && waiting.header[2] == 0, "FUNCTION COMPLETE")
     let notYet = try #require(
       Initiator.sent(
         a.c.receive(
-          Initiator.bytes(Self.taskManagement(1, itt: 0x91, cmdSN: 4, referenced: 0x44, refCmdSN: 3)))
+          Initiator.bytes(Initiator.taskManagement(1, itt: 0x91, cmdSN: 4, referenced: 0x44, refCmdSN: 3)))
       )
       .first)
     #expect(notYet.header[2] == 0, "FUNCTION COMPLETE for CmdSN 3, still to come")
@@ -378,7 +366,7 @@ enum MultipleConnections {
     let none = try #require(
       Initiator.sent(
         a.c.receive(
-          Initiator.bytes(Self.taskManagement(1, itt: 0x92, cmdSN: 4, referenced: 0x55, refCmdSN: 500)))
+          Initiator.bytes(Initiator.taskManagement(1, itt: 0x92, cmdSN: 4, referenced: 0x55, refCmdSN: 500)))
       )
       .first)
     #expect(none.header[2] == 1)
@@ -404,7 +392,7 @@ enum MultipleConnections {
     #expect(
       M.executed(b.c.receive(Initiator.bytes(Initiator.command(itt: 0x23, cmdSN: 3, cdb: M.testUnitReady))))
         .isEmpty)
-    let held = a.c.receive(Initiator.bytes(Self.taskManagement(2, itt: 0x90, cmdSN: 4)))
+    let held = a.c.receive(Initiator.bytes(Initiator.taskManagement(2, itt: 0x90, cmdSN: 4)))
     #expect(Initiator.sent(held).isEmpty, "held while B's task runs")
     // B's task ends: no response for it; A's function completes (through A's owner).
     let ended = b.c.complete(
@@ -469,7 +457,7 @@ enum MultipleConnections {
     let lost = try #require(
       Initiator.sent(
         a.c.receive(
-          Initiator.bytes(Self.taskManagement(1, itt: 0x90, cmdSN: 2, referenced: 0x11, refCmdSN: 1)))
+          Initiator.bytes(Initiator.taskManagement(1, itt: 0x90, cmdSN: 2, referenced: 0x11, refCmdSN: 1)))
       )
       .first)
     #expect(lost.header[2] == 0 && a.c.session.expCmdSN == 2)
@@ -477,7 +465,7 @@ enum MultipleConnections {
       M.executed(b.c.receive(Initiator.bytes(Initiator.command(itt: 0x12, cmdSN: 2, cdb: M.testUnitReady))))
         == [0x12])
     // Non-immediate, CmdSN 3, referring to CmdSN 4 (above it).
-    var above = Self.taskManagement(1, itt: 0x91, cmdSN: 3, referenced: 0x14, refCmdSN: 4)
+    var above = Initiator.taskManagement(1, itt: 0x91, cmdSN: 3, referenced: 0x14, refCmdSN: 4)
     above.header[0] = 0x02
     let answer = try #require(Initiator.sent(a.c.receive(Initiator.bytes(above))).first)
     #expect(answer.header[2] == 1, "TASK DOES NOT EXIST")
@@ -493,7 +481,8 @@ enum MultipleConnections {
     #expect(
       M.executed(b.c.receive(Initiator.bytes(Initiator.command(itt: 0x21, cmdSN: 1, cdb: M.testUnitReady))))
         == [0x21])
-    #expect(Initiator.sent(a.c.receive(Initiator.bytes(Self.taskManagement(2, itt: 0x90, cmdSN: 2)))).isEmpty)
+    #expect(
+      Initiator.sent(a.c.receive(Initiator.bytes(Initiator.taskManagement(2, itt: 0x90, cmdSN: 2)))).isEmpty)
     b.c.abandon()
     #expect(a.answered.isEmpty, "B's task is still in the adapter")
     #expect(
@@ -513,7 +502,7 @@ enum MultipleConnections {
     func abortTask(_ ref: UInt32, itt: UInt32) -> UInt8? {
       Initiator.sent(
         a.c.receive(
-          Initiator.bytes(Self.taskManagement(1, itt: itt, cmdSN: 70, referenced: 0x99, refCmdSN: ref)))
+          Initiator.bytes(Initiator.taskManagement(1, itt: itt, cmdSN: 70, referenced: 0x99, refCmdSN: ref)))
       )
       .first?.header[2]
     }
@@ -528,7 +517,7 @@ enum MultipleConnections {
     // the commands numbered 1…64 are dropped, and the window then moves on — CmdSN 65 runs (an
     // unclamped range dropped every command after it).
     let (c, d) = Self.pair()
-    _ = c.c.receive(Initiator.bytes(Self.taskManagement(2, itt: 0x90, cmdSN: 1 &+ (1 << 31 - 1))))
+    _ = c.c.receive(Initiator.bytes(Initiator.taskManagement(2, itt: 0x90, cmdSN: 1 &+ (1 << 31 - 1))))
     var ran: [UInt32] = []
     for sn in UInt32(1)...64 {
       ran += M.executed(
@@ -546,7 +535,7 @@ enum MultipleConnections {
   /// it, round to MaxCmdSN).
   @Test func aNonImmediateAbortTaskSetLeavesTheCommandsAfterItAlone() throws {
     var c = Initiator.loggedIn()
-    var tmf = Self.taskManagement(2, itt: 0x90, cmdSN: 1)
+    var tmf = Initiator.taskManagement(2, itt: 0x90, cmdSN: 1)
     tmf.header[0] = 0x02  // not immediate
     let answer = try #require(Initiator.sent(c.receive(Initiator.bytes(tmf))).first)
     #expect(answer.opcode == .taskManagementResponse && answer.header[2] == 0)

@@ -48,6 +48,20 @@ enum Initiator {
     return p
   }
 
+  /// Task Management Function Request (immediate): `function` (1: ABORT TASK …), the referenced
+  /// task's ITT and CmdSN.
+  static func taskManagement(
+    _ function: UInt8, itt: UInt32, cmdSN: UInt32, referenced: UInt32 = 0, refCmdSN: UInt32 = 0
+  )
+    -> ISCSIPDU
+  {
+    var p = Initiator.pdu(0x42, flags: 0x80 | function, itt: itt)  // immediate
+    p.setBE32(20, referenced)
+    p.setBE32(24, cmdSN)
+    p.setBE32(32, refCmdSN)
+    return p
+  }
+
   static func dataOut(itt: UInt32, ttt: UInt32, dataSN: UInt32, offset: Int, data: [UInt8], final: Bool)
     -> ISCSIPDU
   {
@@ -216,6 +230,49 @@ enum Initiator {
     #expect(last.flags & 0x81 == 0x81 && last.flags & 0x02 != 0, "final, status, underflow")
     #expect(last.be32(44) == 20480 - 18000)
     #expect(out[0].flags & 0x01 == 0 && out[1].flags & 0x01 == 0)
+  }
+
+  /// Tasks that finish together are answered in one call, their responses sharing wire
+  /// buffers (a new one past 256 KiB): each read's Data-In carries its own bytes, StatSN follows
+  /// the order they finished in, and an ABORT TASK response held for an aborted task among them
+  /// goes out in that task's place.
+  @Test func tasksFinishedTogetherAreAnsweredInOrderWithTheirOwnData() throws {
+    var c = Initiator.loggedIn()
+    let sizes = [4096, 196_608, 4096, 196_608, 8192]
+    var tasks: [ISCSITask] = []
+    for (i, size) in sizes.enumerated() {
+      let cdb: [UInt8] = [0x28, 0, 0, 0, 0, 0, 0, UInt8((size / 512) >> 8), UInt8((size / 512) & 0xFF), 0]
+      let events = c.receive(
+        Initiator.bytes(
+          Initiator.command(itt: UInt32(10 + i), cmdSN: UInt32(1 + i), cdb: cdb, read: true, edtl: size)))
+      guard case .execute(let task) = try #require(events.first) else { return }
+      tasks.append(task)
+    }
+    // ABORT TASK of the third read (ITT 12): its response waits until that task ends.
+    let abort = Initiator.taskManagement(1, itt: 0x90, cmdSN: 6, referenced: 12, refCmdSN: 3)
+    #expect(Initiator.sent(c.receive(Initiator.bytes(abort))).isEmpty)
+    func payload(_ i: Int) -> [UInt8] { (0..<sizes[i]).map { UInt8(truncatingIfNeeded: $0 &* 3 &+ i &* 41) } }
+    let events = c.complete(
+      tasks.indices.map { (tasks[$0].header, ISCSITaskResult(status: 0, dataIn: payload($0))) })
+    #expect(events.count >= 2, "over 256 KiB of responses span more than one wire buffer")
+    let out = Initiator.sent(events)
+    var order: [UInt32] = []
+    var data: [UInt32: [UInt8]] = [:]
+    for pdu in out {
+      if order.last != pdu.initiatorTaskTag { order.append(pdu.initiatorTaskTag) }
+      if pdu.opcode == .scsiDataIn { data[pdu.initiatorTaskTag, default: []] += pdu.data }
+    }
+    #expect(
+      order == [10, 11, 0x90, 13, 14], "in the order they finished, the abort's response in place of its task"
+    )
+    for i in [0, 1, 3, 4] {
+      #expect(data[UInt32(10 + i)] == payload(i), "read \(10 + i) carries its own bytes")
+    }
+    #expect(data[12] == nil, "the aborted read sends nothing")
+    let statSNs = out.filter { $0.opcode == .taskManagementResponse || $0.flags & 0x01 != 0 }.map {
+      $0.be32(24)
+    }
+    #expect(statSNs.count == 5 && statSNs == (0..<5).map { statSNs[0] &+ UInt32($0) })
   }
 
   @Test func commandsOutsideTheWindowAreIgnored() {
