@@ -7,19 +7,66 @@ import Storport
 /// reset request before the commands it had — the NVMe sample flushes them later, and the port
 /// re-issues them — and a command of another session finishing after the reset's response
 /// would overwrite what that session's initiator writes after it.
+///
+/// Epochs are consecutive; the counts of those from the oldest with requests in the adapter to
+/// the current one are kept in order, so a request's start and end cost an array index, not a
+/// hash.
 struct DrainState: Sendable {
-  var epoch: UInt64 = 0
-  /// Requests in the adapter per epoch (no entry: none).
-  var inFlight: [UInt64: Int] = [:]
+  /// The current epoch: requests submitted now are counted in it.
+  private(set) var epoch: UInt64 = 0
+  /// The epoch of `counts[0]`.
+  private var oldest: UInt64 = 0
+  /// Requests in the adapter for epochs `oldest…epoch` (never empty; the first is 0 only when
+  /// it is the current epoch: nothing is in the adapter).
+  private var counts: [Int] = [0]
   /// Who waits for every epoch up to theirs to empty.
-  var waiters: [(epoch: UInt64, resume: @Sendable () -> Void)] = []
+  private var waiters: [(epoch: UInt64, resume: @Sendable () -> Void)] = []
+
+  /// A request enters the adapter: counted in the current epoch, which is returned.
+  mutating func begin() -> UInt64 {
+    counts[counts.count - 1] += 1
+    return epoch
+  }
+
+  /// A request of `epoch` left the adapter: the waiters now due, removed.
+  mutating func end(_ epoch: UInt64) -> [@Sendable () -> Void] {
+    precondition(
+      epoch >= oldest && epoch <= self.epoch, "bug in swift-storport: a disk request of an unknown epoch")
+    let i = Int(epoch - oldest)
+    precondition(counts[i] > 0, "bug in swift-storport: a disk request ended twice")
+    counts[i] -= 1
+    trim()
+    return ready()
+  }
+
+  /// A new epoch starts; `resume` runs once every request of this one and the older ones has
+  /// left the adapter. Returns the waiters due now.
+  mutating func wait(_ resume: @escaping @Sendable () -> Void) -> [@Sendable () -> Void] {
+    waiters.append((epoch, resume))
+    epoch &+= 1
+    counts.append(0)
+    trim()
+    return ready()
+  }
+
+  /// Drops the empty epochs older than the oldest busy one (or than the current one).
+  private mutating func trim() {
+    while counts.count > 1 && counts[0] == 0 {
+      counts.removeFirst()
+      oldest += 1
+    }
+    assert(counts.count == 1 || counts[0] > 0, "bug in swift-storport: an empty epoch kept")
+  }
 
   /// The waiters whose epochs and all older ones are empty, removed.
-  mutating func ready() -> [@Sendable () -> Void] {
-    let oldest = inFlight.keys.min()
+  private mutating func ready() -> [@Sendable () -> Void] {
+    guard !waiters.isEmpty else { return [] }
+    // The oldest epoch with a request in the adapter (trimmed: the first count, unless it is 0
+    // and nothing is in the adapter).
+    let busy: UInt64? = counts[0] > 0 ? oldest : nil
     var due: [@Sendable () -> Void] = []
     waiters.removeAll { w in
-      guard oldest.map({ $0 > w.epoch }) ?? true else { return false }
+      guard busy.map({ $0 > w.epoch }) ?? true else { return false }
       due.append(w.resume)
       return true
     }
@@ -28,32 +75,29 @@ struct DrainState: Sendable {
 }
 
 extension AdapterDisk {
-  /// Submits `r` to the adapter, counted in the current epoch until it completes.
+  /// Submits `r` to the adapter, counted in the current epoch until it completes; `completion`
+  /// runs on the completing processor.
   func submit(_ r: StorRequest, _ completion: @escaping @Sendable (StorRequest) -> Void) {
-    let epoch = drain.withLockedValue { d -> UInt64 in
-      d.inFlight[d.epoch, default: 0] += 1
-      return d.epoch
-    }
+    let epoch = drain.withLockedValue { $0.begin() }
     adapter.submit(r) { [self] done in
-      let due = drain.withLockedValue { d -> [@Sendable () -> Void] in
-        let left = d.inFlight[epoch, default: 0] - 1
-        precondition(left >= 0, "bug in swift-storport: a disk request ended twice")
-        d.inFlight[epoch] = left == 0 ? nil : left
-        return d.ready()
-      }
-      completion(done)
-      for resume in due { resume() }
+      ended(epoch) { completion(done) }
     }
+  }
+
+  /// Runs `body` (a request of `epoch` finishing), then counts the request out of the adapter
+  /// and resumes whoever waited for its epoch to empty. Non-escaping: a submit that finishes
+  /// its request in its own completion closure pays for one closure, not two.
+  @inline(__always)
+  func ended(_ epoch: UInt64, _ body: () -> Void) {
+    let due = drain.withLockedValue { $0.end(epoch) }
+    body()
+    for resume in due { resume() }
   }
 
   /// Calls `body` once every request submitted before this call has completed (at once when
   /// none is in the adapter); later requests do not delay it.
   func whenDrained(_ body: @escaping @Sendable () -> Void) {
-    let due = drain.withLockedValue { d -> [@Sendable () -> Void] in
-      d.waiters.append((d.epoch, body))
-      d.epoch &+= 1
-      return d.ready()
-    }
+    let due = drain.withLockedValue { $0.wait(body) }
     for resume in due { resume() }
   }
 }

@@ -74,14 +74,19 @@ extension AdapterDisk {
     r.direction = length == 0 ? .none : isWrite ? .dataOut : .dataIn
     r.dataBuffer = length == 0 ? nil : buffer.pointer
     r.dataTransferLength = UInt32(length)
-    submit(r) { done in
-      var outcome = Self.scsiOutcome(done)
-      let transferred = min(Int(done.dataTransferLength), buffer.count)
-      if !isWrite && outcome.status == 0 {
-        outcome.data = ReadData(buffer, count: transferred)
+    // The hot path: the request's end is counted in its own completion closure (one closure
+    // per command, not one wrapping another).
+    let epoch = drain.withLockedValue { $0.begin() }
+    adapter.submit(r) { [self] done in
+      ended(epoch) {
+        var outcome = Self.scsiOutcome(done)
+        let transferred = min(Int(done.dataTransferLength), buffer.count)
+        if !isWrite && outcome.status == 0 {
+          outcome.data = ReadData(buffer, count: transferred)
+        }
+        outcome.overflow = max(0, done.residual - (length - transferred))
+        completion(outcome)
       }
-      outcome.overflow = max(0, done.residual - (length - transferred))
-      completion(outcome)
     }
   }
 

@@ -132,7 +132,8 @@ public final class AdapterDisk: @unchecked Sendable {
       return
     }
     let pieces = (total + maximumTransferBytes - 1) / maximumTransferBytes
-    let state = Pieces(count: pieces)
+    // One piece (the common request): its own completion finishes it — no gathering state.
+    let state = pieces > 1 ? Pieces(count: pieces) : nil
     for i in 0..<pieces {
       let start = i * maximumTransferBytes
       let bytes = min(maximumTransferBytes, total - start)
@@ -144,10 +145,14 @@ public final class AdapterDisk: @unchecked Sendable {
       r.direction = write ? .dataOut : .dataIn
       r.dataBuffer = buffer.pointer + start
       r.dataTransferLength = UInt32(bytes)
-      submit(r) { done in
-        // The buffer lives until the last piece is back.
-        _ = buffer
-        if let outcome = state.finish(Self.outcome(done)) { completion(outcome) }
+      let epoch = drain.withLockedValue { $0.begin() }
+      adapter.submit(r) { [self] done in
+        ended(epoch) {
+          // The buffer lives until the last piece is back.
+          _ = buffer
+          guard let state else { return completion(Self.outcome(done)) }
+          if let outcome = state.finish(Self.outcome(done)) { completion(outcome) }
+        }
       }
     }
   }

@@ -10,31 +10,48 @@ extension ISCSIServer {
   /// counting it in ``metrics``.
   /// `nexus`: the I_T nexus the task came through (initiator name and ISID), for reservations.
   func run(_ task: ISCSITask, nexus: String, completion: @escaping @Sendable (ISCSITaskResult) -> Void) {
-    guard let metrics else { return execute(task, nexus: nexus, completion: completion) }
-    let since = ServeMetrics.now()
-    // READ, WRITE and WRITE AND VERIFY are reads and writes; SYNCHRONIZE CACHE a flush; the rest
-    // (INQUIRY, VERIFY, WRITE SAME, MODE SENSE…) other, their bytes not counted.
-    let kind = BlockCdb(task.cdb)?.kind
-    let op: ServeMetrics.Operation =
-      kind == .read
-      ? .read
-      : kind == .write || kind == .writeAndVerify
-        ? .write
-        : [0x35, 0x91].contains(task.cdb[0]) ? .flush : .other
-    let (expected, written) = (task.expectedLength, task.dataOut.count)
-    execute(task, nexus: nexus) { result in
-      let failed = result.status != 0
-      let bytes =
-        failed ? 0 : op == .read ? min(result.dataIn.count, expected) : written
-      metrics.completed(
-        .iscsi, op, bytes: op == .read || op == .write ? bytes : 0, failed: failed, since: since)
+    execute(task, nexus: nexus, finish: TaskFinish(task, metrics: metrics, completion: completion))
+  }
+
+  /// What a finished task does: it is counted in the metrics (when kept), then its result goes
+  /// on. A value, so the closure that finishes a command carries it in its own context instead
+  /// of calling a closure of its own.
+  struct TaskFinish: Sendable {
+    let completion: @Sendable (ISCSITaskResult) -> Void
+    let metrics: ServeMetrics?
+    let op: ServeMetrics.Operation
+    let since: UInt64
+    let expected: Int
+    let written: Int
+
+    init(_ task: ISCSITask, metrics: ServeMetrics?, completion: @escaping @Sendable (ISCSITaskResult) -> Void)
+    {
+      self.completion = completion
+      self.metrics = metrics
+      since = metrics == nil ? 0 : ServeMetrics.now()
+      // READ, WRITE and WRITE AND VERIFY are reads and writes; SYNCHRONIZE CACHE a flush; the
+      // rest (INQUIRY, VERIFY, WRITE SAME, MODE SENSE…) other, their bytes not counted. (Not
+      // worked out when no metrics are kept.)
+      switch metrics == nil ? nil : BlockCdb(task.cdb)?.kind {
+      case .read: op = .read
+      case .write, .writeAndVerify: op = .write
+      default: op = metrics != nil && (task.cdb[0] == 0x35 || task.cdb[0] == 0x91) ? .flush : .other
+      }
+      (expected, written) = (task.expectedLength, task.dataOut.count)
+    }
+
+    func callAsFunction(_ result: ISCSITaskResult) {
+      if let metrics {
+        let failed = result.status != 0
+        let bytes = failed ? 0 : op == .read ? min(result.dataIn.count, expected) : written
+        metrics.completed(
+          .iscsi, op, bytes: op == .read || op == .write ? bytes : 0, failed: failed, since: since)
+      }
       completion(result)
     }
   }
 
-  private func execute(
-    _ task: ISCSITask, nexus: String, completion: @escaping @Sendable (ISCSITaskResult) -> Void
-  ) {
+  private func execute(_ task: ISCSITask, nexus: String, finish completion: TaskFinish) {
     let opcode = task.cdb[0]
     if opcode == 0xA0 {  // REPORT LUNS: the target's LUNs, not one adapter's
       completion(ISCSITaskResult(status: 0, dataIn: reportLuns(task)))

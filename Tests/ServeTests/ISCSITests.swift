@@ -936,6 +936,30 @@ final class LoopbackTarget {
 /// a write still in the (slow) device when the reset is asked for must not land after the
 /// reset's response, where it would overwrite what the initiator writes next.
 @Suite struct ResetDrainTests {
+  /// The epoch bookkeeping alone: a waiter resumes once its epoch and every older one are
+  /// empty — not when only a newer one is, and not early after epochs that were empty when
+  /// they ended.
+  @Test func drainWaitersResumeOnceTheirEpochAndOlderOnesAreEmpty() {
+    let fired = Locked<[Int]>([])
+    func run(_ due: [@Sendable () -> Void]) { for resume in due { resume() } }
+    var d = DrainState()
+    run(d.wait { fired.withLock { $0.append(0) } })
+    run(d.wait { fired.withLock { $0.append(1) } })
+    #expect(fired.withLock { $0 } == [0, 1], "nothing in the adapter: at once")
+    let a = d.begin()
+    run(d.wait { fired.withLock { $0.append(2) } })
+    let b = d.begin()
+    run(d.wait { fired.withLock { $0.append(3) } })
+    #expect(fired.withLock { $0 } == [0, 1], "two epochs busy")
+    run(d.end(b))
+    #expect(fired.withLock { $0 } == [0, 1], "the newer epoch emptied, the older one is still busy")
+    run(d.end(a))
+    #expect(fired.withLock { $0 } == [0, 1, 2, 3])
+    let c = d.begin()
+    run(d.end(c))
+    #expect(fired.withLock { $0 } == [0, 1, 2, 3], "no waiter left to resume twice")
+  }
+
   @Test func whenDrainedWaitsForEarlierRequestsOnly() throws {
     var o = WorkloadOptions()
     o.miniport = .nvme
