@@ -51,3 +51,47 @@ import Testing
     }
   }
 }
+
+/// The NVMe model's latency (`--latency`) is the medium's: an I/O command spends it in the
+/// device; the admin commands of a controller reset (Identify, Set Features, a Create CQ and
+/// Create SQ per queue) do not — a reset under a slow medium takes milliseconds, not a latency
+/// per admin command. Simulated platform: the times are virtual, so the bounds are exact.
+@Suite struct NvmeLatencyTests {
+  @Test func anIoCommandTakesTheLatencyAndAResetsAdminCommandsDoNot() throws {
+    var o = WorkloadOptions()
+    o.simulated = true
+    o.miniport = .nvme
+    o.sizeBytes = 1 << 20
+    o.processors = 2
+    o.latency = .fixed(nanoseconds: 500_000_000)
+    o.stuckTimeoutMilliseconds = 60_000
+    o.verifier = .checked(onViolation: .stopAdapter)
+    let rig = try WorkloadRig(o)
+    defer { rig.runtime.shutdown() }
+    let ext = rig.adapter.deviceExtension(as: NvmeExtension.self)
+    let pool = StorRequestPool(count: 1, bufferBytes: 4096)
+    let r = try #require(pool.take())
+    defer { pool.give(r) }
+    r.setCdb([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0])  // READ(10) of block 0
+    r.direction = .dataIn
+    r.dataTransferLength = 4096
+    let done = Box(false)
+    let submitted = rig.runtime.now
+    rig.adapter.submit(r) { _ in done.value = true }
+    rig.runtime.runUntil(timeoutNanoseconds: 5_000_000_000) { done.value }
+    let read = rig.runtime.now - submitted
+    #expect(done.value && r.srbStatus == .success, "\(r.srbStatus)")
+    #expect(read >= 500_000_000, "the read took \(read) ns: an I/O command spends the latency in the device")
+
+    let startups = ext.startupsCompleted.load()
+    let reset = rig.runtime.now
+    rig.adapter.resetBus()
+    rig.runtime.runUntil(timeoutNanoseconds: 10_000_000_000) { ext.startupsCompleted.load() > startups }
+    let took = rig.runtime.now - reset
+    #expect(ext.resets.load() >= 1 && ext.startupsCompleted.load() > startups, "the controller was not reset")
+    #expect(
+      took < 100_000_000,
+      "the reset took \(took / 1_000_000) ms: its admin commands waited for the I/O latency")
+    #expect(rig.runtime.verifier.verdict.hasPrefix("PASS"), "\(rig.runtime.verifier.verdict)")
+  }
+}

@@ -18,7 +18,10 @@ struct DeviceModelOptions: ParsableArguments {
     name: .customLong("slow-start-ms"),
     help: "Extra NVMe start-up time of --fault slow-start, 1…60000 ms (default 20).")
   var slowStartMs: String?
-  @Option(help: "NVMe device latency in µs: N (fixed) or MIN-MAX (uniform), at most 10000000.")
+  @Option(
+    help:
+      "NVMe I/O command latency in µs: N (fixed) or MIN-MAX (uniform), at most 10000000 (admin commands take none)."
+  )
   var latency: String?
   @Option(
     name: .customLong("stuck-ms"),

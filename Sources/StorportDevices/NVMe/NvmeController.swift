@@ -8,9 +8,10 @@ import Synchronization
 /// vector per completion queue, and an enable/ready handshake that takes time.
 ///
 /// Queues live in "host memory" the driver allocates; addresses (ASQ, ACQ, PRP1) are process
-/// addresses. PRP1 points at one contiguous data buffer (no PRP lists). Commands run inline at
-/// the doorbell when the latency is zero, otherwise when a platform timer fires — so on the
+/// addresses. PRP1 points at one contiguous data buffer (no PRP lists). I/O commands run inline
+/// at the doorbell when the latency is zero, otherwise when a platform timer fires — so on the
 /// simulated platform the device is driven by the same seeded scheduler as the processors.
+/// Admin commands always run at the doorbell: the latency models the medium.
 public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
   /// The largest transfer one command may move (Identify Controller MDTS: 2^5 × 4 KiB).
   public static let maximumTransferBytes = 128 * 1024
@@ -434,7 +435,10 @@ public final class NvmeController: PlatformTimerTarget, @unchecked Sendable {
     }
     let delayInterrupt = qid != 0 && hit(f.delayInterruptPpm)
     let spurious = qid != 0 && hit(f.spuriousInterruptPpm)
-    let latency = latencyFor(draw)
+    // The latency is the medium's: admin commands (Identify, queue creation, features) are
+    // answered at once, as a controller answers them from its own state — else a controller
+    // reset, which runs a handful of them, would take that many I/O latencies.
+    let latency = qid == 0 ? 0 : latencyFor(draw)
     if latency == 0 {
       complete(sqid: qid, command: command, interrupt: !delayInterrupt)
     } else {

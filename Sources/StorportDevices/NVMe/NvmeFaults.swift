@@ -1,6 +1,7 @@
-/// Device latency model.
+/// Device latency model: the time an I/O command spends in the device (admin commands take
+/// none).
 public enum LatencyModel: Sendable, Equatable {
-  /// Every command takes exactly this long (0: the device works inline at the doorbell).
+  /// Every I/O command takes exactly this long (0: the device works inline at the doorbell).
   case fixed(nanoseconds: UInt64)
   /// Uniform between the bounds (seeded).
   case uniform(min: UInt64, max: UInt64)
