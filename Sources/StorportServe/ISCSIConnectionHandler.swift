@@ -280,8 +280,8 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
   /// Answers this connection's logout once the commands it ends have left the adapters
   /// (RFC 7143 §11.15) — those of its initiator port, when the logout ends the session or this
-  /// is its only connection; with siblings going on, at once (waiting for the port would wait
-  /// for their traffic too) — then closes.
+  /// is its only connection; with siblings going on, this connection's own (waiting for the
+  /// port would wait for their traffic too) — then closes.
   private func logout(_ response: ByteBuffer, endsSession: Bool, context: ChannelHandlerContext) {
     let channel = context.channel
     let send: @Sendable () -> Void = {
@@ -290,10 +290,20 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       }
     }
     logger.debug("iSCSI connection closes", metadata: ["reason": "logout"])
-    guard let tasks, endsSession || connection.session.connectionCount <= 1 else { return send() }
+    guard let tasks, endsSession || connection.session.connectionCount <= 1 else {
+      // Siblings go on: this connection's own commands are awaited (its running tasks, which
+      // its completions take off on this loop), not the port's.
+      if connection.running.isEmpty { return send() }
+      pendingLogout = send
+      return
+    }
     let loop = context.eventLoop
     tasks.whenIdle { loop.execute { send() } }
   }
+
+  /// A Logout Response held until this connection's own commands have left the adapters (a
+  /// logout beside live sibling connections); sent by the completions that empty them.
+  private var pendingLogout: (@Sendable () -> Void)?
 
   /// A UNIT ATTENTION this nexus owes `task` (a LOGICAL UNIT RESET it has not seen), once;
   /// INQUIRY, REPORT LUNS and REQUEST SENSE pass (SAM-5 §5.14).
@@ -331,6 +341,10 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       }
       self.write(self.connection.complete(done), to: channel)
       channel.flush()
+      if let logout = self.pendingLogout, self.connection.running.isEmpty {
+        self.pendingLogout = nil
+        logout()
+      }
     }
     batch = made
     return made

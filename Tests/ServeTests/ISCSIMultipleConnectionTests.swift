@@ -235,6 +235,37 @@ enum MultipleConnections {
   }
 }
 
+extension ISCSIMultipleConnectionServerTests {
+  /// A connection logging out beside a live sibling is answered once its own commands have
+  /// left the adapter (RFC 7143 §11.15: the response means cleanup is done) — here a write
+  /// in a 400 ms device — while the session goes on over the sibling.
+  @Test func aConnectionLoggingOutBesideASiblingIsAnsweredOnceItsCommandsHaveLeft() throws {
+    let t = try LoopbackTarget(latency: 400_000_000)
+    let (a, b, _) = try session(t)
+    let bs = t.disk.blockSize
+    b.send(
+      framing.encode(
+        Initiator.command(
+          itt: 1, cmdSN: 1, cdb: [0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0], write: true, edtl: bs,
+          data: [UInt8](repeating: 0x5A, count: bs))))
+    let deadline = DispatchTime.now() + 10
+    while t.rig.adapter.statistics.outstandingRequests == 0 && DispatchTime.now() < deadline { usleep(1_000) }
+    // Positive control: the write is in the device when the logout is sent.
+    #expect(t.rig.adapter.statistics.outstandingRequests == 1, "the write never reached the adapter")
+    var logout = Initiator.pdu(0x46 | 0x40, flags: 0x80 | 1, itt: 5)  // close this connection
+    logout.setBE16(20, 1)
+    logout.setBE32(24, 2)
+    b.send(framing.encode(logout))
+    let r = b.receivePDU()
+    #expect(r.count >= 48 && r[0] & 0x3F == 0x26 && r[2] == 0, "Logout Response, success")
+    #expect(
+      t.rig.adapter.statistics.outstandingRequests == 0,
+      "the Logout Response went out while the connection's write was still in the device")
+    #expect(b.closedByPeer())
+    #expect(ping(a, itt: 6), "the session lives on its other connection")
+  }
+}
+
 /// What a new user's trial of MC/S found (each test fails without its fix).
 @Suite struct ISCSIMultipleConnectionTrialTests {
   typealias M = MultipleConnections
