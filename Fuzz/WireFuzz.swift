@@ -1,7 +1,8 @@
 // libFuzzer entry for the network front ends' parsers: the iSCSI connection (before and after
 // login) and the NBD session (handshake and transmission), fed the input in pieces whose sizes
 // come from the input itself. Built outside SwiftPM by scripts/fuzz.sh with -sanitize=fuzzer
-// from the wire files of Sources/StorportServe (they import nothing but the C shim's CRC32C).
+// from the wire files of Sources/StorportServe (they import the C shim's CRC32C and swift-nio's
+// NIOCore, linked from the package's debug build).
 // A trap, an out-of-bounds access or a leak ends the run with the input that caused it.
 
 let target = ISCSITargetConfiguration(name: "iqn.2026-11.fuzz:disk", address: "127.0.0.1:3260,1", luns: [0])
@@ -20,14 +21,20 @@ func login(tsih: UInt16 = 0, cid: UInt16 = 0) -> [UInt8] {
   return ISCSIFraming(maximumReceiveSegment: 8192).encode(p)
 }
 
-/// Every command run gets a result, so the completion paths run too.
+/// Every command run gets a result, so the completion paths run too: those started by one
+/// piece finish together (one batch, as the server's loop completes them), a CDB's last byte
+/// choosing the data's length up to 12 KiB.
 func finish(_ c: inout ISCSIConnection, _ events: [ISCSIConnection.Event]) {
+  var done: [(ISCSITaskHeader, ISCSITaskResult)] = []
   for case .execute(let task) in events {
-    _ = c.complete(
-      task,
-      ISCSITaskResult(
-        status: task.cdb[0] & 1 == 0 ? 0 : 2, dataIn: [UInt8](repeating: 7, count: min(task.expectedLength, 4096))))
+    let length = min(task.expectedLength, Int(task.cdb.last ?? 0) * 48)
+    done.append(
+      (
+        task.header,
+        ISCSITaskResult(status: task.cdb[0] & 1 == 0 ? 0 : 2, dataIn: [UInt8](repeating: 7, count: length))
+      ))
   }
+  if !done.isEmpty { _ = c.complete(done) }
 }
 
 let nbdExports = [NBDSession.Export(name: "disk", sizeBytes: 1 << 20, blockSize: 512)]

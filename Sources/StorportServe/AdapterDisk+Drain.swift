@@ -43,7 +43,7 @@ struct DrainState: Sendable {
   /// left the adapter. Returns the waiters due now.
   mutating func wait(_ resume: @escaping @Sendable () -> Void) -> [@Sendable () -> Void] {
     waiters.append((epoch, resume))
-    epoch &+= 1
+    epoch += 1  // 2^64 resets: never wraps
     counts.append(0)
     trim()
     return ready()
@@ -84,13 +84,16 @@ extension AdapterDisk {
     }
   }
 
-  /// Runs `body` (a request of `epoch` finishing), then counts the request out of the adapter
-  /// and resumes whoever waited for its epoch to empty. Non-escaping: a submit that finishes
-  /// its request in its own completion closure pays for one closure, not two.
+  /// Runs `body` (a request of `epoch` finishing: its result handed on), then counts the
+  /// request out of the adapter and resumes whoever waited for its epoch to empty — so a
+  /// LOGICAL UNIT RESET is answered only after every earlier request's result has been handed
+  /// on. Non-escaping: a submit that finishes its request in its own completion closure pays
+  /// for one closure, not two. Every `begin()` is paired with one `ended` (a count left behind
+  /// would hold every later reset).
   @inline(__always)
   func ended(_ epoch: UInt64, _ body: () -> Void) {
-    let due = drain.withLockedValue { $0.end(epoch) }
     body()
+    let due = drain.withLockedValue { $0.end(epoch) }
     for resume in due { resume() }
   }
 

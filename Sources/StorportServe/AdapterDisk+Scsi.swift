@@ -7,12 +7,12 @@ extension AdapterDisk {
     public var status: UInt8
     public var sense: [UInt8]
     /// A read's data, in the request's buffer.
-    public var data: ReadData
+    public var data: DataIn
     /// Bytes the command would have moved beyond the buffer it was given (its allocation or
     /// transfer length exceeded the initiator's expected length): a residual overflow.
     public var overflow = 0
 
-    public init(status: UInt8, sense: [UInt8] = [], data: ReadData = ReadData(), overflow: Int = 0) {
+    public init(status: UInt8, sense: [UInt8] = [], data: DataIn = DataIn(), overflow: Int = 0) {
       self.status = status
       self.sense = sense
       self.data = data
@@ -21,7 +21,7 @@ extension AdapterDisk {
 
     /// An outcome whose data is `data` (copied into a buffer).
     public init(status: UInt8, sense: [UInt8] = [], data: [UInt8], overflow: Int = 0) {
-      self.init(status: status, sense: sense, data: ReadData(data), overflow: overflow)
+      self.init(status: status, sense: sense, data: DataIn(data), overflow: overflow)
     }
   }
 
@@ -82,7 +82,7 @@ extension AdapterDisk {
         var outcome = Self.scsiOutcome(done)
         let transferred = min(Int(done.dataTransferLength), buffer.count)
         if !isWrite && outcome.status == 0 {
-          outcome.data = ReadData(buffer, count: transferred)
+          outcome.data = DataIn(buffer, count: transferred)
         }
         outcome.overflow = max(0, done.residual - (length - transferred))
         completion(outcome)
@@ -123,7 +123,7 @@ extension AdapterDisk {
         } else {
           let data =
             isWrite || length == 0
-            ? ReadData() : ReadData(buffer, count: buffer.count)
+            ? DataIn() : DataIn(buffer, count: buffer.count)
           completion(ScsiOutcome(status: 0, data: data))
         }
       }

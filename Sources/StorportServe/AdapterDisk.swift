@@ -47,10 +47,10 @@ public final class AdapterDisk: @unchecked Sendable {
   /// Reads `length` bytes at `offset` (whole blocks, within the disk) into a fresh buffer,
   /// split into transfers the miniport accepts; `completion` gets the bytes (none on a failure),
   /// still in that buffer.
-  public func read(offset: UInt64, length: Int, completion: @escaping @Sendable (Outcome, ReadData) -> Void) {
+  public func read(offset: UInt64, length: Int, completion: @escaping @Sendable (Outcome, DataIn) -> Void) {
     let buffer = DataBuffer(bytes: length)
     transfer(write: false, offset: offset, buffer: buffer, fua: false) { outcome in
-      completion(outcome, outcome == .success ? ReadData(buffer, count: buffer.count) : ReadData())
+      completion(outcome, outcome == .success ? DataIn(buffer, count: buffer.count) : DataIn())
     }
   }
 

@@ -145,49 +145,33 @@ extension ISCSIConnection {
   }
 
   /// ``complete(_:_:)`` for tasks that finished together, in order: their responses share wire
-  /// buffers (a new one once a buffer holds ``sharedResponseBytes``) — one allocation and one
-  /// iovec for a burst of small reads. A task management response released by an aborted task
-  /// goes in its place in the order.
+  /// buffers (``WireBuffers``) — one allocation and one iovec for a burst of small reads. A
+  /// task management response released by an aborted task goes in its place in the order.
   public mutating func complete(_ done: some Collection<(ISCSITaskHeader, ISCSITaskResult)>) -> [Event] {
     var events: [Event] = []
-    var out = ByteBuffer()
-    var left = done.reduce(0) { $0 + Self.responseBytes($1.1) }
+    var wire = WireBuffers(estimatedBytes: done.reduce(0) { $0 + responseBytes($1.1) })
     for (task, result) in done {
-      left -= Self.responseBytes(result)
       guard let entry = running.removeValue(forKey: task.initiatorTaskTag) else { continue }
       outstandingBytes -= entry.bytes
       // Aborted, or its connection ended: no result is sent; responses held for it may go.
       guard phase == .fullFeature, !entry.aborted else {
         let released = releaseTaskManagement(afterEnding: [task.initiatorTaskTag])
-        if !released.isEmpty && out.readableBytes > 0 {
-          events.append(.send(out))
-          out = ByteBuffer()
-        }
-        events += released
+        if !released.isEmpty { events += wire.take().map { .send($0) } + released }
         continue
       }
-      if out.readableBytes >= Self.sharedResponseBytes {
-        events.append(.send(out))
-        out = ByteBuffer()
+      wire.append(estimate: responseBytes(result)) {
+        response(task.initiatorTaskTag, result, expected: task.expectedLength, isRead: task.isRead, into: &$0)
       }
-      if out.readableBytes == 0 {
-        out.reserveCapacity(
-          min(left + Self.responseBytes(result), Self.sharedResponseBytes + Self.responseBytes(result)))
-      }
-      response(task.initiatorTaskTag, result, expected: task.expectedLength, isRead: task.isRead, into: &out)
     }
-    if out.readableBytes > 0 { events.append(.send(out)) }
-    return events
+    return events + wire.take().map { .send($0) }
   }
 
-  /// Bytes of responses gathered in one wire buffer before another is started.
-  static let sharedResponseBytes = 256 * 1024
-
-  /// About the wire bytes of `result`'s response at the largest segments (a header and two
-  /// digests per 8 KiB of data at least, and the sense): a capacity to reserve, not a bound.
-  static func responseBytes(_ result: ISCSITaskResult) -> Int {
-    result.dataIn.count + (result.dataIn.count / 8192 + 2) * (ISCSIPDU.headerBytes + 12) + result.sense.count
-      + 5
+  /// About the wire bytes of `result`'s response: its data, a header and two digests per
+  /// segment the initiator takes (and one more for the status), its sense, padding.
+  func responseBytes(_ result: ISCSITaskResult) -> Int {
+    let segment = max(1, negotiator.parameters.initiatorMaxRecvDataSegmentLength)
+    return result.dataIn.count + (result.dataIn.count / segment + 2) * (ISCSIPDU.headerBytes + 12)
+      + result.sense.count + 5
   }
 
   /// This connection's tasks `tags` have ended: the held task management responses that were
@@ -230,7 +214,7 @@ extension ISCSIConnection {
     _ itt: UInt32, _ result: ISCSITaskResult, expected: Int, isRead: Bool, into out: inout ByteBuffer
   ) {
     let p = negotiator.parameters
-    let data = isRead ? result.dataIn.leading(expected) : ReadData()
+    let data = isRead ? result.dataIn.leading(expected) : DataIn()
     let underflow = max(result.underflow, isRead ? expected - data.count : 0)
     // Residual flags and count (RFC 7143 §11.4.5): overflow wins over underflow.
     let residualFlags: UInt8 = result.overflow > 0 ? 0x04 : underflow > 0 ? 0x02 : 0

@@ -79,14 +79,14 @@ public struct ISCSITaskResult: Sendable, Equatable {
   public var sense: [UInt8]
   /// Data for a read (at most the expected length), as it left the adapter's buffer: the
   /// Data-In PDUs are written from it without another copy.
-  public var dataIn: ReadData
+  public var dataIn: DataIn
   /// Bytes the command wanted to move beyond the expected length (residual overflow).
   public var overflow: Int
   /// Bytes of the expected length the command itself does not move (residual underflow);
   /// for a read, at least what was not sent.
   public var underflow: Int
   public init(
-    status: UInt8, sense: [UInt8] = [], dataIn: ReadData = ReadData(), overflow: Int = 0,
+    status: UInt8, sense: [UInt8] = [], dataIn: DataIn = DataIn(), overflow: Int = 0,
     underflow: Int = 0
   ) {
     self.status = status
@@ -99,7 +99,7 @@ public struct ISCSITaskResult: Sendable, Equatable {
   /// A result whose read data is `dataIn` (copied into a buffer).
   public init(status: UInt8, sense: [UInt8] = [], dataIn: [UInt8], overflow: Int = 0, underflow: Int = 0) {
     self.init(
-      status: status, sense: sense, dataIn: ReadData(dataIn), overflow: overflow,
+      status: status, sense: sense, dataIn: DataIn(dataIn), overflow: overflow,
       underflow: underflow)
   }
 }

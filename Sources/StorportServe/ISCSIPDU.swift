@@ -174,8 +174,9 @@ struct ISCSIFraming: Sendable {
   /// Appends the wire bytes of `pdu` to `out`: lengths filled in, padding and digests added.
   /// `payload`, when given, is the data segment instead of `pdu.data` (a Data-In's read data,
   /// written from the request's buffer: no intermediate array).
-  func write(_ pdu: ISCSIPDU, payload: ReadData? = nil, into out: inout ByteBuffer) {
+  func write(_ pdu: ISCSIPDU, payload: DataIn? = nil, into out: inout ByteBuffer) {
     precondition(pdu.additionalHeader.count % 4 == 0, "bug in swift-storport: AHS not in words")
+    precondition(payload == nil || pdu.data.isEmpty, "bug in swift-storport: a PDU with two data segments")
     let n = payload?.count ?? pdu.data.count
     precondition(n < 1 << 24, "bug in swift-storport: a data segment of \(n) bytes")
     out.reserveCapacity(minimumWritableBytes: wireBytes(pdu, dataBytes: n))
@@ -191,7 +192,7 @@ struct ISCSIFraming: Sendable {
     guard n > 0 else { return }
     let dataStart = out.writerIndex
     if let payload {
-      out.writeReadData(payload)
+      out.writeDataIn(payload)
     } else {
       pdu.data.withUnsafeBytes { _ = out.writeBytes($0) }
     }

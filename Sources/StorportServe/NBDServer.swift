@@ -182,7 +182,7 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     let structured = session.structuredReplies
     /// Counts the request (when metrics are kept), then replies.
     func answer(_ op: ServeMetrics.Operation, _ cookie: UInt64, bytes: Int, read offset: UInt64? = nil)
-      -> @Sendable (AdapterDisk.Outcome, ReadData) -> Void
+      -> @Sendable (AdapterDisk.Outcome, DataIn) -> Void
     {
       { outcome, data in
         metrics?.completed(
@@ -208,7 +208,7 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       case .read(let cookie, let offset, let length):
         if !disk.reservations.allows(write: false, nexus: nexus) {
           answer(.read, cookie, bytes: Int(length), read: offset)(
-            .failed("RESERVATION CONFLICT"), ReadData())
+            .failed("RESERVATION CONFLICT"), DataIn())
           continue
         }
         disk.read(
@@ -217,27 +217,27 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       case .write(let cookie, let offset, let data, let fua):
         let done = answer(.write, cookie, bytes: data.count)
         if !disk.reservations.allows(write: true, nexus: nexus) {
-          done(.failed("RESERVATION CONFLICT"), ReadData())
+          done(.failed("RESERVATION CONFLICT"), DataIn())
           continue
         }
-        disk.write(offset: offset, data: data, fua: fua) { done($0, ReadData()) }
+        disk.write(offset: offset, data: data, fua: fua) { done($0, DataIn()) }
       case .flush(let cookie):
         let done = answer(.flush, cookie, bytes: 0)
         if !disk.reservations.allows(write: true, nexus: nexus) {
-          done(.failed("RESERVATION CONFLICT"), ReadData())
+          done(.failed("RESERVATION CONFLICT"), DataIn())
           continue
         }
-        disk.flush { done($0, ReadData()) }
+        disk.flush { done($0, DataIn()) }
       case .trim(let cookie, _, _):
         // Trimming is advisory: acknowledged, the data kept.
-        answer(.other, cookie, bytes: 0)(.success, ReadData())
+        answer(.other, cookie, bytes: 0)(.success, DataIn())
       case .writeZeroes(let cookie, let offset, let length, let fua):
         let done = answer(.other, cookie, bytes: 0)
         if !disk.reservations.allows(write: true, nexus: nexus) {
-          done(.failed("RESERVATION CONFLICT"), ReadData())
+          done(.failed("RESERVATION CONFLICT"), DataIn())
           continue
         }
-        disk.writeZeroes(offset: offset, length: Int(length), fua: fua) { done($0, ReadData()) }
+        disk.writeZeroes(offset: offset, length: Int(length), fua: fua) { done($0, DataIn()) }
       }
     }
     return true
@@ -257,26 +257,28 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   }
 
   /// Writes the reply to `cookie` (`offset`: a read's, for a structured chunk) — batched with
-  /// the other replies finished meanwhile, one buffer and one flush for all — and, once written,
-  /// updates the flow: reading resumes (the requests already received first), or the connection
-  /// closes after a disconnect. Called on any thread; a read's data stays in its request's
-  /// buffer until the loop copies it into the wire buffer.
+  /// the other replies finished meanwhile, in shared wire buffers and one flush — and, once
+  /// written, updates the flow: reading resumes (the requests already received first), or the
+  /// connection closes after a disconnect. Called on any thread; the reply is made on the loop,
+  /// the read's data copied there from its request's buffer.
   private func reply(
-    _ cookie: UInt64, _ outcome: AdapterDisk.Outcome, _ data: ReadData, read offset: UInt64?,
-    structured: Bool,
-    bytes: Int
+    _ cookie: UInt64, _ outcome: AdapterDisk.Outcome, _ data: DataIn, read offset: UInt64?,
+    structured: Bool, bytes: Int
   ) {
-    let (head, dataFollows) = NBDSession.replyHead(
-      cookie: cookie, error: outcome == .success ? 0 : NBD.eio, dataCount: data.count, read: offset,
-      structured: structured)
-    batch?.add(Reply(head: head, data: dataFollows ? data : ReadData(), bytes: bytes))
+    batch?.add(
+      Reply(
+        cookie: cookie, error: outcome == .success ? 0 : NBD.eio, data: data, offset: offset,
+        structured: structured, bytes: bytes))
   }
 
-  /// A reply waiting for the loop: its head, the read's data, and the request's payload bytes
-  /// (for the flow).
+  /// A reply waiting for the loop: what its head says, the read's data, and the request's
+  /// payload bytes (for the flow).
   private struct Reply {
-    var head: [UInt8]
-    var data: ReadData
+    var cookie: UInt64
+    var error: UInt32
+    var data: DataIn
+    var offset: UInt64?
+    var structured: Bool
     var bytes: Int
   }
 
@@ -284,32 +286,27 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   /// gone, late replies are dropped.
   /// Made when the handler is added (on the loop), before any request can finish.
   private var batch: LoopBatch<Reply>?
-  /// Bytes of replies gathered in one wire buffer before it is sent on.
-  private static let sharedReplyBytes = 256 * 1024
   private func makeBatch(_ channel: Channel) -> LoopBatch<Reply> {
     LoopBatch<Reply>(loop: channel.eventLoop) { [weak self] done in
       guard let self, !done.isEmpty else { return }
-      // Small replies share a wire buffer (one allocation and one iovec for a burst); a buffer
-      // is sent on once it holds 256 KiB, so a burst of large reads is not copied into one
-      // buffer the size of all of them.
-      var left = done.reduce(0) { $0 + $1.head.count + $1.data.count }
-      var out = channel.allocator.buffer(capacity: 0)
+      var wire = WireBuffers(
+        estimatedBytes: done.reduce(0) { $0 + 32 + $1.data.count }, allocator: channel.allocator)
       for reply in done {
-        let size = reply.head.count + reply.data.count
-        if out.readableBytes >= Self.sharedReplyBytes {
-          channel.write(out, promise: nil)
-          out = channel.allocator.buffer(capacity: 0)
+        let (head, dataFollows) = NBDSession.replyHead(
+          cookie: reply.cookie, error: reply.error, dataCount: reply.data.count, read: reply.offset,
+          structured: reply.structured)
+        wire.append(estimate: head.count + (dataFollows ? reply.data.count : 0)) { out in
+          head.withUnsafeBytes { _ = out.writeBytes($0) }
+          if dataFollows { out.writeDataIn(reply.data) }
         }
-        if out.readableBytes == 0 { out.reserveCapacity(min(left, Self.sharedReplyBytes + size)) }
-        reply.head.withUnsafeBytes { _ = out.writeBytes($0) }
-        out.writeReadData(reply.data)
-        left -= size
       }
+      let buffers = wire.take()
+      for out in buffers.dropLast() { channel.write(out, promise: nil) }
       // The request counts until its reply is written: replies waiting for a client that does
       // not read count against the same limits as requests in the adapter. (Only the counts
       // are kept: the read data goes now.)
       let finished = done.map(\.bytes)
-      channel.writeAndFlush(out).whenComplete { _ in
+      channel.writeAndFlush(buffers.last ?? ByteBuffer()).whenComplete { _ in
         var resume = false
         var close = false
         for bytes in finished {

@@ -78,9 +78,12 @@ enum Initiator {
   }
 
   /// The PDUs in what the target sent.
-  static func sent(_ events: [ISCSIConnection.Event], headerDigest: Bool = false) -> [ISCSIPDU] {
+  static func sent(_ events: [ISCSIConnection.Event], headerDigest: Bool = false, dataDigest: Bool = false)
+    -> [ISCSIPDU]
+  {
     var framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
     framing.headerDigest = headerDigest
+    framing.dataDigest = dataDigest
     var out: [ISCSIPDU] = []
     for event in events {
       let b: [UInt8]
@@ -232,47 +235,153 @@ enum Initiator {
     #expect(out[0].flags & 0x01 == 0 && out[1].flags & 0x01 == 0)
   }
 
-  /// Tasks that finish together are answered in one call, their responses sharing wire
-  /// buffers (a new one past 256 KiB): each read's Data-In carries its own bytes, StatSN follows
-  /// the order they finished in, and an ABORT TASK response held for an aborted task among them
-  /// goes out in that task's place.
+  /// Sends READ(10)s of `sizes` bytes (ITT 10, 11, …) to `c`; returns their tasks.
+  static func reads(_ c: inout ISCSIConnection, _ sizes: [Int], firstCmdSN: UInt32 = 1) -> [ISCSITask] {
+    var tasks: [ISCSITask] = []
+    for (i, size) in sizes.enumerated() {
+      let blocks = (size + 511) / 512
+      let cdb: [UInt8] = [0x28, 0, 0, 0, 0, 0, 0, UInt8(blocks >> 8), UInt8(blocks & 0xFF), 0]
+      let events = c.receive(
+        Initiator.bytes(
+          Initiator.command(
+            itt: UInt32(10 + i), cmdSN: firstCmdSN + UInt32(i), cdb: cdb, read: true, edtl: size)))
+      guard case .execute(let task) = events.first else {
+        Issue.record("read \(10 + i) did not run: \(events)")
+        continue
+      }
+      tasks.append(task)
+    }
+    return tasks
+  }
+
+  /// Distinct bytes for read `i` (a multiplicative hash of index and position: no two reads,
+  /// and no two places of one, alike over a short stretch).
+  static func payload(_ i: Int, _ n: Int) -> [UInt8] {
+    (0..<n).map { UInt8(truncatingIfNeeded: ($0 &+ i &* 1_000_003) &* 2_654_435_761 >> 13) }
+  }
+
+  /// Tasks that finish together are answered in one call, in the order they finished, their
+  /// responses sharing wire buffers of at most 256 KiB: each read's Data-In carries its own
+  /// bytes at its offsets, StatSN follows that order, and an ABORT TASK response held for an
+  /// aborted task among them goes out in that task's place.
   @Test func tasksFinishedTogetherAreAnsweredInOrderWithTheirOwnData() throws {
     var c = Initiator.loggedIn()
     let sizes = [4096, 196_608, 4096, 196_608, 8192]
-    var tasks: [ISCSITask] = []
-    for (i, size) in sizes.enumerated() {
-      let cdb: [UInt8] = [0x28, 0, 0, 0, 0, 0, 0, UInt8((size / 512) >> 8), UInt8((size / 512) & 0xFF), 0]
-      let events = c.receive(
-        Initiator.bytes(
-          Initiator.command(itt: UInt32(10 + i), cmdSN: UInt32(1 + i), cdb: cdb, read: true, edtl: size)))
-      guard case .execute(let task) = try #require(events.first) else { return }
-      tasks.append(task)
-    }
+    let tasks = Self.reads(&c, sizes)
+    try #require(tasks.count == sizes.count)
     // ABORT TASK of the third read (ITT 12): its response waits until that task ends.
     let abort = Initiator.taskManagement(1, itt: 0x90, cmdSN: 6, referenced: 12, refCmdSN: 3)
     #expect(Initiator.sent(c.receive(Initiator.bytes(abort))).isEmpty)
-    func payload(_ i: Int) -> [UInt8] { (0..<sizes[i]).map { UInt8(truncatingIfNeeded: $0 &* 3 &+ i &* 41) } }
     let events = c.complete(
-      tasks.indices.map { (tasks[$0].header, ISCSITaskResult(status: 0, dataIn: payload($0))) })
-    #expect(events.count >= 2, "over 256 KiB of responses span more than one wire buffer")
+      tasks.indices.map {
+        (tasks[$0].header, ISCSITaskResult(status: 0, dataIn: Self.payload($0, sizes[$0])))
+      })
+    // Buffers: reads 10 and 11 (200 KiB) share one; the abort's response goes apart; 13 would
+    // take a shared buffer past 256 KiB with 14, so 13 and 14 share the next.
+    let groups = events.map { Set(Initiator.sent([$0]).map(\.initiatorTaskTag)) }
+    #expect(groups == [[10, 11], [0x90], [13, 14]], "\(groups)")
     let out = Initiator.sent(events)
     var order: [UInt32] = []
     var data: [UInt32: [UInt8]] = [:]
     for pdu in out {
       if order.last != pdu.initiatorTaskTag { order.append(pdu.initiatorTaskTag) }
-      if pdu.opcode == .scsiDataIn { data[pdu.initiatorTaskTag, default: []] += pdu.data }
+      guard pdu.opcode == .scsiDataIn else { continue }
+      #expect(Int(pdu.be32(40)) == data[pdu.initiatorTaskTag, default: []].count, "Data-In offset in order")
+      data[pdu.initiatorTaskTag, default: []] += pdu.data
     }
     #expect(
       order == [10, 11, 0x90, 13, 14], "in the order they finished, the abort's response in place of its task"
     )
     for i in [0, 1, 3, 4] {
-      #expect(data[UInt32(10 + i)] == payload(i), "read \(10 + i) carries its own bytes")
+      #expect(data[UInt32(10 + i)] == Self.payload(i, sizes[i]), "read \(10 + i) carries its own bytes")
     }
     #expect(data[12] == nil, "the aborted read sends nothing")
     let statSNs = out.filter { $0.opcode == .taskManagementResponse || $0.flags & 0x01 != 0 }.map {
       $0.be32(24)
     }
     #expect(statSNs.count == 5 && statSNs == (0..<5).map { statSNs[0] &+ UInt32($0) })
+  }
+
+  /// Without an abort between them, reads finishing together fill a 256 KiB buffer, then the
+  /// next: no buffer holds more than 256 KiB of responses unless one response alone is larger.
+  @Test func sharedResponseBuffersStayWithinTheirLimit() throws {
+    var c = Initiator.loggedIn()
+    let sizes = [65_536, 65_536, 65_536, 65_536, 65_536, 4096, 600_000, 4096]
+    let tasks = Self.reads(&c, sizes)
+    try #require(tasks.count == sizes.count)
+    let events = c.complete(
+      tasks.indices.map {
+        (tasks[$0].header, ISCSITaskResult(status: 0, dataIn: Self.payload($0, sizes[$0])))
+      })
+    var groups: [[UInt32]] = []
+    for case .send(let buffer) in events {
+      let tags = Initiator.sent([.send(buffer)]).map(\.initiatorTaskTag)
+      groups.append(tags.reduce(into: []) { if $0.last != $1 { $0.append($1) } })
+      #expect(
+        buffer.readableBytes <= WireBuffers.limit || tags.allSatisfy { $0 == 16 },
+        "a buffer of \(buffer.readableBytes) bytes")
+    }
+    // Three 64 KiB reads and their headers fit; a fourth would pass 256 KiB.
+    #expect(groups == [[10, 11, 12], [13, 14, 15], [16], [17]], "\(groups)")
+    let data = Initiator.sent(events).reduce(into: [UInt32: [UInt8]]()) {
+      $0[$1.initiatorTaskTag, default: []] += $1.data
+    }
+    for i in sizes.indices { #expect(data[UInt32(10 + i)] == Self.payload(i, sizes[i]), "read \(10 + i)") }
+  }
+
+  /// Digests on what the target sends (RFC 7143 §13.1): a header digest over each BHS, a data
+  /// digest over each data segment and its padding — for Data-In of lengths 1, 2 and 3 past a
+  /// multiple of 4, over several PDUs. The parser re-checks both; a PDU that fails is dropped.
+  @Test func outgoingDataInCarriesHeaderAndDataDigests() throws {
+    var c = ISCSIConnection(target: Initiator.target)
+    let login = Initiator.login(keys: [
+      ("InitiatorName", "iqn.x:i"), ("TargetName", Initiator.target.name), ("HeaderDigest", "CRC32C"),
+      ("DataDigest", "CRC32C"), ("MaxRecvDataSegmentLength", "8192"), ("MaxBurstLength", "16384"),
+    ])
+    let answer = Initiator.sent(c.receive(Initiator.bytes(login)))
+    let keys = try ISCSIText.parse(try #require(answer.first).data)
+    #expect(keys.contains { $0.key == "DataDigest" && $0.value == "CRC32C" })
+    var framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
+    (framing.headerDigest, framing.dataDigest) = (true, true)
+    let sizes = [8192 + 8192 + 1, 2, 4096 + 3]
+    var tasks: [ISCSITask] = []
+    for (i, size) in sizes.enumerated() {
+      let cdb: [UInt8] = [0x28, 0, 0, 0, 0, 0, 0, 0, UInt8((size + 511) / 512), 0]
+      let events = c.receive(
+        framing.encode(
+          Initiator.command(itt: UInt32(10 + i), cmdSN: UInt32(1 + i), cdb: cdb, read: true, edtl: size)))
+      guard case .execute(let task) = events.first else {
+        Issue.record("read \(10 + i) did not run: \(events)")
+        continue
+      }
+      tasks.append(task)
+    }
+    try #require(tasks.count == sizes.count)
+    let events = c.complete(
+      tasks.indices.map {
+        (tasks[$0].header, ISCSITaskResult(status: 0, dataIn: Self.payload($0, sizes[$0])))
+      })
+    let out = Initiator.sent(events, headerDigest: true, dataDigest: true)
+    // Positive control: the parser does check the data digests — one byte off in the last is
+    // caught.
+    guard case .send(let sent) = try #require(events.last) else {
+      Issue.record("no response sent")
+      return
+    }
+    var bytes = Array(sent.readableBytesView)
+    bytes[bytes.count - 1] ^= 0xFF
+    var (start, caught) = (0, false)
+    do {
+      while try framing.next(bytes, &start) != nil {}
+    } catch {
+      if case .dataDigest = error { caught = true }
+    }
+    #expect(caught, "a wrong data digest was not caught")
+    #expect(out.map(\.initiatorTaskTag) == [10, 10, 10, 11, 12], "3 + 1 + 1 Data-In, every digest good")
+    for i in sizes.indices {
+      #expect(
+        out.filter { $0.initiatorTaskTag == UInt32(10 + i) }.flatMap(\.data) == Self.payload(i, sizes[i]))
+    }
   }
 
   @Test func commandsOutsideTheWindowAreIgnored() {
@@ -958,6 +1067,15 @@ final class LoopbackTarget {
     let c = d.begin()
     run(d.end(c))
     #expect(fired.withLock { $0 } == [0, 1, 2, 3], "no waiter left to resume twice")
+    // The older epoch empties first: its waiter goes, the newer one's stays.
+    let e = d.begin()
+    run(d.wait { fired.withLock { $0.append(4) } })
+    let f = d.begin()
+    run(d.wait { fired.withLock { $0.append(5) } })
+    run(d.end(e))
+    #expect(fired.withLock { $0 } == [0, 1, 2, 3, 4], "only the waiter whose epochs are all empty")
+    run(d.end(f))
+    #expect(fired.withLock { $0 } == [0, 1, 2, 3, 4, 5])
   }
 
   @Test func whenDrainedWaitsForEarlierRequestsOnly() throws {
@@ -1111,5 +1229,28 @@ extension NBDTestClient {
     guard header.count == 48 else { return header }
     let segment = Int(header[5]) << 16 | Int(header[6]) << 8 | Int(header[7])
     return header + receive(ISCSIFraming.padded(segment))
+  }
+}
+
+/// The wire buffers both front ends gather replies in: in order, none past the limit unless one
+/// reply alone is larger, nothing kept after a take.
+@Suite struct WireBuffersTests {
+  @Test func repliesShareBuffersUpToTheLimitInOrder() {
+    let limit = WireBuffers.limit
+    let sizes = [100_000, 100_000, 100_000, 10, limit + 5, 20, 30]
+    var wire = WireBuffers(estimatedBytes: sizes.reduce(0, +))
+    for (i, n) in sizes.enumerated() {
+      wire.append(estimate: n) { $0.writeRepeatingByte(UInt8(i), count: n) }
+    }
+    let buffers = wire.take()
+    let groups = buffers.map { b in
+      b.readableBytesView.reduce(into: [UInt8]()) { if $0.last != $1 { $0.append($1) } }
+    }
+    #expect(groups == [[0, 1], [2, 3], [4], [5, 6]], "\(groups)")
+    #expect(buffers.allSatisfy { $0.readableBytes <= limit || $0.readableBytes == limit + 5 })
+    #expect(buffers.reduce(0) { $0 + $1.readableBytes } == sizes.reduce(0, +), "every byte once")
+    #expect(wire.take().isEmpty, "nothing kept after a take")
+    wire.append(estimate: 3) { $0.writeBytes([7, 8, 9]) }
+    #expect(wire.take().map { Array($0.readableBytesView) } == [[7, 8, 9]])
   }
 }

@@ -195,7 +195,7 @@ final class NBDTestClient {
     let f = try Fixture()
     let c = try NBDTestClient(port: f.port)
     #expect(c.handshake(export: "disk", structured: true) == 4 << 20)
-    let disk = (0..<(4 << 20)).map { UInt8(truncatingIfNeeded: ($0 >> 12) &* 37 &+ $0 &* 5) }
+    let disk = (0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
     c.send(NBDTestClient.request(NBD.cmdWrite, cookie: 0, offset: 0, length: UInt32(disk.count)) + disk)
     #expect(c.reply()?.error == 0)
     var expected: [UInt64: (offset: Int, length: Int)] = [:]
@@ -212,6 +212,7 @@ final class NBDTestClient {
     while answered.count < expected.count, let r = c.chunk() {
       let want = try #require(expected[r.cookie], "a reply to a request not sent: \(r.cookie)")
       #expect(r.type == NBD.replyTypeOffsetData && r.payload.count == 8 + want.length)
+      #expect(NBDTestClient.read64(r.payload, 0) == UInt64(want.offset), "the chunk's offset")
       let same = r.payload.dropFirst(8).elementsEqual(disk[want.offset..<want.offset + want.length])
       #expect(same, "read \(r.cookie) (\(want.length) bytes at \(want.offset)) came back with other bytes")
       answered.insert(r.cookie)

@@ -1,12 +1,12 @@
 import NIOCore
 
-/// The bytes a read brought back, left where the miniport transferred them — the host buffer
-/// of the request (its SRB `DataBuffer`) — until a front end copies them, once, into the wire
-/// buffer on its event loop. No second copy, and no block of data allocated on one thread and
+/// A command's Data-In: the bytes a read (or INQUIRY, MODE SENSE, REPORT LUNS…) brought back,
+/// left where the miniport transferred them — the host buffer of the request (its SRB
+/// `DataBuffer`) — until a front end copies them, once, into the wire buffer on its event loop. No second copy, and no block of data allocated on one thread and
 /// freed on another (glibc then takes the other thread's arena lock on every free).
 ///
 /// A value: slices share the buffer; the buffer lives while any slice does. Read-only.
-public struct ReadData: Sendable, Equatable, CustomStringConvertible {
+public struct DataIn: Sendable, Equatable, CustomStringConvertible {
   private let storage: DataBuffer?
   private let start: Int
   /// Bytes in this view.
@@ -22,7 +22,7 @@ public struct ReadData: Sendable, Equatable, CustomStringConvertible {
   /// `bytes`, copied into a buffer of their own (answers made by the target: REPORT LUNS,
   /// reservations).
   public init(_ bytes: [UInt8]) {
-    self.init(DataBuffer(copying: bytes), count: bytes.count)
+    self.init(DataBuffer(copying: bytes, alignment: 16), count: bytes.count)
   }
 
   /// The first `count` bytes of `buffer` (a request's data buffer, the transfer done).
@@ -42,14 +42,14 @@ public struct ReadData: Sendable, Equatable, CustomStringConvertible {
   public var isEmpty: Bool { count == 0 }
 
   /// Bytes `offset..<offset + length` of this view (same buffer, no copy).
-  public func slice(_ offset: Int, _ length: Int) -> ReadData {
+  public func slice(_ offset: Int, _ length: Int) -> DataIn {
     precondition(
       offset >= 0 && length >= 0 && offset + length <= count, "bug in swift-storport: slice out of range")
-    return ReadData(storage: length == 0 ? nil : storage, start: start + offset, count: length)
+    return DataIn(storage: length == 0 ? nil : storage, start: start + offset, count: length)
   }
 
   /// The first `n` bytes (all of them when there are fewer).
-  public func leading(_ n: Int) -> ReadData { count <= n ? self : slice(0, max(0, n)) }
+  public func leading(_ n: Int) -> DataIn { count <= n ? self : slice(0, max(0, n)) }
 
   /// The bytes, lent for the call.
   public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
@@ -62,7 +62,7 @@ public struct ReadData: Sendable, Equatable, CustomStringConvertible {
 
   public var description: String { "\(count) bytes" }
 
-  public static func == (a: ReadData, b: ReadData) -> Bool {
+  public static func == (a: DataIn, b: DataIn) -> Bool {
     a.count == b.count && a.withUnsafeBytes { x in b.withUnsafeBytes { y in x.elementsEqual(y) } }
   }
 }
@@ -70,7 +70,7 @@ public struct ReadData: Sendable, Equatable, CustomStringConvertible {
 extension ByteBuffer {
   /// Appends `data`'s bytes (the one copy a read's data makes on its way to the wire).
   @discardableResult
-  mutating func writeReadData(_ data: ReadData) -> Int {
+  mutating func writeDataIn(_ data: DataIn) -> Int {
     data.withUnsafeBytes { writeBytes($0) }
   }
 }
