@@ -10,6 +10,8 @@ let package = Package(
     .library(name: "StorportTesting", targets: ["StorportTesting"]),
     .library(name: "StorportExplorer", targets: ["StorportExplorer"]),
     .executable(name: "storport", targets: ["storport"]),
+    // For scripts/fuzz.sh only: NIOCore and its dependencies in one shared library.
+    .library(name: "WireFuzzSupport", type: .dynamic, targets: ["WireFuzzSupport"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -33,6 +35,8 @@ let package = Package(
       name: "StorportTesting",
       dependencies: ["Storport", "StorportExplorer", "StorportSamples", "StorportDevices", "StorportSCSI"]),
     .target(name: "StorportExplorer", dependencies: ["Storport"]),
+    // NIOCore for the wire fuzzer (scripts/fuzz.sh), as one shared library.
+    .target(name: "WireFuzzSupport", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
     // The C interface: storport.h and friends (the headers C miniports compile against, in
     // include/), the variadic dispatchers and exported routines, compiler-instrumentation hooks.
     .target(name: "CStorportMiniport"),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the iSCSI and NBD parsers (the connection state machines of Sources/StorportServe)
 # with libFuzzer: builds Fuzz/WireFuzz.swift with the wire files at -O with
-# -sanitize=fuzzer,address (linked with swift-nio's NIOCore from the debug build), seeds a
+# -sanitize=fuzzer,address (linked with swift-nio's NIOCore as a shared library), seeds a
 # corpus from the unit tests' shapes, and runs for SECONDS (default 60) on JOBS processes. Prints the executions done; fails on any crash.
 # Usage: bash scripts/fuzz.sh [SECONDS] [JOBS]
 set -euo pipefail
@@ -22,21 +22,18 @@ mkdir -p "$out/shim"
 printf 'module CStorportShim {\n  header "%s"\n  export *\n}\n' "$PWD/Sources/CStorportShim/include/CStorportShim.h" \
   >"$out/shim/module.modulemap"
 # The wire files hold their bytes in swift-nio's ByteBuffer: NIOCore and what it depends on come
-# from the package's debug build (not instrumented: only our files are fuzzed), linked as objects.
-swift build --target NIOCore >"$out/nio-build.log" 2>&1 || { tail -20 "$out/nio-build.log"; exit 1; }
+# as one shared library the package builds for this (the WireFuzzSupport product, debug, not
+# instrumented: only our files are fuzzed). The C modules swift-nio's interfaces name are found
+# by their module maps.
+swift build --product WireFuzzSupport >"$out/nio-build.log" 2>&1 || { tail -20 "$out/nio-build.log"; exit 1; }
 debug=$(swift build --show-bin-path)
 maps=()
 while IFS= read -r -d '' m; do maps+=(-Xcc "-fmodule-map-file=$m"); done \
   < <(find "$debug" -maxdepth 2 -path '*/CNIO*.build/module.modulemap' -print0; \
     find .build/checkouts -path '*/include/module.modulemap' -print0)
-objects=()
-for t in NIOCore NIOConcurrencyHelpers _NIODataStructures _NIOBase64 CNIOLinux CNIOAtomics Atomics _AtomicsShims \
-  DequeModule InternalCollectionsUtilities ContainersPreview; do
-  [ -d "$debug/$t.build" ] || continue
-  while IFS= read -r -d '' o; do objects+=("$o"); done < <(find "$debug/$t.build" -name '*.o' -print0)
-done
 swiftc -O -parse-as-library -sanitize=fuzzer,address -module-name StorportWireFuzz -I "$out/shim" -I "$debug/Modules" \
-  "${maps[@]}" "${wire[@]}" Fuzz/WireFuzz.swift "$out/crc32c.o" "${objects[@]}" -o "$out/wire-fuzz" >"$out/build.log" 2>&1 \
+  "${maps[@]}" "${wire[@]}" Fuzz/WireFuzz.swift "$out/crc32c.o" -L "$debug" -lWireFuzzSupport \
+  -Xlinker -rpath -Xlinker "$debug" -o "$out/wire-fuzz" >"$out/build.log" 2>&1 \
   || { grep -v "Cannot export local symbol" "$out/build.log" | tail -30; exit 1; }
 # Seeds: a login, an iSCSI read command, an NBD handshake start (mode byte first).
 printf '\x01' > "$out/corpus/seed-login"
