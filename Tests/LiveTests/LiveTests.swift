@@ -180,6 +180,30 @@ import Testing
     #expect(r.timerTicks > 10)
   }
 
+  /// A ring trace — the flight recorder verifier reports quote, on in every checked run —
+  /// stamps a processor's events with the start of the work item they belong to (one clock
+  /// read per interrupt, DPC or StartIo, not per event), so events share stamps; a trace kept
+  /// to be looked at (`--trace`: `.last`) reads the clock for each. Each mode is the other's
+  /// positive control: the same workload, stamped the other way, fails the other bound.
+  @Test func aRingTraceStampsEventsPerWorkItemAKeptTracePerEvent() {
+    func stamps(_ trace: TraceMode) -> (events: Int, distinct: Int) {
+      var o = DemoRun.Options()
+      o.durationMilliseconds = 100
+      o.outstanding = 8
+      o.trace = trace
+      let onProcessors = DemoRun(o).run().trace.events.filter { $0.processor != nil }
+      let distinct = Dictionary(grouping: onProcessors) { $0.processor! }.values.reduce(0) {
+        $0 + Set($1.map(\.time)).count
+      }
+      #expect(onProcessors.allSatisfy { $0.time > 0 }, "an event without a time")
+      return (onProcessors.count, distinct)
+    }
+    let ring = stamps(.ring(capacity: 4096))
+    #expect(ring.events > 100 && Double(ring.distinct) <= 0.6 * Double(ring.events), "ring: \(ring)")
+    let kept = stamps(.last(events: 100_000))
+    #expect(kept.events > 100 && Double(kept.distinct) >= 0.9 * Double(kept.events), "kept: \(kept)")
+  }
+
   /// Acceptance misuse cases on the live platform (D17): each is reported with its rule, the
   /// adapter stops, and the process neither crashes nor hangs.
   @Test func d17_liveMisuseIsReportedNotCrash() {

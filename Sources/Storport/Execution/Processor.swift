@@ -27,6 +27,8 @@ final class Processor: @unchecked Sendable {
   let watchdog: WatchdogLimits
   /// Whether the runtime records a trace (fixed at creation).
   let tracing: Bool
+  /// Trace events are stamped per work item (a ring trace), not per event.
+  let stampsPerWorkItem: Bool
   /// The happens-before race detector, when the runtime runs one (simulated platform only).
   let raceDetector: RaceDetector?
   /// Every StorPort service call is a scheduling point (the platform's strategy asks for it).
@@ -59,6 +61,9 @@ final class Processor: @unchecked Sendable {
     var dispatchSince: UInt64 = 0
     /// Scheduling points so far (the watchdog looks every 256th).
     var points: UInt32 = 0
+    /// When the current work item began (platform ns; kept only for a ring trace): the time
+    /// of its trace events (``TraceMode/stampsPerWorkItem``).
+    var workItemTime: UInt64 = 0
   }
   private let context: UnsafeMutablePointer<Context> = {
     let c = UnsafeMutablePointer<Context>.allocate(capacity: 1)
@@ -125,6 +130,15 @@ final class Processor: @unchecked Sendable {
   /// This processor's number, typed (for traces and reports).
   let processorIndex: ProcessorIndex
 
+  /// The time of a trace event recorded on this processor (its own thread) now: the clock, or
+  /// the current work item's start (``TraceMode/stampsPerWorkItem``; the clock before the first).
+  var traceTime: UInt64 {
+    @inline(__always) get {
+      let item = stampsPerWorkItem ? context.pointee.workItemTime : 0
+      return item != 0 ? item : platform.now().nanoseconds
+    }
+  }
+
   init(index: Int, runtime: StorportRuntime, platform: Platform) {
     self.index = index
     processorIndex = ProcessorIndex(rawValue: index)
@@ -132,6 +146,7 @@ final class Processor: @unchecked Sendable {
     self.platform = platform
     simulated = platform.isSimulated
     tracing = runtime.tracer.isOn
+    stampsPerWorkItem = runtime.tracer.isOn && runtime.tracer.mode.stampsPerWorkItem
     checked = runtime.verifier.mode.isChecked
     watchdog = runtime.watchdog
     raceDetector = runtime.raceDetector
@@ -216,6 +231,7 @@ final class Processor: @unchecked Sendable {
 
   private func execute(_ work: consuming Work) {
     raceDetector?.acquire(index, SyncObject(self))
+    if stampsPerWorkItem { context.pointee.workItemTime = platform.now().nanoseconds }
     switch consume work {
     case .interrupt(let adapter, let message):
       platform.schedulingPoint(index, .interruptDelivery)

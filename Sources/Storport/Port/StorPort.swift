@@ -218,7 +218,8 @@ public final class StorPort: @unchecked Sendable {
   ) {
     guard tracing else { return }
     tracer.record(
-      processor: p?.processorIndex, time: platform.now().nanoseconds, adapter: index, kind: kind,
+      processor: p?.processorIndex, time: p?.traceTime ?? platform.now().nanoseconds, adapter: index,
+      kind: kind,
       irql: p?.irql ?? .passive, name: name, a: a, b: b, object: object)
   }
 

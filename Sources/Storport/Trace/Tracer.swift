@@ -17,6 +17,15 @@ public enum TraceMode: Sendable, Equatable {
 
   /// The ring verifier reports quote by default.
   public static let reportRing = TraceMode.ring(capacity: 64)
+
+  /// Whether events on a processor are stamped with the time its current work item (an
+  /// interrupt, a DPC, a StartIo, a timer) began rather than read from the clock each: a
+  /// ring — the flight recorder verifier reports quote, on in every checked run — takes one
+  /// clock read per work item instead of one per event (about 13 fewer per I/O, ~28 ns each
+  /// here); a trace kept to be looked at (`--trace`: last, full) reads the clock every time.
+  public var stampsPerWorkItem: Bool {
+    if case .ring = self { true } else { false }
+  }
 }
 
 /// Collects trace events. Each processor records into its own buffer (one uncontended lock);
