@@ -222,6 +222,7 @@ extension ISCSIConnection {
     let collapse = result.status == 0 && result.sense.isEmpty && data.count > 0
     let pdus =
       (data.count + p.initiatorMaxRecvDataSegmentLength - 1) / p.initiatorMaxRecvDataSegmentLength
+      + (data.count + p.maxBurstLength - 1) / p.maxBurstLength
     // Every PDU of the response goes in `out`: headers, data (written from the read's buffer),
     // padding and digests, room made once (a header and two digests per PDU, plus the SCSI
     // Response's sense).
@@ -231,9 +232,12 @@ extension ISCSIConnection {
     var offset = 0
     var dataSN: UInt32 = 0
     while offset < data.count {
-      let n = min(p.initiatorMaxRecvDataSegmentLength, data.count - offset)
+      // A PDU never crosses the end of a sequence: MaxBurstLength bounds each (RFC 7143
+      // §13.13), whether or not it is a multiple of the initiator's segment length.
+      let burstEnd = (offset / p.maxBurstLength + 1) * p.maxBurstLength
+      let n = min(p.initiatorMaxRecvDataSegmentLength, data.count - offset, burstEnd - offset)
       let last = offset + n == data.count
-      let endsBurst = last || (offset + n) % p.maxBurstLength == 0
+      let endsBurst = last || offset + n == burstEnd
       var d = ISCSIPDU(.scsiDataIn, final: endsBurst)
       d.initiatorTaskTag = itt
       d.setBE32(20, 0xFFFF_FFFF)

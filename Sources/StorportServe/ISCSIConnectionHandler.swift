@@ -230,12 +230,13 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         logout(response, endsSession: endsSession, context: context)
         return
       case .close(let reason):
-        // A refused login is worth an operator's eye (a wrong secret, a stranger); the rest is
-        // routine.
+        // The target ends a connection itself only for a refused login (a wrong secret, a
+        // stranger) or what the initiator did wrong (a digest error, a segment too long, a
+        // ping unanswered): worth an operator's eye, one line per connection.
         if reason.hasPrefix("login failed") {
           logger.info("iSCSI login refused", metadata: ["reason": "\(reason)"])
         } else {
-          logger.debug("iSCSI connection closes", metadata: ["reason": "\(reason)"])
+          logger.info("iSCSI connection closed by the target", metadata: ["reason": "\(reason)"])
         }
         context.flush()
         context.close(promise: nil)

@@ -196,7 +196,9 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       case .send(let out):
         context.write(wrapOutboundOut(channel.allocator.buffer(bytes: out)), promise: nil)
       case .close(let reason):
-        logger.debug("NBD connection closes", metadata: ["reason": "\(reason)"])
+        // What the client did wrong (bad magic, an oversize write, an unknown export…), or its
+        // own abort of the negotiation: one line per connection.
+        logger.info("NBD connection closed by the server", metadata: ["reason": "\(reason)"])
         context.flush()
         context.close(promise: nil)
         return false

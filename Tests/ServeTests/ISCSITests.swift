@@ -329,6 +329,36 @@ enum Initiator {
     for i in sizes.indices { #expect(data[UInt32(10 + i)] == Self.payload(i, sizes[i]), "read \(10 + i)") }
   }
 
+  /// Each Data-In sequence (up to a PDU with the F bit) stays within MaxBurstLength (RFC 7143
+  /// §13.13) when it is not a multiple of the initiator's MaxRecvDataSegmentLength: a PDU is
+  /// cut short at the sequence's end. (A trial's finding: sequences of 3 × 1001 bytes with a
+  /// MaxBurstLength of 2049.)
+  @Test func dataInSequencesStayWithinMaxBurstLength() throws {
+    var c = ISCSIConnection(target: Initiator.target)
+    let login = Initiator.login(keys: [
+      ("InitiatorName", "iqn.x:i"), ("TargetName", Initiator.target.name),
+      ("MaxRecvDataSegmentLength", "6000"),
+      ("MaxBurstLength", "16384"),
+    ])
+    let answer = try ISCSIText.parse(
+      try #require(Initiator.sent(c.receive(Initiator.bytes(login))).first).data)
+    #expect(answer.contains { $0.key == "MaxBurstLength" && $0.value == "16384" }, "\(answer)")
+    let tasks = Self.reads(&c, [40_000])
+    try #require(tasks.count == 1)
+    let out = Initiator.sent(
+      c.complete(tasks[0], ISCSITaskResult(status: 0, dataIn: Self.payload(0, 40_000))))
+    var sequences: [Int] = [0]
+    var offset = 0
+    for pdu in out {
+      #expect(pdu.data.count <= 6000 && Int(pdu.be32(40)) == offset, "segment length and offset")
+      offset += pdu.data.count
+      sequences[sequences.count - 1] += pdu.data.count
+      if pdu.isFinal && offset < 40_000 { sequences.append(0) }
+    }
+    #expect(sequences == [16384, 16384, 40_000 - 32768], "sequence lengths \(sequences)")
+    #expect(out.flatMap(\.data) == Self.payload(0, 40_000))
+  }
+
   /// Digests on what the target sends (RFC 7143 §13.1): a header digest over each BHS, a data
   /// digest over each data segment and its padding — for Data-In of lengths 1, 2 and 3 past a
   /// multiple of 4, over several PDUs. The parser re-checks both; a PDU that fails is dropped.

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Prometheus
 import Storport
 import StorportServe
@@ -128,6 +129,8 @@ final class NBDTestClient {
     let server: NBDServer
     let port: Int
     let registry = PrometheusCollectorRegistry()
+    /// What the server logged at info level and above.
+    let log = LogCapture()
     init(readOnly: Bool = false) throws {
       var o = WorkloadOptions()
       o.miniport = .ramdisk
@@ -138,7 +141,8 @@ final class NBDTestClient {
         adapter: rig.adapter, blockSize: rig.store.blockSize, blockCount: rig.store.blockCount)
       server = NBDServer(
         exports: [NBDServer.Export(name: "disk", disk: disk, readOnly: readOnly)],
-        metrics: ServeMetrics(factory: PrometheusMetricsFactory(registry: registry)))
+        metrics: ServeMetrics(factory: PrometheusMetricsFactory(registry: registry)),
+        logger: Logger(label: "storport.nbd") { [log] _ in log })
       port = try server.start(host: "127.0.0.1", port: 0)
     }
     deinit {
@@ -251,11 +255,17 @@ final class NBDTestClient {
     ] {
       #expect(text.contains(line), "\(line)")
     }
-    // A bad magic ends this connection only.
+    // A bad magic ends this connection only, and says why in the log (at info level).
     let other = try NBDTestClient(port: f.port)
     #expect(other.handshake(export: "disk") != nil)
+    #expect(!f.log.lines.contains { $0.contains("closed by the server") }, "positive control: nothing yet")
     c.send([UInt8](repeating: 0xEE, count: 28))
     #expect(c.closedByPeer())
+    #expect(
+      f.log.lines.contains {
+        $0.contains("NBD connection closed by the server") && $0.contains("bad request magic")
+      },
+      "\(f.log.lines)")
     other.send(NBDTestClient.request(NBD.cmdRead, cookie: 14, offset: 0, length: 4096))
     #expect(other.reply(dataLength: 4096)?.cookie == 14)
   }
@@ -446,5 +456,21 @@ final class NBDTestClient {
     var s = NBDSession(exports: Self.exports)
     _ = s.receive([0, 0, 0, 0])
     #expect(s.isClosed)
+  }
+}
+
+/// A log handler that keeps what is logged at info level and above, as "LEVEL message metadata".
+final class LogCapture: LogHandler, @unchecked Sendable {
+  private let kept = Locked<[String]>([])
+  var lines: [String] { kept.withLock { $0 } }
+  var metadata: Logger.Metadata = [:]
+  var logLevel: Logger.Level = .info
+  subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    get { metadata[key] }
+    set { metadata[key] = newValue }
+  }
+  func log(event: LogEvent) {
+    let line = "\(event.level) \(event.message) \(event.metadata ?? [:])"
+    kept.withLock { $0.append(line) }
   }
 }
