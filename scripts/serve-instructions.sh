@@ -7,9 +7,10 @@
 # counted (its Prometheus counter storport_requests_total). Processors park at once when idle
 # (--spin-us 0), so no instruction is spent spinning. iSCSI: iscsi-perf; NBD: fio's nbd engine.
 #
-# Caveat: callgrind counts each byte of a `rep movsb` / `rep stosb` (glibc's memcpy/memset for
-# large sizes) as an instruction, so a 4 KiB copy counts ~4,096 though it takes ~100 cycles:
-# copies weigh far more here than in time. Compare figures of this script with each other.
+# Caveats: callgrind counts each byte of a `rep stosb` (glibc's memset for large sizes: the
+# zeroing of a 4 KiB read buffer, ~4,160 per I/O) as an instruction, though it takes ~100
+# cycles; under valgrind a 4 KiB memcpy runs a vector loop (~500). A vDSO clock read counts ~25
+# instructions though it takes ~28 ns here. Compare figures of this script with each other.
 #
 # Usage: bash scripts/serve-instructions.sh [BINARY] [SECONDS] [-- serve options…]
 # With CALLGRIND_KEEP=DIR the dumps (cg.out.1 iSCSI, cg.out.2 NBD) are kept in DIR for
