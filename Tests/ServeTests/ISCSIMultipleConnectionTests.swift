@@ -242,26 +242,12 @@ extension ISCSIMultipleConnectionServerTests {
   @Test func aConnectionLoggingOutBesideASiblingIsAnsweredOnceItsCommandsHaveLeft() throws {
     let t = try LoopbackTarget(latency: 400_000_000)
     let (a, b, _) = try session(t)
-    let bs = t.disk.blockSize
-    b.send(
-      framing.encode(
-        Initiator.command(
-          itt: 1, cmdSN: 1, cdb: [0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0], write: true, edtl: bs,
-          data: [UInt8](repeating: 0x5A, count: bs))))
-    let deadline = DispatchTime.now() + 10
-    while t.rig.adapter.statistics.outstandingRequests == 0 && DispatchTime.now() < deadline { usleep(1_000) }
-    // Positive control: the write is in the device when the logout is sent.
-    #expect(t.rig.adapter.statistics.outstandingRequests == 1, "the write never reached the adapter")
+    // Positive control (inside): the write is in the device when the logout is sent.
+    t.putAWriteInTheDevice(b)
     var logout = Initiator.pdu(0x46 | 0x40, flags: 0x80 | 1, itt: 5)  // close this connection
     logout.setBE16(20, 1)
     logout.setBE32(24, 2)
-    b.send(framing.encode(logout))
-    let r = b.receivePDU()
-    #expect(r.count >= 48 && r[0] & 0x3F == 0x26 && r[2] == 0, "Logout Response, success")
-    #expect(
-      t.rig.adapter.statistics.outstandingRequests == 0,
-      "the Logout Response went out while the connection's write was still in the device")
-    #expect(b.closedByPeer())
+    t.expectLogoutAnsweredAfterTheWrite(b, logout)
     #expect(ping(a, itt: 6), "the session lives on its other connection")
   }
 }

@@ -729,16 +729,36 @@ final class LoopbackTarget {
     let c = try NBDTestClient(port: port)
     c.send(framing.encode(Initiator.normalLogin))
     #expect(c.receivePDU().count >= 48)
+    putAWriteInTheDevice(c)
+    return c
+  }
+
+  /// Sends a one-block WRITE (ITT 1, CmdSN `cmdSN`) on `c` and waits until it is in the device
+  /// (the positive control of the tests that need it there: checked).
+  func putAWriteInTheDevice(_ c: NBDTestClient, cmdSN: UInt32 = 1) {
+    let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
     let bs = disk.blockSize
     c.send(
       framing.encode(
         Initiator.command(
-          itt: 1, cmdSN: 1, cdb: [0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0], write: true, edtl: bs,
+          itt: 1, cmdSN: cmdSN, cdb: [0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0], write: true, edtl: bs,
           data: [UInt8](repeating: 0x5A, count: bs))))
     let deadline = DispatchTime.now() + 10
     while rig.adapter.statistics.outstandingRequests == 0 && DispatchTime.now() < deadline { usleep(1_000) }
     #expect(rig.adapter.statistics.outstandingRequests == 1, "the write never reached the adapter")
-    return c
+  }
+
+  /// Sends `logout` on `c` with the write of ``putAWriteInTheDevice(_:cmdSN:)`` in the device:
+  /// the Logout Response (success) must come once it has left (RFC 7143 §11.15), then the
+  /// connection closes.
+  func expectLogoutAnsweredAfterTheWrite(_ c: NBDTestClient, _ logout: ISCSIPDU) {
+    c.send(ISCSIFraming(maximumReceiveSegment: 1 << 24).encode(logout))
+    let answer = c.receivePDU()
+    #expect(answer.count >= 48 && answer[0] & 0x3F == 0x26 && answer[2] == 0, "Logout Response, success")
+    #expect(
+      rig.adapter.statistics.outstandingRequests == 0,
+      "the Logout Response went out while the write was still in the device")
+    #expect(c.closedByPeer())
   }
 }
 
@@ -1206,18 +1226,11 @@ final class LoopbackTarget {
 @Suite struct LogoutCleanupTests {
   @Test func aLogoutIsAnsweredOnceTheSessionsCommandsHaveLeftTheAdapter() throws {
     let t = try LoopbackTarget(latency: 400_000_000)  // 400 ms per command
-    let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
     // Positive control (inside): the write is in the device when the logout is sent.
     let c = try t.sessionWithAWriteInTheDevice()
     var logout = Initiator.pdu(0x46, flags: 0x80, itt: 9)  // immediate, close the session
     logout.setBE32(24, 2)
-    c.send(framing.encode(logout))
-    let answer = c.receivePDU()
-    #expect(answer.count >= 48 && answer[0] & 0x3F == 0x26 && answer[2] == 0, "Logout Response, success")
-    #expect(
-      t.rig.adapter.statistics.outstandingRequests == 0,
-      "the Logout Response went out while the session's write was still in the device")
-    #expect(c.closedByPeer())
+    t.expectLogoutAnsweredAfterTheWrite(c, logout)
   }
 }
 
