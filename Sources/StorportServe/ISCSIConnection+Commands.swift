@@ -166,12 +166,14 @@ extension ISCSIConnection {
     return events + wire.take().map { .send($0) }
   }
 
-  /// About the wire bytes of `result`'s response: its data, a header and two digests per
-  /// segment the initiator takes (and one more for the status), its sense, padding.
+  /// At least the wire bytes of `result`'s response: its data, a header and two digests per
+  /// PDU — one per segment the initiator takes, one more per sequence end (MaxBurstLength), one
+  /// for the status — its sense, padding.
   func responseBytes(_ result: ISCSITaskResult) -> Int {
-    let segment = max(1, negotiator.parameters.initiatorMaxRecvDataSegmentLength)
-    return result.dataIn.count + (result.dataIn.count / segment + 2) * (ISCSIPDU.headerBytes + 12)
-      + result.sense.count + 5
+    let p = negotiator.parameters
+    let segment = max(1, p.initiatorMaxRecvDataSegmentLength)
+    let pdus = result.dataIn.count / segment + result.dataIn.count / max(1, p.maxBurstLength) + 2
+    return result.dataIn.count + pdus * (ISCSIPDU.headerBytes + 12) + result.sense.count + 5
   }
 
   /// This connection's tasks `tags` have ended: the held task management responses that were

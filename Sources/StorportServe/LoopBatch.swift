@@ -17,23 +17,24 @@ final class LoopBatch<Item>: @unchecked Sendable {
     self.drain = drain
   }
 
-  /// Adds `item` from any thread.
+  /// Adds `item` from any thread. The loop task is scheduled under the lock: once `add`
+  /// returns, whatever the caller then schedules on the loop runs after this item is drained —
+  /// another thread that found the batch scheduled cannot get ahead of its scheduling (a LOGICAL
+  /// UNIT RESET's answer after the results that finished before it).
   func add(_ item: Item) {
-    let schedule = state.withLock { s -> Bool in
+    state.withLock { s in
       s.items.append(item)
-      guard !s.scheduled else { return false }
+      guard !s.scheduled else { return }
       s.scheduled = true
-      return true
-    }
-    guard schedule else { return }
-    loop.execute {
-      let items = self.state.withLock { s -> [Item] in
-        s.scheduled = false
-        var taken: [Item] = []
-        swap(&taken, &s.items)
-        return taken
+      loop.execute {
+        let items = self.state.withLock { s -> [Item] in
+          s.scheduled = false
+          var taken: [Item] = []
+          swap(&taken, &s.items)
+          return taken
+        }
+        self.drain(items)
       }
-      self.drain(items)
     }
   }
 }

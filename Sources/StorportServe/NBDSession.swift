@@ -215,7 +215,9 @@ public struct NBDSession: Sendable {
       phase = .closed
       buffer.removeAll()
       head = 0
-      return [.send(ack), .close("client aborted negotiation")]
+      // The client's orderly end of the negotiation (`nbdinfo --list` ends so): a disconnect,
+      // not a close for something it did wrong.
+      return [.send(ack), .disconnect]
     case NBD.optList:
       guard data.isEmpty else { return [.send(Self.optionReply(option, NBD.repErrInvalid, []))] }
       var out: [UInt8] = []

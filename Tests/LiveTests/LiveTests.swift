@@ -204,6 +204,47 @@ import Testing
     #expect(kept.events > 100 && Double(kept.distinct) >= 0.9 * Double(kept.events), "kept: \(kept)")
   }
 
+  /// A violation in a ring trace carries the exact time, not its work item's start: its report
+  /// quotes it among the newest events even when another processor recorded many events after
+  /// that work item began. Processor 0 runs one long work item; processor 1 runs 100 short ones
+  /// (a DPC issued and run each) meanwhile; then processor 0 breaks a rule. Control: processor
+  /// 1's events are there too, later than processor 0's work item began.
+  @Test func aViolationIsQuotedInItsOwnReportAfterOtherProcessorsEvents() {
+    let l = Live()
+    let ran = Atomic<Int>(0)
+    let go = Atomic<Bool>(false)
+    let initialized = Atomic<Bool>(false)
+    l.adapter.runOnProcessor(0) { [ext = l.ext] in
+      ext.port.initializeDpc(
+        ext.dpc,
+        HwDpcRoutine<ScriptedExtension>("Count") { _, _, _, _ in
+          ran.add(1, ordering: .relaxed)
+          return true
+        })
+      initialized.store(true, ordering: .releasing)
+    }
+    #expect(l.wait { initialized.load(ordering: .acquiring) })
+    l.adapter.runOnProcessor(0) { [ext = l.ext] in
+      let deadline = HostClock.monotonicNanoseconds + 5_000_000_000
+      while !go.load(ordering: .acquiring) && HostClock.monotonicNanoseconds < deadline {}
+      _ = ext.port.issueDpc(StorDpc())  // not initialized: dpcNotInitialized, recorded and continued
+    }
+    for i in 1...100 {
+      l.adapter.runOnProcessor(1) { [ext = l.ext] in _ = ext.port.issueDpc(ext.dpc) }
+      _ = l.wait(5) { ran.load(ordering: .relaxed) >= i }
+    }
+    #expect(ran.load(ordering: .relaxed) == 100, "processor 1 ran \(ran.load(ordering: .relaxed)) DPCs")
+    go.store(true, ordering: .releasing)
+    #expect(l.wait { !l.runtime.verifier.violations.isEmpty })
+    let report = l.runtime.verifier.violations.first
+    #expect(report?.rule == .dpcNotInitialized)
+    let quoted = report?.recentEvents ?? []
+    #expect(
+      quoted.contains { $0.kind == .violation },
+      "the report does not quote its own violation: \(quoted.map(\.text))")
+    #expect(quoted.contains { $0.processor?.rawValue == 1 }, "control: processor 1's events are quoted too")
+  }
+
   /// Acceptance misuse cases on the live platform (D17): each is reported with its rule, the
   /// adapter stops, and the process neither crashes nor hangs.
   @Test func d17_liveMisuseIsReportedNotCrash() {

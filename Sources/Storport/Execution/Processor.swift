@@ -222,6 +222,9 @@ final class Processor: @unchecked Sendable {
       if let work = take(maxQueue: 3) {
         if checked { noteDispatchWork(work) }
         execute(work)
+        // Between work items (timers polled, a device's completion raising an interrupt from
+        // this thread) trace events read the clock: a stale stamp would sort them too early.
+        context.pointee.workItemTime = 0
       } else {
         context.pointee.dispatchSince = 0
         platform.idle(index)

@@ -211,16 +211,18 @@ public final class StorPort: @unchecked Sendable {
       "\(service) was called from a thread that is not running a miniport callback")
   }
 
+  /// `exactTime`: read the clock even in a ring trace stamped per work item — for a violation,
+  /// which must sort among the newest events its report quotes.
   @inline(__always)
   func trace(
     on p: Processor?, _ kind: TraceKind, _ name: TraceName, a: UInt64 = 0, b: UInt64 = 0,
-    object: UInt32 = 0
+    object: UInt32 = 0, exactTime: Bool = false
   ) {
     guard tracing else { return }
+    let time = exactTime ? platform.now().nanoseconds : p?.traceTime ?? platform.now().nanoseconds
     tracer.record(
-      processor: p?.processorIndex, time: p?.traceTime ?? platform.now().nanoseconds, adapter: index,
-      kind: kind,
-      irql: p?.irql ?? .passive, name: name, a: a, b: b, object: object)
+      processor: p?.processorIndex, time: time, adapter: index, kind: kind, irql: p?.irql ?? .passive,
+      name: name, a: a, b: b, object: object)
   }
 
   /// As above for a name made on the spot (rare paths: it is interned, only when tracing).
@@ -268,7 +270,7 @@ public final class StorPort: @unchecked Sendable {
   private func report(_ rule: VerifierRule, on p: Processor?, _ message: String) {
     guard checked else { return }
     let stop = !rule.isWarning && runtime.verifier.policy == .stopAdapter
-    trace(on: p, rule.isWarning ? .diagnostic : .violation, rule.traceName)
+    trace(on: p, rule.isWarning ? .diagnostic : .violation, rule.traceName, exactTime: true)
     let report = VerifierViolation(
       rule: rule, message: message, adapter: index, callback: p?.callbackDescription ?? "none",
       processor: p?.processorIndex, irql: p?.irql ?? .passive, locksHeld: p?.heldDescription ?? [],

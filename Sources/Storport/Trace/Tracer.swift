@@ -35,7 +35,11 @@ public enum TraceMode: Sendable, Equatable {
 /// one counter — the exact order of recording. On the live platform one shared counter would
 /// be a cache line every processor writes for every event (measured: most of the checked
 /// mode's cost per I/O), so each buffer counts its own events and the merge orders them by
-/// platform time (one monotonic clock for all processors), then by buffer and count.
+/// platform time (one monotonic clock for all processors), then by buffer and count. In a ring
+/// trace (``TraceMode/stampsPerWorkItem``) a processor's events carry its work item's start, so
+/// across processors the merge is ordered only to a work item: an effect seen on one processor
+/// may sort before its cause on another. Within one processor the order is exact, and
+/// violations carry the exact time (they sort among the newest events their report quotes).
 /// Either way `events()` numbers the merged trace 1, 2, 3…: `sequence` is the position in it.
 public final class Tracer: @unchecked Sendable {
   public let mode: TraceMode
