@@ -18,11 +18,6 @@ extension AdapterDisk {
       self.data = data
       self.overflow = overflow
     }
-
-    /// An outcome whose data is `data` (copied into a buffer).
-    public init(status: UInt8, sense: [UInt8] = [], data: [UInt8], overflow: Int = 0) {
-      self.init(status: status, sense: sense, data: DataIn(data), overflow: overflow)
-    }
   }
 
   /// Whether `cdb` changes the medium: WRITE (6/10/12/16), WRITE AND VERIFY, WRITE SAME,

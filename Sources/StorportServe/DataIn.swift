@@ -2,8 +2,9 @@ import NIOCore
 
 /// A command's Data-In: the bytes a read (or INQUIRY, MODE SENSE, REPORT LUNS…) brought back,
 /// left where the miniport transferred them — the host buffer of the request (its SRB
-/// `DataBuffer`) — until a front end copies them, once, into the wire buffer on its event loop. No second copy, and no block of data allocated on one thread and
-/// freed on another (glibc then takes the other thread's arena lock on every free).
+/// `DataBuffer`) — until a front end copies them, once, into the wire buffer on its event
+/// loop. No second copy, and no block of data allocated on one thread and freed on another
+/// (glibc then takes the other thread's arena lock on every free).
 ///
 /// A value: slices share the buffer; the buffer lives while any slice does. Read-only.
 public struct DataIn: Sendable, Equatable, CustomStringConvertible {

@@ -222,15 +222,9 @@ extension ISCSIConnection {
     let residualFlags: UInt8 = result.overflow > 0 ? 0x04 : underflow > 0 ? 0x02 : 0
     let residual = UInt32(clamping: result.overflow > 0 ? result.overflow : underflow)
     let collapse = result.status == 0 && result.sense.isEmpty && data.count > 0
-    let pdus =
-      (data.count + p.initiatorMaxRecvDataSegmentLength - 1) / p.initiatorMaxRecvDataSegmentLength
-      + (data.count + p.maxBurstLength - 1) / p.maxBurstLength
-    // Every PDU of the response goes in `out`: headers, data (written from the read's buffer),
-    // padding and digests, room made once (a header and two digests per PDU, plus the SCSI
-    // Response's sense).
-    out.reserveCapacity(
-      minimumWritableBytes: data.count + (pdus + 1) * (ISCSIPDU.headerBytes + 12)
-        + (collapse ? 0 : result.sense.count + 5))
+    // Every PDU of the response goes in `out` (headers, data written from the read's buffer,
+    // padding, digests): room made once.
+    out.reserveCapacity(minimumWritableBytes: responseBytes(result))
     var offset = 0
     var dataSN: UInt32 = 0
     while offset < data.count {

@@ -29,15 +29,18 @@ extension ISCSIServer {
       self.completion = completion
       self.metrics = metrics
       since = metrics == nil ? 0 : ServeMetrics.now()
-      // READ, WRITE and WRITE AND VERIFY are reads and writes; SYNCHRONIZE CACHE a flush; the
-      // rest (INQUIRY, VERIFY, WRITE SAME, MODE SENSE…) other, their bytes not counted. (Not
-      // worked out when no metrics are kept.)
-      switch metrics == nil ? nil : BlockCdb(task.cdb)?.kind {
-      case .read: op = .read
-      case .write, .writeAndVerify: op = .write
-      default: op = metrics != nil && (task.cdb[0] == 0x35 || task.cdb[0] == 0x91) ? .flush : .other
-      }
+      op = metrics == nil ? .other : Self.operation(task.cdb)  // not worked out when not counted
       (expected, written) = (task.expectedLength, task.dataOut.count)
+    }
+
+    /// READ, WRITE and WRITE AND VERIFY are reads and writes; SYNCHRONIZE CACHE a flush; the
+    /// rest (INQUIRY, VERIFY, WRITE SAME, MODE SENSE…) other, their bytes not counted.
+    static func operation(_ cdb: [UInt8]) -> ServeMetrics.Operation {
+      switch BlockCdb(cdb)?.kind {
+      case .read: .read
+      case .write, .writeAndVerify: .write
+      default: cdb[0] == 0x35 || cdb[0] == 0x91 ? .flush : .other
+      }
     }
 
     func callAsFunction(_ result: ISCSITaskResult) {

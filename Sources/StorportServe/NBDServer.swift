@@ -196,8 +196,8 @@ final class NBDConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       case .send(let out):
         context.write(wrapOutboundOut(channel.allocator.buffer(bytes: out)), promise: nil)
       case .close(let reason):
-        // What the client did wrong (bad magic, an oversize write, an unknown export…), or its
-        // own abort of the negotiation: one line per connection.
+        // What the client did wrong (bad magic, an oversize write, an unknown export…): one
+        // line per connection. (Its own NBD_OPT_ABORT is a disconnect.)
         logger.info("NBD connection closed by the server", metadata: ["reason": "\(reason)"])
         context.flush()
         context.close(promise: nil)

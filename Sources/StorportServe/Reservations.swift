@@ -220,7 +220,7 @@ public final class Reservations: Sendable {
     }
     guard let data else { return Self.conflict }
     if data.isEmpty { return Self.check(0x05, 0x24, 0x00) }  // service action 4–0x1F
-    return AdapterDisk.ScsiOutcome(status: 0, sense: [], data: data.leading(allocation))
+    return AdapterDisk.ScsiOutcome(status: 0, data: DataIn(data.leading(allocation)))
   }
 
   /// An iSCSI TransportID (SPC-4 §7.6.4.6, format 00b): the initiator name of `nexus`
