@@ -183,20 +183,20 @@ extension ISCSIConnection {
     var out: [Event] = []
     for due in session.ended(tags.map { ISCSISession.key(memberSerial, $0) }) {
       if due.cid == cid {
-        if phase == .fullFeature { out.append(answerTaskManagement(due.initiatorTaskTag)) }
+        if phase == .fullFeature { out.append(answer(due)) }
       } else {
-        session.hooks[due.cid]?.answer(due.initiatorTaskTag)
+        session.hooks[due.cid]?.answer(due)
       }
     }
     return out
   }
 
-  /// FUNCTION COMPLETE for this connection's task management function `tag`, whose response was
-  /// held until the tasks it aborted ended.
-  public mutating func answerTaskManagement(_ tag: UInt32) -> Event {
-    var r = ISCSIPDU(.taskManagementResponse)
-    r.initiatorTaskTag = tag
-    r.header[2] = 0  // function complete
+  /// The response held until the tasks it awaited ended: FUNCTION COMPLETE for this
+  /// connection's task management function, or success for its logout of a sibling.
+  mutating func answer(_ held: ISCSISession.HeldResponse) -> Event {
+    var r = ISCSIPDU(held.kind == .logout ? .logoutResponse : .taskManagementResponse)
+    r.initiatorTaskTag = held.initiatorTaskTag
+    r.header[2] = 0  // function complete / connection closed successfully
     return encode(stamped(r, advance: true))
   }
 

@@ -339,10 +339,16 @@ extension ISCSIConnection {
         response.header[2] = 1  // CID not found
         return [encode(stamped(response, advance: true))]
       }
+      // Its running tasks end with it (their results are not sent); the response says cleanup
+      // is done (§11.15), so it waits until they have left the adapters — else a write of the
+      // closed connection could land after one the initiator sends here next.
       let ending = session.hooks[named]
+      let awaiting = Set((ending?.abort(nil) ?? []).map { ISCSISession.key(session.members[named]!, $0) })
       session.evict(named)
       ending?.close()
-      return [encode(stamped(response, advance: true))]
+      guard !awaiting.isEmpty else { return [encode(stamped(response, advance: true))] }
+      session.hold(cid: cid, initiatorTaskTag: pdu.initiatorTaskTag, awaiting: awaiting, kind: .logout)
+      return []
     }
     response.header[2] = 0  // success
     loggedOut = true

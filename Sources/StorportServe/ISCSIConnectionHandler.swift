@@ -135,13 +135,13 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         channel.closeFuture.whenComplete { _ in done() }
       },
       abort: { [weak self] lun in self?.connection.abortAll(lun) ?? [] },
-      answer: { [weak self] tag in
+      answer: { [weak self] held in
         // On a later turn of the loop: the connection may be the one whose PDU led here (a
         // logout of the connection whose tasks this response awaited), still in its receive.
         guard let loop = self?.context?.eventLoop else { return }
         loop.execute {
           guard let self, let context = self.context, self.connection.isFullFeature else { return }
-          self.perform([self.connection.answerTaskManagement(tag)], context: context)
+          self.perform([self.connection.answer(held)], context: context)
         }
       })
   }
@@ -336,7 +336,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         session.outstanding -= done.count
         session.outstandingBytes -= done.reduce(0) { $0 + $1.0.expectedLength }
         for due in session.ended(done.map { ISCSISession.key(serial, $0.0.initiatorTaskTag) }) {
-          session.hooks[due.cid]?.answer(due.initiatorTaskTag)
+          session.hooks[due.cid]?.answer(due)
         }
         return
       }

@@ -71,9 +71,13 @@ final class ISCSISession: @unchecked Sendable {
   /// function completes after the tasks it affects), on any connection of the session: keys of
   /// ``key(_:_:)`` (by membership, not CID: a connection that reinstated a CID may reuse a tag
   /// of its predecessor's task still in the adapter).
+  /// A response held until tasks leave the adapter: a task management function's, or a Logout
+  /// Response for a sibling connection the logout closed (RFC 7143 §11.15: cleanup done).
   struct HeldResponse {
+    enum Kind { case taskManagement, logout }
     var cid: UInt16
     var initiatorTaskTag: UInt32
+    var kind: Kind
     var awaiting: Set<UInt64>
   }
   private(set) var held: [HeldResponse] = []
@@ -87,7 +91,7 @@ final class ISCSISession: @unchecked Sendable {
     var close: () -> Void
     var whenClosed: (@escaping @Sendable () -> Void) -> Void
     var abort: (_ lun: UInt16?) -> Set<UInt32>
-    var answer: (_ initiatorTaskTag: UInt32) -> Void
+    var answer: (_ held: HeldResponse) -> Void
   }
   /// The owner's hooks of each full-feature connection, by CID.
   var hooks: [UInt16: Hooks] = [:]
@@ -209,22 +213,25 @@ final class ISCSISession: @unchecked Sendable {
 
   var heldCount: Int { held.count }
 
-  /// Holds connection `cid`'s response to task management function `tag` until the tasks of
-  /// `awaiting` have ended.
-  func hold(cid: UInt16, initiatorTaskTag tag: UInt32, awaiting: Set<UInt64>) {
-    precondition(!awaiting.isEmpty, "bug in swift-storport: a task management response held for nothing")
-    held.append(HeldResponse(cid: cid, initiatorTaskTag: tag, awaiting: awaiting))
+  /// Holds connection `cid`'s response to `tag` (a task management function's, or a logout's)
+  /// until the tasks of `awaiting` have ended.
+  func hold(
+    cid: UInt16, initiatorTaskTag tag: UInt32, awaiting: Set<UInt64>,
+    kind: HeldResponse.Kind = .taskManagement
+  ) {
+    precondition(!awaiting.isEmpty, "bug in swift-storport: a response held for nothing")
+    held.append(HeldResponse(cid: cid, initiatorTaskTag: tag, kind: kind, awaiting: awaiting))
   }
 
   /// Tasks of `keys` have left the adapter: the held responses now due, in the order they were
   /// held.
-  func ended(_ keys: some Sequence<UInt64>) -> [(cid: UInt16, initiatorTaskTag: UInt32)] {
+  func ended(_ keys: some Sequence<UInt64>) -> [HeldResponse] {
     guard !held.isEmpty else { return [] }
-    var due: [(cid: UInt16, initiatorTaskTag: UInt32)] = []
+    var due: [HeldResponse] = []
     var still: [HeldResponse] = []
     for key in keys { for i in held.indices { held[i].awaiting.remove(key) } }
     for h in held {
-      if h.awaiting.isEmpty { due.append((h.cid, h.initiatorTaskTag)) } else { still.append(h) }
+      if h.awaiting.isEmpty { due.append(h) } else { still.append(h) }
     }
     held = still
     return due
