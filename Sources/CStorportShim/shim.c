@@ -35,9 +35,6 @@ bool storport_try_lock(uint32_t *w) {
 }
 void storport_unlock(uint32_t *w) { __atomic_store_n(w, 0, __ATOMIC_RELEASE); }
 
-void storport_bump64(uint64_t *w) {
-  __atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
-}
 uint64_t storport_load64_relaxed(uint64_t *w) { return __atomic_load_n(w, __ATOMIC_RELAXED); }
 uint64_t storport_add64(uint64_t *w, uint64_t delta) { return __atomic_add_fetch(w, delta, __ATOMIC_RELAXED); }
 

@@ -51,9 +51,7 @@ bool storport_cas(uint32_t *_Nonnull w, uint32_t expected, uint32_t desired);
 /// Test-and-test-and-set acquire attempt: true if the word went 0 -> 1.
 bool storport_try_lock(uint32_t *_Nonnull w);
 void storport_unlock(uint32_t *_Nonnull w);
-/// Single-writer counter: relaxed load + relaxed store (no locked instruction); any thread may
-/// read it with storport_load64_relaxed.
-void storport_bump64(uint64_t *_Nonnull w);
+/// Relaxed 64-bit load (counters other threads update with storport_add64).
 uint64_t storport_load64_relaxed(uint64_t *_Nonnull w);
 /// Atomic add (relaxed, wrapping); returns the new value. Any thread.
 uint64_t storport_add64(uint64_t *_Nonnull w, uint64_t delta);

@@ -104,23 +104,30 @@ final class Processor: @unchecked Sendable {
     context.pointee.hostCodeDepth -= 1
   }
 
-  /// Callbacks started on this processor, by role: written only by this processor, readable
-  /// from any thread (relaxed atomics).
-  private let counters: UnsafeMutablePointer<UInt64> = {
+  /// Callbacks started on this processor, by role, then (acquisitions, contended acquisitions)
+  /// of port spin locks: written only by this processor (a relaxed load and store, no locked
+  /// instruction, inline), readable from any thread (relaxed atomics).
+  private let counters: UnsafeMutablePointer<Atomic<UInt64>> = {
     let n = CallbackRole.allCases.count + 2
-    let c = UnsafeMutablePointer<UInt64>.allocate(capacity: n)
-    c.initialize(repeating: 0, count: n)
+    let c = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: n)
+    for i in 0..<n { (c + i).initialize(to: Atomic(0)) }
     return c
   }()
   private var lockCounter: Int { CallbackRole.allCases.count }
 
+  /// Adds one to counter `i` (this processor's thread only: single writer).
+  @inline(__always)
+  private func bump(_ i: Int) {
+    counters[i].store(counters[i].load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+  }
+
   /// (acquisitions, contended acquisitions) of port spin locks on this processor.
   var lockCounts: (acquired: UInt64, contended: UInt64) {
-    (storport_load64_relaxed(counters + lockCounter), storport_load64_relaxed(counters + lockCounter + 1))
+    (counters[lockCounter].load(ordering: .relaxed), counters[lockCounter + 1].load(ordering: .relaxed))
   }
 
   var callbackCounts: [UInt64] {
-    (0..<CallbackRole.allCases.count).map { storport_load64_relaxed(counters + $0) }
+    (0..<CallbackRole.allCases.count).map { counters[$0].load(ordering: .relaxed) }
   }
   private var delivering: Bool {
     @inline(__always) get { context.pointee.delivering }
@@ -158,6 +165,7 @@ final class Processor: @unchecked Sendable {
     context.pointee.frames.deallocate()
     context.deinitialize(count: 1)
     context.deallocate()
+    counters.deinitialize(count: CallbackRole.allCases.count + 2)
     counters.deallocate()
   }
 
@@ -404,7 +412,7 @@ final class Processor: @unchecked Sendable {
   func acquire(_ lock: SpinLock, byPort: Bool) -> UInt64 {
     point(.lockAcquire)
     if !lock.tryAcquire() {
-      storport_bump64(counters + lockCounter + 1)
+      bump(lockCounter + 1)
       spinAcquire(lock)
     }
     return noteAcquired(lock, byPort: byPort)
@@ -412,12 +420,12 @@ final class Processor: @unchecked Sendable {
 
   /// Counts an acquisition that had to wait (a channel token the port took for StartIo or
   /// HwStorResetBus) with the contended lock acquisitions.
-  func noteContended() { storport_bump64(counters + lockCounter + 1) }
+  func noteContended() { bump(lockCounter + 1) }
 
   /// Records `lock`, just taken, as held by this context; returns its serial.
   @inline(__always)
   func noteAcquired(_ lock: SpinLock, byPort: Bool) -> UInt64 {
-    storport_bump64(counters + lockCounter)
+    bump(lockCounter)
     raceDetector?.acquire(index, SyncObject(lock))
     lockSerial &+= 1
     context.pointee.held.append(HeldLock(lock: lock, byPort: byPort, serial: lockSerial))
@@ -538,7 +546,7 @@ final class Processor: @unchecked Sendable {
         role: role, routine: routine, adapter: adapter, entryIrql: entryIrql,
         heldAtEntry: context.pointee.held.count, allowed: allowed,
         entryTime: checked ? platform.coarseNow().nanoseconds : 0))
-    storport_bump64(counters + Int(role.rawValue))
+    bump(Int(role.rawValue))
     if tracing { adapter.trace(on: self, .callbackEnter, routine, a: UInt64(role.rawValue)) }
     let result = body()
     let frame = context.pointee.frames[context.pointee.frames.count - 1]
