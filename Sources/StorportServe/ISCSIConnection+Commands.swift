@@ -14,7 +14,9 @@ extension ISCSIConnection {
   }
 
   /// SCSI Command (RFC 7143 §11.3): bounded, numbered, its immediate data taken; a write
-  /// whose data is not all here gets an R2T; a complete command goes to the owner.
+  /// whose data is not all here gets an R2T; a complete command goes to the owner. One whose
+  /// data would take the session past ``maximumOutstandingBytes`` — or that comes while others
+  /// wait so — waits (``waitingForBytes``).
   mutating func scsiCommand(_ pdu: ISCSIPDU) -> [Event] {
     // An immediate command skips the window; it still needs a free slot.
     if pdu.isImmediate && outstanding >= Self.maximumOutstanding {
@@ -25,7 +27,9 @@ extension ISCSIConnection {
     let isRead = pdu.flags & 0x40 != 0
     let isWrite = pdu.flags & 0x20 != 0
     let expected = Int(pdu.be32(20))
-    if running[itt] != nil || pendingWrites[itt] != nil {
+    if running[itt] != nil || pendingWrites[itt] != nil
+      || waitingForBytes.contains(where: { $0.pdu.initiatorTaskTag == itt })
+    {
       return reject(pdu.header, .taskInProgress)
     }
     guard pdu.additionalHeader.isEmpty else {
@@ -36,23 +40,63 @@ extension ISCSIConnection {
     guard expected <= Self.maximumTransferBytes else {
       return checkCondition(itt, sense: FixedSense.bytes(0x05, 0x24, 0x00))
     }
-    if session.outstandingBytes + expected > Self.maximumOutstandingBytes {
-      // TASK SET FULL: the initiator retries once something ends.
-      return [.send(response(itt, ISCSITaskResult(status: 0x28), expected: 0, isRead: false))]
-    }
     let p = negotiator.parameters
     if !pdu.data.isEmpty {
       guard isWrite, p.immediateData, pdu.data.count <= min(p.firstBurstLength, expected) else {
         return reject(pdu.header, .protocolError)
       }
     }
-    let cdb = Array(pdu.header[32..<48])
-    guard let lun = Self.lunNumber(pdu.lun) else {
+    guard Self.lunNumber(pdu.lun) != nil else {
       return checkCondition(itt, sense: FixedSense.bytes(0x05, 0x25, 0x00))
     }
+    if session.waitingForBytes > 0
+      || session.outstandingBytes + Self.chargedBytes(pdu) > Self.maximumOutstandingBytes
+    {
+      let ticket = session.takeTicket(cid: cid, bytes: Self.chargedBytes(pdu))
+      waitingForBytes.append(WaitingCommand(ticket: ticket, pdu: pdu))
+      return []
+    }
+    return start(pdu)
+  }
+
+  /// The bytes of data a command (checked by ``scsiCommand(_:)``) may move: its Expected Data
+  /// Transfer Length if it reads or writes, else none.
+  static func chargedBytes(_ pdu: ISCSIPDU) -> Int {
+    pdu.flags & 0x60 != 0 ? Int(pdu.be32(20)) : 0
+  }
+
+  /// Starts this connection's commands waiting for bytes, oldest first, while the next is first
+  /// in the session's order and its data fits in ``maximumOutstandingBytes``; stops at the first
+  /// that is not (order is kept — a sibling's turn is its owner's to take,
+  /// ``ISCSISession/nextToStart(limit:)``). Nothing starts outside the full feature phase.
+  mutating func startWaiting() -> [Event] {
+    var events: [Event] = []
+    while phase == .fullFeature, let next = waitingForBytes.first,
+      session.nextToStart(limit: Self.maximumOutstandingBytes) == cid,
+      session.waitingOrder.first?.ticket == next.ticket
+    {
+      waitingForBytes.removeFirst()
+      events += start(next.pdu)
+    }
+    return events
+  }
+
+  /// A checked SCSI command whose bytes are counted from now: a write whose data is not all
+  /// here gets an R2T; a complete command goes to the owner.
+  private mutating func start(_ pdu: ISCSIPDU) -> [Event] {
+    let itt = pdu.initiatorTaskTag
+    let isRead = pdu.flags & 0x40 != 0
+    let isWrite = pdu.flags & 0x20 != 0
+    let expected = Int(pdu.be32(20))
+    guard let lun = Self.lunNumber(pdu.lun) else {
+      preconditionFailure("bug in swift-storport: a SCSI command started with an unchecked LUN field")
+    }
+    let cdb = Array(pdu.header[32..<48])
     var task = ISCSITask(
       initiatorTaskTag: itt, lun: lun, cdb: cdb, isRead: isRead, isWrite: isWrite,
       expectedLength: isRead || isWrite ? expected : 0, dataOut: [])
+    assert(
+      task.expectedLength == Self.chargedBytes(pdu), "bug in swift-storport: two byte counts of one command")
     outstandingBytes += task.expectedLength
     if isWrite {
       task.dataOut += pdu.data
@@ -163,7 +207,10 @@ extension ISCSIConnection {
         response(task.initiatorTaskTag, result, expected: task.expectedLength, isRead: task.isRead, into: &$0)
       }
     }
-    return events + wire.take().map { .send($0) }
+    events += wire.take().map { .send($0) }
+    // The bytes these tasks held may let commands waiting for them start.
+    if session.waitingForBytes > 0 { events += startWaiting() }
+    return events
   }
 
   /// At least the wire bytes of `result`'s response: its data, a header and two digests per
@@ -298,6 +345,10 @@ extension ISCSIConnection {
         outstandingBytes -= w.task.expectedLength
         return respond(0)
       }
+      if let i = waitingForBytes.firstIndex(where: { $0.pdu.initiatorTaskTag == referenced }) {
+        waitingForBytes.remove(at: i)
+        return respond(0)
+      }
       if running[referenced] != nil {
         running[referenced]!.aborted = true
         session.hold(cid: cid, initiatorTaskTag: itt, awaiting: [ISCSISession.key(memberSerial, referenced)])
@@ -340,13 +391,17 @@ extension ISCSIConnection {
     }
   }
 
-  /// Drops the writes of `lun` (nil: every LUN) waiting for data and marks its running tasks
-  /// aborted; returns the running ones (their results will not be sent).
+  /// Drops the writes of `lun` (nil: every LUN) waiting for data and its commands waiting for
+  /// bytes, and marks its running tasks aborted; returns the running ones (their results will
+  /// not be sent).
   @discardableResult
   public mutating func abortAll(_ lun: UInt16?) -> Set<UInt32> {
     for (tag, w) in pendingWrites where lun == nil || w.task.lun == lun {
       outstandingBytes -= w.task.expectedLength
       pendingWrites[tag] = nil
+    }
+    if !waitingForBytes.isEmpty {
+      waitingForBytes.removeAll { lun == nil || Self.lunNumber($0.pdu.lun) == lun }
     }
     var awaiting = Set<UInt32>()
     for (tag, entry) in running where lun == nil || entry.lun == lun {

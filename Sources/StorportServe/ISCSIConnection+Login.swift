@@ -355,7 +355,7 @@ extension ISCSIConnection {
     endsSession = reason == 0
     let bytes = framing.buffer(stamped(response, advance: true))
     phase = .closed
-    dropPendingWrites()
+    dropUnstarted()
     return [.logout(response: bytes, endsSession: endsSession)]
   }
 }

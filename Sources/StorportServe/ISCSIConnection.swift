@@ -142,8 +142,8 @@ public struct ISCSIConnection: Sendable {
   /// data or running): the CmdSN window closes as they fill it (MaxCmdSN = ExpCmdSN + free
   /// slots − 1).
   static let maximumOutstanding = 64
-  /// Bytes of data the outstanding commands may ask for together; beyond it a command gets
-  /// TASK SET FULL.
+  /// Bytes of data the outstanding commands of a session may ask for together; a command that
+  /// would go beyond it waits (``waitingForBytes``), its slot taken, until enough has ended.
   static let maximumOutstandingBytes = 64 * 1024 * 1024
 
   enum Phase: Equatable { case login, fullFeature, closed }
@@ -243,9 +243,30 @@ public struct ISCSIConnection: Sendable {
   var running: [UInt32: (lun: UInt16, aborted: Bool, bytes: Int)] = [:] {
     didSet { recount() }
   }
+  /// Commands accepted (their CmdSNs taken, their form checked) that wait, oldest first, for
+  /// the session's outstanding bytes to leave room for their data (``maximumOutstandingBytes``).
+  /// They hold their slots, so the window closes on them as on running commands: a client is
+  /// slowed by the window, never refused for bytes (TASK SET FULL) while it offers room. Once
+  /// one waits, every later command of the session waits behind it (no small command overtakes
+  /// a large one for ever). ``startWaiting()`` starts them.
+  var waitingForBytes: [WaitingCommand] = [] {
+    didSet {
+      // Whatever left the list (started, aborted, dropped) gives its place in the session back.
+      for w in oldValue where !waitingForBytes.contains(where: { $0.ticket == w.ticket }) {
+        session.returnTicket(w.ticket)
+      }
+      recount()
+    }
+  }
+  /// A command waiting for bytes: its place in the session's order
+  /// (``ISCSISession/takeTicket(cid:bytes:)``) and its PDU.
+  struct WaitingCommand {
+    var ticket: UInt64
+    var pdu: ISCSIPDU
+  }
   /// Keeps the session's count of outstanding commands equal to the sum of its connections'.
   private mutating func recount() {
-    let now = running.count + pendingWrites.count
+    let now = running.count + pendingWrites.count + waitingForBytes.count
     session.outstanding += now - counted
     counted = now
     assert(session.outstanding >= 0, "bug in swift-storport: a session's outstanding commands went negative")
@@ -315,6 +336,8 @@ public struct ISCSIConnection: Sendable {
       }
       events += handle(pdu)
     }
+    // What this data freed (an abort, a write's data refused) may let waiting commands start.
+    if session.waitingForBytes > 0 { events += startWaiting() }
     if start > 0 && (start == buffer.count || start > 65536) {
       buffer.removeFirst(start)
       start = 0
@@ -326,7 +349,7 @@ public struct ISCSIConnection: Sendable {
   /// come back, and it leaves its session. Idempotent.
   public mutating func abandon() {
     phase = .closed
-    dropPendingWrites()
+    dropUnstarted()
     // Its running tasks stay counted until they leave the adapter (``complete(_:_:)``, which
     // then sends nothing): a held task management response waits for them still.
     if let m = membership {
@@ -337,7 +360,7 @@ public struct ISCSIConnection: Sendable {
 
   mutating func close(_ reason: String) -> [Event] {
     phase = .closed
-    dropPendingWrites()
+    dropUnstarted()
     return [.close(reason)]
   }
 
@@ -362,10 +385,12 @@ public struct ISCSIConnection: Sendable {
     return [encode(stamped(r, advance: true))]
   }
 
-  /// Writes waiting for Data-Out that will never run: their bytes leave the session's count.
-  mutating func dropPendingWrites() {
+  /// Commands that will never run — writes waiting for Data-Out, commands waiting for bytes:
+  /// they leave the session's counts.
+  mutating func dropUnstarted() {
     for w in pendingWrites.values { outstandingBytes -= w.task.expectedLength }
     pendingWrites.removeAll()
+    if !waitingForBytes.isEmpty { waitingForBytes.removeAll() }
   }
 
   mutating func handle(_ pdu: ISCSIPDU) -> [Event] {

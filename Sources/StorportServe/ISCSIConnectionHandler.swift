@@ -143,7 +143,27 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
           guard let self, let context = self.context, self.connection.isFullFeature else { return }
           self.perform([self.connection.answer(held)], context: context)
         }
+      },
+      resume: { [weak self] in
+        // On a later turn, as `answer`: the sibling that freed the bytes may be in its receive.
+        guard let loop = self?.context?.eventLoop else { return }
+        loop.execute {
+          guard let self, let context = self.context else { return }
+          self.perform(self.connection.startWaiting(), context: context)
+          self.resumeSiblings()
+        }
       })
+  }
+
+  /// The session's first command waiting for bytes, when it fits now and is a sibling's, is
+  /// that sibling's to start: its owner is told (this connection's own start in
+  /// ``ISCSIConnection/complete(_:)`` and `receive`).
+  private func resumeSiblings() {
+    let session = connection.session
+    guard let next = session.nextToStart(limit: ISCSIConnection.maximumOutstandingBytes),
+      next != connection.cid
+    else { return }
+    session.hooks[next]?.resume()
   }
 
   /// A command of this connection's that waited in the session for its CmdSN's turn.
@@ -203,6 +223,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     }
     perform(events, context: context)
     deliverWaiting()
+    resumeSiblings()
   }
 
   /// The reinstated session's commands have left the adapters: the login response goes out and
@@ -338,10 +359,21 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         for due in session.ended(done.map { ISCSISession.key(serial, $0.0.initiatorTaskTag) }) {
           session.hooks[due.cid]?.answer(due)
         }
+        if let next = session.nextToStart(limit: ISCSIConnection.maximumOutstandingBytes) {
+          session.hooks[next]?.resume()
+        }
         return
       }
-      self.write(self.connection.complete(done), to: channel)
+      // Responses; then commands the freed bytes let start (their R2Ts, their execution).
+      for event in self.connection.complete(done) {
+        if case .send(let out) = event {
+          channel.write(out, promise: nil)
+        } else if let context = self.context {
+          self.perform([event], context: context)
+        }
+      }
       channel.flush()
+      self.resumeSiblings()
       if let logout = self.pendingLogout, self.connection.running.isEmpty {
         self.pendingLogout = nil
         logout()

@@ -55,6 +55,34 @@ final class ISCSISession: @unchecked Sendable {
   var outstanding = 0
   /// Bytes of data those commands may ask for together.
   var outstandingBytes = 0
+  /// The commands of its connections waiting for those bytes to leave room
+  /// (``ISCSIConnection/waitingForBytes``), in the order they came on any connection, with
+  /// the bytes each asks for: a command starts only when it is first here, so none overtakes
+  /// another across connections (no connection's traffic starves a sibling's large command).
+  private(set) var waitingOrder: [(ticket: UInt64, cid: UInt16, bytes: Int)] = []
+  private var lastTicket: UInt64 = 0
+  var waitingForBytes: Int { waitingOrder.count }
+
+  /// A place at the end of that order for a command of connection `cid` asking for `bytes`.
+  func takeTicket(cid: UInt16, bytes: Int) -> UInt64 {
+    lastTicket += 1
+    waitingOrder.append((lastTicket, cid, bytes))
+    return lastTicket
+  }
+
+  /// The command holding `ticket` started, or will never start.
+  func returnTicket(_ ticket: UInt64) {
+    guard let i = waitingOrder.firstIndex(where: { $0.ticket == ticket }) else {
+      preconditionFailure("bug in swift-storport: ticket \(ticket) returned twice")
+    }
+    waitingOrder.remove(at: i)
+  }
+
+  /// The connection whose waiting command is first and fits in the bytes now free, if any.
+  func nextToStart(limit: Int) -> UInt16? {
+    guard let first = waitingOrder.first, outstandingBytes + first.bytes <= limit else { return nil }
+    return first.cid
+  }
 
   /// Non-immediate PDUs that arrived ahead of ExpCmdSN, by CmdSN, with the CID they came on
   /// (nil once that connection has left, or a task management function aborted it: its CmdSN
@@ -85,13 +113,15 @@ final class ISCSISession: @unchecked Sendable {
   /// How the owner reaches a connection of this session: hand it a deferred PDU; end it (an
   /// implicit logout: it leaves the session at once); be told once it has closed; abort its
   /// tasks of a LUN (returning the running ones awaited); send a held task management
-  /// response of its.
+  /// response of its; start its commands waiting for bytes.
   struct Hooks {
     var deliver: (ISCSIPDU) -> Void
     var close: () -> Void
     var whenClosed: (@escaping @Sendable () -> Void) -> Void
     var abort: (_ lun: UInt16?) -> Set<UInt32>
     var answer: (_ held: HeldResponse) -> Void
+    /// Start its commands waiting for bytes that now fit (on a later turn of the loop).
+    var resume: () -> Void
   }
   /// The owner's hooks of each full-feature connection, by CID.
   var hooks: [UInt16: Hooks] = [:]

@@ -284,11 +284,14 @@ extension ISCSIMultipleConnectionServerTests {
   final class Box {
     var c: ISCSIConnection
     var answered: [UInt32] = []
+    /// Tasks started by `resume` (the server runs it on a later turn of its loop).
+    var resumed: [UInt32] = []
     init(_ c: ISCSIConnection) { self.c = c }
     func hooks() -> ISCSISession.Hooks {
       ISCSISession.Hooks(
         deliver: { _ in }, close: {}, whenClosed: { $0() }, abort: { self.c.abortAll($0) },
-        answer: { self.answered.append($0.initiatorTaskTag) })
+        answer: { self.answered.append($0.initiatorTaskTag) },
+        resume: { self.resumed += M.executed(self.c.startWaiting()) })
     }
   }
 
@@ -584,5 +587,65 @@ extension ISCSIMultipleConnectionServerTests {
       M.executed(c.receive(Initiator.bytes(Initiator.command(itt: 2, cmdSN: 2, cdb: M.testUnitReady)))) == [2]
     )
     #expect(c.session.abortedRanges.isEmpty)
+  }
+}
+
+extension ISCSIMultipleConnectionTrialTests {
+  /// Bytes are the session's: a command on B that would take the session past its outstanding
+  /// bytes waits for A's to end, and once one waits, a command on A waits behind it — even one
+  /// with no data, which fits (none overtakes across connections). When A's completion frees
+  /// bytes, B's read is first: B starts it when its owner is told
+  /// (``ISCSISession/Hooks/resume``, as the server does), then A's turn comes.
+  @Test func aSiblingsCommandWaitsForTheSessionsBytesAndResumesWhenTold() throws {
+    let (a, b) = Self.pair()
+    let each = ISCSIConnection.maximumTransferBytes
+    var tasks: [ISCSITask] = []
+    for i in 0..<ISCSIConnection.maximumOutstandingBytes / each {
+      let e = a.c.receive(
+        Initiator.bytes(ISCSIConnectionTests.read16MiB(itt: UInt32(i + 1), cmdSN: UInt32(i + 1))))
+      tasks.append(try #require(ISCSIConnectionTests.startedTask(e)))
+    }
+    let one = Initiator.command(
+      itt: 20, cmdSN: 5, cdb: [0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], read: true, edtl: 4096)
+    #expect(b.c.receive(Initiator.bytes(one)).isEmpty, "B's read waits for the session's bytes")
+    #expect(a.c.receive(Initiator.bytes(Initiator.command(itt: 21, cmdSN: 6, cdb: M.testUnitReady))).isEmpty)
+    #expect(a.c.session.waitingForBytes == 2)
+    let session = a.c.session
+    #expect(session.nextToStart(limit: ISCSIConnection.maximumOutstandingBytes) == nil, "nothing fits yet")
+    #expect(
+      M.executed(a.c.complete(tasks[0], ISCSITaskResult(status: 0))).isEmpty, "A's TUR is behind B's read")
+    #expect(session.nextToStart(limit: ISCSIConnection.maximumOutstandingBytes) == 1, "B's turn")
+    #expect(b.resumed.isEmpty, "positive control: B's read waits until its owner is told")
+    session.hooks[1]?.resume()
+    #expect(b.resumed == [20] && session.nextToStart(limit: ISCSIConnection.maximumOutstandingBytes) == 0)
+    session.hooks[0]?.resume()
+    #expect(a.resumed == [21] && session.waitingForBytes == 0)
+  }
+}
+
+extension ISCSIMultipleConnectionServerTests {
+  /// Over TCP: A's four reads take the session's outstanding bytes while they sit in a 400 ms
+  /// device; a read on B then waits for them and is answered once they end — the server tells
+  /// B's connection when A's completions free the bytes. (Before, B got TASK SET FULL; a
+  /// missing resume would leave it unanswered.)
+  @Test func aReadWaitingForBytesFreedOnASiblingIsAnswered() throws {
+    let t = try LoopbackTarget(latency: 400_000_000)
+    let (a, b, _) = try session(t)
+    let bs = t.disk.blockSize
+    let oneBlock: [UInt8] = [0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0]
+    for i in 0..<UInt32(ISCSIConnection.maximumOutstandingBytes / ISCSIConnection.maximumTransferBytes) {
+      // One block read, but 16 MiB expected: the session's bytes are charged by the EDTL.
+      a.send(
+        framing.encode(
+          Initiator.command(
+            itt: 1 + i, cmdSN: 1 + i, cdb: oneBlock, read: true, edtl: ISCSIConnection.maximumTransferBytes)))
+    }
+    #expect(ping(a, itt: 90), "A's reads have reached the target")
+    b.send(framing.encode(Initiator.command(itt: 10, cmdSN: 5, cdb: oneBlock, read: true, edtl: bs)))
+    let answer = b.receivePDU()
+    #expect(
+      answer.count == 48 + bs && answer[0] & 0x3F == 0x25 && answer[1] & 0x01 != 0, "Data-In with status")
+    #expect(answer.count >= 48 && answer[3] == 0, "GOOD")
+    withExtendedLifetime((a, t)) {}
   }
 }
