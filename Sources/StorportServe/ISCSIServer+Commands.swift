@@ -88,6 +88,14 @@ extension ISCSIServer {
       completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x07, 0x27, 0x00)))
       return
     }
+    // A block command that writes, sent without the W bit but expecting data (the R bit): no
+    // data will come, so it is refused before anything moves — never run on a buffer the
+    // initiator did not fill. (A READ sent with the W bit runs: libiscsi's Read10.Invalid
+    // expects GOOD, its Data-Out unused and reported as residual.)
+    if let block = BlockCdb(task.cdb), block.hasDataOut, task.expectedLength > 0, !task.isWrite {
+      completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00)))
+      return
+    }
     guard let block = BlockCdb(task.cdb), block.movesData else {
       // A block command that moves no data (WRITE SAME(16) with NDOB) uses none of what the
       // initiator expected to send: all of EDTL is the residual (underflow, RFC 7143 §11.4.5.1).

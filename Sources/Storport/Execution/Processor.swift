@@ -235,7 +235,9 @@ final class Processor: @unchecked Sendable {
         context.pointee.workItemTime = 0
       } else {
         context.pointee.dispatchSince = 0
-        platform.idle(index)
+        // Asked after every pause while the processor spins: a closure over this processor (no
+        // reference count — one per look was an atomic operation on a line other threads share).
+        platform.idle(index) { hasWork }
       }
     }
   }

@@ -142,10 +142,6 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
   public func processorAbandoned(_ index: Int) {
     processors[index].reportStuck()
   }
-  /// Read by an idle processor after every pause: through the unmanaged table (an element of
-  /// `processors` costs a reference count on the array and one on the processor — lines every
-  /// spinning processor would write).
-  public func hasWork(_ index: Int) -> Bool { processorTable[index]._withUnsafeGuaranteedRef { $0.hasWork } }
 
   // MARK: Driving
 

@@ -115,22 +115,21 @@ public final class LivePlatform: Platform, @unchecked Sendable {
     if storport_exchange(w, 0) == 1 { _ = storport_futex_wake(w, 1) }
   }
 
-  public func idle(_ p: Int) {
+  public func idle(_ p: Int, hasWork: () -> Bool) {
     // The client re-checks for work after we return; we only wait here.
     // Spinning looks for work after every pause (a pause is 10–140 cycles, so a batch of them
     // between looks would be the hand-off latency); the clock and the timers every 16th.
-    let client = currentClient
     switch idlePolicy {
     case .poll:
       for _ in 0..<64 {
-        if client?.hasWork(p) == true || isStopping { return }
+        if hasWork() || isStopping { return }
         storport_cpu_relax()
       }
     case .spinThenPark(let spin):
       let until = clock &+ spin
       while true {
         for _ in 0..<16 {
-          if client?.hasWork(p) == true || isStopping { return }
+          if hasWork() || isStopping { return }
           storport_cpu_relax()
         }
         if clock >= until { break }
@@ -138,7 +137,7 @@ public final class LivePlatform: Platform, @unchecked Sendable {
       }
       let w = words[p]
       _ = storport_exchange(w, 1)
-      if client?.hasWork(p) == true || isStopping {
+      if hasWork() || isStopping {
         storport_store_release(w, 0)
         return
       }

@@ -21,8 +21,6 @@ public protocol PlatformClient: AnyObject, Sendable {
   /// The processor loop of simulated processor `index`; runs on that processor's thread until
   /// `Platform.isStopping` becomes true.
   func runProcessor(_ index: Int)
-  /// True when processor `index` has work queued (called by the platform before it parks).
-  func hasWork(_ index: Int) -> Bool
   /// `stop()` abandoned processor `index`: it was still running (inside a callback that does
   /// not return) when the shutdown grace period ran out. Called on the stopping thread while
   /// that processor does not run (simulated) or spins where it is (live).
@@ -75,8 +73,10 @@ public protocol Platform: AnyObject, Sendable {
   func stop()
   /// Work was queued for processor `p`: make sure it runs its loop again.
   func wake(_ p: Int)
-  /// Processor `p` found no work: park (or poll) until `wake(p)` or stop.
-  func idle(_ p: Int)
+  /// Processor `p` found no work: park (or poll) until `wake(p)` or stop. `hasWork` (the
+  /// processor's own queue, read on its thread) says when to look no longer: a live platform
+  /// asks it while it spins and before it parks; the simulated one schedules by `wake` alone.
+  func idle(_ p: Int, hasWork: () -> Bool)
   /// A scheduling point on processor `p` (simulated: the scheduler may switch processors).
   func schedulingPoint(_ p: Int, _ point: SchedulingPoint)
   /// Processor `p` must wait for `resource` (a contended lock, a channel token, …) to change;

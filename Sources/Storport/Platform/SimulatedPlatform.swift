@@ -229,7 +229,7 @@ public final class SimulatedPlatform: Platform, @unchecked Sendable {
     if states[p] == .idle || states[p] == .polling { setState(p, .runnable) }
   }
 
-  public func idle(_ p: Int) {
+  public func idle(_ p: Int, hasWork: () -> Bool) {
     if stopping { return }
     setState(p, .idle)
     reschedule(p)

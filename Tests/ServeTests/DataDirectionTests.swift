@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+
+@testable import StorportServe
+
+/// A block command whose iSCSI R / W bits contradict its CDB touches no data it was not given:
+/// a WRITE sent as a read is refused (CHECK CONDITION, ILLEGAL REQUEST, INVALID FIELD IN CDB);
+/// a READ sent with Data-Out runs and writes nothing (GOOD, as libiscsi's Read10.Invalid expects).
+@Suite(.serialized) struct DataDirectionTests {
+  let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
+
+  func loggedIn(_ t: LoopbackTarget) throws -> NBDTestClient {
+    let c = try NBDTestClient(port: t.port)
+    c.send(framing.encode(Initiator.normalLogin))
+    try #require(c.receivePDU().count >= 48, "login")
+    return c
+  }
+
+  /// READ(10) of block 3 (ITT/CmdSN `n`): its data, or nil.
+  func readBlock3(_ c: NBDTestClient, _ bs: Int, n: UInt32) -> [UInt8]? {
+    c.send(
+      framing.encode(
+        Initiator.command(itt: n, cmdSN: n, cdb: [0x28, 0, 0, 0, 0, 3, 0, 0, 1, 0], read: true, edtl: bs)))
+    let r = c.receivePDU()
+    return r.count == 48 + bs && r[0] & 0x3F == 0x25 ? Array(r[48...]) : nil
+  }
+
+  @Test func aWriteSentWithTheReadBitIsRefusedAndWritesNothing() throws {
+    let t = try LoopbackTarget()
+    let c = try loggedIn(t)
+    let bs = t.disk.blockSize
+    let pattern = [UInt8](repeating: 0xA5, count: bs)
+    let write: [UInt8] = [0x2A, 0, 0, 0, 0, 3, 0, 0, 1, 0]
+    c.send(
+      framing.encode(Initiator.command(itt: 1, cmdSN: 1, cdb: write, write: true, edtl: bs, data: pattern)))
+    let written = c.receivePDU()
+    #expect(written.count >= 48 && written[0] & 0x3F == 0x21 && written[3] == 0, "positive control: written")
+    #expect(readBlock3(c, bs, n: 2) == pattern)
+    // The same WRITE, its R bit set instead of W (no data to send).
+    c.send(framing.encode(Initiator.command(itt: 3, cmdSN: 3, cdb: write, read: true, edtl: bs)))
+    let refused = c.receivePDU()
+    #expect(refused.count > 48 && refused[0] & 0x3F == 0x21 && refused[3] == 0x02, "CHECK CONDITION")
+    #expect(refused.count >= 48 + 2 + 14 && refused[50 + 2] & 0x0F == 0x05 && refused[50 + 12] == 0x24)
+    #expect(readBlock3(c, bs, n: 4) == pattern, "the block keeps its data")
+  }
+
+  @Test func aReadSentWithDataOutRunsAndWritesNothing() throws {
+    let t = try LoopbackTarget()
+    let c = try loggedIn(t)
+    let bs = t.disk.blockSize
+    let before = try #require(readBlock3(c, bs, n: 1))
+    let sent = [UInt8](repeating: before[0] ^ 0xFF, count: bs)
+    let read16: [UInt8] = [0x88, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0]
+    c.send(
+      framing.encode(Initiator.command(itt: 2, cmdSN: 2, cdb: read16, write: true, edtl: bs, data: sent)))
+    let answer = c.receivePDU()
+    #expect(answer.count >= 48 && answer[0] & 0x3F == 0x21 && answer[3] == 0, "GOOD")
+    #expect(readBlock3(c, bs, n: 3) == before, "the Data-Out was not written")
+  }
+}
