@@ -150,18 +150,22 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         loop.execute {
           guard let self, let context = self.context else { return }
           self.perform(self.connection.startWaiting(), context: context)
-          self.resumeSiblings()
+          self.resumeWaiting()
         }
       })
   }
 
-  /// The session's first command waiting for bytes, when it fits now and is a sibling's, is
-  /// that sibling's to start: its owner is told (this connection's own start in
-  /// ``ISCSIConnection/complete(_:)`` and `receive`).
-  private func resumeSiblings() {
+  /// Starts the session's first command waiting for bytes when it fits now: this connection's
+  /// own here (bytes a deferred PDU freed after `receive` looked), a sibling's by its owner
+  /// (told through its hook). A connection no longer in the full feature phase starts nothing;
+  /// its CID may name a successor (reinstated), reached through the session's hooks.
+  private func resumeWaiting() {
     let session = connection.session
-    guard let next = session.nextToStart(limit: ISCSIConnection.maximumOutstandingBytes),
-      next != connection.cid
+    let limit = ISCSIConnection.maximumOutstandingBytes
+    if session.nextToStart(limit: limit) == connection.cid, connection.isFullFeature, let context {
+      perform(connection.startWaiting(), context: context)
+    }
+    guard let next = session.nextToStart(limit: limit), next != connection.cid || !connection.isFullFeature
     else { return }
     session.hooks[next]?.resume()
   }
@@ -223,7 +227,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     }
     perform(events, context: context)
     deliverWaiting()
-    resumeSiblings()
+    resumeWaiting()
   }
 
   /// The reinstated session's commands have left the adapters: the login response goes out and
@@ -264,9 +268,15 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         return
       case .execute(let task):
         if let attention = unitAttention(task) {
-          for case .send(let out) in connection.complete(task, attention) {
-            context.write(wrapOutboundOut(out), promise: nil)
-            wrote = true
+          // Its answer; then what the bytes it held let start (a waiting command's R2T or
+          // execution — dropped here, it would hold its slot and bytes for ever).
+          for event in connection.complete(task, attention) {
+            if case .send(let out) = event {
+              context.write(wrapOutboundOut(out), promise: nil)
+              wrote = true
+            } else {
+              perform([event], context: context)
+            }
           }
           continue
         }
@@ -373,7 +383,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         }
       }
       channel.flush()
-      self.resumeSiblings()
+      self.resumeWaiting()
       if let logout = self.pendingLogout, self.connection.running.isEmpty {
         self.pendingLogout = nil
         logout()

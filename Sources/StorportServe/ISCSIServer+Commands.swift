@@ -91,7 +91,7 @@ extension ISCSIServer {
     // A block command that writes, sent without the W bit but expecting data (the R bit): no
     // data will come, so it is refused before anything moves — never run on a buffer the
     // initiator did not fill. (A READ sent with the W bit runs: libiscsi's Read10.Invalid
-    // expects GOOD, its Data-Out unused and reported as residual.)
+    // expects GOOD; its Data-Out is unused, all of EDTL the residual, below.)
     if let block = BlockCdb(task.cdb), block.hasDataOut, task.expectedLength > 0, !task.isWrite {
       completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00)))
       return
@@ -144,11 +144,14 @@ extension ISCSIServer {
       completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00)))
       return
     }
+    // A READ sent with the W bit moves none of the data the initiator sent: all of EDTL is the
+    // residual (underflow), as for WRITE SAME with NDOB; no Data-In goes back.
+    let (over, under) = task.isWrite ? (0, edtl) : (overflow, underflow)
     disk.execute(cdb: task.cdb, dataOut: [], dataInLength: spdtl) {
       completion(
         ISCSITaskResult(
           status: $0.status, sense: $0.sense, dataIn: $0.data.leading(edtl),
-          overflow: $0.status == 0 ? overflow : 0, underflow: $0.status == 0 ? underflow : 0))
+          overflow: $0.status == 0 ? over : 0, underflow: $0.status == 0 ? under : 0))
     }
   }
 

@@ -55,6 +55,8 @@ import Testing
       framing.encode(Initiator.command(itt: 2, cmdSN: 2, cdb: read16, write: true, edtl: bs, data: sent)))
     let answer = c.receivePDU()
     #expect(answer.count >= 48 && answer[0] & 0x3F == 0x21 && answer[3] == 0, "GOOD")
+    #expect(answer.count >= 48 && answer[1] & 0x06 == 0x02, "residual underflow: the Data-Out went unused")
+    #expect(answer.count >= 48 && NBDTestClient.read32(answer, 44) == UInt32(bs), "all of EDTL")
     #expect(readBlock3(c, bs, n: 3) == before, "the Data-Out was not written")
   }
 }

@@ -615,7 +615,7 @@ extension ISCSIMultipleConnectionTrialTests {
     #expect(
       M.executed(a.c.complete(tasks[0], ISCSITaskResult(status: 0))).isEmpty, "A's TUR is behind B's read")
     #expect(session.nextToStart(limit: ISCSIConnection.maximumOutstandingBytes) == 1, "B's turn")
-    #expect(b.resumed.isEmpty, "positive control: B's read waits until its owner is told")
+    #expect(b.c.waitingForBytes.map(\.pdu.initiatorTaskTag) == [20] && b.resumed.isEmpty)
     session.hooks[1]?.resume()
     #expect(b.resumed == [20] && session.nextToStart(limit: ISCSIConnection.maximumOutstandingBytes) == 0)
     session.hooks[0]?.resume()
@@ -627,12 +627,15 @@ extension ISCSIMultipleConnectionServerTests {
   /// Over TCP: A's four reads take the session's outstanding bytes while they sit in a 400 ms
   /// device; a read on B then waits for them and is answered once they end — the server tells
   /// B's connection when A's completions free the bytes. (Before, B got TASK SET FULL; a
-  /// missing resume would leave it unanswered.)
+  /// missing resume would leave it unanswered.) B's answer comes no sooner than two device
+  /// latencies after A's reads were sent — A's, then its own: a read that did not wait would
+  /// come after one.
   @Test func aReadWaitingForBytesFreedOnASiblingIsAnswered() throws {
     let t = try LoopbackTarget(latency: 400_000_000)
     let (a, b, _) = try session(t)
     let bs = t.disk.blockSize
     let oneBlock: [UInt8] = [0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0]
+    let sent = DispatchTime.now().uptimeNanoseconds
     for i in 0..<UInt32(ISCSIConnection.maximumOutstandingBytes / ISCSIConnection.maximumTransferBytes) {
       // One block read, but 16 MiB expected: the session's bytes are charged by the EDTL.
       a.send(
@@ -643,6 +646,8 @@ extension ISCSIMultipleConnectionServerTests {
     #expect(ping(a, itt: 90), "A's reads have reached the target")
     b.send(framing.encode(Initiator.command(itt: 10, cmdSN: 5, cdb: oneBlock, read: true, edtl: bs)))
     let answer = b.receivePDU()
+    let elapsed = DispatchTime.now().uptimeNanoseconds - sent
+    #expect(elapsed >= 800_000_000, "answered \(elapsed / 1_000_000) ms after A's reads: it did not wait")
     #expect(
       answer.count == 48 + bs && answer[0] & 0x3F == 0x25 && answer[1] & 0x01 != 0, "Data-In with status")
     #expect(answer.count >= 48 && answer[3] == 0, "GOOD")

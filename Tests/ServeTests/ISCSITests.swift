@@ -1008,6 +1008,50 @@ final class LoopbackTarget {
   }
 }
 
+extension ISCSITargetResetTests {
+  /// A UNIT ATTENTION answers a command the moment it would start, so the bytes that command was
+  /// charged free at once and a command waiting for them starts there: it must run (it was
+  /// dropped — never answered, its slot and bytes held for the life of the session). B's five
+  /// reads, each expecting 16 MiB, come in one segment after A's LOGICAL UNIT RESET: the fifth
+  /// waits, the first meets the UNIT ATTENTION, and all five are answered.
+  @Test func aCommandStartedByTheBytesOfAUnitAttentionRuns() throws {
+    let t = try LoopbackTarget()
+    let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
+    let a = try NBDTestClient(port: t.port)
+    let b = try NBDTestClient(port: t.port)
+    for (i, c) in [a, b].enumerated() {
+      var login = Initiator.normalLogin
+      login.header[13] = UInt8(1 + i)  // two initiator ports: two sessions
+      c.send(framing.encode(login))
+      try #require(c.receivePDU().count >= 48, "logged in")
+    }
+    a.send(framing.encode(Initiator.taskManagement(5, itt: 9, cmdSN: 1)))
+    let reset = a.receivePDU()
+    try #require(reset.count >= 48 && reset[0] & 0x3F == 0x22 && reset[2] == 0, "LU RESET complete")
+    let oneBlock: [UInt8] = [0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0]
+    let reads = (1...5).map { i in
+      Initiator.command(
+        itt: UInt32(i), cmdSN: UInt32(i), cdb: oneBlock, read: true,
+        edtl: ISCSIConnection.maximumTransferBytes)
+    }
+    b.send(reads.flatMap { framing.encode($0) })
+    var answered: [UInt32: [UInt8]] = [:]
+    for _ in 1...5 {
+      let r = b.receivePDU()
+      guard r.count >= 48 else { break }
+      answered[NBDTestClient.read32(r, 16)] = r
+    }
+    #expect(answered.keys.sorted() == [1, 2, 3, 4, 5], "every read answered")
+    let first = answered[1] ?? []
+    #expect(first.count > 48 + 15 && first[3] == 0x02 && first[48 + 2 + 12] == 0x29, "the first meets 29/xx")
+    for itt in UInt32(2)...5 {
+      let r = answered[itt] ?? []
+      #expect(r.count >= 48 && r[0] & 0x3F == 0x25 && r[3] == 0, "read \(itt): Data-In, GOOD")
+    }
+    withExtendedLifetime((a, t)) {}
+  }
+}
+
 /// CHAP (RFC 7143 §12.1.3, MD5 from libcrypto) and the initiator allow-list at login.
 @Suite struct ISCSIChapTests {
   static let alice = ISCSIChapCredentials(user: "alice", secret: Array("secret-of-alice".utf8))
