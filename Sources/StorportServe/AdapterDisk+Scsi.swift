@@ -28,6 +28,15 @@ extension AdapterDisk {
       .contains(opcode)
   }
 
+  /// Whether `cdb` takes Data-Out: a block command that writes (``BlockCdb/hasDataOut``),
+  /// COMPARE AND WRITE, UNMAP, MODE SELECT(6/10), PERSISTENT RESERVE OUT, WRITE BUFFER,
+  /// EXTENDED COPY or SEND DIAGNOSTIC.
+  static func takesDataOut(_ cdb: [UInt8]) -> Bool {
+    if let block = BlockCdb(cdb) { return block.hasDataOut }
+    guard let opcode = cdb.first else { return false }
+    return [0x89, 0x42, 0x15, 0x55, 0x5F, 0x3B, 0x83, 0x1D].contains(opcode)
+  }
+
   /// Runs one SCSI command on the adapter's LU as an initiator sent it: `dataOut` for a write,
   /// a buffer of `dataInLength` bytes for a read. READ, WRITE, VERIFY and WRITE AND VERIFY
   /// naming more blocks than the miniport's MaximumTransferLength are split into pieces of the
@@ -151,6 +160,28 @@ extension AdapterDisk {
     }
     execute(
       cdb: block.piece(lba: block.lba, count: UInt32(whole)), dataOut: data, dataInLength: 0,
+      completion: completion)
+  }
+
+  /// A READ whose initiator expects fewer bytes than its CDB names: the blocks the first `bytes`
+  /// cover are read with the same command (every flag kept), so nothing is allocated from the
+  /// CDB's block count; `bytes` 0 reads nothing. A range past the disk is LBA OUT OF RANGE, as
+  /// for the whole command.
+  func truncatedRead(
+    _ block: BlockCdb, bytes: Int, completion: @escaping @Sendable (ScsiOutcome) -> Void
+  ) {
+    precondition(block.kind == .read, "bug in swift-storport: a truncated read of a \(block.kind)")
+    guard block.lba <= blockCount, UInt64(block.blocks) <= blockCount - block.lba else {
+      completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x21, 0x00)))
+      return
+    }
+    let blocks = min(Int(block.blocks), (bytes + blockSize - 1) / blockSize)
+    guard blocks > 0 else {
+      completion(ScsiOutcome(status: 0))
+      return
+    }
+    execute(
+      cdb: block.piece(lba: block.lba, count: UInt32(blocks)), dataOut: [], dataInLength: blocks * blockSize,
       completion: completion)
   }
 

@@ -73,6 +73,14 @@ extension ISCSIServer {
       }
       return
     }
+    // A command that takes Data-Out, sent without the W bit but expecting data (the R bit): no
+    // data will come, so it is refused before anything moves — never run on a buffer the
+    // initiator did not fill. (A READ sent with the W bit runs: libiscsi's Read10.Invalid
+    // expects GOOD; its Data-Out is unused, all of EDTL the residual, below.)
+    if task.expectedLength > 0, !task.isWrite, AdapterDisk.takesDataOut(task.cdb) {
+      completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00)))
+      return
+    }
     // Reservation commands are the target's; a command a reservation forbids this nexus ends
     // in RESERVATION CONFLICT before the adapter sees it.
     if let answer = disk.reservations.decide(cdb: task.cdb, parameters: task.dataOut, nexus: nexus) {
@@ -88,21 +96,15 @@ extension ISCSIServer {
       completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x07, 0x27, 0x00)))
       return
     }
-    // A block command that writes, sent without the W bit but expecting data (the R bit): no
-    // data will come, so it is refused before anything moves — never run on a buffer the
-    // initiator did not fill. (A READ sent with the W bit runs: libiscsi's Read10.Invalid
-    // expects GOOD; its Data-Out is unused, all of EDTL the residual, below.)
-    if let block = BlockCdb(task.cdb), block.hasDataOut, task.expectedLength > 0, !task.isWrite {
-      completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00)))
-      return
-    }
     guard let block = BlockCdb(task.cdb), block.movesData else {
-      // A block command that moves no data (WRITE SAME(16) with NDOB) uses none of what the
-      // initiator expected to send: all of EDTL is the residual (underflow, RFC 7143 §11.4.5.1).
-      let unused = BlockCdb(task.cdb) != nil && !task.isRead ? task.expectedLength : 0
+      // A block command that moves no data (WRITE SAME(16) with NDOB, VERIFY without BYTCHK)
+      // uses none of what the initiator expected to move, either way: all of EDTL is the
+      // residual (underflow, RFC 7143 §11.4.5.1).
+      let isBlock = BlockCdb(task.cdb) != nil
+      let unused = isBlock ? task.expectedLength : 0
       disk.execute(
-        cdb: task.cdb, dataOut: unused > 0 ? [] : task.dataOut,
-        dataInLength: task.isRead ? task.expectedLength : 0
+        cdb: task.cdb, dataOut: isBlock ? [] : task.dataOut,
+        dataInLength: task.isRead && !isBlock ? task.expectedLength : 0
       ) {
         completion(
           ISCSITaskResult(
@@ -147,12 +149,20 @@ extension ISCSIServer {
     // A READ sent with the W bit moves none of the data the initiator sent: all of EDTL is the
     // residual (underflow), as for WRITE SAME with NDOB; no Data-In goes back.
     let (over, under) = task.isWrite ? (0, edtl) : (overflow, underflow)
-    disk.execute(cdb: task.cdb, dataOut: [], dataInLength: spdtl) {
+    let finish: @Sendable (AdapterDisk.ScsiOutcome) -> Void = {
       completion(
         ISCSITaskResult(
           status: $0.status, sense: $0.sense, dataIn: $0.data.leading(edtl),
           overflow: $0.status == 0 ? over : 0, underflow: $0.status == 0 ? under : 0))
     }
+    // Memory follows what the initiator expects, never only the CDB: a READ naming more than
+    // EDTL reads the blocks EDTL covers (64 such reads of 16 MiB with an EDTL of 4 KiB took a
+    // gigabyte; the session's byte budget counts EDTL).
+    if spdtl > edtl {
+      disk.truncatedRead(block, bytes: task.isWrite ? 0 : edtl, completion: finish)
+      return
+    }
+    disk.execute(cdb: task.cdb, dataOut: [], dataInLength: spdtl, completion: finish)
   }
 
   private func reportLuns(_ task: ISCSITask) -> [UInt8] {

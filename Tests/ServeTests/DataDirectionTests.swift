@@ -60,3 +60,47 @@ import Testing
     #expect(readBlock3(c, bs, n: 3) == before, "the Data-Out was not written")
   }
 }
+
+extension DataDirectionTests {
+  /// COMPARE AND WRITE (not a block-range command) sent with the R bit is refused too: it ran
+  /// on an empty buffer — GOOD and 8 KiB of zeroes as Data-In on blank blocks (a trial's
+  /// finding).
+  @Test func compareAndWriteSentWithTheReadBitIsRefused() throws {
+    let t = try LoopbackTarget()
+    let c = try loggedIn(t)
+    let bs = t.disk.blockSize
+    var cdb = [UInt8](repeating: 0, count: 16)
+    cdb[0] = 0x89
+    cdb[9] = 3  // LBA 3
+    cdb[13] = 1  // one block: verify instance + write instance
+    c.send(framing.encode(Initiator.command(itt: 1, cmdSN: 1, cdb: cdb, read: true, edtl: 2 * bs)))
+    let refused = c.receivePDU()
+    #expect(refused.count > 48 && refused[0] & 0x3F == 0x21 && refused[3] == 0x02, "CHECK CONDITION")
+    #expect(refused.count >= 48 + 2 + 14 && refused[50 + 2] & 0x0F == 0x05 && refused[50 + 12] == 0x24)
+  }
+
+  /// A READ naming far more than its EDTL reads only what EDTL covers (memory follows EDTL:
+  /// 64 reads of 16 MiB with an EDTL of 4 KiB took a gigabyte of the server's memory), and the
+  /// answer is what it was: the first EDTL bytes, GOOD, the rest as overflow residual.
+  @Test func aReadNamingMoreThanItsEDTLAnswersTheFirstBytesWithOverflow() throws {
+    let t = try LoopbackTarget()
+    let c = try loggedIn(t)
+    let bs = t.disk.blockSize
+    let pattern = (0..<bs).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+    c.send(
+      framing.encode(
+        Initiator.command(
+          itt: 1, cmdSN: 1, cdb: [0x2A, 0, 0, 0, 0, 3, 0, 0, 1, 0], write: true, edtl: bs, data: pattern)))
+    try #require(c.receivePDU().count >= 48)
+    let blocks = UInt32(t.disk.blockCount - 3)
+    let read16: [UInt8] =
+      [0x88, 0, 0, 0, 0, 0, 0, 0, 0, 3] + (0..<4).map { UInt8(truncatingIfNeeded: blocks >> (24 - 8 * $0)) }
+      + [0, 0]
+    c.send(framing.encode(Initiator.command(itt: 2, cmdSN: 2, cdb: read16, read: true, edtl: bs)))
+    let r = c.receivePDU()
+    #expect(r.count == 48 + bs && r[0] & 0x3F == 0x25 && r[1] & 0x01 != 0 && r[3] == 0, "Data-In, GOOD")
+    #expect(r.count == 48 + bs && Array(r[48...]) == pattern, "the first block's data")
+    #expect(r.count >= 48 && r[1] & 0x06 == 0x04, "residual overflow")
+    #expect(r.count >= 48 && NBDTestClient.read32(r, 44) == (blocks - 1) * UInt32(bs))
+  }
+}
