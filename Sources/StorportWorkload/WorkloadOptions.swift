@@ -286,7 +286,8 @@ public struct WorkloadOptions: Sendable {
       // and again: nothing would ever complete.
       throw OptionError(
         "--latency", nil,
-        "below the NVMe watchdog's --stuck-ms (\(effectiveStuckTimeoutMilliseconds) ms; raise --stuck-ms for a slower device)"
+        "must stay below the NVMe watchdog's --stuck-ms (\(effectiveStuckTimeoutMilliseconds) ms): at "
+          + "\(latency.maximumNanoseconds / 1_000_000) ms every command would be called stuck; raise --stuck-ms for a slower device"
       )
     } else if let ramdiskCompletion {
       throw OptionError("--completion", ramdiskCompletion.rawValue, "applies only to --miniport ramdisk")

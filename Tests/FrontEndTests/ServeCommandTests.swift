@@ -52,4 +52,15 @@ import Testing
       #expect(CommandLineTests.rejection(args) == nil, "refused: \(args)")
     }
   }
+
+  /// A device latency the NVMe watchdog would call stuck is refused, and the message says
+  /// which way to go (it read as if the latency were already below the limit).
+  @Test func aLatencyBeyondTheWatchdogIsRefusedSayingWhichWay() throws {
+    let r = try #require(CommandLineTests.rejection(["serve", "--latency", "9000000"]))
+    #expect(r.status == 2)
+    #expect(
+      r.message.contains("--latency")
+        && r.message.contains("must stay below the NVMe watchdog's --stuck-ms (50 ms)"))
+    #expect(r.message.contains("at 9000 ms"), "the latency asked for: \(r.message)")
+  }
 }
