@@ -30,11 +30,14 @@ extension AdapterDisk {
 
   /// Whether `cdb` takes Data-Out: a block command that writes (``BlockCdb/hasDataOut``),
   /// COMPARE AND WRITE, UNMAP, MODE SELECT(6/10), PERSISTENT RESERVE OUT, WRITE BUFFER,
-  /// EXTENDED COPY or SEND DIAGNOSTIC.
+  /// EXTENDED COPY, SEND DIAGNOSTIC, FORMAT UNIT, REASSIGN BLOCKS, WRITE LONG(10/16), SANITIZE,
+  /// LOG SELECT, MAINTENANCE OUT or SECURITY PROTOCOL OUT.
   static func takesDataOut(_ cdb: [UInt8]) -> Bool {
     if let block = BlockCdb(cdb) { return block.hasDataOut }
     guard let opcode = cdb.first else { return false }
-    return [0x89, 0x42, 0x15, 0x55, 0x5F, 0x3B, 0x83, 0x1D].contains(opcode)
+    if opcode == 0x9F { return cdb.count > 1 && cdb[1] & 0x1F == 0x11 }  // WRITE LONG(16)
+    return [0x89, 0x42, 0x15, 0x55, 0x5F, 0x3B, 0x83, 0x1D, 0x04, 0x07, 0x3F, 0x48, 0x4C, 0xA4, 0xB5]
+      .contains(opcode)
   }
 
   /// Runs one SCSI command on the adapter's LU as an initiator sent it: `dataOut` for a write,
@@ -164,22 +167,24 @@ extension AdapterDisk {
   }
 
   /// A READ whose initiator expects fewer bytes than its CDB names: the blocks the first `bytes`
-  /// cover are read with the same command (every flag kept), so nothing is allocated from the
-  /// CDB's block count; `bytes` 0 reads nothing. A range past the disk is LBA OUT OF RANGE, as
-  /// for the whole command.
+  /// cover — at least one, so the LU still judges the command (a stopped unit, a protection
+  /// field, a medium error) — are read with the same command (every flag kept), and nothing is
+  /// allocated from the CDB's block count. A range past the disk is LBA OUT OF RANGE with the
+  /// LBA as INFORMATION, as the LU answers the whole command (fixed format).
   func truncatedRead(
     _ block: BlockCdb, bytes: Int, completion: @escaping @Sendable (ScsiOutcome) -> Void
   ) {
     precondition(block.kind == .read, "bug in swift-storport: a truncated read of a \(block.kind)")
-    guard block.lba <= blockCount, UInt64(block.blocks) <= blockCount - block.lba else {
-      completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x21, 0x00)))
+    guard block.lba < blockCount, UInt64(block.blocks) <= blockCount - block.lba else {
+      var sense = FixedSense.bytes(0x05, 0x21, 0x00)
+      if block.lba <= UInt64(UInt32.max) {
+        sense[0] |= 0x80  // VALID: INFORMATION holds the LBA
+        for k in 0..<4 { sense[3 + k] = UInt8(truncatingIfNeeded: block.lba >> (24 - 8 * UInt64(k))) }
+      }
+      completion(ScsiOutcome(status: 0x02, sense: sense))
       return
     }
-    let blocks = min(Int(block.blocks), (bytes + blockSize - 1) / blockSize)
-    guard blocks > 0 else {
-      completion(ScsiOutcome(status: 0))
-      return
-    }
+    let blocks = min(Int(block.blocks), max(1, (bytes + blockSize - 1) / blockSize))
     execute(
       cdb: block.piece(lba: block.lba, count: UInt32(blocks)), dataOut: [], dataInLength: blocks * blockSize,
       completion: completion)

@@ -104,3 +104,37 @@ extension DataDirectionTests {
     #expect(r.count >= 48 && NBDTestClient.read32(r, 44) == (blocks - 1) * UInt32(bs))
   }
 }
+
+extension DataDirectionTests {
+  /// A READ cut to its EDTL keeps the whole command's answers: a range past the end is LBA OUT
+  /// OF RANGE with the LBA as INFORMATION, as the LU gives it; an EDTL that is not a whole block
+  /// gets those bytes and the rest as overflow.
+  @Test func aReadCutToItsEDTLKeepsTheWholeCommandsAnswers() throws {
+    let t = try LoopbackTarget()
+    let c = try loggedIn(t)
+    let bs = t.disk.blockSize
+    let last = UInt32(t.disk.blockCount - 1)
+    let lba = (0..<4).map { UInt8(truncatingIfNeeded: last >> (24 - 8 * $0)) }
+    // Two blocks from the last one: past the end, though the EDTL (one block) is not.
+    c.send(
+      framing.encode(
+        Initiator.command(itt: 1, cmdSN: 1, cdb: [0x28, 0] + lba + [0, 0, 2, 0], read: true, edtl: bs)))
+    let past = c.receivePDU()
+    #expect(past.count > 48 + 15 && past[3] == 0x02 && past[50 + 2] & 0x0F == 0x05 && past[50 + 12] == 0x21)
+    #expect(
+      past.count > 48 + 15 && past[50] & 0x80 != 0 && Array(past[53...56]) == lba, "VALID, INFORMATION = LBA")
+    // Positive control: the same read of one block is in range.
+    c.send(
+      framing.encode(
+        Initiator.command(itt: 2, cmdSN: 2, cdb: [0x28, 0] + lba + [0, 0, 1, 0], read: true, edtl: bs)))
+    let one = c.receivePDU()
+    #expect(one.count == 48 + bs && one[0] & 0x3F == 0x25 && one[3] == 0)
+    // 200 bytes of a two-block read: 200 bytes back, the rest as overflow.
+    c.send(
+      framing.encode(
+        Initiator.command(itt: 3, cmdSN: 3, cdb: [0x28, 0, 0, 0, 0, 0, 0, 0, 2, 0], read: true, edtl: 200)))
+    let r = c.receivePDU()
+    #expect(r.count == 48 + 200 && r[0] & 0x3F == 0x25 && r[3] == 0 && r[1] & 0x06 == 0x04)
+    #expect(r.count >= 48 && NBDTestClient.read32(r, 44) == UInt32(2 * bs - 200))
+  }
+}
