@@ -149,10 +149,11 @@ extension ISCSIServer {
     // A READ sent with the W bit moves none of the data the initiator sent: all of EDTL is the
     // residual (underflow), as for WRITE SAME with NDOB; no Data-In goes back.
     let (over, under) = task.isWrite ? (0, edtl) : (overflow, underflow)
+    let sendsData = !task.isWrite
     let finish: @Sendable (AdapterDisk.ScsiOutcome) -> Void = {
       completion(
         ISCSITaskResult(
-          status: $0.status, sense: $0.sense, dataIn: $0.data.leading(edtl),
+          status: $0.status, sense: $0.sense, dataIn: sendsData ? $0.data.leading(edtl) : DataIn(),
           overflow: $0.status == 0 ? over : 0, underflow: $0.status == 0 ? under : 0))
     }
     // Memory follows what the initiator expects, never only the CDB: a READ naming more than
