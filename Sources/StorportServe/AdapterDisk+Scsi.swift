@@ -32,8 +32,9 @@ extension AdapterDisk {
   /// COMPARE AND WRITE, UNMAP, MODE SELECT(6/10), PERSISTENT RESERVE OUT, WRITE BUFFER,
   /// EXTENDED COPY, SEND DIAGNOSTIC, FORMAT UNIT, REASSIGN BLOCKS, WRITE LONG(10/16), SANITIZE,
   /// LOG SELECT, MAINTENANCE OUT or SECURITY PROTOCOL OUT.
-  static func takesDataOut(_ cdb: [UInt8]) -> Bool {
-    if let block = BlockCdb(cdb) { return block.hasDataOut }
+  /// `block`: the CDB's ``BlockCdb``, when the caller has parsed it (nil: not a block command).
+  static func takesDataOut(_ cdb: [UInt8], block: BlockCdb?) -> Bool {
+    if let block { return block.hasDataOut }
     guard let opcode = cdb.first else { return false }
     if opcode == 0x9F { return cdb.count > 1 && cdb[1] & 0x1F == 0x11 }  // WRITE LONG(16)
     return [0x89, 0x42, 0x15, 0x55, 0x5F, 0x3B, 0x83, 0x1D, 0x04, 0x07, 0x3F, 0x48, 0x4C, 0xA4, 0xB5]

@@ -77,7 +77,8 @@ extension ISCSIServer {
     // data will come, so it is refused before anything moves — never run on a buffer the
     // initiator did not fill. (A READ sent with the W bit runs: libiscsi's Read10.Invalid
     // expects GOOD; its Data-Out is unused, all of EDTL the residual, below.)
-    if task.expectedLength > 0, !task.isWrite, AdapterDisk.takesDataOut(task.cdb) {
+    let parsed = BlockCdb(task.cdb)  // once per command
+    if task.expectedLength > 0, !task.isWrite, AdapterDisk.takesDataOut(task.cdb, block: parsed) {
       completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00)))
       return
     }
@@ -96,11 +97,11 @@ extension ISCSIServer {
       completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x07, 0x27, 0x00)))
       return
     }
-    guard let block = BlockCdb(task.cdb), block.movesData else {
+    guard let block = parsed, block.movesData else {
       // A block command that moves no data (WRITE SAME(16) with NDOB, VERIFY without BYTCHK)
       // uses none of what the initiator expected to move, either way: all of EDTL is the
       // residual (underflow, RFC 7143 §11.4.5.1).
-      let isBlock = BlockCdb(task.cdb) != nil
+      let isBlock = parsed != nil
       let unused = isBlock ? task.expectedLength : 0
       disk.execute(
         cdb: task.cdb, dataOut: isBlock ? [] : task.dataOut,
