@@ -49,10 +49,9 @@ extension ISCSIConnection {
     guard Self.lunNumber(pdu.lun) != nil else {
       return checkCondition(itt, sense: FixedSense.bytes(0x05, 0x25, 0x00))
     }
-    if session.waitingForBytes > 0
-      || session.outstandingBytes + Self.chargedBytes(pdu) > Self.maximumOutstandingBytes
-    {
-      let ticket = session.takeTicket(cid: cid, bytes: Self.chargedBytes(pdu))
+    let bytes = Self.chargedBytes(pdu)
+    if session.waitingForBytes > 0 || session.outstandingBytes + bytes > Self.maximumOutstandingBytes {
+      let ticket = session.takeTicket(cid: cid, bytes: bytes)
       waitingForBytes.append(WaitingCommand(ticket: ticket, pdu: pdu))
       return []
     }
@@ -72,9 +71,10 @@ extension ISCSIConnection {
   mutating func startWaiting() -> [Event] {
     var events: [Event] = []
     while phase == .fullFeature, let next = waitingForBytes.first,
-      session.nextToStart(limit: Self.maximumOutstandingBytes) == cid,
-      session.waitingOrder.first?.ticket == next.ticket
+      session.nextToStart(limit: Self.maximumOutstandingBytes) == cid
     {
+      // The session's first is this connection's, so it is this connection's oldest.
+      assert(session.waitingOrder.first?.ticket == next.ticket, "bug in swift-storport: waiting order")
       waitingForBytes.removeFirst()
       events += start(next.pdu)
     }

@@ -147,11 +147,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       resume: { [weak self] in
         // On a later turn, as `answer`: the sibling that freed the bytes may be in its receive.
         guard let loop = self?.context?.eventLoop else { return }
-        loop.execute {
-          guard let self, let context = self.context else { return }
-          self.perform(self.connection.startWaiting(), context: context)
-          self.resumeWaiting()
-        }
+        loop.execute { self?.resumeWaiting() }
       })
   }
 
@@ -269,15 +265,8 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       case .execute(let task):
         if let attention = unitAttention(task) {
           // Its answer; then what the bytes it held let start (a waiting command's R2T or
-          // execution — dropped here, it would hold its slot and bytes for ever).
-          for event in connection.complete(task, attention) {
-            if case .send(let out) = event {
-              context.write(wrapOutboundOut(out), promise: nil)
-              wrote = true
-            } else {
-              perform([event], context: context)
-            }
-          }
+          // execution — dropped, it would hold its slot and bytes for ever).
+          perform(connection.complete(task, attention), context: context)
           continue
         }
         let completions = self.completions(context)
@@ -374,15 +363,14 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         return
       }
-      // Responses; then commands the freed bytes let start (their R2Ts, their execution).
-      for event in self.connection.complete(done) {
-        if case .send(let out) = event {
-          channel.write(out, promise: nil)
-        } else if let context = self.context {
-          self.perform([event], context: context)
-        }
+      // Responses, then commands the freed bytes let start (their R2Ts, their execution); one
+      // flush.
+      let events = self.connection.complete(done)
+      if let context = self.context {
+        self.perform(events, context: context)
+      } else {
+        self.send(events, channel: channel)
       }
-      channel.flush()
       self.resumeWaiting()
       if let logout = self.pendingLogout, self.connection.running.isEmpty {
         self.pendingLogout = nil
