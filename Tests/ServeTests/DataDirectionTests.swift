@@ -58,6 +58,12 @@ import Testing
     #expect(answer.count >= 48 && answer[1] & 0x06 == 0x02, "residual underflow: the Data-Out went unused")
     #expect(answer.count >= 48 && NBDTestClient.read32(answer, 44) == UInt32(bs), "all of EDTL")
     #expect(readBlock3(c, bs, n: 3) == before, "the Data-Out was not written")
+    // Positive control: the same data sent with a WRITE(16) of block 3 lands, and is seen.
+    let write16: [UInt8] = [0x8A, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0]
+    c.send(
+      framing.encode(Initiator.command(itt: 4, cmdSN: 4, cdb: write16, write: true, edtl: bs, data: sent)))
+    #expect(c.receivePDU().count >= 48)
+    #expect(readBlock3(c, bs, n: 5) == sent)
   }
 }
 
@@ -96,12 +102,29 @@ extension DataDirectionTests {
     let read16: [UInt8] =
       [0x88, 0, 0, 0, 0, 0, 0, 0, 0, 3] + (0..<4).map { UInt8(truncatingIfNeeded: blocks >> (24 - 8 * $0)) }
       + [0, 0]
+    let requests = { t.rig.adapter.statistics.completedRequests }
+    let before = requests()
     c.send(framing.encode(Initiator.command(itt: 2, cmdSN: 2, cdb: read16, read: true, edtl: bs)))
     let r = c.receivePDU()
     #expect(r.count == 48 + bs && r[0] & 0x3F == 0x25 && r[1] & 0x01 != 0 && r[3] == 0, "Data-In, GOOD")
     #expect(r.count == 48 + bs && Array(r[48...]) == pattern, "the first block's data")
     #expect(r.count >= 48 && r[1] & 0x06 == 0x04, "residual overflow")
     #expect(r.count >= 48 && NBDTestClient.read32(r, 44) == (blocks - 1) * UInt32(bs))
+    #expect(requests() - before == 1, "one request of one block, not the CDB's megabytes")
+    // Positive control: the same READ expecting all its bytes goes as the miniport's pieces.
+    let whole = Int(blocks) * bs
+    let mid = requests()
+    c.send(framing.encode(Initiator.command(itt: 3, cmdSN: 3, cdb: read16, read: true, edtl: whole)))
+    var got = 0
+    while got < whole {
+      let p = c.receivePDU()
+      guard p.count > 48 else { break }
+      got += p.count - 48
+    }
+    #expect(got == whole)
+    #expect(
+      requests() - mid == UInt64((whole + t.disk.maximumTransferBytes - 1) / t.disk.maximumTransferBytes))
+    #expect(requests() - mid > 1, "the control splits into several requests")
   }
 }
 
