@@ -136,8 +136,8 @@ public struct ISCSIConnection: Sendable {
   public static let defaultPort = 3260
   /// Our MaxRecvDataSegmentLength.
   public static let receiveSegmentBytes = 262_144
-  /// The largest transfer one command may ask for.
-  public static let maximumTransferBytes = 16 * 1024 * 1024
+  /// The largest transfer one command may ask for (the disks' MAXIMUM TRANSFER LENGTH).
+  public static let maximumTransferBytes = AdapterDisk.largestCommandBytes
   /// Commands one session may have in the target at once, on all its connections (waiting for
   /// data or running): the CmdSN window closes as they fill it (MaxCmdSN = ExpCmdSN + free
   /// slots − 1).
