@@ -107,7 +107,7 @@ extension ISCSIConnection {
         return [r2t]
       }
     }
-    running[itt] = (lun, false, task.expectedLength)
+    running[itt] = RunningTask(lun: lun, bytes: task.expectedLength)
     return [.execute(task)]
   }
 
@@ -163,13 +163,19 @@ extension ISCSIConnection {
       outstandingBytes -= w.task.expectedLength
       return checkCondition(itt, sense: FixedSense.bytes(0x0B, 0x4B, 0x00))
     }
+    if w.abortedByAnotherNexus {
+      // The burst it was sending is in: the answer, and no further R2T or execution.
+      pendingWrites[itt] = nil
+      outstandingBytes -= w.task.expectedLength
+      return [.send(response(itt, .taskAborted, expected: 0, isRead: false))]
+    }
     if w.task.dataOut.count < w.task.expectedLength {
       let r2t = readyToTransfer(&w, lun: pdu.lun)
       pendingWrites[itt] = w
       return [r2t]
     }
     pendingWrites[itt] = nil
-    running[itt] = (w.task.lun, false, w.task.expectedLength)
+    running[itt] = RunningTask(lun: w.task.lun, bytes: w.task.expectedLength)
     return [.execute(w.task)]
   }
 
@@ -201,6 +207,12 @@ extension ISCSIConnection {
       guard phase == .fullFeature, !entry.aborted else {
         let released = releaseTaskManagement(afterEnding: [task.initiatorTaskTag])
         if !released.isEmpty { events += wire.take().map { .send($0) } + released }
+        continue
+      }
+      if entry.abortedByAnotherNexus {
+        wire.append(estimate: responseBytes(.taskAborted)) {
+          response(task.initiatorTaskTag, .taskAborted, expected: 0, isRead: false, into: &$0)
+        }
         continue
       }
       wire.append(estimate: responseBytes(result)) {
@@ -409,6 +421,27 @@ extension ISCSIConnection {
       awaiting.insert(tag)
     }
     return awaiting
+  }
+
+  /// Another I_T nexus reset `lun` (nil: every LU, a target reset; SAM-5 §5.6, the Control
+  /// mode page's TAS bit one): this connection's tasks of it end with TASK ABORTED, none
+  /// executed that was not already — those waiting for bytes at once, writes waiting for data
+  /// when the burst in force is in, running ones when they leave the adapter (their results,
+  /// data and sense dropped). A task this nexus aborted itself stays unanswered.
+  mutating func abortForAnotherNexus(_ lun: UInt16?) -> [Event] {
+    guard phase == .fullFeature else { return [] }
+    for (tag, entry) in running where lun == nil || entry.lun == lun {
+      running[tag]!.abortedByAnotherNexus = true
+    }
+    for (tag, w) in pendingWrites where lun == nil || w.task.lun == lun {
+      pendingWrites[tag]!.abortedByAnotherNexus = true
+    }
+    let answered = waitingForBytes.filter { lun == nil || Self.lunNumber($0.pdu.lun) == lun }
+    guard !answered.isEmpty else { return [] }
+    waitingForBytes.removeAll { lun == nil || Self.lunNumber($0.pdu.lun) == lun }
+    return answered.map {
+      .send(response($0.pdu.initiatorTaskTag, .taskAborted, expected: 0, isRead: false))
+    }
   }
 
   /// A task set's abort across the session: this connection's tasks of `lun` (nil: all), its

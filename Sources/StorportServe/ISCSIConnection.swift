@@ -96,6 +96,10 @@ public struct ISCSITaskResult: Sendable, Equatable {
     self.underflow = underflow
   }
 
+  /// TASK ABORTED (0x40): the command was aborted by another I_T nexus's task management
+  /// (SAM-5 §5.6, TAS one); no data, no sense.
+  public static let taskAborted = ISCSITaskResult(status: 0x40)
+
   /// A result whose read data is `dataIn` (copied into a buffer).
   public init(status: UInt8, sense: [UInt8] = [], dataIn: [UInt8], overflow: Int = 0, underflow: Int = 0) {
     self.init(
@@ -234,13 +238,26 @@ public struct ISCSIConnection: Sendable {
     var burstOffset = 0
     var burstLength = 0
     var nextDataSN: UInt32 = 0
+    /// Another I_T nexus reset its LU: it is answered TASK ABORTED once the burst in force
+    /// is in, and never executed (``abortForAnotherNexus(_:)``).
+    var abortedByAnotherNexus = false
   }
   var pendingWrites: [UInt32: PendingWrite] = [:] {
     didSet { recount() }
   }
-  /// Tasks handed to the owner and not completed, with whether a task management function
-  /// aborted them (their result is then not sent).
-  var running: [UInt32: (lun: UInt16, aborted: Bool, bytes: Int)] = [:] {
+  /// A task handed to the owner and not completed.
+  struct RunningTask {
+    var lun: UInt16
+    /// The bytes it holds of the session's budget (``maximumOutstandingBytes``).
+    var bytes: Int
+    /// A task management function of this I_T nexus aborted it: no response is sent.
+    var aborted = false
+    /// Another I_T nexus reset its LU: its response is TASK ABORTED, whatever its result
+    /// (SAM-5 §5.6 with the Control mode page's TAS bit one).
+    var abortedByAnotherNexus = false
+  }
+  /// Tasks handed to the owner and not completed, by task tag.
+  var running: [UInt32: RunningTask] = [:] {
     didSet { recount() }
   }
   /// Commands accepted (their CmdSNs taken, their form checked) that wait, oldest first, for

@@ -135,6 +135,15 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         channel.closeFuture.whenComplete { _ in done() }
       },
       abort: { [weak self] lun in self?.connection.abortAll(lun) ?? [] },
+      abortForAnotherNexus: { [weak self] lun in
+        // On a later turn, as `answer`: never inside another handler's use of its connection.
+        guard let loop = self?.context?.eventLoop else { return }
+        loop.execute {
+          guard let self, let context = self.context else { return }
+          self.perform(self.connection.abortForAnotherNexus(lun), context: context)
+          self.resumeWaiting()  // the slots of those answered may let later ones start
+        }
+      },
       answer: { [weak self] held in
         // On a later turn of the loop: the connection may be the one whose PDU led here (a
         // logout of the connection whose tasks this response awaited), still in its receive.
@@ -278,6 +287,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
           completions.add((header, result))
         }
       case .resetLogicalUnit(let lun, let itt):
+        server.abortOtherNexuses(lun, resetBy: connection.session)
         server.resetLogicalUnit(lun) { ok in
           loop.execute {
             let events = self.connection.completeReset(initiatorTaskTag: itt, succeeded: ok)
@@ -287,6 +297,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
       case .resetTarget(let cold, let itt):
         logger.info("iSCSI target reset", metadata: ["kind": "\(cold ? "cold" : "warm")"])
         let server = self.server
+        server.abortOtherNexuses(nil, resetBy: connection.session)
         server.resetTarget { ok in
           loop.execute {
             let events = self.connection.completeReset(initiatorTaskTag: itt, succeeded: ok)

@@ -28,6 +28,18 @@ extension ISCSIServer {
     nexusSeen.withLockedValue { $0[nexus, default: [:]][lun] = generation }
   }
 
+  /// A LOGICAL UNIT RESET of `lun` (nil: a target reset, every LU) from `session`'s I_T
+  /// nexus aborts the other nexuses' tasks there with TASK ABORTED status (SAM-5 §5.6 and
+  /// §7.7; the Control mode page says TAS one) — each session's connections told through their
+  /// hooks. The issuing nexus's own are aborted without a response (``ISCSIConnection``).
+  /// NBD connections are not nexuses with task sets: their requests run on.
+  func abortOtherNexuses(_ lun: UInt16?, resetBy session: ISCSISession) {
+    let others = sessions.withLockedValue { Array($0.values) }.filter { $0 !== session }
+    for other in others {
+      for hooks in other.hooks.values { hooks.abortForAnotherNexus(lun) }
+    }
+  }
+
   /// LOGICAL UNIT RESET through the miniport's reset path (SRB_FUNCTION_RESET_LOGICAL_UNIT).
   func resetLogicalUnit(_ lun: UInt16, ascq: UInt8 = 0x03, completion: @escaping @Sendable (Bool) -> Void) {
     guard let disk = disks[lun] else {

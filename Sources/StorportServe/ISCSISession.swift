@@ -119,6 +119,9 @@ final class ISCSISession: @unchecked Sendable {
     var close: () -> Void
     var whenClosed: (@escaping @Sendable () -> Void) -> Void
     var abort: (_ lun: UInt16?) -> Set<UInt32>
+    /// Another I_T nexus reset `lun` (nil: every LU): TASK ABORTED for its tasks there
+    /// (``ISCSIConnection/abortForAnotherNexus(_:)``), on a later turn of the loop.
+    var abortForAnotherNexus: (_ lun: UInt16?) -> Void
     var answer: (_ held: HeldResponse) -> Void
     /// Start its commands waiting for bytes that now fit (on a later turn of the loop).
     var resume: () -> Void

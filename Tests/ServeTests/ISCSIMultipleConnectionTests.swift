@@ -290,6 +290,7 @@ extension ISCSIMultipleConnectionServerTests {
     func hooks() -> ISCSISession.Hooks {
       ISCSISession.Hooks(
         deliver: { _ in }, close: {}, whenClosed: { $0() }, abort: { self.c.abortAll($0) },
+        abortForAnotherNexus: { _ = self.c.abortForAnotherNexus($0) },
         answer: { self.answered.append($0.initiatorTaskTag) },
         resume: { self.resumed += M.executed(self.c.startWaiting()) })
     }

@@ -1,0 +1,138 @@
+import Foundation
+import Storport
+import Testing
+
+@testable import StorportServe
+
+/// A LOGICAL UNIT RESET or target reset aborts every task of the LU, the other I_T nexuses'
+/// included (SAM-5 §7.7, §5.6): with the Control mode page's TAS bit one, each of another
+/// nexus's aborted tasks ends with TASK ABORTED status — a running one when it leaves the
+/// adapter (its result dropped), a write waiting for data once the burst in force is in (never
+/// executed), a command waiting for bytes at once. The resetting nexus's own end unanswered.
+@Suite struct AnotherNexusResetTests {
+  typealias M = MultipleConnections
+
+  /// The responses among `events`: task tag → status.
+  static func statuses(_ events: [ISCSIConnection.Event]) -> [UInt32: UInt8] {
+    var out: [UInt32: UInt8] = [:]
+    for p in Initiator.sent(events)
+    where p.opcode == .scsiResponse || (p.opcode == .scsiDataIn && p.flags & 0x01 != 0) {
+      out[p.initiatorTaskTag] = p.header[3]
+    }
+    return out
+  }
+
+  @Test func anotherNexussResetEndsRunningAndWaitingTasksWithTaskAborted() throws {
+    var (c, tasks) = try ISCSIConnectionTests.fullOfBytes()
+    let block = DataIn([UInt8](repeating: 0x61, count: 4096))
+    // A reset of another LU (1) touches none of LUN 0's tasks: the control — read 4 ends GOOD
+    // with its data, and read 5, which waited for the bytes, starts.
+    #expect(c.abortForAnotherNexus(1).isEmpty)
+    #expect(c.receive(Initiator.bytes(ISCSIConnectionTests.read16MiB(itt: 5, cmdSN: 5))).isEmpty, "5 waits")
+    let control = c.complete(tasks[3], ISCSITaskResult(status: 0, dataIn: block))
+    #expect(Self.statuses(control) == [4: 0], "GOOD")
+    #expect(Initiator.sent(control).contains { $0.opcode == .scsiDataIn && !$0.data.isEmpty }, "with data")
+    #expect(M.executed(control) == [5])
+    // 6 waits for bytes; this nexus aborts 2 itself (ABORT TASK: answered once 2 ends).
+    #expect(c.receive(Initiator.bytes(ISCSIConnectionTests.read16MiB(itt: 6, cmdSN: 6))).isEmpty)
+    let own = c.receive(
+      Initiator.bytes(Initiator.taskManagement(1, itt: 50, cmdSN: 7, referenced: 2, refCmdSN: 2)))
+    #expect(Initiator.sent(own).isEmpty, "held until 2 ends")
+
+    // Another nexus resets LUN 0: the waiting 6 is answered at once and never starts.
+    let now = c.abortForAnotherNexus(0)
+    #expect(Self.statuses(now) == [6: 0x40], "TASK ABORTED")
+    #expect(M.executed(now).isEmpty && c.waitingForBytes.isEmpty && c.session.waitingForBytes == 0)
+    // Running 1 ends GOOD with data in the adapter: TASK ABORTED, no Data-In.
+    let one = c.complete(tasks[0], ISCSITaskResult(status: 0, dataIn: block))
+    #expect(Self.statuses(one) == [1: 0x40])
+    #expect(
+      Initiator.sent(one).allSatisfy { $0.opcode == .scsiResponse && $0.data.isEmpty }, "no data, no sense")
+    // 2, which this nexus aborted, stays unanswered; its ABORT TASK is answered.
+    let two = Initiator.sent(c.complete(tasks[1], ISCSITaskResult(status: 0, dataIn: block)))
+    #expect(two.map(\.opcode) == [.taskManagementResponse] && two.first?.initiatorTaskTag == 50)
+    #expect(c.running.count == 2 && c.running.values.allSatisfy(\.abortedByAnotherNexus), "3 and 5")
+    // A command that comes after the reset (CmdSN 7: the ABORT TASK was immediate) is not
+    // touched by it.
+    #expect(M.executed(c.receive(Initiator.bytes(ISCSIConnectionTests.read16MiB(itt: 7, cmdSN: 7)))) == [7])
+    #expect(c.running[7].map { !$0.abortedByAnotherNexus } == true)
+    #expect(Self.statuses(c.complete(tasks[2], ISCSITaskResult(status: 0))) == [3: 0x40])
+  }
+
+  @Test func aWriteWaitingForDataIsAnsweredTaskAbortedOnceItsBurstIsInAndNeverRuns() throws {
+    let write: [UInt8] = [0x2A, 0, 0, 0, 0, 3, 0, 0, 4, 0]  // 4 blocks of 4 KiB at LBA 3
+    func started(_ c: inout ISCSIConnection) throws -> ISCSIPDU {
+      let r2t = Initiator.sent(
+        c.receive(Initiator.bytes(Initiator.command(itt: 1, cmdSN: 1, cdb: write, write: true, edtl: 16384))))
+      let first = try #require(r2t.first)
+      #expect(first.opcode == .readyToTransfer && first.be32(44) == 8192, "R2T for the first burst")
+      return first
+    }
+    func burst(_ r2t: ISCSIPDU) -> [UInt8] {
+      Initiator.bytes(
+        Initiator.dataOut(
+          itt: 1, ttt: r2t.be32(20), dataSN: 0, offset: Int(r2t.be32(40)),
+          data: [UInt8](repeating: 0x33, count: 8192), final: true))
+    }
+    // Control: without a reset, the burst in brings the R2T for the second.
+    var control = Initiator.loggedIn()
+    let r2t = try started(&control)
+    let next = Initiator.sent(control.receive(burst(r2t)))
+    #expect(next.map(\.opcode) == [.readyToTransfer])
+
+    var c = Initiator.loggedIn()
+    let asked = try started(&c)
+    #expect(c.abortForAnotherNexus(0).isEmpty, "nothing to answer before the burst is in")
+    let events = c.receive(burst(asked))
+    #expect(Self.statuses(events) == [1: 0x40], "TASK ABORTED")
+    #expect(M.executed(events).isEmpty, "never executed")
+    #expect(c.pendingWrites.isEmpty && c.session.outstandingBytes == 0 && c.session.outstanding == 0)
+  }
+
+  @Test func aTargetResetOfAnotherNexusAbortsEveryLU() throws {
+    var (c, tasks) = try ISCSIConnectionTests.fullOfBytes()
+    #expect(c.abortForAnotherNexus(nil).isEmpty)
+    #expect(tasks.allSatisfy { c.running[$0.initiatorTaskTag]?.abortedByAnotherNexus == true })
+  }
+}
+
+/// Over loopback, two initiator ports: B's LOGICAL UNIT RESET ends A's write in the (slow)
+/// device with TASK ABORTED, then A's next command meets the reset's UNIT ATTENTION; the Control
+/// mode page says TAS.
+@Suite(.serialized) struct AnotherNexusResetLoopbackTests {
+  let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
+
+  @Test func aResetFromOneNexusEndsAnothersRunningWriteWithTaskAborted() throws {
+    let t = try LoopbackTarget(latency: 300_000_000)
+    let a = try NBDTestClient(port: t.port)
+    let b = try NBDTestClient(port: t.port)
+    for (i, c) in [a, b].enumerated() {
+      var login = Initiator.normalLogin
+      login.header[13] = UInt8(1 + i)  // two initiator ports: two sessions
+      c.send(framing.encode(login))
+      try #require(c.receivePDU().count >= 48, "logged in")
+    }
+    // Control: A's write in the device with no reset ends GOOD.
+    t.putAWriteInTheDevice(a, cmdSN: 1)
+    let good = a.receivePDU()
+    #expect(good.count >= 48 && good[0] & 0x3F == 0x21 && good[3] == 0, "GOOD")
+    // Again, and B resets LUN 0 while the write is in the device.
+    t.putAWriteInTheDevice(a, cmdSN: 2)
+    b.send(framing.encode(Initiator.taskManagement(5, itt: 9, cmdSN: 1)))
+    let aborted = a.receivePDU()
+    #expect(aborted.count >= 48 && aborted[0] & 0x3F == 0x21 && aborted[3] == 0x40, "TASK ABORTED")
+    let reset = b.receivePDU()
+    #expect(reset.count >= 48 && reset[0] & 0x3F == 0x22 && reset[2] == 0, "B's reset: function complete")
+    // A's next command: the UNIT ATTENTION of the reset (29/03); then MODE SENSE shows TAS.
+    let senseControl: [UInt8] = [0x1A, 0x08, 0x0A, 0, 0xFF, 0]
+    a.send(framing.encode(Initiator.command(itt: 3, cmdSN: 3, cdb: senseControl, read: true, edtl: 255)))
+    let attention = a.receivePDU()
+    #expect(attention.count > 48 + 15 && attention[3] == 0x02 && attention[48 + 2 + 12] == 0x29)
+    a.send(framing.encode(Initiator.command(itt: 4, cmdSN: 4, cdb: senseControl, read: true, edtl: 255)))
+    let page = a.receivePDU()
+    try #require(page.count >= 48 + 4 + 12 && page[0] & 0x3F == 0x25, "MODE SENSE data")
+    #expect(page[48 + 4] & 0x3F == 0x0A && page[48 + 4 + 5] & 0x40 != 0, "Control mode page: TAS one")
+    #expect(t.rig.runtime.verifier.violations.isEmpty)
+    withExtendedLifetime(t) {}
+  }
+}
