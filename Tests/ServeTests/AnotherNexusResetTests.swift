@@ -104,14 +104,8 @@ import Testing
 
   @Test func aResetFromOneNexusEndsAnothersRunningWriteWithTaskAborted() throws {
     let t = try LoopbackTarget(latency: 300_000_000)
-    let a = try NBDTestClient(port: t.port)
-    let b = try NBDTestClient(port: t.port)
-    for (i, c) in [a, b].enumerated() {
-      var login = Initiator.normalLogin
-      login.header[13] = UInt8(1 + i)  // two initiator ports: two sessions
-      c.send(framing.encode(login))
-      try #require(c.receivePDU().count >= 48, "logged in")
-    }
+    let ab = try t.sessionsOfDistinctPorts(2)
+    let (a, b) = (ab[0], ab[1])
     // Control: A's write in the device with no reset ends GOOD.
     t.putAWriteInTheDevice(a, cmdSN: 1)
     let good = a.receivePDU()

@@ -774,6 +774,20 @@ final class LoopbackTarget {
     server.shutdown()
   }
 
+  /// Logged-in sessions of `count` initiator ports (ISID last bytes 1, 2, …): one I_T nexus
+  /// each.
+  func sessionsOfDistinctPorts(_ count: Int) throws -> [NBDTestClient] {
+    let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
+    return try (0..<count).map { i in
+      let c = try NBDTestClient(port: port)
+      var login = Initiator.normalLogin
+      login.header[13] = UInt8(1 + i)
+      c.send(framing.encode(login))
+      try #require(c.receivePDU().count >= 48, "port \(i + 1) logged in")
+      return c
+    }
+  }
+
   /// A logged-in session (CmdSN 1 used) with a one-block WRITE(10) of block 0 in the device:
   /// expects (a positive control for what follows) that the write reached the adapter and is
   /// still there — the target's latency must outlast the wait.
@@ -963,14 +977,8 @@ final class LoopbackTarget {
     let (rig, port) = (t.rig, t.port)
     let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
     func next(_ c: NBDTestClient) -> [UInt8] { c.receivePDU() }
-    let a = try NBDTestClient(port: port)
-    let b = try NBDTestClient(port: port)
-    for (i, c) in [a, b].enumerated() {
-      var login = Initiator.normalLogin
-      login.header[13] = UInt8(1 + i)  // two initiator ports: two sessions
-      c.send(framing.encode(login))
-      #expect(next(c).count >= 48, "logged in")
-    }
+    let ab = try t.sessionsOfDistinctPorts(2)
+    let (a, b) = (ab[0], ab[1])
     var cold = Initiator.pdu(0x42, flags: 0x87, itt: 9)
     cold.setBE32(24, 1)
     a.send(framing.encode(cold))
@@ -1017,14 +1025,8 @@ extension ISCSITargetResetTests {
   @Test func aCommandStartedByTheBytesOfAUnitAttentionRuns() throws {
     let t = try LoopbackTarget()
     let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
-    let a = try NBDTestClient(port: t.port)
-    let b = try NBDTestClient(port: t.port)
-    for (i, c) in [a, b].enumerated() {
-      var login = Initiator.normalLogin
-      login.header[13] = UInt8(1 + i)  // two initiator ports: two sessions
-      c.send(framing.encode(login))
-      try #require(c.receivePDU().count >= 48, "logged in")
-    }
+    let ab = try t.sessionsOfDistinctPorts(2)
+    let (a, b) = (ab[0], ab[1])
     a.send(framing.encode(Initiator.taskManagement(5, itt: 9, cmdSN: 1)))
     let reset = a.receivePDU()
     try #require(reset.count >= 48 && reset[0] & 0x3F == 0x22 && reset[2] == 0, "LU RESET complete")
