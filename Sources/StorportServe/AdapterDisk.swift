@@ -20,8 +20,9 @@ public final class AdapterDisk: @unchecked Sendable {
   public let maximumTransferBytes: Int
   /// The largest transfer one SCSI command may ask for (READ, WRITE, VERIFY and WRITE AND
   /// VERIFY above ``maximumTransferBytes`` are split into requests of at most that): the
-  /// MAXIMUM TRANSFER LENGTH the Block Limits page gives initiators, in bytes.
-  public static let largestCommandBytes = 16 * 1024 * 1024
+  /// MAXIMUM TRANSFER LENGTH the Block Limits page gives initiators, in bytes: the iSCSI
+  /// front end's bound on one command's data (the SCSI commands come only through it).
+  public static let largestCommandBytes = ISCSIConnection.maximumTransferBytes
   /// The logical unit's reservations (RESERVE / RELEASE and persistent), shared by every front
   /// end and connection that serves this disk.
   public let reservations = Reservations()

@@ -116,6 +116,22 @@ extension ISCSIConnection {
     return nextTransferTag
   }
 
+  /// Drops the write `tag` waiting for data (a task management function aborted it): its
+  /// bytes and slot are free at once, and the Data-Out of the burst its R2T asked for — on the
+  /// wire already, or sent because RFC 7143's task management actions on task sets (RFC 3720
+  /// §10.6.2) have an initiator answer every R2T of an aborted task set — is discarded as it
+  /// comes, without a Reject. Nothing waits for that data (those actions would have the
+  /// target wait): Linux's initiator stops sending it (fast abort), and a target that waited
+  /// would never answer. Returns whether there was such a write.
+  @discardableResult
+  mutating func dropPendingWrite(_ tag: UInt32) -> Bool {
+    guard let w = pendingWrites.removeValue(forKey: tag) else { return false }
+    outstandingBytes -= w.task.expectedLength
+    if discardedTransfers.count >= Self.discardedTransferLimit { discardedTransfers.removeFirst() }
+    discardedTransfers.append(w.targetTransferTag)
+    return true
+  }
+
   /// The next R2T of a write: the rest of the data, up to MaxBurstLength.
   mutating func readyToTransfer(_ w: inout PendingWrite, lun: UInt64) -> Event {
     w.burstOffset = w.task.dataOut.count
@@ -137,6 +153,12 @@ extension ISCSIConnection {
   mutating func dataOut(_ pdu: ISCSIPDU) -> [Event] {
     let itt = pdu.initiatorTaskTag
     guard var w = pendingWrites[itt] else {
+      // The burst of a write aborted while its R2T was out: discarded, no Reject.
+      let ttt = pdu.be32(20)
+      if let i = discardedTransfers.firstIndex(of: ttt) {
+        if pdu.isFinal { discardedTransfers.remove(at: i) }
+        return []
+      }
       // Unsolicited data (InitialR2T is always Yes here) or data for no write.
       return reject(pdu.header, .protocolError)
     }
@@ -162,12 +184,6 @@ extension ISCSIConnection {
       pendingWrites[itt] = nil
       outstandingBytes -= w.task.expectedLength
       return checkCondition(itt, sense: FixedSense.bytes(0x0B, 0x4B, 0x00))
-    }
-    if w.abortedByAnotherNexus {
-      // The burst it was sending is in: the answer, and no further R2T or execution.
-      pendingWrites[itt] = nil
-      outstandingBytes -= w.task.expectedLength
-      return [.send(response(itt, .taskAborted, expected: 0, isRead: false))]
     }
     if w.task.dataOut.count < w.task.expectedLength {
       let r2t = readyToTransfer(&w, lun: pdu.lun)
@@ -353,10 +369,7 @@ extension ISCSIConnection {
     switch function {
     case 1:  // ABORT TASK
       let referenced = pdu.be32(20)
-      if let w = pendingWrites.removeValue(forKey: referenced) {
-        outstandingBytes -= w.task.expectedLength
-        return respond(0)
-      }
+      if dropPendingWrite(referenced) { return respond(0) }
       if let i = waitingForBytes.firstIndex(where: { $0.pdu.initiatorTaskTag == referenced }) {
         waitingForBytes.remove(at: i)
         return respond(0)
@@ -408,10 +421,7 @@ extension ISCSIConnection {
   /// not be sent).
   @discardableResult
   public mutating func abortAll(_ lun: UInt16?) -> Set<UInt32> {
-    for (tag, w) in pendingWrites where lun == nil || w.task.lun == lun {
-      outstandingBytes -= w.task.expectedLength
-      pendingWrites[tag] = nil
-    }
+    for (tag, w) in pendingWrites where lun == nil || w.task.lun == lun { dropPendingWrite(tag) }
     if !waitingForBytes.isEmpty {
       waitingForBytes.removeAll { lun == nil || Self.lunNumber($0.pdu.lun) == lun }
     }
@@ -425,23 +435,27 @@ extension ISCSIConnection {
 
   /// Another I_T nexus reset `lun` (nil: every LU, a target reset; SAM-5 §5.6, the Control
   /// mode page's TAS bit one): this connection's tasks of it end with TASK ABORTED, none
-  /// executed that was not already — those waiting for bytes at once, writes waiting for data
-  /// when the burst in force is in, running ones when they leave the adapter (their results,
-  /// data and sense dropped). A task this nexus aborted itself stays unanswered.
+  /// executed that was not already — writes waiting for data (the rest of their burst
+  /// discarded, ``dropPendingWrite(_:)``) and commands waiting for bytes at once, running ones
+  /// when they leave the adapter (their results, data and sense dropped). A task this nexus
+  /// aborted itself stays unanswered.
   mutating func abortForAnotherNexus(_ lun: UInt16?) -> [Event] {
     guard phase == .fullFeature else { return [] }
     for (tag, entry) in running where lun == nil || entry.lun == lun {
       running[tag]!.abortedByAnotherNexus = true
     }
+    var answered: [UInt32] = []
     for (tag, w) in pendingWrites where lun == nil || w.task.lun == lun {
-      pendingWrites[tag]!.abortedByAnotherNexus = true
+      dropPendingWrite(tag)
+      answered.append(tag)
     }
-    let answered = waitingForBytes.filter { lun == nil || Self.lunNumber($0.pdu.lun) == lun }
-    guard !answered.isEmpty else { return [] }
-    waitingForBytes.removeAll { lun == nil || Self.lunNumber($0.pdu.lun) == lun }
-    return answered.map {
-      .send(response($0.pdu.initiatorTaskTag, .taskAborted, expected: 0, isRead: false))
+    for w in waitingForBytes where lun == nil || Self.lunNumber(w.pdu.lun) == lun {
+      answered.append(w.pdu.initiatorTaskTag)
     }
+    if !waitingForBytes.isEmpty {
+      waitingForBytes.removeAll { lun == nil || Self.lunNumber($0.pdu.lun) == lun }
+    }
+    return answered.map { .send(response($0, .taskAborted, expected: 0, isRead: false)) }
   }
 
   /// A task set's abort across the session: this connection's tasks of `lun` (nil: all), its

@@ -140,8 +140,9 @@ public struct ISCSIConnection: Sendable {
   public static let defaultPort = 3260
   /// Our MaxRecvDataSegmentLength.
   public static let receiveSegmentBytes = 262_144
-  /// The largest transfer one command may ask for (the disks' MAXIMUM TRANSFER LENGTH).
-  public static let maximumTransferBytes = AdapterDisk.largestCommandBytes
+  /// The largest transfer one command may ask for (the disks' MAXIMUM TRANSFER LENGTH,
+  /// ``AdapterDisk/largestCommandBytes``).
+  public static let maximumTransferBytes = 16 * 1024 * 1024
   /// Commands one session may have in the target at once, on all its connections (waiting for
   /// data or running): the CmdSN window closes as they fill it (MaxCmdSN = ExpCmdSN + free
   /// slots − 1).
@@ -238,9 +239,6 @@ public struct ISCSIConnection: Sendable {
     var burstOffset = 0
     var burstLength = 0
     var nextDataSN: UInt32 = 0
-    /// Another I_T nexus reset its LU: it is answered TASK ABORTED once the burst in force
-    /// is in, and never executed (``abortForAnotherNexus(_:)``).
-    var abortedByAnotherNexus = false
   }
   var pendingWrites: [UInt32: PendingWrite] = [:] {
     didSet { recount() }
@@ -295,6 +293,10 @@ public struct ISCSIConnection: Sendable {
   /// nil: no limit.
   public var loginDeadline: UInt64?
   var nextTransferTag: UInt32 = 1
+  /// The Target Transfer Tags of aborted writes whose burst's Data-Out is discarded as it
+  /// comes (``dropPendingWrite(_:)``), oldest first; at most ``discardedTransferLimit``.
+  var discardedTransfers: [UInt32] = []
+  static let discardedTransferLimit = 2 * maximumOutstanding
 
   /// - Parameters:
   ///   - tsih: the Target Session Identifying Handle this connection's session gets when its

@@ -7,8 +7,9 @@ import Testing
 /// A LOGICAL UNIT RESET or target reset aborts every task of the LU, the other I_T nexuses'
 /// included (SAM-5 §7.7, §5.6): with the Control mode page's TAS bit one, each of another
 /// nexus's aborted tasks ends with TASK ABORTED status — a running one when it leaves the
-/// adapter (its result dropped), a write waiting for data once the burst in force is in (never
-/// executed), a command waiting for bytes at once. The resetting nexus's own end unanswered.
+/// adapter (its result dropped), a write waiting for data (never executed; the rest of its
+/// burst discarded) and a command waiting for bytes at once. The resetting nexus's own end
+/// unanswered.
 @Suite struct AnotherNexusResetTests {
   typealias M = MultipleConnections
 
@@ -59,34 +60,75 @@ import Testing
     #expect(Self.statuses(c.complete(tasks[2], ISCSITaskResult(status: 0))) == [3: 0x40])
   }
 
-  @Test func aWriteWaitingForDataIsAnsweredTaskAbortedOnceItsBurstIsInAndNeverRuns() throws {
+  /// A write waiting for its data is answered TASK ABORTED at once and never runs; the Data-Out
+  /// of the burst its R2T asked for is discarded as it comes (no Reject) — and so is that of a
+  /// write this nexus aborted itself (ABORT TASK), which gets no response.
+  @Test func aWriteWaitingForDataIsAnsweredAtOnceAndItsBurstIsDiscarded() throws {
     let write: [UInt8] = [0x2A, 0, 0, 0, 0, 3, 0, 0, 4, 0]  // 4 blocks of 4 KiB at LBA 3
-    func started(_ c: inout ISCSIConnection) throws -> ISCSIPDU {
+    func started(_ c: inout ISCSIConnection, itt: UInt32) throws -> ISCSIPDU {
       let r2t = Initiator.sent(
-        c.receive(Initiator.bytes(Initiator.command(itt: 1, cmdSN: 1, cdb: write, write: true, edtl: 16384))))
+        c.receive(
+          Initiator.bytes(Initiator.command(itt: itt, cmdSN: itt, cdb: write, write: true, edtl: 16384))))
       let first = try #require(r2t.first)
       #expect(first.opcode == .readyToTransfer && first.be32(44) == 8192, "R2T for the first burst")
       return first
     }
-    func burst(_ r2t: ISCSIPDU) -> [UInt8] {
-      Initiator.bytes(
-        Initiator.dataOut(
-          itt: 1, ttt: r2t.be32(20), dataSN: 0, offset: Int(r2t.be32(40)),
-          data: [UInt8](repeating: 0x33, count: 8192), final: true))
+    /// The burst `r2t` asked for, in two Data-Out PDUs (the second final).
+    func burst(_ r2t: ISCSIPDU) -> [[UInt8]] {
+      (0..<2).map { k in
+        Initiator.bytes(
+          Initiator.dataOut(
+            itt: r2t.initiatorTaskTag, ttt: r2t.be32(20), dataSN: UInt32(k),
+            offset: Int(r2t.be32(40)) + k * 4096,
+            data: [UInt8](repeating: 0x33, count: 4096), final: k == 1))
+      }
     }
-    // Control: without a reset, the burst in brings the R2T for the second.
+    // Control: without an abort, the burst in brings the R2T for the second; and Data-Out for a
+    // transfer tag never given is refused (Reject) — so "no Reject" below means something.
     var control = Initiator.loggedIn()
-    let r2t = try started(&control)
-    let next = Initiator.sent(control.receive(burst(r2t)))
-    #expect(next.map(\.opcode) == [.readyToTransfer])
+    let r2t = try started(&control, itt: 1)
+    let pieces = burst(r2t)
+    #expect(Initiator.sent(control.receive(pieces[0])).isEmpty)
+    #expect(Initiator.sent(control.receive(pieces[1])).map(\.opcode) == [.readyToTransfer])
+    let stray = Initiator.dataOut(itt: 9, ttt: 0x7777, dataSN: 0, offset: 0, data: [1], final: true)
+    #expect(Initiator.sent(control.receive(Initiator.bytes(stray))).map(\.opcode) == [.reject])
 
     var c = Initiator.loggedIn()
-    let asked = try started(&c)
-    #expect(c.abortForAnotherNexus(0).isEmpty, "nothing to answer before the burst is in")
-    let events = c.receive(burst(asked))
-    #expect(Self.statuses(events) == [1: 0x40], "TASK ABORTED")
-    #expect(M.executed(events).isEmpty, "never executed")
+    let asked = try started(&c, itt: 1)
+    let answered = c.abortForAnotherNexus(0)
+    #expect(Self.statuses(answered) == [1: 0x40], "TASK ABORTED at once")
     #expect(c.pendingWrites.isEmpty && c.session.outstandingBytes == 0 && c.session.outstanding == 0)
+    for piece in burst(asked) {
+      let events = c.receive(piece)
+      #expect(Initiator.sent(events).isEmpty && M.executed(events).isEmpty, "discarded, nothing runs")
+    }
+    #expect(c.discardedTransfers.isEmpty, "the final PDU ends the discarding")
+    // This nexus's own ABORT TASK of a write waiting for data: FUNCTION COMPLETE, the write
+    // never answered, its burst discarded the same way.
+    let own = try started(&c, itt: 2)
+    let abort = Initiator.sent(
+      c.receive(Initiator.bytes(Initiator.taskManagement(1, itt: 50, cmdSN: 3, referenced: 2, refCmdSN: 2))))
+    #expect(abort.map(\.opcode) == [.taskManagementResponse] && abort.first?.header[2] == 0)
+    for piece in burst(own) { #expect(Initiator.sent(c.receive(piece)).isEmpty) }
+    #expect(c.isFullFeature)
+  }
+
+  /// The discarded transfer tags are bounded: a client whose aborted writes never send their
+  /// data cannot grow them.
+  @Test func discardedTransfersAreBounded() throws {
+    var c = Initiator.loggedIn()
+    let write: [UInt8] = [0x2A, 0, 0, 0, 0, 0, 0, 0, 4, 0]
+    for round in 0..<5 {
+      for k in 0..<32 {
+        let itt = UInt32(round * 32 + k + 1)
+        _ = c.receive(
+          Initiator.bytes(Initiator.command(itt: itt, cmdSN: itt, cdb: write, write: true, edtl: 16384)))
+      }
+      #expect(c.pendingWrites.count == 32, "round \(round): the writes wait for data")
+      _ = c.abortForAnotherNexus(nil)
+      #expect(c.pendingWrites.isEmpty)
+    }
+    #expect(c.discardedTransfers.count == ISCSIConnection.discardedTransferLimit)
   }
 
   @Test func aTargetResetOfAnotherNexusAbortsEveryLU() throws {
