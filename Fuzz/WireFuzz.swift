@@ -54,9 +54,13 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     while i < body.count && !c.isClosed {
       let piece = Array(body[i..<min(body.count, i + step)])
       let events = c.receive(piece)
-      // Some pieces are followed by another I_T nexus's reset of LUN 0 (or of the target)
-      // before the commands they started finish: those end with TASK ABORTED.
-      if piece[0] == 0xA5 { _ = c.abortForAnotherNexus(piece.count > 1 && piece[1] & 1 == 1 ? nil : 0) }
+      // Some pieces are followed by an abort of LUN 0's tasks (or every LU's), as this nexus's
+      // task management or another nexus's reset makes it, before the commands they started
+      // finish.
+      if piece[0] == 0xA5 {
+        let bits = piece.count > 1 ? piece[1] : 0
+        _ = c.abort(bits & 1 == 1 ? nil : 0, by: bits & 2 == 0 ? .anotherNexus : .thisNexus)
+      }
       finish(&c, events)
       i += step
     }

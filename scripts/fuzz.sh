@@ -13,7 +13,8 @@ out=.build/fuzz
 mkdir -p "$out/corpus"
 wire=(Sources/StorportServe/ISCSIPDU.swift Sources/StorportServe/ISCSINegotiation.swift
   Sources/StorportServe/ISCSIConnection.swift Sources/StorportServe/ISCSIConnection+Login.swift
-  Sources/StorportServe/ISCSIConnection+Commands.swift Sources/StorportServe/NBDProtocol.swift
+  Sources/StorportServe/ISCSIConnection+Commands.swift Sources/StorportServe/ISCSIConnection+TaskManagement.swift
+  Sources/StorportServe/NBDProtocol.swift
   Sources/StorportServe/NBDSession.swift Sources/StorportServe/FixedSense.swift Sources/StorportServe/ISCSIConnection+Ping.swift
   Sources/StorportServe/Transfers.swift Sources/StorportServe/ISCSISession.swift
   Sources/StorportServe/DataIn.swift Sources/StorportServe/DataBuffer.swift Sources/StorportServe/WireBuffers.swift)

@@ -23,14 +23,10 @@ extension LogicalUnit {
         p[4] = 0x08  // SWP changeable
       case 2:
         p[3] = 0x10  // unrestricted reordering
-        p[5] = 0x40  // TAS
       default:
         p[2] = m.descriptorSense ? 0x04 : 0
         p[3] = 0x10
         p[4] = m.softwareWriteProtect ? 0x08 : 0
-        // TAS: a command another I_T nexus's task management aborts ends with TASK ABORTED
-        // status (SAM-5 §5.6), as the iSCSI front end does; not changeable.
-        p[5] = 0x40
       }
       p[8] = 0xFF  // busy timeout period: unlimited
       p[9] = 0xFF

@@ -47,7 +47,8 @@ extension AdapterDisk {
   /// same command (every flag kept; the first failure's status and sense win), when the whole
   /// range lies inside the disk — otherwise the command goes as sent and the LU answers it. A
   /// request the port or miniport failed without a SCSI status comes back as CHECK CONDITION:
-  /// ABORTED COMMAND.
+  /// ABORTED COMMAND. The fields of the answer that describe the target rather than the
+  /// miniport are the target's (``TargetOwnedField``).
   public func execute(
     cdb: [UInt8], dataOut: [UInt8], dataInLength: Int,
     completion: @escaping @Sendable (ScsiOutcome) -> Void
@@ -77,7 +78,7 @@ extension AdapterDisk {
       split(block, length: length, isWrite: isWrite, buffer: buffer, completion)
       return
     }
-    let blockLimits = !isWrite && cdb.count >= 3 && cdb[0] == 0x12 && cdb[1] & 1 != 0 && cdb[2] == 0xB0
+    let owned = isWrite ? nil : TargetOwnedField(cdb)
     let r = StorRequest()
     r.setCdb(cdb)
     r.direction = length == 0 ? .none : isWrite ? .dataOut : .dataIn
@@ -91,26 +92,13 @@ extension AdapterDisk {
         var outcome = Self.scsiOutcome(done)
         let transferred = min(Int(done.dataTransferLength), buffer.count)
         if !isWrite && outcome.status == 0 {
-          if blockLimits { advertiseLargestCommand(in: buffer, count: transferred) }
+          if let owned { rewrite(owned, in: buffer, count: transferred) }
           outcome.data = DataIn(buffer, count: transferred)
         }
         outcome.overflow = max(0, done.residual - (length - transferred))
         completion(outcome)
       }
     }
-  }
-
-  /// The Block Limits VPD page (0xB0) in `buffer` (its first `count` bytes returned) says the
-  /// MAXIMUM TRANSFER LENGTH of this disk — ``largestCommandBytes`` in blocks, which `execute`
-  /// splits into the miniport's pieces — where the miniport's LU said its own
-  /// MaximumTransferLength. SBC-4 §6.6.4: the largest transfer the device server accepts for
-  /// one command; the device server an initiator talks to is this disk, as a Windows class
-  /// driver splits what is above an adapter's limit. OPTIMAL TRANSFER LENGTH stays the
-  /// miniport's: a command no longer than that is one request.
-  private func advertiseLargestCommand(in buffer: DataBuffer, count: Int) {
-    guard count >= 12, buffer.pointer.load(fromByteOffset: 1, as: UInt8.self) == 0xB0 else { return }
-    let blocks = UInt32(clamping: Self.largestCommandBytes / blockSize)
-    buffer.pointer.storeBytes(of: blocks.bigEndian, toByteOffset: 8, as: UInt32.self)
   }
 
   private func split(

@@ -116,22 +116,6 @@ extension ISCSIConnection {
     return nextTransferTag
   }
 
-  /// Drops the write `tag` waiting for data (a task management function aborted it): its
-  /// bytes and slot are free at once, and the Data-Out of the burst its R2T asked for — on the
-  /// wire already, or sent because RFC 7143's task management actions on task sets (RFC 3720
-  /// §10.6.2) have an initiator answer every R2T of an aborted task set — is discarded as it
-  /// comes, without a Reject. Nothing waits for that data (those actions would have the
-  /// target wait): Linux's initiator stops sending it (fast abort), and a target that waited
-  /// would never answer. Returns whether there was such a write.
-  @discardableResult
-  mutating func dropPendingWrite(_ tag: UInt32) -> Bool {
-    guard let w = pendingWrites.removeValue(forKey: tag) else { return false }
-    outstandingBytes -= w.task.expectedLength
-    if discardedTransfers.count >= Self.discardedTransferLimit { discardedTransfers.removeFirst() }
-    discardedTransfers.append(w.targetTransferTag)
-    return true
-  }
-
   /// The next R2T of a write: the rest of the data, up to MaxBurstLength.
   mutating func readyToTransfer(_ w: inout PendingWrite, lun: UInt64) -> Event {
     w.burstOffset = w.task.dataOut.count
@@ -219,20 +203,20 @@ extension ISCSIConnection {
     for (task, result) in done {
       guard let entry = running.removeValue(forKey: task.initiatorTaskTag) else { continue }
       outstandingBytes -= entry.bytes
-      // Aborted, or its connection ended: no result is sent; responses held for it may go.
-      guard phase == .fullFeature, !entry.aborted else {
+      // Its result; TASK ABORTED when another nexus's reset aborted it; nothing when this
+      // nexus did, or its connection ended.
+      if phase == .fullFeature && entry.aborted != .thisNexus {
+        let another = entry.aborted == .anotherNexus
+        let answer = another ? ISCSITaskResult.taskAborted : result
+        let (expected, isRead) = another ? (0, false) : (task.expectedLength, task.isRead)
+        wire.append(estimate: responseBytes(answer)) {
+          response(task.initiatorTaskTag, answer, expected: expected, isRead: isRead, into: &$0)
+        }
+      }
+      // Responses held for aborted tasks may go (after what is in the wire buffers).
+      if entry.aborted != nil || phase != .fullFeature {
         let released = releaseTaskManagement(afterEnding: [task.initiatorTaskTag])
         if !released.isEmpty { events += wire.take().map { .send($0) } + released }
-        continue
-      }
-      if entry.abortedByAnotherNexus {
-        wire.append(estimate: responseBytes(.taskAborted)) {
-          response(task.initiatorTaskTag, .taskAborted, expected: 0, isRead: false, into: &$0)
-        }
-        continue
-      }
-      wire.append(estimate: responseBytes(result)) {
-        response(task.initiatorTaskTag, result, expected: task.expectedLength, isRead: task.isRead, into: &$0)
       }
     }
     events += wire.take().map { .send($0) }
@@ -338,157 +322,5 @@ extension ISCSIConnection {
       r.data = [UInt8(result.sense.count >> 8), UInt8(result.sense.count & 0xFF)] + result.sense
     }
     framing.write(stamped(r, advance: true), into: &out)
-  }
-
-  // MARK: - Task management
-
-  /// Task Management Function Request (RFC 7143 §11.5): ABORT TASK / ABORT TASK SET /
-  /// CLEAR TASK SET drop what is waiting for data and suppress the results of what is
-  /// running — the task sets on every connection of the session, and the commands numbered
-  /// below the function's CmdSN not delivered yet (waiting for their turn, or still to come,
-  /// §11.5.1); the response waits for the running tasks it aborted. LOGICAL UNIT RESET and
-  /// TARGET WARM / COLD RESET go to the owner (the miniport's reset path, per LU); CLEAR ACA
-  /// and TASK REASSIGN are not supported.
-  mutating func taskManagement(_ pdu: ISCSIPDU) -> [Event] {
-    guard accept(pdu) else { return [] }
-    let function = pdu.flags & 0x7F
-    let itt = pdu.initiatorTaskTag
-    let lun = Self.lunNumber(pdu.lun)
-    func respond(_ code: UInt8) -> [Event] {
-      var r = ISCSIPDU(.taskManagementResponse)
-      r.initiatorTaskTag = itt
-      r.header[2] = code
-      return [encode(stamped(r, advance: true))]
-    }
-    // Held answers are bounded like commands; resets go one at a time. Beyond: FUNCTION
-    // REJECTED, and the initiator may retry.
-    if session.heldCount >= Self.maximumOutstanding && [1, 2, 4].contains(function) {
-      return respond(255)
-    }
-    if resetInFlight && [5, 6, 7].contains(function) { return respond(255) }
-    switch function {
-    case 1:  // ABORT TASK
-      let referenced = pdu.be32(20)
-      if dropPendingWrite(referenced) { return respond(0) }
-      if let i = waitingForBytes.firstIndex(where: { $0.pdu.initiatorTaskTag == referenced }) {
-        waitingForBytes.remove(at: i)
-        return respond(0)
-      }
-      if running[referenced] != nil {
-        running[referenced]!.aborted = true
-        session.hold(cid: cid, initiatorTaskTag: itt, awaiting: [ISCSISession.key(memberSerial, referenced)])
-        return []  // answered when the task ends
-      }
-      if session.abortWaiting(tag: referenced, cid: cid) { return respond(0) }
-      // Not received, but numbered inside the window and below this function: it is considered
-      // received — its CmdSN taken, the command dropped should it come (RFC 7143 §11.5.1 b).
-      let refCmdSN = pdu.be32(32)
-      let below = pdu.be32(24) &- refCmdSN
-      if refCmdSN &- expCmdSN <= maxCmdSN &- expCmdSN && below != 0 && below < 1 << 31 {
-        guard session.abort(from: refCmdSN, to: refCmdSN &+ 1, lun: nil) else { return respond(255) }
-        session.consumeAbsent(refCmdSN)
-        return respond(0)
-      }
-      return respond(1)  // task does not exist
-    case 2, 4:  // ABORT TASK SET, CLEAR TASK SET
-      guard let lun, target.luns.contains(lun) else { return respond(2) }
-      let awaiting = abortSession(lun, field: pdu.lun, below: pdu.be32(24))
-      if awaiting.isEmpty { return respond(0) }
-      session.hold(cid: cid, initiatorTaskTag: itt, awaiting: awaiting)
-      return []
-    case 5:  // LOGICAL UNIT RESET
-      guard let lun, target.luns.contains(lun) else { return respond(2) }
-      abortSession(lun, field: pdu.lun, below: pdu.be32(24))
-      resetInFlight = true
-      return [.resetLogicalUnit(lun: lun, initiatorTaskTag: itt)]
-    case 6, 7:  // TARGET WARM RESET, TARGET COLD RESET: every LU, through the owner
-      abortSession(nil, field: nil, below: pdu.be32(24))
-      resetInFlight = true
-      return [.resetTarget(cold: function == 7, initiatorTaskTag: itt)]
-    case 3:  // CLEAR ACA (no ACA here: NACA is refused)
-      return respond(5)
-    case 8:  // TASK REASSIGN (ErrorRecoveryLevel 2)
-      return respond(4)
-    case 9...14:  // QUERY TASK, QUERY TASK SET, I_T NEXUS RESET, QUERY ASYNCHRONOUS EVENT…
-      return respond(5)
-    default:
-      return respond(255)
-    }
-  }
-
-  /// Drops the writes of `lun` (nil: every LUN) waiting for data and its commands waiting for
-  /// bytes, and marks its running tasks aborted; returns the running ones (their results will
-  /// not be sent).
-  @discardableResult
-  public mutating func abortAll(_ lun: UInt16?) -> Set<UInt32> {
-    for (tag, w) in pendingWrites where lun == nil || w.task.lun == lun { dropPendingWrite(tag) }
-    if !waitingForBytes.isEmpty {
-      waitingForBytes.removeAll { lun == nil || Self.lunNumber($0.pdu.lun) == lun }
-    }
-    var awaiting = Set<UInt32>()
-    for (tag, entry) in running where lun == nil || entry.lun == lun {
-      running[tag]!.aborted = true
-      awaiting.insert(tag)
-    }
-    return awaiting
-  }
-
-  /// Another I_T nexus reset `lun` (nil: every LU, a target reset; SAM-5 §5.6, the Control
-  /// mode page's TAS bit one): this connection's tasks of it end with TASK ABORTED, none
-  /// executed that was not already — writes waiting for data (the rest of their burst
-  /// discarded, ``dropPendingWrite(_:)``) and commands waiting for bytes at once, running ones
-  /// when they leave the adapter (their results, data and sense dropped). A task this nexus
-  /// aborted itself stays unanswered.
-  mutating func abortForAnotherNexus(_ lun: UInt16?) -> [Event] {
-    guard phase == .fullFeature else { return [] }
-    for (tag, entry) in running where lun == nil || entry.lun == lun {
-      running[tag]!.abortedByAnotherNexus = true
-    }
-    var answered: [UInt32] = []
-    for (tag, w) in pendingWrites where lun == nil || w.task.lun == lun {
-      dropPendingWrite(tag)
-      answered.append(tag)
-    }
-    for w in waitingForBytes where lun == nil || Self.lunNumber(w.pdu.lun) == lun {
-      answered.append(w.pdu.initiatorTaskTag)
-    }
-    if !waitingForBytes.isEmpty {
-      waitingForBytes.removeAll { lun == nil || Self.lunNumber($0.pdu.lun) == lun }
-    }
-    return answered.map { .send(response($0, .taskAborted, expected: 0, isRead: false)) }
-  }
-
-  /// A task set's abort across the session: this connection's tasks of `lun` (nil: all), its
-  /// siblings' (through their owners), and the commands numbered from ExpCmdSN to `below` not
-  /// delivered yet (LUN field `field`; nil: any). Returns the running tasks awaited, as
-  /// session keys.
-  /// `below` is clamped to the window (MaxCmdSN + 1): a function numbered beyond it cannot
-  /// abort commands the target would never accept.
-  @discardableResult
-  mutating func abortSession(_ lun: UInt16?, field: UInt64?, below: UInt32) -> Set<UInt64> {
-    var awaiting = Set(abortAll(lun).map { ISCSISession.key(memberSerial, $0) })
-    for (sibling, hooks) in session.hooks where sibling != cid {
-      guard let serial = session.members[sibling] else { continue }
-      awaiting.formUnion(hooks.abort(lun).map { ISCSISession.key(serial, $0) })
-    }
-    // Commands numbered below the function not delivered yet: only an immediate function can
-    // have any (a non-immediate one came in order, ExpCmdSN is past it).
-    let ahead = below &- expCmdSN
-    if ahead != 0 && ahead < 1 << 31 {
-      let end = maxCmdSN &+ 1
-      // (With too many ranges kept, those of this range still to come are not dropped.)
-      session.abort(from: expCmdSN, to: ahead <= end &- expCmdSN ? below : end, lun: field)
-    }
-    return awaiting
-  }
-
-  /// The owner finished a LOGICAL UNIT RESET or a target reset.
-  public mutating func completeReset(initiatorTaskTag: UInt32, succeeded: Bool) -> [Event] {
-    resetInFlight = false
-    guard phase == .fullFeature else { return [] }
-    var r = ISCSIPDU(.taskManagementResponse)
-    r.initiatorTaskTag = initiatorTaskTag
-    r.header[2] = succeeded ? 0 : 255
-    return [encode(stamped(r, advance: true))]
   }
 }

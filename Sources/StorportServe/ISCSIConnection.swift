@@ -248,12 +248,13 @@ public struct ISCSIConnection: Sendable {
     var lun: UInt16
     /// The bytes it holds of the session's budget (``maximumOutstandingBytes``).
     var bytes: Int
-    /// A task management function of this I_T nexus aborted it: no response is sent.
-    var aborted = false
-    /// Another I_T nexus reset its LU: its response is TASK ABORTED, whatever its result
-    /// (SAM-5 §5.6 with the Control mode page's TAS bit one).
-    var abortedByAnotherNexus = false
+    /// Who aborted it, if anyone (``abort(_:by:)``): its result is then not sent.
+    var aborted: Abort?
   }
+  /// Who aborted a task: a task management function of this I_T nexus (no response is sent
+  /// for the task), or another nexus's LU or target reset (the task ends with TASK ABORTED:
+  /// SAM-5 §5.6 with the Control mode page's TAS bit one).
+  enum Abort { case thisNexus, anotherNexus }
   /// Tasks handed to the owner and not completed, by task tag.
   var running: [UInt32: RunningTask] = [:] {
     didSet { recount() }

@@ -134,15 +134,15 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         guard let channel = self?.context?.channel else { return done() }
         channel.closeFuture.whenComplete { _ in done() }
       },
-      abort: { [weak self] lun in self?.connection.abortAll(lun) ?? [] },
-      abortForAnotherNexus: { [weak self] lun in
-        // On a later turn, as `answer`: never inside another handler's use of its connection.
-        guard let loop = self?.context?.eventLoop else { return }
-        loop.execute {
-          guard let self, let context = self.context else { return }
-          self.perform(self.connection.abortForAnotherNexus(lun), context: context)
-          self.resumeWaiting()  // the slots of those answered may let later ones start
-        }
+      abort: { [weak self] lun in self?.connection.abort(lun, by: .thisNexus).running ?? [] },
+      anotherNexusReset: { [weak self] lun in
+        // At once, before the reset reaches the adapter: nothing of this nexus's that the reset
+        // covers may start after it (a later turn would let this loop's next reads start
+        // some). Safe: the reset comes from another session's receive — this handler is not
+        // on the stack — and its answers are sent in StatSN order as they are made.
+        guard let self, let context = self.context else { return }
+        self.perform(self.connection.abort(lun, by: .anotherNexus).events, context: context)
+        self.resumeWaiting()  // the slots of those answered may let later ones start
       },
       answer: { [weak self] held in
         // On a later turn of the loop: the connection may be the one whose PDU led here (a

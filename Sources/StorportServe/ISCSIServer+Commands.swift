@@ -97,6 +97,15 @@ extension ISCSIServer {
       completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x07, 0x27, 0x00)))
       return
     }
+    // MAXIMUM TRANSFER LENGTH (the Block Limits page's: AdapterDisk.largestCommandBytes): a
+    // block command naming more is refused whatever EDTL says, before anything moves (SBC-4
+    // §6.6.4); WRITE SAME's bound is the LU's MAXIMUM WRITE SAME LENGTH instead.
+    if let block = parsed, block.kind != .writeSame,
+      UInt64(block.blocks) * UInt64(disk.blockSize) > UInt64(AdapterDisk.largestCommandBytes)
+    {
+      completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00)))
+      return
+    }
     guard let block = parsed, block.movesData else {
       // A block command that moves no data (WRITE SAME(16) with NDOB, VERIFY without BYTCHK)
       // uses none of what the initiator expected to move, either way: all of EDTL is the
@@ -141,10 +150,6 @@ extension ISCSIServer {
       } else {
         disk.truncatedWrite(block, data: data, completion: finish)
       }
-      return
-    }
-    guard spdtl <= ISCSIConnection.maximumTransferBytes else {
-      completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00)))
       return
     }
     // A READ sent with the W bit moves none of the data the initiator sent: all of EDTL is the

@@ -31,12 +31,15 @@ extension ISCSIServer {
   /// A LOGICAL UNIT RESET of `lun` (nil: a target reset, every LU) from `session`'s I_T
   /// nexus aborts the other nexuses' tasks there with TASK ABORTED status (SAM-5 §5.6 and
   /// §7.7; the Control mode page says TAS one) — each session's connections told through their
-  /// hooks. The issuing nexus's own are aborted without a response (``ISCSIConnection``).
-  /// NBD connections are not nexuses with task sets: their requests run on.
+  /// hooks, on the event loop, before the reset goes to the adapter. The issuing nexus's own
+  /// are aborted without a response (``ISCSIConnection``). NBD connections are not nexuses
+  /// with task sets: their requests run on. The aborts stand even if the reset then fails
+  /// (FUNCTION REJECTED to the issuer, no UNIT ATTENTION): they are made before its outcome is
+  /// known, as the tasks must not start after it.
   func abortOtherNexuses(_ lun: UInt16?, resetBy session: ISCSISession) {
     let others = sessions.withLockedValue { Array($0.values) }.filter { $0 !== session }
     for other in others {
-      for hooks in other.hooks.values { hooks.abortForAnotherNexus(lun) }
+      for hooks in Array(other.hooks.values) { hooks.anotherNexusReset(lun) }
     }
   }
 

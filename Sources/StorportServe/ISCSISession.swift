@@ -112,16 +112,17 @@ final class ISCSISession: @unchecked Sendable {
 
   /// How the owner reaches a connection of this session: hand it a deferred PDU; end it (an
   /// implicit logout: it leaves the session at once); be told once it has closed; abort its
-  /// tasks of a LUN (returning the running ones awaited); send a held task management
-  /// response of its; start its commands waiting for bytes.
+  /// tasks of a LUN (returning the running ones awaited); abort them for another nexus's
+  /// reset; send a held task management response of its; start its commands waiting for
+  /// bytes.
   struct Hooks {
     var deliver: (ISCSIPDU) -> Void
     var close: () -> Void
     var whenClosed: (@escaping @Sendable () -> Void) -> Void
     var abort: (_ lun: UInt16?) -> Set<UInt32>
-    /// Another I_T nexus reset `lun` (nil: every LU): TASK ABORTED for its tasks there
-    /// (``ISCSIConnection/abortForAnotherNexus(_:)``), on a later turn of the loop.
-    var abortForAnotherNexus: (_ lun: UInt16?) -> Void
+    /// Another I_T nexus reset `lun` (nil: every LU): TASK ABORTED for this connection's tasks
+    /// there (``ISCSIConnection/abort(_:by:)``), at once.
+    var anotherNexusReset: (_ lun: UInt16?) -> Void
     var answer: (_ held: HeldResponse) -> Void
     /// Start its commands waiting for bytes that now fit (on a later turn of the loop).
     var resume: () -> Void

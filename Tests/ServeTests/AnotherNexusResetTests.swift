@@ -23,12 +23,12 @@ import Testing
     return out
   }
 
-  @Test func anotherNexussResetEndsRunningAndWaitingTasksWithTaskAborted() throws {
+  @Test func anotherNexusResetEndsRunningAndWaitingTasksWithTaskAborted() throws {
     var (c, tasks) = try ISCSIConnectionTests.fullOfBytes()
     let block = DataIn([UInt8](repeating: 0x61, count: 4096))
     // A reset of another LU (1) touches none of LUN 0's tasks: the control — read 4 ends GOOD
     // with its data, and read 5, which waited for the bytes, starts.
-    #expect(c.abortForAnotherNexus(1).isEmpty)
+    #expect(c.abort(1, by: .anotherNexus).events.isEmpty)
     #expect(c.receive(Initiator.bytes(ISCSIConnectionTests.read16MiB(itt: 5, cmdSN: 5))).isEmpty, "5 waits")
     let control = c.complete(tasks[3], ISCSITaskResult(status: 0, dataIn: block))
     #expect(Self.statuses(control) == [4: 0], "GOOD")
@@ -40,23 +40,31 @@ import Testing
       Initiator.bytes(Initiator.taskManagement(1, itt: 50, cmdSN: 7, referenced: 2, refCmdSN: 2)))
     #expect(Initiator.sent(own).isEmpty, "held until 2 ends")
 
-    // Another nexus resets LUN 0: the waiting 6 is answered at once and never starts.
-    let now = c.abortForAnotherNexus(0)
+    // Another nexus resets LUN 0: the waiting 6 is answered at once and never starts; its
+    // StatSN is the next, and its slot is free (MaxCmdSN one up).
+    let (statSN, maxCmdSN) = (c.statSN, c.maxCmdSN)
+    let now = c.abort(0, by: .anotherNexus).events
     #expect(Self.statuses(now) == [6: 0x40], "TASK ABORTED")
     #expect(M.executed(now).isEmpty && c.waitingForBytes.isEmpty && c.session.waitingForBytes == 0)
-    // Running 1 ends GOOD with data in the adapter: TASK ABORTED, no Data-In.
+    let six = Initiator.sent(now).first
+    #expect(six?.be32(24) == statSN && c.statSN == statSN &+ 1, "StatSN in order")
+    #expect(c.maxCmdSN == maxCmdSN &+ 1 && six?.be32(32) == c.maxCmdSN, "the window opens by 6's slot")
+    let mib16 = ISCSIConnection.maximumTransferBytes
+    #expect(c.session.outstandingBytes == 4 * mib16, "1, 2, 3 and 5 hold their bytes; 6 held none")
+    // Running 1 ends GOOD with data in the adapter: TASK ABORTED, no Data-In; its bytes free.
     let one = c.complete(tasks[0], ISCSITaskResult(status: 0, dataIn: block))
     #expect(Self.statuses(one) == [1: 0x40])
+    #expect(c.session.outstandingBytes == 3 * mib16)
     #expect(
       Initiator.sent(one).allSatisfy { $0.opcode == .scsiResponse && $0.data.isEmpty }, "no data, no sense")
     // 2, which this nexus aborted, stays unanswered; its ABORT TASK is answered.
     let two = Initiator.sent(c.complete(tasks[1], ISCSITaskResult(status: 0, dataIn: block)))
     #expect(two.map(\.opcode) == [.taskManagementResponse] && two.first?.initiatorTaskTag == 50)
-    #expect(c.running.count == 2 && c.running.values.allSatisfy(\.abortedByAnotherNexus), "3 and 5")
+    #expect(c.running.count == 2 && c.running.values.allSatisfy { $0.aborted == .anotherNexus }, "3 and 5")
     // A command that comes after the reset (CmdSN 7: the ABORT TASK was immediate) is not
     // touched by it.
     #expect(M.executed(c.receive(Initiator.bytes(ISCSIConnectionTests.read16MiB(itt: 7, cmdSN: 7)))) == [7])
-    #expect(c.running[7].map { !$0.abortedByAnotherNexus } == true)
+    #expect(c.running[7] != nil && c.running[7]?.aborted == nil)
     #expect(Self.statuses(c.complete(tasks[2], ISCSITaskResult(status: 0))) == [3: 0x40])
   }
 
@@ -95,7 +103,7 @@ import Testing
 
     var c = Initiator.loggedIn()
     let asked = try started(&c, itt: 1)
-    let answered = c.abortForAnotherNexus(0)
+    let answered = c.abort(0, by: .anotherNexus).events
     #expect(Self.statuses(answered) == [1: 0x40], "TASK ABORTED at once")
     #expect(c.pendingWrites.isEmpty && c.session.outstandingBytes == 0 && c.session.outstanding == 0)
     for piece in burst(asked) {
@@ -125,16 +133,26 @@ import Testing
           Initiator.bytes(Initiator.command(itt: itt, cmdSN: itt, cdb: write, write: true, edtl: 16384)))
       }
       #expect(c.pendingWrites.count == 32, "round \(round): the writes wait for data")
-      _ = c.abortForAnotherNexus(nil)
+      _ = c.abort(nil, by: .anotherNexus).events
       #expect(c.pendingWrites.isEmpty)
     }
     #expect(c.discardedTransfers.count == ISCSIConnection.discardedTransferLimit)
   }
 
-  @Test func aTargetResetOfAnotherNexusAbortsEveryLU() throws {
+  /// A target reset (nil) covers every LU; a LU reset only its own.
+  @Test func aTargetResetOfAnotherNexusAbortsEveryLUAndALUResetOnlyItsOwn() throws {
     var (c, tasks) = try ISCSIConnectionTests.fullOfBytes()
-    #expect(c.abortForAnotherNexus(nil).isEmpty)
-    #expect(tasks.allSatisfy { c.running[$0.initiatorTaskTag]?.abortedByAnotherNexus == true })
+    var onLUN1 = Initiator.command(itt: 9, cmdSN: 5, cdb: [0, 0, 0, 0, 0, 0])  // TEST UNIT READY
+    onLUN1.header[9] = 1
+    #expect(M.executed(c.receive(Initiator.bytes(onLUN1))) == [9])
+    #expect(c.running[9]?.lun == 1)
+    // Control: a reset of LUN 2 touches neither LU.
+    #expect(c.abort(2, by: .anotherNexus).events.isEmpty)
+    #expect(c.running.values.allSatisfy { $0.aborted == nil })
+    _ = c.abort(nil, by: .anotherNexus)
+    #expect(tasks.allSatisfy { c.running[$0.initiatorTaskTag]?.aborted == .anotherNexus })
+    #expect(c.running[9]?.aborted == .anotherNexus)
+    #expect(Self.statuses(c.complete(tasks[0].header, ISCSITaskResult(status: 0))) == [1: 0x40])
   }
 }
 
@@ -169,6 +187,55 @@ import Testing
     try #require(page.count >= 48 + 4 + 12 && page[0] & 0x3F == 0x25, "MODE SENSE data")
     #expect(page[48 + 4] & 0x3F == 0x0A && page[48 + 4 + 5] & 0x40 != 0, "Control mode page: TAS one")
     #expect(t.rig.runtime.verifier.violations.isEmpty)
+    withExtendedLifetime(t) {}
+  }
+
+  /// Writes waiting for data on both sides of B's reset: A's is answered TASK ABORTED at once
+  /// and the burst A sends anyway is discarded (the next PDU A gets answers its next command,
+  /// not a Reject), nothing landing; B's own is not answered at all.
+  @Test func writesWaitingForDataOnEitherSideOfAReset() throws {
+    let t = try LoopbackTarget()
+    let ab = try t.sessionsOfDistinctPorts(2)
+    let (a, b) = (ab[0], ab[1])
+    let bs = t.disk.blockSize
+    let write: [UInt8] = [0x2A, 0, 0, 0, 0, 3, 0, 0, 4, 0]  // 4 blocks at LBA 3, no immediate data
+    let read: [UInt8] = [0x28, 0, 0, 0, 0, 3, 0, 0, 1, 0]
+    var r2ts: [[UInt8]] = []
+    for c in [a, b] {
+      c.send(framing.encode(Initiator.command(itt: 1, cmdSN: 1, cdb: write, write: true, edtl: 4 * bs)))
+      let r2t = c.receivePDU()
+      try #require(r2t.count >= 48 && r2t[0] & 0x3F == 0x31, "R2T")
+      r2ts.append(r2t)
+    }
+    // Control: A's read of block 3 before (GOOD, its data).
+    a.send(framing.encode(Initiator.command(itt: 2, cmdSN: 2, cdb: read, read: true, edtl: bs)))
+    let before = a.receivePDU()
+    try #require(before.count == 48 + bs && before[3] == 0)
+    b.send(framing.encode(Initiator.taskManagement(5, itt: 9, cmdSN: 2)))
+    let aborted = a.receivePDU()
+    #expect(aborted.count >= 48 && aborted[0] & 0x3F == 0x21 && aborted[3] == 0x40, "A's write: TASK ABORTED")
+    #expect(aborted.count >= 48 && NBDTestClient.read32(aborted, 16) == 1)
+    let reset = b.receivePDU()
+    #expect(reset.count >= 48 && reset[0] & 0x3F == 0x22 && reset[2] == 0, "B's reset: function complete")
+    // A sends the burst its R2T asked for anyway.
+    let asked = r2ts[0]
+    let burst = Int(NBDTestClient.read32(asked, 44))
+    a.send(
+      framing.encode(
+        Initiator.dataOut(
+          itt: 1, ttt: NBDTestClient.read32(asked, 20), dataSN: 0, offset: 0,
+          data: [UInt8](repeating: 0xEE, count: burst), final: true)))
+    // Each side's next command: its answer comes next (29/03 first), no Reject, nothing for B's write.
+    for (c, itt, cmdSN) in [(a, UInt32(3), UInt32(3)), (b, UInt32(4), UInt32(2))] {
+      c.send(framing.encode(Initiator.command(itt: itt, cmdSN: cmdSN, cdb: read, read: true, edtl: bs)))
+      let next = c.receivePDU()
+      #expect(next.count >= 48 && next[0] & 0x3F == 0x21 && NBDTestClient.read32(next, 16) == itt, "the UA")
+      #expect(next.count > 48 + 15 && next[3] == 0x02 && next[48 + 2 + 12] == 0x29)
+    }
+    a.send(framing.encode(Initiator.command(itt: 5, cmdSN: 4, cdb: read, read: true, edtl: bs)))
+    let after = a.receivePDU()
+    #expect(
+      after.count == 48 + bs && Array(after[48...]) == Array(before[48...]), "nothing of A's write landed")
     withExtendedLifetime(t) {}
   }
 }

@@ -289,8 +289,9 @@ extension ISCSIMultipleConnectionServerTests {
     init(_ c: ISCSIConnection) { self.c = c }
     func hooks() -> ISCSISession.Hooks {
       ISCSISession.Hooks(
-        deliver: { _ in }, close: {}, whenClosed: { $0() }, abort: { self.c.abortAll($0) },
-        abortForAnotherNexus: { _ = self.c.abortForAnotherNexus($0) },
+        deliver: { _ in }, close: {}, whenClosed: { $0() },
+        abort: { self.c.abort($0, by: .thisNexus).running },
+        anotherNexusReset: { _ = self.c.abort($0, by: .anotherNexus) },
         answer: { self.answered.append($0.initiatorTaskTag) },
         resume: { self.resumed += M.executed(self.c.startWaiting()) })
     }

@@ -752,10 +752,10 @@ final class LoopbackTarget {
   let server: ISCSIServer
   let port: Int
   /// `latency`: each NVMe command's time in the device, in ns (none when nil).
-  init(metrics: ServeMetrics? = nil, latency: UInt64? = nil) throws {
+  init(metrics: ServeMetrics? = nil, latency: UInt64? = nil, sizeBytes: UInt64 = 8 << 20) throws {
     var o = WorkloadOptions()
     o.miniport = .nvme
-    o.sizeBytes = 8 << 20
+    o.sizeBytes = sizeBytes
     o.processors = 2
     if let latency {
       o.latency = .fixed(nanoseconds: latency)

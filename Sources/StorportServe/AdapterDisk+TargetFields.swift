@@ -1,0 +1,81 @@
+/// Fields of a miniport's answer that describe the target rather than the miniport: the
+/// front end, not the miniport's LU, decides them, so the front end writes them into the
+/// answer as it leaves the adapter (every other byte is the miniport's).
+enum TargetOwnedField: Equatable {
+  /// The Block Limits VPD page (INQUIRY EVPD, page 0xB0): MAXIMUM TRANSFER LENGTH.
+  case blockLimits
+  /// MODE SENSE(6) or (10) (`ten`) of current or default values (`pc` 0 or 2) that may hold
+  /// the Control mode page (0x0A): its TAS bit.
+  case controlPage(ten: Bool)
+
+  /// The field `cdb`'s answer holds that the target owns, if any.
+  init?(_ cdb: [UInt8]) {
+    guard cdb.count >= 6 else { return nil }
+    switch cdb[0] {
+    case 0x12 where cdb[1] & 0x01 != 0 && cdb[2] == 0xB0:
+      self = .blockLimits
+    case 0x1A, 0x5A:
+      let pc = cdb[2] >> 6
+      let page = cdb[2] & 0x3F
+      // Changeable values (pc 1) keep the miniport's: TAS is not changeable.
+      guard pc == 0 || pc == 2, page == 0x0A || page == 0x3F else { return nil }
+      self = .controlPage(ten: cdb[0] == 0x5A)
+    default:
+      return nil
+    }
+  }
+}
+
+extension AdapterDisk {
+  /// Writes the target's value of `field` into the first `count` bytes of `buffer` (an
+  /// answer the miniport's LU returned GOOD), as far as they hold it.
+  ///
+  /// * Block Limits: MAXIMUM TRANSFER LENGTH is ``largestCommandBytes`` in blocks — what
+  ///   `execute` splits into the miniport's requests (SBC-4 §6.6.4: the limit of the device
+  ///   server the initiator talks to, as a Windows class driver splits what is above an
+  ///   adapter's MaximumTransferLength); OPTIMAL TRANSFER LENGTH stays the miniport's (one
+  ///   request), lowered to the maximum if it was above it. A page too short to hold a field is
+  ///   left alone; an allocation length that cuts a field gets its first bytes.
+  /// * Control mode page: TAS one — another I_T nexus's reset ends this nexus's tasks with
+  ///   TASK ABORTED status (SAM-5 §5.6), which the iSCSI front end does whatever the miniport
+  ///   says.
+  func rewrite(_ field: TargetOwnedField, in buffer: DataBuffer, count: Int) {
+    let bytes = UnsafeMutableRawBufferPointer(start: buffer.pointer, count: min(count, buffer.count))
+    switch field {
+    case .blockLimits:
+      guard bytes.count > 8, bytes[1] == 0xB0 else { return }
+      let pageLength = Int(bytes[2]) << 8 | Int(bytes[3])
+      guard pageLength >= 8 else { return }
+      let maximum = UInt32(clamping: Self.largestCommandBytes / blockSize)
+      Self.store(maximum, at: 8, in: bytes)
+      if pageLength >= 12 && bytes.count >= 16 && Self.load(at: 12, in: bytes) > maximum {
+        Self.store(maximum, at: 12, in: bytes)
+      }
+    case .controlPage(let ten):
+      let header = ten ? 8 : 4
+      guard bytes.count > header else { return }
+      let descriptors = ten ? Int(bytes[6]) << 8 | Int(bytes[7]) : Int(bytes[3])
+      var at = header + descriptors
+      while at + 1 < bytes.count {
+        let subpageFormat = bytes[at] & 0x40 != 0
+        if bytes[at] & 0x3F == 0x0A && !subpageFormat {
+          if at + 5 < bytes.count && bytes[at + 1] >= 4 { bytes[at + 5] |= 0x40 }  // TAS
+          return
+        }
+        guard !subpageFormat || at + 3 < bytes.count else { return }
+        at += subpageFormat ? 4 + (Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])) : 2 + Int(bytes[at + 1])
+      }
+    }
+  }
+
+  /// Stores `value` big-endian at `offset`, as many of its bytes as `bytes` holds.
+  private static func store(_ value: UInt32, at offset: Int, in bytes: UnsafeMutableRawBufferPointer) {
+    for k in 0..<4 where offset + k < bytes.count {
+      bytes[offset + k] = UInt8(truncatingIfNeeded: value >> (24 - 8 * UInt32(k)))
+    }
+  }
+
+  private static func load(at offset: Int, in bytes: UnsafeMutableRawBufferPointer) -> UInt32 {
+    (0..<4).reduce(0) { $0 << 8 | UInt32(bytes[offset + $1]) }
+  }
+}

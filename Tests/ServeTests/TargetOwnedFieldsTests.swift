@@ -1,0 +1,148 @@
+import Foundation
+import Storport
+import Testing
+
+@testable import StorportServe
+
+/// The fields of an answer that describe the target, not the miniport (``TargetOwnedField``):
+/// the Block Limits page's MAXIMUM TRANSFER LENGTH is the target's (it splits READ and WRITE
+/// above the miniport's MaximumTransferLength) and the target holds commands to it; the Control
+/// mode page's TAS bit is one (another nexus's reset ends tasks with TASK ABORTED).
+@Suite(.serialized) struct TargetOwnedFieldsTests {
+  let framing = ISCSIFraming(maximumReceiveSegment: 1 << 24)
+  static let inquiryBlockLimits: [UInt8] = [0x12, 0x01, 0xB0, 0x00, 0x40, 0x00]
+
+  static func be32(_ p: [UInt8], _ at: Int) -> UInt32 {
+    (UInt32(p[at]) << 24) | (UInt32(p[at + 1]) << 16) | (UInt32(p[at + 2]) << 8) | UInt32(p[at + 3])
+  }
+
+  static func cdbBytes(_ value: UInt32) -> [UInt8] {
+    (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * UInt32($0))) }
+  }
+
+  /// The answer of the miniport's LU to `cdb`, the request sent to the adapter directly.
+  func miniports(_ t: LoopbackTarget, _ cdb: [UInt8], bytes: Int = 64) throws -> [UInt8] {
+    let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 8)
+    defer { buffer.deallocate() }
+    buffer.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+    let r = StorRequest()
+    r.setCdb(cdb)
+    r.direction = .dataIn
+    r.dataBuffer = buffer
+    r.dataTransferLength = UInt32(bytes)
+    let done = DispatchSemaphore(value: 0)
+    t.rig.adapter.submit(r) { _ in done.signal() }
+    try #require(done.wait(timeout: .now() + 10) == .success, "not completed")
+    // A short answer (its data under the buffer) is DATA_OVERRUN with the bytes moved.
+    try #require(r.srbStatus == .success || r.srbStatus == .dataOverrunOrUnderrun)
+    return Array(UnsafeRawBufferPointer(start: buffer, count: Int(r.dataTransferLength)))
+  }
+
+  /// The answer through the front end's disk (`AdapterDisk.execute`), as an initiator gets it.
+  func targets(_ t: LoopbackTarget, _ cdb: [UInt8], bytes: Int = 64) throws -> [UInt8] {
+    let done = DispatchSemaphore(value: 0)
+    let result = Locked<AdapterDisk.ScsiOutcome?>(nil)
+    t.disk.execute(cdb: cdb, dataOut: [], dataInLength: bytes) { outcome in
+      result.withLock { $0 = outcome }
+      done.signal()
+    }
+    try #require(done.wait(timeout: .now() + 10) == .success, "not completed")
+    let outcome = try #require(result.withLock { $0 })
+    try #require(outcome.status == 0)
+    return outcome.data.bytes
+  }
+
+  @Test func theBlockLimitsPageGivesTheTargetsLimit() throws {
+    let t = try LoopbackTarget()
+    let bs = t.disk.blockSize
+    let miniportBlocks = UInt32(t.disk.maximumTransferBytes / bs)
+    let targetBlocks = UInt32(AdapterDisk.largestCommandBytes / bs)
+    // Positive control: the miniport's own page says its smaller limit (so a rewrite is seen).
+    let own = try miniports(t, Self.inquiryBlockLimits)
+    #expect(own[1] == 0xB0 && Self.be32(own, 8) == miniportBlocks)
+    #expect(miniportBlocks < targetBlocks, "the fixture's miniport limit is below the target's")
+    let page = try targets(t, Self.inquiryBlockLimits)
+    #expect(Self.be32(page, 8) == targetBlocks, "MAXIMUM TRANSFER LENGTH: the target's")
+    #expect(Self.be32(page, 12) == miniportBlocks, "OPTIMAL TRANSFER LENGTH: one request's")
+    #expect(
+      Array(page[20...]) == Array(own[20...]) && Array(page[..<8]) == Array(own[..<8]),
+      "the rest: the miniport's")
+    // An allocation length that cuts the field: its first bytes are the target's.
+    var cut = Self.inquiryBlockLimits
+    cut[4] = 11
+    let short = try targets(t, cut, bytes: 11)
+    #expect(short.count == 11 && Array(short[8..<11]) == Array(Self.cdbBytes(targetBlocks)[0..<3]))
+    #expect(Array(own[8..<11]) != Array(Self.cdbBytes(targetBlocks)[0..<3]), "control: they differ")
+  }
+
+  @Test func theControlModePageSaysTAS() throws {
+    let t = try LoopbackTarget()
+    // MODE SENSE(10), every page, with the block descriptor (so the page walk must skip it);
+    // MODE SENSE(6) of the Control page alone, current and changeable values.
+    let all10: [UInt8] = [0x5A, 0x00, 0x3F, 0, 0, 0, 0, 0x01, 0x00, 0]
+    let control6 = { (pc: UInt8) -> [UInt8] in [0x1A, 0x08, pc << 6 | 0x0A, 0, 0xFF, 0] }
+    func tas(_ answer: [UInt8], ten: Bool) -> Bool? {
+      var at = ten ? 8 + (Int(answer[6]) << 8 | Int(answer[7])) : 4 + Int(answer[3])
+      while at + 5 < answer.count {
+        if answer[at] & 0x3F == 0x0A { return answer[at + 5] & 0x40 != 0 }
+        at += 2 + Int(answer[at + 1])
+      }
+      return nil
+    }
+    #expect(tas(try miniports(t, all10, bytes: 256), ten: true) == false, "control: the LU says TAS zero")
+    #expect(tas(try targets(t, all10, bytes: 256), ten: true) == true, "the target says one")
+    #expect(tas(try targets(t, control6(0), bytes: 255), ten: false) == true)
+    #expect(tas(try targets(t, control6(2), bytes: 255), ten: false) == true, "default values too")
+    #expect(tas(try targets(t, control6(1), bytes: 255), ten: false) == false, "not changeable")
+  }
+
+  /// A block command naming more than the advertised MAXIMUM TRANSFER LENGTH is refused
+  /// (INVALID FIELD IN CDB) whatever its EDTL, READ and WRITE alike, and nothing is written;
+  /// one at the limit runs (the CDB's blocks above EDTL are the residual).
+  @Test func commandsAboveTheLimitAreRefusedAndAtTheLimitRun() throws {
+    let t = try LoopbackTarget(sizeBytes: 32 << 20)
+    let bs = t.disk.blockSize
+    let limit = UInt32(AdapterDisk.largestCommandBytes / bs)
+    let c = try NBDTestClient(port: t.port)
+    c.send(framing.encode(Initiator.normalLogin))
+    try #require(c.receivePDU().count >= 48, "login")
+    let read16 = { (n: UInt32) -> [UInt8] in
+      [0x88, 0] + [UInt8](repeating: 0, count: 8) + Self.cdbBytes(n) + [0, 0]
+    }
+    let write16 = { (n: UInt32) -> [UInt8] in
+      [0x8A, 0] + [UInt8](repeating: 0, count: 8) + Self.cdbBytes(n) + [0, 0]
+    }
+    let block = [UInt8](repeating: 0x6B, count: bs)
+    var itt: UInt32 = 0
+    func send(_ cdb: [UInt8], write: Bool) -> [UInt8] {
+      itt += 1
+      c.send(
+        framing.encode(
+          Initiator.command(
+            itt: itt, cmdSN: itt, cdb: cdb, read: !write, write: write, edtl: bs, data: write ? block : [])))
+      return c.receivePDU()
+    }
+    func refused(_ r: [UInt8]) -> Bool {
+      r.count >= 50 + 14 && r[0] & 0x3F == 0x21 && r[3] == 0x02 && r[50 + 2] & 0x0F == 0x05
+        && r[50 + 12] == 0x24
+    }
+    // At the limit: GOOD, the CDB's blocks beyond EDTL the overflow residual.
+    let read = send(read16(limit), write: false)
+    #expect(read.count >= 48 && read[3] == 0 && read[1] & 0x04 != 0, "READ at the limit: GOOD, overflow")
+    let written = send(write16(limit), write: true)
+    #expect(written.count >= 48 && written[3] == 0 && written[1] & 0x04 != 0, "WRITE at the limit: GOOD")
+    #expect(Array(send(read16(1), write: false).dropFirst(48)) == block, "its first block landed")
+    // One block more: refused, and the WRITE writes nothing.
+    #expect(refused(send(read16(limit + 1), write: false)), "READ over the limit")
+    let before = Array(send(read16(1), write: false).dropFirst(48))
+    var changed = block
+    changed[0] ^= 0xFF
+    itt += 1
+    c.send(
+      framing.encode(
+        Initiator.command(itt: itt, cmdSN: itt, cdb: write16(limit + 1), write: true, edtl: bs, data: changed)
+      ))
+    #expect(refused(c.receivePDU()), "WRITE over the limit")
+    #expect(Array(send(read16(1), write: false).dropFirst(48)) == before, "nothing written")
+  }
+}
