@@ -337,17 +337,23 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   /// logout beside live sibling connections); sent by the completions that empty them.
   private var pendingLogout: (@Sendable () -> Void)?
 
-  /// A UNIT ATTENTION this nexus owes `task` (a LOGICAL UNIT RESET it has not seen), once;
-  /// INQUIRY, REPORT LUNS and REQUEST SENSE pass (SAM-5 §5.14).
+  /// A UNIT ATTENTION this nexus owes `task` (a LOGICAL UNIT RESET it has not seen), once
+  /// (SAM-5 §5.14): CHECK CONDITION with its sense; REQUEST SENSE gets it as its parameter
+  /// data with GOOD status (fixed or descriptor format as its DESC bit asks, at most its
+  /// allocation length), which clears it too; INQUIRY and REPORT LUNS pass.
   private func unitAttention(_ task: ISCSITask) -> ISCSITaskResult? {
-    guard ![0x12, 0xA0, 0x03].contains(task.cdb[0]) else { return nil }
+    guard ![0x12, 0xA0].contains(task.cdb[0]) else { return nil }
     let session = connection.session
     guard let nexus, let current = server.resetGenerations.withLockedValue({ $0[task.lun] }),
       current.generation > session.resetsSeen[task.lun] ?? 0
     else { return nil }
     session.resetsSeen[task.lun] = current.generation
     server.sawReset(nexus, lun: task.lun, generation: current.generation)
-    return ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x06, 0x29, current.ascq))
+    let sense = FixedSense.bytes(0x06, 0x29, current.ascq)
+    guard task.cdb[0] == 0x03 else { return ISCSITaskResult(status: 0x02, sense: sense) }
+    let descriptor = task.cdb[1] & 0x01 != 0
+    let data: [UInt8] = descriptor ? [0x72, 0x06, 0x29, current.ascq, 0, 0, 0, 0] : sense
+    return ISCSITaskResult(status: 0, dataIn: Array(data.prefix(Int(task.cdb[4]))))
   }
 
   /// Commands the adapter finished, answered in batches on the loop (one flush per batch).

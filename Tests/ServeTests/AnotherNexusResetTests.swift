@@ -190,6 +190,36 @@ import Testing
     withExtendedLifetime(t) {}
   }
 
+  /// After a reset, REQUEST SENSE reports the UNIT ATTENTION as its data with GOOD status and
+  /// clears it (SAM-5 §5.14): fixed format for A, descriptor format (DESC) for B; the next
+  /// command of each is GOOD.
+  @Test func requestSenseReportsAndClearsTheResetsUnitAttention() throws {
+    let t = try LoopbackTarget()
+    let ab = try t.sessionsOfDistinctPorts(2)
+    let (a, b) = (ab[0], ab[1])
+    b.send(framing.encode(Initiator.taskManagement(5, itt: 9, cmdSN: 1)))
+    let reset = b.receivePDU()
+    try #require(reset.count >= 48 && reset[0] & 0x3F == 0x22 && reset[2] == 0, "B's reset")
+    for (c, desc) in [(a, false), (b, true)] {
+      let cdb: [UInt8] = [0x03, desc ? 0x01 : 0x00, 0, 0, 252, 0]
+      c.send(framing.encode(Initiator.command(itt: 1, cmdSN: 1, cdb: cdb, read: true, edtl: 252)))
+      let r = c.receivePDU()
+      #expect(r.count > 48 && r[0] & 0x3F == 0x25 && r[3] == 0, "Data-In, GOOD")
+      let length = r.count >= 48 ? Int(r[5]) << 16 | Int(r[6]) << 8 | Int(r[7]) : 0  // before padding
+      let data = Array(r.dropFirst(48).prefix(length))
+      if desc {
+        #expect(data.count == 8 && data[0] == 0x72 && data[1] == 0x06 && data[2] == 0x29 && data[3] == 0x03)
+      } else {
+        #expect(
+          data.count == 18 && data[0] == 0x70 && data[2] == 0x06 && data[12] == 0x29 && data[13] == 0x03)
+      }
+      c.send(framing.encode(Initiator.command(itt: 2, cmdSN: 2, cdb: [0, 0, 0, 0, 0, 0])))
+      let tur = c.receivePDU()
+      #expect(tur.count >= 48 && tur[0] & 0x3F == 0x21 && tur[3] == 0, "the UNIT ATTENTION is cleared")
+    }
+    withExtendedLifetime(t) {}
+  }
+
   /// Writes waiting for data on both sides of B's reset: A's is answered TASK ABORTED at once
   /// and the burst A sends anyway is discarded (the next PDU A gets answers its next command,
   /// not a Reject), nothing landing; B's own is not answered at all.

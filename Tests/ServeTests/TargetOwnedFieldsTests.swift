@@ -75,25 +75,30 @@ import Testing
     #expect(Array(own[8..<11]) != Array(Self.cdbBytes(targetBlocks)[0..<3]), "control: they differ")
   }
 
-  @Test func theControlModePageSaysTAS() throws {
+  @Test func theControlModePageSaysTSTAndTAS() throws {
     let t = try LoopbackTarget()
     // MODE SENSE(10), every page, with the block descriptor (so the page walk must skip it);
     // MODE SENSE(6) of the Control page alone, current and changeable values.
     let all10: [UInt8] = [0x5A, 0x00, 0x3F, 0, 0, 0, 0, 0x01, 0x00, 0]
     let control6 = { (pc: UInt8) -> [UInt8] in [0x1A, 0x08, pc << 6 | 0x0A, 0, 0xFF, 0] }
-    func tas(_ answer: [UInt8], ten: Bool) -> Bool? {
+    /// The Control page's TST field and TAS bit in a MODE SENSE answer.
+    func fields(_ answer: [UInt8], ten: Bool) -> (tst: UInt8, tas: Bool)? {
       var at = ten ? 8 + (Int(answer[6]) << 8 | Int(answer[7])) : 4 + Int(answer[3])
       while at + 5 < answer.count {
-        if answer[at] & 0x3F == 0x0A { return answer[at + 5] & 0x40 != 0 }
+        if answer[at] & 0x3F == 0x0A { return (answer[at + 2] >> 5, answer[at + 5] & 0x40 != 0) }
         at += 2 + Int(answer[at + 1])
       }
       return nil
     }
-    #expect(tas(try miniports(t, all10, bytes: 256), ten: true) == false, "control: the LU says TAS zero")
-    #expect(tas(try targets(t, all10, bytes: 256), ten: true) == true, "the target says one")
-    #expect(tas(try targets(t, control6(0), bytes: 255), ten: false) == true)
-    #expect(tas(try targets(t, control6(2), bytes: 255), ten: false) == true, "default values too")
-    #expect(tas(try targets(t, control6(1), bytes: 255), ten: false) == false, "not changeable")
+    let lu = try #require(fields(try miniports(t, all10, bytes: 256), ten: true))
+    #expect(lu.tst == 0 && !lu.tas, "control: the LU says one task set, TAS zero")
+    let target = try #require(fields(try targets(t, all10, bytes: 256), ten: true))
+    #expect(target.tst == 1 && target.tas, "the target: a task set per I_T nexus, TAS one")
+    #expect(fields(try targets(t, control6(0), bytes: 255), ten: false).map { $0.tst == 1 && $0.tas } == true)
+    let defaults = fields(try targets(t, control6(2), bytes: 255), ten: false)
+    #expect(defaults.map { $0.tst == 1 && $0.tas } == true, "default values too")
+    let changeable = fields(try targets(t, control6(1), bytes: 255), ten: false)
+    #expect(changeable.map { $0.tst == 0 && !$0.tas } == true, "neither is changeable")
   }
 
   /// A block command naming more than the advertised MAXIMUM TRANSFER LENGTH is refused
