@@ -136,17 +136,20 @@ extension ISCSIConnection {
   /// each burst. Anything else ends the command with CHECK CONDITION (ABORTED COMMAND).
   mutating func dataOut(_ pdu: ISCSIPDU) -> [Event] {
     let itt = pdu.initiatorTaskTag
-    guard var w = pendingWrites[itt] else {
-      // The burst of a write aborted while its R2T was out: discarded, no Reject.
-      let ttt = pdu.be32(20)
-      if let i = discardedTransfers.firstIndex(of: ttt) {
-        if pdu.isFinal { discardedTransfers.remove(at: i) }
-        return []
-      }
+    let ttt = pdu.be32(20)
+    let pending = pendingWrites[itt]
+    if pending?.targetTransferTag != ttt,
+      let i = discardedTransfers.firstIndex(where: { $0.itt == itt && $0.ttt == ttt })
+    {
+      // The burst of a write aborted while its R2T was out (its task tag may name a new write
+      // by now): discarded, no Reject; its final PDU ends it.
+      if pdu.isFinal { discardedTransfers.remove(at: i) }
+      return []
+    }
+    guard var w = pending else {
       // Unsolicited data (InitialR2T is always Yes here) or data for no write.
       return reject(pdu.header, .protocolError)
     }
-    let ttt = pdu.be32(20)
     let dataSN = pdu.be32(36)
     let offset = Int(pdu.be32(40))
     let burstEnd = w.burstOffset + w.burstLength

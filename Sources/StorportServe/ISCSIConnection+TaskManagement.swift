@@ -117,7 +117,7 @@ extension ISCSIConnection {
     guard let w = pendingWrites.removeValue(forKey: tag) else { return false }
     outstandingBytes -= w.task.expectedLength
     if discardedTransfers.count >= Self.discardedTransferLimit { discardedTransfers.removeFirst() }
-    discardedTransfers.append(w.targetTransferTag)
+    discardedTransfers.append((tag, w.targetTransferTag))
     return true
   }
 

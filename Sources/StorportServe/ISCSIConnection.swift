@@ -294,9 +294,10 @@ public struct ISCSIConnection: Sendable {
   /// nil: no limit.
   public var loginDeadline: UInt64?
   var nextTransferTag: UInt32 = 1
-  /// The Target Transfer Tags of aborted writes whose burst's Data-Out is discarded as it
-  /// comes (``dropPendingWrite(_:)``), oldest first; at most ``discardedTransferLimit``.
-  var discardedTransfers: [UInt32] = []
+  /// The task and Target Transfer Tags of aborted writes whose burst's Data-Out is discarded
+  /// as it comes (``dropPendingWrite(_:)``), oldest first; at most ``discardedTransferLimit``
+  /// (the oldest forgotten: data for it, two windows of aborts later, is Rejected).
+  var discardedTransfers: [(itt: UInt32, ttt: UInt32)] = []
   static let discardedTransferLimit = 2 * maximumOutstanding
 
   /// - Parameters:

@@ -119,6 +119,22 @@ import Testing
     #expect(abort.map(\.opcode) == [.taskManagementResponse] && abort.first?.header[2] == 0)
     for piece in burst(own) { #expect(Initiator.sent(c.receive(piece)).isEmpty) }
     #expect(c.isFullFeature)
+    // Its task tag reused for a new write before the old burst comes: the old burst (its
+    // transfer tag) is discarded, the new write goes on; the old transfer tag under another
+    // task tag is not the aborted write's (Reject), and does not use up its discarding.
+    let old = try started(&c, itt: 3)
+    _ = c.abort(0, by: .anotherNexus)
+    let new = Initiator.sent(
+      c.receive(Initiator.bytes(Initiator.command(itt: 3, cmdSN: 4, cdb: write, write: true, edtl: 16384))))
+    try #require(new.first?.opcode == .readyToTransfer && new.first?.be32(20) != old.be32(20))
+    var elsewhere = old
+    elsewhere.initiatorTaskTag = 77
+    #expect(Initiator.sent(c.receive(burst(elsewhere)[1])).map(\.opcode) == [.reject])
+    for piece in burst(old) { #expect(Initiator.sent(c.receive(piece)).isEmpty, "the old burst: discarded") }
+    let newPieces = burst(try #require(new.first))
+    #expect(Initiator.sent(c.receive(newPieces[0])).isEmpty)
+    #expect(
+      Initiator.sent(c.receive(newPieces[1])).map(\.opcode) == [.readyToTransfer], "the new write goes on")
   }
 
   /// The discarded transfer tags are bounded: a client whose aborted writes never send their
