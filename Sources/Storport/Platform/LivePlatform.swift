@@ -173,14 +173,26 @@ public final class LivePlatform: Platform, @unchecked Sendable {
     return .timeLimit
   }
 
+  /// Looks at `condition` after 50 µs, then at doubling intervals up to
+  /// ``longestConditionPoll``, until it holds (true) or `timeout` ns pass (false). The caller's
+  /// thread is one more thread on the host's cores: one that woke every 50 µs took a core from
+  /// the processors 20,000 times a second — on this 2-vCPU machine the parking hand-off's p50
+  /// was 17–27 µs with it against 3.5 µs without (a raw futex hand-off: 2.8–4.3 µs).
   public func run(forAtMost timeout: UInt64, until condition: @escaping () -> Bool) -> Bool {
     let deadline = clock &+ timeout
+    var pause: UInt64 = 50_000
     while !condition() {
-      if clock >= deadline { return false }
-      storport_sleep_until(clock &+ 50_000)
+      let now = clock
+      if now >= deadline { return false }
+      storport_sleep_until(min(now &+ pause, deadline))
+      pause = min(pause &* 2, Self.longestConditionPoll)
     }
     return true
   }
+
+  /// The longest pause between two looks at a `run(forAtMost:until:)` condition, in ns: what
+  /// the caller may wait beyond its condition holding.
+  public static let longestConditionPoll: UInt64 = 2_000_000
 
   public func arm(
     deadline: PlatformTime, target: PlatformTimerTarget, cookie: UInt64, processor: ProcessorIndex?
