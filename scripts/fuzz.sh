@@ -15,7 +15,7 @@ wire=(Sources/StorportServe/ISCSIPDU.swift Sources/StorportServe/ISCSINegotiatio
   Sources/StorportServe/ISCSIConnection.swift Sources/StorportServe/ISCSIConnection+Login.swift
   Sources/StorportServe/ISCSIConnection+Commands.swift Sources/StorportServe/ISCSIConnection+TaskManagement.swift
   Sources/StorportServe/NBDProtocol.swift
-  Sources/StorportServe/NBDSession.swift Sources/StorportServe/FixedSense.swift Sources/StorportServe/ISCSIConnection+Ping.swift
+  Sources/StorportServe/NBDSession.swift Sources/StorportServe/TargetSense.swift Sources/StorportServe/ISCSIConnection+Ping.swift
   Sources/StorportServe/Transfers.swift Sources/StorportServe/ISCSISession.swift
   Sources/StorportServe/DataIn.swift Sources/StorportServe/DataBuffer.swift Sources/StorportServe/WireBuffers.swift)
 clang -O2 -c Sources/CStorportShim/crc32c.c -I Sources/CStorportShim/include -o "$out/crc32c.o"

@@ -56,7 +56,7 @@ extension AdapterDisk {
     let isWrite = !dataOut.isEmpty
     let length = isWrite ? dataOut.count : dataInLength
     guard length <= Int(UInt32.max) else {
-      completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00)))
+      completion(ScsiOutcome(status: 0x02, sense: TargetSense.bytes(0x05, 0x24, 0x00)))
       return
     }
     // COMPARE AND WRITE moves exactly 2 × NUMBER OF LOGICAL BLOCKS blocks (verify, then write
@@ -64,7 +64,7 @@ extension AdapterDisk {
     // it is refused (INVALID FIELD IN CDB) as a Linux LIO target refuses a write data CDB whose
     // expected length differs from the CDB's, rather than executed on a residual.
     if cdb.count >= 16, cdb[0] == 0x89, length != 2 * Int(cdb[13]) * blockSize {
-      completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00)))
+      completion(ScsiOutcome(status: 0x02, sense: TargetSense.bytes(0x05, 0x24, 0x00)))
       return
     }
     let buffer = isWrite ? DataBuffer(copying: dataOut) : DataBuffer(bytes: dataInLength)
@@ -153,12 +153,12 @@ extension AdapterDisk {
     // The range the CDB names must lie on the disk, not only the part the data covers (SBC:
     // LBA OUT OF RANGE is judged on the command).
     guard block.lba <= blockCount, UInt64(block.blocks) <= blockCount - block.lba else {
-      completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x21, 0x00)))
+      completion(ScsiOutcome(status: 0x02, sense: TargetSense.bytes(0x05, 0x21, 0x00)))
       return
     }
     let whole = data.count / blockSize
     guard data.count % blockSize == 0 else {
-      completion(ScsiOutcome(status: 0x02, sense: FixedSense.bytes(0x05, 0x0E, 0x03)))
+      completion(ScsiOutcome(status: 0x02, sense: TargetSense.bytes(0x05, 0x0E, 0x03)))
       return
     }
     guard whole > 0 else {
@@ -180,7 +180,7 @@ extension AdapterDisk {
   ) {
     precondition(block.kind == .read, "bug in swift-storport: a truncated read of a \(block.kind)")
     guard block.lba < blockCount, UInt64(block.blocks) <= blockCount - block.lba else {
-      var sense = FixedSense.bytes(0x05, 0x21, 0x00)
+      var sense = TargetSense.bytes(0x05, 0x21, 0x00)
       if block.lba <= UInt64(UInt32.max) {
         sense[0] |= 0x80  // VALID: INFORMATION holds the LBA
         for k in 0..<4 { sense[3 + k] = UInt8(truncatingIfNeeded: block.lba >> (24 - 8 * UInt64(k))) }

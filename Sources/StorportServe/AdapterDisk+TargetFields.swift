@@ -4,7 +4,7 @@
 enum TargetOwnedField: Equatable {
   /// The Block Limits VPD page (INQUIRY EVPD, page 0xB0): MAXIMUM TRANSFER LENGTH.
   case blockLimits
-  /// MODE SENSE(6) or (10) (`ten`) of current or default values (`pc` 0 or 2) that may hold
+  /// MODE SENSE(6) or (10) (`ten`) of current, default or saved values (`pc` not 1) that may hold
   /// the Control mode page (0x0A): its TST field and TAS bit.
   case controlPage(ten: Bool)
 
@@ -18,7 +18,7 @@ enum TargetOwnedField: Equatable {
       let pc = cdb[2] >> 6
       let page = cdb[2] & 0x3F
       // Changeable values (pc 1) keep the miniport's: TST and TAS are not changeable.
-      guard pc == 0 || pc == 2, page == 0x0A || page == 0x3F else { return nil }
+      guard pc != 1, page == 0x0A || page == 0x3F else { return nil }
       self = .controlPage(ten: cdb[0] == 0x5A)
     default:
       return nil
@@ -37,7 +37,7 @@ extension AdapterDisk {
   ///   request), lowered to the maximum if it was above it. A page too short to hold a field is
   ///   left alone; an allocation length that cuts a field gets its first bytes.
   /// * Control mode page: TST 001b — a task set per I_T nexus (an iSCSI session's commands
-  ///   are its own: CLEAR TASK SET and ABORT TASK SET clear that nexus's, SAM-5 §7.4) — and
+  ///   are its own: CLEAR TASK SET and ABORT TASK SET act on that nexus's) — and
   ///   TAS one — another I_T nexus's reset ends this nexus's tasks with TASK ABORTED status
   ///   (SAM-5 §5.6). The iSCSI front end does both whatever the miniport says.
   func rewrite(_ field: TargetOwnedField, in buffer: DataBuffer, count: Int) {
@@ -60,8 +60,9 @@ extension AdapterDisk {
       while at + 1 < bytes.count {
         let subpageFormat = bytes[at] & 0x40 != 0
         if bytes[at] & 0x3F == 0x0A && !subpageFormat {
-          if at + 2 < bytes.count && bytes[at + 1] >= 1 { bytes[at + 2] = bytes[at + 2] & 0x1F | 0x20 }  // TST
-          if at + 5 < bytes.count && bytes[at + 1] >= 4 { bytes[at + 5] |= 0x40 }  // TAS
+          // TST 001b, TAS one.
+          if at + 2 < bytes.count && bytes[at + 1] >= 1 { bytes[at + 2] = bytes[at + 2] & 0x1F | 0x20 }
+          if at + 5 < bytes.count && bytes[at + 1] >= 4 { bytes[at + 5] |= 0x40 }
           return
         }
         guard !subpageFormat || at + 3 < bytes.count else { return }

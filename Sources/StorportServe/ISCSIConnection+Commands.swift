@@ -34,11 +34,11 @@ extension ISCSIConnection {
     }
     guard pdu.additionalHeader.isEmpty else {
       // Extended CDBs (over 16 bytes) and bidirectional transfers are not supported.
-      return checkCondition(itt, sense: FixedSense.bytes(0x05, 0x24, 0x00))
+      return checkCondition(itt, sense: TargetSense.bytes(0x05, 0x24, 0x00))
     }
     guard pdu.isFinal, !(isRead && isWrite) else { return reject(pdu.header, .protocolError) }
     guard expected <= Self.maximumTransferBytes else {
-      return checkCondition(itt, sense: FixedSense.bytes(0x05, 0x24, 0x00))
+      return checkCondition(itt, sense: TargetSense.bytes(0x05, 0x24, 0x00))
     }
     let p = negotiator.parameters
     if !pdu.data.isEmpty {
@@ -47,7 +47,7 @@ extension ISCSIConnection {
       }
     }
     guard Self.lunNumber(pdu.lun) != nil else {
-      return checkCondition(itt, sense: FixedSense.bytes(0x05, 0x25, 0x00))
+      return checkCondition(itt, sense: TargetSense.bytes(0x05, 0x25, 0x00))
     }
     let bytes = Self.chargedBytes(pdu)
     if session.waitingForBytes > 0 || session.outstandingBytes + bytes > Self.maximumOutstandingBytes {
@@ -111,8 +111,14 @@ extension ISCSIConnection {
     return [.execute(task)]
   }
 
+  /// A Target Transfer Tag for a new R2T: never 0xFFFFFFFF (reserved), never one whose
+  /// aborted write's burst is still being discarded (``discardedTransfers``).
   mutating func newTransferTag() -> UInt32 {
-    defer { nextTransferTag = nextTransferTag == 0xFFFF_FFFE ? 1 : nextTransferTag + 1 }
+    func advance() { nextTransferTag = nextTransferTag == 0xFFFF_FFFE ? 1 : nextTransferTag + 1 }
+    while !discardedTransfers.isEmpty && discardedTransfers.contains(where: { $0.ttt == nextTransferTag }) {
+      advance()
+    }
+    defer { advance() }
     return nextTransferTag
   }
 
@@ -137,8 +143,7 @@ extension ISCSIConnection {
   mutating func dataOut(_ pdu: ISCSIPDU) -> [Event] {
     let itt = pdu.initiatorTaskTag
     let ttt = pdu.be32(20)
-    let pending = pendingWrites[itt]
-    if pending?.targetTransferTag != ttt,
+    if pendingWrites[itt]?.targetTransferTag != ttt,
       let i = discardedTransfers.firstIndex(where: { $0.itt == itt && $0.ttt == ttt })
     {
       // The burst of a write aborted while its R2T was out (its task tag may name a new write
@@ -146,7 +151,9 @@ extension ISCSIConnection {
       if pdu.isFinal { discardedTransfers.remove(at: i) }
       return []
     }
-    guard var w = pending else {
+    // Taken out while its data grows: the dictionary would share the data, and each append
+    // copy all of it (quadratic in a write's PDUs).
+    guard var w = pendingWrites.removeValue(forKey: itt) else {
       // Unsolicited data (InitialR2T is always Yes here) or data for no write.
       return reject(pdu.header, .protocolError)
     }
@@ -156,10 +163,9 @@ extension ISCSIConnection {
     guard ttt == w.targetTransferTag, dataSN == w.nextDataSN, offset == w.task.dataOut.count,
       offset + pdu.data.count <= burstEnd
     else {
-      pendingWrites[itt] = nil
       outstandingBytes -= w.task.expectedLength
       let asc: UInt8 = dataSN != w.nextDataSN ? 0x00 : 0x05  // DATA PHASE ERROR / DATA OFFSET ERROR
-      return checkCondition(itt, sense: FixedSense.bytes(0x0B, 0x4B, asc))
+      return checkCondition(itt, sense: TargetSense.bytes(0x0B, 0x4B, asc))
     }
     w.nextDataSN &+= 1
     w.task.dataOut += pdu.data
@@ -168,16 +174,15 @@ extension ISCSIConnection {
       return []
     }
     if w.task.dataOut.count < burstEnd {
-      pendingWrites[itt] = nil
       outstandingBytes -= w.task.expectedLength
-      return checkCondition(itt, sense: FixedSense.bytes(0x0B, 0x4B, 0x00))
+      return checkCondition(itt, sense: TargetSense.bytes(0x0B, 0x4B, 0x00))
     }
     if w.task.dataOut.count < w.task.expectedLength {
+      pendingWrites[itt] = w  // back before the R2T is stamped: MaxCmdSN counts its slot
       let r2t = readyToTransfer(&w, lun: pdu.lun)
       pendingWrites[itt] = w
       return [r2t]
     }
-    pendingWrites[itt] = nil
     running[itt] = RunningTask(lun: w.task.lun, bytes: w.task.expectedLength)
     return [.execute(w.task)]
   }

@@ -296,7 +296,8 @@ public struct ISCSIConnection: Sendable {
   var nextTransferTag: UInt32 = 1
   /// The task and Target Transfer Tags of aborted writes whose burst's Data-Out is discarded
   /// as it comes (``dropPendingWrite(_:)``), oldest first; at most ``discardedTransferLimit``
-  /// (the oldest forgotten: data for it, two windows of aborts later, is Rejected).
+  /// (the oldest forgotten: data for it, two windows of aborts later, is handled as any stray
+  /// Data-Out — a Reject, or the end of the write its task tag names by then).
   var discardedTransfers: [(itt: UInt32, ttt: UInt32)] = []
   static let discardedTransferLimit = 2 * maximumOutstanding
 

@@ -69,7 +69,7 @@ extension ISCSIServer {
         data[4] = 31
         completion(ISCSITaskResult(status: 0, dataIn: data.leading(task.expectedLength)))
       } else {
-        completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x05, 0x25, 0x00)))
+        completion(ISCSITaskResult(status: 0x02, sense: TargetSense.bytes(0x05, 0x25, 0x00)))
       }
       return
     }
@@ -79,7 +79,7 @@ extension ISCSIServer {
     // expects GOOD; its Data-Out is unused, all of EDTL the residual, below.)
     let parsed = BlockCdb(task.cdb)  // once per command
     if task.expectedLength > 0, !task.isWrite, AdapterDisk.takesDataOut(task.cdb, block: parsed) {
-      completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00)))
+      completion(ISCSITaskResult(status: 0x02, sense: TargetSense.bytes(0x05, 0x24, 0x00)))
       return
     }
     // Reservation commands are the target's; a command a reservation forbids this nexus ends
@@ -94,7 +94,7 @@ extension ISCSIServer {
       return
     }
     if disk.readOnly && AdapterDisk.changesMedium(task.cdb) {
-      completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x07, 0x27, 0x00)))
+      completion(ISCSITaskResult(status: 0x02, sense: TargetSense.bytes(0x07, 0x27, 0x00)))
       return
     }
     // MAXIMUM TRANSFER LENGTH (the Block Limits page's: AdapterDisk.largestCommandBytes): a
@@ -103,7 +103,7 @@ extension ISCSIServer {
     if let block = parsed, block.kind != .writeSame,
       UInt64(block.blocks) * UInt64(disk.blockSize) > UInt64(AdapterDisk.largestCommandBytes)
     {
-      completion(ISCSITaskResult(status: 0x02, sense: FixedSense.bytes(0x05, 0x24, 0x00)))
+      completion(ISCSITaskResult(status: 0x02, sense: TargetSense.bytes(0x05, 0x24, 0x00)))
       return
     }
     guard let block = parsed, block.movesData else {
@@ -143,7 +143,7 @@ extension ISCSIServer {
         // be done in part: INVALID FIELD IN INFORMATION UNIT.
         completion(
           ISCSITaskResult(
-            status: 0x02, sense: FixedSense.bytes(0x05, 0x0E, 0x03), overflow: overflow,
+            status: 0x02, sense: TargetSense.bytes(0x05, 0x0E, 0x03), overflow: overflow,
             underflow: underflow))
       } else if spdtl <= edtl {
         disk.execute(cdb: task.cdb, dataOut: data, dataInLength: 0, completion: finish)

@@ -99,7 +99,7 @@ public final class Reservations: Sendable {
   static let conflict = AdapterDisk.ScsiOutcome(status: 0x18)
 
   static func check(_ key: UInt8, _ asc: UInt8, _ ascq: UInt8) -> AdapterDisk.ScsiOutcome {
-    AdapterDisk.ScsiOutcome(status: 0x02, sense: FixedSense.bytes(key, asc, ascq))
+    AdapterDisk.ScsiOutcome(status: 0x02, sense: TargetSense.bytes(key, asc, ascq))
   }
 
   /// Decides `cdb` from `nexus` before the adapter sees it: the answer to a reservation command

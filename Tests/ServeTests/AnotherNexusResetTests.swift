@@ -124,6 +124,7 @@ import Testing
     // task tag is not the aborted write's (Reject), and does not use up its discarding.
     let old = try started(&c, itt: 3)
     _ = c.abort(0, by: .anotherNexus)
+    c.nextTransferTag = old.be32(20)  // the next tag would be the discarded one: skipped
     let new = Initiator.sent(
       c.receive(Initiator.bytes(Initiator.command(itt: 3, cmdSN: 4, cdb: write, write: true, edtl: 16384))))
     try #require(new.first?.opcode == .readyToTransfer && new.first?.be32(20) != old.be32(20))
@@ -131,6 +132,7 @@ import Testing
     elsewhere.initiatorTaskTag = 77
     #expect(Initiator.sent(c.receive(burst(elsewhere)[1])).map(\.opcode) == [.reject])
     for piece in burst(old) { #expect(Initiator.sent(c.receive(piece)).isEmpty, "the old burst: discarded") }
+    #expect(c.discardedTransfers.isEmpty, "its final PDU ended the discarding")
     let newPieces = burst(try #require(new.first))
     #expect(Initiator.sent(c.receive(newPieces[0])).isEmpty)
     #expect(
@@ -233,6 +235,35 @@ import Testing
       let tur = c.receivePDU()
       #expect(tur.count >= 48 && tur[0] & 0x3F == 0x21 && tur[3] == 0, "the UNIT ATTENTION is cleared")
     }
+    withExtendedLifetime(t) {}
+  }
+
+  /// REQUEST SENSE's UNIT ATTENTION is cut to its allocation length and to EDTL (the rest
+  /// reported as overflow); INQUIRY passes a pending UNIT ATTENTION without clearing it.
+  @Test func requestSenseIsCutToItsAllocationLengthAndEDTL() throws {
+    let t = try LoopbackTarget()
+    let sessions = try t.sessionsOfDistinctPorts(4)
+    sessions[3].send(framing.encode(Initiator.taskManagement(5, itt: 9, cmdSN: 1)))
+    try #require(sessions[3].receivePDU().count >= 48, "the reset")
+    func answer(_ c: NBDTestClient, itt: UInt32, cdb: [UInt8], edtl: Int) -> (pdu: [UInt8], data: [UInt8]) {
+      c.send(framing.encode(Initiator.command(itt: itt, cmdSN: itt, cdb: cdb, read: edtl > 0, edtl: edtl)))
+      let r = c.receivePDU()
+      let length = r.count >= 48 ? Int(r[5]) << 16 | Int(r[6]) << 8 | Int(r[7]) : 0
+      return (r, Array(r.dropFirst(48).prefix(length)))
+    }
+    // Allocation length 8: the first 8 bytes, GOOD, no residual.
+    let eight = answer(sessions[0], itt: 1, cdb: [0x03, 0, 0, 0, 8, 0], edtl: 8)
+    #expect(eight.pdu.count >= 48 && eight.pdu[3] == 0 && eight.data == [0x70, 0, 0x06, 0, 0, 0, 0, 10])
+    #expect(eight.pdu.count >= 48 && eight.pdu[1] & 0x06 == 0, "no residual")
+    // EDTL 8 under an allocation length of 252: 8 bytes and 10 of overflow.
+    let cut = answer(sessions[1], itt: 1, cdb: [0x03, 0, 0, 0, 252, 0], edtl: 8)
+    #expect(cut.data.count == 8 && cut.pdu.count >= 48 && cut.pdu[1] & 0x04 != 0, "overflow")
+    #expect(cut.pdu.count >= 48 && NBDTestClient.read32(cut.pdu, 44) == 10)
+    // INQUIRY first: it passes, and the UNIT ATTENTION is still there for the next command.
+    let inquiry = answer(sessions[2], itt: 1, cdb: [0x12, 0, 0, 0, 36, 0], edtl: 36)
+    #expect(inquiry.pdu.count >= 48 && inquiry.pdu[3] == 0 && inquiry.data.count == 36)
+    let next = answer(sessions[2], itt: 2, cdb: [0, 0, 0, 0, 0, 0], edtl: 0)
+    #expect(next.pdu.count > 48 + 15 && next.pdu[3] == 0x02 && next.pdu[48 + 2 + 12] == 0x29, "still pending")
     withExtendedLifetime(t) {}
   }
 

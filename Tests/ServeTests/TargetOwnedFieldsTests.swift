@@ -99,6 +99,16 @@ import Testing
     #expect(defaults.map { $0.tst == 1 && $0.tas } == true, "default values too")
     let changeable = fields(try targets(t, control6(1), bytes: 255), ten: false)
     #expect(changeable.map { $0.tst == 0 && !$0.tas } == true, "neither is changeable")
+    // Cut by the allocation length (MODE SENSE(6), DBD: the page at byte 4): 7 bytes hold TST
+    // (page byte 2) but not TAS (page byte 5), 6 neither — nothing past the cut is written.
+    var cut6 = control6(0)
+    cut6[4] = 7
+    let seven = try targets(t, cut6, bytes: 7)
+    #expect(seven.count == 7 && seven[4 + 2] >> 5 == 1, "TST within the cut")
+    cut6[4] = 6
+    let six = try targets(t, cut6, bytes: 6)
+    let sixOwn = try miniports(t, cut6, bytes: 6)
+    #expect(six.count == 6 && six == sixOwn, "nothing rewritten")
   }
 
   /// A block command naming more than the advertised MAXIMUM TRANSFER LENGTH is refused

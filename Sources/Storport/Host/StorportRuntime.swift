@@ -159,7 +159,8 @@ public final class StorportRuntime: PlatformClient, @unchecked Sendable {
   }
 
   /// Runs until `condition` holds or `timeoutNanoseconds` pass (virtual time when simulated;
-  /// wall time live, polled every 50 µs). Returns whether the condition holds.
+  /// wall time live, the condition looked at after pauses growing from 50 µs to 2 ms — see
+  /// `LivePlatform.run(forAtMost:until:)`). Returns whether the condition holds.
   @discardableResult
   public func runUntil(
     timeoutNanoseconds: UInt64 = 10_000_000_000, _ condition: @escaping () -> Bool

@@ -173,26 +173,29 @@ public final class LivePlatform: Platform, @unchecked Sendable {
     return .timeLimit
   }
 
-  /// Looks at `condition` after 50 µs, then at doubling intervals up to
-  /// ``longestConditionPoll``, until it holds (true) or `timeout` ns pass (false). The caller's
-  /// thread is one more thread on the host's cores: one that woke every 50 µs took a core from
-  /// the processors 20,000 times a second — on this 2-vCPU machine the parking hand-off's p50
-  /// was 17–27 µs with it against 3.5 µs without (a raw futex hand-off: 2.8–4.3 µs).
+  /// Looks at `condition` at once, then after ``firstConditionPauseNanoseconds`` and at
+  /// doubling pauses of at most ``longestConditionPauseNanoseconds``, until it holds (true) or
+  /// `timeout` ns pass (false); never sleeps past the timeout. It may return up to one pause
+  /// (and the host's timer slack) after the condition first holds, and a condition that holds
+  /// only for a moment may be missed: pass one that stays true. The caller's thread is one more
+  /// thread on the host's cores — polled every 50 µs it took a core from the processors 20,000
+  /// times a second (docs/benchmarks.md, ninth pass).
   public func run(forAtMost timeout: UInt64, until condition: @escaping () -> Bool) -> Bool {
     let deadline = clock &+ timeout
-    var pause: UInt64 = 50_000
+    var pause = Self.firstConditionPauseNanoseconds
     while !condition() {
       let now = clock
       if now >= deadline { return false }
       storport_sleep_until(min(now &+ pause, deadline))
-      pause = min(pause &* 2, Self.longestConditionPoll)
+      pause = min(pause &* 2, Self.longestConditionPauseNanoseconds)
     }
     return true
   }
 
-  /// The longest pause between two looks at a `run(forAtMost:until:)` condition, in ns: what
-  /// the caller may wait beyond its condition holding.
-  public static let longestConditionPoll: UInt64 = 2_000_000
+  /// The first pause of `run(forAtMost:until:)` between two looks at its condition, in ns.
+  private static let firstConditionPauseNanoseconds: UInt64 = 50_000
+  /// The longest pause of `run(forAtMost:until:)` between two looks at its condition, in ns.
+  private static let longestConditionPauseNanoseconds: UInt64 = 2_000_000
 
   public func arm(
     deadline: PlatformTime, target: PlatformTimerTarget, cookie: UInt64, processor: ProcessorIndex?

@@ -118,7 +118,8 @@ public protocol Platform: AnyObject, Sendable {
   func run(for nanoseconds: UInt64) -> SimulationOutcome
 
   /// Runs until `condition` holds or `timeout` nanoseconds pass (virtual when simulated; live,
-  /// the condition is polled every 50 µs). Returns whether it holds.
+  /// the condition is looked at after pauses growing from 50 µs to 2 ms, so it may be seen up
+  /// to one pause late and should stay true once true). Returns whether it holds.
   func run(forAtMost timeout: UInt64, until condition: @escaping () -> Bool) -> Bool
 }
 
