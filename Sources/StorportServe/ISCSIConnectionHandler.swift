@@ -339,8 +339,9 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
 
   /// A UNIT ATTENTION this nexus owes `task` (a LOGICAL UNIT RESET it has not seen), once
   /// (SAM-5 §5.14): CHECK CONDITION with its sense; REQUEST SENSE gets it as its parameter
-  /// data with GOOD status (fixed or descriptor format as its DESC bit asks, at most its
-  /// allocation length), which clears it too; INQUIRY and REPORT LUNS pass.
+  /// data with GOOD status (fixed or descriptor format as its DESC bit asks, cut to its
+  /// allocation length and to EDTL, what EDTL cuts reported as overflow), which clears it too;
+  /// INQUIRY and REPORT LUNS pass.
   private func unitAttention(_ task: ISCSITask) -> ISCSITaskResult? {
     guard ![0x12, 0xA0].contains(task.cdb[0]) else { return nil }
     let session = connection.session
