@@ -353,12 +353,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     guard task.cdb[0] == 0x03 else {
       return ISCSITaskResult(status: 0x02, sense: TargetSense.bytes(0x06, 0x29, current.ascq))
     }
-    // As its parameter data: at most the allocation length, at most EDTL (the rest overflow).
-    let data = TargetSense.bytes(0x06, 0x29, current.ascq, descriptor: task.cdb[1] & 0x01 != 0)
-    let n = min(data.count, Int(task.cdb[4]))
-    return ISCSITaskResult(
-      status: 0, dataIn: Array(data.prefix(n)).leading(task.expectedLength),
-      overflow: max(0, n - task.expectedLength))
+    return .requestSense(0x06, 0x29, current.ascq, answering: task)
   }
 
   /// Commands the adapter finished, answered in batches on the loop (one flush per batch).

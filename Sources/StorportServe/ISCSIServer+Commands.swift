@@ -68,6 +68,10 @@ extension ISCSIServer {
         data[3] = 0x02
         data[4] = 31
         completion(ISCSITaskResult(status: 0, dataIn: data.leading(task.expectedLength)))
+      } else if opcode == 0x03 {
+        // REQUEST SENSE of a LUN not served: LOGICAL UNIT NOT SUPPORTED as its parameter data,
+        // GOOD (SPC-4 REQUEST SENSE).
+        completion(.requestSense(0x05, 0x25, 0x00, answering: task))
       } else {
         completion(ISCSITaskResult(status: 0x02, sense: TargetSense.bytes(0x05, 0x25, 0x00)))
       }
@@ -188,5 +192,18 @@ extension ISCSIServer {
       data += entry
     }
     return data.leading(task.expectedLength)
+  }
+}
+
+extension ISCSITaskResult {
+  /// REQUEST SENSE (`task`) answered by the target itself: GOOD, the sense `key`/`asc`/`ascq`
+  /// as parameter data — descriptor format when the CDB's DESC bit asks, fixed otherwise (SPC-4)
+  /// — cut to the allocation length and to EDTL, what EDTL cuts reported as overflow.
+  static func requestSense(_ key: UInt8, _ asc: UInt8, _ ascq: UInt8, answering task: ISCSITask) -> Self {
+    let sense = TargetSense.bytes(key, asc, ascq, descriptor: task.cdb[1] & 0x01 != 0)
+    let n = min(sense.count, Int(task.cdb[4]))
+    return ISCSITaskResult(
+      status: 0, dataIn: Array(sense.prefix(n)).leading(task.expectedLength),
+      overflow: max(0, n - task.expectedLength))
   }
 }
