@@ -115,9 +115,7 @@ extension ISCSIConnection {
   /// aborted write's burst is still being discarded (``discardedTransfers``).
   mutating func newTransferTag() -> UInt32 {
     func advance() { nextTransferTag = nextTransferTag == 0xFFFF_FFFE ? 1 : nextTransferTag + 1 }
-    while !discardedTransfers.isEmpty && discardedTransfers.contains(where: { $0.ttt == nextTransferTag }) {
-      advance()
-    }
+    while discardedTransfers.contains(where: { $0.ttt == nextTransferTag }) { advance() }
     defer { advance() }
     return nextTransferTag
   }
@@ -143,7 +141,9 @@ extension ISCSIConnection {
   mutating func dataOut(_ pdu: ISCSIPDU) -> [Event] {
     let itt = pdu.initiatorTaskTag
     let ttt = pdu.be32(20)
-    if pendingWrites[itt]?.targetTransferTag != ttt,
+    // (Only while some aborted write's burst is being discarded: the common Data-Out pays one
+    // emptiness check here, not a second table lookup.)
+    if !discardedTransfers.isEmpty, pendingWrites[itt]?.targetTransferTag != ttt,
       let i = discardedTransfers.firstIndex(where: { $0.itt == itt && $0.ttt == ttt })
     {
       // The burst of a write aborted while its R2T was out (its task tag may name a new write
