@@ -94,8 +94,9 @@ public final class ISCSIServer: @unchecked Sendable {
     group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
   }
 
-  /// Binds and listens; returns the port bound (useful with port 0).
-  public func start(host: String, port: Int) throws -> Int {
+  /// Binds and listens; returns the port bound (useful with port 0). Throws ``ListenError``
+  /// when `host:port` cannot be listened on.
+  public func start(host: String, port: Int) throws(ListenError) -> Int {
     let logger = self.logger
     let server = self
     let ch = try Listener.bind(group: group, host: host, port: port) {

@@ -30,10 +30,11 @@ public final class MetricsServer: @unchecked Sendable {
     group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
   }
 
-  /// Binds and listens; returns the port bound (useful with port 0).
-  public func start(host: String, port: Int) throws -> Int {
+  /// Binds and listens; returns the port bound (useful with port 0). Throws ``ListenError``
+  /// when `host:port` cannot be listened on.
+  public func start(host: String, port: Int) throws(ListenError) -> Int {
     let pages = self.pages
-    let ch = try ServerBootstrap(group: group)
+    let bootstrap = ServerBootstrap(group: group)
       .serverChannelOption(ChannelOptions.backlog, value: 16)
       .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
       .childChannelInitializer { channel in
@@ -42,7 +43,8 @@ public final class MetricsServer: @unchecked Sendable {
           try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(pages: pages))
         }
       }
-      .bind(host: host, port: port).wait()
+    let ch: Channel
+    do { ch = try bootstrap.bind(host: host, port: port).wait() } catch { throw ListenError(error) }
     channel = ch
     logger.info("metrics listening", metadata: ["address": "\(ch.localAddress?.description ?? "?")"])
     return ch.localAddress?.port ?? port

@@ -40,8 +40,9 @@ public final class NBDServer: @unchecked Sendable {
     group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
   }
 
-  /// Binds and listens; returns the port bound (useful with port 0).
-  public func start(host: String, port: Int) throws -> Int {
+  /// Binds and listens; returns the port bound (useful with port 0). Throws ``ListenError``
+  /// when `host:port` cannot be listened on.
+  public func start(host: String, port: Int) throws(ListenError) -> Int {
     let exports = self.exports
     let logger = self.logger
     let metrics = self.metrics

@@ -261,12 +261,24 @@ import Testing
   /// Values that are legal for some options (paths, a fractional runtime) and which ones.
   static let acceptedAsPaths: Set<String> = ["--trace", "--filename", "--verify_state", "--out", "--merge"]
 
+  /// Options whose value is free text for some garbage values (a name, an address that may
+  /// resolve): those values may be accepted, the rest must be refused.
+  static let acceptedAsText: [String: Set<String>] = [
+    "--target-name": [],
+    "--export": ["abc", "-1", "nan", "1e999", "4.5x", "0x10", "٣", "99999999999999999999999999t"],
+    "--allow-initiator": ["abc", "-1", "nan", "1e999", "4.5x", "0x10", "٣", "99999999999999999999999999t"],
+    "--listen": ["abc", "nan", "1e999", "4.5x", "0x10", "٣", "-1", "99999999999999999999999999t"],
+  ]
+
   /// For each value-taking option of each subcommand, garbage values must be refused with
   /// status 2 naming an option and quoting the value — or, for the few options where such a
-  /// value is legal (paths), accepted. No value may trap (this runs in the test process).
+  /// value is legal (paths, names), accepted. Each is given as `--name=value`, and as two
+  /// arguments where that parses differently: a value with a leading dash ("-1") is the
+  /// option's value, as getopt takes it, never "Missing value". No value may trap (this runs in
+  /// the test process).
   @Test(arguments: [
     ["run"], ["demo"], ["bench", "io"], ["bench", "runtime"], ["bench", "memory"],
-    ["explore", "timer-startio-race"],
+    ["explore", "timer-startio-race"], ["serve"],
   ])
   func sweepEveryOptionWithBadValues(command: [String]) throws {
     let names = try Self.options(of: command)
@@ -275,22 +287,33 @@ import Testing
     var tried = 0
     for name in names {
       for value in bad {
-        let args = command + ["\(name)=\(value)"]
-        tried += 1
-        if let r = Self.rejection(args) {
-          #expect(r.status == 2, "\(args): status \(r.status)")
-          #expect(!r.message.contains("\n"), "\(args): \(r.message)")
-          let named = [name] + (Self.aliases[name].map { [$0] } ?? [])
-          #expect(
-            named.contains { r.message.contains($0) },
-            "\(args): the message does not name \(name): \(r.message)")
-        } else {
-          #expect(
-            Self.acceptedAsPaths.contains(name) && !value.isEmpty,
-            "storport \(args.joined(separator: " ")) was accepted")
+        // As two arguments only where that parses differently: a leading dash, or nothing.
+        let separate = value.isEmpty || value.hasPrefix("-") ? [command + [name, value]] : []
+        for args in [command + ["\(name)=\(value)"]] + separate {
+          tried += 1
+          if let r = Self.rejection(args) {
+            #expect(r.status == 2, "\(args): status \(r.status)")
+            #expect(!r.message.contains("\n"), "\(args): \(r.message)")
+            let named = [name] + (Self.aliases[name].map { [$0] } ?? [])
+            #expect(
+              named.contains { r.message.contains($0) },
+              "\(args): the message does not name \(name): \(r.message)")
+            // `--name=` with nothing after is missing, fairly; so is a list (--merge DIR...)
+            // that ends at the next dash.
+            if args.count == command.count + 2 && name != "--merge" {
+              #expect(
+                !r.message.contains("Missing value"),
+                "\(args): the value was not taken as the option's: \(r.message)")
+            }
+          } else {
+            #expect(
+              (Self.acceptedAsPaths.contains(name) && !value.isEmpty)
+                || Self.acceptedAsText[name]?.contains(value) == true,
+              "storport \(args.joined(separator: " ")) was accepted")
+          }
         }
       }
     }
-    #expect(tried >= bad.count)
+    #expect(tried >= bad.count + 2)
   }
 }

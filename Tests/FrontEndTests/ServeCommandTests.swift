@@ -22,6 +22,14 @@ import Testing
     (["serve", "--allow-initiator", ""], "--allow-initiator", ""),
     (["serve", "--nop-interval", "3601"], "--nop-interval", "3601"),
     (["serve", "--nop-interval=-1"], "--nop-interval", "-1"),
+    // Out of range after parsing: quoted as typed, not as the bytes it parsed to.
+    (["serve", "--size", "99999t"], "--size", "99999t"),
+    (["serve", "--size", "3k", "--logical-block-size", "4096"], "--size", "3k"),
+    // A value with a leading dash is the option's value (as getopt takes it), not a flag:
+    // it was "Missing value for '--size <size>'".
+    (["serve", "--size", "-5m"], "--size", "-5m"),
+    (["serve", "--processors", "-2"], "--processors", "-2"),
+    (["serve", "--stuck-ms", "-1"], "--stuck-ms", "-1"),
   ])
   func badValuesAreRefusedBeforeAnythingListens(args: [String], option: String, value: String) {
     CommandLineTests.expectRefused(args, option: option, value: value)

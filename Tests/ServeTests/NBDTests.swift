@@ -233,6 +233,23 @@ final class NBDTestClient {
     #expect(c2.handshake(export: "disk") == 4 << 20)
   }
 
+  /// A port already taken is refused in the system's words ("Address already in use"), not as
+  /// the NIO call that failed ("bind(descriptor:ptr:bytes:): …) (errno: 98)"), and the server
+  /// already listening there keeps serving.
+  @Test func aPortInUseIsRefusedInTheSystemsWordsAndTheFirstServerStaysUp() throws {
+    let f = try Fixture()
+    let second = NBDServer(exports: [])
+    defer { second.shutdown() }
+    #expect {
+      _ = try second.start(host: "127.0.0.1", port: f.port)
+    } throws: { error in
+      let text = "\((error as? ListenError)?.description ?? "not a ListenError: \(error)")"
+      return text == "Address already in use (errno 98)"
+    }
+    let c = try NBDTestClient(port: f.port)
+    #expect(c.handshake(export: "disk") == 4 << 20)
+  }
+
   @Test func badRequestsGetTheProtocolsErrorsAndOthersAreUnaffected() throws {
     let f = try Fixture()
     let c = try NBDTestClient(port: f.port)

@@ -20,48 +20,64 @@ struct BenchIoCommand: ParsableCommand {
       --verify_only run checks every unit written before.
       """)
 
-  @Option(help: "read | write | randread | randwrite | randrw | readwrite (rw). Default randrw.")
+  @Option(
+    parsing: .unconditional,
+    help: "read | write | randread | randwrite | randrw | readwrite (rw). Default randrw.")
   var rw: String?
-  @Option(help: "Percent of reads for randrw / readwrite (0…100, default 50).")
+  @Option(parsing: .unconditional, help: "Percent of reads for randrw / readwrite (0…100, default 50).")
   var rwmixread: String?
-  @Option(help: "Bytes per I/O: a multiple of the logical block size (default 4k).")
+  @Option(parsing: .unconditional, help: "Bytes per I/O: a multiple of the logical block size (default 4k).")
   var bs: String?
-  @Option(help: "Outstanding I/Os per job, 1…4096 (default 32).")
+  @Option(parsing: .unconditional, help: "Outstanding I/Os per job, 1…4096 (default 32).")
   var iodepth: String?
-  @Option(name: [.customLong("numjobs"), .customLong("jobs")], help: "Independent jobs, 1…256 (default 1).")
+  @Option(
+    name: [.customLong("numjobs"), .customLong("jobs")], parsing: .unconditional,
+    help: "Independent jobs, 1…256 (default 1).")
   var numjobs: String?
-  @Option(help: "Run time, e.g. 3, 500ms, 1m (default 3 s; virtual with --simulated).")
+  @Option(
+    parsing: .unconditional, help: "Run time, e.g. 3, 500ms, 1m (default 3 s; virtual with --simulated).")
   var runtime: String?
-  @Option(help: "Size of the target and of the region used (default: the file's size, or 256m).")
+  @Option(
+    parsing: .unconditional,
+    help: "Size of the target and of the region used (default: the file's size, or 256m).")
   var size: String?
-  @Option(help: "A file or block device to use as the disk (created only with --size).")
+  @Option(
+    parsing: .unconditional, help: "A file or block device to use as the disk (created only with --size).")
   var filename: String?
-  @Option(help: "1: open --filename with O_DIRECT; 0 (default): buffered.")
+  @Option(parsing: .unconditional, help: "1: open --filename with O_DIRECT; 0 (default): buffered.")
   var direct: String?
   @Flag(help: "Refuse every write; the target is opened read-only.")
   var readonly = false
-  @Option(help: "ram (default) | null; file:PATH and direct:PATH are aliases of --filename [--direct 1].")
+  @Option(
+    parsing: .unconditional,
+    help: "ram (default) | null; file:PATH and direct:PATH are aliases of --filename [--direct 1].")
   var backing: String?
   @Option(
-    name: .customLong("logical-block-size"),
+    name: .customLong("logical-block-size"), parsing: .unconditional,
     help: "Logical block size of the emulated disk: 512 or 4096 (default).")
   var logicalBlockSize: String?
-  @Option(help: "crc32c: write verify headers and check every read of a written unit; 0 (default): off.")
+  @Option(
+    parsing: .unconditional,
+    help: "crc32c: write verify headers and check every read of a written unit; 0 (default): off.")
   var verify: String?
   @Flag(
     name: .customLong("verify_only"),
     help: "Issue no workload: read back and check every unit an earlier --verify run wrote.")
   var verifyOnly = false
-  @Option(name: .customLong("verify_state"), help: "The verify state file (default <filename>.verify-state).")
+  @Option(
+    name: .customLong("verify_state"), parsing: .unconditional,
+    help: "The verify state file (default <filename>.verify-state).")
   var verifyState: String?
-  @Option(help: "nvme | ramdisk (default) | PATH.so (a C miniport built against storport --include-dir).")
+  @Option(
+    parsing: .unconditional,
+    help: "nvme | ramdisk (default) | PATH.so (a C miniport built against storport --include-dir).")
   var miniport: String?
   @Option(
-    name: .customLong("miniport-args"),
+    name: .customLong("miniport-args"), parsing: .unconditional,
     help: "More of the C miniport's ArgumentString (\"Key=Value;…\"), after the DiskSize and BlockSize given."
   )
   var miniportArgs: String?
-  @Option(help: "RAM-disk miniport completion: startIo (default) | dpc.")
+  @Option(parsing: .unconditional, help: "RAM-disk miniport completion: startIo (default) | dpc.")
   var completion: String?
   @Flag(help: "Turn the verifier off (unchecked mode).")
   var unchecked = false
@@ -203,10 +219,7 @@ struct BenchIoCommand: ParsableCommand {
   }
 
   /// `error` quoting the value as typed.
-  func asTyped(_ error: OptionError) -> OptionError {
-    guard error.value != nil, let text = typed[error.option] else { return error }
-    return OptionError(error.option, text, error.accepted)
-  }
+  func asTyped(_ error: OptionError) -> OptionError { error.quoting(typed) }
 
   func run() throws {
     let o = try checked { try workloadOptions() }

@@ -7,7 +7,7 @@ struct BenchMemoryCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "memory", abstract: "Resident memory of a fully written RAM backing against its size.")
   @Option(
-    name: [.customLong("size"), .customLong("disk")],
+    name: [.customLong("size"), .customLong("disk")], parsing: .unconditional,
     help: "RAM disk size (default 256m), at most the machine's memory.")
   var size: String?
   @OptionGroup var output: OutputOptions

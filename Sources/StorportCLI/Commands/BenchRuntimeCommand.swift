@@ -10,9 +10,9 @@ struct BenchRuntimeCommand: ParsableCommand {
     abstract:
       "Timer lateness, DPC latency and throughput, spin-lock cost, each with its goal; build with -c release."
   )
-  @Option(help: "Samples per latency benchmark, 50…10000000 (default 2000).")
+  @Option(parsing: .unconditional, help: "Samples per latency benchmark, 50…10000000 (default 2000).")
   var samples: String?
-  @Option(help: "Run only one group: timer, across, isr, lock or throughput.")
+  @Option(parsing: .unconditional, help: "Run only one group: timer, across, isr, lock or throughput.")
   var filter: String?
   @OptionGroup var output: OutputOptions
 

@@ -10,9 +10,11 @@ struct BenchWorkCommand: ParsableCommand {
     abstract:
       "Run a fixed number of lock or DPC operations (for counting instructions with scripts/instructions.sh)."
   )
-  @Option(help: "lock (acquire + release of the StartIo lock) or dpc (StorPortIssueDpc + the routine's run).")
+  @Option(
+    parsing: .unconditional,
+    help: "lock (acquire + release of the StartIo lock) or dpc (StorPortIssueDpc + the routine's run).")
   var operation: String
-  @Option(help: "How many operations, 0…100000000.")
+  @Option(parsing: .unconditional, help: "How many operations, 0…100000000.")
   var count: String
   @Flag(help: "Turn the verifier off (unchecked mode).")
   var unchecked = false

@@ -13,12 +13,15 @@ struct DemoCommand: ParsableCommand {
 
   @OptionGroup var platform: PlatformOptions
   @OptionGroup var time: RunTimeOptions
-  @Option(help: "Outstanding requests per processor, 1…4096 (default 16).")
+  @Option(parsing: .unconditional, help: "Outstanding requests per processor, 1…4096 (default 16).")
   var outstanding: String?
-  @Option(help: "Concurrent StartIo channels (STOR_PERF_CONCURRENT_CHANNELS), 1…64 (default 2).")
+  @Option(
+    parsing: .unconditional,
+    help: "Concurrent StartIo channels (STOR_PERF_CONCURRENT_CHANNELS), 1…64 (default 2).")
   var channels: String?
   @Option(
-    name: .customLong("timer-us"), help: "Period of the demo's HwStorTimer in µs, 1…60000000 (default 1000).")
+    name: .customLong("timer-us"), parsing: .unconditional,
+    help: "Period of the demo's HwStorTimer in µs, 1…60000000 (default 1000).")
   var timerUs: String?
   @OptionGroup var trace: TraceOptions
   @OptionGroup var output: OutputOptions

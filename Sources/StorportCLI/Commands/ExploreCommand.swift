@@ -27,51 +27,60 @@ struct ExploreCommand: ParsableCommand {
   var harness: String?
   @Flag(help: "List the built-in harnesses.")
   var list = false
-  @Option(help: "random, pct or dfs.")
+  @Option(parsing: .unconditional, help: "random, pct or dfs.")
   var strategy = "pct"
-  @Option(help: "PCT bug depth d, 1…10 (pct only; default 2).")
+  @Option(parsing: .unconditional, help: "PCT bug depth d, 1…10 (pct only; default 2).")
   var depth: String?
   @Option(
+    parsing: .unconditional,
     help:
       "Bound k, 0…10, on departures from the default schedule: preemptions and other placements (dfs only; default 2)."
   )
   var preemptions: String?
-  @Option(help: "Schedules to run, 1…100000000.")
+  @Option(parsing: .unconditional, help: "Schedules to run, 1…100000000.")
   var schedules = "1000"
-  @Option(help: "Base seed, 0…2^64-1.")
+  @Option(parsing: .unconditional, help: "Base seed, 0…2^64-1.")
   var seed = "1"
-  @Option(help: "Worker threads, 1…64 (random and pct).")
+  @Option(parsing: .unconditional, help: "Worker threads, 1…64 (random and pct).")
   var jobs = "1"
   @Option(
+    parsing: .unconditional,
     help: "This run's share: i/n (0 ≤ i < n), or n with i from JOB_COMPLETION_INDEX / SLURM_ARRAY_TASK_ID.")
   var shard: String?
   @Option(
-    name: .customLong("max-steps"),
+    name: .customLong("max-steps"), parsing: .unconditional,
     help: "Decisions after which a schedule fails as a livelock, 100…100000000.")
   var maxSteps = "10000"
   @Option(
+    parsing: .unconditional,
     help: "Directory for result.json and, on failure, schedule.json, report.txt, trace.json, timeline.svg.")
   var out: String?
   @Option(
-    name: .customLong("race-detection"),
+    name: .customLong("race-detection"), parsing: .unconditional,
     help: "on (data races are failures) or off (look for what they lead to).")
   var raceDetection = "on"
-  @Option(name: .customLong("output-format"), help: "text or json.")
+  @Option(name: .customLong("output-format"), parsing: .unconditional, help: "text or json.")
   var outputFormat = "text"
   @Option(
     parsing: .upToNextOption, help: "Merge the result.json of these shard directories instead of exploring.")
   var merge: [String] = []
-  @Option(help: "Explore a C miniport (PATH.so) in the default harness instead of a built-in one.")
+  @Option(
+    parsing: .unconditional,
+    help: "Explore a C miniport (PATH.so) in the default harness instead of a built-in one.")
   var miniport: String?
   @Option(
+    parsing: .unconditional,
     help:
       "With --miniport: full (verified I/O, timer ticks, interrupts, bus reset, stop and restart; default) or requests (two requests without data)."
   )
   var workload: String?
   @Option(
+    parsing: .unconditional,
     help: "With --miniport: the hardware behind it, nvme or none (default: nvme for a physical miniport).")
   var device: String?
-  @Option(name: .customLong("miniport-args"), help: "With --miniport: its ArgumentString (\"Key=Value;…\").")
+  @Option(
+    name: .customLong("miniport-args"), parsing: .unconditional,
+    help: "With --miniport: its ArgumentString (\"Key=Value;…\").")
   var miniportArgs: String?
 
   init() {}
@@ -97,6 +106,7 @@ struct ExploreCommand: ParsableCommand {
       chosen = .dfs(
         preemptions: try OptionValue.integer(preemptions ?? "2", option: "--preemptions", in: 0...10))
     }
+    if out == "" { throw OptionError("--out", "", "a directory path (it is created if missing)") }
     let races = try OptionValue.choice(raceDetection, option: "--race-detection", ["on", "off"]) == "on"
     var options = ExplorationOptions(
       strategy: chosen,

@@ -14,7 +14,9 @@ struct ReplayCommand: ParsableCommand {
 
   @Argument(help: "The schedule file (schedule.json).")
   var file: String
-  @Option(help: "Directory to write report.txt, trace.json and timeline.svg of the replay.")
+  @Option(
+    parsing: .unconditional, help: "Directory to write report.txt, trace.json and timeline.svg of the replay."
+  )
   var out: String?
 
   init() {}

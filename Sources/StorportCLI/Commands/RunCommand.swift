@@ -17,12 +17,14 @@ struct RunCommand: ParsableCommand {
   @OptionGroup var output: OutputOptions
   @OptionGroup var progress: ProgressOptions
   @Option(
+    parsing: .unconditional,
     help:
       "A C miniport (PATH.so) instead of the Swift NVMe sample: on the emulated NVMe controller if physical, alone if virtual."
   )
   var miniport: String?
   @Option(
-    name: .customLong("miniport-args"), help: "More of the C miniport's ArgumentString (\"Key=Value;…\").")
+    name: .customLong("miniport-args"), parsing: .unconditional,
+    help: "More of the C miniport's ArgumentString (\"Key=Value;…\").")
   var miniportArgs: String?
 
   init() {}

@@ -20,18 +20,21 @@ struct ServeCommand: ParsableCommand {
       "Export an adapter over iSCSI (iscsi://127.0.0.1:3260/TARGET/0) and NBD (nbd://127.0.0.1:10809/storport) until SIGINT / SIGTERM."
   )
 
-  @Option(help: "The address both front ends listen on (default 127.0.0.1: loopback only).")
+  @Option(
+    parsing: .unconditional, help: "The address both front ends listen on (default 127.0.0.1: loopback only)."
+  )
   var listen: String?
-  @Option(help: "iSCSI listening address HOST:PORT, or off (default LISTEN:3260).")
+  @Option(parsing: .unconditional, help: "iSCSI listening address HOST:PORT, or off (default LISTEN:3260).")
   var iscsi: String?
-  @Option(help: "NBD listening address HOST:PORT, or off (default LISTEN:10809).")
+  @Option(parsing: .unconditional, help: "NBD listening address HOST:PORT, or off (default LISTEN:10809).")
   var nbd: String?
   @Option(
+    parsing: .unconditional,
     help:
       "Serve Prometheus metrics (GET /metrics) and a status page (GET /status) on HOST:PORT (default: off).")
   var metrics: String?
   @Option(
-    name: .customLong("chap-file"),
+    name: .customLong("chap-file"), parsing: .unconditional,
     help: """
       iSCSI CHAP credentials: lines 'initiator USER SECRET' and optionally 'target USER SECRET' \
       (mutual). Or STORPORT_CHAP_USER / STORPORT_CHAP_SECRET (and _TARGET_) in the environment; \
@@ -39,42 +42,45 @@ struct ServeCommand: ParsableCommand {
       """)
   var chapFile: String?
   @Option(
-    name: .customLong("allow-initiator"),
+    name: .customLong("allow-initiator"), parsing: .unconditionalSingleValue,
     help: "An initiator name admitted to the iSCSI target (repeatable; default: any).")
   var allowInitiator: [String] = []
   @Option(
+    parsing: .unconditional,
     help:
       "iSCSI LUN 1: ramdisk (default: the RAM-disk sample miniport on its own RAM backing, --size) or off.")
   var lun1: String?
   @Option(
-    name: .customLong("nop-interval"),
+    name: .customLong("nop-interval"), parsing: .unconditional,
     help:
       "Seconds of silence after which the iSCSI target pings a connection (NOP-In); unanswered for as long again, it is closed. 1…3600, or 0: never (default 30)."
   )
   var nopInterval: String?
   @Option(
-    name: .customLong("target-name"),
+    name: .customLong("target-name"), parsing: .unconditional,
     help: "The iSCSI target's name (default \(ServeCommand.defaultTargetName)).")
   var targetName: String?
-  @Option(help: "The export's name (default storport).")
+  @Option(parsing: .unconditional, help: "The export's name (default storport).")
   var export: String?
-  @Option(help: "nvme (default) | ramdisk | PATH.so (a C miniport).")
+  @Option(parsing: .unconditional, help: "nvme (default) | ramdisk | PATH.so (a C miniport).")
   var miniport: String?
-  @Option(help: "Capacity, k/m/g/t (default 256m).")
+  @Option(parsing: .unconditional, help: "Capacity, k/m/g/t (default 256m).")
   var size: String?
-  @Option(help: "A file or block device as the disk instead of RAM.")
+  @Option(parsing: .unconditional, help: "A file or block device as the disk instead of RAM.")
   var filename: String?
-  @Option(name: .customLong("logical-block-size"), help: "512 or 4096 (default 4096).")
+  @Option(
+    name: .customLong("logical-block-size"), parsing: .unconditional, help: "512 or 4096 (default 4096).")
   var logicalBlockSize: String?
   @Flag(help: "Export read-only.")
   var readonly = false
   @Flag(help: "Turn the verifier off (unchecked mode).")
   var unchecked = false
   @OptionGroup var device: DeviceModelOptions
-  @Option(help: "Processors of LUN 0's adapter, 1…64 (default: min(host cores, 64)).")
+  @Option(
+    parsing: .unconditional, help: "Processors of LUN 0's adapter, 1…64 (default: min(host cores, 64)).")
   var processors: String?
   @Option(
-    name: .customLong("spin-us"),
+    name: .customLong("spin-us"), parsing: .unconditional,
     help:
       "µs an idle processor spins before it parks, 0…1000000 (default 10: requests from the network come spaced), or poll (never park)."
   )
@@ -125,7 +131,32 @@ struct ServeCommand: ParsableCommand {
     host.contains(":") ? "[\(host)]" : host
   }
 
+  /// Every option parsed and checked; a value out of range is quoted as the user typed it.
   func values() throws(OptionError) -> Values {
+    do { return try parsedValues() } catch { throw error.quoting(typed) }
+  }
+
+  /// The option text as the user typed it (`--size 4k` quoted as '4k', not '4096').
+  var typed: [String: String] {
+    var t: [String: String] = [:]
+    for (name, value) in [
+      ("--size", size), ("--logical-block-size", logicalBlockSize), ("--processors", processors),
+      ("--stuck-ms", device.stuckMs), ("--fault-ppm", device.faultPpm),
+      ("--slow-start-ms", device.slowStartMs),
+      ("--latency", device.latency), ("--nop-interval", nopInterval), ("--spin-us", spinUs),
+    ] {
+      if let value { t[name] = value }
+    }
+    return t
+  }
+
+  /// A workload error as the command's exit, quoting option values as typed.
+  func commandExit(_ error: WorkloadError, lun: String = "") -> CommandExit {
+    if case .option(let e) = error { return CommandExit(2, lun + e.quoting(typed).description) }
+    return CommandExit(error.exitStatus, lun + error.description)
+  }
+
+  private func parsedValues() throws(OptionError) -> Values {
     var o = WorkloadOptions()
     o.miniport = .nvme
     // The clients are the workload: the generator's own pattern and queue play no part, but
@@ -241,7 +272,7 @@ struct ServeCommand: ParsableCommand {
     let v = try checked { try values() }
     HostInfo.installStopSignals()
     let rig: WorkloadRig
-    do { rig = try WorkloadRig(v.options) } catch { throw CommandExit(error.exitStatus, error.description) }
+    do { rig = try WorkloadRig(v.options) } catch { throw commandExit(error) }
     guard rig.adapter.state == .running else {
       rig.runtime.shutdown()
       throw CommandExit(
@@ -255,7 +286,7 @@ struct ServeCommand: ParsableCommand {
       let r2: WorkloadRig
       do { r2 = try WorkloadRig(second) } catch {
         rig.runtime.shutdown()
-        throw CommandExit(error.exitStatus, "LUN 1: \(error.description)")
+        throw commandExit(error, lun: "LUN 1: ")
       }
       guard r2.adapter.state == .running else {
         rig.runtime.shutdown()

@@ -6,25 +6,27 @@ import StorportWorkload
 /// emulated controller does besides answering, so a miniport meets the failures it must handle.
 struct DeviceModelOptions: ParsableArguments {
   @Option(
+    parsing: .unconditionalSingleValue,
     help:
       "NVMe fault to inject (repeatable): drop-completion | delay-interrupt | spurious-interrupt | stuck-command | fatal | slow-start."
   )
   var fault: [String] = []
   @Option(
-    name: .customLong("fault-ppm"),
+    name: .customLong("fault-ppm"), parsing: .unconditional,
     help: "Rate of the --fault faults per command, 1…1000000 ppm (default 10000).")
   var faultPpm: String?
   @Option(
-    name: .customLong("slow-start-ms"),
+    name: .customLong("slow-start-ms"), parsing: .unconditional,
     help: "Extra NVMe start-up time of --fault slow-start, 1…60000 ms (default 20).")
   var slowStartMs: String?
   @Option(
+    parsing: .unconditional,
     help:
       "NVMe I/O command latency in µs: N (fixed) or MIN-MAX (uniform), at most 10000000 (admin commands take none)."
   )
   var latency: String?
   @Option(
-    name: .customLong("stuck-ms"),
+    name: .customLong("stuck-ms"), parsing: .unconditional,
     help: "NVMe watchdog: ms without progress before a queue is stuck, 1…60000 (default 50).")
   var stuckMs: String?
 

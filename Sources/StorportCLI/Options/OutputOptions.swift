@@ -3,7 +3,7 @@ import StorportWorkload
 
 /// `--output-format normal|json` (fio's name) and its short form `--json`.
 struct OutputOptions: ParsableArguments {
-  @Option(name: .customLong("output-format"), help: "normal (default) or json.")
+  @Option(name: .customLong("output-format"), parsing: .unconditional, help: "normal (default) or json.")
   var outputFormat: String?
   @Flag(help: "Same as --output-format json.")
   var json = false

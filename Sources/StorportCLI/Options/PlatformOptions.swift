@@ -7,10 +7,10 @@ struct PlatformOptions: ParsableArguments {
   @Flag(help: "Use the deterministic simulated platform (virtual time).")
   var simulated = false
   @Option(
-    name: [.customLong("seed"), .customLong("randseed")],
+    name: [.customLong("seed"), .customLong("randseed")], parsing: .unconditional,
     help: "Seed of the workload and of the simulated scheduler (0…2^64−1, default 1).")
   var seed: String?
-  @Option(help: "Processors, 1…64 (default: min(host cores, 64) live, 2 simulated).")
+  @Option(parsing: .unconditional, help: "Processors, 1…64 (default: min(host cores, 64) live, 2 simulated).")
   var processors: String?
   @Flag(help: "Live processors poll instead of parking when idle (live platform only).")
   var poll = false

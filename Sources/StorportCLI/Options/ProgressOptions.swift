@@ -5,7 +5,7 @@ import StorportWorkload
 /// `--status-interval TIME` (fio's name): how often the progress line is printed.
 struct ProgressOptions: ParsableArguments {
   @Option(
-    name: .customLong("status-interval"),
+    name: .customLong("status-interval"), parsing: .unconditional,
     help: "Progress line interval, e.g. 1s or 500ms (default 1 s on a terminal, 10 s otherwise).")
   var statusInterval: String?
 

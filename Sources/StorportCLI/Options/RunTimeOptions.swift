@@ -4,9 +4,11 @@ import StorportWorkload
 /// `--runtime TIME` (fio's name and syntax) for `run` and `demo`, and its older form
 /// `--duration-ms N`.
 struct RunTimeOptions: ParsableArguments {
-  @Option(help: "Run time, e.g. 10, 50ms, 1m (virtual with --simulated).")
+  @Option(parsing: .unconditional, help: "Run time, e.g. 10, 50ms, 1m (virtual with --simulated).")
   var runtime: String?
-  @Option(name: .customLong("duration-ms"), help: "The run time in milliseconds (older form of --runtime).")
+  @Option(
+    name: .customLong("duration-ms"), parsing: .unconditional,
+    help: "The run time in milliseconds (older form of --runtime).")
   var durationMs: String?
 
   /// The run time in nanoseconds, or nil for the command's default.

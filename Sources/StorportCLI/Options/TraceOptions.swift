@@ -5,14 +5,15 @@ import StorportWorkload
 
 /// `--trace FILE`, `--trace-format chrome|jsonl`, `--trace-limit N`.
 struct TraceOptions: ParsableArguments {
-  @Option(help: "Write the runtime's event trace to this file (opened before the run).")
+  @Option(
+    parsing: .unconditional, help: "Write the runtime's event trace to this file (opened before the run).")
   var trace: String?
   @Option(
-    name: .customLong("trace-format"),
+    name: .customLong("trace-format"), parsing: .unconditional,
     help: "chrome (trace-event JSON for Perfetto / chrome://tracing, default) or jsonl (one event per line).")
   var traceFormat: String?
   @Option(
-    name: .customLong("trace-limit"),
+    name: .customLong("trace-limit"), parsing: .unconditional,
     help: "Keep at most about the last N runtime events (default 400000: under 100 MB); 0 keeps every event.")
   var traceLimit: String?
 

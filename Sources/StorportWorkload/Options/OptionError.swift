@@ -15,6 +15,14 @@ public struct OptionError: Error, Equatable, Sendable, CustomStringConvertible {
     self.accepted = accepted
   }
 
+  /// This error quoting its value as the user typed it, when `typed` (option → text as given)
+  /// has the option: a value found out of range after parsing is quoted in the user's own words
+  /// (`--size 4k` as '4k', not '4096'). A combination error (no value) is returned unchanged.
+  public func quoting(_ typed: [String: String]) -> OptionError {
+    guard value != nil, let text = typed[option] else { return self }
+    return OptionError(option, text, accepted)
+  }
+
   /// One line: `invalid --bs '4.5k': a whole number of bytes …`.
   public var description: String {
     value.map { "invalid \(option) '\($0)': \(accepted)" } ?? "\(option): \(accepted)"
