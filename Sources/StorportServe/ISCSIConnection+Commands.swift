@@ -160,12 +160,11 @@ extension ISCSIConnection {
     let dataSN = pdu.be32(36)
     let offset = Int(pdu.be32(40))
     let burstEnd = w.burstOffset + w.burstLength
-    guard ttt == w.targetTransferTag, dataSN == w.nextDataSN, offset == w.task.dataOut.count,
-      offset + pdu.data.count <= burstEnd
-    else {
+    if let fault = Self.dataOutFault(
+      ttt: ttt, dataSN: dataSN, offset: offset, length: pdu.data.count, of: w, burstEnd: burstEnd)
+    {
       outstandingBytes -= w.task.expectedLength
-      let asc: UInt8 = dataSN != w.nextDataSN ? 0x00 : 0x05  // DATA PHASE ERROR / DATA OFFSET ERROR
-      return checkCondition(itt, sense: TargetSense.bytes(0x0B, 0x4B, asc))
+      return checkCondition(itt, sense: TargetSense.bytes(0x0B, fault.asc, fault.ascq))
     }
     w.nextDataSN &+= 1
     w.task.dataOut += pdu.data
@@ -185,6 +184,26 @@ extension ISCSIConnection {
     }
     running[itt] = RunningTask(lun: w.task.lun, bytes: w.task.expectedLength)
     return [.execute(w.task)]
+  }
+
+  /// What is wrong with a Data-Out for write `w` (nil: nothing), as the additional sense of the
+  /// CHECK CONDITION (ABORTED COMMAND) that ends the write — SPC-4's and RFC 7143 §11.4.7.2's
+  /// codes, most specific first:
+  /// * the reserved tag 0xFFFFFFFF (unsolicited data; InitialR2T is Yes): 0Ch/0Ch UNEXPECTED
+  ///   UNSOLICITED DATA;
+  /// * any other tag but the R2T's: 4Bh/01h INVALID TARGET PORT TRANSFER TAG RECEIVED;
+  /// * a DataSN out of order: 4Bh/00h DATA PHASE ERROR;
+  /// * an offset other than the next byte: 4Bh/05h DATA OFFSET ERROR;
+  /// * data past the burst the R2T asked for: 4Bh/02h TOO MUCH WRITE DATA.
+  static func dataOutFault(
+    ttt: UInt32, dataSN: UInt32, offset: Int, length: Int, of w: PendingWrite, burstEnd: Int
+  ) -> (asc: UInt8, ascq: UInt8)? {
+    if ttt == 0xFFFF_FFFF { return (0x0C, 0x0C) }
+    if ttt != w.targetTransferTag { return (0x4B, 0x01) }
+    if dataSN != w.nextDataSN { return (0x4B, 0x00) }
+    if offset != w.task.dataOut.count { return (0x4B, 0x05) }
+    if offset + length > burstEnd { return (0x4B, 0x02) }
+    return nil
   }
 
   mutating func checkCondition(_ itt: UInt32, sense: [UInt8]) -> [Event] {

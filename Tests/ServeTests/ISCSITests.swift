@@ -198,7 +198,21 @@ enum Initiator {
     #expect(done.count == 1 && done[0].opcode == .scsiResponse && done[0].header[3] == 0)
   }
 
-  @Test func dataOutOfOrderEndsTheCommandWithCheckCondition() throws {
+  /// A Data-Out that breaks its R2T ends the write with CHECK CONDITION (ABORTED COMMAND) and
+  /// the additional sense that says how (SPC-4, RFC 7143 §11.4.7.2); the write never runs. The
+  /// control row, a Data-Out that keeps the R2T, runs it.
+  @Test(
+    arguments: [
+      ("control: as the R2T asked", nil, 0, 0, 8192, nil as [UInt8]?),
+      ("the reserved tag (unsolicited data)", 0xFFFF_FFFF, 0, 0, 8192, [0x0C, 0x0C]),
+      ("another tag than the R2T's", 0x1234, 0, 0, 8192, [0x4B, 0x01]),
+      ("DataSN out of order", nil, 27, 0, 8192, [0x4B, 0x00]),
+      ("an offset other than the next byte", nil, 0, 4, 8188, [0x4B, 0x05]),
+      ("data past the burst", nil, 0, 0, 8196, [0x4B, 0x02]),
+    ] as [(String, UInt32?, UInt32, Int, Int, [UInt8]?)])
+  func aDataOutThatBreaksItsR2TEndsTheWriteSayingHow(
+    what: String, tag: UInt32?, dataSN: UInt32, offset: Int, length: Int, ascAndQualifier: [UInt8]?
+  ) throws {
     var c = Initiator.loggedIn()
     let cdb: [UInt8] = [0x2A, 0, 0, 0, 0, 8, 0, 0, 2, 0]
     let r2t = try #require(
@@ -206,14 +220,23 @@ enum Initiator {
         c.receive(Initiator.bytes(Initiator.command(itt: 6, cmdSN: 1, cdb: cdb, write: true, edtl: 8192)))
       )
       .first)
+    #expect(r2t.opcode == .readyToTransfer && r2t.be32(44) == 8192, "\(what): one burst of 8192")
+    let data = [UInt8](repeating: 7, count: length)
     let events = c.receive(
       Initiator.bytes(
-        Initiator.dataOut(itt: 6, ttt: r2t.be32(20), dataSN: 27, offset: 0, data: [1, 2, 3, 4], final: true)))
+        Initiator.dataOut(
+          itt: 6, ttt: tag ?? r2t.be32(20), dataSN: dataSN, offset: offset, data: data, final: true)))
+    let executed = events.contains { if case .execute = $0 { true } else { false } }
+    guard let expected = ascAndQualifier else {
+      #expect(executed, "\(what): \(events)")
+      return
+    }
+    #expect(!executed, "\(what)")
     let r = try #require(Initiator.sent(events).first)
-    #expect(r.opcode == .scsiResponse && r.header[3] == 0x02)
+    #expect(r.opcode == .scsiResponse && r.header[3] == 0x02, "\(what): CHECK CONDITION")
     let sense = Array(r.data.dropFirst(2))
-    #expect(sense[2] == 0x0B && sense[12] == 0x4B, "ABORTED COMMAND, DATA PHASE ERROR")
-    #expect(!events.contains { if case .execute = $0 { true } else { false } })
+    #expect(sense[2] == 0x0B, "\(what): ABORTED COMMAND")
+    #expect(Array(sense[12...13]) == expected, "\(what): ASC/ASCQ \(Array(sense[12...13]))")
   }
 
   @Test func aReadSendsDataInWithCollapsedStatusAndResiduals() throws {
