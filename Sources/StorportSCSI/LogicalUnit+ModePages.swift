@@ -88,6 +88,7 @@ extension LogicalUnit {
     let bdLength = ten ? Int(UInt16(p[6]) << 8 | UInt16(p[7])) : Int(p[3])
     var i = headerLength + bdLength
     guard i <= p.count else { return .illegal(.parameterListLengthError) }
+    if let refused = checkBlockDescriptors(p, from: headerLength, length: bdLength) { return refused }
     // The pages the list carries, applied together once all parsed: a page it does not carry
     // keeps what another MODE SELECT (or START STOP UNIT) set meanwhile.
     var writeCacheEnabled: Bool? = nil
@@ -98,6 +99,7 @@ extension LogicalUnit {
       guard i + 1 < p.count else { return .illegal(.parameterListLengthError) }
       let len = Int(p[i + 1])
       guard i + 2 + len <= p.count else { return .illegal(.parameterListLengthError) }
+      if let refused = checkUnchangeable(p, page: i, length: len) { return refused }
       switch code {
       case 0x08:
         guard len == 0x12 else { return .illegal(.invalidFieldInParameterList, .parameter(i + 1)) }
@@ -112,6 +114,8 @@ extension LogicalUnit {
       i += 2 + len
     }
     mode.withLock { m in
+      // (Checked against the values before the lock: a concurrent MODE SELECT of a changeable
+      // field is the only change there can be.)
       if let writeCacheEnabled { m.writeCacheEnabled = writeCacheEnabled }
       if let descriptorSense { m.descriptorSense = descriptorSense }
       if let softwareWriteProtect {
@@ -120,5 +124,43 @@ extension LogicalUnit {
       }
     }
     return .good()
+  }
+
+  /// SPC-4 §6.11 (MODE SELECT): a parameter list that sets a field the LU reports as not
+  /// changeable (MODE SENSE, PC 1) to other than its current value is refused — ILLEGAL
+  /// REQUEST, INVALID FIELD IN PARAMETER LIST, the field pointer at the first such bit — and
+  /// nothing of the list is applied. Page `page` of the list `p` has `length` bytes after its
+  /// header; its first two bytes (PS, SPF, page code, length) are checked elsewhere. A page the
+  /// LU does not have is left to the caller.
+  private func checkUnchangeable(_ p: [UInt8], page at: Int, length: Int) -> ScsiResult? {
+    let code = p[at] & 0x3F
+    guard let current = page(code, control: 0), let changeable = page(code, control: 1),
+      length == current.count - 2
+    else { return nil }
+    for k in 2..<current.count {
+      let differs = (p[at + k] ^ current[k]) & ~changeable[k]
+      guard differs != 0 else { continue }
+      let bit = 7 - differs.leadingZeroBitCount
+      return .illegal(.invalidFieldInParameterList, .parameter(at + k, bit: bit))
+    }
+    return nil
+  }
+
+  /// The block descriptor of a MODE SELECT parameter list (SBC-4 §6.5.2, short LBA format):
+  /// the LU's logical block length cannot change, and its capacity only stays — NUMBER OF
+  /// LOGICAL BLOCKS zero, or the value MODE SENSE reports. Anything else is refused with INVALID
+  /// FIELD IN PARAMETER LIST; a descriptor length other than 0 or 8 too.
+  private func checkBlockDescriptors(_ p: [UInt8], from start: Int, length: Int) -> ScsiResult? {
+    guard length > 0 else { return nil }
+    guard length == 8 else { return .illegal(.invalidFieldInParameterList, .parameter(start - 1)) }
+    let blocks =
+      UInt32(p[start]) << 24 | UInt32(p[start + 1]) << 16 | UInt32(p[start + 2]) << 8 | UInt32(p[start + 3])
+    let reported = blockCount > 0xFFFF_FFFF ? 0xFFFF_FFFF : UInt32(blockCount)
+    if blocks != 0 && blocks != reported {
+      return .illegal(.invalidFieldInParameterList, .parameter(start))
+    }
+    let length = Int(p[start + 5]) << 16 | Int(p[start + 6]) << 8 | Int(p[start + 7])
+    if length != blockSize { return .illegal(.invalidFieldInParameterList, .parameter(start + 5)) }
+    return nil
   }
 }

@@ -68,6 +68,10 @@ extension AdapterDisk {
       return
     }
     let buffer = isWrite ? DataBuffer(copying: dataOut) : DataBuffer(bytes: dataInLength)
+    if isWrite, cdb.first == 0x15 || cdb.first == 0x55, let refused = admitModeSelect(cdb, in: buffer) {
+      completion(refused)
+      return
+    }
     // WRITE SAME moves one block whatever it names: the LU's MAXIMUM WRITE SAME LENGTH, not
     // the transfer limit, bounds it — so it goes whole, and a range too long is the LU's to refuse.
     if let block = BlockCdb(cdb), block.blocks > 0, block.canSplit, block.kind != .writeSame,

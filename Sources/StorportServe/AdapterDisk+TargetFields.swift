@@ -71,6 +71,37 @@ extension AdapterDisk {
     }
   }
 
+  /// A MODE SELECT's Control mode page as the miniport's LU must see it. MODE SENSE through this
+  /// target reports the target's TST (001b) and TAS (one) (``rewrite(_:in:count:)``), and
+  /// neither is changeable: a page sent back with those values is accepted, and the LU is
+  /// given its own (000b and zero — what an LU that models neither reports, as the sample
+  /// LU does) so that its SPC-4 §6.11 check sees no change. Any other TST or TAS asks for a
+  /// change the target does not make: ILLEGAL REQUEST, INVALID FIELD IN PARAMETER LIST, the LU
+  /// not asked (nil: the list goes on, rewritten in `buffer`). A list too short or malformed
+  /// to hold the page is left to the LU to refuse.
+  func admitModeSelect(_ cdb: [UInt8], in buffer: DataBuffer) -> ScsiOutcome? {
+    guard cdb.count >= 6, cdb[0] == 0x15 || cdb[0] == 0x55 else { return nil }
+    let ten = cdb[0] == 0x55
+    let listLength = ten ? (cdb.count >= 10 ? Int(cdb[7]) << 8 | Int(cdb[8]) : 0) : Int(cdb[4])
+    let bytes = UnsafeMutableRawBufferPointer(start: buffer.pointer, count: min(listLength, buffer.count))
+    let header = ten ? 8 : 4
+    guard bytes.count >= header else { return nil }
+    var at = header + (ten ? Int(bytes[6]) << 8 | Int(bytes[7]) : Int(bytes[3]))
+    while at + 1 < bytes.count {
+      let subpageFormat = bytes[at] & 0x40 != 0
+      if bytes[at] & 0x3F == 0x0A && !subpageFormat && bytes[at + 1] >= 4 && at + 5 < bytes.count {
+        guard bytes[at + 2] >> 5 == 0b001, bytes[at + 5] & 0x40 != 0 else {
+          return ScsiOutcome(status: 0x02, sense: TargetSense.bytes(0x05, 0x26, 0x00))
+        }
+        bytes[at + 2] &= 0x1F
+        bytes[at + 5] &= ~0x40
+      }
+      guard !subpageFormat || at + 3 < bytes.count else { return nil }
+      at += subpageFormat ? 4 + (Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])) : 2 + Int(bytes[at + 1])
+    }
+    return nil
+  }
+
   /// Stores `value` big-endian at `offset`, as many of its bytes as `bytes` holds.
   private static func store(_ value: UInt32, at offset: Int, in bytes: UnsafeMutableRawBufferPointer) {
     for k in 0..<4 where offset + k < bytes.count {

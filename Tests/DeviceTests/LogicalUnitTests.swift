@@ -141,6 +141,53 @@ import Testing
     #expect(saved.sense?.code == .savingParametersNotSupported)
   }
 
+  /// SPC-4 §6.11: a MODE SELECT that sets a field MODE SENSE reports as not changeable (PC 1)
+  /// to other than its current value is refused — ILLEGAL REQUEST, INVALID FIELD IN PARAMETER
+  /// LIST, the field pointer at the byte and bit — and none of its list applies (D_SENSE,
+  /// changeable, beside it stays off). So is a block descriptor that changes the block length
+  /// or the capacity (SBC-4 §6.5.2). The control: the current page read back and selected, with
+  /// only changeable bits flipped, is accepted.
+  @Test func modeSelectRefusesAnUnchangeableFieldAndAppliesNothing() {
+    func select(_ list: [UInt8]) -> ScsiResult {
+      run([0x15, 0x10, 0, 0, UInt8(list.count), 0], length: list.count) { b in
+        for (i, v) in list.enumerated() { b[i] = v }
+      }.0
+    }
+    // The control page as MODE SENSE (current, DBD) gives it: header + page.
+    let (sense, current) = run([0x1A, 0x08, 0x0A, 0, 255, 0], length: 255)
+    #expect(sense.status == .good && current[3] == 0 && current[4] == 0x0A)
+    var page = Array(current[4..<16])
+    page[2] |= 0x04  // D_SENSE on: changeable
+    // QAM (byte 3) 0x10 -> 0x00, not changeable: refused at byte 4 + 3, bit 4; D_SENSE not set.
+    var qam = page
+    qam[3] = 0
+    let refused = select([0, 0, 0, 0] + qam)
+    #expect(
+      refused.sense == SenseData(.illegalRequest, .invalidFieldInParameterList, field: .parameter(7, bit: 4)))
+    #expect(!lu.descriptorSense, "nothing of a refused list applies")
+    // TAS (byte 5, bit 6), not changeable here.
+    var tas = page
+    tas[5] |= 0x40
+    #expect(select([0, 0, 0, 0] + tas).sense?.field == .parameter(9, bit: 6))
+    // A block descriptor that changes the block length, then one that changes the capacity.
+    let blocks = UInt32(lu.blockCount)
+    let count: [UInt8] = [
+      UInt8(blocks >> 24), UInt8((blocks >> 16) & 0xFF), UInt8((blocks >> 8) & 0xFF), UInt8(blocks & 0xFF),
+    ]
+    let wrongLength = select([0, 0, 0, 8] + count + [0, 0, 0x02, 0x00] + page)
+    #expect(
+      wrongLength.sense == SenseData(.illegalRequest, .invalidFieldInParameterList, field: .parameter(9)))
+    let wrongCapacity = select([0, 0, 0, 8, 0, 0, 0, 9, 0, 0, 0x10, 0x00] + page)
+    #expect(wrongCapacity.sense?.field == .parameter(4))
+    #expect(!lu.descriptorSense)
+    // Control: the same list with the LU's own descriptor (capacity kept, or zero) applies.
+    #expect(select([0, 0, 0, 8] + count + [0, 0, 0x10, 0x00] + page).status == .good)
+    #expect(lu.descriptorSense)
+    page[2] &= ~0x04
+    #expect(select([0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0x10, 0x00] + page).status == .good)
+    #expect(!lu.descriptorSense)
+  }
+
   @Test func unmapWriteSameAndGetLbaStatus() {
     _ = run(write10(0, 4), length: 16384) { b in for i in 0..<b.count { b[i] = 0xAB } }
     func status(_ lba: UInt64) -> UInt8 {

@@ -111,6 +111,49 @@ import Testing
     #expect(six.count == 6 && six == sixOwn, "nothing rewritten")
   }
 
+  /// MODE SELECT of the Control page through the target (SPC-4 §6.11): the page as MODE SENSE
+  /// gives it (TST 001b, TAS one) sent back with D_SENSE flipped is accepted and applies; TAS
+  /// zero or TST 000b — changes of fields that are not changeable — are refused with INVALID
+  /// FIELD IN PARAMETER LIST and change nothing. (Passed to the LU unchanged, the page read back
+  /// would have been refused by the LU's own check: the target's values are not the LU's.)
+  @Test func modeSelectOfTheControlPageKeepsTSTAndTAS() throws {
+    let t = try LoopbackTarget()
+    let sense6: [UInt8] = [0x1A, 0x08, 0x0A, 0, 0xFF, 0]
+    func select(_ list: [UInt8]) throws -> AdapterDisk.ScsiOutcome {
+      let done = DispatchSemaphore(value: 0)
+      let result = Locked<AdapterDisk.ScsiOutcome?>(nil)
+      t.disk.execute(cdb: [0x15, 0x10, 0, 0, UInt8(list.count), 0], dataOut: list, dataInLength: 0) {
+        outcome in
+        result.withLock { $0 = outcome }
+        done.signal()
+      }
+      try #require(done.wait(timeout: .now() + 10) == .success, "not completed")
+      return try #require(result.withLock { $0 })
+    }
+    func isInvalidFieldInParameterList(_ o: AdapterDisk.ScsiOutcome) -> Bool {
+      o.status == 0x02 && o.sense.count >= 14 && o.sense[2] & 0x0F == 0x05 && o.sense[12] == 0x26
+    }
+    let answer = try targets(t, sense6, bytes: 255)
+    let page = Array(answer[4..<(4 + 2 + Int(answer[5]))])
+    #expect(page[0] == 0x0A && page[2] >> 5 == 1 && page[5] & 0x40 != 0, "read: TST 001b, TAS one")
+    #expect(page[2] & 0x04 == 0, "D_SENSE off to begin")
+    var tasOff = page
+    tasOff[5] &= ~0x40
+    tasOff[2] |= 0x04
+    #expect(isInvalidFieldInParameterList(try select([0, 0, 0, 0] + tasOff)), "TAS zero")
+    var tstOne = page
+    tstOne[2] = tstOne[2] & 0x1F | 0x04
+    #expect(isInvalidFieldInParameterList(try select([0, 0, 0, 0] + tstOne)), "TST 000b")
+    #expect(try targets(t, sense6, bytes: 255)[4 + 2] & 0x04 == 0, "nothing applied")
+    // Control: the page as read, D_SENSE flipped on, is accepted and applies.
+    var dSense = page
+    dSense[2] |= 0x04
+    let accepted = try select([0, 0, 0, 0] + dSense)
+    #expect(accepted.status == 0, "the page as read: \(accepted.sense)")
+    let after = try targets(t, sense6, bytes: 255)
+    #expect(after[4 + 2] & 0x04 != 0 && after[4 + 2] >> 5 == 1 && after[4 + 5] & 0x40 != 0)
+  }
+
   /// A block command naming more than the advertised MAXIMUM TRANSFER LENGTH is refused
   /// (INVALID FIELD IN CDB) whatever its EDTL, READ and WRITE alike, and nothing is written;
   /// one at the limit runs (the CDB's blocks above EDTL are the residual).
