@@ -91,7 +91,7 @@ extension AdapterDisk {
     // The hot path: the request's end is counted in its own completion closure (one closure
     // per command, not one wrapping another).
     let epoch = drain.withLockedValue { $0.begin() }
-    adapter.submit(r) { [self] done in
+    handToAdapter(r) { [self] done in
       ended(epoch) {
         var outcome = Self.scsiOutcome(done)
         let transferred = min(Int(done.dataTransferLength), buffer.count)

@@ -151,7 +151,7 @@ public final class AdapterDisk: @unchecked Sendable {
       r.dataBuffer = buffer.pointer + start
       r.dataTransferLength = UInt32(bytes)
       let epoch = drain.withLockedValue { $0.begin() }
-      adapter.submit(r) { [self] done in
+      handToAdapter(r) { [self] done in
         ended(epoch) {
           // The buffer lives until the last piece is back.
           _ = buffer

@@ -242,6 +242,28 @@ final class Processor: @unchecked Sendable {
     }
   }
 
+  /// Runs `body` (host code: it submits requests) and then this processor's work until its
+  /// queues are empty, on the calling thread as this processor — which the platform lent it
+  /// (``Platform/borrow(_:)``): the processor's own thread is parked meanwhile, so the two
+  /// never run it at once. What `body` submits is posted to this processor without a wake-up,
+  /// and runs here, as a request a thread on a Windows processor submits starts on that
+  /// processor.
+  func runBorrowed(_ body: () -> Void) {
+    precondition(
+      storport_get_current() == nil, "bug in swift-storport: a processor borrowed by a processor's thread")
+    storport_set_current(Unmanaged.passUnretained(self).toOpaque())
+    defer { storport_set_current(nil) }
+    runHostCode(body)
+    while !platform.isStopping {
+      platform.pollTimers()
+      guard let work = take(maxQueue: 3) else { break }
+      if checked { noteDispatchWork(work) }
+      execute(work)
+      context.pointee.workItemTime = 0
+    }
+    context.pointee.dispatchSince = 0
+  }
+
   private func execute(_ work: consuming Work) {
     raceDetector?.acquire(index, SyncObject(self))
     if stampsPerWorkItem { context.pointee.workItemTime = platform.now().nanoseconds }

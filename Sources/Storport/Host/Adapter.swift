@@ -88,6 +88,32 @@ public final class Adapter: Sendable {
     port.submit(request, completion: completion)
   }
 
+  /// Runs `body` — host code that submits requests, such as a network front end's burst of
+  /// commands — as a parked processor, then that processor's work (the requests' HwStorBuildIo
+  /// and HwStorStartIo, the interrupts and DPCs their completions raise on it, the completion
+  /// routines) on the calling thread until its queues are empty. A burst then costs no wake-up
+  /// of a processor thread: a request submitted by a thread running on a Windows processor
+  /// starts on that processor the same way. Processors are tried from `processor` (modulo the
+  /// count) on; the first parked one is lent (``Platform/borrow(_:)``) and its own thread stays
+  /// parked until `body` and the work are done. When none is parked, the platform lends none
+  /// (the simulated one, or processors that poll), or the calling thread is a processor
+  /// already, `body` just runs and its requests go as ``submit(_:completion:)`` sends them.
+  /// Completion routines may so run before `submitting` returns. `body` must not block.
+  public func submitting(on processor: Int = 0, _ body: () -> Void) {
+    let runtime = port.runtime
+    let n = runtime.processors.count
+    if Processor.currentUnretained == nil {
+      for k in 0..<n {
+        let p = (processor % n + k) % n
+        guard runtime.platform.borrow(p) else { continue }
+        runtime.processors[p].runBorrowed(body)
+        runtime.platform.giveBack(p)
+        return
+      }
+    }
+    body()
+  }
+
   /// Runs `body` on processor `processor` as port work at DISPATCH_LEVEL with no lock held — a
   /// harness hook for tests and tools that need a processor context (to call port services the
   /// way a miniport's own code would).

@@ -31,7 +31,8 @@ public final class LivePlatform: Platform, @unchecked Sendable {
   let timerSpinMargin: UInt64 = 40_000
 
   private let stopping = Atomic<Bool>(false)
-  /// word i (i < processorCount): 1 while processor i is parked. Last word: timer thread.
+  /// Word i (i < processorCount): processor i's parking state, one of the `Parking` values.
+  /// Last word: timer thread.
   private let words: AlignedWords
   private var timerWord: UnsafeMutablePointer<UInt32> { words[processorCount] }
   private let timers = Locked(TimerHeap())
@@ -109,10 +110,49 @@ public final class LivePlatform: Platform, @unchecked Sendable {
     currentClient = nil
   }
 
+  /// A processor's parking word. Its thread moves it `running` ⇄ `parked`; a host thread
+  /// moves it `parked` → `lent` (``borrow(_:)``) and back (``giveBack(_:)``); `wake` moves
+  /// `parked` → `running` (waking the thread) and `lent` → `lentWakeOwed` (the thread is woken
+  /// when the loan ends, never during it: one thread runs a processor at a time).
+  private enum Parking {
+    static let running: UInt32 = 0
+    static let parked: UInt32 = 1
+    static let lent: UInt32 = 2
+    static let lentWakeOwed: UInt32 = 3
+  }
+
   @inline(__always)
   public func wake(_ p: Int) {
     let w = words[p]
-    if storport_exchange(w, 0) == 1 { _ = storport_futex_wake(w, 1) }
+    while true {
+      switch storport_load_acquire(w) {
+      case Parking.parked:
+        if storport_cas(w, Parking.parked, Parking.running) {
+          _ = storport_futex_wake(w, 1)
+          return
+        }
+      case Parking.lent:
+        if storport_cas(w, Parking.lent, Parking.lentWakeOwed) { return }
+      default:
+        return  // running (it looks for work before it parks), or lent with a wake-up owed
+      }
+    }
+  }
+
+  /// Lends processor `p` when it is parked: the word goes `parked` → `lent`, and its thread,
+  /// asleep on the word, stays asleep until ``giveBack(_:)``.
+  public func borrow(_ p: Int) -> Bool {
+    !isStopping && storport_cas(words[p], Parking.parked, Parking.lent)
+  }
+
+  public func giveBack(_ p: Int) {
+    let w = words[p]
+    if storport_cas(w, Parking.lent, Parking.parked) { return }
+    // A wake-up was asked for during the loan: the processor's thread runs now.
+    precondition(
+      storport_load_acquire(w) == Parking.lentWakeOwed, "bug in swift-storport: a processor given back twice")
+    storport_store_release(w, Parking.running)
+    _ = storport_futex_wake(w, 1)
   }
 
   public func idle(_ p: Int, hasWork: () -> Bool) {
@@ -135,14 +175,17 @@ public final class LivePlatform: Platform, @unchecked Sendable {
         if clock >= until { break }
         pollTimers()
       }
+      // Parked from the exchange on (a full barrier: the look for work after it sees what a
+      // poster queued before its `wake` found the word still `running`). Leaves only for
+      // `running`: woken, or unparked here — never while lent to a host thread.
       let w = words[p]
-      _ = storport_exchange(w, 1)
-      if hasWork() || isStopping {
-        storport_store_release(w, 0)
-        return
+      _ = storport_exchange(w, Parking.parked)
+      while true {
+        if hasWork() || isStopping, storport_cas(w, Parking.parked, Parking.running) { return }
+        let word = storport_load_acquire(w)
+        if word == Parking.running { return }
+        _ = storport_futex_wait(w, word, 0)
       }
-      _ = storport_futex_wait(w, 1, 0)
-      storport_store_release(w, 0)
     }
   }
 

@@ -121,9 +121,19 @@ public protocol Platform: AnyObject, Sendable {
   /// the condition is looked at after pauses growing from 50 µs to 2 ms, so it may be seen up
   /// to one pause late and should stay true once true). Returns whether it holds.
   func run(forAtMost timeout: UInt64, until condition: @escaping () -> Bool) -> Bool
+
+  /// Lends parked processor `p` to the calling thread (a host thread: an event loop that
+  /// submits requests): true when `p` was parked — its own thread stays parked until
+  /// ``giveBack(_:)`` — false when it is running, spinning or the platform does not lend.
+  func borrow(_ p: Int) -> Bool
+  /// Ends a ``borrow(_:)``: `p` is parked again, or woken if work was posted for it meanwhile
+  /// by a thread that found it lent.
+  func giveBack(_ p: Int)
 }
 
 extension Platform {
+  public func borrow(_ p: Int) -> Bool { false }
+  public func giveBack(_ p: Int) {}
   public func pollTimers() {}
   public func choose(_ kind: ChoiceKind, count: Int, default defaultIndex: Int) -> Int { defaultIndex }
   public var schedulesServiceCalls: Bool { false }

@@ -1,0 +1,191 @@
+import Storport
+import StorportTesting
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A parked processor lent to a host thread (`Adapter.submitting`, `LivePlatform.borrow`): the
+/// requests the host thread submits run there, and a processor is never run by two threads at
+/// once — its own thread stays parked through the loan, and a wake-up asked for meanwhile is
+/// delivered when the loan ends, never lost. Live threads; also under ThreadSanitizer.
+@Suite(.serialized) struct ProcessorLoanTests {
+  /// A live runtime with a ScriptedMiniport that has HwStorBuildIo, started.
+  final class Rig: @unchecked Sendable {
+    let runtime: StorportRuntime
+    let miniport = ScriptedMiniport(name: "lend", hasBuildIo: true)
+    var adapter: Adapter!
+
+    init(configure: (ScriptedMiniport) -> Void) {
+      runtime = StorportRuntime(
+        platform: LivePlatform(processors: 2), verifier: .checked(onViolation: .recordAndContinue))
+      configure(miniport)
+      adapter = runtime.attach(miniport)
+      runtime.start()
+      adapter.start()
+      _ = runtime.runUntil(timeoutNanoseconds: 5_000_000_000) { [adapter] in adapter!.state != .starting }
+    }
+
+    deinit { runtime.shutdown() }
+  }
+
+  /// Which thread holds each processor's HwStorBuildIo: entering a processor that another
+  /// thread is in is an overlap (the detector has a positive control below).
+  final class Occupancy: Sendable {
+    final class Slot: Sendable { let holder = Atomic<UInt>(0) }
+    private let slots = (0..<4).map { _ in Slot() }
+    let overlaps = Atomic<Int>(0)
+
+    /// Holds `slot` for `spins` pause-free iterations as the calling thread.
+    func occupy(_ slot: Int, spins: Int) {
+      let me = UInt(bitPattern: Int(bitPattern: UInt(pthread_self()))) | 1
+      if !slots[slot].holder.compareExchange(expected: 0, desired: me, ordering: .acquiringAndReleasing)
+        .exchanged
+      {
+        overlaps.add(1, ordering: .relaxed)
+        return
+      }
+      var x = 0
+      for i in 0..<spins { x &+= i }
+      precondition(x >= 0 || spins < 0)
+      slots[slot].holder.store(0, ordering: .releasing)
+    }
+  }
+
+  @Test func theOccupancyDetectorSeesTwoThreadsInOneSlot() {
+    // Positive control: two threads that hold slot 0 for a long while at the same time.
+    let o = Occupancy()
+    let started = Atomic<Int>(0)
+    let threads = (0..<2).map { _ in
+      PlatformThreadForTests.start {
+        started.add(1, ordering: .acquiringAndReleasing)
+        while started.load(ordering: .acquiring) < 2 {}
+        for _ in 0..<200 { o.occupy(0, spins: 200_000) }
+      }
+    }
+    threads.forEach { PlatformThreadForTests.join($0) }
+    #expect(o.overlaps.load(ordering: .relaxed) > 0)
+  }
+
+  /// A request submitted inside `submitting` from a host thread, while a processor is parked,
+  /// has its HwStorBuildIo, HwStorStartIo and completion routine run on that thread before
+  /// `submitting` returns. From a processor's own thread (inside a callback's work) nothing
+  /// is lent: the request is posted and completes after (the control).
+  @Test func aHostThreadRunsItsRequestsOnALentProcessor() {
+    let buildIoThreads = Observations<UInt>()
+    let rig = Rig { m in
+      m.onBuildIo = { _, _ in
+        buildIoThreads.append(UInt(pthread_self()))
+        return true
+      }
+    }
+    let me = UInt(pthread_self())
+    var inline = 0
+    for attempt in 0..<200 where inline < 5 {
+      let completedOn = Atomic<UInt>(0)
+      let before = buildIoThreads.count
+      rig.adapter.submitting {
+        rig.adapter.submit(StorRequest(tag: UInt64(attempt))) { _ in
+          completedOn.store(UInt(pthread_self()), ordering: .releasing)
+        }
+      }
+      if completedOn.load(ordering: .acquiring) == me {
+        inline += 1
+        #expect(buildIoThreads.all[before] == me, "HwStorBuildIo on the lending thread")
+      } else {
+        // A processor was awake (spinning): the request went to it.
+        #expect(
+          rig.runtime.runUntil(timeoutNanoseconds: 5_000_000_000) {
+            completedOn.load(ordering: .acquiring) != 0
+          })
+      }
+      usleep(2000)  // idle processors spin 50 µs, then park
+    }
+    #expect(inline == 5, "requests run on a lent processor: \(inline) of 5")
+    // Control: from a processor's own thread `submitting` lends nothing.
+    let afterReturn = Atomic<Int>(-1)
+    let completed = Atomic<Bool>(false)
+    rig.adapter.runOnProcessor(0) { [adapter = rig.adapter!] in
+      adapter.submitting {
+        adapter.submit(StorRequest(tag: 999)) { _ in completed.store(true, ordering: .releasing) }
+      }
+      afterReturn.store(completed.load(ordering: .acquiring) ? 1 : 0, ordering: .releasing)
+    }
+    #expect(rig.runtime.runUntil(timeoutNanoseconds: 5_000_000_000) { completed.load(ordering: .acquiring) })
+    #expect(afterReturn.load(ordering: .acquiring) == 0, "posted, completed after the body")
+    #expect(rig.runtime.verifier.reportsSoFar.isEmpty, "\(rig.runtime.verifier.reportsSoFar)")
+  }
+
+  /// One thread submits through loans while another submits plainly (waking processors, and
+  /// finding them lent): every request completes (no wake-up lost to a loan) and no processor's
+  /// HwStorBuildIo is ever entered by two threads at once.
+  @Test func loansAndWakeUpsNeverRunAProcessorTwiceOrLoseAWakeUp() {
+    let occupancy = Occupancy()
+    let rig = Rig { m in
+      m.onBuildIo = { ext, _ in
+        occupancy.occupy(ext.port.executionContext!.processor, spins: 2000)
+        return true
+      }
+    }
+    let perThread = 3000
+    let done = Atomic<Int>(0)
+    let lentRuns = Atomic<Int>(0)
+    let lender = PlatformThreadForTests.start { [adapter = rig.adapter!] in
+      let me = UInt(pthread_self())
+      for i in 0..<perThread {
+        let completedOn = Atomic<UInt>(0)
+        adapter.submitting {
+          adapter.submit(StorRequest(tag: UInt64(i))) { _ in
+            completedOn.store(UInt(pthread_self()), ordering: .releasing)
+            done.add(1, ordering: .acquiringAndReleasing)
+          }
+        }
+        if completedOn.load(ordering: .acquiring) == me { lentRuns.add(1, ordering: .relaxed) }
+        if i % 64 == 0 { usleep(200) }  // let processors park, so loans happen
+      }
+    }
+    let waker = PlatformThreadForTests.start { [adapter = rig.adapter!] in
+      for i in 0..<perThread {
+        adapter.submit(StorRequest(tag: UInt64(perThread + i))) { _ in
+          done.add(1, ordering: .acquiringAndReleasing)
+        }
+        if i % 64 == 0 { usleep(150) }
+      }
+    }
+    PlatformThreadForTests.join(lender)
+    PlatformThreadForTests.join(waker)
+    #expect(
+      rig.runtime.runUntil(timeoutNanoseconds: 30_000_000_000) {
+        done.load(ordering: .acquiring) == 2 * perThread
+      })
+    #expect(occupancy.overlaps.load(ordering: .relaxed) == 0)
+    #expect(lentRuns.load(ordering: .relaxed) > 0, "some requests ran on a lent processor")
+    #expect(rig.runtime.verifier.reportsSoFar.isEmpty, "\(rig.runtime.verifier.reportsSoFar)")
+  }
+}
+
+/// Plain threads for the tests (pthread: joinable, no Foundation).
+enum PlatformThreadForTests {
+  final class Box: @unchecked Sendable {
+    let body: @Sendable () -> Void
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+  }
+
+  static func start(_ body: @escaping @Sendable () -> Void) -> pthread_t {
+    var t = pthread_t()
+    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    let rc = pthread_create(
+      &t, nil,
+      { arg in
+        let b = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
+        b.body()
+        return nil
+      }, box)
+    precondition(rc == 0, "pthread_create failed: \(rc)")
+    return t
+  }
+
+  static func join(_ t: pthread_t) { pthread_join(t, nil) }
+}
