@@ -25,6 +25,9 @@ void storport_store_release(uint32_t *w, uint32_t v) { __atomic_store_n(w, v, __
 uint32_t storport_exchange(uint32_t *w, uint32_t v) {
   return __atomic_exchange_n(w, v, __ATOMIC_ACQ_REL);
 }
+uint32_t storport_fetch_or(uint32_t *w, uint32_t bits) {
+  return __atomic_fetch_or(w, bits, __ATOMIC_ACQ_REL);
+}
 bool storport_cas(uint32_t *w, uint32_t expected, uint32_t desired) {
   return __atomic_compare_exchange_n(w, &expected, desired, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE);

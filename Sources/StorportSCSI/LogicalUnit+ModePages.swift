@@ -88,7 +88,10 @@ extension LogicalUnit {
     let bdLength = ten ? Int(UInt16(p[6]) << 8 | UInt16(p[7])) : Int(p[3])
     var i = headerLength + bdLength
     guard i <= p.count else { return .illegal(.parameterListLengthError) }
-    if let refused = checkBlockDescriptors(p, from: headerLength, length: bdLength) { return refused }
+    let longLBA = ten && p[4] & 0x01 != 0
+    if let refused = checkBlockDescriptors(p, from: headerLength, length: bdLength, longLBA: longLBA) {
+      return refused
+    }
     // The pages the list carries, applied together once all parsed: a page it does not carry
     // keeps what another MODE SELECT (or START STOP UNIT) set meanwhile.
     var writeCacheEnabled: Bool? = nil
@@ -146,21 +149,26 @@ extension LogicalUnit {
     return nil
   }
 
-  /// The block descriptor of a MODE SELECT parameter list (SBC-4 §6.5.2, short LBA format):
-  /// the LU's logical block length cannot change, and its capacity only stays — NUMBER OF
-  /// LOGICAL BLOCKS zero, or the value MODE SENSE reports. Anything else is refused with INVALID
-  /// FIELD IN PARAMETER LIST; a descriptor length other than 0 or 8 too.
-  private func checkBlockDescriptors(_ p: [UInt8], from start: Int, length: Int) -> ScsiResult? {
+  /// The block descriptor of a MODE SELECT parameter list (SBC-4 §6.5.2: short LBA, or long LBA
+  /// in MODE SELECT(10) with LONGLBA): the LU's logical block length cannot change, and its
+  /// capacity only stays — NUMBER OF LOGICAL BLOCKS zero, or the value MODE SENSE reports.
+  /// Anything else is refused with INVALID FIELD IN PARAMETER LIST; a descriptor length other
+  /// than none or one descriptor (8 bytes, 16 with LONGLBA) too.
+  private func checkBlockDescriptors(_ p: [UInt8], from start: Int, length: Int, longLBA: Bool) -> ScsiResult?
+  {
     guard length > 0 else { return nil }
-    guard length == 8 else { return .illegal(.invalidFieldInParameterList, .parameter(start - 1)) }
-    let blocks =
-      UInt32(p[start]) << 24 | UInt32(p[start + 1]) << 16 | UInt32(p[start + 2]) << 8 | UInt32(p[start + 3])
-    let reported = blockCount > 0xFFFF_FFFF ? 0xFFFF_FFFF : UInt32(blockCount)
+    let size = longLBA ? 16 : 8
+    guard length == size else { return .illegal(.invalidFieldInParameterList, .parameter(start - 1)) }
+    func be(_ at: Int, _ n: Int) -> UInt64 { (0..<n).reduce(0) { $0 << 8 | UInt64(p[at + $1]) } }
+    let blocks = longLBA ? be(start, 8) : be(start, 4)
+    let reported = longLBA ? blockCount : min(blockCount, 0xFFFF_FFFF)
     if blocks != 0 && blocks != reported {
       return .illegal(.invalidFieldInParameterList, .parameter(start))
     }
-    let length = Int(p[start + 5]) << 16 | Int(p[start + 6]) << 8 | Int(p[start + 7])
-    if length != blockSize { return .illegal(.invalidFieldInParameterList, .parameter(start + 5)) }
+    let lengthAt = longLBA ? start + 12 : start + 5
+    if be(lengthAt, longLBA ? 4 : 3) != UInt64(blockSize) {
+      return .illegal(.invalidFieldInParameterList, .parameter(lengthAt))
+    }
     return nil
   }
 }

@@ -75,13 +75,14 @@ struct DrainState: Sendable {
 }
 
 extension AdapterDisk {
-  /// Hands `r` to the adapter from the front end's thread: as a parked processor lent to this
-  /// thread when there is one (``Adapter/submitting(on:_:)``: the request's BuildIo and StartIo,
-  /// and a completion the device gives at once, run here — no processor thread is woken, which
-  /// measured 1.5–2× the iSCSI IOPS at half the server CPU per I/O, docs/serve.md), else as
+  /// Hands `r` to the adapter from the front end's thread: on a parked processor lent to this
+  /// thread when ``lendsProcessors`` and one is parked (``Adapter/submitting(preferring:_:)``:
+  /// the request's BuildIo and StartIo, and a completion the device gives at once, run here —
+  /// no processor thread is woken; docs/serve.md, Performance), else as
   /// ``Adapter/submit(_:completion:)`` sends it. `completion` may run before this returns.
   @inline(__always)
   func handToAdapter(_ r: StorRequest, _ completion: @escaping @Sendable (StorRequest) -> Void) {
+    guard lendsProcessors else { return adapter.submit(r, completion: completion) }
     adapter.submitting { adapter.submit(r, completion: completion) }
   }
 

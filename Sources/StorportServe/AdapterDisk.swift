@@ -29,6 +29,12 @@ public final class AdapterDisk: @unchecked Sendable {
   /// The disk is exported read-only (`--readonly`): a command that would change the medium is
   /// refused with DATA PROTECT before anything else is checked (SBC-4 §4.16).
   public var readOnly = false
+  /// Whether requests are handed to the adapter on a parked processor lent to the front end's
+  /// thread (``Adapter/submitting(preferring:_:)``; default true). Off for a disk whose device
+  /// may block in a request — a file backing, whose reads, writes and flushes the NVMe model
+  /// does at the doorbell — since the front end's thread is the event loop of every
+  /// connection it serves.
+  public var lendsProcessors = true
   /// Requests in the adapter by reset epoch (AdapterDisk+Drain.swift).
   let drain = NIOLockedValueBox(DrainState())
 

@@ -186,6 +186,20 @@ import Testing
     page[2] &= ~0x04
     #expect(select([0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0x10, 0x00] + page).status == .good)
     #expect(!lu.descriptorSense)
+    // MODE SELECT(10) with LONGLBA: a 16-byte descriptor, checked the same way.
+    func select10(_ list: [UInt8]) -> ScsiResult {
+      run([0x55, 0x10, 0, 0, 0, 0, 0, 0, UInt8(list.count), 0], length: list.count) { b in
+        for (i, v) in list.enumerated() { b[i] = v }
+      }.0
+    }
+    let long = [UInt8](repeating: 0, count: 4) + count + [0, 0, 0, 0, 0, 0, 0x10, 0x00]
+    #expect(select10([0, 0, 0, 0, 0x01, 0, 0, 16] + long + page).status == .good)
+    var longWrong = long
+    longWrong[14] = 0x02  // 512-byte blocks
+    let refusedLong = select10([0, 0, 0, 0, 0x01, 0, 0, 16] + longWrong + page)
+    #expect(refusedLong.sense?.field == .parameter(8 + 12))
+    // A short descriptor's length where LONGLBA asks for 16 bytes: refused.
+    #expect(select10([0, 0, 0, 0, 0x01, 0, 0, 8] + count + [0, 0, 0x10, 0x00] + page).status != .good)
   }
 
   @Test func unmapWriteSameAndGetLbaStatus() {

@@ -37,6 +37,7 @@ import Testing
     final class Slot: Sendable { let holder = Atomic<UInt>(0) }
     private let slots = (0..<4).map { _ in Slot() }
     let overlaps = Atomic<Int>(0)
+    private let held = Atomic<Int>(0)
 
     /// Holds `slot` for `spins` pause-free iterations as the calling thread.
     func occupy(_ slot: Int, spins: Int) {
@@ -47,9 +48,7 @@ import Testing
         overlaps.add(1, ordering: .relaxed)
         return
       }
-      var x = 0
-      for i in 0..<spins { x &+= i }
-      precondition(x >= 0 || spins < 0)
+      for _ in 0..<spins { held.add(1, ordering: .relaxed) }  // not foldable: an atomic
       slots[slot].holder.store(0, ordering: .releasing)
     }
   }
@@ -62,7 +61,7 @@ import Testing
       PlatformThreadForTests.start {
         started.add(1, ordering: .acquiringAndReleasing)
         while started.load(ordering: .acquiring) < 2 {}
-        for _ in 0..<200 { o.occupy(0, spins: 200_000) }
+        for _ in 0..<200 { o.occupy(0, spins: 20_000) }
       }
     }
     threads.forEach { PlatformThreadForTests.join($0) }
@@ -118,6 +117,64 @@ import Testing
     #expect(rig.runtime.verifier.reportsSoFar.isEmpty, "\(rig.runtime.verifier.reportsSoFar)")
   }
 
+  /// A loan runs at most `Adapter.loanWorkLimit` work items on the host's thread: a request
+  /// whose DPC re-issues itself 500 times leaves `submitting` unfinished, and the processor's
+  /// own thread, woken when the loan ends, finishes it (the host's event loop is never held
+  /// by a DPC storm).
+  @Test func aLoanRunsAtMostItsLimitAndTheProcessorsThreadFinishesTheRest() {
+    let runs = Atomic<Int>(0)
+    let held = Locked<StorRequest?>(nil)
+    let rig = Rig { m in
+      m.onStartIo = { ext, r in
+        held.withLock { $0 = r }
+        _ = ext.port.issueDpc(ext.dpc)
+        return true
+      }
+    }
+    let ready = Atomic<Bool>(false)
+    rig.adapter.runOnProcessor(0) { [adapter = rig.adapter!] in
+      let ext = adapter.deviceExtension(as: ScriptedExtension.self)
+      ext.port.initializeDpc(
+        ext.dpc,
+        HwDpcRoutine<ScriptedExtension>("Storm") { dpc, e, _, _ in
+          if runs.add(1, ordering: .acquiringAndReleasing).newValue < 500 {
+            _ = e.port.issueDpc(dpc)
+          } else if let r = held.withLock({ $0 }) {
+            r.srbStatus = .success
+            e.port.requestComplete(r)
+          }
+          return true
+        })
+      ready.store(true, ordering: .releasing)
+    }
+    #expect(rig.runtime.runUntil(timeoutNanoseconds: 5_000_000_000) { ready.load(ordering: .acquiring) })
+    let completed = Atomic<Bool>(false)
+    var lent = false
+    for _ in 0..<200 where !lent {
+      usleep(2000)
+      let before = runs.load(ordering: .acquiring)
+      rig.adapter.submitting {
+        rig.adapter.submit(StorRequest(tag: 1)) { _ in completed.store(true, ordering: .releasing) }
+      }
+      // Lent: the DPC ran here, at most the limit's worth. Not lent: the request went to a
+      // processor thread (try again with a fresh rig state is not needed: it completes there).
+      let ranHere = runs.load(ordering: .acquiring) - before
+      if ranHere > 0 && !completed.load(ordering: .acquiring) {
+        lent = true
+        #expect(ranHere <= Adapter.loanWorkLimit, "\(ranHere) DPC runs on the host's thread")
+      } else {
+        #expect(
+          rig.runtime.runUntil(timeoutNanoseconds: 5_000_000_000) { completed.load(ordering: .acquiring) })
+        runs.store(0, ordering: .releasing)
+        completed.store(false, ordering: .releasing)
+      }
+    }
+    #expect(lent, "a loan happened")
+    #expect(rig.runtime.runUntil(timeoutNanoseconds: 10_000_000_000) { completed.load(ordering: .acquiring) })
+    #expect(runs.load(ordering: .acquiring) >= 500)
+    #expect(rig.runtime.verifier.reportsSoFar.isEmpty, "\(rig.runtime.verifier.reportsSoFar)")
+  }
+
   /// One thread submits through loans while another submits plainly (waking processors, and
   /// finding them lent): every request completes (no wake-up lost to a loan) and no processor's
   /// HwStorBuildIo is ever entered by two threads at once.
@@ -125,7 +182,7 @@ import Testing
     let occupancy = Occupancy()
     let rig = Rig { m in
       m.onBuildIo = { ext, _ in
-        occupancy.occupy(ext.port.executionContext!.processor, spins: 2000)
+        occupancy.occupy(ext.port.executionContext!.processor, spins: 200)
         return true
       }
     }
@@ -163,6 +220,107 @@ import Testing
     #expect(occupancy.overlaps.load(ordering: .relaxed) == 0)
     #expect(lentRuns.load(ordering: .relaxed) > 0, "some requests ran on a lent processor")
     #expect(rig.runtime.verifier.reportsSoFar.isEmpty, "\(rig.runtime.verifier.reportsSoFar)")
+  }
+}
+
+/// The parking word on a bare live platform (a client whose processors only count the work
+/// their own threads run): a lent processor's thread stays parked through the loan even when
+/// woken, and runs what was posted once the loan ends; a loan ended without a wake-up leaves it
+/// parked (lendable again); a platform that polls, or is stopping, lends nothing; `stop` during
+/// a loan returns once the loan ends.
+@Suite(.serialized) struct ParkingWordTests {
+  final class Client: PlatformClient, @unchecked Sendable {
+    var platform: LivePlatform!
+    let pending = Atomic<Int>(0)
+    let ranOnOwnThread = Atomic<Int>(0)
+    let abandoned = Atomic<Int>(0)
+    func runProcessor(_ index: Int) {
+      while !platform.isStopping {
+        if pending.load(ordering: .acquiring) > 0 {
+          pending.subtract(1, ordering: .acquiringAndReleasing)
+          ranOnOwnThread.add(1, ordering: .acquiringAndReleasing)
+        } else {
+          platform.idle(index) { pending.load(ordering: .acquiring) > 0 }
+        }
+      }
+    }
+    func processorAbandoned(_ index: Int) { abandoned.add(1, ordering: .relaxed) }
+    var shutdownGraceNanoseconds: UInt64 { 10_000_000_000 }
+  }
+
+  static func started(_ policy: IdlePolicy) -> (LivePlatform, Client) {
+    let platform = LivePlatform(processors: 1, idlePolicy: policy)
+    let client = Client()
+    client.platform = platform
+    platform.start(client)
+    return (platform, client)
+  }
+
+  /// Lends processor 0 once it has parked (it parks at once: no spin).
+  static func lendWhenParked(_ platform: LivePlatform) -> Bool {
+    for _ in 0..<5000 {
+      if platform.lend(0) { return true }
+      usleep(1000)
+    }
+    return false
+  }
+
+  static func eventually(_ condition: () -> Bool) -> Bool {
+    for _ in 0..<5000 {
+      if condition() { return true }
+      usleep(1000)
+    }
+    return false
+  }
+
+  @Test func aWakeDuringALoanWaitsForItsEndAndIsNotLost() throws {
+    let (platform, client) = Self.started(.spinThenPark(spinNanoseconds: 0))
+    defer { platform.stop() }
+    try #require(Self.lendWhenParked(platform))
+    client.pending.add(1, ordering: .acquiringAndReleasing)
+    platform.wake(0)
+    usleep(50_000)
+    #expect(client.ranOnOwnThread.load(ordering: .acquiring) == 0, "the thread ran during the loan")
+    platform.endLoan(0)
+    #expect(Self.eventually { client.ranOnOwnThread.load(ordering: .acquiring) == 1 }, "the wake-up was lost")
+    // A loan ended with no wake-up leaves the processor parked: lendable again at once.
+    try #require(Self.lendWhenParked(platform))
+    platform.endLoan(0)
+    #expect(platform.lend(0), "parked again after a loan without a wake-up")
+    platform.endLoan(0)
+    #expect(client.ranOnOwnThread.load(ordering: .acquiring) == 1)
+  }
+
+  @Test func aPollingOrStoppingPlatformLendsNothing() throws {
+    let (polling, _) = Self.started(.poll)
+    for _ in 0..<20 {
+      #expect(!polling.lend(0))
+      usleep(1000)
+    }
+    polling.stop()
+    let (parking, _) = Self.started(.spinThenPark(spinNanoseconds: 0))
+    try #require(Self.lendWhenParked(parking), "control: a parking platform lends")
+    parking.endLoan(0)
+    parking.stop()
+    #expect(!parking.lend(0), "stopped")
+  }
+
+  @Test func stopDuringALoanReturnsOnceTheLoanEnds() throws {
+    let (platform, client) = Self.started(.spinThenPark(spinNanoseconds: 0))
+    try #require(Self.lendWhenParked(platform))
+    let stopped = Atomic<Bool>(false)
+    let stopper = PlatformThreadForTests.start {
+      platform.stop()
+      stopped.store(true, ordering: .releasing)
+    }
+    usleep(50_000)
+    let stoppedDuringLoan = stopped.load(ordering: .acquiring)
+    #expect(!stoppedDuringLoan, "stop waits for the lent processor's thread")
+    platform.endLoan(0)
+    PlatformThreadForTests.join(stopper)
+    let stoppedAfter = stopped.load(ordering: .acquiring)
+    #expect(stoppedAfter)
+    #expect(client.abandoned.load(ordering: .relaxed) == 0, "the thread left its loop, not abandoned")
   }
 }
 

@@ -48,6 +48,9 @@ uint32_t storport_load_relaxed(uint32_t *_Nonnull w);
 void storport_store_release(uint32_t *_Nonnull w, uint32_t v);
 uint32_t storport_exchange(uint32_t *_Nonnull w, uint32_t v);
 bool storport_cas(uint32_t *_Nonnull w, uint32_t expected, uint32_t desired);
+/// Atomic or (acquire-release read-modify-write); returns the old value. With bits 0, a look
+/// at the word ordered after the caller's earlier stores as an exchange is.
+uint32_t storport_fetch_or(uint32_t *_Nonnull w, uint32_t bits);
 /// Test-and-test-and-set acquire attempt: true if the word went 0 -> 1.
 bool storport_try_lock(uint32_t *_Nonnull w);
 void storport_unlock(uint32_t *_Nonnull w);

@@ -8,8 +8,10 @@ import Synchronization
 /// One simulated processor: its work queues (interrupts, DPCs, I/O, passive work — served in
 /// that priority order) and its execution context (virtual IRQL, locks held, callback stack).
 ///
-/// The execution context is touched only by the processor's own thread. The queues are
-/// shared: any thread may post work, then `wake` the processor through the platform.
+/// The execution context is touched only by the thread running the processor: its own, or a
+/// host thread it is lent to (``runLent(_:limit:)``) — one at a time, the platform's parking
+/// word handing it over. The queues are shared: any thread may post work, then `wake` the
+/// processor through the platform.
 ///
 /// Preemption: at every scheduling point the processor delivers pending interrupts if its IRQL
 /// is below DIRQL, and runs queued DPCs if its IRQL is below DISPATCH_LEVEL — as a real
@@ -42,9 +44,9 @@ final class Processor: @unchecked Sendable {
   private let pendingDpcLevel = Atomic<Int>(0)
   private let pendingAll = Atomic<Int>(0)
 
-  // MARK: execution context (own thread only)
+  // MARK: execution context (the running thread only)
 
-  /// The context lives behind a pointer: only this processor's thread touches it, so the
+  /// The context lives behind a pointer: only the thread running this processor touches it, so the
   /// dynamic exclusivity checks Swift applies to class properties would be pure cost on the
   /// lock and DPC paths. `_modify` accessors mutate the arrays in place.
   struct Context {
@@ -224,16 +226,7 @@ final class Processor: @unchecked Sendable {
     storport_set_current(Unmanaged.passUnretained(self).toOpaque())
     defer { storport_set_current(nil) }
     while !platform.isStopping {
-      // Before every work item (so a busy processor never waits for the timer thread to be
-      // scheduled — Platform.pollTimers); a clock read only while a timer is armed.
-      platform.pollTimers()
-      if let work = take(maxQueue: 3) {
-        if checked { noteDispatchWork(work) }
-        execute(work)
-        // Between work items (timers polled, a device's completion raising an interrupt from
-        // this thread) trace events read the clock: a stale stamp would sort them too early.
-        context.pointee.workItemTime = 0
-      } else {
+      if !runOneWorkItem() {
         context.pointee.dispatchSince = 0
         // Asked after every pause while the processor spins: a closure over this processor (no
         // reference count — one per look was an atomic operation on a line other threads share).
@@ -242,26 +235,43 @@ final class Processor: @unchecked Sendable {
     }
   }
 
-  /// Runs `body` (host code: it submits requests) and then this processor's work until its
-  /// queues are empty, on the calling thread as this processor — which the platform lent it
-  /// (``Platform/borrow(_:)``): the processor's own thread is parked meanwhile, so the two
-  /// never run it at once. What `body` submits is posted to this processor without a wake-up,
-  /// and runs here, as a request a thread on a Windows processor submits starts on that
-  /// processor.
-  func runBorrowed(_ body: () -> Void) {
+  /// One turn of the processor loop: timers polled, then the first queued work item run;
+  /// false when there was none.
+  @inline(__always)
+  private func runOneWorkItem() -> Bool {
+    // Before every work item (so a busy processor never waits for the timer thread to be
+    // scheduled — Platform.pollTimers); a clock read only while a timer is armed.
+    platform.pollTimers()
+    guard let work = take(maxQueue: 3) else { return false }
+    if checked { noteDispatchWork(work) }
+    execute(work)
+    // Between work items (timers polled, a device's completion raising an interrupt from
+    // this thread) trace events read the clock: a stale stamp would sort them too early.
+    context.pointee.workItemTime = 0
+    return true
+  }
+
+  /// Runs `body` (host code: it submits requests), then this processor's queued work — at
+  /// most `limit` items — on the calling host thread as this processor, which the platform
+  /// lent it (``Platform/lend(_:)``): the processor's own thread stays parked meanwhile, so
+  /// the two never run it at once. What `body` submits is posted here without a wake-up and
+  /// runs here, as a request a thread on a Windows processor submits starts on that
+  /// processor. Returns whether work is left (the limit reached, or the platform stopping):
+  /// the caller wakes the processor's thread for it once the loan ends.
+  func runLent(_ body: () -> Void, limit: Int) -> Bool {
     precondition(
-      storport_get_current() == nil, "bug in swift-storport: a processor borrowed by a processor's thread")
+      storport_get_current() == nil, "bug in swift-storport: a processor lent to a processor's thread")
+    assert(irql == .passive && heldCount == 0, "bug in swift-storport: a processor lent while not idle")
     storport_set_current(Unmanaged.passUnretained(self).toOpaque())
     defer { storport_set_current(nil) }
     runHostCode(body)
-    while !platform.isStopping {
-      platform.pollTimers()
-      guard let work = take(maxQueue: 3) else { break }
-      if checked { noteDispatchWork(work) }
-      execute(work)
-      context.pointee.workItemTime = 0
-    }
+    var ran = 0
+    while ran < limit && !platform.isStopping && runOneWorkItem() { ran += 1 }
     context.pointee.dispatchSince = 0
+    assert(
+      irql == .passive && heldCount == 0,
+      "bug in swift-storport: a lent processor's work left it at \(irql) with \(heldCount) locks")
+    return hasWork
   }
 
   private func execute(_ work: consuming Work) {

@@ -88,31 +88,31 @@ public final class Adapter: Sendable {
     port.submit(request, completion: completion)
   }
 
-  /// Runs `body` — host code that submits requests, such as a network front end's burst of
-  /// commands — as a parked processor, then that processor's work (the requests' HwStorBuildIo
-  /// and HwStorStartIo, the interrupts and DPCs their completions raise on it, the completion
-  /// routines) on the calling thread until its queues are empty. A burst then costs no wake-up
-  /// of a processor thread: a request submitted by a thread running on a Windows processor
-  /// starts on that processor the same way. Processors are tried from `processor` (modulo the
-  /// count) on; the first parked one is lent (``Platform/borrow(_:)``) and its own thread stays
-  /// parked until `body` and the work are done. When none is parked, the platform lends none
-  /// (the simulated one, or processors that poll), or the calling thread is a processor
-  /// already, `body` just runs and its requests go as ``submit(_:completion:)`` sends them.
-  /// Completion routines may so run before `submitting` returns. `body` must not block.
-  public func submitting(on processor: Int = 0, _ body: () -> Void) {
-    let runtime = port.runtime
-    let n = runtime.processors.count
-    if Processor.currentUnretained == nil {
-      for k in 0..<n {
-        let p = (processor % n + k) % n
-        guard runtime.platform.borrow(p) else { continue }
-        runtime.processors[p].runBorrowed(body)
-        runtime.platform.giveBack(p)
-        return
-      }
-    }
-    body()
+  /// Runs `body` — host code that submits requests, such as a network front end's command —
+  /// on a parked processor lent to the calling thread, then that processor's queued work (the
+  /// requests' HwStorBuildIo and HwStorStartIo, the interrupts and DPCs a device completing at
+  /// once raises on it, their completion routines): no processor thread is woken, as a request
+  /// a thread on a Windows processor submits starts on that processor.
+  ///
+  /// * Processors are tried from `processor` (0 ≤ `processor`; modulo the count) on; the
+  ///   first parked one is lent (``Platform/lend(_:)``) and every request `body` submits goes
+  ///   to it. `body` runs at PASSIVE_LEVEL.
+  /// * At most ``loanWorkLimit`` work items run on the caller; what is left then (or when the
+  ///   platform stops) goes to the processor's own thread, woken when the loan ends.
+  /// * Completion routines may run on the calling thread before this returns — while a
+  ///   miniport's DPC still holds its locks: they must not block or re-enter the caller's state.
+  /// * When no processor is parked, the platform does not lend (the simulated one; live
+  ///   processors that poll), or the caller is a processor already, `body` just runs and its
+  ///   requests go as ``submit(_:completion:)`` sends them.
+  ///
+  /// `body` must not wait for its own requests: their processor's thread is parked until it
+  /// returns, so it would wait for ever.
+  public func submitting(preferring processor: Int = 0, _ body: () -> Void) {
+    port.submitting(preferring: processor, body)
   }
+
+  /// Work items at most that one ``submitting(preferring:_:)`` runs on its caller's thread.
+  public static var loanWorkLimit: Int { StorPort.loanWorkLimit }
 
   /// Runs `body` on processor `processor` as port work at DISPATCH_LEVEL with no lock held — a
   /// harness hook for tests and tools that need a processor context (to call port services the

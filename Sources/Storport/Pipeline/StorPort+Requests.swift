@@ -31,6 +31,28 @@ extension StorPort {
     post(.submit(Unmanaged.passUnretained(self), request), to: target)
   }
 
+  /// Work items at most that one loan runs on the borrowing thread (``submitting(preferring:_:)``):
+  /// a request's own work is a few (BuildIo, StartIo, an interrupt, a DPC); the bound keeps a
+  /// DPC that re-issues itself, or a long chain of completions, off the host's thread.
+  static let loanWorkLimit = 64
+
+  /// ``Adapter/submitting(preferring:_:)``.
+  func submitting(preferring processor: Int, _ body: () -> Void) {
+    precondition(processor >= 0, "bug in the host: a negative processor index \(processor)")
+    if Processor.currentUnretained == nil {
+      let n = processorCount
+      for k in 0..<n {
+        let p = (processor % n + k) % n
+        guard platform.lend(p) else { continue }
+        let left = processorTable[p]._withUnsafeGuaranteedRef { $0.runLent(body, limit: Self.loanWorkLimit) }
+        platform.endLoan(p)
+        if left { platform.wake(p) }
+        return
+      }
+    }
+    body()
+  }
+
   func dispatchNew(_ request: StorRequest, on p: Processor) {
     let s = state
     if s == .failed || s == .removed {

@@ -15,7 +15,8 @@ public enum IdlePolicy: Sendable, Equatable {
   public static let `default` = IdlePolicy.spinThenPark(spinNanoseconds: 50_000)
 }
 
-/// The live platform: one OS thread per simulated processor, CLOCK_MONOTONIC, parking on a
+/// The live platform: one OS thread per simulated processor (a parked one may be lent to a
+/// host thread that runs its work meanwhile, ``lend(_:)``), CLOCK_MONOTONIC, parking on a
 /// futex, and a timer thread with 1 ns timer slack that sleeps on a futex with an absolute
 /// deadline and spins the last stretch, so timers are never early and rarely late by more than
 /// the wake-up latency of the processor that runs them.
@@ -111,7 +112,7 @@ public final class LivePlatform: Platform, @unchecked Sendable {
   }
 
   /// A processor's parking word. Its thread moves it `running` ⇄ `parked`; a host thread
-  /// moves it `parked` → `lent` (``borrow(_:)``) and back (``giveBack(_:)``); `wake` moves
+  /// moves it `parked` → `lent` (``lend(_:)``) and back (``endLoan(_:)``); `wake` moves
   /// `parked` → `running` (waking the thread) and `lent` → `lentWakeOwed` (the thread is woken
   /// when the loan ends, never during it: one thread runs a processor at a time).
   private enum Parking {
@@ -124,8 +125,12 @@ public final class LivePlatform: Platform, @unchecked Sendable {
   @inline(__always)
   public func wake(_ p: Int) {
     let w = words[p]
+    // A read-modify-write, not a load: ordered after the work the caller queued, as the
+    // parking thread's exchange is before its last look for work — with a plain load each
+    // side could miss the other's store (store buffering) and the work sit with nobody awake.
+    var word = storport_fetch_or(w, 0)
     while true {
-      switch storport_load_acquire(w) {
+      switch word {
       case Parking.parked:
         if storport_cas(w, Parking.parked, Parking.running) {
           _ = storport_futex_wake(w, 1)
@@ -136,22 +141,27 @@ public final class LivePlatform: Platform, @unchecked Sendable {
       default:
         return  // running (it looks for work before it parks), or lent with a wake-up owed
       }
+      word = storport_load_acquire(w)
     }
   }
 
   /// Lends processor `p` when it is parked: the word goes `parked` → `lent`, and its thread,
-  /// asleep on the word, stays asleep until ``giveBack(_:)``.
-  public func borrow(_ p: Int) -> Bool {
-    !isStopping && storport_cas(words[p], Parking.parked, Parking.lent)
+  /// asleep on the word, stays asleep until ``endLoan(_:)``.
+  public func lend(_ p: Int) -> Bool {
+    precondition(p >= 0 && p < processorCount, "bug in swift-storport: no processor \(p) to lend")
+    let w = words[p]
+    return !isStopping && storport_load_relaxed(w) == Parking.parked
+      && storport_cas(w, Parking.parked, Parking.lent)
   }
 
-  public func giveBack(_ p: Int) {
+  public func endLoan(_ p: Int) {
+    precondition(p >= 0 && p < processorCount, "bug in swift-storport: no processor \(p) to take back")
     let w = words[p]
     if storport_cas(w, Parking.lent, Parking.parked) { return }
-    // A wake-up was asked for during the loan: the processor's thread runs now.
+    // A wake-up came during the loan: the processor's thread runs now.
+    let was = storport_exchange(w, Parking.running)
     precondition(
-      storport_load_acquire(w) == Parking.lentWakeOwed, "bug in swift-storport: a processor given back twice")
-    storport_store_release(w, Parking.running)
+      was == Parking.lentWakeOwed, "bug in swift-storport: processor \(p) was not lent (word \(was))")
     _ = storport_futex_wake(w, 1)
   }
 

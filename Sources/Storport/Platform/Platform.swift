@@ -23,7 +23,8 @@ public protocol PlatformClient: AnyObject, Sendable {
   func runProcessor(_ index: Int)
   /// `stop()` abandoned processor `index`: it was still running (inside a callback that does
   /// not return) when the shutdown grace period ran out. Called on the stopping thread while
-  /// that processor does not run (simulated) or spins where it is (live).
+  /// that processor does not run (simulated) or spins where it is (live; or its thread stays
+  /// parked while the host thread it is lent to does not end the loan).
   func processorAbandoned(_ index: Int)
   /// How long (platform ns) `stop()` lets processors leave their loops before it abandons
   /// those still running.
@@ -44,7 +45,9 @@ extension PlatformClient {
 /// Guarantees every implementation gives:
 /// * `now()` is monotonic (never goes back);
 /// * a timer armed for deadline `d` fires at a time `t ≥ d`, exactly once;
-/// * `wake(p)` after work was queued for `p` makes `p` run its loop again (no lost wake-ups).
+/// * `wake(p)` after work was queued for `p` makes `p` run its loop again (no lost wake-ups);
+/// * one thread at a time runs a processor's work: its own, or a host thread it is lent to
+///   (`lend`), never both — a `wake` during a loan is delivered when the loan ends.
 public protocol Platform: AnyObject, Sendable {
   /// Number of simulated processors.
   var processorCount: Int { get }
@@ -122,18 +125,19 @@ public protocol Platform: AnyObject, Sendable {
   /// to one pause late and should stay true once true). Returns whether it holds.
   func run(forAtMost timeout: UInt64, until condition: @escaping () -> Bool) -> Bool
 
-  /// Lends parked processor `p` to the calling thread (a host thread: an event loop that
-  /// submits requests): true when `p` was parked — its own thread stays parked until
-  /// ``giveBack(_:)`` — false when it is running, spinning or the platform does not lend.
-  func borrow(_ p: Int) -> Bool
-  /// Ends a ``borrow(_:)``: `p` is parked again, or woken if work was posted for it meanwhile
-  /// by a thread that found it lent.
-  func giveBack(_ p: Int)
+  /// Lends processor `p` (0 ≤ p < processorCount) to the calling host thread when `p` is
+  /// parked: true, and `p`'s own thread stays parked until ``endLoan(_:)`` — the caller runs
+  /// `p`'s work meanwhile. False when `p` is running or spinning, the platform is stopping, or
+  /// it never lends (the simulated platform; live processors that poll).
+  func lend(_ p: Int) -> Bool
+  /// Ends a loan ``lend(_:)`` granted: `p` is parked again, or its thread woken now if a
+  /// `wake(p)` came during the loan.
+  func endLoan(_ p: Int)
 }
 
 extension Platform {
-  public func borrow(_ p: Int) -> Bool { false }
-  public func giveBack(_ p: Int) {}
+  public func lend(_ p: Int) -> Bool { false }
+  public func endLoan(_ p: Int) {}
   public func pollTimers() {}
   public func choose(_ kind: ChoiceKind, count: Int, default defaultIndex: Int) -> Int { defaultIndex }
   public var schedulesServiceCalls: Bool { false }

@@ -299,6 +299,8 @@ struct ServeCommand: ParsableCommand {
         AdapterDisk(adapter: r2.adapter, blockSize: r2.store.blockSize, blockCount: r2.store.blockCount))
     }
     for d in disks { d.readOnly = v.options.readOnly }
+    // A file backing's reads, writes and flushes would block the event loop (LUN 1 is RAM).
+    if case .file = v.options.target { disks[0].lendsProcessors = false }
     var lines = "serving \(v.options.miniportName) (\(disk.sizeBytes) bytes, \(disk.blockSize)-byte blocks)\n"
     var stops: [() -> Void] = []
     var shutdowns: [() -> Void] = []
