@@ -82,7 +82,7 @@ struct ServeCommand: ParsableCommand {
   @Option(
     name: .customLong("spin-us"), parsing: .unconditional,
     help:
-      "µs an idle processor spins before it parks, 0…1000000 (default 10: requests from the network come spaced), or poll (never park)."
+      "µs an idle processor spins before it parks, 0…1000000 (default 10: requests from the network come spaced; a parked one is lent to the front end, which runs its requests on it), or poll (never park, never lent)."
   )
   var spinUs: String?
 
