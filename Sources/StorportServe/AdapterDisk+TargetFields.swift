@@ -53,22 +53,27 @@ extension AdapterDisk {
         Self.store(maximum, at: 12, in: bytes)
       }
     case .controlPage(let ten):
-      let header = ten ? 8 : 4
-      guard bytes.count > header else { return }
-      let descriptors = ten ? Int(bytes[6]) << 8 | Int(bytes[7]) : Int(bytes[3])
-      var at = header + descriptors
-      while at + 1 < bytes.count {
-        let subpageFormat = bytes[at] & 0x40 != 0
-        if bytes[at] & 0x3F == 0x0A && !subpageFormat {
-          // TST 001b, TAS one.
-          if at + 2 < bytes.count && bytes[at + 1] >= 1 { bytes[at + 2] = bytes[at + 2] & 0x1F | 0x20 }
-          if at + 5 < bytes.count && bytes[at + 1] >= 4 { bytes[at + 5] |= 0x40 }
-          return
-        }
-        guard !subpageFormat || at + 3 < bytes.count else { return }
-        at += subpageFormat ? 4 + (Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])) : 2 + Int(bytes[at + 1])
-      }
+      guard let at = Self.controlPage(in: bytes, ten: ten) else { return }
+      // TST 001b, TAS one.
+      if at + 2 < bytes.count && bytes[at + 1] >= 1 { bytes[at + 2] = bytes[at + 2] & 0x1F | 0x20 }
+      if at + 5 < bytes.count && bytes[at + 1] >= 4 { bytes[at + 5] |= 0x40 }
     }
+  }
+
+  /// The offset of the Control mode page (0x0A, page_0 format) in mode parameters `bytes` — a
+  /// MODE SENSE answer or a MODE SELECT list, whose headers have the same shape (4 bytes, or 8
+  /// for the (10) commands, then the block descriptors) — if `bytes` holds its code and length.
+  static func controlPage(in bytes: UnsafeMutableRawBufferPointer, ten: Bool) -> Int? {
+    let header = ten ? 8 : 4
+    guard bytes.count > header else { return nil }
+    var at = header + (ten ? Int(bytes[6]) << 8 | Int(bytes[7]) : Int(bytes[3]))
+    while at + 1 < bytes.count {
+      let subpageFormat = bytes[at] & 0x40 != 0
+      if bytes[at] & 0x3F == 0x0A && !subpageFormat { return at }
+      guard !subpageFormat || at + 3 < bytes.count else { return nil }
+      at += subpageFormat ? 4 + (Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])) : 2 + Int(bytes[at + 1])
+    }
+    return nil
   }
 
   /// A MODE SELECT's Control mode page as the miniport's LU must see it. MODE SENSE through this
@@ -84,21 +89,14 @@ extension AdapterDisk {
     let ten = cdb[0] == 0x55
     let listLength = ten ? (cdb.count >= 10 ? Int(cdb[7]) << 8 | Int(cdb[8]) : 0) : Int(cdb[4])
     let bytes = UnsafeMutableRawBufferPointer(start: buffer.pointer, count: min(listLength, buffer.count))
-    let header = ten ? 8 : 4
-    guard bytes.count >= header else { return nil }
-    var at = header + (ten ? Int(bytes[6]) << 8 | Int(bytes[7]) : Int(bytes[3]))
-    while at + 1 < bytes.count {
-      let subpageFormat = bytes[at] & 0x40 != 0
-      if bytes[at] & 0x3F == 0x0A && !subpageFormat && bytes[at + 1] >= 4 && at + 5 < bytes.count {
-        guard bytes[at + 2] >> 5 == 0b001, bytes[at + 5] & 0x40 != 0 else {
-          return ScsiOutcome(status: 0x02, sense: TargetSense.bytes(0x05, 0x26, 0x00))
-        }
-        bytes[at + 2] &= 0x1F
-        bytes[at + 5] &= ~0x40
-      }
-      guard !subpageFormat || at + 3 < bytes.count else { return nil }
-      at += subpageFormat ? 4 + (Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])) : 2 + Int(bytes[at + 1])
+    guard let at = Self.controlPage(in: bytes, ten: ten), bytes[at + 1] >= 4, at + 5 < bytes.count else {
+      return nil
     }
+    guard bytes[at + 2] >> 5 == 0b001, bytes[at + 5] & 0x40 != 0 else {
+      return ScsiOutcome(status: 0x02, sense: TargetSense.bytes(0x05, 0x26, 0x00))
+    }
+    bytes[at + 2] &= 0x1F
+    bytes[at + 5] &= ~0x40
     return nil
   }
 

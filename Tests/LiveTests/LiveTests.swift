@@ -11,11 +11,16 @@ import Testing
 @Suite(.serialized) struct LiveTests {
   final class Live: @unchecked Sendable {
     let runtime: StorportRuntime
-    let miniport = ScriptedMiniport(name: "live")
+    let miniport: ScriptedMiniport
     var adapter: Adapter!
     var ext: ScriptedExtension { adapter.deviceExtension(as: ScriptedExtension.self) }
 
-    init(policy: ViolationPolicy = .recordAndContinue, configure: (ScriptedMiniport) -> Void = { _ in }) {
+    init(
+      policy: ViolationPolicy = .recordAndContinue,
+      miniport: ScriptedMiniport = ScriptedMiniport(name: "live"),
+      configure: (ScriptedMiniport) -> Void = { _ in }
+    ) {
+      self.miniport = miniport
       runtime = StorportRuntime(
         platform: LivePlatform(processors: 2), verifier: .checked(onViolation: policy))
       configure(miniport)

@@ -12,23 +12,9 @@ import Testing
 /// once — its own thread stays parked through the loan, and a wake-up asked for meanwhile is
 /// delivered when the loan ends, never lost. Live threads; also under ThreadSanitizer.
 @Suite(.serialized) struct ProcessorLoanTests {
-  /// A live runtime with a ScriptedMiniport that has HwStorBuildIo, started.
-  final class Rig: @unchecked Sendable {
-    let runtime: StorportRuntime
-    let miniport = ScriptedMiniport(name: "lend", hasBuildIo: true)
-    var adapter: Adapter!
-
-    init(configure: (ScriptedMiniport) -> Void) {
-      runtime = StorportRuntime(
-        platform: LivePlatform(processors: 2), verifier: .checked(onViolation: .recordAndContinue))
-      configure(miniport)
-      adapter = runtime.attach(miniport)
-      runtime.start()
-      adapter.start()
-      _ = runtime.runUntil(timeoutNanoseconds: 5_000_000_000) { [adapter] in adapter!.state != .starting }
-    }
-
-    deinit { runtime.shutdown() }
+  /// The live fixture with a ScriptedMiniport that has HwStorBuildIo, started.
+  static func rig(_ configure: (ScriptedMiniport) -> Void) -> LiveTests.Live {
+    LiveTests.Live(miniport: ScriptedMiniport(name: "lend", hasBuildIo: true), configure: configure)
   }
 
   /// Which thread holds each processor's HwStorBuildIo: entering a processor that another
@@ -74,7 +60,7 @@ import Testing
   /// is lent: the request is posted and completes after (the control).
   @Test func aHostThreadRunsItsRequestsOnALentProcessor() {
     let buildIoThreads = Observations<UInt>()
-    let rig = Rig { m in
+    let rig = Self.rig { m in
       m.onBuildIo = { _, _ in
         buildIoThreads.append(UInt(pthread_self()))
         return true
@@ -124,7 +110,7 @@ import Testing
   @Test func aLoanRunsAtMostItsLimitAndTheProcessorsThreadFinishesTheRest() {
     let runs = Atomic<Int>(0)
     let held = Locked<StorRequest?>(nil)
-    let rig = Rig { m in
+    let rig = Self.rig { m in
       m.onStartIo = { ext, r in
         held.withLock { $0 = r }
         _ = ext.port.issueDpc(ext.dpc)
@@ -180,7 +166,7 @@ import Testing
   /// HwStorBuildIo is ever entered by two threads at once.
   @Test func loansAndWakeUpsNeverRunAProcessorTwiceOrLoseAWakeUp() {
     let occupancy = Occupancy()
-    let rig = Rig { m in
+    let rig = Self.rig { m in
       m.onBuildIo = { ext, _ in
         occupancy.occupy(ext.port.executionContext!.processor, spins: 200)
         return true
