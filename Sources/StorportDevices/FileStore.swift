@@ -92,16 +92,23 @@ public final class FileStore: BlockStore, @unchecked Sendable {
     self.access = access
     blockCount = bytes / UInt64(blockSize)
     var flags = access == .readOnly ? O_RDONLY : O_RDWR
-    if create && access == .readWrite { flags |= O_CREAT }
     if direct { flags |= storport_o_direct() }
-    let fd = storport_open(path, flags, 0o644)
-    guard fd >= 0 else { throw .system(operation: "open", path: path, errno: errno) }
-    var st = stat()
-    guard fstat(fd, &st) == 0 else {
-      let e = errno
-      close(fd)
-      throw .system(operation: "fstat", path: path, errno: e)
+    var fd = storport_open(path, flags, 0o644)
+    // Created here only if it did not exist (O_EXCL): a file this init made and then could
+    // not size is removed again — a failed start leaves nothing behind.
+    var created = false
+    if fd < 0 && errno == ENOENT && create && access == .readWrite {
+      fd = storport_open(path, flags | O_CREAT | O_EXCL, 0o644)
+      created = fd >= 0
     }
+    guard fd >= 0 else { throw .system(operation: "open", path: path, errno: errno) }
+    func fail(_ error: BlockStoreError) -> BlockStoreError {
+      close(fd)
+      if created { unlink(path) }
+      return error
+    }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { throw fail(.system(operation: "fstat", path: path, errno: errno)) }
     let isRegular = st.st_mode & S_IFMT == S_IFREG
     let size: UInt64
     if isRegular {
@@ -114,17 +121,15 @@ public final class FileStore: BlockStore, @unchecked Sendable {
     let needed = blockCount * UInt64(blockSize)
     if size < needed {
       guard access == .readWrite, isRegular else {
-        close(fd)
-        throw .unusable(
-          path: path,
-          reason:
-            "has \(size) bytes, fewer than the \(needed) asked for, and \(isRegular ? "is opened read-only" : "a device cannot grow")"
-        )
+        throw fail(
+          .unusable(
+            path: path,
+            reason:
+              "has \(size) bytes, fewer than the \(needed) asked for, and \(isRegular ? "is opened read-only" : "a device cannot grow")"
+          ))
       }
       guard ftruncate(fd, off_t(needed)) == 0 else {
-        let e = errno
-        close(fd)
-        throw .system(operation: "ftruncate (grow)", path: path, errno: e)
+        throw fail(.system(operation: "ftruncate (grow)", path: path, errno: errno))
       }
     }
     self.fd = fd

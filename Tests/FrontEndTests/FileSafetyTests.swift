@@ -129,6 +129,26 @@ import Testing
     #expect(try Self.size(path) == 1 << 20)
   }
 
+  /// A file the store created and then could not grow to the size asked (ftruncate refuses 2^62
+  /// bytes) is removed again: a failed start leaves no empty file that the next run would take
+  /// for the user's. A file that existed before is left as it was (the control: the same
+  /// failure, the file still there with its bytes).
+  @Test func aFileCreatedAndNotSizedIsRemovedAndAnExistingOneKept() throws {
+    let fresh = "/tmp/storport-safety-\(getpid())-\(UInt32.random(in: 0...UInt32.max))-new.img"
+    #expect(throws: BlockStoreError.self) { _ = try FileStore(path: fresh, bytes: 1 << 62) }
+    #expect(!FileManager.default.fileExists(atPath: fresh), "the created file was left behind")
+    let existing = try Self.temporaryFile(bytes: 8192)
+    defer { unlink(existing) }
+    let before = try Self.digest(existing)
+    #expect(throws: BlockStoreError.self) { _ = try FileStore(path: existing, bytes: 1 << 62) }
+    #expect(FileManager.default.fileExists(atPath: existing))
+    #expect(try Self.digest(existing) == before && Self.size(existing) == 8192)
+    // Control: a size that fits creates the file.
+    let store = try FileStore(path: fresh, bytes: 8192)
+    defer { unlink(fresh) }
+    #expect(store.blockCount == 2 && FileManager.default.fileExists(atPath: fresh))
+  }
+
   @Test func ioErrorsNameThePathAndTheSystemMessage() throws {
     var o = Self.options("/nonexistent-dir/storport/x.img", .randwrite)
     o.sizeBytes = 1 << 20
